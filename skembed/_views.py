@@ -1,0 +1,1092 @@
+"""Split one input ``X`` into several embedding views.
+
+Every skembed estimator receives all its embeddings in one ``X`` (a Pipeline passes
+class labels as ``y``) and a ``views`` parameter that says how ``X`` splits into
+``K >= 2`` views:
+
+- ``None``: two contiguous blocks; with an odd width the first has one more column.
+- ``int K``: ``K`` contiguous blocks whose widths differ by at most one (the first
+  blocks are the wider ones).
+- a list of selectors, one per view: a ``slice``, an int array, a boolean mask, a list
+  of column names, one column name (a DataFrame column whose cells are equal-length
+  vectors, or an Arrow list column), or a callable such as
+  :func:`sklearn.compose.make_column_selector` that returns one of those.
+- a dict ``name -> selector``: the same, with view names.
+
+``X`` may be a 2-D array-like, a pandas DataFrame (scalar numeric columns and/or
+array-valued columns) or a list/tuple of ``K`` 2-D arrays (then ``views`` must be
+``None``). When ``X`` is a DataFrame with array-valued columns, selectors and the
+contiguous blocks of ``views=None`` / ``views=K`` count DataFrame columns, not
+vector entries: a DataFrame with two array-valued columns and ``views=None`` gives
+two views, one per column.
+
+The layout found at fit time is stored on the estimator and checked by every later
+call with ``reset=False``. Column blocks of an input that already is a float array
+are numpy views of it: nothing is copied.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_object_dtype
+from scipy import sparse
+from sklearn.utils import check_array
+from sklearn.utils.validation import (
+    _check_feature_names,
+    check_is_fitted,
+    validate_data,
+)
+
+__all__ = ["check_views", "check_view_block", "resolve_view", "view_feature_names"]
+
+_SELECTOR_HELP = (
+    "a slice, an int array, a boolean mask, a list of column names, one column name "
+    "or a callable returning one of those (e.g. sklearn.compose.make_column_selector)"
+)
+_MAX_LISTED = 10
+
+
+@dataclass(eq=False)
+class _ViewLayout:
+    """Layout of the input seen at fit time, used to re-split later inputs.
+
+    Attributes
+    ----------
+    kind : {"array", "frame", "list"}
+        ``"array"``: a 2-D array-like or a DataFrame of scalar columns, validated by
+        ``validate_data``; ``"frame"``: a pandas DataFrame with array-valued columns;
+        ``"list"``: a list/tuple of ``K`` 2-D arrays.
+    selections : tuple of (slice or ndarray of int) or None
+        Per view, the positions of its input columns (features for ``"array"``,
+        DataFrame columns for ``"frame"``). None for ``"list"``.
+    widths : tuple of int
+        Number of features of each view.
+    column_widths : ndarray of int or None
+        For ``"frame"``, the number of values per row of each DataFrame column.
+    vector_columns : ndarray of bool or None
+        For ``"frame"``, which DataFrame columns are array-valued.
+    feature_names : ndarray of str or None
+        String names of the input columns, when ``X`` had string column names.
+    """
+
+    kind: str
+    selections: tuple | None
+    widths: tuple
+    column_widths: np.ndarray | None = None
+    vector_columns: np.ndarray | None = None
+    feature_names: np.ndarray | None = None
+
+
+def _estimator_name(estimator) -> str:
+    """Return the class name of ``estimator`` for error messages."""
+    return type(estimator).__name__
+
+
+def _short_list(values) -> str:
+    """Format at most ``_MAX_LISTED`` values of a sequence for an error message."""
+    values = list(values)
+    shown = ", ".join(
+        repr(v.item() if isinstance(v, np.generic) else v) for v in values[:_MAX_LISTED]
+    )
+    if len(values) > _MAX_LISTED:
+        shown += f", ... ({len(values)} in total)"
+    return f"[{shown}]"
+
+
+def _allowed_dtypes(dtype) -> list:
+    """Normalise the ``dtype`` argument to a non-empty list of numpy dtypes."""
+    if isinstance(dtype, list | tuple):
+        allowed = [np.dtype(d) for d in dtype]
+    else:
+        allowed = [np.dtype(dtype)]
+    if not allowed:
+        raise ValueError("dtype must name at least one floating dtype.")
+    return allowed
+
+
+def _native_dtype(obj):
+    """Return the one numpy dtype of a raw 2-D input, or None if unknown or mixed."""
+    if isinstance(obj, pd.DataFrame):
+        dtypes = {getattr(d, "numpy_dtype", d) for d in obj.dtypes}
+        if len(dtypes) != 1:
+            return None
+        obj_dtype = dtypes.pop()
+    else:
+        obj_dtype = getattr(obj, "dtype", None)
+    try:
+        return None if obj_dtype is None else np.dtype(obj_dtype)
+    except TypeError:
+        return None
+
+
+def _target_dtype(natives, allowed):
+    """Choose the single output dtype of all blocks.
+
+    The inputs keep their dtype only when they all share it and it is allowed
+    (float32 stays float32 only if every input is float32); otherwise every block is
+    converted to the first allowed dtype.
+    """
+    natives = list(natives)
+    if natives and natives[0] is not None and natives[0] in allowed:
+        if all(d is not None and d == natives[0] for d in natives):
+            return natives[0]
+    return allowed[0]
+
+
+def _is_list_of_views(X) -> bool:
+    """Tell a list/tuple of 2-D view arrays from a nested-list 2-D array."""
+    if not isinstance(X, list | tuple) or len(X) == 0:
+        return False
+    first = X[0]
+    if isinstance(first, pd.DataFrame) or sparse.issparse(first):
+        return True
+    if hasattr(first, "ndim"):
+        return first.ndim == 2
+    if isinstance(first, list | tuple):
+        try:
+            return np.ndim(first) == 2
+        except ValueError:
+            return False
+    return False
+
+
+def _is_arrow_list_dtype(dtype) -> bool:
+    """Tell whether a pandas dtype is an Arrow list / large list / fixed-size list."""
+    if not isinstance(dtype, pd.ArrowDtype):
+        return False
+    import pyarrow as pa
+
+    checks = [pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list]
+    checks += [
+        getattr(pa.types, name)
+        for name in ("is_list_view", "is_large_list_view")
+        if hasattr(pa.types, name)
+    ]
+    return any(check(dtype.pyarrow_dtype) for check in checks)
+
+
+def _is_vector_cell(cell) -> bool:
+    """Tell whether one cell of an object column holds a vector."""
+    return isinstance(cell, list | tuple | np.ndarray | pd.Series)
+
+
+def _is_vector_column(column: pd.Series) -> bool:
+    """Tell whether a pandas column holds one vector per row (array-valued).
+
+    An object column is array-valued when its first non-missing cell is a list, a
+    tuple or an array; ragged or mixed cells are reported later, when it is stacked.
+    """
+    if _is_arrow_list_dtype(column.dtype):
+        return True
+    if not is_object_dtype(column.dtype) or len(column) == 0:
+        return False
+    first = column.iloc[0]
+    if _is_vector_cell(first):
+        return True
+    present = np.flatnonzero(column.notna().to_numpy())
+    return bool(len(present)) and _is_vector_cell(column.iloc[present[0]])
+
+
+def _has_vector_columns(X: pd.DataFrame) -> bool:
+    """Tell whether a pandas DataFrame has at least one array-valued column."""
+    return any(
+        (is_object_dtype(dtype) or isinstance(dtype, pd.ArrowDtype))
+        and _is_vector_column(X.iloc[:, j])
+        for j, dtype in enumerate(X.dtypes)
+    )
+
+
+def _check_equal_lengths(lengths: np.ndarray, label) -> None:
+    """Raise a ValueError naming the first row whose vector length differs."""
+    if len(lengths) and np.any(lengths != lengths[0]):
+        row = int(np.flatnonzero(lengths != lengths[0])[0])
+        raise ValueError(
+            f"X column {label!r} holds vectors of different lengths ({lengths[0]} in "
+            f"row 0, {lengths[row]} in row {row}); every cell of an array-valued "
+            "column must have the same length. Pad, truncate or drop those rows."
+        )
+
+
+def _arrow_column_to_2d(column: pd.Series, label) -> np.ndarray:
+    """Convert an Arrow list column to a raw 2-D numpy array (one row per cell)."""
+    import pyarrow as pa
+
+    array = column.array.__arrow_array__()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.null_count:
+        row = int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
+        raise ValueError(
+            f"X column {label!r} has a missing vector in row {row}; every cell of an "
+            "array-valued column must hold a vector. Drop or impute those rows."
+        )
+    value_type = array.type.value_type
+    if not (
+        pa.types.is_integer(value_type)
+        or pa.types.is_floating(value_type)
+        or pa.types.is_boolean(value_type)
+    ):
+        raise ValueError(
+            f"X column {label!r} holds non-numeric vectors (Arrow type {array.type}); "
+            "every view must be numeric. Encode or drop that column."
+        )
+    n_rows = len(array)
+    if pa.types.is_fixed_size_list(array.type):
+        width = array.type.list_size
+    else:
+        lengths = array.value_lengths().to_numpy(zero_copy_only=False)
+        _check_equal_lengths(lengths, label)
+        width = int(lengths[0]) if n_rows else 0
+    # flatten() honours the array's offset (sliced columns), unlike .values
+    values = array.flatten().to_numpy(zero_copy_only=False)
+    return values.reshape(n_rows, width)
+
+
+def _vector_column_to_2d(column: pd.Series, label) -> np.ndarray:
+    """Stack an array-valued column (object cells or Arrow lists) into a 2-D array."""
+    if _is_arrow_list_dtype(column.dtype):
+        return _arrow_column_to_2d(column, label)
+    cells = column.to_numpy(dtype=object)
+    if len(cells) == 0:
+        return np.empty((0, 0))
+    is_vector = np.fromiter(map(_is_vector_cell, cells), dtype=bool, count=len(cells))
+    if not is_vector.all():
+        row = int(np.flatnonzero(~is_vector)[0])
+        raise ValueError(
+            f"X column {label!r} mixes vectors and other values (row {row} holds "
+            f"{cells[row]!r}); every cell of an array-valued column must hold a "
+            "vector of the same length. Drop or impute those rows."
+        )
+    lengths = np.fromiter(map(len, cells), dtype=np.intp, count=len(cells))
+    _check_equal_lengths(lengths, label)
+    raw = np.stack([np.asarray(cell) for cell in cells])
+    if raw.ndim != 2:
+        raise ValueError(
+            f"X column {label!r} holds cells of shape {raw.shape[1:]}; every cell of "
+            "an array-valued column must be a 1-D vector."
+        )
+    if raw.dtype.kind not in "biufO":
+        raise ValueError(
+            f"X column {label!r} holds non-numeric vectors (dtype {raw.dtype}); every "
+            "view must be numeric. Encode or drop that column."
+        )
+    return raw
+
+
+def _numeric_like(dtype) -> bool:
+    """Tell whether a pandas column dtype may be converted to float by check_array."""
+    return (
+        pd.api.types.is_numeric_dtype(dtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or is_object_dtype(dtype)
+    )
+
+
+class _FrameColumns:
+    """The columns of a DataFrame with array-valued columns, as float blocks.
+
+    Consecutive scalar columns are converted together into one 2-D array (a *part*);
+    each array-valued column is its own part. A view made of adjacent columns of one
+    part is then a slice of it (no copy); other views are concatenated.
+
+    Parameters
+    ----------
+    X : DataFrame
+        The DataFrame to convert.
+    allowed : list of numpy dtypes
+        Allowed output dtypes (see :func:`_target_dtype`).
+    estimator : estimator instance
+        Used in check_array's messages.
+    """
+
+    def __init__(self, X: pd.DataFrame, allowed: list, estimator):
+        raw_parts = []
+        run_start = None
+        for j in range(X.shape[1]):
+            column = X.iloc[:, j]
+            if _is_vector_column(column):
+                if run_start is not None:
+                    raw_parts.append((run_start, j, X.iloc[:, run_start:j]))
+                    run_start = None
+                raw_parts.append((j, j + 1, _vector_column_to_2d(column, X.columns[j])))
+            elif run_start is None:
+                run_start = j
+        if run_start is not None:
+            raw_parts.append((run_start, X.shape[1], X.iloc[:, run_start:]))
+
+        target = _target_dtype([_native_dtype(raw) for *_, raw in raw_parts], allowed)
+        n_columns = X.shape[1]
+        self.part = np.empty(n_columns, dtype=np.intp)
+        self.offset = np.empty(n_columns, dtype=np.intp)
+        self.widths = np.empty(n_columns, dtype=np.intp)
+        self.is_vector = np.zeros(n_columns, dtype=bool)
+        self.parts = []
+        for index, (start, stop, raw) in enumerate(raw_parts):
+            _check_numeric(raw)
+            block = check_array(
+                raw,
+                dtype=target,
+                estimator=estimator,
+                input_name="X",
+                ensure_min_features=1 if isinstance(raw, pd.DataFrame) else 0,
+            )
+            self.parts.append(block)
+            self.part[start:stop] = index
+            if isinstance(raw, pd.DataFrame):
+                self.offset[start:stop] = np.arange(stop - start)
+                self.widths[start:stop] = 1
+            else:
+                self.offset[start] = 0
+                self.widths[start] = block.shape[1]
+                self.is_vector[start] = True
+
+    def take(self, selection) -> np.ndarray:
+        """Return the block of the DataFrame columns in ``selection``."""
+        columns = _positions(selection, len(self.widths))
+        parts = self.part[columns]
+        offsets = self.offset[columns]
+        if np.all(parts == parts[0]) and (
+            len(columns) == 1
+            or (not self.is_vector[columns].any() and np.all(np.diff(offsets) == 1))
+        ):
+            block = self.parts[parts[0]]
+            if self.is_vector[columns[0]]:
+                return block
+            return block[:, offsets[0] : offsets[-1] + 1]
+        pieces = [
+            self.parts[p] if self.is_vector[c] else self.parts[p][:, o : o + 1]
+            for c, p, o in zip(columns, parts, offsets, strict=True)
+        ]
+        return np.hstack(pieces)
+
+
+def _as_slice(positions: np.ndarray):
+    """Return a slice equivalent to ``positions`` when they step evenly upwards.
+
+    Slicing a numpy array returns a view, fancy indexing a copy; other positions are
+    returned unchanged.
+    """
+    if len(positions) == 1:
+        return slice(int(positions[0]), int(positions[0]) + 1, 1)
+    steps = np.diff(positions)
+    if len(steps) and steps[0] > 0 and np.all(steps == steps[0]):
+        return slice(int(positions[0]), int(positions[-1]) + 1, int(steps[0]))
+    return positions
+
+
+def _positions(selection, n_columns: int) -> np.ndarray:
+    """Return the int positions of a stored selection (slice or int array)."""
+    if isinstance(selection, slice):
+        return np.arange(*selection.indices(n_columns), dtype=np.intp)
+    return np.asarray(selection, dtype=np.intp)
+
+
+def _contiguous_slices(widths) -> list:
+    """Return contiguous slices of the given widths, in order."""
+    stops = np.cumsum(widths)
+    return [
+        slice(int(stop - w), int(stop), 1)
+        for w, stop in zip(widths, stops, strict=True)
+    ]
+
+
+def _balanced_widths(n_columns: int, n_views: int) -> list:
+    """Split ``n_columns`` into ``n_views`` widths differing by at most one.
+
+    The first ``n_columns % n_views`` views get the extra column.
+    """
+    return [n_columns // n_views + (k < n_columns % n_views) for k in range(n_views)]
+
+
+def _names_to_positions(names_selected, names, label, X) -> np.ndarray:
+    """Map column names to positions, with errors naming the view and the names."""
+    if names is None:
+        raise ValueError(
+            f"views[{label}] selects columns by name ({_short_list(names_selected)}), "
+            f"but X has no string column names (got a {type(X).__name__}). Pass a "
+            "pandas DataFrame with string column names, or select columns by "
+            "position (a slice, an int array or a boolean mask)."
+        )
+    positions_of = {name: position for position, name in enumerate(names)}
+    positions = [positions_of.get(name, -1) for name in names_selected]
+    missing = [n for n, p in zip(names_selected, positions, strict=True) if p < 0]
+    if missing:
+        raise ValueError(
+            f"views[{label}] names columns that X does not have: "
+            f"{_short_list(missing)}. X has columns {_short_list(names)}; change "
+            "`views` or pass the missing columns."
+        )
+    return np.asarray(positions, dtype=np.intp)
+
+
+def _resolve_selector(selector, X, n_columns: int, names, label) -> np.ndarray:
+    """Turn one view selector into an array of column positions.
+
+    ``names`` holds the column labels when selection by name is possible (a pandas
+    DataFrame, or a container with string column names), None otherwise. Ints are
+    always positions, strings always names, as in ColumnTransformer.
+    """
+    if callable(selector):
+        selector = selector(X)
+        if callable(selector):
+            raise TypeError(
+                f"views[{label}] is a callable that returned another callable; it must "
+                "return a slice, an int array, a boolean mask or column names."
+            )
+    if isinstance(selector, slice):
+        if isinstance(selector.start, str) or isinstance(selector.stop, str):
+            if names is None:
+                _names_to_positions([selector.start, selector.stop], None, label, X)
+            # label slices include their stop, as DataFrame.loc does
+            selector = pd.Index(names).slice_indexer(
+                selector.start, selector.stop, selector.step
+            )
+        return np.arange(*selector.indices(n_columns), dtype=np.intp)
+    if isinstance(selector, str):
+        return _names_to_positions([selector], names, label, X)
+    if isinstance(selector, Integral) and not isinstance(selector, bool | np.bool_):
+        selector = [selector]
+    if isinstance(selector, list | tuple):
+        items = list(selector)
+        if items and all(isinstance(v, bool | np.bool_) for v in items):
+            selector = np.asarray(items, dtype=bool)
+        elif all(
+            isinstance(v, Integral) and not isinstance(v, bool | np.bool_)
+            for v in items
+        ):
+            selector = np.asarray(items, dtype=np.intp)
+        elif all(isinstance(v, str) for v in items):
+            return _names_to_positions(items, names, label, X)
+        else:
+            raise TypeError(
+                f"views[{label}] mixes kinds of column selectors "
+                f"({_short_list(items)}); use only column positions, only column "
+                "names or a boolean mask."
+            )
+    elif isinstance(selector, pd.Index | pd.Series):
+        selector = selector.to_numpy()
+    if not isinstance(selector, np.ndarray) or selector.ndim != 1:
+        raise TypeError(
+            f"views[{label}] is not a column selector skembed understands (got "
+            f"{type(selector).__name__}); use {_SELECTOR_HELP}."
+        )
+    if selector.dtype.kind == "b":
+        if len(selector) != n_columns:
+            raise ValueError(
+                f"views[{label}] is a boolean mask of length {len(selector)}, but X "
+                f"has {n_columns} columns; pass one boolean per column."
+            )
+        return np.flatnonzero(selector).astype(np.intp)
+    if selector.dtype.kind in "iu":
+        out_of_range = selector[(selector >= n_columns) | (selector < -n_columns)]
+        if len(out_of_range):
+            raise ValueError(
+                f"views[{label}] selects column positions {_short_list(out_of_range)}, "
+                f"but X has {n_columns} columns; change `views`."
+            )
+        return np.where(selector < 0, selector + n_columns, selector).astype(np.intp)
+    if len(selector) == 0:
+        return np.empty(0, dtype=np.intp)
+    if selector.dtype.kind in "UO" and all(isinstance(v, str) for v in selector):
+        return _names_to_positions(list(selector), names, label, X)
+    raise TypeError(
+        f"views[{label}] is not a column selector skembed understands (an array of "
+        f"dtype {selector.dtype}); use {_SELECTOR_HELP}."
+    )
+
+
+def _view_specs(views, n_columns: int, *, columns_word: str):
+    """Return the view names, the labels and the selectors described by ``views``.
+
+    ``labels`` name each selector in messages (``0``, ``1``, ... for a list,
+    ``'name'`` for a dict); None and int ``views`` give contiguous slices.
+    """
+    if views is None or (
+        isinstance(views, Integral) and not isinstance(views, bool | np.bool_)
+    ):
+        n_views = 2 if views is None else int(views)
+        if n_views < 2:
+            raise ValueError(
+                f"views={views!r} defines fewer than 2 views; pass an int >= 2, a list "
+                "of column selectors or a dict of them."
+            )
+        if n_views > n_columns:
+            raise ValueError(
+                f"views={views!r} needs at least {n_views} {columns_word} (one per "
+                f"view), but X has {n_columns}; pass fewer views or more columns."
+            )
+        selectors = _contiguous_slices(_balanced_widths(n_columns, n_views))
+        return [f"view{k}" for k in range(n_views)], list(range(n_views)), selectors
+    if isinstance(views, dict):
+        bad_keys = [key for key in views if not isinstance(key, str)]
+        if bad_keys:
+            raise TypeError(
+                f"views is a dict whose keys {_short_list(bad_keys)} are not strings; "
+                "the keys are view names and must be str."
+            )
+        names = list(views)
+        labels = [repr(name) for name in names]
+        selectors = list(views.values())
+    elif isinstance(views, list | tuple):
+        names = [f"view{k}" for k in range(len(views))]
+        labels = list(range(len(views)))
+        selectors = list(views)
+    else:
+        raise TypeError(
+            "views must be None, an int >= 2, a list of column selectors or a dict "
+            f"mapping view names to selectors; got {type(views).__name__}."
+        )
+    if len(selectors) < 2:
+        raise ValueError(
+            f"views defines {len(selectors)} view(s), but at least 2 are needed; give "
+            "one selector per embedding in X."
+        )
+    return names, labels, selectors
+
+
+def _resolve_views(estimator, X, n_columns: int, names, *, columns_word: str):
+    """Resolve ``estimator.views`` against X into per-view column positions.
+
+    Checks that no view is empty and that every column belongs to exactly one view.
+    Returns ``(view_names, labels, positions)``.
+    """
+    view_names, labels, selectors = _view_specs(
+        estimator.views, n_columns, columns_word=columns_word
+    )
+    selected = [
+        _resolve_selector(selector, X, n_columns, names, label)
+        for label, selector in zip(labels, selectors, strict=True)
+    ]
+    for label, positions in zip(labels, selected, strict=True):
+        if len(positions) == 0:
+            raise ValueError(
+                f"views[{label}] selects no columns of X; every view needs at least "
+                "one column. Change this selector in `views`."
+            )
+
+    def describe(positions):
+        """Name columns by label when X has labels, by position otherwise."""
+        if names is None:
+            return _short_list(int(p) for p in positions)
+        return _short_list(names[p] for p in positions)
+
+    counts = np.bincount(np.concatenate(selected), minlength=n_columns)
+    overlap = np.flatnonzero(counts > 1)
+    if len(overlap):
+        owners = [
+            name
+            for name, positions in zip(view_names, selected, strict=True)
+            if np.isin(positions, overlap).any()
+        ]
+        raise ValueError(
+            f"views overlap: X column(s) {describe(overlap)} are selected more than "
+            f"once (by views {_short_list(owners)}). Every column must belong to "
+            "exactly one view; change `views` so that the selections are disjoint."
+        )
+    unassigned = np.flatnonzero(counts == 0)
+    if len(unassigned):
+        raise ValueError(
+            f"X column(s) {describe(unassigned)} belong to no view. Every column of X "
+            "must belong to exactly one view: add them to a view in `views`, or "
+            "drop them before this estimator (e.g. with a ColumnTransformer that "
+            "passes the other columns around it)."
+        )
+    return view_names, labels, selected
+
+
+def _one_feature_error(estimator, *, frame: bool) -> ValueError:
+    """Return the error for an X with a single feature (column)."""
+    hint = (
+        " A DataFrame column of vectors counts as one feature here and is never "
+        "split; pass one column per view."
+        if frame
+        else " Pass the embeddings of at least two models."
+    )
+    return ValueError(
+        f"{_estimator_name(estimator)} splits X into at least 2 views, so X needs at "
+        f"least 2 features, got n_features = 1.{hint}"
+    )
+
+
+def _store_layout(estimator, layout: _ViewLayout, view_names) -> None:
+    """Set the fitted view attributes on the estimator."""
+    estimator.view_names_ = list(view_names)
+    estimator.n_features_per_view_ = [int(w) for w in layout.widths]
+    estimator._view_layout = layout
+
+
+def _check_widths(estimator, widths, *, what: str) -> None:
+    """Check per-view widths against the fitted ones."""
+    for k, (width, expected) in enumerate(
+        zip(widths, estimator._view_layout.widths, strict=True)
+    ):
+        if width != expected:
+            raise ValueError(
+                f"{what.format(k=k)} (view {estimator.view_names_[k]!r}) has {width} "
+                f"features, but {_estimator_name(estimator)} is expecting {expected} "
+                "features for this view."
+            )
+
+
+def _convert_list(X, allowed: list, estimator) -> list:
+    """Validate every item of a list/tuple X; return 2-D arrays of one dtype."""
+    for k, item in enumerate(X):
+        if sparse.issparse(item):
+            raise TypeError(
+                f"X[{k}] is a sparse matrix, but dense data is required. Use "
+                "'.toarray()' to convert to a dense numpy array."
+            )
+        ndim = getattr(item, "ndim", None)
+        if ndim is None:
+            try:
+                ndim = np.ndim(item)
+            except ValueError:
+                ndim = 2  # ragged nested list: let check_array report it
+        if ndim != 2:
+            raise ValueError(
+                f"X is a list of views, but X[{k}] is a {ndim}-D array; every item of "
+                "a list X must be a 2-D array of shape (n_samples, n_features_k)."
+            )
+    frames = {
+        k: _FrameColumns(item, allowed, estimator)
+        for k, item in enumerate(X)
+        if isinstance(item, pd.DataFrame) and _has_vector_columns(item)
+    }
+    natives = [
+        frames[k].parts[0].dtype if k in frames else _native_dtype(item)
+        for k, item in enumerate(X)
+    ]
+    target = _target_dtype(natives, allowed)
+    blocks = []
+    for k, item in enumerate(X):
+        if k in frames:
+            item = frames[k].take(slice(None))
+        blocks.append(
+            check_array(item, dtype=target, estimator=estimator, input_name="X")
+        )
+    return blocks
+
+
+def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> list:
+    """Validate a list/tuple X of 2-D arrays, one per view."""
+    name = _estimator_name(estimator)
+    if reset:
+        if estimator.views is not None:
+            raise ValueError(
+                f"X is a list of {len(X)} arrays, so it already holds one array per "
+                f"view, but views={estimator.views!r}; set views=None, or pass one "
+                "2-D array or DataFrame for `views` to split."
+            )
+        if len(X) < 2:
+            raise ValueError(
+                f"X is a list of {len(X)} array; pass at least 2 arrays, one per view."
+            )
+    elif len(X) != len(estimator._view_layout.widths):
+        raise ValueError(
+            f"X is a list of {len(X)} arrays, but {name} was fitted with "
+            f"{len(estimator._view_layout.widths)} views "
+            f"{_short_list(estimator.view_names_)}; pass one array per view."
+        )
+    blocks = _convert_list(X, allowed, estimator)
+    n_rows = [block.shape[0] for block in blocks]
+    if not allow_unequal_rows and len(set(n_rows)) > 1:
+        raise ValueError(
+            f"The arrays in X have different numbers of rows ({n_rows}), but {name} "
+            "pairs views row by row; pass arrays with the same number of rows (row i "
+            "of every view must describe the same item)."
+        )
+    widths = tuple(block.shape[1] for block in blocks)
+    if reset:
+        _check_feature_names(estimator, X, reset=True)
+        estimator.n_features_in_ = int(sum(widths))
+        view_names = [f"view{k}" for k in range(len(X))]
+        _store_layout(estimator, _ViewLayout("list", None, widths), view_names)
+    else:
+        _check_widths(estimator, widths, what="X[{k}]")
+    return blocks
+
+
+def _check_numeric(X) -> None:
+    """Reject string, date and categorical data before check_array tries to cast it.
+
+    Object arrays and complex data are left to check_array and its usual messages.
+    """
+    if isinstance(X, pd.DataFrame):
+        bad = [c for c, d in X.dtypes.items() if not _numeric_like(d)]
+        if bad:
+            raise ValueError(
+                f"X columns {_short_list(bad)} are not numeric; every column of X "
+                "must be numeric or hold numeric vectors. Encode or drop them (a "
+                "ColumnTransformer can pass other columns around this estimator)."
+            )
+    elif isinstance(X, np.ndarray) and X.dtype.kind not in "biufcO":
+        raise ValueError(
+            f"X holds non-numeric values (dtype {X.dtype}); embeddings must be "
+            "numeric. Convert X to floats before passing it."
+        )
+
+
+def _split_array(estimator, X, allowed: list, *, reset) -> list:
+    """Validate a 2-D array-like (or a DataFrame of scalar columns) and split it."""
+    _check_numeric(X)
+    X_checked = validate_data(
+        estimator, X, reset=reset, dtype=allowed, ensure_min_features=1
+    )
+    if not reset:
+        layout = estimator._view_layout
+        if layout.kind == "list":
+            selections = _contiguous_slices(layout.widths)
+        else:
+            selections = layout.selections
+        return [X_checked[:, selection] for selection in selections]
+
+    n_features = X_checked.shape[1]
+    if n_features == 1:
+        raise _one_feature_error(estimator, frame=False)
+    feature_names = getattr(estimator, "feature_names_in_", None)
+    if isinstance(X, pd.DataFrame):
+        names = list(X.columns)
+    else:
+        names = None if feature_names is None else list(feature_names)
+    view_names, _, selected = _resolve_views(
+        estimator, X, n_features, names, columns_word="features"
+    )
+    selections = tuple(_as_slice(positions) for positions in selected)
+    widths = tuple(len(positions) for positions in selected)
+    layout = _ViewLayout("array", selections, widths, feature_names=feature_names)
+    _store_layout(estimator, layout, view_names)
+    return [X_checked[:, selection] for selection in selections]
+
+
+def _split_frame(estimator, X: pd.DataFrame, allowed: list, *, reset) -> list:
+    """Validate and split a DataFrame that has array-valued columns."""
+    name = _estimator_name(estimator)
+    n_columns = X.shape[1]
+    layout = None if reset else estimator._view_layout
+    if reset:
+        _check_feature_names(estimator, X, reset=True)
+        estimator.n_features_in_ = n_columns
+    elif layout.kind == "array":
+        raise ValueError(
+            f"X is a DataFrame with array-valued columns, but {name} was fitted on an "
+            f"X without them ({estimator.n_features_in_} features); pass X in the "
+            f"same form as in fit, or a list of {len(layout.widths)} arrays, one per "
+            "view."
+        )
+    elif layout.kind == "frame":
+        _check_feature_names(estimator, X, reset=False)
+        if n_columns != estimator.n_features_in_:
+            raise ValueError(
+                f"X has {n_columns} features, but {name} is expecting "
+                f"{estimator.n_features_in_} features as input."
+            )
+    elif n_columns != len(layout.widths):
+        raise ValueError(
+            f"X is a DataFrame with {n_columns} columns, but {name} was fitted on a "
+            f"list of {len(layout.widths)} arrays; pass one column (or array) per "
+            "view."
+        )
+    columns = _FrameColumns(X, allowed, estimator)
+
+    if reset:
+        if n_columns == 1:
+            raise _one_feature_error(estimator, frame=True)
+        labels = list(X.columns)
+        view_names, view_labels, selected = _resolve_views(
+            estimator, X, n_columns, labels, columns_word="DataFrame columns"
+        )
+        widths = tuple(int(columns.widths[positions].sum()) for positions in selected)
+        for view_label, width in zip(view_labels, widths, strict=True):
+            if width == 0:
+                raise ValueError(
+                    f"views[{view_label}] selects only empty vectors; every view needs "
+                    "at least one feature."
+                )
+        selections = tuple(_as_slice(positions) for positions in selected)
+        layout = _ViewLayout(
+            "frame",
+            selections,
+            widths,
+            column_widths=columns.widths,
+            vector_columns=columns.is_vector,
+            feature_names=getattr(estimator, "feature_names_in_", None),
+        )
+        _store_layout(estimator, layout, view_names)
+        return [columns.take(selection) for selection in selections]
+
+    if layout.kind == "list":
+        _check_widths(estimator, columns.widths, what="X column {k}")
+        return [columns.take(slice(k, k + 1)) for k in range(n_columns)]
+    mismatch = np.flatnonzero(
+        (columns.widths != layout.column_widths)
+        | (columns.is_vector != layout.vector_columns)
+    )
+    if len(mismatch):
+        j = int(mismatch[0])
+        kind = "vectors of length" if columns.is_vector[j] else "a scalar, width"
+        raise ValueError(
+            f"X column {X.columns[j]!r} holds {kind} {columns.widths[j]}, but {name} "
+            f"was fitted with {layout.column_widths[j]} values per row "
+            f"({'array-valued' if layout.vector_columns[j] else 'scalar'}); pass the "
+            "same columns as in fit."
+        )
+    return [columns.take(selection) for selection in layout.selections]
+
+
+def check_views(
+    estimator,
+    X,
+    *,
+    reset,
+    dtype=("float64", "float32"),
+    allow_unequal_rows=False,
+):
+    """Validate ``X`` and split it into the estimator's views.
+
+    Reads ``estimator.views`` (None, an int ``K >= 2``, a list of column selectors or a
+    dict ``name -> selector``). On ``reset=True`` it sets ``n_features_in_``,
+    ``feature_names_in_`` (string DataFrame column names only; deleted otherwise),
+    ``view_names_``, ``n_features_per_view_`` and the private ``_view_layout``; on
+    ``reset=False`` it checks ``X`` against them.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The estimator whose ``views`` parameter splits ``X``.
+
+    X : {array-like, DataFrame} of shape (n_samples, n_features) or list of arrays
+        A 2-D array-like; a pandas DataFrame of numeric columns and/or array-valued
+        columns (object cells holding equal-length vectors, or Arrow list columns);
+        or a list/tuple of ``K`` 2-D arrays, one per view (then ``views`` must be
+        None). With array-valued columns, ``n_features_in_`` counts DataFrame
+        columns and the contiguous blocks of ``views=None`` or ``views=K`` are made
+        of whole DataFrame columns; for a list, ``n_features_in_`` is the total
+        width. At ``reset=False`` a list of ``K`` arrays of the fitted widths is
+        accepted whatever the form of X at fit time, and a 2-D array of the total
+        width is accepted after fitting on a list.
+
+    reset : bool
+        Whether to record the layout (fit) or check against it (transform).
+
+    dtype : dtype or list of dtypes, default=("float64", "float32")
+        Allowed output dtypes. The input keeps its dtype only if all of it has one
+        allowed dtype; otherwise every block is converted to the first one.
+
+    allow_unequal_rows : bool, default=False
+        Let the arrays of a list X have different numbers of rows (unpaired pools).
+
+    Returns
+    -------
+    blocks : list of ndarray of shape (n_samples, n_features_k)
+        One 2-D float array per view, all of one dtype. When ``X`` already is a
+        float array of an allowed dtype, the blocks selected by slices (and by int
+        positions forming an evenly spaced increasing range) are views of ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from skembed._views import check_views
+    >>> class Splitter(BaseEstimator):
+    ...     def __init__(self, views=None):
+    ...         self.views = views
+    ...     def fit(self, X, y=None):
+    ...         return self
+    >>> X = np.arange(10.0).reshape(2, 5)
+    >>> splitter = Splitter()
+    >>> [block.shape for block in check_views(splitter, X, reset=True)]
+    [(2, 3), (2, 2)]
+    >>> splitter.view_names_, splitter.n_features_per_view_
+    (['view0', 'view1'], [3, 2])
+    >>> splitter = Splitter(views={"text": [0, 1], "image": slice(2, 5)})
+    >>> blocks = check_views(splitter, X, reset=True)
+    >>> splitter.view_names_, np.shares_memory(blocks[1], X)
+    (['text', 'image'], True)
+    """
+    allowed = _allowed_dtypes(dtype)
+    if not reset:
+        check_is_fitted(estimator, "_view_layout")
+    if _is_list_of_views(X):
+        return _split_list(
+            estimator, X, allowed, reset=reset, allow_unequal_rows=allow_unequal_rows
+        )
+    if isinstance(X, pd.DataFrame) and _has_vector_columns(X):
+        return _split_frame(estimator, X, allowed, reset=reset)
+    if not reset and estimator._view_layout.kind == "frame":
+        raise ValueError(
+            f"{_estimator_name(estimator)} was fitted on a DataFrame with "
+            "array-valued columns, but X has none; pass a DataFrame with the same "
+            f"columns as in fit, or a list of {len(estimator._view_layout.widths)} "
+            "arrays, one per view."
+        )
+    return _split_array(estimator, X, allowed, reset=reset)
+
+
+def resolve_view(estimator, view):
+    """Return the index of a view given by position or by name.
+
+    Parameters
+    ----------
+    estimator : fitted estimator instance
+        An estimator on which :func:`check_views` ran with ``reset=True``.
+
+    view : int or str
+        A view index (negative values count from the end, as in Python) or a view
+        name from ``estimator.view_names_``.
+
+    Returns
+    -------
+    index : int
+        The view index in ``range(len(estimator.view_names_))``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from skembed._views import check_views, resolve_view
+    >>> class Splitter(BaseEstimator):
+    ...     def __init__(self, views=None):
+    ...         self.views = views
+    ...     def fit(self, X, y=None):
+    ...         return self
+    >>> splitter = Splitter(views={"text": [0, 1], "image": [2, 3]})
+    >>> _ = check_views(splitter, np.ones((3, 4)), reset=True)
+    >>> resolve_view(splitter, "image"), resolve_view(splitter, -2)
+    (1, 0)
+    """
+    check_is_fitted(estimator, "view_names_")
+    names = estimator.view_names_
+    n_views = len(names)
+    if isinstance(view, Integral) and not isinstance(view, bool | np.bool_):
+        if -n_views <= view < n_views:
+            return int(view) % n_views
+    elif isinstance(view, str) and view in names:
+        return names.index(view)
+    raise ValueError(
+        f"view={view!r} is not a view of this {_estimator_name(estimator)}; pass an "
+        f"int in [{-n_views}, {n_views - 1}] or one of the view names {names}."
+    )
+
+
+def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
+    """Validate the raw embeddings of one view.
+
+    Parameters
+    ----------
+    estimator : fitted estimator instance
+        An estimator on which :func:`check_views` ran with ``reset=True``.
+
+    X_k : {array-like, DataFrame, Series} of shape (n_samples, n_features_k)
+        The embeddings of one view: a 2-D array-like, a DataFrame (numeric and/or
+        array-valued columns, concatenated in order) or an array-valued Series.
+
+    view : int or str
+        The view, by index or name (see :func:`resolve_view`).
+
+    dtype : dtype or list of dtypes, default=("float64", "float32")
+        Allowed output dtypes; other inputs are converted to the first one.
+
+    Returns
+    -------
+    X_k : ndarray of shape (n_samples, n_features_k)
+        A finite 2-D float array (no copy if ``X_k`` already is one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from skembed._views import check_views, check_view_block
+    >>> class Splitter(BaseEstimator):
+    ...     def __init__(self, views=None):
+    ...         self.views = views
+    ...     def fit(self, X, y=None):
+    ...         return self
+    >>> splitter = Splitter(views={"text": [0, 1], "image": [2, 3, 4]})
+    >>> _ = check_views(splitter, np.ones((3, 5)), reset=True)
+    >>> check_view_block(splitter, [[1, 2, 3]], "image")
+    array([[1., 2., 3.]])
+    """
+    index = resolve_view(estimator, view)
+    allowed = _allowed_dtypes(dtype)
+    if isinstance(X_k, pd.Series) and _is_vector_column(X_k):
+        X_k = X_k.to_frame()
+    if isinstance(X_k, pd.DataFrame) and _has_vector_columns(X_k):
+        block = _FrameColumns(X_k, allowed, estimator).take(slice(None))
+    else:
+        block = check_array(X_k, dtype=allowed, estimator=estimator, input_name="X")
+    expected = estimator.n_features_per_view_[index]
+    if block.shape[1] != expected:
+        raise ValueError(
+            f"X has {block.shape[1]} features, but view "
+            f"{estimator.view_names_[index]!r} of {_estimator_name(estimator)} is "
+            f"expecting {expected} features."
+        )
+    return block
+
+
+def view_feature_names(estimator, k):
+    """Return the input feature names of view ``k``.
+
+    Names are the DataFrame column names for scalar columns, ``f"{column}{j}"`` for
+    entry ``j`` of an array-valued column, and ``f"x{i}"`` (``i`` the global column
+    index, as in scikit-learn) when ``X`` had no string column names (arrays, lists).
+
+    Parameters
+    ----------
+    estimator : fitted estimator instance
+        An estimator on which :func:`check_views` ran with ``reset=True``.
+
+    k : int or str
+        The view, by index or name.
+
+    Returns
+    -------
+    names : ndarray of str objects of shape (n_features_k,)
+        The input feature names of the view.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from skembed._views import check_views, view_feature_names
+    >>> class Splitter(BaseEstimator):
+    ...     def __init__(self, views=None):
+    ...         self.views = views
+    ...     def fit(self, X, y=None):
+    ...         return self
+    >>> splitter = Splitter()
+    >>> _ = check_views(splitter, np.ones((2, 5)), reset=True)
+    >>> view_feature_names(splitter, 1)
+    array(['x3', 'x4'], dtype=object)
+    """
+    index = resolve_view(estimator, k)
+    layout = estimator._view_layout
+    if layout.kind == "list":
+        start = int(sum(layout.widths[:index]))
+        stop = start + layout.widths[index]
+        return np.asarray([f"x{i}" for i in range(start, stop)], dtype=object)
+    if layout.kind == "array":
+        n_features = estimator.n_features_in_
+        positions = _positions(layout.selections[index], n_features)
+        if layout.feature_names is None:
+            return np.asarray([f"x{i}" for i in positions], dtype=object)
+        return np.asarray(layout.feature_names[positions], dtype=object)
+    offsets = np.concatenate([[0], np.cumsum(layout.column_widths)])
+    names = []
+    for column in _positions(layout.selections[index], len(layout.column_widths)):
+        width = int(layout.column_widths[column])
+        if layout.feature_names is None:
+            names.extend(
+                f"x{i}" for i in range(offsets[column], offsets[column] + width)
+            )
+        elif layout.vector_columns[column]:
+            label = layout.feature_names[column]
+            names.extend(f"{label}{j}" for j in range(width))
+        else:
+            names.append(str(layout.feature_names[column]))
+    return np.asarray(names, dtype=object)

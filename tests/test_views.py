@@ -1,0 +1,803 @@
+"""Tests for the splitting of X into embedding views (skembed._views)."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import pickle
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.compose import make_column_selector
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import check_is_fitted
+
+from skembed._views import (
+    check_view_block,
+    check_views,
+    resolve_view,
+    view_feature_names,
+)
+
+
+class ViewsEstimator(TransformerMixin, BaseEstimator):
+    """A minimal transformer that splits X into views and centres each view."""
+
+    def __init__(self, views=None):
+        self.views = views
+
+    def fit(self, X, y=None):
+        blocks = check_views(self, X, reset=True)
+        self.means_ = [block.mean(axis=0) for block in blocks]
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        blocks = check_views(self, X, reset=False)
+        return np.hstack(
+            [block - mean for block, mean in zip(blocks, self.means_, strict=True)]
+        )
+
+
+def _fitted(views, X, **kwargs):
+    """Return a fitted ViewsEstimator and the blocks of X."""
+    estimator = ViewsEstimator(views=views)
+    blocks = check_views(estimator, X, reset=True, **kwargs)
+    return estimator, blocks
+
+
+def _data(n_samples=6, n_features=7, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n_samples, n_features)).astype(dtype)
+
+
+def _vector_frame(n_samples=5, widths=(3, 2), dtype=np.float32, seed=0):
+    """A DataFrame with one array-valued column per width (object cells)."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            f"emb{k}": list(rng.standard_normal((n_samples, w)).astype(dtype))
+            for k, w in enumerate(widths)
+        }
+    )
+
+
+def _arrow_frame(fixed_size):
+    """A DataFrame with two Arrow list columns (widths 2 and 3)."""
+    pa = pytest.importorskip("pyarrow")
+
+    def list_type(width):
+        if fixed_size:
+            return pa.list_(pa.float32(), width)
+        return pa.list_(pa.float32())
+
+    text = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    image = [[1.0, 0.0, 2.0], [0.5, 1.5, 2.5], [3.0, 3.0, 3.0]]
+    return (
+        pd.DataFrame(
+            {
+                "text": pd.Series(text, dtype=pd.ArrowDtype(list_type(2))),
+                "image": pd.Series(image, dtype=pd.ArrowDtype(list_type(3))),
+            }
+        ),
+        np.asarray(text, dtype=np.float32),
+        np.asarray(image, dtype=np.float32),
+    )
+
+
+# Views forms
+
+
+@pytest.mark.parametrize(
+    "n_features, expected_widths", [(6, [3, 3]), (7, [4, 3]), (2, [1, 1])]
+)
+def test_views_none_gives_two_contiguous_halves(n_features, expected_widths):
+    """Check views=None splits X in two, the first half one wider for odd widths."""
+    X = _data(n_features=n_features)
+    estimator, blocks = _fitted(None, X)
+    assert [block.shape[1] for block in blocks] == expected_widths
+    assert_array_equal(np.hstack(blocks), X)
+    assert estimator.view_names_ == ["view0", "view1"]
+    assert estimator.n_features_per_view_ == expected_widths
+    assert estimator.n_features_in_ == n_features
+
+
+@pytest.mark.parametrize(
+    "n_features, n_views, expected_widths",
+    [(7, 3, [3, 2, 2]), (9, 3, [3, 3, 3]), (5, 5, [1] * 5), (11, 4, [3, 3, 3, 2])],
+)
+def test_views_int_gives_balanced_contiguous_blocks(
+    n_features, n_views, expected_widths
+):
+    """Check views=K gives K contiguous blocks whose widths differ by at most one."""
+    X = _data(n_features=n_features)
+    estimator, blocks = _fitted(n_views, X)
+    assert [block.shape[1] for block in blocks] == expected_widths
+    assert_array_equal(np.hstack(blocks), X)
+    assert estimator.view_names_ == [f"view{k}" for k in range(n_views)]
+
+
+@settings(deadline=None, max_examples=25)
+@given(data=st.data())
+def test_int_views_concatenate_back_to_x(data):
+    """Check the blocks of views=K, concatenated in order, reproduce X."""
+    n_features = data.draw(st.integers(2, 40), label="n_features")
+    n_views = data.draw(st.integers(2, n_features), label="n_views")
+    n_samples = data.draw(st.integers(1, 5), label="n_samples")
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]), label="dtype")
+    X = data.draw(
+        arrays(
+            dtype,
+            (n_samples, n_features),
+            elements=st.floats(-1e6, 1e6, allow_nan=False, width=32),
+        ),
+        label="X",
+    )
+    estimator, blocks = _fitted(n_views, X)
+    widths = [block.shape[1] for block in blocks]
+    assert len(blocks) == n_views
+    assert max(widths) - min(widths) <= 1
+    assert widths == sorted(widths, reverse=True)
+    assert_array_equal(np.hstack(blocks), X)
+    assert all(block.dtype == X.dtype for block in blocks)
+    assert all(np.shares_memory(block, X) for block in blocks)
+
+
+@settings(deadline=None, max_examples=25)
+@given(data=st.data())
+def test_list_of_positions_selects_exactly_those_columns(data):
+    """Check a random partition of the columns gives blocks X[:, positions]."""
+    n_features = data.draw(st.integers(2, 20), label="n_features")
+    order = data.draw(st.permutations(range(n_features)), label="order")
+    n_views = data.draw(st.integers(2, n_features), label="n_views")
+    cuts = sorted(
+        data.draw(
+            st.sets(
+                st.integers(1, n_features - 1),
+                min_size=n_views - 1,
+                max_size=n_views - 1,
+            ),
+            label="cuts",
+        )
+    )
+    groups = np.split(np.asarray(order), cuts)
+    X = data.draw(
+        arrays(
+            np.float64,
+            (3, n_features),
+            elements=st.floats(-1e3, 1e3, allow_nan=False),
+        ),
+        label="X",
+    )
+    estimator, blocks = _fitted([list(g) for g in groups], X)
+    for group, block in zip(groups, blocks, strict=True):
+        assert_array_equal(block, X[:, group])
+    assert estimator.n_features_per_view_ == [len(g) for g in groups]
+
+
+def test_selectors_of_every_kind_on_an_array():
+    """Check slices, int arrays, masks, scalar ints and callables select columns."""
+    X = _data(n_features=8)
+    mask = np.zeros(8, dtype=bool)
+    mask[[5, 6]] = True
+    views = [
+        slice(0, 2),
+        np.array([2, 3]),
+        [4],
+        mask,
+        -1,
+    ]
+    estimator, blocks = _fitted(views, X)
+    expected = [X[:, 0:2], X[:, 2:4], X[:, [4]], X[:, [5, 6]], X[:, [7]]]
+    for block, want in zip(blocks, expected, strict=True):
+        assert_array_equal(block, want)
+    assert estimator.n_features_per_view_ == [2, 2, 1, 2, 1]
+
+    def last_three(X):
+        return np.arange(X.shape[1]) >= X.shape[1] - 3
+
+    _, blocks = _fitted([lambda X: slice(0, 5), last_three], X)
+    assert_array_equal(blocks[0], X[:, :5])
+    assert_array_equal(blocks[1], X[:, 5:])
+
+    mask_list = [True] * 5 + [False] * 3
+    _, blocks = _fitted([mask_list, [not m for m in mask_list]], X)
+    assert_array_equal(blocks[0], X[:, :5])
+    assert_array_equal(blocks[1], X[:, 5:])
+
+
+def test_dict_views_name_the_views():
+    """Check a dict of selectors gives view names in insertion order."""
+    X = _data(n_features=5)
+    estimator, blocks = _fitted({"text": [3, 4], "image": slice(0, 3)}, X)
+    assert estimator.view_names_ == ["text", "image"]
+    assert_array_equal(blocks[0], X[:, 3:])
+    assert_array_equal(blocks[1], X[:, :3])
+
+
+def test_dataframe_selection_by_names_callables_and_label_slices():
+    """Check column names, make_column_selector and label slices on a DataFrame."""
+    X = _data(n_features=5)
+    frame = pd.DataFrame(X, columns=["a0", "a1", "b0", "b1", "b2"])
+    for views in [
+        {"a": ["a0", "a1"], "b": make_column_selector(pattern="^b")},
+        {"a": slice("a0", "a1"), "b": slice("b0", "b2")},
+        {"a": "a0", "b": ["a1", "b0", "b1", "b2"]},
+        {"a": pd.Index(["a0", "a1"]), "b": np.array(["b0", "b1", "b2"])},
+    ]:
+        estimator, blocks = _fitted(views, frame)
+        assert_array_equal(np.hstack(blocks), X)
+        assert estimator.n_features_in_ == 5
+        assert_array_equal(estimator.feature_names_in_, frame.columns)
+        assert estimator.view_names_ == ["a", "b"]
+
+
+def test_dataframe_with_array_columns_splits_over_columns():
+    """Check views=None / int count DataFrame columns, not vector entries."""
+    frame = _vector_frame(widths=(3, 2))
+    estimator, blocks = _fitted(None, frame)
+    assert [block.shape for block in blocks] == [(5, 3), (5, 2)]
+    assert_array_equal(blocks[0], np.stack(frame["emb0"]))
+    assert_array_equal(blocks[1], np.stack(frame["emb1"]))
+    assert estimator.n_features_in_ == 2
+    assert_array_equal(estimator.feature_names_in_, ["emb0", "emb1"])
+    assert estimator.n_features_per_view_ == [3, 2]
+
+    frame = _vector_frame(widths=(3, 2, 4))
+    estimator, blocks = _fitted(None, frame)
+    assert estimator.n_features_per_view_ == [5, 4]
+    assert_array_equal(
+        blocks[0], np.hstack([np.stack(frame["emb0"]), np.stack(frame["emb1"])])
+    )
+    estimator, blocks = _fitted(3, frame)
+    assert estimator.n_features_per_view_ == [3, 2, 4]
+
+
+def test_dataframe_mixing_array_and_scalar_columns():
+    """Check one-name selectors, name lists and scalar columns next to vectors."""
+    frame = _vector_frame(widths=(3, 2), dtype=np.float64)
+    frame["s0"] = np.arange(5.0)
+    frame["s1"] = np.arange(5.0) * 2
+    estimator, blocks = _fitted({"text": "emb0", "rest": ["emb1", "s0", "s1"]}, frame)
+    assert estimator.view_names_ == ["text", "rest"]
+    assert estimator.n_features_per_view_ == [3, 4]
+    expected = np.column_stack([np.stack(frame["emb1"]), frame["s0"], frame["s1"]])
+    assert_array_equal(blocks[1], expected)
+
+    # adjacent scalar columns are one block: the view is a slice of it
+    estimator, blocks = _fitted({"a": ["emb0", "emb1"], "b": ["s0", "s1"]}, frame)
+    assert blocks[1].base is not None
+    assert_array_equal(blocks[1], frame[["s0", "s1"]].to_numpy())
+
+
+@pytest.mark.parametrize("fixed_size", [True, False])
+def test_arrow_list_columns(fixed_size):
+    """Check Arrow list and fixed-size list columns are array-valued columns."""
+    frame, text, image = _arrow_frame(fixed_size)
+    estimator, blocks = _fitted(None, frame)
+    assert_array_equal(blocks[0], text)
+    assert_array_equal(blocks[1], image)
+    assert blocks[0].dtype == np.float32
+    assert estimator.n_features_per_view_ == [2, 3]
+    estimator, blocks = _fitted({"i": "image", "t": "text"}, frame)
+    assert_array_equal(blocks[0], image)
+    transformed = check_views(estimator, frame.iloc[1:], reset=False)
+    assert_array_equal(transformed[1], text[1:])
+
+
+def test_list_of_arrays_and_nested_lists():
+    """Check a list/tuple of 2-D arrays is one view per item, nested lists an array."""
+    X = _data(n_features=7)
+    for container in (list, tuple):
+        estimator, blocks = _fitted(None, container([X[:, :2], X[:, 2:]]))
+        assert blocks[0] is not None
+        assert estimator.n_features_per_view_ == [2, 5]
+        assert estimator.n_features_in_ == 7
+        assert not hasattr(estimator, "feature_names_in_")
+        assert np.shares_memory(blocks[1], X)
+
+    estimator, blocks = _fitted(None, X.tolist())
+    assert_array_equal(np.hstack(blocks), X)
+    assert estimator.n_features_per_view_ == [4, 3]
+
+    estimator, blocks = _fitted(None, [X[:, :2].tolist(), pd.DataFrame(X[:, 2:])])
+    assert_array_equal(np.hstack(blocks), X)
+
+
+def test_list_items_may_be_dataframes_with_array_columns():
+    """Check a list item that is a DataFrame of vectors becomes one block."""
+    frame = _vector_frame(widths=(3, 2), dtype=np.float64)
+    other = _data(n_samples=5, n_features=4)
+    estimator, blocks = _fitted(None, [frame, other])
+    assert estimator.n_features_per_view_ == [5, 4]
+    assert_array_equal(blocks[0][:, :3], np.stack(frame["emb0"]))
+
+
+def test_allow_unequal_rows_for_unpaired_lists():
+    """Check allow_unequal_rows lets list items have different row counts."""
+    X = [_data(n_samples=4, n_features=2), _data(n_samples=7, n_features=3)]
+    estimator, blocks = _fitted(None, X, allow_unequal_rows=True)
+    assert [block.shape for block in blocks] == [(4, 2), (7, 3)]
+    with pytest.raises(ValueError, match=r"different numbers of rows \(\[4, 7\]\)"):
+        _fitted(None, X)
+
+
+# dtype and copies
+
+
+def test_float_arrays_are_split_without_copy():
+    """Check blocks of float arrays are views: slices, ranges, steps and F-order."""
+    for dtype in (np.float32, np.float64):
+        X = _data(n_samples=50, n_features=768, dtype=dtype)
+        for views in [
+            None,
+            5,
+            [slice(0, 100), np.arange(100, 768)],
+            {"even": np.arange(0, 768, 2), "odd": list(range(1, 768, 2))},
+        ]:
+            _, blocks = _fitted(views, X)
+            assert all(np.shares_memory(block, X) for block in blocks)
+            assert all(block.dtype == dtype for block in blocks)
+    X = np.asfortranarray(_data(n_features=6))
+    _, blocks = _fitted(None, X)
+    assert all(np.shares_memory(block, X) for block in blocks)
+    estimator, _ = _fitted(None, _data(n_features=6))
+    X_new = _data(n_features=6, seed=1)
+    assert all(
+        np.shares_memory(block, X_new)
+        for block in check_views(estimator, X_new, reset=False)
+    )
+
+
+def test_non_contiguous_positions_select_correct_values():
+    """Check unordered int selectors give the right values (a copy is needed)."""
+    X = _data(n_features=4)
+    _, blocks = _fitted([[3, 0], [2, 1]], X)
+    assert_array_equal(blocks[0], X[:, [3, 0]])
+    assert_array_equal(blocks[1], X[:, [2, 1]])
+
+
+def test_input_is_not_mutated():
+    """Check check_views leaves every form of X unchanged."""
+    X = _data(n_features=4)
+    frame = _vector_frame()
+    X_copy, frame_copy = X.copy(), frame.copy()
+    _fitted([[3, 0], [2, 1]], X)
+    _fitted(None, frame)
+    assert_array_equal(X, X_copy)
+    pd.testing.assert_frame_equal(frame, frame_copy)
+
+
+def test_dtypes_follow_the_one_dtype_rule():
+    """Check float32 stays float32 only when all input is float32."""
+    X32 = _data(dtype=np.float32)
+    _, blocks = _fitted(None, X32)
+    assert {block.dtype for block in blocks} == {np.dtype(np.float32)}
+    for X in (
+        _data().astype(np.int64),
+        _data() > 0,
+        _data().astype(np.float16),
+        [X32[:, :3], X32[:, 3:].astype(np.float64)],
+        pd.DataFrame({"a": X32[:, 0], "b": X32[:, 1].astype(np.float64)}),
+    ):
+        _, blocks = _fitted(None, X)
+        assert {block.dtype for block in blocks} == {np.dtype(np.float64)}
+    _, blocks = _fitted(None, [X32[:, :3], X32[:, 3:]])
+    assert {block.dtype for block in blocks} == {np.dtype(np.float32)}
+    estimator = ViewsEstimator()
+    blocks = check_views(estimator, X32, reset=True, dtype=np.float64)
+    assert {block.dtype for block in blocks} == {np.dtype(np.float64)}
+    mixed = _vector_frame(dtype=np.float32)
+    mixed["s"] = np.arange(5.0)
+    _, blocks = _fitted(None, mixed)
+    assert {block.dtype for block in blocks} == {np.dtype(np.float64)}
+
+
+# Errors
+
+
+def test_one_feature_is_rejected():
+    """Check an X with one feature (or one DataFrame column) is rejected."""
+    msg = "needs at least 2 features, got n_features = 1"
+    with pytest.raises(ValueError, match=msg):
+        _fitted(None, _data(n_features=1))
+    with pytest.raises(ValueError, match=msg):
+        _fitted(None, _vector_frame(widths=(4,)))
+
+
+@pytest.mark.parametrize(
+    "views, error, match",
+    [
+        (1, ValueError, "views=1 defines fewer than 2 views"),
+        ([slice(0, 7)], ValueError, r"views defines 1 view\(s\), but at least 2"),
+        ({"only": slice(0, 7)}, ValueError, "at least 2 are needed"),
+        (9, ValueError, "views=9 needs at least 9 features"),
+        ("abc", TypeError, "views must be None, an int >= 2"),
+        (True, TypeError, "views must be None, an int >= 2"),
+        ({0: [0], 1: [1]}, TypeError, "keys .* are not strings"),
+        (
+            [[0, 1, 2], [2, 3, 4, 5, 6]],
+            ValueError,
+            r"views overlap: X column\(s\) \[2\] are selected more than once "
+            r"\(by views \['view0', 'view1'\]\)",
+        ),
+        (
+            [[0, 1, 2], [3, 4]],
+            ValueError,
+            r"X column\(s\) \[5, 6\] belong to no view.*ColumnTransformer",
+        ),
+        ([[], slice(0, 7)], ValueError, r"views\[0\] selects no columns"),
+        ([slice(3, 3), slice(0, 7)], ValueError, r"views\[0\] selects no columns"),
+        (
+            [np.zeros(7, dtype=bool), slice(0, 7)],
+            ValueError,
+            r"views\[0\] selects no columns",
+        ),
+        ([np.ones(3, dtype=bool), [0]], ValueError, "boolean mask of length 3"),
+        ([np.array([]), slice(0, 7)], ValueError, r"views\[0\] selects no columns"),
+        ([[0, 9], [1]], ValueError, r"selects column positions \[9\]"),
+        ([{0, 1}, [2]], TypeError, r"views\[0\] is not a column selector"),
+        ([0.5, [2]], TypeError, r"views\[0\] is not a column selector"),
+        ([[0, "a"], [2]], TypeError, r"views\[0\] mixes kinds"),
+        ([lambda X: lambda X: 0, [2]], TypeError, "returned another callable"),
+        (
+            [["a"], [0]],
+            ValueError,
+            r"views\[0\] selects columns by name \(\['a'\]\), but X has no string "
+            "column names",
+        ),
+        (["a", slice(0, 7)], ValueError, "X has no string column names"),
+        ([slice("a", "c"), [0]], ValueError, "X has no string column names"),
+        ([np.array([0.5]), [0]], TypeError, "an array of dtype float64"),
+        (
+            [[0], [1]],
+            ValueError,
+            r"X column\(s\) \[2, 3, 4, 5, 6, 7, 8, 9, 10, 11, \.\.\. \(18 in total\)\]",
+        ),
+    ],
+)
+def test_bad_views_raise_clear_errors(views, error, match):
+    """Check every malformed `views` raises an error naming views and the fix."""
+    n_features = 20 if "18 in total" in match else 7
+    with pytest.raises(error, match=match):
+        _fitted(views, _data(n_features=n_features))
+
+
+def test_dataframe_selector_errors_name_the_columns():
+    """Check unknown names, unmatched callables and overlaps name the columns."""
+    frame = pd.DataFrame(_data(n_features=3), columns=["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"does not have: \['z'\]"):
+        _fitted({"u": ["a", "z"], "v": ["b", "c"]}, frame)
+    with pytest.raises(ValueError, match=r"views\['v'\] selects no columns"):
+        _fitted({"u": ["a", "b", "c"], "v": make_column_selector(pattern="^q")}, frame)
+    with pytest.raises(ValueError, match=r"X column\(s\) \['b'\] are selected"):
+        _fitted([["a", "b"], ["b", "c"]], frame)
+    with pytest.raises(ValueError, match=r"X column\(s\) \['c'\] belong to no view"):
+        _fitted([["a"], ["b"]], frame)
+    duplicated = pd.DataFrame(_data(n_features=3), columns=["a", "a", "c"])
+    with pytest.raises(ValueError, match="unique column names"):
+        _fitted([["a"], ["c"]], duplicated)
+
+
+def test_list_x_errors():
+    """Check list X needs views=None, two items, 2-D items and equal row counts."""
+    X = _data(n_features=4)
+    with pytest.raises(ValueError, match="already holds one array per view.*views=2"):
+        _fitted(2, [X[:, :2], X[:, 2:]])
+    with pytest.raises(ValueError, match="set views=None"):
+        _fitted([[0], [1]], [X[:, :2], X[:, 2:]])
+    with pytest.raises(ValueError, match="X is a list of 1 array"):
+        _fitted(None, [X])
+    with pytest.raises(ValueError, match=r"X\[1\] is a 1-D array"):
+        _fitted(None, [X, X[:, 0]])
+    with pytest.raises(ValueError, match=r"X\[1\] is a 1-D array"):
+        _fitted(None, [X, [1.0, 2.0]])
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        _fitted(None, [X, X[:3]])
+    with pytest.raises(ValueError, match="inhomogeneous"):
+        _fitted(None, [[[1.0, 2.0], [3.0]], [[1.0], [2.0]]])
+
+
+def test_array_valued_column_errors():
+    """Check ragged, mixed, missing and non-numeric vectors are rejected clearly."""
+    ragged = pd.DataFrame({"t": [[1.0, 2.0], [1.0]], "i": [[1.0], [2.0]]})
+    with pytest.raises(
+        ValueError,
+        match=r"X column 't' holds vectors of different lengths \(2 in row 0, 1 in "
+        r"row 1\)",
+    ):
+        _fitted(None, ragged)
+    mixed = pd.DataFrame({"t": [[1.0, 2.0], 3.0], "i": [[1.0], [2.0]]})
+    with pytest.raises(ValueError, match="X column 't' mixes vectors and other"):
+        _fitted(None, mixed)
+    missing = pd.DataFrame({"t": [None, [1.0, 2.0]], "i": [[1.0], [2.0]]})
+    with pytest.raises(ValueError, match=r"X column 't' mixes .* \(row 0 holds None"):
+        _fitted(None, missing)
+    strings = pd.DataFrame({"t": [["a", "b"], ["c", "d"]], "i": [[1.0], [2.0]]})
+    with pytest.raises(ValueError, match="X column 't' holds non-numeric vectors"):
+        _fitted(None, strings)
+    nested = pd.DataFrame({"t": [[[1.0]], [[2.0]]], "i": [[1.0], [2.0]]})
+    with pytest.raises(ValueError, match="must be a 1-D vector"):
+        _fitted(None, nested)
+    scalar_text = _vector_frame(n_samples=2)
+    scalar_text["colour"] = ["red", "blue"]
+    with pytest.raises(ValueError, match=r"X columns \['colour'\] are not numeric"):
+        _fitted(None, scalar_text)
+    empty = pd.DataFrame({"t": [[], []], "i": [[1.0], [2.0]]})
+    with pytest.raises(ValueError, match=r"views\[0\] selects only empty vectors"):
+        _fitted(None, empty)
+
+
+def test_arrow_column_errors():
+    """Check ragged, missing and non-numeric Arrow vectors are rejected."""
+    pa = pytest.importorskip("pyarrow")
+    list_type = pd.ArrowDtype(pa.list_(pa.float64()))
+    other = pd.Series([[1.0], [2.0]], dtype=list_type)
+    ragged = pd.DataFrame(
+        {"t": pd.Series([[1.0, 2.0], [1.0]], dtype=list_type), "i": other}
+    )
+    with pytest.raises(ValueError, match="X column 't' holds vectors of different"):
+        _fitted(None, ragged)
+    missing = pd.DataFrame({"t": pd.Series([[1.0], None], dtype=list_type), "i": other})
+    with pytest.raises(ValueError, match="X column 't' has a missing vector in row 1"):
+        _fitted(None, missing)
+    text = pd.DataFrame(
+        {
+            "t": pd.Series([["a"], ["b"]], dtype=pd.ArrowDtype(pa.list_(pa.string()))),
+            "i": other,
+        }
+    )
+    with pytest.raises(ValueError, match="X column 't' holds non-numeric vectors"):
+        _fitted(None, text)
+
+
+def test_non_finite_non_numeric_sparse_and_empty_inputs():
+    """Check NaN, inf, strings, sparse and empty inputs raise scikit-learn errors."""
+    X = _data(n_features=4)
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        _fitted(None, X_nan)
+    X_inf = X.copy()
+    X_inf[1, 3] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        _fitted(None, [X_inf[:, :2], X_inf[:, 2:]])
+    frame = _vector_frame(n_samples=2, dtype=np.float64)
+    frame.at[1, "emb0"] = np.array([np.nan, 1.0, 2.0])
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        _fitted(None, frame)
+    with pytest.raises(ValueError, match="X holds non-numeric values"):
+        _fitted(None, np.array([["a", "b"], ["c", "d"]]))
+    with pytest.raises(ValueError, match=r"X columns \['b'\] are not numeric"):
+        _fitted(None, pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]}))
+    with pytest.raises(TypeError, match="dense data is required"):
+        _fitted(None, sparse.csr_matrix(X))
+    with pytest.raises(TypeError, match=r"X\[0\] is a sparse matrix.*dense data"):
+        _fitted(None, [sparse.csr_matrix(X), X])
+    with pytest.raises(ValueError, match="0 sample"):
+        _fitted(None, np.empty((0, 4)))
+    with pytest.raises(ValueError, match="0 feature"):
+        _fitted(None, np.empty((3, 0)))
+    with pytest.raises(ValueError, match="0 sample"):
+        _fitted(None, _vector_frame().iloc[:0])
+
+
+# Layout at transform time
+
+
+def test_transform_checks_the_fitted_layout():
+    """Check reset=False re-splits with the fitted layout and rejects mismatches."""
+    X = _data(n_features=7)
+    estimator = ViewsEstimator(views=[np.array([5, 0, 2]), [1, 3, 4, 6]]).fit(X)
+    X_new = _data(n_features=7, seed=1)
+    blocks = check_views(estimator, X_new, reset=False)
+    assert_array_equal(blocks[0], X_new[:, [5, 0, 2]])
+    # changing `views` after fit does not change the fitted layout
+    estimator.set_params(views=None)
+    blocks = check_views(estimator, X_new, reset=False)
+    assert_array_equal(blocks[1], X_new[:, [1, 3, 4, 6]])
+    with pytest.raises(ValueError, match="X has 6 features, but ViewsEstimator is"):
+        check_views(estimator, X_new[:, :6], reset=False)
+
+
+def test_transform_accepts_a_list_with_the_fitted_widths():
+    """Check a list of K arrays of the fitted widths is accepted after any fit."""
+    X = _data(n_features=7)
+    estimator, _ = _fitted(None, X)
+    blocks = check_views(estimator, [X[:, :4], X[:, 4:]], reset=False)
+    assert_array_equal(np.hstack(blocks), X)
+    with pytest.raises(ValueError, match=r"list of 3 arrays, but .* fitted with 2"):
+        check_views(estimator, [X[:, :4], X[:, 4:5], X[:, 5:]], reset=False)
+    with pytest.raises(
+        ValueError,
+        match=r"X\[1\] \(view 'view1'\) has 2 features, but ViewsEstimator is "
+        "expecting 3 features for this view",
+    ):
+        check_views(estimator, [X[:, :4], X[:, 4:6]], reset=False)
+
+    frame = _vector_frame(widths=(3, 2))
+    estimator, _ = _fitted(None, frame)
+    blocks = check_views(
+        estimator, [np.stack(frame["emb0"]), np.stack(frame["emb1"])], reset=False
+    )
+    assert [block.shape[1] for block in blocks] == [3, 2]
+
+
+def test_transform_after_list_fit_accepts_arrays_and_frames():
+    """Check an array of the total width, or a frame of K columns, after a list fit."""
+    X = _data(n_features=5)
+    estimator, _ = _fitted(None, [X[:, :1], X[:, 1:]])
+    blocks = check_views(estimator, X, reset=False)
+    assert [block.shape[1] for block in blocks] == [1, 4]
+    assert_array_equal(np.hstack(blocks), X)
+    with pytest.raises(ValueError, match="X has 4 features, but ViewsEstimator"):
+        check_views(estimator, X[:, :4], reset=False)
+    frame = _vector_frame(widths=(1, 4))
+    estimator, _ = _fitted(None, [np.ones((2, 1)), np.ones((2, 4))])
+    blocks = check_views(estimator, frame, reset=False)
+    assert [block.shape[1] for block in blocks] == [1, 4]
+    with pytest.raises(ValueError, match=r"X column 1 \(view 'view1'\) has 4"):
+        _estimator, _ = _fitted(None, [np.ones((2, 1)), np.ones((2, 3))])
+        check_views(_estimator, frame, reset=False)
+    with pytest.raises(ValueError, match="DataFrame with 3 columns, but"):
+        check_views(estimator, _vector_frame(widths=(1, 2, 2)), reset=False)
+
+
+def test_transform_of_dataframes_checks_columns():
+    """Check different column names, widths and kinds are rejected at transform."""
+    frame = _vector_frame(widths=(3, 2))
+    estimator, _ = _fitted(None, frame)
+    renamed = frame.rename(columns={"emb1": "other"})
+    with pytest.raises(ValueError, match="The feature names should match"):
+        check_views(estimator, renamed, reset=False)
+    wider = _vector_frame(widths=(3, 4))
+    with pytest.raises(
+        ValueError, match="X column 'emb1' holds vectors of length 4, but"
+    ):
+        check_views(estimator, wider, reset=False)
+    with pytest.raises(ValueError, match="Feature names unseen at fit time"):
+        check_views(estimator, _vector_frame(widths=(3, 2, 1)), reset=False)
+    unnamed = _vector_frame(widths=(3, 2)).set_axis([0, 1], axis=1)
+    estimator_unnamed, _ = _fitted(None, unnamed)
+    with pytest.raises(ValueError, match="X has 3 features, but ViewsEstimator"):
+        check_views(
+            estimator_unnamed,
+            _vector_frame(widths=(3, 2, 1)).set_axis([0, 1, 2], axis=1),
+            reset=False,
+        )
+    with pytest.raises(ValueError, match="fitted on a DataFrame with array-valued"):
+        check_views(estimator, np.ones((5, 5)), reset=False)
+
+    estimator, _ = _fitted(None, _data(n_features=5))
+    with pytest.raises(ValueError, match="X is a DataFrame with array-valued columns"):
+        check_views(estimator, frame, reset=False)
+
+    names = pd.DataFrame(_data(n_features=4), columns=list("abcd"))
+    estimator, _ = _fitted({"x": ["a", "b"], "y": ["c", "d"]}, names)
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        check_views(estimator, names[list("badc")], reset=False)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        blocks = check_views(estimator, names.to_numpy(), reset=False)
+    assert_array_equal(blocks[1], names[["c", "d"]].to_numpy())
+
+
+def test_reset_false_before_fit_raises_not_fitted():
+    """Check reset=False on an unfitted estimator raises NotFittedError."""
+    with pytest.raises(NotFittedError):
+        check_views(ViewsEstimator(), _data(), reset=False)
+
+
+def test_refit_replaces_attributes():
+    """Check a new fit replaces the layout and drops stale feature_names_in_."""
+    frame = pd.DataFrame(_data(n_features=4), columns=list("abcd"))
+    estimator, _ = _fitted(None, frame)
+    assert hasattr(estimator, "feature_names_in_")
+    check_views(estimator, _data(n_features=6), reset=True)
+    assert not hasattr(estimator, "feature_names_in_")
+    assert estimator.n_features_per_view_ == [3, 3]
+    check_views(estimator, [_data(n_features=2), _data(n_features=1)], reset=True)
+    assert estimator.n_features_in_ == 3
+    assert estimator.view_names_ == ["view0", "view1"]
+
+
+# Feature names, view resolution, single view blocks
+
+
+def test_view_feature_names():
+    """Check input feature names of each view for every form of X."""
+    estimator, _ = _fitted([[4, 0], [1, 2, 3]], _data(n_features=5))
+    assert_array_equal(view_feature_names(estimator, 0), ["x4", "x0"])
+    assert view_feature_names(estimator, 1).dtype == object
+
+    frame = pd.DataFrame(_data(n_features=4), columns=list("abcd"))
+    estimator, _ = _fitted({"u": ["c", "a"], "v": ["b", "d"]}, frame)
+    assert_array_equal(view_feature_names(estimator, "u"), ["c", "a"])
+
+    mixed = _vector_frame(widths=(3, 2))
+    mixed["s"] = np.arange(5.0)
+    estimator, _ = _fitted({"u": "emb0", "v": ["emb1", "s"]}, mixed)
+    assert_array_equal(view_feature_names(estimator, "u"), ["emb00", "emb01", "emb02"])
+    assert_array_equal(view_feature_names(estimator, "v"), ["emb10", "emb11", "s"])
+
+    scalar_first = mixed[["s", "emb0", "emb1"]]
+    estimator, blocks = _fitted({"u": ["s", "emb1"], "v": "emb0"}, scalar_first)
+    assert_array_equal(view_feature_names(estimator, "u"), ["s", "emb10", "emb11"])
+    assert_array_equal(blocks[0][:, 0], mixed["s"])
+
+    unnamed = pd.DataFrame({0: mixed["emb0"], 1: mixed["emb1"]})
+    estimator, _ = _fitted(None, unnamed)
+    assert_array_equal(view_feature_names(estimator, 1), ["x3", "x4"])
+
+    estimator, _ = _fitted(None, [np.ones((2, 2)), np.ones((2, 3))])
+    assert_array_equal(view_feature_names(estimator, -1), ["x2", "x3", "x4"])
+
+
+def test_resolve_view():
+    """Check views resolve by index, negative index and name, with clear errors."""
+    estimator, _ = _fitted({"text": [0, 1], "image": [2, 3]}, _data(n_features=4))
+    assert resolve_view(estimator, 0) == 0
+    assert resolve_view(estimator, np.int64(1)) == 1
+    assert resolve_view(estimator, -1) == 1
+    assert resolve_view(estimator, "text") == 0
+    msg = re.escape("one of the view names ['text', 'image']")
+    for bad in (2, -3, "audio", True, 0.0):
+        with pytest.raises(ValueError, match=msg):
+            resolve_view(estimator, bad)
+    with pytest.raises(NotFittedError):
+        resolve_view(ViewsEstimator(), 0)
+
+
+def test_check_view_block():
+    """Check one view's raw embeddings are validated and their width checked."""
+    X = _data(n_features=5, dtype=np.float32)
+    estimator, _ = _fitted({"text": [0, 1], "image": [2, 3, 4]}, X)
+    block = check_view_block(estimator, X[:, 2:], "image")
+    assert np.shares_memory(block, X)
+    assert block.dtype == np.float32
+    assert check_view_block(estimator, X[:, 2:].astype(int), 1).dtype == np.float64
+    assert_array_equal(
+        check_view_block(estimator, pd.DataFrame(X[:, :2]), "text"), X[:, :2]
+    )
+    series = pd.Series(list(X[:, 2:]))
+    assert_array_equal(check_view_block(estimator, series, "image"), X[:, 2:])
+    frame = pd.DataFrame({"a": list(X[:, 2:4]), "b": X[:, 4]})
+    assert_array_equal(check_view_block(estimator, frame, -1), X[:, 2:])
+    with pytest.raises(
+        ValueError,
+        match="X has 2 features, but view 'image' of ViewsEstimator is expecting 3",
+    ):
+        check_view_block(estimator, X[:, :2], "image")
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        check_view_block(estimator, X[0, :2], "text")
+    with pytest.raises(ValueError, match="view='audio' is not a view"):
+        check_view_block(estimator, X[:, :2], "audio")
+
+
+def test_check_view_block_arrow_series():
+    """Check an Arrow list Series is one view's block."""
+    frame, text, _ = _arrow_frame(fixed_size=False)
+    estimator, _ = _fitted(None, frame)
+    assert_array_equal(check_view_block(estimator, frame["text"], 0), text)
+
+
+def test_pickle_and_clone_keep_layout():
+    """Check a fitted layout survives pickling and clone drops it."""
+    X = _data(n_features=6)
+    estimator = ViewsEstimator(views=[[0, 2, 4], [1, 3, 5]]).fit(X)
+    restored = pickle.loads(pickle.dumps(estimator))
+    assert_allclose(restored.transform(X), estimator.transform(X))
+    assert not hasattr(clone(estimator), "_view_layout")
+
+
+@parametrize_with_checks([ViewsEstimator()])
+def test_views_estimator_passes_sklearn_checks(estimator, check):
+    """Check an estimator built on check_views passes scikit-learn's common checks."""
+    check(estimator)
