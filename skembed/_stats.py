@@ -1,0 +1,284 @@
+"""Mergeable first and second moments of row-paired embedding views.
+
+Every closed-form aligner in skembed needs only, per view, the row count, the
+column sums and some blocks of :math:`X_i^\\top X_j`. :class:`CrossMoments`
+accumulates exactly those blocks, in float64, from row chunks of any float
+dtype, and merges two accumulators, so that ``fit``, ``partial_fit`` and a
+Dask tree reduction all share one code path.
+
+Accuracy. A float32 chunk is multiplied by the float32 BLAS and the chunk
+product is added to a float64 accumulator. The rounding error of one chunk
+product is about ``eps32 * sqrt(chunk_rows)`` relative to
+:math:`\\sum_r |x_r| |y_r|`, a sum dominated by the mean when the data sit far
+from the origin. Centring afterwards subtracts :math:`n \\mu_i \\mu_j^\\top` and
+would leave that error relative to a much smaller covariance. To avoid the
+cancellation, each view is shifted by a pilot mean (taken from the first chunk)
+before the product whenever its squared mean norm is large compared with its
+spread; moments are kept about that shift and converted exactly, in float64,
+when they are read.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+from scipy.linalg import blas
+
+__all__ = ["CrossMoments", "chunk_rows"]
+
+# Memory, in bytes, that the per-chunk temporaries of one view may take.
+_CHUNK_BUDGET = 8 * 2**20
+
+# Shift a float32 view before multiplying when ||mean||^2 exceeds this many
+# times its mean squared deviation: then the float32 products would lose more
+# than about three significant digits of the centred moments (see module
+# docstring); below it the shift would only cost a pass over the data.
+_SHIFT_RATIO = {np.dtype(np.float32): 8.0, np.dtype(np.float64): 1e6}
+
+
+def chunk_rows(n_features, itemsize, budget=_CHUNK_BUDGET, minimum=256):
+    """Rows per chunk so that one chunk of one view stays within ``budget``."""
+    return int(max(minimum, budget // max(1, n_features * itemsize)))
+
+
+def _pairs(n_views, spec, name):
+    if spec is False or spec is None:
+        return []
+    if spec is True or spec == "all":
+        if name == "gram":
+            return list(range(n_views))
+        return [(i, j) for i in range(n_views) for j in range(i + 1, n_views)]
+    return list(spec)
+
+
+def _gram_update(block):
+    """Return ``block.T @ block``, using the symmetric rank-k BLAS kernel.
+
+    ``syrk`` does half the flops of a general product. It needs a contiguous
+    operand; a strided column block is copied, which costs one memory pass
+    over the chunk and is still far cheaper than the flops saved.
+    """
+    if block.dtype == np.float32:
+        syrk = blas.ssyrk
+    elif block.dtype == np.float64:
+        syrk = blas.dsyrk
+    else:  # pragma: no cover - blocks are validated as float upstream
+        return block.T @ block
+    # block.T is Fortran-ordered when block is C-ordered: (d, n) @ (n, d).
+    upper = syrk(1.0, np.ascontiguousarray(block).T, trans=0, lower=0)
+    return np.triu(upper) + np.triu(upper, 1).T
+
+
+class CrossMoments:
+    """Float64 moments of K row-paired views, accumulated chunk by chunk.
+
+    Parameters
+    ----------
+    n_views : int
+        Number of views K.
+    cross : "all", list of (int, int) or None, default=None
+        Cross-product blocks :math:`X_i^\\top X_j` to accumulate. ``"all"``
+        means every pair ``i < j``.
+    gram : bool or list of int, default=False
+        Views whose Gram matrix :math:`X_k^\\top X_k` is accumulated.
+    sum_of_squares : bool, default=False
+        Also accumulate the total sum of squares of every view (what an
+        isotropic scale needs, at the cost of one memory pass).
+
+    Attributes
+    ----------
+    n_samples_ : int
+        Rows seen so far.
+    """
+
+    def __init__(self, n_views, *, cross=None, gram=False, sum_of_squares=False):
+        self.n_views = n_views
+        self.cross_pairs = [tuple(p) for p in _pairs(n_views, cross, "cross")]
+        self.gram_views = [int(k) for k in _pairs(n_views, gram, "gram")]
+        self.sum_of_squares = bool(sum_of_squares)
+        self.n_samples_ = 0
+        self._shift = None
+        self._sums = None
+        self._cross = {}
+        self._gram = {}
+        self._squares = None
+
+    # ------------------------------------------------------------------ update
+    def _init_shift(self, blocks):
+        shifts = []
+        for block in blocks:
+            mean = block.mean(axis=0, dtype=np.float64)
+            spread = np.mean(
+                np.sum(
+                    (block - mean.astype(block.dtype)) ** 2, axis=1, dtype=np.float64
+                )
+            )
+            ratio = _SHIFT_RATIO.get(block.dtype, _SHIFT_RATIO[np.dtype(np.float32)])
+            if float(mean @ mean) > ratio * max(spread, np.finfo(np.float64).tiny):
+                # Keep the shift exactly representable in the block dtype, so
+                # that the float64 bookkeeping matches what was subtracted.
+                shifts.append(mean.astype(block.dtype).astype(np.float64))
+            else:
+                shifts.append(None)
+        self._shift = shifts
+        widths = [b.shape[1] for b in blocks]
+        self._sums = [np.zeros(w) for w in widths]
+        self._squares = np.zeros(len(blocks))
+        for i, j in self.cross_pairs:
+            self._cross[(i, j)] = np.zeros((widths[i], widths[j]))
+        for k in self.gram_views:
+            self._gram[k] = np.zeros((widths[k], widths[k]))
+
+    def update(self, blocks, *, chunk_size=None):
+        """Add row-paired view blocks (a list of K 2-D float arrays).
+
+        Blocks are read in row chunks; nothing larger than one chunk of one
+        view is allocated.
+        """
+        if len(blocks) != self.n_views:
+            raise ValueError(f"Expected {self.n_views} view blocks, got {len(blocks)}.")
+        n = blocks[0].shape[0]
+        if n == 0:
+            return self
+        if self._shift is None:
+            pilot = min(n, 4096)
+            self._init_shift([b[:pilot] for b in blocks])
+        if chunk_size is None:
+            chunk_size = chunk_rows(
+                max(b.shape[1] for b in blocks), blocks[0].dtype.itemsize
+            )
+        for start in range(0, n, chunk_size):
+            self._update_chunk([b[start : start + chunk_size] for b in blocks])
+        return self
+
+    def _update_chunk(self, blocks):
+        shifted = []
+        for k, block in enumerate(blocks):
+            shift = self._shift[k]
+            if shift is not None:
+                block = block - shift.astype(block.dtype)
+            shifted.append(block)
+            self._sums[k] += block.sum(axis=0, dtype=np.float64)
+            if self.sum_of_squares:
+                # Row norms in the block dtype (d terms each), summed in float64:
+                # an n-vector temporary instead of a float64 copy of the chunk.
+                rows = np.einsum("ij,ij->i", block, block)
+                self._squares[k] += float(rows.sum(dtype=np.float64))
+        for (i, j), acc in self._cross.items():
+            acc += shifted[i].T @ shifted[j]
+        for k, acc in self._gram.items():
+            acc += _gram_update(shifted[k])
+        self.n_samples_ += blocks[0].shape[0]
+
+    # ------------------------------------------------------------------- merge
+    def _shift_vector(self, k):
+        shift = self._shift[k]
+        return np.zeros(self._sums[k].shape[0]) if shift is None else shift
+
+    def merge(self, other):
+        """Add the moments of ``other`` (same views and blocks) to ``self``."""
+        if other.n_samples_ == 0:
+            return self
+        if self.n_samples_ == 0:
+            self.__dict__.update(_copy_state(other))
+            return self
+        if (
+            other.n_views != self.n_views
+            or other.cross_pairs != self.cross_pairs
+            or other.gram_views != self.gram_views
+            or other.sum_of_squares != self.sum_of_squares
+        ):
+            raise ValueError("Cannot merge moments of different layouts.")
+        # Re-express the other's moments about our shifts a from its shifts b:
+        # sum (x - a)(y - a')^T
+        #   = M + s (b' - a')^T + (b - a) s'^T + n (b - a)(b' - a')^T.
+        n = other.n_samples_
+        delta = [
+            other._shift_vector(k) - self._shift_vector(k) for k in range(self.n_views)
+        ]
+        sums = [other._sums[k] + n * delta[k] for k in range(self.n_views)]
+        for (i, j), acc in self._cross.items():
+            acc += (
+                other._cross[(i, j)]
+                + np.outer(other._sums[i], delta[j])
+                + np.outer(delta[i], other._sums[j])
+                + n * np.outer(delta[i], delta[j])
+            )
+        for k, acc in self._gram.items():
+            acc += (
+                other._gram[k]
+                + np.outer(other._sums[k], delta[k])
+                + np.outer(delta[k], other._sums[k])
+                + n * np.outer(delta[k], delta[k])
+            )
+        for k in range(self.n_views):
+            self._squares[k] += (
+                other._squares[k]
+                + 2 * float(other._sums[k] @ delta[k])
+                + n * float(delta[k] @ delta[k])
+            )
+            self._sums[k] += sums[k]
+        self.n_samples_ += n
+        return self
+
+    # ------------------------------------------------------------------- reads
+    def _check_ready(self):
+        if self.n_samples_ == 0:
+            raise ValueError("No samples have been accumulated.")
+
+    def mean(self, k):
+        """Column means of view ``k`` (float64)."""
+        self._check_ready()
+        return self._shift_vector(k) + self._sums[k] / self.n_samples_
+
+    def centered_cross(self, i, j):
+        """Centred cross-product of views i and j, not divided by n."""
+        self._check_ready()
+        if (i, j) in self._cross:
+            raw = self._cross[(i, j)]
+        elif (j, i) in self._cross:
+            return self.centered_cross(j, i).T
+        else:
+            raise KeyError(f"The cross block ({i}, {j}) was not accumulated.")
+        return raw - np.outer(self._sums[i], self._sums[j]) / self.n_samples_
+
+    def uncentered_cross(self, i, j):
+        """:math:`X_i^\\top X_j` about the origin, not divided by n."""
+        centered = self.centered_cross(i, j)
+        n = self.n_samples_
+        return centered + n * np.outer(self.mean(i), self.mean(j))
+
+    def centered_gram(self, k):
+        """Centred Gram matrix of view k, not divided by n."""
+        self._check_ready()
+        if k not in self._gram:
+            raise KeyError(f"The Gram block of view {k} was not accumulated.")
+        return self._gram[k] - np.outer(self._sums[k], self._sums[k]) / self.n_samples_
+
+    def uncentered_gram(self, k):
+        """:math:`X_k^\\top X_k` about the origin, not divided by n."""
+        return self.centered_gram(k) + self.n_samples_ * np.outer(
+            self.mean(k), self.mean(k)
+        )
+
+    def centered_sum_of_squares(self, k):
+        """:math:`\\|X_k - 1\\mu_k^\\top\\|_F^2`."""
+        self._check_ready()
+        if not self.sum_of_squares:
+            raise KeyError("Sums of squares were not accumulated.")
+        return float(self._squares[k] - self._sums[k] @ self._sums[k] / self.n_samples_)
+
+    def uncentered_sum_of_squares(self, k):
+        """:math:`\\|X_k\\|_F^2`."""
+        mean = self.mean(k)
+        return self.centered_sum_of_squares(k) + self.n_samples_ * float(mean @ mean)
+
+
+def _copy_state(other):
+    state = dict(other.__dict__)
+    state["_sums"] = [s.copy() for s in other._sums]
+    state["_squares"] = other._squares.copy()
+    state["_cross"] = {key: v.copy() for key, v in other._cross.items()}
+    state["_gram"] = {key: v.copy() for key, v in other._gram.items()}
+    state["_shift"] = list(other._shift)
+    return state
