@@ -1,0 +1,354 @@
+"""Tests for ProcrustesAligner and GeneralizedProcrustesAligner."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import os
+import pickle
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from scipy.stats import ortho_group
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from skembed import GeneralizedProcrustesAligner, ProcrustesAligner
+from skembed.datasets import load_fortunes
+from skembed.metrics import retrieval_accuracy
+
+
+def _fortunes_dir():
+    env = os.environ.get("SKEMBED_FORTUNES_DIR")
+    path = (
+        Path(env)
+        if env
+        else Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes"
+    )
+    return path if (path / "minilm.npy").exists() else None
+
+
+def _rotated_pair(seed, n=300, d=6, scale=1.0, shift=0.0, noise=0.0, dtype=float):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    Q = ortho_group.rvs(d, random_state=seed)
+    B = scale * A @ Q + shift + noise * rng.normal(size=(n, d))
+    return A.astype(dtype), B.astype(dtype), Q
+
+
+def _directional_retrieval(aligner, A, B):
+    Z = aligner._transform_views([A, B])
+    return retrieval_accuracy(Z[0], Z[1]), retrieval_accuracy(Z[1], Z[0])
+
+
+@settings(deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    s=st.floats(0.2, 5.0),
+    shift=st.floats(-10, 10),
+    reflect=st.booleans(),
+)
+def test_recovers_rotation_scale_and_shift(seed, s, shift, reflect):
+    """Check that B = s A Q + t yields Q, s and t, reflections included."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(200, 5))
+    Q = ortho_group.rvs(5, random_state=seed)
+    if reflect and np.linalg.det(Q) > 0:
+        Q[:, 0] = -Q[:, 0]
+    t = shift * rng.normal(size=5)
+    B = s * A @ Q + t + 1e-6 * rng.normal(size=A.shape)
+    aligner = ProcrustesAligner(reference=1, scale=True).fit([A, B])
+    assert_allclose(aligner.rotations_[0], Q, atol=1e-5)
+    assert_allclose(aligner.scales_[0], s, rtol=1e-5)
+    assert_allclose(aligner.transform_view(A, 0), B, atol=1e-4 * (1 + abs(shift)))
+
+    aligner32 = ProcrustesAligner(reference=1, scale=True).fit(
+        [A.astype(np.float32), B.astype(np.float32)]
+    )
+    assert aligner32.transform_view(A.astype(np.float32), 0).dtype == np.float32
+    assert_allclose(aligner32.rotations_[0], Q, atol=2e-3)
+    assert_allclose(aligner32.scales_[0], s, rtol=1e-3)
+
+
+@settings(deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_transform_is_equivariant_to_source_rotation(seed):
+    """Check that rotating the source input by Q' is absorbed by the fitted map."""
+    A, B, _ = _rotated_pair(seed, noise=0.3)
+    Q2 = ortho_group.rvs(A.shape[1], random_state=seed + 1)
+    out = ProcrustesAligner().fit([A, B]).transform([A, B])
+    # View 0 is the reference, so view 1 is the source.
+    out_rotated = ProcrustesAligner().fit([A, B @ Q2]).transform([A, B @ Q2])
+    assert_allclose(out, out_rotated, atol=1e-8)
+
+
+@settings(deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_row_permutation_leaves_map_unchanged(seed):
+    """Check that shuffling the paired rows does not change the fitted map."""
+    A, B, _ = _rotated_pair(seed, noise=0.5, shift=2.0)
+    perm = np.random.default_rng(seed).permutation(A.shape[0])
+    first = ProcrustesAligner(scale=True).fit([A, B])
+    second = ProcrustesAligner(scale=True).fit([A[perm], B[perm]])
+    assert_allclose(first.rotations_[1], second.rotations_[1], atol=1e-10)
+    assert_allclose(first.scales_, second.scales_, rtol=1e-10)
+
+
+@settings(deadline=None)
+@given(seed=st.integers(0, 2**16), n_chunks=st.integers(2, 12))
+def test_partial_fit_equals_fit(seed, n_chunks):
+    """Check that partial_fit over chunks equals fit on the stacked rows."""
+    A, B, _ = _rotated_pair(seed, noise=0.5, shift=5.0)
+    X = np.hstack([A, B])
+    full = ProcrustesAligner(scale=True).fit(X)
+    streamed = ProcrustesAligner(scale=True)
+    for chunk in np.array_split(X, n_chunks):
+        streamed.partial_fit(chunk)
+    assert_allclose(streamed.rotations_[1], full.rotations_[1], atol=1e-10)
+    assert_allclose(streamed.scales_, full.scales_, rtol=1e-10)
+    assert_allclose(streamed.means_[1], full.means_[1], atol=1e-12)
+
+
+def test_rectangular_views_are_semi_orthogonal():
+    """Check the semi-orthogonal maps between views of different widths."""
+    rng = np.random.default_rng(0)
+    # Centred, orthonormal columns: then the truncated rotation is the exact optimum.
+    A = np.linalg.qr(rng.normal(size=(400, 8)) - 0)[0]
+    A = np.linalg.qr(A - A.mean(axis=0))[0] * 20
+    Q = ortho_group.rvs(8, random_state=0)
+    B = (A @ Q)[:, :5]
+    aligner = ProcrustesAligner(reference=1).fit([A, B])
+    W = aligner.rotations_[0]
+    assert W.shape == (8, 5)
+    assert_allclose(W.T @ W, np.eye(5), atol=1e-10)
+    assert_allclose(aligner.transform_view(A, 0), B, atol=1e-8)
+
+    narrow = ProcrustesAligner(reference=0).fit([A, B])
+    W = narrow.rotations_[1]
+    assert W.shape == (5, 8)
+    assert_allclose(W @ W.T, np.eye(5), atol=1e-10)
+    assert narrow.transform([A, B]).shape == (400, 16)
+
+
+def test_three_views_and_reference_by_name():
+    """Check K = 3 views with the reference given by name."""
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(300, 4))
+    Qs = [ortho_group.rvs(4, random_state=s) for s in range(2)]
+    X = np.hstack([A, A @ Qs[0], A @ Qs[1]])
+    views = {"a": slice(0, 4), "b": slice(4, 8), "c": slice(8, 12)}
+    aligner = ProcrustesAligner(views=views, reference="b").fit(X)
+    assert aligner.reference_ == 1
+    assert_allclose(aligner.transform_view(A, "a"), A @ Qs[0], atol=1e-8)
+    assert_allclose(aligner.transform_view(A @ Qs[1], "c"), A @ Qs[0], atol=1e-8)
+    names = aligner.get_feature_names_out()
+    assert names[0] == "a__procrustesaligner0" and len(names) == 12
+    assert_allclose(aligner.translate(A @ Qs[1], "c", "a"), A, atol=1e-8)
+
+
+def test_unknown_reference_is_an_error():
+    """Check that a reference that names no view gets a clear error."""
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    with pytest.raises(ValueError, match="view"):
+        ProcrustesAligner(reference="nope").fit(X)
+    with pytest.raises(ValueError, match="view"):
+        ProcrustesAligner(reference=5).fit(X)
+
+
+def test_allow_reflection_false_gives_proper_rotation():
+    """Check that allow_reflection=False returns det = +1 even for a reflected copy."""
+    rng = np.random.default_rng(2)
+    A = rng.normal(size=(200, 5))
+    R = np.eye(5)
+    R[0, 0] = -1
+    aligner = ProcrustesAligner(reference=1, allow_reflection=False).fit([A, A @ R])
+    assert_allclose(np.linalg.det(aligner.rotations_[0]), 1.0, atol=1e-10)
+    free = ProcrustesAligner(reference=1).fit([A, A @ R])
+    assert_allclose(free.rotations_[0], R, atol=1e-10)
+    with pytest.raises(ValueError, match="allow_reflection=False needs views of equal"):
+        ProcrustesAligner(allow_reflection=False).fit([A, A[:, :3]])
+
+
+def test_normalize_l2_uses_unit_rows():
+    """Check that normalize='l2' equals fitting on unit-length rows."""
+    A, B, _ = _rotated_pair(3, noise=0.2)
+    A2, B2 = 3 * A, 0.5 * B
+    unit = [
+        A / np.linalg.norm(A, axis=1, keepdims=True),
+        B / np.linalg.norm(B, axis=1, keepdims=True),
+    ]
+    by_option = ProcrustesAligner(normalize="l2").fit([A2, B2])
+    by_hand = ProcrustesAligner().fit(unit)
+    assert_allclose(by_option.rotations_[1], by_hand.rotations_[1], atol=1e-10)
+    assert_allclose(by_option.transform([A2, B2]), by_hand.transform(unit), atol=1e-10)
+
+
+def test_float32_preserved_and_memory_bounded():
+    """Check float32 in -> float32 out, and that fit copies no more than a chunk."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400_000, 64)).astype(np.float32)
+    X += 3.0
+    before = X.copy()
+    tracemalloc.start()
+    aligner = ProcrustesAligner(scale=True).fit(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 0.25 * X.nbytes
+    assert_allclose(X, before)
+    assert aligner.transform(X[:10]).dtype == np.float32
+    assert aligner.transform_view(X[:10, :32], 1).dtype == np.float32
+    assert aligner.translate(X[:10, :32], 1, 0).dtype == np.float32
+
+
+def test_translate_and_inverse_round_trip():
+    """Check that inverse_transform_view undoes transform_view."""
+    A, B, _ = _rotated_pair(4, noise=0.1, shift=1.0, scale=2.0)
+    aligner = ProcrustesAligner(scale=True).fit([A, B])
+    Z = aligner.transform_view(B, 1)
+    assert_allclose(aligner.inverse_transform_view(Z, 1), B, atol=1e-10)
+    with pytest.raises(ValueError, match="n_components_ = 6"):
+        aligner.inverse_transform_view(Z[:, :3], 1)
+
+
+def test_combine_modes():
+    """Check the concat, mean and similarity outputs and their feature names."""
+    A, B, _ = _rotated_pair(5)
+    X = np.hstack([A, B])
+    concat = ProcrustesAligner().fit(X)
+    mean = ProcrustesAligner(combine="mean").fit(X)
+    sim = ProcrustesAligner(combine="similarity").fit(X)
+    assert concat.transform(X).shape == (300, 12)
+    assert_allclose(mean.transform(X), A, atol=1e-8)
+    assert_allclose(sim.transform(X), np.ones((300, 1)), atol=1e-8)
+    assert list(sim.get_feature_names_out()) == ["cosine__view0__view1"]
+    assert mean.get_feature_names_out()[0] == "procrustesaligner0"
+
+
+def test_set_output_pandas():
+    """Check that set_output(transform='pandas') names the columns."""
+    A, B, _ = _rotated_pair(6)
+    out = ProcrustesAligner().set_output(transform="pandas").fit_transform([A, B])
+    assert list(out.columns[:2]) == [
+        "view0__procrustesaligner0",
+        "view0__procrustesaligner1",
+    ]
+
+
+def test_clone_and_pickle():
+    """Check clone and a pickle round trip of a fitted aligner."""
+    A, B, _ = _rotated_pair(7)
+    aligner = ProcrustesAligner(scale=True).fit([A, B])
+    restored = pickle.loads(pickle.dumps(aligner))
+    assert_allclose(restored.transform([A, B]), aligner.transform([A, B]))
+    assert clone(aligner).get_params() == aligner.get_params()
+
+
+def test_generalized_procrustes_recovers_consensus():
+    """Check that GPA aligns rotated noisy copies of one configuration."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(500, 5))
+    views = [
+        A @ ortho_group.rvs(5, random_state=s) + 0.05 * rng.normal(size=A.shape) + s
+        for s in range(4)
+    ]
+    gpa = GeneralizedProcrustesAligner().fit(views)
+    Z = [gpa.transform_view(v, k) for k, v in enumerate(views)]
+    for k in range(1, 4):
+        assert np.abs(Z[k] - Z[0]).mean() < 0.1
+    assert gpa.n_iter_ >= 1
+    assert gpa.residual_ < 0.01
+    assert gpa.score(views) > 0.95
+
+
+def test_generalized_procrustes_scale():
+    """Check that GPA with scale=True undoes per-view scaling up to one factor."""
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(300, 4))
+    factors = [1.0, 3.0, 0.5]
+    views = [f * A @ ortho_group.rvs(4, random_state=i) for i, f in enumerate(factors)]
+    gpa = GeneralizedProcrustesAligner(scale=True).fit(views)
+    ratios = gpa.scales_ * np.array(factors)
+    assert_allclose(ratios / ratios[0], np.ones(3), rtol=1e-6)
+
+
+def test_generalized_procrustes_warns_when_stopped_early():
+    """Check the ConvergenceWarning when max_iter is too small."""
+    rng = np.random.default_rng(2)
+    views = [rng.normal(size=(100, 6)) for _ in range(3)]
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        GeneralizedProcrustesAligner(max_iter=1, tol=0).fit(views)
+
+
+def test_generalized_procrustes_different_widths():
+    """Check that GPA handles views of different widths."""
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(300, 6))
+    views = [A, (A @ ortho_group.rvs(6, random_state=0))[:, :4]]
+    gpa = GeneralizedProcrustesAligner().fit(views)
+    assert gpa.n_components_ == 6
+    assert gpa.rotations_[1].shape == (4, 6)
+
+
+def test_pipeline_and_grid_search_with_classifier():
+    """Check Pipeline + GridSearchCV over aligner options with a classifier."""
+    data = load_fortunes()
+    X = [data.views["minilm"][:900], data.views["e5"][:900]]
+    y = data.target[:900]
+    pipe = make_pipeline(ProcrustesAligner(), LogisticRegression(max_iter=300))
+    grid = GridSearchCV(
+        pipe,
+        {
+            "procrustesaligner__center": [True, False],
+            "procrustesaligner__scale": [False, True],
+            "procrustesaligner__combine": ["concat", "mean"],
+        },
+        cv=3,
+    )
+    grid.fit(np.hstack(X), y)
+    assert grid.best_score_ > 1.5 / len(data.target_names)
+
+
+def test_label_free_grid_search_uses_score():
+    """Check that GridSearchCV on the aligner alone selects centring on e5 data."""
+    data = load_fortunes()
+    X = np.hstack([data.views["minilm"][:1500], data.views["e5"][:1500]])
+    grid = GridSearchCV(
+        ProcrustesAligner(reference=1), {"center": [False, True]}, cv=3
+    ).fit(X)
+    assert grid.best_params_ == {"center": True}
+    assert grid.best_score_ > 0.5
+
+
+def test_bundled_real_data_retrieval():
+    """Check held-out retrieval on the bundled subset, and the uncentred trap."""
+    data = load_fortunes()
+    A, B = data.views["minilm"], data.views["e5"]
+    train, test = slice(0, 2000), slice(2000, None)
+    aligner = ProcrustesAligner().fit([A[train], B[train]])
+    forward, backward = _directional_retrieval(aligner, A[test], B[test])
+    assert forward > 0.9 and backward > 0.9
+    trap = ProcrustesAligner(center=False, reference=0).fit([A[train], B[train]])
+    # Uncentred, e5's common direction dominates the cross-products.
+    Z = [trap.transform_view(A[test], 0), trap.transform_view(B[test], 1)]
+    assert retrieval_accuracy(Z[1], Z[0]) < forward - 0.2
+
+
+@pytest.mark.skipif(_fortunes_dir() is None, reason="shared fortunes data not present")
+def test_full_real_data_retrieval():
+    """Check >= 0.98 top-1 both ways, minilm <-> e5, 5,000 train / 2,000 held out."""
+    folder = _fortunes_dir()
+    A = np.load(folder / "minilm.npy")
+    B = np.load(folder / "e5.npy")
+    perm = np.random.default_rng(20240607).permutation(A.shape[0])
+    test, train = perm[:2000], perm[2000:7000]
+    aligner = ProcrustesAligner().fit([A[train], B[train]])
+    forward, backward = _directional_retrieval(aligner, A[test], B[test])
+    assert forward >= 0.98 and backward >= 0.98
+    assert aligner.score([A[test], B[test]]) >= 0.98
