@@ -1,0 +1,708 @@
+"""Tests for skembed.metrics."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.linalg import orthogonal_procrustes
+from scipy.stats import ortho_group
+from sklearn import config_context
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skembed import ProcrustesAligner
+from skembed.metrics import (
+    OutOfSpaceWarning,
+    SpaceComparison,
+    _alignment_score,
+    _block_rows,
+    _bytes_per_score,
+    _csls_penalty,
+    _decide,
+    _topk_neighbors,
+    cca_similarity,
+    check_same_space,
+    compare_spaces,
+    linear_cka,
+    make_alignment_scorer,
+    paired_cosine,
+    procrustes_distance,
+    retrieval_accuracy,
+)
+
+# --------------------------------------------------------------------------
+# Dense reference formulas (n x n where convenient; small data only)
+# --------------------------------------------------------------------------
+
+
+def _dense_cka(A, B, debiased=False):
+    """CKA from n x n Gram matrices (Kornblith et al. 2019, reference code)."""
+
+    def center(G):
+        G = G.copy()
+        n = G.shape[0]
+        if debiased:
+            np.fill_diagonal(G, 0)
+            means = G.sum(axis=0) / (n - 2)
+            means -= means.sum() / (2 * (n - 1))
+            G -= means[:, None]
+            G -= means[None, :]
+            np.fill_diagonal(G, 0)
+        else:
+            H = np.eye(n) - 1.0 / n
+            G = H @ G @ H
+        return G
+
+    K = center(A @ A.T)
+    L = center(B @ B.T)
+    return (K * L).sum() / (np.linalg.norm(K) * np.linalg.norm(L))
+
+
+def _dense_procrustes(A, B):
+    """Angle after the best orthogonal map, with the narrower side zero-padded."""
+    A = A - A.mean(axis=0)
+    B = B - B.mean(axis=0)
+    A /= np.linalg.norm(A)
+    B /= np.linalg.norm(B)
+    width = max(A.shape[1], B.shape[1])
+    A = np.pad(A, ((0, 0), (0, width - A.shape[1])))
+    B = np.pad(B, ((0, 0), (0, width - B.shape[1])))
+    R, _ = orthogonal_procrustes(A, B)
+    return np.arccos(np.clip(np.sum((A @ R) * B), -1, 1))
+
+
+def _dense_canonical_correlations(A, B):
+    QA, _ = np.linalg.qr(A - A.mean(axis=0))
+    QB, _ = np.linalg.qr(B - B.mean(axis=0))
+    return np.linalg.svd(QA.T @ QB, compute_uv=False)
+
+
+def _dense_pca(A, variance):
+    A = A - A.mean(axis=0)
+    _, S, Vt = np.linalg.svd(A, full_matrices=False)
+    explained = np.cumsum(S**2) / np.sum(S**2)
+    keep = int(np.searchsorted(explained, variance)) + 1
+    return A @ Vt[:keep].T
+
+
+def _dense_cosine(Q, T):
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    Tn = T / np.linalg.norm(T, axis=1, keepdims=True)
+    return Qn.astype(np.float64) @ Tn.T.astype(np.float64)
+
+
+def _dense_csls(Q, T, csls_k):
+    S = _dense_cosine(Q, T)
+    r_T = np.sort(S, axis=1)[:, -csls_k:].mean(axis=1)
+    r_Q = np.sort(S, axis=0)[-csls_k:, :].mean(axis=0)
+    return 2 * S - r_T[:, None] - r_Q[None, :]
+
+
+def _dense_retrieval(M, k):
+    order = np.argsort(-M, axis=1, kind="stable")[:, :k]
+    return np.mean([i in order[i] for i in range(M.shape[0])])
+
+
+def _paired_data(n=120, widths=(7, 5), noise=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, widths[0])) + 3.0
+    B = A[:, : widths[1]] @ rng.normal(size=(widths[1], widths[1]))
+    B += noise * rng.normal(size=B.shape)
+    return A, B
+
+
+# --------------------------------------------------------------------------
+# Agreement with the dense formulas
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_linear_cka_matches_gram_formula(debiased, dtype):
+    """Check the feature-space CKA against the n x n Gram-matrix formula."""
+    A, B = _paired_data()
+    expected = _dense_cka(A, B, debiased=debiased)
+    got = linear_cka(A.astype(dtype), B.astype(dtype), debiased=debiased)
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    assert_allclose(got, expected, rtol=rtol)
+
+
+def test_linear_cka_debiased_removes_bias_on_independent_data():
+    """Check that debiased CKA of independent wide data is near 0, biased is not."""
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(50, 200))
+    B = rng.normal(size=(50, 200))
+    assert linear_cka(A, B) > 0.5
+    assert abs(linear_cka(A, B, debiased=True)) < 0.05
+
+
+def test_linear_cka_chunking_is_exact(monkeypatch):
+    """Check that tiny row chunks give the same CKA as one chunk."""
+    import skembed.metrics as metrics
+
+    A, B = _paired_data(n=300)
+    expected = linear_cka(A, B, debiased=True)
+    monkeypatch.setattr(metrics, "_moment_rows", lambda n_features: 7)
+    assert_allclose(linear_cka(A, B, debiased=True), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("widths", [(6, 6), (7, 4), (3, 8)])
+def test_procrustes_distance_matches_dense_formula(widths):
+    """Check the nuclear-norm form against an explicit zero-padded Procrustes fit."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(100, widths[0])) + 2.0
+    B = A @ rng.normal(size=widths) + rng.normal(size=(100, widths[1]))
+    assert_allclose(procrustes_distance(A, B), _dense_procrustes(A, B), atol=1e-10)
+
+
+def test_cca_similarity_matches_qr_formula():
+    """Check the mean canonical correlation against the QR-based formula."""
+    A, B = _paired_data(n=200)
+    rho = _dense_canonical_correlations(A, B)
+    assert_allclose(cca_similarity(A, B), rho.mean(), rtol=1e-6)
+    assert_allclose(cca_similarity(A, B, n_components=2), rho[:2].mean(), rtol=1e-6)
+
+
+def test_cca_similarity_svcca_matches_pca_then_cca():
+    """Check SVCCA against PCA of each side followed by plain CCA."""
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(400, 3)) * [5.0, 3.0, 2.0]
+    A = latent @ rng.normal(size=(3, 10)) + 0.05 * rng.normal(size=(400, 10))
+    B = latent @ rng.normal(size=(3, 8)) + 0.05 * rng.normal(size=(400, 8))
+    A_red, B_red = _dense_pca(A, 0.99), _dense_pca(B, 0.99)
+    assert A_red.shape[1] < A.shape[1] and B_red.shape[1] < B.shape[1]
+    rho = _dense_canonical_correlations(A_red, B_red)
+    assert_allclose(cca_similarity(A, B, svcca_variance=0.99), rho.mean(), rtol=1e-6)
+
+
+def test_cca_similarity_invariant_to_invertible_maps():
+    """Check that CCA similarity, unlike CKA, ignores invertible linear maps."""
+    A, B = _paired_data(n=300)
+    M = np.random.default_rng(3).normal(size=(A.shape[1], A.shape[1]))
+    # Only the tiny stabilising ridge (1e-8 of the mean variance) differs.
+    assert_allclose(cca_similarity(A @ M, B), cca_similarity(A, B), rtol=1e-4)
+
+
+def test_cca_similarity_rejects_too_many_components():
+    """Check that n_components above the available pairs is a clear error."""
+    A, B = _paired_data()
+    with pytest.raises(ValueError, match="n_components=6 exceeds the 5"):
+        cca_similarity(A, B, n_components=6)
+
+
+def test_paired_cosine_matches_dense_and_handles_zero_rows():
+    """Check per-row cosines against numpy, with 0 for zero rows."""
+    A, B = _paired_data(widths=(5, 5))
+    A[3] = 0.0
+    expected = np.einsum("ij,ij->i", A, B) / (
+        np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1) + (A == 0).all(1)
+    )
+    got = paired_cosine(A, B)
+    assert got.shape == (A.shape[0],) and got.dtype == np.float64
+    assert_allclose(got, expected, rtol=1e-12)
+    assert got[3] == 0.0
+
+
+@pytest.mark.parametrize("method", ["nn", "csls"])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_retrieval_accuracy_matches_dense(method, k, dtype):
+    """Check blockwise nn/CSLS retrieval against dense score matrices."""
+    rng = np.random.default_rng(0)
+    Q = rng.normal(size=(80, 6))
+    T = Q + rng.normal(size=Q.shape)
+    M = _dense_cosine(Q, T) if method == "nn" else _dense_csls(Q, T, 4)
+    expected = _dense_retrieval(M, k)
+    for chunk_size in (None, 1, 7, 1000):
+        got = retrieval_accuracy(
+            Q.astype(dtype),
+            T.astype(dtype),
+            k=k,
+            method=method,
+            csls_k=4,
+            chunk_size=chunk_size,
+        )
+        assert got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("method", ["nn", "csls"])
+def test_topk_neighbors_matches_dense_on_unpaired_pools(method):
+    """Check indices and scores of the engine for n_Q != n_T against dense CSLS."""
+    rng = np.random.default_rng(1)
+    Q = rng.normal(size=(37, 5))
+    T = rng.normal(size=(53, 5))
+    M = _dense_cosine(Q, T) if method == "nn" else _dense_csls(Q, T, 3)
+    indices, scores = _topk_neighbors(Q, T, 4, method=method, csls_k=3, chunk_size=6)
+    assert indices.dtype == np.int64 and indices.shape == (37, 4)
+    assert scores.dtype == np.float64
+    assert_array_equal(indices, np.argsort(-M, axis=1, kind="stable")[:, :4])
+    assert_allclose(scores, np.take_along_axis(M, indices, axis=1), atol=1e-12)
+
+
+def test_topk_neighbors_float32_close_to_float64():
+    """Check that float32 input gives the float64 neighbours and close scores."""
+    rng = np.random.default_rng(2)
+    Q, T = rng.normal(size=(40, 8)), rng.normal(size=(60, 8))
+    idx64, s64 = _topk_neighbors(Q, T, 3, method="csls", csls_k=5)
+    idx32, s32 = _topk_neighbors(
+        Q.astype(np.float32), T.astype(np.float32), 3, method="csls", csls_k=5
+    )
+    assert_array_equal(idx32, idx64)
+    assert_allclose(s32, s64, atol=1e-5)
+
+
+def test_csls_penalty_matches_dense():
+    """Check r_Q(t), the mean cosine of each T row to its nearest Q rows."""
+    rng = np.random.default_rng(3)
+    Q, T = rng.normal(size=(30, 4)), rng.normal(size=(45, 4))
+    S = _dense_cosine(Q, T)
+    expected = np.sort(S, axis=0)[-5:, :].mean(axis=0)
+    assert_allclose(_csls_penalty(Q, T, 5, chunk_size=4), expected, atol=1e-12)
+
+
+def test_ties_are_broken_by_lower_index():
+    """Check that equal scores rank by target index, in the engine and in accuracy."""
+    Q = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    T = np.array([[1.0, 0.0], [2.0, 0.0], [1.0, 1.0]])  # T[0], T[1] tie for Q[0:2]
+    indices, _ = _topk_neighbors(Q, T, 2)
+    assert_array_equal(indices[:2], [[0, 1], [0, 1]])
+    # Q[0] wins its tie (partner has the lower index), Q[1] loses it.
+    assert retrieval_accuracy(Q, T, k=1) == pytest.approx(2 / 3)
+    assert retrieval_accuracy(Q, T, k=2) == pytest.approx(1.0)
+    assert retrieval_accuracy(Q, T, k=1, method="csls", csls_k=1) == pytest.approx(
+        2 / 3
+    )
+
+
+def test_block_size_follows_memory_budget():
+    """Check that a 100k x 100k float32 search uses blocks of a few hundred MB."""
+    n = 100_000
+    per_row = n * _bytes_per_score(np.float32)
+    rows = _block_rows(per_row, n)
+    assert 1 <= rows < n
+    assert rows * per_row <= 256 * 2**20
+    with config_context(working_memory=16):
+        assert _block_rows(per_row, n) * per_row <= 16 * 2**20
+    assert _block_rows(per_row, n, chunk_size=10) == 10
+
+
+def test_retrieval_accuracy_with_small_working_memory():
+    """Check that a tiny working_memory still gives the same accuracy."""
+    rng = np.random.default_rng(4)
+    Q = rng.normal(size=(300, 5))
+    T = Q + rng.normal(size=Q.shape)
+    expected = retrieval_accuracy(Q, T, method="csls")
+    with config_context(working_memory=0.001):
+        assert retrieval_accuracy(Q, T, method="csls") == expected
+
+
+# --------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------
+
+
+def test_row_mismatch_is_an_error():
+    """Check that unpaired inputs are rejected with the parameter names."""
+    A, B = _paired_data()
+    with pytest.raises(ValueError, match="A and B must be row-paired"):
+        linear_cka(A, B[:-1])
+    with pytest.raises(ValueError, match="Q and T must be row-paired"):
+        retrieval_accuracy(A, A[:-1])
+
+
+def test_width_mismatch_is_an_error_where_vectors_are_compared():
+    """Check that cosines and retrieval refuse vectors of different widths."""
+    A, B = _paired_data(widths=(7, 5))
+    with pytest.raises(ValueError, match="A has 7 columns and B has 5"):
+        paired_cosine(A, B)
+    with pytest.raises(ValueError, match="Q has 7 columns and T has 5"):
+        retrieval_accuracy(A, B)
+    with pytest.raises(ValueError, match="Q has 7 columns and T has 5"):
+        _topk_neighbors(A, B, 1)
+
+
+def test_invalid_parameters_are_named():
+    """Check that bad k, csls_k, method and inputs give errors naming them."""
+    A, _ = _paired_data(widths=(5, 5), n=20)
+    with pytest.raises(ValueError, match="k=21 must be at most"):
+        retrieval_accuracy(A, A, k=21)
+    with pytest.raises(ValueError, match="csls_k=30"):
+        retrieval_accuracy(A, A, method="csls", csls_k=30)
+    with pytest.raises(InvalidParameterError, match="'method' parameter"):
+        retrieval_accuracy(A, A, method="cosine")
+    with pytest.raises(ValueError, match="k=30 must be between 1 and the number"):
+        _topk_neighbors(A, A, 30)
+    B = A.copy()
+    B[0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input B contains NaN"):
+        linear_cka(A, B)
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        procrustes_distance(A[:, 0], A[:, 1])
+
+
+def test_constant_input_is_an_error():
+    """Check that a representation without variance gives a clear error."""
+    A, _ = _paired_data()
+    with pytest.raises(ValueError, match="B has zero variance"):
+        linear_cka(A, np.ones_like(A))
+    with pytest.raises(ValueError, match="A has zero variance"):
+        procrustes_distance(np.zeros_like(A), A)
+
+
+def test_debiased_cka_needs_four_rows():
+    """Check the minimum sample size of the debiased estimator."""
+    A, B = _paired_data(n=3)
+    with pytest.raises(ValueError, match="at least 4 rows"):
+        linear_cka(A, B, debiased=True)
+
+
+def test_inputs_are_not_modified():
+    """Check that no metric writes into its inputs."""
+    A, B = _paired_data(widths=(5, 5))
+    A32, B32 = A.astype(np.float32), B.astype(np.float32)
+    copies = [x.copy() for x in (A, B, A32, B32)]
+    linear_cka(A, B, debiased=True)
+    procrustes_distance(A, B)
+    cca_similarity(A, B, svcca_variance=0.9)
+    paired_cosine(A32, B32)
+    retrieval_accuracy(A32, B32, method="csls", csls_k=3)
+    _topk_neighbors(A32, B32, 2, method="csls", csls_k=3)
+    for x, c in zip((A, B, A32, B32), copies, strict=True):
+        assert_array_equal(x, c)
+
+
+# --------------------------------------------------------------------------
+# Invariances and metric properties (hypothesis)
+# --------------------------------------------------------------------------
+
+_values = st.floats(
+    -10, 10, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64
+)
+
+
+def _matrices(n, d):
+    return arrays(np.float64, (n, d), elements=_values)
+
+
+def _well_spread(X):
+    centred = X - X.mean(axis=0)
+    return np.linalg.norm(centred) > 1e-3 * (1.0 + np.abs(X).max())
+
+
+@st.composite
+def _pair_and_maps(draw):
+    n = draw(st.integers(4, 12))
+    p, q = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    A, B = draw(_matrices(n, p)), draw(_matrices(n, q))
+    assume(_well_spread(A) and _well_spread(B))
+    seed = draw(st.integers(0, 2**31 - 1))
+    scale = draw(st.floats(0.1, 10))
+    shift = draw(st.floats(-5, 5))
+    return A, B, seed, scale, shift
+
+
+def _orthogonal(d, seed):
+    if d == 1:
+        return np.array([[-1.0 if seed % 2 else 1.0]])
+    return ortho_group.rvs(d, random_state=seed)
+
+
+@settings(deadline=None, max_examples=60)
+@given(_pair_and_maps())
+def test_cka_and_procrustes_invariant_to_similarity_maps(data):
+    """Check invariance to orthogonal maps, isotropic scaling and shifts, per side."""
+    A, B, seed, scale, shift = data
+    A_map = scale * A @ _orthogonal(A.shape[1], seed) + shift
+    B_map = scale * B @ _orthogonal(B.shape[1], seed + 1) - shift
+    cka = linear_cka(A, B)
+    distance = procrustes_distance(A, B)
+    for left, right in ((A_map, B), (A, B_map), (A_map, B_map)):
+        assert_allclose(linear_cka(left, right), cka, rtol=1e-7, atol=1e-9)
+        assert_allclose(procrustes_distance(left, right), distance, atol=1e-6)
+
+
+def test_cka_not_invariant_to_general_invertible_maps():
+    """Check a counter-example: an anisotropic scaling changes CKA, not CCA."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(500, 2))
+    M = np.diag([1.0, 100.0])  # invertible, not a similarity
+    assert linear_cka(A, A) == pytest.approx(1.0)
+    assert linear_cka(A, A @ M) < 0.75
+    assert cca_similarity(A, A @ M) == pytest.approx(1.0)
+
+
+@settings(deadline=None, max_examples=60)
+@given(_pair_and_maps())
+def test_procrustes_distance_symmetric_and_zero_on_rotated_copies(data):
+    """Check d(A, B) = d(B, A) and d(A, s A Q + c) = 0."""
+    A, B, seed, scale, shift = data
+    assert_allclose(procrustes_distance(A, B), procrustes_distance(B, A), atol=1e-9)
+    copy = scale * A @ _orthogonal(A.shape[1], seed) + shift
+    assert procrustes_distance(A, copy) < 1e-6
+    assert 0.0 <= procrustes_distance(A, B) <= math.pi / 2 + 1e-12
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.integers(4, 10).flatmap(
+        lambda n: st.tuples(
+            *[_matrices(n, d) for d in (2, 3, 4)],
+        )
+    )
+)
+def test_procrustes_distance_triangle_inequality(triple):
+    """Check d(A, C) <= d(A, B) + d(B, C) on random triples of any widths."""
+    assume(all(_well_spread(X) for X in triple))
+    for A, B, C in (triple, triple[::-1], (triple[1], triple[0], triple[2])):
+        d_ab, d_bc = procrustes_distance(A, B), procrustes_distance(B, C)
+        assert procrustes_distance(A, C) <= d_ab + d_bc + 1e-6
+
+
+@settings(
+    deadline=None, max_examples=50, suppress_health_check=[HealthCheck.filter_too_much]
+)
+@given(
+    st.integers(3, 10).flatmap(
+        lambda n: st.tuples(_matrices(n, 3), _matrices(n, 3), st.integers(0, 999))
+    ),
+    st.sampled_from(["nn", "csls"]),
+)
+def test_retrieval_unchanged_when_both_sides_rotated(data, method):
+    """Check that one rotation of both Q and T keeps the retrieval accuracy."""
+    Q, T, seed = data
+    csls_k = min(2, Q.shape[0])
+    with np.errstate(all="ignore"):  # zero rows give NaN here and are skipped
+        M = _dense_cosine(Q, T) if method == "nn" else _dense_csls(Q, T, csls_k)
+    # Rounding can only flip a ranking between near-equal scores: skip those.
+    assume(np.all(np.isfinite(M)))
+    gaps = np.abs(M - np.diag(M)[:, None])
+    np.fill_diagonal(gaps, np.inf)
+    assume(gaps.min() > 1e-6)
+    R = _orthogonal(3, seed)
+    for k in (1, 2):
+        expected = retrieval_accuracy(Q, T, k=k, method=method, csls_k=csls_k)
+        rotated = retrieval_accuracy(Q @ R, T @ R, k=k, method=method, csls_k=csls_k)
+        assert rotated == expected
+
+
+# --------------------------------------------------------------------------
+# Same space or not
+# --------------------------------------------------------------------------
+
+
+def test_check_same_space_accepts_noisy_copy():
+    """Check that a noisy copy of the same space passes silently."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(600, 16)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_same_space(A, A + 0.3 * rng.normal(size=A.shape)) is True
+
+
+def test_check_same_space_warns_on_rotated_space():
+    """Check the warning on a rotated copy points at the caller and says what to do."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(600, 16))
+    B = A @ ortho_group.rvs(16, random_state=0)
+    with pytest.warns(OutOfSpaceWarning, match="fit an aligner") as record:
+        assert check_same_space(A, B) is False
+    assert record[0].filename == __file__
+    with pytest.raises(ValueError, match="do not look like embeddings of one space"):
+        check_same_space(A, B, action="raise")
+
+
+def test_check_same_space_different_widths():
+    """Check that different widths can never be one space."""
+    A, B = _paired_data(widths=(7, 5))
+    with pytest.raises(ValueError, match="A has 7 columns and B has 5"):
+        check_same_space(A, B, action="raise")
+
+
+def test_decide_thresholds():
+    """Check the verdict rules on hand-made accuracies with 1000 test rows."""
+    n = 1000  # chance 0.001, pairing bar sqrt(0.001) = 0.0316
+    assert _decide(0.99, 1.0, n) == "same space"
+    assert _decide(0.95, 0.99, n) == "same space"  # 95.9% of the aligned skill
+    assert _decide(0.80, 0.99, n) == "different spaces, alignable"
+    assert _decide(0.001, 0.5, n) == "different spaces, alignable"
+    assert _decide(None, 0.04, n) == "different spaces, alignable"
+    assert _decide(None, 0.02, n) == "not linearly alignable"
+    assert _decide(0.002, 0.003, n) == "not linearly alignable"
+    # raw is good but the alignment overfits: the raw vectors already work.
+    assert _decide(0.7, 0.2, n) == "same space"
+    # Small test sets: the binomial significance binds (sqrt(1/10) = 0.32).
+    assert _decide(None, 0.4, 10) == "not linearly alignable"
+    assert _decide(None, 0.6, 10) == "different spaces, alignable"
+
+
+def test_compare_spaces_synthetic_verdicts():
+    """Check the three verdicts on synthetic data with known structure."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(800, 16))
+    noise = 0.3 * rng.normal(size=A.shape)
+    same = compare_spaces(A, A + noise, random_state=0)
+    rotated = compare_spaces(A, A @ ortho_group.rvs(16, random_state=1) + noise)
+    unrelated = compare_spaces(A, rng.normal(size=A.shape), random_state=0)
+    assert same.verdict == "same space"
+    assert rotated.verdict == "different spaces, alignable"
+    assert unrelated.verdict == "not linearly alignable"
+    assert same.n_test == 200 and same.chance == pytest.approx(1 / 200)
+
+
+def test_compare_spaces_different_widths():
+    """Check that different widths omit raw numbers and rule out 'same space'."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(600, 12))
+    B = A[:, :8] + 0.1 * rng.normal(size=(600, 8))
+    result = compare_spaces(A, B, random_state=0)
+    assert result.raw_retrieval is None and result.paired_cosine is None
+    assert result.verdict == "different spaces, alignable"
+    assert "widths differ" in str(result)
+
+
+def test_space_comparison_output():
+    """Check to_dict is JSON-serialisable and the table shows verdict and numbers."""
+    A, B = _paired_data(n=400, widths=(6, 6), noise=0.1)
+    result = compare_spaces(A, B, random_state=0)
+    assert isinstance(result, SpaceComparison)
+    payload = json.loads(json.dumps(result.to_dict()))
+    assert payload["verdict"] == result.verdict
+    assert payload["n_features"] == [6, 6]
+    text = str(result)
+    assert f"verdict: {result.verdict}" in text
+    assert "top-1 retrieval, Procrustes" in text
+    assert result.explanation.split()[0] in text
+
+
+def test_compare_spaces_is_reproducible():
+    """Check that a fixed random_state gives identical results."""
+    A, B = _paired_data(n=300, widths=(6, 6))
+    assert compare_spaces(A, B, random_state=3) == compare_spaces(A, B, random_state=3)
+
+
+def test_compare_spaces_needs_held_out_rows():
+    """Check the error when the test split is too small."""
+    A, B = _paired_data(n=20, widths=(4, 4))
+    with pytest.raises(ValueError, match="at least 10 held-out"):
+        compare_spaces(A, B, test_size=0.25)
+
+
+# --------------------------------------------------------------------------
+# Scorers
+# --------------------------------------------------------------------------
+
+
+def _rotated_views(n=300, d=8, noise=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    B = A @ ortho_group.rvs(d, random_state=seed) + noise * rng.normal(size=A.shape)
+    return A, B + 2.0
+
+
+def test_alignment_score_is_the_aligner_score():
+    """Check that the default score of an aligner is _alignment_score."""
+    A, B = _rotated_views()
+    aligner = ProcrustesAligner().fit([A, B])
+    assert aligner.score([A, B]) == _alignment_score(aligner, [A, B])
+    scorer = make_alignment_scorer(method="nn")
+    assert scorer(aligner, [A, B]) == aligner.score([A, B])
+
+
+def test_alignment_score_matches_retrieval_per_view_pair():
+    """Check the mean over ordered view pairs of retrieval in the shared space."""
+    A, B = _rotated_views(noise=1.0)
+    aligner = ProcrustesAligner().fit([A, B])
+    Z = aligner._transform_views([A, B])
+    expected = 0.5 * (
+        retrieval_accuracy(Z[0], Z[1], k=2, method="csls", csls_k=5)
+        + retrieval_accuracy(Z[1], Z[0], k=2, method="csls", csls_k=5)
+    )
+    scorer = make_alignment_scorer(k=2, method="csls", csls_k=5)
+    assert scorer(aligner, [A, B]) == pytest.approx(expected)
+    assert "csls_k=5" in repr(scorer)
+
+
+def test_alignment_scorer_in_grid_search():
+    """Check model selection by held-out retrieval: centring wins on shifted data."""
+    A, B = _rotated_views()
+    search = GridSearchCV(
+        ProcrustesAligner(),
+        {"center": [False, True]},
+        scoring=make_alignment_scorer(),
+        cv=3,
+    ).fit(np.hstack([A, B]))
+    assert search.best_params_ == {"center": True}
+    assert search.best_score_ > 0.9
+
+
+def test_alignment_scorer_caps_k_on_small_folds():
+    """Check that k and csls_k larger than a fold are capped, not errors."""
+    A, B = _rotated_views(n=30)
+    aligner = ProcrustesAligner().fit([A, B])
+    scorer = make_alignment_scorer(k=50, csls_k=50)
+    assert scorer(aligner, [A[:5], B[:5]]) == 1.0
+
+
+# --------------------------------------------------------------------------
+# Real paired embeddings
+# --------------------------------------------------------------------------
+
+_FORTUNES = Path(
+    os.environ.get(
+        "SKEMBED_FORTUNES_DIR",
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes",
+    )
+)
+_N_REAL = 4000
+
+
+def _fortunes(name):
+    path = _FORTUNES / f"{name}.npy"
+    if not path.exists():
+        pytest.skip(f"real embeddings not found ({name}.npy)")
+    return np.load(path, mmap_mode="r")[:_N_REAL]
+
+
+def test_real_e5_and_e5_enpt_are_the_same_space():
+    """Check e5 against its vocabulary-pruned variant: the same space."""
+    result = compare_spaces(_fortunes("e5"), _fortunes("e5_enpt"), random_state=0)
+    assert result.verdict == "same space", str(result)
+    assert result.raw_retrieval > 0.95
+
+
+def test_real_minilm_and_e5_are_alignable():
+    """Check two different models: raw retrieval at chance, aligned >= 0.95."""
+    result = compare_spaces(_fortunes("minilm"), _fortunes("e5"), random_state=0)
+    assert result.verdict == "different spaces, alignable", str(result)
+    assert result.raw_retrieval < 5 * result.chance
+    assert max(result.procrustes_retrieval, result.cca_retrieval or 0) >= 0.95
+
+
+def test_real_minilm_and_its_rotation_are_alignable():
+    """Check that a random rotation of one model is a different, alignable space."""
+    minilm = np.asarray(_fortunes("minilm"))
+    rotation = ortho_group.rvs(minilm.shape[1], random_state=0).astype(np.float32)
+    result = compare_spaces(minilm, minilm @ rotation, random_state=0)
+    assert result.verdict == "different spaces, alignable", str(result)
+    assert result.procrustes_retrieval > 0.99
+
+
+def test_real_shape_gaussian_noise_is_not_alignable():
+    """Check independent Gaussian data of the real data's shape."""
+    shape = _fortunes("minilm").shape
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=shape).astype(np.float32)
+    B = rng.normal(size=shape).astype(np.float32)
+    result = compare_spaces(A, B, random_state=0)
+    assert result.verdict == "not linearly alignable", str(result)
