@@ -1,0 +1,150 @@
+"""Tests for RidgeAligner."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from numpy.testing import assert_allclose
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+
+from skembed import RidgeAligner
+from skembed.datasets import load_fortunes
+
+
+def _paired_views(seed, n=300, widths=(6, 4), noise=0.3, dtype=float):
+    """A source view and noisy affine images of it."""
+    rng = np.random.default_rng(seed)
+    source = rng.normal(size=(n, widths[0])) + rng.normal(scale=3.0, size=widths[0])
+    views = [source]
+    for d in widths[1:]:
+        M = rng.normal(size=(widths[0], d))
+        views.append(source @ M + 2.0 + noise * rng.normal(size=(n, d)))
+    return [v.astype(dtype) for v in views]
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 1.0, 100.0])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_matches_sklearn_ridge(alpha, fit_intercept):
+    """Check maps, intercepts and mapped rows against Ridge(view -> reference)."""
+    A, B, C = _paired_views(0, widths=(6, 4, 5))
+    aligner = RidgeAligner(alpha, reference=1, fit_intercept=fit_intercept)
+    aligner.fit([A, B, C])
+    for k, view in ((0, A), (2, C)):
+        ridge = Ridge(alpha=alpha, fit_intercept=fit_intercept).fit(view, B)
+        assert_allclose(aligner.maps_[k], ridge.coef_.T, atol=1e-8)
+        assert_allclose(aligner.intercepts_[k], ridge.intercept_, atol=1e-8)
+        assert_allclose(aligner.transform_view(view, k), ridge.predict(view), atol=1e-8)
+        assert_allclose(aligner.translate(view, k, 1), ridge.predict(view), atol=1e-8)
+
+
+@settings(deadline=None, max_examples=30)
+@given(
+    data=st.tuples(
+        arrays(np.float64, (20, 3), elements=st.floats(-10, 10)),
+        arrays(np.float64, (20, 4), elements=st.floats(-10, 10)),
+    ),
+    alpha=st.floats(1e-2, 1e2),
+    fit_intercept=st.booleans(),
+)
+def test_matches_sklearn_ridge_on_any_data(data, alpha, fit_intercept):
+    """Check agreement with Ridge on arbitrary bounded data, degenerate included."""
+    X, Y = data
+    aligner = RidgeAligner(alpha, reference=1, fit_intercept=fit_intercept)
+    aligner.fit([X, Y])
+    ridge = Ridge(alpha=alpha, fit_intercept=fit_intercept).fit(X, Y)
+    scale = 1 + np.abs(ridge.predict(X)).max()
+    assert_allclose(aligner.transform_view(X, 0), ridge.predict(X), atol=1e-8 * scale)
+
+
+def test_reference_passes_through_and_is_named():
+    """Check the identity map of the reference, chosen by name, and shapes."""
+    A, B, C = _paired_views(1, widths=(6, 4, 5))
+    X = np.hstack([A, B, C])
+    views = {"a": slice(0, 6), "b": slice(6, 10), "c": slice(10, 15)}
+    aligner = RidgeAligner(views=views, reference="c").fit(X)
+    assert aligner.reference_ == 2
+    assert_allclose(aligner.maps_[2], np.eye(5))
+    assert_allclose(aligner.intercepts_[2], 0.0)
+    assert_allclose(aligner.transform_view(C, "c"), C, atol=1e-12)
+    assert aligner.n_components_ == 5
+    assert aligner.transform(X).shape == (300, 15)
+    assert aligner.get_feature_names_out()[0] == "a__ridgealigner0"
+
+
+def test_translate_into_non_reference_view_is_least_squares():
+    """Check the back-map into a non-reference view: exact when invertible,
+    a regression of the view on its mapped rows otherwise."""
+    rng = np.random.default_rng(2)
+    A = rng.normal(size=(200, 4))
+    M = rng.normal(size=(4, 4)) + 2 * np.eye(4)
+    B = A @ M - 1.0
+    aligner = RidgeAligner(alpha=0, reference=0).fit([A, B])
+    assert_allclose(aligner.translate(A, 0, 1), B, atol=1e-8)
+
+    A, B = _paired_views(3, widths=(6, 3))
+    aligner = RidgeAligner(alpha=1.0, reference=1).fit([A, B])
+    mapped = aligner.transform_view(A, 0) - aligner.means_[1]
+    centred = A - A.mean(axis=0)
+    expected = np.linalg.lstsq(mapped, centred, rcond=None)[0]
+    assert_allclose(aligner._back_projection(0), expected, atol=1e-8)
+
+
+def test_alpha_zero_is_least_squares_and_rank_deficiency_is_an_error():
+    """Check alpha=0 against lstsq and the error for a singular Gram matrix."""
+    A, B = _paired_views(4, widths=(6, 4))
+    aligner = RidgeAligner(alpha=0, reference=1).fit([A, B])
+    centred = A - A.mean(axis=0)
+    expected = np.linalg.lstsq(centred, B - B.mean(axis=0), rcond=None)[0]
+    assert_allclose(aligner.maps_[0], expected, atol=1e-10)
+    with pytest.raises(ValueError, match=r"'view0' is rank-deficient.*alpha > 0"):
+        RidgeAligner(alpha=0, reference=1).fit([A[:5], B[:5]])
+    with pytest.raises(ValueError, match="alpha"):
+        RidgeAligner(alpha=-1.0).fit([A, B])
+    constant = RidgeAligner(alpha=1.0, reference=1).fit([np.ones_like(A), B])
+    assert_allclose(constant.transform_view(A, 0), np.tile(B.mean(axis=0), (300, 1)))
+
+
+def test_float32_is_preserved():
+    """Check float32 in, float32 out, close to the float64 result."""
+    views = _paired_views(5)
+    views32 = [v.astype(np.float32) for v in views]
+    aligner64 = RidgeAligner(reference=1).fit(views)
+    aligner32 = RidgeAligner(reference=1).fit(views32)
+    for out in (
+        aligner32.transform(views32),
+        aligner32.transform_view(views32[0], 0),
+        aligner32.translate(views32[1], 1, 0),
+    ):
+        assert out.dtype == np.float32
+    assert_allclose(aligner32.maps_[0], aligner64.maps_[0], atol=1e-4)
+    assert_allclose(aligner32.transform(views32), aligner64.transform(views), atol=1e-3)
+
+
+@pytest.mark.parametrize("n_chunks", [2, 9])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_partial_fit_equals_fit(n_chunks, fit_intercept):
+    """Check that partial_fit over chunks equals fit on the stacked rows."""
+    X = np.hstack(_paired_views(6, widths=(6, 4, 5)))
+    full = RidgeAligner(views=3, fit_intercept=fit_intercept).fit(X)
+    streamed = RidgeAligner(views=3, fit_intercept=fit_intercept)
+    for chunk in np.array_split(X, n_chunks):
+        streamed.partial_fit(chunk)
+    for ours, ref in zip(streamed.maps_, full.maps_, strict=True):
+        assert_allclose(ours, ref, atol=1e-10)
+    assert_allclose(streamed.transform(X), full.transform(X), atol=1e-9)
+
+
+def test_grid_search_over_alpha_without_labels():
+    """Check that GridSearchCV selects alpha with the aligner's own score."""
+    data = load_fortunes()
+    X = np.hstack([data.views["minilm"][:600], data.views["e5"][:600]])
+    search = GridSearchCV(
+        RidgeAligner(reference=1), {"alpha": [1e-3, 1.0, 1e3]}, cv=2
+    ).fit(X)
+    assert search.best_params_ == {"alpha": 1.0}
+    assert search.best_score_ > 0.2
