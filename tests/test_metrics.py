@@ -706,3 +706,13 @@ def test_real_shape_gaussian_noise_is_not_alignable():
     B = rng.normal(size=shape).astype(np.float32)
     result = compare_spaces(A, B, random_state=0)
     assert result.verdict == "not linearly alignable", str(result)
+
+
+def test_compare_spaces_with_fewer_rows_than_features():
+    """Check that compare_spaces caps CCA at n_train - 1 components on small data."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(100, 384))
+    Q = np.linalg.qr(rng.normal(size=(384, 384)))[0]
+    result = compare_spaces(A, A @ Q, random_state=0)
+    assert result.verdict == "different spaces, alignable"
+    assert 0 <= result.cca_retrieval <= 1
