@@ -1,0 +1,366 @@
+"""Tests for the pickle-free model files of skembed._io."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import importlib
+import io
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.base import BaseEstimator
+from sklearn.compose import make_column_selector
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+
+from skembed._io import (
+    _ESTIMATORS,
+    HEADER_KEY,
+    _estimator_classes,
+    load_aligner,
+    save_aligner,
+)
+from skembed._procrustes import ProcrustesAligner
+
+# Fast settings for the estimators that train iteratively or need a size.
+_FAST_PARAMS = {
+    "ContrastiveAligner": {"max_iter": 3, "n_components": 4, "random_state": 0},
+    "RelativeProjector": {"n_anchors": 12, "random_state": 0},
+    "CCAAligner": {"n_components": 4},
+}
+ESTIMATORS = sorted(_estimator_classes().items())
+
+
+def _paired(seed=0, n=240, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, 6))
+    B = np.tanh(A @ rng.normal(size=(6, 5))) + 0.1 * rng.normal(size=(n, 5))
+    return A.astype(dtype), B.astype(dtype)
+
+
+def _fit(estimator, X):
+    if type(estimator).__name__ == "SelfLearningAligner":
+        pairs = np.column_stack([np.arange(40)] * 2)
+        return estimator.fit(X, pairs=pairs)
+    return estimator.fit(X)
+
+
+def _make(cls, **params):
+    return cls(**{**_FAST_PARAMS.get(cls.__name__, {}), **params})
+
+
+def _round_trip(estimator, tmp_path, name="model.npz"):
+    path = tmp_path / name
+    save_aligner(estimator, path)
+    return load_aligner(path)
+
+
+def _assert_same_value(left, right, where):
+    assert type(left) is type(right), where
+    if isinstance(left, np.ndarray):
+        assert left.dtype == right.dtype, where
+        assert_array_equal(left, right, err_msg=where)
+    elif isinstance(left, list | tuple):
+        assert len(left) == len(right), where
+        for i, (a, b) in enumerate(zip(left, right, strict=True)):
+            _assert_same_value(a, b, f"{where}[{i}]")
+    elif isinstance(left, dict):
+        assert list(left) == list(right), where
+        for key in left:
+            _assert_same_value(left[key], right[key], f"{where}[{key!r}]")
+    elif isinstance(left, BaseEstimator):
+        _assert_same_state(left, right, where)
+    elif hasattr(left, "__dict__"):
+        _assert_same_value(vars(left), vars(right), where)
+    elif isinstance(left, float) and np.isnan(left):
+        assert np.isnan(right), where
+    else:
+        assert left == right, where
+
+
+def _assert_same_state(left, right, where="estimator"):
+    assert type(left) is type(right)
+    _assert_same_value(vars(left), vars(right), where)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name, cls", ESTIMATORS, ids=[n for n, _ in ESTIMATORS])
+def test_round_trip_transforms_identically(name, cls, tmp_path):
+    """Check that every skembed estimator loads back with the same output."""
+    A, B = _paired()
+    X = np.hstack([A, B])
+    estimator = _fit(_make(cls, views=[slice(0, 6), slice(6, 11)]), X)
+    loaded = _round_trip(estimator, tmp_path)
+    assert type(loaded) is cls
+    assert repr(loaded) == repr(estimator)
+    assert_array_equal(loaded.transform(X), estimator.transform(X))
+    if hasattr(estimator, "transform_view"):
+        for k in range(2):
+            block = [A, B][k]
+            assert_array_equal(
+                loaded.transform_view(block, k), estimator.transform_view(block, k)
+            )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name, cls", ESTIMATORS, ids=[n for n, _ in ESTIMATORS])
+def test_round_trip_restores_every_attribute(name, cls, tmp_path):
+    """Check that parameters and all fitted and private state come back exactly."""
+    A, B = _paired(dtype=np.float32)
+    estimator = _fit(_make(cls), [A, B])
+    loaded = _round_trip(estimator, tmp_path)
+    _assert_same_state(estimator, loaded)
+    out = loaded.transform([A, B])
+    assert out.dtype == np.float32
+    assert_array_equal(out, estimator.transform([A, B]))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name, cls", ESTIMATORS, ids=[n for n, _ in ESTIMATORS])
+def test_round_trip_translate(name, cls, tmp_path):
+    """Check that translate gives the same rows after loading, where offered."""
+    A, B = _paired()
+    estimator = _fit(_make(cls), [A, B])
+    try:
+        expected = estimator.translate(B, 1, 0)
+    except AttributeError:
+        pytest.skip(f"{name} has no translate")
+    loaded = _round_trip(estimator, tmp_path)
+    assert_array_equal(loaded.translate(B, 1, 0), expected)
+
+
+def test_round_trip_dataframe_with_vector_columns(tmp_path):
+    """Check that a DataFrame layout (array-valued columns) is restored."""
+    A, B = _paired()
+    frame = pd.DataFrame({"minilm": list(A), "e5": list(B), "other": 1.0})
+    aligner = ProcrustesAligner(views={"mini": "minilm", "e5": "e5"})
+    aligner.fit(frame[["minilm", "e5"]])
+    loaded = _round_trip(aligner, tmp_path)
+    subset = frame[["minilm", "e5"]]
+    assert_array_equal(loaded.transform(subset), aligner.transform(subset))
+    assert_array_equal(loaded.feature_names_in_, aligner.feature_names_in_)
+    assert loaded.feature_names_in_.dtype == object
+    assert_array_equal(loaded.get_feature_names_out(), aligner.get_feature_names_out())
+    assert loaded.translate(B, "e5", "mini").shape == A.shape
+
+
+def test_round_trip_named_scalar_columns_and_index_views(tmp_path):
+    """Check views given as column names, int arrays and boolean masks."""
+    A, B = _paired()
+    columns = [f"a{j}" for j in range(6)] + [f"b{j}" for j in range(5)]
+    frame = pd.DataFrame(np.hstack([A, B]), columns=columns)
+    mask = np.zeros(11, dtype=bool)
+    mask[6:] = True
+    for views in (
+        {"a": columns[:6], "b": columns[6:]},
+        [np.array([0, 2, 4, 1, 3, 5]), mask],
+    ):
+        aligner = ProcrustesAligner(views=views).fit(frame)
+        loaded = _round_trip(aligner, tmp_path)
+        _assert_same_state(aligner, loaded)
+        assert_array_equal(loaded.transform(frame), aligner.transform(frame))
+
+
+def test_round_trip_keeps_output_config(tmp_path):
+    """Check that set_output(transform="pandas") survives a round trip."""
+    A, B = _paired()
+    aligner = ProcrustesAligner().set_output(transform="pandas").fit(np.hstack([A, B]))
+    loaded = _round_trip(aligner, tmp_path)
+    out = loaded.transform(np.hstack([A, B]))
+    assert isinstance(out, pd.DataFrame)
+    pd.testing.assert_frame_equal(out, aligner.transform(np.hstack([A, B])))
+
+
+def test_partial_fit_continues_after_loading(tmp_path):
+    """Check that the saved statistics let partial_fit continue where it stopped."""
+    A, B = _paired(n=300)
+    first = [A[:150], B[:150]]
+    second = [A[150:], B[150:]]
+    aligner = ProcrustesAligner().partial_fit(first)
+    loaded = _round_trip(aligner, tmp_path)
+    aligner.partial_fit(second)
+    loaded.partial_fit(second)
+    assert_array_equal(loaded.rotations_[1], aligner.rotations_[1])
+
+
+def test_nested_estimator_parameter_round_trip(tmp_path):
+    """Check that an estimator-valued parameter (SelfLearningAligner.base) is saved."""
+    try:
+        from skembed._selflearn import SelfLearningAligner
+    except ImportError:
+        pytest.skip("SelfLearningAligner is not available yet")
+    A, B = _paired()
+    aligner = SelfLearningAligner(base=ProcrustesAligner(scale=True))
+    _fit(aligner, [A, B])
+    loaded = _round_trip(aligner, tmp_path)
+    assert isinstance(loaded.base, ProcrustesAligner)
+    assert loaded.base.scale is True
+    assert_array_equal(loaded.transform([A, B]), aligner.transform([A, B]))
+
+
+def test_save_writes_exactly_the_given_path(tmp_path):
+    """Check that no suffix is appended and a file object works too."""
+    A, B = _paired()
+    aligner = ProcrustesAligner().fit([A, B])
+    path = tmp_path / "model.bin"
+    save_aligner(aligner, path)
+    assert path.exists() and not (tmp_path / "model.bin.npz").exists()
+    buffer = io.BytesIO()
+    save_aligner(aligner, buffer)
+    buffer.seek(0)
+    assert_array_equal(
+        load_aligner(buffer).transform([A, B]), aligner.transform([A, B])
+    )
+    assert_array_equal(
+        load_aligner(str(path)).transform([A, B]), aligner.transform([A, B])
+    )
+
+
+def test_model_file_is_plain_arrays_and_json(tmp_path):
+    """Check the format: npy members without objects, and a versioned JSON header."""
+    A, B = _paired()
+    path = tmp_path / "model.npz"
+    save_aligner(ProcrustesAligner().fit([A, B]), path)
+    with zipfile.ZipFile(path) as archive:
+        assert all(name.endswith(".npy") for name in archive.namelist())
+    with np.load(path, allow_pickle=False) as stored:
+        for key in stored.files:
+            assert stored[key].dtype != object
+        header = json.loads(stored[HEADER_KEY].tobytes())
+    assert header["format"] == "skembed-model"
+    assert header["format_version"] == 1
+    assert header["estimator"]["class"] == "ProcrustesAligner"
+    assert header["estimator"]["params"]["center"] is True
+
+
+def test_save_refuses_an_unfitted_estimator(tmp_path):
+    """Check that saving an unfitted aligner raises NotFittedError."""
+    with pytest.raises(NotFittedError):
+        save_aligner(ProcrustesAligner(), tmp_path / "model.npz")
+
+
+def test_save_refuses_foreign_estimators(tmp_path):
+    """Check that only skembed's own classes (not subclasses) can be saved."""
+
+    class MyAligner(ProcrustesAligner):
+        pass
+
+    X = np.hstack(_paired())
+    with pytest.raises(TypeError, match="not one of skembed's estimators"):
+        save_aligner(PCA(n_components=2).fit(X), tmp_path / "model.npz")
+    with pytest.raises(TypeError, match="MyAligner is not one of skembed's"):
+        save_aligner(MyAligner().fit(X), tmp_path / "model.npz")
+
+
+def test_save_refuses_values_that_need_pickle(tmp_path):
+    """Check clear errors for a callable views selector and a RandomState."""
+    A, B = _paired()
+    columns = [f"a{j}" for j in range(6)] + [f"b{j}" for j in range(5)]
+    frame = pd.DataFrame(np.hstack([A, B]), columns=columns)
+    selectors = [make_column_selector(pattern="^a"), make_column_selector(pattern="^b")]
+    aligner = ProcrustesAligner(views=selectors).fit(frame)
+    with pytest.raises(TypeError, match="parameter views.*callable is code"):
+        save_aligner(aligner, tmp_path / "model.npz")
+    relative = _estimator_classes().get("RelativeProjector")
+    if relative is not None:
+        projector = relative(n_anchors=5, random_state=np.random.RandomState(0))
+        projector.fit([A, B])
+        with pytest.raises(TypeError, match="random_state to an int or None"):
+            save_aligner(projector, tmp_path / "model.npz")
+
+
+def _write_model_like(path, header, **arrays):
+    text = json.dumps(header).encode("utf-8")
+    np.savez(path, **{HEADER_KEY: np.frombuffer(text, dtype=np.uint8)}, **arrays)
+
+
+def test_load_refuses_files_that_are_not_model_files(tmp_path):
+    """Check one clear ValueError for each kind of wrong file."""
+    text = tmp_path / "notes.npz"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="not an skembed model file .not a NumPy"):
+        load_aligner(text)
+    single = tmp_path / "single.npy"
+    np.save(single, np.ones((2, 2)))
+    with pytest.raises(ValueError, match="single NumPy array"):
+        load_aligner(single)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, x=np.ones(3))
+    with pytest.raises(ValueError, match="no __skembed_model__ entry"):
+        load_aligner(plain)
+    garbled = tmp_path / "garbled.npz"
+    np.savez(garbled, **{HEADER_KEY: np.frombuffer(b"{not json", dtype=np.uint8)})
+    with pytest.raises(ValueError, match="header is not valid JSON"):
+        load_aligner(garbled)
+    other = tmp_path / "other.npz"
+    _write_model_like(other, {"format": "something-else", "format_version": 1})
+    with pytest.raises(ValueError, match="another format"):
+        load_aligner(other)
+    newer = tmp_path / "newer.npz"
+    _write_model_like(newer, {"format": "skembed-model", "format_version": 99})
+    with pytest.raises(ValueError, match="version 99.*upgrade skembed"):
+        load_aligner(newer)
+    with pytest.raises(FileNotFoundError):
+        load_aligner(tmp_path / "missing.npz")
+
+
+def test_load_refuses_unknown_classes_and_pickled_members(tmp_path):
+    """Check that a file naming other code, or holding a pickle, is refused."""
+    for name in ("Pipeline", "os.system", "sklearn.decomposition.PCA"):
+        path = tmp_path / "evil.npz"
+        header = {
+            "format": "skembed-model",
+            "format_version": 1,
+            "estimator": {"class": name, "params": {}, "attributes": {}},
+        }
+        _write_model_like(path, header)
+        with pytest.raises(ValueError, match="not an skembed estimator"):
+            load_aligner(path)
+    path = tmp_path / "pickled.npz"
+    header = {
+        "format": "skembed-model",
+        "format_version": 1,
+        "estimator": {"class": "ProcrustesAligner", "params": {}, "attributes": {}},
+    }
+    _write_model_like(path, header, array0=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="pickled object array"):
+        load_aligner(path)
+
+
+def test_load_imports_only_whitelisted_modules(tmp_path, monkeypatch):
+    """Check that loading imports nothing but skembed's own estimator modules."""
+    A, B = _paired()
+    path = tmp_path / "model.npz"
+    save_aligner(ProcrustesAligner().fit([A, B]), path)
+    imported = []
+    real_import = importlib.import_module
+
+    def recording_import(name, *args, **kwargs):
+        imported.append(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", recording_import)
+    load_aligner(path)
+    allowed = set(_ESTIMATORS.values()) | {"skembed._stats"}
+    assert imported and set(imported) <= allowed
+
+
+def test_load_reports_a_damaged_file(tmp_path):
+    """Check that a header referring to a missing array is a clear error."""
+    path = tmp_path / "damaged.npz"
+    header = {
+        "format": "skembed-model",
+        "format_version": 1,
+        "estimator": {
+            "class": "ProcrustesAligner",
+            "params": {},
+            "attributes": {"means_": [{"__array__": ["array7", False]}]},
+        },
+    }
+    _write_model_like(path, header)
+    with pytest.raises(ValueError, match="damaged skembed model file.*array7"):
+        load_aligner(path)
