@@ -3,14 +3,28 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from skembed._cca import CCAAligner
 from skembed._concat import EmbeddingConcatenator
+from skembed._contrastive import ContrastiveAligner
+from skembed._io import load_aligner, save_aligner
+from skembed._linear import RidgeAligner
 from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
+from skembed._relative import RelativeProjector
+from skembed._selflearn import SelfLearningAligner, UnsupervisedAlignmentWarning
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CCAAligner",
+    "ContrastiveAligner",
     "EmbeddingConcatenator",
     "GeneralizedProcrustesAligner",
     "ProcrustesAligner",
+    "RelativeProjector",
+    "RidgeAligner",
+    "SelfLearningAligner",
+    "UnsupervisedAlignmentWarning",
+    "load_aligner",
+    "save_aligner",
     "__version__",
 ]

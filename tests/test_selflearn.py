@@ -1,0 +1,380 @@
+"""Tests for SelfLearningAligner."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.stats import ortho_group
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from skembed import ProcrustesAligner, SelfLearningAligner
+from skembed._selflearn import UnsupervisedAlignmentWarning
+from skembed.metrics import retrieval_accuracy
+
+
+def _fortunes_dir():
+    env = os.environ.get("SKEMBED_FORTUNES_DIR")
+    path = (
+        Path(env)
+        if env
+        else Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes"
+    )
+    return path if (path / "minilm.npy").exists() else None
+
+
+def _rotated_pools(seed=0, n=300, d=16, shift=0.0):
+    """A pool, and a rotated, shifted and shuffled copy of it.
+
+    Returns ``A, B, order, Q`` with ``B[i] = A[order[i]] @ Q + shift``; the
+    spectrum is spread (standard deviations from 3 down to 0.5) so that the
+    rotation is well determined.
+    """
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d)) * np.geomspace(3, 0.5, d)
+    Q = ortho_group.rvs(d, random_state=seed)
+    order = rng.permutation(n)
+    B = (A @ Q)[order] + shift
+    return A, B, order, Q
+
+
+def _seed_pairs(order, m, seed=0):
+    """m true pairs (row of A, row of B) for ``B[i] = A[order[i]]``."""
+    rows = np.random.default_rng(seed).choice(order.shape[0], m, replace=False)
+    return np.column_stack([order[rows], rows])
+
+
+def _precision(dictionary, order):
+    return float(np.mean(order[dictionary[:, 1]] == dictionary[:, 0]))
+
+
+def test_rotated_copies_aligned_exactly_from_five_pairs():
+    """Check that five known pairs align noiseless rotated copies exactly."""
+    A, B, order, Q = _rotated_pools()
+    pairs = _seed_pairs(order, 5)
+    aligner = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
+
+    assert_allclose(aligner.aligner_.rotations_[1], Q.T, atol=1e-8)
+    # With the default l2 base, translation lands among the unit-length rows.
+    unit = A[order] / np.linalg.norm(A[order], axis=1, keepdims=True)
+    assert_allclose(aligner.translate(B, source=1, target=0), unit, atol=1e-8)
+    assert_allclose(
+        aligner.transform_view(B, 1), aligner.transform_view(A[order], 0), atol=1e-8
+    )
+    # Five pairs alone leave the map undetermined in 16 dimensions.
+    plain = ProcrustesAligner(normalize="l2").fit([A[pairs[:, 0]], B[pairs[:, 1]]])
+    assert not np.allclose(plain.rotations_[1], Q.T, atol=1e-2)
+
+
+def test_induced_dictionary_is_correct():
+    """Check that the induced dictionary pairs every row with its copy."""
+    A, B, order, _ = _rotated_pools(seed=1)
+    pairs = _seed_pairs(order, 5, seed=1)
+    aligner = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
+
+    dictionary = aligner.dictionary_
+    assert dictionary.dtype == np.int64
+    assert dictionary.shape == (A.shape[0], 2)
+    assert _precision(dictionary, order) == 1.0
+    # The known pairs are part of it, and it is sorted.
+    codes = dictionary[:, 0] * B.shape[0] + dictionary[:, 1]
+    assert np.all(np.diff(codes) > 0)
+    assert np.isin(pairs[:, 0] * B.shape[0] + pairs[:, 1], codes).all()
+    assert 1 <= aligner.n_iter_ < aligner.n_iter
+    assert aligner.isomorphism_score_ is None
+
+
+def test_unequal_pools_with_partial_overlap():
+    """Check pools of different sizes that share only some of their items.
+
+    Pool 0 holds 400 items and pool 1 holds 300, of which 200 are shared. The
+    shared items must all be paired correctly and the map recovered; the rows
+    without a partner may still get a (necessarily wrong) mutual match, which
+    is what limits the precision of the induced dictionary.
+    """
+    rng = np.random.default_rng(3)
+    d = 16
+    items = rng.normal(size=(500, d)) * np.geomspace(3, 0.5, d)
+    Q = ortho_group.rvs(d, random_state=3)
+    in_0 = rng.permutation(np.r_[0:200, 200:400])
+    in_1 = rng.permutation(np.r_[0:200, 400:500])
+    X0, X1 = items[in_0], items[in_1] @ Q
+    position_0 = {item: row for row, item in enumerate(in_0)}
+    shared = np.flatnonzero(in_1 < 200)[:10]
+    pairs = np.column_stack([[position_0[in_1[j]] for j in shared], shared])
+
+    aligner = SelfLearningAligner(random_state=0).fit([X0, X1], pairs=pairs)
+
+    found = in_0[aligner.dictionary_[:, 0]] == in_1[aligner.dictionary_[:, 1]]
+    recall = found.sum() / 200
+    precision = found.mean()
+    assert recall == 1.0
+    # 200 true pairs; false mutual matches among the 300 unshared rows.
+    assert 0.5 < precision <= 1.0
+    assert_allclose(aligner.aligner_.rotations_[1], Q.T, atol=0.1)
+    Z0 = aligner.transform_view(items[:200], 0)
+    Z1 = aligner.transform_view(items[:200] @ Q, 1)
+    assert retrieval_accuracy(Z0, Z1, method="csls") == 1.0
+
+
+@pytest.mark.parametrize(
+    "pairs, match",
+    [
+        (np.array([[0, 1], [2, 300]]), r"pairs\[:, 1\] must index rows of view 1"),
+        (np.array([[-1, 1], [2, 3]]), r"pairs\[:, 0\] must index rows of view 0"),
+        (np.array([[0, 1, 2], [3, 4, 5]]), r"pairs must have shape \(n_pairs, 2\)"),
+        (np.array([0, 1, 2, 3]), r"pairs must have shape \(n_pairs, 2\)"),
+        (np.zeros((2, 2, 2), dtype=int), r"pairs must have shape \(n_pairs, 2\)"),
+        (np.array([[0, 1], [0, 2]]), r"pairs must be one-to-one.*row 0 of view 0"),
+        (np.array([[0, 1], [2, 1]]), r"pairs must be one-to-one.*row 1 of view 1"),
+        (np.array([[0.0, 1.5], [2.0, 3.0]]), r"pairs must hold integer row"),
+        (np.array([[0, 1], [2, np.nan]]), r"pairs must hold integer row"),
+        (np.array([["a", "b"], ["c", "d"]]), r"pairs must hold integer row"),
+        ("0,1", r"pairs must be an \(n_pairs, 2\) array"),
+        (np.array([[0, 1]]), r"pairs holds 1 pair"),
+    ],
+)
+def test_bad_pairs_raise(pairs, match):
+    """Check that malformed pairs get an error naming pairs and the fix."""
+    A, B, _, _ = _rotated_pools(n=300)
+    with pytest.raises(ValueError, match=match):
+        SelfLearningAligner().fit([A, B], pairs=pairs)
+
+
+def test_pairs_accept_lists_and_whole_floats():
+    """Check that a list of pairs or a float array of whole numbers work."""
+    A, B, order, _ = _rotated_pools(n=200)
+    pairs = _seed_pairs(order, 5)
+    reference = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
+    for alternative in (pairs.tolist(), pairs.astype(float), pairs.astype(np.int32)):
+        aligner = SelfLearningAligner(random_state=0).fit([A, B], pairs=alternative)
+        assert_array_equal(aligner.dictionary_, reference.dictionary_)
+
+
+def test_unsupervised_start_on_an_easy_case():
+    """Check that without pairs rotated, shuffled copies are still aligned."""
+    A, B, order, Q = _rotated_pools(seed=4, n=400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        aligner = SelfLearningAligner(random_state=0).fit([A, B])
+
+    assert aligner.isomorphism_score_ > 0.5
+    assert _precision(aligner.dictionary_, order) == 1.0
+    assert aligner.dictionary_.shape[0] == A.shape[0]
+    assert_allclose(aligner.aligner_.rotations_[1], Q.T, atol=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warns_on_hopeless_unsupervised_case():
+    """Check the pre-flight warning when two pools share no structure."""
+    rng = np.random.default_rng(5)
+    X0, X1 = rng.normal(size=(300, 16)), rng.normal(size=(250, 16))
+    with pytest.warns(UnsupervisedAlignmentWarning, match="known pairs"):
+        aligner = SelfLearningAligner(random_state=0, n_iter=3).fit([X0, X1])
+    assert aligner.isomorphism_score_ < 0.1
+
+
+def test_no_warning_with_pairs():
+    """Check that known pairs skip the pre-flight check."""
+    rng = np.random.default_rng(5)
+    X0, X1 = rng.normal(size=(300, 16)), rng.normal(size=(250, 16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        aligner = SelfLearningAligner(random_state=0, n_iter=3).fit(
+            [X0, X1], pairs=[[0, 0], [1, 1], [2, 2]]
+        )
+    assert aligner.isomorphism_score_ is None
+
+
+def test_identity_init_for_views_sharing_a_space():
+    """Check init='identity' on two noisy copies of one space, and its error."""
+    rng = np.random.default_rng(6)
+    A = rng.normal(size=(300, 16)) * np.geomspace(3, 0.5, 16)
+    order = rng.permutation(300)
+    B = (A + 0.05 * rng.normal(size=A.shape))[order]
+    aligner = SelfLearningAligner(init="identity", random_state=0).fit([A, B])
+    assert _precision(aligner.dictionary_, order) == 1.0
+    assert aligner.isomorphism_score_ > 0.5
+
+    with pytest.raises(ValueError, match="init='identity'.*equal width"):
+        SelfLearningAligner(init="identity").fit([A, B[:, :8]])
+
+
+def test_pipeline_on_row_paired_data():
+    """Check use inside a Pipeline on row-paired data, with and without pairs."""
+    A, B, order, _ = _rotated_pools(seed=7, n=300)
+    X = np.hstack([A[order], B])  # row-paired: row i of both views is item order[i]
+    y = (A[order, 0] > 0).astype(int)
+    pipe = make_pipeline(
+        SelfLearningAligner(random_state=0, combine="mean"), LogisticRegression()
+    )
+    rows = np.arange(5)
+    pipe.fit(X, y, selflearningaligner__pairs=np.column_stack([rows, rows]))
+    aligner = pipe[0]
+    assert_array_equal(aligner.dictionary_, np.column_stack([np.arange(300)] * 2))
+    assert pipe.score(X, y) > 0.9
+    assert aligner.score(X) == 1.0
+    assert pipe[:-1].get_feature_names_out().shape == (16,)
+
+    # Without pairs the same row-paired X starts unsupervised.
+    unsupervised = clone(pipe).fit(X, y)
+    assert_array_equal(unsupervised[0].dictionary_, aligner.dictionary_)
+
+
+def test_behaves_like_its_fitted_base():
+    """Check that the fitted aligner maps exactly as its fitted base aligner."""
+    A, B, order, _ = _rotated_pools(seed=8, n=200)
+    B = B * 2.0
+    pairs = _seed_pairs(order, 5)
+    for base in (None, ProcrustesAligner(scale=True, normalize=None)):
+        aligner = SelfLearningAligner(base, random_state=0).fit([A, B], pairs=pairs)
+        fitted = aligner.aligner_
+        X = [A[order], B]
+        assert_allclose(aligner.transform(X), fitted.transform(X))
+        assert_allclose(aligner.transform_view(B, 1), fitted.transform_view(B, 1))
+        assert_allclose(
+            aligner.translate(B, source=1, target=0),
+            fitted.translate(B, source=1, target=0),
+        )
+        assert aligner.score(X) == fitted.score(X) == 1.0
+        assert aligner._l2_rows == (base is None)
+    # The base passed in is left untouched (it is cloned).
+    assert not hasattr(base, "rotations_")
+
+
+def test_float32_in_float32_out():
+    """Check that float32 pools give float32 outputs."""
+    A, B, order, _ = _rotated_pools(seed=9, n=200)
+    A, B = A.astype(np.float32), B.astype(np.float32)
+    aligner = SelfLearningAligner(random_state=0).fit(
+        [A, B], pairs=_seed_pairs(order, 5)
+    )
+    assert aligner.transform_view(B, 1).dtype == np.float32
+    assert aligner.transform([A[order], B]).dtype == np.float32
+    assert _precision(aligner.dictionary_, order) == 1.0
+
+
+def test_deterministic_and_memory_independent():
+    """Check equal results for a fixed random_state and any working_memory."""
+    A, B, order, _ = _rotated_pools(seed=10, n=300)
+    pairs = _seed_pairs(order, 5)
+    first = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
+    second = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
+    assert_array_equal(first.dictionary_, second.dictionary_)
+    assert first.n_iter_ == second.n_iter_
+    # A budget of about 10 rows per block gives the same neighbours.
+    small = SelfLearningAligner(random_state=0, working_memory=0.1).fit(
+        [A, B], pairs=pairs
+    )
+    assert_array_equal(small.dictionary_, first.dictionary_)
+    assert_allclose(small.aligner_.rotations_[1], first.aligner_.rotations_[1])
+
+
+def test_induction_size_limits_induced_rows():
+    """Check that only the first induction_size rows of each pool are induced.
+
+    As with frequency-sorted vocabularies, the first 150 rows of both pools
+    are the same items (in another order), and so are the last 150.
+    """
+    rng = np.random.default_rng(11)
+    A = rng.normal(size=(300, 16)) * np.geomspace(3, 0.5, 16)
+    Q = ortho_group.rvs(16, random_state=11)
+    order = np.r_[rng.permutation(150), 150 + rng.permutation(150)]
+    B = (A @ Q)[order]
+    pairs = np.column_stack([order[[0, 1, 2, 200, 250]], [0, 1, 2, 200, 250]])
+    aligner = SelfLearningAligner(induction_size=150, random_state=0).fit(
+        [A, B], pairs=pairs
+    )
+    dictionary = aligner.dictionary_
+    induced = ~np.isin(dictionary[:, 0], pairs[:, 0])
+    assert np.all(dictionary[induced] < 150)
+    assert dictionary.shape[0] == 152
+    assert _precision(dictionary, order) == 1.0
+    assert_allclose(aligner.aligner_.rotations_[1], Q.T, atol=1e-8)
+
+
+def test_deterministic_keep_prob_and_verbose(capsys):
+    """Check keep_prob=1 (one deterministic run) and the per-round progress."""
+    A, B, order, _ = _rotated_pools(seed=12, n=200)
+    aligner = SelfLearningAligner(keep_prob=1.0, verbose=1).fit(
+        [A, B], pairs=_seed_pairs(order, 5)
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == aligner.n_iter_
+    assert lines[0].startswith("[SelfLearningAligner] start keep_prob=1, round 1: ")
+    assert "pairs, change" in lines[-1]
+    assert _precision(aligner.dictionary_, order) == 1.0
+
+
+def test_auto_keeps_the_run_with_the_higher_objective(capsys):
+    """Check that keep_prob='auto' runs both starts and keeps the better one."""
+    A, B, order, _ = _rotated_pools(seed=14, n=300)
+    pairs = _seed_pairs(order, 5, seed=14)
+    runs = [
+        SelfLearningAligner(keep_prob=p, random_state=0).fit([A, B], pairs=pairs)
+        for p in (1.0, 0.1)
+    ]
+    auto = SelfLearningAligner(random_state=0, verbose=1).fit([A, B], pairs=pairs)
+    best = max(runs, key=lambda run: run.objective_)
+    assert auto.objective_ == best.objective_
+    assert_array_equal(auto.dictionary_, best.dictionary_)
+    assert auto.n_iter_ == best.n_iter_
+    out = capsys.readouterr().out
+    assert "start keep_prob=1, round 1:" in out
+    assert "start keep_prob=0.1, round 1:" in out
+
+
+def test_convergence_warning():
+    """Check the warning when n_iter ends the loop early."""
+    A, B, order, _ = _rotated_pools(seed=13, n=200)
+    with pytest.warns(ConvergenceWarning, match="increase n_iter"):
+        aligner = SelfLearningAligner(n_iter=1, random_state=0).fit(
+            [A, B], pairs=_seed_pairs(order, 5)
+        )
+    assert aligner.n_iter_ == 1
+
+
+def test_invalid_inputs():
+    """Check errors for a base with views, three views and tiny pools."""
+    A, B, order, _ = _rotated_pools(n=50)
+    with pytest.raises(ValueError, match="leave base.views=None"):
+        SelfLearningAligner(ProcrustesAligner(views=2)).fit([A, B])
+    with pytest.raises(ValueError, match="exactly 2 views"):
+        SelfLearningAligner().fit([A, B, A])
+    with pytest.raises(ValueError, match="n_samples = 1"):
+        SelfLearningAligner().fit([A[:1], B])
+    assert not hasattr(SelfLearningAligner(), "partial_fit")
+
+
+@pytest.mark.skipif(_fortunes_dir() is None, reason="fortunes data not available")
+def test_real_embeddings_from_few_pairs():
+    """Check that 50 pairs align two real models' unpaired pools of 2,000 rows."""
+    path = _fortunes_dir()
+    minilm = np.load(path / "minilm.npy", mmap_mode="r")
+    e5 = np.load(path / "e5.npy", mmap_mode="r")
+    rng = np.random.default_rng(0)
+    rows = rng.permutation(minilm.shape[0])
+    test, pool = rows[:1000], rows[1000:3000]
+    order = rng.permutation(pool.shape[0])
+    X0, X1 = np.asarray(minilm[pool]), np.asarray(e5[pool[order]])
+    pairs = np.column_stack([order[:50], np.arange(50)])
+
+    aligner = SelfLearningAligner(random_state=0).fit([X0, X1], pairs=pairs)
+    plain = ProcrustesAligner(normalize="l2").fit([X0[order[:50]], X1[:50]])
+    held_out = [np.asarray(minilm[test]), np.asarray(e5[test])]
+    scores = {
+        name: retrieval_accuracy(*model._transform_views(held_out), method="csls")
+        for name, model in (("self", aligner), ("plain", plain))
+    }
+    assert scores["self"] > 0.9
+    assert scores["plain"] < 0.3
+    assert _precision(aligner.dictionary_, order) > 0.95
