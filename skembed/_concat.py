@@ -3,6 +3,7 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from functools import partial
 from numbers import Integral
 
 import numpy as np
@@ -10,8 +11,13 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+from sklearn.utils.validation import (
+    _assert_all_finite,
+    _check_feature_names_in,
+    check_is_fitted,
+)
 
+from skembed._dask import check_dask_views, is_dask_collection, map_views, reduce_views
 from skembed._views import check_views, resolve_view, view_feature_names
 
 __all__ = ["EmbeddingConcatenator"]
@@ -53,6 +59,58 @@ def _constant_columns(mean: np.ndarray, variance: np.ndarray, n_samples: int):
     eps = np.finfo(np.float64).eps
     upper_bound = n_samples * eps * variance + (n_samples * mean * eps) ** 2
     return variance <= upper_bound
+
+
+def _summarize_views(blocks, *, normalize):
+    """What fit learns from row blocks, in a form two row sets can merge.
+
+    Per view: column means and variances (``"standard"``), the number of
+    non-zero rows (``"l2"``) or the mean squared row norm (None). A
+    module-level function, so that Dask can ship it to the workers.
+    """
+    n_samples = blocks[0].shape[0]
+    summary = {"n_samples": n_samples, "finite": True, "views": []}
+    for block in blocks:
+        if normalize == "standard":
+            mean, variance = _column_mean_and_variance(block)
+            view = {"mean": mean, "variance": variance}
+            finite = np.isfinite(mean).all() and np.isfinite(variance).all()
+        else:
+            squared_norms = _row_squared_norms(block)
+            finite = np.isfinite(squared_norms).all()
+            if normalize == "l2":
+                view = {"nonzero": np.count_nonzero(squared_norms)}
+            else:
+                view = {"mean_squared_norm": squared_norms.mean()}
+        summary["finite"] = summary["finite"] and bool(finite)
+        summary["views"].append(view)
+    return summary
+
+
+def _merge_summaries(left, right):
+    """Summary of the rows of two summaries (Chan et al.'s pairwise variance)."""
+    n_left, n_right = left["n_samples"], right["n_samples"]
+    n_samples = n_left + n_right
+    if n_left == 0 or n_right == 0:
+        return right if n_left == 0 else left
+    views = []
+    for a, b in zip(left["views"], right["views"], strict=True):
+        if "mean" in a:
+            delta = b["mean"] - a["mean"]
+            mean = a["mean"] + delta * (n_right / n_samples)
+            m2 = (
+                a["variance"] * n_left
+                + b["variance"] * n_right
+                + delta**2 * (n_left * n_right / n_samples)
+            )
+            views.append({"mean": mean, "variance": m2 / n_samples})
+        elif "nonzero" in a:
+            views.append({"nonzero": a["nonzero"] + b["nonzero"]})
+        else:
+            total = a["mean_squared_norm"] * n_left + b["mean_squared_norm"] * n_right
+            views.append({"mean_squared_norm": total / n_samples})
+    finite = left["finite"] and right["finite"]
+    return {"n_samples": n_samples, "finite": finite, "views": views}
 
 
 class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
@@ -243,7 +301,7 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, DataFrame, or list/tuple of 2-D arrays
+        X : array-like, DataFrame, list/tuple of 2-D arrays, or Dask array/DataFrame
             Training embeddings, all views side by side (see `views`).
 
         y : None
@@ -254,18 +312,33 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         self : EmbeddingConcatenator
             The fitted transformer.
         """
-        blocks = check_views(self, X, reset=True)
-        explicit_weights = self._explicit_weights(len(blocks))
+        dask_input = is_dask_collection(X)
+        if dask_input:
+            views = check_dask_views(self, X, reset=True)
+        else:
+            blocks = check_views(self, X, reset=True)
+        n_views = len(self.n_features_per_view_)
+        explicit_weights = self._explicit_weights(n_views)
+        if dask_input:
+            summarize = partial(_summarize_views, normalize=self.normalize)
+            summary = reduce_views(views, summarize, _merge_summaries)
+            if not summary["finite"]:
+                raise ValueError(
+                    "Input X contains NaN or infinity; EmbeddingConcatenator needs "
+                    "finite embeddings. Drop or impute those rows."
+                )
+        else:
+            summary = _summarize_views(blocks, normalize=self.normalize)
 
         for name in ("view_means_", "view_scales_"):
             if hasattr(self, name):
                 delattr(self, name)
-        n_samples = blocks[0].shape[0]
-        mean_squared_norms = np.empty(len(blocks), dtype=np.float64)
+        n_samples = summary["n_samples"]
+        mean_squared_norms = np.empty(n_views, dtype=np.float64)
         if self.normalize == "standard":
             self.view_means_, self.view_scales_ = [], []
-            for k, block in enumerate(blocks):
-                mean, variance = _column_mean_and_variance(block)
+            for k, view in enumerate(summary["views"]):
+                mean, variance = view["mean"], view["variance"]
                 constant = _constant_columns(mean, variance, n_samples)
                 scale = np.sqrt(variance)
                 scale[constant] = 1.0
@@ -274,12 +347,11 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
                 # A standardised column has mean square one, a constant one zero.
                 mean_squared_norms[k] = np.count_nonzero(~constant)
         else:
-            for k, block in enumerate(blocks):
-                squared_norms = _row_squared_norms(block)
+            for k, view in enumerate(summary["views"]):
                 if self.normalize == "l2":
-                    mean_squared_norms[k] = np.count_nonzero(squared_norms) / n_samples
+                    mean_squared_norms[k] = view["nonzero"] / n_samples
                 else:
-                    mean_squared_norms[k] = squared_norms.mean()
+                    mean_squared_norms[k] = view["mean_squared_norm"]
         self.view_mean_squared_norms_ = mean_squared_norms
 
         if explicit_weights is not None:
@@ -296,17 +368,25 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, DataFrame, or list/tuple of 2-D arrays
+        X : array-like, DataFrame, list/tuple of 2-D arrays, or Dask array/DataFrame
             Embeddings with the layout seen at fit.
 
         Returns
         -------
         X_out : ndarray of shape (n_samples, sum(n_features_per_view_))
             The weighted, normalised views side by side, float32 when every
-            input view is float32 and float64 otherwise.
+            input view is float32 and float64 otherwise (a lazy Dask array
+            for Dask input).
         """
         check_is_fitted(self)
-        blocks = check_views(self, X, reset=False)
+        if is_dask_collection(X):
+            views = check_dask_views(self, X, reset=False)
+            transform = partial(self._transform_blocks, check_finite=True)
+            return map_views(views, transform, sum(self.n_features_per_view_))
+        return self._transform_blocks(check_views(self, X, reset=False))
+
+    def _transform_blocks(self, blocks, *, check_finite=False):
+        """Normalise, weight and concatenate numpy view blocks."""
         dtype = blocks[0].dtype
         widths = [block.shape[1] for block in blocks]
         X_out = np.empty((blocks[0].shape[0], sum(widths)), dtype=dtype)
@@ -324,6 +404,9 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
                 out *= (weight / self.view_scales_[k]).astype(dtype)
             else:
                 np.multiply(block, dtype.type(weight), out=out)
+        if check_finite:
+            # Dask blocks reach here unchecked; NaN and inf propagate to X_out.
+            _assert_all_finite(X_out, input_name="X")
         return X_out
 
     def get_feature_names_out(self, input_features=None):

@@ -1,0 +1,248 @@
+"""Dask input: fit by a tree reduction over row blocks, transform lazily.
+
+A closed-form estimator needs only mergeable sums of its rows, so a Dask array
+(or DataFrame) is fitted without ever being held in memory: every row block
+is turned into its small summary (a :class:`~skembed._stats.CrossMoments`
+for the aligners) by one task, and the summaries are merged by a tree of
+tasks. Only the d x d summaries travel between workers, and the graph runs
+unchanged on the threaded scheduler or on a ``dask.distributed`` cluster of
+any number of machines. ``transform`` maps every row block with the fitted,
+numpy-only code and returns a lazy Dask array.
+
+Dask is optional: this module imports it only when it is handed a Dask
+collection, which can exist only if Dask is already imported.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import sys
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from sklearn import config_context
+
+from skembed._views import _contiguous_slices, check_views
+
+__all__ = ["check_dask_views", "is_dask_collection", "map_views", "reduce_views"]
+
+
+def is_dask_collection(X) -> bool:
+    """Tell whether X (or an item of a list/tuple X) is a Dask collection."""
+    if "dask" not in sys.modules:
+        return False
+    from dask.base import is_dask_collection as _is_dask
+
+    if isinstance(X, list | tuple):
+        return any(_is_dask(item) for item in X)
+    return _is_dask(X)
+
+
+@dataclass(eq=False)
+class DaskViews:
+    """Dask arrays holding the views, split inside each row block.
+
+    Attributes
+    ----------
+    arrays : list of dask arrays
+        One 2-D array (columns in one chunk) whose column blocks are the views
+        given by ``selections``, or one array per view when ``selections`` is
+        None. All arrays share their row chunks.
+    selections : tuple of (slice or ndarray of int) or None
+        Column positions of each view in ``arrays[0]``.
+    dtype : numpy dtype
+        Float dtype of every view block handed to the numpy code.
+    """
+
+    arrays: list
+    selections: tuple | None
+    dtype: np.dtype
+
+
+def _as_dask_array(item, name):
+    """A dask array from a Dask array or a Dask DataFrame of numeric columns."""
+    import dask.array as da
+
+    if isinstance(item, da.Array):
+        if item.ndim != 2:
+            raise ValueError(
+                f"{name} is a {item.ndim}-D Dask array; pass a 2-D array of shape "
+                "(n_samples, n_features)."
+            )
+        if np.isnan(item.shape[1]):
+            raise ValueError(
+                f"{name} is a Dask array with an unknown number of columns; "
+                "compute its chunk sizes first (X.compute_chunk_sizes())."
+            )
+        return item
+    if hasattr(item, "to_dask_array") and hasattr(item, "dtypes"):
+        bad = [c for c, d in item.dtypes.items() if not _is_numeric(d)]
+        if bad:
+            raise ValueError(
+                f"{name} is a Dask DataFrame with non-numeric columns {bad}; only "
+                "scalar numeric columns are supported with Dask (array-valued "
+                "columns are not). Convert or drop those columns."
+            )
+        return item.to_dask_array()
+    raise TypeError(
+        f"{name} mixes Dask and other inputs ({type(item).__name__}); pass Dask "
+        "arrays or Dask DataFrames only."
+    )
+
+
+def _is_numeric(dtype) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+
+
+def _proxy(item, array):
+    """A tiny in-memory stand-in with the columns, names and dtype of ``item``."""
+    if hasattr(item, "_meta_nonempty"):
+        return item._meta_nonempty
+    return np.zeros((1, array.shape[1]), dtype=array.dtype)
+
+
+def check_dask_views(estimator, X, *, reset):
+    """Validate a Dask X against ``estimator.views`` without computing it.
+
+    The layout rules, names and error messages are those of
+    :func:`~skembed._views.check_views`, which runs on a one-row stand-in of X
+    with the same columns and dtype. Columns are rechunked into one chunk
+    (rows keep their chunks), so that every task sees whole rows.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The estimator whose ``views`` parameter splits X.
+    X : dask Array, dask DataFrame, or list/tuple of them
+        The input.
+    reset : bool
+        Whether to record the layout (fit) or check against it.
+
+    Returns
+    -------
+    views : DaskViews
+    """
+    if isinstance(X, list | tuple):
+        arrays = [_as_dask_array(item, f"X[{k}]") for k, item in enumerate(X)]
+        proxies = [_proxy(item, a) for item, a in zip(X, arrays, strict=True)]
+    else:
+        arrays = [_as_dask_array(X, "X")]
+        proxies = _proxy(X, arrays[0])
+    with config_context(assume_finite=True):
+        blocks = check_views(estimator, proxies, reset=reset)
+    dtype = blocks[0].dtype
+    rows = arrays[0].chunks[0]
+    for k, array in enumerate(arrays[1:], start=1):
+        if array.chunks[0] == rows:
+            continue
+        if any(np.isnan(rows)) or any(np.isnan(array.chunks[0])):
+            raise ValueError(
+                f"X[{k}] and X[0] have different or unknown row chunks; pair the "
+                "views in one Dask array, or give them the same row chunks."
+            )
+        arrays[k] = array.rechunk({0: rows})
+    arrays = [a if a.numblocks[1] == 1 else a.rechunk({1: -1}) for a in arrays]
+    selections = None
+    if not isinstance(X, list | tuple):
+        layout = estimator._view_layout
+        if layout.kind == "list":
+            selections = tuple(_contiguous_slices(layout.widths))
+        else:
+            selections = tuple(layout.selections)
+    return DaskViews(arrays, selections, dtype)
+
+
+def _split(selections, dtype, arrays):
+    """The numpy view blocks of one row block (column views, no copy)."""
+    if selections is None:
+        return [np.asarray(a, dtype=dtype) for a in arrays]
+    whole = np.asarray(arrays[0], dtype=dtype)
+    return [whole[:, selection] for selection in selections]
+
+
+def _block_task(function, selections, dtype, *arrays):
+    return function(_split(selections, dtype, arrays))
+
+
+def _merge_task(merge, *parts):
+    result = parts[0]
+    for part in parts[1:]:
+        result = merge(result, part)
+    return result
+
+
+def reduce_views(views, function, merge, *, split_every=8):
+    """Summarise every row block and merge the summaries with a tree of tasks.
+
+    Parameters
+    ----------
+    views : DaskViews
+        The views, from :func:`check_dask_views`.
+    function : callable
+        ``function(blocks) -> summary`` on a list of numpy view blocks. It
+        and ``merge`` must be picklable (module-level functions or partials)
+        to run on a distributed cluster.
+    merge : callable
+        ``merge(a, b) -> summary``, associative, leaving its arguments intact.
+    split_every : int, default=8
+        Summaries merged by one task of the tree.
+
+    Returns
+    -------
+    summary : object
+        The merged summary of all rows, computed with the current Dask
+        scheduler (a distributed ``Client`` when one is active).
+    """
+    import dask
+
+    block_task = partial(_block_task, function, views.selections, views.dtype)
+    merge_task = partial(_merge_task, merge)
+    columns = [array.to_delayed().ravel() for array in views.arrays]
+    parts = [
+        dask.delayed(block_task, pure=True)(*row) for row in zip(*columns, strict=True)
+    ]
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(merge_task, pure=True)(*parts[i : i + split_every])
+            for i in range(0, len(parts), split_every)
+        ]
+    (summary,) = dask.compute(parts[0])
+    return summary
+
+
+def map_views(views, function, width):
+    """Apply ``function(blocks) -> ndarray (rows, width)`` to every row block.
+
+    The function (typically a bound method of a fitted estimator) enters the
+    graph once, as a shared dependency, rather than once per task.
+
+    Returns
+    -------
+    Z : dask array of shape (n_samples, width)
+        Lazy; its row chunks are those of the input.
+    """
+    import dask
+    import dask.array as da
+
+    shared = dask.delayed(function, pure=True)
+    pairs = []
+    for k, array in enumerate(views.arrays):
+        pairs.extend([array, ("i", f"c{k}")])
+    return da.blockwise(
+        partial(_apply_shared, views.selections, views.dtype),
+        ("i", "j"),
+        shared,
+        None,
+        *pairs,
+        new_axes={"j": width},
+        concatenate=True,
+        dtype=views.dtype,
+        meta=np.empty((0, 0), dtype=views.dtype),
+    )
+
+
+def _apply_shared(selections, dtype, function, *arrays):
+    return function(_split(selections, dtype, arrays))

@@ -1,0 +1,217 @@
+"""Tests for Dask input: tree-reduced fit, lazy transform, distributed runs."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from scipy.stats import ortho_group
+from sklearn.base import clone
+
+import skembed
+from skembed import (
+    EmbeddingConcatenator,
+    GeneralizedProcrustesAligner,
+    ProcrustesAligner,
+)
+from skembed._stats import CrossMoments, merge_moments
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+
+CLOSED_FORM = [
+    ProcrustesAligner(),
+    ProcrustesAligner(scale=True, normalize="l2", combine="mean"),
+    GeneralizedProcrustesAligner(scale=True, combine="similarity"),
+]
+for _name, _params in [
+    ("CCAAligner", {"n_components": 3}),
+    ("RidgeAligner", {"alpha": 0.5}),
+]:
+    if hasattr(skembed, _name):
+        CLOSED_FORM.append(getattr(skembed, _name)(**_params))
+
+UNEVEN_ROWS = (130, 7, 301, 1, 211, 350)
+
+
+def _paired(n=1000, d=6, seed=0, dtype=np.float64):
+    """Two views related by a rotation, a scale, a shift and some noise."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d)) * np.linspace(1, 3, d) + 5.0
+    Q = ortho_group.rvs(d, random_state=seed)
+    B = 2.0 * A @ Q - 1.0 + 0.3 * rng.normal(size=(n, d))
+    return np.hstack([A, B]).astype(dtype)
+
+
+def _relative_error(got, want):
+    scale = np.linalg.norm(want)
+    return np.linalg.norm(got - want) / (scale if scale > 0 else 1.0)
+
+
+def _fitted_arrays(estimator):
+    if hasattr(estimator, "_projections"):
+        return [*estimator._projections, *estimator.means_, estimator._offset]
+    arrays = [estimator.weights_, estimator.view_mean_squared_norms_]
+    return arrays + list(getattr(estimator, "view_means_", []))
+
+
+@pytest.mark.parametrize("estimator", CLOSED_FORM, ids=lambda e: repr(e))
+def test_dask_fit_equals_numpy_fit(estimator):
+    """Check that a Dask fit on uneven row chunks equals the numpy fit."""
+    X = _paired()
+    D = da.from_array(X, chunks=(UNEVEN_ROWS, (5, 7)))
+    numpy_fit = clone(estimator).fit(X)
+    dask_fit = clone(estimator).fit(D)
+    for got, want in zip(
+        _fitted_arrays(dask_fit), _fitted_arrays(numpy_fit), strict=True
+    ):
+        assert _relative_error(got, want) < 1e-10
+    assert dask_fit.n_features_in_ == 12
+    assert dask_fit.view_names_ == numpy_fit.view_names_
+
+
+@pytest.mark.parametrize("estimator", CLOSED_FORM, ids=lambda e: repr(e))
+def test_dask_transform_is_lazy_and_equals_numpy(estimator):
+    """Check that transform returns a lazy Dask array equal to the numpy output."""
+    X = _paired(dtype=np.float32)
+    D = da.from_array(X, chunks=(UNEVEN_ROWS, -1))
+    fitted = clone(estimator).fit(X)
+    Z = fitted.transform(D)
+    assert isinstance(Z, da.Array)
+    assert Z.dtype == np.float32
+    assert Z.chunks[0] == UNEVEN_ROWS
+    computed = Z.compute()
+    assert computed.dtype == np.float32
+    assert_allclose(computed, fitted.transform(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("normalize", ["l2", "standard", None])
+def test_dask_concatenator_equals_numpy(normalize):
+    """Check EmbeddingConcatenator's Dask fit and lazy transform against numpy."""
+    X = _paired()
+    X[:, 3] = 7.0  # a constant column
+    X[5, :6] = 0.0  # a row of zeros in the first view
+    D = da.from_array(X, chunks=(UNEVEN_ROWS, 4))
+    want = EmbeddingConcatenator(normalize=normalize).fit(X)
+    got = EmbeddingConcatenator(normalize=normalize).fit(D)
+    for a, b in zip(_fitted_arrays(got), _fitted_arrays(want), strict=True):
+        assert _relative_error(a, b) < 1e-10
+    if normalize == "standard":
+        for a, b in zip(got.view_scales_, want.view_scales_, strict=True):
+            assert _relative_error(a, b) < 1e-10
+    Z = got.transform(D)
+    assert isinstance(Z, da.Array)
+    assert_allclose(Z.compute(), want.transform(X), rtol=1e-10, atol=1e-12)
+
+
+def test_dask_partial_fit_over_chunks_equals_fit():
+    """Check that partial_fit on Dask chunks, numpy chunks mixed in, equals fit."""
+    X = _paired()
+    D = da.from_array(X, chunks=(UNEVEN_ROWS, -1))
+    streamed = GeneralizedProcrustesAligner()
+    streamed.partial_fit(D[:400])
+    streamed.partial_fit(X[400:650])
+    streamed.partial_fit(D[650:])
+    whole = GeneralizedProcrustesAligner().fit(X)
+    for got, want in zip(_fitted_arrays(streamed), _fitted_arrays(whole), strict=True):
+        assert _relative_error(got, want) < 1e-10
+
+
+def test_dask_dataframe_and_list_inputs():
+    """Check Dask DataFrames (names, selectors) and lists of Dask arrays."""
+    X = _paired()
+    columns = [f"a{i}" for i in range(6)] + [f"b{i}" for i in range(6)]
+    frame = pd.DataFrame(X, columns=columns)
+    ddf = dd.from_pandas(frame, npartitions=4)
+    assert ddf.known_divisions
+    views = {"a": columns[:6], "b": columns[6:]}
+    want = ProcrustesAligner(views=views).fit(frame)
+    got = ProcrustesAligner(views=views).fit(ddf)
+    assert list(got.feature_names_in_) == columns
+    assert got.view_names_ == ["a", "b"]
+    assert _relative_error(got.rotations_[1], want.rotations_[1]) < 1e-10
+    assert_allclose(got.transform(ddf).compute(), want.transform(frame), rtol=1e-10)
+
+    pieces = [da.from_array(X[:, :6], chunks=300), da.from_array(X[:, 6:], chunks=250)]
+    listed = ProcrustesAligner().fit(pieces)
+    assert _relative_error(listed.rotations_[1], want.rotations_[1]) < 1e-10
+    assert_allclose(
+        listed.transform(pieces).compute(), ProcrustesAligner().fit(X).transform(X)
+    )
+
+
+def test_dask_input_errors():
+    """Check the errors for Dask inputs skembed cannot split or use."""
+    X = _paired()
+    with pytest.raises(ValueError, match="3-D Dask array"):
+        ProcrustesAligner().fit(da.zeros((4, 3, 2)))
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.5, 1.5, 2.0], "c": list("xyz")})
+    with pytest.raises(ValueError, match="non-numeric columns"):
+        ProcrustesAligner().fit(dd.from_pandas(frame, npartitions=2))
+    bad = X.copy()
+    bad[777, 2] = np.nan
+    D = da.from_array(bad, chunks=(UNEVEN_ROWS, -1))
+    with pytest.raises(ValueError, match="NaN"):
+        ProcrustesAligner().fit(D)
+    with pytest.raises(ValueError, match="NaN"):
+        EmbeddingConcatenator().fit(D)
+    fitted = ProcrustesAligner().fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.transform(D).compute()
+    with pytest.raises(ValueError, match="expecting 12 features"):
+        fitted.transform(D[:, :10])
+
+
+def test_cross_moments_pickle_and_pure_merge():
+    """Check that moments pickle and that merge_moments leaves its inputs intact."""
+    X = _paired()
+    left = CrossMoments(2, cross="all", gram=True).update([X[:300, :6], X[:300, 6:]])
+    right = CrossMoments(2, cross="all", gram=True).update([X[300:, :6], X[300:, 6:]])
+    before = left.centered_cross(0, 1).copy()
+    merged = merge_moments(pickle.loads(pickle.dumps(left)), right)
+    assert_allclose(left.centered_cross(0, 1), before)
+    whole = CrossMoments(2, cross="all", gram=True).update([X[:, :6], X[:, 6:]])
+    assert merged.n_samples_ == 1000
+    assert_allclose(merged.centered_gram(1), whole.centered_gram(1), rtol=1e-12)
+
+
+def test_fit_on_distributed_local_cluster():
+    """Check fit and transform on a two-process dask.distributed cluster."""
+    distributed = pytest.importorskip("distributed")
+    X = _paired(n=2000)
+    D = da.from_array(X, chunks=((500, 700, 300, 500), -1))
+    want = ProcrustesAligner(scale=True).fit(X)
+    with (
+        distributed.LocalCluster(
+            processes=True,
+            n_workers=2,
+            threads_per_worker=1,
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        got = ProcrustesAligner(scale=True).fit(D)
+        Z = got.transform(D.astype(np.float32)).compute()
+    assert _relative_error(got.rotations_[1], want.rotations_[1]) < 1e-10
+    assert_allclose(got.scales_, want.scales_, rtol=1e-10)
+    assert Z.dtype == np.float32
+    assert_allclose(Z, want.transform(X.astype(np.float32)), rtol=1e-5, atol=1e-5)
+
+
+def test_numpy_use_never_imports_dask():
+    """Check that fitting and transforming numpy input never imports dask."""
+    code = (
+        "import sys, numpy as np\n"
+        "from skembed import ProcrustesAligner, EmbeddingConcatenator\n"
+        "X = np.random.default_rng(0).normal(size=(50, 4))\n"
+        "ProcrustesAligner().fit(X).transform(X)\n"
+        "EmbeddingConcatenator().fit_transform(X)\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'dask'], 'dask'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
