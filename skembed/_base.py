@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._dask import check_dask_views, is_dask_collection, map_views, reduce_views
+from skembed._parallel import map_row_groups, row_groups
 from skembed._stats import CrossMoments, chunk_rows, merge_moments
 from skembed._views import check_view_block, check_views, resolve_view
 
@@ -41,27 +42,27 @@ def _row_norms(block):
     return norms
 
 
-# Bytes of input and output in one row chunk of transform: small enough for the
-# chunk to stay in cache between the product and the passes that follow it
-# (offset, row scaling, finiteness check), large enough that per-call BLAS
-# overheads vanish (measured flat between 4 and 16 MiB on 2 cores, worse at
-# 32 MiB; the larger end suffers least when the BLAS threads are preempted).
-_TRANSFORM_BUDGET = 16 * 2**20
+# Bytes of input and output in one row chunk of transform, per worker thread:
+# small enough for the chunk to stay in cache between the product and the
+# passes that follow it (offset, row scaling, finiteness check), large enough
+# that per-call BLAS overheads vanish. Measured at 1M x 384 float32 on two
+# threads, transform / floor: 0.98-1.04 at 4 MiB, 0.99-1.06 at 8 MiB,
+# 1.02-1.10 at 16 MiB (two threads' chunks then no longer share the cache).
+_TRANSFORM_BUDGET = 4 * 2**20
 
 
-def _view_moments(blocks, *, n_views, request, l2_rows):
+def _unit_rows(blocks):
+    return [block / _row_norms(block)[:, None] for block in blocks]
+
+
+def _view_moments(blocks, *, n_views, request, l2_rows, n_threads=None):
     """The moments of row-paired view blocks, read in row chunks.
 
     A module-level function, so that Dask can ship it to the workers.
     """
     stats = CrossMoments(n_views, **request)
-    chunk = chunk_rows(max(b.shape[1] for b in blocks), blocks[0].dtype.itemsize)
-    for start in range(0, blocks[0].shape[0], chunk):
-        chunk_blocks = [block[start : start + chunk] for block in blocks]
-        if l2_rows:
-            chunk_blocks = [b / _row_norms(b)[:, None] for b in chunk_blocks]
-        stats.update(chunk_blocks, chunk_size=chunk)
-    return stats
+    prepare = _unit_rows if l2_rows else None
+    return stats.update(blocks, prepare=prepare, n_threads=n_threads)
 
 
 def _non_finite_error(estimator, dtype):
@@ -157,6 +158,8 @@ class BaseAligner(TransformerMixin, BaseEstimator):
             l2_rows=self._l2_rows,
         )
         if dask_input:
+            # Dask already runs one task per block on every core.
+            moments = partial(moments, n_threads=1)
             stats = reduce_views(views, moments, merge_moments)
         else:
             stats = moments(blocks)
@@ -249,9 +252,14 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         m = self._projections[k].shape[1]
         out = np.empty((block.shape[0], m), dtype=block.dtype)
         step = self._row_step(block.shape[1] + m, block.dtype)
-        for start in range(0, block.shape[0], step):
-            rows = slice(start, start + step)
-            _affine_into(block[rows], out[rows], projection, bias, self._l2_rows)
+
+        def fill(start, stop):
+            for first in range(start, stop, step):
+                rows = slice(first, min(stop, first + step))
+                _affine_into(block[rows], out[rows], projection, bias, self._l2_rows)
+
+        for _ in map_row_groups(fill, row_groups(block.shape[0], step)):
+            pass
         return out
 
     def _chunk_mapper(self, dtype, *, offset):
@@ -280,13 +288,14 @@ class BaseAligner(TransformerMixin, BaseEstimator):
             return self.n_components_
         return n_views * self.n_components_
 
-    def _combine(self, blocks, *, check_finite=True):
+    def _combine(self, blocks, *, check_finite=True, n_threads=None):
         """Map and combine numpy view blocks into one preallocated output.
 
         Rows are processed in chunks small enough to stay in cache: each view's
         product is written straight into its slice of the output (or, for
         ``"mean"`` and ``"similarity"``, into a chunk-sized buffer), so no
-        temporary of the size of X or of the output is ever made.
+        temporary of the size of X or of the output is ever made. Groups of
+        chunks run on the BLAS's threads (:mod:`skembed._parallel`).
         """
         n, dtype, n_views = blocks[0].shape[0], blocks[0].dtype, len(blocks)
         m = self.n_components_
@@ -298,33 +307,45 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         # per-view buffers of "mean" and "similarity".
         widths = sum(block.shape[1] for block in blocks) + out.shape[1] + n_buffers * m
         step = self._row_step(widths, dtype)
-        buffers = [np.empty((min(step, n), m), dtype=dtype) for _ in range(n_buffers)]
-        for start in range(0, n, step):
-            rows = slice(start, start + step)
-            size = min(n, start + step) - start
-            chunk = [block[rows] for block in blocks]
-            target = out[rows]
-            if self.combine == "concat":
-                for k in range(n_views):
-                    map_chunk(chunk[k], k, target[:, k * m : (k + 1) * m])
-            elif self.combine == "mean":
-                map_chunk(chunk[0], 0, target)
-                buffer = buffers[0][:size]
-                for k in range(1, n_views):
-                    map_chunk(chunk[k], k, buffer)
-                    target += buffer
-                target /= n_views
-            else:
-                mapped = [buffers[k][:size] for k in range(n_views)]
-                for k in range(n_views):
-                    map_chunk(chunk[k], k, mapped[k])
-                norms = [_row_norms(z) for z in mapped]
-                for p, (a, b) in enumerate(combinations(range(n_views), 2)):
-                    num = np.einsum("ij,ij->i", mapped[a], mapped[b])
-                    target[:, p] = num / (norms[a] * norms[b])
-            if check_finite and not _all_finite(target):
-                raise _non_finite_error(self, dtype)
+
+        def fill(start, stop):
+            size = min(step, stop - start)
+            buffers = [np.empty((size, m), dtype=dtype) for _ in range(n_buffers)]
+            for first in range(start, stop, step):
+                rows = slice(first, min(stop, first + step))
+                chunk = [block[rows] for block in blocks]
+                # Non-finite input must not warn on its way to the output,
+                # where it is found and reported.
+                with np.errstate(invalid="ignore", over="ignore"):
+                    self._combine_chunk(chunk, out[rows], map_chunk, buffers)
+                if check_finite and not _all_finite(out[rows]):
+                    raise _non_finite_error(self, dtype)
+
+        for _ in map_row_groups(fill, row_groups(n, step), n_threads=n_threads):
+            pass
         return out
+
+    def _combine_chunk(self, chunk, target, map_chunk, buffers):
+        """Write the combined views of one row chunk into ``target``."""
+        n_views, m, size = len(chunk), self.n_components_, target.shape[0]
+        if self.combine == "concat":
+            for k in range(n_views):
+                map_chunk(chunk[k], k, target[:, k * m : (k + 1) * m])
+        elif self.combine == "mean":
+            map_chunk(chunk[0], 0, target)
+            buffer = buffers[0][:size]
+            for k in range(1, n_views):
+                map_chunk(chunk[k], k, buffer)
+                target += buffer
+            target /= n_views
+        else:
+            mapped = [buffers[k][:size] for k in range(n_views)]
+            for k in range(n_views):
+                map_chunk(chunk[k], k, mapped[k])
+            norms = [_row_norms(z) for z in mapped]
+            for p, (a, b) in enumerate(combinations(range(n_views), 2)):
+                num = np.einsum("ij,ij->i", mapped[a], mapped[b])
+                target[:, p] = num / (norms[a] * norms[b])
 
     def _transform_views(self, X, *, offset=False):
         """Every view of X in the shared space, as a list (for scoring).
@@ -360,7 +381,8 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         check_finite = not get_config()["assume_finite"]
         if is_dask_collection(X):
             views = check_dask_views(self, X, reset=False)
-            combine = partial(self._combine, check_finite=check_finite)
+            # Dask already runs one task per block on every core.
+            combine = partial(self._combine, check_finite=check_finite, n_threads=1)
             return map_views(views, combine, self._n_combined_features())
         with config_context(assume_finite=True):
             blocks = check_views(self, X, reset=False)

@@ -23,6 +23,8 @@ when they are read.
 
 import numpy as np
 
+from skembed._parallel import map_row_groups, row_groups
+
 __all__ = ["CrossMoments", "chunk_rows", "merge_moments"]
 
 # Memory, in bytes, that the per-chunk temporaries of one view may take.
@@ -35,8 +37,9 @@ _CHUNK_BUDGET = 8 * 2**20
 _SHIFT_RATIO = {np.dtype(np.float32): 8.0, np.dtype(np.float64): 1e6}
 
 
-def chunk_rows(n_features, itemsize, budget=_CHUNK_BUDGET, minimum=256):
+def chunk_rows(n_features, itemsize, budget=None, minimum=256):
     """Rows per chunk so that one chunk of one view stays within ``budget``."""
+    budget = _CHUNK_BUDGET if budget is None else budget
     return int(max(minimum, budget // max(1, n_features * itemsize)))
 
 
@@ -127,34 +130,76 @@ class CrossMoments:
             else:
                 shifts.append(None)
         self._shift = shifts
-        widths = [b.shape[1] for b in blocks]
+        self._allocate([b.shape[1] for b in blocks])
+
+    def _allocate(self, widths):
         self._sums = [np.zeros(w) for w in widths]
-        self._squares = np.zeros(len(blocks))
+        self._squares = np.zeros(len(widths))
         for i, j in self.cross_pairs:
             self._cross[(i, j)] = np.zeros((widths[i], widths[j]))
         for k in self.gram_views:
             self._gram[k] = np.zeros((widths[k], widths[k]))
 
-    def update(self, blocks, *, chunk_size=None):
+    def _spawn(self):
+        """An empty accumulator with this one's layout and pilot shifts.
+
+        Moments about the same shifts merge without any correction term, so
+        row groups accumulated apart add up exactly as if read in one pass.
+        """
+        part = CrossMoments(
+            self.n_views,
+            cross=self.cross_pairs,
+            gram=self.gram_views,
+            sum_of_squares=self.sum_of_squares,
+        )
+        part._shift = list(self._shift)
+        part._allocate([s.shape[0] for s in self._sums])
+        return part
+
+    def update(self, blocks, *, chunk_size=None, prepare=None, n_threads=None):
         """Add row-paired view blocks (a list of K 2-D float arrays).
 
+        Parameters
+        ----------
+        blocks : list of ndarray
+            Row-paired 2-D float blocks, one per view.
+        chunk_size : int or None
+            Rows per chunk; by default from a per-view memory budget.
+        prepare : callable or None
+            Applied to every list of chunk blocks before its moments are
+            taken (and to the pilot rows that choose the shifts), e.g. to
+            give the rows unit length.
+        n_threads : int or None
+            Worker threads for the row groups (see :mod:`skembed._parallel`);
+            None uses as many as the BLAS may.
+
         Blocks are read in row chunks; nothing larger than one chunk of one
-        view is allocated.
+        view per worker is allocated.
         """
         if len(blocks) != self.n_views:
             raise ValueError(f"Expected {self.n_views} view blocks, got {len(blocks)}.")
         n = blocks[0].shape[0]
         if n == 0:
             return self
-        if self._shift is None:
-            pilot = min(n, 4096)
-            self._init_shift([b[:pilot] for b in blocks])
         if chunk_size is None:
             chunk_size = chunk_rows(
                 max(b.shape[1] for b in blocks), blocks[0].dtype.itemsize
             )
-        for start in range(0, n, chunk_size):
-            self._update_chunk([b[start : start + chunk_size] for b in blocks])
+        if self._shift is None:
+            pilot = [b[: min(n, 4096)] for b in blocks]
+            self._init_shift(pilot if prepare is None else prepare(pilot))
+
+        def group_moments(start, stop):
+            part = self._spawn()
+            for first in range(start, stop, chunk_size):
+                rows = slice(first, min(stop, first + chunk_size))
+                chunk = [block[rows] for block in blocks]
+                part._update_chunk(chunk if prepare is None else prepare(chunk))
+            return part
+
+        groups = row_groups(n, chunk_size)
+        for part in map_row_groups(group_moments, groups, n_threads=n_threads):
+            self.merge(part)
         return self
 
     def _update_chunk(self, blocks):

@@ -587,3 +587,19 @@ def test_column_transformer_on_array_names_features():
             "raw__x0",
         ],
     )
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-21, 1e21, 1e30])
+def test_l2_float32_rows_outside_the_float32_square_range(scale):
+    """Rows whose squares under- or overflow float32 still get unit length."""
+    rng = np.random.default_rng(0)
+    A = (rng.normal(size=(40, 6)) * scale).astype(np.float32)
+    B = rng.normal(size=(40, 4)).astype(np.float32)
+    A[:5] = 0.0  # zero rows stay zero
+    concat = EmbeddingConcatenator(weights=None)
+    Z = concat.fit_transform([A, B])
+    assert Z.dtype == np.float32
+    assert np.isfinite(Z).all()
+    assert_allclose(np.linalg.norm(Z[5:, :6].astype(np.float64), axis=1), 1, rtol=1e-6)
+    assert_array_equal(Z[:5, :6], 0)
+    assert_allclose(concat.view_mean_squared_norms_, [35 / 40, 1.0])

@@ -1,0 +1,93 @@
+"""Row-parallel execution of chunked work on the BLAS's threads.
+
+Every pass of skembed over the rows (the moments of ``fit``, the products of
+``transform``) is a sequence of BLAS calls on row chunks, each followed by a
+little memory-bound numpy work: column sums, an offset, a finiteness check.
+Run in one thread with a multi-threaded BLAS, that numpy work runs on one
+core while the others wait. Run instead in as many Python threads as the BLAS
+has, each calling a single-threaded BLAS on its own rows, every core does
+both kinds of work, and one thread's memory-bound step overlaps another's
+compute-bound product. On two cores this took a float32 1M x 384 Procrustes
+fit from 1.08-1.12 x the time of one multi-threaded ``X.T @ Y`` to 0.95 x,
+although it reads the data twice (the column sums are a second read).
+
+Rows are cut into fixed *groups* of whole chunks, so the same rows are
+always summed together whatever the number of threads and however the
+threads are scheduled: results are reproducible for a given thread count,
+and reductions merge the groups' results in row order.
+
+The number of threads is the BLAS's own (``threadpoolctl``, which
+scikit-learn depends on), so ``threadpool_limits(1)`` or
+``OMP_NUM_THREADS=1`` makes all of skembed serial. While the workers run,
+the BLAS is limited to one thread per call, process-wide, as scikit-learn's
+own thread-parallel estimators do.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["blas_threads", "map_row_groups", "row_groups"]
+
+# Chunks per group: enough that per-group overheads (a task, a merge of d x d
+# moments) vanish, few enough that every thread gets several groups to balance
+# the load when one thread is preempted.
+GROUP_CHUNKS = 8
+
+
+def blas_threads():
+    """Threads the BLAS would use now (1 when none can be identified)."""
+    from threadpoolctl import ThreadpoolController
+
+    counts = [
+        lib.num_threads
+        for lib in ThreadpoolController().select(user_api="blas").lib_controllers
+    ]
+    # With several BLAS libraries loaded (numpy's and scipy's), the most
+    # restrictive limit is the one the user meant.
+    return max(1, min(counts)) if counts else 1
+
+
+def row_groups(n_rows, chunk, group_chunks=None):
+    """Consecutive ``(start, stop)`` row ranges of ``group_chunks`` chunks."""
+    group_chunks = GROUP_CHUNKS if group_chunks is None else group_chunks
+    size = max(1, chunk) * group_chunks
+    return [(start, min(n_rows, start + size)) for start in range(0, n_rows, size)]
+
+
+def map_row_groups(function, groups, *, n_threads=None):
+    """Yield ``function(start, stop)`` for every row group, in row order.
+
+    Parameters
+    ----------
+    function : callable
+        Called once per group; it must only touch its own rows of any shared
+        output. Its BLAS calls run single-threaded when there are workers.
+    groups : list of (int, int)
+        Row ranges, from :func:`row_groups`.
+    n_threads : int or None
+        Worker threads; None asks the BLAS how many threads it may use. One
+        worker (or a single group) runs in the calling thread with the BLAS
+        left as it is.
+    """
+    if n_threads is None:
+        n_threads = blas_threads() if len(groups) > 1 else 1
+    n_threads = min(n_threads, len(groups))
+    if n_threads <= 1:
+        for start, stop in groups:
+            yield function(start, stop)
+        return
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    with controller.limit(limits=1, user_api="blas"):
+        pool = ThreadPoolExecutor(max_workers=n_threads)
+        try:
+            futures = [pool.submit(function, start, stop) for start, stop in groups]
+            for future in futures:
+                yield future.result()
+        finally:
+            # On an error (say, NaN found by one group) or an abandoned
+            # generator, groups not yet started are dropped, not computed.
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,206 @@
+"""Tests of the row-parallel execution of fit and transform.
+
+The test session limits the BLAS to one thread (``conftest.py``), under which
+skembed never starts a worker; these tests raise the limit to two threads and
+shrink the chunk budgets, so that small data already spans several row groups
+and the threaded code path really runs.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.stats import ortho_group
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import skembed._base
+import skembed._parallel
+import skembed._stats
+from skembed import (
+    CCAAligner,
+    EmbeddingConcatenator,
+    GeneralizedProcrustesAligner,
+    ProcrustesAligner,
+    RidgeAligner,
+)
+from skembed._parallel import blas_threads, map_row_groups, row_groups
+from skembed._stats import CrossMoments
+
+ALIGNERS = [
+    ProcrustesAligner(scale=True),
+    ProcrustesAligner(normalize="l2"),
+    GeneralizedProcrustesAligner(),
+    CCAAligner(n_components=3),
+    RidgeAligner(alpha=0.1),
+]
+
+
+def _paired(n, d, *, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d)) * np.linspace(1, 2, d) + 3.0
+    B = A @ ortho_group.rvs(d, random_state=seed) + 0.1 * rng.normal(size=(n, d))
+    return np.hstack([A, B]).astype(dtype)
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    """Two BLAS threads and chunk budgets small enough for many row groups."""
+    # 1 KiB per view chunk and 4 KiB per transform chunk: 256-row chunks
+    # (the minimum), so 3,000 rows make two groups of eight chunks.
+    monkeypatch.setattr(skembed._stats, "_CHUNK_BUDGET", 1024)
+    monkeypatch.setattr(skembed._base, "_TRANSFORM_BUDGET", 4096)
+    pools = []
+
+    class CountingPool(ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs.get("max_workers"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(skembed._parallel, "ThreadPoolExecutor", CountingPool)
+    with threadpool_limits(limits=2, user_api="blas"):
+        if blas_threads() < 2:
+            pytest.skip("the BLAS cannot run two threads here")
+        yield
+    # The test must really have gone through the worker threads.
+    assert pools and set(pools) == {2}
+
+
+def test_row_groups_cover_the_rows_in_order():
+    groups = row_groups(1000, 30, group_chunks=4)
+    assert groups[0] == (0, 120)
+    assert groups[-1][1] == 1000
+    assert all(a[1] == b[0] for a, b in zip(groups, groups[1:], strict=False))
+    assert row_groups(0, 30) == []
+
+
+def test_map_row_groups_keeps_order_and_limits_the_blas():
+    seen = []
+
+    def work(start, stop):
+        seen.append(threading.get_ident())
+        return start, [info["num_threads"] for info in threadpool_info()]
+
+    groups = row_groups(100, 5, group_chunks=2)
+    with threadpool_limits(limits=2, user_api="blas"):
+        results = list(map_row_groups(work, groups, n_threads=2))
+        after = blas_threads()
+    assert [start for start, _ in results] == [start for start, _ in groups]
+    # Inside the workers every BLAS ran single-threaded; afterwards the
+    # caller's limit is back.
+    assert all(counts and max(counts) == 1 for _, counts in results)
+    assert after == 2
+    assert threading.get_ident() not in seen
+
+
+def test_map_row_groups_is_serial_for_one_thread_or_one_group():
+    caller = threading.get_ident()
+
+    def work(start, stop):
+        return threading.get_ident()
+
+    assert set(map_row_groups(work, row_groups(100, 5), n_threads=1)) == {caller}
+    assert list(map_row_groups(work, [(0, 10)], n_threads=4)) == [caller]
+
+
+def test_map_row_groups_raises_the_first_error_and_stops():
+    started = []
+
+    def work(start, stop):
+        started.append(start)
+        if start == 0:
+            raise ValueError("bad rows")
+        return start
+
+    groups = row_groups(10_000, 1, group_chunks=1)
+    with pytest.raises(ValueError, match="bad rows"):
+        list(map_row_groups(work, groups, n_threads=2))
+    # Groups not started when the error surfaced were cancelled.
+    assert len(started) < len(groups)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_threaded_moments_equal_serial(dtype):
+    X = _paired(3000, 5, dtype=dtype)
+    blocks = [X[:, :5], X[:, 5:]]
+
+    def moments(n_threads):
+        stats = CrossMoments(2, cross="all", gram=True, sum_of_squares=True)
+        return stats.update(blocks, chunk_size=100, n_threads=n_threads)
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        serial, threaded = moments(1), moments(2)
+        again = moments(2)
+    # The same rows are summed in the same groups in both: only the order of
+    # float64 additions of group totals may differ.
+    assert_allclose(threaded.centered_cross(0, 1), serial.centered_cross(0, 1))
+    assert_allclose(threaded.centered_gram(1), serial.centered_gram(1))
+    assert_allclose(threaded.mean(0), serial.mean(0))
+    assert_allclose(
+        threaded.centered_sum_of_squares(1), serial.centered_sum_of_squares(1)
+    )
+    assert threaded.n_samples_ == serial.n_samples_ == 3000
+    # Reproducible: the same thread count gives the same bits.
+    assert_array_equal(again.centered_cross(0, 1), threaded.centered_cross(0, 1))
+
+
+@pytest.mark.parametrize("estimator", ALIGNERS, ids=lambda e: repr(e))
+def test_threaded_fit_and_transform_equal_serial(estimator, two_threads):
+    X = _paired(3000, 6)
+    threaded = estimator.__class__(**estimator.get_params()).fit(X)
+    Z_threaded = threaded.transform(X)
+    with threadpool_limits(limits=1, user_api="blas"):
+        serial = estimator.__class__(**estimator.get_params()).fit(X)
+        Z_serial = serial.transform(X)
+    for a, b in zip(threaded._projections, serial._projections, strict=True):
+        assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert_allclose(Z_threaded, Z_serial, rtol=1e-9, atol=1e-9)
+    assert_allclose(
+        threaded.transform_view(X[:, 6:], 1), serial.transform_view(X[:, 6:], 1)
+    )
+
+
+@pytest.mark.parametrize("combine", ["mean", "similarity"])
+def test_threaded_combine_modes(combine, two_threads):
+    X = _paired(3000, 4, dtype=np.float32)
+    aligner = GeneralizedProcrustesAligner(combine=combine).fit(X)
+    Z = aligner.transform(X)
+    assert Z.dtype == np.float32
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert_allclose(Z, aligner.transform(X), rtol=1e-5, atol=1e-5)
+
+
+def test_threaded_transform_rejects_nan(two_threads):
+    X = _paired(3000, 4)
+    aligner = ProcrustesAligner().fit(X)
+    X_bad = X.copy()
+    X_bad[2500, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        aligner.transform(X_bad)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        ProcrustesAligner().fit(X_bad)
+
+
+@pytest.mark.parametrize("normalize", ["l2", "standard", None])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_threaded_concatenator_equals_serial(normalize, dtype, two_threads):
+    X = _paired(3000, 5, dtype=dtype)
+    threaded = EmbeddingConcatenator(views=2, normalize=normalize).fit(X)
+    Z_threaded = threaded.transform(X)
+    with threadpool_limits(limits=1, user_api="blas"):
+        serial = EmbeddingConcatenator(views=2, normalize=normalize).fit(X)
+        Z_serial = serial.transform(X)
+    assert_allclose(threaded.weights_, serial.weights_, rtol=1e-12)
+    # Serial transform of this size is one group in the calling thread, so
+    # the same float operations run on every row.
+    assert_array_equal(Z_threaded, Z_serial)
+    X_bad = X.copy()
+    X_bad[2900, 7] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        threaded.transform(X_bad)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        EmbeddingConcatenator(views=2, normalize=normalize).fit(X_bad)
