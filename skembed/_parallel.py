@@ -26,14 +26,16 @@ own thread-parallel estimators do.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 
 __all__ = ["blas_threads", "map_row_groups", "row_groups"]
 
 # Chunks per group: enough that per-group overheads (a task, a merge of d x d
 # moments) vanish, few enough that every thread gets several groups to balance
 # the load when one thread is preempted.
-GROUP_CHUNKS = 8
+GROUP_CHUNKS = 16
 
 
 def blas_threads():
@@ -83,10 +85,18 @@ def map_row_groups(function, groups, *, n_threads=None):
     controller = ThreadpoolController()
     with controller.limit(limits=1, user_api="blas"):
         pool = ThreadPoolExecutor(max_workers=n_threads)
+        # A window of submitted groups, two per thread, keeps every worker busy
+        # while at most that many results (d x d moments for fit) are held.
+        pending, todo = deque(), iter(groups)
         try:
-            futures = [pool.submit(function, start, stop) for start, stop in groups]
-            for future in futures:
-                yield future.result()
+            for start, stop in islice(todo, 2 * n_threads):
+                pending.append(pool.submit(function, start, stop))
+            while pending:
+                result = pending.popleft().result()
+                for start, stop in islice(todo, 1):
+                    pending.append(pool.submit(function, start, stop))
+                yield result
+                del result
         finally:
             # On an error (say, NaN found by one group) or an abandoned
             # generator, groups not yet started are dropped, not computed.

@@ -27,8 +27,14 @@ from skembed._parallel import map_row_groups, row_groups
 
 __all__ = ["CrossMoments", "chunk_rows", "merge_moments"]
 
-# Memory, in bytes, that the per-chunk temporaries of one view may take.
-_CHUNK_BUDGET = 8 * 2**20
+# Bytes of one view's row chunk (and of its temporaries). Every worker thread
+# reads a chunk twice, for the column sums and for the products; at 2 MiB the
+# two views' chunks of both threads stay in cache between the two reads, so
+# the second read is nearly free. Measured at 1M x 384 float32 on two threads,
+# moments / one multi-threaded X.T @ Y: 1.04-1.06 with 2 MiB chunks, 1.05-1.10
+# with 8 MiB. Much smaller chunks lose to the per-call cost of adding each
+# d x d chunk product into the float64 total.
+_CHUNK_BUDGET = 2 * 2**20
 
 # Shift a float32 view before multiplying when ||mean||^2 exceeds this many
 # times its mean squared deviation: then the float32 products would lose more
@@ -251,6 +257,20 @@ class CrossMoments:
             or other.sum_of_squares != self.sum_of_squares
         ):
             raise ValueError("Cannot merge moments of different layouts.")
+        if all(
+            a is b or (a is not None and b is not None and np.array_equal(a, b))
+            for a, b in zip(self._shift, other._shift, strict=True)
+        ):
+            # Same shifts (row groups of one update): the moments just add.
+            for key, acc in self._cross.items():
+                acc += other._cross[key]
+            for key, acc in self._gram.items():
+                acc += other._gram[key]
+            for k in range(self.n_views):
+                self._sums[k] += other._sums[k]
+            self._squares += other._squares
+            self.n_samples_ += other.n_samples_
+            return self
         # Re-express the other's moments about our shifts a from its shifts b:
         # sum (x - a)(y - a')^T
         #   = M + s (b' - a')^T + (b - a) s'^T + n (b - a)(b' - a')^T.

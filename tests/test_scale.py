@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 import skembed
 from skembed import GeneralizedProcrustesAligner, ProcrustesAligner
 from skembed._base import _TRANSFORM_BUDGET
+from skembed._stats import _CHUNK_BUDGET
 
 STREAMED = [ProcrustesAligner(scale=True), GeneralizedProcrustesAligner()]
 if hasattr(skembed, "RidgeAligner"):
@@ -96,8 +97,9 @@ def test_fit_memory_stays_within_a_chunk():
     """Check that fit allocates chunk-sized temporaries only, even when shifting."""
     X = _paired(100_000, 64, mean=500.0, dtype=np.float32)
     _, peak = _traced_peak(lambda: GeneralizedProcrustesAligner().fit(X))
-    # Two shifted 8 MiB chunks, d x d moments; X itself is 51 MB.
-    assert peak < 24 * 2**20
+    # A shifted chunk per view and per worker thread (two at most), d x d
+    # moments; X itself is 51 MB.
+    assert peak < 2 * 2 * _CHUNK_BUDGET + 4 * 2**20
 
 
 def test_float32_fit_with_large_mean_matches_float64():
