@@ -124,6 +124,63 @@ def interleaved_best(functions, repeat=3):
     return best
 
 
+def reuse_freed_memory():
+    """Serve large arrays from memory this process already touched (glibc).
+
+    Every ``transform`` returns a new array, and so does a GEMM that is not
+    given an output. The first write to each fresh page costs a page fault,
+    which on bare metal is the kernel zeroing the page (a few percent of a
+    384-wide float32 product), but on a virtual machine that hands freed
+    pages back to its host (free page reporting) can also cost a fault in
+    the host: on the machine these benchmarks were written on, touching the
+    same fresh 3 GB array took between 0.13 s and 6.7 s of system time from
+    one call to the next, more than the product itself. That noise belongs
+    to the machine, not to the code measured, so by default the benchmarks
+    ask glibc to allocate large blocks from its heap and never return freed
+    memory; a new array then reuses pages already resident, for skembed and
+    for the floors alike. Pass ``--cold-pages`` to measure with fresh pages.
+    The first of the ``repeat`` runs of a case still takes fresh pages;
+    best-of-``repeat`` reports a later one. Call :func:`release_freed_memory`
+    before anything else needs the memory (a subprocess, a larger dtype).
+    Returns whether the request was taken (False off glibc).
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    try:
+        m_trim_threshold, m_mmap_max = -1, -4
+        # No mmap for large blocks, and a trim threshold of -1 disables
+        # trimming: freed memory stays with the process.
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(
+            libc.mallopt(m_trim_threshold, -1)
+        )
+    except AttributeError:
+        return False
+
+
+def release_freed_memory():
+    """Give memory freed since :func:`reuse_freed_memory` back to the OS."""
+    libc = _libc()
+    if libc is not None:
+        try:
+            libc.malloc_trim(0)
+        except AttributeError:
+            pass
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
 def load_average():
     try:
         return os.getloadavg()[0]

@@ -18,6 +18,7 @@ memory < 64 MB at 1M x 384 float32.
 Usage::
 
     python benchmarks/bench_procrustes.py [--quick] [--repeat 3] [--no-memory]
+                                          [--cold-pages]
 
 ``--quick`` runs the 100,000-row size only.
 """
@@ -39,6 +40,8 @@ from _common import (
     load_average,
     make_views,
     memory_in_subprocess,
+    release_freed_memory,
+    reuse_freed_memory,
 )
 
 from skembed import ProcrustesAligner
@@ -49,6 +52,7 @@ HELPER = str(Path(__file__).with_name("_common.py"))
 def _extra_mb(case, skip):
     if skip:
         return None
+    release_freed_memory()
     result = memory_in_subprocess(HELPER, case)
     return None if "error" in result else result["extra"] / MB
 
@@ -58,10 +62,19 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="100k rows only")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument(
+        "--cold-pages",
+        action="store_true",
+        help="let new arrays take fresh pages from the OS (see _common.py)",
+    )
     args = parser.parse_args(argv)
+    warm = False if args.cold_pages else reuse_freed_memory()
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
     scipy_call, _ = _competitors()["scipy_procrustes"]
-    print(f"best of {args.repeat}; load {load_average():.2f}")
+    print(
+        f"best of {args.repeat}; load {load_average():.2f}; "
+        f"new arrays on {'reused' if warm else 'fresh'} pages"
+    )
     table = Table(
         [
             "rows",

@@ -17,7 +17,7 @@ CCA fit <= 1.15 x floor, transform >= 0.9 x the floor's throughput
 
 Usage::
 
-    python benchmarks/run.py [--quick] [--repeat 3] [--no-memory]
+    python benchmarks/run.py [--quick] [--repeat 3] [--no-memory] [--cold-pages]
                              [--only ProcrustesAligner ...]
 
 ``--quick`` uses 100,000 rows instead of 1,000,000. Ratios are meaningful
@@ -43,6 +43,8 @@ from _common import (
     load_average,
     make_views,
     memory_in_subprocess,
+    release_freed_memory,
+    reuse_freed_memory,
     time_estimator,
 )
 
@@ -60,6 +62,7 @@ COMPETING = {"ProcrustesAligner": "scipy_procrustes", "RidgeAligner": "sklearn_r
 def _memory(case, skip):
     if skip:
         return None, None
+    release_freed_memory()
     result = memory_in_subprocess(HELPER, case)
     if "error" in result:
         print(f"  memory case {case} failed: {result['error']}")
@@ -94,11 +97,20 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument(
+        "--cold-pages",
+        action="store_true",
+        help="let new arrays take fresh pages from the OS (see _common.py)",
+    )
     args = parser.parse_args(argv)
+    warm = False if args.cold_pages else reuse_freed_memory()
     n = 100_000 if args.quick else 1_000_000
     names = args.only or ALL
     estimators, missing = available_estimators(names)
-    print(f"{n:,} x 384 per view, best of {args.repeat}; load {load_average():.2f}")
+    print(
+        f"{n:,} x 384 per view, best of {args.repeat}; load {load_average():.2f}; "
+        f"new arrays on {'reused' if warm else 'fresh'} pages"
+    )
 
     table = Table(
         [
@@ -172,6 +184,7 @@ def main(argv=None):
             print(f"  done {name} {dname} (load {load_average():.2f})", flush=True)
         del X, Y
         gc.collect()
+        release_freed_memory()
 
     if "CCAAligner" in estimators:
         ours, theirs = _compare_sklearn_cca(args.repeat)
