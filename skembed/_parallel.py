@@ -26,8 +26,10 @@ own thread-parallel estimators do.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from itertools import islice
 
 __all__ = ["blas_threads", "map_row_groups", "row_groups"]
@@ -49,6 +51,34 @@ def blas_threads():
     # With several BLAS libraries loaded (numpy's and scipy's), the most
     # restrictive limit is the one the user meant.
     return max(1, min(counts)) if counts else 1
+
+
+# The BLAS limit is process-wide: calls from several user threads at once
+# must not restore each other's saved limits out of order (which could leave
+# the BLAS at one thread for good). The first entrant sets the limit, the
+# last one out restores the original.
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limiter = None
+
+
+@contextmanager
+def _single_threaded_blas():
+    global _limit_users, _limiter
+    from threadpoolctl import ThreadpoolController
+
+    with _limit_lock:
+        if _limit_users == 0:
+            _limiter = ThreadpoolController().limit(limits=1, user_api="blas")
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
 
 
 def row_groups(n_rows, chunk, group_chunks=None):
@@ -80,10 +110,7 @@ def map_row_groups(function, groups, *, n_threads=None):
         for start, stop in groups:
             yield function(start, stop)
         return
-    from threadpoolctl import ThreadpoolController
-
-    controller = ThreadpoolController()
-    with controller.limit(limits=1, user_api="blas"):
+    with _single_threaded_blas():
         pool = ThreadPoolExecutor(max_workers=n_threads)
         # A window of submitted groups, two per thread, keeps every worker busy
         # while at most that many results (d x d moments for fit) are held.

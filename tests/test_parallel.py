@@ -205,3 +205,26 @@ def test_threaded_concatenator_equals_serial(normalize, dtype, two_threads):
         threaded.transform(X_bad)
     with pytest.raises(ValueError, match="NaN or infinity"):
         EmbeddingConcatenator(views=2, normalize=normalize).fit(X_bad)
+
+
+def test_overlapping_calls_restore_the_blas_limit():
+    """Calls whose lifetimes overlap (as from several user threads) leave the
+    caller's BLAS limit in place, and keep the BLAS single-threaded until the
+    last of them ends."""
+
+    def work(start, stop):
+        return start
+
+    groups = row_groups(40, 1, group_chunks=1)
+    with threadpool_limits(limits=2, user_api="blas"):
+        if blas_threads() < 2:
+            pytest.skip("the BLAS cannot run two threads here")
+        first = map_row_groups(work, groups, n_threads=2)
+        second = map_row_groups(work, groups, n_threads=2)
+        assert next(first) == 0 and next(second) == 0
+        assert blas_threads() == 1
+        assert list(first)[-1] == 39
+        # The first call is over, the second still runs its workers.
+        assert blas_threads() == 1
+        assert list(second)[-1] == 39
+        assert blas_threads() == 2
