@@ -82,9 +82,19 @@ def _single_threaded_blas():
 
 
 def row_groups(n_rows, chunk, group_chunks=None):
-    """Consecutive ``(start, stop)`` row ranges of ``group_chunks`` chunks."""
-    group_chunks = GROUP_CHUNKS if group_chunks is None else group_chunks
-    size = max(1, chunk) * group_chunks
+    """Consecutive ``(start, stop)`` row ranges of ``group_chunks`` chunks.
+
+    By default groups hold ``GROUP_CHUNKS`` chunks, fewer when that would
+    leave less than 16 groups: with only a few groups, one thread is left
+    with the last of them while the others idle (at 100,000 x 384 float32,
+    5 groups took 1.24 x the floor). The cut depends on the rows only, never
+    on the number of threads.
+    """
+    chunk = max(1, chunk)
+    if group_chunks is None:
+        n_chunks = -(-n_rows // chunk)
+        group_chunks = min(GROUP_CHUNKS, max(1, n_chunks // 16))
+    size = chunk * group_chunks
     return [(start, min(n_rows, start + size)) for start in range(0, n_rows, size)]
 
 

@@ -51,7 +51,7 @@ def _paired(n, d, *, seed=0, dtype=np.float64):
 def two_threads(monkeypatch):
     """Two BLAS threads and chunk budgets small enough for many row groups."""
     # 1 KiB per view chunk and 4 KiB per transform chunk: 256-row chunks
-    # (the minimum), so 3,000 rows make three groups of four chunks.
+    # (the minimum), so 3,000 rows make twelve groups of one chunk.
     monkeypatch.setattr(skembed._stats, "_CHUNK_BUDGET", 1024)
     monkeypatch.setattr(skembed._base, "_TRANSFORM_BUDGET", 4096)
     monkeypatch.setattr(skembed._parallel, "GROUP_CHUNKS", 4)
@@ -77,6 +77,11 @@ def test_row_groups_cover_the_rows_in_order():
     assert groups[-1][1] == 1000
     assert all(a[1] == b[0] for a, b in zip(groups, groups[1:], strict=False))
     assert row_groups(0, 30) == []
+    # By default at least 16 groups when there are 16 chunks, at most
+    # GROUP_CHUNKS chunks per group.
+    assert len(row_groups(100_000, 1365)) == 19
+    assert len(row_groups(1_000_000, 1365)) == 46
+    assert len(row_groups(10, 1365)) == 1
 
 
 def test_map_row_groups_keeps_order_and_limits_the_blas():
