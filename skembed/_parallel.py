@@ -40,14 +40,27 @@ __all__ = ["blas_threads", "map_row_groups", "row_groups"]
 GROUP_CHUNKS = 16
 
 
+_controller = None
+
+
+def _blas_controller():
+    """A threadpoolctl controller of the BLAS libraries, found once.
+
+    Finding the libraries takes milliseconds (a scan of the loaded shared
+    objects), as long as the whole fit of 100,000 rows spends outside its
+    products; thread counts are read from the libraries at every call.
+    """
+    global _controller
+    if _controller is None or not _controller.lib_controllers:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController().select(user_api="blas")
+    return _controller
+
+
 def blas_threads():
     """Threads the BLAS would use now (1 when none can be identified)."""
-    from threadpoolctl import ThreadpoolController
-
-    counts = [
-        lib.num_threads
-        for lib in ThreadpoolController().select(user_api="blas").lib_controllers
-    ]
+    counts = [lib.num_threads for lib in _blas_controller().lib_controllers]
     # With several BLAS libraries loaded (numpy's and scipy's), the most
     # restrictive limit is the one the user meant.
     return max(1, min(counts)) if counts else 1
@@ -65,11 +78,9 @@ _limiter = None
 @contextmanager
 def _single_threaded_blas():
     global _limit_users, _limiter
-    from threadpoolctl import ThreadpoolController
-
     with _limit_lock:
         if _limit_users == 0:
-            _limiter = ThreadpoolController().limit(limits=1, user_api="blas")
+            _limiter = _blas_controller().limit(limits=1)
         _limit_users += 1
     try:
         yield
