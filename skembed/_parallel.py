@@ -8,8 +8,9 @@ core while the others wait. Run instead in as many Python threads as the BLAS
 has, each calling a single-threaded BLAS on its own rows, every core does
 both kinds of work, and one thread's memory-bound step overlaps another's
 compute-bound product. On two cores this took a float32 1M x 384 Procrustes
-fit from 1.08-1.12 x the time of one multi-threaded ``X.T @ Y`` to 0.95 x,
-although it reads the data twice (the column sums are a second read).
+fit from 1.08-1.13 x the time of one multi-threaded ``X.T @ Y`` plus its SVD
+to 1.00-1.07 x, although it reads the data twice (the column sums are a
+second read), and a transform from 1.16 x to 1.00 x its products.
 
 Rows are cut into fixed *groups* of whole chunks, so the same rows are
 always summed together whatever the number of threads and however the
