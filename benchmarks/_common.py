@@ -12,9 +12,11 @@ better than absolute times do:
 - transform of an aligner: one product per view of the same shape as its map,
   written into a preallocated output (a copy for a view whose map is the
   identity, as the Procrustes reference's is); the table also shows the ratio
-  to the same products written into a new array ("fresh"), since a
-  ``transform`` that returns a new array must pay for the kernel zeroing its
-  pages (about 10% of a 384-wide float32 product);
+  to the same products written into a new array ("fresh"), as a
+  ``transform`` must return one. By default new arrays reuse pages the
+  process already holds (see :func:`reuse_freed_memory`); with
+  ``--cold-pages`` they take fresh pages from the OS, whose first touch
+  costs a page fault (on bare metal the kernel zeroing the page);
 - ``EmbeddingConcatenator``: one BLAS read pass over each view for fit, one
   scaled copy into a preallocated output for transform.
 
