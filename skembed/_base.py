@@ -29,17 +29,22 @@ from sklearn.utils.validation import check_is_fitted
 
 from skembed._dask import check_dask_views, is_dask_collection, map_views, reduce_views
 from skembed._parallel import map_row_groups, row_groups
-from skembed._stats import CrossMoments, chunk_rows, merge_moments
+from skembed._stats import CrossMoments, chunk_rows, merge_moments, row_squared_norms
 from skembed._views import check_view_block, check_views, resolve_view
 
 __all__ = ["BaseAligner"]
 
 
 def _row_norms(block):
-    norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-    # A zero row stays zero rather than becoming NaN.
+    """Row norms in the block dtype, 1 for zero rows (which then stay zero)."""
+    norms = np.sqrt(row_squared_norms(block))
     norms[norms == 0] = 1
-    return norms
+    return norms.astype(block.dtype, copy=False)
+
+
+def _unit_rows(block):
+    """Rows scaled to unit length; zero rows stay zero."""
+    return block / _row_norms(block)[:, None]
 
 
 # Bytes of input and output in one row chunk of transform, per worker thread:
@@ -51,8 +56,8 @@ def _row_norms(block):
 _TRANSFORM_BUDGET = 4 * 2**20
 
 
-def _unit_rows(blocks):
-    return [block / _row_norms(block)[:, None] for block in blocks]
+def _unit_row_blocks(blocks):
+    return [_unit_rows(block) for block in blocks]
 
 
 def _view_moments(blocks, *, n_views, request, l2_rows, n_threads=None):
@@ -61,7 +66,7 @@ def _view_moments(blocks, *, n_views, request, l2_rows, n_threads=None):
     A module-level function, so that Dask can ship it to the workers.
     """
     stats = CrossMoments(n_views, **request)
-    prepare = _unit_rows if l2_rows else None
+    prepare = _unit_row_blocks if l2_rows else None
     return stats.update(blocks, prepare=prepare, n_threads=n_threads)
 
 

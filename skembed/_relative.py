@@ -18,15 +18,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skembed._base import BaseAligner, _row_norms
+from skembed._base import BaseAligner, _row_norms, _unit_rows
 from skembed._views import check_views
 
 __all__ = ["RelativeProjector"]
-
-
-def _unit_rows(block):
-    """Rows scaled to unit length; zero rows stay zero."""
-    return block / _row_norms(block)[:, None]
 
 
 def _kmeans_plusplus_rows(blocks, n_anchors, rng):

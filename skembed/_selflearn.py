@@ -26,7 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
-from skembed._base import BaseAligner
+from skembed._base import BaseAligner, _unit_rows
 from skembed._procrustes import ProcrustesAligner
 from skembed._views import check_views
 from skembed.metrics import _topk_neighbors
@@ -66,12 +66,6 @@ class UnsupervisedAlignmentWarning(UserWarning):
     more consistent with a single map than random pairs are. Provide a few
     dozen known pairs with ``fit(X, pairs=...)``.
     """
-
-
-def _unit_rows(block):
-    norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-    norms[norms == 0] = 1
-    return block / norms[:, None]
 
 
 def _check_pairs(pairs, n_rows):

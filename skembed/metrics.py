@@ -31,6 +31,8 @@ from sklearn import get_config
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from skembed._stats import row_squared_norms
+
 __all__ = [
     "OutOfSpaceWarning",
     "SpaceComparison",
@@ -167,7 +169,7 @@ def _require_spread(moments, names=("A", "B")):
 
 def _inverse_row_norms(X):
     """1 / ||x_i|| in float64, 0 for zero rows (whose cosines are then 0)."""
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
+    norms = np.sqrt(row_squared_norms(X))
     inverse = np.zeros_like(norms)
     np.divide(1.0, norms, out=inverse, where=norms > 0)
     return inverse

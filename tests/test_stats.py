@@ -103,3 +103,34 @@ def test_empty_accumulator_is_an_error():
     """Check that reading moments before any row was seen is an error."""
     with pytest.raises(ValueError, match="No samples"):
         CrossMoments(2, cross="all").mean(0)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-21, 1.0, 1e21, 1e30])
+def test_row_squared_norms_outside_the_float32_square_range(scale):
+    """float32 rows whose squares under- or overflow get float64-exact norms."""
+    from skembed._stats import row_squared_norms
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(30, 7)) * scale).astype(np.float32)
+    X[0] = 0.0
+    X[1, 3] = np.nan
+    expected = np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64))
+    squared = row_squared_norms(X)
+    assert squared.dtype == np.float64
+    assert_allclose(squared[2:], expected[2:], rtol=1e-6)
+    assert squared[0] == 0 and np.isnan(squared[1])
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e25])
+def test_l2_aligner_normalises_rows_of_any_float32_scale(scale):
+    """normalize="l2" is scale-invariant even where float32 squares fail."""
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(200, 5)).astype(np.float32)
+    B = (A @ np.linalg.qr(rng.normal(size=(5, 5)))[0]).astype(np.float32)
+    aligner = ProcrustesAligner(normalize="l2").fit([A, B])
+    scaled = (B.astype(np.float64) * scale).astype(np.float32)
+    Z = aligner.transform_view(scaled, 1)
+    assert Z.dtype == np.float32
+    assert_allclose(Z, aligner.transform_view(B, 1), rtol=1e-5, atol=1e-6)
