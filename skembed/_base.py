@@ -137,6 +137,16 @@ class BaseAligner(TransformerMixin, BaseEstimator):
     def _l2_rows(self):
         return getattr(self, "normalize", None) == "l2"
 
+    @property
+    def _reference_frame(self):
+        """Whether mapped rows carry the common offset ``c`` of every map.
+
+        Only aligners whose shared space is a reference view's own space have
+        an ``output_frame`` parameter; every other shared space is centred by
+        construction (``c = 0``).
+        """
+        return getattr(self, "output_frame", "centered") == "reference"
+
     # -------------------------------------------------------------------- fit
     def _accumulate(self, X, *, reset):
         """Add the moments of X to ``self._stats`` (a new one when ``reset``).
@@ -251,8 +261,14 @@ class BaseAligner(TransformerMixin, BaseEstimator):
     def _row_step(self, width, dtype):
         return chunk_rows(width, np.dtype(dtype).itemsize, budget=_TRANSFORM_BUDGET)
 
-    def _map(self, block, k, *, offset=True):
-        """Apply f_k to raw rows, writing the output once in the input dtype."""
+    def _map(self, block, k, *, offset=None):
+        """Apply f_k to raw rows, writing the output once in the input dtype.
+
+        ``offset=None`` follows the output frame (see ``_reference_frame``);
+        True or False force the common offset in or out.
+        """
+        if offset is None:
+            offset = self._reference_frame
         projection, bias = self._affine_plan(k, block.dtype, offset=offset)
         m = self._projections[k].shape[1]
         out = np.empty((block.shape[0], m), dtype=block.dtype)
@@ -305,7 +321,9 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         n, dtype, n_views = blocks[0].shape[0], blocks[0].dtype, len(blocks)
         m = self.n_components_
         similarity = self.combine == "similarity"
-        map_chunk = self._chunk_mapper(dtype, offset=not similarity)
+        map_chunk = self._chunk_mapper(
+            dtype, offset=self._reference_frame and not similarity
+        )
         out = np.empty((n, self._n_combined_features()), dtype=dtype)
         n_buffers = {"concat": 0, "mean": 1, "similarity": n_views}[self.combine]
         # The chunk budget covers the input rows, the output rows and the
@@ -377,8 +395,11 @@ class BaseAligner(TransformerMixin, BaseEstimator):
             In the input float dtype (a lazy Dask array for Dask input).
             ``combine="concat"``: the K mapped views side by side;
             ``"mean"``: their average; ``"similarity"``: the cosine between
-            the mapped views of each pair, computed in the centred shared
-            space.
+            the mapped views of each pair. Mapped views are in the centred
+            shared space (the training rows' image has mean zero), where
+            cosines and nearest neighbours are meaningful; an aligner with
+            ``output_frame="reference"`` adds the reference view's training
+            mean back to ``"concat"`` and ``"mean"``.
         """
         check_is_fitted(self, "means_")
         # Non-finite rows are caught in the output chunks, still in cache,
@@ -406,7 +427,10 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components_)
-            The embeddings in the shared space, in the input float dtype.
+            The embeddings in the shared space, in the input float dtype:
+            centred (the training rows' image has mean zero), so that cosine
+            search between views works as it is; with
+            ``output_frame="reference"``, in the reference view's raw frame.
         """
         check_is_fitted(self, "means_")
         k = resolve_view(self, view)
@@ -423,21 +447,25 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         Z : array-like of shape (n_samples, n_components_)
-            Rows in the shared space.
+            Rows in the shared space, in the frame ``transform_view`` returns.
         view : int or str
             The view whose space to return to.
 
         Returns
         -------
         X_view : ndarray of shape (n_samples, n_features_of_view)
-            Rows in the view's space (with ``normalize="l2"``: in the space of
-            its unit-length rows).
+            Rows in the view's raw space (with ``normalize="l2"``: in the
+            space of its unit-length rows).
         """
         check_is_fitted(self, "means_")
         k = resolve_view(self, view)
         Z = self._check_shared(Z)
+        return self._unmap(Z, k, offset=self._reference_frame)
+
+    def _unmap(self, Z, k, *, offset):
+        """Least-squares preimage in view k of shared rows (with or without c)."""
         back = self._back_projection(k)
-        bias = self.means_[k] - self._offset @ back
+        bias = self.means_[k] - self._offset @ back if offset else self.means_[k]
         out = Z @ back.astype(Z.dtype)
         out += bias.astype(Z.dtype)
         return out
@@ -457,11 +485,15 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         """Map one view's embeddings into another view's own space.
 
         For example, queries embedded by a new model are translated into the
-        space of an index built with the old model. Nearest-neighbour search
-        works best in the centred shared space (``transform_view`` of both
-        sides, minus the common offset) or with CSLS; searching in the
-        target's raw space is also possible but cosine there is dominated by
-        the target model's mean direction when it has one.
+        space of an index built with the old model. The result is in the
+        target model's *raw* frame, where that index lives, mean included.
+        When the target model's vectors share a large common direction (e5's
+        do: random pairs have cosine 0.8), plain cosine search there is
+        dominated by it; search with CSLS
+        (:func:`skembed.metrics.retrieval_accuracy` with ``method="csls"``),
+        or centre both the index and the translated queries on the index's
+        mean, or compare both sides in the centred shared space
+        (``transform_view``).
 
         Parameters
         ----------
@@ -477,8 +509,11 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "means_")
         k = resolve_view(self, source)
+        t = resolve_view(self, target)
         block = check_view_block(self, X_view, k)
-        return self.inverse_transform_view(self._map(block, k), target)
+        # The common offset would be added by one map and removed by the
+        # other: leave it out of both.
+        return self._unmap(self._map(block, k, offset=False), t, offset=False)
 
     def score(self, X, y=None):
         """Held-out alignment quality: mean top-1 cross-view retrieval accuracy.

@@ -646,7 +646,7 @@ class ContrastiveAligner(BaseAligner):
             self.hidden_projections_ = hidden_projections
 
     # -------------------------------------------------------------- transform
-    def _map(self, block, k, *, offset=True):
+    def _map(self, block, k, *, offset=None):
         """Apply view k's head to raw rows, in the input dtype."""
         out = super()._map(block, k, offset=offset)
         if self.hidden_weights_ is None:

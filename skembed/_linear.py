@@ -13,7 +13,7 @@ statistics without another pass over the rows.
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._base import BaseAligner
 from skembed._cca import _least_squares_back_projection, _regularized_eigh
@@ -48,6 +48,15 @@ class RidgeAligner(BaseAligner):
         Whether to fit an intercept, i.e. to centre the views before the
         regression and map means onto means. Without it, the maps are
         linear (through the origin).
+    output_frame : {"centered", "reference"}, default="centered"
+        Frame of the rows ``transform`` and ``transform_view`` return.
+        ``"centered"``: the shared space centred on the image of the training
+        rows' mean, as PCA and CCA return it; cosine search across views
+        works there as it is. ``"reference"``: the reference view's raw
+        frame, i.e. its training mean added back, so that mapped rows sit
+        beside the reference model's own raw vectors (what
+        ``translate(..., target=<reference>)`` returns; search it with CSLS
+        or after centring, see ``translate``).
     combine : {"concat", "mean", "similarity"}, default="concat"
         How ``transform`` combines the mapped views.
 
@@ -121,7 +130,8 @@ class RidgeAligner(BaseAligner):
     >>> aligner = RidgeAligner(alpha=1e-6, reference=1).fit([A, B])
     >>> bool(np.allclose(aligner.maps_[0], M, atol=1e-6))
     True
-    >>> bool(np.allclose(aligner.transform_view(A, 0), B, atol=1e-6))
+    >>> Z = aligner.transform_view(A, 0)  # centred shared space
+    >>> bool(np.allclose(Z, B - B.mean(axis=0), atol=1e-6))
     True
     >>> aligner.transform([A, B]).shape
     (300, 8)
@@ -132,6 +142,7 @@ class RidgeAligner(BaseAligner):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "reference": [Integral, str],
         "fit_intercept": ["boolean"],
+        "output_frame": [StrOptions({"centered", "reference"})],
     }
 
     def __init__(
@@ -142,12 +153,14 @@ class RidgeAligner(BaseAligner):
         reference=0,
         fit_intercept=True,
         combine="concat",
+        output_frame="centered",
     ):
         self.alpha = alpha
         self.views = views
         self.reference = reference
         self.fit_intercept = fit_intercept
         self.combine = combine
+        self.output_frame = output_frame
 
     def _statistics_request(self, widths):
         r = resolve_view(self, self.reference)

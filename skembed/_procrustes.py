@@ -70,6 +70,15 @@ class ProcrustesAligner(BaseAligner):
         Whether the map may include a reflection (determinant -1). With
         ``False`` the map is a proper rotation; this requires views of equal
         width.
+    output_frame : {"centered", "reference"}, default="centered"
+        Frame of the rows ``transform`` and ``transform_view`` return.
+        ``"centered"``: the shared space centred on the image of the training
+        rows' mean, as PCA and CCA return it; cosine search across views
+        works there as it is. ``"reference"``: the reference view's raw
+        frame, i.e. its training mean added back, so that mapped rows sit
+        beside the reference model's own raw vectors (what
+        ``translate(..., target=<reference>)`` returns; search it with CSLS
+        or after centring, see ``translate``).
     combine : {"concat", "mean", "similarity"}, default="concat"
         How ``transform`` combines the mapped views.
 
@@ -149,6 +158,7 @@ class ProcrustesAligner(BaseAligner):
         "scale": ["boolean"],
         "normalize": [StrOptions({"l2"}), None],
         "allow_reflection": ["boolean"],
+        "output_frame": [StrOptions({"centered", "reference"})],
     }
 
     def __init__(
@@ -161,6 +171,7 @@ class ProcrustesAligner(BaseAligner):
         normalize=None,
         allow_reflection=True,
         combine="concat",
+        output_frame="centered",
     ):
         self.views = views
         self.reference = reference
@@ -169,6 +180,7 @@ class ProcrustesAligner(BaseAligner):
         self.normalize = normalize
         self.allow_reflection = allow_reflection
         self.combine = combine
+        self.output_frame = output_frame
 
     def _statistics_request(self, widths):
         r = resolve_view(self, self.reference)

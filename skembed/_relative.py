@@ -298,7 +298,7 @@ class RelativeProjector(BaseAligner):
         check_is_fitted(self, "means_")
         return len(self.anchor_indices_)
 
-    def _map(self, block, k, *, offset=True):
+    def _map(self, block, k, *, offset=None):
         """Cosines of raw rows of view k to its anchors, in the input dtype."""
         dtype = block.dtype
         centred = block - self.means_[k].astype(dtype) if self.center else block

@@ -461,6 +461,12 @@ class SelfLearningAligner(BaseAligner):
             return aligner._l2_rows
         return self.base is None or getattr(self.base, "normalize", None) == "l2"
 
+    @property
+    def _reference_frame(self):
+        # So does the output frame.
+        aligner = getattr(self, "aligner_", None)
+        return aligner is not None and aligner._reference_frame
+
     # -------------------------------------------------------------- helpers
     def _make_base(self):
         if self.base is None:

@@ -1,0 +1,120 @@
+"""Tests for the surface every aligner shares: frames, transform, translate."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.stats import ortho_group
+
+from skembed import (
+    ProcrustesAligner,
+    RidgeAligner,
+    SelfLearningAligner,
+)
+from skembed.datasets import load_fortunes
+from skembed.metrics import retrieval_accuracy
+
+
+def _shifted_rotation(seed=0, n=300, d=6):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d)) + 5.0
+    Q = ortho_group.rvs(d, random_state=seed)
+    B = A @ Q + 3.0 + 0.01 * rng.normal(size=(n, d))
+    return A, B
+
+
+@pytest.mark.parametrize("Aligner", [ProcrustesAligner, RidgeAligner])
+def test_default_frame_is_centred(Aligner):
+    """Check that transform_view maps the training rows to mean zero."""
+    A, B = _shifted_rotation()
+    aligner = Aligner().fit([A, B])
+    for k, block in enumerate((A, B)):
+        Z = aligner.transform_view(block, k)
+        assert_allclose(Z.mean(axis=0), 0.0, atol=1e-10)
+    Z = aligner.transform([A, B])
+    assert_allclose(Z.mean(axis=0), 0.0, atol=1e-10)
+    mean = aligner.set_params(combine="mean").transform([A, B])
+    assert_allclose(mean.mean(axis=0), 0.0, atol=1e-10)
+
+
+@pytest.mark.parametrize("Aligner", [ProcrustesAligner, RidgeAligner])
+def test_reference_frame_adds_reference_mean(Aligner):
+    """Check that output_frame="reference" returns the reference's raw frame."""
+    A, B = _shifted_rotation(1)
+    centred = Aligner().fit([A, B])
+    raw = Aligner(output_frame="reference").fit([A, B])
+    shift = A.mean(axis=0)
+    assert_allclose(raw.transform_view(A, 0), A, atol=1e-10)
+    for k, block in enumerate((A, B)):
+        assert_allclose(
+            raw.transform_view(block, k),
+            centred.transform_view(block, k) + shift,
+            atol=1e-10,
+        )
+    assert_allclose(
+        raw.transform([A, B]), centred.transform([A, B]) + np.tile(shift, 2)
+    )
+    # The cosines between mapped views are computed centred in both frames.
+    centred.set_params(combine="similarity")
+    raw.set_params(combine="similarity")
+    assert_allclose(raw.transform([A, B]), centred.transform([A, B]))
+
+
+@pytest.mark.parametrize("frame", ["centered", "reference"])
+def test_inverse_and_translate_in_either_frame(frame):
+    """Check round trips, and that translate ends in the target's raw frame."""
+    A, B = _shifted_rotation(2)
+    aligner = ProcrustesAligner(output_frame=frame).fit([A, B])
+    Z = aligner.transform_view(B, 1)
+    assert_allclose(aligner.inverse_transform_view(Z, 1), B, atol=1e-10)
+    # B is close to a rotated, shifted copy of A: translating it lands near A.
+    translated = aligner.translate(B, source=1, target=0)
+    assert_allclose(translated, A, atol=0.05)
+    assert_allclose(
+        translated,
+        ProcrustesAligner().fit([A, B]).translate(B, source=1, target=0),
+        atol=1e-12,
+    )
+
+
+def test_self_learning_follows_its_base_frame():
+    """Check that SelfLearningAligner returns the frame of its base aligner."""
+    A, B = _shifted_rotation(3, n=200)
+    pairs = np.column_stack([np.arange(200)] * 2)
+    for frame in ("centered", "reference"):
+        base = ProcrustesAligner(output_frame=frame)
+        aligner = SelfLearningAligner(base, random_state=0).fit([A, B], pairs=pairs)
+        assert_allclose(
+            aligner.transform_view(B, 1),
+            aligner.aligner_.transform_view(B, 1),
+        )
+    assert_allclose(aligner.transform_view(A, 0), A, atol=1e-8)
+
+
+def test_public_shared_space_is_the_scored_space():
+    """Check that cosine search on transform_view outputs needs no extra centring.
+
+    e5 vectors share one large direction, so in the raw frame of an e5
+    reference cosine search loses accuracy; the default centred frame is the
+    space that ``score`` measures, through public methods only.
+    """
+    data = load_fortunes()
+    minilm, e5 = data.views["minilm"], data.views["e5"]
+    train, test = slice(0, 2000), slice(2000, 3000)
+    for reference in (0, 1):
+        aligner = ProcrustesAligner(reference=reference)
+        aligner.fit([minilm[train], e5[train]])
+        Z_m = aligner.transform_view(minilm[test], 0)
+        Z_e = aligner.transform_view(e5[test], 1)
+        both = 0.5 * (retrieval_accuracy(Z_e, Z_m) + retrieval_accuracy(Z_m, Z_e))
+        assert both == aligner.score([minilm[test], e5[test]])
+        assert both > 0.97
+    # The raw frame of the e5 reference is the trap the default avoids.
+    raw = ProcrustesAligner(reference=1, output_frame="reference")
+    raw.fit([minilm[train], e5[train]])
+    raw_accuracy = retrieval_accuracy(
+        raw.transform_view(e5[test], 1), raw.transform_view(minilm[test], 0)
+    )
+    assert raw_accuracy < both - 0.02
