@@ -597,8 +597,7 @@ def _make_aligner(args, widths, views):
         )
     cls = getattr(importlib.import_module(module), class_name)
     if method == "cca":
-        n_components = args.n_components or min(widths)
-        return cls(n_components=n_components, reg=args.reg, views=views)
+        return cls(n_components=args.n_components, reg=args.reg, views=views)
     if method == "ridge":
         return cls(alpha=args.alpha, views=views)
     return cls()
@@ -722,6 +721,13 @@ def _translate(args, progress):
 
 
 # ---------------------------------------------------------------------- parser
+def _estimator_defaults(name):
+    """Constructor defaults of a public estimator, by class name."""
+    import skembed
+
+    return getattr(skembed, name)().get_params()
+
+
 def build_parser():
     """The argument parser of ``python -m skembed``."""
     from skembed import __version__
@@ -818,14 +824,27 @@ def build_parser():
             "self-learning models call them view0 and view1)"
         ),
     )
+    # Defaults come from the estimators themselves, so that the command line
+    # and the Python API cannot disagree.
+    cca_defaults = _estimator_defaults("CCAAligner")
+    ridge_defaults = _estimator_defaults("RidgeAligner")
     align.add_argument(
-        "--n-components", type=int, help="cca: shared dimensions (default: all)"
+        "--n-components",
+        type=int,
+        default=cca_defaults["n_components"],
+        help="cca: shared dimensions (default: all that the data allow)",
     )
     align.add_argument(
-        "--reg", type=float, default=0.1, help="cca: regularisation (default 0.1)"
+        "--reg",
+        type=float,
+        default=cca_defaults["reg"],
+        help=f"cca: regularisation (default {cca_defaults['reg']})",
     )
     align.add_argument(
-        "--alpha", type=float, default=0.1, help="ridge: penalty (default 0.1)"
+        "--alpha",
+        type=float,
+        default=ridge_defaults["alpha"],
+        help=f"ridge: penalty (default {ridge_defaults['alpha']})",
     )
     align.add_argument("-o", "--output", required=True, metavar="MODEL.npz")
     align.set_defaults(handler=_align)

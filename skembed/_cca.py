@@ -150,18 +150,24 @@ class CCAAligner(BaseAligner):
 
     Parameters
     ----------
-    n_components : int, default=2
-        Width m of the canonical space. At most the width of the narrowest
-        view and ``n_samples - 1``.
+    n_components : int or None, default=None
+        Width m of the canonical space. None keeps every canonical direction
+        the training data allow: the width of the narrowest view, or
+        ``n_samples - 1`` when that is smaller. An int must respect both
+        bounds.
     views : None, int, list or dict, default=None
         How X splits into views; see the user guide. None means two contiguous
         column blocks (the first one column wider when the width is odd).
-    reg : float, default=1e-3
+    reg : float, default=0.1
         Ridge regularisation of each view's covariance, relative to its mean
         eigenvalue: :math:`C_{kk} + \\mathrm{reg} \\cdot
         (\\operatorname{tr} C_{kk} / d_k) I`. Being relative, it does not
         depend on the scale of the embeddings. ``reg=0`` is plain CCA and
-        needs every view to be of full rank.
+        needs every view to be of full rank. On real sentence embeddings the
+        default retrieves better on held-out rows than smaller values, most
+        of all with few pairs (whitening the weak directions of a covariance
+        estimated from few rows amplifies noise); tune it with
+        ``GridSearchCV`` and the aligner's ``score``.
     combine : {"concat", "mean", "similarity"}, default="concat"
         How ``transform`` combines the mapped views.
 
@@ -260,7 +266,9 @@ class CCAAligner(BaseAligner):
     >>> A = latent @ rng.normal(size=(2, 6)) + 0.1 * rng.normal(size=(500, 6))
     >>> B = latent @ rng.normal(size=(2, 5)) + 0.1 * rng.normal(size=(500, 5))
     >>> cca = CCAAligner(n_components=2).fit([A, B])
-    >>> cca.canonical_correlations_.round(2)
+    >>> cca.canonical_correlations_.round(2)  # shrunk by the default reg=0.1
+    array([0.96, 0.91])
+    >>> CCAAligner(n_components=2, reg=0).fit([A, B]).canonical_correlations_.round(2)
     array([1.  , 0.99])
     >>> cca.transform([A, B]).shape
     (500, 4)
@@ -271,11 +279,11 @@ class CCAAligner(BaseAligner):
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "reg": [Interval(Real, 0, None, closed="left")],
     }
 
-    def __init__(self, n_components=2, *, views=None, reg=1e-3, combine="concat"):
+    def __init__(self, n_components=None, *, views=None, reg=0.1, combine="concat"):
         self.n_components = n_components
         self.views = views
         self.reg = reg
@@ -284,8 +292,16 @@ class CCAAligner(BaseAligner):
     def _statistics_request(self, widths):
         return {"cross": "all", "gram": True}
 
+    def _n_components(self, n_samples):
+        """The width m of the canonical space for ``n_samples`` training rows."""
+        if self.n_components is None:
+            return min(min(self.n_features_per_view_), n_samples - 1)
+        return self.n_components
+
     def _check_statistics(self, stats):
         super()._check_statistics(stats)
+        if self.n_components is None:
+            return
         narrowest = min(self.n_features_per_view_)
         if self.n_components > narrowest:
             raise ValueError(
@@ -303,7 +319,7 @@ class CCAAligner(BaseAligner):
     def _solve(self, stats):
         widths = self.n_features_per_view_
         n_views = len(widths)
-        m = self.n_components
+        m = self._n_components(stats.n_samples_)
         denominator = stats.n_samples_ - 1
         covariances, inverse_roots = [], []
         for k in range(n_views):

@@ -10,6 +10,7 @@ without any map being learnt (Moschella et al., ICLR 2023).
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -59,11 +60,12 @@ class RelativeProjector(BaseAligner):
     Parameters
     ----------
     n_anchors : int, default=1000
-        Number of anchor rows, at most the number of training rows. More
-        anchors describe each item more finely: on real sentence embeddings,
-        held-out cross-model retrieval rises steadily from 100 to 1000
-        anchors. When ``anchors`` is an array, it must equal the number of
-        indices given.
+        Number of anchor rows. More anchors describe each item more finely:
+        on real sentence embeddings, held-out cross-model retrieval rises
+        steadily from 100 to 1000 anchors. With ``"random"`` or
+        ``"kmeans++"`` anchors and fewer training rows than ``n_anchors``,
+        every training row becomes an anchor, with a warning. When
+        ``anchors`` is an array, it must equal the number of indices given.
     views : None, int, list or dict, default=None
         How X splits into views; see :class:`ProcrustesAligner`.
     anchors : {"random", "kmeans++"} or array-like of int, default="random"
@@ -215,17 +217,22 @@ class RelativeProjector(BaseAligner):
     # -------------------------------------------------------------------- fit
     def _anchor_indices(self, blocks, n_samples):
         if isinstance(self.anchors, str):
-            if self.n_anchors > n_samples:
-                raise ValueError(
+            n_anchors = self.n_anchors
+            if n_anchors > n_samples:
+                warnings.warn(
                     f"n_anchors={self.n_anchors} exceeds the number of training "
                     f"rows (n_samples = {n_samples}); anchors are distinct "
-                    f"training rows. Pass n_anchors <= {n_samples}."
+                    f"training rows, so all {n_samples} are used. Pass "
+                    f"n_anchors <= {n_samples} to silence this warning.",
+                    UserWarning,
+                    stacklevel=3,
                 )
+                n_anchors = n_samples
             rng = check_random_state(self.random_state)
             if self.anchors == "random":
-                indices = rng.choice(n_samples, self.n_anchors, replace=False)
+                indices = rng.choice(n_samples, n_anchors, replace=False)
             else:
-                indices = _kmeans_plusplus_rows(blocks, self.n_anchors, rng)
+                indices = _kmeans_plusplus_rows(blocks, n_anchors, rng)
             return np.sort(indices)
         indices = np.asarray(self.anchors)
         if indices.ndim != 1 or (
@@ -275,6 +282,11 @@ class RelativeProjector(BaseAligner):
         """
         blocks = check_views(self, X, reset=True)
         n_samples = blocks[0].shape[0]
+        if n_samples < 2:
+            raise ValueError(
+                "RelativeProjector needs at least 2 samples (its anchors are "
+                f"centred training rows), got n_samples = {n_samples}."
+            )
         indices = self._anchor_indices(blocks, n_samples)
         if self.center:
             means = [block.mean(axis=0, dtype=np.float64) for block in blocks]

@@ -32,10 +32,7 @@ def _public_estimators():
 # small; everything else runs with its defaults. An entry here sets only such
 # data-size parameters, never a behaviour.
 _CHECK_PARAMS = {
-    "CCAAligner": {"n_components": 1},
     "ContrastiveAligner": {"n_components": 1, "max_iter": 5},
-    "RelativeProjector": {"n_anchors": 2},
-    "SelfLearningAligner": {},
 }
 
 

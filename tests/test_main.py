@@ -462,3 +462,14 @@ def test_in_process_errors_return_2(tmp_path, capsys):
     """Check that main() returns 2 rather than raising on a user error."""
     assert main(["report", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_align_defaults_are_the_estimators_defaults():
+    """Check that the command line's defaults are read from the estimators."""
+    from skembed import CCAAligner, RidgeAligner
+    from skembed.__main__ import build_parser
+
+    args = build_parser().parse_args(["align", "a.npy", "b.npy", "-o", "m.npz"])
+    assert args.n_components == CCAAligner().n_components
+    assert args.reg == CCAAligner().reg
+    assert args.alpha == RidgeAligner().alpha

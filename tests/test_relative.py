@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -116,12 +116,14 @@ def test_kmeans_plusplus_with_duplicate_rows():
     assert len(np.unique(projector.anchor_indices_)) == 4
 
 
-def test_too_many_anchors():
-    """Check the error naming n_anchors when it exceeds the training rows."""
+def test_too_many_anchors_uses_every_row_with_a_warning():
+    """Check that n_anchors above the training rows warns and takes every row."""
     A, B = _rotated_pair(4, n=20)
     for anchors in ("random", "kmeans++"):
-        with pytest.raises(ValueError, match=re.escape("n_anchors=21 exceeds")):
-            RelativeProjector(21, anchors=anchors).fit([A, B])
+        with pytest.warns(UserWarning, match=re.escape("n_anchors=21 exceeds")):
+            projector = RelativeProjector(21, anchors=anchors).fit([A, B])
+        assert_array_equal(projector.anchor_indices_, np.arange(20))
+        assert projector.transform([A, B]).shape == (20, 40)
     with pytest.raises(ValueError, match="n_samples = 1"):
         RelativeProjector(2).fit([A[:1], B[:1]])
 
