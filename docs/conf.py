@@ -10,6 +10,8 @@ Build (warnings are errors)::
 
 import importlib.util
 import re
+import sys
+from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
@@ -18,6 +20,13 @@ import skembed
 # The gallery runs in this process on matrices of a few thousand rows, where
 # BLAS threads cost more than they save (many times more on a busy machine).
 threadpool_limits(limits=1, user_api="blas")
+
+# Every number the user guide quotes is computed now, through the public API,
+# by the script the test suite also runs; the pages include what it writes.
+sys.path.insert(0, str(Path(__file__).parent / "_scripts"))
+import doc_numbers  # noqa: E402
+
+doc_numbers.write(Path(__file__).parent / "_generated")
 
 project = "skembed"
 author = "The skembed developers"
@@ -33,7 +42,12 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "generated/backreferences", "**.ipynb_checkpoints"]
+exclude_patterns = [
+    "_build",
+    "_generated",
+    "generated/backreferences",
+    "**.ipynb_checkpoints",
+]
 root_doc = "index"
 default_role = "code"
 

@@ -1,0 +1,242 @@
+"""Compute every number that the user guide and the README quote.
+
+The documentation never carries a number typed by hand: the Sphinx build runs
+this script (``docs/conf.py``) and includes what it writes, and the test
+suite runs it too (``tests/test_docs.py``), checking the README's numbers and
+the claims the prose makes against the values computed here. Everything goes
+through skembed's public API, on the data bundled with the package.
+
+    python docs/_scripts/doc_numbers.py [OUTPUT_DIRECTORY]
+
+writes ``numbers.rst`` (substitution definitions such as ``|oos_raw_top1|``)
+and one ``.rst`` fragment per table into OUTPUT_DIRECTORY (default:
+``docs/_generated``), and prints the values.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import io
+import sys
+import tempfile
+import time
+import warnings
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+
+from skembed import (
+    CCAAligner,
+    ContrastiveAligner,
+    EmbeddingConcatenator,
+    GeneralizedProcrustesAligner,
+    ProcrustesAligner,
+    RelativeProjector,
+    RidgeAligner,
+    SelfLearningAligner,
+)
+from skembed.datasets import load_fortunes
+from skembed.metrics import paired_cosine, retrieval_accuracy
+
+# The split of the gallery's first example: 1,000 held-out texts, 2,000 pairs.
+SEED = 0
+N_TEST = 1000
+
+
+def _split(n):
+    rng = np.random.default_rng(SEED)
+    order = rng.permutation(n)
+    return order[N_TEST:], order[:N_TEST], rng
+
+
+def out_of_space(data):
+    """Raw against aligned comparisons of minilm and e5 (out_of_space.rst)."""
+    minilm, e5 = data.views["minilm"], data.views["e5"]
+    train, test, rng = _split(len(minilm))
+    partners = rng.permutation(len(test))
+    numbers = {
+        "oos_same": paired_cosine(minilm[test], e5[test]).mean(),
+        "oos_random": paired_cosine(minilm[test], e5[test][partners]).mean(),
+        "oos_raw_top1": retrieval_accuracy(e5[test], minilm[test]),
+        "oos_chance": 1 / len(test),
+    }
+    aligner = ProcrustesAligner().fit([minilm[train], e5[train]])
+    numbers["oos_aligned_top1"] = retrieval_accuracy(
+        aligner.transform_view(e5[test], 1), aligner.transform_view(minilm[test], 0)
+    )
+    for name in ("minilm", "e5"):
+        X = data.views[name]
+        unrelated = paired_cosine(X, X[rng.permutation(len(X))]).mean()
+        numbers[f"oos_{name}_unrelated"] = unrelated
+    return {key: f"{value:.3f}" for key, value in numbers.items()}
+
+
+def _held_out(aligner, test_views, query, target, method="nn"):
+    Z = [aligner.transform_view(X, k) for k, X in enumerate(test_views)]
+    return retrieval_accuracy(Z[query], Z[target], method=method)
+
+
+ALIGNERS = {
+    "ProcrustesAligner()": ProcrustesAligner,
+    "GeneralizedProcrustesAligner()": GeneralizedProcrustesAligner,
+    "RidgeAligner()": RidgeAligner,
+    "CCAAligner()": CCAAligner,
+    "ContrastiveAligner(random_state=0)": lambda: ContrastiveAligner(random_state=0),
+    "RelativeProjector(random_state=0)": lambda: RelativeProjector(random_state=0),
+}
+
+
+def aligners_table(data):
+    """Held-out retrieval of every aligner into minilm (choosing.rst)."""
+    minilm = data.views["minilm"]
+    train, test, _ = _split(len(minilm))
+    rows, values = [], {}
+    for label, make in ALIGNERS.items():
+        cells = []
+        seconds = 0.0
+        for source in ("e5", "wordllama256"):
+            X = data.views[source]
+            start = time.process_time()
+            with warnings.catch_warnings():
+                # A ConvergenceWarning of the iterative aligners does not
+                # change what is measured.
+                warnings.simplefilter("ignore")
+                aligner = make().fit([minilm[train], X[train]])
+            seconds += time.process_time() - start
+            for method in ("nn", "csls"):
+                value = _held_out(aligner, [minilm[test], X[test]], 1, 0, method)
+                values[(label, source, method)] = value
+                cells.append(f"{value:.3f}")
+        rows.append([f"``{label}``", *cells, f"{seconds / 2:.2f}"])
+    header = [
+        "Aligner",
+        "e5 -> minilm",
+        "CSLS",
+        "wordllama256 -> minilm",
+        "CSLS",
+        "fit (s)",
+    ]
+    return _list_table(header, rows), values
+
+
+def few_pairs(data, seeds=(20, 50)):
+    """Held-out CSLS retrieval minilm -> e5 from few known pairs (choosing.rst).
+
+    The protocol of the gallery example on retrieval against known pairs:
+    closed forms fit on the first n training pairs; self-learning also gets
+    the 2,000 training rows of each model as two independently shuffled,
+    unpaired pools.
+    """
+    A, B = data.views["minilm"], data.views["e5"]
+    train, test, rng = _split(len(A))
+    n = max(seeds)
+    values = {}
+    known = [A[train[:n]], B[train[:n]]]
+    closed = {
+        "procrustes": ProcrustesAligner(),
+        "ridge": RidgeAligner(alpha=0.1),
+        "cca": CCAAligner(),
+    }
+    for name, aligner in closed.items():
+        aligner.fit(known)
+        values[f"few{n}_{name}"] = _held_out(aligner, [A[test], B[test]], 0, 1, "csls")
+    shuffle_a, shuffle_b = rng.permutation(len(train)), rng.permutation(len(train))
+    pools = [A[train[shuffle_a]], B[train[shuffle_b]]]
+    position_a, position_b = np.argsort(shuffle_a), np.argsort(shuffle_b)
+    for m in seeds:
+        pairs = np.column_stack([position_a[:m], position_b[:m]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            aligner = SelfLearningAligner(random_state=0).fit(pools, pairs=pairs)
+        values[f"few{m}_selflearn"] = _held_out(
+            aligner, [A[test], B[test]], 0, 1, "csls"
+        )
+    return {key: f"{value:.3f}" for key, value in values.items()}, values
+
+
+def classification(data):
+    """5-fold accuracy of a logistic regression on each model and on both."""
+    frame = data.frame
+    y = data.target
+    model = LogisticRegression(max_iter=1000)
+    both = make_pipeline(
+        EmbeddingConcatenator(views=["minilm", "e5"]), LogisticRegression(max_iter=1000)
+    )
+    values = {
+        "clf_minilm": cross_val_score(model, data.views["minilm"], y, cv=5).mean(),
+        "clf_e5": cross_val_score(model, data.views["e5"], y, cv=5).mean(),
+        "clf_both": cross_val_score(both, frame[["minilm", "e5"]], y, cv=5).mean(),
+        "n_labels": len(data.target_names),
+    }
+    formatted = {key: f"{value:.3f}" for key, value in values.items()}
+    formatted["n_labels"] = str(values["n_labels"])
+    return formatted, values
+
+
+def report_output(data):
+    """What ``skembed report minilm.npy e5.npy`` prints (measuring.rst)."""
+    from skembed.__main__ import main
+
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for name in ("minilm", "e5"):
+            path = Path(folder) / f"{name}.npy"
+            np.save(path, data.views[name])
+            paths.append(str(path))
+        out = io.StringIO()
+        with redirect_stdout(out):
+            status = main(["report", *paths, "--random-state", "0", "--quiet"])
+    if status != 0:
+        raise RuntimeError(f"skembed report exited with {status}")
+    text = out.getvalue().replace(folder + "/", "")
+    lines = ["$ skembed report minilm.npy e5.npy --random-state 0", *text.splitlines()]
+    return ".. code-block:: text\n\n" + "".join(f"   {line}\n" for line in lines)
+
+
+def _list_table(header, rows):
+    out = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        out.append(f"   * - {row[0]}")
+        out.extend(f"     - {cell}" for cell in row[1:])
+    return "\n".join(out) + "\n"
+
+
+def compute():
+    """Every documented number: (substitutions, fragments, raw values)."""
+    data = load_fortunes(as_frame=True)
+    substitutions = {}
+    substitutions.update(out_of_space(data))
+    table, table_values = aligners_table(data)
+    few, few_values = few_pairs(data)
+    substitutions.update(few)
+    classes, class_values = classification(data)
+    substitutions.update(classes)
+    fragments = {"aligners_table": table, "report_output": report_output(data)}
+    values = {"aligners": table_values, "few_pairs": few_values, **class_values}
+    return substitutions, fragments, values
+
+
+def write(directory):
+    """Write numbers.rst and the fragments into ``directory``."""
+    substitutions, fragments, _ = compute()
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = [f".. |{key}| replace:: {value}" for key, value in substitutions.items()]
+    (directory / "numbers.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for name, text in fragments.items():
+        (directory / f"{name}.rst").write_text(text, encoding="utf-8")
+    return substitutions, fragments
+
+
+if __name__ == "__main__":
+    default = Path(__file__).resolve().parents[1] / "_generated"
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    substitutions, fragments = write(target)
+    for key, value in substitutions.items():
+        print(f"{key:28} {value}")
+    for text in fragments.values():
+        print(text)
