@@ -8,11 +8,12 @@ from skembed._concat import EmbeddingConcatenator
 from skembed._contrastive import ContrastiveAligner
 from skembed._io import load_aligner, save_aligner
 from skembed._linear import RidgeAligner
+from skembed._neighbors import csls_penalties, kneighbors
 from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
 from skembed._relative import RelativeProjector
-from skembed._selflearn import SelfLearningAligner, UnsupervisedAlignmentWarning
-
-__version__ = "0.1.0.dev0"
+from skembed._selflearn import SelfLearningAligner
+from skembed._version import __version__
+from skembed.exceptions import UnsupervisedAlignmentWarning
 
 __all__ = [
     "CCAAligner",
@@ -24,6 +25,8 @@ __all__ = [
     "RidgeAligner",
     "SelfLearningAligner",
     "UnsupervisedAlignmentWarning",
+    "csls_penalties",
+    "kneighbors",
     "load_aligner",
     "save_aligner",
     "__version__",

@@ -28,36 +28,24 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._dask import check_dask_views, is_dask_collection, map_views, reduce_views
+from skembed._neighbors import alignment_score
 from skembed._parallel import map_row_groups, row_groups
-from skembed._stats import CrossMoments, chunk_rows, merge_moments, row_squared_norms
+from skembed._stats import (
+    TRANSFORM_BUDGET,
+    CrossMoments,
+    all_finite,
+    chunk_rows,
+    merge_moments,
+    row_norms,
+    unit_rows,
+)
 from skembed._views import check_view_block, check_views, resolve_view
 
 __all__ = ["BaseAligner"]
 
 
-def _row_norms(block):
-    """Row norms in the block dtype, 1 for zero rows (which then stay zero)."""
-    norms = np.sqrt(row_squared_norms(block))
-    norms[norms == 0] = 1
-    return norms.astype(block.dtype, copy=False)
-
-
-def _unit_rows(block):
-    """Rows scaled to unit length; zero rows stay zero."""
-    return block / _row_norms(block)[:, None]
-
-
-# Bytes of input and output in one row chunk of transform, per worker thread:
-# small enough for the chunk to stay in cache between the product and the
-# passes that follow it (offset, row scaling, finiteness check), large enough
-# that per-call BLAS overheads vanish. Measured at 1M x 384 float32 on two
-# threads, transform / floor: 0.98-1.04 at 4 MiB, 0.99-1.06 at 8 MiB,
-# 1.02-1.10 at 16 MiB (two threads' chunks then no longer share the cache).
-_TRANSFORM_BUDGET = 4 * 2**20
-
-
 def _unit_row_blocks(blocks):
-    return [_unit_rows(block) for block in blocks]
+    return [unit_rows(block) for block in blocks]
 
 
 def _view_moments(blocks, *, n_views, request, l2_rows, n_threads=None):
@@ -78,11 +66,6 @@ def _non_finite_error(estimator, dtype):
     )
 
 
-def _all_finite(chunk):
-    """Whether a chunk is finite, from its row sums (one in-cache BLAS pass)."""
-    return bool(np.isfinite(chunk @ np.ones(chunk.shape[1], chunk.dtype)).all())
-
-
 def _affine_into(block, out, projection, bias, l2_rows):
     """Write ``(block / norms) @ projection - bias`` into ``out``.
 
@@ -97,7 +80,7 @@ def _affine_into(block, out, projection, bias, l2_rows):
     if l2_rows:
         # Row scaling commutes with the right product: normalise the output
         # instead of copying the input.
-        out /= _row_norms(block)[:, None]
+        out /= row_norms(block)[:, None]
     if bias is not None:
         out -= bias
     return out
@@ -259,7 +242,7 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         return projection, (bias if bias.any() else None)
 
     def _row_step(self, width, dtype):
-        return chunk_rows(width, np.dtype(dtype).itemsize, budget=_TRANSFORM_BUDGET)
+        return chunk_rows(width * np.dtype(dtype).itemsize, TRANSFORM_BUDGET)
 
     def _map(self, block, k, *, offset=None):
         """Apply f_k to raw rows, writing the output once in the input dtype.
@@ -341,7 +324,7 @@ class BaseAligner(TransformerMixin, BaseEstimator):
                 # where it is found and reported.
                 with np.errstate(invalid="ignore", over="ignore"):
                     self._combine_chunk(chunk, out[rows], map_chunk, buffers)
-                if check_finite and not _all_finite(out[rows]):
+                if check_finite and not all_finite(out[rows]):
                     raise _non_finite_error(self, dtype)
 
         for _ in map_row_groups(fill, row_groups(n, step), n_threads=n_threads):
@@ -365,7 +348,7 @@ class BaseAligner(TransformerMixin, BaseEstimator):
             mapped = [buffers[k][:size] for k in range(n_views)]
             for k in range(n_views):
                 map_chunk(chunk[k], k, mapped[k])
-            norms = [_row_norms(z) for z in mapped]
+            norms = [row_norms(z) for z in mapped]
             for p, (a, b) in enumerate(combinations(range(n_views), 2)):
                 num = np.einsum("ij,ij->i", mapped[a], mapped[b])
                 target[:, p] = num / (norms[a] * norms[b])
@@ -536,9 +519,7 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         score : float
             Mean top-1 retrieval accuracy over ordered view pairs, in [0, 1].
         """
-        from skembed.metrics import _alignment_score
-
-        return _alignment_score(self, X)
+        return alignment_score(self._transform_views(X))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features.

@@ -16,20 +16,24 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from skembed import _base
 from skembed._dask import check_dask_views, is_dask_collection, map_views, reduce_views
 from skembed._parallel import map_row_groups, row_groups
-from skembed._stats import chunk_rows, row_squared_norms
+from skembed._stats import (
+    MOMENTS_BUDGET,
+    SUMMARY_BUDGET,
+    TRANSFORM_BUDGET,
+    all_finite,
+    chunk_rows,
+    row_squared_norms,
+)
 from skembed._views import check_views, resolve_view, view_feature_names
 
 __all__ = ["EmbeddingConcatenator"]
 
 
 def _row_batches(block: np.ndarray):
-    """Yield row slices whose float64 copy takes at most 8 MiB (or working_memory)."""
-    # Small chunks keep the float64 temporary far below the size of the block.
-    chunk_bytes = min(get_config()["working_memory"], 8) * 2**20
-    n_rows = max(1, int(chunk_bytes // (8 * max(block.shape[1], 1))))
+    """Yield row slices whose float64 copy stays within SUMMARY_BUDGET."""
+    n_rows = chunk_rows(8 * max(block.shape[1], 1), SUMMARY_BUDGET, minimum=1)
     return gen_batches(block.shape[0], n_rows)
 
 
@@ -328,7 +332,8 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         if dask_input:
             summary = reduce_views(views, summarize, _merge_summaries)
         else:
-            step = chunk_rows(sum(self.n_features_per_view_), blocks[0].dtype.itemsize)
+            width = sum(self.n_features_per_view_)
+            step = chunk_rows(width * blocks[0].dtype.itemsize, MOMENTS_BUDGET)
             parts = map_row_groups(
                 lambda start, stop: summarize([b[start:stop] for b in blocks]),
                 row_groups(blocks[0].shape[0], step),
@@ -413,8 +418,7 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         widths = [block.shape[1] for block in blocks]
         X_out = np.empty((blocks[0].shape[0], sum(widths)), dtype=dtype)
         stops = np.cumsum(widths)
-        budget = _base._TRANSFORM_BUDGET
-        step = chunk_rows(2 * sum(widths), dtype.itemsize, budget=budget)
+        step = chunk_rows(2 * sum(widths) * dtype.itemsize, TRANSFORM_BUDGET)
         if self.normalize == "standard":
             shifts = [mean.astype(dtype) for mean in self.view_means_]
             scales = [
@@ -445,7 +449,7 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
                 with np.errstate(invalid="ignore", over="ignore"):
                     for k, (block, end) in enumerate(zip(blocks, stops, strict=True)):
                         write(block[rows], k, target[:, end - widths[k] : end])
-                if check_finite and not _base._all_finite(target):
+                if check_finite and not all_finite(target):
                     raise ValueError(
                         "Input X contains NaN or infinity (or a value too large "
                         f"for {dtype}); EmbeddingConcatenator needs finite "

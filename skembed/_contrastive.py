@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._base import BaseAligner
+from skembed._neighbors import alignment_score
 from skembed._views import check_views
 
 __all__ = ["ContrastiveAligner"]
@@ -479,22 +480,13 @@ class ContrastiveAligner(BaseAligner):
 
     def _validation_score(self, params, blocks):
         """Mean top-1 cross-view retrieval of held-out rows, by blocks."""
-        from skembed.metrics import retrieval_accuracy
-
         outputs = [_head_forward(p, X)[0] for p, X in zip(params, blocks, strict=True)]
         n = outputs[0].shape[0]
         n_blocks = max(1, -(-n // _VALIDATION_BLOCK))
-        total, count = 0.0, 0
+        total = 0.0
         for rows in np.array_split(np.arange(n), n_blocks):
-            for a in range(len(outputs)):
-                for b in range(len(outputs)):
-                    if a != b:
-                        accuracy = retrieval_accuracy(
-                            outputs[a][rows], outputs[b][rows]
-                        )
-                        total += accuracy * len(rows)
-                        count += len(rows)
-        return total / count
+            total += alignment_score([out[rows] for out in outputs]) * len(rows)
+        return total / n
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

@@ -19,7 +19,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skembed._base import BaseAligner, _row_norms, _unit_rows
+from skembed._base import BaseAligner
+from skembed._stats import row_norms, unit_rows
 from skembed._views import check_views
 
 __all__ = ["RelativeProjector"]
@@ -34,7 +35,7 @@ def _kmeans_plusplus_rows(blocks, n_anchors, rng):
     from sklearn.cluster import kmeans_plusplus
 
     joined = np.hstack(
-        [_unit_rows(block - block.mean(axis=0, dtype=np.float64)) for block in blocks]
+        [unit_rows(block - block.mean(axis=0, dtype=np.float64)) for block in blocks]
     )
     _, indices = kmeans_plusplus(joined, n_anchors, random_state=rng)
     indices = np.asarray(indices, dtype=np.intp)
@@ -298,7 +299,7 @@ class RelativeProjector(BaseAligner):
         ]
         self.means_ = means
         self._unit_anchors = [
-            _unit_rows(anchor - mean)
+            unit_rows(anchor - mean)
             for anchor, mean in zip(self.anchor_embeddings_, means, strict=True)
         ]
         return self
@@ -315,5 +316,5 @@ class RelativeProjector(BaseAligner):
         dtype = block.dtype
         centred = block - self.means_[k].astype(dtype) if self.center else block
         out = centred @ self._unit_anchors[k].T.astype(dtype)
-        out /= _row_norms(centred)[:, None]
+        out /= row_norms(centred)[:, None]
         return out

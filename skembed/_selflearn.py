@@ -26,16 +26,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
-from skembed._base import BaseAligner, _unit_rows
+from skembed._base import BaseAligner
+from skembed._neighbors import kneighbors
 from skembed._procrustes import ProcrustesAligner
+from skembed._stats import search_chunk_rows, unit_rows
 from skembed._views import check_views
-from skembed.metrics import _topk_neighbors
+from skembed.exceptions import UnsupervisedAlignmentWarning
 
-__all__ = ["SelfLearningAligner", "UnsupervisedAlignmentWarning"]
-
-# Bytes per entry of one block of a pool x pool score matrix in the neighbour
-# search (the block, a partition copy, masks and sorting temporaries).
-_BYTES_PER_SCORE = 24
+__all__ = ["SelfLearningAligner"]
 
 # Default budget, in MiB, of one block of scores (scikit-learn's
 # working_memory when that is smaller).
@@ -56,16 +54,6 @@ _N_QUANTILES = 256
 # map less than this much better than a random dictionary (0 = chance, 1 = all
 # pairs explained).
 _MIN_ISOMORPHISM_SCORE = 0.1
-
-
-class UnsupervisedAlignmentWarning(UserWarning):
-    """Unsupervised alignment of two pools is unlikely to succeed.
-
-    Raised by :class:`SelfLearningAligner` when it is fitted without known
-    pairs and its pre-flight check finds that the initial dictionary is no
-    more consistent with a single map than random pairs are. Provide a few
-    dozen known pairs with ``fit(X, pairs=...)``.
-    """
 
 
 def _check_pairs(pairs, n_rows):
@@ -126,12 +114,6 @@ def _check_pairs(pairs, n_rows):
     return array
 
 
-def _chunk_rows(n_targets, working_memory):
-    """Query rows per block so that one block of scores fits the budget (MiB)."""
-    bytes_per_row = n_targets * _BYTES_PER_SCORE
-    return int(max(1, working_memory * 2**20 // max(1, bytes_per_row)))
-
-
 def _best_matches(Z0, Z1, csls_k, *, working_memory, keep_prob=1.0, random_state=None):
     """Best CSLS partner of every row of each pool in the other pool.
 
@@ -147,13 +129,15 @@ def _best_matches(Z0, Z1, csls_k, *, working_memory, keep_prob=1.0, random_state
     out = []
     for Q, T in ((Z0, Z1), (Z1, Z0)):
         k = min(depth, T.shape[0])
-        indices, scores = _topk_neighbors(
+        scores, indices = kneighbors(
             Q,
             T,
             k,
             method="csls",
             csls_k=csls_k,
-            chunk_size=_chunk_rows(T.shape[0], working_memory),
+            chunk_size=search_chunk_rows(
+                T.shape[0], T.dtype, working_memory=working_memory
+            ),
         )
         if k == 1:
             out.append((indices[:, 0], scores[:, 0]))
@@ -197,8 +181,8 @@ def _sorted_similarity_descriptors(block):
     its shape (a smooth quantile curve) and makes the cross-space comparison
     s x s x 256 instead of s x s x s.
     """
-    X = _unit_rows(np.asarray(block, dtype=np.float64))
-    X = _unit_rows(X - X.mean(axis=0))
+    X = unit_rows(np.asarray(block, dtype=np.float64))
+    X = unit_rows(X - X.mean(axis=0))
     # (X^T X)^{-1/4} from the d x d eigendecomposition; directions without
     # variance are dropped (pseudo-inverse).
     eigenvalues, eigenvectors = np.linalg.eigh(X.T @ X)
@@ -210,8 +194,8 @@ def _sorted_similarity_descriptors(block):
     if _N_QUANTILES < size:
         edges = np.linspace(0, size, _N_QUANTILES + 1).astype(np.int64)
         M = np.add.reduceat(M, edges[:-1], axis=1) / np.diff(edges)[None, :]
-    M = _unit_rows(M)
-    return _unit_rows(M - M.mean(axis=0)).astype(np.float32)
+    M = unit_rows(M)
+    return unit_rows(M - M.mean(axis=0)).astype(np.float32)
 
 
 def _pair_codes(pairs, n1):
@@ -534,7 +518,7 @@ class SelfLearningAligner(BaseAligner):
                     f"views of equal width; got {self.n_features_per_view_}. Use "
                     "init='sorted_similarity' or pass pairs."
                 )
-            centred = [_unit_rows(pool) for pool in pools]
+            centred = [unit_rows(pool) for pool in pools]
             centred = [c - c.mean(axis=0) for c in centred]
             forward, backward, _, _ = _best_matches(
                 *centred, csls_k, working_memory=self._budget()

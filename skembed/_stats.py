@@ -25,16 +25,46 @@ import numpy as np
 
 from skembed._parallel import map_row_groups, row_groups
 
-__all__ = ["CrossMoments", "chunk_rows", "merge_moments", "row_squared_norms"]
+__all__ = [
+    "MOMENTS_BUDGET",
+    "SEARCH_BUDGET",
+    "SUMMARY_BUDGET",
+    "TRANSFORM_BUDGET",
+    "CrossMoments",
+    "all_finite",
+    "chunk_rows",
+    "merge_moments",
+    "row_norms",
+    "row_squared_norms",
+    "search_chunk_rows",
+    "unit_rows",
+]
 
-# Bytes of one view's row chunk (and of its temporaries). Every worker thread
-# reads a chunk twice, for the column sums and for the products; at 2 MiB the
-# two views' chunks of both threads stay in cache between the two reads, so
-# the second read is nearly free. Measured at 1M x 384 float32 on two threads,
-# moments / one multi-threaded X.T @ Y: 1.04-1.06 with 2 MiB chunks, 1.05-1.10
-# with 8 MiB. Much smaller chunks lose to the per-call cost of adding each
-# d x d chunk product into the float64 total.
-_CHUNK_BUDGET = 2 * 2**20
+# Every pass over the rows reads them in chunks; one rule (chunk_rows) turns a
+# named byte budget and the bytes a row costs into rows per chunk.
+#
+# MOMENTS_BUDGET: one view's row chunk in the moments of fit. Every worker
+# thread reads a chunk twice, for the column sums and for the products; at
+# 2 MiB the two views' chunks of both threads stay in cache between the two
+# reads, so the second read is nearly free. Measured at 1M x 384 float32 on two
+# threads, moments / one multi-threaded X.T @ Y: 1.04-1.06 with 2 MiB chunks,
+# 1.05-1.10 with 8 MiB. Much smaller chunks lose to the per-call cost of adding
+# each d x d chunk product into the float64 total.
+MOMENTS_BUDGET = 2 * 2**20
+# TRANSFORM_BUDGET: input and output rows of one transform chunk, per worker:
+# small enough for the chunk to stay in cache between the product and the
+# passes that follow it (offset, row scaling, finiteness check), large enough
+# that per-call BLAS overheads vanish. Measured at 1M x 384 float32 on two
+# threads, transform / floor: 0.98-1.04 at 4 MiB, 0.99-1.06 at 8 MiB,
+# 1.02-1.10 at 16 MiB (two threads' chunks then no longer share the cache).
+TRANSFORM_BUDGET = 4 * 2**20
+# SUMMARY_BUDGET: float64 copies of a chunk made by passes that need them
+# (exact column variances, per-row float64 work of the metrics).
+SUMMARY_BUDGET = 8 * 2**20
+# SEARCH_BUDGET: one block of a queries x index score matrix with its
+# temporaries, the largest allocation of a neighbour search; scikit-learn's
+# ``working_memory`` lowers it.
+SEARCH_BUDGET = 256 * 2**20
 
 # Rows whose mean becomes the pilot shift. The shift only has to bring the
 # data within a few standard deviations of the origin; a thousand rows place
@@ -48,10 +78,30 @@ _PILOT_ROWS = 1024
 _SHIFT_RATIO = {np.dtype(np.float32): 8.0, np.dtype(np.float64): 1e6}
 
 
-def chunk_rows(n_features, itemsize, budget=None, minimum=256):
-    """Rows per chunk so that one chunk of one view stays within ``budget``."""
-    budget = _CHUNK_BUDGET if budget is None else budget
-    return int(max(minimum, budget // max(1, n_features * itemsize)))
+def chunk_rows(bytes_per_row, budget, *, minimum=256):
+    """Rows per chunk so that a chunk costs at most ``budget`` bytes.
+
+    ``minimum`` rows are taken whatever the budget, so that per-call costs
+    stay small next to the work of a chunk.
+    """
+    return int(max(minimum, budget // max(1, bytes_per_row)))
+
+
+def search_chunk_rows(n_index, dtype, *, working_memory=None):
+    """Query rows per block of a neighbour search against ``n_index`` rows.
+
+    The cost model of every search: per score, the block itself and one
+    partition copy in the input dtype, plus two boolean masks. The budget is
+    ``SEARCH_BUDGET``, or ``working_memory`` MiB (scikit-learn's setting by
+    default) when that is smaller.
+    """
+    from sklearn import get_config
+
+    if working_memory is None:
+        working_memory = get_config()["working_memory"]
+    budget = min(SEARCH_BUDGET, working_memory * 2**20)
+    bytes_per_score = 2 * np.dtype(dtype).itemsize + 2
+    return chunk_rows(n_index * bytes_per_score, budget, minimum=1)
 
 
 def _pairs(n_views, spec, name):
@@ -110,6 +160,31 @@ def row_squared_norms(block):
         rows = block[suspect].astype(np.float64)
         squared[suspect] = np.einsum("ij,ij->i", rows, rows)
     return squared
+
+
+def row_norms(block):
+    """Row norms in the block dtype, 1 for zero rows (which then stay zero).
+
+    Dividing by these normalises every non-zero row and leaves zero rows at
+    zero; see :func:`row_squared_norms` for the accuracy.
+    """
+    norms = np.sqrt(row_squared_norms(block))
+    norms[norms == 0] = 1
+    return norms.astype(block.dtype, copy=False)
+
+
+def all_finite(chunk):
+    """Whether a chunk is finite, from its row sums (one in-cache BLAS pass).
+
+    A NaN or an infinity anywhere in a row makes its sum non-finite; so can
+    finite values whose sum overflows, which callers report as "too large".
+    """
+    return bool(np.isfinite(chunk @ np.ones(chunk.shape[1], chunk.dtype)).all())
+
+
+def unit_rows(block):
+    """Rows scaled to unit length in the block dtype; zero rows stay zero."""
+    return block / row_norms(block)[:, None]
 
 
 class CrossMoments:
@@ -216,9 +291,8 @@ class CrossMoments:
         if n == 0:
             return self
         if chunk_size is None:
-            chunk_size = chunk_rows(
-                max(b.shape[1] for b in blocks), blocks[0].dtype.itemsize
-            )
+            widest = max(b.shape[1] for b in blocks)
+            chunk_size = chunk_rows(widest * blocks[0].dtype.itemsize, MOMENTS_BUDGET)
         if self._shift is None:
             pilot = [b[: min(n, _PILOT_ROWS)] for b in blocks]
             self._init_shift(pilot if prepare is None else prepare(pilot))

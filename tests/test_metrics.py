@@ -11,26 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.linalg import orthogonal_procrustes
 from scipy.stats import ortho_group
-from sklearn import config_context
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skembed import ProcrustesAligner
+from skembed import ProcrustesAligner, kneighbors
+from skembed._neighbors import alignment_score
 from skembed.metrics import (
     OutOfSpaceWarning,
     SpaceComparison,
-    _alignment_score,
-    _block_rows,
-    _bytes_per_score,
-    _csls_penalty,
-    _decide,
-    _topk_neighbors,
     cca_similarity,
     check_same_space,
     compare_spaces,
@@ -40,6 +34,7 @@ from skembed.metrics import (
     procrustes_distance,
     retrieval_accuracy,
 )
+from skembed.metrics._verdict import _decide
 
 # --------------------------------------------------------------------------
 # Dense reference formulas (n x n where convenient; small data only)
@@ -96,24 +91,6 @@ def _dense_pca(A, variance):
     return A @ Vt[:keep].T
 
 
-def _dense_cosine(Q, T):
-    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
-    Tn = T / np.linalg.norm(T, axis=1, keepdims=True)
-    return Qn.astype(np.float64) @ Tn.T.astype(np.float64)
-
-
-def _dense_csls(Q, T, csls_k):
-    S = _dense_cosine(Q, T)
-    r_T = np.sort(S, axis=1)[:, -csls_k:].mean(axis=1)
-    r_Q = np.sort(S, axis=0)[-csls_k:, :].mean(axis=0)
-    return 2 * S - r_T[:, None] - r_Q[None, :]
-
-
-def _dense_retrieval(M, k):
-    order = np.argsort(-M, axis=1, kind="stable")[:, :k]
-    return np.mean([i in order[i] for i in range(M.shape[0])])
-
-
 def _paired_data(n=120, widths=(7, 5), noise=1.0, seed=0):
     rng = np.random.default_rng(seed)
     A = rng.normal(size=(n, widths[0])) + 3.0
@@ -149,7 +126,7 @@ def test_linear_cka_debiased_removes_bias_on_independent_data():
 
 def test_linear_cka_chunking_is_exact(monkeypatch):
     """Check that tiny row chunks give the same CKA as one chunk."""
-    import skembed.metrics as metrics
+    import skembed.metrics._similarity as metrics
 
     A, B = _paired_data(n=300)
     expected = linear_cka(A, B, debiased=True)
@@ -214,104 +191,6 @@ def test_paired_cosine_matches_dense_and_handles_zero_rows():
     assert got[3] == 0.0
 
 
-@pytest.mark.parametrize("method", ["nn", "csls"])
-@pytest.mark.parametrize("k", [1, 3])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_retrieval_accuracy_matches_dense(method, k, dtype):
-    """Check blockwise nn/CSLS retrieval against dense score matrices."""
-    rng = np.random.default_rng(0)
-    Q = rng.normal(size=(80, 6))
-    T = Q + rng.normal(size=Q.shape)
-    M = _dense_cosine(Q, T) if method == "nn" else _dense_csls(Q, T, 4)
-    expected = _dense_retrieval(M, k)
-    for chunk_size in (None, 1, 7, 1000):
-        got = retrieval_accuracy(
-            Q.astype(dtype),
-            T.astype(dtype),
-            k=k,
-            method=method,
-            csls_k=4,
-            chunk_size=chunk_size,
-        )
-        assert got == pytest.approx(expected)
-
-
-@pytest.mark.parametrize("method", ["nn", "csls"])
-def test_topk_neighbors_matches_dense_on_unpaired_pools(method):
-    """Check indices and scores of the engine for n_Q != n_T against dense CSLS."""
-    rng = np.random.default_rng(1)
-    Q = rng.normal(size=(37, 5))
-    T = rng.normal(size=(53, 5))
-    M = _dense_cosine(Q, T) if method == "nn" else _dense_csls(Q, T, 3)
-    indices, scores = _topk_neighbors(Q, T, 4, method=method, csls_k=3, chunk_size=6)
-    assert indices.dtype == np.int64 and indices.shape == (37, 4)
-    assert scores.dtype == np.float64
-    assert_array_equal(indices, np.argsort(-M, axis=1, kind="stable")[:, :4])
-    assert_allclose(scores, np.take_along_axis(M, indices, axis=1), atol=1e-12)
-
-
-def test_topk_neighbors_float32_close_to_float64():
-    """Check that float32 input gives the float64 neighbours and close scores."""
-    rng = np.random.default_rng(2)
-    Q, T = rng.normal(size=(40, 8)), rng.normal(size=(60, 8))
-    idx64, s64 = _topk_neighbors(Q, T, 3, method="csls", csls_k=5)
-    idx32, s32 = _topk_neighbors(
-        Q.astype(np.float32), T.astype(np.float32), 3, method="csls", csls_k=5
-    )
-    assert_array_equal(idx32, idx64)
-    assert_allclose(s32, s64, atol=1e-5)
-
-
-def test_csls_penalty_matches_dense():
-    """Check r_Q(t), the mean cosine of each T row to its nearest Q rows."""
-    rng = np.random.default_rng(3)
-    Q, T = rng.normal(size=(30, 4)), rng.normal(size=(45, 4))
-    S = _dense_cosine(Q, T)
-    expected = np.sort(S, axis=0)[-5:, :].mean(axis=0)
-    assert_allclose(_csls_penalty(Q, T, 5, chunk_size=4), expected, atol=1e-12)
-
-
-def test_ties_are_broken_by_lower_index():
-    """Check that equal scores rank by target index, in the engine and in accuracy."""
-    Q = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
-    T = np.array([[1.0, 0.0], [2.0, 0.0], [1.0, 1.0]])  # T[0], T[1] tie for Q[0:2]
-    indices, _ = _topk_neighbors(Q, T, 2)
-    assert_array_equal(indices[:2], [[0, 1], [0, 1]])
-    # Q[0] wins its tie (partner has the lower index), Q[1] loses it.
-    assert retrieval_accuracy(Q, T, k=1) == pytest.approx(2 / 3)
-    assert retrieval_accuracy(Q, T, k=2) == pytest.approx(1.0)
-    assert retrieval_accuracy(Q, T, k=1, method="csls", csls_k=1) == pytest.approx(
-        2 / 3
-    )
-
-
-def test_block_size_follows_memory_budget():
-    """Check that a 100k x 100k float32 search uses blocks of a few hundred MB."""
-    n = 100_000
-    per_row = n * _bytes_per_score(np.float32)
-    rows = _block_rows(per_row, n)
-    assert 1 <= rows < n
-    assert rows * per_row <= 256 * 2**20
-    with config_context(working_memory=16):
-        assert _block_rows(per_row, n) * per_row <= 16 * 2**20
-    assert _block_rows(per_row, n, chunk_size=10) == 10
-
-
-def test_retrieval_accuracy_with_small_working_memory():
-    """Check that a tiny working_memory still gives the same accuracy."""
-    rng = np.random.default_rng(4)
-    Q = rng.normal(size=(300, 5))
-    T = Q + rng.normal(size=Q.shape)
-    expected = retrieval_accuracy(Q, T, method="csls")
-    with config_context(working_memory=0.001):
-        assert retrieval_accuracy(Q, T, method="csls") == expected
-
-
-# --------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------
-
-
 def test_row_mismatch_is_an_error():
     """Check that unpaired inputs are rejected with the parameter names."""
     A, B = _paired_data()
@@ -328,8 +207,8 @@ def test_width_mismatch_is_an_error_where_vectors_are_compared():
         paired_cosine(A, B)
     with pytest.raises(ValueError, match="Q has 7 columns and T has 5"):
         retrieval_accuracy(A, B)
-    with pytest.raises(ValueError, match="Q has 7 columns and T has 5"):
-        _topk_neighbors(A, B, 1)
+    with pytest.raises(ValueError, match="queries has 7 columns and index has 5"):
+        kneighbors(A, B, 1)
 
 
 def test_invalid_parameters_are_named():
@@ -341,8 +220,8 @@ def test_invalid_parameters_are_named():
         retrieval_accuracy(A, A, method="csls", csls_k=30)
     with pytest.raises(InvalidParameterError, match="'method' parameter"):
         retrieval_accuracy(A, A, method="cosine")
-    with pytest.raises(ValueError, match="k=30 must be between 1 and the number"):
-        _topk_neighbors(A, A, 30)
+    with pytest.raises(ValueError, match="k=30 must be at most the number"):
+        kneighbors(A, A, 30)
     B = A.copy()
     B[0, 0] = np.nan
     with pytest.raises(ValueError, match="Input B contains NaN"):
@@ -377,7 +256,7 @@ def test_inputs_are_not_modified():
     cca_similarity(A, B, svcca_variance=0.9)
     paired_cosine(A32, B32)
     retrieval_accuracy(A32, B32, method="csls", csls_k=3)
-    _topk_neighbors(A32, B32, 2, method="csls", csls_k=3)
+    kneighbors(A32, B32, 2, method="csls", csls_k=3)
     for x, c in zip((A, B, A32, B32), copies, strict=True):
         assert_array_equal(x, c)
 
@@ -467,38 +346,6 @@ def test_procrustes_distance_triangle_inequality(triple):
     for A, B, C in (triple, triple[::-1], (triple[1], triple[0], triple[2])):
         d_ab, d_bc = procrustes_distance(A, B), procrustes_distance(B, C)
         assert procrustes_distance(A, C) <= d_ab + d_bc + 1e-6
-
-
-@settings(
-    deadline=None, max_examples=50, suppress_health_check=[HealthCheck.filter_too_much]
-)
-@given(
-    st.integers(3, 10).flatmap(
-        lambda n: st.tuples(_matrices(n, 3), _matrices(n, 3), st.integers(0, 999))
-    ),
-    st.sampled_from(["nn", "csls"]),
-)
-def test_retrieval_unchanged_when_both_sides_rotated(data, method):
-    """Check that one rotation of both Q and T keeps the retrieval accuracy."""
-    Q, T, seed = data
-    csls_k = min(2, Q.shape[0])
-    with np.errstate(all="ignore"):  # zero rows give NaN here and are skipped
-        M = _dense_cosine(Q, T) if method == "nn" else _dense_csls(Q, T, csls_k)
-    # Rounding can only flip a ranking between near-equal scores: skip those.
-    assume(np.all(np.isfinite(M)))
-    gaps = np.abs(M - np.diag(M)[:, None])
-    np.fill_diagonal(gaps, np.inf)
-    assume(gaps.min() > 1e-6)
-    R = _orthogonal(3, seed)
-    for k in (1, 2):
-        expected = retrieval_accuracy(Q, T, k=k, method=method, csls_k=csls_k)
-        rotated = retrieval_accuracy(Q @ R, T @ R, k=k, method=method, csls_k=csls_k)
-        assert rotated == expected
-
-
-# --------------------------------------------------------------------------
-# Same space or not
-# --------------------------------------------------------------------------
 
 
 def test_check_same_space_accepts_noisy_copy():
@@ -614,7 +461,8 @@ def test_alignment_score_is_the_aligner_score():
     """Check that the default score of an aligner is _alignment_score."""
     A, B = _rotated_views()
     aligner = ProcrustesAligner().fit([A, B])
-    assert aligner.score([A, B]) == _alignment_score(aligner, [A, B])
+    mapped = [aligner.transform_view(A, 0), aligner.transform_view(B, 1)]
+    assert aligner.score([A, B]) == alignment_score(mapped)
     scorer = make_alignment_scorer(method="nn")
     assert scorer(aligner, [A, B]) == aligner.score([A, B])
 

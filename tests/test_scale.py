@@ -14,8 +14,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import skembed
 from skembed import GeneralizedProcrustesAligner, ProcrustesAligner
-from skembed._base import _TRANSFORM_BUDGET
-from skembed._stats import _CHUNK_BUDGET
+from skembed._stats import MOMENTS_BUDGET as _CHUNK_BUDGET
+from skembed._stats import TRANSFORM_BUDGET as _TRANSFORM_BUDGET
 
 STREAMED = [ProcrustesAligner(scale=True), GeneralizedProcrustesAligner()]
 if hasattr(skembed, "RidgeAligner"):

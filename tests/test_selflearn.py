@@ -16,8 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from skembed import ProcrustesAligner, SelfLearningAligner
-from skembed._selflearn import UnsupervisedAlignmentWarning
+from skembed import ProcrustesAligner, SelfLearningAligner, UnsupervisedAlignmentWarning
 from skembed.metrics import retrieval_accuracy
 
 

@@ -1,0 +1,471 @@
+"""The search engine: nearest neighbours by cosine or CSLS, and retrieval.
+
+Every neighbour search of skembed runs here: the aligners' ``score``,
+self-learning's dictionary induction, early stopping of the contrastive
+aligner, the metrics and the user's own searches of queries against an index.
+Scores are computed in blocks of query rows against all index rows, in the
+input dtype (float32 products for float32 input: ample for ranking), with the
+block height from one memory budget (:func:`skembed._stats.search_chunk_rows`);
+no queries x index matrix is ever held whole.
+
+CSLS (cross-domain similarity local scaling, Conneau et al., 2018) scores a
+query q and an index row t by
+
+.. math::
+
+    \\operatorname{CSLS}(q, t) = 2 \\cos(q, t) - r_T(q) - r_Q(t),
+
+where :math:`r_T(q)` is the mean cosine of q to its ``csls_k`` nearest index
+rows and :math:`r_Q(t)` that of t to its ``csls_k`` nearest rows of a query
+*pool*. It discounts "hubs", index rows that are near everything. As in
+MUSE's protocol, the pool that defines :math:`r_Q` may be larger than the
+queries searched now: compute it once with :func:`csls_penalties` and pass it
+as ``index_penalties``.
+
+Input is validated once, at the public entry points; nothing here imports
+from above :mod:`skembed._stats`.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from skembed._stats import row_norms, search_chunk_rows
+
+__all__ = ["alignment_score", "csls_penalties", "kneighbors", "retrieval_accuracy"]
+
+
+# --------------------------------------------------------------------------
+# Validation (public entry points only)
+# --------------------------------------------------------------------------
+def _check_pair(queries, index, names):
+    """Two float matrices of one space and one dtype."""
+    queries = check_array(queries, dtype=[np.float64, np.float32], input_name=names[0])
+    index = check_array(index, dtype=[np.float64, np.float32], input_name=names[1])
+    if queries.shape[1] != index.shape[1]:
+        raise ValueError(
+            f"{names[0]} has {queries.shape[1]} columns and {names[1]} has "
+            f"{index.shape[1]}: nearest neighbours need vectors of one space. Map "
+            "both into a shared space first, for example with an aligner's "
+            "transform_view."
+        )
+    dtype = np.result_type(queries.dtype, index.dtype)
+    return queries.astype(dtype, copy=False), index.astype(dtype, copy=False)
+
+
+def _check_csls_k(csls_k, pool, names):
+    if not 1 <= csls_k <= pool:
+        raise ValueError(
+            f"csls_k={csls_k} must be between 1 and the number of rows of "
+            f"{names} ({pool}); lower csls_k."
+        )
+
+
+# --------------------------------------------------------------------------
+# Blocked kernels (validated, same-dtype inputs)
+# --------------------------------------------------------------------------
+def _cosine_blocks(Q, T, chunk_size=None):
+    """Yield ``(start, stop, S)``: cosines of a block of Q rows with all T rows.
+
+    Zero rows have cosine 0 with everything.
+    """
+    inverse_q = (1 / row_norms(Q)).astype(Q.dtype)
+    inverse_t = (1 / row_norms(T)).astype(T.dtype)
+    rows = chunk_size or search_chunk_rows(T.shape[0], Q.dtype)
+    for start in range(0, Q.shape[0], rows):
+        stop = min(start + rows, Q.shape[0])
+        S = Q[start:stop] @ T.T
+        S *= inverse_q[start:stop, None]
+        S *= inverse_t[None, :]
+        yield start, stop, S
+
+
+def _mean_top(S, k):
+    """Mean of the k largest values of each row of S, in float64."""
+    n_cols = S.shape[1]
+    return np.partition(S, n_cols - k, axis=1)[:, n_cols - k :].mean(
+        axis=1, dtype=np.float64
+    )
+
+
+def _penalties(pool, T, csls_k, chunk_size=None):
+    """r_pool(t): mean cosine of each T row to its csls_k nearest pool rows."""
+    out = np.empty(T.shape[0])
+    for start, stop, S in _cosine_blocks(T, pool, chunk_size):
+        out[start:stop] = _mean_top(S, csls_k)
+    return out
+
+
+def _block_topk(S, k):
+    """Top-k columns of each row of S, best first, ties to the lower index.
+
+    The k-th largest value of each row comes from a partition (linear time);
+    the columns at or above it, normally exactly k per row, are then sorted
+    by score and index. Unlike argpartition alone, this keeps ties
+    deterministic.
+    """
+    n_rows, n_cols = S.shape
+    kth = np.partition(S, n_cols - k, axis=1)[:, n_cols - k]
+    rows, cols = np.nonzero(S >= kth[:, None])
+    vals = S[rows, cols]
+    order = np.lexsort((cols, -vals, rows))
+    # Every row has at least k candidates; keep its first k in that order.
+    first = np.searchsorted(rows[order], np.arange(n_rows))
+    take = order[(first[:, None] + np.arange(k)).ravel()]
+    return vals[take].reshape(n_rows, k), cols[take].reshape(n_rows, k)
+
+
+def _kneighbors(Q, T, k, method, csls_k, index_penalties, chunk_size=None):
+    scores = np.empty((Q.shape[0], k))
+    indices = np.empty((Q.shape[0], k), dtype=np.int64)
+    if method == "csls" and index_penalties is None:
+        index_penalties = _penalties(Q, T, csls_k, chunk_size)
+    if method == "csls":
+        index_penalties = np.asarray(index_penalties, dtype=T.dtype)
+    for start, stop, S in _cosine_blocks(Q, T, chunk_size):
+        if method == "nn":
+            scores[start:stop], indices[start:stop] = _block_topk(S, k)
+            continue
+        # r_T(q) comes from the same cosine block before it becomes CSLS.
+        query_penalty = _mean_top(S, csls_k)
+        S *= 2
+        S -= index_penalties
+        scores[start:stop], indices[start:stop] = _block_topk(S, k)
+        scores[start:stop] -= query_penalty[:, None]
+    return scores, indices
+
+
+def _retrieval_hits(Q, T, k, method, csls_k, chunk_size=None):
+    """Number of rows i of Q with row i of T among their k best targets."""
+    penalties = None
+    if method == "csls":
+        # r_T(q) is constant along a query's row, so it cannot change a rank.
+        penalties = _penalties(Q, T, csls_k, chunk_size).astype(T.dtype)
+    columns = np.arange(T.shape[0])
+    hits = 0
+    for start, stop, S in _cosine_blocks(Q, T, chunk_size):
+        if penalties is not None:
+            S *= 2
+            S -= penalties
+        rows = np.arange(stop - start)
+        own = S[rows, start + rows][:, None]
+        # Rank of the partner under the tie rule of kneighbors: targets with
+        # a larger score, plus equal scores at a lower index.
+        rank = np.count_nonzero(S > own, axis=1)
+        tied = S == own
+        if np.count_nonzero(tied) > stop - start:
+            rank += np.count_nonzero(tied & (columns < (start + rows)[:, None]), axis=1)
+        hits += int(np.count_nonzero(rank < k))
+    return hits
+
+
+# --------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------
+@validate_params(
+    {
+        "queries": ["array-like"],
+        "index": ["array-like"],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"nn", "csls"})],
+        "csls_k": [Interval(Integral, 1, None, closed="left")],
+        "index_penalties": ["array-like", None],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def kneighbors(
+    queries,
+    index,
+    k=1,
+    *,
+    method="nn",
+    csls_k=10,
+    index_penalties=None,
+    chunk_size=None,
+):
+    """The k best index rows for every query, by cosine or by CSLS.
+
+    Queries and index may have any numbers of rows (an index is usually
+    much larger); both must be in one space (same width), for example the
+    shared space of an aligner or the target space of ``translate``.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_queries, n_features)
+        The query vectors.
+    index : array-like of shape (n_index, n_features)
+        The vectors searched.
+    k : int, default=1
+        Neighbours per query, at most ``n_index``.
+    method : {"nn", "csls"}, default="nn"
+        ``"nn"`` ranks index rows by cosine; ``"csls"`` by cross-domain
+        similarity local scaling (see Notes), which discounts index rows
+        that are near every query ("hubs").
+    csls_k : int, default=10
+        Neighbourhood size of the CSLS penalties.
+    index_penalties : array-like of shape (n_index,) or None, default=None
+        CSLS only: :math:`r_Q(t)` of every index row, from
+        :func:`csls_penalties` over a query pool (MUSE's protocol, where the
+        pool is larger than the batch searched). None computes it from
+        ``queries`` themselves, which suits a large batch of queries.
+    chunk_size : int or None, default=None
+        Query rows per block. None derives it from a memory budget of 256
+        MiB (or scikit-learn's ``working_memory``, if smaller).
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, k), float64
+        The cosine or the full CSLS score of each neighbour, best first.
+        Like :meth:`sklearn.neighbors.NearestNeighbors.kneighbors` but with
+        similarities: higher is nearer.
+    indices : ndarray of shape (n_queries, k), int64
+        Index rows, best first; equal scores are ordered by index row.
+
+    See Also
+    --------
+    csls_penalties : The index rows' CSLS penalties over a query pool.
+    retrieval_accuracy : Whether row-paired partners are found.
+
+    Notes
+    -----
+    With :math:`r_T(q)` the mean cosine of q to its ``csls_k`` nearest index
+    rows and :math:`r_Q(t)` that of t to its ``csls_k`` nearest queries of
+    the pool, :math:`\\operatorname{CSLS}(q, t) = 2\\cos(q, t) - r_T(q) -
+    r_Q(t)` (Conneau et al., 2018). Costs one blockwise product of the
+    queries with the index for ``"nn"``, and one more for ``"csls"`` unless
+    ``index_penalties`` is given. Memory is one block of scores.
+
+    References
+    ----------
+    Conneau, Lample, Ranzato, Denoyer and Jégou (2018). "Word translation
+    without parallel data." ICLR.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skembed import kneighbors
+    >>> index = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> scores, indices = kneighbors([[2.0, 0.1], [0.0, 3.0]], index, k=2)
+    >>> indices
+    array([[0, 2],
+           [1, 2]])
+    >>> scores.round(3)
+    array([[0.999, 0.742],
+           [1.   , 0.707]])
+    """
+    queries, index = _check_pair(queries, index, ("queries", "index"))
+    n_index = index.shape[0]
+    if k > n_index:
+        raise ValueError(
+            f"k={k} must be at most the number of index rows ({n_index}); lower k."
+        )
+    if method == "csls":
+        _check_csls_k(csls_k, n_index, "index")
+        if index_penalties is None:
+            _check_csls_k(csls_k, queries.shape[0], "queries")
+        else:
+            index_penalties = check_array(
+                index_penalties,
+                ensure_2d=False,
+                dtype=np.float64,
+                input_name="index_penalties",
+            )
+            if index_penalties.shape != (n_index,):
+                raise ValueError(
+                    f"index_penalties has shape {index_penalties.shape}, but the "
+                    f"index has {n_index} rows; pass one penalty per index row, "
+                    "from csls_penalties."
+                )
+    return _kneighbors(
+        queries, index, k, method, csls_k, index_penalties, chunk_size=chunk_size
+    )
+
+
+@validate_params(
+    {
+        "queries": ["array-like"],
+        "index": ["array-like"],
+        "csls_k": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def csls_penalties(queries, index, *, csls_k=10, chunk_size=None):
+    """CSLS penalty of every index row over a pool of queries.
+
+    :math:`r_Q(t)`, the mean cosine of index row t to its ``csls_k``
+    nearest rows of the query pool. Compute it once, from a representative
+    sample of (mapped) queries, and pass it to :func:`kneighbors` as
+    ``index_penalties``, so that later batches of any size, a single query
+    included, are scored as MUSE scores them.
+
+    Parameters
+    ----------
+    queries : array-like of shape (n_pool, n_features)
+        The query pool, in the index's space.
+    index : array-like of shape (n_index, n_features)
+        The vectors searched.
+    csls_k : int, default=10
+        Neighbourhood size, at most ``n_pool``.
+    chunk_size : int or None, default=None
+        Index rows per block; None derives it from the memory budget.
+
+    Returns
+    -------
+    penalties : ndarray of shape (n_index,), float64
+        Mean cosines, one per index row.
+
+    See Also
+    --------
+    kneighbors : The search that uses them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skembed import csls_penalties
+    >>> pool = np.array([[1.0, 0.0], [0.8, 0.6]])
+    >>> csls_penalties(pool, [[1.0, 0.0], [0.0, 1.0]], csls_k=1)
+    array([1. , 0.6])
+    """
+    queries, index = _check_pair(queries, index, ("queries", "index"))
+    _check_csls_k(csls_k, queries.shape[0], "queries")
+    return _penalties(queries, index, csls_k, chunk_size)
+
+
+@validate_params(
+    {
+        "Q": ["array-like"],
+        "T": ["array-like"],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"nn", "csls"})],
+        "csls_k": [Interval(Integral, 1, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def retrieval_accuracy(Q, T, *, k=1, method="nn", csls_k=10, chunk_size=None):
+    """Fraction of queries whose own partner is among their k nearest targets.
+
+    Row i of Q and row i of T embed the same item. For every i, the rows of T
+    are ranked by similarity to Q[i]; a hit is row i among the first k. This
+    is the cross-model retrieval accuracy reported for embedding alignment
+    (chance level ``k / n_samples``).
+
+    Parameters
+    ----------
+    Q : array-like of shape (n_samples, n_features)
+        Queries.
+    T : array-like of shape (n_samples, n_features)
+        Targets, row-paired with Q (``n_samples`` must match) and in the same
+        space (same width).
+    k : int, default=1
+        Size of the shortlist; ``k=1`` is top-1 accuracy (precision@1).
+    method : {"nn", "csls"}, default="nn"
+        ``"nn"`` ranks targets by cosine. ``"csls"`` ranks by cross-domain
+        similarity local scaling (Conneau et al., 2018), which discounts
+        "hub" targets that are close to many queries.
+    csls_k : int, default=10
+        Neighbourhood size of the CSLS penalties (ignored for ``"nn"``).
+    chunk_size : int, default=None
+        Query rows per block. None derives it from a memory budget of 256 MiB
+        (or scikit-learn's ``working_memory``, if smaller), so that even
+        100,000 x 100,000 searches need only a few hundred MB.
+
+    Returns
+    -------
+    accuracy : float
+        Fraction of hits, in [0, 1].
+
+    See Also
+    --------
+    kneighbors : The neighbours themselves, for unpaired sets.
+    skembed.metrics.paired_cosine : Similarity of each pair, without ranking.
+    skembed.metrics.make_alignment_scorer : This accuracy as a scorer.
+
+    Notes
+    -----
+    CSLS scores a query q and a target t by
+
+    .. math::
+
+        \\operatorname{CSLS}(q, t) = 2 \\cos(q, t) - r_T(q) - r_Q(t),
+
+    where :math:`r_T(q)` is the mean cosine of q to its ``csls_k`` nearest
+    targets and :math:`r_Q(t)` that of t to its ``csls_k`` nearest queries.
+    :math:`r_T(q)` does not change a query's ranking and is skipped here.
+
+    Scores are computed block by block (float32 products for float32 input),
+    never as a full n x n matrix. A target tied with the partner counts as
+    ranked before it when its index is lower, so results are deterministic.
+
+    References
+    ----------
+    Conneau, Lample, Ranzato, Denoyer and Jégou (2018). "Word translation
+    without parallel data." ICLR.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skembed.metrics import retrieval_accuracy
+    >>> rng = np.random.default_rng(0)
+    >>> Q = rng.normal(size=(1000, 16))
+    >>> T = Q + 0.5 * rng.normal(size=Q.shape)
+    >>> retrieval_accuracy(Q, T)
+    1.0
+    >>> round(retrieval_accuracy(Q, rng.normal(size=Q.shape), k=10), 1)
+    0.0
+    >>> retrieval_accuracy(Q, T, method="csls", chunk_size=100)
+    1.0
+    """
+    Q, T = _check_pair(Q, T, ("Q", "T"))
+    if Q.shape[0] != T.shape[0]:
+        raise ValueError(
+            "Q and T must be row-paired (row i of Q's partner is row i of T), but "
+            f"Q has {Q.shape[0]} rows and T has {T.shape[0]}. For unpaired pools "
+            "search neighbours (skembed.kneighbors) instead of measuring retrieval."
+        )
+    n = Q.shape[0]
+    if k > n:
+        raise ValueError(f"k={k} must be at most the number of rows ({n}).")
+    if method == "csls":
+        _check_csls_k(csls_k, n, "the smaller set")
+    return _retrieval_hits(Q, T, k, method, csls_k, chunk_size) / n
+
+
+def alignment_score(views, *, k=1, method="nn", csls_k=10):
+    """Mean cross-view retrieval accuracy of row-paired, already mapped views.
+
+    For every ordered pair of views (a, b), the rows of view a retrieve among
+    those of view b (:func:`retrieval_accuracy`); ``k`` and ``csls_k`` are
+    capped at the number of rows, so that small cross-validation folds work.
+
+    Parameters
+    ----------
+    views : list of ndarray of shape (n_samples, n_components)
+        The views in one shared space, row-paired.
+    k, method, csls_k
+        As in :func:`retrieval_accuracy`.
+
+    Returns
+    -------
+    score : float
+        The mean over the K (K - 1) ordered pairs, in [0, 1].
+    """
+    views = [check_array(v, dtype=[np.float64, np.float32]) for v in views]
+    dtype = np.result_type(*(v.dtype for v in views))
+    views = [v.astype(dtype, copy=False) for v in views]
+    n = views[0].shape[0]
+    k, csls_k = min(k, n), min(csls_k, n)
+    scores = [
+        _retrieval_hits(views[a], views[b], k, method, csls_k) / n
+        for a in range(len(views))
+        for b in range(len(views))
+        if a != b
+    ]
+    return float(np.mean(scores))

@@ -1,0 +1,478 @@
+"""Similarity indices of two row-paired representations: CKA, Procrustes, CCA.
+
+They say how much structure two sets of embeddings share (invariant to
+rotations and, for CKA and CCA, more), not whether raw vectors of the two
+can be compared: that is what :mod:`skembed.metrics._verdict` tells. Every
+index reads its input in row chunks and accumulates in float64; none builds
+an n x n matrix.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, validate_params
+
+from skembed._stats import SUMMARY_BUDGET, chunk_rows, row_norms
+
+__all__ = [
+    "cca_similarity",
+    "check_paired",
+    "linear_cka",
+    "paired_cosine",
+    "procrustes_distance",
+]
+
+# Ridge added to each covariance in cca_similarity, relative to its mean
+# eigenvalue: it only matters for directions that carry less than about this
+# fraction of the average variance (rank deficiency, rounding noise).
+_CCA_RIDGE = 1e-10
+
+
+def check_paired(A, B, names=("A", "B"), *, same_width=False, paired=True):
+    """Validate two embedding matrices and cast them to one float dtype."""
+    A = check_array(A, dtype=[np.float64, np.float32], input_name=names[0])
+    B = check_array(B, dtype=[np.float64, np.float32], input_name=names[1])
+    if paired and A.shape[0] != B.shape[0]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must be row-paired (row i of both embeds "
+            f"the same item), but {names[0]} has {A.shape[0]} rows and "
+            f"{names[1]} has {B.shape[0]}."
+        )
+    if same_width and A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"{names[0]} has {A.shape[1]} columns and {names[1]} has "
+            f"{B.shape[1]}: cosines need vectors of one space. Map both into a "
+            "shared space first, for example with "
+            "skembed.ProcrustesAligner().fit([A, B]).transform_view."
+        )
+    dtype = np.result_type(A.dtype, B.dtype)
+    return A.astype(dtype, copy=False), B.astype(dtype, copy=False)
+
+
+def _moment_rows(n_features):
+    """Rows per chunk of the float64 moment passes (copies of both sides)."""
+    return chunk_rows(8 * 3 * max(1, n_features), SUMMARY_BUDGET)
+
+
+def _centered_moments(A, B, *, grams=True, row_fourth=False):
+    """Centred float64 moments of row-paired A and B, in two chunked passes.
+
+    The means come first, so that every chunk is centred before its product
+    (subtracting :math:`n \\mu \\mu^\\top` afterwards would cancel digits when the
+    data sit far from the origin, as e5 embeddings do).
+    """
+    n = A.shape[0]
+    mean_a = A.mean(axis=0, dtype=np.float64)
+    mean_b = B.mean(axis=0, dtype=np.float64)
+    p, q = A.shape[1], B.shape[1]
+    out = {
+        "n": n,
+        "cross": np.zeros((p, q)),
+        "squares_a": 0.0,
+        "squares_b": 0.0,
+    }
+    if grams:
+        out["gram_a"] = np.zeros((p, p))
+        out["gram_b"] = np.zeros((q, q))
+    if row_fourth:
+        out["fourth_ab"] = out["fourth_aa"] = out["fourth_bb"] = 0.0
+    rows = _moment_rows(p + q)
+    for start in range(0, n, rows):
+        a = A[start : start + rows].astype(np.float64) - mean_a
+        b = B[start : start + rows].astype(np.float64) - mean_b
+        out["cross"] += a.T @ b
+        row_a = np.einsum("ij,ij->i", a, a)
+        row_b = np.einsum("ij,ij->i", b, b)
+        out["squares_a"] += row_a.sum()
+        out["squares_b"] += row_b.sum()
+        if grams:
+            out["gram_a"] += a.T @ a
+            out["gram_b"] += b.T @ b
+        if row_fourth:
+            out["fourth_ab"] += row_a @ row_b
+            out["fourth_aa"] += row_a @ row_a
+            out["fourth_bb"] += row_b @ row_b
+    return out
+
+
+def _require_spread(moments, names=("A", "B")):
+    for key, name in zip(("squares_a", "squares_b"), names, strict=True):
+        if not moments[key] > 0:
+            raise ValueError(
+                f"{name} has zero variance (all rows are identical); the "
+                "similarity of a constant representation is undefined."
+            )
+
+
+def _inverse_row_norms(X):
+    """1 / ||x_i|| in float64, 1 for zero rows (whose cosines are then 0)."""
+    return 1.0 / row_norms(X).astype(np.float64)
+
+
+def _debiased_hsic(cross_sq, fourth, squares_x, squares_y, n):
+    # Song et al. (2012) unbiased HSIC of the linear kernels, up to the factor
+    # 1 / (n (n - 3)) that cancels in CKA; written with feature-space sums as
+    # in Kornblith et al. (2019).
+    return (
+        cross_sq
+        - n / (n - 2.0) * fourth
+        + squares_x * squares_y / ((n - 1.0) * (n - 2.0))
+    )
+
+
+@validate_params(
+    {"A": ["array-like"], "B": ["array-like"], "debiased": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
+def linear_cka(A, B, *, debiased=False):
+    """Linear centred kernel alignment between two row-paired representations.
+
+    CKA compares the similarity structure of the rows: it is 1 when B is a
+    rotation and isotropic rescaling of A (after centring), and near 0 for
+    unrelated representations. Widths may differ.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_samples, n_features_a)
+        First representation.
+    B : array-like of shape (n_samples, n_features_b)
+        Second representation; row i embeds the same item as row i of A.
+    debiased : bool, default=False
+        Use the unbiased HSIC estimator of Song et al. (2012), as proposed for
+        CKA by Kornblith et al. (2019); it removes the upward bias of CKA when
+        the number of features is large compared with the number of rows.
+        Needs at least 4 rows.
+
+    Returns
+    -------
+    cka : float
+        The linear CKA, in [0, 1] (the debiased value can fall slightly below
+        0 for unrelated data).
+
+    See Also
+    --------
+    procrustes_distance : A metric that is invariant to the same maps.
+    cca_similarity : Invariant to all invertible linear maps.
+
+    Notes
+    -----
+    With :math:`\\tilde A, \\tilde B` the column-centred inputs,
+
+    .. math::
+
+        \\operatorname{CKA}(A, B) = \\frac{\\|\\tilde A^\\top \\tilde B\\|_F^2}
+        {\\|\\tilde A^\\top \\tilde A\\|_F \\, \\|\\tilde B^\\top \\tilde B\\|_F},
+
+    the feature-space form of the kernel expression
+    :math:`\\langle HKH, HLH \\rangle / (\\|HKH\\|\\,\\|HLH\\|)` with
+    :math:`K = AA^\\top, L = BB^\\top`. All three products are d x d and are
+    accumulated over row chunks in float64, so memory is
+    :math:`O(d_a^2 + d_b^2 + d_a d_b)` whatever n.
+
+    The debiased form replaces each :math:`\\langle K, L \\rangle` by the
+    unbiased estimator, which for linear kernels also reduces to
+    feature-space sums (no n x n matrix):
+
+    .. math::
+
+        \\|\\tilde A^\\top \\tilde B\\|_F^2 - \\frac{n}{n-2} \\sum_i
+        \\|\\tilde a_i\\|^2 \\|\\tilde b_i\\|^2 + \\frac{\\|\\tilde A\\|_F^2
+        \\|\\tilde B\\|_F^2}{(n-1)(n-2)}.
+
+    CKA is invariant to orthogonal maps and isotropic scaling of either side,
+    but not to general invertible linear maps.
+
+    References
+    ----------
+    Kornblith, Norouzi, Lee and Hinton (2019). "Similarity of neural network
+    representations revisited." ICML.
+
+    Song, Smola, Gretton, Bedo and Borgwardt (2012). "Feature selection via
+    dependence maximization." JMLR 13.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.stats import ortho_group
+    >>> from skembed.metrics import linear_cka
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.normal(size=(500, 8))
+    >>> round(linear_cka(A, 3.0 * A @ ortho_group.rvs(8, random_state=0)), 6)
+    1.0
+    >>> round(linear_cka(A, rng.normal(size=(500, 8)), debiased=True), 1)
+    0.0
+    """
+    A, B = check_paired(A, B)
+    n = A.shape[0]
+    if debiased and n < 4:
+        raise ValueError(
+            f"debiased=True needs at least 4 rows, got {n}; use debiased=False."
+        )
+    m = _centered_moments(A, B, grams=True, row_fourth=debiased)
+    _require_spread(m)
+    hsic_ab = float(np.sum(m["cross"] ** 2))
+    hsic_aa = float(np.sum(m["gram_a"] ** 2))
+    hsic_bb = float(np.sum(m["gram_b"] ** 2))
+    if debiased:
+        sa, sb = m["squares_a"], m["squares_b"]
+        hsic_ab = _debiased_hsic(hsic_ab, m["fourth_ab"], sa, sb, n)
+        hsic_aa = _debiased_hsic(hsic_aa, m["fourth_aa"], sa, sa, n)
+        hsic_bb = _debiased_hsic(hsic_bb, m["fourth_bb"], sb, sb, n)
+        if not (hsic_aa > 0 and hsic_bb > 0):
+            raise ValueError(
+                "The debiased self-similarity of A or B is not positive, which "
+                f"happens with very few rows (n = {n}); use debiased=False."
+            )
+    return float(hsic_ab / math.sqrt(hsic_aa * hsic_bb))
+
+
+@validate_params(
+    {"A": ["array-like"], "B": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
+def procrustes_distance(A, B):
+    """Angular Procrustes shape distance between two row-paired representations.
+
+    The angle between the centred, unit-norm representations after the best
+    orthogonal alignment (Williams et al., 2021). It is a true metric on
+    representations modulo translation, isotropic scaling and orthogonal maps:
+    symmetric, zero exactly when one is a rotated, rescaled, shifted copy of
+    the other, and obeying the triangle inequality. Widths may differ (the
+    narrower side is conceptually padded with zero columns).
+
+    Parameters
+    ----------
+    A : array-like of shape (n_samples, n_features_a)
+        First representation.
+    B : array-like of shape (n_samples, n_features_b)
+        Second representation; row i embeds the same item as row i of A.
+
+    Returns
+    -------
+    distance : float
+        The angle in radians, in [0, pi/2].
+
+    See Also
+    --------
+    linear_cka : A similarity index with the same invariances.
+    skembed.ProcrustesAligner : Fit the aligning rotation itself.
+
+    Notes
+    -----
+    With :math:`\\tilde A, \\tilde B` centred and scaled to unit Frobenius
+    norm,
+
+    .. math::
+
+        d(A, B) = \\arccos \\max_{Q^\\top Q = I}
+        \\operatorname{tr}(\\tilde A^\\top \\tilde B Q)
+        = \\arccos \\|\\tilde A^\\top \\tilde B\\|_*,
+
+    where :math:`\\|\\cdot\\|_*` is the nuclear norm (sum of singular values).
+    Only the :math:`d_a \\times d_b` cross-product is formed, accumulated over
+    row chunks in float64. Near 0 the arccos amplifies rounding: two copies
+    that agree to float64 precision are about 1e-8 apart.
+
+    References
+    ----------
+    Williams, Kunz, Kornblith and Linderman (2021). "Generalized shape metrics
+    on neural representations." NeurIPS.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.stats import ortho_group
+    >>> from skembed.metrics import procrustes_distance
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.normal(size=(300, 6))
+    >>> B = 2.0 * A @ ortho_group.rvs(6, random_state=1) + 5.0
+    >>> round(procrustes_distance(A, B), 6)
+    0.0
+    >>> round(procrustes_distance(A, A + rng.normal(size=A.shape)), 2)
+    0.8...
+    """
+    A, B = check_paired(A, B)
+    m = _centered_moments(A, B, grams=False)
+    _require_spread(m)
+    nuclear = float(np.linalg.svd(m["cross"], compute_uv=False).sum())
+    cosine = nuclear / math.sqrt(m["squares_a"] * m["squares_b"])
+    return float(math.acos(min(1.0, max(0.0, cosine))))
+
+
+def _principal_axes(cov, variance, name):
+    """Eigenvalues (descending) and eigenvectors of a covariance, maybe truncated."""
+    values, vectors = np.linalg.eigh(cov)
+    values, vectors = np.clip(values[::-1], 0, None), vectors[:, ::-1]
+    if variance is not None:
+        explained = np.cumsum(values) / values.sum()
+        keep = int(np.searchsorted(explained, variance * (1 - 1e-12))) + 1
+        values, vectors = values[:keep], vectors[:, :keep]
+    return values, vectors
+
+
+@validate_params(
+    {
+        "A": ["array-like"],
+        "B": ["array-like"],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "svcca_variance": [Interval(Real, 0, 1, closed="right"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def cca_similarity(A, B, *, n_components=None, svcca_variance=None):
+    """Mean canonical correlation between two row-paired representations.
+
+    Canonical correlation analysis finds the pairs of directions (one per side)
+    whose projections are most correlated. The mean of the leading canonical
+    correlations is invariant to every invertible linear map of either side,
+    so it asks whether B is *some* linear transform of A, not whether it is a
+    rotation of it.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_samples, n_features_a)
+        First representation.
+    B : array-like of shape (n_samples, n_features_b)
+        Second representation; row i embeds the same item as row i of A.
+    n_components : int, default=None
+        Average the leading ``n_components`` canonical correlations. None uses
+        all of them: ``min(n_features_a, n_features_b)``, or the smaller of the
+        two kept dimensions with ``svcca_variance``.
+    svcca_variance : float in (0, 1], default=None
+        None computes plain CCA on all features. A value switches to SVCCA
+        (Raghu et al., 2017): each side is first reduced to its leading
+        principal directions explaining this fraction of its variance (0.99
+        in the paper), which drops noise directions that CCA would otherwise
+        correlate.
+
+    Returns
+    -------
+    similarity : float
+        Mean of the leading canonical correlations, in [0, 1].
+
+    See Also
+    --------
+    linear_cka : Sensitive to anisotropic rescaling, unlike CCA.
+    skembed.CCAAligner : Fit the canonical directions themselves.
+
+    Notes
+    -----
+    With the covariance blocks :math:`\\Sigma_{aa}, \\Sigma_{bb}, \\Sigma_{ab}`
+    (accumulated over row chunks in float64) the canonical correlations are
+    the singular values of
+
+    .. math::
+
+        (\\Sigma_{aa} + \\epsilon_a I)^{-1/2} \\, \\Sigma_{ab} \\,
+        (\\Sigma_{bb} + \\epsilon_b I)^{-1/2},
+
+    with a tiny ridge :math:`\\epsilon = 10^{-10} \\operatorname{tr}(\\Sigma)/d`
+    for numerical stability. SVCCA first restricts each covariance to its
+    kept principal directions. With few rows (``n_samples`` not well above
+    ``n_features_a + n_features_b``), sample canonical correlations are biased
+    towards 1; prefer SVCCA or :func:`linear_cka` there.
+
+    References
+    ----------
+    Hotelling (1936). "Relations between two sets of variates." Biometrika.
+
+    Raghu, Gilmer, Yosinski and Sohl-Dickstein (2017). "SVCCA: Singular vector
+    canonical correlation analysis for deep learning dynamics and
+    interpretability." NeurIPS.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skembed.metrics import cca_similarity
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.normal(size=(1000, 5))
+    >>> M = rng.normal(size=(5, 5))
+    >>> round(cca_similarity(A, A @ M + 1.0), 6)
+    1.0
+    >>> round(cca_similarity(A, rng.normal(size=(1000, 5))), 1)
+    0.0
+    >>> round(cca_similarity(A, A @ M, svcca_variance=0.99), 3)
+    1.0
+    """
+    A, B = check_paired(A, B)
+    n = A.shape[0]
+    if n < 2:
+        raise ValueError(f"cca_similarity needs at least 2 rows, got {n}.")
+    m = _centered_moments(A, B, grams=True)
+    _require_spread(m)
+    axes = []
+    for key, name in (("gram_a", "A"), ("gram_b", "B")):
+        values, vectors = _principal_axes(m[key] / (n - 1), svcca_variance, name)
+        ridge = _CCA_RIDGE * m[key].trace() / (n - 1) / m[key].shape[0]
+        axes.append(vectors / np.sqrt(values + ridge))
+    available = min(axes[0].shape[1], axes[1].shape[1])
+    if n_components is None:
+        n_components = available
+    elif n_components > available:
+        kept = " kept by svcca_variance" if svcca_variance is not None else ""
+        raise ValueError(
+            f"n_components={n_components} exceeds the {available} canonical "
+            f"pairs available (the smaller number of directions{kept}); use "
+            f"n_components <= {available}."
+        )
+    whitened_cross = axes[0].T @ (m["cross"] / (n - 1)) @ axes[1]
+    correlations = np.linalg.svd(whitened_cross, compute_uv=False)
+    return float(np.clip(correlations[:n_components], 0.0, 1.0).mean())
+
+
+@validate_params(
+    {"A": ["array-like"], "B": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
+def paired_cosine(A, B):
+    """Cosine similarity between each row of A and the same row of B.
+
+    Meaningful only when A and B live in one space (same model, or both
+    mapped by an aligner): across two models' raw spaces the axes do not
+    correspond and the values are noise.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_samples, n_features)
+        First set of embeddings.
+    B : array-like of shape (n_samples, n_features)
+        Second set, row-paired with A and of the same width.
+
+    Returns
+    -------
+    cosines : ndarray of shape (n_samples,)
+        ``cos(A[i], B[i])`` in float64; 0 where either row is zero. Their
+        mean, ``paired_cosine(A, B).mean()``, is the usual summary; compare it
+        with the mean cosine of random pairs, e.g.
+        ``paired_cosine(A, np.roll(B, 1, axis=0)).mean()``, since some models
+        give every pair a large cosine.
+
+    See Also
+    --------
+    retrieval_accuracy : Whether each row's partner is also its nearest row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skembed.metrics import paired_cosine
+    >>> A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    >>> B = np.array([[2.0, 0.0], [1.0, 0.0], [-1.0, -1.0]])
+    >>> paired_cosine(A, B)
+    array([ 1.,  0., -1.])
+    >>> float(paired_cosine(A, B).mean())
+    0.0
+    """
+    A, B = check_paired(A, B, same_width=True)
+    out = np.empty(A.shape[0])
+    rows = _moment_rows(2 * A.shape[1])
+    for start in range(0, A.shape[0], rows):
+        a = A[start : start + rows].astype(np.float64)
+        b = B[start : start + rows].astype(np.float64)
+        dots = np.einsum("ij,ij->i", a, b)
+        out[start : start + rows] = dots * _inverse_row_norms(a) * _inverse_row_norms(b)
+    return out

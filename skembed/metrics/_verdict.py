@@ -1,0 +1,565 @@
+"""Same space or not: a cheap guard and a verdict with the numbers behind it.
+
+This is the only part of :mod:`skembed.metrics` that fits aligners; it
+imports them from above, never the other way round.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import math
+import textwrap
+import warnings
+from dataclasses import asdict, dataclass
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.stats import binom
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from skembed._cca import CCAAligner
+from skembed._neighbors import retrieval_accuracy
+from skembed._procrustes import ProcrustesAligner
+from skembed.exceptions import OutOfSpaceWarning
+from skembed.metrics._similarity import check_paired, linear_cka, paired_cosine
+
+__all__ = ["SpaceComparison", "check_same_space", "compare_spaces"]
+
+# compare_spaces / check_same_space: significance level of "above chance", and
+# the share of the best alignment's above-chance skill that raw vectors must
+# reach to be called the same space.
+_CHANCE_ALPHA = 1e-3
+_SAME_SPACE_SHARE = 0.9
+
+
+def _random_partners(n, rng):
+    """A random derangement: row i is paired with partner[i] != i (n >= 2)."""
+    order = rng.permutation(n)
+    partner = np.empty(n, dtype=np.int64)
+    partner[order] = np.roll(order, -1)
+    return partner
+
+
+def _above_chance(accuracy, n):
+    """Whether a top-1 accuracy among n candidates shows a real pairing.
+
+    Two conditions, both relative to chance c = 1/n: the accuracy reaches the
+    geometric midpoint sqrt(c) between chance and perfect retrieval (the
+    partner is found with at least half of the log2(n) bits that identify it),
+    and its hit count is significant against Binomial(n, c) at level 1e-3
+    (which only binds for small n).
+    """
+    chance = 1.0 / n
+    hits = int(round(accuracy * n))
+    significant = hits > 0 and binom.sf(hits - 1, n, chance) < _CHANCE_ALPHA
+    return bool(accuracy >= math.sqrt(chance) and significant)
+
+
+def _two_way_retrieval(A, B):
+    return 0.5 * (retrieval_accuracy(A, B) + retrieval_accuracy(B, A))
+
+
+@validate_params(
+    {
+        "A": ["array-like"],
+        "B": ["array-like"],
+        "action": [StrOptions({"warn", "raise"})],
+        "n_samples": [Interval(Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def check_same_space(A, B, *, action="warn", n_samples=1000, random_state=0):
+    """Check cheaply whether row-paired embeddings A and B share one space.
+
+    A guard for user code that is about to compare vectors of A with vectors
+    of B directly (cosine, nearest neighbours), which is meaningful only when
+    both come from the same model or were mapped into one space by an
+    aligner. On a random subsample of paired rows it checks that
+
+    1. A and B have the same width;
+    2. paired rows are more similar than random pairs: the mean of
+       ``cos(a_i, b_i) - cos(a_i, b_j)`` over rows, for a random partner j,
+       exceeds three standard errors;
+    3. raw top-1 retrieval (mean of A -> B and B -> A) is above chance by
+       the rule of :func:`compare_spaces`: at least ``sqrt(1 / m)`` among the
+       ``m`` subsampled rows and significant at level 1e-3.
+
+    Embeddings of two different models fail 2 and 3 (their raw retrieval is
+    at chance level). Whether an aligner would still improve embeddings that
+    pass is what :func:`compare_spaces` tells.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_rows, n_features_a)
+        First set of embeddings.
+    B : array-like of shape (n_rows, n_features_b)
+        Second set; row i embeds the same item as row i of A.
+    action : {"warn", "raise"}, default="warn"
+        What to do when they do not look like one space: emit an
+        :class:`OutOfSpaceWarning`, or raise a ValueError with the same
+        message.
+    n_samples : int, default=1000
+        Number of paired rows to subsample (all rows if fewer).
+    random_state : int, RandomState instance or None, default=0
+        Subsample and random pairs; fixed by default so that a guard gives
+        the same answer on every run.
+
+    Returns
+    -------
+    same_space : bool
+        True when all checks pass.
+
+    Warns
+    -----
+    OutOfSpaceWarning
+        With ``action="warn"`` when a check fails; the message gives the
+        numbers and says what to do.
+
+    See Also
+    --------
+    compare_spaces : The full comparison, including fitted alignments.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from scipy.stats import ortho_group
+    >>> from skembed.metrics import check_same_space
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.normal(size=(500, 16))
+    >>> check_same_space(A, A + 0.1 * rng.normal(size=A.shape))
+    True
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     check_same_space(A, A @ ortho_group.rvs(16, random_state=0))
+    False
+    >>> print(caught[0].message)
+    A and B do not look like embeddings of one space: ...
+    """
+    A, B = check_paired(A, B)
+    rng = check_random_state(random_state)
+    n, p, q = A.shape[0], A.shape[1], B.shape[1]
+    if n < 2:
+        raise ValueError(f"check_same_space needs at least 2 paired rows, got {n}.")
+    advice = (
+        "Vectors from different models must not be compared directly: fit an "
+        "aligner on paired rows, e.g. aligner = skembed.ProcrustesAligner()"
+        ".fit([A, B]), and compare aligner.transform_view(A, 0) with "
+        "aligner.transform_view(B, 1); skembed.metrics.compare_spaces tells "
+        "whether that works."
+    )
+    if p != q:
+        reasons = f"A has {p} columns and B has {q}"
+        same = False
+    else:
+        m = min(n, n_samples)
+        rows = np.sort(rng.choice(n, size=m, replace=False)) if m < n else slice(None)
+        A_sub, B_sub = A[rows], B[rows]
+        paired = paired_cosine(A_sub, B_sub)
+        unpaired = paired_cosine(A_sub, B_sub[_random_partners(m, rng)])
+        gap = paired - unpaired
+        standard_error = gap.std(ddof=1) / math.sqrt(m) if m > 1 else 0.0
+        cosine_ok = bool(gap.mean() > 3 * standard_error)
+        retrieval = _two_way_retrieval(A_sub, B_sub)
+        retrieval_ok = _above_chance(retrieval, m)
+        same = cosine_ok and retrieval_ok
+        reasons = (
+            f"paired rows have mean cosine {paired.mean():.3f} against "
+            f"{unpaired.mean():.3f} for random pairs, and raw top-1 retrieval "
+            f"is {retrieval:.4f} among {m} rows (chance {1 / m:.4f}, needed "
+            f">= {math.sqrt(1 / m):.4f})"
+        )
+    if not same:
+        message = f"A and B do not look like embeddings of one space: {reasons}. "
+        message += advice
+        if action == "raise":
+            raise ValueError(message)
+        # stacklevel 3: past the validate_params wrapper, to the caller.
+        warnings.warn(message, OutOfSpaceWarning, stacklevel=3)
+    return same
+
+
+_VERDICTS = ("same space", "different spaces, alignable", "not linearly alignable")
+
+
+def _skill(accuracy, chance):
+    """Share of the way from chance to perfect retrieval."""
+    return (accuracy - chance) / (1.0 - chance)
+
+
+def _decide(raw, aligned, n_test):
+    """The verdict of compare_spaces from held-out top-1 accuracies."""
+    chance = 1.0 / n_test
+    if raw is not None and _above_chance(raw, n_test):
+        if _skill(raw, chance) >= _SAME_SPACE_SHARE * _skill(aligned, chance):
+            return _VERDICTS[0]
+    if _above_chance(aligned, n_test):
+        return _VERDICTS[1]
+    return _VERDICTS[2]
+
+
+@dataclass(frozen=True)
+class SpaceComparison:
+    """Result of :func:`compare_spaces`: a verdict and the numbers behind it.
+
+    ``str(result)`` prints a table; :meth:`to_dict` gives plain Python values
+    for JSON.
+
+    Attributes
+    ----------
+    verdict : str
+        ``"same space"``, ``"different spaces, alignable"`` or
+        ``"not linearly alignable"``.
+    explanation : str
+        One paragraph: why this verdict, and what to do.
+    n_samples, n_train, n_test : int
+        Paired rows in all, used to fit the aligners, and held out.
+    n_features : tuple of int
+        Widths of A and B.
+    chance : float
+        Top-1 retrieval accuracy of a random ranking, ``1 / n_test``.
+    signal_threshold : float
+        ``sqrt(chance)``: the retrieval accuracy above which a pairing counts
+        as recovered.
+    paired_cosine, random_pair_cosine : float or None
+        Mean raw cosine of paired rows and of random pairs (None when the
+        widths differ).
+    raw_retrieval : float or None
+        Held-out top-1 retrieval between raw vectors (None when the widths
+        differ).
+    procrustes_retrieval : float
+        Held-out top-1 retrieval after a centred :class:`ProcrustesAligner`.
+    cca_retrieval : float
+        The same after a :class:`CCAAligner` with as many components as the
+        narrower width allows.
+    linear_cka : float
+        Linear CKA of A and B on all rows.
+    """
+
+    verdict: str
+    explanation: str
+    n_samples: int
+    n_train: int
+    n_test: int
+    n_features: tuple
+    chance: float
+    signal_threshold: float
+    paired_cosine: float | None
+    random_pair_cosine: float | None
+    raw_retrieval: float | None
+    procrustes_retrieval: float
+    cca_retrieval: float
+    linear_cka: float
+
+    def to_dict(self):
+        """The fields as a dict of plain Python values (JSON-serialisable).
+
+        Returns
+        -------
+        result : dict
+            Field name to value; ``n_features`` becomes a list.
+        """
+        out = asdict(self)
+        out["n_features"] = list(self.n_features)
+        return out
+
+    def __str__(self):
+        def fmt(value, digits=3):
+            return "n/a" if value is None else f"{value:.{digits}f}"
+
+        widths_differ = self.raw_retrieval is None
+        raw_note = "widths differ" if widths_differ else ""
+        rows = [
+            (
+                "paired cosine, raw (all rows)",
+                fmt(self.paired_cosine),
+                raw_note or f"random pairs {fmt(self.random_pair_cosine)}",
+            ),
+            (
+                "top-1 retrieval, raw",
+                fmt(self.raw_retrieval),
+                f"chance {self.chance:.4f}" + (f", {raw_note}" if raw_note else ""),
+            ),
+            (
+                "top-1 retrieval, Procrustes",
+                fmt(self.procrustes_retrieval),
+                f"pairing recovered if >= {self.signal_threshold:.4f}",
+            ),
+            (
+                "top-1 retrieval, CCA",
+                fmt(self.cca_retrieval),
+                "",
+            ),
+            ("linear CKA (all rows)", fmt(self.linear_cka), ""),
+        ]
+        rule = "-" * 72
+        lines = [
+            f"A: {self.n_features[0]} features, B: {self.n_features[1]} features, "
+            f"{self.n_samples} paired rows",
+            f"aligners fit on {self.n_train} rows; retrieval on {self.n_test} "
+            "held-out rows, mean of A->B and B->A",
+            rule,
+            f"{'':32}{'value':>8}   reference",
+        ]
+        lines += [f"{name:32}{value:>8}   {ref}".rstrip() for name, value, ref in rows]
+        lines += [rule, f"verdict: {self.verdict}"]
+        lines += textwrap.wrap(self.explanation, 72)
+        return "\n".join(lines)
+
+
+def _aligned_retrieval(aligner, A_train, B_train, A_test, B_test):
+    """Held-out two-way top-1 retrieval in an aligner's centred shared space."""
+    aligner.fit([A_train, B_train])
+    # transform_view returns the centred shared space, where cosines compare
+    # directions about the shared mean.
+    Z_a = aligner.transform_view(A_test, 0)
+    Z_b = aligner.transform_view(B_test, 1)
+    return _two_way_retrieval(Z_a, Z_b)
+
+
+def _explain(
+    verdict,
+    *,
+    raw,
+    aligned,
+    method,
+    chance,
+    bar,
+    n_train,
+    n_test,
+    widths,
+    paired,
+    unpaired,
+    cka,
+):
+    if widths[0] != widths[1]:
+        raw_clause = (
+            f"their widths differ ({widths[0]} vs {widths[1]}), so raw vectors "
+            "cannot be compared at all"
+        )
+    else:
+        raw_clause = (
+            f"raw top-1 retrieval between paired rows is {raw:.3f} (chance "
+            f"{chance:.4f}) and paired rows have mean cosine {paired:.3f} against "
+            f"{unpaired:.3f} for random pairs"
+        )
+    fit_clause = (
+        f"a {method} map fitted on {n_train} pairs retrieves the partner of "
+        f"{aligned:.1%} of {n_test} held-out rows"
+    )
+    if verdict == _VERDICTS[0]:
+        return (
+            f"A and B look like one embedding space: {raw_clause}. Raw retrieval "
+            f"reaches at least {_SAME_SPACE_SHARE:.0%} of the above-chance retrieval "
+            f"of the best linear alignment on the same held-out rows ({aligned:.3f}, "
+            f"{method}), so aligning would not improve it materially. Comparing "
+            "their vectors directly (cosine, nearest neighbours) is meaningful; "
+            f"linear CKA is {cka:.3f}."
+        )
+    if verdict == _VERDICTS[1]:
+        text = (
+            f"A and B are different embedding spaces: {raw_clause}. But {fit_clause} "
+            f"(chance {chance:.4f}), so a linear alignment recovers the pairing. Do "
+            "not compare raw vectors across the two models: fit an aligner such as "
+            f"skembed.{method}Aligner on paired rows and compare in its shared "
+            "space (transform_view, or translate one model's vectors into the "
+            f"other's space); linear CKA is {cka:.3f}."
+        )
+        if aligned < 0.5:
+            text += (
+                " The held-out accuracy is still modest: more training pairs or a "
+                "non-linear aligner may help."
+            )
+        return text
+    return (
+        f"No linear relation between A and B was found: {raw_clause}, and {fit_clause}"
+        f", not clearly above chance ({chance:.4f}; a recovered pairing needs at "
+        f"least {bar:.4f} and significance at level {_CHANCE_ALPHA:g}); linear CKA is "
+        f"{cka:.3f}. Check that the rows are paired (row i of A and of B embed the "
+        "same item). If they are, the two models disagree beyond any linear map, "
+        "and their vectors cannot be compared; a non-linear aligner or more pairs "
+        "may still help."
+    )
+
+
+@validate_params(
+    {
+        "A": ["array-like"],
+        "B": ["array-like"],
+        "test_size": [
+            Interval(Real, 0, 1, closed="neither"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def compare_spaces(A, B, *, test_size=0.25, random_state=None):
+    """Tell whether two row-paired embeddings share a space, or can be aligned.
+
+    Row i of A and row i of B embed the same item with two models (or the
+    same model twice). The function measures how well raw vectors retrieve
+    their partners, fits linear aligners on a training split and measures
+    retrieval on the held-out rows, and returns a verdict:
+
+    - ``"same space"``: raw vectors can be compared directly;
+    - ``"different spaces, alignable"``: raw comparisons are meaningless, but
+      a linear map fitted on paired rows recovers the pairing;
+    - ``"not linearly alignable"``: neither works.
+
+    Parameters
+    ----------
+    A : array-like of shape (n_samples, n_features_a)
+        Embeddings of the first model.
+    B : array-like of shape (n_samples, n_features_b)
+        Embeddings of the second model, row-paired with A. Widths may differ;
+        then raw comparisons are impossible and so is ``"same space"``.
+    test_size : float or int, default=0.25
+        Held-out share (float in (0, 1)) or number (int) of rows on which
+        every retrieval accuracy is measured; at least 10 rows.
+    random_state : int, RandomState instance or None, default=None
+        Train/test split and random pairs.
+
+    Returns
+    -------
+    result : SpaceComparison
+        The verdict, a one-paragraph explanation, and the numbers;
+        ``print(result)`` shows a table.
+
+    See Also
+    --------
+    check_same_space : A cheap guard without fitting aligners.
+    retrieval_accuracy : The accuracy used throughout.
+
+    Notes
+    -----
+    Numbers (retrievals are top-1, cosine, the mean of A -> B and B -> A, on
+    the ``n_test`` held-out rows, chance ``c = 1 / n_test``):
+
+    - raw paired cosine against the mean cosine of random pairs (all rows);
+    - raw retrieval (equal widths only);
+    - retrieval after a centred :class:`ProcrustesAligner` fitted on the
+      training rows, and after a :class:`CCAAligner` with ``min(widths)``
+      components when that aligner is available, both measured in the
+      aligner's shared space about its common offset; ``aligned`` is the
+      better of the two;
+    - linear CKA on all rows (reported, not used by the verdict).
+
+    Rules, all relative to chance or to the other numbers, none tuned to a
+    data set:
+
+    - an accuracy shows a *recovered pairing* when it reaches
+      :math:`\\sqrt{c}`, the geometric midpoint between chance and perfect
+      retrieval (in information terms: more than half of the
+      :math:`\\log_2 n_{test}` bits that single out the partner), and its hit
+      count is significant against Binomial(n_test, c) at level 1e-3 (which
+      only binds for small test sets);
+    - ``"same space"``: widths equal, raw retrieval shows a recovered
+      pairing, and its skill :math:`(acc - c)/(1 - c)` is at least 90% of the
+      skill of ``aligned``: the alignment would not improve the raw vectors
+      materially;
+    - ``"different spaces, alignable"``: otherwise, when ``aligned`` shows a
+      recovered pairing;
+    - ``"not linearly alignable"``: otherwise.
+
+    Because retrieval among more candidates is harder, the bar
+    :math:`\\sqrt{c}` falls as the test set grows; the explanation flags an
+    alignable verdict whose held-out accuracy is below 0.5.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.stats import ortho_group
+    >>> from skembed.metrics import compare_spaces
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.normal(size=(800, 16))
+    >>> B = A @ ortho_group.rvs(16, random_state=0) + 0.3 * rng.normal(size=A.shape)
+    >>> result = compare_spaces(A, B, random_state=0)
+    >>> result.verdict
+    'different spaces, alignable'
+    >>> compare_spaces(A, A + 0.3 * rng.normal(size=A.shape), random_state=0).verdict
+    'same space'
+    >>> compare_spaces(A, rng.normal(size=A.shape), random_state=0).verdict
+    'not linearly alignable'
+    >>> print(result)
+    A: 16 features, B: 16 features, 800 paired rows
+    aligners fit on 600 rows; retrieval on 200 held-out rows, mean of A->B and B->A
+    ...
+    verdict: different spaces, alignable
+    A and B are different embedding spaces: ...
+    """
+    A, B = check_paired(A, B)
+    n = A.shape[0]
+    widths = (A.shape[1], B.shape[1])
+    rng = check_random_state(random_state)
+    train, test = train_test_split(
+        np.arange(n), test_size=test_size, random_state=rng.randint(2**31 - 1)
+    )
+    if test.size < 10 or train.size < 2:
+        raise ValueError(
+            f"compare_spaces needs at least 10 held-out and 2 training rows; "
+            f"test_size={test_size!r} on {n} rows gives {test.size} and "
+            f"{train.size}. Pass more rows or change test_size."
+        )
+    train.sort()
+    test.sort()
+    A_train, B_train, A_test, B_test = A[train], B[train], A[test], B[test]
+    n_test = test.size
+    chance = 1.0 / n_test
+
+    paired = unpaired = raw = None
+    if widths[0] == widths[1]:
+        paired = float(paired_cosine(A, B).mean())
+        unpaired = float(paired_cosine(A, B[_random_partners(n, rng)]).mean())
+        raw = _two_way_retrieval(A_test, B_test)
+
+    procrustes = _aligned_retrieval(
+        ProcrustesAligner(), A_train, B_train, A_test, B_test
+    )
+    # CCA has at most min(widths, n_train - 1) canonical directions.
+    cca = _aligned_retrieval(
+        CCAAligner(n_components=min(*widths, train.size - 1)),
+        A_train,
+        B_train,
+        A_test,
+        B_test,
+    )
+    if cca > procrustes:
+        aligned, method = cca, "CCA"
+    else:
+        aligned, method = procrustes, "Procrustes"
+    cka = linear_cka(A, B)
+    verdict = _decide(raw, aligned, n_test)
+    explanation = _explain(
+        verdict,
+        raw=raw,
+        aligned=aligned,
+        method=method,
+        chance=chance,
+        bar=math.sqrt(chance),
+        n_train=train.size,
+        n_test=n_test,
+        widths=widths,
+        paired=paired,
+        unpaired=unpaired,
+        cka=cka,
+    )
+    return SpaceComparison(
+        verdict=verdict,
+        explanation=explanation,
+        n_samples=n,
+        n_train=int(train.size),
+        n_test=int(n_test),
+        n_features=widths,
+        chance=chance,
+        signal_threshold=math.sqrt(chance),
+        paired_cosine=paired,
+        random_pair_cosine=unpaired,
+        raw_retrieval=raw,
+        procrustes_retrieval=procrustes,
+        cca_retrieval=cca,
+        linear_cka=cka,
+    )
