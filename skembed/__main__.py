@@ -699,8 +699,7 @@ def _translate(args, progress):
             raise UserError(str(exc)) from None
     source = _resolve_name(aligner, args.source, "--source")
     target = _resolve_name(aligner, args.target, "--target")
-    method = getattr(type(aligner), "translate", None)
-    if method is None or isinstance(method, property):
+    if not hasattr(aligner, "translate"):
         raise UserError(
             f"a {type(aligner).__name__} cannot translate between views; fit the "
             "model with skembed align."

@@ -1,99 +1,53 @@
-"""The aligner base class: views in, per-view affine maps into a shared space.
+"""The view surface every aligner shares: views in, one shared space out.
 
-Every aligner learns, for each view k, an affine map
+An aligner maps each of its K views (embeddings of the same items by K
+models) into one shared space of width ``n_components_``. :class:`BaseAligner`
+is that contract and the public surface built on it: ``transform`` with its
+``combine`` modes, ``transform_view``, ``score`` and feature names. A
+subclass provides the per-view map, ``_map(block, k, offset=...)``, and
+``n_components_``; what else it offers it inherits from a mixin that really
+provides it:
 
-.. math::
+- :class:`~skembed._affine.AffineMapMixin`: stored affine maps, with a fast
+  chunked ``transform``, ``translate`` and ``inverse_transform_view``;
+- :class:`~skembed._moments.MomentsFitMixin`: ``fit`` and ``partial_fit``
+  from one pass of mergeable statistics.
 
-    f_k(x) = (x - \\mu_k) P_k + c
-
-into a shared space of width m, where :math:`P_k` (d_k x m) already carries any
-isotropic scale. Subclasses only say which sufficient statistics they need and
-turn them into ``means_``, ``_projections`` and ``_offset``; the base class
-does the rest of the public surface: ``fit``, ``partial_fit``, ``transform``
-with its ``combine`` modes, ``transform_view``, ``translate``,
-``inverse_transform_view``, ``score`` and feature names.
+So ``hasattr(aligner, "partial_fit")`` and ``hasattr(aligner, "translate")``
+tell the truth.
 """
 
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import inspect
+from abc import abstractmethod
 from functools import partial
 from itertools import combinations
 from numbers import Integral
 
 import numpy as np
 from sklearn import config_context, get_config
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skembed._dask import check_dask_views, is_dask_collection, map_views, reduce_views
+from skembed._dask import check_dask_views, is_dask_collection, map_views
 from skembed._neighbors import alignment_score
 from skembed._parallel import map_row_groups, row_groups
-from skembed._stats import (
-    TRANSFORM_BUDGET,
-    CrossMoments,
-    all_finite,
-    chunk_rows,
-    merge_moments,
-    row_norms,
-    unit_rows,
-)
+from skembed._stats import TRANSFORM_BUDGET, all_finite, chunk_rows, row_norms
 from skembed._views import check_view_block, check_views, resolve_view
 
 __all__ = ["BaseAligner"]
 
 
-def _unit_row_blocks(blocks):
-    return [unit_rows(block) for block in blocks]
-
-
-def _view_moments(blocks, *, n_views, request, l2_rows, n_threads=None):
-    """The moments of row-paired view blocks, read in row chunks.
-
-    A module-level function, so that Dask can ship it to the workers.
-    """
-    stats = CrossMoments(n_views, **request)
-    prepare = _unit_row_blocks if l2_rows else None
-    return stats.update(blocks, prepare=prepare, n_threads=n_threads)
-
-
-def _non_finite_error(estimator, dtype):
-    return ValueError(
-        f"Input X contains NaN or infinity (or a value too large for {dtype}); "
-        f"{type(estimator).__name__} needs finite embeddings. Drop or impute "
-        "those rows."
-    )
-
-
-def _affine_into(block, out, projection, bias, l2_rows):
-    """Write ``(block / norms) @ projection - bias`` into ``out``.
-
-    ``projection=None`` stands for the identity (the reference view of a
-    Procrustes alignment), which needs a copy instead of a product;
-    ``bias=None`` for a zero bias.
-    """
-    if projection is None:
-        np.copyto(out, block)
-    else:
-        np.matmul(block, projection, out=out)
-    if l2_rows:
-        # Row scaling commutes with the right product: normalise the output
-        # instead of copying the input.
-        out /= row_norms(block)[:, None]
-    if bias is not None:
-        out -= bias
-    return out
-
-
 class BaseAligner(TransformerMixin, BaseEstimator):
-    """Base class for aligners (not for direct use).
+    """Base class of aligners (not for direct use): the view surface.
 
-    Subclasses define ``_statistics_request(widths)`` returning keyword
-    arguments of :class:`~skembed._stats.CrossMoments`, and ``_solve(stats)``
-    setting ``means_``, ``_projections`` and ``_offset``. A subclass whose
-    parameters include ``normalize`` gets unit-length rows before any
-    statistic is taken and before any map is applied.
+    A subclass defines ``fit``, the per-view map ``_map(block, k, *,
+    offset=None)`` (raw rows of view k to the shared space, in the input
+    dtype) and the ``n_components_`` property. A subclass whose parameters
+    include ``normalize`` gets unit-length rows before any map is applied.
     """
 
     _parameter_constraints: dict = {
@@ -101,20 +55,31 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         "combine": [StrOptions({"concat", "mean", "similarity"})],
     }
 
-    # ------------------------------------------------------------------ hooks
-    def _statistics_request(self, widths):  # pragma: no cover - abstract
-        raise NotImplementedError
+    # Capabilities other aligners have and this one does not, with the reason:
+    # only the message of the AttributeError changes, ``hasattr`` stays False.
+    _absent_capabilities: dict = {}
 
-    def _solve(self, stats):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _check_statistics(self, stats):
-        """Data-dependent checks run before ``_solve``."""
-        if stats.n_samples_ < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 samples, got "
-                f"n_samples = {stats.n_samples_}."
+    def __getattr__(self, name):
+        # Called when normal lookup failed, including when a descriptor such as
+        # available_if refused: let that descriptor raise its own reason.
+        descriptor = inspect.getattr_static(type(self), name, None)
+        if descriptor is not None and hasattr(descriptor, "__get__"):
+            try:
+                return descriptor.__get__(self, type(self))
+            except AttributeError as exc:
+                # available_if keeps its check's own message as the cause.
+                cause = exc.__cause__
+                raise (cause if isinstance(cause, AttributeError) else exc) from None
+        reason = type(self)._absent_capabilities.get(name)
+        if reason is None:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}"
             )
+        raise AttributeError(f"{type(self).__name__} has no {name}: {reason}")
+
+    @abstractmethod
+    def _map(self, block, k, *, offset=None):
+        """Rows of view k in the shared space; ``offset`` adds the common c."""
 
     @property
     def _l2_rows(self):
@@ -130,157 +95,22 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         """
         return getattr(self, "output_frame", "centered") == "reference"
 
-    # -------------------------------------------------------------------- fit
-    def _accumulate(self, X, *, reset):
-        """Add the moments of X to ``self._stats`` (a new one when ``reset``).
-
-        The moments of X are taken apart and checked before they are merged,
-        so a chunk holding NaN leaves earlier ``partial_fit`` calls intact. A
-        Dask X is reduced block by block with a tree of merges.
-        """
-        dask_input = is_dask_collection(X)
-        if dask_input:
-            views = check_dask_views(self, X, reset=reset)
-            dtype = views.dtype
-        else:
-            # NaN and infinity reach the moments; checking them there saves
-            # a pass over X.
-            with config_context(assume_finite=True):
-                blocks = check_views(self, X, reset=reset)
-            dtype = blocks[0].dtype
-        widths = self.n_features_per_view_
-        moments = partial(
-            _view_moments,
-            n_views=len(widths),
-            request=self._statistics_request(widths),
-            l2_rows=self._l2_rows,
+    def _non_finite_error(self, dtype):
+        return ValueError(
+            f"Input X contains NaN or infinity (or a value too large for {dtype}); "
+            f"{type(self).__name__} needs finite embeddings. Drop or impute those "
+            "rows."
         )
-        if dask_input:
-            # Dask already runs one task per block on every core.
-            moments = partial(moments, n_threads=1)
-            stats = reduce_views(views, moments, merge_moments)
-        else:
-            stats = moments(blocks)
-        if not stats.is_finite():
-            raise _non_finite_error(self, dtype)
-        if reset or not hasattr(self, "_stats"):
-            self._stats = stats
-        else:
-            self._stats.merge(stats)
-        self._fit_dtype = dtype
-        return self._stats
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Learn the per-view maps from row-paired views.
-
-        Parameters
-        ----------
-        X : array-like, DataFrame or list of arrays
-            The views, split as the ``views`` parameter says: row ``i`` of
-            every view embeds the same item.
-        y : None
-            Ignored; present for Pipeline compatibility (class labels
-            travel here, never a second embedding).
-
-        Returns
-        -------
-        self : object
-            The fitted aligner.
-        """
-        stats = self._accumulate(X, reset=True)
-        self._check_statistics(stats)
-        self._solve(stats)
-        return self
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
-        """Update the statistics with a chunk of rows and refit the maps.
-
-        The result equals ``fit`` on all chunks stacked, up to float
-        rounding, because the maps depend on the data only through
-        mergeable sums.
-
-        Parameters
-        ----------
-        X : array-like, DataFrame or list of arrays
-            A chunk of row-paired views, laid out as in the first call.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The updated aligner.
-        """
-        first = not hasattr(self, "_stats")
-        stats = self._accumulate(X, reset=first)
-        self._check_statistics(stats)
-        self._solve(stats)
-        return self
 
     # -------------------------------------------------------------- transform
-    @property
-    def n_components_(self):
-        """Width m of the shared space."""
-        check_is_fitted(self, "means_")
-        return self._projections[0].shape[1]
-
-    def _affine_plan(self, k, dtype, *, offset):
-        """Projection and bias of f_k in ``dtype``; None for identity and zero."""
-        projection = self._projections[k]
-        bias = self.means_[k] @ projection
-        if offset:
-            bias = bias - self._offset
-        if projection.shape[0] == projection.shape[1] and np.array_equal(
-            projection, np.eye(projection.shape[0])
-        ):
-            projection = None
-        else:
-            projection = projection.astype(dtype, copy=False)
-        bias = bias.astype(dtype)
-        return projection, (bias if bias.any() else None)
-
     def _row_step(self, width, dtype):
         return chunk_rows(width * np.dtype(dtype).itemsize, TRANSFORM_BUDGET)
 
-    def _map(self, block, k, *, offset=None):
-        """Apply f_k to raw rows, writing the output once in the input dtype.
-
-        ``offset=None`` follows the output frame (see ``_reference_frame``);
-        True or False force the common offset in or out.
-        """
-        if offset is None:
-            offset = self._reference_frame
-        projection, bias = self._affine_plan(k, block.dtype, offset=offset)
-        m = self._projections[k].shape[1]
-        out = np.empty((block.shape[0], m), dtype=block.dtype)
-        step = self._row_step(block.shape[1] + m, block.dtype)
-
-        def fill(start, stop):
-            for first in range(start, stop, step):
-                rows = slice(first, min(stop, first + step))
-                _affine_into(block[rows], out[rows], projection, bias, self._l2_rows)
-
-        for _ in map_row_groups(fill, row_groups(block.shape[0], step)):
-            pass
-        return out
-
     def _chunk_mapper(self, dtype, *, offset):
-        """``map_chunk(block, k, out)`` writing f_k of a row chunk into ``out``."""
-        if type(self)._map is not BaseAligner._map:
-            # A subclass with its own map: its output is chunk-sized.
-            def map_chunk(block, k, out):
-                out[...] = self._map(block, k, offset=offset)
-
-            return map_chunk
-        plans = [
-            self._affine_plan(k, dtype, offset=offset)
-            for k in range(len(self._projections))
-        ]
+        """``map_chunk(block, k, out)`` writing the map of a row chunk into ``out``."""
 
         def map_chunk(block, k, out):
-            _affine_into(block, out, *plans[k], self._l2_rows)
+            out[...] = self._map(block, k, offset=offset)
 
         return map_chunk
 
@@ -325,7 +155,7 @@ class BaseAligner(TransformerMixin, BaseEstimator):
                 with np.errstate(invalid="ignore", over="ignore"):
                     self._combine_chunk(chunk, out[rows], map_chunk, buffers)
                 if check_finite and not all_finite(out[rows]):
-                    raise _non_finite_error(self, dtype)
+                    raise self._non_finite_error(dtype)
 
         for _ in map_row_groups(fill, row_groups(n, step), n_threads=n_threads):
             pass
@@ -419,84 +249,6 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         k = resolve_view(self, view)
         block = check_view_block(self, X_view, k)
         return self._map(block, k)
-
-    def _back_projection(self, k):
-        """Least-squares inverse of P_k (m x d_k); subclasses may refine it."""
-        return np.linalg.pinv(self._projections[k])
-
-    def inverse_transform_view(self, Z, view):
-        """Map shared-space rows back into one view's own space.
-
-        Parameters
-        ----------
-        Z : array-like of shape (n_samples, n_components_)
-            Rows in the shared space, in the frame ``transform_view`` returns.
-        view : int or str
-            The view whose space to return to.
-
-        Returns
-        -------
-        X_view : ndarray of shape (n_samples, n_features_of_view)
-            Rows in the view's raw space (with ``normalize="l2"``: in the
-            space of its unit-length rows).
-        """
-        check_is_fitted(self, "means_")
-        k = resolve_view(self, view)
-        Z = self._check_shared(Z)
-        return self._unmap(Z, k, offset=self._reference_frame)
-
-    def _unmap(self, Z, k, *, offset):
-        """Least-squares preimage in view k of shared rows (with or without c)."""
-        back = self._back_projection(k)
-        bias = self.means_[k] - self._offset @ back if offset else self.means_[k]
-        out = Z @ back.astype(Z.dtype)
-        out += bias.astype(Z.dtype)
-        return out
-
-    def _check_shared(self, Z):
-        from sklearn.utils import check_array
-
-        Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z")
-        if Z.shape[1] != self.n_components_:
-            raise ValueError(
-                f"Z has {Z.shape[1]} columns, but the shared space of this "
-                f"{type(self).__name__} has n_components_ = {self.n_components_}."
-            )
-        return Z
-
-    def translate(self, X_view, source, target):
-        """Map one view's embeddings into another view's own space.
-
-        For example, queries embedded by a new model are translated into the
-        space of an index built with the old model. The result is in the
-        target model's *raw* frame, where that index lives, mean included.
-        When the target model's vectors share a large common direction (e5's
-        do: random pairs have cosine 0.8), plain cosine search there is
-        dominated by it; search with CSLS
-        (:func:`skembed.metrics.retrieval_accuracy` with ``method="csls"``),
-        or centre both the index and the translated queries on the index's
-        mean, or compare both sides in the centred shared space
-        (``transform_view``).
-
-        Parameters
-        ----------
-        X_view : array-like of shape (n_samples, n_features_of_source)
-            Embeddings from the source model.
-        source, target : int or str
-            Index or name of the source and target views.
-
-        Returns
-        -------
-        X_target : ndarray of shape (n_samples, n_features_of_target)
-            The rows expressed in the target view's space.
-        """
-        check_is_fitted(self, "means_")
-        k = resolve_view(self, source)
-        t = resolve_view(self, target)
-        block = check_view_block(self, X_view, k)
-        # The common offset would be added by one map and removed by the
-        # other: leave it out of both.
-        return self._unmap(self._map(block, k, offset=False), t, offset=False)
 
     def score(self, X, y=None):
         """Held-out alignment quality: mean top-1 cross-view retrieval accuracy.

@@ -19,7 +19,9 @@ from scipy import linalg
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.extmath import svd_flip
 
+from skembed._affine import AffineMapMixin
 from skembed._base import BaseAligner
+from skembed._moments import MomentsFitMixin
 
 __all__ = ["CCAAligner"]
 
@@ -133,7 +135,7 @@ def _maxvar_directions(whitened_cross, widths, n_components):
     return blocks, correlations
 
 
-class CCAAligner(BaseAligner):
+class CCAAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     """Project embedding views onto their maximally correlated directions.
 
     Regularised canonical correlation analysis, solved in closed form from

@@ -22,8 +22,9 @@ from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.metaestimators import available_if
 
+from skembed._affine import AffineMapMixin
 from skembed._base import BaseAligner
 from skembed._neighbors import alignment_score
 from skembed._views import check_views
@@ -180,7 +181,7 @@ def _orthonormal_columns(rng, n_rows, n_columns):
     return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
 
 
-class ContrastiveAligner(BaseAligner):
+class ContrastiveAligner(AffineMapMixin, BaseAligner):
     """Learn per-view projections with the symmetric InfoNCE (CLIP) loss.
 
     Every view gets a projection head into a shared space of width
@@ -400,14 +401,13 @@ class ContrastiveAligner(BaseAligner):
         self.verbose = verbose
         self.combine = combine
 
-    @property
-    def partial_fit(self):
-        """Not offered: contrastive training needs all rows at once."""
-        raise AttributeError(
-            "ContrastiveAligner has no partial_fit: its maps are not a function of "
-            "mergeable sums, and training on one chunk after another would forget "
-            "the earlier chunks. Call fit on all rows."
+    _absent_capabilities = {
+        "partial_fit": (
+            "its maps are not a function of mergeable sums, and training on one "
+            "chunk after another would forget the earlier chunks. Call fit on all "
+            "rows."
         )
+    }
 
     # -------------------------------------------------------------------- fit
     def _check_n_components(self, widths):
@@ -652,17 +652,29 @@ class ContrastiveAligner(BaseAligner):
         out += H @ self.hidden_projections_[k].astype(dtype, copy=False)
         return out
 
-    def _check_linear(self, method):
-        check_is_fitted(self, "means_")
-        if self.hidden_weights_ is not None:
-            raise ValueError(
-                f"{method} needs invertible linear maps, but this ContrastiveAligner "
-                f"was fitted with hidden={self.hidden_weights_[0].shape[1]}, whose "
-                "maps are non-linear. "
-                "Compare views in the shared space (transform_view of both sides), "
-                "or fit with hidden=None."
-            )
+    def _chunk_mapper(self, dtype, *, offset):
+        if self.hidden_weights_ is None:
+            return AffineMapMixin._chunk_mapper(self, dtype, offset=offset)
+        # A hidden layer makes the map non-linear: apply it chunk by chunk.
+        return BaseAligner._chunk_mapper(self, dtype, offset=offset)
 
+    def _linear_heads(self):
+        """Whether the heads are linear, so that their maps can be inverted."""
+        if hasattr(self, "hidden_weights_"):
+            fitted = self.hidden_weights_
+            width = None if fitted is None else fitted[0].shape[1]
+        else:
+            width = self.hidden
+        if width is None:
+            return True
+        raise AttributeError(
+            "inverse_transform_view and translate need invertible linear maps, "
+            f"but this ContrastiveAligner has hidden={width}, whose maps are "
+            "non-linear. Compare views in the shared space (transform_view of both "
+            "sides), or fit with hidden=None."
+        )
+
+    @available_if(_linear_heads)
     def inverse_transform_view(self, Z, view):
         """Map shared-space rows back into one view's own space (linear heads only).
 
@@ -678,9 +690,9 @@ class ContrastiveAligner(BaseAligner):
         X_view : ndarray of shape (n_samples, n_features_of_view)
             Least-squares preimage of the rows in the view's space.
         """
-        self._check_linear("inverse_transform_view")
         return super().inverse_transform_view(Z, view)
 
+    @available_if(_linear_heads)
     def translate(self, X_view, source, target):
         """Map one view's embeddings into another view's space (linear heads only).
 
@@ -696,5 +708,4 @@ class ContrastiveAligner(BaseAligner):
         X_target : ndarray of shape (n_samples, n_features_of_target)
             The rows expressed in the target view's space.
         """
-        self._check_linear("translate")
         return super().translate(X_view, source, target)

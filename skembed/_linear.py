@@ -15,14 +15,16 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from skembed._affine import AffineMapMixin
 from skembed._base import BaseAligner
 from skembed._cca import _least_squares_back_projection, _regularized_eigh
+from skembed._moments import MomentsFitMixin
 from skembed._views import resolve_view
 
 __all__ = ["RidgeAligner"]
 
 
-class RidgeAligner(BaseAligner):
+class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     """Map every embedding view onto a reference view by ridge regression.
 
     For each non-reference view k, learns the affine map that predicts the

@@ -18,7 +18,9 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from skembed._affine import AffineMapMixin
 from skembed._base import BaseAligner
+from skembed._moments import MomentsFitMixin
 from skembed._views import resolve_view
 
 __all__ = ["GeneralizedProcrustesAligner", "ProcrustesAligner"]
@@ -39,7 +41,7 @@ def _orthogonal_factor(cross, *, allow_reflection=True):
     return U @ Vt, S
 
 
-class ProcrustesAligner(BaseAligner):
+class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     """Rotate every embedding view onto a reference view.
 
     For each non-reference view k, learns the orthogonal (semi-orthogonal when
@@ -230,7 +232,7 @@ class ProcrustesAligner(BaseAligner):
         self._offset = means[r].copy()
 
 
-class GeneralizedProcrustesAligner(BaseAligner):
+class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     """Rotate K >= 2 embedding views into a common consensus space.
 
     Generalised Procrustes analysis: every view gets a (semi-)orthogonal map,

@@ -186,34 +186,21 @@ class RelativeProjector(BaseAligner):
         self.combine = combine
         self.random_state = random_state
 
-    # ------------------------------------------------------------ unavailable
-    @property
-    def partial_fit(self):
-        """Not offered: the anchors are chosen once, at fit."""
-        raise AttributeError(
-            "RelativeProjector has no partial_fit: its anchors are rows chosen "
-            "once, at fit. Call fit on all rows."
-        )
-
-    @property
-    def translate(self):
-        """Not offered: a relative representation cannot be mapped back."""
-        raise AttributeError(
-            "RelativeProjector has no translate: a relative representation keeps "
-            "only each row's cosines to the anchors, so it cannot be mapped back "
-            "into a view's own space. Compare the views in the relative space "
-            "(transform_view of each side), or translate with an aligner such as "
-            "ProcrustesAligner."
-        )
-
-    @property
-    def inverse_transform_view(self):
-        """Not offered: a relative representation cannot be mapped back."""
-        raise AttributeError(
-            "RelativeProjector has no inverse_transform_view: a relative "
-            "representation keeps only each row's cosines to the anchors, so it "
-            "cannot be mapped back into a view's own space."
-        )
+    _absent_capabilities = {
+        "partial_fit": (
+            "its anchors are rows chosen once, at fit. Call fit on all rows."
+        ),
+        "translate": (
+            "a relative representation keeps only each row's cosines to the "
+            "anchors, so it cannot be mapped back into a view's own space. Compare "
+            "the views in the relative space (transform_view of each side), or "
+            "translate with an aligner such as ProcrustesAligner."
+        ),
+        "inverse_transform_view": (
+            "a relative representation keeps only each row's cosines to the "
+            "anchors, so it cannot be mapped back into a view's own space."
+        ),
+    }
 
     # -------------------------------------------------------------------- fit
     def _anchor_indices(self, blocks, n_samples):

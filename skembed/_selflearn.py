@@ -24,8 +24,8 @@ from sklearn.base import _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
 
+from skembed._affine import AffineMapMixin
 from skembed._base import BaseAligner
 from skembed._neighbors import kneighbors
 from skembed._procrustes import ProcrustesAligner
@@ -203,7 +203,7 @@ def _pair_codes(pairs, n1):
     return np.unique(pairs[:, 0] * n1 + pairs[:, 1])
 
 
-class SelfLearningAligner(BaseAligner):
+class SelfLearningAligner(AffineMapMixin, BaseAligner):
     """Align two embedding pools from a few known pairs, or none, by self-learning.
 
     The two views may be unpaired pools of different sizes (for example an
@@ -403,6 +403,12 @@ class SelfLearningAligner(BaseAligner):
         "random_state": ["random_state"],
     }
 
+    _absent_capabilities = {
+        "partial_fit": (
+            "self-learning revisits both pools at every round. Call fit on all rows."
+        )
+    }
+
     def __init__(
         self,
         base=None,
@@ -433,9 +439,6 @@ class SelfLearningAligner(BaseAligner):
         self.verbose = verbose
         self.random_state = random_state
         self.combine = combine
-
-    # Self-learning revisits the pools at every round: there is no partial_fit.
-    partial_fit = available_if(lambda self: False)(BaseAligner.partial_fit)
 
     @property
     def _l2_rows(self):

@@ -1,0 +1,189 @@
+"""Aligners whose every view map is a stored affine map.
+
+For each view k the map into the shared space is
+
+.. math::
+
+    f_k(x) = (x - \\mu_k) P_k + c
+
+with :math:`P_k` (d_k x m) carrying any isotropic scale and ``c`` an offset
+common to all views (zero unless the aligner returns a reference view's raw
+frame). :class:`AffineMapMixin` applies such maps fast, in cache-sized row
+chunks written once into the output, and inverts them: ``translate`` and
+``inverse_transform_view`` are offered by exactly the aligners whose maps are
+affine.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
+
+from skembed._parallel import map_row_groups, row_groups
+from skembed._stats import row_norms
+from skembed._views import check_view_block, resolve_view
+
+__all__ = ["AffineMapMixin"]
+
+
+def _affine_into(block, out, projection, bias, l2_rows):
+    """Write ``(block / norms) @ projection - bias`` into ``out``.
+
+    ``projection=None`` stands for the identity (the reference view of a
+    Procrustes alignment), which needs a copy instead of a product;
+    ``bias=None`` for a zero bias.
+    """
+    if projection is None:
+        np.copyto(out, block)
+    else:
+        np.matmul(block, projection, out=out)
+    if l2_rows:
+        # Row scaling commutes with the right product: normalise the output
+        # instead of copying the input.
+        out /= row_norms(block)[:, None]
+    if bias is not None:
+        out -= bias
+    return out
+
+
+class AffineMapMixin:
+    """Stored affine maps: fast chunked transform, ``translate``, inverses.
+
+    A subclass sets, when fitted, ``means_`` (one mean per view),
+    ``_projections`` (one d_k x m matrix per view) and ``_offset`` (the
+    common offset c, in the shared space); it may refine the least-squares
+    back-map of a view (``_back_projection``).
+    """
+
+    @property
+    def n_components_(self):
+        """Width m of the shared space."""
+        check_is_fitted(self, "means_")
+        return self._projections[0].shape[1]
+
+    def _affine_plan(self, k, dtype, *, offset):
+        """Projection and bias of f_k in ``dtype``; None for identity and zero."""
+        projection = self._projections[k]
+        bias = self.means_[k] @ projection
+        if offset:
+            bias = bias - self._offset
+        if projection.shape[0] == projection.shape[1] and np.array_equal(
+            projection, np.eye(projection.shape[0])
+        ):
+            projection = None
+        else:
+            projection = projection.astype(dtype, copy=False)
+        bias = bias.astype(dtype)
+        return projection, (bias if bias.any() else None)
+
+    def _map(self, block, k, *, offset=None):
+        """Apply f_k to raw rows, writing the output once in the input dtype.
+
+        ``offset=None`` follows the output frame (see ``_reference_frame``);
+        True or False force the common offset in or out.
+        """
+        if offset is None:
+            offset = self._reference_frame
+        projection, bias = self._affine_plan(k, block.dtype, offset=offset)
+        m = self._projections[k].shape[1]
+        out = np.empty((block.shape[0], m), dtype=block.dtype)
+        step = self._row_step(block.shape[1] + m, block.dtype)
+
+        def fill(start, stop):
+            for first in range(start, stop, step):
+                rows = slice(first, min(stop, first + step))
+                _affine_into(block[rows], out[rows], projection, bias, self._l2_rows)
+
+        for _ in map_row_groups(fill, row_groups(block.shape[0], step)):
+            pass
+        return out
+
+    def _chunk_mapper(self, dtype, *, offset):
+        """``map_chunk(block, k, out)`` writing f_k of a row chunk into ``out``."""
+        plans = [
+            self._affine_plan(k, dtype, offset=offset)
+            for k in range(len(self._projections))
+        ]
+
+        def map_chunk(block, k, out):
+            _affine_into(block, out, *plans[k], self._l2_rows)
+
+        return map_chunk
+
+    def _back_projection(self, k):
+        """Least-squares inverse of P_k (m x d_k); subclasses may refine it."""
+        return np.linalg.pinv(self._projections[k])
+
+    def inverse_transform_view(self, Z, view):
+        """Map shared-space rows back into one view's own space.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_components_)
+            Rows in the shared space, in the frame ``transform_view`` returns.
+        view : int or str
+            The view whose space to return to.
+
+        Returns
+        -------
+        X_view : ndarray of shape (n_samples, n_features_of_view)
+            Rows in the view's raw space (with ``normalize="l2"``: in the
+            space of its unit-length rows).
+        """
+        check_is_fitted(self, "means_")
+        k = resolve_view(self, view)
+        Z = self._check_shared(Z)
+        return self._unmap(Z, k, offset=self._reference_frame)
+
+    def _unmap(self, Z, k, *, offset):
+        """Least-squares preimage in view k of shared rows (with or without c)."""
+        back = self._back_projection(k)
+        bias = self.means_[k] - self._offset @ back if offset else self.means_[k]
+        out = Z @ back.astype(Z.dtype)
+        out += bias.astype(Z.dtype)
+        return out
+
+    def _check_shared(self, Z):
+        Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z")
+        if Z.shape[1] != self.n_components_:
+            raise ValueError(
+                f"Z has {Z.shape[1]} columns, but the shared space of this "
+                f"{type(self).__name__} has n_components_ = {self.n_components_}."
+            )
+        return Z
+
+    def translate(self, X_view, source, target):
+        """Map one view's embeddings into another view's own space.
+
+        For example, queries embedded by a new model are translated into the
+        space of an index built with the old model. The result is in the
+        target model's *raw* frame, where that index lives, mean included.
+        When the target model's vectors share a large common direction (e5's
+        do: random pairs have cosine 0.8), plain cosine search there is
+        dominated by it; search with CSLS
+        (:func:`skembed.metrics.retrieval_accuracy` with ``method="csls"``),
+        or centre both the index and the translated queries on the index's
+        mean, or compare both sides in the centred shared space
+        (``transform_view``).
+
+        Parameters
+        ----------
+        X_view : array-like of shape (n_samples, n_features_of_source)
+            Embeddings from the source model.
+        source, target : int or str
+            Index or name of the source and target views.
+
+        Returns
+        -------
+        X_target : ndarray of shape (n_samples, n_features_of_target)
+            The rows expressed in the target view's space.
+        """
+        check_is_fitted(self, "means_")
+        k = resolve_view(self, source)
+        t = resolve_view(self, target)
+        block = check_view_block(self, X_view, k)
+        # The common offset would be added by one map and removed by the
+        # other: leave it out of both.
+        return self._unmap(self._map(block, k, offset=False), t, offset=False)

@@ -1,0 +1,153 @@
+"""Fitting from sufficient statistics: ``fit`` and ``partial_fit`` in one pass.
+
+Closed-form aligners (Procrustes, generalised Procrustes, CCA, ridge) need
+only, per view, the row count, the column sums and some blocks of
+:math:`X_i^\\top X_j`. :class:`MomentsFitMixin` reads the rows once into a
+:class:`~skembed._stats.CrossMoments` (numpy row groups on the BLAS's
+threads, or a Dask tree reduction), merges it with earlier ``partial_fit``
+calls, and hands it to the subclass's solver: no aligner reads X in a loop of
+its own.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from abc import abstractmethod
+from functools import partial
+
+from sklearn import config_context
+from sklearn.base import _fit_context
+
+from skembed._dask import check_dask_views, is_dask_collection, reduce_views
+from skembed._stats import CrossMoments, merge_moments, unit_rows
+from skembed._views import check_views
+
+__all__ = ["MomentsFitMixin"]
+
+
+def _unit_row_blocks(blocks):
+    return [unit_rows(block) for block in blocks]
+
+
+def _view_moments(blocks, *, n_views, request, l2_rows, n_threads=None):
+    """The moments of row-paired view blocks, read in row chunks.
+
+    A module-level function, so that Dask can ship it to the workers.
+    """
+    stats = CrossMoments(n_views, **request)
+    prepare = _unit_row_blocks if l2_rows else None
+    return stats.update(blocks, prepare=prepare, n_threads=n_threads)
+
+
+class MomentsFitMixin:
+    """``fit`` and ``partial_fit`` of an aligner solved from its moments.
+
+    A subclass says which statistics it needs, ``_statistics_request(widths)``
+    returning keyword arguments of :class:`~skembed._stats.CrossMoments`,
+    and solves for its maps, ``_solve(stats)``. With a ``normalize="l2"``
+    parameter the rows get unit length before any statistic is taken.
+    """
+
+    @abstractmethod
+    def _statistics_request(self, widths):
+        """Keyword arguments of CrossMoments for views of these widths."""
+
+    @abstractmethod
+    def _solve(self, stats):
+        """Set the fitted maps from the accumulated statistics."""
+
+    def _check_statistics(self, stats):
+        """Data-dependent checks run before ``_solve``."""
+        if stats.n_samples_ < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 samples, got "
+                f"n_samples = {stats.n_samples_}."
+            )
+
+    def _accumulate(self, X, *, reset):
+        """Add the moments of X to ``self._stats`` (a new one when ``reset``).
+
+        The moments of X are taken apart and checked before they are merged,
+        so a chunk holding NaN leaves earlier ``partial_fit`` calls intact. A
+        Dask X is reduced block by block with a tree of merges.
+        """
+        dask_input = is_dask_collection(X)
+        if dask_input:
+            views = check_dask_views(self, X, reset=reset)
+            dtype = views.dtype
+        else:
+            # NaN and infinity reach the moments; checking them there saves
+            # a pass over X.
+            with config_context(assume_finite=True):
+                blocks = check_views(self, X, reset=reset)
+            dtype = blocks[0].dtype
+        widths = self.n_features_per_view_
+        moments = partial(
+            _view_moments,
+            n_views=len(widths),
+            request=self._statistics_request(widths),
+            l2_rows=self._l2_rows,
+        )
+        if dask_input:
+            # Dask already runs one task per block on every core.
+            moments = partial(moments, n_threads=1)
+            stats = reduce_views(views, moments, merge_moments)
+        else:
+            stats = moments(blocks)
+        if not stats.is_finite():
+            raise self._non_finite_error(dtype)
+        if reset or not hasattr(self, "_stats"):
+            self._stats = stats
+        else:
+            self._stats.merge(stats)
+        self._fit_dtype = dtype
+        return self._stats
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the per-view maps from row-paired views.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            The views, split as the ``views`` parameter says: row ``i`` of
+            every view embeds the same item.
+        y : None
+            Ignored; present for Pipeline compatibility (class labels
+            travel here, never a second embedding).
+
+        Returns
+        -------
+        self : object
+            The fitted aligner.
+        """
+        stats = self._accumulate(X, reset=True)
+        self._check_statistics(stats)
+        self._solve(stats)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Update the statistics with a chunk of rows and refit the maps.
+
+        The result equals ``fit`` on all chunks stacked, up to float
+        rounding, because the maps depend on the data only through
+        mergeable sums.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            A chunk of row-paired views, laid out as in the first call.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The updated aligner.
+        """
+        first = not hasattr(self, "_stats")
+        stats = self._accumulate(X, reset=first)
+        self._check_statistics(stats)
+        self._solve(stats)
+        return self
