@@ -27,15 +27,20 @@ from itertools import combinations
 from numbers import Integral
 
 import numpy as np
-from sklearn import config_context, get_config
+from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skembed._dask import check_dask_views, is_dask_collection, map_views
 from skembed._neighbors import alignment_score
 from skembed._parallel import map_row_groups, row_groups
-from skembed._stats import TRANSFORM_BUDGET, all_finite, chunk_rows, row_norms
+from skembed._stats import (
+    all_finite,
+    check_rows,
+    chunk_rows,
+    map_rows,
+    row_norms,
+)
 from skembed._views import check_view_block, check_views, resolve_view
 
 __all__ = ["BaseAligner"]
@@ -104,7 +109,7 @@ class BaseAligner(TransformerMixin, BaseEstimator):
 
     # -------------------------------------------------------------- transform
     def _row_step(self, width, dtype):
-        return chunk_rows(width * np.dtype(dtype).itemsize, TRANSFORM_BUDGET)
+        return chunk_rows(width * np.dtype(dtype).itemsize, "transform")
 
     def _chunk_mapper(self, dtype, *, offset):
         """``map_chunk(block, k, out)`` writing the map of a row chunk into ``out``."""
@@ -218,14 +223,9 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         # Non-finite rows are caught in the output chunks, still in cache,
         # instead of by a separate pass over X.
         check_finite = not get_config()["assume_finite"]
-        if is_dask_collection(X):
-            views = check_dask_views(self, X, reset=False)
-            # Dask already runs one task per block on every core.
-            combine = partial(self._combine, check_finite=check_finite, n_threads=1)
-            return map_views(views, combine, self._n_combined_features())
-        with config_context(assume_finite=True):
-            blocks = check_views(self, X, reset=False)
-        return self._combine(blocks, check_finite=check_finite)
+        views = check_rows(self, X, reset=False)
+        combine = partial(self._combine, check_finite=check_finite)
+        return map_rows(views, combine, self._n_combined_features())
 
     def transform_view(self, X_view, view):
         """Map one view's raw embeddings into the shared space.

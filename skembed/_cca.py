@@ -17,84 +17,18 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import linalg
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.extmath import svd_flip
 
 from skembed._affine import AffineMapMixin
 from skembed._base import BaseAligner
+from skembed._linalg import (
+    canonical_correlations,
+    flip_signs,
+    least_squares_back_projection,
+    whitening,
+)
 from skembed._moments import MomentsFitMixin
 
 __all__ = ["CCAAligner"]
-
-
-def _regularized_eigh(gram, ridge, *, view_name, dtype, parameter, value):
-    """Eigendecomposition of ``gram + ridge * I``, refusing a singular result.
-
-    ``ridge`` is the absolute shift derived from ``parameter=value``. Returns
-    the eigenvalues (ascending, tiny negative rounding clipped to 0, then
-    shifted by ``ridge``) and eigenvectors. Without regularisation, a view
-    whose smallest eigenvalue is below ``d * eps * largest`` is numerically
-    rank-deficient at the precision of the input ``dtype`` (the statistics of
-    float32 rows are no more accurate than that) and is refused. With
-    regularisation, only a result that is singular in float64
-    is refused.
-    """
-    d = gram.shape[0]
-    eigenvalues, eigenvectors = linalg.eigh(gram)
-    largest = max(eigenvalues[-1], 0.0)
-    if largest == 0 and ridge == 0:
-        raise ValueError(
-            f"View {view_name!r} is constant over the training rows: it has no "
-            "variance to align. Remove the view or check the input."
-        )
-    if value == 0:
-        tolerance = d * np.finfo(dtype).eps * largest
-        if eigenvalues[0] <= tolerance:
-            rank = int(np.sum(eigenvalues > tolerance))
-            raise ValueError(
-                f"View {view_name!r} is rank-deficient (numerical rank {rank} < "
-                f"{d} features: collinear or constant features, or fewer samples "
-                f"than features), so {parameter}=0 leaves it singular. Set "
-                f"{parameter} > 0, e.g. {parameter}=1e-3."
-            )
-    eigenvalues = np.maximum(eigenvalues, 0) + ridge
-    if eigenvalues[0] <= d * np.finfo(np.float64).eps * eigenvalues[-1]:
-        raise ValueError(
-            f"View {view_name!r} is rank-deficient and {parameter}={value!r} is "
-            f"too small to make it invertible in float64; increase {parameter}."
-        )
-    return eigenvalues, eigenvectors
-
-
-def _inverse_sqrt(eigenvalues, eigenvectors):
-    """Symmetric inverse square root from an eigendecomposition."""
-    return (eigenvectors / np.sqrt(eigenvalues)) @ eigenvectors.T
-
-
-def _least_squares_back_projection(projection, covariance):
-    """Regression coefficients of a view on its own mapped variates.
-
-    With :math:`Z = \\tilde X P`, the least-squares ``B`` minimising
-    :math:`\\|\\tilde X - Z B\\|_F` is :math:`(P^\\top C P)^{+} P^\\top C`, with
-    C the view's (unregularised) covariance: it needs no rows.
-    """
-    CP = covariance @ projection
-    return linalg.pinvh(projection.T @ CP) @ CP.T
-
-
-def _flip_signs(directions, first_width):
-    """Make each column's largest entry in the first view's block positive.
-
-    For two views this is exactly :func:`sklearn.utils.extmath.svd_flip` on the
-    first view's singular vectors. A column with no weight on the first view
-    is signed by its largest entry overall.
-    """
-    first = directions[:first_width]
-    columns = np.arange(directions.shape[1])
-    signs = np.sign(first[np.argmax(np.abs(first), axis=0), columns])
-    overall = np.sign(directions[np.argmax(np.abs(directions), axis=0), columns])
-    signs = np.where(signs == 0, overall, signs)
-    signs[signs == 0] = 1
-    return directions * signs
 
 
 def _maxvar_directions(whitened_cross, widths, n_components):
@@ -117,7 +51,7 @@ def _maxvar_directions(whitened_cross, widths, n_components):
             M[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]] = block
             M[offsets[j] : offsets[j + 1], offsets[i] : offsets[i + 1]] = block.T
     _, vectors = linalg.eigh(M, subset_by_index=[total - n_components, total - 1])
-    vectors = _flip_signs(vectors[:, ::-1], widths[0])
+    vectors = flip_signs(vectors[:, ::-1], widths[0])
     blocks = []
     for k in range(n_views):
         block = vectors[offsets[k] : offsets[k + 1]]
@@ -323,31 +257,27 @@ class CCAAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         n_views = len(widths)
         m = self._n_components(stats.n_samples_)
         denominator = stats.n_samples_ - 1
-        covariances, inverse_roots = [], []
-        for k in range(n_views):
-            covariance = stats.centered_gram(k) / denominator
-            ridge = self.reg * np.trace(covariance) / widths[k]
-            eigenvalues, eigenvectors = _regularized_eigh(
-                covariance,
-                ridge,
-                view_name=self.view_names_[k],
-                dtype=self._fit_dtype,
-                parameter="reg",
-                value=self.reg,
-            )
-            covariances.append(covariance)
-            inverse_roots.append(_inverse_sqrt(eigenvalues, eigenvectors))
-        whitened = [[None] * n_views for _ in range(n_views)]
-        for i in range(n_views):
-            for j in range(i + 1, n_views):
-                cross = stats.centered_cross(i, j) / denominator
-                whitened[i][j] = inverse_roots[i] @ cross @ inverse_roots[j]
+        covariances = [stats.centered_gram(k) / denominator for k in range(n_views)]
+        names = {"dtype": self._fit_dtype, "parameter": "reg"}
         if n_views == 2:
-            U, S, Vt = linalg.svd(whitened[0][1], full_matrices=False)
-            U, Vt = svd_flip(U, Vt)
+            cross = stats.centered_cross(0, 1) / denominator
+            U, S, Vt, inverse_roots = canonical_correlations(
+                covariances, cross, self.reg, view_names=self.view_names_, **names
+            )
             directions = [U[:, :m], Vt[:m].T]
             correlations = S[:m]
         else:
+            inverse_roots = [
+                whitening(
+                    covariances[k], self.reg, view_name=self.view_names_[k], **names
+                )
+                for k in range(n_views)
+            ]
+            whitened = [[None] * n_views for _ in range(n_views)]
+            for i in range(n_views):
+                for j in range(i + 1, n_views):
+                    cross = stats.centered_cross(i, j) / denominator
+                    whitened[i][j] = inverse_roots[i] @ cross @ inverse_roots[j]
             directions, correlations = _maxvar_directions(whitened, widths, m)
         weights = [inverse_roots[k] @ directions[k] for k in range(n_views)]
         self.canonical_correlations_ = np.clip(correlations, 0.0, 1.0)
@@ -356,7 +286,7 @@ class CCAAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         self._projections = weights
         self._offset = np.zeros(m)
         self._back_projections = [
-            _least_squares_back_projection(weights[k], covariances[k])
+            least_squares_back_projection(weights[k], covariances[k])
             for k in range(n_views)
         ]
 

@@ -3,120 +3,51 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-from functools import partial, reduce
+from functools import partial
 from numbers import Integral
 
 import numpy as np
-from sklearn import config_context, get_config
+from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_feature_names_in,
     check_is_fitted,
 )
 
-from skembed._dask import check_dask_views, is_dask_collection, map_views, reduce_views
 from skembed._parallel import map_row_groups, row_groups
 from skembed._stats import (
-    MOMENTS_BUDGET,
-    SUMMARY_BUDGET,
-    TRANSFORM_BUDGET,
     all_finite,
+    check_rows,
     chunk_rows,
+    map_rows,
+    merge_moments,
+    reduce_rows,
     row_squared_norms,
+    view_moments,
 )
-from skembed._views import check_views, resolve_view, view_feature_names
+from skembed._views import resolve_view, view_feature_names
 
 __all__ = ["EmbeddingConcatenator"]
 
 
-def _row_batches(block: np.ndarray):
-    """Yield row slices whose float64 copy stays within SUMMARY_BUDGET."""
-    n_rows = chunk_rows(8 * max(block.shape[1], 1), SUMMARY_BUDGET, minimum=1)
-    return gen_batches(block.shape[0], n_rows)
-
-
-def _column_mean_and_variance(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and (biased) variances, two passes over row chunks in float64."""
-    n_samples = block.shape[0]
-    mean = np.zeros(block.shape[1], dtype=np.float64)
-    for rows in _row_batches(block):
-        mean += block[rows].sum(axis=0, dtype=np.float64)
-    mean /= n_samples
-    variance = np.zeros_like(mean)
-    for rows in _row_batches(block):
-        centered = block[rows] - mean  # float64: mean is float64
-        variance += np.einsum("ij,ij->j", centered, centered)
-    variance /= n_samples
-    return mean, variance
-
-
 def _constant_columns(mean: np.ndarray, variance: np.ndarray, n_samples: int):
     """Columns whose variance is only float64 rounding noise of a constant."""
-    # Same bound as scikit-learn's StandardScaler: the error of the two-pass
-    # variance of a constant column is at most n eps var + (n eps mean)^2.
+    # Same bound as scikit-learn's StandardScaler: the error of the variance of
+    # a constant column is at most n eps var + (n eps mean)^2.
     eps = np.finfo(np.float64).eps
     upper_bound = n_samples * eps * variance + (n_samples * mean * eps) ** 2
     return variance <= upper_bound
 
 
-def _summarize_views(blocks, *, normalize):
-    """What fit learns from row blocks, in a form two row sets can merge.
-
-    Per view: column means and variances (``"standard"``), the number of
-    non-zero rows (``"l2"``) or the mean squared row norm (None). A
-    module-level function, so that Dask can ship it to the workers.
-    """
-    with np.errstate(invalid="ignore", over="ignore"):
-        # Non-finite input is reported from the summary's "finite" flag.
-        return _summarize(blocks, normalize)
-
-
-def _summarize(blocks, normalize):
-    n_samples = blocks[0].shape[0]
-    summary = {"n_samples": n_samples, "finite": True, "views": []}
-    for block in blocks:
-        if normalize == "standard":
-            mean, variance = _column_mean_and_variance(block)
-            view = {"mean": mean, "variance": variance}
-            finite = np.isfinite(mean).all() and np.isfinite(variance).all()
-        else:
-            squared_norms = row_squared_norms(block)
-            finite = np.isfinite(squared_norms).all()
-            if normalize == "l2":
-                view = {"nonzero": np.count_nonzero(squared_norms)}
-            else:
-                view = {"mean_squared_norm": squared_norms.mean()}
-        summary["finite"] = summary["finite"] and bool(finite)
-        summary["views"].append(view)
-    return summary
-
-
-def _merge_summaries(left, right):
-    """Summary of the rows of two summaries (Chan et al.'s pairwise variance)."""
-    n_left, n_right = left["n_samples"], right["n_samples"]
-    n_samples = n_left + n_right
-    if n_left == 0 or n_right == 0:
-        return right if n_left == 0 else left
-    views = []
-    for a, b in zip(left["views"], right["views"], strict=True):
-        if "mean" in a:
-            delta = b["mean"] - a["mean"]
-            mean = a["mean"] + delta * (n_right / n_samples)
-            m2 = (
-                a["variance"] * n_left
-                + b["variance"] * n_right
-                + delta**2 * (n_left * n_right / n_samples)
-            )
-            views.append({"mean": mean, "variance": m2 / n_samples})
-        elif "nonzero" in a:
-            views.append({"nonzero": a["nonzero"] + b["nonzero"]})
-        else:
-            total = a["mean_squared_norm"] * n_left + b["mean_squared_norm"] * n_right
-            views.append({"mean_squared_norm": total / n_samples})
-    finite = left["finite"] and right["finite"]
-    return {"n_samples": n_samples, "finite": finite, "views": views}
+# What fit needs of the rows for each normalisation, as CrossMoments options:
+# the number of non-zero rows ("l2", one pass of row norms), the column means
+# and variances ("standard"), or the mean squared row norm (None).
+_SUMMARIES = {
+    "l2": {"column_sums": False, "nonzero_rows": True},
+    "standard": {"column_squares": True},
+    None: {"sum_of_squares": True},
+}
 
 
 class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
@@ -318,28 +249,12 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         self : EmbeddingConcatenator
             The fitted transformer.
         """
-        dask_input = is_dask_collection(X)
-        if dask_input:
-            views = check_dask_views(self, X, reset=True)
-        else:
-            # NaN and infinity reach the summaries; checking them there saves
-            # a pass over X.
-            with config_context(assume_finite=True):
-                blocks = check_views(self, X, reset=True)
+        views = check_rows(self, X, reset=True)
         n_views = len(self.n_features_per_view_)
         explicit_weights = self._explicit_weights(n_views)
-        summarize = partial(_summarize_views, normalize=self.normalize)
-        if dask_input:
-            summary = reduce_views(views, summarize, _merge_summaries)
-        else:
-            width = sum(self.n_features_per_view_)
-            step = chunk_rows(width * blocks[0].dtype.itemsize, MOMENTS_BUDGET)
-            parts = map_row_groups(
-                lambda start, stop: summarize([b[start:stop] for b in blocks]),
-                row_groups(blocks[0].shape[0], step),
-            )
-            summary = reduce(_merge_summaries, parts)
-        if not summary["finite"]:
+        summarize = partial(view_moments, request=_SUMMARIES[self.normalize])
+        stats = reduce_rows(views, summarize, merge_moments)
+        if not stats.is_finite():
             raise ValueError(
                 "Input X contains NaN or infinity; EmbeddingConcatenator needs "
                 "finite embeddings. Drop or impute those rows."
@@ -348,12 +263,12 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         for name in ("view_means_", "view_scales_"):
             if hasattr(self, name):
                 delattr(self, name)
-        n_samples = summary["n_samples"]
+        n_samples = stats.n_samples_
         mean_squared_norms = np.empty(n_views, dtype=np.float64)
         if self.normalize == "standard":
             self.view_means_, self.view_scales_ = [], []
-            for k, view in enumerate(summary["views"]):
-                mean, variance = view["mean"], view["variance"]
+            for k in range(n_views):
+                mean, variance = stats.mean(k), stats.column_variance(k)
                 constant = _constant_columns(mean, variance, n_samples)
                 scale = np.sqrt(variance)
                 scale[constant] = 1.0
@@ -362,11 +277,12 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
                 # A standardised column has mean square one, a constant one zero.
                 mean_squared_norms[k] = np.count_nonzero(~constant)
         else:
-            for k, view in enumerate(summary["views"]):
+            for k in range(n_views):
                 if self.normalize == "l2":
-                    mean_squared_norms[k] = view["nonzero"] / n_samples
+                    mean_squared_norms[k] = stats.nonzero_row_count(k) / n_samples
                 else:
-                    mean_squared_norms[k] = view["mean_squared_norm"]
+                    squares = stats.uncentered_sum_of_squares(k)
+                    mean_squared_norms[k] = squares / n_samples
         self.view_mean_squared_norms_ = mean_squared_norms
 
         if explicit_weights is not None:
@@ -394,19 +310,12 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
             for Dask input).
         """
         check_is_fitted(self)
-        check_finite = not get_config()["assume_finite"]
-        if is_dask_collection(X):
-            views = check_dask_views(self, X, reset=False)
-            # Dask already runs one task per block on every core.
-            transform = partial(
-                self._transform_blocks, check_finite=check_finite, n_threads=1
-            )
-            return map_views(views, transform, sum(self.n_features_per_view_))
         # Non-finite rows are caught in the output chunks, still in cache,
         # instead of by a separate pass over X.
-        with config_context(assume_finite=True):
-            blocks = check_views(self, X, reset=False)
-        return self._transform_blocks(blocks, check_finite=check_finite)
+        check_finite = not get_config()["assume_finite"]
+        views = check_rows(self, X, reset=False)
+        transform = partial(self._transform_blocks, check_finite=check_finite)
+        return map_rows(views, transform, sum(self.n_features_per_view_))
 
     def _transform_blocks(self, blocks, *, check_finite=True, n_threads=None):
         """Normalise, weight and concatenate numpy view blocks.
@@ -418,7 +327,7 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         widths = [block.shape[1] for block in blocks]
         X_out = np.empty((blocks[0].shape[0], sum(widths)), dtype=dtype)
         stops = np.cumsum(widths)
-        step = chunk_rows(2 * sum(widths) * dtype.itemsize, TRANSFORM_BUDGET)
+        step = chunk_rows(2 * sum(widths) * dtype.itemsize, "transform")
         if self.normalize == "standard":
             shifts = [mean.astype(dtype) for mean in self.view_means_]
             scales = [

@@ -23,7 +23,7 @@ from functools import partial
 import numpy as np
 from sklearn import config_context
 
-from skembed._views import _contiguous_slices, check_views
+from skembed._views import check_views, view_selections
 
 __all__ = ["check_dask_views", "is_dask_collection", "map_views", "reduce_views"]
 
@@ -145,13 +145,7 @@ def check_dask_views(estimator, X, *, reset):
             )
         arrays[k] = array.rechunk({0: rows})
     arrays = [a if a.numblocks[1] == 1 else a.rechunk({1: -1}) for a in arrays]
-    selections = None
-    if not isinstance(X, list | tuple):
-        layout = estimator._view_layout
-        if layout.kind == "list":
-            selections = tuple(_contiguous_slices(layout.widths))
-        else:
-            selections = tuple(layout.selections)
+    selections = None if isinstance(X, list | tuple) else view_selections(estimator)
     return DaskViews(arrays, selections, dtype)
 
 

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._affine import AffineMapMixin
 from skembed._base import BaseAligner
-from skembed._cca import _least_squares_back_projection, _regularized_eigh
+from skembed._linalg import least_squares_back_projection, regularized_eigh
 from skembed._moments import MomentsFitMixin
 from skembed._views import resolve_view
 
@@ -187,7 +187,7 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                 gram, cross = stats.centered_gram(k), stats.centered_cross(k, r)
             else:
                 gram, cross = stats.uncentered_gram(k), stats.uncentered_cross(k, r)
-            eigenvalues, eigenvectors = _regularized_eigh(
+            eigenvalues, eigenvectors = regularized_eigh(
                 gram,
                 self.alpha,
                 view_name=self.view_names_[k],
@@ -207,7 +207,7 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         self._projections = maps
         self._offset = means[r].copy()
         self._back_projections = [
-            maps[k] if k == r else _least_squares_back_projection(maps[k], grams[k])
+            maps[k] if k == r else least_squares_back_projection(maps[k], grams[k])
             for k in range(n_views)
         ]
 

@@ -15,28 +15,22 @@ its own.
 from abc import abstractmethod
 from functools import partial
 
-from sklearn import config_context
 from sklearn.base import _fit_context
 
-from skembed._dask import check_dask_views, is_dask_collection, reduce_views
-from skembed._stats import CrossMoments, merge_moments, unit_rows
-from skembed._views import check_views
+from skembed._stats import (
+    check_rows,
+    merge_moments,
+    reduce_rows,
+    rows_dtype,
+    unit_rows,
+    view_moments,
+)
 
 __all__ = ["MomentsFitMixin"]
 
 
 def _unit_row_blocks(blocks):
     return [unit_rows(block) for block in blocks]
-
-
-def _view_moments(blocks, *, n_views, request, l2_rows, n_threads=None):
-    """The moments of row-paired view blocks, read in row chunks.
-
-    A module-level function, so that Dask can ship it to the workers.
-    """
-    stats = CrossMoments(n_views, **request)
-    prepare = _unit_row_blocks if l2_rows else None
-    return stats.update(blocks, prepare=prepare, n_threads=n_threads)
 
 
 class MomentsFitMixin:
@@ -71,29 +65,15 @@ class MomentsFitMixin:
         so a chunk holding NaN leaves earlier ``partial_fit`` calls intact. A
         Dask X is reduced block by block with a tree of merges.
         """
-        dask_input = is_dask_collection(X)
-        if dask_input:
-            views = check_dask_views(self, X, reset=reset)
-            dtype = views.dtype
-        else:
-            # NaN and infinity reach the moments; checking them there saves
-            # a pass over X.
-            with config_context(assume_finite=True):
-                blocks = check_views(self, X, reset=reset)
-            dtype = blocks[0].dtype
+        views = check_rows(self, X, reset=reset)
         widths = self.n_features_per_view_
         moments = partial(
-            _view_moments,
-            n_views=len(widths),
+            view_moments,
             request=self._statistics_request(widths),
-            l2_rows=self._l2_rows,
+            prepare=_unit_row_blocks if self._l2_rows else None,
         )
-        if dask_input:
-            # Dask already runs one task per block on every core.
-            moments = partial(moments, n_threads=1)
-            stats = reduce_views(views, moments, merge_moments)
-        else:
-            stats = moments(blocks)
+        stats = reduce_rows(views, moments, merge_moments)
+        dtype = rows_dtype(views)
         if not stats.is_finite():
             raise self._non_finite_error(dtype)
         if reset or not hasattr(self, "_stats"):

@@ -20,25 +20,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._affine import AffineMapMixin
 from skembed._base import BaseAligner
+from skembed._linalg import orthogonal_factor
 from skembed._moments import MomentsFitMixin
 from skembed._views import resolve_view
 
 __all__ = ["GeneralizedProcrustesAligner", "ProcrustesAligner"]
-
-
-def _orthogonal_factor(cross, *, allow_reflection=True):
-    """Semi-orthogonal W maximising trace(W^T cross); also returns the singular values.
-
-    With cross = U S V^T (thin SVD), W = U V^T. Forbidding reflections flips the
-    direction of the smallest singular pair when det(U V^T) < 0, the closest
-    proper rotation (Umeyama, 1991).
-    """
-    U, S, Vt = np.linalg.svd(cross, full_matrices=False)
-    if not allow_reflection and np.linalg.det(U @ Vt) < 0:
-        U[:, -1] = -U[:, -1]
-        S = S.copy()
-        S[-1] = -S[-1]
-    return U @ Vt, S
 
 
 class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
@@ -214,7 +200,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                 cross = stats.centered_cross(k, r)
             else:
                 cross = stats.uncentered_cross(k, r)
-            W, S = _orthogonal_factor(cross, allow_reflection=self.allow_reflection)
+            W, S = orthogonal_factor(cross, allow_reflection=self.allow_reflection)
             rotations.append(W)
             singular.append(S)
             if self.scale:
@@ -402,7 +388,7 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
             if k == base:
                 W.append(np.eye(m))
             else:
-                W.append(_orthogonal_factor(C[k][base])[0])
+                W.append(orthogonal_factor(C[k][base])[0])
         s = np.ones(n_views)
 
         def residual(W, s):
@@ -428,7 +414,7 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
             for k in range(n_views):
                 # X_k^T G without X_k: (1/K) sum_j s_j C_kj W_j.
                 target = sum(s[j] * C[k][j] @ W[j] for j in range(n_views))
-                W[k] = _orthogonal_factor(target)[0]
+                W[k] = orthogonal_factor(target)[0]
             if self.scale:
                 s = self._optimal_scales(C, W, total)
             current = residual(W, s)

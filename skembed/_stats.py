@@ -21,50 +21,65 @@ when they are read.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import numpy as np
+from functools import partial
 
+import numpy as np
+from sklearn import config_context
+
+from skembed._dask import (
+    DaskViews,
+    check_dask_views,
+    is_dask_collection,
+    map_views,
+    reduce_views,
+)
 from skembed._parallel import map_row_groups, row_groups
+from skembed._views import check_views
 
 __all__ = [
-    "MOMENTS_BUDGET",
-    "SEARCH_BUDGET",
-    "SUMMARY_BUDGET",
-    "TRANSFORM_BUDGET",
+    "BUDGETS",
     "CrossMoments",
     "all_finite",
+    "check_rows",
+    "map_rows",
+    "reduce_rows",
+    "rows_dtype",
     "chunk_rows",
     "merge_moments",
     "row_norms",
     "row_squared_norms",
     "search_chunk_rows",
     "unit_rows",
+    "view_moments",
 ]
 
 # Every pass over the rows reads them in chunks; one rule (chunk_rows) turns a
-# named byte budget and the bytes a row costs into rows per chunk.
-#
-# MOMENTS_BUDGET: one view's row chunk in the moments of fit. Every worker
-# thread reads a chunk twice, for the column sums and for the products; at
-# 2 MiB the two views' chunks of both threads stay in cache between the two
-# reads, so the second read is nearly free. Measured at 1M x 384 float32 on two
-# threads, moments / one multi-threaded X.T @ Y: 1.04-1.06 with 2 MiB chunks,
-# 1.05-1.10 with 8 MiB. Much smaller chunks lose to the per-call cost of adding
-# each d x d chunk product into the float64 total.
-MOMENTS_BUDGET = 2 * 2**20
-# TRANSFORM_BUDGET: input and output rows of one transform chunk, per worker:
-# small enough for the chunk to stay in cache between the product and the
-# passes that follow it (offset, row scaling, finiteness check), large enough
-# that per-call BLAS overheads vanish. Measured at 1M x 384 float32 on two
-# threads, transform / floor: 0.98-1.04 at 4 MiB, 0.99-1.06 at 8 MiB,
-# 1.02-1.10 at 16 MiB (two threads' chunks then no longer share the cache).
-TRANSFORM_BUDGET = 4 * 2**20
-# SUMMARY_BUDGET: float64 copies of a chunk made by passes that need them
-# (exact column variances, per-row float64 work of the metrics).
-SUMMARY_BUDGET = 8 * 2**20
-# SEARCH_BUDGET: one block of a queries x index score matrix with its
-# temporaries, the largest allocation of a neighbour search; scikit-learn's
-# ``working_memory`` lowers it.
-SEARCH_BUDGET = 256 * 2**20
+# named byte budget and the bytes a row costs into rows per chunk. Budgets are
+# looked up by name when a pass starts.
+BUDGETS = {
+    # One view's row chunk in the moments of fit. Every worker thread reads a
+    # chunk twice, for the column sums and for the products; at 2 MiB the two
+    # views' chunks of both threads stay in cache between the two reads, so
+    # the second read is nearly free. Measured at 1M x 384 float32 on two
+    # threads, moments / one multi-threaded X.T @ Y: 1.04-1.06 with 2 MiB
+    # chunks, 1.05-1.10 with 8 MiB. Much smaller chunks lose to the per-call
+    # cost of adding each d x d chunk product into the float64 total.
+    "moments": 2 * 2**20,
+    # Input and output rows of one transform chunk, per worker: small enough
+    # for the chunk to stay in cache between the product and the passes that
+    # follow it (offset, row scaling, finiteness check), large enough that
+    # per-call BLAS overheads vanish. Measured at 1M x 384 float32 on two
+    # threads, transform / floor: 0.98-1.04 at 4 MiB, 0.99-1.06 at 8 MiB,
+    # 1.02-1.10 at 16 MiB (two threads' chunks then no longer share the cache).
+    "transform": 4 * 2**20,
+    # Float64 copies of a chunk made by passes that need them (per-row float64
+    # work of the metrics).
+    "summary": 8 * 2**20,
+    # One block of a queries x index score matrix with its temporaries, the
+    # largest allocation of a neighbour search; scikit-learn's
+    # ``working_memory`` lowers it.
+    "search": 256 * 2**20,
+}
 
 # Rows whose mean becomes the pilot shift. The shift only has to bring the
 # data within a few standard deviations of the origin; a thousand rows place
@@ -79,11 +94,14 @@ _SHIFT_RATIO = {np.dtype(np.float32): 8.0, np.dtype(np.float64): 1e6}
 
 
 def chunk_rows(bytes_per_row, budget, *, minimum=256):
-    """Rows per chunk so that a chunk costs at most ``budget`` bytes.
+    """Rows per chunk so that a chunk costs at most ``budget``.
 
-    ``minimum`` rows are taken whatever the budget, so that per-call costs
-    stay small next to the work of a chunk.
+    ``budget`` is a name in ``BUDGETS`` or a number of bytes. ``minimum``
+    rows are taken whatever the budget, so that per-call costs stay small
+    next to the work of a chunk.
     """
+    if isinstance(budget, str):
+        budget = BUDGETS[budget]
     return int(max(minimum, budget // max(1, bytes_per_row)))
 
 
@@ -92,14 +110,14 @@ def search_chunk_rows(n_index, dtype, *, working_memory=None):
 
     The cost model of every search: per score, the block itself and one
     partition copy in the input dtype, plus two boolean masks. The budget is
-    ``SEARCH_BUDGET``, or ``working_memory`` MiB (scikit-learn's setting by
+    ``BUDGETS["search"]``, or ``working_memory`` MiB (scikit-learn's setting by
     default) when that is smaller.
     """
     from sklearn import get_config
 
     if working_memory is None:
         working_memory = get_config()["working_memory"]
-    budget = min(SEARCH_BUDGET, working_memory * 2**20)
+    budget = min(BUDGETS["search"], working_memory * 2**20)
     bytes_per_score = 2 * np.dtype(dtype).itemsize + 2
     return chunk_rows(n_index * bytes_per_score, budget, minimum=1)
 
@@ -202,6 +220,21 @@ class CrossMoments:
     sum_of_squares : bool, default=False
         Also accumulate the total sum of squares of every view (what an
         isotropic scale needs, at the cost of one memory pass).
+    column_sums : bool, default=True
+        Accumulate the column sums (the means). Without them nothing can be
+        centred, no shift is used, and only ``nonzero_rows`` may be asked
+        for: the cheapest summary, one pass of row norms.
+    column_squares : bool, default=False
+        Per-column sums of squares of every view (column variances).
+    nonzero_rows : bool, default=False
+        Count the rows of every view whose norm is not zero.
+    row_moments : bool, default=False
+        The fourth-order row moments that the unbiased HSIC of linear kernels
+        needs: :math:`\\sum_i \\|x_i\\|^2 \\|y_i\\|^2` for every pair of
+        views (a view with itself included), read centred by
+        :meth:`centered_row_products`. Needs ``cross="all"`` and
+        ``gram=True``, through which it is converted when moments about
+        different shifts are merged.
 
     Attributes
     ----------
@@ -209,22 +242,83 @@ class CrossMoments:
         Rows seen so far.
     """
 
-    def __init__(self, n_views, *, cross=None, gram=False, sum_of_squares=False):
+    def __init__(
+        self,
+        n_views,
+        *,
+        cross=None,
+        gram=False,
+        sum_of_squares=False,
+        column_sums=True,
+        column_squares=False,
+        nonzero_rows=False,
+        row_moments=False,
+    ):
         self.n_views = n_views
         self.cross_pairs = [tuple(p) for p in _pairs(n_views, cross, "cross")]
         self.gram_views = [int(k) for k in _pairs(n_views, gram, "gram")]
-        self.sum_of_squares = bool(sum_of_squares)
+        self.sum_of_squares = bool(sum_of_squares) or bool(row_moments)
+        self.column_sums = bool(column_sums)
+        self.column_squares = bool(column_squares)
+        self.nonzero_rows = bool(nonzero_rows)
+        self.row_moments = bool(row_moments)
+        if not self.column_sums and (
+            self.cross_pairs
+            or self.gram_views
+            or self.sum_of_squares
+            or self.column_squares
+        ):
+            raise ValueError("Centred moments need column_sums=True.")
+        if self.row_moments and (
+            len(self.cross_pairs) != n_views * (n_views - 1) // 2
+            or len(self.gram_views) != n_views
+        ):
+            raise ValueError("row_moments needs cross='all' and gram=True.")
         self.n_samples_ = 0
         self._shift = None
         self._sums = None
         self._cross = {}
         self._gram = {}
         self._squares = None
+        self._column_squares = None
+        self._nonzero = None
+        self._finite_rows = True
+        self._row = {}
+
+    def _layout(self):
+        return (
+            self.n_views,
+            self.cross_pairs,
+            self.gram_views,
+            self.sum_of_squares,
+            self.column_sums,
+            self.column_squares,
+            self.nonzero_rows,
+            self.row_moments,
+        )
+
+    def _empty_like(self):
+        return CrossMoments(
+            self.n_views,
+            cross=self.cross_pairs,
+            gram=self.gram_views,
+            sum_of_squares=self.sum_of_squares,
+            column_sums=self.column_sums,
+            column_squares=self.column_squares,
+            nonzero_rows=self.nonzero_rows,
+            row_moments=self.row_moments,
+        )
 
     # ------------------------------------------------------------------ update
     def _init_shift(self, blocks):
         shifts = []
+        # Column variances and fourth-order row moments lose digits to any
+        # distance from the mean, so they always take the (cheap) pilot shift.
+        always = self.column_squares or self.row_moments
         for block in blocks:
+            if not self.column_sums:
+                shifts.append(None)
+                continue
             # Non-finite input is reported once the moments are complete
             # (is_finite); here it only must not warn.
             with np.errstate(invalid="ignore", over="ignore"):
@@ -232,7 +326,8 @@ class CrossMoments:
                 deviation = block - mean.astype(block.dtype)
                 spread = np.mean(np.sum(deviation**2, axis=1, dtype=np.float64))
             ratio = _SHIFT_RATIO.get(block.dtype, _SHIFT_RATIO[np.dtype(np.float32)])
-            if float(mean @ mean) > ratio * max(spread, np.finfo(np.float64).tiny):
+            far = float(mean @ mean) > ratio * max(spread, np.finfo(np.float64).tiny)
+            if (always or far) and np.isfinite(mean).all():
                 # Keep the shift exactly representable in the block dtype, so
                 # that the float64 bookkeeping matches what was subtracted.
                 shifts.append(mean.astype(block.dtype).astype(np.float64))
@@ -242,12 +337,26 @@ class CrossMoments:
         self._allocate([b.shape[1] for b in blocks])
 
     def _allocate(self, widths):
+        n_views = len(widths)
         self._sums = [np.zeros(w) for w in widths]
-        self._squares = np.zeros(len(widths))
+        self._squares = np.zeros(n_views)
+        self._nonzero = np.zeros(n_views, dtype=np.int64)
+        if self.column_squares:
+            self._column_squares = [np.zeros(w) for w in widths]
         for i, j in self.cross_pairs:
             self._cross[(i, j)] = np.zeros((widths[i], widths[j]))
         for k in self.gram_views:
             self._gram[k] = np.zeros((widths[k], widths[k]))
+        if self.row_moments:
+            # Per pair i <= j: sum r_i r_j, sum r_i x_j and sum r_j x_i, with
+            # r the squared norm of a shifted row.
+            for i in range(n_views):
+                for j in range(i, n_views):
+                    self._row[(i, j)] = [
+                        0.0,
+                        np.zeros(widths[j]),
+                        np.zeros(widths[i]),
+                    ]
 
     def _spawn(self):
         """An empty accumulator with this one's layout and pilot shifts.
@@ -255,12 +364,7 @@ class CrossMoments:
         Moments about the same shifts merge without any correction term, so
         row groups accumulated apart add up exactly as if read in one pass.
         """
-        part = CrossMoments(
-            self.n_views,
-            cross=self.cross_pairs,
-            gram=self.gram_views,
-            sum_of_squares=self.sum_of_squares,
-        )
+        part = self._empty_like()
         part._shift = list(self._shift)
         part._allocate([s.shape[0] for s in self._sums])
         return part
@@ -273,7 +377,7 @@ class CrossMoments:
         blocks : list of ndarray
             Row-paired 2-D float blocks, one per view.
         chunk_size : int or None
-            Rows per chunk; by default from a per-view memory budget.
+            Rows per chunk; by default from the "moments" budget per view.
         prepare : callable or None
             Applied to every list of chunk blocks before its moments are
             taken (and to the pilot rows that choose the shifts), e.g. to
@@ -292,7 +396,7 @@ class CrossMoments:
             return self
         if chunk_size is None:
             widest = max(b.shape[1] for b in blocks)
-            chunk_size = chunk_rows(widest * blocks[0].dtype.itemsize, MOMENTS_BUDGET)
+            chunk_size = chunk_rows(widest * blocks[0].dtype.itemsize, "moments")
         if self._shift is None:
             pilot = [b[: min(n, _PILOT_ROWS)] for b in blocks]
             self._init_shift(pilot if prepare is None else prepare(pilot))
@@ -311,8 +415,14 @@ class CrossMoments:
         return self
 
     def _update_chunk(self, blocks):
-        shifted = []
+        shifted, norms = [], []
         for k, block in enumerate(blocks):
+            if self.nonzero_rows:
+                squared = row_squared_norms(block)
+                self._nonzero[k] += np.count_nonzero(squared)
+                self._finite_rows &= bool(np.isfinite(squared).all())
+            if not self.column_sums:
+                continue
             shift = self._shift[k]
             if shift is not None:
                 block = block - shift.astype(block.dtype)
@@ -323,22 +433,39 @@ class CrossMoments:
                 # an n-vector temporary instead of a float64 copy of the chunk.
                 rows = np.einsum("ij,ij->i", block, block)
                 self._squares[k] += float(rows.sum(dtype=np.float64))
+                if self.row_moments:
+                    norms.append(row_squared_norms(block))
+            if self.column_squares:
+                self._column_squares[k] += np.einsum(
+                    "ij,ij->j", block, block, dtype=np.float64
+                )
         for (i, j), acc in self._cross.items():
             acc += shifted[i].T @ shifted[j]
         for k, acc in self._gram.items():
             acc += _gram_update(shifted[k])
+        for (i, j), acc in self._row.items():
+            acc[0] += float(norms[i] @ norms[j])
+            acc[1] += norms[i] @ shifted[j]
+            acc[2] += norms[j] @ shifted[i]
         self.n_samples_ += blocks[0].shape[0]
 
     def is_finite(self):
         """Whether every accumulated moment is finite.
 
         A NaN or an infinity anywhere in the rows reaches the column sums and
-        the products, so this replaces a separate pass over the input.
+        the products, so this replaces a separate pass over the input (for
+        accumulators without column sums, the row counts are all there is).
         """
         if self.n_samples_ == 0:
             return True
+        if not self._finite_rows:
+            return False
         parts = [*self._sums, self._squares, *self._cross.values()]
-        return all(np.isfinite(part).all() for part in [*parts, *self._gram.values()])
+        parts += list(self._gram.values())
+        parts += self._column_squares or []
+        for value in self._row.values():
+            parts += [np.asarray(value[0]), value[1], value[2]]
+        return all(np.isfinite(part).all() for part in parts)
 
     # ------------------------------------------------------------------- merge
     def _shift_vector(self, k):
@@ -352,56 +479,55 @@ class CrossMoments:
         if self.n_samples_ == 0:
             self.__dict__.update(_copy_state(other))
             return self
-        if (
-            other.n_views != self.n_views
-            or other.cross_pairs != self.cross_pairs
-            or other.gram_views != self.gram_views
-            or other.sum_of_squares != self.sum_of_squares
-        ):
+        if other._layout() != self._layout():
             raise ValueError("Cannot merge moments of different layouts.")
-        if all(
-            a is b or (a is not None and b is not None and np.array_equal(a, b))
-            for a, b in zip(self._shift, other._shift, strict=True)
-        ):
-            # Same shifts (row groups of one update): the moments just add.
-            for key, acc in self._cross.items():
-                acc += other._cross[key]
-            for key, acc in self._gram.items():
-                acc += other._gram[key]
-            for k in range(self.n_views):
-                self._sums[k] += other._sums[k]
-            self._squares += other._squares
+        self._nonzero += other._nonzero
+        self._finite_rows &= other._finite_rows
+        if not self.column_sums:
             self.n_samples_ += other.n_samples_
             return self
-        # Re-express the other's moments about our shifts a from its shifts b:
-        # sum (x - a)(y - a')^T
-        #   = M + s (b' - a')^T + (b - a) s'^T + n (b - a)(b' - a')^T.
         n = other.n_samples_
+        # Re-express the other's moments, taken about its shifts b, about our
+        # shifts a: rows x' = x - b become x' + delta, delta = b - a.
         delta = [
             other._shift_vector(k) - self._shift_vector(k) for k in range(self.n_views)
         ]
-        sums = [other._sums[k] + n * delta[k] for k in range(self.n_views)]
+        moved = [bool(np.any(d)) for d in delta]
+        sums, squares = other._sums, other._squares
         for (i, j), acc in self._cross.items():
-            acc += (
-                other._cross[(i, j)]
-                + np.outer(other._sums[i], delta[j])
-                + np.outer(delta[i], other._sums[j])
-                + n * np.outer(delta[i], delta[j])
-            )
+            acc += other._cross[(i, j)]
+            if moved[i] or moved[j]:
+                acc += (
+                    np.outer(sums[i], delta[j])
+                    + np.outer(delta[i], sums[j])
+                    + n * np.outer(delta[i], delta[j])
+                )
         for k, acc in self._gram.items():
-            acc += (
-                other._gram[k]
-                + np.outer(other._sums[k], delta[k])
-                + np.outer(delta[k], other._sums[k])
-                + n * np.outer(delta[k], delta[k])
-            )
+            acc += other._gram[k]
+            if moved[k]:
+                acc += (
+                    np.outer(sums[k], delta[k])
+                    + np.outer(delta[k], sums[k])
+                    + n * np.outer(delta[k], delta[k])
+                )
+        if self.column_squares:
+            for k, acc in enumerate(self._column_squares):
+                acc += other._column_squares[k] + (
+                    2 * delta[k] * sums[k] + n * delta[k] ** 2
+                )
+        for (i, j), acc in self._row.items():
+            converted = _shifted_row_moments(other, i, j, delta)
+            acc[0] += converted[0]
+            acc[1] += converted[1]
+            acc[2] += converted[2]
         for k in range(self.n_views):
             self._squares[k] += (
-                other._squares[k]
-                + 2 * float(other._sums[k] @ delta[k])
+                squares[k]
+                + 2 * float(sums[k] @ delta[k])
                 + n * float(delta[k] @ delta[k])
             )
-            self._sums[k] += sums[k]
+        for k in range(self.n_views):
+            self._sums[k] += sums[k] + n * delta[k]
         self.n_samples_ += n
         return self
 
@@ -457,6 +583,96 @@ class CrossMoments:
         mean = self.mean(k)
         return self.centered_sum_of_squares(k) + self.n_samples_ * float(mean @ mean)
 
+    def column_variance(self, k):
+        """Biased (divided by n) variance of every column of view k."""
+        self._check_ready()
+        if not self.column_squares:
+            raise KeyError("Column squares were not accumulated.")
+        n = self.n_samples_
+        centred = self._column_squares[k] - self._sums[k] ** 2 / n
+        return np.maximum(centred, 0.0) / n
+
+    def nonzero_row_count(self, k):
+        """Rows of view k whose norm is not zero."""
+        if not self.nonzero_rows:
+            raise KeyError("Non-zero rows were not counted.")
+        return int(self._nonzero[k])
+
+    def centered_row_products(self, i, j):
+        """:math:`\\sum_r \\|\\tilde x_r\\|^2 \\|\\tilde y_r\\|^2` of centred rows.
+
+        ``i == j`` gives the sum of fourth powers of the centred row norms.
+        With r, q the squared norms of the (shifted) rows, m, p the means of
+        the shifted rows and C their cross-product, the centred sum expands
+        exactly into accumulated moments:
+        :math:`\\sum rq - 2p\\cdot\\sum r y - 2m\\cdot\\sum q x
+        + 4 m^\\top C p + |p|^2 \\sum r + |m|^2 \\sum q - 3n|m|^2|p|^2`.
+        """
+        self._check_ready()
+        if not self.row_moments:
+            raise KeyError("Row moments were not accumulated.")
+        if i > j:
+            i, j = j, i
+        n = self.n_samples_
+        rr, r_y, q_x = self._row[(i, j)]
+        m, p = self._sums[i] / n, self._sums[j] / n
+        C = self._gram[i] if i == j else self._cross[(i, j)]
+        total = (
+            rr
+            - 2 * float(p @ r_y)
+            - 2 * float(m @ q_x)
+            + 4 * float(m @ C @ p)
+            + float(p @ p) * self._squares[i]
+            + float(m @ m) * self._squares[j]
+            - 3 * n * float(m @ m) * float(p @ p)
+        )
+        return float(total)
+
+
+def _shifted_row_moments(other, i, j, delta):
+    """The row moments (i, j) of ``other`` re-expressed after shifting its rows.
+
+    Rows x' (about the other's shifts) become x' + d; with r' = |x'|^2 the
+    squared norms become r' + 2 x'.d + |d|^2, and the sums expand into the
+    other's column sums, sums of squares, Gram and cross blocks.
+    """
+    n = other.n_samples_
+    da, db = delta[i], delta[j]
+    sa, sb = other._sums[i], other._sums[j]
+    ra, rb = other._squares[i], other._squares[j]
+    rr, r_y, q_x = other._row[(i, j)]
+    C = other._gram[i] if i == j else other._cross[(i, j)]
+    if not (np.any(da) or np.any(db)):
+        return rr, r_y, q_x
+    na, nb = float(da @ da), float(db @ db)
+    new_r_y = r_y + db * ra + 2 * C.T @ da + 2 * db * float(da @ sa) + na * sb
+    new_r_y = new_r_y + n * na * db
+    new_q_x = q_x + da * rb + 2 * C @ db + 2 * da * float(db @ sb) + nb * sa
+    new_q_x = new_q_x + n * nb * da
+    new_rr = (
+        rr
+        + 2 * float(db @ r_y)
+        + nb * ra
+        + 2 * float(da @ q_x)
+        + 4 * float(da @ C @ db)
+        + 2 * nb * float(da @ sa)
+        + na * rb
+        + 2 * na * float(db @ sb)
+        + n * na * nb
+    )
+    return new_rr, new_r_y, new_q_x
+
+
+def view_moments(blocks, *, request, prepare=None, n_threads=None):
+    """A new :class:`CrossMoments` of row-paired view blocks.
+
+    ``request`` holds its keyword arguments, ``prepare`` and ``n_threads``
+    are those of :meth:`CrossMoments.update`. A module-level function, so
+    that Dask can ship it to the workers.
+    """
+    stats = CrossMoments(len(blocks), **request)
+    return stats.update(blocks, prepare=prepare, n_threads=n_threads)
+
 
 def merge_moments(left, right):
     """Return a new accumulator holding the moments of ``left`` and ``right``.
@@ -464,20 +680,69 @@ def merge_moments(left, right):
     Unlike :meth:`CrossMoments.merge` it changes neither argument, as a task
     of a Dask tree reduction must.
     """
-    merged = CrossMoments(
-        left.n_views,
-        cross=left.cross_pairs,
-        gram=left.gram_views,
-        sum_of_squares=left.sum_of_squares,
-    )
-    return merged.merge(left).merge(right)
+    return left._empty_like().merge(left).merge(right)
 
 
 def _copy_state(other):
     state = dict(other.__dict__)
     state["_sums"] = [s.copy() for s in other._sums]
     state["_squares"] = other._squares.copy()
+    state["_nonzero"] = other._nonzero.copy()
     state["_cross"] = {key: v.copy() for key, v in other._cross.items()}
     state["_gram"] = {key: v.copy() for key, v in other._gram.items()}
     state["_shift"] = list(other._shift)
+    if other._column_squares is not None:
+        state["_column_squares"] = [s.copy() for s in other._column_squares]
+    state["_row"] = {
+        key: [v[0], v[1].copy(), v[2].copy()] for key, v in other._row.items()
+    }
     return state
+
+
+# --------------------------------------------------------------------------
+# The two verbs of every pass over the rows
+# --------------------------------------------------------------------------
+def check_rows(estimator, X, *, reset):
+    """Validate X into the estimator's views, for :func:`reduce_rows` or
+    :func:`map_rows`.
+
+    Returns a list of numpy view blocks, or a ``DaskViews`` for a Dask X
+    (never computed here). NaN and infinity are not looked for: every pass
+    finds them in what it computes (sums, products, outputs) instead of
+    reading X once more.
+    """
+    if is_dask_collection(X):
+        return check_dask_views(estimator, X, reset=reset)
+    with config_context(assume_finite=True):
+        return check_views(estimator, X, reset=reset)
+
+
+def rows_dtype(views):
+    """The float dtype of the view blocks of :func:`check_rows`."""
+    return views.dtype if isinstance(views, DaskViews) else views[0].dtype
+
+
+def reduce_rows(views, summarize, merge):
+    """One mergeable summary of all rows.
+
+    ``summarize(blocks, n_threads=None)`` summarises numpy view blocks; on
+    numpy input it runs once and spreads its row groups over the BLAS's
+    threads itself (:func:`skembed._parallel.map_row_groups`). On Dask input
+    every row block is summarised by one single-threaded task (Dask already
+    runs one task per core) and the summaries are merged by a tree of
+    ``merge`` tasks.
+    """
+    if isinstance(views, DaskViews):
+        return reduce_views(views, partial(summarize, n_threads=1), merge)
+    return summarize(views)
+
+
+def map_rows(views, transform, width):
+    """``transform(blocks, n_threads=None)`` of all rows: an array of ``width``.
+
+    Numpy input is transformed at once (its row groups on the BLAS's threads);
+    Dask input lazily, one single-threaded task per row block.
+    """
+    if isinstance(views, DaskViews):
+        return map_views(views, partial(transform, n_threads=1), width)
+    return transform(views)

@@ -42,7 +42,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-__all__ = ["check_views", "check_view_block", "resolve_view", "view_feature_names"]
+__all__ = [
+    "check_view_block",
+    "check_views",
+    "resolve_view",
+    "view_feature_names",
+    "view_selections",
+]
 
 _SELECTOR_HELP = (
     "a slice, an int array, a boolean mask, a list of column names, one column name "
@@ -1090,3 +1096,15 @@ def view_feature_names(estimator, k):
         else:
             names.append(str(layout.feature_names[column]))
     return np.asarray(names, dtype=object)
+
+
+def view_selections(estimator):
+    """Per view, the input columns it was fitted on (slices or int arrays).
+
+    For an estimator fitted on a list of arrays, the contiguous column blocks
+    that the same views take in a 2-D array of their total width.
+    """
+    layout = estimator._view_layout
+    if layout.kind == "list":
+        return tuple(_contiguous_slices(layout.widths))
+    return tuple(layout.selections)

@@ -20,7 +20,7 @@ from scipy.stats import ortho_group
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skembed import ProcrustesAligner, kneighbors
+from skembed import CCAAligner, ProcrustesAligner, kneighbors
 from skembed._neighbors import alignment_score
 from skembed.metrics import (
     OutOfSpaceWarning,
@@ -564,3 +564,24 @@ def test_compare_spaces_with_fewer_rows_than_features():
     result = compare_spaces(A, A @ Q, random_state=0)
     assert result.verdict == "different spaces, alignable"
     assert 0 <= result.cca_retrieval <= 1
+
+
+def test_cca_similarity_is_the_aligner_cca():
+    """Check that cca_similarity and CCAAligner share one CCA, at every reg."""
+    A, B = _paired_data(n=200)
+    for reg in (0.0, 1e-3, 0.1):
+        aligner = CCAAligner(reg=reg).fit([A, B])
+        assert cca_similarity(A, B, reg=reg) == pytest.approx(
+            aligner.canonical_correlations_.mean(), rel=1e-12
+        )
+    with pytest.raises(ValueError, match=r"rank-deficient.*Set reg > 0"):
+        cca_similarity(A[:4], B[:4])
+    assert 0 <= cca_similarity(A[:4], B[:4], reg=0.1) <= 1
+
+
+def test_real_cca_similarity_is_exact_on_near_identical_spaces():
+    """Check exact CCA (to 1e-8) of e5 and its pruned twin, where a ridge biases."""
+    A, B = _fortunes("e5")[:3000], _fortunes("e5_enpt")[:3000]
+    A64, B64 = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
+    exact = _dense_canonical_correlations(A64, B64).mean()
+    assert cca_similarity(A64, B64) == pytest.approx(exact, abs=1e-8)

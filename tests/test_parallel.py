@@ -52,8 +52,8 @@ def two_threads(monkeypatch):
     """Two BLAS threads and chunk budgets small enough for many row groups."""
     # 1 KiB per view chunk and 4 KiB per transform chunk: 256-row chunks
     # (the minimum), so 3,000 rows make twelve groups of one chunk.
-    monkeypatch.setattr(skembed._stats, "_CHUNK_BUDGET", 1024)
-    monkeypatch.setattr(skembed._base, "_TRANSFORM_BUDGET", 4096)
+    monkeypatch.setitem(skembed._stats.BUDGETS, "moments", 1024)
+    monkeypatch.setitem(skembed._stats.BUDGETS, "transform", 4096)
     monkeypatch.setattr(skembed._parallel, "GROUP_CHUNKS", 4)
     pools = []
 

@@ -14,8 +14,10 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import skembed
 from skembed import GeneralizedProcrustesAligner, ProcrustesAligner
-from skembed._stats import MOMENTS_BUDGET as _CHUNK_BUDGET
-from skembed._stats import TRANSFORM_BUDGET as _TRANSFORM_BUDGET
+from skembed._stats import BUDGETS
+
+_CHUNK_BUDGET = BUDGETS["moments"]
+_TRANSFORM_BUDGET = BUDGETS["transform"]
 
 STREAMED = [ProcrustesAligner(scale=True), GeneralizedProcrustesAligner()]
 if hasattr(skembed, "RidgeAligner"):

@@ -134,3 +134,78 @@ def test_l2_aligner_normalises_rows_of_any_float32_scale(scale):
     Z = aligner.transform_view(scaled, 1)
     assert Z.dtype == np.float32
     assert_allclose(Z, aligner.transform_view(B, 1), rtol=1e-5, atol=1e-6)
+
+
+def _dense_row_products(A, B):
+    a = np.sum((A - A.mean(axis=0)) ** 2, axis=1)
+    b = np.sum((B - B.mean(axis=0)) ** 2, axis=1)
+    return float(a @ b)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_column_variances_counts_and_row_products_match_dense(dtype):
+    """Check the statistics of the concatenator and of debiased CKA."""
+    rng = np.random.default_rng(20)
+    A = (rng.normal(size=(500, 5)) * [1, 2, 3, 4, 5] + 40.0).astype(dtype)
+    B = (rng.normal(size=(500, 3)) - 7.0).astype(dtype)
+    A[[3, 99]] = 0
+    stats = CrossMoments(
+        2,
+        cross="all",
+        gram=True,
+        column_squares=True,
+        nonzero_rows=True,
+        row_moments=True,
+    ).update([A, B], chunk_size=37)
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
+    assert_allclose(stats.column_variance(0), A64.var(axis=0), rtol=rtol)
+    assert_allclose(stats.column_variance(1), B64.var(axis=0), rtol=rtol)
+    assert stats.nonzero_row_count(0) == 498 and stats.nonzero_row_count(1) == 500
+    for i, X in enumerate((A64, B64)):
+        for j, Y in enumerate((A64, B64)):
+            assert stats.centered_row_products(i, j) == pytest.approx(
+                _dense_row_products(X, Y), rel=rtol
+            )
+
+
+@settings(deadline=None, max_examples=30)
+@given(seed=st.integers(0, 2**16), n_parts=st.integers(2, 5))
+def test_merging_across_shifts_equals_one_pass(seed, n_parts):
+    """Check that parts accumulated about different pilot shifts merge exactly."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(240, 4)) * 3 + rng.normal(size=4) * 50
+    B = rng.normal(size=(240, 3)) + rng.normal(size=3) * 50
+    options = {
+        "cross": "all",
+        "gram": True,
+        "column_squares": True,
+        "nonzero_rows": True,
+        "row_moments": True,
+    }
+    whole = CrossMoments(2, **options).update([A, B])
+    merged = CrossMoments(2, **options)
+    for rows in np.array_split(rng.permutation(240), n_parts):
+        # Each part picks its own pilot shift from its own rows.
+        merged.merge(CrossMoments(2, **options).update([A[rows], B[rows]]))
+    assert merged.n_samples_ == 240
+    for k in range(2):
+        assert_allclose(merged.column_variance(k), whole.column_variance(k), rtol=1e-9)
+        assert merged.nonzero_row_count(k) == 240
+    assert_allclose(merged.centered_cross(0, 1), whole.centered_cross(0, 1), atol=1e-7)
+    for i, j in ((0, 0), (0, 1), (1, 1)):
+        assert merged.centered_row_products(i, j) == pytest.approx(
+            whole.centered_row_products(i, j), rel=1e-9
+        )
+
+
+def test_counts_only_summary_needs_no_column_sums():
+    """Check the cheapest summary: non-zero rows, no means, no shift."""
+    X = np.ones((10, 3))
+    X[4] = 0
+    stats = CrossMoments(1, column_sums=False, nonzero_rows=True).update([X])
+    assert stats.nonzero_row_count(0) == 9 and stats.n_samples_ == 10
+    with pytest.raises(ValueError, match="column_sums=True"):
+        CrossMoments(1, column_sums=False, gram=True)
+    with pytest.raises(ValueError, match="row_moments needs"):
+        CrossMoments(2, row_moments=True)

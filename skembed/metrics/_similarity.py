@@ -17,7 +17,8 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, validate_params
 
-from skembed._stats import SUMMARY_BUDGET, chunk_rows, row_norms
+from skembed._linalg import canonical_correlations
+from skembed._stats import CrossMoments, chunk_rows, row_norms
 
 __all__ = [
     "cca_similarity",
@@ -26,11 +27,6 @@ __all__ = [
     "paired_cosine",
     "procrustes_distance",
 ]
-
-# Ridge added to each covariance in cca_similarity, relative to its mean
-# eigenvalue: it only matters for directions that carry less than about this
-# fraction of the average variance (rank deficiency, rounding noise).
-_CCA_RIDGE = 1e-10
 
 
 def check_paired(A, B, names=("A", "B"), *, same_width=False, paired=True):
@@ -55,58 +51,26 @@ def check_paired(A, B, names=("A", "B"), *, same_width=False, paired=True):
 
 
 def _moment_rows(n_features):
-    """Rows per chunk of the float64 moment passes (copies of both sides)."""
-    return chunk_rows(8 * 3 * max(1, n_features), SUMMARY_BUDGET)
+    """Rows per chunk of the moment passes over both sides."""
+    return chunk_rows(8 * max(1, n_features), "moments")
 
 
-def _centered_moments(A, B, *, grams=True, row_fourth=False):
-    """Centred float64 moments of row-paired A and B, in two chunked passes.
+def _moments(A, B, **request):
+    """The centred float64 moments of row-paired A and B, in one pass.
 
-    The means come first, so that every chunk is centred before its product
-    (subtracting :math:`n \\mu \\mu^\\top` afterwards would cancel digits when the
-    data sit far from the origin, as e5 embeddings do).
+    Rows are shifted by a pilot mean before their products when they sit far
+    from the origin (as e5 embeddings do), so centring afterwards does not
+    cancel digits; see :class:`skembed._stats.CrossMoments`.
     """
-    n = A.shape[0]
-    mean_a = A.mean(axis=0, dtype=np.float64)
-    mean_b = B.mean(axis=0, dtype=np.float64)
-    p, q = A.shape[1], B.shape[1]
-    out = {
-        "n": n,
-        "cross": np.zeros((p, q)),
-        "squares_a": 0.0,
-        "squares_b": 0.0,
-    }
-    if grams:
-        out["gram_a"] = np.zeros((p, p))
-        out["gram_b"] = np.zeros((q, q))
-    if row_fourth:
-        out["fourth_ab"] = out["fourth_aa"] = out["fourth_bb"] = 0.0
-    rows = _moment_rows(p + q)
-    for start in range(0, n, rows):
-        a = A[start : start + rows].astype(np.float64) - mean_a
-        b = B[start : start + rows].astype(np.float64) - mean_b
-        out["cross"] += a.T @ b
-        row_a = np.einsum("ij,ij->i", a, a)
-        row_b = np.einsum("ij,ij->i", b, b)
-        out["squares_a"] += row_a.sum()
-        out["squares_b"] += row_b.sum()
-        if grams:
-            out["gram_a"] += a.T @ a
-            out["gram_b"] += b.T @ b
-        if row_fourth:
-            out["fourth_ab"] += row_a @ row_b
-            out["fourth_aa"] += row_a @ row_a
-            out["fourth_bb"] += row_b @ row_b
-    return out
-
-
-def _require_spread(moments, names=("A", "B")):
-    for key, name in zip(("squares_a", "squares_b"), names, strict=True):
-        if not moments[key] > 0:
+    stats = CrossMoments(2, cross="all", sum_of_squares=True, **request)
+    stats.update([A, B], chunk_size=_moment_rows(A.shape[1] + B.shape[1]))
+    for k, name in enumerate(("A", "B")):
+        if not stats.centered_sum_of_squares(k) > 0:
             raise ValueError(
                 f"{name} has zero variance (all rows are identical); the "
                 "similarity of a constant representation is undefined."
             )
+    return stats
 
 
 def _inverse_row_norms(X):
@@ -213,16 +177,16 @@ def linear_cka(A, B, *, debiased=False):
         raise ValueError(
             f"debiased=True needs at least 4 rows, got {n}; use debiased=False."
         )
-    m = _centered_moments(A, B, grams=True, row_fourth=debiased)
-    _require_spread(m)
-    hsic_ab = float(np.sum(m["cross"] ** 2))
-    hsic_aa = float(np.sum(m["gram_a"] ** 2))
-    hsic_bb = float(np.sum(m["gram_b"] ** 2))
+    m = _moments(A, B, gram=True, row_moments=debiased)
+    hsic_ab = float(np.sum(m.centered_cross(0, 1) ** 2))
+    hsic_aa = float(np.sum(m.centered_gram(0) ** 2))
+    hsic_bb = float(np.sum(m.centered_gram(1) ** 2))
     if debiased:
-        sa, sb = m["squares_a"], m["squares_b"]
-        hsic_ab = _debiased_hsic(hsic_ab, m["fourth_ab"], sa, sb, n)
-        hsic_aa = _debiased_hsic(hsic_aa, m["fourth_aa"], sa, sa, n)
-        hsic_bb = _debiased_hsic(hsic_bb, m["fourth_bb"], sb, sb, n)
+        sa, sb = m.centered_sum_of_squares(0), m.centered_sum_of_squares(1)
+        fourth = m.centered_row_products
+        hsic_ab = _debiased_hsic(hsic_ab, fourth(0, 1), sa, sb, n)
+        hsic_aa = _debiased_hsic(hsic_aa, fourth(0, 0), sa, sa, n)
+        hsic_bb = _debiased_hsic(hsic_bb, fourth(1, 1), sb, sb, n)
         if not (hsic_aa > 0 and hsic_bb > 0):
             raise ValueError(
                 "The debiased self-similarity of A or B is not positive, which "
@@ -297,14 +261,14 @@ def procrustes_distance(A, B):
     0.8...
     """
     A, B = check_paired(A, B)
-    m = _centered_moments(A, B, grams=False)
-    _require_spread(m)
-    nuclear = float(np.linalg.svd(m["cross"], compute_uv=False).sum())
-    cosine = nuclear / math.sqrt(m["squares_a"] * m["squares_b"])
+    m = _moments(A, B)
+    nuclear = float(np.linalg.svd(m.centered_cross(0, 1), compute_uv=False).sum())
+    squares = m.centered_sum_of_squares(0) * m.centered_sum_of_squares(1)
+    cosine = nuclear / math.sqrt(squares)
     return float(math.acos(min(1.0, max(0.0, cosine))))
 
 
-def _principal_axes(cov, variance, name):
+def _principal_axes(cov, variance):
     """Eigenvalues (descending) and eigenvectors of a covariance, maybe truncated."""
     values, vectors = np.linalg.eigh(cov)
     values, vectors = np.clip(values[::-1], 0, None), vectors[:, ::-1]
@@ -321,10 +285,11 @@ def _principal_axes(cov, variance, name):
         "B": ["array-like"],
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "svcca_variance": [Interval(Real, 0, 1, closed="right"), None],
+        "reg": [Interval(Real, 0, None, closed="left")],
     },
     prefer_skip_nested_validation=True,
 )
-def cca_similarity(A, B, *, n_components=None, svcca_variance=None):
+def cca_similarity(A, B, *, n_components=None, svcca_variance=None, reg=0.0):
     """Mean canonical correlation between two row-paired representations.
 
     Canonical correlation analysis finds the pairs of directions (one per side)
@@ -349,6 +314,12 @@ def cca_similarity(A, B, *, n_components=None, svcca_variance=None):
         principal directions explaining this fraction of its variance (0.99
         in the paper), which drops noise directions that CCA would otherwise
         correlate.
+    reg : float, default=0.0
+        Ridge regularisation of each covariance relative to its mean
+        eigenvalue, exactly as in :class:`skembed.CCAAligner`. The default,
+        0, is exact CCA; it needs both covariances to be of full rank
+        (otherwise use ``svcca_variance`` or ``reg > 0``). Regularised
+        correlations shrink as ``reg`` grows.
 
     Returns
     -------
@@ -371,11 +342,14 @@ def cca_similarity(A, B, *, n_components=None, svcca_variance=None):
         (\\Sigma_{aa} + \\epsilon_a I)^{-1/2} \\, \\Sigma_{ab} \\,
         (\\Sigma_{bb} + \\epsilon_b I)^{-1/2},
 
-    with a tiny ridge :math:`\\epsilon = 10^{-10} \\operatorname{tr}(\\Sigma)/d`
-    for numerical stability. SVCCA first restricts each covariance to its
-    kept principal directions. With few rows (``n_samples`` not well above
-    ``n_features_a + n_features_b``), sample canonical correlations are biased
-    towards 1; prefer SVCCA or :func:`linear_cka` there.
+    with :math:`\\epsilon = \\mathrm{reg} \\operatorname{tr}(\\Sigma)/d`,
+    computed by the same solver as :class:`skembed.CCAAligner` (so
+    ``cca_similarity(A, B, reg=r)`` is the mean of
+    ``CCAAligner(reg=r).fit([A, B]).canonical_correlations_``). SVCCA first
+    restricts each covariance to its kept principal directions. With few
+    rows (``n_samples`` not well above ``n_features_a + n_features_b``),
+    sample canonical correlations are biased towards 1; prefer SVCCA or
+    :func:`linear_cka` there.
 
     References
     ----------
@@ -403,14 +377,15 @@ def cca_similarity(A, B, *, n_components=None, svcca_variance=None):
     n = A.shape[0]
     if n < 2:
         raise ValueError(f"cca_similarity needs at least 2 rows, got {n}.")
-    m = _centered_moments(A, B, grams=True)
-    _require_spread(m)
-    axes = []
-    for key, name in (("gram_a", "A"), ("gram_b", "B")):
-        values, vectors = _principal_axes(m[key] / (n - 1), svcca_variance, name)
-        ridge = _CCA_RIDGE * m[key].trace() / (n - 1) / m[key].shape[0]
-        axes.append(vectors / np.sqrt(values + ridge))
-    available = min(axes[0].shape[1], axes[1].shape[1])
+    m = _moments(A, B, gram=True)
+    covariances = [m.centered_gram(k) / (n - 1) for k in range(2)]
+    cross = m.centered_cross(0, 1) / (n - 1)
+    if svcca_variance is not None:
+        # Restrict each side to its kept principal directions.
+        axes = [_principal_axes(c, svcca_variance)[1] for c in covariances]
+        covariances = [a.T @ c @ a for a, c in zip(axes, covariances, strict=True)]
+        cross = axes[0].T @ cross @ axes[1]
+    available = min(c.shape[0] for c in covariances)
     if n_components is None:
         n_components = available
     elif n_components > available:
@@ -420,8 +395,9 @@ def cca_similarity(A, B, *, n_components=None, svcca_variance=None):
             f"pairs available (the smaller number of directions{kept}); use "
             f"n_components <= {available}."
         )
-    whitened_cross = axes[0].T @ (m["cross"] / (n - 1)) @ axes[1]
-    correlations = np.linalg.svd(whitened_cross, compute_uv=False)
+    _, correlations, _, _ = canonical_correlations(
+        covariances, cross, reg, view_names=("A", "B"), dtype=A.dtype, parameter="reg"
+    )
     return float(np.clip(correlations[:n_components], 0.0, 1.0).mean())
 
 
