@@ -14,7 +14,6 @@ own estimators are reconstructed; a file never names code to import.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import dataclasses
-import importlib
 import json
 import math
 import os
@@ -24,27 +23,19 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from skembed._registry import ESTIMATORS
+from skembed._stats import CrossMoments
+from skembed._version import __version__
+from skembed._views import ViewLayout
+
 __all__ = ["load_aligner", "save_aligner"]
 
 FORMAT_NAME = "skembed-model"
 FORMAT_VERSION = 1
 HEADER_KEY = "__skembed_model__"
 
-# The only classes a model file may name, and their modules. A module is
-# imported only when its class is saved or loaded, and one missing from this
-# installation is skipped, so the list may run ahead of the code.
-_ESTIMATORS = {
-    "ProcrustesAligner": "skembed._procrustes",
-    "GeneralizedProcrustesAligner": "skembed._procrustes",
-    "CCAAligner": "skembed._cca",
-    "RidgeAligner": "skembed._linear",
-    "SelfLearningAligner": "skembed._selflearn",
-    "ContrastiveAligner": "skembed._contrastive",
-    "RelativeProjector": "skembed._relative",
-    "EmbeddingConcatenator": "skembed._concat",
-}
 # Plain helper objects stored attribute by attribute (no estimator API).
-_HELPERS = {"CrossMoments": "skembed._stats"}
+_HELPERS = {"CrossMoments": CrossMoments}
 _ARRAY_KINDS = "biufcU"
 _SAVABLE = (
     "numbers, strings, None, NumPy arrays and dtypes, slices, lists, tuples, "
@@ -52,36 +43,12 @@ _SAVABLE = (
 )
 
 
-def _lookup(table, name):
-    """The class ``name`` from its fixed module in ``table``, or None."""
-    module_name = table.get(name) if isinstance(name, str) else None
-    if module_name is None:
-        return None
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    return getattr(module, name, None)
-
-
-def _estimator_classes() -> dict:
-    """Name -> class of every skembed estimator of this installation."""
-    classes = {name: _lookup(_ESTIMATORS, name) for name in _ESTIMATORS}
-    return {name: cls for name, cls in classes.items() if cls is not None}
-
-
-def _view_layout_class():
-    from skembed._views import _ViewLayout
-
-    return _ViewLayout
-
-
 class _Encoder:
     """Turn an estimator's state into JSON-able values plus named arrays."""
 
     def __init__(self):
         self.arrays = {}
-        self.layout_class = _view_layout_class()
+        self.layout_class = ViewLayout
 
     def _store(self, array, where):
         array = np.asarray(array)
@@ -158,7 +125,7 @@ class _Encoder:
         if isinstance(value, BaseEstimator):
             return {"__estimator__": self.estimator_state(value, where)}
         name = type(value).__name__
-        if _lookup(_HELPERS, name) is type(value):
+        if _HELPERS.get(name) is type(value):
             return {
                 "__object__": [
                     name,
@@ -180,10 +147,10 @@ class _Encoder:
 
     def estimator_state(self, estimator, where):
         name = type(estimator).__name__
-        if _lookup(_ESTIMATORS, name) is not type(estimator):
+        if ESTIMATORS.get(name) is not type(estimator):
             raise TypeError(
                 f"Cannot save {where}: {name} is not one of skembed's estimators "
-                f"({', '.join(sorted(_ESTIMATORS))}); only those can be stored in "
+                f"({', '.join(sorted(ESTIMATORS))}); only those can be stored in "
                 "a model file."
             )
         params = estimator.get_params(deep=False)
@@ -206,7 +173,7 @@ class _Decoder:
     def __init__(self, arrays, source):
         self.arrays = arrays
         self.source = source
-        self.layout_class = _view_layout_class()
+        self.layout_class = ViewLayout
 
     def _corrupt(self, what):
         return ValueError(f"{self.source} is a damaged skembed model file: {what}.")
@@ -254,7 +221,7 @@ class _Decoder:
             return self.estimator(content)
         if tag == "__object__":
             name, state = content
-            cls = _lookup(_HELPERS, name)
+            cls = _HELPERS.get(name) if isinstance(name, str) else None
             if cls is None:
                 raise self._corrupt(f"unknown helper object {name!r}")
             obj = cls.__new__(cls)
@@ -264,9 +231,9 @@ class _Decoder:
 
     def estimator(self, state):
         name = state.get("class") if isinstance(state, dict) else None
-        cls = _lookup(_ESTIMATORS, name)
+        cls = ESTIMATORS.get(name) if isinstance(name, str) else None
         if cls is None:
-            known = ", ".join(sorted(_estimator_classes()))
+            known = ", ".join(sorted(ESTIMATORS))
             raise ValueError(
                 f"{self.source} holds a {name!r}, which is not an skembed estimator "
                 f"this installation can load (known: {known}). Upgrade skembed, or "
@@ -348,8 +315,6 @@ def save_aligner(aligner, path):
     >>> bool(np.array_equal(loaded.transform([A, B]), aligner.transform([A, B])))
     True
     """
-    from skembed import __version__
-
     check_is_fitted(aligner)
     encoder = _Encoder()
     state = encoder.estimator_state(aligner, type(aligner).__name__)

@@ -58,7 +58,7 @@ _MAX_LISTED = 10
 
 
 @dataclass(eq=False)
-class _ViewLayout:
+class ViewLayout:
     """Layout of the input seen at fit time, used to re-split later inputs.
 
     Attributes
@@ -619,7 +619,7 @@ def _one_feature_error(estimator, *, frame: bool) -> ValueError:
     )
 
 
-def _store_layout(estimator, layout: _ViewLayout, view_names) -> None:
+def _store_layout(estimator, layout: ViewLayout, view_names) -> None:
     """Set the fitted view attributes on the estimator."""
     estimator.view_names_ = list(view_names)
     estimator.n_features_per_view_ = [int(w) for w in layout.widths]
@@ -711,7 +711,7 @@ def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> li
         _check_feature_names(estimator, X, reset=True)
         estimator.n_features_in_ = int(sum(widths))
         view_names = [f"view{k}" for k in range(len(X))]
-        _store_layout(estimator, _ViewLayout("list", None, widths), view_names)
+        _store_layout(estimator, ViewLayout("list", None, widths), view_names)
     else:
         _check_widths(estimator, widths, what="X[{k}]")
     return blocks
@@ -764,7 +764,7 @@ def _split_array(estimator, X, allowed: list, *, reset) -> list:
     )
     selections = tuple(_as_slice(positions) for positions in selected)
     widths = tuple(len(positions) for positions in selected)
-    layout = _ViewLayout("array", selections, widths, feature_names=feature_names)
+    layout = ViewLayout("array", selections, widths, feature_names=feature_names)
     _store_layout(estimator, layout, view_names)
     return [X_checked[:, selection] for selection in selections]
 
@@ -814,7 +814,7 @@ def _split_frame(estimator, X: pd.DataFrame, allowed: list, *, reset) -> list:
                     "at least one feature."
                 )
         selections = tuple(_as_slice(positions) for positions in selected)
-        layout = _ViewLayout(
+        layout = ViewLayout(
             "frame",
             selections,
             widths,
