@@ -213,6 +213,21 @@ class CCAAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     True
     """
 
+    _saved_state = (
+        "n_features_in_",
+        "n_features_per_view_",
+        "view_names_",
+        "_view_layout",
+        "means_",
+        "_projections",
+        "_offset",
+        "_fit_dtype",
+        "canonical_correlations_",
+        "weights_",
+        "_back_projections",
+    )
+    _saved_optional = ("feature_names_in_", "_stats")
+
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left"), None],

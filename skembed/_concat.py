@@ -221,6 +221,18 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
     True
     """
 
+    # Fitted state in model files (format 2, see skembed._io); optional entries
+    # may be absent.
+    _saved_state = (
+        "n_features_in_",
+        "n_features_per_view_",
+        "view_names_",
+        "_view_layout",
+        "weights_",
+        "view_mean_squared_norms_",
+    )
+    _saved_optional = ("feature_names_in_", "view_means_", "view_scales_")
+
     _parameter_constraints: dict = {
         "views": [None, Interval(Integral, 2, None, closed="left"), list, dict],
         "normalize": [StrOptions({"l2", "standard"}), None],

@@ -349,6 +349,27 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
     True
     """
 
+    _saved_state = (
+        "n_features_in_",
+        "n_features_per_view_",
+        "view_names_",
+        "_view_layout",
+        "means_",
+        "_projections",
+        "_offset",
+        "projections_",
+        "hidden_weights_",
+        "hidden_intercepts_",
+        "hidden_projections_",
+        "n_iter_",
+        "loss_curve_",
+    )
+    _saved_optional = (
+        "feature_names_in_",
+        "best_validation_score_",
+        "validation_scores_",
+    )
+
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left"), None],

@@ -31,8 +31,12 @@ from skembed._views import ViewLayout
 __all__ = ["load_aligner", "save_aligner"]
 
 FORMAT_NAME = "skembed-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER_KEY = "__skembed_model__"
+
+# Per-instance configuration that scikit-learn keeps on an estimator
+# (set_output, set_..._request): saved with the fitted state when present.
+_CONFIGURATION = ("_sklearn_output_config", "_metadata_request")
 
 # Plain helper objects stored attribute by attribute (no estimator API).
 _HELPERS = {"CrossMoments": CrossMoments}
@@ -41,6 +45,17 @@ _SAVABLE = (
     "numbers, strings, None, NumPy arrays and dtypes, slices, lists, tuples, "
     "dicts and skembed estimators"
 )
+
+
+def _upgrade_params_from_1(cls, params):
+    """Parameters of a format-1 file (skembed 0.1) as this version reads them.
+
+    Format 1 predates ``output_frame``: its aligners returned the reference
+    view's raw frame, which ``output_frame="reference"`` keeps.
+    """
+    if "output_frame" in cls().get_params() and "output_frame" not in params:
+        params = {**params, "output_frame": "reference"}
+    return params
 
 
 class _Encoder:
@@ -126,10 +141,11 @@ class _Encoder:
             return {"__estimator__": self.estimator_state(value, where)}
         name = type(value).__name__
         if _HELPERS.get(name) is type(value):
+            names = (*value._saved_layout, *value._saved_state)
             return {
                 "__object__": [
                     name,
-                    {k: self.encode(v, f"{where}.{k}") for k, v in vars(value).items()},
+                    {k: self.encode(getattr(value, k), f"{where}.{k}") for k in names},
                 ]
             }
         hint = ""
@@ -154,25 +170,34 @@ class _Encoder:
                 "a model file."
             )
         params = estimator.get_params(deep=False)
+        fitted = any(hasattr(estimator, k) for k in estimator._saved_state)
+        missing = [k for k in estimator._saved_state if not hasattr(estimator, k)]
+        if fitted and missing:
+            raise TypeError(
+                f"Cannot save {where}: it has no {missing[0]}, which a fitted "
+                f"{name} always has; fit it again."
+            )
+        # The declared state, plus scikit-learn's per-instance configuration,
+        # in the estimator's own attribute order.
+        kept = {*estimator._saved_state, *estimator._saved_optional, *_CONFIGURATION}
+        state = {k: v for k, v in vars(estimator).items() if k in kept}
         return {
             "class": name,
             "params": {
                 k: self.encode(v, f"{where} parameter {k}") for k, v in params.items()
             },
-            "attributes": {
-                k: self.encode(v, f"{where}.{k}")
-                for k, v in vars(estimator).items()
-                if k not in params
-            },
+            "fitted": fitted,
+            "state": {k: self.encode(v, f"{where}.{k}") for k, v in state.items()},
         }
 
 
 class _Decoder:
     """Rebuild values written by :class:`_Encoder` from JSON and arrays."""
 
-    def __init__(self, arrays, source):
+    def __init__(self, arrays, source, version):
         self.arrays = arrays
         self.source = source
+        self.version = version
         self.layout_class = ViewLayout
 
     def _corrupt(self, what):
@@ -224,13 +249,34 @@ class _Decoder:
             cls = _HELPERS.get(name) if isinstance(name, str) else None
             if cls is None:
                 raise self._corrupt(f"unknown helper object {name!r}")
-            obj = cls.__new__(cls)
-            vars(obj).update({k: self.decode(v) for k, v in state.items()})
-            return obj
+            return self.helper(cls, {k: self.decode(v) for k, v in state.items()})
         raise self._corrupt(f"unknown entry type {tag!r}")
 
-    def estimator(self, state):
-        name = state.get("class") if isinstance(state, dict) else None
+    def helper(self, cls, state):
+        """A CrossMoments rebuilt from its saved layout and sums.
+
+        Statistics added to the accumulator after a file was written keep the
+        values of an accumulator that never asked for them.
+        """
+        layout = {k: state[k] for k in cls._saved_layout if k in state}
+        if "n_views" not in layout:
+            raise self._corrupt("statistics without their number of views")
+        n_views = layout.pop("n_views")
+        layout["cross"] = layout.pop("cross_pairs", None)
+        layout["gram"] = layout.pop("gram_views", False)
+        obj = cls(n_views, **layout)
+        unknown = set(state) - set(cls._saved_layout) - set(cls._saved_state)
+        if self.version > 1 and unknown:
+            raise self._corrupt(f"unexpected statistics {sorted(unknown)[:3]}")
+        for key in cls._saved_state:
+            if key in state:
+                setattr(obj, key, state[key])
+        if obj._nonzero is None and obj._sums is not None:
+            obj._nonzero = np.zeros(n_views, dtype=np.int64)
+        return obj
+
+    def estimator(self, content):
+        name = content.get("class") if isinstance(content, dict) else None
         cls = ESTIMATORS.get(name) if isinstance(name, str) else None
         if cls is None:
             known = ", ".join(sorted(ESTIMATORS))
@@ -239,7 +285,12 @@ class _Decoder:
                 f"this installation can load (known: {known}). Upgrade skembed, or "
                 "check where the file came from."
             )
-        params = {k: self.decode(v) for k, v in state.get("params", {}).items()}
+        params = {k: self.decode(v) for k, v in content.get("params", {}).items()}
+        if self.version == 1:
+            stored = content.get("attributes", {})
+            params = _upgrade_params_from_1(cls, params)
+        else:
+            stored = content.get("state", {})
         try:
             estimator = cls(**params)
         except TypeError as exc:
@@ -247,9 +298,22 @@ class _Decoder:
                 f"{self.source} was saved with parameters of {name} that this "
                 f"version of skembed does not know ({exc}). Upgrade skembed."
             ) from None
-        vars(estimator).update(
-            {k: self.decode(v) for k, v in state.get("attributes", {}).items()}
-        )
+        declared = {*cls._saved_state, *cls._saved_optional, *_CONFIGURATION}
+        if self.version > 1:
+            unknown = sorted(set(stored) - declared)
+            if unknown:
+                raise self._corrupt(
+                    f"{name} does not save {', '.join(map(repr, unknown[:3]))}"
+                )
+        # Version 1 files held every attribute (vars); only the declared state
+        # is read back. The file's order is the estimator's attribute order.
+        for key, value in stored.items():
+            if key in declared:
+                setattr(estimator, key, self.decode(value))
+        fitted = content.get("fitted", True) if self.version > 1 else bool(stored)
+        missing = [k for k in cls._saved_state if k not in stored]
+        if fitted and missing:
+            raise self._corrupt(f"the {name} in it lacks {', '.join(missing[:3])}")
         return estimator
 
 
@@ -288,14 +352,19 @@ def save_aligner(aligner, path):
 
     Notes
     -----
-    Format (version 1): a NumPy ``.npz`` archive whose member
+    Format (version 2): a NumPy ``.npz`` archive whose member
     ``__skembed_model__`` is a ``uint8`` array of UTF-8 JSON with keys
     ``format`` (``"skembed-model"``), ``format_version``, ``skembed_version``
-    and ``estimator``: ``{"class", "params", "attributes"}``. Arrays are
-    members ``array0``, ``array1``, ... referred to from the JSON; other
-    values are tagged (``__tuple__``, ``__slice__``, ``__dtype__``, ...).
-    Sufficient statistics kept for ``partial_fit`` are saved too, so a loaded
-    aligner can keep learning.
+    and ``estimator``: ``{"class", "params", "state"}``. ``state`` holds
+    exactly the fitted attributes the class declares it saves (its
+    ``_saved_state``, always, and ``_saved_optional``, when present), so
+    renaming any other attribute never breaks a file; renaming a saved one
+    needs a new format version and a conversion of the older files, which
+    :func:`load_aligner` keeps reading (version 1, written by skembed 0.1,
+    stored every attribute). Arrays are members ``array0``, ``array1``, ...
+    referred to from the JSON; other values are tagged (``__tuple__``,
+    ``__slice__``, ``__dtype__``, ...). Sufficient statistics kept for
+    ``partial_fit`` are saved too, so a loaded aligner can keep learning.
 
     Examples
     --------
@@ -423,7 +492,7 @@ def load_aligner(path):
                 "writes; refusing to load it."
             ) from None
     try:
-        return _Decoder(arrays, source).estimator(header.get("estimator"))
+        return _Decoder(arrays, source, version).estimator(header.get("estimator"))
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(
             f"{source} is a damaged skembed model file ({type(exc).__name__}: {exc})."

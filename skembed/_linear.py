@@ -139,6 +139,22 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     (300, 8)
     """
 
+    _saved_state = (
+        "n_features_in_",
+        "n_features_per_view_",
+        "view_names_",
+        "_view_layout",
+        "means_",
+        "_projections",
+        "_offset",
+        "_fit_dtype",
+        "reference_",
+        "maps_",
+        "intercepts_",
+        "_back_projections",
+    )
+    _saved_optional = ("feature_names_in_", "_stats")
+
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="left")],

@@ -139,6 +139,24 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     1.0
     """
 
+    # Fitted state in model files (format 2, see skembed._io); optional entries
+    # may be absent.
+    _saved_state = (
+        "n_features_in_",
+        "n_features_per_view_",
+        "view_names_",
+        "_view_layout",
+        "means_",
+        "_projections",
+        "_offset",
+        "_fit_dtype",
+        "reference_",
+        "rotations_",
+        "scales_",
+        "singular_values_",
+    )
+    _saved_optional = ("feature_names_in_", "_stats")
+
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
         "reference": [Integral, str],
@@ -301,6 +319,22 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
     >>> bool(np.allclose(Z[0], Z[2]))
     True
     """
+
+    _saved_state = (
+        "n_features_in_",
+        "n_features_per_view_",
+        "view_names_",
+        "_view_layout",
+        "means_",
+        "_projections",
+        "_offset",
+        "_fit_dtype",
+        "rotations_",
+        "scales_",
+        "n_iter_",
+        "residual_",
+    )
+    _saved_optional = ("feature_names_in_", "_stats")
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,

@@ -158,6 +158,18 @@ class RelativeProjector(BaseAligner):
     1.0
     """
 
+    _saved_state = (
+        "n_features_in_",
+        "n_features_per_view_",
+        "view_names_",
+        "_view_layout",
+        "means_",
+        "anchor_indices_",
+        "anchor_embeddings_",
+        "_unit_anchors",
+    )
+    _saved_optional = ("feature_names_in_",)
+
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
         "n_anchors": [Interval(Integral, 1, None, closed="left")],

@@ -388,6 +388,22 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     True
     """
 
+    _saved_state = (
+        "n_features_in_",
+        "n_features_per_view_",
+        "view_names_",
+        "_view_layout",
+        "means_",
+        "_projections",
+        "_offset",
+        "aligner_",
+        "dictionary_",
+        "n_iter_",
+        "objective_",
+        "isomorphism_score_",
+    )
+    _saved_optional = ("feature_names_in_",)
+
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
         "base": [None, HasMethods(["fit", "transform_view"])],

@@ -242,6 +242,31 @@ class CrossMoments:
         Rows seen so far.
     """
 
+    # State in model files (format 2, see skembed._io): the layout passed to
+    # the constructor, then the accumulated sums.
+    _saved_layout = (
+        "n_views",
+        "cross_pairs",
+        "gram_views",
+        "sum_of_squares",
+        "column_sums",
+        "column_squares",
+        "nonzero_rows",
+        "row_moments",
+    )
+    _saved_state = (
+        "n_samples_",
+        "_shift",
+        "_sums",
+        "_cross",
+        "_gram",
+        "_squares",
+        "_column_squares",
+        "_nonzero",
+        "_finite_rows",
+        "_row",
+    )
+
     def __init__(
         self,
         n_views,

@@ -7,11 +7,12 @@ import importlib
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import BaseEstimator
 from sklearn.compose import make_column_selector
 from sklearn.decomposition import PCA
@@ -229,7 +230,7 @@ def test_model_file_is_plain_arrays_and_json(tmp_path):
             assert stored[key].dtype != object
         header = json.loads(stored[HEADER_KEY].tobytes())
     assert header["format"] == "skembed-model"
-    assert header["format_version"] == 1
+    assert header["format_version"] == 2
     assert header["estimator"]["class"] == "ProcrustesAligner"
     assert header["estimator"]["params"]["center"] is True
 
@@ -364,3 +365,65 @@ def test_load_reports_a_damaged_file(tmp_path):
     _write_model_like(path, header)
     with pytest.raises(ValueError, match="damaged skembed model file.*array7"):
         load_aligner(path)
+
+
+MODEL_FILES = Path(__file__).resolve().parent / "data" / "model_files"
+VERSIONS = sorted(p.name for p in MODEL_FILES.glob("v*") if p.is_dir())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name", sorted(_ESTIMATORS))
+def test_model_files_of_every_format_version_load(name):
+    """Check that files written by every format version give the same maps.
+
+    Files of one estimator in all versions encode one fitted model: they must
+    transform bit for bit alike here, and like the outputs the writing version
+    recorded (to rounding: those were computed on another machine).
+    """
+    results = []
+    for version in VERSIONS:
+        path = MODEL_FILES / version / f"{name}.npz"
+        if not path.exists():
+            continue
+        estimator = load_aligner(path)
+        with np.load(MODEL_FILES / version / f"{name}.expected.npz") as expected:
+            A, B = expected["A"], expected["B"]
+            got = {"transform": estimator.transform([A, B])}
+            if "transform_view_0" in expected:
+                got["transform_view_0"] = estimator.transform_view(A, 0)
+                got["transform_view_1"] = estimator.transform_view(B, 1)
+            if "translate_1_0" in expected:
+                got["translate_1_0"] = estimator.translate(B, 1, 0)
+            assert set(got) == set(expected.files) - {"A", "B"}
+            for key, value in got.items():
+                assert_allclose(value, expected[key], rtol=1e-9, atol=1e-12)
+        results.append(got)
+    assert len(results) == len(VERSIONS) >= 2
+    for later in results[1:]:
+        for key, value in results[0].items():
+            assert_array_equal(later[key], value)
+
+
+def test_saved_state_covers_every_fitted_attribute(tmp_path):
+    """Check that each class declares all its fitted attributes, saved or not."""
+    A, B = _paired()
+    for name, cls in ESTIMATORS:
+        estimator = _fit(_make(cls), [A, B])
+        params = set(estimator.get_params(deep=False))
+        fitted = set(vars(estimator)) - params
+        declared = set(cls._saved_state) | set(cls._saved_optional)
+        assert fitted <= declared, (name, sorted(fitted - declared))
+
+
+def test_partial_fit_continues_a_format_1_model():
+    """Check that statistics saved by skembed 0.1 still let partial_fit go on."""
+    aligner = load_aligner(MODEL_FILES / "v1" / "ProcrustesAligner.npz")
+    with np.load(MODEL_FILES / "v1" / "ProcrustesAligner.expected.npz") as expected:
+        A, B = expected["A"], expected["B"]
+    before = aligner._stats.n_samples_
+    aligner.partial_fit([A, B])
+    assert aligner._stats.n_samples_ == 2 * before
+    refit = ProcrustesAligner(output_frame="reference").fit(
+        [np.vstack([A, A]), np.vstack([B, B])]
+    )
+    assert_allclose(aligner.rotations_[1], refit.rotations_[1], atol=1e-10)
