@@ -115,7 +115,7 @@ def seed_pairs(items_0, items_1, m, rng):
 
 def top1(aligner, source, target):
     # The centred shared space, where score() compares views.
-    Z = aligner._transform_views([source, target])
+    Z = [aligner.transform_view(source, 0), aligner.transform_view(target, 1)]
     return retrieval_accuracy(Z[0], Z[1], method="csls")
 
 

@@ -109,14 +109,14 @@ def weighted_cca_top1(A_train, B_train, A_test, B_test, m):
     cca = CCAAligner(n_components=m, reg=0.1).fit([A_train, B_train])
     Z = [
         Z_k * cca.canonical_correlations_
-        for Z_k in cca._transform_views([A_test, B_test])
+        for Z_k in (cca.transform_view(A_test, 0), cca.transform_view(B_test, 1))
     ]
     return retrieval_accuracy(Z[0], Z[1]), retrieval_accuracy(Z[1], Z[0])
 
 
 def directional_top1(aligner, A, B):
     # The centred shared space, where score() compares views.
-    Z = aligner._transform_views([A, B])
+    Z = [aligner.transform_view(A, 0), aligner.transform_view(B, 1)]
     return retrieval_accuracy(Z[0], Z[1]), retrieval_accuracy(Z[1], Z[0])
 
 
