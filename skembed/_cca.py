@@ -226,7 +226,7 @@ class CCAAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         "weights_",
         "_back_projections",
     )
-    _saved_optional = ("feature_names_in_", "_stats")
+    _saved_optional = ("feature_names_in_", "_stats", "_stats_normalize")
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,

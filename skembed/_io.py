@@ -271,8 +271,11 @@ class _Decoder:
         for key in cls._saved_state:
             if key in state:
                 setattr(obj, key, state[key])
-        if obj._nonzero is None and obj._sums is not None:
-            obj._nonzero = np.zeros(n_views, dtype=np.int64)
+        if obj._sums is not None:
+            if obj._nonzero is None:
+                obj._nonzero = np.zeros(n_views, dtype=np.int64)
+            if obj._scale is None:
+                obj._scale = [1.0] * n_views
         return obj
 
     def estimator(self, content):

@@ -18,6 +18,7 @@ from functools import partial
 from sklearn.base import _fit_context
 
 from skembed._stats import (
+    CrossMoments,
     check_rows,
     merge_moments,
     reduce_rows,
@@ -58,12 +59,10 @@ class MomentsFitMixin:
                 f"n_samples = {stats.n_samples_}."
             )
 
-    def _accumulate(self, X, *, reset):
-        """Add the moments of X to ``self._stats`` (a new one when ``reset``).
+    def _moments_of(self, X, *, reset):
+        """The moments of X alone, checked, and the dtype of its rows.
 
-        The moments of X are taken apart and checked before they are merged,
-        so a chunk holding NaN leaves earlier ``partial_fit`` calls intact. A
-        Dask X is reduced block by block with a tree of merges.
+        A Dask X is reduced block by block with a tree of merges.
         """
         views = check_rows(self, X, reset=reset)
         widths = self.n_features_per_view_
@@ -76,12 +75,14 @@ class MomentsFitMixin:
         dtype = rows_dtype(views)
         if not stats.is_finite():
             raise self._non_finite_error(dtype)
-        if reset or not hasattr(self, "_stats"):
-            self._stats = stats
-        else:
-            self._stats.merge(stats)
+        return stats, dtype
+
+    def _set_statistics(self, stats, dtype):
         self._fit_dtype = dtype
-        return self._stats
+        self._check_statistics(stats)
+        self._solve(stats)
+        self._stats = stats
+        self._stats_normalize = "l2" if self._l2_rows else None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -101,18 +102,47 @@ class MomentsFitMixin:
         self : object
             The fitted aligner.
         """
-        stats = self._accumulate(X, reset=True)
-        self._check_statistics(stats)
-        self._solve(stats)
+        stats, dtype = self._moments_of(X, reset=True)
+        self._set_statistics(stats, dtype)
         return self
+
+    def _check_continuation(self):
+        """Refuse a partial_fit whose statistics could not merge with the kept ones."""
+        if self._stats is None:
+            raise ValueError(
+                f"This {type(self).__name__} was saved without its statistics "
+                "(save_aligner(..., statistics=False)), so partial_fit cannot "
+                "continue it; call fit, or save with statistics=True."
+            )
+        normalize = getattr(self, "_stats_normalize", None)
+        now = "l2" if self._l2_rows else None
+        if hasattr(self, "_stats_normalize") and normalize != now:
+            raise ValueError(
+                f"partial_fit started with normalize={normalize!r} and is now "
+                f"called with normalize={now!r}: the statistics of the two would "
+                "mix. Keep the parameter, or call fit to start again."
+            )
+        expected = CrossMoments(
+            len(self.n_features_per_view_),
+            **self._statistics_request(self.n_features_per_view_),
+        )
+        if expected._layout() != self._stats._layout():
+            raise ValueError(
+                f"The parameters of this {type(self).__name__} ask for other "
+                "statistics than the ones kept since the first partial_fit call "
+                f"(parameters {self.get_params(deep=False)}); keep the "
+                "parameters of the first call, or call fit to start again."
+            )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """Update the statistics with a chunk of rows and refit the maps.
 
-        The result equals ``fit`` on all chunks stacked, up to float
-        rounding, because the maps depend on the data only through
-        mergeable sums.
+        The maps depend on the data only through mergeable sums, so the
+        statistics after any sequence of calls equal those of ``fit`` on all
+        chunks stacked, up to float rounding; so do the maps wherever they
+        are unique (see the aligner's Notes). A call that raises leaves the
+        aligner as it was.
 
         Parameters
         ----------
@@ -127,7 +157,17 @@ class MomentsFitMixin:
             The updated aligner.
         """
         first = not hasattr(self, "_stats")
-        stats = self._accumulate(X, reset=first)
-        self._check_statistics(stats)
-        self._solve(stats)
+        before = dict(vars(self))
+        try:
+            if not first:
+                self._check_continuation()
+            stats, dtype = self._moments_of(X, reset=first)
+            if not first:
+                # A new accumulator: the kept one changes only on success.
+                stats = merge_moments(self._stats, stats)
+            self._set_statistics(stats, dtype)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
         return self

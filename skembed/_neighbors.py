@@ -35,7 +35,7 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from skembed._stats import row_norms, search_chunk_rows
+from skembed._stats import product_safe_rows, row_norms, search_chunk_rows
 
 __all__ = ["alignment_score", "csls_penalties", "kneighbors", "retrieval_accuracy"]
 
@@ -74,6 +74,7 @@ def _cosine_blocks(Q, T, chunk_size=None):
 
     Zero rows have cosine 0 with everything.
     """
+    Q, T = product_safe_rows(Q), product_safe_rows(T)
     inverse_q = (1 / row_norms(Q)).astype(Q.dtype)
     inverse_t = (1 / row_norms(T)).astype(T.dtype)
     rows = chunk_size or search_chunk_rows(T.shape[0], Q.dtype)

@@ -155,7 +155,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         "scales_",
         "singular_values_",
     )
-    _saved_optional = ("feature_names_in_", "_stats")
+    _saved_optional = ("feature_names_in_", "_stats", "_stats_normalize")
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
@@ -334,7 +334,7 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
         "n_iter_",
         "residual_",
     )
-    _saved_optional = ("feature_names_in_", "_stats")
+    _saved_optional = ("feature_names_in_", "_stats", "_stats_normalize")
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,

@@ -49,6 +49,7 @@ __all__ = [
     "row_norms",
     "row_squared_norms",
     "search_chunk_rows",
+    "product_safe_rows",
     "unit_rows",
     "view_moments",
 ]
@@ -91,6 +92,14 @@ _PILOT_ROWS = 1024
 # than about three significant digits of the centred moments (see module
 # docstring); below it the shift would only cost a pass over the data.
 _SHIFT_RATIO = {np.dtype(np.float32): 8.0, np.dtype(np.float64): 1e6}
+
+# Largest binary exponent of a view's entries that its products can take
+# without leaving the range of the dtype (squares summed over a chunk of rows
+# included). A view whose pilot rows go beyond it, either way, is multiplied
+# by a power of two, which is exact, before its products: at 1e-25 float32
+# products underflow to zero and at 1e20 they overflow, and both used to give
+# arbitrary maps without a word.
+_SAFE_EXPONENT = {np.dtype(np.float32): 30, np.dtype(np.float64): 240}
 
 
 def chunk_rows(bytes_per_row, budget, *, minimum=256):
@@ -184,11 +193,42 @@ def row_norms(block):
     """Row norms in the block dtype, 1 for zero rows (which then stay zero).
 
     Dividing by these normalises every non-zero row and leaves zero rows at
-    zero; see :func:`row_squared_norms` for the accuracy.
+    zero; see :func:`row_squared_norms` for the accuracy. Rows whose squared
+    norm leaves even float64 (entries beyond about 1e154 or below 1e-154)
+    are measured from their largest entry instead, so every finite row gets a
+    finite norm.
     """
-    norms = np.sqrt(row_squared_norms(block))
+    with np.errstate(over="ignore"):
+        norms = np.sqrt(row_squared_norms(block))
+    extreme = np.isinf(norms) | ((norms > 0) & (norms < 2.0**-500))
+    underflowed = np.flatnonzero(norms == 0)
+    if underflowed.size:
+        # A zero norm is a zero row, or a row too small to square.
+        extreme[underflowed] = np.any(block[underflowed] != 0, axis=1)
+    if extreme.any():
+        rows = np.asarray(block[extreme], dtype=np.float64)
+        peak = np.max(np.abs(rows), axis=1)
+        with np.errstate(invalid="ignore"):
+            norms[extreme] = peak * np.sqrt(
+                np.einsum("ij,ij->i", rows / peak[:, None], rows / peak[:, None])
+            )
     norms[norms == 0] = 1
     return norms.astype(block.dtype, copy=False)
+
+
+def product_safe_rows(block):
+    """``block``, or its rows at unit length if their products leave the dtype.
+
+    Cosines need only directions. Rows of ordinary embeddings are returned as
+    they are (no copy); rows whose norms are far from 1 (float32 near 1e-25
+    or 1e20, whose products underflow or overflow) are normalised first.
+    """
+    norms = row_norms(block)
+    limit = 2.0 ** _SAFE_EXPONENT.get(block.dtype, _SAFE_EXPONENT[np.dtype(np.float32)])
+    finite = norms[np.isfinite(norms)]
+    if finite.size == 0 or (finite.max() <= limit and finite.min() >= 1 / limit):
+        return block
+    return block / norms[:, None]
 
 
 def all_finite(chunk):
@@ -257,6 +297,7 @@ class CrossMoments:
     _saved_state = (
         "n_samples_",
         "_shift",
+        "_scale",
         "_sums",
         "_cross",
         "_gram",
@@ -301,6 +342,7 @@ class CrossMoments:
             raise ValueError("row_moments needs cross='all' and gram=True.")
         self.n_samples_ = 0
         self._shift = None
+        self._scale = None
         self._sums = None
         self._cross = {}
         self._gram = {}
@@ -336,13 +378,14 @@ class CrossMoments:
 
     # ------------------------------------------------------------------ update
     def _init_shift(self, blocks):
-        shifts = []
+        shifts, scales = [], []
         # Column variances and fourth-order row moments lose digits to any
         # distance from the mean, so they always take the (cheap) pilot shift.
         always = self.column_squares or self.row_moments
         for block in blocks:
             if not self.column_sums:
                 shifts.append(None)
+                scales.append(1.0)
                 continue
             # Non-finite input is reported once the moments are complete
             # (is_finite); here it only must not warn.
@@ -350,15 +393,21 @@ class CrossMoments:
                 mean = block.mean(axis=0, dtype=np.float64)
                 deviation = block - mean.astype(block.dtype)
                 spread = np.mean(np.sum(deviation**2, axis=1, dtype=np.float64))
-            ratio = _SHIFT_RATIO.get(block.dtype, _SHIFT_RATIO[np.dtype(np.float32)])
-            far = float(mean @ mean) > ratio * max(spread, np.finfo(np.float64).tiny)
+                ratio = _SHIFT_RATIO.get(
+                    block.dtype, _SHIFT_RATIO[np.dtype(np.float32)]
+                )
+                tiny = np.finfo(np.float64).tiny
+                far = float(mean @ mean) > ratio * max(spread, tiny)
             if (always or far) and np.isfinite(mean).all():
                 # Keep the shift exactly representable in the block dtype, so
                 # that the float64 bookkeeping matches what was subtracted.
                 shifts.append(mean.astype(block.dtype).astype(np.float64))
+                scales.append(_power_of_two_scale(deviation))
             else:
                 shifts.append(None)
+                scales.append(_power_of_two_scale(block))
         self._shift = shifts
+        self._scale = scales
         self._allocate([b.shape[1] for b in blocks])
 
     def _allocate(self, widths):
@@ -391,6 +440,7 @@ class CrossMoments:
         """
         part = self._empty_like()
         part._shift = list(self._shift)
+        part._scale = list(self._scale)
         part._allocate([s.shape[0] for s in self._sums])
         return part
 
@@ -451,6 +501,12 @@ class CrossMoments:
             shift = self._shift[k]
             if shift is not None:
                 block = block - shift.astype(block.dtype)
+            if self._scale[k] != 1.0:
+                # Through float64, so that a factor beyond the range of the
+                # block dtype (for subnormal float32 input) stays exact.
+                block = np.multiply(block, self._scale[k], dtype=np.float64).astype(
+                    block.dtype
+                )
             shifted.append(block)
             self._sums[k] += _column_sums(block)
             if self.sum_of_squares:
@@ -512,10 +568,13 @@ class CrossMoments:
             self.n_samples_ += other.n_samples_
             return self
         n = other.n_samples_
-        # Re-express the other's moments, taken about its shifts b, about our
-        # shifts a: rows x' = x - b become x' + delta, delta = b - a.
+        # Bring the other's moments to our power-of-two scales (exact), then
+        # re-express them, taken about its shifts b, about our shifts a: rows
+        # x' = (x - b) f become x' + delta, delta = (b - a) f.
+        other = other._rescaled(self._scale)
         delta = [
-            other._shift_vector(k) - self._shift_vector(k) for k in range(self.n_views)
+            (other._shift_vector(k) - self._shift_vector(k)) * self._scale[k]
+            for k in range(self.n_views)
         ]
         moved = [bool(np.any(d)) for d in delta]
         sums, squares = other._sums, other._squares
@@ -556,26 +615,63 @@ class CrossMoments:
         self.n_samples_ += n
         return self
 
+    def _rescaled(self, scales):
+        """A copy of these moments at other power-of-two scales (exact)."""
+        if list(scales) == list(self._scale):
+            return self
+        ratio = [new / old for new, old in zip(scales, self._scale, strict=True)]
+        copy = CrossMoments.__new__(CrossMoments)
+        copy.__dict__.update(_copy_state(self))
+        copy._scale = list(scales)
+        for k, r in enumerate(ratio):
+            copy._sums[k] *= r
+            copy._squares[k] *= r * r
+            if copy._column_squares is not None:
+                copy._column_squares[k] *= r * r
+        for (i, j), acc in copy._cross.items():
+            acc *= ratio[i] * ratio[j]
+        for k, acc in copy._gram.items():
+            acc *= ratio[k] ** 2
+        for (i, j), acc in copy._row.items():
+            ri, rj = ratio[i], ratio[j]
+            acc[0] *= ri * ri * rj * rj
+            acc[1] *= ri * ri * rj
+            acc[2] *= rj * rj * ri
+        return copy
+
     # ------------------------------------------------------------------- reads
+    # Reads are in the units of the input unless ``scaled=True``: then in the
+    # units of the rows multiplied by their view's power-of-two scale
+    # (``scale(k)``), which stay representable whatever the input's magnitude;
+    # scale-invariant quantities (correlations, CKA) read them so.
     def _check_ready(self):
         if self.n_samples_ == 0:
             raise ValueError("No samples have been accumulated.")
 
+    def scale(self, k):
+        """The power of two that view k's rows were multiplied by."""
+        return self._scale[k]
+
     def mean(self, k):
         """Column means of view ``k`` (float64)."""
         self._check_ready()
-        return self._shift_vector(k) + self._sums[k] / self.n_samples_
+        return self._shift_vector(k) + self._sums[k] / (
+            self.n_samples_ * self._scale[k]
+        )
 
-    def centered_cross(self, i, j):
+    def centered_cross(self, i, j, *, scaled=False):
         """Centred cross-product of views i and j, not divided by n."""
         self._check_ready()
         if (i, j) in self._cross:
             raw = self._cross[(i, j)]
         elif (j, i) in self._cross:
-            return self.centered_cross(j, i).T
+            return self.centered_cross(j, i, scaled=scaled).T
         else:
             raise KeyError(f"The cross block ({i}, {j}) was not accumulated.")
-        return raw - np.outer(self._sums[i], self._sums[j]) / self.n_samples_
+        out = raw - np.outer(self._sums[i], self._sums[j]) / self.n_samples_
+        if scaled:
+            return out
+        return _unscaled(out, self._scale[i], self._scale[j])
 
     def uncentered_cross(self, i, j):
         """:math:`X_i^\\top X_j` about the origin, not divided by n."""
@@ -583,12 +679,14 @@ class CrossMoments:
         n = self.n_samples_
         return centered + n * np.outer(self.mean(i), self.mean(j))
 
-    def centered_gram(self, k):
+    def centered_gram(self, k, *, scaled=False):
         """Centred Gram matrix of view k, not divided by n."""
         self._check_ready()
         if k not in self._gram:
             raise KeyError(f"The Gram block of view {k} was not accumulated.")
-        return self._gram[k] - np.outer(self._sums[k], self._sums[k]) / self.n_samples_
+        sums = self._sums[k]
+        out = self._gram[k] - np.outer(sums, sums) / self.n_samples_
+        return out if scaled else _unscaled(out, self._scale[k], self._scale[k])
 
     def uncentered_gram(self, k):
         """:math:`X_k^\\top X_k` about the origin, not divided by n."""
@@ -596,12 +694,16 @@ class CrossMoments:
             self.mean(k), self.mean(k)
         )
 
-    def centered_sum_of_squares(self, k):
+    def centered_sum_of_squares(self, k, *, scaled=False):
         """:math:`\\|X_k - 1\\mu_k^\\top\\|_F^2`."""
         self._check_ready()
         if not self.sum_of_squares:
             raise KeyError("Sums of squares were not accumulated.")
-        return float(self._squares[k] - self._sums[k] @ self._sums[k] / self.n_samples_)
+        sums = self._sums[k]
+        out = float(self._squares[k] - sums @ sums / self.n_samples_)
+        if scaled:
+            return out
+        return float(_unscaled(out, self._scale[k], self._scale[k]))
 
     def uncentered_sum_of_squares(self, k):
         """:math:`\\|X_k\\|_F^2`."""
@@ -615,7 +717,7 @@ class CrossMoments:
             raise KeyError("Column squares were not accumulated.")
         n = self.n_samples_
         centred = self._column_squares[k] - self._sums[k] ** 2 / n
-        return np.maximum(centred, 0.0) / n
+        return _unscaled(np.maximum(centred, 0.0) / n, self._scale[k], self._scale[k])
 
     def nonzero_row_count(self, k):
         """Rows of view k whose norm is not zero."""
@@ -623,7 +725,7 @@ class CrossMoments:
             raise KeyError("Non-zero rows were not counted.")
         return int(self._nonzero[k])
 
-    def centered_row_products(self, i, j):
+    def centered_row_products(self, i, j, *, scaled=False):
         """:math:`\\sum_r \\|\\tilde x_r\\|^2 \\|\\tilde y_r\\|^2` of centred rows.
 
         ``i == j`` gives the sum of fourth powers of the centred row norms.
@@ -651,7 +753,54 @@ class CrossMoments:
             + float(m @ m) * self._squares[j]
             - 3 * n * float(m @ m) * float(p @ p)
         )
-        return float(total)
+        if scaled:
+            return float(total)
+        factors = (self._scale[i], self._scale[i], self._scale[j], self._scale[j])
+        return float(_unscaled(total, *factors))
+
+
+def _unscaled(value, *factors):
+    """``value`` divided by every factor, refusing a result float64 cannot hold.
+
+    ``value`` is a moment of rows brought near unit scale; in the input's own
+    units it may overflow, or sink into the subnormal range where it keeps
+    only a few digits (products of float64 entries near 1e-170 or 1e200).
+    """
+    result = np.asarray(value, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        # One power of two at a time: each division is exact while in range.
+        for factor in factors:
+            result = result / factor
+    if np.all(np.isfinite(value)):
+        largest = np.max(np.abs(result), initial=0.0)
+        lost = not np.all(np.isfinite(result)) or (
+            np.any(value) and largest < np.finfo(np.float64).tiny * 2**52
+        )
+        if lost:
+            raise ValueError(
+                "The embeddings' magnitude puts their second moments outside the "
+                "range of float64 (entries far below 1e-150 or above 1e150); "
+                "rescale them, for example to unit-length rows, before fitting."
+            )
+    return result
+
+
+def _power_of_two_scale(block):
+    """1, or the power of two that brings the largest entry of ``block`` near 1.
+
+    Only blocks whose largest entry has a binary exponent beyond the dtype's
+    safe range (``_SAFE_EXPONENT``) are scaled, so that ordinary embeddings
+    take no extra pass.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        peak = float(np.max(np.abs(block), initial=0.0))
+    if not np.isfinite(peak) or peak == 0:
+        return 1.0
+    exponent = int(np.frexp(peak)[1])
+    limit = _SAFE_EXPONENT.get(block.dtype, _SAFE_EXPONENT[np.dtype(np.float32)])
+    if -limit <= exponent <= limit:
+        return 1.0
+    return float(np.ldexp(1.0, -exponent))
 
 
 def _shifted_row_moments(other, i, j, delta):
@@ -716,6 +865,7 @@ def _copy_state(other):
     state["_cross"] = {key: v.copy() for key, v in other._cross.items()}
     state["_gram"] = {key: v.copy() for key, v in other._gram.items()}
     state["_shift"] = list(other._shift)
+    state["_scale"] = list(other._scale)
     if other._column_squares is not None:
         state["_column_squares"] = [s.copy() for s in other._column_squares]
     state["_row"] = {

@@ -18,7 +18,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, validate_params
 
 from skembed._linalg import canonical_correlations
-from skembed._stats import CrossMoments, chunk_rows, row_norms
+from skembed._stats import CrossMoments, chunk_rows, unit_rows
 
 __all__ = [
     "cca_similarity",
@@ -65,17 +65,12 @@ def _moments(A, B, **request):
     stats = CrossMoments(2, cross="all", sum_of_squares=True, **request)
     stats.update([A, B], chunk_size=_moment_rows(A.shape[1] + B.shape[1]))
     for k, name in enumerate(("A", "B")):
-        if not stats.centered_sum_of_squares(k) > 0:
+        if not stats.centered_sum_of_squares(k, scaled=True) > 0:
             raise ValueError(
                 f"{name} has zero variance (all rows are identical); the "
                 "similarity of a constant representation is undefined."
             )
     return stats
-
-
-def _inverse_row_norms(X):
-    """1 / ||x_i|| in float64, 1 for zero rows (whose cosines are then 0)."""
-    return 1.0 / row_norms(X).astype(np.float64)
 
 
 def _debiased_hsic(cross_sq, fourth, squares_x, squares_y, n):
@@ -178,12 +173,18 @@ def linear_cka(A, B, *, debiased=False):
             f"debiased=True needs at least 4 rows, got {n}; use debiased=False."
         )
     m = _moments(A, B, gram=True, row_moments=debiased)
-    hsic_ab = float(np.sum(m.centered_cross(0, 1) ** 2))
-    hsic_aa = float(np.sum(m.centered_gram(0) ** 2))
-    hsic_bb = float(np.sum(m.centered_gram(1) ** 2))
+    # CKA is invariant to a scale of either side: it reads the moments in the
+    # units that keep them representable whatever the input's magnitude.
+    hsic_ab = float(np.sum(m.centered_cross(0, 1, scaled=True) ** 2))
+    hsic_aa = float(np.sum(m.centered_gram(0, scaled=True) ** 2))
+    hsic_bb = float(np.sum(m.centered_gram(1, scaled=True) ** 2))
     if debiased:
-        sa, sb = m.centered_sum_of_squares(0), m.centered_sum_of_squares(1)
-        fourth = m.centered_row_products
+        sa = m.centered_sum_of_squares(0, scaled=True)
+        sb = m.centered_sum_of_squares(1, scaled=True)
+
+        def fourth(i, j):
+            return m.centered_row_products(i, j, scaled=True)
+
         hsic_ab = _debiased_hsic(hsic_ab, fourth(0, 1), sa, sb, n)
         hsic_aa = _debiased_hsic(hsic_aa, fourth(0, 0), sa, sa, n)
         hsic_bb = _debiased_hsic(hsic_bb, fourth(1, 1), sb, sb, n)
@@ -262,8 +263,12 @@ def procrustes_distance(A, B):
     """
     A, B = check_paired(A, B)
     m = _moments(A, B)
-    nuclear = float(np.linalg.svd(m.centered_cross(0, 1), compute_uv=False).sum())
-    squares = m.centered_sum_of_squares(0) * m.centered_sum_of_squares(1)
+    # Invariant to a scale of either side: read in representable units.
+    cross = m.centered_cross(0, 1, scaled=True)
+    nuclear = float(np.linalg.svd(cross, compute_uv=False).sum())
+    squares = m.centered_sum_of_squares(0, scaled=True) * m.centered_sum_of_squares(
+        1, scaled=True
+    )
     cosine = nuclear / math.sqrt(squares)
     return float(math.acos(min(1.0, max(0.0, cosine))))
 
@@ -378,8 +383,9 @@ def cca_similarity(A, B, *, n_components=None, svcca_variance=None, reg=0.0):
     if n < 2:
         raise ValueError(f"cca_similarity needs at least 2 rows, got {n}.")
     m = _moments(A, B, gram=True)
-    covariances = [m.centered_gram(k) / (n - 1) for k in range(2)]
-    cross = m.centered_cross(0, 1) / (n - 1)
+    # Correlations are invariant to a scale of either side.
+    covariances = [m.centered_gram(k, scaled=True) / (n - 1) for k in range(2)]
+    cross = m.centered_cross(0, 1, scaled=True) / (n - 1)
     if svcca_variance is not None:
         # Restrict each side to its kept principal directions.
         axes = [_principal_axes(c, svcca_variance)[1] for c in covariances]
@@ -447,8 +453,9 @@ def paired_cosine(A, B):
     out = np.empty(A.shape[0])
     rows = _moment_rows(2 * A.shape[1])
     for start in range(0, A.shape[0], rows):
-        a = A[start : start + rows].astype(np.float64)
-        b = B[start : start + rows].astype(np.float64)
-        dots = np.einsum("ij,ij->i", a, b)
-        out[start : start + rows] = dots * _inverse_row_norms(a) * _inverse_row_norms(b)
+        # Unit rows first: the dot products of raw rows may leave even
+        # float64 (entries near 1e200 or 1e-200), their cosines never do.
+        a = unit_rows(A[start : start + rows].astype(np.float64))
+        b = unit_rows(B[start : start + rows].astype(np.float64))
+        out[start : start + rows] = np.einsum("ij,ij->i", a, b)
     return out
