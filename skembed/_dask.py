@@ -23,7 +23,12 @@ from functools import partial
 import numpy as np
 from sklearn import config_context
 
-from skembed._views import _contiguous_slices, check_views
+from skembed._views import (
+    _BLOCK_SAMPLE_ROWS,
+    _check_split_follows_blocks,
+    _contiguous_slices,
+    check_views,
+)
 
 __all__ = ["check_dask_views", "is_dask_collection", "map_views", "reduce_views"]
 
@@ -152,7 +157,19 @@ def check_dask_views(estimator, X, *, reset):
             selections = tuple(_contiguous_slices(layout.widths))
         else:
             selections = tuple(layout.selections)
+        if reset and layout.kind == "array":
+            # the first rows of the first block stand for X (one small task)
+            import dask
+
+            (first,) = arrays[0].blocks[0].to_delayed().ravel()
+            head = dask.delayed(_head)(first, _BLOCK_SAMPLE_ROWS).compute()
+            _check_split_follows_blocks(estimator, head.astype(dtype), layout.widths)
     return DaskViews(arrays, selections, dtype)
+
+
+def _head(block, n_rows):
+    """The first rows of one row block, as a numpy array."""
+    return np.asarray(block[:n_rows])
 
 
 def _split(selections, dtype, arrays):

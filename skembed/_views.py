@@ -33,6 +33,19 @@ vectors) is refused with a ValueError: numpy would read it as two rows, while
 someone holding one vector per model means two views, and nothing in the data
 tells which.
 
+``views=None`` and ``views=K`` are checked at fit against X that holds the
+embeddings of models of different widths side by side (384 + 256 columns split
+320/320). Most models return rows of one norm, so in an evenly spaced sample of
+at most 256 rows the squared row norms of the columns before (or after) a model
+boundary are all equal, and one column more or less breaks that equality: the
+relative spread of those norms dips by orders of magnitude exactly at the
+boundary. A boundary the contiguous split does not follow raises a ValueError
+that names it and gives the explicit ``views``. It raises rather than warns
+because such a split mixes two models in one view while the scores still look
+good, and a warning is easily lost in a pipeline or a search. Unnormalised
+models show no such boundary and pass unchecked; Dask input is checked on the
+first rows of its first block.
+
 The layout found at fit time is stored on the estimator and checked by every later
 call with ``reset=False``. Column blocks of an input that already is a float array
 are numpy views of it, and fixed-size float vectors in Arrow memory (polars,
@@ -560,6 +573,151 @@ def _balanced_widths(n_columns: int, n_views: int) -> list:
     return [n_columns // n_views + (k < n_columns % n_views) for k in range(n_views)]
 
 
+# Most embedding models return rows of one fixed norm (usually unit rows), so in
+# the side-by-side embeddings of several models the squared row norm of the
+# columns before (or after) a model boundary is the same for every row (up to
+# rounding), whereas one column more or less makes it vary by about 1/d. That
+# sharp dip in the relative spread of the norms finds the boundaries from one
+# bounded sample of rows.
+_BLOCK_SAMPLE_ROWS = 256
+_BLOCK_MIN_ROWS = 16
+_BLOCK_MIN_WIDTH = 2
+# float32 unit rows have a spread near 1e-7, float16- or bfloat16-stored ones
+# 1e-5 to 1e-4; a block of random columns would need millions of columns to get
+# below 1e-3.
+_BLOCK_NORM_SPREAD = 1e-3
+# ... and the spread must be this many times below that of one column more and
+# of one column less: near a boundary the spread only drifts down towards it
+# (ratios up to 1.5 measured), while at the boundary it falls by orders of
+# magnitude (ratios above 250 for float32 rows, 25 for float16, 3.5 for bfloat16).
+_BLOCK_DIP = 3.0
+# a block whose rows (almost) do not vary is constant, not a model's embeddings
+_BLOCK_MIN_VARIATION = 1e-3
+
+
+@dataclass(frozen=True)
+class _NormBlock:
+    """One side of a model boundary found in X: columns of equal row norms.
+
+    Attributes
+    ----------
+    boundary : int
+        The first column after the boundary.
+    prefix : bool
+        Whether the equal-norm columns are ``X[:, :boundary]`` (else
+        ``X[:, boundary:]``).
+    norm : float
+        The common row norm of those columns.
+    spread : float
+        Relative spread (std / mean) of their squared row norms in the sample.
+    """
+
+    boundary: int
+    prefix: bool
+    norm: float
+    spread: float
+
+    def describe(self) -> str:
+        """Say which columns have rows of equal norm, for an error message."""
+        columns = f":{self.boundary}" if self.prefix else f"{self.boundary}:"
+        return f"the rows of X[:, {columns}] all have norm {self.norm:.4g}"
+
+
+def _norm_blocks(X: np.ndarray) -> list:
+    """Find boundaries between embedding blocks of equal row norms in X.
+
+    For every prefix ``X[:, :p]`` and suffix ``X[:, p:]`` of an evenly spaced
+    sample of at most ``_BLOCK_SAMPLE_ROWS`` rows, the relative spread (std / mean)
+    of the squared row norms is computed with cumulative sums: one pass over
+    ``O(n_sample * n_features)`` values, nothing of size n x n. A boundary is a
+    ``p`` whose spread is below ``_BLOCK_NORM_SPREAD`` and ``_BLOCK_DIP`` times
+    below those of ``p - 1`` and ``p + 1``; blocks narrower than
+    ``_BLOCK_MIN_WIDTH`` and blocks whose rows do not vary are ignored.
+
+    Returns
+    -------
+    blocks : list of _NormBlock
+        At most one per boundary (the sharpest), sorted by boundary.
+    """
+    n_samples, n_features = X.shape
+    if n_samples < _BLOCK_MIN_ROWS or n_features < 2 * _BLOCK_MIN_WIDTH:
+        return []
+    step = max(1, n_samples // _BLOCK_SAMPLE_ROWS)
+    sample = np.asarray(X[::step][:_BLOCK_SAMPLE_ROWS], dtype=np.float64)
+    variances = sample.var(axis=0)
+    found = {}
+    for prefix in (True, False):
+        order = slice(None) if prefix else slice(None, None, -1)
+        # energy[:, w - 1]: squared row norms of the first (or last) w columns
+        energy = np.cumsum(sample[:, order] ** 2, axis=1)
+        mean = energy.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = energy.std(axis=0) / mean
+            # widths 2 .. n_features - 1, each against one column less and more
+            inner = spread[1:-1]
+            dip = (
+                (inner < _BLOCK_NORM_SPREAD)
+                & (_BLOCK_DIP * inner < np.minimum(spread[:-2], spread[2:]))
+                & (np.cumsum(variances[order]) > _BLOCK_MIN_VARIATION * mean)[1:-1]
+            )
+        for width in np.flatnonzero(dip) + 2:
+            boundary = int(width if prefix else n_features - width)
+            if not (_BLOCK_MIN_WIDTH <= boundary <= n_features - _BLOCK_MIN_WIDTH):
+                continue
+            block = _NormBlock(
+                boundary,
+                prefix,
+                float(np.sqrt(mean[width - 1])),
+                float(spread[width - 1]),
+            )
+            near = [b for b in found if abs(b - boundary) < _BLOCK_MIN_WIDTH]
+            if all(found[b].spread > block.spread for b in near):
+                for b in near:
+                    del found[b]
+                found[boundary] = block
+    return [found[b] for b in sorted(found)]
+
+
+def _check_split_follows_blocks(estimator, X: np.ndarray, widths) -> None:
+    """Refuse a contiguous default split that cuts through a model's embeddings.
+
+    Called at fit on a 2-D float array X (or a sample of its rows) split into
+    contiguous views of the given widths. Only ``views=None`` and ``views=K`` are
+    checked: explicit selectors say where the models are. When X shows
+    boundaries between blocks of equal row norms (see :func:`_norm_blocks`) that
+    are not boundaries of the split, some view would hold parts of two models.
+    """
+    views = estimator.views
+    if not (
+        views is None
+        or (isinstance(views, Integral) and not isinstance(views, bool | np.bool_))
+    ):
+        return
+    blocks = _norm_blocks(X)
+    cuts = set(np.cumsum(widths)[:-1].tolist())
+    missed = [block for block in blocks if block.boundary not in cuts]
+    if not missed:
+        return
+    boundaries = [0, *(block.boundary for block in blocks), X.shape[1]]
+    block_widths = np.diff(boundaries).tolist()
+
+    def slices(stops):
+        """Format the views=[slice(...), ...] that split X at ``stops``."""
+        edges = [0, *stops]
+        parts = [f"slice({a}, {b})" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        return "[" + ", ".join([*parts, f"slice({edges[-1]}, None)"]) + "]"
+
+    raise ValueError(
+        f"views={estimator.views!r} splits the {X.shape[1]} columns of X into "
+        f"contiguous views of widths {list(widths)}, but {missed[0].describe()}, "
+        "as normalised embeddings do: X looks like the embeddings of "
+        f"{len(block_widths)} models side by side, of widths {block_widths}, and "
+        "this split would mix models in one view. Pass the views explicitly: "
+        f"views={slices(boundaries[1:-1])} (or a dict naming them); if the split "
+        f"is intended, views={slices(np.cumsum(widths)[:-1].tolist())}."
+    )
+
+
 def _names_to_positions(names_selected, names, label, X) -> np.ndarray:
     """Map column names to positions, with errors naming the view and the names."""
     if names is None:
@@ -937,6 +1095,7 @@ def _split_array(estimator, X, allowed: list, *, reset) -> list:
     )
     selections = tuple(_as_slice(positions) for positions in selected)
     widths = tuple(len(positions) for positions in selected)
+    _check_split_follows_blocks(estimator, X_checked, widths)
     layout = _ViewLayout("array", selections, widths, feature_names=feature_names)
     _store_layout(estimator, layout, view_names)
     return [X_checked[:, selection] for selection in selections]
@@ -1071,6 +1230,15 @@ def check_views(
         One 2-D float array per view, all of one dtype. When ``X`` already is a
         float array of an allowed dtype, the blocks selected by slices (and by int
         positions forming an evenly spaced increasing range) are views of ``X``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` does not fit ``views`` or the fitted layout; and at fit, if
+        ``views`` is None or an int and ``X`` shows a boundary between two models'
+        embeddings (columns whose rows all have one norm) that the contiguous
+        split would cut through. The message names the boundary and the
+        ``views`` that follow it.
 
     Examples
     --------

@@ -3,8 +3,11 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import os
 import pickle
 import re
+from itertools import permutations
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,12 +24,14 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._views import (
+    _norm_blocks,
     check_view_block,
     check_views,
     frame_to_array,
     resolve_view,
     view_feature_names,
 )
+from skembed.datasets import load_fortunes
 
 
 class ViewsEstimator(TransformerMixin, BaseEstimator):
@@ -906,6 +911,150 @@ def test_frame_to_array_errors_name_the_input():
         frame_to_array(pd.DataFrame(index=[0, 1]), input_name="emb.csv")
     with pytest.raises(TypeError, match="X is a ndarray, not a dataframe"):
         frame_to_array(np.ones((2, 2)))
+
+
+# The default split against the boundaries between models
+
+
+def _unit_rows(rng, n_samples, n_features):
+    """Random rows of norm 1, as a normalised embedding model returns them."""
+    Z = rng.standard_normal((n_samples, n_features))
+    return Z / np.linalg.norm(Z, axis=1, keepdims=True)
+
+
+def _fortunes_dir():
+    env = os.environ.get("SKEMBED_FORTUNES_DIR")
+    path = (
+        Path(env)
+        if env
+        else Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes"
+    )
+    return path if (path / "minilm.npy").exists() else None
+
+
+def test_default_split_refuses_to_cut_through_a_model():
+    """Check views=None/K raise, naming the boundary and the fix, if cutting a model."""
+    rng = np.random.default_rng(0)
+    A, B = _unit_rows(rng, 60, 24), _unit_rows(rng, 60, 16)
+    X = np.hstack([A, B])
+    fix = r"views=\[slice\(0, 24\), slice\(24, None\)\]"
+    for views in (None, 2):
+        with pytest.raises(
+            ValueError,
+            match=rf"views={views} splits the 40 columns of X into contiguous views "
+            r"of widths \[20, 20\], but the rows of X\[:, (:24|24:)\] all have norm "
+            rf"1, .* 2 models side by side, of widths \[24, 16\].*{fix}",
+        ):
+            _fitted(views, X)
+    with pytest.raises(ValueError, match=r"widths \[16, 24\].*slice\(0, 16\)"):
+        _fitted(None, np.hstack([B, A]))
+    # one normalised model is enough to see the boundary, before or after it
+    noise = rng.standard_normal((60, 16))
+    with pytest.raises(ValueError, match=r"X\[:, :24\] all have norm 1.*" + fix):
+        _fitted(None, np.hstack([A, noise]))
+    with pytest.raises(ValueError, match=r"X\[:, 16:\] all have norm 1"):
+        _fitted(None, np.hstack([noise, A]))
+    # float32, float16-stored rows and dataframes of scalar columns alike
+    for X_other in (
+        X.astype(np.float32),
+        X.astype(np.float16).astype(np.float32),
+        pd.DataFrame(X, columns=[f"c{j}" for j in range(40)]),
+    ):
+        with pytest.raises(ValueError, match=fix):
+            _fitted(None, X_other)
+    # three models, split in two or in three equal blocks
+    C = _unit_rows(rng, 60, 8)
+    with pytest.raises(ValueError, match=r"of widths \[24, 16, 8\].*slice\(24, 40\)"):
+        _fitted(3, np.hstack([A, B, C]))
+    with pytest.raises(ValueError, match=r"of widths \[24, 16, 8\]"):
+        _fitted(None, np.hstack([A, B, C]))
+    # both ways out that the message gives work
+    estimator, blocks = _fitted([slice(0, 24), slice(24, None)], X)
+    assert estimator.n_features_per_view_ == [24, 16]
+    estimator, _ = _fitted([slice(0, 20), slice(20, None)], X)
+    assert estimator.n_features_per_view_ == [20, 20]
+
+
+def test_default_split_accepts_splits_that_follow_the_models():
+    """Check no error when the split follows every boundary X shows, or X shows none."""
+    rng = np.random.default_rng(1)
+    A, B, C = (_unit_rows(rng, 60, 20) for _ in range(3))
+    noise = rng.standard_normal((60, 20))
+    accepted = [
+        (None, np.hstack([A, B])),
+        (3, np.hstack([A, B, C])),
+        # a boundary that X does not show (two unnormalised blocks) is not known
+        (3, np.hstack([noise, noise[::-1], C])),
+        # one model alone has unit rows as a whole, no boundary inside
+        (None, _unit_rows(rng, 60, 41)),
+        # a constant column is not a model
+        (None, np.hstack([np.ones((60, 1)), A])),
+        # too few rows to tell
+        (None, np.hstack([A[:10], B[:10, :5]])),
+        # rows of unnormalised models carry no boundary (a known limit)
+        (None, np.hstack([A, B[:, :5]]) * rng.uniform(1, 2, (60, 1))),
+    ]
+    for views, X in accepted:
+        estimator, blocks = _fitted(views, X)
+        assert_array_equal(np.hstack(blocks), X)
+
+
+def test_block_boundaries_are_not_seen_in_generic_data():
+    """Check random data of many shapes and distributions never shows boundaries."""
+    draws = [
+        lambda rng, shape: rng.standard_normal(shape),
+        lambda rng, shape: rng.uniform(size=shape),
+        lambda rng, shape: rng.integers(0, 5, shape).astype(float),
+        lambda rng, shape: rng.lognormal(size=shape),
+        lambda rng, shape: _unit_rows(rng, *shape),
+    ]
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        shape = (int(rng.integers(16, 300)), int(rng.integers(4, 300)))
+        for draw in draws:
+            X = draw(rng, shape)
+            assert _norm_blocks(X) == []
+            _fitted(None, X)
+
+
+def test_default_split_on_bundled_real_embeddings():
+    """Check every ordered pair and triple of the bundled models, at both widths."""
+    embeddings = load_fortunes().views
+    for combo in [*permutations(embeddings, 2), *permutations(embeddings, 3)]:
+        blocks = [embeddings[name][::6] for name in combo]
+        X = np.hstack(blocks)
+        widths = [block.shape[1] for block in blocks]
+        stops = np.cumsum(widths)[:-1].tolist()
+        assert [block.boundary for block in _norm_blocks(X)] == stops, combo
+        models = [
+            slice(start, stop)
+            for start, stop in zip([0, *stops], [*stops, None], strict=True)
+        ]
+        for views in {None, len(combo)}:
+            n_views = 2 if views is None else views
+            if widths == [widths[0]] * n_views:
+                _fitted(views, X)  # minilm + e5: the halves are the models
+                continue
+            fix = ", ".join(f"slice({m.start}, {m.stop})" for m in models)
+            fix = f"views=[{fix}]"
+            with pytest.raises(ValueError, match=re.escape(fix)):
+                _fitted(views, X)
+        estimator, _ = _fitted(models, X)
+        assert estimator.n_features_per_view_ == widths
+
+
+@pytest.mark.skipif(_fortunes_dir() is None, reason="shared fortunes data not present")
+def test_block_boundaries_of_shared_real_embeddings():
+    """Check the shared models' boundaries are all found, and only those."""
+    path = _fortunes_dir()
+    names = ["minilm", "e5", "e5_enpt", "wordllama256"]
+    embeddings = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in names}
+    for combo in [*permutations(names, 2), *permutations(names, 3)]:
+        X = np.hstack([embeddings[name] for name in combo])
+        stops = np.cumsum([embeddings[name].shape[1] for name in combo])[:-1]
+        assert [block.boundary for block in _norm_blocks(X)] == stops.tolist(), combo
+        if len(combo) == 2 and X.shape[1] == 768:
+            _fitted(None, X)  # two 384-d models: the halves are the models
 
 
 # Layout at transform time
