@@ -24,6 +24,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._views import (
+    _frame_schema,
     _norm_blocks,
     check_view_block,
     check_views,
@@ -788,6 +789,31 @@ def test_polars_frames_mixing_scalar_and_vector_columns():
     # adjacent scalar columns are one block: the view is a slice of it
     _, blocks = _fitted({"a": ["emb0", "emb1"], "b": ["s0", "s1"]}, frame)
     assert blocks[1].base is not None
+
+
+def test_pandas_schema_read_per_distinct_dtype_equals_narwhals():
+    """Check the schema read once per distinct pandas dtype is narwhals' own."""
+    pa = pytest.importorskip("pyarrow")
+    nw = pytest.importorskip("narwhals.stable.v2")
+    frame = pd.DataFrame(
+        {
+            "a": [1.0, 2.0],
+            "b": [[1.0], [2.0]],
+            "c": np.float32([1, 2]),
+            "d": [3.0, 4.0],
+            "e": ["x", "y"],
+            "f": [1, "y"],
+            "g": pd.Categorical(["u", "v"]),
+            "h": pd.array([1, None], dtype="Int64"),
+            "i": pd.Series([[1.0], [2.0]], dtype=pd.ArrowDtype(pa.list_(pa.float64()))),
+            "j": [1.0, 2.0],
+            5: [1, 2],
+            6: np.float32([3, 4]),
+        }
+    )
+    wrapped = nw.from_native(frame, eager_only=True)
+    assert _frame_schema(wrapped) == wrapped.schema
+    assert list(_frame_schema(wrapped)) == list(frame.columns)
 
 
 def _data_address(array):
