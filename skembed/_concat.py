@@ -71,10 +71,11 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         selectors (slice, integer array, boolean mask, list of column names, the
         name of an array-valued DataFrame column, or a callable such as
         :func:`~sklearn.compose.make_column_selector`), one per view. A dict
-        mapping view names to selectors names the views; the names are used in
-        the output feature names and as keys of `weights`. `X` may also be a
-        list or tuple of 2-D arrays, one per view, when `views=None`. Unnamed
-        views are called `"view0"`, `"view1"`, ...
+        mapping view names to selectors names the views, and so does a list of
+        single column names (``["minilm", "e5"]``); the names are used in the
+        output feature names and as keys of `weights`. `X` may also be a list
+        or tuple of 2-D arrays, one per view, when `views=None`. Unnamed views
+        are called `"view0"`, `"view1"`, ...
 
     normalize : {"l2", "standard"} or None, default="l2"
         Normalisation applied to each view separately before weighting.

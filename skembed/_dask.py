@@ -23,7 +23,12 @@ from functools import partial
 import numpy as np
 from sklearn import config_context
 
-from skembed._views import check_views, view_selections
+from skembed._views import (
+    BLOCK_SAMPLE_ROWS,
+    check_split_follows_blocks,
+    check_views,
+    view_selections,
+)
 
 __all__ = ["check_dask_views", "is_dask_collection", "map_views", "reduce_views"]
 
@@ -146,7 +151,20 @@ def check_dask_views(estimator, X, *, reset):
         arrays[k] = array.rechunk({0: rows})
     arrays = [a if a.numblocks[1] == 1 else a.rechunk({1: -1}) for a in arrays]
     selections = None if isinstance(X, list | tuple) else view_selections(estimator)
+    layout = estimator._view_layout
+    if selections is not None and reset and layout.kind == "array":
+        # the first rows of the first block stand for X (one small task)
+        import dask
+
+        (first,) = arrays[0].blocks[0].to_delayed().ravel()
+        head = dask.delayed(_head)(first, BLOCK_SAMPLE_ROWS).compute()
+        check_split_follows_blocks(estimator, head.astype(dtype), layout.widths)
     return DaskViews(arrays, selections, dtype)
+
+
+def _head(block, n_rows):
+    """The first rows of one row block, as a numpy array."""
+    return np.asarray(block[:n_rows])
 
 
 def _split(selections, dtype, arrays):

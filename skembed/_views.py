@@ -7,22 +7,49 @@ class labels as ``y``) and a ``views`` parameter that says how ``X`` splits into
 - ``None``: two contiguous blocks; with an odd width the first has one more column.
 - ``int K``: ``K`` contiguous blocks whose widths differ by at most one (the first
   blocks are the wider ones).
-- a list of selectors, one per view: a ``slice``, an int array, a boolean mask, a list
-  of column names, one column name (a DataFrame column whose cells are equal-length
-  vectors, or an Arrow list column), or a callable such as
-  :func:`sklearn.compose.make_column_selector` that returns one of those.
+- a list of selectors, one per view: a ``slice``, an int array, a boolean mask, a
+  list of column names, one column name (a dataframe column whose cells are
+  equal-length vectors, or a list/array column), or a callable such as
+  :func:`sklearn.compose.make_column_selector` that returns one of those. When
+  every selector is one column name, the views are named after their columns
+  (``views=["minilm", "e5"]``); otherwise they are ``view0``, ``view1``, ... (a
+  view made of several columns has no single name: use a dict to name it).
 - a dict ``name -> selector``: the same, with view names.
 
-``X`` may be a 2-D array-like, a pandas DataFrame (scalar numeric columns and/or
-array-valued columns) or a list/tuple of ``K`` 2-D arrays (then ``views`` must be
-``None``). When ``X`` is a DataFrame with array-valued columns, selectors and the
-contiguous blocks of ``views=None`` / ``views=K`` count DataFrame columns, not
-vector entries: a DataFrame with two array-valued columns and ``views=None`` gives
-two views, one per column.
+``X`` may be a 2-D array-like; a dataframe of scalar numeric columns and/or
+array-valued columns (pandas, polars, a pyarrow Table or any eager frame that
+narwhals reads: object cells holding vectors, Arrow list and fixed-size list
+columns, polars ``List`` and ``Array`` columns); or a list/tuple of ``K`` 2-D
+arrays, dataframes or columns of vectors (then ``views`` must be ``None``). When
+``X`` is a dataframe with array-valued columns, selectors and the contiguous
+blocks of ``views=None`` / ``views=K`` count dataframe columns, not vector
+entries: a dataframe with two array-valued columns and ``views=None`` gives two
+views, one per column.
+
+A list/tuple is read as views when its first item is 2-D, and as the rows of
+one 2-D X when its items are Python lists or tuples of scalars (scikit-learn's
+nested lists). A list holding a 1-D array object (``[a, b]`` with two numpy
+vectors) is refused with a ValueError: numpy would read it as two rows, while
+someone holding one vector per model means two views, and nothing in the data
+tells which.
+
+``views=None`` and ``views=K`` are checked at fit against X that holds the
+embeddings of models of different widths side by side (384 + 256 columns split
+320/320). Most models return rows of one norm, so in an evenly spaced sample of
+at most 256 rows the squared row norms of the columns before (or after) a model
+boundary are all equal, and one column more or less breaks that equality: the
+relative spread of those norms dips by orders of magnitude exactly at the
+boundary. A boundary the contiguous split does not follow raises a ValueError
+that names it and gives the explicit ``views``. It raises rather than warns
+because such a split mixes two models in one view while the scores still look
+good, and a warning is easily lost in a pipeline or a search. Unnormalised
+models show no such boundary and pass unchecked; Dask input is checked on the
+first rows of its first block.
 
 The layout found at fit time is stored on the estimator and checked by every later
 call with ``reset=False``. Column blocks of an input that already is a float array
-are numpy views of it: nothing is copied.
+are numpy views of it, and fixed-size float vectors in Arrow memory (polars,
+pyarrow, pandas Arrow dtypes) are read in place: nothing is copied.
 """
 
 # Authors: The skembed developers
@@ -31,9 +58,9 @@ are numpy views of it: nothing is copied.
 from dataclasses import dataclass
 from numbers import Integral
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_object_dtype
 from scipy import sparse
 from sklearn.utils import check_array
 from sklearn.utils.validation import (
@@ -43,8 +70,12 @@ from sklearn.utils.validation import (
 )
 
 __all__ = [
+    "BLOCK_SAMPLE_ROWS",
+    "ViewLayout",
+    "check_split_follows_blocks",
     "check_view_block",
     "check_views",
+    "frame_to_array",
     "resolve_view",
     "view_feature_names",
     "view_selections",
@@ -64,18 +95,18 @@ class ViewLayout:
     Attributes
     ----------
     kind : {"array", "frame", "list"}
-        ``"array"``: a 2-D array-like or a DataFrame of scalar columns, validated by
-        ``validate_data``; ``"frame"``: a pandas DataFrame with array-valued columns;
+        ``"array"``: a 2-D array-like or a dataframe of scalar columns, validated by
+        ``validate_data``; ``"frame"``: a dataframe with array-valued columns;
         ``"list"``: a list/tuple of ``K`` 2-D arrays.
     selections : tuple of (slice or ndarray of int) or None
         Per view, the positions of its input columns (features for ``"array"``,
-        DataFrame columns for ``"frame"``). None for ``"list"``.
+        dataframe columns for ``"frame"``). None for ``"list"``.
     widths : tuple of int
         Number of features of each view.
     column_widths : ndarray of int or None
-        For ``"frame"``, the number of values per row of each DataFrame column.
+        For ``"frame"``, the number of values per row of each dataframe column.
     vector_columns : ndarray of bool or None
-        For ``"frame"``, which DataFrame columns are array-valued.
+        For ``"frame"``, which dataframe columns are array-valued.
     feature_names : ndarray of str or None
         String names of the input columns, when ``X`` had string column names.
     """
@@ -115,15 +146,82 @@ def _allowed_dtypes(dtype) -> list:
     return allowed
 
 
+def _as_frame(X):
+    """Return ``X`` as a narwhals eager DataFrame if it is a dataframe, else None.
+
+    pandas, polars, pyarrow Tables and the other libraries narwhals knows are all
+    read through this one interface, as scikit-learn reads them. Lazy frames are
+    refused: reading them would run a query behind the user's back.
+    """
+    if nw.dependencies.is_into_dataframe(X):
+        return nw.from_native(X, eager_only=True)
+    if isinstance(nw.from_native(X, pass_through=True), nw.LazyFrame):
+        raise TypeError(
+            f"X is a lazy frame ({type(X).__module__}.{type(X).__name__}); "
+            "materialise it first (e.g. X.collect() for polars) and pass the "
+            "resulting DataFrame."
+        )
+    return None
+
+
+def _frame_schema(frame):
+    """Return the narwhals schema of a narwhals DataFrame.
+
+    narwhals converts the dtype of each pandas column on its own (tens of
+    microseconds each, 30 ms for 1,000 columns), while a wide frame of embedding
+    columns has one or two distinct dtypes: for pandas-like frames each distinct
+    dtype is converted once. Object columns, whose narwhals dtype depends on their
+    values, are converted one by one.
+    """
+    if not frame.implementation.is_pandas_like() or frame.shape[1] < 2:
+        return frame.schema
+    native = frame.to_native()
+    position_of = {}
+    positions = []
+    for j, dtype in enumerate(native.dtypes):
+        if getattr(dtype, "kind", None) == "O":
+            positions.append(j)
+            continue
+        try:
+            positions.append(position_of.setdefault(dtype, j))
+        except TypeError:  # an unhashable extension dtype
+            positions.append(j)
+    distinct = sorted(set(positions))
+    if len(distinct) == len(positions):
+        return frame.schema
+    converted = dict(zip(distinct, frame[:, distinct].schema.values(), strict=True))
+    return nw.Schema(zip(frame.columns, (converted[j] for j in positions), strict=True))
+
+
+def _as_series(X):
+    """Return ``X`` as a narwhals Series if it is a dataframe column, else None."""
+    if nw.dependencies.is_into_series(X):
+        return nw.from_native(X, series_only=True)
+    return None
+
+
+_FLOAT_DTYPES = ((nw.Float32, np.dtype(np.float32)), (nw.Float64, np.dtype(np.float64)))
+
+
+def _frame_float_dtype(dtypes) -> np.dtype | None:
+    """Return the float dtype shared by all these narwhals column dtypes, or None.
+
+    Only float32 and float64 are reported (the only dtypes that may be kept); any
+    other column dtype means a conversion anyway.
+    """
+    dtypes = list(dtypes)
+    for nw_dtype, np_dtype in _FLOAT_DTYPES:
+        if dtypes and all(d == nw_dtype for d in dtypes):
+            return np_dtype
+    return None
+
+
 def _native_dtype(obj):
     """Return the one numpy dtype of a raw 2-D input, or None if unknown or mixed."""
-    if isinstance(obj, pd.DataFrame):
-        dtypes = {getattr(d, "numpy_dtype", d) for d in obj.dtypes}
-        if len(dtypes) != 1:
-            return None
-        obj_dtype = dtypes.pop()
-    else:
-        obj_dtype = getattr(obj, "dtype", None)
+    frame = _as_frame(obj)
+    if frame is not None:
+        return _frame_float_dtype(_frame_schema(frame).values())
+    obj_dtype = getattr(obj, "dtype", None)
     try:
         return None if obj_dtype is None else np.dtype(obj_dtype)
     except TypeError:
@@ -144,36 +242,51 @@ def _target_dtype(natives, allowed):
     return allowed[0]
 
 
+def _ambiguous_list_error(X, k) -> ValueError:
+    """Return the error for a list/tuple X holding a 1-D array at position ``k``."""
+    return ValueError(
+        f"X is a {type(X).__name__} of {len(X)} items and X[{k}] is a 1-D array "
+        f"(shape {np.shape(X[k])}), so X could be the rows of one 2-D X or one view "
+        "per item; skembed does not guess. For rows of one X pass np.vstack(X); for "
+        "one view per item pass 2-D arrays of shape (n_samples, n_features_k), "
+        "e.g. [a.reshape(1, -1), b.reshape(1, -1)] if each vector is one sample or "
+        "[a[:, None], b[:, None]] if each entry is one sample."
+    )
+
+
 def _is_list_of_views(X) -> bool:
-    """Tell a list/tuple of 2-D view arrays from a nested-list 2-D array."""
+    """Tell a list/tuple of 2-D view arrays from a nested-list 2-D array.
+
+    The items are views when the first is 2-D: an array, a nested list, a
+    dataframe, a sparse matrix or a column of vectors (a Series of lists/arrays).
+    They are the rows of one X when they are Python lists or tuples of scalars, as
+    everywhere in scikit-learn. A 1-D array object (numpy array, Series, tensor,
+    ...) first or among Python-list rows raises a ValueError: numpy would read
+    ``[a, b]`` as two rows, while someone who holds one vector per model means two
+    views, and nothing in the data tells the two apart.
+    """
     if not isinstance(X, list | tuple) or len(X) == 0:
         return False
     first = X[0]
-    if isinstance(first, pd.DataFrame) or sparse.issparse(first):
-        return True
-    if hasattr(first, "ndim"):
-        return first.ndim == 2
-    if isinstance(first, list | tuple):
-        try:
-            return np.ndim(first) == 2
-        except ValueError:
-            return False
+    if not isinstance(first, list | tuple):
+        if _as_frame(first) is not None or sparse.issparse(first):
+            return True
+        series = _as_series(first)
+        if series is not None and _is_vector_series(series):
+            return True
+        ndim = getattr(first, "ndim", None)
+        if ndim == 1:
+            raise _ambiguous_list_error(X, 0)
+        return ndim == 2
+    try:
+        if np.ndim(first) == 2:
+            return True
+    except ValueError:
+        return False  # a ragged first row: check_array reports it
+    for k, item in enumerate(X):
+        if not isinstance(item, list | tuple) and getattr(item, "ndim", None) == 1:
+            raise _ambiguous_list_error(X, k)
     return False
-
-
-def _is_arrow_list_dtype(dtype) -> bool:
-    """Tell whether a pandas dtype is an Arrow list / large list / fixed-size list."""
-    if not isinstance(dtype, pd.ArrowDtype):
-        return False
-    import pyarrow as pa
-
-    checks = [pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list]
-    checks += [
-        getattr(pa.types, name)
-        for name in ("is_list_view", "is_large_list_view")
-        if hasattr(pa.types, name)
-    ]
-    return any(check(dtype.pyarrow_dtype) for check in checks)
 
 
 def _is_vector_cell(cell) -> bool:
@@ -181,120 +294,153 @@ def _is_vector_cell(cell) -> bool:
     return isinstance(cell, list | tuple | np.ndarray | pd.Series)
 
 
-def _is_vector_column(column: pd.Series) -> bool:
-    """Tell whether a pandas column holds one vector per row (array-valued).
+def _may_hold_vectors(dtype) -> bool:
+    """Tell whether a column of this narwhals dtype may be array-valued."""
+    return isinstance(dtype, nw.List | nw.Array) or dtype == nw.Object
 
-    An object column is array-valued when its first non-missing cell is a list, a
-    tuple or an array; ragged or mixed cells are reported later, when it is stacked.
+
+def _is_vector_series(series, dtype=None) -> bool:
+    """Tell whether a narwhals Series holds one vector per row (array-valued).
+
+    List and fixed-size Array columns (polars, pyarrow, pandas Arrow dtypes) always
+    do; an object column does when its first non-missing cell is a list, a tuple or
+    an array. Ragged or mixed cells are reported later, when it is stacked.
+    ``dtype``, the series' narwhals dtype when already known, saves looking it up.
     """
-    if _is_arrow_list_dtype(column.dtype):
+    dtype = series.dtype if dtype is None else dtype
+    if isinstance(dtype, nw.List | nw.Array):
         return True
-    if not is_object_dtype(column.dtype) or len(column) == 0:
+    if dtype != nw.Object or len(series) == 0:
         return False
-    first = column.iloc[0]
-    if _is_vector_cell(first):
+    cells = series.to_numpy()
+    if _is_vector_cell(cells[0]):
         return True
-    present = np.flatnonzero(column.notna().to_numpy())
-    return bool(len(present)) and _is_vector_cell(column.iloc[present[0]])
+    present = np.flatnonzero(~series.is_null().to_numpy())
+    return bool(len(present)) and _is_vector_cell(cells[present[0]])
 
 
-def _has_vector_columns(X: pd.DataFrame) -> bool:
-    """Tell whether a pandas DataFrame has at least one array-valued column."""
+def _has_vector_columns(frame, schema=None) -> bool:
+    """Tell whether a narwhals DataFrame has at least one array-valued column.
+
+    ``schema``, the frame's schema when already known, saves computing it again
+    (for pandas that costs tens of microseconds per column).
+    """
+    schema = _frame_schema(frame) if schema is None else schema
     return any(
-        (is_object_dtype(dtype) or isinstance(dtype, pd.ArrowDtype))
-        and _is_vector_column(X.iloc[:, j])
-        for j, dtype in enumerate(X.dtypes)
+        _is_vector_series(frame.get_column(name), dtype)
+        for name, dtype in schema.items()
+        if _may_hold_vectors(dtype)
     )
 
 
-def _check_equal_lengths(lengths: np.ndarray, label) -> None:
+def _check_equal_lengths(lengths: np.ndarray, label, input_name) -> None:
     """Raise a ValueError naming the first row whose vector length differs."""
     if len(lengths) and np.any(lengths != lengths[0]):
         row = int(np.flatnonzero(lengths != lengths[0])[0])
         raise ValueError(
-            f"X column {label!r} holds vectors of different lengths ({lengths[0]} in "
-            f"row 0, {lengths[row]} in row {row}); every cell of an array-valued "
-            "column must have the same length. Pad, truncate or drop those rows."
+            f"{input_name} column {label!r} holds vectors of different lengths "
+            f"({lengths[0]} in row 0, {lengths[row]} in row {row}); every cell of an "
+            "array-valued column must have the same length. Pad, truncate or drop "
+            "those rows."
         )
 
 
-def _arrow_column_to_2d(column: pd.Series, label) -> np.ndarray:
-    """Convert an Arrow list column to a raw 2-D numpy array (one row per cell)."""
+def _arrow_to_2d(array, label, input_name) -> np.ndarray:
+    """Convert an Arrow list array to a raw 2-D numpy array (one row per cell).
+
+    Values without missing entries are handed over without a copy (the result is
+    then read-only, as Arrow memory is immutable).
+    """
     import pyarrow as pa
 
-    array = column.array.__arrow_array__()
     if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
     if array.null_count:
         row = int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
         raise ValueError(
-            f"X column {label!r} has a missing vector in row {row}; every cell of an "
-            "array-valued column must hold a vector. Drop or impute those rows."
+            f"{input_name} column {label!r} has a missing vector in row {row}; every "
+            "cell of an array-valued column must hold a vector. Drop or impute "
+            "those rows."
         )
     value_type = array.type.value_type
+    if pa.types.is_nested(value_type):
+        raise ValueError(
+            f"{input_name} column {label!r} holds nested vectors (Arrow type "
+            f"{array.type}); every cell of an array-valued column must be a 1-D "
+            "vector."
+        )
     if not (
         pa.types.is_integer(value_type)
         or pa.types.is_floating(value_type)
         or pa.types.is_boolean(value_type)
     ):
         raise ValueError(
-            f"X column {label!r} holds non-numeric vectors (Arrow type {array.type}); "
-            "every view must be numeric. Encode or drop that column."
+            f"{input_name} column {label!r} holds non-numeric vectors (Arrow type "
+            f"{array.type}); every view must be numeric. Encode or drop that column."
         )
     n_rows = len(array)
     if pa.types.is_fixed_size_list(array.type):
         width = array.type.list_size
     else:
         lengths = array.value_lengths().to_numpy(zero_copy_only=False)
-        _check_equal_lengths(lengths, label)
+        _check_equal_lengths(lengths, label, input_name)
         width = int(lengths[0]) if n_rows else 0
     # flatten() honours the array's offset (sliced columns), unlike .values
     values = array.flatten().to_numpy(zero_copy_only=False)
     return values.reshape(n_rows, width)
 
 
-def _vector_column_to_2d(column: pd.Series, label) -> np.ndarray:
-    """Stack an array-valued column (object cells or Arrow lists) into a 2-D array."""
-    if _is_arrow_list_dtype(column.dtype):
-        return _arrow_column_to_2d(column, label)
-    cells = column.to_numpy(dtype=object)
+def _vector_series_to_2d(series, label, input_name) -> np.ndarray:
+    """Stack an array-valued narwhals Series into a raw 2-D numpy array."""
+    if isinstance(series.dtype, nw.List | nw.Array):
+        # a pyarrow column already is Arrow; to_arrow() would combine its chunks
+        # into a copy even when there is only one
+        if series.implementation.is_pyarrow():
+            return _arrow_to_2d(series.to_native(), label, input_name)
+        return _arrow_to_2d(series.to_arrow(), label, input_name)
+    cells = series.to_numpy()
     if len(cells) == 0:
         return np.empty((0, 0))
     is_vector = np.fromiter(map(_is_vector_cell, cells), dtype=bool, count=len(cells))
     if not is_vector.all():
         row = int(np.flatnonzero(~is_vector)[0])
         raise ValueError(
-            f"X column {label!r} mixes vectors and other values (row {row} holds "
-            f"{cells[row]!r}); every cell of an array-valued column must hold a "
-            "vector of the same length. Drop or impute those rows."
+            f"{input_name} column {label!r} mixes vectors and other values (row "
+            f"{row} holds {cells[row]!r}); every cell of an array-valued column must "
+            "hold a vector of the same length. Drop or impute those rows."
         )
     lengths = np.fromiter(map(len, cells), dtype=np.intp, count=len(cells))
-    _check_equal_lengths(lengths, label)
+    _check_equal_lengths(lengths, label, input_name)
     raw = np.stack([np.asarray(cell) for cell in cells])
     if raw.ndim != 2:
         raise ValueError(
-            f"X column {label!r} holds cells of shape {raw.shape[1:]}; every cell of "
-            "an array-valued column must be a 1-D vector."
+            f"{input_name} column {label!r} holds cells of shape {raw.shape[1:]}; "
+            "every cell of an array-valued column must be a 1-D vector."
         )
     if raw.dtype.kind not in "biufO":
         raise ValueError(
-            f"X column {label!r} holds non-numeric vectors (dtype {raw.dtype}); every "
-            "view must be numeric. Encode or drop that column."
+            f"{input_name} column {label!r} holds non-numeric vectors (dtype "
+            f"{raw.dtype}); every view must be numeric. Encode or drop that column."
         )
     return raw
 
 
 def _numeric_like(dtype) -> bool:
-    """Tell whether a pandas column dtype may be converted to float by check_array."""
+    """Tell whether a narwhals column dtype may be converted to float by check_array.
+
+    Object columns (pandas) and dtypes narwhals does not know (e.g. pandas sparse)
+    are left to check_array and its usual messages.
+    """
     return (
-        pd.api.types.is_numeric_dtype(dtype)
-        or pd.api.types.is_bool_dtype(dtype)
-        or is_object_dtype(dtype)
+        dtype.is_numeric()
+        or dtype == nw.Boolean
+        or dtype == nw.Object
+        or dtype == nw.Unknown
     )
 
 
 class _FrameColumns:
-    """The columns of a DataFrame with array-valued columns, as float blocks.
+    """The columns of a dataframe with array-valued columns, as float blocks.
 
     Consecutive scalar columns are converted together into one 2-D array (a *part*);
     each array-valued column is its own part. A view made of adjacent columns of one
@@ -302,48 +448,81 @@ class _FrameColumns:
 
     Parameters
     ----------
-    X : DataFrame
-        The DataFrame to convert.
+    X : dataframe or narwhals DataFrame
+        The dataframe to convert (pandas, polars, pyarrow Table, ...).
     allowed : list of numpy dtypes
         Allowed output dtypes (see :func:`_target_dtype`).
-    estimator : estimator instance
+    estimator : estimator instance or None
         Used in check_array's messages.
+    input_name : str, default="X"
+        How messages name the input.
+    schema : narwhals Schema, default=None
+        The schema of ``X`` when already known.
+
+    Attributes
+    ----------
+    labels : list
+        The column labels.
+    widths : ndarray of int
+        The number of values per row of each column.
+    is_vector : ndarray of bool
+        Which columns are array-valued.
     """
 
-    def __init__(self, X: pd.DataFrame, allowed: list, estimator):
+    def __init__(self, X, allowed: list, estimator, input_name="X", schema=None):
+        frame = X if isinstance(X, nw.DataFrame) else nw.from_native(X, eager_only=True)
+        schema = _frame_schema(frame) if schema is None else schema
+        self.labels = list(frame.columns)
+        dtypes = list(schema.values())
+        is_vector = [
+            _may_hold_vectors(dtype)
+            and _is_vector_series(frame.get_column(label), dtype)
+            for label, dtype in zip(self.labels, dtypes, strict=True)
+        ]
+        scalars = [
+            (label, dtype)
+            for label, dtype, vector in zip(self.labels, dtypes, is_vector, strict=True)
+            if not vector
+        ]
+        _check_numeric_columns(scalars, frame.shape[0], input_name)
+        # (start, stop, raw 2-D data, its one float dtype or None) of every part
         raw_parts = []
         run_start = None
-        for j in range(X.shape[1]):
-            column = X.iloc[:, j]
-            if _is_vector_column(column):
+        for j, label in enumerate(self.labels):
+            if is_vector[j]:
                 if run_start is not None:
-                    raw_parts.append((run_start, j, X.iloc[:, run_start:j]))
+                    raw = frame[:, run_start:j].to_native()
+                    native = _frame_float_dtype(dtypes[run_start:j])
+                    raw_parts.append((run_start, j, raw, native))
                     run_start = None
-                raw_parts.append((j, j + 1, _vector_column_to_2d(column, X.columns[j])))
+                raw = _vector_series_to_2d(frame.get_column(label), label, input_name)
+                raw_parts.append((j, j + 1, raw, _native_dtype(raw)))
             elif run_start is None:
                 run_start = j
         if run_start is not None:
-            raw_parts.append((run_start, X.shape[1], X.iloc[:, run_start:]))
+            raw = frame[:, run_start:].to_native()
+            native = _frame_float_dtype(dtypes[run_start:])
+            raw_parts.append((run_start, len(self.labels), raw, native))
 
-        target = _target_dtype([_native_dtype(raw) for *_, raw in raw_parts], allowed)
-        n_columns = X.shape[1]
+        target = _target_dtype([native for *_, native in raw_parts], allowed)
+        n_columns = len(self.labels)
         self.part = np.empty(n_columns, dtype=np.intp)
         self.offset = np.empty(n_columns, dtype=np.intp)
         self.widths = np.empty(n_columns, dtype=np.intp)
         self.is_vector = np.zeros(n_columns, dtype=bool)
         self.parts = []
-        for index, (start, stop, raw) in enumerate(raw_parts):
-            _check_numeric(raw)
+        for index, (start, stop, raw, _) in enumerate(raw_parts):
+            is_scalar_run = not isinstance(raw, np.ndarray)
             block = check_array(
                 raw,
                 dtype=target,
                 estimator=estimator,
-                input_name="X",
-                ensure_min_features=1 if isinstance(raw, pd.DataFrame) else 0,
+                input_name=input_name,
+                ensure_min_features=1 if is_scalar_run else 0,
             )
             self.parts.append(block)
             self.part[start:stop] = index
-            if isinstance(raw, pd.DataFrame):
+            if is_scalar_run:
                 self.offset[start:stop] = np.arange(stop - start)
                 self.widths[start:stop] = 1
             else:
@@ -352,7 +531,7 @@ class _FrameColumns:
                 self.is_vector[start] = True
 
     def take(self, selection) -> np.ndarray:
-        """Return the block of the DataFrame columns in ``selection``."""
+        """Return the block of the dataframe columns in ``selection``."""
         columns = _positions(selection, len(self.widths))
         parts = self.part[columns]
         offsets = self.offset[columns]
@@ -369,6 +548,57 @@ class _FrameColumns:
             for c, p, o in zip(columns, parts, offsets, strict=True)
         ]
         return np.hstack(pieces)
+
+
+def frame_to_array(X, *, dtype=("float64", "float32"), input_name="X"):
+    """Read a dataframe of numeric and/or array-valued columns into one 2-D array.
+
+    The reader behind every dataframe ``X`` of :func:`check_views`, for callers
+    that need the whole frame as one matrix (e.g. a file of embeddings). Scalar
+    numeric columns give one feature each, an array-valued column (cells holding
+    equal-length vectors: pandas object cells, Arrow/pandas list and fixed-size
+    list columns, polars ``List`` and ``Array`` columns) one feature per vector
+    entry, in column order.
+
+    Parameters
+    ----------
+    X : dataframe
+        A pandas or polars DataFrame, a pyarrow Table or any eager dataframe that
+        narwhals reads.
+
+    dtype : dtype or list of dtypes, default=("float64", "float32")
+        Allowed output dtypes. The data keeps its dtype only if all of it has one
+        allowed dtype; otherwise it is converted to the first one.
+
+    input_name : str, default="X"
+        How error messages name the input (e.g. a file name).
+
+    Returns
+    -------
+    array : ndarray of shape (n_samples, n_features)
+        A finite 2-D float array. When X is a single fixed-size list column of
+        floats, or scalar columns numpy can view as one block, no data is copied
+        (Arrow memory stays read-only).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skembed._views import frame_to_array
+    >>> frame = pd.DataFrame({"emb": [[1.0, 2.0], [3.0, 4.0]], "len": [5, 6]})
+    >>> frame_to_array(frame)
+    array([[1., 2., 5.],
+           [3., 4., 6.]])
+    """
+    frame = _as_frame(X)
+    if frame is None:
+        raise TypeError(
+            f"{input_name} is a {type(X).__name__}, not a dataframe; pass a pandas "
+            "or polars DataFrame or a pyarrow Table."
+        )
+    if frame.shape[1] == 0:
+        raise ValueError(f"{input_name} has no columns; it holds no embeddings.")
+    allowed = _allowed_dtypes(dtype)
+    return _FrameColumns(frame, allowed, None, input_name).take(slice(None))
 
 
 def _as_slice(positions: np.ndarray):
@@ -407,6 +637,151 @@ def _balanced_widths(n_columns: int, n_views: int) -> list:
     The first ``n_columns % n_views`` views get the extra column.
     """
     return [n_columns // n_views + (k < n_columns % n_views) for k in range(n_views)]
+
+
+# Most embedding models return rows of one fixed norm (usually unit rows), so in
+# the side-by-side embeddings of several models the squared row norm of the
+# columns before (or after) a model boundary is the same for every row (up to
+# rounding), whereas one column more or less makes it vary by about 1/d. That
+# sharp dip in the relative spread of the norms finds the boundaries from one
+# bounded sample of rows.
+BLOCK_SAMPLE_ROWS = 256
+_BLOCK_MIN_ROWS = 16
+_BLOCK_MIN_WIDTH = 2
+# float32 unit rows have a spread near 1e-7, float16- or bfloat16-stored ones
+# 1e-5 to 1e-4; a block of random columns would need millions of columns to get
+# below 1e-3.
+_BLOCK_NORM_SPREAD = 1e-3
+# ... and the spread must be this many times below that of one column more and
+# of one column less: near a boundary the spread only drifts down towards it
+# (ratios up to 1.5 measured), while at the boundary it falls by orders of
+# magnitude (ratios above 250 for float32 rows, 25 for float16, 3.5 for bfloat16).
+_BLOCK_DIP = 3.0
+# a block whose rows (almost) do not vary is constant, not a model's embeddings
+_BLOCK_MIN_VARIATION = 1e-3
+
+
+@dataclass(frozen=True)
+class _NormBlock:
+    """One side of a model boundary found in X: columns of equal row norms.
+
+    Attributes
+    ----------
+    boundary : int
+        The first column after the boundary.
+    prefix : bool
+        Whether the equal-norm columns are ``X[:, :boundary]`` (else
+        ``X[:, boundary:]``).
+    norm : float
+        The common row norm of those columns.
+    spread : float
+        Relative spread (std / mean) of their squared row norms in the sample.
+    """
+
+    boundary: int
+    prefix: bool
+    norm: float
+    spread: float
+
+    def describe(self) -> str:
+        """Say which columns have rows of equal norm, for an error message."""
+        columns = f":{self.boundary}" if self.prefix else f"{self.boundary}:"
+        return f"the rows of X[:, {columns}] all have norm {self.norm:.4g}"
+
+
+def _norm_blocks(X: np.ndarray) -> list:
+    """Find boundaries between embedding blocks of equal row norms in X.
+
+    For every prefix ``X[:, :p]`` and suffix ``X[:, p:]`` of an evenly spaced
+    sample of at most ``BLOCK_SAMPLE_ROWS`` rows, the relative spread (std / mean)
+    of the squared row norms is computed with cumulative sums: one pass over
+    ``O(n_sample * n_features)`` values, nothing of size n x n. A boundary is a
+    ``p`` whose spread is below ``_BLOCK_NORM_SPREAD`` and ``_BLOCK_DIP`` times
+    below those of ``p - 1`` and ``p + 1``; blocks narrower than
+    ``_BLOCK_MIN_WIDTH`` and blocks whose rows do not vary are ignored.
+
+    Returns
+    -------
+    blocks : list of _NormBlock
+        At most one per boundary (the sharpest), sorted by boundary.
+    """
+    n_samples, n_features = X.shape
+    if n_samples < _BLOCK_MIN_ROWS or n_features < 2 * _BLOCK_MIN_WIDTH:
+        return []
+    step = max(1, n_samples // BLOCK_SAMPLE_ROWS)
+    sample = np.asarray(X[::step][:BLOCK_SAMPLE_ROWS], dtype=np.float64)
+    variances = sample.var(axis=0)
+    found = {}
+    for prefix in (True, False):
+        order = slice(None) if prefix else slice(None, None, -1)
+        # energy[:, w - 1]: squared row norms of the first (or last) w columns
+        energy = np.cumsum(sample[:, order] ** 2, axis=1)
+        mean = energy.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = energy.std(axis=0) / mean
+            # widths 2 .. n_features - 1, each against one column less and more
+            inner = spread[1:-1]
+            dip = (
+                (inner < _BLOCK_NORM_SPREAD)
+                & (_BLOCK_DIP * inner < np.minimum(spread[:-2], spread[2:]))
+                & (np.cumsum(variances[order]) > _BLOCK_MIN_VARIATION * mean)[1:-1]
+            )
+        for width in np.flatnonzero(dip) + 2:
+            boundary = int(width if prefix else n_features - width)
+            if not (_BLOCK_MIN_WIDTH <= boundary <= n_features - _BLOCK_MIN_WIDTH):
+                continue
+            block = _NormBlock(
+                boundary,
+                prefix,
+                float(np.sqrt(mean[width - 1])),
+                float(spread[width - 1]),
+            )
+            near = [b for b in found if abs(b - boundary) < _BLOCK_MIN_WIDTH]
+            if all(found[b].spread > block.spread for b in near):
+                for b in near:
+                    del found[b]
+                found[boundary] = block
+    return [found[b] for b in sorted(found)]
+
+
+def check_split_follows_blocks(estimator, X: np.ndarray, widths) -> None:
+    """Refuse a contiguous default split that cuts through a model's embeddings.
+
+    Called at fit on a 2-D float array X (or a sample of its rows) split into
+    contiguous views of the given widths. Only ``views=None`` and ``views=K`` are
+    checked: explicit selectors say where the models are. When X shows
+    boundaries between blocks of equal row norms (see :func:`_norm_blocks`) that
+    are not boundaries of the split, some view would hold parts of two models.
+    """
+    views = estimator.views
+    if not (
+        views is None
+        or (isinstance(views, Integral) and not isinstance(views, bool | np.bool_))
+    ):
+        return
+    blocks = _norm_blocks(X)
+    cuts = set(np.cumsum(widths)[:-1].tolist())
+    missed = [block for block in blocks if block.boundary not in cuts]
+    if not missed:
+        return
+    boundaries = [0, *(block.boundary for block in blocks), X.shape[1]]
+    block_widths = np.diff(boundaries).tolist()
+
+    def slices(stops):
+        """Format the views=[slice(...), ...] that split X at ``stops``."""
+        edges = [0, *stops]
+        parts = [f"slice({a}, {b})" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        return "[" + ", ".join([*parts, f"slice({edges[-1]}, None)"]) + "]"
+
+    raise ValueError(
+        f"views={estimator.views!r} splits the {X.shape[1]} columns of X into "
+        f"contiguous views of widths {list(widths)}, but {missed[0].describe()}, "
+        "as normalised embeddings do: X looks like the embeddings of "
+        f"{len(block_widths)} models side by side, of widths {block_widths}, and "
+        "this split would mix models in one view. Pass the views explicitly: "
+        f"views={slices(boundaries[1:-1])} (or a dict naming them); if the split "
+        f"is intended, views={slices(np.cumsum(widths)[:-1].tolist())}."
+    )
 
 
 def _names_to_positions(names_selected, names, label, X) -> np.ndarray:
@@ -539,7 +914,11 @@ def _view_specs(views, n_columns: int, *, columns_word: str):
         labels = [repr(name) for name in names]
         selectors = list(views.values())
     elif isinstance(views, list | tuple):
-        names = [f"view{k}" for k in range(len(views))]
+        if views and all(isinstance(selector, str) for selector in views):
+            # one column per view (typically a column of vectors): named after it
+            names = list(views)
+        else:
+            names = [f"view{k}" for k in range(len(views))]
         labels = list(range(len(views)))
         selectors = list(views)
     else:
@@ -640,13 +1019,28 @@ def _check_widths(estimator, widths, *, what: str) -> None:
 
 
 def _convert_list(X, allowed: list, estimator) -> list:
-    """Validate every item of a list/tuple X; return 2-D arrays of one dtype."""
+    """Validate every item of a list/tuple X; return 2-D arrays of one dtype.
+
+    An item may be a 2-D array-like, a dataframe (numeric and/or array-valued
+    columns, concatenated in order) or one column of vectors (a Series).
+    """
+    frames = {}
     for k, item in enumerate(X):
         if sparse.issparse(item):
             raise TypeError(
                 f"X[{k}] is a sparse matrix, but dense data is required. Use "
                 "'.toarray()' to convert to a dense numpy array."
             )
+        series = _as_series(item)
+        if series is not None and _is_vector_series(series):
+            frames[k] = _FrameColumns(series.to_frame(), allowed, estimator)
+            continue
+        frame = _as_frame(item)
+        if frame is not None:
+            schema = _frame_schema(frame)
+            if _has_vector_columns(frame, schema):
+                frames[k] = _FrameColumns(frame, allowed, estimator, schema=schema)
+            continue
         ndim = getattr(item, "ndim", None)
         if ndim is None:
             try:
@@ -658,11 +1052,6 @@ def _convert_list(X, allowed: list, estimator) -> list:
                 f"X is a list of views, but X[{k}] is a {ndim}-D array; every item of "
                 "a list X must be a 2-D array of shape (n_samples, n_features_k)."
             )
-    frames = {
-        k: _FrameColumns(item, allowed, estimator)
-        for k, item in enumerate(X)
-        if isinstance(item, pd.DataFrame) and _has_vector_columns(item)
-    }
     natives = [
         frames[k].parts[0].dtype if k in frames else _native_dtype(item)
         for k, item in enumerate(X)
@@ -717,29 +1106,51 @@ def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> li
     return blocks
 
 
-def _check_numeric(X) -> None:
-    """Reject string, date and categorical data before check_array tries to cast it.
+def _check_numeric_columns(columns, n_rows: int, input_name) -> None:
+    """Reject dataframe columns of strings, dates, categories, structs, ...
 
-    Object arrays and complex data are left to check_array and its usual messages.
+    ``columns`` holds (label, narwhals dtype) pairs. Frames without rows are left
+    to check_array (narwhals reports their object columns as strings).
     """
-    if isinstance(X, pd.DataFrame):
-        bad = [c for c, d in X.dtypes.items() if not _numeric_like(d)]
-        if bad:
-            raise ValueError(
-                f"X columns {_short_list(bad)} are not numeric; every column of X "
-                "must be numeric or hold numeric vectors. Encode or drop them (a "
-                "ColumnTransformer can pass other columns around this estimator)."
-            )
-    elif isinstance(X, np.ndarray) and X.dtype.kind not in "biufcO":
+    bad = [label for label, dtype in columns if not _numeric_like(dtype)]
+    if bad and n_rows > 0:
         raise ValueError(
-            f"X holds non-numeric values (dtype {X.dtype}); embeddings must be "
-            "numeric. Convert X to floats before passing it."
+            f"{input_name} columns {_short_list(bad)} are not numeric; every "
+            f"column of {input_name} must be numeric or hold numeric vectors. "
+            "Encode or drop them (a ColumnTransformer can pass other columns "
+            "around this estimator)."
         )
 
 
-def _split_array(estimator, X, allowed: list, *, reset) -> list:
-    """Validate a 2-D array-like (or a DataFrame of scalar columns) and split it."""
-    _check_numeric(X)
+def _check_numeric(X, input_name="X", *, frame=None, schema=None) -> None:
+    """Reject string, date and categorical data before check_array tries to cast it.
+
+    Object arrays and complex data are left to check_array and its usual messages.
+    ``frame`` and ``schema``, X as a narwhals DataFrame and its schema, save
+    computing them again.
+    """
+    frame = _as_frame(X) if frame is None else frame
+    if frame is not None:
+        schema = _frame_schema(frame) if schema is None else schema
+        _check_numeric_columns(schema.items(), frame.shape[0], input_name)
+    elif isinstance(X, np.ndarray) and X.dtype.kind not in "biufcO":
+        raise ValueError(
+            f"{input_name} holds non-numeric values (dtype {X.dtype}); embeddings "
+            f"must be numeric. Convert {input_name} to floats before passing it."
+        )
+
+
+def _split_array(estimator, X, allowed: list, *, reset, frame=None, schema=None):
+    """Validate a 2-D array-like (or a dataframe of scalar columns) and split it.
+
+    ``frame`` and ``schema`` are X as a narwhals DataFrame and its schema, if X is a
+    dataframe.
+    """
+    _check_numeric(X, frame=frame, schema=schema)
+    if frame is not None:
+        # scikit-learn reads the dtypes of pandas frames only: others (polars,
+        # pyarrow) would be converted to the first allowed dtype even if float32
+        allowed = [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
     X_checked = validate_data(
         estimator, X, reset=reset, dtype=allowed, ensure_min_features=1
     )
@@ -755,8 +1166,8 @@ def _split_array(estimator, X, allowed: list, *, reset) -> list:
     if n_features == 1:
         raise _one_feature_error(estimator, frame=False)
     feature_names = getattr(estimator, "feature_names_in_", None)
-    if isinstance(X, pd.DataFrame):
-        names = list(X.columns)
+    if frame is not None:
+        names = list(frame.columns)
     else:
         names = None if feature_names is None else list(feature_names)
     view_names, _, selected = _resolve_views(
@@ -764,15 +1175,20 @@ def _split_array(estimator, X, allowed: list, *, reset) -> list:
     )
     selections = tuple(_as_slice(positions) for positions in selected)
     widths = tuple(len(positions) for positions in selected)
+    check_split_follows_blocks(estimator, X_checked, widths)
     layout = ViewLayout("array", selections, widths, feature_names=feature_names)
     _store_layout(estimator, layout, view_names)
     return [X_checked[:, selection] for selection in selections]
 
 
-def _split_frame(estimator, X: pd.DataFrame, allowed: list, *, reset) -> list:
-    """Validate and split a DataFrame that has array-valued columns."""
+def _split_frame(estimator, X, frame, schema, allowed: list, *, reset) -> list:
+    """Validate and split a dataframe that has array-valued columns.
+
+    ``X`` is the dataframe as passed (for feature names), ``frame`` the same as a
+    narwhals DataFrame and ``schema`` its schema.
+    """
     name = _estimator_name(estimator)
-    n_columns = X.shape[1]
+    n_columns = frame.shape[1]
     layout = None if reset else estimator._view_layout
     if reset:
         _check_feature_names(estimator, X, reset=True)
@@ -797,12 +1213,12 @@ def _split_frame(estimator, X: pd.DataFrame, allowed: list, *, reset) -> list:
             f"list of {len(layout.widths)} arrays; pass one column (or array) per "
             "view."
         )
-    columns = _FrameColumns(X, allowed, estimator)
+    columns = _FrameColumns(frame, allowed, estimator, schema=schema)
 
     if reset:
         if n_columns == 1:
             raise _one_feature_error(estimator, frame=True)
-        labels = list(X.columns)
+        labels = columns.labels
         view_names, view_labels, selected = _resolve_views(
             estimator, X, n_columns, labels, columns_word="DataFrame columns"
         )
@@ -836,8 +1252,8 @@ def _split_frame(estimator, X: pd.DataFrame, allowed: list, *, reset) -> list:
         j = int(mismatch[0])
         kind = "vectors of length" if columns.is_vector[j] else "a scalar, width"
         raise ValueError(
-            f"X column {X.columns[j]!r} holds {kind} {columns.widths[j]}, but {name} "
-            f"was fitted with {layout.column_widths[j]} values per row "
+            f"X column {columns.labels[j]!r} holds {kind} {columns.widths[j]}, but "
+            f"{name} was fitted with {layout.column_widths[j]} values per row "
             f"({'array-valued' if layout.vector_columns[j] else 'scalar'}); pass the "
             "same columns as in fit."
         )
@@ -856,7 +1272,7 @@ def check_views(
 
     Reads ``estimator.views`` (None, an int ``K >= 2``, a list of column selectors or a
     dict ``name -> selector``). On ``reset=True`` it sets ``n_features_in_``,
-    ``feature_names_in_`` (string DataFrame column names only; deleted otherwise),
+    ``feature_names_in_`` (string dataframe column names only; deleted otherwise),
     ``view_names_``, ``n_features_per_view_`` and the private ``_view_layout``; on
     ``reset=False`` it checks ``X`` against them.
 
@@ -865,16 +1281,18 @@ def check_views(
     estimator : estimator instance
         The estimator whose ``views`` parameter splits ``X``.
 
-    X : {array-like, DataFrame} of shape (n_samples, n_features) or list of arrays
-        A 2-D array-like; a pandas DataFrame of numeric columns and/or array-valued
-        columns (object cells holding equal-length vectors, or Arrow list columns);
-        or a list/tuple of ``K`` 2-D arrays, one per view (then ``views`` must be
-        None). With array-valued columns, ``n_features_in_`` counts DataFrame
-        columns and the contiguous blocks of ``views=None`` or ``views=K`` are made
-        of whole DataFrame columns; for a list, ``n_features_in_`` is the total
-        width. At ``reset=False`` a list of ``K`` arrays of the fitted widths is
-        accepted whatever the form of X at fit time, and a 2-D array of the total
-        width is accepted after fitting on a list.
+    X : {array-like, dataframe} of shape (n_samples, n_features) or list of arrays
+        A 2-D array-like; a dataframe (pandas, polars, pyarrow Table, ...) of
+        numeric columns and/or array-valued columns (object cells holding
+        equal-length vectors, Arrow list columns, polars List/Array columns); or a
+        list/tuple of ``K`` 2-D arrays, dataframes or columns of vectors, one per
+        view (then ``views`` must be None). A list of 1-D arrays is refused as
+        ambiguous (rows or views?). With array-valued columns, ``n_features_in_``
+        counts dataframe columns and the contiguous blocks of ``views=None`` or
+        ``views=K`` are made of whole dataframe columns; for a list,
+        ``n_features_in_`` is the total width. At ``reset=False`` a list of ``K``
+        arrays of the fitted widths is accepted whatever the form of X at fit time,
+        and a 2-D array of the total width is accepted after fitting on a list.
 
     reset : bool
         Whether to record the layout (fit) or check against it (transform).
@@ -892,6 +1310,15 @@ def check_views(
         One 2-D float array per view, all of one dtype. When ``X`` already is a
         float array of an allowed dtype, the blocks selected by slices (and by int
         positions forming an evenly spaced increasing range) are views of ``X``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` does not fit ``views`` or the fitted layout; and at fit, if
+        ``views`` is None or an int and ``X`` shows a boundary between two models'
+        embeddings (columns whose rows all have one norm) that the contiguous
+        split would cut through. The message names the boundary and the
+        ``views`` that follow it.
 
     Examples
     --------
@@ -921,8 +1348,10 @@ def check_views(
         return _split_list(
             estimator, X, allowed, reset=reset, allow_unequal_rows=allow_unequal_rows
         )
-    if isinstance(X, pd.DataFrame) and _has_vector_columns(X):
-        return _split_frame(estimator, X, allowed, reset=reset)
+    frame = _as_frame(X)
+    schema = None if frame is None else _frame_schema(frame)
+    if frame is not None and _has_vector_columns(frame, schema):
+        return _split_frame(estimator, X, frame, schema, allowed, reset=reset)
     if not reset and estimator._view_layout.kind == "frame":
         raise ValueError(
             f"{_estimator_name(estimator)} was fitted on a DataFrame with "
@@ -930,7 +1359,7 @@ def check_views(
             f"columns as in fit, or a list of {len(estimator._view_layout.widths)} "
             "arrays, one per view."
         )
-    return _split_array(estimator, X, allowed, reset=reset)
+    return _split_array(estimator, X, allowed, reset=reset, frame=frame, schema=schema)
 
 
 def resolve_view(estimator, view):
@@ -987,8 +1416,8 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
     estimator : fitted estimator instance
         An estimator on which :func:`check_views` ran with ``reset=True``.
 
-    X_k : {array-like, DataFrame, Series} of shape (n_samples, n_features_k)
-        The embeddings of one view: a 2-D array-like, a DataFrame (numeric and/or
+    X_k : {array-like, dataframe, Series} of shape (n_samples, n_features_k)
+        The embeddings of one view: a 2-D array-like, a dataframe (numeric and/or
         array-valued columns, concatenated in order) or an array-valued Series.
 
     view : int or str
@@ -1019,10 +1448,14 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
     """
     index = resolve_view(estimator, view)
     allowed = _allowed_dtypes(dtype)
-    if isinstance(X_k, pd.Series) and _is_vector_column(X_k):
-        X_k = X_k.to_frame()
-    if isinstance(X_k, pd.DataFrame) and _has_vector_columns(X_k):
-        block = _FrameColumns(X_k, allowed, estimator).take(slice(None))
+    series = _as_series(X_k)
+    frame = _as_frame(X_k)
+    if series is not None and _is_vector_series(series):
+        frame = series.to_frame()
+    schema = None if frame is None else _frame_schema(frame)
+    if frame is not None and _has_vector_columns(frame, schema):
+        block = _FrameColumns(frame, allowed, estimator, schema=schema)
+        block = block.take(slice(None))
     else:
         block = check_array(X_k, dtype=allowed, estimator=estimator, input_name="X")
     expected = estimator.n_features_per_view_[index]

@@ -146,6 +146,24 @@ def test_dask_dataframe_and_list_inputs():
     )
 
 
+def test_dask_default_split_refuses_to_cut_through_a_model():
+    """Check Dask X of two models of different widths is refused like numpy X."""
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(1000, 24)), rng.normal(size=(1000, 16))
+    X = np.hstack([A / np.linalg.norm(A, axis=1, keepdims=True), B])
+    fix = r"views=\[slice\(0, 24\), slice\(24, None\)\]"
+    for estimator in (ProcrustesAligner(), EmbeddingConcatenator(views=2)):
+        with pytest.raises(ValueError, match=r"X\[:, :24\] all have norm 1.*" + fix):
+            estimator.fit(da.from_array(X, chunks=(UNEVEN_ROWS, 10)))
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(40)])
+    with pytest.raises(ValueError, match=fix):
+        ProcrustesAligner().fit(dd.from_pandas(frame, npartitions=3))
+    views = [slice(0, 24), slice(24, None)]
+    got = ProcrustesAligner(views=views).fit(da.from_array(X, chunks=100))
+    want = ProcrustesAligner(views=views).fit(X)
+    assert _relative_error(got.rotations_[1], want.rotations_[1]) < 1e-10
+
+
 def test_dask_input_errors():
     """Check the errors for Dask inputs skembed cannot split or use."""
     X = _paired()

@@ -3,8 +3,11 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import os
 import pickle
 import re
+from itertools import permutations
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,11 +24,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._views import (
+    _frame_schema,
+    _norm_blocks,
     check_view_block,
     check_views,
+    frame_to_array,
     resolve_view,
     view_feature_names,
 )
+from skembed.datasets import load_fortunes
 
 
 class ViewsEstimator(TransformerMixin, BaseEstimator):
@@ -223,6 +230,56 @@ def test_dict_views_name_the_views():
     assert_array_equal(blocks[1], X[:, :3])
 
 
+def test_list_of_column_names_names_the_views():
+    """Check views=[name, name] names the views after the columns, others view<k>."""
+    frame = _vector_frame(widths=(3, 2), dtype=np.float64).rename(
+        columns={"emb0": "minilm", "emb1": "e5"}
+    )
+    estimator, blocks = _fitted(["e5", "minilm"], frame)
+    assert estimator.view_names_ == ["e5", "minilm"]
+    assert resolve_view(estimator, "minilm") == 1
+    assert_array_equal(view_feature_names(estimator, "e5"), ["e50", "e51"])
+    assert_array_equal(blocks[1], np.stack(frame["minilm"]))
+    assert_array_equal(
+        check_view_block(estimator, np.stack(frame["e5"]), "e5"),
+        np.stack(frame["e5"]),
+    )
+
+    scalars = pd.DataFrame(_data(n_features=3), columns=["a", "b", "c"])
+    estimator, _ = _fitted(["c", "a", "b"], scalars)
+    assert estimator.view_names_ == ["c", "a", "b"]
+    # a view of several columns has no single name: pass a dict to name it
+    estimator, _ = _fitted([["a", "b"], "c"], scalars)
+    assert estimator.view_names_ == ["view0", "view1"]
+    estimator, _ = _fitted([["a"], ["b", "c"]], scalars)
+    assert estimator.view_names_ == ["view0", "view1"]
+    with pytest.raises(ValueError, match=r"X column\(s\) \['a'\] are selected more"):
+        _fitted(["a", "a", "b", "c"], scalars)
+
+
+def test_named_views_reach_translate_and_feature_names():
+    """Check views=[names] lets aligners and concatenators name views by column."""
+    from skembed import EmbeddingConcatenator, ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    minilm = rng.standard_normal((40, 4))
+    rotation = np.linalg.qr(rng.standard_normal((4, 4)))[0]
+    frame = pd.DataFrame({"minilm": list(minilm), "e5": list(minilm @ rotation)})
+    aligner = ProcrustesAligner(views=["minilm", "e5"]).fit(frame)
+    assert aligner.view_names_ == ["minilm", "e5"]
+    assert_allclose(
+        aligner.translate(np.stack(frame["e5"]), "e5", "minilm"), minilm, atol=1e-8
+    )
+    assert_allclose(
+        aligner.transform_view(np.stack(frame["e5"]), "e5"),
+        aligner.transform_view(minilm, "minilm"),
+        atol=1e-8,
+    )
+    concatenator = EmbeddingConcatenator(views=["e5", "minilm"]).fit(frame)
+    names = concatenator.get_feature_names_out()
+    assert names[0].startswith("e5__") and names[-1].startswith("minilm__")
+
+
 def test_dataframe_selection_by_names_callables_and_label_slices():
     """Check column names, make_column_selector and label slices on a DataFrame."""
     X = _data(n_features=5)
@@ -310,6 +367,38 @@ def test_list_of_arrays_and_nested_lists():
 
     estimator, blocks = _fitted(None, [X[:, :2].tolist(), pd.DataFrame(X[:, 2:])])
     assert_array_equal(np.hstack(blocks), X)
+
+
+def test_list_of_1d_arrays_is_refused_as_ambiguous():
+    """Check a list of 1-D arrays raises instead of being read as rows of one X."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(6), rng.standard_normal(6)
+    for X in ([a, b], (a, b), [pd.Series(a), pd.Series(b)]):
+        with pytest.raises(ValueError, match=r"X\[0\] is a 1-D array.*np\.vstack"):
+            _fitted(None, X)
+    # one 1-D array among Python-list rows would be read as a row, too
+    with pytest.raises(ValueError, match=r"X\[1\] is a 1-D array \(shape \(6,\)\)"):
+        _fitted(None, [a.tolist(), b])
+    with pytest.raises(ValueError, match="reshape"):
+        ViewsEstimator().fit([a, b])
+    # the fixes the message gives work
+    _, blocks = _fitted(None, np.vstack([a, b]))
+    assert [block.shape for block in blocks] == [(2, 3), (2, 3)]
+    estimator, blocks = _fitted(None, [a.reshape(1, -1), b.reshape(1, -1)])
+    assert estimator.n_features_per_view_ == [6, 6]
+    _, blocks = _fitted(None, [a[:, None], b[:, None]])
+    assert [block.shape for block in blocks] == [(6, 1), (6, 1)]
+    # plain nested lists of scalars stay one 2-D X, as in scikit-learn
+    _, blocks = _fitted(None, [a.tolist(), b.tolist()])
+    assert_array_equal(np.hstack(blocks), np.vstack([a, b]))
+
+
+def test_list_items_may_be_columns_of_vectors():
+    """Check a list of array-valued Series is one view per Series."""
+    frame = _vector_frame(widths=(3, 2), dtype=np.float64)
+    estimator, blocks = _fitted(None, [frame["emb0"], frame["emb1"]])
+    assert estimator.n_features_per_view_ == [3, 2]
+    assert_array_equal(blocks[1], np.stack(frame["emb1"]))
 
 
 def test_list_items_may_be_dataframes_with_array_columns():
@@ -588,6 +677,410 @@ def test_non_finite_non_numeric_sparse_and_empty_inputs():
         _fitted(None, np.empty((3, 0)))
     with pytest.raises(ValueError, match="0 sample"):
         _fitted(None, _vector_frame().iloc[:0])
+
+
+# Other dataframe libraries (polars, pyarrow), read through narwhals
+
+
+def _library_frame(kind, widths=(3, 2), n_samples=5):
+    """The data of ``_vector_frame(widths)`` as a polars or pyarrow frame."""
+    pandas_frame = _vector_frame(n_samples=n_samples, widths=widths)
+    arrays = {name: np.stack(pandas_frame[name]) for name in pandas_frame.columns}
+    if kind.startswith("polars"):
+        pl = pytest.importorskip("polars")
+        return pandas_frame, pl.DataFrame(
+            {
+                name: array if kind == "polars-array" else array.tolist()
+                for name, array in arrays.items()
+            },
+            schema={
+                name: pl.Array(pl.Float32, array.shape[1])
+                if kind == "polars-array"
+                else pl.List(pl.Float32)
+                for name, array in arrays.items()
+            },
+        )
+    pa = pytest.importorskip("pyarrow")
+    columns = {}
+    for name, array in arrays.items():
+        values = pa.array(array.ravel())
+        if kind == "arrow-fixed":
+            columns[name] = pa.FixedSizeListArray.from_arrays(values, array.shape[1])
+        else:
+            offsets = pa.array(np.arange(0, array.size + 1, array.shape[1]), pa.int32())
+            columns[name] = pa.ListArray.from_arrays(offsets, values)
+    return pandas_frame, pa.table(columns)
+
+
+@pytest.mark.parametrize(
+    "kind", ["polars-array", "polars-list", "arrow-fixed", "arrow-list"]
+)
+def test_polars_and_arrow_vector_columns_split_like_pandas(kind):
+    """Check polars Array/List and Arrow list columns split exactly as in pandas."""
+    pandas_frame, frame = _library_frame(kind)
+    for views in [None, {"i": "emb1", "t": "emb0"}, ["emb1", "emb0"]]:
+        expected_estimator, expected = _fitted(views, pandas_frame)
+        estimator, blocks = _fitted(views, frame)
+        for block, want in zip(blocks, expected, strict=True):
+            assert block.dtype == np.float32
+            assert_array_equal(block, want)
+        assert estimator.view_names_ == expected_estimator.view_names_
+        assert estimator.n_features_in_ == 2
+        assert_array_equal(estimator.feature_names_in_, ["emb0", "emb1"])
+        assert estimator.n_features_per_view_ == expected_estimator.n_features_per_view_
+        assert_array_equal(
+            view_feature_names(estimator, 0), view_feature_names(expected_estimator, 0)
+        )
+        # a later call re-splits any library's frame with the fitted layout
+        for later in (frame.slice(1, 3), pandas_frame.iloc[1:4]):
+            transformed = check_views(estimator, later, reset=False)
+            assert_array_equal(transformed[0], expected[0][1:4])
+
+
+@pytest.mark.parametrize("library", ["polars", "pyarrow"])
+def test_polars_and_arrow_numeric_frames(library):
+    """Check numeric polars frames and Arrow tables select, name and keep float32."""
+    X = np.asfortranarray(_data(n_features=5, dtype=np.float32))
+    names = ["a0", "a1", "b0", "b1", "b2"]
+    if library == "polars":
+        pl = pytest.importorskip("polars")
+        frame = pl.DataFrame(X, schema=names)
+    else:
+        pa = pytest.importorskip("pyarrow")
+        frame = pa.table({name: X[:, j] for j, name in enumerate(names)})
+    for views, widths in [
+        (None, [3, 2]),
+        ({"a": ["a0", "a1"], "b": slice("b0", "b2")}, [2, 3]),
+        (2, [3, 2]),
+    ]:
+        estimator, blocks = _fitted(views, frame)
+        assert_array_equal(np.hstack(blocks), X)
+        assert blocks[0].dtype == np.float32
+        assert_array_equal(estimator.feature_names_in_, names)
+        assert estimator.n_features_per_view_ == widths
+    estimator, _ = _fitted(["a0", ["a1", "b0", "b1", "b2"]], frame)
+    assert_array_equal(view_feature_names(estimator, 1), names[1:])
+    transformed = check_views(estimator, pd.DataFrame(X, columns=names), reset=False)
+    assert_array_equal(transformed[1], X[:, 1:])
+    if library == "polars":
+        # a Fortran-ordered float frame reaches the views without a copy
+        assert all(np.shares_memory(block, X) for block in blocks)
+
+
+def test_polars_frames_mixing_scalar_and_vector_columns():
+    """Check scalar polars columns next to vector columns, as in pandas."""
+    pl = pytest.importorskip("polars")
+    pandas_frame = _vector_frame(widths=(3, 2), dtype=np.float64)
+    pandas_frame["s0"] = np.arange(5.0)
+    pandas_frame["s1"] = np.arange(5.0) * 2
+    frame = pl.from_pandas(
+        pandas_frame.assign(
+            emb0=pandas_frame["emb0"].map(list), emb1=pandas_frame["emb1"].map(list)
+        )
+    )
+    views = {"text": "emb0", "rest": ["emb1", "s0", "s1"]}
+    _, expected = _fitted(views, pandas_frame)
+    estimator, blocks = _fitted(views, frame)
+    for block, want in zip(blocks, expected, strict=True):
+        assert_array_equal(block, want)
+    assert_array_equal(
+        view_feature_names(estimator, "rest"), ["emb10", "emb11", "s0", "s1"]
+    )
+    # adjacent scalar columns are one block: the view is a slice of it
+    _, blocks = _fitted({"a": ["emb0", "emb1"], "b": ["s0", "s1"]}, frame)
+    assert blocks[1].base is not None
+
+
+def test_pandas_schema_read_per_distinct_dtype_equals_narwhals():
+    """Check the schema read once per distinct pandas dtype is narwhals' own."""
+    pa = pytest.importorskip("pyarrow")
+    nw = pytest.importorskip("narwhals.stable.v2")
+    frame = pd.DataFrame(
+        {
+            "a": [1.0, 2.0],
+            "b": [[1.0], [2.0]],
+            "c": np.float32([1, 2]),
+            "d": [3.0, 4.0],
+            "e": ["x", "y"],
+            "f": [1, "y"],
+            "g": pd.Categorical(["u", "v"]),
+            "h": pd.array([1, None], dtype="Int64"),
+            "i": pd.Series([[1.0], [2.0]], dtype=pd.ArrowDtype(pa.list_(pa.float64()))),
+            "j": [1.0, 2.0],
+            5: [1, 2],
+            6: np.float32([3, 4]),
+        }
+    )
+    wrapped = nw.from_native(frame, eager_only=True)
+    assert _frame_schema(wrapped) == wrapped.schema
+    assert list(_frame_schema(wrapped)) == list(frame.columns)
+
+
+def _data_address(array):
+    return array.__array_interface__["data"][0]
+
+
+def test_arrow_backed_vector_columns_are_not_copied():
+    """Check fixed-size float vectors of polars, pyarrow and pandas are not copied."""
+    pa = pytest.importorskip("pyarrow")
+    _, table = _library_frame("arrow-fixed", n_samples=50)
+    _, blocks = _fitted(None, table)
+    values = table.column("emb0").chunk(0).values
+    assert _data_address(blocks[0]) == values.buffers()[1].address
+    assert not blocks[0].flags.writeable
+
+    pandas_frame = table.to_pandas(types_mapper=pd.ArrowDtype)
+    _, blocks = _fitted(None, pandas_frame)
+    values = pa.array(pandas_frame["emb1"]).values
+    assert _data_address(blocks[1]) == values.buffers()[1].address
+
+    _, polars_frame = _library_frame("polars-array", n_samples=50)
+    _, blocks = _fitted(None, polars_frame)
+    values = polars_frame["emb0"].to_arrow().values
+    assert _data_address(blocks[0]) == values.buffers()[1].address
+
+
+def test_polars_and_arrow_errors_match_pandas():
+    """Check ragged, missing, non-numeric and lazy polars/Arrow input is refused."""
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    other = [[1.0], [2.0]]
+    ragged = pl.DataFrame({"t": [[1.0, 2.0], [1.0]], "i": other})
+    with pytest.raises(
+        ValueError,
+        match=r"X column 't' holds vectors of different lengths \(2 in row 0, 1 in "
+        r"row 1\)",
+    ):
+        _fitted(None, ragged)
+    with pytest.raises(ValueError, match="X column 't' holds vectors of different"):
+        _fitted(None, ragged.to_arrow())
+    missing = pl.DataFrame(
+        {"t": [[1.0], None], "i": other},
+        schema={"t": pl.Array(pl.Float64, 1), "i": pl.List(pl.Float64)},
+    )
+    with pytest.raises(ValueError, match="X column 't' has a missing vector in row 1"):
+        _fitted(None, missing)
+    with pytest.raises(ValueError, match="X column 't' has a missing vector in row 1"):
+        _fitted(None, missing.to_arrow())
+    text = pl.DataFrame({"t": [["a"], ["b"]], "i": other})
+    with pytest.raises(ValueError, match="X column 't' holds non-numeric vectors"):
+        _fitted(None, text)
+    nested = pl.DataFrame(
+        {"t": [[[1.0]], [[2.0]]], "i": other},
+        schema={"t": pl.Array(pl.Float64, (1, 1)), "i": pl.List(pl.Float64)},
+    )
+    with pytest.raises(ValueError, match="X column 't' holds nested vectors"):
+        _fitted(None, nested)
+    scalar_text = pl.DataFrame({"t": other, "colour": ["red", "blue"]})
+    with pytest.raises(ValueError, match=r"X columns \['colour'\] are not numeric"):
+        _fitted(None, scalar_text)
+    with pytest.raises(ValueError, match=r"X columns \['b'\] are not numeric"):
+        _fitted(None, pa.table({"a": [1.0, 2.0], "b": ["x", "y"]}))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        _fitted(None, pl.DataFrame({"a": [1.0, None], "b": [1.0, 2.0]}))
+    with pytest.raises(TypeError, match=r"X is a lazy frame .*X\.collect\(\)"):
+        _fitted(None, pl.DataFrame({"a": [1.0, 2.0], "b": [1.0, 2.0]}).lazy())
+    with pytest.raises(ValueError, match="0 sample"):
+        _fitted(None, ragged.clear())
+
+
+def test_polars_series_and_frames_as_list_items_and_view_blocks():
+    """Check polars Series/frames in a list X and as one view's block."""
+    pl = pytest.importorskip("polars")
+    _, frame = _library_frame("polars-array")
+    expected = [frame["emb0"].to_numpy(), frame["emb1"].to_numpy()]
+    estimator, blocks = _fitted(None, [frame["emb0"], frame.select("emb1")])
+    assert_array_equal(blocks[1], expected[1])
+    assert estimator.n_features_per_view_ == [3, 2]
+    estimator, _ = _fitted(None, frame)
+    assert_array_equal(check_view_block(estimator, frame["emb1"], 1), expected[1])
+    assert_array_equal(
+        check_view_block(estimator, frame.select("emb0"), "view0"), expected[0]
+    )
+    scalars = pl.DataFrame(expected[1], schema=["x", "y"])
+    assert_array_equal(check_view_block(estimator, scalars, 1), expected[1])
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars", "pyarrow"])
+def test_frame_to_array_reads_a_whole_frame(library):
+    """Check frame_to_array turns scalar and vector columns into one matrix."""
+    pandas_frame = _vector_frame(widths=(3, 2), dtype=np.float32)
+    pandas_frame["n"] = np.arange(5, dtype=np.float32)
+    expected = np.column_stack(
+        [np.stack(pandas_frame["emb0"]), np.stack(pandas_frame["emb1"]), np.arange(5)]
+    )
+    if library == "pandas":
+        frame = pandas_frame
+    else:
+        pl = pytest.importorskip("polars")
+        frame = pl.from_pandas(
+            pandas_frame.assign(
+                emb0=pandas_frame["emb0"].map(list), emb1=pandas_frame["emb1"].map(list)
+            )
+        )
+        if library == "pyarrow":
+            frame = frame.to_arrow()
+    array = frame_to_array(frame)
+    assert array.dtype == np.float32
+    assert_array_equal(array, expected)
+    assert frame_to_array(frame, dtype=np.float64).dtype == np.float64
+
+
+def test_frame_to_array_errors_name_the_input():
+    """Check frame_to_array's errors name the input as the caller asks."""
+    ragged = pd.DataFrame({"t": [[1.0, 2.0], [1.0]]})
+    with pytest.raises(ValueError, match="emb.parquet column 't' holds vectors of"):
+        frame_to_array(ragged, input_name="emb.parquet")
+    with pytest.raises(ValueError, match=r"emb.csv columns \['s'\] are not numeric"):
+        frame_to_array(pd.DataFrame({"s": ["a", "b"]}), input_name="emb.csv")
+    with pytest.raises(ValueError, match="emb.csv has no columns"):
+        frame_to_array(pd.DataFrame(index=[0, 1]), input_name="emb.csv")
+    with pytest.raises(TypeError, match="X is a ndarray, not a dataframe"):
+        frame_to_array(np.ones((2, 2)))
+
+
+# The default split against the boundaries between models
+
+
+def _unit_rows(rng, n_samples, n_features):
+    """Random rows of norm 1, as a normalised embedding model returns them."""
+    Z = rng.standard_normal((n_samples, n_features))
+    return Z / np.linalg.norm(Z, axis=1, keepdims=True)
+
+
+def _fortunes_dir():
+    env = os.environ.get("SKEMBED_FORTUNES_DIR")
+    path = (
+        Path(env)
+        if env
+        else Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes"
+    )
+    return path if (path / "minilm.npy").exists() else None
+
+
+def test_default_split_refuses_to_cut_through_a_model():
+    """Check views=None/K raise, naming the boundary and the fix, if cutting a model."""
+    rng = np.random.default_rng(0)
+    A, B = _unit_rows(rng, 60, 24), _unit_rows(rng, 60, 16)
+    X = np.hstack([A, B])
+    fix = r"views=\[slice\(0, 24\), slice\(24, None\)\]"
+    for views in (None, 2):
+        with pytest.raises(
+            ValueError,
+            match=rf"views={views} splits the 40 columns of X into contiguous views "
+            r"of widths \[20, 20\], but the rows of X\[:, (:24|24:)\] all have norm "
+            rf"1, .* 2 models side by side, of widths \[24, 16\].*{fix}",
+        ):
+            _fitted(views, X)
+    with pytest.raises(ValueError, match=r"widths \[16, 24\].*slice\(0, 16\)"):
+        _fitted(None, np.hstack([B, A]))
+    # one normalised model is enough to see the boundary, before or after it
+    noise = rng.standard_normal((60, 16))
+    with pytest.raises(ValueError, match=r"X\[:, :24\] all have norm 1.*" + fix):
+        _fitted(None, np.hstack([A, noise]))
+    with pytest.raises(ValueError, match=r"X\[:, 16:\] all have norm 1"):
+        _fitted(None, np.hstack([noise, A]))
+    # float32, float16-stored rows and dataframes of scalar columns alike
+    for X_other in (
+        X.astype(np.float32),
+        X.astype(np.float16).astype(np.float32),
+        pd.DataFrame(X, columns=[f"c{j}" for j in range(40)]),
+    ):
+        with pytest.raises(ValueError, match=fix):
+            _fitted(None, X_other)
+    # three models, split in two or in three equal blocks
+    C = _unit_rows(rng, 60, 8)
+    with pytest.raises(ValueError, match=r"of widths \[24, 16, 8\].*slice\(24, 40\)"):
+        _fitted(3, np.hstack([A, B, C]))
+    with pytest.raises(ValueError, match=r"of widths \[24, 16, 8\]"):
+        _fitted(None, np.hstack([A, B, C]))
+    # both ways out that the message gives work
+    estimator, blocks = _fitted([slice(0, 24), slice(24, None)], X)
+    assert estimator.n_features_per_view_ == [24, 16]
+    estimator, _ = _fitted([slice(0, 20), slice(20, None)], X)
+    assert estimator.n_features_per_view_ == [20, 20]
+
+
+def test_default_split_accepts_splits_that_follow_the_models():
+    """Check no error when the split follows every boundary X shows, or X shows none."""
+    rng = np.random.default_rng(1)
+    A, B, C = (_unit_rows(rng, 60, 20) for _ in range(3))
+    noise = rng.standard_normal((60, 20))
+    accepted = [
+        (None, np.hstack([A, B])),
+        (3, np.hstack([A, B, C])),
+        # a boundary that X does not show (two unnormalised blocks) is not known
+        (3, np.hstack([noise, noise[::-1], C])),
+        # one model alone has unit rows as a whole, no boundary inside
+        (None, _unit_rows(rng, 60, 41)),
+        # a constant column is not a model
+        (None, np.hstack([np.ones((60, 1)), A])),
+        # too few rows to tell
+        (None, np.hstack([A[:10], B[:10, :5]])),
+        # rows of unnormalised models carry no boundary (a known limit)
+        (None, np.hstack([A, B[:, :5]]) * rng.uniform(1, 2, (60, 1))),
+    ]
+    for views, X in accepted:
+        estimator, blocks = _fitted(views, X)
+        assert_array_equal(np.hstack(blocks), X)
+
+
+def test_block_boundaries_are_not_seen_in_generic_data():
+    """Check random data of many shapes and distributions never shows boundaries."""
+    draws = [
+        lambda rng, shape: rng.standard_normal(shape),
+        lambda rng, shape: rng.uniform(size=shape),
+        lambda rng, shape: rng.integers(0, 5, shape).astype(float),
+        lambda rng, shape: rng.lognormal(size=shape),
+        lambda rng, shape: _unit_rows(rng, *shape),
+    ]
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        shape = (int(rng.integers(16, 300)), int(rng.integers(4, 300)))
+        for draw in draws:
+            X = draw(rng, shape)
+            assert _norm_blocks(X) == []
+            _fitted(None, X)
+
+
+def test_default_split_on_bundled_real_embeddings():
+    """Check every ordered pair and triple of the bundled models, at both widths."""
+    embeddings = load_fortunes().views
+    for combo in [*permutations(embeddings, 2), *permutations(embeddings, 3)]:
+        blocks = [embeddings[name][::6] for name in combo]
+        X = np.hstack(blocks)
+        widths = [block.shape[1] for block in blocks]
+        stops = np.cumsum(widths)[:-1].tolist()
+        assert [block.boundary for block in _norm_blocks(X)] == stops, combo
+        models = [
+            slice(start, stop)
+            for start, stop in zip([0, *stops], [*stops, None], strict=True)
+        ]
+        for views in {None, len(combo)}:
+            n_views = 2 if views is None else views
+            if widths == [widths[0]] * n_views:
+                _fitted(views, X)  # minilm + e5: the halves are the models
+                continue
+            fix = ", ".join(f"slice({m.start}, {m.stop})" for m in models)
+            fix = f"views=[{fix}]"
+            with pytest.raises(ValueError, match=re.escape(fix)):
+                _fitted(views, X)
+        estimator, _ = _fitted(models, X)
+        assert estimator.n_features_per_view_ == widths
+
+
+@pytest.mark.skipif(_fortunes_dir() is None, reason="shared fortunes data not present")
+def test_block_boundaries_of_shared_real_embeddings():
+    """Check the shared models' boundaries are all found, and only those."""
+    path = _fortunes_dir()
+    names = ["minilm", "e5", "e5_enpt", "wordllama256"]
+    embeddings = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in names}
+    for combo in [*permutations(names, 2), *permutations(names, 3)]:
+        X = np.hstack([embeddings[name] for name in combo])
+        stops = np.cumsum([embeddings[name].shape[1] for name in combo])[:-1]
+        assert [block.boundary for block in _norm_blocks(X)] == stops.tolist(), combo
+        if len(combo) == 2 and X.shape[1] == 768:
+            _fitted(None, X)  # two 384-d models: the halves are the models
 
 
 # Layout at transform time
