@@ -11,6 +11,7 @@ from skembed._linear import RidgeAligner
 from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
 from skembed._relative import RelativeProjector
 from skembed._selflearn import SelfLearningAligner, UnsupervisedAlignmentWarning
+from skembed._text import EmbeddingUnion, TextEmbedder
 
 __version__ = "0.1.0.dev0"
 
@@ -18,11 +19,13 @@ __all__ = [
     "CCAAligner",
     "ContrastiveAligner",
     "EmbeddingConcatenator",
+    "EmbeddingUnion",
     "GeneralizedProcrustesAligner",
     "ProcrustesAligner",
     "RelativeProjector",
     "RidgeAligner",
     "SelfLearningAligner",
+    "TextEmbedder",
     "UnsupervisedAlignmentWarning",
     "load_aligner",
     "save_aligner",
