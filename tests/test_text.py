@@ -694,6 +694,32 @@ def test_union_checks_transformer_outputs(texts):
         flat.fit_transform(texts)
 
 
+def test_column_transformer_alternative(texts):
+    """Check the documented ColumnTransformer route to views by column names."""
+    from sklearn.compose import ColumnTransformer, make_column_selector
+
+    frame = pd.DataFrame({"text": texts})
+    embed = ColumnTransformer(
+        [("a", TextEmbedder(_hashing), "text"), ("b", TextEmbedder(_words), "text")]
+    ).set_output(transform="pandas")
+    columns = embed.fit_transform(frame)
+    assert columns.columns[0] == "a__textembedder0"
+    aligner = ProcrustesAligner(
+        views={
+            "a": make_column_selector(pattern="^a__"),
+            "b": make_column_selector(pattern="^b__"),
+        }
+    ).fit(columns)
+    assert aligner.n_features_per_view_ == [32, 24]
+    union = EmbeddingUnion([("a", TextEmbedder(_hashing)), ("b", TextEmbedder(_words))])
+    by_union = ProcrustesAligner(views=["a", "b"]).fit(union.fit_transform(texts))
+    assert_allclose(
+        by_union.transform(union.transform(texts)),
+        aligner.transform(columns),
+        atol=1e-5,
+    )
+
+
 def test_union_pipeline_gridsearch_on_raw_text(fortunes, tmp_path):
     """Check a raw-text Pipeline with two light models and a grid over them.
 
