@@ -367,6 +367,8 @@ def _sentence_transformers_folder(model):
 class _SentenceTransformersBackend:
     """A sentence-transformers model loaded from disk, offline."""
 
+    normalizes = True
+
     def __init__(self, model):
         if model is None:
             raise ValueError(
@@ -389,11 +391,11 @@ class _SentenceTransformersBackend:
                 f"from {folder}: {exc}. skembed never downloads models; the folder "
                 "must hold the complete model."
             ) from exc
-        get_dim = getattr(
-            self._model,
-            "get_embedding_dimension",
-            self._model.get_sentence_embedding_dimension,
-        )
+        # Renamed in sentence-transformers 5; None when the model cannot tell,
+        # and fit then learns the width from the first text.
+        get_dim = getattr(self._model, "get_embedding_dimension", None)
+        if get_dim is None:
+            get_dim = self._model.get_sentence_embedding_dimension
         self.dim = get_dim()
         self.identity = {
             "backend": "sentence-transformers",
@@ -404,7 +406,6 @@ class _SentenceTransformersBackend:
             "transformers": _package_version("transformers"),
             "torch": _package_version("torch"),
         }
-        self.normalizes = True
 
     @staticmethod
     def resolve_prefix(prefix):
@@ -974,8 +975,10 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 f"backend returned NaN or infinity for the text in row {rows[bad]} "
                 f"({texts[bad][:60]!r}); fix or drop that text."
             )
+        # Backends with normalizes=True apply `normalize` themselves. Not in
+        # place: a callable may return an array it keeps.
         if self.normalize and not backend.normalizes:
-            vectors /= _row_norms(vectors)[:, np.newaxis]
+            vectors = vectors / _row_norms(vectors)[:, np.newaxis]
         return vectors
 
     def _embed(self, texts, backend):
@@ -994,11 +997,11 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             (len(texts[first[i]]) for i in missing), dtype=np.intp, count=len(missing)
         )
         missing = missing[np.argsort(-lengths, kind="stable")]
-        show = self.progress is True or (
-            self.progress == "auto"
-            and len(missing) >= _PROGRESS_MIN_TEXTS
-            and sys.stderr.isatty()
-        )
+        if isinstance(self.progress, str):
+            isatty = getattr(sys.stderr, "isatty", None)
+            show = len(missing) >= _PROGRESS_MIN_TEXTS and bool(isatty and isatty())
+        else:
+            show = bool(self.progress)
         progress = _Progress(self._progress_label(), len(missing), show)
         pending = []
         for start in range(0, len(missing), self.batch_size):

