@@ -503,7 +503,8 @@ def _write_atomically(path: Path, write) -> None:
     A reader sees either no file or the whole file, even if the writer
     crashes; two writers of the same name leave one complete copy.
     """
-    temporary = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    # The temporary name must not match the shard patterns (*.keys.npy).
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(temporary, "wb") as file:
             write(file)
@@ -541,7 +542,7 @@ class _DiskCache:
         for path in self._shards():
             try:
                 stored = np.load(path, allow_pickle=False)
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 continue
             if stored.dtype != np.dtype("S16") or stored.ndim != 1:
                 continue
@@ -567,7 +568,7 @@ class _DiskCache:
             vectors = path.with_name(path.name.replace(".keys.", ".vectors."))
             try:
                 stored = np.load(vectors, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 continue
             if stored.ndim == 2:
                 return int(stored.shape[1])
@@ -590,7 +591,7 @@ class _DiskCache:
             path = self.folder / f"{names[shard]}.vectors.npy"
             try:
                 vectors = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):
                 continue
             rows = row_of[position[wanted]]
             if (

@@ -397,7 +397,8 @@ def test_cache_survives_crash_debris(texts, tmp_path):
     embedder = TextEmbedder(_hashing, model="hash", cache=tmp_path).fit(texts)
     expected = embedder.transform(texts[:8])
     folder = Path(embedder.cache_info().directory)
-    (folder / ".tmp-0123-abc.vectors.npy").write_bytes(b"partial")
+    (folder / ".abc.vectors.npy.0123.tmp").write_bytes(b"partial")
+    (folder / "truncated.keys.npy").write_bytes(b"")
     np.save(folder / "orphan.vectors.npy", np.zeros((3, 32), dtype=np.float32))
     (folder / "broken.keys.npy").write_bytes(b"not an npy file")
     np.save(folder / "wide.keys.npy", text_module._text_keys(texts[8:10]))
@@ -425,10 +426,31 @@ def test_cache_never_shows_a_half_written_shard(texts, tmp_path, monkeypatch):
         embedder.transform(texts[:4])
     monkeypatch.undo()
     assert set(folder.glob("*.keys.npy")) == shards
-    assert not list(folder.glob(".tmp-*"))
+    assert not list(folder.glob("*.tmp"))
     expected = TextEmbedder(_hashing).fit_transform(texts[:4])
     assert_allclose(embedder.transform(texts[:4]), expected)
     assert embedder.cache_info()[:2] == (1, 4)  # 1 probe + 3 texts re-embedded
+
+
+def test_cache_reader_ignores_a_write_in_progress(texts, tmp_path):
+    """Check that a shard being written is invisible to a concurrent reader."""
+    embedder = TextEmbedder(_hashing, model="hash", cache=tmp_path).fit(texts)
+    folder = Path(embedder.cache_info().directory)
+    read_meanwhile = []
+
+    def write_half_then_read(file):
+        read_meanwhile.append(embedder.transform(texts[:4]))  # file still empty
+        file.write(b"\x93NUMPY")  # the start of an .npy header
+        file.flush()
+        read_meanwhile.append(embedder.transform(texts[:4]))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        text_module._write_atomically(folder / "new.keys.npy", write_half_then_read)
+    expected = TextEmbedder(_hashing).fit_transform(texts[:4])
+    for read in read_meanwhile:
+        assert_allclose(read, expected)
+    assert not (folder / "new.keys.npy").exists()
 
 
 def test_cache_shared_by_threads(texts, tmp_path):
