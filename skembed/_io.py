@@ -13,10 +13,12 @@ own estimators are reconstructed; a file never names code to import.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import uuid
 import zipfile
 
 import numpy as np
@@ -61,8 +63,9 @@ def _upgrade_params_from_1(cls, params):
 class _Encoder:
     """Turn an estimator's state into JSON-able values plus named arrays."""
 
-    def __init__(self):
+    def __init__(self, statistics=True):
         self.arrays = {}
+        self.statistics = statistics
         self.layout_class = ViewLayout
 
     def _store(self, array, where):
@@ -181,6 +184,9 @@ class _Encoder:
         # in the estimator's own attribute order.
         kept = {*estimator._saved_state, *estimator._saved_optional, *_CONFIGURATION}
         state = {k: v for k, v in vars(estimator).items() if k in kept}
+        if not self.statistics and "_stats" in state:
+            # Kept as an explicit None, so that partial_fit knows they are missing.
+            state["_stats"] = None
         return {
             "class": name,
             "params": {
@@ -320,7 +326,7 @@ class _Decoder:
         return estimator
 
 
-def save_aligner(aligner, path):
+def save_aligner(aligner, path, *, statistics=True):
     """Save a fitted skembed estimator to a portable, pickle-free ``.npz`` file.
 
     The file holds the estimator's arrays and, as JSON, its class name,
@@ -339,7 +345,17 @@ def save_aligner(aligner, path):
         instance cannot be saved).
     path : str, path-like or file-like
         Where to write. The name is used as given (no ``.npz`` is appended);
-        ``.npz`` is the conventional suffix.
+        ``.npz`` is the conventional suffix. A file at that path is replaced
+        only once the new one is complete: the model is written to a
+        temporary file in the same folder, then renamed over it, so a failed
+        write (full disk, a size limit, an interruption) leaves the old file
+        as it was.
+    statistics : bool, default=True
+        Also save the sufficient statistics that ``partial_fit`` continues
+        from (closed-form aligners only): d x d blocks per pair of views.
+        With ``False`` the file is smaller by those blocks and transforms
+        alike, and a loaded aligner refuses ``partial_fit`` with a message
+        instead of silently starting over.
 
     Raises
     ------
@@ -388,7 +404,7 @@ def save_aligner(aligner, path):
     True
     """
     check_is_fitted(aligner)
-    encoder = _Encoder()
+    encoder = _Encoder(statistics=statistics)
     state = encoder.estimator_state(aligner, type(aligner).__name__)
     header = {
         "format": FORMAT_NAME,
@@ -400,10 +416,37 @@ def save_aligner(aligner, path):
     members = {HEADER_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     members.update(encoder.arrays)
     if isinstance(path, str | os.PathLike):
-        with open(path, "wb") as file:
-            np.savez(file, **members)
+        _write_atomically(path, lambda file: np.savez(file, **members))
     else:
         np.savez(path, **members)
+
+
+def _write_atomically(path, write):
+    """``write(file)`` into a temporary file beside ``path``, then rename it.
+
+    The rename is atomic on one file system, so ``path`` holds either its
+    old content or the complete new one, never a truncated file. The new file
+    gets the old one's permissions, or the default ones of a new file.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(
+        folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.part"
+    )
+    # Created like any new file (mode 0o666 less the umask), exclusively.
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(temporary, os.stat(path).st_mode & 0o777)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
 
 
 def load_aligner(path):

@@ -6,6 +6,8 @@
 import importlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -427,3 +429,67 @@ def test_partial_fit_continues_a_format_1_model():
         [np.vstack([A, A]), np.vstack([B, B])]
     )
     assert_allclose(aligner.rotations_[1], refit.rotations_[1], atol=1e-10)
+
+
+def test_failed_write_keeps_the_old_model(tmp_path, monkeypatch):
+    """Check that a write that fails midway leaves the existing file intact."""
+    A, B = _paired()
+    path = tmp_path / "model.npz"
+    save_aligner(ProcrustesAligner().fit([A, B]), path)
+    before = path.read_bytes()
+
+    def failing_savez(file, **members):
+        file.write(b"partial")
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+    with pytest.raises(OSError, match="File too large"):
+        save_aligner(ProcrustesAligner(scale=True).fit([A, B]), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+def test_write_under_a_file_size_limit_keeps_the_old_model(tmp_path):
+    """Check the adversarial case: `ulimit -f 2` used to truncate the model."""
+    resource = pytest.importorskip("resource")
+    A, B = _paired(n=2000)
+    path = tmp_path / "model.npz"
+    save_aligner(ProcrustesAligner().fit([A, B]), path)
+    before = path.read_bytes()
+    np.save(tmp_path / "A.npy", A)
+    np.save(tmp_path / "B.npy", B)
+    files = [str(tmp_path / name) for name in ("A.npy", "B.npy")]
+    code = (
+        "import numpy as np, skembed\n"
+        f"A, B = np.load({files[0]!r}), np.load({files[1]!r})\n"
+        "model = skembed.ProcrustesAligner(scale=True).fit([A, B])\n"
+        f"skembed.save_aligner(model, {str(path)!r})\n"
+    )
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
+
+    completed = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=limit, capture_output=True
+    )
+    assert completed.returncode != 0
+    assert path.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_save_without_statistics(tmp_path):
+    """Check small files that transform alike and refuse to continue partial_fit."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(300, 96))
+    B = A @ np.linalg.qr(rng.normal(size=(96, 96)))[0]
+    aligner = ProcrustesAligner().fit([A, B])
+    full, small = tmp_path / "full.npz", tmp_path / "small.npz"
+    save_aligner(aligner, full)
+    save_aligner(aligner, small, statistics=False)
+    # At least the 96 x 96 float64 cross-product block is left out.
+    assert full.stat().st_size - small.stat().st_size >= 96 * 96 * 8
+    loaded = load_aligner(small)
+    assert_array_equal(loaded.transform([A, B]), aligner.transform([A, B]))
+    with pytest.raises(ValueError, match="saved without its statistics"):
+        loaded.partial_fit([A, B])
+    assert_array_equal(loaded.transform([A, B]), aligner.transform([A, B]))
