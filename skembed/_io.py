@@ -20,6 +20,7 @@ import math
 import os
 import uuid
 import zipfile
+import zlib
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -198,21 +199,34 @@ class _Encoder:
 
 
 class _Decoder:
-    """Rebuild values written by :class:`_Encoder` from JSON and arrays."""
+    """Rebuild values written by :class:`_Encoder` from JSON and arrays.
 
-    def __init__(self, arrays, source, version):
-        self.arrays = arrays
+    Every tagged entry is checked for the form the encoder gives it, so that
+    a damaged or forged header is reported as such, whatever it holds.
+    """
+
+    def __init__(self, archive, source, version):
+        self.archive = archive
         self.source = source
         self.version = version
         self.layout_class = ViewLayout
+        self.arrays = {}
 
     def _corrupt(self, what):
         return ValueError(f"{self.source} is a damaged skembed model file: {what}.")
 
     def _array(self, key):
-        if not isinstance(key, str) or key not in self.arrays:
-            raise self._corrupt(f"the array {key!r} is missing")
+        if not isinstance(key, str):
+            raise self._corrupt(f"an array is named by {key!r}, not a string")
+        if key not in self.arrays:
+            self.arrays[key] = self.archive.array(key)
         return self.arrays[key]
+
+    def _expect(self, tag, content, kind, length=None):
+        if not isinstance(content, kind) or (
+            length is not None and len(content) != length
+        ):
+            raise self._corrupt(f"the {tag} entry {str(content)[:60]!r} is malformed")
 
     def decode(self, value):
         if value is None or isinstance(value, bool | int | float | str):
@@ -227,36 +241,57 @@ class _Decoder:
                 raise self._corrupt(f"unexpected float {content!r}")
             return float(content)
         if tag == "__scalar__":
-            return self._array(content)[()]
+            array = self._array(content)
+            if array.ndim != 0:
+                raise self._corrupt(f"the scalar {content!r} is an array")
+            return array[()]
         if tag == "__array__":
+            self._expect(tag, content, list, 2)
             key, is_object = content
             array = self._array(key)
+            if is_object and array.dtype.kind != "U":
+                raise self._corrupt(f"the string array {key!r} holds numbers")
             return array.astype(object) if is_object else array
         if tag == "__dtype__":
-            dtype = np.dtype(str(content))
+            try:
+                dtype = np.dtype(str(content))
+            except TypeError:
+                raise self._corrupt(f"unexpected dtype {content!r}") from None
             if dtype.kind not in _ARRAY_KINDS:
                 raise self._corrupt(f"unexpected dtype {content!r}")
             return dtype
         if tag == "__slice__":
-            return slice(*(self.decode(part) for part in content))
+            self._expect(tag, content, list, 3)
+            parts = [self.decode(part) for part in content]
+            if not all(p is None or isinstance(p, int) for p in parts):
+                raise self._corrupt(f"the slice {content!r} is malformed")
+            return slice(*parts)
         if tag == "__tuple__":
+            self._expect(tag, content, list)
             return tuple(self.decode(v) for v in content)
         if tag == "__dict__":
+            self._expect(tag, content, list)
+            for item in content:
+                self._expect(tag, item, list, 2)
             return {self.decode(k): self.decode(v) for k, v in content}
         if tag == "__view_layout__":
+            self._expect(tag, content, dict)
             names = {field.name for field in dataclasses.fields(self.layout_class)}
             if not set(content) <= names:
                 raise self._corrupt("unexpected view layout fields")
             return self.layout_class(**{k: self.decode(v) for k, v in content.items()})
         if tag == "__estimator__":
+            self._expect(tag, content, dict)
             return self.estimator(content)
         if tag == "__object__":
+            self._expect(tag, content, list, 2)
             name, state = content
+            self._expect(tag, state, dict)
             cls = _HELPERS.get(name) if isinstance(name, str) else None
             if cls is None:
                 raise self._corrupt(f"unknown helper object {name!r}")
             return self.helper(cls, {k: self.decode(v) for k, v in state.items()})
-        raise self._corrupt(f"unknown entry type {tag!r}")
+        raise self._corrupt(f"unknown entry type {str(tag)[:40]!r}")
 
     def helper(self, cls, state):
         """A CrossMoments rebuilt from its saved layout and sums.
@@ -284,7 +319,7 @@ class _Decoder:
                 obj._scale = [1.0] * n_views
         return obj
 
-    def estimator(self, content):
+    def estimator(self, content, top=False):
         name = content.get("class") if isinstance(content, dict) else None
         cls = ESTIMATORS.get(name) if isinstance(name, str) else None
         if cls is None:
@@ -294,12 +329,14 @@ class _Decoder:
                 f"this installation can load (known: {known}). Upgrade skembed, or "
                 "check where the file came from."
             )
+        self._expect("params", content.get("params", {}), dict)
         params = {k: self.decode(v) for k, v in content.get("params", {}).items()}
         if self.version == 1:
             stored = content.get("attributes", {})
             params = _upgrade_params_from_1(cls, params)
         else:
             stored = content.get("state", {})
+        self._expect("state", stored, dict)
         try:
             estimator = cls(**params)
         except TypeError as exc:
@@ -319,7 +356,9 @@ class _Decoder:
         for key, value in stored.items():
             if key in declared:
                 setattr(estimator, key, self.decode(value))
-        fitted = content.get("fitted", True) if self.version > 1 else bool(stored)
+        fitted = top or (
+            content.get("fitted", True) if self.version > 1 else bool(stored)
+        )
         missing = [k for k in cls._saved_state if k not in stored]
         if fitted and missing:
             raise self._corrupt(f"the {name} in it lacks {', '.join(missing[:3])}")
@@ -474,7 +513,10 @@ def load_aligner(path):
         If the file does not exist.
     ValueError
         If the file is not an skembed model file, was written by a newer format
-        version, or names a class that is not one of skembed's estimators.
+        version, names a class that is not one of skembed's estimators, or is
+        damaged or forged: every array's header is checked against its size
+        before it is read (only the arrays the estimator saves are read), and
+        the rebuilt state must fit together (widths, shapes, finite values).
 
     See Also
     --------
@@ -495,51 +537,289 @@ def load_aligner(path):
     ['view0', 'view1']
     """
     source = os.fspath(path) if isinstance(path, str | os.PathLike) else "the file"
-    not_model = f"{source} is not an skembed model file"
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
-        raise ValueError(
-            f"{not_model} (not a NumPy .npz archive); write one with "
-            "skembed.save_aligner or `skembed align ... -o model.npz`."
-        ) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(
-            f"{not_model}: it holds a single NumPy array, not a model; write one "
-            "with skembed.save_aligner or `skembed align ... -o model.npz`."
-        )
-    with archive:
-        if HEADER_KEY not in archive.files:
-            raise ValueError(
-                f"{not_model}: this .npz archive has no {HEADER_KEY} entry (it "
-                f"holds {', '.join(archive.files[:5]) or 'nothing'}); write one "
-                "with skembed.save_aligner."
-            )
+    with _ModelArchive(path, source) as archive:
+        archive.check_members()
+        header = archive.header()
+        version = header["format_version"]
+        decoder = _Decoder(archive, source, version)
         try:
-            raw = archive[HEADER_KEY]
+            estimator = decoder.estimator(header.get("estimator"), top=True)
+        except RecursionError:
+            raise decoder._corrupt("its header is nested too deeply") from None
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise decoder._corrupt(f"{type(exc).__name__}: {exc}") from None
+    _check_consistency(estimator, source)
+    return estimator
+
+
+def _check_consistency(estimator, source, where=None):
+    """Check that a loaded estimator's state fits together, before any use.
+
+    A file passes the format checks and can still be edited: one changed
+    width would make ``get_feature_names_out`` build gigabytes, one changed
+    shape would fail deep in ``transform``. Every per-view attribute must
+    match the view layout, and every map the width of the shared space.
+    """
+    where = where or type(estimator).__name__
+
+    def fail(what):
+        raise ValueError(
+            f"{source} is a damaged skembed model file: in the {where}, {what}."
+        )
+
+    if not hasattr(estimator, "view_names_"):
+        return  # an unfitted estimator given as a parameter
+    names = estimator.view_names_
+    widths = estimator.n_features_per_view_
+    layout = estimator._view_layout
+    if (
+        not isinstance(names, list)
+        or len(names) < 2
+        or len(set(names)) != len(names)
+        or not all(isinstance(n, str) for n in names)
+    ):
+        fail(f"view_names_ {str(names)[:60]} are not distinct names of 2+ views")
+    if (
+        not isinstance(widths, list)
+        or len(widths) != len(names)
+        or not all(isinstance(w, int) and w > 0 for w in widths)
+        or tuple(widths) != tuple(layout.widths)
+    ):
+        fail(f"n_features_per_view_ {str(widths)[:60]} disagree with the view layout")
+    n_in = estimator.n_features_in_
+    if layout.kind == "list":
+        if n_in != sum(widths) or layout.selections is not None:
+            fail("the list layout does not add up")
+    elif layout.kind in ("array", "frame"):
+        columns = n_in
+        counts = np.zeros(columns, dtype=np.int64)
+        for selection in layout.selections:
+            if isinstance(selection, slice):
+                positions = np.arange(*selection.indices(columns))
+            else:
+                positions = np.asarray(selection)
+                if positions.dtype.kind not in "iu" or positions.ndim != 1:
+                    fail("a view selection is not column positions")
+                if positions.size and (
+                    positions.min() < 0 or positions.max() >= columns
+                ):
+                    fail("a view selects columns outside the input")
+            counts[positions] += 1
+        if not (counts == 1).all():
+            fail("the views do not cover every input column exactly once")
+        per_view = [len(np.arange(columns)[s]) for s in layout.selections]
+        if layout.kind == "array" and per_view != list(widths):
+            fail("the view widths disagree with their selections")
+        if layout.kind == "frame":
+            column_widths = np.asarray(layout.column_widths)
+            if column_widths.shape != (columns,) or (column_widths < 1).any():
+                fail("the frame's column widths are malformed")
+            totals = [int(column_widths[s].sum()) for s in layout.selections]
+            if totals != list(widths):
+                fail("the view widths disagree with the frame's columns")
+    else:
+        fail(f"the view layout kind {layout.kind!r} is unknown")
+    feature_names = getattr(estimator, "feature_names_in_", None)
+    if feature_names is not None and len(feature_names) != n_in:
+        fail("feature_names_in_ does not name every input feature")
+
+    n_views, shared = len(widths), None
+    # Per-view attributes and which of their axes are the view's width ("d"),
+    # the shared space's ("m") or free ("n").
+    rules = {
+        "means_": "d",
+        "_projections": "dm",
+        "rotations_": "dm",
+        "maps_": "dm",
+        "projections_": "dm",
+        "_back_projections": "md",
+        "intercepts_": "m",
+        "anchor_embeddings_": "nd",
+        "_unit_anchors": "nd",
+        "view_means_": "d",
+        "view_scales_": "d",
+        "weights_": "dm",
+    }
+    for name, axes in rules.items():
+        value = getattr(estimator, name, None)
+        if value is None or (name == "weights_" and not isinstance(value, list)):
+            continue
+        if not isinstance(value, list) or len(value) != n_views:
+            fail(f"{name} does not hold one array per view")
+        for k, array in enumerate(value):
+            array = np.asarray(array)
+            if array.ndim != len(axes) or array.dtype.kind != "f":
+                fail(f"{name}[{k}] is not a {len(axes)}-D float array")
+            if not np.isfinite(array).all():
+                fail(f"{name}[{k}] holds NaN or infinity")
+            for size, axis in zip(array.shape, axes, strict=True):
+                if axis == "d" and size != widths[k]:
+                    fail(f"{name}[{k}] has {size} rows for a view of width {widths[k]}")
+                if axis == "m":
+                    shared = size if shared is None else shared
+                    if size != shared:
+                        fail(f"{name}[{k}] disagrees on the shared space's width")
+    offset = getattr(estimator, "_offset", None)
+    if offset is not None and np.asarray(offset).shape != (shared,):
+        fail("_offset does not match the shared space")
+    for name in ("weights_", "scales_", "view_mean_squared_norms_"):
+        value = getattr(estimator, name, None)
+        if isinstance(value, np.ndarray) and value.shape != (n_views,):
+            fail(f"{name} does not hold one value per view")
+    stats = getattr(estimator, "_stats", None)
+    if stats is not None:
+        if stats.n_views != n_views or (
+            stats._sums is not None and [len(s) for s in stats._sums] != list(widths)
+        ):
+            fail("the statistics do not match the views")
+    for name, value in vars(estimator).items():
+        if isinstance(value, BaseEstimator) and name.endswith("_"):
+            _check_consistency(value, source, f"{where}.{name}")
+
+
+# Largest header a model file may have (the JSON of the biggest real model is
+# a few kB), and the most a deflated member may expand relative to its stored
+# size (deflate itself cannot exceed about 1,032).
+_MAX_HEADER_BYTES = 64 * 2**20
+_MAX_EXPANSION = 1100
+
+
+class _ModelArchive:
+    """A model file's zip archive, read member by member, each one checked.
+
+    An array is read only when the header refers to it, and only after its
+    ``.npy`` header (dtype, shape) agrees with the member's size: a forged
+    header cannot make the reader allocate more than the file holds.
+    """
+
+    def __init__(self, path, source):
+        self.path = path
+        self.source = source
+        self.not_model = f"{source} is not an skembed model file"
+
+    def __enter__(self):
+        try:
+            self.zip = zipfile.ZipFile(self.path)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+            raise ValueError(self._what_instead()) from None
+        return self
+
+    def __exit__(self, *exc):
+        self.zip.close()
+
+    def _what_instead(self):
+        if isinstance(self.path, str | os.PathLike):
+            try:
+                with open(self.path, "rb") as file:
+                    magic = file.read(6)
+            except OSError:
+                magic = b""
+        else:
+            self.path.seek(0)
+            magic = self.path.read(6)
+        if magic == b"\x93NUMPY":
+            return (
+                f"{self.not_model}: it holds a single NumPy array, not a model; "
+                "write one with skembed.save_aligner or `skembed align ... -o "
+                "model.npz`."
+            )
+        return (
+            f"{self.not_model} (not a NumPy .npz archive); write one with "
+            "skembed.save_aligner or `skembed align ... -o model.npz`."
+        )
+
+    def _corrupt(self, what):
+        return ValueError(f"{self.source} is a damaged skembed model file: {what}.")
+
+    def has(self, key):
+        return f"{key}.npy" in self.zip.NameToInfo
+
+    def _member_header(self, info, key):
+        """(shape, dtype, data offset) of a member, from its .npy header only."""
+        if info.file_size > _MAX_EXPANSION * max(info.compress_size, 1) + 2**20:
+            raise self._corrupt(f"the member {key!r} expands beyond any real array")
+        try:
+            with self.zip.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+                else:
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+                offset = member.tell()
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise self._corrupt(f"the member {key!r} cannot be read ({exc})") from None
+        if dtype.hasobject:
+            raise ValueError(
+                f"{self.source} holds a pickled object array ({key!r}), which "
+                "skembed never writes; refusing to load it."
+            )
+        if dtype.kind not in _ARRAY_KINDS:
+            raise self._corrupt(
+                f"the member {key!r} holds {dtype} values; model files hold only "
+                "numbers, booleans and strings"
+            )
+        return shape, dtype, offset
+
+    def check_members(self):
+        """Refuse any member that is not a plain array (pickles above all).
+
+        Reads only the .npy headers; data is read later, and only for the
+        arrays the estimator's declared state refers to.
+        """
+        for info in self.zip.infolist():
+            if not info.filename.endswith(".npy"):
+                raise self._corrupt(f"the member {info.filename!r} is not an array")
+            self._member_header(info, info.filename[:-4])
+
+    def array(self, key, *, limit=None):
+        """The array of member ``key``, after checking its header and size."""
+        name = f"{key}.npy"
+        info = self.zip.NameToInfo.get(name)
+        if info is None:
+            raise self._corrupt(f"the array {key!r} is missing")
+        shape, dtype, offset = self._member_header(info, key)
+        nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if nbytes != info.file_size - offset:
+            raise self._corrupt(
+                f"the member {key!r} claims {nbytes:,} bytes of data ({shape} "
+                f"{dtype}) but holds {info.file_size - offset:,}"
+            )
+        if limit is not None and nbytes > limit:
+            raise self._corrupt(f"the member {key!r} is too large ({nbytes:,} bytes)")
+        try:
+            with self.zip.open(info) as member:
+                array = np.lib.format.read_array(member, allow_pickle=False)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise self._corrupt(f"the member {key!r} cannot be read ({exc})") from None
+        return array
+
+    def header(self):
+        """The JSON header, checked for format and version."""
+        if not self.has(HEADER_KEY):
+            raise ValueError(
+                f"{self.not_model}: this .npz archive has no {HEADER_KEY} entry (it "
+                f"holds {', '.join(self.zip.namelist()[:5]) or 'nothing'}); write "
+                "one with skembed.save_aligner."
+            )
+        raw = self.array(HEADER_KEY, limit=_MAX_HEADER_BYTES)
+        try:
             header = json.loads(np.asarray(raw, dtype=np.uint8).tobytes())
         except (ValueError, TypeError, UnicodeDecodeError):
-            raise ValueError(f"{not_model}: its header is not valid JSON.") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-            raise ValueError(f"{not_model}: its header has another format.")
-        version = header.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ValueError(
-                f"{source} uses model format version {version!r}, but this "
+                f"{self.not_model}: its header is not valid JSON."
+            ) from None
+        except RecursionError:
+            raise self._corrupt("its header is nested too deeply") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+            raise ValueError(f"{self.not_model}: its header has another format.")
+        version = header.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise self._corrupt(f"the format version {version!r} is not a number")
+        if version > FORMAT_VERSION:
+            raise ValueError(
+                f"{self.source} uses model format version {version!r}, but this "
                 f"skembed reads versions up to {FORMAT_VERSION}; upgrade skembed."
             )
-        try:
-            arrays = {key: archive[key] for key in archive.files if key != HEADER_KEY}
-        except ValueError:
-            raise ValueError(
-                f"{source} holds a pickled object array, which skembed never "
-                "writes; refusing to load it."
-            ) from None
-    try:
-        return _Decoder(arrays, source, version).estimator(header.get("estimator"))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(
-            f"{source} is a damaged skembed model file ({type(exc).__name__}: {exc})."
-        ) from None
+        return header

@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -493,3 +494,143 @@ def test_save_without_statistics(tmp_path):
     with pytest.raises(ValueError, match="saved without its statistics"):
         loaded.partial_fit([A, B])
     assert_array_equal(loaded.transform([A, B]), aligner.transform([A, B]))
+
+
+def _rewrite(source, target, edit):
+    """Copy a model file, passing every member's bytes through ``edit``."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            new.writestr(name, edit(name, old.read(name)))
+
+
+def _header_bytes(header):
+    buffer = io.BytesIO()
+    text = json.dumps(header).encode("utf-8")
+    np.save(buffer, np.frombuffer(text, dtype=np.uint8))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    A, B = _paired()
+    path = tmp_path / "model.npz"
+    save_aligner(ProcrustesAligner().fit([A, B]), path)
+    with np.load(path) as stored:
+        header = json.loads(stored[HEADER_KEY].tobytes())
+    return path, header
+
+
+def test_forged_member_header_is_refused_before_any_allocation(tmp_path, model_file):
+    """Check a member claiming 1e12 elements: a clear error, not a MemoryError."""
+    path, _ = model_file
+
+    def forge(name, data):
+        if name != "array0.npy":
+            return data
+        buffer = io.BytesIO()
+        header = {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+        np.lib.format.write_array_header_1_0(buffer, header)
+        return buffer.getvalue() + data[128:]
+
+    forged = tmp_path / "forged.npz"
+    _rewrite(path, forged, forge)
+    with pytest.raises(ValueError, match=r"claims 8,000,000,000,000 bytes"):
+        load_aligner(forged)
+
+
+def test_damaged_members_give_one_clear_error(tmp_path, model_file):
+    """Check a bad CRC and a truncated member: damaged, never "pickled"."""
+    path, _ = model_file
+    corrupt = tmp_path / "crc.npz"
+    data = bytearray(path.read_bytes())
+    position = data.find(b"array0.npy")
+    data[position + 200] ^= 0xFF
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged skembed model file.*CRC"):
+        load_aligner(corrupt)
+    truncated = tmp_path / "truncated.npz"
+    _rewrite(path, truncated, lambda n, d: d[: len(d) // 2] if n == "array0.npy" else d)
+    with pytest.raises(ValueError, match="damaged.*claims .* bytes .* but holds"):
+        load_aligner(truncated)
+
+
+def test_nested_and_malformed_headers(tmp_path, model_file):
+    """Check deep nesting (RecursionError) and malformed tags are damaged files."""
+    path, header = model_file
+    deep = "[" * 100_000 + "]" * 100_000
+    forged = tmp_path / "nested.npz"
+    text = json.dumps(header, separators=(",", ":")).replace(
+        '"views":null', f'"views":{deep}'
+    )
+    assert deep in text
+    _rewrite(path, forged, lambda n, d: _raw_header(text) if n.startswith("__") else d)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        load_aligner(forged)
+    malformed = json.loads(json.dumps(header))
+    malformed["estimator"]["state"]["means_"] = {"__array__": ["array1", 0, 7]}
+    bad = tmp_path / "malformed.npz"
+    _rewrite(
+        path, bad, lambda n, d: _header_bytes(malformed) if n.startswith("__") else d
+    )
+    with pytest.raises(ValueError, match="__array__ entry .* is malformed"):
+        load_aligner(bad)
+
+
+def _raw_header(text):
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(text.encode("utf-8"), dtype=np.uint8))
+    return buffer.getvalue()
+
+
+def test_state_a_class_does_not_declare_is_refused(tmp_path, model_file):
+    """Check that a file cannot shadow a method or add unknown attributes."""
+    path, header = model_file
+    forged_header = json.loads(json.dumps(header))
+    forged_header["estimator"]["state"]["transform"] = "not code, but not allowed"
+    forged = tmp_path / "shadow.npz"
+    _rewrite(
+        path,
+        forged,
+        lambda n, d: _header_bytes(forged_header) if n.startswith("__") else d,
+    )
+    with pytest.raises(ValueError, match="does not save 'transform'"):
+        load_aligner(forged)
+
+
+def test_edited_width_is_caught_before_use(tmp_path):
+    """Check an edited integer that made get_feature_names_out exceed 3 GB."""
+    from skembed import EmbeddingConcatenator
+
+    A, B = _paired()
+    path = tmp_path / "concat.npz"
+    save_aligner(EmbeddingConcatenator().fit([A, B]), path)
+    with np.load(path) as stored:
+        header = json.loads(stored[HEADER_KEY].tobytes())
+    header["estimator"]["state"]["n_features_per_view_"] = [6, 10**9]
+    forged = tmp_path / "edited.npz"
+    _rewrite(
+        path, forged, lambda n, d: _header_bytes(header) if n.startswith("__") else d
+    )
+    with pytest.raises(ValueError, match="n_features_per_view_ .* disagree"):
+        load_aligner(forged)
+
+
+def test_loading_reads_only_the_declared_arrays(tmp_path, model_file):
+    """Check bounded memory: an unreferenced 64 MB member is never read."""
+    path, _ = model_file
+    padded = tmp_path / "padded.npz"
+    with (
+        zipfile.ZipFile(path) as old,
+        zipfile.ZipFile(padded, "w", compression=zipfile.ZIP_DEFLATED) as new,
+    ):
+        for name in old.namelist():
+            new.writestr(name, old.read(name))
+        buffer = io.BytesIO()
+        np.save(buffer, np.zeros(8 * 2**20))
+        new.writestr("unused.npy", buffer.getvalue())
+    assert padded.stat().st_size < 2**20
+    tracemalloc.start()
+    load_aligner(padded)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 8 * 2**20
