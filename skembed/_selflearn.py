@@ -26,6 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
+from skembed import _unsupervised
 from skembed._base import BaseAligner, _unit_rows
 from skembed._procrustes import ProcrustesAligner
 from skembed._views import check_views
@@ -56,6 +57,10 @@ _N_QUANTILES = 256
 # map less than this much better than a random dictionary (0 = chance, 1 = all
 # pairs explained).
 _MIN_ISOMORPHISM_SCORE = 0.1
+
+# Below this confidence_ a map found without pairs is not trusted: fit tries
+# the next start, and warns when none reaches it.
+_MIN_CONFIDENCE = 0.5
 
 
 class UnsupervisedAlignmentWarning(UserWarning):
@@ -410,8 +415,13 @@ class SelfLearningAligner(BaseAligner):
         "n_iter": [Interval(Integral, 1, None, closed="left")],
         "csls_k": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
-        "init": [StrOptions({"sorted_similarity", "identity"})],
+        "init": [
+            StrOptions({"auto", "anchors", "sorted_similarity", "identity"}),
+            HasMethods(["transform_view"]),
+        ],
         "init_size": [Interval(Integral, 2, None, closed="left")],
+        "n_clusters": [Interval(Integral, 2, None, closed="left")],
+        "n_restarts": [Interval(Integral, 0, None, closed="left")],
         "induction_size": [Interval(Integral, 2, None, closed="left"), None],
         "keep_prob": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
         "working_memory": [Interval(Real, 0, None, closed="neither"), None],
@@ -427,8 +437,10 @@ class SelfLearningAligner(BaseAligner):
         n_iter=50,
         csls_k=10,
         tol=1e-2,
-        init="sorted_similarity",
+        init="auto",
         init_size=4000,
+        n_clusters=25,
+        n_restarts=2,
         induction_size=20_000,
         keep_prob="auto",
         working_memory=None,
@@ -443,6 +455,8 @@ class SelfLearningAligner(BaseAligner):
         self.tol = tol
         self.init = init
         self.init_size = init_size
+        self.n_clusters = n_clusters
+        self.n_restarts = n_restarts
         self.induction_size = induction_size
         self.keep_prob = keep_prob
         self.working_memory = working_memory
@@ -549,6 +563,8 @@ class SelfLearningAligner(BaseAligner):
         # Both directions: the start needs recall more than precision.
         return _union(forward, backward)
 
+    _min_confidence = _MIN_CONFIDENCE
+
     def _isomorphism_score(self, blocks, dictionary, csls_k, random_state):
         """How much better than a random one a single map explains ``dictionary``."""
         size = [int(dictionary[:, k].max()) + 1 for k in range(2)]
@@ -616,6 +632,20 @@ class SelfLearningAligner(BaseAligner):
             "change": change,
         }
 
+    def _best_run(self, blocks, pools, seeds, dictionary, csls_k, random_state):
+        """Self-learning from ``dictionary`` at every ``keep_prob`` start; the best."""
+        if self.keep_prob == "auto":
+            starts = (1.0, _KEEP_PROB_START)
+        else:
+            starts = (float(self.keep_prob),)
+        runs = [
+            self._self_learn(blocks, pools, seeds, dictionary, p, csls_k, random_state)
+            for p in starts
+        ]
+        # The run whose dictionary scores best under its own map: a poor fixed
+        # point has a lower mean CSLS of best matches.
+        return max(runs, key=lambda run: run["objective"])
+
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, *, pairs=None):
@@ -665,8 +695,12 @@ class SelfLearningAligner(BaseAligner):
         csls_k = int(min(self.csls_k, *limit))
 
         self.isomorphism_score_ = None
+        self.confidence_ = None
         if supervised:
             dictionary = np.unique(seeds, axis=0)
+        elif not _unsupervised.is_pairwise_start(self.init):
+            # Starts without a single dictionary: tried in turn by confidence.
+            dictionary = None
         else:
             dictionary = self._initial_dictionary(pools, csls_k)
             self.isomorphism_score_ = self._isomorphism_score(
@@ -682,17 +716,29 @@ class SelfLearningAligner(BaseAligner):
                     UnsupervisedAlignmentWarning,
                     stacklevel=3,
                 )
-        if self.keep_prob == "auto":
-            starts = (1.0, _KEEP_PROB_START)
+        if dictionary is None:
+            best, self.confidence_ = _unsupervised.fit_without_pairs(
+                self, blocks, pools, csls_k, random_state
+            )
         else:
-            starts = (float(self.keep_prob),)
-        runs = [
-            self._self_learn(blocks, pools, seeds, dictionary, p, csls_k, random_state)
-            for p in starts
-        ]
-        # The run whose dictionary scores best under its own map: a poor fixed
-        # point has a lower mean CSLS of best matches.
-        best = max(runs, key=lambda run: run["objective"])
+            best = self._best_run(
+                blocks, pools, seeds, dictionary, csls_k, random_state
+            )
+            if not supervised:
+                self.confidence_ = _unsupervised.run_confidence(
+                    self, blocks, pools, best, csls_k, random_state
+                )
+        if not supervised and self.confidence_ < _MIN_CONFIDENCE:
+            warnings.warn(
+                "SelfLearningAligner found no pairs-free map it can trust "
+                f"(confidence_={self.confidence_:.3f} < {_MIN_CONFIDENCE}): the "
+                "two pools may lack shared structure, be too small, or hold "
+                "different items. Pass a few dozen known pairs with "
+                "fit(X, pairs=...), or a map fitted for the same two models "
+                "as init.",
+                UnsupervisedAlignmentWarning,
+                stacklevel=3,
+            )
         if not best["converged"]:
             warnings.warn(
                 f"SelfLearningAligner did not converge in n_iter={self.n_iter} rounds "
