@@ -563,8 +563,6 @@ class SelfLearningAligner(BaseAligner):
         # Both directions: the start needs recall more than precision.
         return _union(forward, backward)
 
-    _min_confidence = _MIN_CONFIDENCE
-
     def _isomorphism_score(self, blocks, dictionary, csls_k, random_state):
         """How much better than a random one a single map explains ``dictionary``."""
         size = [int(dictionary[:, k].max()) + 1 for k in range(2)]

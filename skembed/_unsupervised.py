@@ -53,6 +53,11 @@ _ANCHOR_NEIGHBOURS = 10
 _CONTROL_ROUNDS = 5
 _PROBE_ROUNDS = 6
 
+# A start whose probe reaches this confidence ends the search; below it the
+# next start is tried and the most confident one kept (a start can take off
+# and still stop at a fixed point with a share of wrong pairs).
+_ENOUGH_CONFIDENCE = 0.9
+
 # Clustering and matching runs of one anchor start (their consensus is kept).
 _ANCHOR_RUNS = 8
 
@@ -248,11 +253,6 @@ def induced_pairs(mapped, csls_k, working_memory):
     return pairs, mutual.shape[0] / min(Q.shape[0], T.shape[0])
 
 
-def mutual_rate(mapped, csls_k, working_memory):
-    """Share of the smaller pool's rows that are mutual CSLS nearest neighbours."""
-    return induced_pairs(mapped, csls_k, working_memory)[1]
-
-
 def _forward_pairs(mapped, csls_k, working_memory):
     """Mutual CSLS pairs of mapped pools, or every forward match if under 2."""
     pairs, _ = induced_pairs(mapped, csls_k, working_memory)
@@ -286,31 +286,48 @@ def warm_dictionary(estimator, init, pools, csls_k):
     return _forward_pairs(mapped, csls_k, estimator._budget())
 
 
-def _rounds(estimator, blocks, pools, dictionary, csls_k, random_state, n_rounds):
-    """Deterministic self-learning rounds; the last dictionary and its share.
+def cross_fitted_share(estimator, blocks, pools, dictionary, csls_k, random_state):
+    """Share of unseen rows that a map fitted on the other rows' pairs explains.
 
-    The share is the fraction of the smaller pool's rows that are mutual CSLS
-    nearest neighbours under the map of the last round.
+    The rows of pool 0 are split at random into two folds. The base aligner
+    is fitted on the dictionary pairs of the first fold only; the returned
+    share is the fraction of the second fold's rows that are mutual CSLS
+    nearest neighbours of a row of pool 1 under that map. A map can make its
+    own training pairs mutual neighbours by memorising them (an orthogonal map
+    of d x d has d (d - 1) / 2 degrees of freedom, as many as a few d pairs
+    pin down), but only a real correspondence carries over to rows it has not
+    seen.
     """
-    smaller = min(pool.shape[0] for pool in pools)
-    induced = dictionary
+    fold = random_state.random_sample(pools[0].shape[0]) < 0.5
+    train = dictionary[fold[dictionary[:, 0]]]
+    held = np.flatnonzero(~fold)
+    if train.shape[0] < 2 or held.shape[0] < 2:
+        return 0.0
+    aligner = estimator._fit_base(blocks, train)
+    mapped = estimator._centred_maps(aligner, pools)
+    k = int(min(csls_k, held.shape[0], pools[1].shape[0]))
+    _, share = induced_pairs([mapped[0][held], mapped[1]], k, estimator._budget())
+    return float(share * min(held.shape[0], pools[1].shape[0]) / held.shape[0])
+
+
+def _rounds(estimator, blocks, pools, dictionary, csls_k, random_state, n_rounds):
+    """Deterministic self-learning rounds from ``dictionary``; the last one."""
     for _ in range(n_rounds):
         aligner = estimator._fit_base(blocks, dictionary)
         induced, _ = estimator._induce(aligner, pools, csls_k, 1.0, random_state)
         if induced.shape[0] < 2:
             break
         dictionary = induced
-    return dictionary, induced.shape[0] / smaller
+    return dictionary
 
 
 def control_share(estimator, blocks, pools, csls_k, random_state):
-    """The mutual share that self-learning reaches from a shuffled dictionary.
+    """The cross-fitted share that self-learning reaches from a shuffled dictionary.
 
-    A random one-to-one dictionary carries no correspondence; the share of
-    rows that ``_CONTROL_ROUNDS`` deterministic rounds from it leave as mutual
-    nearest neighbours is what self-learning reaches on these pools by fitting
-    noise (high in few dimensions, where many rows are mutual neighbours under
-    any map).
+    A random one-to-one dictionary carries no correspondence; after
+    ``_CONTROL_ROUNDS`` deterministic rounds from it, self-learning sits at a
+    fixed point that fits noise, and its cross-fitted share is what these
+    pools give without any shared structure.
     """
     n = min(pool.shape[0] for pool in pools)
     dictionary = np.column_stack(
@@ -319,9 +336,12 @@ def control_share(estimator, blocks, pools, csls_k, random_state):
             random_state.permutation(pools[1].shape[0])[:n],
         ]
     )
-    return _rounds(
+    dictionary = _rounds(
         estimator, blocks, pools, dictionary, csls_k, random_state, _CONTROL_ROUNDS
-    )[1]
+    )
+    return cross_fitted_share(
+        estimator, blocks, pools, dictionary, csls_k, random_state
+    )
 
 
 def calibrate(share, control):
@@ -385,8 +405,8 @@ def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
 
     Every start is first probed by ``_PROBE_ROUNDS`` deterministic rounds and
     scored by its confidence against the shuffled control (computed once for
-    the pools); the first start reaching ``estimator._min_confidence``, or else
-    the most confident one, is run to convergence.
+    the pools); the first start reaching ``_ENOUGH_CONFIDENCE``, or else the
+    most confident one, is run to convergence.
 
     Returns the run (a dict from ``estimator._self_learn``) and the confidence
     of its final map.
@@ -397,33 +417,36 @@ def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
     control = control_share(estimator, blocks, pools, csls_k, random_state)
     best, best_confidence = None, -np.inf
     for attempt, start in enumerate(_starts(estimator, pools, csls_k, random_state)):
-        dictionary, share = _rounds(
+        dictionary = _rounds(
             estimator, blocks, pools, start(), csls_k, random_state, _PROBE_ROUNDS
+        )
+        share = cross_fitted_share(
+            estimator, blocks, pools, dictionary, csls_k, random_state
         )
         value = calibrate(share, control)
         if estimator.verbose:
             print(
                 f"[SelfLearningAligner] start {attempt + 1}: confidence {value:.3f} "
-                f"(mutual share {share:.3f}, shuffled control {control:.3f})"
+                f"(cross-fitted share {share:.3f}, shuffled control {control:.3f})"
             )
         if value > best_confidence:
             best, best_confidence = dictionary, value
-        if value >= estimator._min_confidence:
+        if value >= _ENOUGH_CONFIDENCE:
             break
-    # Without pairs the starts bring the diversity that the stochastic loop of
-    # keep_prob="auto" brings to a seeded start: one deterministic run.
-    keep_prob = 1.0 if estimator.keep_prob == "auto" else float(estimator.keep_prob)
-    run = estimator._self_learn(
-        blocks, pools, seeds, best, keep_prob, csls_k, random_state
+    # The most confident probe's fixed point is run to convergence as a seeded
+    # start is (with keep_prob="auto", also by the stochastic loop, which can
+    # leave a near-right fixed point for the right one).
+    run = estimator._best_run(blocks, pools, seeds, best, csls_k, random_state)
+    share = cross_fitted_share(
+        estimator, blocks, pools, run["dictionary"], csls_k, random_state
     )
-    induced, _ = estimator._induce(run["aligner"], pools, csls_k, 1.0, random_state)
-    share = induced.shape[0] / min(pool.shape[0] for pool in pools)
     return run, calibrate(share, control)
 
 
 def run_confidence(estimator, blocks, pools, run, csls_k, random_state):
     """Confidence of a run's final map against the shuffled control."""
     control = control_share(estimator, blocks, pools, csls_k, random_state)
-    induced, _ = estimator._induce(run["aligner"], pools, csls_k, 1.0, random_state)
-    share = induced.shape[0] / min(pool.shape[0] for pool in pools)
+    share = cross_fitted_share(
+        estimator, blocks, pools, run["dictionary"], csls_k, random_state
+    )
     return calibrate(share, control)
