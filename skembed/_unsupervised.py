@@ -53,6 +53,9 @@ _ANCHOR_NEIGHBOURS = 10
 _CONTROL_ROUNDS = 5
 _PROBE_ROUNDS = 6
 
+# Below this confidence a map is not trusted (SelfLearningAligner warns).
+_MIN_CONFIDENCE = 0.5
+
 # A start whose probe reaches this confidence ends the search; below it the
 # next start is tried and the most confident one kept (a start can take off
 # and still stop at a fixed point with a share of wrong pairs).
@@ -436,7 +439,22 @@ def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
     # The most confident probe's fixed point is run to convergence as a seeded
     # start is (with keep_prob="auto", also by the stochastic loop, which can
     # leave a near-right fixed point for the right one).
-    run = estimator._best_run(blocks, pools, seeds, best, csls_k, random_state)
+    if best_confidence < _MIN_CONFIDENCE:
+        # No start took off: converging a failed run costs up to 2 n_iter
+        # rounds and changes nothing that matters; the most confident probe
+        # is returned as it is, and fit warns.
+        aligner = estimator._fit_base(blocks, best)
+        _, objective = estimator._induce(aligner, pools, csls_k, 1.0, random_state)
+        run = {
+            "aligner": aligner,
+            "dictionary": best,
+            "n_iter": _PROBE_ROUNDS,
+            "objective": objective,
+            "converged": True,
+            "change": 0.0,
+        }
+    else:
+        run = estimator._best_run(blocks, pools, seeds, best, csls_k, random_state)
     share = cross_fitted_share(
         estimator, blocks, pools, run["dictionary"], csls_k, random_state
     )
