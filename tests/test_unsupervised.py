@@ -122,6 +122,11 @@ def test_warm_start_from_a_fitted_aligner_and_a_model_file(tmp_path):
         assert aligner.confidence_ > 0.9
     # The warm start is left untouched.
     assert_allclose(warm.rotations_[1], load_aligner(path).rotations_[1])
+    # A warm-started aligner is itself saved with its init and reloaded.
+    save_aligner(aligner, tmp_path / "refined.npz")
+    reloaded = load_aligner(tmp_path / "refined.npz")
+    assert_allclose(reloaded.transform_view(B, 1), aligner.transform_view(B, 1))
+    assert reloaded.confidence_ == aligner.confidence_
 
 
 def test_warm_start_with_other_widths_raises():
