@@ -268,9 +268,10 @@ class SelfLearningAligner(BaseAligner):
     init_size : int, default=4000
         Rows s of each pool used by the ``"sorted_similarity"`` start, which
         builds an s x s similarity matrix per view (128 MB at s = 4000).
-    n_clusters : int, default=25
-        Clusters per pool of the ``"anchors"`` start (20 to 30 work on real
-        text embeddings; 10 and 50 do not).
+    n_anchors : int, default=25
+        Clusters per pool of the ``"anchors"`` start, whose matched centroids
+        are the anchors (20 to 30 work on real text embeddings; 10 and 50 do
+        not).
     n_restarts : int, default=2
         Further anchor starts, with new random draws, tried while no start
         has reached a confidence of 0.9.
@@ -370,7 +371,7 @@ class SelfLearningAligner(BaseAligner):
 
     **Anchor start** (``init="anchors"`` or ``"auto"``, Dar, 2025). Both
     pools are unit-normed, centred and unit-normed again; each is clustered
-    by k-means (``n_clusters``), and the two sets of centroids are matched
+    by k-means (``n_anchors`` clusters), and the two sets of centroids are matched
     by the permutation that best superimposes their within-space cosine
     matrices (a quadratic assignment, solved by FAQ from random starts).
     Every row is then described by its cosines to its own space's matched
@@ -473,7 +474,7 @@ class SelfLearningAligner(BaseAligner):
             HasMethods(["transform_view"]),
         ],
         "init_size": [Interval(Integral, 2, None, closed="left")],
-        "n_clusters": [Interval(Integral, 2, None, closed="left")],
+        "n_anchors": [Interval(Integral, 2, None, closed="left")],
         "n_restarts": [Interval(Integral, 0, None, closed="left")],
         "induction_size": [Interval(Integral, 2, None, closed="left"), None],
         "keep_prob": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
@@ -492,7 +493,7 @@ class SelfLearningAligner(BaseAligner):
         tol=1e-2,
         init="auto",
         init_size=4000,
-        n_clusters=25,
+        n_anchors=25,
         n_restarts=2,
         induction_size=20_000,
         keep_prob="auto",
@@ -508,7 +509,7 @@ class SelfLearningAligner(BaseAligner):
         self.tol = tol
         self.init = init
         self.init_size = init_size
-        self.n_clusters = n_clusters
+        self.n_anchors = n_anchors
         self.n_restarts = n_restarts
         self.induction_size = induction_size
         self.keep_prob = keep_prob

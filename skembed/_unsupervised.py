@@ -388,7 +388,7 @@ def _starts(estimator, pools, csls_k, random_state):
     def anchors():
         return anchor_dictionary(
             pools,
-            n_clusters=estimator.n_clusters,
+            n_clusters=estimator.n_anchors,
             n_runs=_ANCHOR_RUNS,
             csls_k=csls_k,
             random_state=random_state,

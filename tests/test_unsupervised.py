@@ -181,7 +181,7 @@ def test_confidence_is_none_with_pairs():
     "params, error",
     [
         ({"init": "nonsense"}, ValueError),
-        ({"n_clusters": 1}, ValueError),
+        ({"n_anchors": 1}, ValueError),
         ({"n_restarts": -1}, ValueError),
     ],
 )
