@@ -359,9 +359,14 @@ class _Decoder:
         fitted = top or (
             content.get("fitted", True) if self.version > 1 else bool(stored)
         )
-        missing = [k for k in cls._saved_state if k not in stored]
+        defaults = getattr(cls, "_saved_defaults", {})
+        missing = [k for k in cls._saved_state if k not in stored and k not in defaults]
         if fitted and missing:
             raise self._corrupt(f"the {name} in it lacks {', '.join(missing[:3])}")
+        if fitted:
+            for key, value in defaults.items():
+                if key not in stored:
+                    setattr(estimator, key, value)
         return estimator
 
 

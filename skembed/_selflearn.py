@@ -30,6 +30,12 @@ from skembed._base import BaseAligner
 from skembed._neighbors import kneighbors
 from skembed._procrustes import ProcrustesAligner
 from skembed._stats import search_chunk_rows, unit_rows
+from skembed._unsupervised import (
+    MIN_CONFIDENCE,
+    fit_without_pairs,
+    is_pairwise_start,
+    run_confidence,
+)
 from skembed._views import check_views
 from skembed.exceptions import UnsupervisedAlignmentWarning
 
@@ -212,8 +218,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     new pairs over the pools as mutual nearest neighbours under CSLS in the
     shared space, refits on them (the known pairs always stay), and repeats
     until the dictionary stops changing (VecMap, Artetxe et al., 2018; MUSE,
-    Conneau et al., 2018). Without pairs, the loop starts from VecMap's
-    unsupervised initialisation. Once fitted it behaves like the fitted
+    Conneau et al., 2018). Without pairs, the loop starts from clusters the
+    two spaces share (see Notes) and reports a label-free ``confidence_``;
+    ``fit`` warns when it cannot trust the map. Once fitted it behaves like the fitted
     base aligner: ``transform``, ``transform_view``, ``translate`` and
     ``score`` work as for any skembed aligner.
 
@@ -233,15 +240,30 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     tol : float, default=1e-2
         Stop when the pairs that entered or left the dictionary in a
         deterministic round number at most ``tol`` times its size.
-    init : {"sorted_similarity", "identity"}, default="sorted_similarity"
-        Start used when no pairs are given. ``"sorted_similarity"`` is
-        VecMap's unsupervised initialisation (see Notes). ``"identity"``
-        starts from mutual nearest neighbours of the raw, centred vectors, for
-        two views that already share a space (for example two versions of one
-        model); it needs views of equal width.
+    init : {"auto", "anchors", "sorted_similarity", "identity"} or aligner, \
+            default="auto"
+        Start used when no pairs are given. ``"anchors"`` matches k-means
+        centroids of the two pools (mini-vec2vec, see Notes), with up to
+        ``n_restarts`` reruns while the confidence says a run failed.
+        ``"auto"`` also tries ``"sorted_similarity"`` after the first anchor
+        start. ``"sorted_similarity"`` is VecMap's unsupervised
+        initialisation (see Notes). ``"identity"`` starts from mutual nearest
+        neighbours of the raw, centred vectors, for two views that already
+        share a space (for example two versions of one model); it needs views
+        of equal width. A fitted skembed aligner of the same two models, in
+        the same order (for example a model file loaded with
+        :func:`skembed.load_aligner`), is a warm start: the loop starts from
+        its map, which self-learning then refines on the pools.
     init_size : int, default=4000
         Rows s of each pool used by the ``"sorted_similarity"`` start, which
         builds an s x s similarity matrix per view (128 MB at s = 4000).
+    n_anchors : int, default=25
+        Clusters per pool of the ``"anchors"`` start, whose matched centroids
+        are the anchors (20 to 30 work on real text embeddings; 10 and 50 do
+        not).
+    n_restarts : int, default=2
+        Further anchor starts, with new random draws, tried while no start
+        has reached a confidence of 0.9.
     induction_size : int or None, default=20000
         Only the first ``induction_size`` rows of each pool take part in
         inducing pairs (VecMap's vocabulary cutoff): it bounds the cost of a
@@ -280,11 +302,16 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     objective_ : float
         Mean CSLS score of the best matches of all pool rows, both ways,
         under the kept run's last map; it ranks runs, higher is better.
+    confidence_ : float or None
+        Without known pairs: how far the map is from one fitted to noise,
+        from about 0 (no better than self-learning from a shuffled dictionary;
+        below 0.5 ``fit`` warns) to 1 (every unseen row finds a mutual
+        partner); see Notes. None when pairs were given.
     isomorphism_score_ : float or None
-        Without known pairs: how much better the initial dictionary is
-        explained by a single map than a random dictionary is, from 0 (no
-        better, a warning is raised below 0.1) to 1. None when pairs were
-        given.
+        With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
+        much better the initial dictionary is explained by a single map than
+        a random dictionary is, from 0 (no better, a warning is raised below
+        0.1) to 1 (all pairs explained). None otherwise.
     means_ : list of ndarray of shape (n_features_of_view,)
         Mean of each view's dictionary rows, as set by the base aligner.
     view_names_ : list of str
@@ -331,7 +358,36 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     Scores are computed in row blocks that fit ``working_memory``: a round
     costs about four products of the pools, O(n_0 n_1 d).
 
-    **Unsupervised start** (``pairs=None``, Artetxe et al., 2018). For the
+    **Anchor start** (``init="anchors"`` or ``"auto"``, Dar, 2025). Both
+    pools are unit-normed, centred and unit-normed again; each is clustered
+    by k-means (``n_anchors`` clusters), and the two sets of centroids are matched
+    by the permutation that best superimposes their within-space cosine
+    matrices (a quadratic assignment, solved by FAQ from random starts).
+    Every row is then described by its cosines to its own space's matched
+    centroids (a relative representation, Moschella et al., 2023), paired
+    with the mean of its nearest rows of the other pool in that description,
+    and an orthogonal map is fitted on these pseudo-pairs. Eight clustering
+    runs are made; wrong matchings give maps that disagree, so the anchors of
+    the better-agreeing half are pooled for the final map. It needs clusters
+    that the two models share: on corpora without them (short, varied texts
+    such as fortune cookies) the matching is noise, and the confidence says
+    so.
+
+    **Confidence** (no pairs). The rows of pool 0 are split in two halves;
+    the base aligner is fitted on the dictionary pairs of one half, and
+    :math:`h` is the share of the other half's rows that are mutual CSLS
+    nearest neighbours of a pool-1 row under that map (a map can memorise the
+    pairs it was fitted on, but only a real correspondence carries over to
+    rows it has not seen). The control :math:`h_0` is the same share after
+    self-learning from a random, shuffled dictionary; ``confidence_`` is
+    :math:`(h - h_0) / (1 - h_0)`. Each start is probed by a few
+    deterministic rounds and scored so; the first to reach 0.9, or else the
+    best, is run to convergence. Pools that hold different items (disjoint
+    corpora) leave many rows without a partner, which lowers :math:`h` even
+    for a right map: there the confidence errs on the side of a warning.
+
+    **Sorted-similarity start** (``init="sorted_similarity"``, Artetxe et
+    al., 2018). For the
     first s = ``init_size`` rows of each pool, unit-normed and centred, the
     s x s matrix :math:`\\sqrt{X X^\\top}` (similarities with the spectrum
     flattened) has each row sorted and averaged into 256 bins: an isometry
@@ -345,7 +401,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     ``pairs`` says; pass ``pairs=np.column_stack([rows, rows])`` to use the
     row pairing, or fit a :class:`ProcrustesAligner` directly.
 
-    **Pre-flight check.** Before the loop, the base aligner is fitted on the
+    **Pre-flight check** (single-dictionary starts). Before the loop, the
+    base aligner is fitted on the
     initial dictionary and on a random dictionary of the same size; with
     :math:`h` and :math:`h_0` the shares of their pairs that are mutual CSLS
     nearest neighbours under their own maps, ``isomorphism_score_`` is
@@ -356,6 +413,13 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
 
     References
     ----------
+    Dar (2025). "mini-vec2vec: Scaling universal geometry alignment with
+    linear transformations." arXiv:2510.02348.
+
+    Moschella, Maiorca, Fumero, Norelli, Locatello and Rodolà (2023).
+    "Relative representations enable zero-shot latent space communication."
+    ICLR.
+
     Artetxe, Labaka and Agirre (2017). "Learning bilingual word embeddings
     with (almost) no bilingual data." ACL.
 
@@ -401,8 +465,11 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         "n_iter_",
         "objective_",
         "isomorphism_score_",
+        "confidence_",
     )
     _saved_optional = ("feature_names_in_",)
+    # Values of saved attributes that files written before them lack.
+    _saved_defaults = {"confidence_": None}
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
@@ -410,8 +477,13 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         "n_iter": [Interval(Integral, 1, None, closed="left")],
         "csls_k": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
-        "init": [StrOptions({"sorted_similarity", "identity"})],
+        "init": [
+            StrOptions({"auto", "anchors", "sorted_similarity", "identity"}),
+            HasMethods(["transform_view"]),
+        ],
         "init_size": [Interval(Integral, 2, None, closed="left")],
+        "n_anchors": [Interval(Integral, 2, None, closed="left")],
+        "n_restarts": [Interval(Integral, 0, None, closed="left")],
         "induction_size": [Interval(Integral, 2, None, closed="left"), None],
         "keep_prob": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
         "working_memory": [Interval(Real, 0, None, closed="neither"), None],
@@ -433,8 +505,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         n_iter=50,
         csls_k=10,
         tol=1e-2,
-        init="sorted_similarity",
+        init="auto",
         init_size=4000,
+        n_anchors=25,
+        n_restarts=2,
         induction_size=20_000,
         keep_prob="auto",
         working_memory=None,
@@ -449,6 +523,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         self.tol = tol
         self.init = init
         self.init_size = init_size
+        self.n_anchors = n_anchors
+        self.n_restarts = n_restarts
         self.induction_size = induction_size
         self.keep_prob = keep_prob
         self.working_memory = working_memory
@@ -625,6 +701,20 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             "change": change,
         }
 
+    def _best_run(self, blocks, pools, seeds, dictionary, csls_k, random_state):
+        """Self-learning from ``dictionary`` at every ``keep_prob`` start; the best."""
+        if self.keep_prob == "auto":
+            starts = (1.0, _KEEP_PROB_START)
+        else:
+            starts = (float(self.keep_prob),)
+        runs = [
+            self._self_learn(blocks, pools, seeds, dictionary, p, csls_k, random_state)
+            for p in starts
+        ]
+        # The run whose dictionary scores best under its own map: a poor fixed
+        # point has a lower mean CSLS of best matches.
+        return max(runs, key=lambda run: run["objective"])
+
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, *, pairs=None):
@@ -674,8 +764,12 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         csls_k = int(min(self.csls_k, *limit))
 
         self.isomorphism_score_ = None
+        self.confidence_ = None
         if supervised:
             dictionary = np.unique(seeds, axis=0)
+        elif not is_pairwise_start(self.init):
+            # Starts without a single dictionary: tried in turn by confidence.
+            dictionary = None
         else:
             dictionary = self._initial_dictionary(pools, csls_k)
             self.isomorphism_score_ = self._isomorphism_score(
@@ -691,17 +785,30 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                     UnsupervisedAlignmentWarning,
                     stacklevel=3,
                 )
-        if self.keep_prob == "auto":
-            starts = (1.0, _KEEP_PROB_START)
+        if dictionary is None:
+            best, self.confidence_ = fit_without_pairs(
+                self, blocks, pools, csls_k, random_state
+            )
         else:
-            starts = (float(self.keep_prob),)
-        runs = [
-            self._self_learn(blocks, pools, seeds, dictionary, p, csls_k, random_state)
-            for p in starts
-        ]
-        # The run whose dictionary scores best under its own map: a poor fixed
-        # point has a lower mean CSLS of best matches.
-        best = max(runs, key=lambda run: run["objective"])
+            best = self._best_run(
+                blocks, pools, seeds, dictionary, csls_k, random_state
+            )
+            if not supervised:
+                self.confidence_ = run_confidence(
+                    self, blocks, pools, best, csls_k, random_state
+                )
+        if not supervised and self.confidence_ < MIN_CONFIDENCE:
+            warnings.warn(
+                "SelfLearningAligner found no pairs-free map it can trust "
+                f"(confidence_={self.confidence_:.3f} < "
+                f"{MIN_CONFIDENCE}): the "
+                "two pools may lack shared structure, be too small, or hold "
+                "different items. Pass a few dozen known pairs with "
+                "fit(X, pairs=...), or a map fitted for the same two models "
+                "as init.",
+                UnsupervisedAlignmentWarning,
+                stacklevel=3,
+            )
         if not best["converged"]:
             warnings.warn(
                 f"SelfLearningAligner did not converge in n_iter={self.n_iter} rounds "

@@ -158,27 +158,36 @@ def test_pairs_accept_lists_and_whole_floats():
         assert_array_equal(aligner.dictionary_, reference.dictionary_)
 
 
-def test_unsupervised_start_on_an_easy_case():
+@pytest.mark.parametrize("init", ["auto", "sorted_similarity"])
+def test_unsupervised_start_on_an_easy_case(init):
     """Check that without pairs rotated, shuffled copies are still aligned."""
     A, B, order, Q = _rotated_pools(seed=4, n=400)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnsupervisedAlignmentWarning)
-        aligner = SelfLearningAligner(random_state=0).fit([A, B])
+        aligner = SelfLearningAligner(init=init, random_state=0).fit([A, B])
 
-    assert aligner.isomorphism_score_ > 0.5
+    assert aligner.confidence_ > 0.5
+    if init == "sorted_similarity":
+        assert aligner.isomorphism_score_ > 0.5
+    else:
+        # The pre-flight check belongs to the single-dictionary starts.
+        assert aligner.isomorphism_score_ is None
     assert _precision(aligner.dictionary_, order) == 1.0
     assert aligner.dictionary_.shape[0] == A.shape[0]
     assert_allclose(aligner.aligner_.rotations_[1], Q.T, atol=1e-8)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_warns_on_hopeless_unsupervised_case():
-    """Check the pre-flight warning when two pools share no structure."""
+@pytest.mark.parametrize("init", ["auto", "sorted_similarity"])
+def test_warns_on_hopeless_unsupervised_case(init):
+    """Check the warnings when two pools share no structure."""
     rng = np.random.default_rng(5)
     X0, X1 = rng.normal(size=(300, 16)), rng.normal(size=(250, 16))
     with pytest.warns(UnsupervisedAlignmentWarning, match="known pairs"):
-        aligner = SelfLearningAligner(random_state=0, n_iter=3).fit([X0, X1])
-    assert aligner.isomorphism_score_ < 0.1
+        aligner = SelfLearningAligner(init=init, random_state=0, n_iter=3).fit([X0, X1])
+    assert aligner.confidence_ < 0.5
+    if init == "sorted_similarity":
+        assert aligner.isomorphism_score_ < 0.1
 
 
 def test_no_warning_with_pairs():

@@ -1,0 +1,241 @@
+"""Alignment from no pairs at all, and its confidence, on real embeddings.
+
+On the WordNet glosses corpus (40,000 texts, each embedded by minilm, e5 and
+wordllama256), 2,000 texts (fixed seed) are held out. Pools are drawn from
+the other texts: ``shuffled`` pools hold the same n texts in two independent
+orders; ``disjoint`` pools hold n different texts each. No pair is known:
+``SelfLearningAligner`` (defaults, ``init="auto"``) is fitted on the two
+pools alone. Reported per case:
+
+- top-1 retrieval of the held-out texts (nearest neighbour and CSLS): each
+  source-model text, mapped into the centred shared space, retrieves among the
+  2,000 target-model texts (chance 1 / 2,000); these rows took no part in fit;
+- top-1 on the pool rows themselves (shuffled pools only: their true pairs);
+- ``confidence_`` (label-free, see SelfLearningAligner) and whether fit warned
+  (UnsupervisedAlignmentWarning): a failed map must be flagged;
+- the fit time (wall-clock and CPU) and the 1-minute load average.
+
+The structureless case: fortunes pools of 3,000 texts (the fortunes corpus
+has no cluster structure shared by the models), which must be flagged.
+
+With ``--warm``, every case is also fitted from a warm start: the map of a
+``ProcrustesAligner`` fitted on the fortunes corpus for the same two models,
+passed as ``init``, then refined on the WordNet pools without pairs.
+
+Usage::
+
+    python benchmarks/bench_zeropair.py [--wordnet DIR] [--fortunes DIR]
+        [--sizes 2000 5000 10000 20000] [--settings shuffled disjoint]
+        [--pairs minilm:e5 e5:minilm wordllama256:minilm] [--seeds 0 1 2]
+        [--warm] [--blas-threads N]
+
+The data folders default to ``../shared/data/wordnet`` and
+``../shared/data/fortunes`` next to the repository, or the environment
+variables ``SKEMBED_WORDNET_DIR`` and ``SKEMBED_FORTUNES_DIR``. On a busy
+machine multi-threaded BLAS calls wait for cores; ``--blas-threads 1`` gives
+a contention-free single-core time.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from skembed import (
+    ProcrustesAligner,
+    SelfLearningAligner,
+    UnsupervisedAlignmentWarning,
+)
+from skembed.metrics import retrieval_accuracy
+
+N_TEST = 2000
+MODELS = ("minilm", "e5", "wordllama256")
+
+
+def data_dir(argument, variable, name):
+    if argument:
+        return Path(argument)
+    if os.environ.get(variable):
+        return Path(os.environ[variable])
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / name
+
+
+def load(folder, models, label):
+    missing = [m for m in models if not (folder / f"{m}.npy").exists()]
+    if missing:
+        sys.exit(
+            f"The {label} data set was not found in {folder} (missing "
+            f"{[f'{m}.npy' for m in missing]}). Pass the folder as an argument or "
+            "set the environment variable named in --help."
+        )
+    return {m: np.load(folder / f"{m}.npy").astype(np.float32) for m in models}
+
+
+def pools(n_items, size, setting, rng):
+    """Held-out rows and the items of pool 0 and pool 1 (each in its own order)."""
+    order = rng.permutation(n_items)
+    test, rest = order[:N_TEST], order[N_TEST:]
+    needed = size * (2 if setting == "disjoint" else 1)
+    if needed > rest.shape[0]:
+        raise ValueError(f"{setting} pools of {size} need {needed} texts")
+    items_0 = rest[:size]
+    if setting == "disjoint":
+        items_1 = rest[size : 2 * size]
+    else:
+        items_1 = rng.permutation(items_0)
+    return test, items_0, items_1
+
+
+def top1(aligner, source, target):
+    """Top-1 retrieval, nearest neighbour and CSLS, in the centred shared space."""
+    Z = aligner._transform_views([source, target])
+    return (
+        retrieval_accuracy(Z[0], Z[1], method="nn"),
+        retrieval_accuracy(Z[0], Z[1], method="csls"),
+    )
+
+
+def run_case(views, source, target, size, setting, seed, init, blas_threads):
+    rng = np.random.default_rng([seed, size, setting == "disjoint"])
+    test, items_0, items_1 = pools(views[source].shape[0], size, setting, rng)
+    X0, X1 = views[source][items_0], views[target][items_1]
+    aligner = SelfLearningAligner(init=init, random_state=seed)
+    wall, cpu = time.perf_counter(), time.process_time()
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        threadpool_limits(blas_threads),
+    ):
+        warnings.simplefilter("always")
+        aligner.fit([X0, X1])
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    held_nn, held_csls = top1(aligner, views[source][test], views[target][test])
+    pool_nn = None
+    if setting == "shuffled":
+        # Row i of X0 and row partner[i] of X1 embed the same text.
+        partner = np.argsort(items_1)[np.searchsorted(np.sort(items_1), items_0)]
+        pool_nn, _ = top1(aligner, X0, X1[partner])
+    return {
+        "pair": f"{source}->{target}",
+        "size": size,
+        "setting": setting,
+        "seed": seed,
+        "start": "warm" if not isinstance(init, str) else init,
+        "held_nn": held_nn,
+        "held_csls": held_csls,
+        "pool_nn": pool_nn,
+        "confidence": aligner.confidence_,
+        "warned": any(
+            issubclass(w.category, UnsupervisedAlignmentWarning) for w in caught
+        ),
+        "wall": wall,
+        "cpu": cpu,
+        "load": os.getloadavg()[0],
+    }
+
+
+HEADER = (
+    "| pair | pools | setting | seed | start | held-out top-1 | held-out CSLS | "
+    "pool top-1 | confidence | warned | fit wall s | fit CPU s | load |"
+)
+
+
+def format_row(r):
+    pool = "-" if r["pool_nn"] is None else f"{r['pool_nn']:.3f}"
+    return (
+        f"| {r['pair']} | {r['size']} | {r['setting']} | {r['seed']} | {r['start']} "
+        f"| {r['held_nn']:.3f} | {r['held_csls']:.3f} | {pool} | "
+        f"{r['confidence']:.3f} | {'yes' if r['warned'] else 'no'} | "
+        f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['load']:.1f} |"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wordnet", default=None, help="folder of <model>.npy")
+    parser.add_argument("--fortunes", default=None, help="folder of <model>.npy")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[2000, 5000, 10000, 20000]
+    )
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=["shuffled", "disjoint"],
+        choices=["shuffled", "disjoint"],
+    )
+    parser.add_argument(
+        "--pairs",
+        nargs="+",
+        default=["minilm:e5", "e5:minilm", "wordllama256:minilm"],
+        help="source:target model pairs",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="also fit from a map fitted on the fortunes corpus (warm start)",
+    )
+    parser.add_argument("--no-fortunes", action="store_true")
+    parser.add_argument("--blas-threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    pairs = [tuple(p.split(":")) for p in args.pairs]
+    for pair in pairs:
+        if len(pair) != 2 or not set(pair) <= set(MODELS):
+            sys.exit(f"--pairs takes source:target with models from {MODELS}")
+    models = sorted({m for pair in pairs for m in pair})
+    wordnet = load(
+        data_dir(args.wordnet, "SKEMBED_WORDNET_DIR", "wordnet"), models, "WordNet"
+    )
+    need_fortunes = args.warm or not args.no_fortunes
+    fortunes = None
+    if need_fortunes:
+        fortunes = load(
+            data_dir(args.fortunes, "SKEMBED_FORTUNES_DIR", "fortunes"),
+            models,
+            "fortunes",
+        )
+    print(
+        f"{os.cpu_count()} cores, BLAS threads in fit: {args.blas_threads or 'all'}; "
+        f"load average {os.getloadavg()[0]:.1f} at start\n"
+    )
+    print(HEADER)
+    print("|" + "---|" * (HEADER.count("|") - 1), flush=True)
+    for source, target in pairs:
+        starts = ["auto"]
+        if args.warm:
+            warm = ProcrustesAligner(center=True, normalize="l2")
+            starts.append(warm.fit([fortunes[source], fortunes[target]]))
+        for size in args.sizes:
+            for setting in args.settings:
+                for seed in args.seeds:
+                    for init in starts:
+                        row = run_case(
+                            wordnet,
+                            source,
+                            target,
+                            size,
+                            setting,
+                            seed,
+                            init,
+                            args.blas_threads,
+                        )
+                        print(format_row(row), flush=True)
+        if not args.no_fortunes:
+            for seed in args.seeds:
+                row = run_case(
+                    fortunes, source, target, 3000, "shuffled", seed, "auto", None
+                )
+                row["pair"] += " (fortunes)"
+                print(format_row(row), flush=True)
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()

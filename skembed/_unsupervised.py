@@ -1,0 +1,474 @@
+"""Alignment of two embedding pools without a single known pair.
+
+Two text-embedding models see the same world, so the layout of their spaces
+is similar even though their axes are unrelated. mini-vec2vec (Dar, 2025)
+reads that layout at a coarse scale where it survives the differences between
+models: both pools are clustered, the two sets of centroids are matched by a
+quadratic assignment of their within-space similarity matrices, every row is
+then described by its similarities to the matched centroids (a relative
+representation, Moschella et al., 2023), rows of the two pools with similar
+descriptions become pseudo-pairs, and an orthogonal map fitted on them starts
+the self-learning loop. This module holds that start and the label-free
+confidence that tells whether a map found without pairs is real.
+
+Every neighbour search of this module goes through :func:`_search`.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import warnings
+
+import numpy as np
+from scipy.optimize import quadratic_assignment
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+
+from skembed._neighbors import kneighbors
+from skembed._stats import search_chunk_rows, unit_rows
+
+__all__ = [
+    "MIN_CONFIDENCE",
+    "fit_without_pairs",
+    "is_pairwise_start",
+    "run_confidence",
+]
+
+# Rows of each pool used to cluster it and to fit each run's anchor map: the
+# centroids and the map of one run are stable well below this, and the cost of
+# a run stays bounded on large pools.
+_SAMPLE_ROWS = 5000
+
+# FAQ restarts of the centroid matching of one run (each from a random doubly
+# stochastic matrix); the best objective is kept.
+_QAP_RESTARTS = 16
+
+# Pseudo-targets of a row: the mean of its nearest rows of the other pool in
+# relative-representation space. Averaging turns a noisy single neighbour into
+# a point of the right region.
+_ANCHOR_NEIGHBOURS = 10
+
+# Deterministic self-learning rounds of the shuffled control, and of the probe
+# of every start: a start that takes off has most rows as mutual neighbours
+# within a few rounds, while a failed one creeps up far below.
+_CONTROL_ROUNDS = 5
+_PROBE_ROUNDS = 6
+
+# Below this confidence a map is not trusted (SelfLearningAligner warns).
+MIN_CONFIDENCE = 0.5
+
+# A start whose probe reaches this confidence ends the search; below it the
+# next start is tried and the most confident one kept (a start can take off
+# and still stop at a fixed point with a share of wrong pairs).
+_ENOUGH_CONFIDENCE = 0.9
+
+# Clustering and matching runs of one anchor start (their consensus is kept).
+_ANCHOR_RUNS = 8
+
+
+def _search(queries, index, k, *, method="nn", csls_k=10, working_memory=256.0):
+    """(indices, scores) of the k best rows of ``index`` for each query row.
+
+    The one neighbour search of this module, through the package's engine:
+    cosine (``"nn"``) or CSLS, best first, with a block of scores of at most
+    ``working_memory`` MiB.
+    """
+    chunk_size = search_chunk_rows(
+        index.shape[0], index.dtype, working_memory=working_memory
+    )
+    scores, indices = kneighbors(
+        queries, index, k, method=method, csls_k=csls_k, chunk_size=chunk_size
+    )
+    return indices, scores
+
+
+def _standardize(pool):
+    """Unit rows, centred on the pool mean, unit again (float32 or float64)."""
+    dtype = pool.dtype if pool.dtype in (np.float32, np.float64) else np.float64
+    Z = unit_rows(np.asarray(pool, dtype=dtype))
+    Z = Z - Z.mean(axis=0, dtype=np.float64).astype(dtype)
+    return unit_rows(Z)
+
+
+def _sample(n_rows, size, random_state):
+    """Sorted random rows (all of them when there are at most ``size``)."""
+    if n_rows <= size:
+        return np.arange(n_rows)
+    return np.sort(random_state.choice(n_rows, size, replace=False))
+
+
+def _polar(cross):
+    """The semi-orthogonal W maximising trace(W^T cross) (U V^T of its SVD)."""
+    U, _, Vt = np.linalg.svd(np.asarray(cross, dtype=np.float64), full_matrices=False)
+    return U @ Vt
+
+
+def _centroids(Z, n_clusters, random_state):
+    """Unit-length k-means centroids of the rows of Z."""
+    with warnings.catch_warnings():
+        # Few distinct rows make k-means stop early; the centroids are still
+        # what the matching needs.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        kmeans = KMeans(
+            n_clusters=n_clusters,
+            n_init=1,
+            max_iter=100,
+            random_state=random_state.randint(np.iinfo(np.int32).max),
+        ).fit(Z)
+    return unit_rows(kmeans.cluster_centers_.astype(np.float64))
+
+
+def _offdiagonal(G):
+    """G with a zero diagonal and its off-diagonal entries centred.
+
+    Neither change alters the objective trace(G0 P G1 P^T) over permutations
+    (unit centroids have a constant diagonal, and a constant added to every
+    off-diagonal entry adds a constant), but a Gram matrix is positive
+    semi-definite, and maximising a convex quadratic over doubly stochastic
+    matrices sends FAQ's first Frank-Wolfe step to the nearest vertex, where
+    it stops. The centred matrix is indefinite, and FAQ then searches.
+    """
+    G = np.array(G, dtype=np.float64)
+    np.fill_diagonal(G, 0.0)
+    off = ~np.eye(G.shape[0], dtype=bool)
+    G[off] -= G[off].mean()
+    return G
+
+
+def _match_centroids(C0, C1, random_state):
+    """Permutation p maximising trace(G0 P G1 P^T), G = within-space similarities.
+
+    Centroid i of view 0 is matched with centroid ``p[i]`` of view 1. FAQ
+    (Vogelstein et al., 2015) from ``_QAP_RESTARTS`` random starts; the best
+    objective wins.
+    """
+    G0, G1 = _offdiagonal(C0 @ C0.T), _offdiagonal(C1 @ C1.T)
+    generator = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    best, best_value = None, -np.inf
+    for _ in range(_QAP_RESTARTS):
+        result = quadratic_assignment(
+            G0,
+            G1,
+            method="faq",
+            options={"maximize": True, "P0": "randomized", "rng": generator},
+        )
+        if result.fun > best_value:
+            best, best_value = result.col_ind, result.fun
+    return best, float(best_value)
+
+
+def _relative(Z, anchors):
+    """Rows described by their cosines to the anchors, centred and unit-length."""
+    R = Z @ anchors.T
+    return unit_rows(R - R.mean(axis=0))
+
+
+def _anchor_map(Z0, Z1, anchors0, anchors1, working_memory):
+    """Orthogonal map of view 0 onto view 1 from matched anchors.
+
+    Every row of view 0 is paired with the mean of its ``_ANCHOR_NEIGHBOURS``
+    nearest rows of view 1 in relative-representation space; the map is the
+    Procrustes solution of those pseudo-pairs.
+    """
+    R0, R1 = _relative(Z0, anchors0), _relative(Z1, anchors1)
+    k = min(_ANCHOR_NEIGHBOURS, Z1.shape[0])
+    neighbours, _ = _search(R0, R1, k, working_memory=working_memory)
+    targets = Z1[neighbours].mean(axis=1)
+    return _polar(Z0.T.astype(np.float64) @ targets)
+
+
+def anchor_start(pools, *, n_clusters, n_runs, random_state, working_memory=256.0):
+    """An initial map of view 0 onto view 1 from matched cluster centroids.
+
+    Each of ``n_runs`` runs clusters a sample of each standardised pool,
+    matches the centroids (QAP) and fits the anchor map of that matching.
+    Wrong matchings give maps that disagree with each other, right ones agree:
+    the runs are ranked by their mean agreement with the others (agreement of
+    two maps: the mean cosine between the images of the same rows), and the
+    anchors of the better-agreeing half are pooled into one relative
+    representation for the final map.
+
+    Parameters
+    ----------
+    pools : list of 2 ndarrays
+        The raw pools (rows of any length; standardised here).
+    n_clusters : int
+        Clusters per pool and run.
+    n_runs : int
+        Clustering and matching runs.
+    random_state : RandomState
+        Source of every random choice.
+    working_memory : float
+        MiB of one block of neighbour scores.
+
+    Returns
+    -------
+    rotation : ndarray of shape (n_features_0, n_features_1)
+        The semi-orthogonal map of standardised view-0 rows into view 1.
+    agreement : float
+        Mean agreement of the kept runs with each other, in [-1, 1].
+    """
+    Z = [_standardize(pool) for pool in pools]
+    rows = [_sample(z.shape[0], _SAMPLE_ROWS, random_state) for z in Z]
+    Zs = [z[r] for z, r in zip(Z, rows, strict=True)]
+    k = int(min(n_clusters, *(z.shape[0] for z in Zs)))
+    runs = []
+    for _ in range(n_runs):
+        C0 = _centroids(Zs[0], k, random_state)
+        C1 = _centroids(Zs[1], k, random_state)
+        match, _ = _match_centroids(C0, C1, random_state)
+        anchors = (C0, C1[match])
+        runs.append((anchors, _anchor_map(*Zs, *anchors, working_memory)))
+    # Agreement of maps r and s: mean over sampled rows x of cos(x W_r, x W_s).
+    images = [Zs[0] @ rotation for _, rotation in runs]
+    images = [unit_rows(image) for image in images]
+    n = len(runs)
+    agreement = np.zeros((n, n))
+    for r in range(n):
+        for s in range(r + 1, n):
+            value = float(np.einsum("ij,ij->", images[r], images[s])) / len(rows[0])
+            agreement[r, s] = agreement[s, r] = value
+    order = np.argsort(-agreement.sum(axis=1), kind="stable")
+    kept = np.sort(order[: max(1, (n + 1) // 2)])
+    anchors0 = np.vstack([runs[r][0][0] for r in kept])
+    anchors1 = np.vstack([runs[r][0][1] for r in kept])
+    rotation = _anchor_map(*Zs, anchors0, anchors1, working_memory)
+    within = agreement[np.ix_(kept, kept)]
+    mean_agreement = (
+        float(within.sum() / (len(kept) * (len(kept) - 1))) if len(kept) > 1 else 0.0
+    )
+    return rotation, mean_agreement
+
+
+def induced_pairs(mapped, csls_k, working_memory):
+    """Mutual CSLS nearest neighbours of two mapped, centred pools.
+
+    Returns the pairs (row of pool 0, row of pool 1) and the share of rows of
+    the smaller pool that have a mutual partner.
+    """
+    Q, T = mapped
+    forward, _ = _search(
+        Q, T, 1, method="csls", csls_k=csls_k, working_memory=working_memory
+    )
+    backward, _ = _search(
+        T, Q, 1, method="csls", csls_k=csls_k, working_memory=working_memory
+    )
+    forward, backward = forward[:, 0], backward[:, 0]
+    rows = np.arange(forward.shape[0])
+    mutual = rows[backward[forward] == rows]
+    pairs = np.column_stack([mutual, forward[mutual]])
+    return pairs, mutual.shape[0] / min(Q.shape[0], T.shape[0])
+
+
+def _forward_pairs(mapped, csls_k, working_memory):
+    """Mutual CSLS pairs of mapped pools, or every forward match if under 2."""
+    pairs, _ = induced_pairs(mapped, csls_k, working_memory)
+    if pairs.shape[0] >= 2:
+        return pairs
+    forward, _ = _search(
+        *mapped, 1, method="csls", csls_k=csls_k, working_memory=working_memory
+    )
+    return np.column_stack([np.arange(forward.shape[0]), forward[:, 0]])
+
+
+def anchor_dictionary(
+    pools, *, n_clusters, n_runs, csls_k, random_state, working_memory
+):
+    """The initial dictionary of an anchor start: mutual pairs under its map."""
+    rotation, _ = anchor_start(
+        pools,
+        n_clusters=n_clusters,
+        n_runs=n_runs,
+        random_state=random_state,
+        working_memory=working_memory,
+    )
+    Z = [_standardize(pool) for pool in pools]
+    mapped = [(Z[0] @ rotation).astype(Z[0].dtype), Z[1]]
+    return _forward_pairs(mapped, csls_k, working_memory)
+
+
+def warm_dictionary(estimator, init, pools, csls_k):
+    """The initial dictionary of a warm start: mutual pairs under ``init``'s maps."""
+    mapped = estimator._centred_maps(init, pools)
+    return _forward_pairs(mapped, csls_k, estimator._budget())
+
+
+def cross_fitted_share(estimator, blocks, pools, dictionary, csls_k, random_state):
+    """Share of unseen rows that a map fitted on the other rows' pairs explains.
+
+    The rows of pool 0 are split at random into two folds. The base aligner
+    is fitted on the dictionary pairs of the first fold only; the returned
+    share is the fraction of the second fold's rows that are mutual CSLS
+    nearest neighbours of a row of pool 1 under that map. A map can make its
+    own training pairs mutual neighbours by memorising them (an orthogonal map
+    of d x d has d (d - 1) / 2 degrees of freedom, as many as a few d pairs
+    pin down), but only a real correspondence carries over to rows it has not
+    seen.
+    """
+    fold = random_state.random_sample(pools[0].shape[0]) < 0.5
+    train = dictionary[fold[dictionary[:, 0]]]
+    held = np.flatnonzero(~fold)
+    if train.shape[0] < 2 or held.shape[0] < 2:
+        return 0.0
+    aligner = estimator._fit_base(blocks, train)
+    mapped = estimator._centred_maps(aligner, pools)
+    k = int(min(csls_k, held.shape[0], pools[1].shape[0]))
+    _, share = induced_pairs([mapped[0][held], mapped[1]], k, estimator._budget())
+    return float(share * min(held.shape[0], pools[1].shape[0]) / held.shape[0])
+
+
+def _rounds(estimator, blocks, pools, dictionary, csls_k, random_state, n_rounds):
+    """Deterministic self-learning rounds from ``dictionary``; the last one."""
+    for _ in range(n_rounds):
+        aligner = estimator._fit_base(blocks, dictionary)
+        induced, _ = estimator._induce(aligner, pools, csls_k, 1.0, random_state)
+        if induced.shape[0] < 2:
+            break
+        dictionary = induced
+    return dictionary
+
+
+def control_share(estimator, blocks, pools, csls_k, random_state):
+    """The cross-fitted share that self-learning reaches from a shuffled dictionary.
+
+    A random one-to-one dictionary carries no correspondence; after
+    ``_CONTROL_ROUNDS`` deterministic rounds from it, self-learning sits at a
+    fixed point that fits noise, and its cross-fitted share is what these
+    pools give without any shared structure.
+    """
+    n = min(pool.shape[0] for pool in pools)
+    dictionary = np.column_stack(
+        [
+            random_state.permutation(pools[0].shape[0])[:n],
+            random_state.permutation(pools[1].shape[0])[:n],
+        ]
+    )
+    dictionary = _rounds(
+        estimator, blocks, pools, dictionary, csls_k, random_state, _CONTROL_ROUNDS
+    )
+    return cross_fitted_share(
+        estimator, blocks, pools, dictionary, csls_k, random_state
+    )
+
+
+def calibrate(share, control):
+    """Confidence :math:`(h - h_0) / (1 - h_0)` of a share h against its control."""
+    if control >= 1:
+        return 0.0
+    return float((share - control) / (1 - control))
+
+
+def is_pairwise_start(init):
+    """Whether ``init`` names a start that gives one dictionary (the older ones)."""
+    return isinstance(init, str) and init in ("sorted_similarity", "identity")
+
+
+def _check_warm_start(init, widths):
+    """Validate a fitted aligner passed as ``init`` for pools of these widths."""
+    widths = [int(w) for w in widths]
+    fitted = getattr(init, "n_features_per_view_", None)
+    if fitted is None or not hasattr(init, "_map"):
+        raise ValueError(
+            "init must be 'auto', 'anchors', 'sorted_similarity', 'identity' or a "
+            "fitted skembed aligner of the same two models (for example one "
+            f"loaded with skembed.load_aligner); got an unfitted {type(init).__name__}."
+        )
+    if [int(w) for w in fitted] != widths:
+        raise ValueError(
+            f"init was fitted on views of widths {list(fitted)}, but the pools have "
+            f"widths {widths}; a warm start needs a map fitted for the same two "
+            "models, in the same order."
+        )
+
+
+def _starts(estimator, pools, csls_k, random_state):
+    """Initial dictionaries to try, in order, each computed only when needed."""
+    budget = estimator._budget()
+    init = estimator.init
+    if not isinstance(init, str):
+        yield lambda: warm_dictionary(estimator, init, pools, csls_k)
+        return
+
+    def anchors():
+        return anchor_dictionary(
+            pools,
+            n_clusters=estimator.n_anchors,
+            n_runs=_ANCHOR_RUNS,
+            csls_k=csls_k,
+            random_state=random_state,
+            working_memory=budget,
+        )
+
+    yield anchors
+    if init == "auto":
+        # VecMap's start (init is neither "identity" nor a pairwise name here).
+        yield lambda: estimator._initial_dictionary(pools, csls_k)
+    for _ in range(estimator.n_restarts):
+        yield anchors
+
+
+def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
+    """Self-learning from each start in turn until one gives a trusted map.
+
+    Every start is first probed by ``_PROBE_ROUNDS`` deterministic rounds and
+    scored by its confidence against the shuffled control (computed once for
+    the pools); the first start reaching ``_ENOUGH_CONFIDENCE``, or else the
+    most confident one, is run to convergence.
+
+    Returns the run (a dict from ``estimator._self_learn``) and the confidence
+    of its final map.
+    """
+    seeds = np.empty((0, 2), dtype=np.int64)
+    if not isinstance(estimator.init, str):
+        _check_warm_start(estimator.init, [pool.shape[1] for pool in pools])
+    control = control_share(estimator, blocks, pools, csls_k, random_state)
+    best, best_confidence = None, -np.inf
+    for attempt, start in enumerate(_starts(estimator, pools, csls_k, random_state)):
+        dictionary = _rounds(
+            estimator, blocks, pools, start(), csls_k, random_state, _PROBE_ROUNDS
+        )
+        share = cross_fitted_share(
+            estimator, blocks, pools, dictionary, csls_k, random_state
+        )
+        value = calibrate(share, control)
+        if estimator.verbose:
+            print(
+                f"[SelfLearningAligner] start {attempt + 1}: confidence {value:.3f} "
+                f"(cross-fitted share {share:.3f}, shuffled control {control:.3f})"
+            )
+        if value > best_confidence:
+            best, best_confidence = dictionary, value
+        if value >= _ENOUGH_CONFIDENCE:
+            break
+    # The most confident probe's fixed point is run to convergence as a seeded
+    # start is (with keep_prob="auto", also by the stochastic loop, which can
+    # leave a near-right fixed point for the right one).
+    if best_confidence < MIN_CONFIDENCE:
+        # No start took off: converging a failed run costs up to 2 n_iter
+        # rounds and changes nothing that matters; the most confident probe
+        # is returned as it is, and fit warns.
+        aligner = estimator._fit_base(blocks, best)
+        _, objective = estimator._induce(aligner, pools, csls_k, 1.0, random_state)
+        run = {
+            "aligner": aligner,
+            "dictionary": best,
+            "n_iter": _PROBE_ROUNDS,
+            "objective": objective,
+            "converged": True,
+            "change": 0.0,
+        }
+    else:
+        run = estimator._best_run(blocks, pools, seeds, best, csls_k, random_state)
+    share = cross_fitted_share(
+        estimator, blocks, pools, run["dictionary"], csls_k, random_state
+    )
+    return run, calibrate(share, control)
+
+
+def run_confidence(estimator, blocks, pools, run, csls_k, random_state):
+    """Confidence of a run's final map against the shuffled control."""
+    control = control_share(estimator, blocks, pools, csls_k, random_state)
+    share = cross_fitted_share(
+        estimator, blocks, pools, run["dictionary"], csls_k, random_state
+    )
+    return calibrate(share, control)

@@ -1,0 +1,210 @@
+"""Tests for alignment without pairs (skembed._unsupervised)."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.stats import ortho_group
+from sklearn.exceptions import ConvergenceWarning
+
+from skembed import (
+    ProcrustesAligner,
+    SelfLearningAligner,
+    UnsupervisedAlignmentWarning,
+    load_aligner,
+    save_aligner,
+)
+from skembed._unsupervised import anchor_start
+from skembed.metrics import retrieval_accuracy
+
+
+def _data_dir(name, variable):
+    env = os.environ.get(variable)
+    path = (
+        Path(env)
+        if env
+        else Path(__file__).resolve().parents[2] / "shared" / "data" / name
+    )
+    return path if (path / "minilm.npy").exists() else None
+
+
+def _clustered(seed=0, n=600, d=16, n_clusters=12):
+    """Rows drawn around well-separated cluster centres (unit-scale spread)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, d)) * 3.0
+    labels = rng.integers(n_clusters, size=n)
+    # Within-cluster spread differs by direction, as in real embeddings, so that
+    # every direction of the map is pinned down by the rows.
+    return centres[labels] + rng.normal(size=(n, d)) * np.geomspace(1.5, 0.5, d)
+
+
+def _isometric_pools(seed=0, n=600, d=16, d_out=None):
+    """A clustered pool and a shuffled (semi-)orthogonal image of it.
+
+    Returns ``A, B, order, Q`` with ``B[i] = A[order[i]] @ Q``; Q is d x d_out.
+    """
+    A = _clustered(seed, n, d)
+    d_out = d if d_out is None else d_out
+    Q = ortho_group.rvs(d_out, random_state=seed)[:d]
+    order = np.random.default_rng(seed + 100).permutation(n)
+    return A, (A @ Q)[order], order, Q
+
+
+def _precision(dictionary, order):
+    return float(np.mean(order[dictionary[:, 1]] == dictionary[:, 0]))
+
+
+def test_isometric_clustered_pools_aligned_from_zero_pairs():
+    """Check that shuffled rotated copies with clusters align exactly, no pairs."""
+    A, B, order, Q = _isometric_pools()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        aligner = SelfLearningAligner(init="anchors", random_state=0).fit([A, B])
+    assert _precision(aligner.dictionary_, order) == 1.0
+    assert aligner.dictionary_.shape[0] == A.shape[0]
+    assert_allclose(aligner.aligner_.rotations_[1], Q.T, atol=1e-6)
+    assert aligner.confidence_ > 0.9
+    assert aligner.isomorphism_score_ is None
+
+
+def test_anchor_start_alone_finds_a_useful_map():
+    """Check that the anchor start, before self-learning, already retrieves."""
+    A, B, order, Q = _isometric_pools(seed=1)
+    rotation, agreement = anchor_start(
+        [A, B], n_clusters=12, n_runs=4, random_state=np.random.RandomState(0)
+    )
+    assert rotation.shape == (16, 16)
+    assert_allclose(rotation.T @ rotation, np.eye(16), atol=1e-8)
+    # Held-out rows of the same cluster model, seen by both "models" and
+    # standardised as the start standardises its pools (unit rows, centred).
+    held = _clustered(seed=1, n=900)[600:]
+
+    def standardized(rows, pool):
+        unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        pool = pool / np.linalg.norm(pool, axis=1, keepdims=True)
+        return unit - pool.mean(axis=0)
+
+    source = standardized(held, A) @ rotation
+    target = standardized(held @ Q, B)
+    assert retrieval_accuracy(source, target) > 0.3
+    assert -1.0 <= agreement <= 1.0
+
+
+def test_rectangular_pools():
+    """Check zero-pair alignment of a 16-wide view with a 24-wide view."""
+    A, B, order, Q = _isometric_pools(seed=2, d_out=24)
+    aligner = SelfLearningAligner(random_state=0).fit([A, B])
+    assert aligner.aligner_.rotations_[1].shape == (24, 16)
+    assert _precision(aligner.dictionary_, order) == 1.0
+    assert aligner.confidence_ > 0.9
+    assert_allclose(
+        aligner.transform_view(B, 1), aligner.transform_view(A[order], 0), atol=1e-6
+    )
+
+
+def test_warm_start_from_a_fitted_aligner_and_a_model_file(tmp_path):
+    """Check init=<fitted aligner>, also loaded from a model file, on new pools."""
+    A, B, order, Q = _isometric_pools(seed=3)
+    # A map for the same two "models", fitted on other items with pairs.
+    other = _clustered(seed=30, n=400)
+    warm = ProcrustesAligner(center=True, normalize="l2").fit([other, other @ Q])
+    path = tmp_path / "warm.npz"
+    save_aligner(warm, path)
+    for init in (warm, load_aligner(path)):
+        aligner = SelfLearningAligner(init=init, random_state=0).fit([A, B])
+        assert _precision(aligner.dictionary_, order) == 1.0
+        assert aligner.confidence_ > 0.9
+    # The warm start is left untouched.
+    assert_allclose(warm.rotations_[1], load_aligner(path).rotations_[1])
+    # A warm-started aligner is itself saved with its init and reloaded.
+    save_aligner(aligner, tmp_path / "refined.npz")
+    reloaded = load_aligner(tmp_path / "refined.npz")
+    assert_allclose(reloaded.transform_view(B, 1), aligner.transform_view(B, 1))
+    assert reloaded.confidence_ == aligner.confidence_
+
+
+def test_warm_start_with_other_widths_raises():
+    """Check the error for a warm start fitted on views of other widths."""
+    A, B, _, _ = _isometric_pools(seed=4)
+    warm = ProcrustesAligner().fit([A[:, :8], A[:, :8]])
+    with pytest.raises(ValueError, match="warm start needs a map fitted"):
+        SelfLearningAligner(init=warm).fit([A, B])
+    with pytest.raises(ValueError, match="fitted skembed aligner"):
+        SelfLearningAligner(init=ProcrustesAligner()).fit([A, B])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_confidence_flags_a_shuffled_control():
+    """Check low confidence and a warning when pool 1 has lost all shared structure.
+
+    The control pool has the same columns as the rotated pool, each shuffled
+    over the rows on its own: the marginals stay, the joint structure goes.
+    """
+    A, B, _, _ = _isometric_pools(seed=5, n=400)
+    rng = np.random.default_rng(5)
+    control = np.column_stack([rng.permutation(column) for column in B.T])
+    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
+        flagged = SelfLearningAligner(random_state=0, n_restarts=1).fit([A, control])
+    assert flagged.confidence_ < 0.5
+    trusted = SelfLearningAligner(random_state=0, n_restarts=1).fit([A, B])
+    assert trusted.confidence_ > 0.9
+
+
+def test_deterministic_for_a_random_state():
+    """Check that one random_state gives the same fit twice."""
+    A, B, _, _ = _isometric_pools(seed=6, n=300)
+    rng = np.random.default_rng(6)
+    B = B + 0.3 * rng.normal(size=B.shape)
+    fits = [SelfLearningAligner(random_state=3).fit([A, B]) for _ in range(2)]
+    assert_array_equal(fits[0].dictionary_, fits[1].dictionary_)
+    assert_array_equal(fits[0].aligner_.rotations_[1], fits[1].aligner_.rotations_[1])
+    assert fits[0].confidence_ == fits[1].confidence_
+
+
+def test_confidence_is_none_with_pairs():
+    """Check that known pairs skip the confidence (they are the evidence)."""
+    A, B, order, _ = _isometric_pools(seed=7, n=300)
+    pairs = np.column_stack([order[:10], np.arange(10)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        aligner = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
+    assert aligner.confidence_ is None
+
+
+@pytest.mark.parametrize(
+    "params, error",
+    [
+        ({"init": "nonsense"}, ValueError),
+        ({"n_anchors": 1}, ValueError),
+        ({"n_restarts": -1}, ValueError),
+    ],
+)
+def test_invalid_parameters(params, error):
+    """Check that bad zero-pair parameters raise clear errors."""
+    A, B, _, _ = _isometric_pools(seed=8, n=100)
+    with pytest.raises(error, match=next(iter(params))):
+        SelfLearningAligner(**params).fit([A, B])
+
+
+@pytest.mark.skipif(
+    _data_dir("fortunes", "SKEMBED_FORTUNES_DIR") is None,
+    reason="the shared fortunes data set is not available",
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_real_structureless_pools_are_flagged():
+    """Check that fortunes pools (no shared cluster structure) are flagged."""
+    folder = _data_dir("fortunes", "SKEMBED_FORTUNES_DIR")
+    minilm = np.load(folder / "minilm.npy")[:1500]
+    e5 = np.load(folder / "e5.npy")[:1500]
+    order = np.random.default_rng(0).permutation(1500)
+    with pytest.warns(UnsupervisedAlignmentWarning):
+        aligner = SelfLearningAligner(random_state=0, n_restarts=0).fit(
+            [minilm, e5[order]]
+        )
+    assert aligner.confidence_ < 0.5
