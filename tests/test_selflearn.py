@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 
 import skembed._procrustes
 from skembed import ProcrustesAligner, SelfLearningAligner
-from skembed._selflearn import UnsupervisedAlignmentWarning
+from skembed._selflearn import UnsupervisedAlignmentWarning, _determined_coordinates
 from skembed.metrics import retrieval_accuracy
 
 
@@ -231,6 +231,48 @@ def test_pipeline_on_row_paired_data():
     # Without pairs the same row-paired X starts unsupervised.
     unsupervised = clone(pipe).fit(X, y)
     assert_array_equal(unsupervised[0].dictionary_, aligner.dictionary_)
+
+
+def test_determined_coordinates_bound_every_completion():
+    """Check that the induction cosine is the best any completion of a map gives.
+
+    Maps that agree on a 2-dimensional span of a 6-dimensional space differ by
+    an orthogonal G on its complement: the coordinates must not depend on G,
+    and their cosine must bound the cosine under every G, with equality for
+    the G that turns one residual onto the other.
+    """
+    rng = np.random.default_rng(0)
+    frame = ortho_group.rvs(6, random_state=0)
+    basis, complement = frame[:, :2], frame[:, 2:]
+    X, Y = rng.normal(size=(20, 6)), rng.normal(size=(20, 6))
+
+    def cosines(P, R):
+        P = P / np.linalg.norm(P, axis=1, keepdims=True)
+        R = R / np.linalg.norm(R, axis=1, keepdims=True)
+        return np.sum(P * R, axis=1)
+
+    bound = cosines(
+        _determined_coordinates(X, basis), _determined_coordinates(Y, basis)
+    )
+    for seed in range(5):
+        G = ortho_group.rvs(4, random_state=seed)
+        completion = basis @ basis.T + complement @ G @ complement.T
+        moved = Y @ completion
+        assert_allclose(
+            _determined_coordinates(moved, basis),
+            _determined_coordinates(Y, basis),
+            atol=1e-12,
+        )
+        assert np.all(cosines(X, moved) <= bound + 1e-12)
+    # The best completion for row 0 turns its residual onto that of X[0].
+    r_x, r_y = X[0] @ complement, Y[0] @ complement
+    u, v = r_x / np.linalg.norm(r_x), r_y / np.linalg.norm(r_y)
+    # A reflection swapping u and v maps r_y's direction onto r_x's.
+    w = (v - u) / np.linalg.norm(v - u)
+    G = np.eye(4) - 2 * np.outer(w, w)
+    best = Y[:1] @ (basis @ basis.T + complement @ G @ complement.T)
+    assert_allclose(cosines(X[:1], best), bound[:1], atol=1e-12)
+    assert _determined_coordinates(X, basis).dtype == X.dtype
 
 
 def _null_space_variant(choose, rank_deficient_calls):
