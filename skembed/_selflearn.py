@@ -368,8 +368,8 @@ class SelfLearningAligner(BaseAligner):
     start escapes that, but in its first rounds it can lose what a handful
     of seed pairs say about a low-variance subspace. With ``keep_prob="auto"``
     both run and the one reaching the higher objective is kept (on the
-    fortunes benchmark, pools sharing half their texts and 50 seed pairs:
-    top-1 retrieval 0.35 deterministic, 0.99 stochastic), at twice the cost.
+    fortunes benchmark, pools sharing half their texts and 25 seed pairs:
+    top-1 retrieval 0.24 deterministic, 0.64 stochastic), at twice the cost.
     Scores are computed in row blocks that fit ``working_memory``: a round
     costs about four products of the pools, O(n_0 n_1 d).
 
