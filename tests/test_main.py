@@ -5,9 +5,11 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,11 +17,21 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.stats import ortho_group
 
+import skembed
 from skembed.__main__ import main
 from skembed._io import load_aligner, save_aligner
 from skembed._procrustes import ProcrustesAligner
 
 HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
+# Subprocesses run in a temporary folder: point them at the skembed under test,
+# not at whichever one the interpreter would find there.
+_SUBPROCESS_ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(
+        [str(Path(skembed.__file__).resolve().parents[1])]
+        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    ),
+}
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 _METHOD_MODULES = {
     "procrustes": "skembed._procrustes",
@@ -42,7 +54,11 @@ def test_demo_prints_the_story(capsys):
 def test_module_entry_point_runs():
     """Check that ``python -m skembed`` without a command prints usage, exit 2."""
     result = subprocess.run(
-        [sys.executable, "-m", "skembed"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "skembed"],
+        env=_SUBPROCESS_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert "demo" in result.stderr
@@ -160,7 +176,13 @@ def cli(tmp_path_factory):
 
     def run(argv):
         return subprocess.run(
-            argv, cwd=folder, capture_output=True, text=True, check=False, timeout=300
+            argv,
+            cwd=folder,
+            env=_SUBPROCESS_ENV,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
         )
 
     # The demo is the longest case: start it first.

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
 from sklearn.base import clone
@@ -16,7 +18,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+import skembed._procrustes
 from skembed import ProcrustesAligner, SelfLearningAligner, UnsupervisedAlignmentWarning
+from skembed._selflearn import _determined_coordinates
 from skembed.metrics import retrieval_accuracy
 
 
@@ -236,6 +240,142 @@ def test_pipeline_on_row_paired_data():
     # Without pairs the same row-paired X starts unsupervised.
     unsupervised = clone(pipe).fit(X, y)
     assert_array_equal(unsupervised[0].dictionary_, aligner.dictionary_)
+
+
+def test_determined_coordinates_bound_every_completion():
+    """Check that the induction cosine is the best any completion of a map gives.
+
+    Maps that agree on a 2-dimensional span of a 6-dimensional space differ by
+    an orthogonal G on its complement: the coordinates must not depend on G,
+    and their cosine must bound the cosine under every G, with equality for
+    the G that turns one residual onto the other.
+    """
+    rng = np.random.default_rng(0)
+    frame = ortho_group.rvs(6, random_state=0)
+    basis, complement = frame[:, :2], frame[:, 2:]
+    X, Y = rng.normal(size=(20, 6)), rng.normal(size=(20, 6))
+
+    def cosines(P, R):
+        P = P / np.linalg.norm(P, axis=1, keepdims=True)
+        R = R / np.linalg.norm(R, axis=1, keepdims=True)
+        return np.sum(P * R, axis=1)
+
+    bound = cosines(
+        _determined_coordinates(X, basis), _determined_coordinates(Y, basis)
+    )
+    for seed in range(5):
+        G = ortho_group.rvs(4, random_state=seed)
+        completion = basis @ basis.T + complement @ G @ complement.T
+        moved = Y @ completion
+        assert_allclose(
+            _determined_coordinates(moved, basis),
+            _determined_coordinates(Y, basis),
+            atol=1e-12,
+        )
+        assert np.all(cosines(X, moved) <= bound + 1e-12)
+    # The best completion for row 0 turns its residual onto that of X[0].
+    r_x, r_y = X[0] @ complement, Y[0] @ complement
+    u, v = r_x / np.linalg.norm(r_x), r_y / np.linalg.norm(r_y)
+    # A reflection swapping u and v maps r_y's direction onto r_x's.
+    w = (v - u) / np.linalg.norm(v - u)
+    G = np.eye(4) - 2 * np.outer(w, w)
+    best = Y[:1] @ (basis @ basis.T + complement @ G @ complement.T)
+    assert_allclose(cosines(X[:1], best), bound[:1], atol=1e-12)
+    assert _determined_coordinates(X, basis).dtype == X.dtype
+
+
+def _null_space_variant(choose, rank_deficient_calls):
+    """``_orthogonal_factor`` as another LAPACK build may return it.
+
+    When the cross-covariance has rank r below its width, any orthonormal
+    bases U_n, V_n of its two null spaces are valid singular vectors, so
+    U V^T = U_r V_r^T + U_n G V_n^T for an orthogonal G that depends on the
+    build and the CPU kernel. ``choose(U_n, V_n)`` returns that G here.
+    """
+    native = skembed._procrustes._orthogonal_factor
+
+    def factor(cross, *, allow_reflection=True):
+        W, singular_values = native(cross, allow_reflection=allow_reflection)
+        U, s, Vt = np.linalg.svd(cross)
+        rank = int(np.sum(s > s[0] * 1e-9))
+        if rank == s.size:
+            return W, singular_values
+        rank_deficient_calls.append(rank)
+        G = choose(U[:, rank:], Vt[rank:].T)
+        return U[:, :rank] @ Vt[:rank] + U[:, rank:] @ G @ Vt[rank:], singular_values
+
+    return factor
+
+
+def test_result_does_not_depend_on_the_null_space_basis(monkeypatch):
+    """Check that few pairs give one map whatever null-space basis the SVD returns.
+
+    Five pairs in 16 dimensions leave a 12-dimensional null space in the
+    first cross-covariance; machines differ in the basis LAPACK returns for
+    it. Every choice, even the one that maps the null space exactly opposite
+    to the true rotation, must lead to the same, exact dictionary and map.
+    """
+    A, B, order, Q = _rotated_pools(seed=7, n=300)
+    X = [A[order], B]
+    rows = np.arange(5)
+    pairs = np.column_stack([rows, rows])
+    choices = {
+        "true rotation": lambda U_n, V_n: U_n.T @ Q.T @ V_n,
+        "opposite": lambda U_n, V_n: -U_n.T @ Q.T @ V_n,
+        "identity": lambda U_n, V_n: np.eye(U_n.shape[1]),
+        "random 0": lambda U_n, V_n: ortho_group.rvs(U_n.shape[1], random_state=0),
+        "random 1": lambda U_n, V_n: ortho_group.rvs(U_n.shape[1], random_state=1),
+    }
+    for name, choose in choices.items():
+        calls = []
+        monkeypatch.setattr(
+            skembed._procrustes,
+            "_orthogonal_factor",
+            _null_space_variant(choose, calls),
+        )
+        aligner = SelfLearningAligner(random_state=0).fit(X, pairs=pairs)
+        # The seeds' fit was rank-deficient (rank 4 after centring).
+        assert calls and calls[0] == 4, name
+        assert_array_equal(
+            aligner.dictionary_, np.column_stack([np.arange(300)] * 2), err_msg=name
+        )
+        assert_allclose(aligner.aligner_.rotations_[1], Q.T, atol=1e-8, err_msg=name)
+
+
+@settings(deadline=None)
+@given(
+    data_seed=st.integers(0, 2**32 - 1),
+    rotation_seed=st.integers(0, 2**32 - 1),
+    pair_seed=st.integers(0, 2**32 - 1),
+    n_pairs=st.integers(2, 8),
+    noise_seed=st.integers(0, 2**32 - 1),
+)
+def test_exact_recovery_does_not_hang_on_rounding(
+    data_seed, rotation_seed, pair_seed, n_pairs, noise_seed
+):
+    """Check exact recovery from 2 to 8 pairs, also after 1e-12 perturbations.
+
+    A perturbation of 1e-12 changes every rounding error (as another BLAS
+    kernel does) but no item's partner: the dictionary must stay the same.
+    """
+    rng = np.random.default_rng(data_seed)
+    n, d = 200, 16
+    A = rng.normal(size=(n, d)) * np.geomspace(3, 0.5, d)
+    Q = ortho_group.rvs(d, random_state=rotation_seed)
+    order = rng.permutation(n)
+    B = (A @ Q)[order]
+    pairs = _seed_pairs(order, n_pairs, seed=pair_seed)
+    noise = np.random.default_rng(noise_seed)
+    truth = np.column_stack([order, np.arange(n)])
+    truth = truth[np.argsort(truth[:, 0])]
+    for scale in (0.0, 1e-12):
+        X = [
+            A + scale * noise.normal(size=A.shape),
+            B + scale * noise.normal(size=B.shape),
+        ]
+        aligner = SelfLearningAligner(random_state=0).fit(X, pairs=pairs)
+        assert_array_equal(aligner.dictionary_, truth)
+        assert_allclose(aligner.aligner_.rotations_[1], Q.T, atol=1e-8)
 
 
 def test_behaves_like_its_fitted_base():

@@ -114,4 +114,4 @@ plt.show()
 # - With only 50 known pairs, self-learning reaches an accuracy that the
 #   closed forms reach only from 500 pairs or more, because it also learns
 #   from the rows embedded by one model only. With too few seeds (20 here) it
-#   can fail to take off: check the result on held-out pairs.
+#   may take off only partly: check the result on held-out pairs.
