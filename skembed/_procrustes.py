@@ -354,8 +354,11 @@ class ProcrustesAligner(BaseAligner):
         large common direction (as e5 embeddings do) is aligned mostly by
         that direction, and retrieval suffers badly.
     scale : bool, default=False
-        Also learn the least-squares isotropic scale of every non-reference
-        view.
+        Also learn an isotropic scale ``s_k > 0`` for every non-reference
+        view, jointly with its map. The scale is the least-squares one for the
+        returned map: ``s_k = tr(W_k^T Xc_k^T Xc_r) / ||Xc_k W_k||_F^2`` (Xc:
+        centred rows), the value at which the residual's derivative in
+        ``s_k`` vanishes.
     normalize : {"l2"} or None, default=None
         ``"l2"`` scales every row to unit length before centring, as
         cross-lingual word-embedding mapping does; the same happens at
@@ -364,13 +367,22 @@ class ProcrustesAligner(BaseAligner):
         Whether the map may include a reflection (determinant -1). With
         ``False`` the map is a proper rotation; this requires views of equal
         width.
+    max_iter : int, default=300
+        Maximum number of iterations of the solver for a view wider than the
+        reference (the other views have a closed form).
+    tol : float, default=1e-10
+        The solver for a wider view stops when a Newton step promises to
+        lower the residual sum of squares by less than ``tol`` times its
+        value.
     combine : {"concat", "mean", "similarity"}, default="concat"
         How ``transform`` combines the mapped views.
 
     Attributes
     ----------
     rotations_ : list of ndarray of shape (n_features_of_view, n_features_of_reference)
-        The orthogonal map of each view (the identity for the reference).
+        The orthogonal map of each view (the identity for the reference):
+        orthonormal columns for a view at least as wide as the reference,
+        orthonormal rows for a narrower one.
     scales_ : ndarray of shape (n_views,)
         Isotropic scale of each view (ones unless ``scale=True``).
     means_ : list of ndarray of shape (n_features_of_view,)
@@ -382,6 +394,9 @@ class ProcrustesAligner(BaseAligner):
         Singular values of each view's cross-covariance with the reference
         (empty for the reference); their spread tells how well a rotation
         explains the pairing.
+    n_iter_ : ndarray of shape (n_views,)
+        Iterations the solver ran for each view wider than the reference
+        (0 for the other views, solved in closed form).
     view_names_ : list of str
         Names of the views.
     n_features_per_view_ : list of int
@@ -399,24 +414,81 @@ class ProcrustesAligner(BaseAligner):
 
     Notes
     -----
-    With :math:`\\tilde X_k = X_k - 1\\mu_k^\\top` and the thin SVD
-    :math:`\\tilde X_k^\\top \\tilde X_r = U S V^\\top`, the rotation is
-    :math:`W_k = U V^\\top`, which minimises
-    :math:`\\|s \\tilde X_k W - \\tilde X_r\\|_F` over (semi-)orthogonal W, and
-    the scale is :math:`s_k = \\operatorname{tr}(S) / \\|\\tilde X_k\\|_F^2`.
-    The view map is :math:`f_k(x) = s_k (x - \\mu_k) W_k + \\mu_r`.
+    With the centred rows :math:`\\tilde X_k = X_k - 1\\mu_k^\\top` (no
+    centring when ``center=False``), every non-reference view k gets the map
+    and scale that minimise the residual sum of squares
 
-    When the source is wider than the reference (d_k > d_r), W_k has
-    orthonormal columns: the source is projected onto the d_r-dimensional
-    subspace spanned by the left singular vectors U, the directions of the
-    source that co-vary with the reference, then rotated. When it is
-    narrower, W_k has orthonormal rows and embeds the source isometrically
-    into the span of V in the reference space.
+    .. math::
 
-    Only the cross-products :math:`X_k^\\top X_r` and column sums are
-    accumulated (in float64, chunk by chunk), so ``fit`` costs about one
-    matrix product per view and ``partial_fit`` over chunks gives the same
-    maps as ``fit`` on all rows.
+        \\min_{W_k, s_k} \\|s_k \\tilde X_k W_k - \\tilde X_r\\|_F^2
+
+    over :math:`W_k` with orthonormal columns (:math:`d_k \\ge d_r`) or
+    orthonormal rows (:math:`d_k < d_r`), and over :math:`s_k > 0` when
+    ``scale=True`` (else :math:`s_k = 1`). For any :math:`W_k` the
+    least-squares scale is
+    :math:`s_k = \\operatorname{tr}(W_k^\\top \\tilde X_k^\\top \\tilde X_r) /
+    \\|\\tilde X_k W_k\\|_F^2`. The view map is
+    :math:`f_k(x) = s_k (x - \\mu_k) W_k + \\mu_r`.
+
+    *Equal widths or a narrower source* (:math:`d_k \\le d_r`): then
+    :math:`W_k W_k^\\top = I`, so :math:`\\|\\tilde X_k W_k\\|_F =
+    \\|\\tilde X_k\\|_F` whatever :math:`W_k`, and the problem is the classical
+    orthogonal Procrustes problem. With the thin SVD
+    :math:`\\tilde X_k^\\top \\tilde X_r = U S V^\\top`, the minimiser is
+    :math:`W_k = U V^\\top` (Schönemann, 1966) and
+    :math:`s_k = \\operatorname{tr}(S) / \\|\\tilde X_k\\|_F^2`. With
+    ``allow_reflection=False`` the minimiser over proper rotations flips the
+    smallest singular pair when :math:`\\det(U V^\\top) < 0` (Umeyama,
+    1991), and that singular value counts negatively in the scale. A
+    narrower source is embedded isometrically into the span of V.
+
+    *A wider source* (:math:`d_k > d_r`): the map keeps a
+    :math:`d_r`-dimensional part of the source, and the size
+    :math:`\\|\\tilde X_k W_k\\|_F` of the mapped rows depends on which part.
+    :math:`U V^\\top` still maximises the cross-covariance
+    :math:`\\operatorname{tr}(W^\\top \\tilde X_k^\\top \\tilde X_r)` (Ten Berge
+    and Knol, 1984) but in general does not minimise the residual; this
+    unbalanced Procrustes problem has no closed form (Eldén and Park, 1999).
+    The solver starts from :math:`U V^\\top`; a few steps of the
+    eigenvalue-based self-consistent-field iteration (Zhang, Yang, Shen and
+    Ying, 2020), accelerated by Anderson mixing, move it towards the
+    solution, and Newton's method on the Grassmann manifold of column spaces
+    (Absil, Mahony and Sepulchre, 2008) converges to it: for a fixed column
+    space the best rotation is a polar factor, so the rotation is
+    eliminated, and each Newton step is solved by preconditioned truncated
+    conjugate gradients, with a backtracking line search. With ``scale=True``
+    the scale is eliminated too (the objective becomes
+    :math:`-\\operatorname{tr}(W^\\top \\tilde X_k^\\top \\tilde X_r)^2 /
+    \\|\\tilde X_k W\\|_F^2`). The problem is not convex; the result is the
+    local minimiser this path reaches. On minilm (384) -> wordllama (256)
+    embeddings of the fortunes data (5,000 training pairs) it lowers the
+    residual of :math:`U V^\\top` by 22% without scale and by 6% with it.
+    When the centred source rows span fewer than :math:`d_k` dimensions
+    (constant columns, fewer rows than columns), the minimiser may point
+    part of a column into directions the training rows never visit; those
+    parts change nothing on the training rows and are not unique.
+
+    Only :math:`X_k^\\top X_r`, the column sums, and, for a wider source,
+    :math:`X_k^\\top X_k` and the reference's sum of squares are accumulated
+    (in float64, chunk by chunk), so ``fit`` reads the data once: about one
+    matrix product per view, plus, for a wider source, iterations on the
+    d x d statistics that cost :math:`O(d_k^3)` each (about a second to a few
+    seconds of one core at :math:`d_k = 384`).
+
+    ``partial_fit`` over chunks accumulates the same statistics as ``fit`` on
+    all rows, up to float rounding, so it reaches the same residual. The
+    maps agree wherever they are unique: :math:`U V^\\top` is unique when the
+    cross-covariance has distinct nonzero singular values; with a repeated or
+    zero singular value, the rotation within that singular subspace is
+    arbitrary and rounding decides it (the residual does not change).
+
+    References: Schönemann, P. H. (1966), Psychometrika 31, 1-10. Ten Berge,
+    J. M. F. and Knol, D. L. (1984), Psychometrika 49, 49-55. Umeyama, S.
+    (1991), IEEE Trans. Pattern Anal. Mach. Intell. 13, 376-380. Eldén, L. and
+    Park, H. (1999), Numerische Mathematik 82, 599-619. Zhang, L.-H., Yang,
+    W. H., Shen, C. and Ying, J. (2020), SIAM J. Matrix Anal. Appl. 41,
+    957-983. Absil, P.-A., Mahony, R. and Sepulchre, R. (2008), Optimization
+    Algorithms on Matrix Manifolds, Princeton University Press.
 
     Examples
     --------
