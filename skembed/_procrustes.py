@@ -192,6 +192,8 @@ def _newton_step(point, forcing, max_inner):
     Stops when the preconditioned residual has shrunk by ``forcing``, or at
     the first direction of non-positive curvature, where it returns the step
     so far (the preconditioned steepest descent if there is none yet).
+    Returns the step and whether it solves the Newton equation (no
+    non-positive curvature met).
     """
     residual = point.gradient.copy()
     step = np.zeros_like(residual)
@@ -199,11 +201,11 @@ def _newton_step(point, forcing, max_inner):
     direction = -z
     rz = float(np.sum(residual * z))
     target = forcing * np.sqrt(rz)
-    for inner in range(1, max_inner + 1):
+    for inner in range(max_inner):
         curved = point.hessian(direction)
         curvature = float(np.sum(direction * curved))
         if curvature <= 0:
-            return (direction if inner == 1 else step), inner
+            return (direction if inner == 0 else step), False
         alpha = rz / curvature
         step += alpha * direction
         residual += alpha * curved
@@ -213,7 +215,13 @@ def _newton_step(point, forcing, max_inner):
             break
         direction = -z + (rz_next / rz) * direction
         rz = rz_next
-    return step, inner
+    return step, True
+
+
+def _newton_decrement(point):
+    """Preconditioned steepest descent and the decrease it promises, g^T M g."""
+    descent = point.precondition(point.gradient)
+    return descent, float(np.sum(point.gradient * descent))
 
 
 def _anderson_mix(history):
@@ -230,55 +238,19 @@ def _anderson_mix(history):
 _ANDERSON_DEPTH = 3
 
 
-def _unbalanced_procrustes(
-    gram, cross, reference_sum_of_squares, *, scale, tol, max_iter
-):
-    """Map with orthonormal columns minimising ``||s X W - Y||_F^2``, from moments.
+def _warm_start(point, problem, max_iter):
+    """Self-consistent-field steps from ``point``; returns the point and steps.
 
-    Parameters
-    ----------
-    gram : ndarray of shape (d, d)
-        ``X^T X`` of the (centred) source.
-    cross : ndarray of shape (d, p), d > p
-        ``X^T Y``.
-    reference_sum_of_squares : float
-        ``||Y||_F^2``.
-    scale : bool
-        Also optimise the isotropic scale s (else s = 1).
-    tol : float
-        Stop when the Newton decrement (the decrease a Newton step promises)
-        falls below ``tol`` times the residual sum of squares.
-    max_iter : int
-        Maximum number of iterations (warm start and Newton together).
-
-    Returns
-    -------
-    W : ndarray of shape (d, p)
-        The map, with orthonormal columns.
-    s : float
-        The least-squares scale of W (1.0 when ``scale=False``).
-    n_iter : int
-        Iterations run.
-    converged : bool
-        Whether ``tol`` was reached.
+    At a stationary W, span(W) is an invariant subspace of
+    ``E(W) = s^2 G - s (C W^T + W C^T)`` (then ``G W - C = W L`` with L
+    symmetric); stepping to the span of its p smallest eigenvectors is the
+    self-consistent-field iteration of the eigenvalue-based approach (Zhang
+    et al., 2020). It makes large early gains but converges slowly, so it
+    stops once a step gains less than 1e-3 of the residual. Anderson mixing
+    (kept only when it does better) speeds it up.
     """
-    problem = _UnbalancedProblem(gram, cross, reference_sum_of_squares, scale)
-    p = cross.shape[1]
-    U, _, Vt = _svd(problem.cross)
-    # Start from U V^T, the map of largest cross-covariance tr(W^T C).
-    point = _UnbalancedPoint(U @ Vt, problem)
-    if point.b <= 0:
-        # A constant source: every map gives the same residual.
-        return problem.eigenvectors @ point.W, point.s, 0, True
-    n_iter = 0
-    # Warm start. At a stationary W, span(W) is an invariant subspace of
-    # E(W) = s^2 G - s (C W^T + W C^T) (then G W - C = W L with L symmetric);
-    # stepping to the span of its p smallest eigenvectors is the self-consistent
-    # field iteration of the eigenvalue-based approach (Zhang et al., 2020).
-    # It makes large early gains but converges slowly, so it stops once a step
-    # gains less than 1e-3 of the residual; Anderson mixing (kept only when it
-    # does better) speeds it up.
-    history = []
+    p = problem.cross.shape[1]
+    history, n_iter = [], 0
     while n_iter < max_iter:
         W, s = point.W, point.s
         shifted = -s * (problem.cross @ W.T)
@@ -297,26 +269,72 @@ def _unbalanced_procrustes(
         point = candidate
         if gain <= 1e-3 * point.residual:
             break
+    return point, n_iter
+
+
+def _unbalanced_procrustes(
+    gram, cross, reference_sum_of_squares, *, scale, tol, max_iter
+):
+    """Map with orthonormal columns minimising ``||s X W - Y||_F^2``, from moments.
+
+    Parameters
+    ----------
+    gram : ndarray of shape (d, d)
+        ``X^T X`` of the (centred) source.
+    cross : ndarray of shape (d, p), d > p
+        ``X^T Y``.
+    reference_sum_of_squares : float
+        ``||Y||_F^2``.
+    scale : bool
+        Also optimise the isotropic scale s (else s = 1).
+    tol : float
+        Stop when a Newton step promises to lower the residual sum of squares
+        by less than ``tol`` times its value.
+    max_iter : int
+        Maximum number of iterations (warm start and Newton together).
+
+    Returns
+    -------
+    W : ndarray of shape (d, p)
+        The map, with orthonormal columns.
+    s : float
+        The least-squares scale of W (1.0 when ``scale=False``).
+    n_iter : int
+        Iterations run.
+    converged : bool
+        Whether ``tol`` was reached.
+    """
+    problem = _UnbalancedProblem(gram, cross, reference_sum_of_squares, scale)
+    U, _, Vt = _svd(problem.cross)
+    # Start from U V^T, the map of largest cross-covariance tr(W^T C).
+    point = _UnbalancedPoint(U @ Vt, problem)
+    if point.b <= 0:
+        # A constant source: every map gives the same residual.
+        return problem.eigenvectors @ point.W, point.s, 0, True
     # Newton's method on the Grassmann manifold of column spaces, with the
     # rotation eliminated, a preconditioned truncated-CG inner solve and a
     # backtracking line search (Absil, Mahony & Sepulchre, 2008, ch. 6).
-    max_inner = min(500, (cross.shape[0] - p) * p)
-    converged = False
+    max_inner = min(500, (cross.shape[0] - cross.shape[1]) * cross.shape[1])
+    n_iter, converged, warm = 0, False, True
     while True:
-        point.prepare()
-        descent = point.precondition(point.gradient)
-        decrement = float(np.sum(point.gradient * descent))
-        if decrement <= tol * point.residual:
+        descent, decrement = _newton_decrement(point.prepare())
+        # Inexact Newton: a loose inner solve far from the solution,
+        # superlinear convergence near it.
+        forcing = min(0.5, (decrement / point.residual) ** 0.25)
+        step, is_newton = _newton_step(point, forcing, max_inner)
+        slope = float(np.sum(point.gradient * step))
+        # The decrease the quadratic model promises at the Newton step.
+        if is_newton and -slope <= tol * point.residual:
             converged = True
             break
         if n_iter >= max_iter:
             break
+        if warm:
+            warm = False
+            point, n_warm = _warm_start(point, problem, max_iter - n_iter)
+            n_iter += n_warm
+            continue
         n_iter += 1
-        # Inexact Newton: a looser inner solve far from the solution,
-        # superlinear convergence near it.
-        forcing = min(0.5, (decrement / point.residual) ** 0.25)
-        step, _ = _newton_step(point, forcing, max_inner)
-        slope = float(np.sum(point.gradient * step))
         if not slope < 0:
             step, slope = -descent, -decrement
         # Steps are capped at a 45 degree turn of the column space.
