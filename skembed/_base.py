@@ -204,9 +204,14 @@ class BaseAligner(TransformerMixin, BaseEstimator):
     def partial_fit(self, X, y=None):
         """Update the statistics with a chunk of rows and refit the maps.
 
-        The result equals ``fit`` on all chunks stacked, up to float
-        rounding, because the maps depend on the data only through
-        mergeable sums.
+        The accumulated statistics equal those of ``fit`` on all chunks
+        stacked, up to float rounding: they are mergeable sums. The maps are
+        computed from the statistics alone, so they equal ``fit``'s wherever
+        the statistics determine them stably; where the fitted objective has
+        several minimisers (e.g. a Procrustes rotation when the
+        cross-covariance has zero singular values), rounding may select
+        another one, with the same objective value. See each estimator's
+        Notes.
 
         Parameters
         ----------
