@@ -148,9 +148,7 @@ class _UnbalancedPoint:
         CR = complement.T @ problem.cross @ R
         self.complement, self.rotation = complement, R
         self.G21 = s * s * G21
-        self.G22 = (
-            s * s * _sym(complement.T @ (problem.eigenvalues[:, None] * complement))
-        )
+        self.G22 = s * s * _sym(complement.T @ (spread * complement))
         self.multipliers = R.T @ (s * s * _sym(W.T @ GW) - s * H) @ R
         self.gradient = s * s * G21 - s * CR
         self.scale_direction = CR - 2 * s * G21 if problem.scale else None
@@ -192,8 +190,8 @@ def _newton_step(point, forcing, max_inner):
     Stops when the preconditioned residual has shrunk by ``forcing``, or at
     the first direction of non-positive curvature, where it returns the step
     so far (the preconditioned steepest descent if there is none yet).
-    Returns the step and whether it solves the Newton equation (no
-    non-positive curvature met).
+    Returns the step and whether it solves the Newton equation to that
+    accuracy.
     """
     residual = point.gradient.copy()
     step = np.zeros_like(residual)
@@ -212,10 +210,10 @@ def _newton_step(point, forcing, max_inner):
         z = point.precondition(residual)
         rz_next = float(np.sum(residual * z))
         if np.sqrt(rz_next) <= target:
-            break
+            return step, True
         direction = -z + (rz_next / rz) * direction
         rz = rz_next
-    return step, True
+    return step, False
 
 
 def _newton_decrement(point):
