@@ -493,10 +493,12 @@ class ProcrustesAligner(BaseAligner):
 
     ``partial_fit`` over chunks accumulates the same statistics as ``fit`` on
     all rows, up to float rounding, so it reaches the same residual. The
-    maps agree wherever they are unique: :math:`U V^\\top` is unique when the
-    cross-covariance has distinct nonzero singular values; with a repeated or
-    zero singular value, the rotation within that singular subspace is
-    arbitrary and rounding decides it (the residual does not change).
+    maps agree wherever the statistics determine them: :math:`U V^\\top` is
+    unique when the cross-covariance has full rank (with
+    ``allow_reflection=False``, also a simple smallest singular value);
+    within the singular subspace of a zero singular value the rotation is
+    arbitrary and rounding decides it, without changing the residual. For a
+    wider source the same holds at an isolated minimiser.
 
     References: Schönemann, P. H. (1966), Psychometrika 31, 1-10. Ten Berge,
     J. M. F. and Knol, D. L. (1984), Psychometrika 49, 49-55. Umeyama, S.
