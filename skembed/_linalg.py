@@ -3,7 +3,9 @@
 Every closed-form aligner and the CCA similarity end in the same few kernels
 on covariance blocks: a regularised eigendecomposition, its inverse square
 root (whitening), the orthogonal factor of a cross-covariance, sign-fixed
-canonical directions and a least-squares back-map. They live here once.
+canonical directions and a least-squares back-map. They live here once, with
+the one iterative solver among them: Procrustes for a source wider than the
+reference, which has no closed form.
 """
 
 # Authors: The skembed developers
@@ -20,6 +22,7 @@ __all__ = [
     "least_squares_back_projection",
     "orthogonal_factor",
     "regularized_eigh",
+    "unbalanced_procrustes",
     "whitening",
 ]
 
@@ -120,7 +123,7 @@ def orthogonal_factor(cross, *, allow_reflection=True):
     direction of the smallest singular pair when det(U V^T) < 0, the closest
     proper rotation (Umeyama, 1991).
     """
-    U, S, Vt = np.linalg.svd(cross, full_matrices=False)
+    U, S, Vt = _svd(cross)
     if not allow_reflection and np.linalg.det(U @ Vt) < 0:
         U[:, -1] = -U[:, -1]
         S = S.copy()
@@ -153,3 +156,312 @@ def least_squares_back_projection(projection, covariance):
     """
     CP = covariance @ projection
     return linalg.pinvh(projection.T @ CP) @ CP.T
+
+
+def _svd(matrix, *, compute_uv=True):
+    """Thin SVD of a small dense matrix, robust to clustered tiny singular values.
+
+    LAPACK's divide-and-conquer driver (numpy's) can fail to converge on a
+    rank-deficient matrix whose zero singular values sit in a cluster at
+    rounding level; the QR-iteration driver then still succeeds.
+    """
+    try:
+        return np.linalg.svd(matrix, full_matrices=False, compute_uv=compute_uv)
+    except np.linalg.LinAlgError:
+        return linalg.svd(
+            matrix, full_matrices=False, compute_uv=compute_uv, lapack_driver="gesvd"
+        )
+
+
+def _sym(matrix):
+    return (matrix + matrix.T) / 2
+
+
+def _skew(matrix):
+    return (matrix - matrix.T) / 2
+
+
+class _UnbalancedProblem:
+    """``min ||s X W - Y||_F^2`` over W (d x p, d > p) with orthonormal columns.
+
+    Only ``G = X^T X``, ``C = X^T Y`` and ``||Y||_F^2`` are used, in the
+    eigenbasis of G, where G is the diagonal ``eigenvalues`` and a product
+    with it costs d p instead of d^2 p. With ``a = tr(W^T C)`` and
+    ``b = tr(W^T G W)``, the residual is ``s^2 b - 2 s a + ||Y||^2``: with
+    ``scale=False`` s = 1 and the objective is ``b - 2 a``; with
+    ``scale=True`` the least-squares scale ``s = a / b`` is eliminated and
+    the objective is ``-a^2 / b``.
+    """
+
+    def __init__(self, gram, cross, reference_sum_of_squares, scale):
+        eigenvalues, self.eigenvectors = np.linalg.eigh(_sym(gram))
+        self.eigenvalues = np.maximum(eigenvalues, 0.0)
+        self.cross = self.eigenvectors.T @ cross
+        self.reference_sum_of_squares = float(reference_sum_of_squares)
+        self.scale = scale
+
+    def objective(self, a, b):
+        if self.scale:
+            return -a * a / b if b > 0 else 0.0
+        return b - 2.0 * a
+
+    def spread(self, basis):
+        """``tr(W^T G W)``, the same for every rotation of the basis."""
+        return float(self.eigenvalues @ np.einsum("ij,ij->i", basis, basis))
+
+    def value_of_span(self, basis):
+        """Objective of the best rotation of span(basis) (orthonormal columns)."""
+        a = float(_svd(basis.T @ self.cross, compute_uv=False).sum())
+        return self.objective(a, self.spread(basis))
+
+
+class _UnbalancedPoint:
+    """A column space with its best rotation, and the derivatives there.
+
+    For a fixed column space, ``tr(W^T G W)`` does not depend on the rotation
+    and ``tr(W^T C)`` is largest, equal to the nuclear norm of ``P^T C``, at
+    the polar factor of ``P^T C`` (balanced Procrustes within the subspace).
+    So the objective is a function of the subspace alone (variable
+    projection) and W is the basis in its best rotation.
+    """
+
+    def __init__(self, basis, problem):
+        U, S, Vt = _svd(basis.T @ problem.cross)
+        self.problem = problem
+        self.W = basis @ (U @ Vt)
+        self.a = float(S.sum())
+        self.b = problem.spread(self.W)
+        self.s = self.a / self.b if problem.scale and self.b > 0 else 1.0
+        self.value = problem.objective(self.a, self.b)
+        # The residual sum of squares, floored so that relative tolerances
+        # stay meaningful for an exact fit.
+        self.residual = max(
+            self.value + problem.reference_sum_of_squares,
+            1e-12 * (problem.reference_sum_of_squares + self.s**2 * self.b),
+        )
+
+    def prepare(self):
+        """Gradient, Hessian and preconditioner of the objective at this subspace.
+
+        A tangent direction is ``W_perp K R^T``: ``W_perp`` completes W to an
+        orthonormal basis and R holds the eigenvectors of the symmetric (at the
+        best rotation) ``H = W^T C = R diag(kappa) R^T``. For a fixed s, half
+        the Hessian of ``s^2 b - 2 s a`` with the rotation re-optimised to
+        second order is the Schur complement
+        ``K -> G22 K - K L - (G21 - g) A(K)`` with
+        ``A = skew(G21^T K + K^T g) / (s (kappa_i + kappa_j) / 2)`` the
+        rotation that follows K, ``g`` the half-gradient, ``G21``, ``G22`` the
+        blocks of ``s^2 G`` and ``L = s^2 W^T G W - s H`` the Lagrange
+        multipliers of the orthonormality constraint. Eliminating s adds the
+        rank-one term ``-u u^T / b`` with u the derivative of ``a - s b``.
+        """
+        W, s, problem = self.W, self.s, self.problem
+        p = W.shape[1]
+        complement = np.linalg.qr(W, mode="complete")[0][:, p:]
+        spread = problem.eigenvalues[:, None]
+        GW = spread * W
+        H = _sym(W.T @ problem.cross)
+        kappa, R = np.linalg.eigh(H)
+        G21 = complement.T @ GW @ R
+        CR = complement.T @ problem.cross @ R
+        self.complement, self.rotation = complement, R
+        self.G21 = s * s * G21
+        self.G22 = s * s * _sym(complement.T @ (spread * complement))
+        self.multipliers = R.T @ (s * s * _sym(W.T @ GW) - s * H) @ R
+        self.gradient = s * s * G21 - s * CR
+        self.scale_direction = CR - 2 * s * G21 if problem.scale else None
+        # Rotations between output directions that the data do not correlate
+        # with the source (kappa_i + kappa_j = 0) leave the objective unchanged.
+        pair = s * (kappa[:, None] + kappa[None, :]) / 2
+        floor = 1e-10 * max(s * kappa[-1], np.finfo(np.float64).tiny)
+        self.inverse_pair = np.where(pair > floor, 1 / np.maximum(pair, floor), 0.0)
+        # Preconditioner: the Sylvester part K -> G22 K - K L, made positive.
+        gamma, self.G22_vectors = np.linalg.eigh(self.G22)
+        mu, self.multiplier_vectors = np.linalg.eigh(self.multipliers)
+        span = max(np.abs(gamma).max(), np.abs(mu).max(), np.finfo(np.float64).tiny)
+        self.inverse_curvature = 1 / np.maximum(
+            np.abs(gamma[:, None] - mu[None, :]), 1e-4 * span
+        )
+        return self
+
+    def hessian(self, K):
+        A = _skew(self.G21.T @ K + K.T @ self.gradient) * self.inverse_pair
+        out = self.G22 @ K - K @ self.multipliers - (self.G21 - self.gradient) @ A
+        if self.scale_direction is not None:
+            u = self.scale_direction
+            out -= (np.sum(u * K) / self.b) * u
+        return out
+
+    def precondition(self, K):
+        U, V = self.G22_vectors, self.multiplier_vectors
+        return U @ (((U.T @ K) @ V) * self.inverse_curvature) @ V.T
+
+    def basis_after(self, K):
+        """Orthonormal basis of the column space moved along ``K``."""
+        moved = self.W + self.complement @ (K @ self.rotation.T)
+        return np.linalg.qr(moved)[0]
+
+
+def _newton_step(point, forcing, max_inner):
+    """Preconditioned truncated CG on the Newton equation (Steihaug's rule).
+
+    Stops when the preconditioned residual has shrunk by ``forcing``, or at
+    the first direction of non-positive curvature, where it returns the step
+    so far (the preconditioned steepest descent if there is none yet).
+    Returns the step and whether it solves the Newton equation to that
+    accuracy.
+    """
+    residual = point.gradient.copy()
+    step = np.zeros_like(residual)
+    z = point.precondition(residual)
+    direction = -z
+    rz = float(np.sum(residual * z))
+    target = forcing * np.sqrt(rz)
+    for inner in range(max_inner):
+        curved = point.hessian(direction)
+        curvature = float(np.sum(direction * curved))
+        if curvature <= 0:
+            return (direction if inner == 0 else step), False
+        alpha = rz / curvature
+        step += alpha * direction
+        residual += alpha * curved
+        z = point.precondition(residual)
+        rz_next = float(np.sum(residual * z))
+        if np.sqrt(rz_next) <= target:
+            return step, True
+        direction = -z + (rz_next / rz) * direction
+        rz = rz_next
+    return step, False
+
+
+def _newton_decrement(point):
+    """Preconditioned steepest descent and the decrease it promises, g^T M g."""
+    descent = point.precondition(point.gradient)
+    return descent, float(np.sum(point.gradient * descent))
+
+
+def _anderson_mix(history):
+    """Anderson-extrapolated fixed point from (iterate, update) pairs."""
+    iterates = np.array([x.ravel() for x, _ in history])
+    updates = np.array([f.ravel() for _, f in history])
+    d_iterates, d_updates = np.diff(iterates, axis=0).T, np.diff(updates, axis=0).T
+    weights = np.linalg.lstsq(d_updates, updates[-1], rcond=None)[0]
+    mixed = iterates[-1] + updates[-1] - (d_iterates + d_updates) @ weights
+    return mixed.reshape(history[-1][0].shape)
+
+
+# Iterates kept by the Anderson mixing of the warm start.
+_ANDERSON_DEPTH = 3
+
+
+def _warm_start(point, problem, max_iter):
+    """Self-consistent-field steps from ``point``; returns the point and steps.
+
+    At a stationary W, span(W) is an invariant subspace of
+    ``E(W) = s^2 G - s (C W^T + W C^T)`` (then ``G W - C = W L`` with L
+    symmetric); stepping to the span of its p smallest eigenvectors is the
+    self-consistent-field iteration of the eigenvalue-based approach (Zhang
+    et al., 2020). It makes large early gains but converges slowly, so it
+    stops once a step gains less than 1e-3 of the residual. Anderson mixing
+    (kept only when it does better) speeds it up.
+    """
+    p = problem.cross.shape[1]
+    history, n_iter = [], 0
+    while n_iter < max_iter:
+        W, s = point.W, point.s
+        shifted = -s * (problem.cross @ W.T)
+        shifted += shifted.T
+        shifted[np.diag_indices_from(shifted)] += s * s * problem.eigenvalues
+        candidate = _UnbalancedPoint(np.linalg.eigh(shifted)[1][:, :p], problem)
+        n_iter += 1
+        history = [*history, (W, candidate.W - W)][-(_ANDERSON_DEPTH + 1) :]
+        if len(history) > 1:
+            mixed = np.linalg.qr(_anderson_mix(history))[0]
+            if problem.value_of_span(mixed) < candidate.value:
+                candidate = _UnbalancedPoint(mixed, problem)
+        gain = point.value - candidate.value
+        if not gain > 0:
+            break
+        point = candidate
+        if gain <= 1e-3 * point.residual:
+            break
+    return point, n_iter
+
+
+def unbalanced_procrustes(
+    gram, cross, reference_sum_of_squares, *, scale, tol, max_iter
+):
+    """Map with orthonormal columns minimising ``||s X W - Y||_F^2``, from moments.
+
+    Parameters
+    ----------
+    gram : ndarray of shape (d, d)
+        ``X^T X`` of the (centred) source.
+    cross : ndarray of shape (d, p), d > p
+        ``X^T Y``.
+    reference_sum_of_squares : float
+        ``||Y||_F^2``.
+    scale : bool
+        Also optimise the isotropic scale s (else s = 1).
+    tol : float
+        Stop when a Newton step promises to lower the residual sum of squares
+        by less than ``tol`` times its value.
+    max_iter : int
+        Maximum number of iterations (warm start and Newton together).
+
+    Returns
+    -------
+    W : ndarray of shape (d, p)
+        The map, with orthonormal columns.
+    s : float
+        The least-squares scale of W (1.0 when ``scale=False``).
+    n_iter : int
+        Iterations run.
+    converged : bool
+        Whether ``tol`` was reached.
+    """
+    problem = _UnbalancedProblem(gram, cross, reference_sum_of_squares, scale)
+    U, _, Vt = _svd(problem.cross)
+    # Start from U V^T, the map of largest cross-covariance tr(W^T C).
+    point = _UnbalancedPoint(U @ Vt, problem)
+    if point.b <= 0:
+        # A constant source: every map gives the same residual.
+        return problem.eigenvectors @ point.W, point.s, 0, True
+    # Newton's method on the Grassmann manifold of column spaces, with the
+    # rotation eliminated, a preconditioned truncated-CG inner solve and a
+    # backtracking line search (Absil, Mahony & Sepulchre, 2008, ch. 6).
+    max_inner = min(500, (cross.shape[0] - cross.shape[1]) * cross.shape[1])
+    n_iter, converged, warm = 0, False, True
+    while True:
+        descent, decrement = _newton_decrement(point.prepare())
+        # Inexact Newton: a loose inner solve far from the solution,
+        # superlinear convergence near it.
+        forcing = min(0.5, (decrement / point.residual) ** 0.25)
+        step, is_newton = _newton_step(point, forcing, max_inner)
+        slope = float(np.sum(point.gradient * step))
+        # The decrease the quadratic model promises at the Newton step.
+        if is_newton and -slope <= tol * point.residual:
+            converged = True
+            break
+        if n_iter >= max_iter:
+            break
+        if warm:
+            warm = False
+            point, n_warm = _warm_start(point, problem, max_iter - n_iter)
+            n_iter += n_warm
+            continue
+        n_iter += 1
+        if not slope < 0:
+            step, slope = -descent, -decrement
+        # Steps are capped at a 45 degree turn of the column space.
+        length = min(1.0, 1.0 / np.linalg.norm(step, 2))
+        for _ in range(50):
+            basis = point.basis_after(length * step)
+            if problem.value_of_span(basis) <= point.value + 2e-4 * length * slope:
+                break
+            length /= 2
+        else:
+            # No decrease left at this precision.
+            break
+        point = _UnbalancedPoint(basis, problem)
+    return problem.eigenvectors @ point.W, point.s, n_iter, converged

@@ -49,7 +49,15 @@ def _instances():
 
 
 def _expected_failed_checks(estimator):
-    # Every entry must say why the check cannot pass. None so far.
+    # Every entry must say why the check cannot pass.
+    if type(estimator).__name__ == "ProcrustesAligner":
+        return {
+            "check_transformer_n_iter": (
+                "max_iter bounds the iterative solver of views wider than the "
+                "reference only; n_iter_ holds one count per view, 0 where the "
+                "closed form applies, as for the equal widths of this check"
+            )
+        }
     return {}
 
 
