@@ -108,7 +108,7 @@ class Progress:
     """
 
     first_report = 3.0
-    interval = 15.0
+    interval = 10.0
 
     def __init__(self, quiet, stream=None):
         self.quiet = quiet
