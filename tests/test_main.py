@@ -871,32 +871,45 @@ def test_fit_quality_follows_the_rule_of_compare_spaces():
         assert retrieval_above_chance(accuracy, n) == _above_chance(accuracy, n)
 
 
+def test_label_free_score_threshold_is_the_library_warning_threshold():
+    """Check that the command line judges by the score and threshold fit warns at."""
+    from skembed._cli._quality import LABEL_FREE_SCORE
+    from skembed._selflearn import _MIN_ISOMORPHISM_SCORE
+
+    assert LABEL_FREE_SCORE == ("isomorphism_score_", _MIN_ISOMORPHISM_SCORE)
+
+
 def test_self_learning_without_pairs_is_judged_by_a_label_free_score(
     tmp_path, capsys, monkeypatch
 ):
     """Check that unsupervised self-learning exits 3 on unrelated pools, else 0."""
     from skembed._cli._quality import LABEL_FREE_SCORE
-    from skembed._selflearn import _MIN_ISOMORPHISM_SCORE
 
-    assert LABEL_FREE_SCORE == ("isomorphism_score_", _MIN_ISOMORPHISM_SCORE)
     rng = np.random.default_rng(1)
     A = rng.normal(size=(300, 8)) * np.linspace(3, 1, 8)
     order = rng.permutation(300)
     np.save(tmp_path / "a.npy", A)
     np.save(tmp_path / "b.npy", (A @ ortho_group.rvs(8, random_state=0))[order])
     np.save(tmp_path / "noise.npy", rng.normal(size=(300, 8)))
-    argv = ["align", "a.npy", "--method", "self-learning", "-q", "-o"]
-    code, out, err = _main(
-        tmp_path, capsys, monkeypatch, *argv[:2], "b.npy", *argv[2:], "m.npz"
-    )
-    assert code == 0, err
-    assert "label-free isomorphism_score 1.000" in out
-    code, out, err = _main(
-        tmp_path, capsys, monkeypatch, *argv[:2], "noise.npy", *argv[2:], "n.npz"
-    )
-    assert code == 3
-    _one_error(err, "isomorphism_score_ is", "--pairs", kind="not usable")
-    assert (tmp_path / "n.npz").exists()
+    score = LABEL_FREE_SCORE[0]
+    for other, output, expected in (("b.npy", "m.npz", 0), ("noise.npy", "n.npz", 3)):
+        code, out, err = _main(
+            tmp_path,
+            capsys,
+            monkeypatch,
+            "align",
+            "a.npy",
+            other,
+            "--method",
+            "self-learning",
+            "-q",
+            "-o",
+            output,
+        )
+        assert code == expected, err
+        assert f"label-free {score.rstrip('_')}" in out
+        assert (tmp_path / output).exists()
+    _one_error(err, f"{score} is", "--pairs", kind="not usable")
 
 
 def test_self_learning_with_pairs_holds_some_out(tmp_path, capsys, monkeypatch):

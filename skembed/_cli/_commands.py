@@ -135,20 +135,20 @@ def _split(args, n, what):
 
 
 class _RoundReporter(io.TextIOBase):
-    """Turns the per-round lines of a verbose SelfLearningAligner into progress.
+    """Turns the lines of a verbose SelfLearningAligner into progress notes.
 
-    Each round line says which start (``keep_prob``) runs; the step's total
-    is the bound n_iter x starts, so the estimate is a bound too.
+    The number of rounds is not known in advance (the loop stops when the
+    dictionary settles), so the progress line reports the last round and
+    the rounds so far, not an estimate.
     """
 
     _ROUND = re.compile(r"start keep_prob=(\S+), round (\d+): (\d+) pairs")
+    _PREFIX = "[SelfLearningAligner] "
 
-    def __init__(self, step, progress, n_iter, n_starts):
+    def __init__(self, step, n_iter):
         self.step = step
-        self.progress = progress
         self.n_iter = n_iter
-        self.n_starts = n_starts
-        self.starts = []
+        self.rounds = 0
         self.buffer = ""
 
     def writable(self):
@@ -158,36 +158,31 @@ class _RoundReporter(io.TextIOBase):
         self.buffer += text
         while "\n" in self.buffer:
             line, self.buffer = self.buffer.split("\n", 1)
-            self._line(line)
+            self._line(line.strip())
         return len(text)
 
     def _line(self, line):
+        if not line:
+            return
         match = self._ROUND.search(line)
         if match is None:
-            if line.strip():
-                self.progress.say(line.strip())
+            self.step.note(line.removeprefix(self._PREFIX))
             return
-        start, round_, pairs = match.group(1), int(match.group(2)), match.group(3)
-        if start not in self.starts:
-            self.starts.append(start)
-        run = len(self.starts)
-        done = (run - 1) * self.n_iter + round_
-        self.step.advance(done, self.n_starts * self.n_iter)
+        self.rounds += 1
+        start, round_, pairs = match.groups()
         self.step.note(
-            f"start {run} of {self.n_starts}, round {round_} (at most "
-            f"{self.n_iter}), {pairs} pairs in the dictionary"
+            f"{self.rounds} rounds so far; round {round_} (at most {self.n_iter}) "
+            f"of the run from keep_prob={start}: {pairs} pairs in the dictionary"
         )
 
 
 def _fit(aligner, progress, label, args, fit_args, fit_kwargs, n_values):
     self_learning = args.method == "self-learning"
-    with progress.step(f"fitting {label}", bound=self_learning) as step:
+    with progress.step(f"fitting {label}") as step:
         sink = contextlib.nullcontext()
         if self_learning and not args.quiet:
-            n_starts = 2 if aligner.keep_prob == "auto" else 1
             aligner.set_params(verbose=1)
-            reporter = _RoundReporter(step, progress, aligner.n_iter, n_starts)
-            sink = contextlib.redirect_stdout(reporter)
+            sink = contextlib.redirect_stdout(_RoundReporter(step, aligner.n_iter))
         elif "verbose" not in aligner.get_params():
             sink = contextlib.redirect_stdout(sys.stderr)
         with sink, blas_threads(n_values):

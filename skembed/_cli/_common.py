@@ -55,17 +55,14 @@ def format_seconds(seconds):
 class Step:
     """One running step of a command: what is done so far, for the ticker.
 
-    ``advance(done)`` records progress in units of ``total`` (rows, bytes,
-    rounds); ``note(text)`` a status shown next to it. With ``bound=True`` the
-    total is an upper bound (self-learning stops when it converges), so the
-    estimate is a bound too.
+    ``advance(done)`` records progress in units of ``total`` (rows, bytes);
+    ``note(text)`` a status shown next to it.
     """
 
-    def __init__(self, message, total=None, unit="", bound=False):
+    def __init__(self, message, total=None, unit=""):
         self.message = message
         self.total = total
         self.unit = unit
-        self.bound = bound
         self.done = 0
         self.status = ""
         self.start = time.perf_counter()
@@ -92,8 +89,7 @@ class Step:
                 )
             else:
                 parts.append(f"{share:.0%}")
-            prefix = "at most about" if self.bound else "about"
-            parts.append(f"{prefix} {format_seconds(left)} left")
+            parts.append(f"about {format_seconds(left)} left")
         if self.status:
             parts.append(self.status)
         return f"{self.message}: {', '.join(parts)}"
@@ -120,9 +116,9 @@ class Progress:
             print(f"skembed: {message}", file=stream, flush=True)
 
     @contextlib.contextmanager
-    def step(self, message, total=None, unit="", bound=False):
+    def step(self, message, total=None, unit=""):
         """Announce ``message``, report on it while it runs, then time it."""
-        step = Step(message, total, unit, bound)
+        step = Step(message, total, unit)
         self.say(f"{message} ...")
         stop = threading.Event()
         ticker = None
