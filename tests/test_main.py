@@ -12,6 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 from scipy.stats import ortho_group
 
@@ -1319,3 +1322,36 @@ def test_pyarrow_floor_excludes_cve_2023_47248():
                 assert not requirement.specifier.contains(Version("14.0.0")), extra
                 assert requirement.specifier.contains(Version("14.0.1")), extra
     assert {"parquet", "test", "text", "docs"} <= set(found)
+
+
+@given(
+    matrix=arrays(
+        np.float64,
+        st.tuples(st.integers(1, 12), st.integers(2, 5)),
+        elements=st.one_of(
+            st.integers(-2, 6).map(float),
+            st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False),
+        ),
+    )
+)
+@settings(deadline=None, max_examples=60)
+def test_csv_reader_never_loses_or_shifts_a_row(matrix):
+    """Check that a CSV file's rows come back whole, or line 1 is an error."""
+    import tempfile
+    from pathlib import Path
+
+    from skembed._cli._common import UserError
+    from skembed._cli._files import parse_columns, read_embeddings
+
+    columns = parse_columns(f"0..{matrix.shape[1] - 1}")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.csv"
+        np.savetxt(path, matrix, delimiter=",", fmt="%.17g")
+        read = read_embeddings(str(path), header="no", columns=columns)
+        np.testing.assert_array_equal(read, matrix)
+        try:
+            read = read_embeddings(str(path), header="auto", columns=columns)
+        except UserError as exc:
+            assert "line 1" in str(exc)
+        else:
+            np.testing.assert_array_equal(read, matrix)
