@@ -24,6 +24,7 @@ import argparse
 import math
 import os
 import sys
+import textwrap
 import warnings
 import zipfile
 import zlib
@@ -200,11 +201,12 @@ def _add_reading(parser, two_files):
 
 
 def _subparser(sub, name, common, *, help, description, examples):
+    # The raw formatter keeps the examples' lines; the prose is wrapped here.
     return sub.add_parser(
         name,
         parents=[common],
         help=help,
-        description=description,
+        description=textwrap.fill(description, 79),
         epilog="examples:\n" + "\n".join(f"  {line}" for line in examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -218,7 +220,7 @@ def build_parser():
         prog="skembed",
         description="Align, combine and compare embeddings from different models.",
         epilog=(
-            "exit codes: 0 success, 2 user error (one line on stderr), 3 the "
+            "exit codes: 0 success, 2 user error (one line on stderr), 3 the\n"
             "aligned map is no better than chance, 130 interrupted, 1 a bug.\n"
             "examples:\n"
             "  skembed report old.npy new.npy\n"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skembed._cli._common import UserError
+from skembed._cli._common import UserError, one_line
 from skembed._io import HEADER_KEY
 from skembed._views import frame_to_array
 
@@ -114,8 +114,7 @@ def _npy_header(stream, where, available):
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
     except Exception as exc:  # a damaged header breaks its parser anywhere
         raise UserError(
-            f"{where} is not a readable .npy array (damaged header: "
-            f"{' '.join(str(exc).split())})."
+            f"{where} is not a readable .npy array (damaged header: {one_line(exc)})."
         ) from None
     if dtype.hasobject:
         raise UserError(
@@ -229,9 +228,16 @@ def _read_npz(path, key, where, step):
                 step,
                 path.stat().st_size,
             )
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            OSError,
+            RuntimeError,  # an encrypted member
+            NotImplementedError,  # a compression method zipfile lacks
+        ) as exc:
             raise UserError(
-                f"{where} is damaged: array {key!r} cannot be read ({exc})."
+                f"{where} is damaged: array {key!r} cannot be read ({one_line(exc)})."
             ) from None
     if data.dtype.names is not None:
         return _Structured(data, where)
@@ -653,7 +659,7 @@ def _has_header(cells, header, where):
     )
 
 
-def _read_csv(path, where, header, step, integer):
+def _read_csv(path, where, header, step):
     import pandas as pd
 
     _expect_kind(path, where, "text")
@@ -678,7 +684,8 @@ def _read_csv(path, where, header, step, integer):
     except pd.errors.EmptyDataError:
         raise UserError(f"{where} has no data rows.") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise UserError(f"{where} is not a readable CSV file ({one(exc)}).") from None
+        reason = one_line(exc)
+        raise UserError(f"{where} is not a readable CSV file ({reason}).") from None
     if not chunks:
         raise UserError(f"{where} has no data rows.")
     frame = pd.concat(chunks) if len(chunks) > 1 else chunks[0]
@@ -745,10 +752,6 @@ def _read_csv(path, where, header, step, integer):
     return _Frame(frame, where, arrow=False), not skip
 
 
-def one(exc):
-    return " ".join(str(exc).split())
-
-
 # ------------------------------------------------------------------ Parquet
 def _read_parquet(path, where, step):
     try:
@@ -776,7 +779,7 @@ def _read_parquet(path, where, step):
             table = parquet.schema_arrow.empty_table()
     except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
         raise UserError(
-            f"{where} is not a readable Parquet file ({one(exc)})."
+            f"{where} is not a readable Parquet file ({one_line(exc)})."
         ) from None
     return _Frame(table, where, arrow=True)
 
@@ -833,7 +836,7 @@ def read_embeddings(
         _expect_kind(path, where, "npz")
         table = _read_npz(path, key, where, step)
     elif suffix == ".csv":
-        table, unnamed = _read_csv(path, where, header, step, integer)
+        table, unnamed = _read_csv(path, where, header, step)
     elif suffix == ".parquet":
         table = _read_parquet(path, where, step)
     else:
