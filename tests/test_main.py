@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 from scipy.stats import ortho_group
 
@@ -122,7 +125,7 @@ def _without(module, *argv):
 
 _CASES = {
     "report": _cli("report", "a.npy", "b.npy"),
-    "report_json": _cli("report", "a.csv", "b.csv", "--json", "--quiet"),
+    "report_json": _cli("report", "a.csv", "b.csv", "--json", "--quiet", "--header"),
     "align": _cli("align", "a.npy", "b.npy", "-o", "procrustes.npz"),
     "translate": _cli(
         "translate",
@@ -410,7 +413,10 @@ def test_translate_quiet_indices_and_csv_output(cli, capsys, monkeypatch):
 @pytest.mark.parametrize(
     "argv, fragment",
     [
-        (["align", "labelled.csv", "b.npy", "-o", "x.npz"], "column 12 holds non-num"),
+        (
+            ["align", "labelled.csv", "b.npy", "-o", "x.npz"],
+            "column 12 ('label') holds non-num",
+        ),
         (["report", "notes.txt", "b.npy"], "unsupported file type '.txt'"),
         (["report", "model.npz", "b.npy"], "is an skembed model file, not embed"),
         (
@@ -439,7 +445,7 @@ def test_translate_quiet_indices_and_csv_output(cli, capsys, monkeypatch):
                 "-o",
                 "x.txt",
             ],
-            "use a .npy or .csv file name",
+            "use a .npy, .csv or .parquet file name",
         ),
         (
             [
@@ -495,3 +501,879 @@ def test_align_defaults_are_the_estimators_defaults():
     assert args.n_components == CCAAligner().n_components
     assert args.reg == CCAAligner().reg
     assert args.alpha == RidgeAligner().alpha
+
+
+# ---------------------------------------------------------------------------
+# Hardening (issue 15): inputs, outputs, options, quality, progress, failures.
+# ---------------------------------------------------------------------------
+def _rotated(n=300, d=8, seed=0):
+    """Row-paired float32 views: B is a rotation of A plus a little noise."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d)).astype(np.float32)
+    B = A @ ortho_group.rvs(d, random_state=seed) + 0.05 * rng.normal(size=A.shape)
+    return A, B.astype(np.float32)
+
+
+def _main(folder, capsys, monkeypatch, *argv):
+    """Run main in ``folder``; (exit code, stdout, stderr)."""
+    monkeypatch.chdir(folder)
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _one_error(err, *fragments, kind="error"):
+    """The single ``skembed CMD: error: ...`` line of stderr, checked."""
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if f": {kind}: " in line]
+    assert len(lines) == 1, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def paired(tmp_path):
+    """a.npy and b.npy, row-paired and alignable, in a fresh folder."""
+    A, B = _rotated()
+    np.save(tmp_path / "a.npy", A)
+    np.save(tmp_path / "b.npy", B)
+    return tmp_path, A, B
+
+
+@pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
+def test_parquet_id_column_is_refused_and_columns_selects(paired, capsys, monkeypatch):
+    """Check that an id column is never read as a dimension; --columns picks."""
+    folder, A, B = paired
+    ids = np.arange(1000, 1000 + A.shape[0])
+    pd.DataFrame({"id": ids, "embedding": list(A)}).to_parquet(folder / "a.parquet")
+    pd.DataFrame({"id": ids, "embedding": list(B)}).to_parquet(folder / "b.parquet")
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "a.parquet", "b.npy")
+    assert code == 2
+    _one_error(err, "a.parquet", "column 0 ('id')", "--columns embedding")
+    code, out, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        "report",
+        "a.parquet",
+        "b.parquet",
+        "--columns",
+        "embedding",
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["n_features"] == [8, 8]
+
+
+def test_csv_written_with_its_index_is_refused(paired, capsys, monkeypatch):
+    """Check that the index column of DataFrame.to_csv is not a dimension."""
+    folder, A, _ = paired
+    pd.DataFrame(A).to_csv(folder / "indexed.csv")
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "indexed.csv", "b.npy")
+    assert code == 2
+    _one_error(err, "column 0 ('')", "id or index", "--columns 0..7")
+    code, out, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        "report",
+        "indexed.csv",
+        "b.npy",
+        "--columns-a",
+        "0..7",
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["n_features"] == [8, 8]
+
+
+@pytest.mark.parametrize(
+    "extra, reason",
+    [
+        (lambda n: np.arange(n), "counts 0, 1, 2"),
+        (lambda n: np.arange(n) % 7, "only whole numbers"),
+    ],
+)
+def test_integer_column_of_an_array_is_refused(
+    paired, capsys, monkeypatch, extra, reason
+):
+    """Check that index-like or integer columns of an array are refused."""
+    folder, A, _ = paired
+    np.save(folder / "with_ids.npy", np.column_stack([extra(A.shape[0]), A]))
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "with_ids.npy", "b.npy")
+    assert code == 2
+    _one_error(err, "column 0", reason, "--columns 1..8")
+    code, _, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        "report",
+        "with_ids.npy",
+        "b.npy",
+        "--columns-a",
+        "1..8",
+        "-q",
+    )
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("e9", "has no column 'e9'"),
+        ("e5..e1", "'e1' comes before 'e5'"),
+        ("e0,e0", "selects column 'e0' twice"),
+        ("e0,,e1", "empty name"),
+        ("e0..", "not a range"),
+    ],
+)
+def test_columns_errors_name_the_problem(paired, capsys, monkeypatch, spec, fragment):
+    """Check one-line errors for --columns values that select nothing sensible."""
+    folder, A, _ = paired
+    pd.DataFrame(A, columns=[f"e{j}" for j in range(8)]).to_csv(
+        folder / "named.csv", index=False
+    )
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "report", "named.csv", "b.npy", "--columns-a", spec
+    )
+    assert code == 2
+    assert fragment in err
+    assert "too many values" not in err
+
+
+def test_missing_output_folder_fails_before_any_work(paired, capsys, monkeypatch):
+    """Check that -o into a missing folder fails first, naming the folder."""
+    folder, _, _ = paired
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("an input was read before the output was checked")
+
+    monkeypatch.setattr("skembed._cli._commands.read_embeddings", no_reading)
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "b.npy", "-o", "missing/m.npz"
+    )
+    assert code == 2
+    line = _one_error(err, "missing/m.npz", "folder missing does not exist")
+    assert "file not found" not in line
+    for argv in (
+        ["translate", "m.npz", "a.npy", "--source", "0", "--target", "1"],
+        ["demo"],
+    ):
+        output = ("-o", "missing/out.npy") if argv[0] == "translate" else ()
+        output = output or ("--plot", "missing/out.png")
+        code, _, err = _main(folder, capsys, monkeypatch, *argv, *output)
+        assert code == 2
+        _one_error(err, "does not exist")
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["align", "a.npy", "b.npy", "-o", "a.npy"], "also an input"),
+        (["align", "a.npy", "b.npy", "-o", "./b.npy"], "also an input"),
+        (["align", "a.npy", "b.npy", "-o", "model.txt"], "use a .npz file name"),
+        (["align", "a.npy", "b.npy", "-o", "."], "use a .npz file name"),
+        (
+            [
+                "translate",
+                "m.npz",
+                "a.npy",
+                "--source",
+                "0",
+                "--target",
+                "1",
+                "-o",
+                "a.npy",
+            ],
+            "also an input",
+        ),
+        (
+            [
+                "translate",
+                "m.npz",
+                "a.npy",
+                "--source",
+                "0",
+                "--target",
+                "1",
+                "-o",
+                "m.npz",
+            ],
+            "also an input",
+        ),
+    ],
+)
+def test_output_never_overwrites_an_input(paired, capsys, monkeypatch, argv, fragment):
+    """Check that an output naming an input (or no model file) is refused."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    _one_error(err, fragment)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
+def test_translate_writes_parquet_that_reads_back(paired, capsys, monkeypatch):
+    """Check .parquet output: one vector column equal to aligner.translate."""
+    folder, A, B = paired
+    aligner = ProcrustesAligner().fit([A, B])
+    save_aligner(aligner, folder / "m.npz")
+    code, _, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        "translate",
+        "m.npz",
+        "b.npy",
+        "--source",
+        "1",
+        "--target",
+        "0",
+        "-o",
+        "out.parquet",
+    )
+    assert code == 0, err
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(folder / "out.parquet")
+    assert table.column_names == ["embedding"]
+    translated = np.vstack(table.column("embedding").to_pylist())
+    assert_allclose(translated, aligner.translate(B, 1, 0), rtol=1e-6)
+    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--reg", "0.5"], "--reg applies to --method cca only"),
+        (["--n-components", "2"], "--n-components applies to --method cca only"),
+        (["--method", "cca", "--alpha", "2"], "--alpha applies to --method ridge"),
+        (["--method", "ridge", "--reg", "2"], "--reg applies to --method cca only"),
+        (["--names", "a", "a"], "--names gives 'a' twice"),
+        (["--names", " ", "b"], "a view name cannot be empty"),
+        (["--method", "cca", "--n-components", "0"], "must be at least 1, got 0"),
+        (["--method", "cca", "--n-components", "x"], "expected a whole number"),
+        (["--method", "cca", "--reg", "nan"], "finite number >= 0"),
+        (["--test-size", "1.5"], "strictly between 0 and 1"),
+        (["--test-size", "5"], "holds out 5"),
+        (["--method", "cca", "--n-components", "9"], "more than the narrower file"),
+        (["--method", "self-learning", "--test-size", "0.3"], "no known pairs"),
+        (["--header"], "--header applies to .csv inputs"),
+        (["--columns", "0..7", "--columns-b", "0..7"], "--columns applies to both"),
+        (["--random-state", "-1"], "must be in [0, 2**32 - 1]"),
+    ],
+)
+def test_options_that_do_not_apply_are_errors(
+    paired, capsys, monkeypatch, argv, fragment
+):
+    """Check that an option that does nothing or is malformed is an error."""
+    folder = paired[0]
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "b.npy", "-o", "m.npz", *argv
+    )
+    assert code == 2
+    assert fragment in err, err
+    assert err.count("error:") == 1
+    assert "Traceback" not in err
+    assert not (folder / "m.npz").exists()
+
+
+def test_translate_same_view_and_demo_same_model_are_errors(
+    paired, capsys, monkeypatch
+):
+    """Check that naming one view (or one model) twice is an error."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    code, _, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        "translate",
+        "m.npz",
+        "a.npy",
+        "--source",
+        "view0",
+        "--target",
+        "0",
+        "-o",
+        "out.npy",
+    )
+    assert code == 2
+    _one_error(err, "name the same view")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "demo", "--source", "e5", "--target", "e5"
+    )
+    assert code == 2
+    _one_error(err, "two different models")
+
+
+def test_every_option_has_help_and_every_command_an_example():
+    """Check the help: every option explained, every command with examples."""
+    from skembed.__main__ import build_parser
+
+    parser = build_parser()
+    (commands,) = [
+        action
+        for action in parser._actions
+        if isinstance(action, __import__("argparse")._SubParsersAction)
+    ]
+    assert set(commands.choices) == {"demo", "report", "align", "translate"}
+    for name, command in commands.choices.items():
+        assert "examples:" in command.epilog
+        assert f"skembed {name}" in command.epilog
+        for action in command._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest}"
+    assert all(action.help for action in parser._actions)
+
+
+def test_align_prints_held_out_quality_and_refits_on_all_pairs(
+    paired, capsys, monkeypatch
+):
+    """Check the held-out figure, and that the model is fitted on every pair."""
+    folder, A, B = paired
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "b.npy", "-o", "m.npz"
+    )
+    assert code == 0, err
+    assert "held-out top-1 retrieval 1.000 on 75 pairs" in out
+    assert "chance 0.0133" in out
+    expected = ProcrustesAligner().fit([A, B])
+    assert_allclose(
+        load_aligner(folder / "m.npz").rotations_[1], expected.rotations_[1]
+    )
+    code, out, _ = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        "align",
+        "a.npy",
+        "b.npy",
+        "-o",
+        "m2.npz",
+        "--test-size",
+        "0",
+    )
+    assert code == 0
+    assert "not checked (--test-size 0)" in out
+
+
+def test_align_exits_3_when_the_map_is_no_better_than_chance(
+    paired, capsys, monkeypatch
+):
+    """Check exit code 3 and a one-line reason for a chance-level map."""
+    folder, A, _ = paired
+    rng = np.random.default_rng(1)
+    np.save(folder / "unrelated.npy", rng.normal(size=A.shape).astype(np.float32))
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "unrelated.npy", "-o", "m.npz"
+    )
+    assert code == 3
+    line = _one_error(err, "no better than chance", "chance 0.0133", kind="not usable")
+    assert line.startswith("skembed align: not usable: ")
+    assert "not worth using (exit 3)" in out
+    # The model is written, for inspection.
+    assert load_aligner(folder / "m.npz").view_names_ == ["a", "unrelated"]
+
+
+def test_fit_quality_follows_the_rule_of_compare_spaces():
+    """Check fit_quality against retrieval_above_chance on held-out pairs."""
+    from skembed._cli._quality import fit_quality
+    from skembed.metrics._verdict import _above_chance, retrieval_above_chance
+
+    A, B = _rotated(n=200)
+    aligner = ProcrustesAligner().fit([A[:150], B[:150]])
+    good = fit_quality(aligner, (A[150:], B[150:]))
+    assert good.usable and good.reason == ""
+    assert "held-out top-1 retrieval 1.000 on 50 pairs" in good.figure
+    rng = np.random.default_rng(0)
+    bad = fit_quality(aligner, (A[150:], rng.normal(size=(50, 8))))
+    assert not bad.usable
+    assert "no better than chance" in bad.reason
+    for accuracy, n in [(0.2, 25), (0.19, 25), (0.05, 400), (0.04, 400), (1.0, 10)]:
+        assert retrieval_above_chance(accuracy, n) == _above_chance(accuracy, n)
+
+
+def test_label_free_score_threshold_is_the_library_warning_threshold():
+    """Check that the command line judges by the score and threshold fit warns at."""
+    from skembed._cli._quality import LABEL_FREE_SCORE
+    from skembed._selflearn import _MIN_ISOMORPHISM_SCORE
+
+    assert LABEL_FREE_SCORE == ("isomorphism_score_", _MIN_ISOMORPHISM_SCORE)
+
+
+def test_self_learning_without_pairs_is_judged_by_a_label_free_score(
+    tmp_path, capsys, monkeypatch
+):
+    """Check that unsupervised self-learning exits 3 on unrelated pools, else 0."""
+    from skembed._cli._quality import LABEL_FREE_SCORE
+
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(300, 8)) * np.linspace(3, 1, 8)
+    order = rng.permutation(300)
+    np.save(tmp_path / "a.npy", A)
+    np.save(tmp_path / "b.npy", (A @ ortho_group.rvs(8, random_state=0))[order])
+    np.save(tmp_path / "noise.npy", rng.normal(size=(300, 8)))
+    score = LABEL_FREE_SCORE[0]
+    for other, output, expected in (("b.npy", "m.npz", 0), ("noise.npy", "n.npz", 3)):
+        code, out, err = _main(
+            tmp_path,
+            capsys,
+            monkeypatch,
+            "align",
+            "a.npy",
+            other,
+            "--method",
+            "self-learning",
+            "-q",
+            "-o",
+            output,
+        )
+        assert code == expected, err
+        assert f"label-free {score.rstrip('_')}" in out
+        assert (tmp_path / output).exists()
+    _one_error(err, f"{score} is", "--pairs", kind="not usable")
+
+
+def test_self_learning_with_pairs_holds_some_out(tmp_path, capsys, monkeypatch):
+    """Check that held-out known pairs judge a self-learning fit."""
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(300, 8)) * np.linspace(3, 1, 8)
+    order = rng.permutation(300)
+    np.save(tmp_path / "a.npy", A)
+    np.save(tmp_path / "b.npy", (A @ ortho_group.rvs(8, random_state=0))[order])
+    pairs = np.column_stack([order[:40], np.arange(40)])
+    np.savetxt(tmp_path / "pairs.csv", pairs, fmt="%d", delimiter=",")
+    code, out, err = _main(
+        tmp_path,
+        capsys,
+        monkeypatch,
+        "align",
+        "a.npy",
+        "b.npy",
+        "--method",
+        "self-learning",
+        "--pairs",
+        "pairs.csv",
+        "-q",
+        "-o",
+        "m.npz",
+    )
+    assert code == 0, err
+    assert "30 seed pairs" in out
+    assert "held-out top-1 retrieval 1.000 on 10 pairs" in out
+
+
+def test_progress_line_has_elapsed_time_and_estimate():
+    """Check the progress line of a long step: elapsed, rate, time left."""
+    import io
+    import time
+
+    from skembed._cli._common import Progress
+
+    stream = io.StringIO()
+    progress = Progress(quiet=False, stream=stream)
+    progress.first_report = progress.interval = 0.02
+    with progress.step("translating 1000 rows", total=1000, unit="rows") as step:
+        step.advance(250)
+        time.sleep(0.3)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "skembed: translating 1000 rows ..."
+    ticks = [line for line in lines if "elapsed" in line]
+    assert ticks, lines
+    assert "250 of 1,000 rows" in ticks[0]
+    assert "rows/s" in ticks[0] and "left" in ticks[0]
+    quiet = io.StringIO()
+    silent = Progress(quiet=True, stream=quiet)
+    silent.first_report = 0.0
+    with silent.step("reading") as step:
+        step.advance(1, 2)
+        time.sleep(0.05)
+    assert quiet.getvalue() == ""
+
+
+def test_self_learning_progress_reports_rounds(tmp_path, capsys, monkeypatch):
+    """Check that a self-learning fit reports its rounds on stderr."""
+    from skembed._cli._common import Progress
+
+    monkeypatch.setattr(Progress, "first_report", 0.0)
+    monkeypatch.setattr(Progress, "interval", 0.01)
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(300, 8)) * np.linspace(3, 1, 8)
+    np.save(tmp_path / "a.npy", A)
+    np.save(tmp_path / "b.npy", A[::-1] @ ortho_group.rvs(8, random_state=0))
+    code, out, err = _main(
+        tmp_path,
+        capsys,
+        monkeypatch,
+        "align",
+        "a.npy",
+        "b.npy",
+        "--method",
+        "self-learning",
+        "-o",
+        "m.npz",
+    )
+    assert code == 0, err
+    assert "round" in err and "elapsed" in err
+    assert "[SelfLearningAligner]" not in err + out
+
+
+def test_no_statistics_writes_a_smaller_model(paired, capsys, monkeypatch):
+    """Check --no-statistics: a smaller file that transforms alike."""
+    folder, A, B = paired
+    for name, extra in (("full.npz", []), ("small.npz", ["--no-statistics"])):
+        code, _, err = _main(
+            folder,
+            capsys,
+            monkeypatch,
+            "align",
+            "a.npy",
+            "b.npy",
+            "-q",
+            "-o",
+            name,
+            *extra,
+        )
+        assert code == 0, err
+    full, small = load_aligner(folder / "full.npz"), load_aligner(folder / "small.npz")
+    assert (folder / "small.npz").stat().st_size < (folder / "full.npz").stat().st_size
+    assert_allclose(small.transform([A, B]), full.transform([A, B]))
+    with pytest.raises(ValueError, match="without its statistics"):
+        small.partial_fit([A, B])
+
+
+def test_csv_first_numeric_row_is_never_dropped(paired, capsys, monkeypatch):
+    """Check that a numeric first row is data or an error, never a lost row."""
+    folder, A, B = paired
+    pairs = "0,1\n1,0\n" + "".join(f"{i},{i}\n" for i in range(2, 60))
+    (folder / "pairs.csv").write_text(pairs)
+    argv = ["align", "a.npy", "b.npy", "--pairs", "pairs.csv", "-q", "-o", "m.npz"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    _one_error(err, "line 1 is 0,1", "--no-header")
+    code, out, err = _main(folder, capsys, monkeypatch, *argv, "--no-header")
+    assert code == 0, err
+    assert "fitted on 60 pairs" in out
+    # A first row 0, 1, ..., d-1 among embeddings: kept with --no-header.
+    rows = np.vstack([np.arange(8), A[1:]]).astype(np.float32)
+    np.savetxt(folder / "first.csv", rows, delimiter=",", fmt="%.9g")
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "first.csv", "b.npy")
+    assert code == 2
+    _one_error(err, "--header", "--no-header")
+    code, out, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        "report",
+        "first.csv",
+        "b.npy",
+        "--no-header",
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["n_samples"] == 300
+    # A text header is recognised without any option.
+    pd.DataFrame(A, columns=[f"e{j}" for j in range(8)]).to_csv(
+        folder / "named.csv", index=False
+    )
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "report", "named.csv", "b.npy", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["n_samples"] == 300
+
+
+@pytest.mark.parametrize("line", [1, 5])
+def test_csv_typo_is_an_error_naming_the_line(paired, capsys, monkeypatch, line):
+    """Check that a typo in a data row names the line, never shifts rows."""
+    folder, A, B = paired
+    rows = [",".join(f"{value:.6f}" for value in row) for row in A[:10]]
+    rows[line - 1] = rows[line - 1].replace(",", ",x", 1)
+    (folder / "typo.csv").write_text("\n".join(rows) + "\n")
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    code, _, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        "translate",
+        "m.npz",
+        "typo.csv",
+        "--source",
+        "0",
+        "--target",
+        "1",
+        "-o",
+        "out.npy",
+    )
+    assert code == 2
+    _one_error(err, f"typo.csv, line {line}, column 1", "'x")
+    assert not (folder / "out.npy").exists()
+
+
+def _damaged_files(folder, A, B):
+    """name -> path of a damaged or misnamed file, built from valid ones."""
+    import io
+    import zipfile
+
+    with open(folder / "npy_named.npz", "wb") as file:
+        np.save(file, A)
+    np.savez(folder / "stored.npz", emb=A)
+    data = bytearray((folder / "stored.npz").read_bytes())
+    data[data.find(b"\x93NUMPY") + 500] ^= 0xFF
+    (folder / "bad_crc.npz").write_bytes(bytes(data))
+    np.savez_compressed(folder / "compressed.npz", emb=A)
+    data = bytearray((folder / "compressed.npz").read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = bytes(16)
+    (folder / "bad_deflate.npz").write_bytes(bytes(data))
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 8)}
+    )
+    with zipfile.ZipFile(folder / "huge_member.npz", "w") as archive:
+        archive.writestr("emb.npy", header.getvalue() + bytes(64))
+    (folder / "truncated.npy").write_bytes((folder / "a.npy").read_bytes()[:2000])
+    (folder / "text.parquet").write_text("id,embedding\n")
+    (folder / "binary.csv").write_bytes((folder / "a.npy").read_bytes())
+    return {
+        "npy_named.npz": "rename it to npy_named.npy",
+        "bad_crc.npz": "damaged",
+        "bad_deflate.npz": "damaged",
+        "huge_member.npz": "(1000000000000, 8)",
+        "truncated.npy": "truncated",
+        "text.parquet": "is a text file, not a Parquet file",
+        "binary.csv": "is a NumPy .npy array, not a CSV",
+    }
+
+
+def test_damaged_and_misnamed_files_exit_2_in_one_line(paired, capsys, monkeypatch):
+    """Check exit code 2 and one line (no traceback) for damaged input files."""
+    folder, A, B = paired
+    for name, fragment in _damaged_files(folder, A, B).items():
+        code, _, err = _main(folder, capsys, monkeypatch, "report", name, "b.npy")
+        assert code == 2, (name, err)
+        _one_error(err, name, fragment)
+
+
+def test_damaged_model_files_exit_2_in_one_line(paired, capsys, monkeypatch):
+    """Check exit code 2 and one line for model files that cannot be loaded."""
+    import io
+    import zipfile
+
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    with zipfile.ZipFile(folder / "m.npz") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    )
+    forged = {
+        name: (header.getvalue() + bytes(64) if name.startswith("array") else data)
+        for name, data in members.items()
+    }
+    with zipfile.ZipFile(folder / "huge.npz", "w") as archive:
+        for name, data in forged.items():
+            archive.writestr(name, data)
+    document = json.loads(np.load(folder / "m.npz")["__skembed_model__"].tobytes())
+    text = json.dumps(document)[:-1] + ', "junk": ' + "[" * 50000 + "]" * 50000 + "}"
+    nested = io.BytesIO()
+    np.save(nested, np.frombuffer(text.encode(), dtype=np.uint8))
+    with zipfile.ZipFile(folder / "nested.npz", "w") as archive:
+        for name, data in members.items():
+            if name.startswith("__skembed_model__"):
+                data = nested.getvalue()
+            archive.writestr(name, data)
+    with open(folder / "array.npz", "wb") as file:
+        np.save(file, A)
+    for model in ("huge.npz", "nested.npz", "array.npz"):
+        code, _, err = _main(
+            folder,
+            capsys,
+            monkeypatch,
+            "translate",
+            model,
+            "b.npy",
+            "--source",
+            "1",
+            "--target",
+            "0",
+            "-o",
+            "out.npy",
+        )
+        assert code == 2, (model, err)
+        _one_error(err, model)
+
+
+@pytest.mark.parametrize(
+    "exception, code, fragment",
+    [
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (MemoryError("Unable to allocate 7.3 TiB"), 2, "not enough memory"),
+        (RecursionError("maximum recursion depth exceeded"), 2, "nested too deeply"),
+        (OSError(28, "No space left on device", "m.npz"), 2, "m.npz: No space left"),
+        (RuntimeError("boom"), 1, "a bug in skembed"),
+    ],
+)
+def test_failures_are_one_line_with_their_exit_code(
+    paired, capsys, monkeypatch, exception, code, fragment
+):
+    """Check exit codes 130, 2 and 1, each with one line and no traceback."""
+
+    def fail(args, progress):
+        raise exception
+
+    monkeypatch.setattr("skembed._cli.run_report", fail)
+    got, _, err = _main(paired[0], capsys, monkeypatch, "report", "a.npy", "b.npy")
+    assert got == code
+    assert fragment in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_report_json_never_prints_nan(paired, capsys, monkeypatch):
+    """Check that a non-finite number becomes null, keeping the JSON valid."""
+    from dataclasses import replace
+
+    from skembed.metrics import compare_spaces
+
+    def with_nan(*args, **kwargs):
+        return replace(compare_spaces(*args, **kwargs), linear_cka=float("nan"))
+
+    monkeypatch.setattr("skembed._cli._commands.compare_spaces", with_nan)
+    code, out, _ = _main(
+        paired[0], capsys, monkeypatch, "report", "a.npy", "b.npy", "--json"
+    )
+    assert code == 0
+    assert "NaN" not in out
+    assert json.loads(out)["linear_cka"] is None
+
+
+def test_runtime_warnings_do_not_leak_but_skembed_warnings_show(
+    paired, capsys, monkeypatch
+):
+    """Check that numpy RuntimeWarnings are dropped, skembed's warnings shown."""
+    import warnings
+
+    from skembed.exceptions import UnsupervisedAlignmentWarning
+
+    def noisy(args, progress):
+        with np.errstate(over="warn"):
+            np.float32(3e38) * np.float32(10)
+        warnings.warn("overflow encountered in matmul", RuntimeWarning, stacklevel=1)
+        warnings.warn("pass known pairs", UnsupervisedAlignmentWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr("skembed._cli.run_report", noisy)
+    code, _, err = _main(paired[0], capsys, monkeypatch, "report", "a.npy", "b.npy")
+    assert code == 0
+    assert "overflow" not in err
+    assert err.strip() == "skembed report: warning: pass known pairs"
+
+
+def _limited(limit):
+    """preexec_fn: limit the size of files the child may write (ulimit -f)."""
+
+    def apply():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
+def test_a_failed_write_leaves_the_old_output_intact(paired):
+    """Check that outputs are atomic: a write that fails changes nothing."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    old_model = (folder / "m.npz").read_bytes()
+    (folder / "out.npy").write_bytes(b"previous result")
+    results = [
+        subprocess.run(
+            _cli(*argv),
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+            preexec_fn=_limited(4096),
+        )
+        for argv in (
+            ["align", "a.npy", "b.npy", "-q", "-o", "m.npz"],
+            [
+                "translate",
+                "m.npz",
+                "b.npy",
+                "--source",
+                "1",
+                "--target",
+                "0",
+                "-q",
+                "-o",
+                "out.npy",
+            ],
+        )
+    ]
+    for result in results:
+        _user_error(result, "could not write", "left as it was")
+    assert (folder / "m.npz").read_bytes() == old_model
+    assert (folder / "out.npy").read_bytes() == b"previous result"
+    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+
+
+def test_pyarrow_floor_excludes_cve_2023_47248():
+    """Check that every extra listing pyarrow requires a version past the fix."""
+    import configparser
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    found = []
+    for extra, text in config["options.extras_require"].items():
+        for line in text.split("\n"):
+            if line.strip().startswith("pyarrow"):
+                requirement = Requirement(line.strip())
+                found.append(extra)
+                assert not requirement.specifier.contains(Version("14.0.0")), extra
+                assert requirement.specifier.contains(Version("14.0.1")), extra
+    assert {"parquet", "test", "text", "docs"} <= set(found)
+
+
+@given(
+    matrix=arrays(
+        np.float64,
+        st.tuples(st.integers(1, 12), st.integers(2, 5)),
+        elements=st.one_of(
+            st.integers(-2, 6).map(float),
+            st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False),
+        ),
+    )
+)
+@settings(deadline=None, max_examples=60)
+def test_csv_reader_never_loses_or_shifts_a_row(matrix):
+    """Check that a CSV file's rows come back whole, or line 1 is an error."""
+    import tempfile
+    from pathlib import Path
+
+    from skembed._cli._common import UserError
+    from skembed._cli._files import parse_columns, read_embeddings
+
+    columns = parse_columns(f"0..{matrix.shape[1] - 1}")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.csv"
+        np.savetxt(path, matrix, delimiter=",", fmt="%.17g")
+        read = read_embeddings(str(path), header="no", columns=columns)
+        np.testing.assert_array_equal(read, matrix)
+        try:
+            read = read_embeddings(str(path), header="auto", columns=columns)
+        except UserError as exc:
+            assert "line 1" in str(exc)
+        else:
+            np.testing.assert_array_equal(read, matrix)

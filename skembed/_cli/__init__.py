@@ -4,31 +4,212 @@ Subcommands:
 
 - ``demo``: the out-of-space problem and its fixes on the bundled real data;
 - ``report A B``: are two row-paired embedding files in the same space?
-- ``align A B --method ... -o model.npz``: fit an aligner, save a model file;
+- ``align A B --method ... -o model.npz``: fit an aligner, check it on
+  held-out pairs, save a model file;
 - ``translate model.npz A --source NAME --target NAME -o out.npy``.
 
-User errors (a missing or malformed file, unequal row counts, an unknown view)
-end with exit code 2 and a one-line message on stderr, never a traceback.
-The commands use skembed's public API only.
+Exit codes: 0 success; 2 a user error (a missing or malformed file, an
+output that cannot be written, an option that does not apply), reported in
+one line on stderr, never a traceback; 3 ``align`` wrote a model that is no
+better than chance; 130 interrupted; 1 an unexpected error (a bug: please
+report it; ``SKEMBED_TRACEBACK=1`` prints the traceback). Every output path
+is checked before any work, and outputs are written atomically. The
+commands use skembed's public API only.
 """
 
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import math
+import os
 import sys
+import textwrap
+import warnings
+import zipfile
+import zlib
 
 from skembed._cli._commands import run_align, run_report, run_translate
-from skembed._cli._common import Progress, UserError, one_line
+from skembed._cli._common import (
+    EXIT_INTERRUPTED,
+    EXIT_NOT_USABLE,
+    EXIT_USER_ERROR,
+    NotUsable,
+    Progress,
+    UserError,
+    one_line,
+)
 from skembed._cli._demo import run_demo
+from skembed._cli._files import parse_columns, split_member
 from skembed._registry import CLI_METHODS, ESTIMATORS
 
 __all__ = ["build_parser", "main"]
+
+EXIT_BUG = 1
 
 
 def estimator_defaults(name):
     """Constructor defaults of an estimator of the registry, by class name."""
     return ESTIMATORS[name]().get_params()
+
+
+# ------------------------------------------------------------ option values
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 1, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed_pairs(text):
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"needs at least 2 pairs, got {value}")
+    return value
+
+
+def _non_negative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text!r}"
+        ) from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32 - 1], got {value}")
+    return value
+
+
+def _test_size(allow_zero):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f"expected a share in (0, 1) or a number of rows, got {text!r}"
+            )
+        if 0 < value < 1:
+            return value
+        if value != int(value):
+            raise argparse.ArgumentTypeError(
+                f"a share must be strictly between 0 and 1, got {text!r}"
+            )
+        lowest = 0 if allow_zero else 1
+        if value < lowest:
+            raise argparse.ArgumentTypeError(
+                f"a number of rows must be >= {lowest}, got {text!r}"
+            )
+        return int(value)
+
+    return parse
+
+
+def _columns(text):
+    try:
+        return parse_columns(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _view_name(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a view name cannot be empty")
+    return text
+
+
+class _Explicit(argparse.Action):
+    """Store the value and remember that the option was given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        given = set(getattr(namespace, "given", ()))
+        given.add(self.dest)
+        namespace.given = given
+
+
+# ------------------------------------------------------------------ parser
+_FILES = (
+    "an embeddings file, one row per item: .npy, .npz (FILE.npz:NAME picks one "
+    "array), .parquet (numeric columns and/or columns of vectors) or .csv"
+)
+
+
+def _add_reading(parser, two_files):
+    """--columns (and per-file variants) and the CSV header options."""
+    parser.add_argument(
+        "--columns",
+        type=_columns,
+        action=_Explicit,
+        metavar="SPEC",
+        help=(
+            "the embedding columns of a table: names and FIRST..LAST ranges, "
+            "comma-separated (e.g. --columns embedding, --columns e0..e383); "
+            "unnamed columns are numbered from 0. Without it every column is "
+            "read, and an id, index or other non-embedding column is an error"
+        ),
+    )
+    if two_files:
+        for which in ("a", "b"):
+            parser.add_argument(
+                f"--columns-{which}",
+                type=_columns,
+                action=_Explicit,
+                metavar="SPEC",
+                help=f"like --columns, for {which.upper()} only",
+            )
+    header = parser.add_mutually_exclusive_group()
+    header.add_argument(
+        "--header",
+        dest="header",
+        action="store_const",
+        const="yes",
+        default="auto",
+        help=(
+            "the first line of every CSV input is a header (needed when it is "
+            "0,1,2,... as pandas writes for unnamed columns)"
+        ),
+    )
+    header.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_const",
+        const="no",
+        help=(
+            "the first line of a CSV input is data, even if it is 0,1,2,...; a "
+            "first line without any number is still a header. Default: a header "
+            "only when it holds no number (or is an index name then 0,1,2,...); "
+            "an ambiguous first line is an error"
+        ),
+    )
+
+
+def _subparser(sub, name, common, *, help, description, examples):
+    # The raw formatter keeps the examples' lines; the prose is wrapped here.
+    return sub.add_parser(
+        name,
+        parents=[common],
+        help=help,
+        description=textwrap.fill(description, 79),
+        epilog="examples:\n" + "\n".join(f"  {line}" for line in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def build_parser():
@@ -38,31 +219,68 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="skembed",
         description="Align, combine and compare embeddings from different models.",
+        epilog=(
+            "exit codes: 0 success, 2 user error (one line on stderr), 3 the\n"
+            "aligned map is no better than chance, 130 interrupted, 1 a bug.\n"
+            "examples:\n"
+            "  skembed report old.npy new.npy\n"
+            "  skembed align old.npy new.npy --names old new -o old_new.npz\n"
+            "  skembed translate old_new.npz queries.npy --source new --target old "
+            "-o queries_in_old.npy"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"skembed {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"skembed {__version__}",
+        help="print the version and exit",
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress messages on stderr"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress lines on stderr (errors and warnings still show)",
     )
-    files = (
-        "an embeddings file: .npy, .npz (FILE.npz:NAME picks one array), .parquet "
-        "or .csv; one row per item"
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="run `skembed COMMAND -h` for its help"
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser(
+    demo = _subparser(
+        sub,
         "demo",
-        parents=[common],
+        common,
         help="show the out-of-space problem and its fixes on the bundled real data",
         description="The out-of-space problem and its fixes on the bundled data.",
+        examples=[
+            "skembed demo",
+            "skembed demo --source minilm --target wordllama256 --plot cosines.png",
+        ],
     )
     models = ["minilm", "e5", "wordllama256"]
-    demo.add_argument("--source", choices=models, default="minilm")
-    demo.add_argument("--target", choices=models, default="e5")
-    demo.add_argument("--random-state", type=int, default=0)
+    demo.add_argument(
+        "--source",
+        choices=models,
+        default="minilm",
+        help="the first model of the bundled data (default minilm)",
+    )
+    demo.add_argument(
+        "--target",
+        choices=models,
+        default="e5",
+        help="the second model, another one (default e5)",
+    )
+    demo.add_argument(
+        "--random-state",
+        type=_seed,
+        default=0,
+        metavar="SEED",
+        help="seed of the train/test split and the shuffles (default 0)",
+    )
     demo.add_argument(
         "--seed-pairs",
-        type=int,
+        type=_seed_pairs,
         default=50,
         metavar="N",
         help="known pairs for the few-pairs rows of the method table (default 50)",
@@ -74,57 +292,103 @@ def build_parser():
     )
     demo.set_defaults(handler=run_demo)
 
-    report = sub.add_parser(
+    report = _subparser(
+        sub,
         "report",
-        parents=[common],
+        common,
         help="are two row-paired embedding files in the same space?",
         description=(
             "Compare two embedding files whose rows are paired by position "
             "(row i of A and row i of B embed the same item) and print a verdict: "
             "same space, different spaces but alignable, or not linearly alignable."
         ),
+        examples=[
+            "skembed report old.npy new.npy",
+            "skembed report old.parquet new.parquet --columns embedding --json",
+        ],
     )
-    report.add_argument("a", metavar="A", help=files)
+    report.add_argument("a", metavar="A", help=_FILES)
     report.add_argument("b", metavar="B", help="the second file, row-paired with A")
-    report.add_argument("--json", action="store_true", help="print JSON instead")
+    report.add_argument(
+        "--json", action="store_true", help="print JSON instead of a table"
+    )
     report.add_argument(
         "--test-size",
-        type=float,
+        type=_test_size(allow_zero=False),
         default=0.25,
-        help="held-out share of the rows (default 0.25)",
+        metavar="SIZE",
+        help=(
+            "held-out rows on which retrieval is measured: a share in (0, 1) or "
+            "a number of rows (default 0.25)"
+        ),
     )
-    report.add_argument("--random-state", type=int, default=0)
+    report.add_argument(
+        "--random-state",
+        type=_seed,
+        default=0,
+        metavar="SEED",
+        help="seed of the train/test split (default 0)",
+    )
+    _add_reading(report, two_files=True)
     report.set_defaults(handler=run_report)
 
-    align = sub.add_parser(
+    align = _subparser(
+        sub,
         "align",
-        parents=[common],
-        help="fit an aligner on two embedding files and save it",
+        common,
+        help="fit an aligner on two embedding files, check it, save it",
         description=(
             "Fit an aligner between two embedding files and write a portable, "
             "pickle-free model file (.npz) for `skembed translate` or "
             "skembed.load_aligner. Rows are paired by position unless --pairs "
-            "gives the known pairs."
+            "gives the known pairs. A share of the pairs (--test-size) is held "
+            "out, the map is fitted on the others and judged on them by top-1 "
+            "retrieval against chance; closed-form methods are then refitted on "
+            "all pairs. Exit code 3 (the model is still written) says the map is "
+            "no better than chance. Self-learning without pairs is judged by a "
+            "label-free score instead."
+        ),
+        examples=[
+            "skembed align old.npy new.npy -o model.npz",
+            "skembed align old.npy new.npy --method cca --n-components 64 -o cca.npz",
+            "skembed align a.parquet b.parquet --columns embedding --names a b "
+            "-o model.npz",
+            "skembed align pool_a.npy pool_b.npy --method self-learning "
+            "--pairs seeds.csv -o sl.npz",
+        ],
+    )
+    align.add_argument("a", metavar="A", help=_FILES)
+    align.add_argument("b", metavar="B", help="the second file")
+    align.add_argument(
+        "--method",
+        choices=list(CLI_METHODS),
+        default="procrustes",
+        help=(
+            "procrustes (rotation onto A), cca (canonical space), ridge "
+            "(least squares onto A) or self-learning (unpaired rows, few or no "
+            "known pairs); default procrustes"
         ),
     )
-    align.add_argument("a", metavar="A", help=files)
-    align.add_argument("b", metavar="B", help="the second file")
-    align.add_argument("--method", choices=list(CLI_METHODS), default="procrustes")
     align.add_argument(
         "--pairs",
         metavar="FILE",
         help=(
-            "known pairs: a file with two integer columns (row in A, row in B); "
-            "other rows are unpaired (used by self-learning)"
+            "known pairs: a file with two integer columns (row in A, row in B), "
+            "e.g. pairs.csv with lines like 0,17. For closed-form methods only "
+            "these rows are used; for self-learning they are the seed pairs and "
+            "all rows are unpaired pools"
         ),
     )
     align.add_argument(
         "--names",
         nargs=2,
+        type=_view_name,
+        action=_Explicit,
         metavar=("NAME_A", "NAME_B"),
         help=(
-            "view names stored in the model (default: the file names' stems; "
-            "self-learning models call them view0 and view1)"
+            "two different view names stored in the model, e.g. --names old new "
+            "(default: the file names' stems; not with self-learning, whose "
+            "views are view0 and view1)"
         ),
     )
     # Defaults come from the estimators themselves, so that the command line
@@ -133,63 +397,250 @@ def build_parser():
     ridge_defaults = estimator_defaults("RidgeAligner")
     align.add_argument(
         "--n-components",
-        type=int,
+        type=_positive_int,
+        action=_Explicit,
         default=cca_defaults["n_components"],
-        help="cca: shared dimensions (default: all that the data allow)",
+        metavar="K",
+        help="cca only: shared dimensions, e.g. 64 (default: all the data allow)",
     )
     align.add_argument(
         "--reg",
-        type=float,
+        type=_non_negative,
+        action=_Explicit,
         default=cca_defaults["reg"],
-        help=f"cca: regularisation (default {cca_defaults['reg']})",
+        metavar="R",
+        help=f"cca only: regularisation >= 0 (default {cca_defaults['reg']})",
     )
     align.add_argument(
         "--alpha",
-        type=float,
+        type=_non_negative,
+        action=_Explicit,
         default=ridge_defaults["alpha"],
-        help=f"ridge: penalty (default {ridge_defaults['alpha']})",
+        metavar="ALPHA",
+        help=f"ridge only: penalty >= 0 (default {ridge_defaults['alpha']})",
     )
-    align.add_argument("-o", "--output", required=True, metavar="MODEL.npz")
+    align.add_argument(
+        "--test-size",
+        type=_test_size(allow_zero=True),
+        action=_Explicit,
+        default=0.25,
+        metavar="SIZE",
+        help=(
+            "pairs held out to check the map: a share in (0, 1) or a number of "
+            "pairs, at least 10 (default 0.25); 0 skips the check"
+        ),
+    )
+    align.add_argument(
+        "--random-state",
+        type=_seed,
+        default=0,
+        metavar="SEED",
+        help="seed of the held-out split and of self-learning (default 0)",
+    )
+    align.add_argument(
+        "--no-statistics",
+        action="store_true",
+        help=(
+            "leave out the statistics that partial_fit continues from: a "
+            "smaller model file that transforms alike"
+        ),
+    )
+    align.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="MODEL.npz",
+        help="the model file to write (.npz; its folder must exist)",
+    )
+    _add_reading(align, two_files=True)
     align.set_defaults(handler=run_align)
 
-    translate = sub.add_parser(
+    translate = _subparser(
+        sub,
         "translate",
-        parents=[common],
+        common,
         help="map embeddings from one model's space into another's",
         description=(
             "Translate rows embedded by the source model into the target model's "
-            "space with a model file written by `skembed align`."
+            "space with a model file written by `skembed align`. The output keeps "
+            "the input's row order."
+        ),
+        examples=[
+            "skembed translate model.npz queries.npy --source new --target old "
+            "-o out.npy",
+            "skembed translate model.npz docs.parquet --columns embedding "
+            "--source 1 --target 0 -o out.parquet",
+        ],
+    )
+    translate.add_argument(
+        "model", metavar="MODEL.npz", help="a model file written by skembed align"
+    )
+    translate.add_argument("input", metavar="A", help=_FILES)
+    translate.add_argument(
+        "--source",
+        required=True,
+        metavar="NAME",
+        help="the view (name or index) whose model embedded the input",
+    )
+    translate.add_argument(
+        "--target",
+        required=True,
+        metavar="NAME",
+        help="the view (name or index) to translate into",
+    )
+    translate.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help=(
+            "the file to write: .npy, .csv or .parquet (one fixed-size list "
+            "column 'embedding'); its folder must exist"
         ),
     )
-    translate.add_argument("model", metavar="MODEL.npz")
-    translate.add_argument("input", metavar="A", help=files)
-    translate.add_argument("--source", required=True, metavar="NAME")
-    translate.add_argument("--target", required=True, metavar="NAME")
-    translate.add_argument("-o", "--output", required=True, metavar="OUT.npy")
+    _add_reading(translate, two_files=False)
     translate.set_defaults(handler=run_translate)
     return parser
+
+
+# -------------------------------------------------------------- validation
+def _csv_inputs(args):
+    names = [getattr(args, key, None) for key in ("a", "b", "input", "pairs")]
+    return [
+        name
+        for name in names
+        if name is not None and split_member(name)[0].suffix.lower() == ".csv"
+    ]
+
+
+def _check_options(args):
+    """Options that do not apply to this run are errors, before any work."""
+    given = getattr(args, "given", set())
+    if args.command == "demo":
+        if args.source == args.target:
+            raise UserError("--source and --target must name two different models.")
+        return
+    if "columns" in given and ({"columns_a", "columns_b"} & given):
+        raise UserError(
+            "--columns applies to both files; with --columns-a/--columns-b, give "
+            "each file its own instead."
+        )
+    if args.header != "auto" and not _csv_inputs(args):
+        option = "--header" if args.header == "yes" else "--no-header"
+        raise UserError(f"{option} applies to .csv inputs, and this run has none.")
+    if args.command != "align":
+        return
+    for option, method in (
+        ("n_components", "cca"),
+        ("reg", "cca"),
+        ("alpha", "ridge"),
+    ):
+        if option in given and args.method != method:
+            flag = "--" + option.replace("_", "-")
+            raise UserError(
+                f"{flag} applies to --method {method} only, not to {args.method}."
+            )
+    if args.names is not None:
+        if args.method == "self-learning":
+            raise UserError(
+                "--names is not available with --method self-learning: its views "
+                "are called view0 (A) and view1 (B)."
+            )
+        if args.names[0] == args.names[1]:
+            raise UserError(
+                f"--names gives {args.names[0]!r} twice; the two views need "
+                "different names."
+            )
+    if args.method == "self-learning" and args.pairs is None and "test_size" in given:
+        raise UserError(
+            "--test-size does not apply to self-learning without --pairs: there "
+            "are no known pairs to hold out (a label-free score judges the fit)."
+        )
+
+
+# -------------------------------------------------------------------- main
+def _report_warnings(caught, command):
+    """skembed's warnings as one line each; numpy's RuntimeWarnings are dropped.
+
+    A RuntimeWarning (overflow, invalid value) from an intermediate step says
+    nothing the checks on the results do not; the library's own warnings
+    (convergence, unsupervised start) are advice the user should see.
+    """
+    seen = set()
+    for warning in caught:
+        if issubclass(warning.category, RuntimeWarning):
+            continue
+        text = one_line(warning.message)
+        if text in seen:
+            continue
+        seen.add(text)
+        print(f"skembed {command}: warning: {text}", file=sys.stderr)
+
+
+def _message(exc):
+    """The one-line message of an exception the command line can meet."""
+    if isinstance(exc, UserError):
+        return one_line(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename}: file not found."
+    if isinstance(exc, PermissionError):
+        return f"{exc.filename}: permission denied."
+    if isinstance(exc, MemoryError):
+        return f"not enough memory for this input ({one_line(exc)})."
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to be read."
+    if isinstance(exc, zipfile.BadZipFile | zlib.error | EOFError):
+        return f"a file is damaged ({type(exc).__name__}: {one_line(exc)})."
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or one_line(exc)}."
+    return one_line(exc)
 
 
 def main(argv=None):
     """Run the command line; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a malformed command line
+        return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
-        return 2
-    if args.command == "demo" and args.source == args.target:
-        parser.error("--source and --target must name two different models")
+        return EXIT_USER_ERROR
     progress = Progress(args.quiet)
-    try:
-        return args.handler(args, progress)
-    except UserError as exc:
-        message = one_line(exc)
-    except FileNotFoundError as exc:
-        message = f"{exc.filename}: file not found."
-    except (ValueError, OSError) as exc:
-        message = one_line(exc)
-    except KeyboardInterrupt:
-        print("skembed: interrupted", file=sys.stderr)
-        return 130
-    print(f"skembed {args.command}: error: {message}", file=sys.stderr)
-    return 2
+    code, message, kind = EXIT_USER_ERROR, None, "error"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            _check_options(args)
+            code = args.handler(args, progress)
+        except NotUsable as exc:
+            code, message, kind = EXIT_NOT_USABLE, one_line(exc), "not usable"
+        except KeyboardInterrupt:
+            code, message = EXIT_INTERRUPTED, "interrupted"
+        except (
+            UserError,
+            OSError,
+            ValueError,
+            TypeError,
+            MemoryError,
+            RecursionError,
+            OverflowError,
+            EOFError,
+            zipfile.BadZipFile,
+            zlib.error,
+        ) as exc:
+            message = _message(exc)
+        except Exception as exc:
+            if os.environ.get("SKEMBED_TRACEBACK"):
+                raise
+            code = EXIT_BUG
+            message = (
+                f"unexpected {type(exc).__name__}: {one_line(exc)} (a bug in "
+                "skembed; please report it with the command; SKEMBED_TRACEBACK=1 "
+                "shows the traceback)"
+            )
+    _report_warnings(caught, args.command)
+    if message is not None:
+        print(f"skembed {args.command}: {kind}: {message}", file=sys.stderr)
+    return code

@@ -4,32 +4,73 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
+import io
 import json
+import math
+import re
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from skembed._cli._common import UserError, blas_threads
+from skembed._cli._common import (
+    EXIT_OK,
+    NotUsable,
+    UserError,
+    blas_threads,
+    one_line,
+)
 from skembed._cli._files import (
+    MODEL_SUFFIXES,
+    OUTPUT_SUFFIXES,
+    check_output,
     check_paired,
     read_embeddings,
     read_pairs,
     split_member,
     write_array,
+    write_error,
 )
+from skembed._cli._quality import fit_quality
 from skembed._io import load_aligner, save_aligner
 from skembed._registry import CLI_METHODS
 from skembed.metrics import compare_spaces
 
 __all__ = ["run_align", "run_report", "run_translate"]
 
+# The held-out check needs at least this many held-out pairs, and the fit two.
+MIN_HELD_OUT = 10
+# Rows translated per chunk: about this many bytes of input and output.
+_TRANSLATE_CHUNK_BYTES = 32 * 2**20
+
+
+def _columns(args, which):
+    """The --columns items for input ``which`` ("a", "b" or None)."""
+    specific = getattr(args, f"columns_{which}", None) if which else None
+    return specific if specific is not None else args.columns
+
+
+def _read(progress, text, label, args, which=None):
+    with progress.step(f"reading {text}") as step:
+        return read_embeddings(
+            text,
+            label=label,
+            columns=_columns(args, which),
+            header=args.header,
+            step=step,
+        )
+
+
+def _finite_or_none(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    return value
+
 
 def run_report(args, progress):
-    with progress.step(f"reading {args.a}"):
-        A = read_embeddings(args.a, label="A")
-    with progress.step(f"reading {args.b}"):
-        B = read_embeddings(args.b, label="B")
+    A = _read(progress, args.a, "A", args, "a")
+    B = _read(progress, args.b, "B", args, "b")
     check_paired(A, B, f"A ({args.a})", f"B ({args.b})")
     with (
         progress.step(f"comparing {A.shape[0]} paired rows"),
@@ -40,19 +81,19 @@ def run_report(args, progress):
         )
     if args.json:
         out = {"a": args.a, "b": args.b, **result.to_dict()}
-        print(json.dumps(out, indent=2))
+        out = {key: _finite_or_none(value) for key, value in out.items()}
+        print(json.dumps(out, indent=2, allow_nan=False))
     else:
         print(f"A = {args.a}\nB = {args.b}")
         print(result)
-    return 0
+    return EXIT_OK
 
 
 # ----------------------------------------------------------------------- align
 def _view_names(args):
     if args.names is not None:
-        names = list(args.names)
-    else:
-        names = [split_member(args.a)[0].stem, split_member(args.b)[0].stem]
+        return list(args.names)
+    names = [split_member(args.a)[0].stem, split_member(args.b)[0].stem]
     if names[0] == names[1] or not all(names):
         names = ["A", "B"]
     return names
@@ -66,116 +107,320 @@ def _make_aligner(args, views):
         return cls(alpha=args.alpha, views=views)
     if args.method == "procrustes":
         return cls(views=views)
-    return cls()
+    return cls(random_state=args.random_state)
+
+
+def _n_held_out(test_size, n):
+    if test_size == 0:
+        return 0
+    if isinstance(test_size, float):
+        return math.ceil(test_size * n)
+    return test_size
+
+
+def _split(args, n, what):
+    """(train, test) positions of ``n`` pairs; test is empty without a check."""
+    n_test = _n_held_out(args.test_size, n)
+    if n_test == 0:
+        return np.arange(n), np.arange(0)
+    if n_test < MIN_HELD_OUT or n - n_test < 2:
+        raise UserError(
+            f"--test-size {args.test_size} on {n} {what} holds out {n_test} and "
+            f"leaves {n - n_test} to fit; the held-out check needs at least "
+            f"{MIN_HELD_OUT} held-out pairs and 2 to fit. Pass more pairs, "
+            "another --test-size, or --test-size 0 to skip the check."
+        )
+    order = np.random.default_rng(args.random_state).permutation(n)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+class _RoundReporter(io.TextIOBase):
+    """Turns the lines of a verbose SelfLearningAligner into progress notes.
+
+    The number of rounds is not known in advance (the loop stops when the
+    dictionary settles), so the progress line reports the last round and
+    the rounds so far, not an estimate.
+    """
+
+    _ROUND = re.compile(r"start keep_prob=(\S+), round (\d+): (\d+) pairs")
+    _PREFIX = "[SelfLearningAligner] "
+
+    def __init__(self, step, n_iter):
+        self.step = step
+        self.n_iter = n_iter
+        self.rounds = 0
+        self.buffer = ""
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        self.buffer += text
+        while "\n" in self.buffer:
+            line, self.buffer = self.buffer.split("\n", 1)
+            self._line(line.strip())
+        return len(text)
+
+    def _line(self, line):
+        if not line:
+            return
+        match = self._ROUND.search(line)
+        if match is None:
+            self.step.note(line.removeprefix(self._PREFIX))
+            return
+        self.rounds += 1
+        start, round_, pairs = match.groups()
+        self.step.note(
+            f"{self.rounds} rounds so far; round {round_} (at most {self.n_iter}) "
+            f"of the run from keep_prob={start}: {pairs} pairs in the dictionary"
+        )
+
+
+def _fit(aligner, progress, label, args, fit_args, fit_kwargs, n_values):
+    self_learning = args.method == "self-learning"
+    with progress.step(f"fitting {label}") as step:
+        sink = contextlib.nullcontext()
+        if self_learning and not args.quiet:
+            aligner.set_params(verbose=1)
+            sink = contextlib.redirect_stdout(_RoundReporter(step, aligner.n_iter))
+        elif "verbose" not in aligner.get_params():
+            sink = contextlib.redirect_stdout(sys.stderr)
+        with sink, blas_threads(n_values):
+            aligner.fit(*fit_args, **fit_kwargs)
+        if self_learning:
+            aligner.set_params(verbose=0)
+    return aligner
+
+
+def _align_paired(args, progress, A, B, pairs, names, widths):
+    """Closed-form methods: hold out pairs, fit, judge, refit on all pairs."""
+    if pairs is not None:
+        A, B = A[pairs[:, 0]], B[pairs[:, 1]]
+    else:
+        check_paired(A, B, f"A ({args.a})", f"B ({args.b})")
+    if A.dtype != B.dtype:
+        A, B = A.astype(np.float64), B.astype(np.float64)
+    n = A.shape[0]
+    views = {names[0]: slice(0, widths[0]), names[1]: slice(widths[0], None)}
+    train, test = _split(args, n, "pairs")
+    label = type(_make_aligner(args, views)).__name__
+    quality = None
+    if test.size:
+        aligner = _fit(
+            _make_aligner(args, views),
+            progress,
+            f"{label} on {train.size} of {n} pairs",
+            args,
+            (np.hstack([A[train], B[train]]),),
+            {},
+            A.size + B.size,
+        )
+        with progress.step(f"checking the map on {test.size} held-out pairs"):
+            with blas_threads(A.size + B.size):
+                quality = fit_quality(aligner, (A[test], B[test]))
+    # A closed-form refit on every pair costs one more pass over the rows;
+    # the held-out figure above is then a slightly conservative one.
+    aligner = _fit(
+        _make_aligner(args, views),
+        progress,
+        f"{label} on all {n} pairs",
+        args,
+        (np.hstack([A, B]),),
+        {},
+        A.size + B.size,
+    )
+    described = f"{n} pairs" + (
+        f" (checked on {test.size} held out, then refitted on all)" if test.size else ""
+    )
+    return aligner, quality, described
+
+
+def _align_self_learning(args, progress, A, B, pairs):
+    """Self-learning on unpaired pools; held-out known pairs if there are some."""
+    aligner = _make_aligner(args, None)
+    label = type(aligner).__name__
+    n_values = A.size + B.size
+    if pairs is None:
+        described = f"unpaired pools of {A.shape[0]} and {B.shape[0]} rows, no pairs"
+        fit_label = f"{label} on {described}"
+        _fit(aligner, progress, fit_label, args, ([A, B],), {}, n_values)
+        return aligner, fit_quality(aligner), described
+    train, test = _split(args, pairs.shape[0], "known pairs")
+    described = (
+        f"{train.size} seed pairs and unpaired pools of {A.shape[0]} and "
+        f"{B.shape[0]} rows"
+    )
+    _fit(
+        aligner,
+        progress,
+        f"{label} on {described}",
+        args,
+        ([A, B],),
+        {"pairs": pairs[train]},
+        n_values,
+    )
+    quality = None
+    if test.size:
+        held = pairs[test]
+        with progress.step(f"checking the map on {test.size} held-out pairs"):
+            with blas_threads(n_values):
+                quality = fit_quality(aligner, (A[held[:, 0]], B[held[:, 1]]))
+        described += f" ({test.size} known pairs held out for the check)"
+    return aligner, quality, described
+
+
+def _check_inputs_exist(*texts):
+    for text in texts:
+        if text is not None and not split_member(text)[0].exists():
+            raise UserError(f"{text}: file not found.")
 
 
 def run_align(args, progress):
-    with progress.step(f"reading {args.a}"):
-        A = read_embeddings(args.a, label="A")
-    with progress.step(f"reading {args.b}"):
-        B = read_embeddings(args.b, label="B")
+    check_output(
+        args.output,
+        MODEL_SUFFIXES,
+        [args.a, args.b, args.pairs],
+        what="a model (models are .npz files)",
+    )
+    _check_inputs_exist(args.a, args.b, args.pairs)
+    A = _read(progress, args.a, "A", args, "a")
+    B = _read(progress, args.b, "B", args, "b")
     pairs = None
     if args.pairs is not None:
-        pairs = read_pairs(args.pairs, A.shape[0], B.shape[0])
+        pairs = read_pairs(args.pairs, A.shape[0], B.shape[0], header=args.header)
     widths = (A.shape[1], B.shape[1])
+    if args.method == "cca" and args.n_components is not None:
+        if args.n_components > min(widths):
+            raise UserError(
+                f"--n-components {args.n_components} is more than the narrower "
+                f"file has columns ({min(widths)})."
+            )
     names = _view_names(args)
     if args.method == "self-learning":
-        # The rows are unpaired pools; --pairs gives the seed dictionary, and
-        # without it the alignment starts unsupervised. Pools of different
-        # sizes come as a list of arrays, so the views keep default names.
-        if args.names is not None:
-            raise UserError(
-                "--names is not available with --method self-learning: its views "
-                "are called view0 (A) and view1 (B)."
-            )
-        aligner = _make_aligner(args, None)
-        fit_args, fit_kwargs = ([A, B],), {"pairs": pairs}
-        n_pairs = 0 if pairs is None else len(pairs)
-        described = (
-            f"{n_pairs} seed pairs and unpaired pools of {A.shape[0]} and "
-            f"{B.shape[0]} rows"
-        )
+        aligner, quality, described = _align_self_learning(args, progress, A, B, pairs)
     else:
-        if pairs is not None:
-            A, B = A[pairs[:, 0]], B[pairs[:, 1]]
-        else:
-            check_paired(A, B, f"A ({args.a})", f"B ({args.b})")
-        if A.dtype != B.dtype:
-            A, B = A.astype(np.float64), B.astype(np.float64)
-        views = {names[0]: slice(0, widths[0]), names[1]: slice(widths[0], None)}
-        aligner = _make_aligner(args, views)
-        fit_args, fit_kwargs = (np.hstack([A, B]),), {}
-        n_pairs = A.shape[0]
-        described = f"{n_pairs} pairs"
-    label = type(aligner).__name__
-    with progress.step(f"fitting {label} on {described}"):
-        verbose = "verbose" in aligner.get_params() and not args.quiet
-        if verbose:
-            aligner.set_params(verbose=1)
-        with (
-            contextlib.redirect_stdout(sys.stderr),
-            blas_threads(A.size + B.size),
-        ):
-            aligner.fit(*fit_args, **fit_kwargs)
-        if verbose:
-            aligner.set_params(verbose=0)
+        aligner, quality, described = _align_paired(
+            args, progress, A, B, pairs, names, widths
+        )
     with progress.step(f"writing {args.output}"):
-        save_aligner(aligner, args.output)
+        try:
+            save_aligner(aligner, args.output, statistics=not args.no_statistics)
+        except OSError as exc:
+            raise write_error(args.output, exc) from None
+    label = type(aligner).__name__
     view_list = ", ".join(
         f"{name} = {file} ({width}-d)"
         for name, file, width in zip(
             aligner.view_names_, (args.a, args.b), widths, strict=True
         )
     )
+    figure = quality.figure if quality is not None else "not checked (--test-size 0)"
     print(
         f"{label} fitted on {described}; views {view_list}; shared space of "
-        f"{aligner.n_components_} dimensions.\nModel written to {args.output}; "
-        f"use: skembed translate {args.output} FILE --source "
-        f"{aligner.view_names_[1]} --target {aligner.view_names_[0]} -o OUT.npy"
+        f"{aligner.n_components_} dimensions.\nQuality: {figure}."
     )
-    return 0
+    if quality is not None and not quality.usable:
+        print(f"Model written to {args.output}, but it is not worth using (exit 3).")
+        raise NotUsable(
+            f"{quality.reason}. The model was written to {args.output} for inspection."
+        )
+    print(
+        f"Model written to {args.output}; use: skembed translate {args.output} "
+        f"FILE --source {aligner.view_names_[1]} --target {aligner.view_names_[0]} "
+        "-o OUT.npy"
+    )
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------- translate
-def _resolve_name(aligner, name, option):
-    names = list(aligner.view_names_)
+def _resolve_name(names, name, option):
     if name in names:
         return name
     if name.lstrip("-").isdigit() and -len(names) <= int(name) < len(names):
         return int(name)
     raise UserError(
         f"{option} {name!r} is not a view of this model; its views are "
-        f"{', '.join(names)} (or 0..{len(names) - 1})."
+        f"{', '.join(map(str, names))} (or 0..{len(names) - 1})."
     )
 
 
-def run_translate(args, progress):
-    path = Path(args.model)
+def _load_model(text, progress):
+    path = split_member(text)[0]
     if not path.exists():
-        raise UserError(f"model {args.model}: file not found.")
-    with progress.step(f"loading {args.model}"):
+        raise UserError(f"model {text}: file not found.")
+    if path.is_dir():
+        raise UserError(f"model {text} is a directory, not a model file.")
+    with progress.step(f"loading {text}"):
         try:
-            aligner = load_aligner(path)
+            return load_aligner(path)
         except ValueError as exc:
-            raise UserError(str(exc)) from None
-    source = _resolve_name(aligner, args.source, "--source")
-    target = _resolve_name(aligner, args.target, "--target")
+            raise UserError(one_line(exc)) from None
+        except (MemoryError, RecursionError) as exc:
+            kind = "too large" if isinstance(exc, MemoryError) else "too deeply nested"
+            raise UserError(
+                f"model {text} is not a readable skembed model file: its content "
+                f"is {kind} ({type(exc).__name__})."
+            ) from None
+        except Exception as exc:
+            # Loading reads an untrusted file: whatever breaks is the file's.
+            raise UserError(
+                f"model {text} is not a readable skembed model file "
+                f"({type(exc).__name__}: {one_line(exc)})."
+            ) from None
+
+
+def run_translate(args, progress):
+    check_output(
+        args.output,
+        OUTPUT_SUFFIXES,
+        [args.model, args.input],
+        what="the translated embeddings",
+    )
+    _check_inputs_exist(args.input)
+    aligner = _load_model(args.model, progress)
+    names = getattr(aligner, "view_names_", None)
+    widths = getattr(aligner, "n_features_per_view_", None)
     if not hasattr(aligner, "translate"):
         raise UserError(
             f"a {type(aligner).__name__} cannot translate between views; fit the "
             "model with skembed align."
         )
-    with progress.step(f"reading {args.input}"):
-        X = read_embeddings(args.input, label="input")
-    index = source if isinstance(source, int) else aligner.view_names_.index(source)
-    width = aligner.n_features_per_view_[index]
+    if not isinstance(names, list) or not isinstance(widths, list):
+        raise UserError(
+            f"model {args.model} has no view names or widths; it is damaged or "
+            "was not written by skembed."
+        )
+    source = _resolve_name(names, args.source, "--source")
+    target = _resolve_name(names, args.target, "--target")
+    index = {name: k for k, name in enumerate(names)}
+    source_k = source if isinstance(source, int) else index[source]
+    target_k = target if isinstance(target, int) else index[target]
+    if source_k % len(names) == target_k % len(names):
+        raise UserError(
+            f"--source {args.source} and --target {args.target} name the same view; "
+            "translate maps between two different views."
+        )
+    X = _read(progress, args.input, "input", args)
+    width = widths[source_k]
     if X.shape[1] != width:
         raise UserError(
             f"input {args.input} has {X.shape[1]} columns, but view {args.source!r} "
             f"of the model has {width}."
         )
-    with progress.step(f"translating {X.shape[0]} rows"), blas_threads(X.size):
-        out = aligner.translate(X, source, target)
-    write_array(out, args.output)
+    n = X.shape[0]
+    rows = max(1, _TRANSLATE_CHUNK_BYTES // (8 * (width + widths[target_k])))
+    out = None
+    with (
+        progress.step(f"translating {n} rows", total=n, unit="rows") as step,
+        blas_threads(X.size),
+    ):
+        for start in range(0, n, rows):
+            chunk = aligner.translate(X[start : start + rows], source, target)
+            if out is None:
+                out = np.empty((n, chunk.shape[1]), dtype=chunk.dtype)
+            out[start : start + rows] = chunk
+            step.advance(min(start + rows, n))
+    with progress.step(f"writing {args.output}"):
+        write_array(out, args.output)
     progress.say(f"wrote {out.shape[0]} x {out.shape[1]} to {args.output}")
-    return 0
+    return EXIT_OK

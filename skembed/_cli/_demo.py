@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -15,10 +16,14 @@ from skembed import (
     SelfLearningAligner,
 )
 from skembed._cli._common import UserError, blas_threads, table
+from skembed._cli._files import check_output, write_atomically
 from skembed.datasets import load_fortunes
 from skembed.metrics import paired_cosine, retrieval_accuracy
 
 __all__ = ["run_demo"]
+
+# Image formats matplotlib writes without extra packages.
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".eps", ".ps")
 
 
 def _plot_cosines(path, panels):
@@ -35,7 +40,10 @@ def _plot_cosines(path, panels):
         ax.set_xlabel("cosine similarity")
     np.atleast_1d(axes)[0].set_ylabel("held-out rows")
     np.atleast_1d(axes)[0].legend(loc="upper left", fontsize=8)
-    figure.savefig(path, dpi=110)
+    write_atomically(
+        path,
+        lambda file: figure.savefig(file, dpi=110, format=path.suffix[1:].lower()),
+    )
 
 
 def _demo_methods(A, B, train, seed_pairs, rng):
@@ -82,6 +90,7 @@ def _demo_methods(A, B, train, seed_pairs, rng):
 
 def run_demo(args, progress):
     if args.plot is not None:
+        check_output(args.plot, PLOT_SUFFIXES, [], what="the plot", option="--plot")
         try:
             import matplotlib  # noqa: F401
         except ImportError:
@@ -231,7 +240,7 @@ def _story(args, progress):
                 ),
             )
         with progress.step(f"drawing {args.plot}"):
-            _plot_cosines(args.plot, panels)
+            _plot_cosines(Path(args.plot), panels)
         print(f"\nCosine histograms written to {args.plot}")
     print(f"\n(finished in {time.perf_counter() - start:.1f} s)")
     return 0

@@ -1,24 +1,70 @@
-"""Reading embeddings and pairs from files, and writing arrays."""
+"""Reading embeddings and pairs from files, checking and writing outputs.
+
+Every problem with a file or its content becomes a :class:`UserError` with a
+one-line message that names the file (and the line, row or column when there
+is one). Files are recognised by their suffix and checked against their
+first bytes, so that a file that is not what its name says is named as what
+it is. Array sizes are checked against the file before anything is
+allocated.
+"""
 
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextlib
+import csv
+import math
+import os
+import uuid
+import zipfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from skembed._cli._common import UserError
+from skembed._cli._common import UserError, one_line
 from skembed._io import HEADER_KEY
+from skembed._views import frame_to_array
 
 __all__ = [
+    "EMBEDDING_SUFFIXES",
+    "MODEL_SUFFIXES",
+    "OUTPUT_SUFFIXES",
+    "check_output",
     "check_paired",
+    "parse_columns",
     "read_embeddings",
     "read_pairs",
     "split_member",
     "write_array",
+    "write_atomically",
+    "write_error",
 ]
 
-SUFFIXES = (".npy", ".npz", ".parquet", ".csv")
+EMBEDDING_SUFFIXES = (".npy", ".npz", ".parquet", ".csv")
+MODEL_SUFFIXES = (".npz",)
+OUTPUT_SUFFIXES = (".npy", ".csv", ".parquet")
+
+# Bytes read per step while copying an array out of a file (progress ticks).
+_CHUNK_BYTES = 64 * 2**20
+# Rows whose values are inspected to find id-like columns cheaply; suspects
+# are then confirmed on every row.
+_SAMPLE_ROWS = 1024
+
+_MAGIC = {
+    b"\x93NUMPY": "npy",
+    b"PK\x03\x04": "npz",
+    b"PK\x05\x06": "npz",
+    b"PAR1": "parquet",
+}
+_KIND_NAMES = {
+    "npy": "a NumPy .npy array",
+    "npz": "a zip archive (.npz)",
+    "parquet": "a Parquet file",
+    "text": "a text file",
+}
+_ID_NAMES = {"id", "ids", "idx", "index", "key", "row", "rowid", "row_id", "uid"}
 
 
 def split_member(text):
@@ -29,87 +75,136 @@ def split_member(text):
     return Path(text), None
 
 
-def _frame_to_array(frame, where):
-    """Numeric scalar columns and/or columns of equal-length vectors -> 2-D."""
-    import pandas as pd
-
-    if frame.shape[1] == 0:
-        raise UserError(f"{where} has no columns.")
-    pieces = []
-    for name in frame.columns:
-        column = frame[name]
-        first = column.iloc[0] if len(column) else None
-        if column.dtype == object and isinstance(first, list | tuple | np.ndarray):
-            try:
-                pieces.append(np.vstack([np.asarray(cell) for cell in column]))
-            except ValueError:
-                raise UserError(
-                    f"{where}: column {name!r} holds vectors of different lengths."
-                ) from None
-            continue
-        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(
-            column
-        ):
-            raise UserError(
-                f"{where}: column {name!r} is not numeric (dtype {column.dtype}); "
-                "embeddings must be numbers."
-            )
-        pieces.append(column.to_numpy()[:, None])
-    return np.hstack(pieces) if len(pieces) > 1 else pieces[0]
+def _sniff(path):
+    """What the first bytes of a file say it is: npy, npz, parquet or text."""
+    with open(path, "rb") as file:
+        start = file.read(8)
+    for magic, kind in _MAGIC.items():
+        if start.startswith(magic):
+            return kind
+    if b"\x00" in start:
+        return "binary"
+    return "text"
 
 
-def _read_csv(path, where):
-    import pandas as pd
+def _expect_kind(path, where, expected):
+    kind = _sniff(path)
+    if kind == expected or (expected == "text" and kind == "text"):
+        return
+    suffix = {"npy": ".npy", "npz": ".npz", "parquet": ".parquet"}.get(kind)
+    what = _KIND_NAMES.get(kind, "a binary file of unknown type")
+    wanted = _KIND_NAMES[expected] if expected != "text" else "a CSV text file"
+    rename = f"; rename it to {path.stem}{suffix}" if suffix else ""
+    raise UserError(f"{where} is {what}, not {wanted} as its name says{rename}.")
 
+
+# ----------------------------------------------------------------- .npy data
+def _npy_header(stream, where, available):
+    """Shape, Fortran order and dtype of an ``.npy`` stream, checked.
+
+    ``available`` is the number of bytes the file (or archive member) holds;
+    a header that claims more data than that is refused before anything is
+    allocated.
+    """
     try:
-        frame = pd.read_csv(path, header=None, low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{where} is empty.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise UserError(f"{where} is not a readable CSV file ({exc}).") from None
-    first = frame.iloc[0].map(lambda cell: pd.to_numeric(cell, errors="coerce"))
-    text_header = first.isna().any() and frame.iloc[0].notna().all()
-    # pandas writes unnamed columns as the header 0, 1, 2, ...
-    index_header = len(frame) > 1 and np.array_equal(
-        first.to_numpy(dtype=float, na_value=np.nan), np.arange(frame.shape[1])
-    )
-    if text_header or index_header:
-        frame = frame.iloc[1:]
-    for name in frame.columns:
-        try:
-            frame[name] = pd.to_numeric(frame[name])
-        except (ValueError, TypeError):
-            raise UserError(
-                f"{where}: column {name} holds non-numeric values; embeddings must "
-                "be numbers."
-            ) from None
-    return _frame_to_array(frame, where)
-
-
-def _read_parquet(path, where):
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    except Exception as exc:  # a damaged header breaks its parser anywhere
         raise UserError(
-            f'reading {where} needs pyarrow: pip install "skembed[parquet]" '
-            "(or pip install pyarrow)."
+            f"{where} is not a readable .npy array (damaged header: {one_line(exc)})."
         ) from None
-    import pandas as pd
+    if dtype.hasobject:
+        raise UserError(
+            f"{where} holds Python objects, not numbers (a pickled object array "
+            "cannot be read safely)."
+        )
+    count = math.prod(shape)
+    needed = count * dtype.itemsize
+    if needed > available - stream.tell():
+        raise UserError(
+            f"{where} is damaged or truncated: its header announces an array of "
+            f"shape {shape} ({needed:,} bytes of {dtype}), but the file holds "
+            f"{max(available - stream.tell(), 0):,} bytes of data."
+        )
+    return shape, fortran, dtype
 
+
+def _read_npy(path, where, step):
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        shape, fortran, dtype = _npy_header(file, where, size)
+    if dtype.names is not None:
+        return _Structured(np.load(path, allow_pickle=False), where)
+    array = np.lib.format.open_memmap(path, mode="r") if math.prod(shape) else None
+    if array is None:
+        return _Plain(np.empty(shape, dtype=dtype), where)
+    return _Plain(_copy_rows(array, step), where)
+
+
+def _copy_rows(array, step):
+    """A copy of a (memory-mapped) array in RAM, in row chunks, with progress."""
+    if array.ndim < 2:
+        return np.array(array)
+    out = np.empty(array.shape, dtype=array.dtype)
+    rows = max(1, _CHUNK_BYTES // max(1, array[:1].nbytes))
+    step.advance(0, array.shape[0])
+    for start in range(0, array.shape[0], rows):
+        out[start : start + rows] = array[start : start + rows]
+        step.advance(min(start + rows, array.shape[0]))
+    return out
+
+
+# Deflate expands data at most about 1032 times.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _read_member(archive, info, where, step, archive_size):
+    """One ``.npy`` member of a zip archive, checked before it is allocated."""
+    if info.compress_size > archive_size or (
+        info.compress_type == zipfile.ZIP_STORED
+        and info.file_size != info.compress_size
+    ):
+        raise UserError(f"{where} is damaged: the archive's directory is wrong.")
+    if info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 1024:
+        raise UserError(
+            f"{where} is damaged: it claims {info.file_size:,} bytes from "
+            f"{info.compress_size:,} compressed ones."
+        )
+    with archive.open(info) as stream:
+        shape, fortran, dtype = _npy_header(stream, where, info.file_size)
+        count = math.prod(shape)
+        flat = np.empty(count, dtype=dtype)
+        view = memoryview(flat.view(np.uint8).reshape(-1))
+        step.advance(0, max(len(view), 1))
+        position = 0
+        while position < len(view):
+            read = stream.readinto(view[position : position + _CHUNK_BYTES])
+            if not read:
+                raise UserError(f"{where} is truncated (the member ends early).")
+            position += read
+            step.advance(position)
+        # Reading to the end makes zipfile check the member's CRC.
+        stream.read()
+    if dtype.names is None:
+        return flat.reshape(shape, order="F" if fortran else "C")
+    return flat.reshape(shape)
+
+
+def _read_npz(path, key, where, step):
     try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types
-        raise UserError(f"{where} is not a readable Parquet file ({exc}).") from None
-    return _frame_to_array(frame, where)
-
-
-def _read_npz(path, key, where):
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError):
-        raise UserError(f"{where} is not a NumPy .npz archive.") from None
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise UserError(f"{where} is not a readable .npz archive ({exc}).") from None
     with archive:
-        names = archive.files
+        members = {
+            info.filename[: -len(".npy")]: info
+            for info in archive.infolist()
+            if info.filename.endswith(".npy")
+        }
+        names = list(members)
         if HEADER_KEY in names:
             raise UserError(
                 f"{where} is an skembed model file, not embeddings; pass it to "
@@ -123,63 +218,665 @@ def _read_npz(path, key, where):
                     f"{path}:NAME."
                 )
             key = names[0]
-        if key not in names:
+        if key not in members:
             raise UserError(f"{where} has no array {key!r}; it holds {names}.")
         try:
-            return archive[key]
-        except ValueError:
+            data = _read_member(
+                archive,
+                members[key],
+                f"{where} (array {key!r})",
+                step,
+                path.stat().st_size,
+            )
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            OSError,
+            RuntimeError,  # an encrypted member
+            NotImplementedError,  # a compression method zipfile lacks
+        ) as exc:
             raise UserError(
-                f"{where}: array {key!r} holds Python objects, not numbers."
+                f"{where} is damaged: array {key!r} cannot be read ({one_line(exc)})."
             ) from None
+    if data.dtype.names is not None:
+        return _Structured(data, where)
+    return _Plain(data, where)
 
 
-def read_embeddings(text, *, label="input", integer=False):
+# ------------------------------------------------------------------ columns
+@dataclass
+class _Column:
+    """One column of a table: its label, kind and (scalar columns) values."""
+
+    label: str
+    kind: str  # "float", "int", "bool", "vector", "text"
+    values: object = None  # callable returning the 1-D values of a scalar column
+
+
+class _Table:
+    """An input's columns (``columns()``) and their data (``assemble(labels)``)."""
+
+    plain = False
+
+    def __init__(self, where):
+        self.where = where
+
+
+class _Plain(_Table):
+    """A plain 2-D array; its columns are called by position, from 0."""
+
+    plain = True
+
+    def __init__(self, array, where):
+        super().__init__(where)
+        self.array = array
+
+    def columns(self):
+        array = self.array
+        if array.ndim != 2:
+            return []
+        kind = {"f": "float", "i": "int", "u": "int", "b": "bool"}.get(
+            array.dtype.kind, "text"
+        )
+        return [
+            _Column(str(j), kind, lambda j=j: array[:, j])
+            for j in range(array.shape[1])
+        ]
+
+    def assemble(self, labels):
+        positions = [int(label) for label in labels]
+        if positions == list(range(self.array.shape[1])):
+            return self.array
+        if positions == list(range(positions[0], positions[-1] + 1)):
+            return self.array[:, positions[0] : positions[-1] + 1]
+        return self.array[:, positions]
+
+
+class _Structured(_Table):
+    """A NumPy structured array: its fields are the columns."""
+
+    def __init__(self, array, where):
+        super().__init__(where)
+        if array.ndim != 1:
+            raise UserError(
+                f"{where} holds a structured array of shape {array.shape}; a table "
+                "of embeddings has one record per row (1-D)."
+            )
+        self.array = array
+
+    def columns(self):
+        out = []
+        for name in self.array.dtype.names:
+            field = self.array.dtype.fields[name][0]
+            kind = {"f": "float", "i": "int", "u": "int", "b": "bool"}.get(
+                field.base.kind, "text"
+            )
+            if field.shape and kind != "text":
+                kind = "vector"
+            out.append(_Column(name, kind, lambda name=name: self.array[name]))
+        return out
+
+    def assemble(self, labels):
+        blocks = []
+        for label in labels:
+            block = self.array[label]
+            blocks.append(block.reshape(block.shape[0], -1))
+        dtype = np.result_type(*[block.dtype for block in blocks])
+        if dtype.kind not in "fiu":
+            raise UserError(f"{self.where}: the selected fields are not numeric.")
+        return np.hstack(blocks) if len(blocks) > 1 else blocks[0]
+
+
+class _Frame(_Table):
+    """A pandas DataFrame (from CSV) or a pyarrow Table (from Parquet)."""
+
+    def __init__(self, frame, where, arrow):
+        super().__init__(where)
+        self.frame = frame
+        self.arrow = arrow
+
+    def columns(self):
+        if self.arrow:
+            return self._arrow_columns()
+        import pandas as pd
+
+        out = []
+        for label in self.frame.columns:
+            series = self.frame[label]
+            dtype = series.dtype
+            if pd.api.types.is_bool_dtype(dtype):
+                kind = "bool"
+            elif pd.api.types.is_integer_dtype(dtype):
+                kind = "int"
+            elif pd.api.types.is_float_dtype(dtype):
+                kind = "float"
+            else:
+                first = series.iloc[0] if len(series) else None
+                vector = isinstance(first, list | tuple | np.ndarray)
+                kind = "vector" if vector else "text"
+            out.append(
+                _Column(str(label), kind, lambda s=series: s.to_numpy(dtype=float))
+            )
+        return out
+
+    def _arrow_columns(self):
+        import pyarrow as pa
+
+        out = []
+        for field in self.frame.schema:
+            kind = "text"
+            if pa.types.is_floating(field.type):
+                kind = "float"
+            elif pa.types.is_integer(field.type):
+                kind = "int"
+            elif pa.types.is_boolean(field.type):
+                kind = "bool"
+            elif (
+                pa.types.is_list(field.type)
+                or pa.types.is_large_list(field.type)
+                or pa.types.is_fixed_size_list(field.type)
+            ):
+                value = field.type.value_type
+                if pa.types.is_floating(value) or pa.types.is_integer(value):
+                    kind = "vector"
+            column = self.frame.column(field.name)
+            out.append(
+                _Column(
+                    field.name,
+                    kind,
+                    lambda c=column: c.to_numpy().astype(float, copy=False),
+                )
+            )
+        return out
+
+    def assemble(self, labels):
+        frame = (
+            self.frame.select(labels) if self.arrow else self.frame.loc[:, list(labels)]
+        )
+        try:
+            return frame_to_array(frame, input_name=self.where)
+        except (ValueError, TypeError) as exc:
+            row = _first_non_finite_row(frame, self.arrow)
+            if row is not None:
+                raise UserError(
+                    f"{self.where} holds non-finite values (NaN or inf), first in "
+                    f"row {row[0]} (column {row[1]!r}); remove or repair them."
+                ) from None
+            raise UserError(" ".join(str(exc).split())) from None
+
+
+def _first_non_finite_row(frame, arrow):
+    """(row, column) of the first NaN or infinity in a frame, or None."""
+    best = None
+    names = frame.column_names if arrow else list(frame.columns)
+    for name in names:
+        series = frame.column(name).to_pandas() if arrow else frame[name]
+        for row, cell in enumerate(series):
+            try:
+                finite = np.isfinite(np.asarray(cell, dtype=float)).all()
+            except (TypeError, ValueError):
+                break
+            if not finite:
+                if best is None or row < best[0]:
+                    best = (row, name)
+                break
+    return best
+
+
+def parse_columns(spec):
+    """``--columns`` text -> list of items: a name, or (first, last) of a range."""
+    items = []
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            raise ValueError(
+                f"--columns {spec!r} has an empty name; separate names with commas "
+                "and write ranges as FIRST..LAST (e.g. --columns embedding or "
+                "--columns e0..e383)."
+            )
+        first, sep, last = item.partition("..")
+        if sep and (not first or not last):
+            raise ValueError(
+                f"--columns: {item!r} is not a range; write FIRST..LAST "
+                "(e.g. e0..e383, or 1..384 for columns by position)."
+            )
+        items.append((first, last) if sep else item)
+    return items
+
+
+def _select(columns, items, where):
+    labels = [column.label for column in columns]
+    position = {label: j for j, label in enumerate(labels)}
+    chosen = []
+    for item in items:
+        if isinstance(item, str) and item in position:
+            chosen.append(position[item])
+            continue
+        if isinstance(item, tuple) and "..".join(item) in position:
+            chosen.append(position["..".join(item)])
+            continue
+        ends = item if isinstance(item, tuple) else (item,)
+        missing = [end for end in ends if end not in position]
+        if missing:
+            raise UserError(
+                f"{where} has no column {missing[0]!r}; its columns are "
+                f"{_short(labels)}."
+            )
+        first, last = (position[end] for end in ends)
+        if last < first:
+            raise UserError(
+                f"--columns {item[0]}..{item[1]}: {item[1]!r} comes before "
+                f"{item[0]!r} in {where}."
+            )
+        chosen.extend(range(first, last + 1))
+    seen = set()
+    for j in chosen:
+        if j in seen:
+            raise UserError(f"--columns selects column {labels[j]!r} twice.")
+        seen.add(j)
+    return [columns[j] for j in chosen]
+
+
+def _short(labels, limit=8):
+    labels = [repr(label) for label in labels]
+    if len(labels) > limit:
+        return ", ".join(labels[: limit - 2]) + ", ..., " + labels[-1]
+    return ", ".join(labels) or "none"
+
+
+def _spec(labels, keep):
+    """A --columns value selecting ``keep`` among ``labels`` (in file order)."""
+    positions = [labels.index(label) for label in keep]
+    if not positions:
+        return None
+    if len(positions) == 1:
+        return keep[0]
+    if positions == list(range(positions[0], positions[-1] + 1)):
+        return f"{keep[0]}..{keep[-1]}"
+    if len(keep) <= 6:
+        return ",".join(keep)
+    return None
+
+
+def _index_like(values):
+    """Whether values count 0, 1, 2, ... (or 1, 2, 3, ...) like a row index."""
+    n = values.shape[0]
+    if n < 3 or values[0] not in (0, 1) or values[1] != values[0] + 1:
+        return False
+    return bool(np.array_equal(values, np.arange(values[0], values[0] + n)))
+
+
+def _whole(values):
+    finite = values[np.isfinite(values)]
+    return finite.size > 0 and bool(np.all(finite == np.round(finite)))
+
+
+def _refuse_metadata(columns, where, *, plain, typed):
+    """Refuse id, index and other non-embedding columns (no --columns given).
+
+    A column is refused when it is not numeric, when its name says it is an
+    id or an index, when it counts 0, 1, 2, ... like a row number, or when it
+    holds integers (or only whole numbers, not all equal) next to columns of
+    fractional values; in a file that stores column types (Parquet, a
+    structured array) an integer column next to float columns is refused even
+    if constant. The message names the first such column and the --columns
+    value that selects the others. ``plain``: columns are known by position
+    only.
+    """
+    reasons = {}
+    floats = [c for c in columns if c.kind in ("float", "vector")]
+    fractional = None  # whether some float column holds a fractional value
+
+    def has_fraction():
+        nonlocal fractional
+        if fractional is None:
+            fractional = any(c.kind == "vector" for c in floats) or any(
+                not _whole(np.asarray(c.values()[:_SAMPLE_ROWS], dtype=float))
+                for c in floats
+            )
+        return fractional
+
+    for j, column in enumerate(columns):
+        name = column.label.strip().lower()
+        if column.kind in ("text", "bool"):
+            what = "text" if column.kind == "text" else "true/false values"
+            reasons[j] = f"holds non-numeric values ({what})"
+        elif not plain and (
+            name in _ID_NAMES
+            or name == ""
+            or name.startswith("unnamed:")
+            or name.startswith("__index_level_")
+            or name.endswith("_id")
+        ):
+            reasons[j] = "is named like an id or index column"
+    for j, column in enumerate(columns):
+        if j in reasons or column.kind not in ("float", "int"):
+            continue
+        sample = np.asarray(column.values()[:_SAMPLE_ROWS], dtype=float)
+        if column.kind == "float" and not _whole(sample):
+            continue
+        values = np.asarray(column.values(), dtype=float)
+        if _index_like(values):
+            reasons[j] = (
+                f"counts {values[0]:g}, {values[1]:g}, {values[2]:g}, ... like a "
+                "row index"
+            )
+        elif (
+            _whole(values)
+            and (
+                (typed and column.kind == "int")
+                or np.unique(values[: _SAMPLE_ROWS * 4]).size > 1
+            )
+            and has_fraction()
+        ):
+            what = "integers" if column.kind == "int" else "only whole numbers"
+            reasons[j] = (
+                f"holds {what} (an id, a label or a count?) next to columns of "
+                "fractional embedding values"
+            )
+    if not reasons:
+        return
+    labels = [column.label for column in columns]
+    keep = [label for j, label in enumerate(labels) if j not in reasons]
+    first = min(reasons)
+    name = f"column {first}" if plain else f"column {first} ({labels[first]!r})"
+    others = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    spec = _spec(labels, keep)
+    if spec is not None:
+        fix = f"select the embedding columns with --columns {spec}"
+    elif keep:
+        fix = "select the embedding columns with --columns"
+    else:
+        fix = "no column looks like embedding values"
+    if plain and spec is not None:
+        fix += " (columns by position, from 0)"
+    raise UserError(
+        f"{where}: {name} {reasons[first]}{others}, not an embedding dimension; {fix}."
+    )
+
+
+# ---------------------------------------------------------------------- CSV
+def _is_number(cell):
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _first_row(path, where):
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            row = next(csv.reader(file), None)
+    except UnicodeDecodeError:
+        raise UserError(f"{where} is not a UTF-8 text (CSV) file.") from None
+    except csv.Error as exc:
+        raise UserError(f"{where}, line 1: not readable as CSV ({exc}).") from None
+    if row is None:
+        raise UserError(f"{where} is empty.")
+    return [cell.strip() for cell in row]
+
+
+def _has_header(cells, header, where):
+    """Whether line 1 is a header, by the rule of ``--header``/``--no-header``.
+
+    ``header`` is "yes", "no" or "auto". A line without any number is always a
+    header. Otherwise "yes" drops it, "no" reads it as data, and "auto"
+    decides only when the line is unambiguous: numbers only are data, except
+    0,1,...,d-1 (the header pandas writes for unnamed columns, or a data
+    row?), an error; text among numbers that count 0,1,2,... is pandas's
+    header of named and unnamed columns; other text among numbers is a typo
+    in a data row, an error naming the cell.
+    """
+    if not any(cells):
+        raise UserError(f"{where}, line 1 is empty.")
+    numeric = [_is_number(cell) for cell in cells]
+    if header == "yes" or not any(numeric):
+        return True
+    if header == "no":
+        return False
+    if all(numeric):
+        values = [float(cell) for cell in cells]
+        if len(values) >= 2 and values == list(range(len(values))):
+            raise UserError(
+                f"{where}: line 1 is {','.join(cells[:3])},...: column numbers, as "
+                "pandas writes in a header, or a data row? Pass --header if it is "
+                "a header, --no-header if it is data."
+            )
+        return False
+    # Text cells (index names, maybe empty, or column names) among cells
+    # numbering the unnamed columns 0, 1, 2, ...: the header pandas writes for
+    # a frame with named and unnamed columns (or with its index).
+    counted = [float(c) for c, number in zip(cells, numeric, strict=True) if number]
+    if len(counted) >= 2 and counted == list(range(len(counted))):
+        return True
+    bad = numeric.index(False)
+    raise UserError(
+        f"{where}, line 1, column {bad}: {cells[bad]!r} is not a number, but other "
+        "cells of the line are: a typo in a data row, or a header? Fix the cell, "
+        "or pass --header if line 1 is a header."
+    )
+
+
+def _read_csv(path, where, header, step):
+    import pandas as pd
+
+    _expect_kind(path, where, "text")
+    cells = _first_row(path, where)
+    skip = _has_header(cells, header, where)
+    size = max(path.stat().st_size, 1)
+    step.advance(0, size)
+    chunks = []
+    try:
+        with open(path, "rb") as file:
+            reader = pd.read_csv(
+                file,
+                header=None,
+                skiprows=1 if skip else 0,
+                skip_blank_lines=False,
+                chunksize=2**16,
+                encoding="utf-8-sig",
+            )
+            for chunk in reader:
+                chunks.append(chunk)
+                step.advance(file.tell())
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{where} has no data rows.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        reason = one_line(exc)
+        raise UserError(f"{where} is not a readable CSV file ({reason}).") from None
+    if not chunks:
+        raise UserError(f"{where} has no data rows.")
+    frame = pd.concat(chunks) if len(chunks) > 1 else chunks[0]
+    first_line = 2 if skip else 1
+    # Blank lines read as rows of nothing: dropped at the end of the file,
+    # an error inside it.
+    empty = frame.isna().all(axis=1).to_numpy()
+    if empty.any():
+        last = len(empty) - np.argmin(empty[::-1]) if not empty.all() else 0
+        inner = np.flatnonzero(empty[:last])
+        if inner.size:
+            raise UserError(
+                f"{where}, line {inner[0] + first_line} is empty; remove it or fill "
+                "it in."
+            )
+        frame = frame.iloc[:last]
+    if frame.shape[0] == 0:
+        raise UserError(f"{where} has no data rows.")
+    if skip:
+        names = cells
+        if len(names) != frame.shape[1]:
+            raise UserError(
+                f"{where}: the header (line 1) names {len(names)} columns but the "
+                f"data has {frame.shape[1]}."
+            )
+        if len(set(names)) != len(names):
+            twice = next(name for name in names if names.count(name) > 1)
+            raise UserError(f"{where}: the header names column {twice!r} twice.")
+    else:
+        names = [str(j) for j in range(frame.shape[1])]
+    frame.columns = names
+    text_columns = set()
+    for position, name in enumerate(names):
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column.dtype):
+            continue
+        numbers = pd.to_numeric(column, errors="coerce")
+        given = column.notna().to_numpy()
+        bad = np.flatnonzero(numbers.isna().to_numpy() & given)
+        if bad.size == np.count_nonzero(given):
+            # No number at all: a column of text (labels, ids), judged with
+            # the other columns.
+            text_columns.add(name)
+            continue
+        if bad.size:
+            row = bad[0]
+            label = f"{name!r}" if skip else f"{position}"
+            raise UserError(
+                f"{where}, line {row + first_line}, column {label}: "
+                f"{column.iloc[row]!r} is not a number."
+            )
+        frame[name] = numbers
+    for position, name in enumerate(names):
+        if name in text_columns:
+            continue
+        missing = np.flatnonzero(~np.isfinite(frame[name].to_numpy(dtype=float)))
+        if missing.size:
+            label = f"{name!r}" if skip else f"{position}"
+            raise UserError(
+                f"{where}, line {missing[0] + first_line}, column {label}: the value "
+                "is missing or not finite (NaN or inf)."
+            )
+    frame = frame.reset_index(drop=True)
+    return _Frame(frame, where, arrow=False), not skip
+
+
+# ------------------------------------------------------------------ Parquet
+def _read_parquet(path, where, step):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UserError(
+            f'reading {where} needs pyarrow: pip install "skembed[parquet]" '
+            "(or pip install pyarrow)."
+        ) from None
+    import pyarrow as pa
+
+    _expect_kind(path, where, "parquet")
+    try:
+        parquet = pq.ParquetFile(path)
+        n_groups = parquet.num_row_groups
+        step.advance(0, max(parquet.metadata.num_rows, 1))
+        tables, rows = [], 0
+        for group in range(n_groups):
+            tables.append(parquet.read_row_group(group))
+            rows += tables[-1].num_rows
+            step.advance(rows)
+        if tables:
+            table = pa.concat_tables(tables)
+        else:
+            table = parquet.schema_arrow.empty_table()
+    except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
+        raise UserError(
+            f"{where} is not a readable Parquet file ({one_line(exc)})."
+        ) from None
+    return _Frame(table, where, arrow=True)
+
+
+# ---------------------------------------------------------------- read API
+class _NoStep:
+    def advance(self, done, total=None):
+        pass
+
+    def note(self, status):
+        pass
+
+
+def read_embeddings(
+    text, *, label="input", integer=False, columns=None, header="auto", step=None
+):
     """Read a 2-D numeric matrix from ``.npy``, ``.npz``, ``.parquet`` or ``.csv``.
 
+    Parameters
+    ----------
+    text : str
+        The file, ``FILE.npz:NAME`` for one array of an archive.
+    label : str
+        How messages name the input ("A", "pairs file").
+    integer : bool
+        Read integer row indices (pair files): int64, no column checks.
+    columns : list or None
+        Parsed ``--columns`` items; None reads every column, refusing id,
+        index and other non-embedding columns.
+    header : {"auto", "yes", "no"}
+        CSV header rule, see ``_has_header``.
+    step : Step or None
+        Progress of the read.
+
     Returns float32 when the file holds float32 (or float16), float64 otherwise,
-    or int64 when ``integer`` (for pair files). Raises :class:`UserError` with a
-    one-line message for any problem with the file or its content.
+    or int64 when ``integer``. Raises :class:`UserError` with a one-line message
+    for any problem with the file or its content.
     """
+    step = _NoStep() if step is None else step
     path, key = split_member(text)
     where = f"{label} {text}" if label else text
     if not path.exists():
         raise UserError(f"{where}: file not found.")
     if path.is_dir():
         raise UserError(f"{where} is a directory, not a file.")
+    if path.stat().st_size == 0:
+        raise UserError(f"{where} is empty.")
     suffix = path.suffix.lower()
+    unnamed = False  # whether a CSV file's columns are called by position
     if suffix == ".npy":
-        try:
-            data = np.load(path, allow_pickle=False)
-        except ValueError:
-            raise UserError(
-                f"{where} is not a numeric .npy array (it holds Python objects or "
-                "is damaged)."
-            ) from None
-        except (OSError, EOFError):
-            raise UserError(f"{where} is not a readable .npy file.") from None
+        _expect_kind(path, where, "npy")
+        table = _read_npy(path, where, step)
     elif suffix == ".npz":
-        data = _read_npz(path, key, where)
+        _expect_kind(path, where, "npz")
+        table = _read_npz(path, key, where, step)
     elif suffix == ".csv":
-        data = _read_csv(path, where)
+        table, unnamed = _read_csv(path, where, header, step)
     elif suffix == ".parquet":
-        data = _read_parquet(path, where)
+        table = _read_parquet(path, where, step)
     else:
         raise UserError(
             f"{where}: unsupported file type {suffix or '(none)'!r}; use one of "
-            f"{', '.join(SUFFIXES)}."
+            f"{', '.join(EMBEDDING_SUFFIXES)}."
         )
+    if table.plain:
+        data = table.array
+        if data.dtype.kind not in "iuf":
+            raise UserError(
+                f"{where} holds non-numeric data (dtype {data.dtype}); embeddings "
+                "must be numbers."
+            )
+        if data.ndim != 2:
+            raise UserError(
+                f"{where} must hold a 2-D array (rows x features), got shape "
+                f"{data.shape}."
+            )
+    found = table.columns()
+    if not found:
+        raise UserError(f"{where} has no columns.")
+    if columns is not None:
+        found = _select(found, columns, where)
+    elif not integer:
+        _refuse_metadata(
+            found,
+            where,
+            plain=table.plain or unnamed,
+            typed=isinstance(table, _Structured) or getattr(table, "arrow", False),
+        )
+    data = table.assemble([column.label for column in found])
     data = np.asarray(data)
+    if data.ndim != 2 or data.shape[0] == 0 or data.shape[1] == 0:
+        raise UserError(f"{where} is empty (shape {data.shape}).")
     if data.dtype.kind not in "iuf":
         raise UserError(
             f"{where} holds non-numeric data (dtype {data.dtype}); embeddings must "
             "be numbers."
         )
-    if data.ndim != 2:
-        raise UserError(
-            f"{where} must hold a 2-D array (rows x features), got shape {data.shape}."
-        )
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise UserError(f"{where} is empty (shape {data.shape}).")
     if integer:
         if data.dtype.kind == "f":
             if not np.all(np.isfinite(data)) or np.any(data != np.round(data)):
@@ -207,8 +904,9 @@ def check_paired(A, B, a_name, b_name):
         )
 
 
-def read_pairs(text, n_a, n_b):
-    pairs = read_embeddings(text, label="pairs file", integer=True)
+def read_pairs(text, n_a, n_b, *, header="auto"):
+    """Known pairs (row in A, row in B): two integer columns, no repeats."""
+    pairs = read_embeddings(text, label="pairs file", integer=True, header=header)
     if pairs.shape[1] != 2:
         raise UserError(
             f"pairs file {text} must have 2 columns (row in A, row in B), got "
@@ -222,16 +920,131 @@ def read_pairs(text, n_a, n_b):
                 f"pairs file {text}, line {row}: row {pairs[row, column]} of {name} "
                 f"is outside [0, {n - 1}]."
             )
+    _, first, counts = np.unique(pairs, axis=0, return_index=True, return_counts=True)
+    if np.any(counts > 1):
+        repeated = pairs[first[np.flatnonzero(counts > 1)[0]]]
+        raise UserError(
+            f"pairs file {text} lists the pair ({repeated[0]}, {repeated[1]}) more "
+            "than once; a repeated pair would weigh twice in the fit."
+        )
     return pairs
 
 
+# ------------------------------------------------------------------ outputs
+def check_output(text, suffixes, inputs, *, what, option="-o"):
+    """Check an output path before any work: folder, suffix, not an input.
+
+    ``inputs`` are the command's input file names (``FILE.npz:NAME`` allowed).
+    """
+    path = Path(text)
+    for source in inputs:
+        if source is None:
+            continue
+        source_path = split_member(source)[0]
+        if path.exists() and source_path.exists():
+            same = os.path.samefile(path, source_path)
+        else:
+            same = path.resolve() == source_path.resolve()
+        if same:
+            raise UserError(
+                f"{option} {text} is also an input of this command ({source}); "
+                "writing there would destroy it. Choose another output name."
+            )
+    suffix = path.suffix.lower()
+    if suffix not in suffixes:
+        listed = ", ".join(suffixes[:-1]) + " or " if len(suffixes) > 1 else ""
+        raise UserError(
+            f"{option} {text}: use a {listed}{suffixes[-1]} file name for {what}, "
+            f"not {suffix or 'a name without suffix'}."
+        )
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet  # noqa: F401
+        except ImportError:
+            raise UserError(
+                f"{option} {text}: writing Parquet needs pyarrow: pip install "
+                '"skembed[parquet]" (or pip install pyarrow).'
+            ) from None
+    if path.is_dir():
+        raise UserError(f"{option} {text} is a directory; give a file name.")
+    folder = path.parent
+    if not folder.exists():
+        raise UserError(
+            f"{option} {text}: the folder {folder} does not exist; create it first."
+        )
+    if not folder.is_dir():
+        raise UserError(f"{option} {text}: {folder} is not a folder.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {text}: the folder {folder} is not writable.")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{option} {text} exists and is read-only.")
+    return path
+
+
+def write_atomically(path, write):
+    """``write(file)`` into a temporary file beside ``path``, then rename it.
+
+    The rename is atomic on one file system, so ``path`` holds either its
+    old content or the complete new one, never a truncated file; a failed
+    write removes the temporary file.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(
+        folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.part"
+    )
+    try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                write(file)
+                file.flush()
+                os.fsync(file.fileno())
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(temporary, os.stat(path).st_mode & 0o777)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temporary)
+            raise
+    except OSError as exc:
+        raise write_error(path, exc) from None
+
+
+def write_error(path, exc):
+    """The UserError of a failed write (full disk, a size limit, ...)."""
+    reason = exc.strerror or " ".join(str(exc).split())
+    return UserError(
+        f"could not write {path} ({reason}); a file already there is left as it was."
+    )
+
+
+def _write_parquet(array, file):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = pa.array(np.ascontiguousarray(array).reshape(-1))
+    column = pa.FixedSizeListArray.from_arrays(values, array.shape[1])
+    pq.write_table(pa.table({"embedding": column}), file)
+
+
 def write_array(array, text):
+    """Write a 2-D array as ``.npy``, ``.csv`` or ``.parquet``, atomically.
+
+    CSV cells keep every significant digit (9 for float32, 17 for float64);
+    Parquet holds one fixed-size list column ``embedding``.
+    """
     path = Path(text)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        with open(path, "wb") as file:
-            np.save(file, array, allow_pickle=False)
+        write_atomically(path, lambda file: np.save(file, array, allow_pickle=False))
     elif suffix == ".csv":
-        np.savetxt(path, array, delimiter=",", fmt="%.9g")
+        digits = 9 if array.dtype == np.float32 else 17
+        write_atomically(
+            path,
+            lambda file: np.savetxt(file, array, delimiter=",", fmt=f"%.{digits}g"),
+        )
+    elif suffix == ".parquet":
+        write_atomically(path, lambda file: _write_parquet(array, file))
     else:
-        raise UserError(f"output {text}: use a .npy or .csv file name.")
+        raise UserError(f"output {text}: use a {', '.join(OUTPUT_SUFFIXES)} file name.")

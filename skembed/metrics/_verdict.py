@@ -25,7 +25,12 @@ from skembed._procrustes import ProcrustesAligner
 from skembed.exceptions import OutOfSpaceWarning
 from skembed.metrics._similarity import check_paired, linear_cka, paired_cosine
 
-__all__ = ["SpaceComparison", "check_same_space", "compare_spaces"]
+__all__ = [
+    "SpaceComparison",
+    "check_same_space",
+    "compare_spaces",
+    "retrieval_above_chance",
+]
 
 # compare_spaces / check_same_space: significance level of "above chance", and
 # the share of the best alignment's above-chance skill that raw vectors must
@@ -55,6 +60,35 @@ def _above_chance(accuracy, n):
     hits = int(round(accuracy * n))
     significant = hits > 0 and binom.sf(hits - 1, n, chance) < _CHANCE_ALPHA
     return bool(accuracy >= math.sqrt(chance) and significant)
+
+
+def retrieval_above_chance(accuracy, n_candidates):
+    """Whether a top-1 retrieval accuracy shows a recovered pairing.
+
+    The rule of :func:`compare_spaces`, for other parts of skembed (the
+    command line judges a fitted map with it): the accuracy among
+    ``n_candidates`` reaches ``sqrt(1 / n_candidates)`` and its hit count is
+    significant against chance at level 1e-3.
+
+    Parameters
+    ----------
+    accuracy : float
+        Top-1 retrieval accuracy, in [0, 1].
+    n_candidates : int
+        Number of rows searched (chance is ``1 / n_candidates``).
+
+    Returns
+    -------
+    above : bool
+        True when the pairing counts as recovered.
+
+    Examples
+    --------
+    >>> from skembed.metrics._verdict import retrieval_above_chance
+    >>> retrieval_above_chance(0.9, 100), retrieval_above_chance(0.02, 100)
+    (True, False)
+    """
+    return _above_chance(accuracy, n_candidates)
 
 
 def _two_way_retrieval(A, B):

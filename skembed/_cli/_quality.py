@@ -1,0 +1,111 @@
+"""Whether a map fitted by ``skembed align`` is worth using.
+
+One function, :func:`fit_quality`, decides it, so that the command line has
+one rule:
+
+- with held-out pairs, the map must retrieve the partners of held-out rows
+  better than chance, by the rule of :func:`skembed.metrics.compare_spaces`
+  (top-1 accuracy at least ``sqrt(1 / n)`` among ``n`` held-out rows, and
+  significant at level 1e-3);
+- without pairs (self-learning started unsupervised) there is nothing to
+  hold out, and a label-free score of the fitted aligner decides:
+  :data:`LABEL_FREE_SCORE`.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import math
+from dataclasses import dataclass
+
+from skembed.metrics import retrieval_accuracy
+from skembed.metrics._verdict import retrieval_above_chance
+
+__all__ = ["LABEL_FREE_SCORE", "Quality", "fit_quality"]
+
+# The label-free score that judges a fit without held-out pairs, and the
+# value below which the map is not worth using: the attribute of the fitted
+# aligner and its threshold (SelfLearningAligner warns below the same value).
+# To judge by another score, change this one line.
+LABEL_FREE_SCORE = ("isomorphism_score_", 0.1)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The verdict on a fitted map: a figure for people and a decision.
+
+    Attributes
+    ----------
+    usable : bool
+        Whether the map is better than chance.
+    figure : str
+        The measured figure with its reference, for the summary.
+    reason : str
+        One line saying why the map is not worth using (empty if usable).
+    """
+
+    usable: bool
+    figure: str
+    reason: str = ""
+
+
+def _two_way(aligner, A, B):
+    Z_a = aligner.transform_view(A, 0)
+    Z_b = aligner.transform_view(B, 1)
+    return 0.5 * (retrieval_accuracy(Z_a, Z_b) + retrieval_accuracy(Z_b, Z_a))
+
+
+def fit_quality(aligner, held_out=None):
+    """Judge a fitted two-view aligner.
+
+    Parameters
+    ----------
+    aligner : fitted aligner
+        Its view 0 embeds the rows of A, view 1 those of B.
+    held_out : tuple (A_test, B_test) or None
+        Row-paired held-out embeddings, not used in the fit. None judges by
+        :data:`LABEL_FREE_SCORE` instead.
+
+    Returns
+    -------
+    quality : Quality
+    """
+    if held_out is not None:
+        A_test, B_test = held_out
+        n = A_test.shape[0]
+        accuracy = _two_way(aligner, A_test, B_test)
+        chance = 1.0 / n
+        figure = (
+            f"held-out top-1 retrieval {accuracy:.3f} on {n} pairs not used in the "
+            f"fit, mean of A->B and B->A (chance {chance:.4f}; a recovered "
+            f"pairing needs >= {math.sqrt(chance):.4f} and significance at 1e-3)"
+        )
+        if retrieval_above_chance(accuracy, n):
+            return Quality(True, figure)
+        return Quality(
+            False,
+            figure,
+            f"the fitted map is no better than chance: held-out top-1 retrieval "
+            f"{accuracy:.3f} on {n} pairs (chance {chance:.4f}, needed >= "
+            f"{math.sqrt(chance):.4f}); check that the rows are paired, or pass "
+            "more pairs",
+        )
+    attribute, threshold = LABEL_FREE_SCORE
+    score = getattr(aligner, attribute, None)
+    if score is None:
+        raise ValueError(
+            f"{type(aligner).__name__} has no {attribute}; pass held-out pairs."
+        )
+    figure = (
+        f"label-free {attribute.rstrip('_')} {score:.3f} (no known pairs to hold "
+        f"out; a usable map needs >= {threshold:g})"
+    )
+    if score >= threshold:
+        return Quality(True, figure)
+    return Quality(
+        False,
+        figure,
+        f"the fitted map is likely no better than chance: without known pairs, "
+        f"{attribute} is {score:.3f} < {threshold:g} (the two files show no "
+        "structure a map could align); pass a few dozen known pairs with --pairs",
+    )
