@@ -899,9 +899,9 @@ def test_fit_quality_follows_the_rule_of_compare_spaces():
 def test_label_free_score_threshold_is_the_library_warning_threshold():
     """Check that the command line judges by the score and threshold fit warns at."""
     from skembed._cli._quality import LABEL_FREE_SCORE
-    from skembed._selflearn import _MIN_ISOMORPHISM_SCORE
+    from skembed._unsupervised import MIN_CONFIDENCE
 
-    assert LABEL_FREE_SCORE == ("isomorphism_score_", _MIN_ISOMORPHISM_SCORE)
+    assert LABEL_FREE_SCORE == ("confidence_", MIN_CONFIDENCE)
 
 
 def test_self_learning_without_pairs_is_judged_by_a_label_free_score(

@@ -18,6 +18,7 @@ one rule:
 import math
 from dataclasses import dataclass
 
+from skembed._unsupervised import MIN_CONFIDENCE
 from skembed.metrics import retrieval_accuracy
 from skembed.metrics._verdict import retrieval_above_chance
 
@@ -26,8 +27,10 @@ __all__ = ["LABEL_FREE_SCORE", "Quality", "fit_quality"]
 # The label-free score that judges a fit without held-out pairs, and the
 # value below which the map is not worth using: the attribute of the fitted
 # aligner and its threshold (SelfLearningAligner warns below the same value).
-# To judge by another score, change this one line.
-LABEL_FREE_SCORE = ("isomorphism_score_", 0.1)
+# ``confidence_`` is set by every start without pairs and is calibrated
+# against self-learning from a shuffled dictionary. To judge by another
+# score, change this one line.
+LABEL_FREE_SCORE = ("confidence_", MIN_CONFIDENCE)
 
 
 @dataclass(frozen=True)
