@@ -60,6 +60,9 @@ def _extra_mb(case, skip):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k rows only")
+    parser.add_argument(
+        "--rows", type=int, default=None, help="one size instead (a quick check)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument(
@@ -70,6 +73,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warm = False if args.cold_pages else reuse_freed_memory()
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
+    if args.rows is not None:
+        sizes = [args.rows]
     scipy_call, _ = _competitors()["scipy_procrustes"]
     print(
         f"best of {args.repeat}; load {load_average():.2f}; "

@@ -70,8 +70,8 @@ def _memory(case, skip):
     return result["extra"] / MB, result["extra"] / result["input"]
 
 
-def _compare_sklearn_cca(repeat):
-    """CCAAligner against scikit-learn's iterative CCA on 10,000 rows, k=16."""
+def _compare_sklearn_cca(repeat, rows=10_000):
+    """CCAAligner against scikit-learn's iterative CCA (10,000 rows), k=16."""
     import warnings
 
     from sklearn.cross_decomposition import CCA
@@ -79,7 +79,7 @@ def _compare_sklearn_cca(repeat):
 
     from skembed import CCAAligner
 
-    X, Y, _ = make_views(10_000, np.float32)
+    X, Y, _ = make_views(rows, np.float32)
     ours = interleaved_best(
         {"ours": lambda: CCAAligner(n_components=16).fit([X, Y])}, repeat
     )["ours"]
@@ -94,6 +94,9 @@ def _compare_sklearn_cca(repeat):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k rows, not 1M")
+    parser.add_argument(
+        "--rows", type=int, default=None, help="rows per view (overrides --quick)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--only", nargs="*", default=None)
@@ -105,6 +108,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warm = False if args.cold_pages else reuse_freed_memory()
     n = 100_000 if args.quick else 1_000_000
+    if args.rows is not None:
+        n = args.rows
     names = args.only or ALL
     estimators, missing = available_estimators(names)
     print(
@@ -187,9 +192,10 @@ def main(argv=None):
         release_freed_memory()
 
     if "CCAAligner" in estimators:
-        ours, theirs = _compare_sklearn_cca(args.repeat)
+        rows = min(n, 10_000)
+        ours, theirs = _compare_sklearn_cca(args.repeat, rows)
         others.add(
-            "sklearn CCA k=16 (NIPALS)", "float32", 10_000, theirs, ours, theirs / ours
+            "sklearn CCA k=16 (NIPALS)", "float32", rows, theirs, ours, theirs / ours
         )
     try:
         import cca_zoo  # noqa: F401

@@ -5,12 +5,13 @@ noise), one BLAS thread, CPU seconds of the best of a few repeats (stable on a b
 machine); prints a Markdown table.
 Optional packages (cca-zoo, mvlearn) are measured when they import and run.
 
-    python docs/_scripts/compare_alternatives.py
+    python docs/_scripts/compare_alternatives.py [ROWS]
 """
 
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import sys
 import time
 import warnings
 
@@ -33,9 +34,9 @@ def best_time(fit, repeats):
     return min(times), result
 
 
-def main():
+def main(n_samples=N_SAMPLES):
     rng = np.random.default_rng(0)
-    A = rng.normal(size=(N_SAMPLES, N_FEATURES)).astype(np.float32)
+    A = rng.normal(size=(n_samples, N_FEATURES)).astype(np.float32)
     Q = ortho_group.rvs(N_FEATURES, random_state=0)
     B = (A @ Q + 0.5 * rng.normal(size=A.shape)).astype(np.float32)
     rows = []
@@ -97,7 +98,7 @@ def main():
     except Exception as exc:
         rows.append(("mvlearn CCA", None, f"failed: {type(exc).__name__}"))
 
-    print(f"{N_SAMPLES} x {N_FEATURES} float32 per view, one BLAS thread, CPU s\n")
+    print(f"{n_samples} x {N_FEATURES} float32 per view, one BLAS thread, CPU s\n")
     print("| method | fit time (s) | note |\n|---|---|---|")
     for name, seconds, note in rows:
         shown = "-" if seconds is None else f"{seconds:.3f}"
@@ -106,4 +107,4 @@ def main():
 
 if __name__ == "__main__":
     with threadpool_limits(limits=1, user_api="blas"):
-        main()
+        main(*(int(arg) for arg in sys.argv[1:2]))
