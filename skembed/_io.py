@@ -366,7 +366,10 @@ class _Decoder:
         if fitted:
             for key, value in defaults.items():
                 if key not in stored:
-                    setattr(estimator, key, value)
+                    # A callable derives the value from the state read so far.
+                    setattr(
+                        estimator, key, value(estimator) if callable(value) else value
+                    )
         return estimator
 
 

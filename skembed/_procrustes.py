@@ -228,8 +228,16 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         "rotations_",
         "scales_",
         "singular_values_",
+        "n_iter_",
     )
     _saved_optional = ("feature_names_in_", "_stats", "_stats_normalize")
+    # Files written before the wider-source solver hold maps from the closed
+    # form, which takes no iteration.
+    _saved_defaults = {
+        "n_iter_": lambda aligner: np.zeros(
+            len(aligner.n_features_per_view_), dtype=np.int64
+        )
+    }
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,

@@ -407,6 +407,18 @@ def test_model_files_of_every_format_version_load(name):
             assert_array_equal(later[key], value)
 
 
+def test_files_before_the_wider_source_solver_have_n_iter():
+    """Check that older Procrustes files load with n_iter_ of a closed form."""
+    for version in VERSIONS:
+        path = MODEL_FILES / version / "ProcrustesAligner.npz"
+        if path.exists():
+            estimator = load_aligner(path)
+            assert_array_equal(
+                estimator.n_iter_, np.zeros(len(estimator.n_features_per_view_))
+            )
+            assert estimator.n_iter_.dtype == np.int64
+
+
 def test_saved_state_covers_every_fitted_attribute(tmp_path):
     """Check that each class declares all its fitted attributes, saved or not."""
     A, B = _paired()
