@@ -6,6 +6,7 @@
 from skembed._cca import CCAAligner
 from skembed._concat import EmbeddingConcatenator
 from skembed._contrastive import ContrastiveAligner
+from skembed._index import EmbeddingIndex
 from skembed._io import load_aligner, save_aligner
 from skembed._linear import RidgeAligner
 from skembed._neighbors import csls_penalties, kneighbors
@@ -20,6 +21,7 @@ __all__ = [
     "CCAAligner",
     "ContrastiveAligner",
     "EmbeddingConcatenator",
+    "EmbeddingIndex",
     "EmbeddingUnion",
     "GeneralizedProcrustesAligner",
     "ProcrustesAligner",
