@@ -13,6 +13,7 @@ from skembed._neighbors import csls_penalties, kneighbors
 from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
 from skembed._relative import RelativeProjector
 from skembed._selflearn import SelfLearningAligner
+from skembed._stream import translate_file
 from skembed._text import EmbeddingUnion, TextEmbedder
 from skembed._version import __version__
 from skembed.exceptions import UnsupervisedAlignmentWarning
@@ -34,5 +35,6 @@ __all__ = [
     "kneighbors",
     "load_aligner",
     "save_aligner",
+    "translate_file",
     "__version__",
 ]
