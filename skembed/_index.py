@@ -72,6 +72,8 @@ class EmbeddingIndex(BaseEstimator):
     same scores. For CSLS, :meth:`fit_penalties` estimates the index rows'
     hubness penalties once from a sample of queries (MUSE's protocol).
 
+    Read more in the :ref:`User Guide <migration>`.
+
     Parameters
     ----------
     n_neighbors : int, default=10

@@ -306,6 +306,8 @@ def translate_file(
     file through a memory map, a Parquet file batch by batch), translated and
     appended to the output.
 
+    Read more in the :ref:`User Guide <migration>`.
+
     Parameters
     ----------
     translate : callable
