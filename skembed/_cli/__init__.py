@@ -158,14 +158,23 @@ def build_parser():
         help="map embeddings from one model's space into another's",
         description=(
             "Translate rows embedded by the source model into the target model's "
-            "space with a model file written by `skembed align`."
+            "space with a model file written by `skembed align`. A float .npy "
+            "input written to .npy or .parquet is streamed: read and written in "
+            "chunks (any size, memory stays flat), with progress, to a temporary "
+            "file renamed at the end."
         ),
     )
     translate.add_argument("model", metavar="MODEL.npz")
     translate.add_argument("input", metavar="A", help=files)
     translate.add_argument("--source", required=True, metavar="NAME")
     translate.add_argument("--target", required=True, metavar="NAME")
-    translate.add_argument("-o", "--output", required=True, metavar="OUT.npy")
+    translate.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="the translated rows: .npy, .csv, or .parquet (from a .npy input)",
+    )
     translate.set_defaults(handler=run_translate)
     return parser
 

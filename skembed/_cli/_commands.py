@@ -4,13 +4,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
+import functools
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from skembed._cli._common import UserError, blas_threads
+from skembed._cli._common import UserError, blas_threads, one_line
 from skembed._cli._files import (
     check_paired,
     read_embeddings,
@@ -20,6 +21,7 @@ from skembed._cli._files import (
 )
 from skembed._io import load_aligner, save_aligner
 from skembed._registry import CLI_METHODS
+from skembed._stream import translate_file
 from skembed.metrics import compare_spaces
 
 __all__ = ["run_align", "run_report", "run_translate"]
@@ -165,10 +167,12 @@ def run_translate(args, progress):
             f"a {type(aligner).__name__} cannot translate between views; fit the "
             "model with skembed align."
         )
-    with progress.step(f"reading {args.input}"):
-        X = read_embeddings(args.input, label="input")
     index = source if isinstance(source, int) else aligner.view_names_.index(source)
     width = aligner.n_features_per_view_[index]
+    if _streamable(args.input, args.output, width):
+        return _translate_streaming(aligner, source, target, args, progress)
+    with progress.step(f"reading {args.input}"):
+        X = read_embeddings(args.input, label="input")
     if X.shape[1] != width:
         raise UserError(
             f"input {args.input} has {X.shape[1]} columns, but view {args.source!r} "
@@ -178,4 +182,41 @@ def run_translate(args, progress):
         out = aligner.translate(X, source, target)
     write_array(out, args.output)
     progress.say(f"wrote {out.shape[0]} x {out.shape[1]} to {args.output}")
+    return 0
+
+
+def _streamable(input_text, output_text, width):
+    """Whether translate can stream: a float .npy of the right width in, .npy
+    or .parquet out. Anything else is read whole, with the reader's checks."""
+    path, key = split_member(input_text)
+    out_suffix = Path(output_text).suffix.lower()
+    if key is not None or path.suffix.lower() != ".npy" or not path.is_file():
+        return False
+    if out_suffix not in (".npy", ".parquet"):
+        return False
+    try:
+        stored = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return False
+    return (
+        stored.dtype.kind == "f"
+        and stored.ndim == 2
+        and stored.shape[0] > 0
+        and stored.shape[1] == width
+    )
+
+
+def _translate_streaming(aligner, source, target, args, progress):
+    """Translate a .npy file chunk by chunk, never holding it in memory."""
+    translate = functools.partial(aligner.translate, source=source, target=target)
+    try:
+        summary = translate_file(
+            translate, args.input, args.output, progress=not progress.quiet
+        )
+    except (ValueError, TypeError, ImportError) as exc:
+        raise UserError(f"input {args.input}: {one_line(exc)}") from None
+    progress.say(
+        f"wrote {summary['rows']} x {summary['n_features_out']} to {args.output} "
+        f"({summary['rows_per_second']:,.0f} rows/s)"
+    )
     return 0
