@@ -6,12 +6,14 @@
 from skembed._cca import CCAAligner
 from skembed._concat import EmbeddingConcatenator
 from skembed._contrastive import ContrastiveAligner
+from skembed._index import EmbeddingIndex
 from skembed._io import load_aligner, save_aligner
 from skembed._linear import RidgeAligner
 from skembed._neighbors import csls_penalties, kneighbors
 from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
 from skembed._relative import RelativeProjector
 from skembed._selflearn import SelfLearningAligner
+from skembed._stream import translate_file
 from skembed._text import EmbeddingUnion, TextEmbedder
 from skembed._version import __version__
 from skembed.exceptions import UnsupervisedAlignmentWarning
@@ -20,6 +22,7 @@ __all__ = [
     "CCAAligner",
     "ContrastiveAligner",
     "EmbeddingConcatenator",
+    "EmbeddingIndex",
     "EmbeddingUnion",
     "GeneralizedProcrustesAligner",
     "ProcrustesAligner",
@@ -32,5 +35,6 @@ __all__ = [
     "kneighbors",
     "load_aligner",
     "save_aligner",
+    "translate_file",
     "__version__",
 ]

@@ -13,6 +13,7 @@ statistics without another pass over the rows.
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import linalg
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._affine import AffineMapMixin
@@ -22,6 +23,22 @@ from skembed._moments import MomentsFitMixin
 from skembed._views import resolve_view
 
 __all__ = ["RidgeAligner"]
+
+
+def _back_projection_of(projection, gram, directions):
+    """Least-squares back-map of a view, exact for a map of reduced rank.
+
+    With ``P = W V V^T`` (V orthonormal, r columns), ``P^T G P = V S V^T``
+    with ``S = V^T W^T G W V``, whose pseudo-inverse is ``V S^{-1} V^T``:
+    the back-map ``(P^T G P)^+ P^T G`` becomes ``V S^{-1} (W V)^T G``,
+    computed in the r-dimensional subspace instead of by a pseudo-inverse
+    that would have to decide which rounding-level eigenvalues are zero.
+    """
+    if directions is None:
+        return least_squares_back_projection(projection, gram)
+    reduced = projection @ directions
+    gram_reduced = gram @ reduced
+    return directions @ linalg.pinvh(reduced.T @ gram_reduced) @ gram_reduced.T
 
 
 class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
@@ -61,6 +78,13 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         or after centring, see ``translate``).
     combine : {"concat", "mean", "similarity"}, default="concat"
         How ``transform`` combines the mapped views.
+    rank : int or None, default=None
+        Largest rank of every map (reduced-rank ridge regression, the
+        "low-rank affine" adapter): the ridge map projected on the ``rank``
+        leading directions of its fitted values (see Notes). At most the
+        smaller width of a view and the reference; None keeps full rank.
+        A low rank has fewer parameters to estimate from few pairs, and its
+        map factors into ``rank * (d_k + d_r)`` numbers.
 
     Attributes
     ----------
@@ -116,10 +140,23 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     back-map :math:`(W_j^\\top C_{jj} W_j)^{+} W_j^\\top C_{jj}`, which
     regresses view j on its own mapped rows.
 
+    With ``rank=r``, each map minimises the same objective among maps of
+    rank at most r. Ridge is least squares on the augmented rows
+    :math:`[\\tilde X_k; \\sqrt{\\alpha} I]` with targets
+    :math:`[\\tilde X_r; 0]`, so the constrained solution is reduced-rank
+    regression there [2]_: :math:`W_k V V^\\top`, with V the r leading
+    eigenvectors of the augmented fitted values' second moment
+    :math:`W_k^\\top (\\tilde X_k^\\top \\tilde X_k + \\alpha I) W_k =
+    W_k^\\top \\tilde X_k^\\top \\tilde X_r` (d_r x d_r, from the same
+    statistics).
+
     References
     ----------
     .. [1] T. Mikolov, Q. V. Le and I. Sutskever, "Exploiting similarities
        among languages for machine translation", arXiv:1309.4168, 2013.
+    .. [2] A. Mukherjee and J. Zhu, "Reduced rank ridge regression and its
+       kernel extensions", Statistical Analysis and Data Mining 4(6),
+       612-622, 2011.
 
     Examples
     --------
@@ -161,6 +198,7 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         "reference": [Integral, str],
         "fit_intercept": ["boolean"],
         "output_frame": [StrOptions({"centered", "reference"})],
+        "rank": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -172,6 +210,7 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         fit_intercept=True,
         combine="concat",
         output_frame="centered",
+        rank=None,
     ):
         self.alpha = alpha
         self.views = views
@@ -179,6 +218,7 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         self.fit_intercept = fit_intercept
         self.combine = combine
         self.output_frame = output_frame
+        self.rank = rank
 
     def _statistics_request(self, widths):
         r = resolve_view(self, self.reference)
@@ -193,11 +233,22 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
             means = [stats.mean(k) for k in range(n_views)]
         else:
             means = [np.zeros(w) for w in widths]
-        maps, grams = [], []
+        if self.rank is not None:
+            for k in range(n_views):
+                if k != r and self.rank > min(widths[k], widths[r]):
+                    raise ValueError(
+                        f"rank={self.rank} exceeds the largest rank of the map of "
+                        f"view {self.view_names_[k]!r} onto the reference, "
+                        f"min({widths[k]}, {widths[r]}) = "
+                        f"{min(widths[k], widths[r])}; lower rank, or use "
+                        "rank=None for full-rank maps."
+                    )
+        maps, grams, leading = [], [], []
         for k in range(n_views):
             if k == r:
                 maps.append(np.eye(widths[r]))
                 grams.append(None)
+                leading.append(None)
                 continue
             if self.fit_intercept:
                 gram, cross = stats.centered_gram(k), stats.centered_cross(k, r)
@@ -212,10 +263,21 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                 value=self.alpha,
             )
             # (G + alpha I)^{-1} X_k^T X_r through the eigendecomposition of G.
-            maps.append(
-                eigenvectors @ ((eigenvectors.T @ cross) / eigenvalues[:, None])
-            )
+            rotated = eigenvectors.T @ cross
+            ridge_map = eigenvectors @ (rotated / eigenvalues[:, None])
             grams.append(gram)
+            if self.rank is None:
+                maps.append(ridge_map)
+                leading.append(None)
+                continue
+            # W^T (G + alpha I) W = H^T H with H = E^T C / sqrt(lambda): the
+            # leading right singular vectors of H span the best rank-r fit.
+            _, _, right = linalg.svd(
+                rotated / np.sqrt(eigenvalues)[:, None], full_matrices=False
+            )
+            directions = right[: self.rank].T
+            maps.append((ridge_map @ directions) @ directions.T)
+            leading.append(directions)
         self.reference_ = r
         self.maps_ = maps
         self.means_ = means
@@ -223,7 +285,7 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         self._projections = maps
         self._offset = means[r].copy()
         self._back_projections = [
-            maps[k] if k == r else least_squares_back_projection(maps[k], grams[k])
+            maps[k] if k == r else _back_projection_of(maps[k], grams[k], leading[k])
             for k in range(n_views)
         ]
 

@@ -37,7 +37,14 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from skembed._stats import product_safe_rows, row_norms, search_chunk_rows
 
-__all__ = ["alignment_score", "csls_penalties", "kneighbors", "retrieval_accuracy"]
+__all__ = [
+    "alignment_score",
+    "csls_penalties",
+    "kneighbors",
+    "retrieval_accuracy",
+    "search_unit_index",
+    "unit_index_penalties",
+]
 
 
 # --------------------------------------------------------------------------
@@ -69,20 +76,28 @@ def _check_csls_k(csls_k, pool, names):
 # --------------------------------------------------------------------------
 # Blocked kernels (validated, same-dtype inputs)
 # --------------------------------------------------------------------------
-def _cosine_blocks(Q, T, chunk_size=None):
+def _cosine_blocks(Q, T, chunk_size=None, *, unit_q=False, unit_t=False):
     """Yield ``(start, stop, S)``: cosines of a block of Q rows with all T rows.
 
-    Zero rows have cosine 0 with everything.
+    Zero rows have cosine 0 with everything. ``unit_q`` and ``unit_t`` say
+    that the rows of Q or T already have unit (or zero) length, which saves a
+    pass over them (an index searched many times is normalised once).
     """
-    Q, T = product_safe_rows(Q), product_safe_rows(T)
-    inverse_q = (1 / row_norms(Q)).astype(Q.dtype)
-    inverse_t = (1 / row_norms(T)).astype(T.dtype)
+    inverse_q = inverse_t = None
+    if not unit_q:
+        Q = product_safe_rows(Q)
+        inverse_q = (1 / row_norms(Q)).astype(Q.dtype)
+    if not unit_t:
+        T = product_safe_rows(T)
+        inverse_t = (1 / row_norms(T)).astype(T.dtype)
     rows = chunk_size or search_chunk_rows(T.shape[0], Q.dtype)
     for start in range(0, Q.shape[0], rows):
         stop = min(start + rows, Q.shape[0])
         S = Q[start:stop] @ T.T
-        S *= inverse_q[start:stop, None]
-        S *= inverse_t[None, :]
+        if inverse_q is not None:
+            S *= inverse_q[start:stop, None]
+        if inverse_t is not None:
+            S *= inverse_t[None, :]
         yield start, stop, S
 
 
@@ -94,10 +109,10 @@ def _mean_top(S, k):
     )
 
 
-def _penalties(pool, T, csls_k, chunk_size=None):
+def _penalties(pool, T, csls_k, chunk_size=None, *, unit_index=False):
     """r_pool(t): mean cosine of each T row to its csls_k nearest pool rows."""
     out = np.empty(T.shape[0])
-    for start, stop, S in _cosine_blocks(T, pool, chunk_size):
+    for start, stop, S in _cosine_blocks(T, pool, chunk_size, unit_q=unit_index):
         out[start:stop] = _mean_top(S, csls_k)
     return out
 
@@ -121,14 +136,16 @@ def _block_topk(S, k):
     return vals[take].reshape(n_rows, k), cols[take].reshape(n_rows, k)
 
 
-def _kneighbors(Q, T, k, method, csls_k, index_penalties, chunk_size=None):
+def _kneighbors(
+    Q, T, k, method, csls_k, index_penalties, chunk_size=None, *, unit_index=False
+):
     scores = np.empty((Q.shape[0], k))
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
     if method == "csls" and index_penalties is None:
-        index_penalties = _penalties(Q, T, csls_k, chunk_size)
+        index_penalties = _penalties(Q, T, csls_k, chunk_size, unit_index=unit_index)
     if method == "csls":
         index_penalties = np.asarray(index_penalties, dtype=T.dtype)
-    for start, stop, S in _cosine_blocks(Q, T, chunk_size):
+    for start, stop, S in _cosine_blocks(Q, T, chunk_size, unit_t=unit_index):
         if method == "nn":
             scores[start:stop], indices[start:stop] = _block_topk(S, k)
             continue
@@ -163,6 +180,20 @@ def _retrieval_hits(Q, T, k, method, csls_k, chunk_size=None):
             rank += np.count_nonzero(tied & (columns < (start + rows)[:, None]), axis=1)
         hits += int(np.count_nonzero(rank < k))
     return hits
+
+
+def search_unit_index(Q, T, k, *, method="nn", csls_k=10, index_penalties=None):
+    """:func:`kneighbors` of checked, same-dtype inputs whose T rows have unit length.
+
+    For an index that is searched many times (:class:`skembed.EmbeddingIndex`
+    normalises its rows once, at fit); nothing is validated here.
+    """
+    return _kneighbors(Q, T, k, method, csls_k, index_penalties, unit_index=True)
+
+
+def unit_index_penalties(pool, T, csls_k):
+    """:func:`csls_penalties` of checked inputs whose T rows have unit length."""
+    return _penalties(pool, T, csls_k, unit_index=True)
 
 
 # --------------------------------------------------------------------------

@@ -1448,6 +1448,19 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
     """
     index = resolve_view(estimator, view)
     allowed = _allowed_dtypes(dtype)
+    expected = estimator.n_features_per_view_[index]
+    if (
+        type(X_k) is np.ndarray
+        and X_k.ndim == 2
+        and X_k.dtype in allowed
+        and X_k.shape[0] > 0
+        and X_k.shape[1] == expected
+        and np.isfinite(X_k).all()
+    ):
+        # A plain, finite float array is what check_array would return as it
+        # is: skip the dataframe probes, which dominate the cost of
+        # translating one query at a time.
+        return X_k
     series = _as_series(X_k)
     frame = _as_frame(X_k)
     if series is not None and _is_vector_series(series):
@@ -1458,7 +1471,6 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
         block = block.take(slice(None))
     else:
         block = check_array(X_k, dtype=allowed, estimator=estimator, input_name="X")
-    expected = estimator.n_features_per_view_[index]
     if block.shape[1] != expected:
         raise ValueError(
             f"X has {block.shape[1]} features, but view "

@@ -156,3 +156,88 @@ def test_grid_search_over_alpha_without_labels():
     ).fit(X)
     assert search.best_params_ == {"alpha": 1.0}
     assert search.best_score_ > 0.2
+
+
+def _augmented_reduced_rank(X, Y, alpha, rank):
+    """Reduced-rank ridge from the rows: RRR on [X; sqrt(alpha) I] -> [Y; 0]."""
+    Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    d = X.shape[1]
+    X_aug = np.vstack([Xc, np.sqrt(alpha) * np.eye(d)])
+    Y_aug = np.vstack([Yc, np.zeros((d, Y.shape[1]))])
+    W = np.linalg.lstsq(X_aug, Y_aug, rcond=None)[0]
+    _, _, right = np.linalg.svd(X_aug @ W, full_matrices=False)
+    V = right[:rank].T
+    return W @ V @ V.T, V
+
+
+@pytest.mark.parametrize("widths", [(8, 6), (5, 9)])
+@pytest.mark.parametrize("rank", [1, 3])
+def test_rank_matches_reduced_rank_ridge_on_rows(widths, rank):
+    """Check rank=r against reduced-rank regression on the augmented rows."""
+    A, B = _paired_views(3, n=120, widths=widths, noise=1.0)
+    aligner = RidgeAligner(alpha=2.0, reference=1, rank=rank).fit([A, B])
+    expected, V = _augmented_reduced_rank(A, B, 2.0, rank)
+    assert_allclose(aligner.maps_[0], expected, atol=1e-8)
+    assert np.linalg.matrix_rank(aligner.maps_[0]) == rank
+    # translate back into view 0 regresses it on its rank-r mapped rows.
+    Z = (A - A.mean(axis=0)) @ expected @ V
+    back = V @ np.linalg.lstsq(Z, A - A.mean(axis=0), rcond=None)[0]
+    assert_allclose(
+        aligner.translate(B, 1, 0),
+        (B - B.mean(axis=0)) @ back + A.mean(axis=0),
+        atol=1e-8,
+    )
+
+
+def test_rank_minimises_the_objective_among_low_rank_maps():
+    """Check the rank-r map beats the truncated SVD of the full ridge map."""
+    A, B = _paired_views(4, n=80, widths=(10, 7), noise=2.0)
+    Ac, Bc = A - A.mean(axis=0), B - B.mean(axis=0)
+    alpha = 5.0
+
+    def objective(W):
+        return np.sum((Ac @ W - Bc) ** 2) + alpha * np.sum(W**2)
+
+    full = RidgeAligner(alpha=alpha, reference=1).fit([A, B]).maps_[0]
+    low = RidgeAligner(alpha=alpha, reference=1, rank=2).fit([A, B]).maps_[0]
+    U, s, Vt = np.linalg.svd(full, full_matrices=False)
+    truncated = (U[:, :2] * s[:2]) @ Vt[:2]
+    assert objective(full) <= objective(low) < objective(truncated)
+
+
+@pytest.mark.parametrize("widths", [(6, 4), (4, 6)])
+def test_full_rank_equals_plain_ridge(widths):
+    """Check that rank = the smaller width gives the plain ridge maps."""
+    A, B = _paired_views(5, widths=widths)
+    plain = RidgeAligner(alpha=0.3).fit([A, B])
+    ranked = RidgeAligner(alpha=0.3, rank=min(widths)).fit([A, B])
+    assert_allclose(ranked.maps_[1], plain.maps_[1], atol=1e-10)
+    assert_allclose(ranked.translate(A, 0, 1), plain.translate(A, 0, 1), atol=1e-8)
+
+
+def test_low_rank_generalises_from_few_pairs():
+    """Check that a rank matching a low-rank truth beats full ridge on new rows."""
+    rng = np.random.default_rng(6)
+    truth = rng.normal(size=(30, 2)) @ rng.normal(size=(2, 30))
+    A = rng.normal(size=(1060, 30))
+    B = A @ truth + 2.0 * rng.normal(size=(1060, 30))
+    fit, held = slice(0, 60), slice(60, None)
+    errors = {}
+    for rank in (None, 2):
+        aligner = RidgeAligner(alpha=1.0, reference=1, rank=rank)
+        aligner.fit([A[fit], B[fit]])
+        errors[rank] = np.mean(
+            (aligner.translate(A[held], 0, 1) - A[held] @ truth) ** 2
+        )
+    assert errors[2] < 0.5 * errors[None]
+
+
+def test_rank_larger_than_the_map_is_refused():
+    """Check the error that names the view and the largest possible rank."""
+    A, B = _paired_views(7, widths=(6, 4))
+    with pytest.raises(
+        ValueError, match=r"rank=5 exceeds .* view 'view1' .* min\(4, 6\) = 4"
+    ):
+        RidgeAligner(rank=5).fit([A, B])
+    with pytest.raises(ValueError, match="rank"):
+        RidgeAligner(rank=0).fit([A, B])

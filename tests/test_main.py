@@ -1377,3 +1377,25 @@ def test_csv_reader_never_loses_or_shifts_a_row(matrix):
             assert "line 1" in str(exc)
         else:
             np.testing.assert_array_equal(read, matrix)
+
+
+@pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
+def test_translate_streams_npy_to_npy_and_parquet(cli, capsys, monkeypatch):
+    """Check the streamed translate: same rows as the API, rate shown, .parquet out."""
+    import pyarrow.parquet as pq
+
+    folder, (_, B), _ = cli
+    expected = load_aligner(folder / "model.npz").translate(B, "new", "old")
+    argv = ["translate", "model.npz", "b.npy", "--source", "new", "--target", "old"]
+    code, _, err = _run(folder, capsys, monkeypatch, *argv, "-o", "streamed.npy")
+    assert code == 0
+    assert "wrote 600 x 12 to streamed.npy" in err and "rows/s" in err
+    assert_allclose(np.load(folder / "streamed.npy"), expected, rtol=1e-6)
+    code, _, err = _run(
+        folder, capsys, monkeypatch, *argv, "-o", "streamed.parquet", "--quiet"
+    )
+    assert code == 0 and err == ""
+    table = pq.read_table(folder / "streamed.parquet")
+    vectors = np.asarray(table.column("embedding").to_pylist(), dtype=np.float32)
+    assert_allclose(vectors, expected, rtol=1e-6)
+    assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]

@@ -1294,3 +1294,22 @@ def test_pickle_and_clone_keep_layout():
 def test_views_estimator_passes_sklearn_checks(estimator, check):
     """Check an estimator built on check_views passes scikit-learn's common checks."""
     check(estimator)
+
+
+def test_check_view_block_passes_plain_arrays_through():
+    """Check a plain finite float array comes back as is, others are checked."""
+    X = _data(n_features=5)
+    estimator, _ = _fitted({"text": [3, 4], "image": slice(0, 3)}, X)
+    block = np.ascontiguousarray(X[:, :3])
+    assert check_view_block(estimator, block, "image") is block
+    assert check_view_block(estimator, block.astype(np.float32), "image").dtype == (
+        np.float32
+    )
+    bad = block.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        check_view_block(estimator, bad, "image")
+    with pytest.raises(ValueError, match="X has 2 features, but view 'image'"):
+        check_view_block(estimator, block[:, :2], "image")
+    integers = np.ones((4, 3), dtype=np.int64)
+    assert check_view_block(estimator, integers, "image").dtype == np.float64

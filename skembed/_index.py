@@ -1,0 +1,422 @@
+"""A searchable set of embeddings: exact (numpy) or FAISS, by cosine or CSLS.
+
+:class:`EmbeddingIndex` keeps the vectors of an index once, prepared for
+search (optionally centred on their mean, then at unit length), and answers
+any number of later query batches with the same scores: cosine, or CSLS
+with penalties estimated once from a sample of queries. The exact backend is
+skembed's search engine (:mod:`skembed._neighbors`); the FAISS backends
+(optional package ``faiss-cpu``, imported only when used) hold the same
+prepared rows in a flat inner-product index or an HNSW graph.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import importlib
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skembed._neighbors import search_unit_index, unit_index_penalties
+from skembed._stats import chunk_rows, row_norms
+
+__all__ = ["EmbeddingIndex"]
+
+_BACKENDS = ("numpy", "faiss-flat", "faiss-hnsw")
+
+
+def import_faiss(backend):
+    """The faiss module, or an ImportError that says how to install it."""
+    try:
+        return importlib.import_module("faiss")
+    except ImportError as exc:
+        raise ImportError(
+            f"backend={backend!r} needs the package 'faiss' (faiss-cpu), which is "
+            'not installed; install it with `pip install "skembed[faiss]"`, or '
+            'use backend="numpy".'
+        ) from exc
+
+
+def _top_k(S, k):
+    """The k best columns of every row of S, best first (ties to the lower one)."""
+    n_rows, n_cols = S.shape
+    if k < n_cols:
+        part = np.argpartition(-S, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
+    values = np.take_along_axis(S, part, axis=1)
+    order = np.lexsort((part, -values), axis=1)
+    return (
+        np.take_along_axis(values, order, axis=1),
+        np.take_along_axis(part, order, axis=1),
+    )
+
+
+def _mean_of_largest(values, valid, k):
+    """Mean of the k largest valid values of every row (fewer if fewer are valid)."""
+    ranked = -np.sort(-np.where(valid, values, -np.inf), axis=1)[:, :k]
+    kept = np.isfinite(ranked)
+    return np.where(kept, ranked, 0).sum(axis=1) / np.maximum(kept.sum(axis=1), 1)
+
+
+class EmbeddingIndex(BaseEstimator):
+    """Search a fixed set of embeddings by cosine or CSLS, exactly or with FAISS.
+
+    ``fit`` prepares the index rows once (centred on their mean if ``center``,
+    then scaled to unit length) and hands them to the backend; ``kneighbors``
+    then answers query batches of any size, a single query included, with the
+    same scores. For CSLS, :meth:`fit_penalties` estimates the index rows'
+    hubness penalties once from a sample of queries (MUSE's protocol).
+
+    Read more in the :ref:`User Guide <migration>`.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=10
+        Neighbours returned by :meth:`kneighbors` unless it is told otherwise.
+    method : {"nn", "csls"}, default="nn"
+        ``"nn"`` ranks index rows by cosine; ``"csls"`` by cross-domain
+        similarity local scaling, which discounts index rows that are near
+        every query ("hubs"); see :func:`skembed.kneighbors`.
+    csls_k : int, default=10
+        Neighbourhood size of the CSLS penalties.
+    center : bool, default=False
+        Subtract the index rows' mean from index rows and queries before
+        cosines. Embeddings that share a large common direction (e5's do:
+        random pairs have cosine 0.8) otherwise rank mostly by that
+        direction; so do queries translated from another model's space.
+    backend : {"numpy", "faiss-flat", "faiss-hnsw"}, default="numpy"
+        ``"numpy"``: exact search by skembed's engine, in blocks of queries
+        (memory one block of scores). ``"faiss-flat"``: exact inner products
+        by FAISS (``IndexFlatIP``). ``"faiss-hnsw"``: approximate search in
+        an HNSW graph (``IndexHNSWFlat`` with inner products). The FAISS
+        backends need the package ``faiss-cpu`` and search in float32.
+    hnsw_neighbors : int, default=32
+        ``"faiss-hnsw"`` only: links per node of the graph (FAISS's ``M``).
+    ef_construction : int, default=200
+        ``"faiss-hnsw"`` only: candidate list size while building the graph.
+    ef_search : int, default=128
+        ``"faiss-hnsw"`` only: candidate list size while searching; larger is
+        slower and closer to exact.
+    shortlist : int, default=100
+        FAISS backends with ``method="csls"``: candidates per query fetched by
+        cosine and re-ranked by CSLS (at least ``n_neighbors`` and
+        ``csls_k`` are fetched).
+    batch_size : int, default=4096
+        Queries per call of a FAISS backend (the numpy backend blocks queries
+        by its memory budget).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Width of the index rows.
+    n_index_ : int
+        Number of index rows.
+    mean_ : ndarray of shape (n_features_in_,) or None
+        Mean of the index rows (float64) when ``center``, else None.
+    penalties_ : ndarray of shape (n_index_,)
+        CSLS penalty of every index row, set by :meth:`fit_penalties`.
+    faiss_index_ : faiss.Index or None
+        The FAISS index of the FAISS backends (None for ``"numpy"``).
+
+    See Also
+    --------
+    skembed.kneighbors : One search of queries against an index, no state.
+    skembed.csls_penalties : The CSLS penalties over a query pool.
+    sklearn.neighbors.NearestNeighbors : Distances instead of similarities.
+
+    Notes
+    -----
+    With :math:`\\mu` the index mean (0 without ``center``), index rows and
+    queries become :math:`u = (x - \\mu) / \\lVert x - \\mu \\rVert`, so the
+    ``"nn"`` score is :math:`\\cos(q - \\mu, t - \\mu)` and CSLS is
+    :math:`2 \\cos(q, t) - r_T(q) - r_Q(t)` on those rows, where
+    :math:`r_Q(t)` is the mean cosine of t to its ``csls_k`` nearest rows of
+    the query sample given to :meth:`fit_penalties` and :math:`r_T(q)` that
+    of q to its ``csls_k`` nearest index rows. Estimating :math:`r_Q` once
+    from a representative sample (a few thousand queries mapped as the
+    searched ones will be) makes the score of a query independent of the
+    batch it comes in; :math:`r_T(q)` does not change a query's ranking.
+
+    The numpy backend is exact. ``"faiss-flat"`` computes the same cosines in
+    float32 by FAISS's kernels. With FAISS and CSLS, each query's
+    ``shortlist`` best rows by cosine are re-ranked by CSLS, and
+    :math:`r_T(q)` comes from that shortlist: exact unless a row outside the
+    shortlist would rank in the top ``n_neighbors`` by CSLS, which needs a
+    penalty far below those of the shortlisted rows. The numpy backend keeps
+    one prepared copy of the index (the memory of the index in its dtype);
+    the FAISS backends keep theirs inside FAISS, in float32.
+
+    References
+    ----------
+    Conneau, Lample, Ranzato, Denoyer and Jégou (2018). "Word translation
+    without parallel data." ICLR.
+
+    Malkov and Yashunin (2020). "Efficient and robust approximate nearest
+    neighbor search using hierarchical navigable small world graphs." IEEE
+    TPAMI 42(4).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skembed import EmbeddingIndex
+    >>> rng = np.random.default_rng(0)
+    >>> documents = rng.normal(size=(1000, 16))
+    >>> queries = documents[:5] + 0.1 * rng.normal(size=(5, 16))
+    >>> index = EmbeddingIndex(n_neighbors=3).fit(documents)
+    >>> scores, indices = index.kneighbors(queries)
+    >>> indices[:, 0]
+    array([0, 1, 2, 3, 4])
+    >>> sample = documents[rng.permutation(1000)[:200]] + 0.1
+    >>> index = EmbeddingIndex(method="csls").fit(documents).fit_penalties(sample)
+    >>> index.kneighbors(queries, 1)[1].ravel()
+    array([0, 1, 2, 3, 4])
+    """
+
+    _parameter_constraints: dict = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"nn", "csls"})],
+        "csls_k": [Interval(Integral, 1, None, closed="left")],
+        "center": ["boolean"],
+        "backend": [StrOptions(set(_BACKENDS))],
+        "hnsw_neighbors": [Interval(Integral, 2, None, closed="left")],
+        "ef_construction": [Interval(Integral, 1, None, closed="left")],
+        "ef_search": [Interval(Integral, 1, None, closed="left")],
+        "shortlist": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_neighbors=10,
+        *,
+        method="nn",
+        csls_k=10,
+        center=False,
+        backend="numpy",
+        hnsw_neighbors=32,
+        ef_construction=200,
+        ef_search=128,
+        shortlist=100,
+        batch_size=4096,
+    ):
+        self.n_neighbors = n_neighbors
+        self.method = method
+        self.csls_k = csls_k
+        self.center = center
+        self.backend = backend
+        self.hnsw_neighbors = hnsw_neighbors
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.shortlist = shortlist
+        self.batch_size = batch_size
+
+    # ------------------------------------------------------------------- fit
+    def _prepare(self, X, dtype):
+        """Rows of X centred (if fitted so) and at unit length, in ``dtype``."""
+        out = np.asarray(X, dtype=dtype)
+        if self.mean_ is not None:
+            out = out - self.mean_.astype(dtype)
+        elif out is X or np.shares_memory(out, X):
+            out = out.copy()
+        out /= row_norms(out)[:, None]
+        return out
+
+    def _row_step(self):
+        return chunk_rows(self.n_features_in_ * 8, "transform")
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Prepare the index rows and build the backend's index.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_index, n_features)
+            The vectors to search, e.g. an old model's embeddings of a corpus.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : EmbeddingIndex
+            The fitted index.
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=True)
+        n_index = X.shape[0]
+        if self.backend != "numpy":
+            faiss = import_faiss(self.backend)
+        step = self._row_step()
+        if self.center:
+            total = np.zeros(X.shape[1])
+            for start in range(0, n_index, step):
+                total += X[start : start + step].sum(axis=0, dtype=np.float64)
+            self.mean_ = total / n_index
+        else:
+            self.mean_ = None
+        self.n_index_ = n_index
+        self._dtype = X.dtype if self.backend == "numpy" else np.dtype(np.float32)
+        if hasattr(self, "penalties_"):
+            del self.penalties_
+        if self.backend == "numpy":
+            rows = np.empty(X.shape, dtype=X.dtype)
+            for start in range(0, n_index, step):
+                stop = min(start + step, n_index)
+                rows[start:stop] = self._prepare(X[start:stop], X.dtype)
+            self._rows = rows
+            self.faiss_index_ = None
+            return self
+        d = X.shape[1]
+        if self.backend == "faiss-flat":
+            index = faiss.IndexFlatIP(d)
+        else:
+            index = faiss.IndexHNSWFlat(
+                d, self.hnsw_neighbors, faiss.METRIC_INNER_PRODUCT
+            )
+            index.hnsw.efConstruction = self.ef_construction
+        for start in range(0, n_index, step):
+            index.add(self._prepare(X[start : start + step], np.float32))
+        self._rows = None
+        self.faiss_index_ = index
+        return self
+
+    def _index_rows(self):
+        """Prepared index rows, block by block: ``(start, stop, rows)``."""
+        if self._rows is not None:
+            yield 0, self.n_index_, self._rows
+            return
+        step = self._row_step()
+        for start in range(0, self.n_index_, step):
+            count = min(step, self.n_index_ - start)
+            yield start, start + count, self.faiss_index_.reconstruct_n(start, count)
+
+    def _check_queries(self, queries, name):
+        check_is_fitted(self, "n_index_")
+        queries = check_array(queries, dtype=[np.float64, np.float32], input_name=name)
+        if queries.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"{name} has {queries.shape[1]} columns, but the index rows have "
+                f"{self.n_features_in_}: queries must be in the index's space. "
+                "Translate them first (an aligner's translate) if they come from "
+                "another model."
+            )
+        return queries
+
+    def fit_penalties(self, queries):
+        """Estimate the CSLS penalty of every index row from a sample of queries.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_sample, n_features)
+            A representative sample of queries, in the index's space and
+            prepared as the searched queries will be (e.g. translated by the
+            same aligner); at least ``csls_k`` of them. A few thousand are
+            usually enough.
+
+        Returns
+        -------
+        self : EmbeddingIndex
+            The index, with ``penalties_`` set.
+        """
+        queries = self._check_queries(queries, "queries")
+        if queries.shape[0] < self.csls_k:
+            raise ValueError(
+                f"fit_penalties needs at least csls_k={self.csls_k} queries, got "
+                f"{queries.shape[0]}; pass a larger sample or lower csls_k."
+            )
+        pool = self._prepare(queries, self._dtype)
+        penalties = np.empty(self.n_index_)
+        for start, stop, rows in self._index_rows():
+            penalties[start:stop] = unit_index_penalties(pool, rows, self.csls_k)
+        self.penalties_ = penalties
+        return self
+
+    # ---------------------------------------------------------------- search
+    def kneighbors(self, queries, n_neighbors=None):
+        """The best index rows for every query.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_queries, n_features)
+            Query vectors in the index's space.
+        n_neighbors : int or None, default=None
+            Neighbours per query, at most ``n_index_``; None uses the
+            ``n_neighbors`` parameter.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_queries, n_neighbors), float64
+            Cosine or CSLS score of each neighbour, best first (higher is
+            nearer).
+        indices : ndarray of shape (n_queries, n_neighbors), int64
+            Index rows, best first.
+        """
+        queries = self._check_queries(queries, "queries")
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if not isinstance(k, Integral) or not 1 <= k <= self.n_index_:
+            raise ValueError(
+                f"n_neighbors={k!r} must be an integer between 1 and the number "
+                f"of index rows ({self.n_index_})."
+            )
+        csls = self.method == "csls"
+        if csls:
+            if not hasattr(self, "penalties_"):
+                raise ValueError(
+                    'method="csls" needs the index rows\' penalties: call '
+                    "fit_penalties(queries) with a sample of queries first, or use "
+                    'method="nn".'
+                )
+            if self.csls_k > self.n_index_:
+                raise ValueError(
+                    f"csls_k={self.csls_k} exceeds the number of index rows "
+                    f"({self.n_index_}); lower csls_k."
+                )
+        prepared = self._prepare(queries, self._dtype)
+        if self.faiss_index_ is None:
+            return search_unit_index(
+                prepared,
+                self._rows,
+                k,
+                method=self.method,
+                csls_k=self.csls_k,
+                index_penalties=self.penalties_ if csls else None,
+            )
+        return self._faiss_search(prepared, k)
+
+    def _faiss_search(self, prepared, k):
+        index = self.faiss_index_
+        csls = self.method == "csls"
+        fetch = k
+        if csls:
+            fetch = min(self.n_index_, max(k, self.csls_k, self.shortlist))
+        if self.backend == "faiss-hnsw":
+            # The graph walk keeps ef candidates and returns the best `fetch`.
+            index.hnsw.efSearch = max(self.ef_search, fetch)
+        scores = np.empty((prepared.shape[0], k))
+        indices = np.empty((prepared.shape[0], k), dtype=np.int64)
+        for start in range(0, prepared.shape[0], self.batch_size):
+            stop = min(start + self.batch_size, prepared.shape[0])
+            cosines, rows = index.search(
+                np.ascontiguousarray(prepared[start:stop]), fetch
+            )
+            cosines = cosines.astype(np.float64)
+            if not csls:
+                scores[start:stop], indices[start:stop] = cosines, rows
+                continue
+            found = rows >= 0
+            # r_T(q) from the shortlist; FAISS pads missing results with -1.
+            query_penalty = _mean_of_largest(cosines, found, self.csls_k)
+            csls_scores = 2 * cosines - self.penalties_[np.maximum(rows, 0)]
+            csls_scores[~found] = -np.inf
+            best, where = _top_k(csls_scores, k)
+            scores[start:stop] = best - query_penalty[:, None]
+            indices[start:stop] = np.take_along_axis(rows, where, axis=1)
+        return scores, indices
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags

@@ -1,0 +1,432 @@
+"""Translate a stored index between model spaces in one streaming pass.
+
+An index embedded by an old model may be far larger than memory. Its rows are
+read chunk by chunk (a ``.npy`` file through a memory map, a Parquet file one
+batch of rows at a time), translated, and appended to the output, so memory
+holds one input chunk and one output chunk whatever the size of the file.
+The output is written to a temporary file next to its destination and
+renamed at the end: an interrupted pass never leaves a truncated file under
+the output name.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import os
+import sys
+import time
+import uuid
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
+
+from skembed._stats import chunk_rows
+
+__all__ = ["translate_file"]
+
+_SUFFIXES = (".npy", ".parquet")
+# Input bytes per chunk: large enough that reading and the product run at
+# full speed, small enough to keep memory flat.
+_CHUNK_BYTES = 32 * 2**20
+
+
+class _Rate:
+    """Rows per second, the ETA, and a progress line on stderr.
+
+    The line is redrawn at most every ``interval`` seconds (and once at the
+    end), so small chunks do not flood the terminal.
+    """
+
+    def __init__(self, total, enabled, label, interval=0.5):
+        self.total, self.enabled, self.label = total, enabled, label
+        self.interval = interval
+        self.done = 0
+        self.start = time.perf_counter()
+        self.shown = -float("inf")
+
+    def update(self, n):
+        self.done += n
+        now = time.perf_counter()
+        finished = self.done >= self.total
+        if not self.enabled or (now - self.shown < self.interval and not finished):
+            return
+        self.shown = now
+        elapsed = max(now - self.start, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        sys.stderr.write(
+            f"\r{self.label}: {self.done:,}/{self.total:,} rows "
+            f"({100 * self.done / max(self.total, 1):.0f}%), {rate:,.0f} rows/s, "
+            f"ETA {eta:.0f} s "
+        )
+        if finished:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    @property
+    def seconds(self):
+        return time.perf_counter() - self.start
+
+
+def _suffix(path, name):
+    suffix = Path(path).suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise ValueError(
+            f"{name} {os.fspath(path)!r} has the unsupported suffix "
+            f"{suffix or '(none)'!r}; use a .npy or .parquet file."
+        )
+    return suffix
+
+
+def _import_parquet():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ImportError(
+            'Parquet files need pyarrow; install it with `pip install "skembed'
+            '[parquet]"` or use .npy files.'
+        ) from exc
+    return pa, pq
+
+
+# ------------------------------------------------------------------- readers
+class _NpyReader:
+    def __init__(self, path):
+        try:
+            self.array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(
+                f"input {os.fspath(path)!r} is not a numeric .npy array ({exc})."
+            ) from None
+        if self.array.ndim != 2 or self.array.dtype.kind != "f":
+            raise ValueError(
+                f"input {os.fspath(path)!r} holds a {self.array.ndim}-D "
+                f"{self.array.dtype} array; translate_file needs a 2-D float array "
+                "(rows x features)."
+            )
+        self.n_rows, self.width = self.array.shape
+        if self.n_rows == 0 or self.width == 0:
+            raise ValueError(
+                f"input {os.fspath(path)!r} is empty (shape {self.array.shape})."
+            )
+        self.dtype = self.array.dtype
+        self.schema = None
+        self.column = None
+
+    def chunks(self, rows):
+        for start in range(0, self.n_rows, rows):
+            yield self.array[start : start + rows], None
+
+
+def _vector_column_name(schema, column, pa, where):
+    vector_types = (
+        pa.types.is_list,
+        pa.types.is_large_list,
+        pa.types.is_fixed_size_list,
+    )
+    candidates = [
+        field.name for field in schema if any(test(field.type) for test in vector_types)
+    ]
+    if column is None:
+        if len(candidates) != 1:
+            raise ValueError(
+                f"{where} has {len(candidates)} vector (list) columns "
+                f"{candidates}; name the one to translate with column=..."
+            )
+        return candidates[0]
+    if column not in schema.names:
+        raise ValueError(f"{where} has no column {column!r}; it has {schema.names}.")
+    if column not in candidates:
+        raise ValueError(
+            f"{where}: column {column!r} has type {schema.field(column).type}, not "
+            "a list of numbers (one vector per row)."
+        )
+    return column
+
+
+def _vectors_of(array, width, pa, where):
+    """A 2-D numpy view of a list column whose every cell has ``width`` values."""
+    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    if array.null_count:
+        raise ValueError(f"{where}: the vector column has missing (null) rows.")
+    if not pa.types.is_fixed_size_list(array.type):
+        offsets = np.asarray(array.offsets)
+        lengths = np.diff(offsets)
+        if len(lengths) and (lengths != width).any():
+            row = int(np.flatnonzero(lengths != width)[0])
+            raise ValueError(
+                f"{where}: the vectors do not all have {width} values (a row at "
+                f"position {row} of a batch has {lengths[row]})."
+            )
+    values = array.flatten()
+    if values.null_count:
+        raise ValueError(f"{where}: the vector column has missing values inside rows.")
+    if not pa.types.is_floating(values.type):
+        raise ValueError(
+            f"{where}: the vector column holds {values.type}, not floating-point "
+            "numbers."
+        )
+    return values.to_numpy(zero_copy_only=False).reshape(-1, width)
+
+
+class _ParquetReader:
+    def __init__(self, path, column):
+        pa, pq = _import_parquet()
+        self.pa = pa
+        self.where = f"input {os.fspath(path)!r}"
+        try:
+            self.file = pq.ParquetFile(path)
+        except Exception as exc:  # pyarrow raises several unrelated types
+            raise ValueError(
+                f"{self.where} is not a readable Parquet file ({exc})."
+            ) from exc
+        self.schema = self.file.schema_arrow
+        self.column = _vector_column_name(self.schema, column, pa, self.where)
+        self.n_rows = self.file.metadata.num_rows
+        if self.n_rows == 0:
+            raise ValueError(f"{self.where} has no rows.")
+        first = next(self.file.iter_batches(batch_size=1, columns=[self.column]))
+        if first.column(0).null_count:
+            raise ValueError(
+                f"{self.where}: the vector column has missing (null) rows."
+            )
+        self.width = len(first.column(0)[0])
+        if self.width == 0:
+            raise ValueError(
+                f"{self.where}: the vectors of column {self.column!r} are empty."
+            )
+        value_type = self.schema.field(self.column).type.value_type
+        if not pa.types.is_floating(value_type):
+            raise ValueError(
+                f"{self.where}: column {self.column!r} holds {value_type}, not "
+                "floating-point numbers."
+            )
+        self.dtype = np.dtype(value_type.to_pandas_dtype())
+
+    def chunks(self, rows):
+        for batch in self.file.iter_batches(batch_size=rows):
+            vectors = _vectors_of(
+                batch.column(self.column), self.width, self.pa, self.where
+            )
+            yield vectors, batch
+
+
+# ------------------------------------------------------------------- writers
+class _NpyWriter:
+    """A .npy file written row chunk by row chunk (header first)."""
+
+    def __init__(self, path, n_rows, width, dtype):
+        self.file = open(path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
+        np.lib.format.write_array_header_2_0(
+            self.file, {**header, "shape": (n_rows, width)}
+        )
+
+    def write(self, vectors, batch):
+        self.file.write(np.ascontiguousarray(vectors).data)
+
+    def close(self):
+        self.file.close()
+
+
+class _ParquetWriter:
+    """A Parquet file written one row group per chunk, other columns kept."""
+
+    def __init__(self, path, reader, width, dtype, output_column):
+        pa, pq = _import_parquet()
+        self.pa = pa
+        self.value_type = pa.from_numpy_dtype(dtype)
+        vector_type = pa.list_(self.value_type, width)
+        if reader.schema is None:
+            self.name = output_column or "embedding"
+            schema = pa.schema([(self.name, vector_type)])
+        else:
+            self.name = output_column or reader.column
+            fields = []
+            for field in reader.schema:
+                if field.name == reader.column:
+                    fields.append(pa.field(self.name, vector_type))
+                elif field.name != self.name:
+                    fields.append(field)
+            schema = pa.schema(fields, metadata=reader.schema.metadata)
+        self.source = reader.column
+        self.schema = schema
+        self.writer = pq.ParquetWriter(path, schema)
+
+    def write(self, vectors, batch):
+        pa = self.pa
+        flat = pa.array(np.ascontiguousarray(vectors).ravel(), type=self.value_type)
+        column = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+        if batch is None:
+            table = pa.Table.from_arrays([column], schema=self.schema)
+        else:
+            arrays = []
+            for field in self.schema:
+                if field.name == self.name:
+                    arrays.append(column)
+                else:
+                    arrays.append(batch.column(field.name))
+            table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self.writer.write_table(table)
+
+    def close(self):
+        self.writer.close()
+
+
+@validate_params(
+    {
+        "translate": [callable],
+        "input": [str, os.PathLike],
+        "output": [str, os.PathLike],
+        "column": [str, None],
+        "output_column": [str, None],
+        "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
+        "progress": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def translate_file(
+    translate,
+    input,
+    output,
+    *,
+    column=None,
+    output_column=None,
+    chunk_size=None,
+    progress=False,
+):
+    """Translate every row of an embeddings file, streaming, into a new file.
+
+    For re-indexing gradually: an index embedded by the old model is carried
+    into the new model's space without re-embedding its documents and without
+    ever holding the file in memory. Rows are read in chunks (a ``.npy``
+    file through a memory map, a Parquet file batch by batch), translated and
+    appended to the output.
+
+    Read more in the :ref:`User Guide <migration>`.
+
+    Parameters
+    ----------
+    translate : callable
+        Maps a chunk of rows, an ndarray of shape (n_rows, n_features), to
+        its translation, of shape (n_rows, n_features_out), such as
+        ``functools.partial(aligner.translate, source="old", target="new")``
+        for a fitted aligner whose views are the old and the new model.
+    input : str or path-like
+        A ``.npy`` file holding a 2-D float array, or a ``.parquet`` file
+        with one vector column (a list of floats per row).
+    output : str or path-like
+        The translated rows: a ``.npy`` file, or a ``.parquet`` file (other
+        columns of a Parquet input, such as document ids, are kept; the
+        vectors become a fixed-size list column).
+    column : str or None, default=None
+        Parquet input only: the vector column; None takes the only list
+        column.
+    output_column : str or None, default=None
+        Parquet output only: the name of the translated column (default: the
+        input's, or ``"embedding"`` for a ``.npy`` input).
+    chunk_size : int or None, default=None
+        Rows per chunk; None reads about 32 MiB of input at a time.
+    progress : bool, default=False
+        Show rows done, rate and estimated time left on stderr.
+
+    Returns
+    -------
+    summary : dict
+        ``rows``, ``n_features_in``, ``n_features_out``, ``seconds`` and
+        ``rows_per_second`` of the pass.
+
+    See Also
+    --------
+    EmbeddingIndex : The other direction: search the old index with
+        translated new queries.
+
+    Notes
+    -----
+    Float16 input is translated in float32; otherwise the output keeps the
+    dtype ``translate`` returns for the input's dtype. The output goes to a
+    temporary file in the output's folder, renamed to ``output`` once every
+    row is written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from skembed import translate_file
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> np.save(folder / "old.npy", np.eye(3, dtype=np.float32))
+    >>> double = lambda X: 2 * X
+    >>> summary = translate_file(double, folder / "old.npy", folder / "new.npy")
+    >>> summary["rows"], np.load(folder / "new.npy")[1]
+    (3, array([0., 2., 0.], dtype=float32))
+    """
+    input, output = Path(input), Path(output)
+    in_suffix = _suffix(input, "input")
+    out_suffix = _suffix(output, "output")
+    if not input.is_file():
+        raise FileNotFoundError(f"input {os.fspath(input)!r}: file not found.")
+    if input.resolve() == output.resolve():
+        raise ValueError(
+            "output is the input file; write the translation to a new file."
+        )
+    if in_suffix == ".npy":
+        if column is not None:
+            raise ValueError("column names a Parquet column; the input is a .npy file.")
+        reader = _NpyReader(input)
+    else:
+        reader = _ParquetReader(input, column)
+    if output_column is not None and out_suffix != ".parquet":
+        raise ValueError("output_column names a Parquet column; the output is .npy.")
+    work_dtype = np.float32 if reader.dtype.itemsize <= 4 else np.float64
+    rows = chunk_size or chunk_rows(reader.width * reader.dtype.itemsize, _CHUNK_BYTES)
+    rate = _Rate(reader.n_rows, progress, f"translating {input.name}")
+    temporary = output.with_name(f".{output.name}.{uuid.uuid4().hex}.partial")
+    writer = None
+    try:
+        for vectors, batch in reader.chunks(rows):
+            vectors = np.asarray(vectors, dtype=work_dtype)
+            out = np.asarray(translate(vectors))
+            if out.ndim != 2 or out.shape[0] != vectors.shape[0]:
+                raise ValueError(
+                    f"translate returned shape {out.shape} for a chunk of "
+                    f"{vectors.shape[0]} rows; it must return one row per input row."
+                )
+            if out.dtype.kind != "f":
+                raise TypeError(
+                    f"translate returned {out.dtype} values; it must return "
+                    "floating-point vectors."
+                )
+            if writer is None:
+                width, dtype = out.shape[1], out.dtype
+                if out_suffix == ".npy":
+                    writer = _NpyWriter(temporary, reader.n_rows, width, dtype)
+                else:
+                    writer = _ParquetWriter(
+                        temporary, reader, width, dtype, output_column
+                    )
+            elif out.shape[1] != width:
+                raise ValueError(
+                    f"translate returned {out.shape[1]} columns for one chunk and "
+                    f"{width} for an earlier one."
+                )
+            writer.write(out.astype(dtype, copy=False), batch)
+            rate.update(vectors.shape[0])
+        writer.close()
+        writer = None
+        os.replace(temporary, output)
+    finally:
+        if writer is not None:
+            writer.close()
+        if temporary.exists():
+            temporary.unlink()
+    return {
+        "rows": reader.n_rows,
+        "n_features_in": reader.width,
+        "n_features_out": width,
+        "seconds": rate.seconds,
+        "rows_per_second": reader.n_rows / max(rate.seconds, 1e-12),
+    }

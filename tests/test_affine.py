@@ -1,0 +1,81 @@
+"""Tests for the affine-map machinery shared by the closed-form aligners."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skembed import CCAAligner, ProcrustesAligner, RidgeAligner
+
+
+def _views(seed=0, widths=(10, 7), n=200):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, widths[0])) + 2.0
+    B = A @ rng.normal(size=(widths[0], widths[1])) + rng.normal(size=(n, widths[1]))
+    return A, B - 1.0
+
+
+def _two_step(aligner, X, source, target):
+    """translate through the shared space, as the maps define it."""
+    return aligner._unmap(aligner._map(X, source, offset=False), target, offset=False)
+
+
+@pytest.mark.parametrize(
+    "aligner",
+    [
+        ProcrustesAligner(),
+        ProcrustesAligner(scale=True, normalize="l2"),
+        RidgeAligner(alpha=0.5),
+        RidgeAligner(alpha=0.5, reference=1),
+    ],
+    ids=["procrustes", "procrustes-l2", "ridge", "ridge-ref1"],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_composed_translate_equals_the_two_maps(aligner, dtype):
+    """Check that translate by one composed map equals the map then the back-map."""
+    A, B = _views()
+    A, B = A.astype(dtype), B.astype(dtype)
+    aligner.fit([A, B])
+    for source, target, X in ((1, 0, B), (0, 1, A)):
+        got = aligner.translate(X, source, target)
+        assert got.dtype == dtype
+        tolerance = 1e-4 if dtype == np.float32 else 1e-10
+        assert_allclose(
+            got, _two_step(aligner, X, source, target), rtol=tolerance, atol=tolerance
+        )
+        # The kept plan serves a second call, a single row included.
+        assert_allclose(
+            aligner.translate(X[:1], source, target), got[:1], atol=tolerance
+        )
+
+
+def test_refit_replaces_the_kept_translation():
+    """Check that a refit on other data never reuses the previous composed map."""
+    A, B = _views(seed=0)
+    aligner = RidgeAligner(alpha=0.1).fit([A, B])
+    first = aligner.translate(B, 1, 0)
+    C, D = _views(seed=1)
+    aligner.fit([C, D])
+    assert_allclose(aligner.translate(B, 1, 0), _two_step(aligner, B, 1, 0), atol=1e-10)
+    assert not np.allclose(aligner.translate(B, 1, 0), first)
+
+
+def test_narrow_shared_space_keeps_two_products():
+    """Check that CCA with few components translates through the shared space."""
+    A, B = _views(widths=(12, 12))
+    aligner = CCAAligner(n_components=2).fit([A, B])
+    assert aligner._translation_plan(0, 1, np.float64) is None
+    assert_allclose(aligner.translate(A, 0, 1), _two_step(aligner, A, 0, 1))
+
+
+def test_pickled_aligner_translates_the_same():
+    """Check that an aligner pickled after translate still translates correctly."""
+    A, B = _views()
+    aligner = ProcrustesAligner().fit([A, B])
+    expected = aligner.translate(B, 1, 0)
+    restored = pickle.loads(pickle.dumps(aligner))
+    assert_allclose(restored.translate(B, 1, 0), expected)

@@ -1,0 +1,179 @@
+"""Tests for skembed.EmbeddingIndex: exact and FAISS search by cosine or CSLS."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import pickle
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skembed import EmbeddingIndex, csls_penalties, kneighbors
+from skembed.metrics import recall_at_k
+
+
+def _data(seed=0, n_index=2000, n_queries=150, width=24, offset=1.5, noise=0.6):
+    """Index rows with a common offset, and noisy copies of some as queries."""
+    rng = np.random.default_rng(seed)
+    index = rng.normal(size=(n_index, width)) + offset
+    answers = rng.choice(n_index, size=n_queries, replace=False)
+    queries = index[answers] + noise * rng.normal(size=(n_queries, width))
+    sample = index[rng.choice(n_index, size=400, replace=False)]
+    sample = sample + noise * rng.normal(size=sample.shape)
+    return index, queries, answers, sample
+
+
+@pytest.mark.parametrize("center", [False, True])
+@pytest.mark.parametrize("method", ["nn", "csls"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numpy_backend_matches_the_engine(center, method, dtype):
+    """Check that the exact backend returns kneighbors' neighbours and scores."""
+    index, queries, _, sample = _data()
+    index, queries, sample = (a.astype(dtype) for a in (index, queries, sample))
+    searcher = EmbeddingIndex(7, method=method, csls_k=5, center=center).fit(index)
+    if method == "csls":
+        searcher.fit_penalties(sample)
+    scores, indices = searcher.kneighbors(queries)
+    shift = index.mean(axis=0, dtype=np.float64).astype(dtype) if center else 0
+    penalties = None
+    if method == "csls":
+        penalties = csls_penalties(sample - shift, index - shift, csls_k=5)
+        assert_allclose(searcher.penalties_, penalties, atol=1e-5)
+    expected_scores, expected = kneighbors(
+        queries - shift,
+        index - shift,
+        7,
+        method=method,
+        csls_k=5,
+        index_penalties=penalties,
+    )
+    assert_array_equal(indices, expected)
+    assert_allclose(scores, expected_scores, atol=1e-5)
+    assert scores.dtype == np.float64 and indices.dtype == np.int64
+
+
+def test_batches_do_not_change_results():
+    """Check that one query at a time gives the results of the whole batch."""
+    index, queries, _, sample = _data()
+    searcher = EmbeddingIndex(5, method="csls").fit(index).fit_penalties(sample)
+    scores, indices = searcher.kneighbors(queries)
+    for row in (0, 17, 149):
+        one_scores, one = searcher.kneighbors(queries[row : row + 1])
+        assert_array_equal(one[0], indices[row])
+        assert_allclose(one_scores[0], scores[row], atol=1e-12)
+
+
+def test_input_is_not_modified_and_float32_is_kept():
+    """Check that fit leaves X alone and float32 queries search in float32."""
+    index, queries, _, _ = _data()
+    index32 = index.astype(np.float32)
+    before = index32.copy()
+    searcher = EmbeddingIndex(center=False).fit(index32)
+    assert_array_equal(index32, before)
+    assert searcher._rows.dtype == np.float32
+    assert not np.shares_memory(searcher._rows, index32)
+
+
+def test_csls_needs_penalties():
+    """Check the error that says to call fit_penalties first."""
+    index, queries, _, sample = _data()
+    searcher = EmbeddingIndex(method="csls").fit(index)
+    with pytest.raises(ValueError, match="call fit_penalties"):
+        searcher.kneighbors(queries)
+    with pytest.raises(ValueError, match="at least csls_k=10 queries"):
+        searcher.fit_penalties(sample[:3])
+    searcher.fit_penalties(sample)
+    searcher.fit(index)  # a new index: the old penalties do not apply
+    assert not hasattr(searcher, "penalties_")
+
+
+def test_bad_queries_and_parameters():
+    """Check clear errors for queries of another width and impossible k."""
+    index, queries, _, _ = _data()
+    searcher = EmbeddingIndex().fit(index)
+    with pytest.raises(ValueError, match="in the index's space"):
+        searcher.kneighbors(queries[:, :5])
+    with pytest.raises(ValueError, match="between 1 and the number of index rows"):
+        searcher.kneighbors(queries, 5000)
+    with pytest.raises(InvalidParameterError):
+        EmbeddingIndex(backend="annoy").fit(index)
+
+
+# ------------------------------------------------------------------- FAISS
+@pytest.mark.parametrize("center", [False, True])
+def test_faiss_flat_matches_numpy(center):
+    """Check that FAISS's exact inner products give the numpy neighbours."""
+    pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    index, queries, _, _ = _data()
+    index, queries = index.astype(np.float32), queries.astype(np.float32)
+    exact = EmbeddingIndex(10, center=center).fit(index)
+    flat = EmbeddingIndex(10, center=center, backend="faiss-flat", batch_size=64)
+    flat.fit(index)
+    scores, indices = flat.kneighbors(queries)
+    expected_scores, expected = exact.kneighbors(queries)
+    # float32 kernels differ in rounding: compare scores, and neighbours where
+    # the scores are not within rounding of each other.
+    assert_allclose(scores, expected_scores, atol=1e-5)
+    distinct = np.abs(np.diff(expected_scores, axis=1)).min(axis=1) > 1e-5
+    assert_array_equal(indices[distinct], expected[distinct])
+
+
+def test_faiss_csls_reranks_the_shortlist():
+    """Check FAISS + CSLS against the exact CSLS when the shortlist is the index."""
+    pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    index, queries, _, sample = _data(n_index=500)
+    index, queries = index.astype(np.float32), queries.astype(np.float32)
+    params = {"method": "csls", "csls_k": 5, "center": True}
+    exact = EmbeddingIndex(5, **params).fit(index).fit_penalties(sample)
+    faiss_csls = EmbeddingIndex(5, backend="faiss-flat", shortlist=500, **params)
+    faiss_csls.fit(index).fit_penalties(sample)
+    assert_allclose(faiss_csls.penalties_, exact.penalties_, atol=1e-5)
+    scores, indices = faiss_csls.kneighbors(queries)
+    expected_scores, expected = exact.kneighbors(queries)
+    assert_allclose(scores, expected_scores, atol=1e-5)
+    distinct = np.abs(np.diff(expected_scores, axis=1)).min(axis=1) > 1e-5
+    assert_array_equal(indices[distinct], expected[distinct])
+
+
+def test_faiss_hnsw_finds_nearly_the_exact_neighbours():
+    """Check that the HNSW graph's neighbours are mostly the exact ones."""
+    pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    index, queries, answers, sample = _data(n_index=3000)
+    exact = EmbeddingIndex(10, center=True).fit(index).kneighbors(queries)[1]
+    hnsw = EmbeddingIndex(10, center=True, backend="faiss-hnsw").fit(index)
+    approximate = hnsw.kneighbors(queries)[1]
+    overlap = np.mean(
+        [len(set(a) & set(b)) / 10 for a, b in zip(approximate, exact, strict=True)]
+    )
+    assert overlap >= 0.95
+    assert recall_at_k(answers, approximate) >= recall_at_k(answers, exact) - 0.02
+    csls = EmbeddingIndex(10, method="csls", center=True, backend="faiss-hnsw")
+    found = csls.fit(index).fit_penalties(sample).kneighbors(queries)[1]
+    assert recall_at_k(answers, found) >= recall_at_k(answers, exact) - 0.02
+
+
+def test_missing_faiss_says_how_to_install(monkeypatch):
+    """Check that a FAISS backend without faiss names the extra to install."""
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    index, _, _, _ = _data(n_index=500)
+    with pytest.raises(ImportError, match=r"skembed\[faiss\]"):
+        EmbeddingIndex(backend="faiss-hnsw").fit(index)
+    EmbeddingIndex(backend="numpy").fit(index)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss-flat", "faiss-hnsw"])
+def test_fitted_index_survives_pickling(backend):
+    """Check that a pickled index answers as the original does."""
+    if backend != "numpy":
+        pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    index, queries, _, sample = _data(n_index=600)
+    searcher = EmbeddingIndex(5, method="csls", center=True, backend=backend)
+    searcher.fit(index).fit_penalties(sample)
+    restored = pickle.loads(pickle.dumps(searcher))
+    scores, indices = searcher.kneighbors(queries)
+    restored_scores, restored_indices = restored.kneighbors(queries)
+    assert_array_equal(restored_indices, indices)
+    assert_allclose(restored_scores, scores)

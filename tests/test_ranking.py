@@ -1,0 +1,167 @@
+"""Tests for the ranking metrics of skembed.metrics: Recall, MRR and NDCG at k."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.metrics import ndcg_score
+
+from skembed.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+
+
+def _reference(relevant_sets, grades, retrieved, k):
+    """Recall, MRR and NDCG from their definitions, one query at a time."""
+    recalls, reciprocal, ndcgs = [], [], []
+    for answers, gain_of, row in zip(relevant_sets, grades, retrieved, strict=True):
+        top = [int(r) for r in row[:k]]
+        found = [r for r in top if r in answers]
+        recalls.append(len(found) / len(answers))
+        first = next((i for i, r in enumerate(top) if r in answers), None)
+        reciprocal.append(0.0 if first is None else 1 / (first + 1))
+        dcg = sum(gain_of.get(r, 0.0) / np.log2(i + 2) for i, r in enumerate(top))
+        ideal = sorted(gain_of.values(), reverse=True)[:k]
+        idcg = sum(g / np.log2(i + 2) for i, g in enumerate(ideal))
+        ndcgs.append(dcg / idcg)
+    return np.mean(recalls), np.mean(reciprocal), np.mean(ndcgs)
+
+
+@st.composite
+def _rankings(draw):
+    n_index = draw(st.integers(5, 30))
+    n_queries = draw(st.integers(1, 8))
+    width = draw(st.integers(1, n_index))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    retrieved = np.array([rng.permutation(n_index)[:width] for _ in range(n_queries)])
+    relevant = [
+        set(rng.choice(n_index, size=rng.integers(1, 5), replace=False).tolist())
+        for _ in range(n_queries)
+    ]
+    k = draw(st.integers(1, width))
+    return relevant, retrieved, k
+
+
+@given(_rankings())
+def test_metrics_match_their_definitions(case):
+    """Check the three metrics against a query-by-query reference, several labels."""
+    relevant, retrieved, k = case
+    grades = [dict.fromkeys(answers, 1.0) for answers in relevant]
+    recall, mrr, ndcg = _reference(relevant, grades, retrieved, k)
+    assert recall_at_k(relevant, retrieved, k=k) == pytest.approx(recall)
+    assert mrr_at_k(relevant, retrieved, k=k) == pytest.approx(mrr)
+    assert ndcg_at_k(relevant, retrieved, k=k) == pytest.approx(ndcg)
+
+
+def test_label_forms_agree():
+    """Check that an int array, lists, sets, a 2-D array and a sparse matrix agree."""
+    retrieved = np.array([[3, 1, 4, 0], [2, 0, 1, 5], [5, 4, 3, 2]])
+    single = np.array([1, 5, 0])
+    forms = [
+        single,
+        single.tolist(),
+        [[1], [5], [0]],
+        np.array([[1], [5], [0]]),
+        [{1}, {5}, {0}],
+        sp.csr_array((np.ones(3), (np.arange(3), single)), shape=(3, 6)),
+    ]
+    for metric in (recall_at_k, mrr_at_k, ndcg_at_k):
+        values = [metric(form, retrieved, k=3) for form in forms]
+        assert values == pytest.approx([values[0]] * len(forms))
+    assert recall_at_k(single, retrieved, k=3) == pytest.approx(1 / 3)
+    assert mrr_at_k(single, retrieved, k=4) == pytest.approx((1 / 2 + 1 / 4) / 3)
+
+
+def test_ragged_labels_and_repeats():
+    """Check several relevant rows per query, of different counts, repeats once."""
+    retrieved = [[0, 1, 2], [5, 6, 7]]
+    relevant = [[0, 9, 9], [7]]
+    assert recall_at_k(relevant, retrieved, k=3) == pytest.approx((1 / 2 + 1) / 2)
+    assert mrr_at_k(relevant, retrieved, k=2) == pytest.approx(1 / 2)
+
+
+def test_graded_ndcg_matches_scikit_learn():
+    """Check graded NDCG against sklearn.metrics.ndcg_score on a full ranking."""
+    rng = np.random.default_rng(0)
+    n_queries, n_index = 6, 20
+    grades = rng.integers(0, 4, size=(n_queries, n_index)).astype(float)
+    grades[:, 0] = 1  # every query has a relevant row
+    scores = rng.normal(size=(n_queries, n_index))
+    retrieved = np.argsort(-scores, axis=1)
+    for k in (1, 5, 20):
+        expected = ndcg_score(grades, scores, k=k)
+        got = ndcg_at_k(sp.csr_array(grades), retrieved[:, :k], k=k)
+        assert got == pytest.approx(expected)
+
+
+def test_missing_results_are_never_relevant():
+    """Check that -1 (FAISS's padding) counts as a miss and k=None uses all."""
+    retrieved = [[-1, 2, -1], [4, -1, -1]]
+    assert recall_at_k([2, 3], retrieved, k=None) == pytest.approx(0.5)
+    assert mrr_at_k([2, 4], retrieved, k=None) == pytest.approx((1 / 2 + 1) / 2)
+
+
+def test_perfect_and_empty_rankings():
+    """Check 1 for relevant rows first and 0 when none is retrieved."""
+    retrieved = np.array([[7, 8, 1], [3, 2, 1]])
+    relevant = [[7, 8], [3, 2]]
+    for metric in (recall_at_k, mrr_at_k, ndcg_at_k):
+        assert metric(relevant, retrieved, k=2) == 1.0
+        assert metric([[0], [0]], retrieved, k=3) == 0.0
+
+
+@pytest.mark.parametrize(
+    "relevant, retrieved, k, error, match",
+    [
+        ([1, 2], [[0, 1]], 1, ValueError, "2 entries, but retrieved has 1"),
+        ([1], [[0, 1]], 3, ValueError, "k=3 is larger"),
+        ([1], [[0, 0]], 2, ValueError, "lists an index row twice"),
+        ([1], [[0.0, 1.0]], 2, TypeError, "must hold index row numbers"),
+        ([[1], []], [[0], [1]], 1, ValueError, "query 1 has no relevant"),
+        ([-1], [[0]], 1, ValueError, "negative row number"),
+        ([1.5], [[0]], 1, TypeError, "relevance labels are index row"),
+        ([["a"]], [[0]], 1, TypeError, "relevance labels are index row"),
+    ],
+)
+def test_bad_input_is_refused(relevant, retrieved, k, error, match):
+    """Check clear errors for mismatched, repeated, float or empty input."""
+    with pytest.raises(error, match=match):
+        recall_at_k(relevant, retrieved, k=k)
+
+
+def test_bad_grades_are_refused():
+    """Check that negative grades and a wrong number of rows are refused."""
+    with pytest.raises(ValueError, match="negative or non-finite grades"):
+        ndcg_at_k(sp.csr_array(np.array([[-1.0, 1.0]])), [[0, 1]], k=2)
+    with pytest.raises(ValueError, match="1 rows, but retrieved has 2"):
+        ndcg_at_k(sp.csr_array(np.array([[0.0, 1.0]])), [[0], [1]], k=1)
+
+
+def test_inputs_are_not_modified():
+    """Check that the label and result arrays are left as they were."""
+    retrieved = np.array([[2, -1, 0]])
+    relevant = np.array([[0, 2]])
+    copies = retrieved.copy(), relevant.copy()
+    ndcg_at_k(relevant, retrieved, k=3)
+    np.testing.assert_array_equal(retrieved, copies[0])
+    np.testing.assert_array_equal(relevant, copies[1])
+
+
+def test_repeated_sparse_entries_add_up():
+    """Check that a COO matrix's repeated entries are one label with summed grade."""
+    retrieved = np.array([[1, 0, 2]])
+    repeated = sp.coo_array(
+        (np.array([1.0, 2.0, 1.0]), (np.array([0, 0, 0]), np.array([2, 2, 0]))),
+        shape=(1, 4),
+    )
+    summed = sp.csr_array(np.array([[1.0, 0.0, 3.0, 0.0]]))
+    data_before = repeated.data.copy()
+    assert ndcg_at_k(repeated, retrieved, k=3) == pytest.approx(
+        ndcg_at_k(summed, retrieved, k=3)
+    )
+    assert recall_at_k(repeated, retrieved, k=2) == pytest.approx(0.5)
+    np.testing.assert_array_equal(repeated.data, data_before)
+    assert repeated.nnz == 3

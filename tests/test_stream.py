@@ -1,0 +1,253 @@
+"""Tests for skembed.translate_file: streaming translation of a stored index."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import functools
+import tracemalloc
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skembed import ProcrustesAligner, RidgeAligner, translate_file
+
+
+def _aligner(seed=0, widths=(12, 8), dtype=np.float32):
+    """A ridge map fitted on paired random data, and a stored index of view 0."""
+    rng = np.random.default_rng(seed)
+    old = rng.normal(size=(300, widths[0]))
+    new = old @ rng.normal(size=(widths[0], widths[1])) + 0.1 * rng.normal(
+        size=(300, widths[1])
+    )
+    aligner = RidgeAligner(alpha=1.0).fit([old.astype(dtype), new.astype(dtype)])
+    stored = rng.normal(size=(1037, widths[0])).astype(dtype)
+    return aligner, stored
+
+
+class _Recorder:
+    """A translate callable that records the size of every chunk it is given."""
+
+    def __init__(self, function):
+        self.function, self.sizes = function, []
+
+    def __call__(self, X):
+        self.sizes.append(X.shape[0])
+        return self.function(X)
+
+
+def test_npy_in_chunks_equals_the_in_memory_translate(tmp_path):
+    """Check that a .npy read in several chunks gives translate of the whole array."""
+    aligner, stored = _aligner()
+    np.save(tmp_path / "old.npy", stored)
+    translate = _Recorder(functools.partial(aligner.translate, source=0, target=1))
+    summary = translate_file(
+        translate, tmp_path / "old.npy", tmp_path / "new.npy", chunk_size=100
+    )
+    result = np.load(tmp_path / "new.npy")
+    expected = aligner.translate(stored, 0, 1)
+    assert result.dtype == np.float32
+    assert_allclose(result, expected, rtol=1e-6, atol=1e-6)
+    assert translate.sizes == [100] * 10 + [37]
+    assert summary["rows"] == 1037
+    assert (summary["n_features_in"], summary["n_features_out"]) == (12, 8)
+    assert summary["rows_per_second"] > 0
+
+
+def test_float64_and_float16_inputs(tmp_path):
+    """Check float64 stays float64 and float16 is translated in float32."""
+    aligner, stored = _aligner(dtype=np.float64)
+    translate = functools.partial(aligner.translate, source=0, target=1)
+    np.save(tmp_path / "f64.npy", stored)
+    translate_file(translate, tmp_path / "f64.npy", tmp_path / "o64.npy")
+    out = np.load(tmp_path / "o64.npy")
+    assert out.dtype == np.float64
+    assert_allclose(out, aligner.translate(stored, 0, 1), rtol=1e-12, atol=1e-12)
+    np.save(tmp_path / "f16.npy", stored.astype(np.float16))
+    translate_file(translate, tmp_path / "f16.npy", tmp_path / "o16.npy")
+    out = np.load(tmp_path / "o16.npy")
+    assert out.dtype == np.float32
+    expected = aligner.translate(stored.astype(np.float16).astype(np.float32), 0, 1)
+    assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_memory_stays_one_chunk(tmp_path):
+    """Check that peak Python-side memory is a few chunks, not the whole file."""
+    rng = np.random.default_rng(0)
+    n_rows, width = 40_000, 64  # 10 MiB of float32
+    np.save(tmp_path / "old.npy", rng.normal(size=(n_rows, width)).astype(np.float32))
+    rotation = np.linalg.qr(rng.normal(size=(width, width)))[0].astype(np.float32)
+    tracemalloc.start()
+    try:
+        translate_file(
+            lambda X: X @ rotation,
+            tmp_path / "old.npy",
+            tmp_path / "new.npy",
+            chunk_size=1000,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    file_bytes = n_rows * width * 4
+    assert peak < file_bytes / 10
+    out = np.load(tmp_path / "new.npy", mmap_mode="r")
+    assert out.shape == (n_rows, width)
+
+
+def test_parquet_in_chunks_keeps_other_columns(tmp_path):
+    """Check Parquet in and out: vectors translated, ids kept, order kept."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet files need pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet files need pyarrow")
+    aligner, stored = _aligner()
+    ids = [f"doc{i}" for i in range(len(stored))]
+    vectors = pa.array(list(stored), type=pa.list_(pa.float32()))
+    table = pa.table({"id": ids, "vector": vectors})
+    pq.write_table(table, tmp_path / "old.parquet", row_group_size=250)
+    translate = _Recorder(functools.partial(aligner.translate, source=0, target=1))
+    translate_file(
+        translate,
+        tmp_path / "old.parquet",
+        tmp_path / "new.parquet",
+        chunk_size=128,
+        output_column="vector_new",
+    )
+    assert len(translate.sizes) > 1 and max(translate.sizes) <= 128
+    result = pq.read_table(tmp_path / "new.parquet")
+    assert result.column_names == ["id", "vector_new"]
+    assert result.column("id").to_pylist() == ids
+    got = np.asarray(result.column("vector_new").to_pylist(), dtype=np.float32)
+    assert_allclose(got, aligner.translate(stored, 0, 1), rtol=1e-6, atol=1e-6)
+
+
+def test_npy_to_parquet_and_parquet_to_npy(tmp_path):
+    """Check the two mixed directions give the same rows."""
+    pytest.importorskip("pyarrow", reason="Parquet files need pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet files need pyarrow")
+    aligner, stored = _aligner()
+    translate = functools.partial(aligner.translate, source=0, target=1)
+    np.save(tmp_path / "old.npy", stored)
+    translate_file(translate, tmp_path / "old.npy", tmp_path / "mid.parquet")
+    table = pq.read_table(tmp_path / "mid.parquet")
+    assert table.column_names == ["embedding"]
+    # Identity through Parquet back to .npy: the stored rows come back exactly.
+    translate_file(lambda X: X, tmp_path / "mid.parquet", tmp_path / "back.npy")
+    assert_array_equal(np.load(tmp_path / "back.npy"), aligner.translate(stored, 0, 1))
+
+
+def test_failure_leaves_no_partial_output(tmp_path):
+    """Check that an error mid-way keeps the old output and removes the temporary."""
+    _, stored = _aligner()
+    np.save(tmp_path / "old.npy", stored)
+    np.save(tmp_path / "new.npy", np.zeros((2, 2)))
+    calls = []
+
+    def failing(X):
+        calls.append(len(X))
+        if len(calls) == 3:
+            raise RuntimeError("model server went away")
+        return X
+
+    with pytest.raises(RuntimeError, match="went away"):
+        translate_file(
+            failing, tmp_path / "old.npy", tmp_path / "new.npy", chunk_size=50
+        )
+    assert_array_equal(np.load(tmp_path / "new.npy"), np.zeros((2, 2)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.npy", "old.npy"]
+
+
+def test_progress_shows_rate_and_eta(tmp_path, capsys):
+    """Check the progress line: rows done, rate and ETA on stderr."""
+    _, stored = _aligner()
+    np.save(tmp_path / "old.npy", stored)
+    translate_file(
+        lambda X: X, tmp_path / "old.npy", tmp_path / "new.npy", progress=True
+    )
+    err = capsys.readouterr().err
+    assert "1,037/1,037 rows (100%)" in err
+    assert "rows/s" in err and "ETA" in err
+    translate_file(lambda X: X, tmp_path / "old.npy", tmp_path / "quiet.npy")
+    assert capsys.readouterr().err == ""
+
+
+def test_works_with_a_procrustes_aligner_by_view_name(tmp_path):
+    """Check named views: the aligner's translate by name, as the docs show it."""
+    rng = np.random.default_rng(1)
+    old = rng.normal(size=(200, 6)).astype(np.float32)
+    new = old @ np.linalg.qr(rng.normal(size=(6, 6)))[0].astype(np.float32)
+    aligner = ProcrustesAligner(views={"old": slice(0, 6), "new": slice(6, 12)})
+    aligner.fit(np.hstack([old, new]))
+    np.save(tmp_path / "old.npy", old)
+    translate = functools.partial(aligner.translate, source="old", target="new")
+    translate_file(translate, tmp_path / "old.npy", tmp_path / "new.npy")
+    assert_allclose(np.load(tmp_path / "new.npy"), new, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "setup, kwargs, error, match",
+    [
+        ("npy", {"output": "out.csv"}, ValueError, "unsupported suffix '.csv'"),
+        ("none", {}, FileNotFoundError, "file not found"),
+        ("npy", {"output": "old.npy"}, ValueError, "output is the input file"),
+        ("npy", {"column": "vector"}, ValueError, "the input is a .npy file"),
+        ("npy", {"output_column": "v"}, ValueError, "the output is .npy"),
+        ("1d", {}, ValueError, "needs a 2-D float array"),
+        ("int", {}, ValueError, "needs a 2-D float array"),
+        ("npy", {"translate": lambda X: X[:-1]}, ValueError, "one row per input"),
+        ("npy", {"translate": lambda X: X.astype(int)}, TypeError, "floating-point"),
+    ],
+)
+def test_bad_input_is_refused(tmp_path, setup, kwargs, error, match):
+    """Check clear errors for bad files, arguments and translate callables."""
+    arrays = {
+        "npy": np.ones((5, 3), dtype=np.float32),
+        "1d": np.ones(5),
+        "int": np.ones((5, 3), dtype=np.int64),
+    }
+    if setup in arrays:
+        np.save(tmp_path / "old.npy", arrays[setup])
+    kwargs = {"translate": lambda X: X, "output": "new.npy", **kwargs}
+    translate = kwargs.pop("translate")
+    output = tmp_path / kwargs.pop("output")
+    with pytest.raises(error, match=match):
+        translate_file(translate, tmp_path / "old.npy", output, **kwargs)
+
+
+def test_ragged_chunk_widths_are_refused(tmp_path):
+    """Check that translate changing its output width between chunks is an error."""
+    np.save(tmp_path / "old.npy", np.ones((10, 3)))
+    widths = iter([3, 2])
+    with pytest.raises(ValueError, match="2 columns for one chunk and 3"):
+        translate_file(
+            lambda X: X[:, : next(widths)],
+            tmp_path / "old.npy",
+            tmp_path / "new.npy",
+            chunk_size=5,
+        )
+    assert not (tmp_path / "new.npy").exists()
+
+
+def test_bad_parquet_columns_are_refused(tmp_path):
+    """Check Parquet errors: two vector columns, a non-vector, ragged, null rows."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet files need pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet files need pyarrow")
+    two = pa.table({"a": [[1.0, 2.0]], "b": [[3.0, 4.0]], "id": ["x"]})
+    pq.write_table(two, tmp_path / "two.parquet")
+    with pytest.raises(ValueError, match="name the one to translate"):
+        translate_file(lambda X: X, tmp_path / "two.parquet", tmp_path / "o.npy")
+    with pytest.raises(ValueError, match="not a list of numbers"):
+        translate_file(
+            lambda X: X, tmp_path / "two.parquet", tmp_path / "o.npy", column="id"
+        )
+    ragged = pa.table({"v": [[1.0, 2.0], [3.0]]})
+    pq.write_table(ragged, tmp_path / "ragged.parquet")
+    with pytest.raises(ValueError, match="do not all have 2 values"):
+        translate_file(lambda X: X, tmp_path / "ragged.parquet", tmp_path / "o.npy")
+    nulls = pa.table({"v": pa.array([[1.0, 2.0], None], type=pa.list_(pa.float64()))})
+    pq.write_table(nulls, tmp_path / "nulls.parquet")
+    with pytest.raises(ValueError, match="missing"):
+        translate_file(lambda X: X, tmp_path / "nulls.parquet", tmp_path / "o.npy")
+    ints = pa.table({"v": [[1, 2], [3, 4]]})
+    pq.write_table(ints, tmp_path / "ints.parquet")
+    with pytest.raises(ValueError, match="not floating-point"):
+        translate_file(lambda X: X, tmp_path / "ints.parquet", tmp_path / "o.npy")
+    assert not (tmp_path / "o.npy").exists()
