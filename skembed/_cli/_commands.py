@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
+import errno
 import functools
 import io
 import json
@@ -431,6 +432,9 @@ def run_translate(args, progress):
     return EXIT_OK
 
 
+_WRITE_ERRNOS = {errno.EFBIG, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
+
+
 def _streamable(args, width):
     """Whether translate can stream: a float .npy of the view's width in, .npy
     or .parquet out, no column selection. Anything else is read whole, with
@@ -462,6 +466,13 @@ def _translate_streaming(aligner, source, target, args, progress):
             translate, args.input, args.output, progress=not progress.quiet
         )
     except (ValueError, TypeError, ImportError) as exc:
+        raise UserError(f"input {args.input}: {one_line(exc)}") from None
+    except OSError as exc:
+        # The input was opened and checked before streaming, so a failure here
+        # is the output's (a full disk, a file-size limit); translate_file
+        # writes to a temporary file, so a file already there is untouched.
+        if exc.errno in _WRITE_ERRNOS:
+            raise write_error(args.output, exc) from None
         raise UserError(f"input {args.input}: {one_line(exc)}") from None
     progress.say(
         f"wrote {summary['rows']} x {summary['n_features_out']} to {args.output} "
