@@ -27,9 +27,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from skembed._affine import AffineMapMixin
 from skembed._base import BaseAligner
-from skembed._neighbors import kneighbors
+from skembed._neighbors import mutual_matches
 from skembed._procrustes import ProcrustesAligner
-from skembed._stats import search_chunk_rows, unit_rows
+from skembed._stats import unit_rows
 from skembed._unsupervised import (
     MIN_CONFIDENCE,
     fit_without_pairs,
@@ -44,10 +44,6 @@ __all__ = ["SelfLearningAligner"]
 # Default budget, in MiB, of one block of scores (scikit-learn's
 # working_memory when that is smaller).
 _DEFAULT_WORKING_MEMORY = 256
-
-# Candidates per row ranked for stochastic dictionary induction: the chance
-# that all of them are dropped is (1 - keep_prob) ** 32 < 4e-2 at 0.1.
-_STOCHASTIC_DEPTH = 32
 
 # Starting keep probability of stochastic dictionary induction (VecMap's
 # published default for its unsupervised mode).
@@ -127,34 +123,20 @@ def _best_matches(Z0, Z1, csls_k, *, working_memory, keep_prob=1.0, random_state
     (best row of Z0 for each row of Z1) and their CSLS scores. With
     ``keep_prob < 1`` every score is dropped with probability ``1 - keep_prob``
     before the best is taken (stochastic dictionary induction, Artetxe et al.,
-    2018). The best surviving score is the first kept one of the row's ranked
-    list, so only the top ``_STOCHASTIC_DEPTH`` candidates are needed; when all
-    of them are dropped the last one is taken.
+    2018), with random numbers drawn from a generator seeded by
+    ``random_state``.
     """
-    depth = 1 if keep_prob >= 1 else _STOCHASTIC_DEPTH
-    out = []
-    for Q, T in ((Z0, Z1), (Z1, Z0)):
-        k = min(depth, T.shape[0])
-        scores, indices = kneighbors(
-            Q,
-            T,
-            k,
-            method="csls",
-            csls_k=csls_k,
-            chunk_size=search_chunk_rows(
-                T.shape[0], T.dtype, working_memory=working_memory
-            ),
-        )
-        if k == 1:
-            out.append((indices[:, 0], scores[:, 0]))
-            continue
-        kept = random_state.random(indices.shape) < keep_prob
-        kept[:, -1] = True
-        first = kept.argmax(axis=1)
-        rows = np.arange(indices.shape[0])
-        out.append((indices[rows, first], scores[rows, first]))
-    (forward, forward_score), (backward, backward_score) = out
-    return forward, backward, forward_score, backward_score
+    generator = None
+    if keep_prob < 1:
+        generator = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    return mutual_matches(
+        Z0,
+        Z1,
+        csls_k,
+        keep_prob=keep_prob,
+        generator=generator,
+        working_memory=working_memory,
+    )
 
 
 def _mutual(forward, backward):
@@ -356,7 +338,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     fortunes benchmark, pools sharing half their texts and 50 seed pairs:
     top-1 retrieval 0.35 deterministic, 0.99 stochastic), at twice the cost.
     Scores are computed in row blocks that fit ``working_memory``: a round
-    costs about four products of the pools, O(n_0 n_1 d).
+    costs two products of the pools, O(n_0 n_1 d).
 
     **Anchor start** (``init="anchors"`` or ``"auto"``, Dar, 2025). Both
     pools are unit-normed, centred and unit-normed again; each is clustered

@@ -11,7 +11,8 @@ descriptions become pseudo-pairs, and an orthogonal map fitted on them starts
 the self-learning loop. This module holds that start and the label-free
 confidence that tells whether a map found without pairs is real.
 
-Every neighbour search of this module goes through :func:`_search`.
+Every neighbour search of this module goes through :func:`_search`, and the
+mutual CSLS matches through :func:`skembed._neighbors.mutual_matches`.
 """
 
 # Authors: The skembed developers
@@ -24,7 +25,7 @@ from scipy.optimize import quadratic_assignment
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from skembed._neighbors import kneighbors
+from skembed._neighbors import kneighbors, mutual_matches
 from skembed._stats import search_chunk_rows, unit_rows
 
 __all__ = [
@@ -240,35 +241,37 @@ def anchor_start(pools, *, n_clusters, n_runs, random_state, working_memory=256.
     return rotation, mean_agreement
 
 
+def _matches(mapped, csls_k, working_memory):
+    """Best CSLS match of every row of each mapped pool in the other."""
+    forward, backward, _, _ = mutual_matches(
+        *mapped, csls_k, working_memory=working_memory
+    )
+    return forward, backward
+
+
+def _mutual_pairs(forward, backward):
+    rows = np.arange(forward.shape[0])
+    mutual = rows[backward[forward] == rows]
+    return np.column_stack([mutual, forward[mutual]])
+
+
 def induced_pairs(mapped, csls_k, working_memory):
     """Mutual CSLS nearest neighbours of two mapped, centred pools.
 
     Returns the pairs (row of pool 0, row of pool 1) and the share of rows of
     the smaller pool that have a mutual partner.
     """
-    Q, T = mapped
-    forward, _ = _search(
-        Q, T, 1, method="csls", csls_k=csls_k, working_memory=working_memory
-    )
-    backward, _ = _search(
-        T, Q, 1, method="csls", csls_k=csls_k, working_memory=working_memory
-    )
-    forward, backward = forward[:, 0], backward[:, 0]
-    rows = np.arange(forward.shape[0])
-    mutual = rows[backward[forward] == rows]
-    pairs = np.column_stack([mutual, forward[mutual]])
-    return pairs, mutual.shape[0] / min(Q.shape[0], T.shape[0])
+    pairs = _mutual_pairs(*_matches(mapped, csls_k, working_memory))
+    return pairs, pairs.shape[0] / min(pool.shape[0] for pool in mapped)
 
 
 def _forward_pairs(mapped, csls_k, working_memory):
     """Mutual CSLS pairs of mapped pools, or every forward match if under 2."""
-    pairs, _ = induced_pairs(mapped, csls_k, working_memory)
+    forward, backward = _matches(mapped, csls_k, working_memory)
+    pairs = _mutual_pairs(forward, backward)
     if pairs.shape[0] >= 2:
         return pairs
-    forward, _ = _search(
-        *mapped, 1, method="csls", csls_k=csls_k, working_memory=working_memory
-    )
-    return np.column_stack([np.arange(forward.shape[0]), forward[:, 0]])
+    return np.column_stack([np.arange(forward.shape[0]), forward])
 
 
 def anchor_dictionary(
