@@ -779,7 +779,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 self.confidence_ = run_confidence(
                     self, blocks, pools, best, csls_k, random_state
                 )
-        if not supervised and self.confidence_ < MIN_CONFIDENCE:
+        # Written so that a confidence that could not be computed (nan) warns
+        # too: fit never returns a pairs-free map without a verdict on it.
+        if not supervised and not self.confidence_ >= MIN_CONFIDENCE:
             warnings.warn(
                 "SelfLearningAligner found no pairs-free map it can trust "
                 f"(confidence_={self.confidence_:.3f} < "

@@ -156,6 +156,31 @@ def test_confidence_flags_a_shuffled_control():
     assert trusted.confidence_ > 0.9
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:SelfLearningAligner found no structure")
+@pytest.mark.parametrize("start", ["anchors", "sorted_similarity", "warm"])
+def test_every_start_warns_on_pools_without_shared_structure(start):
+    """Check that no start returns a pairs-free map below 0.5 without a warning.
+
+    Pool 1 is the rotated pool with every column shuffled on its own (the
+    shuffled control); the warm start is a map fitted on unrelated pairs.
+    """
+    A, B, _, _ = _isometric_pools(seed=9, n=300)
+    rng = np.random.default_rng(9)
+    control = np.column_stack([rng.permutation(column) for column in B.T])
+    init = start
+    if start == "warm":
+        other = rng.normal(size=(200, 16))
+        init = ProcrustesAligner(center=True, normalize="l2").fit(
+            [other, rng.normal(size=(200, 16))]
+        )
+    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
+        aligner = SelfLearningAligner(init=init, random_state=0, n_restarts=0).fit(
+            [A, control]
+        )
+    assert aligner.confidence_ < 0.5
+
+
 def test_deterministic_for_a_random_state():
     """Check that one random_state gives the same fit twice."""
     A, B, _, _ = _isometric_pools(seed=6, n=300)
