@@ -464,6 +464,31 @@ def test_in_process_errors_return_2(tmp_path, capsys):
     assert "file not found" in capsys.readouterr().err
 
 
+def test_align_without_pairs_exits_1_on_an_untrusted_map(tmp_path, capsys, monkeypatch):
+    """Check exit code 1, one line and no model file when a pairs-free map fails."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(300, 16)))
+    np.save(tmp_path / "y.npy", rng.normal(size=(250, 16)))
+    code, out, err = _run(
+        tmp_path,
+        capsys,
+        monkeypatch,
+        "align",
+        "x.npy",
+        "y.npy",
+        "--method",
+        "self-learning",
+        "-o",
+        "model.npz",
+        "-q",
+    )
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "no model written" in err and "--pairs" in err and "Traceback" not in err
+    assert not (tmp_path / "model.npz").exists()
+
+
 def test_align_defaults_are_the_estimators_defaults():
     """Check that the command line's defaults are read from the estimators."""
     from skembed import CCAAligner, RidgeAligner

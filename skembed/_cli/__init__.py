@@ -9,6 +9,8 @@ Subcommands:
 
 User errors (a missing or malformed file, unequal row counts, an unknown view)
 end with exit code 2 and a one-line message on stderr, never a traceback.
+``align --method self-learning`` without ``--pairs`` ends with exit code 1 and
+writes no model when the map's label-free confidence is below 0.5.
 The commands use skembed's public API only.
 """
 

@@ -6,11 +6,12 @@
 import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from skembed._cli._common import UserError, blas_threads
+from skembed._cli._common import UserError, blas_threads, one_line
 from skembed._cli._files import (
     check_paired,
     read_embeddings,
@@ -20,6 +21,7 @@ from skembed._cli._files import (
 )
 from skembed._io import load_aligner, save_aligner
 from skembed._registry import CLI_METHODS
+from skembed.exceptions import UnsupervisedAlignmentWarning
 from skembed.metrics import compare_spaces
 
 __all__ = ["run_align", "run_report", "run_translate"]
@@ -115,10 +117,35 @@ def run_align(args, progress):
         with (
             contextlib.redirect_stdout(sys.stderr),
             blas_threads(A.size + B.size),
+            warnings.catch_warnings(record=True) as caught,
         ):
+            warnings.simplefilter("always", UnsupervisedAlignmentWarning)
             aligner.fit(*fit_args, **fit_kwargs)
         if verbose:
             aligner.set_params(verbose=0)
+    untrusted = [
+        w for w in caught if issubclass(w.category, UnsupervisedAlignmentWarning)
+    ]
+    for w in caught:
+        if w not in untrusted:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if untrusted:
+        # A map found without pairs that its own confidence does not trust is
+        # not written: a script must not go on with it (exit code 1).
+        confidence = getattr(aligner, "confidence_", None)
+        verdict = (
+            f"its confidence is {confidence:.3f} < 0.5"
+            if confidence is not None
+            else one_line(untrusted[0].message)
+        )
+        print(
+            f"skembed align: no model written: the map found without pairs is not "
+            f"trusted ({verdict}); the two files may lack shared structure, be too "
+            "small or hold different texts. Pass a few dozen known pairs with "
+            "--pairs.",
+            file=sys.stderr,
+        )
+        return 1
     with progress.step(f"writing {args.output}"):
         save_aligner(aligner, args.output)
     view_list = ", ".join(
