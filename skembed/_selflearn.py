@@ -260,8 +260,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         of MUSE. ``"auto"`` runs the loop twice, from 1.0 and from 0.1
         (VecMap's default), and keeps the run with the higher final
         objective: each start fails on problems the other solves. Without
-        pairs, it is also where the annealed rounds of a failed start begin
-        (0.1 for ``"auto"``; none for 1.0).
+        pairs, it is also where the annealed rounds of a failed cold start
+        begin (0.1 for ``"auto"``; none for 1.0).
     working_memory : float or None, default=None
         Memory, in MiB, of one block of the pool x pool score matrix; the
         full matrix is never held. None means scikit-learn's
@@ -366,10 +366,11 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     self-learning from a random, shuffled dictionary; ``confidence_`` is
     :math:`(h - h_0) / (1 - h_0)`. Each start is probed by a few
     deterministic rounds and scored so; the first to reach 0.9, or else the
-    best, is run to convergence. When no start reaches 0.5, the most
+    best, is run to convergence. When no cold start reaches 0.5, the most
     confident one is also refined by annealed stochastic rounds (unless
-    ``keep_prob=1.0``): ``keep_prob`` starts at 0.1 and doubles only once the
-    objective has stopped improving for three rounds; that map is kept if it
+    ``keep_prob=1.0``; never a warm start, whose map they would blur):
+    ``keep_prob`` starts at 0.1 and doubles only once the objective has
+    stopped improving for three rounds; that map is kept if it
     is more confident (on WordNet glosses, wordllama256 -> minilm, it lifts a
     start with 3.5% right pairs to 0.92 held-out top-1, where deterministic
     rounds stop at 0.64). Pools that hold different items (disjoint

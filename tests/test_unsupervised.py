@@ -214,7 +214,7 @@ def test_annealed_rounds_recover_a_partly_right_dictionary():
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_annealing_follows_keep_prob(capsys):
-    """Check that a failed start is annealed with keep_prob="auto", not with 1.0."""
+    """Check that a failed cold start is annealed with keep_prob="auto" only."""
     A, B, _, _ = _isometric_pools(seed=11, n=300)
     rng = np.random.default_rng(11)
     control = np.column_stack([rng.permutation(column) for column in B.T])
@@ -224,6 +224,14 @@ def test_annealing_follows_keep_prob(capsys):
                 random_state=0, n_restarts=0, keep_prob=keep_prob, verbose=1
             ).fit([A, control])
         assert ("annealed round" in capsys.readouterr().out) == expected
+    # A warm start that fails is returned as its probe left it.
+    other = rng.normal(size=(200, 16))
+    warm = ProcrustesAligner(center=True, normalize="l2").fit(
+        [other, rng.normal(size=(200, 16))]
+    )
+    with pytest.warns(UnsupervisedAlignmentWarning):
+        SelfLearningAligner(init=warm, random_state=0, verbose=1).fit([A, control])
+    assert "annealed round" not in capsys.readouterr().out
 
 
 def test_deterministic_for_a_random_state():
