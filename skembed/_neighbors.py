@@ -41,6 +41,7 @@ __all__ = [
     "alignment_score",
     "csls_penalties",
     "kneighbors",
+    "mutual_matches",
     "retrieval_accuracy",
     "search_unit_index",
     "unit_index_penalties",
@@ -156,6 +157,99 @@ def _kneighbors(
         scores[start:stop], indices[start:stop] = _block_topk(S, k)
         scores[start:stop] -= query_penalty[:, None]
     return scores, indices
+
+
+def _column_mean_top(top, S, k):
+    """Merge the columns of block S into ``top``, the k best values per column.
+
+    ``top`` is (n_columns, k), transposed so that the partition runs along
+    contiguous rows.
+    """
+    stacked = np.concatenate([top, S.T], axis=1)
+    if stacked.shape[1] <= k:
+        return stacked
+    return np.partition(stacked, stacked.shape[1] - k, axis=1)[:, -k:]
+
+
+def _column_best(ranked, start, best, best_score, columns):
+    """Update the running best row (and score) of every column with a block.
+
+    Ties keep the earlier, lower row.
+    """
+    rows = ranked.argmax(axis=0)
+    value = ranked[rows, columns].astype(np.float64)
+    better = value > best_score
+    best_score[better] = value[better]
+    best[better] = start + rows[better]
+
+
+def _dropped(S, keep_prob, generator):
+    """S with every entry replaced by -inf with probability ``1 - keep_prob``."""
+    return np.where(generator.random(S.shape, dtype=S.dtype) < keep_prob, S, -np.inf)
+
+
+def mutual_matches(
+    A, B, csls_k, *, keep_prob=1.0, generator=None, chunk_size=None, working_memory=None
+):
+    """Best CSLS match of every row of A among B and of every row of B among A.
+
+    The kernel of self-learning's dictionary induction (validated inputs of
+    one dtype, ``csls_k`` at most the smaller number of rows). Two blockwise
+    products of A with B instead of the four of two :func:`kneighbors`
+    calls: the first pass takes both directions' CSLS penalties from the same
+    cosine blocks (row means of the k largest, and a running top-k of every
+    column), the second both directions' best matches. With ``keep_prob < 1``
+    every score is dropped with probability ``1 - keep_prob`` before the best
+    is taken, independently in the two directions (stochastic dictionary
+    induction, Artetxe et al., 2018); a row whose scores are all dropped
+    keeps its best. Equal scores go to the lower row.
+
+    Returns ``forward`` (best row of B for each row of A), ``backward`` (best
+    row of A for each row of B) and their CSLS scores (float64).
+    ``generator`` is a :class:`numpy.random.Generator`, needed with
+    ``keep_prob < 1``.
+    """
+    n_a, n_b = A.shape[0], B.shape[0]
+    # Up to five blocks of scores (cosines, two rankings, two dropped copies)
+    # live at once; the budget of one search covers about two.
+    rows = chunk_size or max(
+        1, search_chunk_rows(n_b, A.dtype, working_memory=working_memory) // 3
+    )
+    penalty_of_a = np.empty(n_a)
+    top = np.full((n_b, 0), -np.inf, dtype=A.dtype)
+    for start, stop, S in _cosine_blocks(A, B, rows):
+        penalty_of_a[start:stop] = _mean_top(S, csls_k)
+        top = _column_mean_top(top, S, csls_k)
+    penalty_of_b = top.mean(axis=1, dtype=np.float64)
+    forward = np.empty(n_a, dtype=np.int64)
+    forward_score = np.empty(n_a)
+    backward = np.zeros(n_b, dtype=np.int64)
+    backward_score = np.full(n_b, -np.inf)
+    # The deterministic best of every column, for columns dropped everywhere.
+    fallback, fallback_score = np.zeros(n_b, dtype=np.int64), np.full(n_b, -np.inf)
+    columns = np.arange(n_b)
+    for start, stop, S in _cosine_blocks(A, B, rows):
+        S *= 2
+        ranked = [
+            S - penalty_of_b.astype(S.dtype),
+            S - penalty_of_a[start:stop, None].astype(S.dtype),
+        ]
+        if keep_prob < 1:
+            _column_best(ranked[1], start, fallback, fallback_score, columns)
+            kept = [_dropped(block, keep_prob, generator) for block in ranked]
+            # A row dropped entirely keeps its best score.
+            lost = np.isneginf(kept[0]).all(axis=1)
+            kept[0][lost] = ranked[0][lost]
+            ranked = kept
+        best = ranked[0].argmax(axis=1)
+        forward[start:stop] = best
+        forward_score[start:stop] = ranked[0][np.arange(stop - start), best]
+        _column_best(ranked[1], start, backward, backward_score, columns)
+    lost = np.isneginf(backward_score)
+    backward[lost], backward_score[lost] = fallback[lost], fallback_score[lost]
+    forward_score -= penalty_of_a
+    backward_score -= penalty_of_b
+    return forward, backward, forward_score, backward_score
 
 
 def _retrieval_hits(Q, T, k, method, csls_k, chunk_size=None):

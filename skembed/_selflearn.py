@@ -27,9 +27,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from skembed._affine import AffineMapMixin
 from skembed._base import BaseAligner
-from skembed._neighbors import kneighbors
+from skembed._neighbors import mutual_matches
 from skembed._procrustes import ProcrustesAligner
-from skembed._stats import search_chunk_rows, unit_rows
+from skembed._stats import unit_rows
 from skembed._unsupervised import (
     MIN_CONFIDENCE,
     fit_without_pairs,
@@ -44,10 +44,6 @@ __all__ = ["SelfLearningAligner"]
 # Default budget, in MiB, of one block of scores (scikit-learn's
 # working_memory when that is smaller).
 _DEFAULT_WORKING_MEMORY = 256
-
-# Candidates per row ranked for stochastic dictionary induction: the chance
-# that all of them are dropped is (1 - keep_prob) ** 32 < 4e-2 at 0.1.
-_STOCHASTIC_DEPTH = 32
 
 # Starting keep probability of stochastic dictionary induction (VecMap's
 # published default for its unsupervised mode).
@@ -133,34 +129,20 @@ def _best_matches(Z0, Z1, csls_k, *, working_memory, keep_prob=1.0, random_state
     (best row of Z0 for each row of Z1) and their CSLS scores. With
     ``keep_prob < 1`` every score is dropped with probability ``1 - keep_prob``
     before the best is taken (stochastic dictionary induction, Artetxe et al.,
-    2018). The best surviving score is the first kept one of the row's ranked
-    list, so only the top ``_STOCHASTIC_DEPTH`` candidates are needed; when all
-    of them are dropped the last one is taken.
+    2018), with random numbers drawn from a generator seeded by
+    ``random_state``.
     """
-    depth = 1 if keep_prob >= 1 else _STOCHASTIC_DEPTH
-    out = []
-    for Q, T in ((Z0, Z1), (Z1, Z0)):
-        k = min(depth, T.shape[0])
-        scores, indices = kneighbors(
-            Q,
-            T,
-            k,
-            method="csls",
-            csls_k=csls_k,
-            chunk_size=search_chunk_rows(
-                T.shape[0], T.dtype, working_memory=working_memory
-            ),
-        )
-        if k == 1:
-            out.append((indices[:, 0], scores[:, 0]))
-            continue
-        kept = random_state.random(indices.shape) < keep_prob
-        kept[:, -1] = True
-        first = kept.argmax(axis=1)
-        rows = np.arange(indices.shape[0])
-        out.append((indices[rows, first], scores[rows, first]))
-    (forward, forward_score), (backward, backward_score) = out
-    return forward, backward, forward_score, backward_score
+    generator = None
+    if keep_prob < 1:
+        generator = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    return mutual_matches(
+        Z0,
+        Z1,
+        csls_k,
+        keep_prob=keep_prob,
+        generator=generator,
+        working_memory=working_memory,
+    )
 
 
 def _mutual(forward, backward):
@@ -303,7 +285,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         deterministically until it converges. 1.0 is the deterministic loop
         of MUSE. ``"auto"`` runs the loop twice, from 1.0 and from 0.1
         (VecMap's default), and keeps the run with the higher final
-        objective: each start fails on problems the other solves.
+        objective: each start fails on problems the other solves. Without
+        pairs, it is also where the annealed rounds of a failed cold start
+        begin (0.1 for ``"auto"``; none for 1.0).
     working_memory : float or None, default=None
         Memory, in MiB, of one block of the pool x pool score matrix; the
         full matrix is never held. None means scikit-learn's
@@ -378,11 +362,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     rows' spurious matches can hold it at a poor fixed point; the stochastic
     start escapes that, but in its first rounds it can lose what a handful
     of seed pairs say about a low-variance subspace. With ``keep_prob="auto"``
-    both run and the one reaching the higher objective is kept (on the
-    fortunes benchmark, pools sharing half their texts and 25 seed pairs:
-    top-1 retrieval 0.24 deterministic, 0.64 stochastic), at twice the cost.
+    both run and the one reaching the higher objective is kept, at twice
+    the cost.
     Scores are computed in row blocks that fit ``working_memory``: a round
-    costs about four products of the pools, O(n_0 n_1 d).
+    costs two products of the pools, O(n_0 n_1 d).
 
     **Few pairs.** m pairs determine a map only on the span of their
     centred rows, at most m - 1 directions: five pairs of 16-dimensional
@@ -421,7 +404,14 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     self-learning from a random, shuffled dictionary; ``confidence_`` is
     :math:`(h - h_0) / (1 - h_0)`. Each start is probed by a few
     deterministic rounds and scored so; the first to reach 0.9, or else the
-    best, is run to convergence. Pools that hold different items (disjoint
+    best, is run to convergence. When no cold start reaches 0.5, the most
+    confident one is also refined by annealed stochastic rounds (unless
+    ``keep_prob=1.0``; never a warm start, whose map they would blur):
+    ``keep_prob`` starts at 0.1 and doubles only once the objective has
+    stopped improving for three rounds; that map is kept if it
+    is more confident (on WordNet glosses, wordllama256 -> minilm, it lifts a
+    start with 3.5% right pairs to 0.92 held-out top-1, where deterministic
+    rounds stop at 0.64). Pools that hold different items (disjoint
     corpora) leave many rows without a partner, which lowers :math:`h` even
     for a right map: there the confidence errs on the side of a warning.
 
@@ -869,7 +859,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 self.confidence_ = run_confidence(
                     self, blocks, pools, best, csls_k, random_state
                 )
-        if not supervised and self.confidence_ < MIN_CONFIDENCE:
+        # Written so that a confidence that could not be computed (nan) warns
+        # too: fit never returns a pairs-free map without a verdict on it.
+        if not supervised and not self.confidence_ >= MIN_CONFIDENCE:
             warnings.warn(
                 "SelfLearningAligner found no pairs-free map it can trust "
                 f"(confidence_={self.confidence_:.3f} < "

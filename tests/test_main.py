@@ -492,6 +492,34 @@ def test_in_process_errors_return_2(tmp_path, capsys):
     assert "file not found" in capsys.readouterr().err
 
 
+def test_align_without_pairs_exits_3_on_an_untrusted_map(tmp_path, capsys, monkeypatch):
+    """Check exit code 3 and one reason line when a pairs-free map is untrusted."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(300, 16)))
+    np.save(tmp_path / "y.npy", rng.normal(size=(250, 16)))
+    code, out, err = _run(
+        tmp_path,
+        capsys,
+        monkeypatch,
+        "align",
+        "x.npy",
+        "y.npy",
+        "--method",
+        "self-learning",
+        "-o",
+        "model.npz",
+        "-q",
+    )
+    assert code == 3
+    assert "Traceback" not in err
+    reasons = [line for line in err.splitlines() if ": not usable: " in line]
+    assert len(reasons) == 1
+    assert "confidence_" in reasons[0] and "--pairs" in reasons[0]
+    assert "not worth using" in out
+    # Written for inspection, as every map no better than chance.
+    assert (tmp_path / "model.npz").exists()
+
+
 def test_align_defaults_are_the_estimators_defaults():
     """Check that the command line's defaults are read from the estimators."""
     from skembed import CCAAligner, RidgeAligner

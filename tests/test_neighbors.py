@@ -14,7 +14,7 @@ from sklearn import config_context
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skembed import csls_penalties, kneighbors
-from skembed._neighbors import alignment_score
+from skembed._neighbors import alignment_score, mutual_matches
 from skembed._stats import search_chunk_rows
 from skembed.metrics import retrieval_accuracy
 
@@ -83,6 +83,75 @@ def test_kneighbors_matches_dense_on_unpaired_pools(method):
     assert scores.dtype == np.float64
     assert_array_equal(indices, np.argsort(-M, axis=1, kind="stable")[:, :4])
     assert_allclose(scores, np.take_along_axis(M, indices, axis=1), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(70, 50), (50, 70), (9, 120)])
+def test_mutual_matches_equal_two_csls_searches(dtype, shape):
+    """Check the fused kernel against kneighbors in both directions and dense CSLS."""
+    rng = np.random.default_rng(11)
+    A = rng.normal(size=(shape[0], 6)).astype(dtype)
+    B = rng.normal(size=(shape[1], 6)).astype(dtype)
+    M = _dense_csls(A, B, 4)
+    s_ab, i_ab = kneighbors(A, B, 1, method="csls", csls_k=4)
+    s_ba, i_ba = kneighbors(B, A, 1, method="csls", csls_k=4)
+    atol = 1e-5 if dtype == np.float32 else 1e-12
+    for chunk_size in (None, 1, 4, 1000):
+        forward, backward, forward_score, backward_score = mutual_matches(
+            A, B, 4, chunk_size=chunk_size
+        )
+        assert forward.dtype == backward.dtype == np.int64
+        assert forward_score.dtype == backward_score.dtype == np.float64
+        assert_array_equal(forward, i_ab[:, 0])
+        assert_array_equal(backward, i_ba[:, 0])
+        assert_array_equal(forward, M.argmax(axis=1))
+        assert_array_equal(backward, M.argmax(axis=0))
+        assert_allclose(forward_score, s_ab[:, 0], atol=atol)
+        assert_allclose(backward_score, s_ba[:, 0], atol=atol)
+        assert_allclose(forward_score, M.max(axis=1), atol=atol)
+
+
+def test_mutual_matches_ties_go_to_the_lower_row():
+    """Check that equal scores pick the lower row in both directions, across blocks."""
+    A = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    B = np.array([[0.0, 1.0], [2.0, 0.0], [1.0, 0.0], [1.0, -1.0]])
+    for chunk_size in (1, 2, None):
+        forward, backward, _, _ = mutual_matches(A, B, 1, chunk_size=chunk_size)
+        # A[0] and A[2] tie on B[1] and B[2]; B[1] and B[2] tie on A[0], A[2].
+        assert forward[0] == forward[2] == 1
+        assert backward[1] == backward[2] == 0
+
+
+def test_mutual_matches_stochastic_induction():
+    """Check keep_prob < 1: real scores, a geometric choice, seeded, all-dropped.
+
+    Every score is kept with probability keep_prob, so a row takes its j-th
+    best partner with probability keep_prob (1 - keep_prob)^j; a row whose
+    scores are all dropped keeps its best.
+    """
+    rng = np.random.default_rng(12)
+    A, B = rng.normal(size=(300, 6)), rng.normal(size=(200, 6))
+    M = _dense_csls(A, B, 5)
+    ranks_forward = np.argsort(np.argsort(-M, axis=1), axis=1)
+    ranks_backward = np.argsort(np.argsort(-M, axis=0), axis=0)
+    first = []
+    for seed in range(10):
+        forward, backward, forward_score, backward_score = mutual_matches(
+            A, B, 5, keep_prob=0.25, generator=np.random.default_rng(seed), chunk_size=7
+        )
+        assert_allclose(forward_score, M[np.arange(300), forward], atol=1e-12)
+        assert_allclose(backward_score, M[backward, np.arange(200)], atol=1e-12)
+        first.append(ranks_forward[np.arange(300), forward] == 0)
+        first.append(ranks_backward[backward, np.arange(200)] == 0)
+        again = mutual_matches(
+            A, B, 5, keep_prob=0.25, generator=np.random.default_rng(seed), chunk_size=7
+        )
+        assert_array_equal(again[0], forward)
+        assert_array_equal(again[1], backward)
+    assert abs(np.concatenate(first).mean() - 0.25) < 0.03
+    dropped = mutual_matches(A, B, 5, keep_prob=1e-12, generator=rng, chunk_size=7)
+    for got, expected in zip(dropped, mutual_matches(A, B, 5), strict=True):
+        assert_allclose(got, expected, atol=1e-12)
 
 
 def test_kneighbors_float32_close_to_float64():

@@ -20,7 +20,7 @@ from skembed import (
     load_aligner,
     save_aligner,
 )
-from skembed._unsupervised import anchor_start
+from skembed._unsupervised import anchor_start, anneal_rounds
 from skembed.metrics import retrieval_accuracy
 
 
@@ -154,6 +154,84 @@ def test_confidence_flags_a_shuffled_control():
     assert flagged.confidence_ < 0.5
     trusted = SelfLearningAligner(random_state=0, n_restarts=1).fit([A, B])
     assert trusted.confidence_ > 0.9
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:SelfLearningAligner found no structure")
+@pytest.mark.parametrize("start", ["anchors", "sorted_similarity", "warm"])
+def test_every_start_warns_on_pools_without_shared_structure(start):
+    """Check that no start returns a pairs-free map below 0.5 without a warning.
+
+    Pool 1 is the rotated pool with every column shuffled on its own (the
+    shuffled control); the warm start is a map fitted on unrelated pairs.
+    """
+    A, B, _, _ = _isometric_pools(seed=9, n=300)
+    rng = np.random.default_rng(9)
+    control = np.column_stack([rng.permutation(column) for column in B.T])
+    init = start
+    if start == "warm":
+        other = rng.normal(size=(200, 16))
+        init = ProcrustesAligner(center=True, normalize="l2").fit(
+            [other, rng.normal(size=(200, 16))]
+        )
+    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
+        aligner = SelfLearningAligner(init=init, random_state=0, n_restarts=0).fit(
+            [A, control]
+        )
+    assert aligner.confidence_ < 0.5
+
+
+def test_annealed_rounds_recover_a_partly_right_dictionary():
+    """Check annealed stochastic rounds: from 30% right pairs to all, seeded.
+
+    Half of the rows of pool 0 are paired, 30% of them with their partner and
+    the rest at random; annealing then deterministic convergence recover the
+    one-to-one correspondence, and one random_state gives one result.
+    """
+    A, B, order, _ = _isometric_pools(seed=10, n=400)
+    rng = np.random.default_rng(10)
+    partner = np.argsort(order)  # row i of A is row partner[i] of B
+    rows = rng.permutation(400)[:200]
+    right = rng.random(200) < 0.3
+    columns = np.where(right, partner[rows], rng.integers(400, size=200))
+    start = np.unique(np.column_stack([rows, columns]), axis=0)
+    estimator = SelfLearningAligner(random_state=0)
+    seeds = np.empty((0, 2), dtype=np.int64)
+    results = []
+    for _ in range(2):
+        annealed = anneal_rounds(
+            estimator, [A, B], [A, B], start, 10, np.random.RandomState(0)
+        )
+        results.append(annealed)
+    assert_array_equal(results[0], results[1])
+    run = estimator._self_learn(
+        [A, B], [A, B], seeds, results[0], 1.0, 10, np.random.RandomState(0)
+    )
+    dictionary = run["dictionary"]
+    assert dictionary.shape[0] == 400
+    assert_array_equal(partner[dictionary[:, 0]], dictionary[:, 1])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_annealing_follows_keep_prob(capsys):
+    """Check that a failed cold start is annealed with keep_prob="auto" only."""
+    A, B, _, _ = _isometric_pools(seed=11, n=300)
+    rng = np.random.default_rng(11)
+    control = np.column_stack([rng.permutation(column) for column in B.T])
+    for keep_prob, expected in (("auto", True), (1.0, False)):
+        with pytest.warns(UnsupervisedAlignmentWarning):
+            SelfLearningAligner(
+                random_state=0, n_restarts=0, keep_prob=keep_prob, verbose=1
+            ).fit([A, control])
+        assert ("annealed round" in capsys.readouterr().out) == expected
+    # A warm start that fails is returned as its probe left it.
+    other = rng.normal(size=(200, 16))
+    warm = ProcrustesAligner(center=True, normalize="l2").fit(
+        [other, rng.normal(size=(200, 16))]
+    )
+    with pytest.warns(UnsupervisedAlignmentWarning):
+        SelfLearningAligner(init=warm, random_state=0, verbose=1).fit([A, control])
+    assert "annealed round" not in capsys.readouterr().out
 
 
 def test_deterministic_for_a_random_state():
