@@ -13,12 +13,10 @@ own estimators are reconstructed; a file never names code to import.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
-import uuid
 import zipfile
 import zlib
 
@@ -26,6 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from skembed._atomic import write_atomically
 from skembed._registry import ESTIMATORS
 from skembed._stats import CrossMoments
 from skembed._version import __version__
@@ -463,37 +462,9 @@ def save_aligner(aligner, path, *, statistics=True):
     members = {HEADER_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     members.update(encoder.arrays)
     if isinstance(path, str | os.PathLike):
-        _write_atomically(path, lambda file: np.savez(file, **members))
+        write_atomically(path, lambda file: np.savez(file, **members))
     else:
         np.savez(path, **members)
-
-
-def _write_atomically(path, write):
-    """``write(file)`` into a temporary file beside ``path``, then rename it.
-
-    The rename is atomic on one file system, so ``path`` holds either its
-    old content or the complete new one, never a truncated file. The new file
-    gets the old one's permissions, or the default ones of a new file.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(
-        folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.part"
-    )
-    # Created like any new file (mode 0o666 less the umask), exclusively.
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(temporary, os.stat(path).st_mode & 0o777)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
 
 
 def load_aligner(path):

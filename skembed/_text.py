@@ -55,6 +55,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _check_feature_names, check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from skembed._atomic import write_atomically
 from skembed._stats import row_norms
 
 __all__ = ["EmbeddingUnion", "TextEmbedder"]
@@ -497,23 +498,6 @@ def _identity_digest(identity) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
-def _write_atomically(path: Path, write) -> None:
-    """Write a file through a temporary name, then rename it into place.
-
-    A reader sees either no file or the whole file, even if the writer
-    crashes; two writers of the same name leave one complete copy.
-    """
-    # The temporary name must not match the shard patterns (*.keys.npy).
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            write(file)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
 class _DiskCache:
     """Vectors of one model identity, stored as shards on disk.
 
@@ -610,15 +594,21 @@ class _DiskCache:
         identity_file = self.folder / "identity.json"
         if not identity_file.exists():
             text = json.dumps(self.identity, sort_keys=True, indent=1).encode()
-            _write_atomically(identity_file, lambda file: file.write(text))
+            write_atomically(
+                identity_file, lambda file: file.write(text), suffix=".tmp"
+            )
         name = f"{uuid.uuid4().hex}"
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         keys = np.ascontiguousarray(keys, dtype="S16")
-        _write_atomically(
-            self.folder / f"{name}.vectors.npy", lambda file: np.save(file, vectors)
+        write_atomically(
+            self.folder / f"{name}.vectors.npy",
+            lambda file: np.save(file, vectors),
+            suffix=".tmp",
         )
-        _write_atomically(
-            self.folder / f"{name}.keys.npy", lambda file: np.save(file, keys)
+        write_atomically(
+            self.folder / f"{name}.keys.npy",
+            lambda file: np.save(file, keys),
+            suffix=".tmp",
         )
 
     def count(self, hits, misses):

@@ -11,11 +11,9 @@ allocated.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import contextlib
 import csv
 import math
 import os
-import uuid
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skembed._atomic import write_atomically as atomic_write
 from skembed._cli._common import UserError, one_line
 from skembed._io import HEADER_KEY
 from skembed._views import frame_to_array
@@ -982,31 +981,9 @@ def check_output(text, suffixes, inputs, *, what, option="-o"):
 
 
 def write_atomically(path, write):
-    """``write(file)`` into a temporary file beside ``path``, then rename it.
-
-    The rename is atomic on one file system, so ``path`` holds either its
-    old content or the complete new one, never a truncated file; a failed
-    write removes the temporary file.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(
-        folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.part"
-    )
+    """:func:`skembed._atomic.write_atomically`, a failure as a one-line error."""
     try:
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                write(file)
-                file.flush()
-                os.fsync(file.fileno())
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(temporary, os.stat(path).st_mode & 0o777)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temporary)
-            raise
+        atomic_write(path, write)
     except OSError as exc:
         raise write_error(path, exc) from None
 
