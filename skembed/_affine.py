@@ -87,9 +87,17 @@ class AffineMapMixin:
         if offset is None:
             offset = self._reference_frame
         projection, bias = self._affine_plan(k, block.dtype, offset=offset)
-        m = self._projections[k].shape[1]
-        out = np.empty((block.shape[0], m), dtype=block.dtype)
-        step = self._row_step(block.shape[1] + m, block.dtype)
+        width = self._projections[k].shape[1]
+        return self._apply_affine(block, projection, bias, width)
+
+    def _apply_affine(self, block, projection, bias, width):
+        """``block @ projection + bias`` (None: identity, zero) in row chunks.
+
+        The output is written once, in the input dtype; chunk groups run on
+        the BLAS threads.
+        """
+        out = np.empty((block.shape[0], width), dtype=block.dtype)
+        step = self._row_step(block.shape[1] + width, block.dtype)
 
         def fill(start, stop):
             for first in range(start, stop, step):
@@ -190,17 +198,7 @@ class AffineMapMixin:
             # other: leave it out of both.
             return self._unmap(self._map(block, k, offset=False), t, offset=False)
         projection, bias = plan
-        out = np.empty((block.shape[0], projection.shape[1]), dtype=block.dtype)
-        step = self._row_step(block.shape[1] + projection.shape[1], block.dtype)
-
-        def fill(start, stop):
-            for first in range(start, stop, step):
-                rows = slice(first, min(stop, first + step))
-                _affine_into(block[rows], out[rows], projection, bias, self._l2_rows)
-
-        for _ in map_row_groups(fill, row_groups(block.shape[0], step)):
-            pass
-        return out
+        return self._apply_affine(block, projection, bias, projection.shape[1])
 
     def _translation_plan(self, k, t, dtype):
         """The composed map of ``translate`` from view k to view t, or None.
