@@ -27,6 +27,9 @@ from skembed._views import check_view_block, resolve_view
 
 __all__ = ["AffineMapMixin"]
 
+# Saved state of a stored affine map: view means, projections, common offset.
+AFFINE_STATE = ("means_", "_projections", "_offset")
+
 
 def _affine_into(block, out, projection, bias, l2_rows):
     """Write ``(block / norms) @ projection - bias`` into ``out``.

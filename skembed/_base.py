@@ -45,6 +45,11 @@ from skembed._views import check_view_block, check_views, resolve_view
 
 __all__ = ["BaseAligner"]
 
+# Fitted state every aligner saves in model files (see skembed._io): how X
+# splits into views. Each class lists these first, then what it adds.
+VIEW_STATE = ("n_features_in_", "n_features_per_view_", "view_names_", "_view_layout")
+VIEW_OPTIONAL = ("feature_names_in_",)
+
 
 class BaseAligner(TransformerMixin, BaseEstimator):
     """Base class of aligners (not for direct use): the view surface.

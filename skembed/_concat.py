@@ -15,6 +15,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE
 from skembed._parallel import map_row_groups, row_groups
 from skembed._stats import (
     all_finite,
@@ -225,14 +226,11 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
     # Fitted state in model files (format 2, see skembed._io); optional entries
     # may be absent.
     _saved_state = (
-        "n_features_in_",
-        "n_features_per_view_",
-        "view_names_",
-        "_view_layout",
+        *VIEW_STATE,
         "weights_",
         "view_mean_squared_norms_",
     )
-    _saved_optional = ("feature_names_in_", "view_means_", "view_scales_")
+    _saved_optional = (*VIEW_OPTIONAL, "view_means_", "view_scales_")
 
     _parameter_constraints: dict = {
         "views": [None, Interval(Integral, 2, None, closed="left"), list, dict],

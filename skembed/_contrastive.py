@@ -24,8 +24,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
-from skembed._affine import AffineMapMixin
-from skembed._base import BaseAligner
+from skembed._affine import AFFINE_STATE, AffineMapMixin
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
 from skembed._neighbors import alignment_score
 from skembed._views import check_views
 
@@ -350,13 +350,8 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
     """
 
     _saved_state = (
-        "n_features_in_",
-        "n_features_per_view_",
-        "view_names_",
-        "_view_layout",
-        "means_",
-        "_projections",
-        "_offset",
+        *VIEW_STATE,
+        *AFFINE_STATE,
         "projections_",
         "hidden_weights_",
         "hidden_intercepts_",
@@ -364,11 +359,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         "n_iter_",
         "loss_curve_",
     )
-    _saved_optional = (
-        "feature_names_in_",
-        "best_validation_score_",
-        "validation_scores_",
-    )
+    _saved_optional = (*VIEW_OPTIONAL, "best_validation_score_", "validation_scores_")
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,

@@ -16,10 +16,10 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skembed._affine import AffineMapMixin
-from skembed._base import BaseAligner
+from skembed._affine import AFFINE_STATE, AffineMapMixin
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
 from skembed._linalg import least_squares_back_projection, regularized_eigh
-from skembed._moments import MomentsFitMixin
+from skembed._moments import MOMENTS_OPTIONAL, MOMENTS_STATE, MomentsFitMixin
 from skembed._views import resolve_view
 
 __all__ = ["RidgeAligner"]
@@ -177,20 +177,15 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     """
 
     _saved_state = (
-        "n_features_in_",
-        "n_features_per_view_",
-        "view_names_",
-        "_view_layout",
-        "means_",
-        "_projections",
-        "_offset",
-        "_fit_dtype",
+        *VIEW_STATE,
+        *AFFINE_STATE,
+        *MOMENTS_STATE,
         "reference_",
         "maps_",
         "intercepts_",
         "_back_projections",
     )
-    _saved_optional = ("feature_names_in_", "_stats", "_stats_normalize")
+    _saved_optional = (*VIEW_OPTIONAL, *MOMENTS_OPTIONAL)
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,

@@ -29,6 +29,11 @@ from skembed._stats import (
 
 __all__ = ["MomentsFitMixin"]
 
+# Saved state of a fit from moments; the statistics themselves are optional
+# (save_aligner(..., statistics=False) leaves them out).
+MOMENTS_STATE = ("_fit_dtype",)
+MOMENTS_OPTIONAL = ("_stats", "_stats_normalize")
+
 
 def _unit_row_blocks(blocks):
     return [unit_rows(block) for block in blocks]

@@ -18,10 +18,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skembed._affine import AffineMapMixin
-from skembed._base import BaseAligner
+from skembed._affine import AFFINE_STATE, AffineMapMixin
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
 from skembed._linalg import orthogonal_factor, unbalanced_procrustes
-from skembed._moments import MomentsFitMixin
+from skembed._moments import MOMENTS_OPTIONAL, MOMENTS_STATE, MomentsFitMixin
 from skembed._views import resolve_view
 
 __all__ = ["GeneralizedProcrustesAligner", "ProcrustesAligner"]
@@ -216,21 +216,16 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     # Fitted state in model files (format 2, see skembed._io); optional entries
     # may be absent.
     _saved_state = (
-        "n_features_in_",
-        "n_features_per_view_",
-        "view_names_",
-        "_view_layout",
-        "means_",
-        "_projections",
-        "_offset",
-        "_fit_dtype",
+        *VIEW_STATE,
+        *AFFINE_STATE,
+        *MOMENTS_STATE,
         "reference_",
         "rotations_",
         "scales_",
         "singular_values_",
         "n_iter_",
     )
-    _saved_optional = ("feature_names_in_", "_stats", "_stats_normalize")
+    _saved_optional = (*VIEW_OPTIONAL, *MOMENTS_OPTIONAL)
     # Files written before the wider-source solver hold maps from the closed
     # form, which takes no iteration.
     _saved_defaults = {
@@ -434,20 +429,15 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
     """
 
     _saved_state = (
-        "n_features_in_",
-        "n_features_per_view_",
-        "view_names_",
-        "_view_layout",
-        "means_",
-        "_projections",
-        "_offset",
-        "_fit_dtype",
+        *VIEW_STATE,
+        *AFFINE_STATE,
+        *MOMENTS_STATE,
         "rotations_",
         "scales_",
         "n_iter_",
         "residual_",
     )
-    _saved_optional = ("feature_names_in_", "_stats", "_stats_normalize")
+    _saved_optional = (*VIEW_OPTIONAL, *MOMENTS_OPTIONAL)
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,

@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skembed._base import BaseAligner
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
 from skembed._stats import row_norms, unit_rows
 from skembed._views import check_views
 
@@ -159,16 +159,13 @@ class RelativeProjector(BaseAligner):
     """
 
     _saved_state = (
-        "n_features_in_",
-        "n_features_per_view_",
-        "view_names_",
-        "_view_layout",
+        *VIEW_STATE,
         "means_",
         "anchor_indices_",
         "anchor_embeddings_",
         "_unit_anchors",
     )
-    _saved_optional = ("feature_names_in_",)
+    _saved_optional = (*VIEW_OPTIONAL,)
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,

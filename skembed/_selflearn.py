@@ -25,8 +25,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from skembed._affine import AffineMapMixin
-from skembed._base import BaseAligner
+from skembed._affine import AFFINE_STATE, AffineMapMixin
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
 from skembed._neighbors import mutual_matches
 from skembed._procrustes import ProcrustesAligner
 from skembed._stats import unit_rows
@@ -482,13 +482,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     """
 
     _saved_state = (
-        "n_features_in_",
-        "n_features_per_view_",
-        "view_names_",
-        "_view_layout",
-        "means_",
-        "_projections",
-        "_offset",
+        *VIEW_STATE,
+        *AFFINE_STATE,
         "aligner_",
         "dictionary_",
         "n_iter_",
@@ -496,7 +491,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         "isomorphism_score_",
         "confidence_",
     )
-    _saved_optional = ("feature_names_in_",)
+    _saved_optional = (*VIEW_OPTIONAL,)
     # Values of saved attributes that files written before them lack.
     _saved_defaults = {"confidence_": None}
 
