@@ -126,6 +126,16 @@ def interleaved_best(functions, repeat=3):
     return best
 
 
+def best_time(function, repeat=1):
+    """Shortest wall time of ``repeat`` calls of ``function()``, in seconds."""
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def reuse_freed_memory():
     """Serve large arrays from memory this process already touched (glibc).
 

@@ -72,11 +72,10 @@ import argparse
 import functools
 import hashlib
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from _common import Table, load_average
+from _common import Table, best_time, load_average
 from _wordnet_queries import build_query_set, default_data_dir
 from threadpoolctl import threadpool_limits
 
@@ -220,15 +219,6 @@ def recall_rows(task, new, old, args):
 
 
 # -------------------------------------------------------------------- timing
-def _best(function, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def latency(new, old, adapter, args):
     """Seconds per query of translate, and of the bare product, by batch size."""
     fit = slice(0, 5000)
@@ -251,8 +241,8 @@ def latency(new, old, adapter, args):
 
         run()
         out[batch] = (
-            _best(run, args.repeat) / (calls * batch),
-            _best(floor, args.repeat) / (calls * batch),
+            best_time(run, args.repeat) / (calls * batch),
+            best_time(floor, args.repeat) / (calls * batch),
         )
     return out
 
@@ -291,8 +281,8 @@ def streaming(new, old, args, folder):
         # A migration writes a new file: replacing the previous run's output
         # would add the kernel's freeing of its pages to the time.
         output.unlink()
-        best_stream = min(best_stream, _best(stream, 1))
-        best_gemm = min(best_gemm, _best(gemm, 1))
+        best_stream = min(best_stream, best_time(stream, 1))
+        best_gemm = min(best_gemm, best_time(gemm, 1))
     return args.stream_rows / best_stream, args.stream_rows / best_gemm
 
 

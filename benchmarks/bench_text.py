@@ -30,10 +30,9 @@ sentence-transformers); wordllama always embeds all 3,000.
 import argparse
 import importlib.util
 import tempfile
-import time
 
 import numpy as np
-from _common import Table, load_average
+from _common import Table, best_time, load_average
 from threadpoolctl import threadpool_limits
 
 from skembed import TextEmbedder
@@ -85,15 +84,6 @@ def _model_call(backend, model, batch_size):
     return run
 
 
-def _timed(function, repeat=1):
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -128,12 +118,12 @@ def main(argv=None):
         model_call = _model_call(backend, model, args.batch_size)
         before = load_average()
         with threadpool_limits(limits=args.threads):
-            model_s = _timed(lambda texts=texts, call=model_call: call(texts))
-        plain_s = _timed(lambda texts=texts, e=embedder: e.transform(texts))
+            model_s = best_time(lambda texts=texts, call=model_call: call(texts))
+        plain_s = best_time(lambda texts=texts, e=embedder: e.transform(texts))
         with tempfile.TemporaryDirectory() as folder:
             cached = TextEmbedder(backend, cache=folder, **options).fit(texts[:1])
-            cold_s = _timed(lambda texts=texts, e=cached: e.transform(texts))
-            warm_s = _timed(lambda texts=texts, e=cached: e.transform(texts), 3)
+            cold_s = best_time(lambda texts=texts, e=cached: e.transform(texts))
+            warm_s = best_time(lambda texts=texts, e=cached: e.transform(texts), 3)
             info = cached.cache_info()
             assert info.entries == len(texts), info
         after = load_average()
