@@ -53,6 +53,7 @@ def two_threads(monkeypatch):
     # 1 KiB per view chunk and 4 KiB per transform chunk: 256-row chunks
     # (the minimum), so 3,000 rows make twelve groups of one chunk.
     monkeypatch.setitem(skembed._stats.BUDGETS, "moments", 1024)
+    monkeypatch.setitem(skembed._stats.BUDGETS, "rows", 1024)
     monkeypatch.setitem(skembed._stats.BUDGETS, "transform", 4096)
     monkeypatch.setattr(skembed._parallel, "GROUP_CHUNKS", 4)
     pools = []
