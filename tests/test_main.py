@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
 
 import skembed
@@ -1427,3 +1427,148 @@ def test_translate_streams_npy_to_npy_and_parquet(cli, capsys, monkeypatch):
     vectors = np.asarray(table.column("embedding").to_pylist(), dtype=np.float32)
     assert_allclose(vectors, expected, rtol=1e-6)
     assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+# ---------------------------------------------------------------------------
+# search: new queries against an old index
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "options, index_params",
+    [
+        ([], {}),
+        (
+            ["--method", "csls", "--csls-k", "5", "--center", "-k", "3"],
+            {"method": "csls", "csls_k": 5, "center": True, "n_neighbors": 3},
+        ),
+    ],
+)
+def test_search_matches_the_python_api(cli, capsys, monkeypatch, options, index_params):
+    """Check that search writes what translate + EmbeddingIndex return."""
+    folder, (A, B), _ = cli
+    code, _, err = _run(
+        folder,
+        capsys,
+        monkeypatch,
+        "search",
+        "model.npz",
+        "b.npy",
+        "a.npy",
+        "--source",
+        "new",
+        "--target",
+        "old",
+        "--scores",
+        "scores.csv",
+        "-o",
+        "neighbors.npy",
+        *options,
+    )
+    assert code == 0, err
+    queries = load_aligner(folder / "model.npz").translate(B, "new", "old")
+    index = skembed.EmbeddingIndex(**index_params).fit(A)
+    if index_params.get("method") == "csls":
+        index.fit_penalties(queries)
+    scores, neighbors = index.kneighbors(queries)
+    written = np.load(folder / "neighbors.npy")
+    assert written.dtype == np.int64
+    assert_array_equal(written, neighbors)
+    assert_allclose(np.loadtxt(folder / "scores.csv", delimiter=","), scores)
+    # The rows are a rotated, noisy copy: every query finds its own row.
+    assert_array_equal(written[:, 0], np.arange(len(A)))
+    assert f"wrote the {neighbors.shape[1]} best index rows of 600 queries" in err
+
+
+def test_search_writes_integer_csv(cli, capsys, monkeypatch):
+    """Check .csv output of row numbers, quietly, with view indices."""
+    folder, (A, B), _ = cli
+    code, _, err = _run(
+        folder,
+        capsys,
+        monkeypatch,
+        "search",
+        "model.npz",
+        "b.npy",
+        "a.npy",
+        "--source",
+        "1",
+        "--target",
+        "0",
+        "-k",
+        "2",
+        "-o",
+        "neighbors.csv",
+        "-q",
+    )
+    assert (code, err) == (0, "")
+    lines = (folder / "neighbors.csv").read_text().splitlines()
+    assert len(lines) == 600
+    assert lines[0].split(",")[0] == "0"
+    assert all("." not in line and "e" not in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["-k", "601", "-o", "n.npy"], "-k 601 exceeds the 600 rows of the index"),
+        (["--csls-k", "5", "-o", "n.npy"], "--csls-k applies to --method csls"),
+        (
+            ["--method", "csls", "--csls-k", "700", "-o", "n.npy"],
+            "--csls-k 700 needs at least that many queries",
+        ),
+        (["-o", "n.npy", "--scores", "n.npy"], "give the scores their own file"),
+        (["-o", "a.npy"], "is also an input of this command"),
+        (["-o", "n.parquet"], "use a .npy or .csv file name"),
+    ],
+)
+def test_search_user_errors(cli, capsys, monkeypatch, argv, fragment):
+    """Check exit 2 with one line, and no output, for bad search options."""
+    folder = cli[0]
+    before = (folder / "a.npy").read_bytes()
+    code, _, err = _run(
+        folder,
+        capsys,
+        monkeypatch,
+        "search",
+        "model.npz",
+        "b.npy",
+        "a.npy",
+        "--source",
+        "new",
+        "--target",
+        "old",
+        *argv,
+    )
+    assert code == 2
+    assert fragment in err
+    assert "Traceback" not in err
+    assert not (folder / "n.npy").exists()
+    assert (folder / "a.npy").read_bytes() == before
+
+
+def test_search_checks_widths_and_backend(cli, capsys, monkeypatch, tmp_path):
+    """Check that an index of the wrong width or a missing FAISS is one line."""
+    folder, (A, B), _ = cli
+    np.save(tmp_path / "narrow.npy", A[:, :11])
+    common = ["--source", "new", "--target", "old", "-o", str(tmp_path / "n.npy")]
+    model = str(folder / "model.npz")
+    code, _, err = _run(
+        folder, capsys, monkeypatch, "search", model, "b.npy",
+        str(tmp_path / "narrow.npy"), *common,
+    )  # fmt: skip
+    assert code == 2
+    assert "has 11 columns, but view 'old' of the model has 12" in err
+    code, _, err = _run(
+        folder, capsys, monkeypatch, "search", model,
+        str(tmp_path / "narrow.npy"), "a.npy", *common,
+    )  # fmt: skip
+    assert code == 2
+    assert "queries" in err and "have 11 columns" in err
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    code, _, err = _run(
+        folder, capsys, monkeypatch, "search", model, "b.npy", "a.npy",
+        "--backend", "faiss-hnsw", *common,
+    )  # fmt: skip
+    assert code == 2
+    assert "--backend faiss-hnsw" in err and "faiss" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "n.npy").exists()

@@ -29,7 +29,7 @@ import warnings
 import zipfile
 import zlib
 
-from skembed._cli._commands import run_align, run_report, run_translate
+from skembed._cli._commands import run_align, run_report, run_search, run_translate
 from skembed._cli._common import (
     EXIT_INTERRUPTED,
     EXIT_NOT_USABLE,
@@ -502,6 +502,107 @@ def build_parser():
     )
     _add_reading(translate, two_files=False)
     translate.set_defaults(handler=run_translate)
+
+    search = _subparser(
+        sub,
+        "search",
+        common,
+        help="search an old model's index with a new model's queries",
+        description=(
+            "Translate queries embedded by the source model into the target "
+            "model's space with a model file written by `skembed align`, and "
+            "search an index of the target model's embeddings with them: the old "
+            "index is used as it is, without re-embedding it. Writes the row "
+            "numbers of the k best index rows of every query, best first (and "
+            "their scores with --scores). With --method csls the hubness "
+            "penalties of the index rows are estimated from the translated "
+            "queries themselves, so search a representative batch of queries "
+            "(a few hundred or more) at once."
+        ),
+        examples=[
+            "skembed search model.npz queries.npy index.npy --source new "
+            "--target old -k 10 -o neighbors.npy",
+            "skembed search model.npz queries.npy index.npy --source new "
+            "--target old --method csls --center --scores scores.npy "
+            "-o neighbors.csv",
+        ],
+    )
+    search.add_argument(
+        "model", metavar="MODEL.npz", help="a model file written by skembed align"
+    )
+    search.add_argument(
+        "queries", metavar="QUERIES", help="the queries, embedded by --source"
+    )
+    search.add_argument(
+        "index", metavar="INDEX", help="the index rows, embedded by --target"
+    )
+    search.add_argument(
+        "--source",
+        required=True,
+        metavar="NAME",
+        help="the view (name or index) whose model embedded the queries",
+    )
+    search.add_argument(
+        "--target",
+        required=True,
+        metavar="NAME",
+        help="the view (name or index) whose model embedded the index",
+    )
+    search.add_argument(
+        "-k",
+        type=_positive_int,
+        default=10,
+        metavar="K",
+        help="index rows returned per query (default 10)",
+    )
+    search.add_argument(
+        "--method",
+        choices=["nn", "csls"],
+        default="nn",
+        help=(
+            "rank index rows by cosine (nn, the default) or by CSLS, which "
+            "discounts rows near every query"
+        ),
+    )
+    search.add_argument(
+        "--csls-k",
+        type=_positive_int,
+        action=_Explicit,
+        default=10,
+        metavar="K",
+        help="neighbourhood size of the CSLS penalties (default 10)",
+    )
+    search.add_argument(
+        "--center",
+        action="store_true",
+        help="subtract the index rows' mean from index rows and queries first",
+    )
+    search.add_argument(
+        "--backend",
+        choices=["numpy", "faiss-flat", "faiss-hnsw"],
+        default="numpy",
+        help=(
+            "exact search (numpy, the default; faiss-flat) or approximate "
+            '(faiss-hnsw); the FAISS backends need pip install "skembed[faiss]"'
+        ),
+    )
+    search.add_argument(
+        "--scores",
+        metavar="FILE",
+        help="also write the score of every returned row (.npy or .csv)",
+    )
+    search.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help=(
+            "the file of row numbers to write: .npy (int64) or .csv, one row "
+            "per query; its folder must exist"
+        ),
+    )
+    _add_reading(search, two_files=False)
+    search.set_defaults(handler=run_search)
     return parser
 
 
@@ -530,6 +631,8 @@ def _check_options(args):
     if args.header != "auto" and not _csv_inputs(args):
         option = "--header" if args.header == "yes" else "--no-header"
         raise UserError(f"{option} applies to .csv inputs, and this run has none.")
+    if args.command == "search" and "csls_k" in given and args.method != "csls":
+        raise UserError("--csls-k applies to --method csls only, not to nn.")
     if args.command != "align":
         return
     for option, method in (

@@ -34,12 +34,13 @@ from skembed._cli._files import (
     write_error,
 )
 from skembed._cli._quality import fit_quality
+from skembed._index import EmbeddingIndex
 from skembed._io import load_aligner, save_aligner
 from skembed._registry import CLI_METHODS
 from skembed._stream import translate_file
 from skembed.metrics import compare_spaces
 
-__all__ = ["run_align", "run_report", "run_translate"]
+__all__ = ["run_align", "run_report", "run_search", "run_translate"]
 
 # The held-out check needs at least this many held-out pairs, and the fit two.
 MIN_HELD_OUT = 10
@@ -373,14 +374,12 @@ def _load_model(text, progress):
             ) from None
 
 
-def run_translate(args, progress):
-    check_output(
-        args.output,
-        OUTPUT_SUFFIXES,
-        [args.model, args.input],
-        what="the translated embeddings",
-    )
-    _check_inputs_exist(args.input)
+def _translating_model(args, progress):
+    """The model of ``args.model`` and its views ``--source`` and ``--target``.
+
+    Returns the aligner, the two view keys as ``translate`` takes them, their
+    positions, and the widths of the model's views.
+    """
     aligner = _load_model(args.model, progress)
     names = getattr(aligner, "view_names_", None)
     widths = getattr(aligner, "n_features_per_view_", None)
@@ -404,17 +403,13 @@ def run_translate(args, progress):
             f"--source {args.source} and --target {args.target} name the same view; "
             "translate maps between two different views."
         )
-    width = widths[source_k]
-    if _streamable(args, width):
-        return _translate_streaming(aligner, source, target, args, progress)
-    X = _read(progress, args.input, "input", args)
-    if X.shape[1] != width:
-        raise UserError(
-            f"input {args.input} has {X.shape[1]} columns, but view {args.source!r} "
-            f"of the model has {width}."
-        )
+    return aligner, source, target, source_k, target_k, widths
+
+
+def _translate_rows(aligner, X, source, target, target_width, progress):
+    """``aligner.translate`` of the rows of X in chunks, with progress."""
     n = X.shape[0]
-    rows = max(1, _TRANSLATE_CHUNK_BYTES // (8 * (width + widths[target_k])))
+    rows = max(1, _TRANSLATE_CHUNK_BYTES // (8 * (X.shape[1] + target_width)))
     out = None
     with (
         progress.step(f"translating {n} rows", total=n, unit="rows") as step,
@@ -426,9 +421,120 @@ def run_translate(args, progress):
                 out = np.empty((n, chunk.shape[1]), dtype=chunk.dtype)
             out[start : start + rows] = chunk
             step.advance(min(start + rows, n))
+    return out
+
+
+def run_translate(args, progress):
+    check_output(
+        args.output,
+        OUTPUT_SUFFIXES,
+        [args.model, args.input],
+        what="the translated embeddings",
+    )
+    _check_inputs_exist(args.input)
+    aligner, source, target, source_k, target_k, widths = _translating_model(
+        args, progress
+    )
+    width = widths[source_k]
+    if _streamable(args, width):
+        return _translate_streaming(aligner, source, target, args, progress)
+    X = _read(progress, args.input, "input", args)
+    if X.shape[1] != width:
+        raise UserError(
+            f"input {args.input} has {X.shape[1]} columns, but view {args.source!r} "
+            f"of the model has {width}."
+        )
+    out = _translate_rows(aligner, X, source, target, widths[target_k], progress)
     with progress.step(f"writing {args.output}"):
         write_array(out, args.output)
     progress.say(f"wrote {out.shape[0]} x {out.shape[1]} to {args.output}")
+    return EXIT_OK
+
+
+# Output files of search: row numbers and scores, one row per query.
+SEARCH_SUFFIXES = [".npy", ".csv"]
+
+
+def _check_search_outputs(args):
+    inputs = [args.model, args.queries, args.index]
+    check_output(args.output, SEARCH_SUFFIXES, inputs, what="the neighbour rows")
+    if args.scores is None:
+        return
+    check_output(
+        args.scores, SEARCH_SUFFIXES, inputs, what="the scores", option="--scores"
+    )
+    if Path(args.scores).resolve() == Path(args.output).resolve():
+        raise UserError(
+            f"--scores {args.scores} is also the -o file; give the scores their "
+            "own file name."
+        )
+
+
+def run_search(args, progress):
+    """Search an index of the target model with queries of the source model.
+
+    The queries are translated by the model file, then searched by cosine or
+    CSLS in the index, whose rows stay as they are: the migration of a vector
+    index to a new embedding model without re-embedding the index.
+    """
+    _check_search_outputs(args)
+    _check_inputs_exist(args.queries, args.index)
+    aligner, source, target, source_k, target_k, widths = _translating_model(
+        args, progress
+    )
+    queries = _read(progress, args.queries, "queries", args)
+    if queries.shape[1] != widths[source_k]:
+        raise UserError(
+            f"queries {args.queries} have {queries.shape[1]} columns, but view "
+            f"{args.source!r} of the model has {widths[source_k]}."
+        )
+    rows = _read(progress, args.index, "index", args)
+    if rows.shape[1] != widths[target_k]:
+        raise UserError(
+            f"index {args.index} has {rows.shape[1]} columns, but view "
+            f"{args.target!r} of the model has {widths[target_k]}: the index must "
+            "hold the target model's embeddings."
+        )
+    n_index = rows.shape[0]
+    if args.k > n_index:
+        raise UserError(f"-k {args.k} exceeds the {n_index} rows of the index.")
+    if args.method == "csls" and args.csls_k > min(n_index, queries.shape[0]):
+        raise UserError(
+            f"--csls-k {args.csls_k} needs at least that many queries and index "
+            f"rows ({queries.shape[0]} and {n_index} here); lower it or use "
+            "--method nn."
+        )
+    translated = _translate_rows(
+        aligner, queries, source, target, widths[target_k], progress
+    )
+    index = EmbeddingIndex(
+        n_neighbors=args.k,
+        method=args.method,
+        csls_k=args.csls_k,
+        center=args.center,
+        backend=args.backend,
+    )
+    with (
+        progress.step(f"indexing {n_index} rows ({args.backend})"),
+        blas_threads(rows.size),
+    ):
+        try:
+            index.fit(rows)
+        except ImportError as exc:
+            raise UserError(f"--backend {args.backend}: {one_line(exc)}") from None
+        if args.method == "csls":
+            # MUSE's protocol: the penalties of the index rows come from the
+            # translated query set itself.
+            index.fit_penalties(translated)
+    n = translated.shape[0]
+    with progress.step(f"searching {n} queries"), blas_threads(rows.size):
+        scores, neighbors = index.kneighbors(translated)
+    with progress.step(f"writing {args.output}"):
+        write_array(neighbors, args.output)
+    if args.scores is not None:
+        with progress.step(f"writing {args.scores}"):
+            write_array(scores, args.scores)
+    progress.say(f"wrote the {args.k} best index rows of {n} queries to {args.output}")
     return EXIT_OK
 
 

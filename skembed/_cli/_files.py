@@ -1016,10 +1016,13 @@ def write_array(array, text):
     if suffix == ".npy":
         write_atomically(path, lambda file: np.save(file, array, allow_pickle=False))
     elif suffix == ".csv":
-        digits = 9 if array.dtype == np.float32 else 17
+        if array.dtype.kind in "iu":
+            fmt = "%d"
+        else:
+            fmt = "%.9g" if array.dtype == np.float32 else "%.17g"
         write_atomically(
             path,
-            lambda file: np.savetxt(file, array, delimiter=",", fmt=f"%.{digits}g"),
+            lambda file: np.savetxt(file, array, delimiter=",", fmt=fmt),
         )
     elif suffix == ".parquet":
         write_atomically(path, lambda file: _write_parquet(array, file))
