@@ -848,7 +848,7 @@ def test_every_option_has_help_and_every_command_an_example():
         for action in parser._actions
         if isinstance(action, __import__("argparse")._SubParsersAction)
     ]
-    assert set(commands.choices) == {"demo", "report", "align", "translate"}
+    assert set(commands.choices) == {"demo", "report", "align", "translate", "search"}
     for name, command in commands.choices.items():
         assert "examples:" in command.epilog
         assert f"skembed {name}" in command.epilog
@@ -1432,6 +1432,25 @@ def test_translate_streams_npy_to_npy_and_parquet(cli, capsys, monkeypatch):
 # ---------------------------------------------------------------------------
 # search: new queries against an old index
 # ---------------------------------------------------------------------------
+def _search(folder, capsys, monkeypatch, *argv, views=("new", "old")):
+    """search of b.npy (the new view) in a.npy (the old one), plus ``argv``."""
+    source, target = views
+    return _run(
+        folder,
+        capsys,
+        monkeypatch,
+        "search",
+        "model.npz",
+        "b.npy",
+        "a.npy",
+        "--source",
+        source,
+        "--target",
+        target,
+        *argv,
+    )
+
+
 @pytest.mark.parametrize(
     "options, index_params",
     [
@@ -1445,18 +1464,10 @@ def test_translate_streams_npy_to_npy_and_parquet(cli, capsys, monkeypatch):
 def test_search_matches_the_python_api(cli, capsys, monkeypatch, options, index_params):
     """Check that search writes what translate + EmbeddingIndex return."""
     folder, (A, B), _ = cli
-    code, _, err = _run(
+    code, _, err = _search(
         folder,
         capsys,
         monkeypatch,
-        "search",
-        "model.npz",
-        "b.npy",
-        "a.npy",
-        "--source",
-        "new",
-        "--target",
-        "old",
         "--scores",
         "scores.csv",
         "-o",
@@ -1481,24 +1492,10 @@ def test_search_matches_the_python_api(cli, capsys, monkeypatch, options, index_
 def test_search_writes_integer_csv(cli, capsys, monkeypatch):
     """Check .csv output of row numbers, quietly, with view indices."""
     folder, (A, B), _ = cli
-    code, _, err = _run(
-        folder,
-        capsys,
-        monkeypatch,
-        "search",
-        "model.npz",
-        "b.npy",
-        "a.npy",
-        "--source",
-        "1",
-        "--target",
-        "0",
-        "-k",
-        "2",
-        "-o",
-        "neighbors.csv",
-        "-q",
-    )
+    code, _, err = _search(
+        folder, capsys, monkeypatch, "-k", "2", "-o", "neighbors.csv", "-q",
+        views=("1", "0"),
+    )  # fmt: skip
     assert (code, err) == (0, "")
     lines = (folder / "neighbors.csv").read_text().splitlines()
     assert len(lines) == 600
@@ -1524,18 +1521,10 @@ def test_search_user_errors(cli, capsys, monkeypatch, argv, fragment):
     """Check exit 2 with one line, and no output, for bad search options."""
     folder = cli[0]
     before = (folder / "a.npy").read_bytes()
-    code, _, err = _run(
+    code, _, err = _search(
         folder,
         capsys,
         monkeypatch,
-        "search",
-        "model.npz",
-        "b.npy",
-        "a.npy",
-        "--source",
-        "new",
-        "--target",
-        "old",
         *argv,
     )
     assert code == 2

@@ -200,6 +200,13 @@ def _add_reading(parser, two_files):
     )
 
 
+def _finish(parser, handler, metavar, help, *, two_files=False):
+    """The -o option, the reading options and the handler of a subcommand."""
+    parser.add_argument("-o", "--output", required=True, metavar=metavar, help=help)
+    _add_reading(parser, two_files=two_files)
+    parser.set_defaults(handler=handler)
+
+
 def _subparser(sub, name, common, *, help, description, examples):
     # The raw formatter keeps the examples' lines; the prose is wrapped here.
     return sub.add_parser(
@@ -445,15 +452,13 @@ def build_parser():
             "smaller model file that transforms alike"
         ),
     )
-    align.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="MODEL.npz",
-        help="the model file to write (.npz; its folder must exist)",
+    _finish(
+        align,
+        run_align,
+        "MODEL.npz",
+        "the model file to write (.npz; its folder must exist)",
+        two_files=True,
     )
-    _add_reading(align, two_files=True)
-    align.set_defaults(handler=run_align)
 
     translate = _subparser(
         sub,
@@ -490,18 +495,13 @@ def build_parser():
         metavar="NAME",
         help="the view (name or index) to translate into",
     )
-    translate.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="OUT",
-        help=(
-            "the file to write: .npy, .csv or .parquet (one fixed-size list "
-            "column 'embedding'); its folder must exist"
-        ),
+    _finish(
+        translate,
+        run_translate,
+        "OUT",
+        "the file to write: .npy, .csv or .parquet (one fixed-size list column "
+        "'embedding'); its folder must exist",
     )
-    _add_reading(translate, two_files=False)
-    translate.set_defaults(handler=run_translate)
 
     search = _subparser(
         sub,
@@ -591,18 +591,13 @@ def build_parser():
         metavar="FILE",
         help="also write the score of every returned row (.npy or .csv)",
     )
-    search.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="OUT",
-        help=(
-            "the file of row numbers to write: .npy (int64) or .csv, one row "
-            "per query; its folder must exist"
-        ),
+    _finish(
+        search,
+        run_search,
+        "OUT",
+        "the file of row numbers to write: .npy (int64) or .csv, one row per "
+        "query; its folder must exist",
     )
-    _add_reading(search, two_files=False)
-    search.set_defaults(handler=run_search)
     return parser
 
 
