@@ -175,6 +175,19 @@ class _Adam:
             p -= rate * m / (np.sqrt(v) + _ADAM_EPSILON)
 
 
+def split_validation_rows(n_samples, rng, early_stopping, validation_fraction):
+    """Training and held-out row indices (held-out is None without it)."""
+    n_validation = int(validation_fraction * n_samples)
+    if (
+        not early_stopping
+        or n_validation < _MIN_VALIDATION_ROWS
+        or n_samples - n_validation < 2
+    ):
+        return np.arange(n_samples), None
+    order = rng.permutation(n_samples)
+    return np.sort(order[n_validation:]), np.sort(order[:n_validation])
+
+
 def _orthonormal_columns(rng, n_rows, n_columns):
     Q, R = np.linalg.qr(rng.standard_normal((n_rows, n_columns)))
     # Sign fix so that the draw, not the QR implementation, decides Q.
@@ -435,18 +448,6 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             )
         return self.n_components
 
-    def _split_rows(self, n_samples, rng):
-        """Training and held-out row indices (held-out is None without it)."""
-        n_validation = int(self.validation_fraction * n_samples)
-        if (
-            not self.early_stopping
-            or n_validation < _MIN_VALIDATION_ROWS
-            or n_samples - n_validation < 2
-        ):
-            return np.arange(n_samples), None
-        order = rng.permutation(n_samples)
-        return np.sort(order[n_validation:]), np.sort(order[:n_validation])
-
     def _initial_projections(self, blocks, m, rng):
         """Linear starting maps of the standardised training rows."""
         widths = [block.shape[1] for block in blocks]
@@ -526,7 +527,9 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             )
         m = self._check_n_components(self.n_features_per_view_)
         rng = check_random_state(self.random_state)
-        train_rows, validation_rows = self._split_rows(n_samples, rng)
+        train_rows, validation_rows = split_validation_rows(
+            n_samples, rng, self.early_stopping, self.validation_fraction
+        )
 
         dtype = blocks[0].dtype
         means, scales, train = [], [], []
