@@ -27,11 +27,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
 from skembed._contrastive import (
-    _Adam,
-    _head_forward,
-    _unit_rows,
-    _unit_rows_backward,
+    Adam,
+    head_forward,
     split_validation_rows,
+    unit_rows_backward,
+    unit_rows_with_norms,
 )
 from skembed._stats import chunk_rows
 from skembed._views import check_view_block, check_views, resolve_view
@@ -51,9 +51,9 @@ def _regression_loss(Z, Y, loss):
         value = np.einsum("ij,ij->", residual, residual, dtype=np.float64) / Z.size
         residual *= 2.0 / Z.size
         return float(value), residual
-    U, norms = _unit_rows(Z)
+    U, norms = unit_rows_with_norms(Z)
     cosines = np.einsum("ij,ij->i", U, Y, dtype=np.float64)
-    grad = _unit_rows_backward(U, norms, Y * Y.dtype.type(-1.0 / n))
+    grad = unit_rows_backward(U, norms, Y * Y.dtype.type(-1.0 / n))
     return float(1.0 - cosines.mean()), grad
 
 
@@ -358,9 +358,9 @@ class ResidualMLPAligner(BaseAligner):
         # The cosine loss compares directions: its targets are unit rows.
         Y_loss, Y_validation_loss = Y, Y_validation
         if self.loss == "cosine":
-            Y_loss = _unit_rows(Y)[0]
+            Y_loss = unit_rows_with_norms(Y)[0]
             if Y_validation is not None:
-                Y_validation_loss = _unit_rows(Y_validation)[0]
+                Y_validation_loss = unit_rows_with_norms(Y_validation)[0]
 
         self.reference_ = r
         self.means_, self.coefs_ = [], []
@@ -394,7 +394,7 @@ class ResidualMLPAligner(BaseAligner):
             # the reference rows' root-mean-square norm.
             rms = 1.0
             if self.loss == "cosine":
-                rms = _root_mean_square_norm(_head_forward(params, X_k)[0])
+                rms = _root_mean_square_norm(head_forward(params, X_k)[0])
                 rms /= _root_mean_square_norm(Y)
             self.means_.append(mean_k)
             self.coefs_.append(params[0] * (scale_r / (scale_k * rms)))
@@ -449,11 +449,11 @@ class ResidualMLPAligner(BaseAligner):
         # The affine part stays the ridge map, optimal among affine maps on
         # these rows: the hidden layer learns what it leaves.
         trained = params[1:]
-        optimizer = _Adam(trained, self.learning_rate)
+        optimizer = Adam(trained, self.learning_rate)
         validation = X_validation is not None
 
         def held_out_loss():
-            Z = _head_forward(params, X_validation)[0]
+            Z = head_forward(params, X_validation)[0]
             return _regression_loss(Z, Y_validation, self.loss)[0]
 
         curve = []
@@ -464,7 +464,7 @@ class ResidualMLPAligner(BaseAligner):
         for epoch in range(1, self.max_iter + 1):
             total = 0.0
             for rows in np.array_split(rng.permutation(n_train), n_batches):
-                Z, H = _head_forward(params, X[rows])
+                Z, H = head_forward(params, X[rows])
                 value, dZ = _regression_loss(Z, Y[rows], self.loss)
                 optimizer.step(trained, _residual_backward(params, X[rows], H, dZ))
                 total += value * len(rows)
