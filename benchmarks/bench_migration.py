@@ -27,21 +27,24 @@ Measured, for each pair (new -> old) and 500 / 2,000 / 5,000 fitting pairs:
 - Recall@10 of the migrated setup divided by Recall@10 of the new model's
   full re-embedding (the same new queries searched, by plain cosine, in the
   index re-embedded by the new model, same backend). Adapters:
-  ``ProcrustesAligner`` (centred), ``RidgeAligner`` (``--alpha``) and its
-  low-rank form (``rank=--rank``, the low-rank affine adapter), each
-  searched by cosine or CSLS in an :class:`skembed.EmbeddingIndex` centred
-  on the index mean; CSLS penalties are estimated once from a sample of
-  new-model queries (words of the fitting documents, a stand-in for a
-  query log) mapped like the searched ones. Backends: exact (numpy) and
-  FAISS HNSW (``IndexHNSWFlat``, M=32, efSearch=128). The index -> new space
-  direction is searched exactly only. "+ word pairs" fits the adapter on
-  the documents and as many query-like pairs (words of the fitting
-  documents embedded by both models, standing for a re-embedded query log;
-  never an evaluated query): the query/document shift of the issue.
-  "index mean": queries and documents centred on the index's mean (what
-  ``EmbeddingIndex(center=True)`` does); "own means": the mapped queries
-  centred on the mean of the mapped query sample instead, the documents on
-  theirs.
+  ``ProcrustesAligner`` (centred), ``RidgeAligner`` (``--alpha``), its
+  low-rank form (``rank=--rank``, the low-rank affine adapter) and
+  ``ResidualMLPAligner`` (``hidden=--hidden``, the residual-MLP adapter),
+  each searched by cosine or CSLS in an :class:`skembed.EmbeddingIndex`.
+  Whatever the search needs to know about queries (CSLS penalties, the
+  query mean) is estimated by ``fit_queries`` from a sample of new-model
+  queries (words of the fitting documents, a stand-in for a query log)
+  mapped like the searched ones, never from the searched queries. Backends:
+  exact (numpy) and FAISS HNSW (``IndexHNSWFlat``, M=32, efSearch=128). The
+  index -> new space direction is searched exactly only. "+ word pairs"
+  fits the adapter on the documents and as many query-like pairs (words of
+  the fitting documents embedded by both models as queries, standing for a
+  re-embedded query log; never an evaluated query): the query/document
+  shift of the issue. Centring: "index mean" subtracts the index rows' mean
+  from queries and rows (``center=True``); "own means" subtracts from the
+  queries the mean of the query sample instead (``center="separate"``).
+  The baselines are searched both ways too, with the query sample embedded
+  by the model itself.
 - Added query latency: the adapter's ``translate`` per query, in batches of
   1 and of 1,000 (best of ``--repeat``), next to the bare matrix product of
   the same shape.
@@ -57,7 +60,8 @@ Usage::
 
     python benchmarks/bench_migration.py [--queries 2000] [--stream-rows 500000]
         [--repeat 5] [--threads 1] [--cache DIR] [--no-hnsw] [--alpha 1.0]
-        [--rank 128] [--skip-timing] [--skip-recall]
+        [--rank 128] [--hidden 256] [--adapters procrustes,ridge,...]
+        [--pairs e5-minilm,...] [--skip-timing] [--skip-recall]
 
 Targets (issue "migration"): minilm <-> e5 with 5,000 pairs >= 0.95 of the
 re-embedding's Recall@10 in both directions, wordllama256 -> minilm >= 0.90;
@@ -72,14 +76,22 @@ import argparse
 import functools
 import hashlib
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 from _common import Table, best_time, load_average
 from _wordnet_queries import build_query_set, default_data_dir
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from skembed import EmbeddingIndex, ProcrustesAligner, RidgeAligner, translate_file
+from skembed import (
+    EmbeddingIndex,
+    ProcrustesAligner,
+    ResidualMLPAligner,
+    RidgeAligner,
+    translate_file,
+)
 from skembed.metrics import recall_at_k
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,19 +125,48 @@ def load_vectors(task, model, cache, threads):
 
 
 # ------------------------------------------------------------------- adapters
-ADAPTERS = ("procrustes", "ridge", "low-rank ridge")
+ADAPTERS = ("procrustes", "ridge", "low-rank ridge", "residual mlp")
+# How queries and index rows are centred (EmbeddingIndex's ``center``).
+CENTRINGS = {"index mean": True, "own means": "separate"}
 
 
-def make_adapter(name, args):
-    """An aligner of views [old, new] whose shared space is the old model's."""
+def make_adapter(name, args, reference=0):
+    """An aligner of views [old, new] whose shared space is view ``reference``."""
     if name == "procrustes":
-        return ProcrustesAligner(reference=0, center=True)
+        return ProcrustesAligner(reference=reference, center=True)
+    if name == "residual mlp":
+        return ResidualMLPAligner(
+            hidden=args.hidden, alpha=args.alpha, reference=reference, random_state=0
+        )
     rank = args.rank if name == "low-rank ridge" else None
-    return RidgeAligner(alpha=args.alpha, reference=0, rank=rank)
+    return RidgeAligner(alpha=args.alpha, reference=reference, rank=rank)
 
 
 def _recall(relevant, index, queries):
     return recall_at_k(relevant, index.kneighbors(queries, K)[1], k=K)
+
+
+def build_indexes(documents, backends):
+    """One index of the documents per centring, backend and search method."""
+    return {
+        (centring, backend, method): EmbeddingIndex(
+            K, method=method, center=center, backend=backend
+        ).fit(documents)
+        for centring, center in CENTRINGS.items()
+        for backend in backends
+        for method in ("nn", "csls")
+    }
+
+
+def _search_rows(relevant, indexes, queries, sample):
+    """Recall of every index: ``(centring, method, backend, recall)`` rows."""
+    rows = []
+    for (centring, backend, method), index in indexes.items():
+        # The query mean and CSLS penalties come from a sample of queries
+        # prepared like the searched ones, never from the searched ones.
+        index.fit_queries(sample)
+        rows.append((centring, method, backend, _recall(relevant, index, queries)))
+    return rows
 
 
 def recall_rows(task, new, old, args):
@@ -139,22 +180,15 @@ def recall_rows(task, new, old, args):
         for label, vectors in (("new", new), ("old", old)):
             index = EmbeddingIndex(K, backend=backend).fit(vectors["documents"])
             baseline[label, backend] = _recall(relevant, index, vectors["queries"])
-        centred = EmbeddingIndex(K, center=True, backend=backend)
-        centred.fit(new["documents"])
-        baseline["new centred", backend] = _recall(relevant, centred, new["queries"])
+            separate = EmbeddingIndex(K, center="separate", backend=backend)
+            separate.fit(vectors["documents"])
+            separate.fit_queries(vectors["query_pairs"][: args.penalty_sample])
+            recall = _recall(relevant, separate, vectors["queries"])
+            baseline[f"{label} own means", backend] = recall
     rows = []
-    # queries -> old index: one index per backend, penalties per adapter.
-    indexes = {
-        backend: {
-            method: EmbeddingIndex(K, method=method, center=True, backend=backend).fit(
-                old["documents"]
-            )
-            for method in ("nn", "csls")
-        }
-        for backend in backends
-    }
+    indexes = build_indexes(old["documents"], backends)
     sample = new["query_pairs"][: args.penalty_sample]
-    index_mean = old["documents"].mean(axis=0, dtype=np.float64)
+    adapters = [a for a in ADAPTERS if a in args.adapters.split(",")]
     for n_fit in N_FIT:
         fit = n_fit_rows[:n_fit]
         for pairs in ("documents", "documents + words"):
@@ -162,40 +196,23 @@ def recall_rows(task, new, old, args):
             setup = "queries -> old"
             if pairs != "documents":
                 # Query-like pairs: words of the first fitting documents,
-                # embedded by both models (a re-embedded query log).
+                # embedded by both models as queries (a re-embedded query log).
                 fit_old = np.vstack([fit_old, old["query_pairs"][:n_fit]])
                 fit_new = np.vstack([fit_new, new["query_pairs"][:n_fit]])
                 setup = "queries -> old, + word pairs"
-            for adapter in ADAPTERS:
-                aligner = make_adapter(adapter, args).fit([fit_old, fit_new])
+            for adapter in adapters:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    aligner = make_adapter(adapter, args).fit([fit_old, fit_new])
                 mapped = aligner.translate(new["queries"], 1, 0)
                 mapped_sample = aligner.translate(sample, 1, 0)
-                centrings = ["index mean"]
-                if pairs == "documents":
-                    centrings.append("own means")
-                for centring in centrings:
-                    queries, pool = mapped, mapped_sample
-                    if centring == "own means":
-                        # Queries centred on their own mean (that of the
-                        # mapped sample), documents on theirs: the offset
-                        # between short queries and documents is removed.
-                        shift = mapped_sample.mean(axis=0) - index_mean
-                        queries, pool = mapped - shift, mapped_sample - shift
-                    for backend in backends:
-                        for method, index in indexes[backend].items():
-                            if method == "csls":
-                                index.fit_penalties(pool)
-                            recall = _recall(relevant, index, queries)
-                            rows.append(
-                                (
-                                    f"{setup}, {centring}",
-                                    adapter,
-                                    method,
-                                    backend,
-                                    n_fit,
-                                    recall,
-                                )
-                            )
+                for centring, method, backend, recall in _search_rows(
+                    relevant, indexes, mapped, mapped_sample
+                ):
+                    rows.append(
+                        (f"{setup}, {centring}", adapter, method, backend, n_fit)
+                        + (recall,)
+                    )
                 if pairs != "documents":
                     continue
                 # index -> new space: the old documents translated, exact
@@ -203,17 +220,20 @@ def recall_rows(task, new, old, args):
                 # into the new space is fitted with the new model as the
                 # reference (not inverted from the other direction).
                 if adapter != "procrustes":
-                    aligner = make_adapter(adapter, args).set_params(reference=1)
-                    aligner.fit([fit_old, fit_new])
+                    aligner = make_adapter(adapter, args, reference=1)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ConvergenceWarning)
+                        aligner.fit([fit_old, fit_new])
                 translated = aligner.translate(old["documents"], 0, 1)
-                for method in ("nn", "csls"):
-                    index = EmbeddingIndex(K, method=method, center=True)
-                    index.fit(translated)
-                    if method == "csls":
-                        index.fit_penalties(sample)
-                    recall = _recall(relevant, index, new["queries"])
+                for centring, method, backend, recall in _search_rows(
+                    relevant,
+                    build_indexes(translated, ["numpy"]),
+                    new["queries"],
+                    sample,
+                ):
                     rows.append(
-                        ("index -> new", adapter, method, "numpy", n_fit, recall)
+                        (f"index -> new, {centring}", adapter, method, backend, n_fit)
+                        + (recall,)
                     )
     return baseline, rows
 
@@ -295,6 +315,11 @@ def main(argv=None):
     parser.add_argument("--penalty-sample", type=int, default=2000)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--rank", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--adapters", default=",".join(ADAPTERS))
+    parser.add_argument(
+        "--pairs", default=None, help="new->old pairs to run, e.g. e5-minilm"
+    )
     parser.add_argument("--stream-rows", type=int, default=500_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
@@ -326,6 +351,17 @@ def main(argv=None):
         timing_tables(vectors, args)
 
 
+def selected_pairs(args):
+    """The (new, old) pairs of ``--pairs`` ("e5-minilm,..."), all by default."""
+    if args.pairs is None:
+        return PAIRS
+    chosen = [tuple(pair.split("-")) for pair in args.pairs.split(",")]
+    unknown = [pair for pair in chosen if pair not in PAIRS]
+    if unknown:
+        raise SystemExit(f"unknown --pairs {unknown}; choose among {PAIRS}")
+    return chosen
+
+
 def recall_tables(task, vectors, args):
     """Print the baselines and the migrated recall ratios of every pair."""
     recall_table = Table(
@@ -333,10 +369,17 @@ def recall_tables(task, vectors, args):
         + [f"{n} pairs" for n in N_FIT]
     )
     baseline_table = Table(
-        ["new -> old", "backend", "new (re-embedded)", "new centred", "old model"]
+        [
+            "new -> old",
+            "backend",
+            "new (re-embedded)",
+            "new, own means",
+            "old model",
+            "old, own means",
+        ]
     )
     with threadpool_limits(limits=args.threads):
-        for new_name, old_name in PAIRS:
+        for new_name, old_name in selected_pairs(args):
             new, old = vectors[new_name], vectors[old_name]
             baseline, rows = recall_rows(task, new, old, args)
             pair = f"{new_name} -> {old_name}"
@@ -345,8 +388,9 @@ def recall_tables(task, vectors, args):
                     pair,
                     backend,
                     baseline["new", backend],
-                    baseline["new centred", backend],
+                    baseline["new own means", backend],
                     baseline["old", backend],
+                    baseline["old own means", backend],
                 )
             by_setup = {}
             for setup, adapter, method, backend, n_fit, recall in rows:

@@ -12,6 +12,7 @@ from skembed._linear import RidgeAligner
 from skembed._neighbors import csls_penalties, kneighbors
 from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
 from skembed._relative import RelativeProjector
+from skembed._residual import ResidualMLPAligner
 from skembed._selflearn import SelfLearningAligner
 from skembed._stream import translate_file
 from skembed._text import EmbeddingUnion, TextEmbedder
@@ -27,6 +28,7 @@ __all__ = [
     "GeneralizedProcrustesAligner",
     "ProcrustesAligner",
     "RelativeProjector",
+    "ResidualMLPAligner",
     "RidgeAligner",
     "SelfLearningAligner",
     "TextEmbedder",

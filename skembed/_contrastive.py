@@ -51,14 +51,14 @@ _ADAM_EPSILON = 1e-8
 # ---------------------------------------------------------------------------
 # The loss and its gradient
 # ---------------------------------------------------------------------------
-def _unit_rows(Z):
+def unit_rows_with_norms(Z):
     """Rows of Z scaled to unit length, and the norms (zero rows stay zero)."""
     norms = np.sqrt(np.einsum("ij,ij->i", Z, Z))
     norms = np.maximum(norms, np.finfo(Z.dtype).tiny)[:, None]
     return Z / norms, norms
 
 
-def _unit_rows_backward(U, norms, dU):
+def unit_rows_backward(U, norms, dU):
     """Gradient through u = z / ||z||: (du - u <du, u>) / ||z||."""
     return (dU - U * np.einsum("ij,ij->i", dU, U)[:, None]) / norms
 
@@ -93,7 +93,7 @@ def _pair_info_nce(U, V, temperature):
     return float(loss), grad_S @ V, grad_S.T @ U
 
 
-def _head_forward(params, X):
+def head_forward(params, X):
     """Output of one head on (standardised) rows X; also the hidden activations.
 
     ``params`` is ``[P]`` for a linear head, ``[P, W1, b1, W2]`` for a head
@@ -125,7 +125,7 @@ def _contrastive_loss(params, blocks, temperature):
     Parameters
     ----------
     params : list of list of ndarray
-        Head parameters of every view (see ``_head_forward``).
+        Head parameters of every view (see ``head_forward``).
     blocks : list of ndarray of shape (n_rows, n_features_of_view)
         Row-paired inputs of the heads, one per view.
     temperature : float
@@ -137,8 +137,8 @@ def _contrastive_loss(params, blocks, temperature):
     grads : list of list of ndarray
         Same structure as ``params``.
     """
-    outputs = [_head_forward(p, X) for p, X in zip(params, blocks, strict=True)]
-    units = [_unit_rows(Z) for Z, _ in outputs]
+    outputs = [head_forward(p, X) for p, X in zip(params, blocks, strict=True)]
+    units = [unit_rows_with_norms(Z) for Z, _ in outputs]
     grad_units = [np.zeros_like(U) for U, _ in units]
     pairs = list(combinations(range(len(blocks)), 2))
     loss = 0.0
@@ -149,12 +149,12 @@ def _contrastive_loss(params, blocks, temperature):
         grad_units[b] += dV / len(pairs)
     grads = []
     for k, (p, X) in enumerate(zip(params, blocks, strict=True)):
-        dZ = _unit_rows_backward(units[k][0], units[k][1], grad_units[k])
+        dZ = unit_rows_backward(units[k][0], units[k][1], grad_units[k])
         grads.append(_head_backward(p, X, outputs[k][1], dZ))
     return loss, grads
 
 
-class _Adam:
+class Adam:
     """Adam (Kingma & Ba, 2015) updating a list of arrays in place."""
 
     def __init__(self, params, learning_rate):
@@ -173,6 +173,19 @@ class _Adam:
             v *= beta2
             v += (1 - beta2) * g * g
             p -= rate * m / (np.sqrt(v) + _ADAM_EPSILON)
+
+
+def split_validation_rows(n_samples, rng, early_stopping, validation_fraction):
+    """Training and held-out row indices (held-out is None without it)."""
+    n_validation = int(validation_fraction * n_samples)
+    if (
+        not early_stopping
+        or n_validation < _MIN_VALIDATION_ROWS
+        or n_samples - n_validation < 2
+    ):
+        return np.arange(n_samples), None
+    order = rng.permutation(n_samples)
+    return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
 
 def _orthonormal_columns(rng, n_rows, n_columns):
@@ -435,18 +448,6 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             )
         return self.n_components
 
-    def _split_rows(self, n_samples, rng):
-        """Training and held-out row indices (held-out is None without it)."""
-        n_validation = int(self.validation_fraction * n_samples)
-        if (
-            not self.early_stopping
-            or n_validation < _MIN_VALIDATION_ROWS
-            or n_samples - n_validation < 2
-        ):
-            return np.arange(n_samples), None
-        order = rng.permutation(n_samples)
-        return np.sort(order[n_validation:]), np.sort(order[:n_validation])
-
     def _initial_projections(self, blocks, m, rng):
         """Linear starting maps of the standardised training rows."""
         widths = [block.shape[1] for block in blocks]
@@ -492,7 +493,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
 
     def _validation_score(self, params, blocks):
         """Mean top-1 cross-view retrieval of held-out rows, by blocks."""
-        outputs = [_head_forward(p, X)[0] for p, X in zip(params, blocks, strict=True)]
+        outputs = [head_forward(p, X)[0] for p, X in zip(params, blocks, strict=True)]
         n = outputs[0].shape[0]
         n_blocks = max(1, -(-n // _VALIDATION_BLOCK))
         total = 0.0
@@ -526,7 +527,9 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             )
         m = self._check_n_components(self.n_features_per_view_)
         rng = check_random_state(self.random_state)
-        train_rows, validation_rows = self._split_rows(n_samples, rng)
+        train_rows, validation_rows = split_validation_rows(
+            n_samples, rng, self.early_stopping, self.validation_fraction
+        )
 
         dtype = blocks[0].dtype
         means, scales, train = [], [], []
@@ -560,7 +563,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         batch_size = min(self.batch_size, n_train)
         n_batches = max(1, n_train // batch_size)
         flat = [p for head in params for p in head]
-        optimizer = _Adam(flat, self.learning_rate)
+        optimizer = Adam(flat, self.learning_rate)
 
         self.loss_curve_ = []
         self.validation_scores_ = None if validation is None else []
@@ -627,7 +630,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             [],
         )
         for head, block, s in zip(params, train, scales, strict=True):
-            Z, _ = _head_forward(head, block)
+            Z, _ = head_forward(head, block)
             rms = np.sqrt(np.mean(np.einsum("ij,ij->i", Z, Z, dtype=np.float64)))
             rms = rms if rms > 0 else 1.0
             head = [np.asarray(p, dtype=np.float64) for p in head]

@@ -3,7 +3,8 @@
 :class:`EmbeddingIndex` keeps the vectors of an index once, prepared for
 search (optionally centred on their mean, then at unit length), and answers
 any number of later query batches with the same scores: cosine, or CSLS
-with penalties estimated once from a sample of queries. The exact backend is
+with penalties estimated once from a sample of queries, which also gives the
+query mean when queries and index rows are centred separately. The exact backend is
 skembed's search engine (:mod:`skembed._neighbors`); the FAISS backends
 (optional package ``faiss-cpu``, imported only when used) hold the same
 prepared rows in a flat inner-product index or an HNSW graph.
@@ -69,8 +70,10 @@ class EmbeddingIndex(BaseEstimator):
     ``fit`` prepares the index rows once (centred on their mean if ``center``,
     then scaled to unit length) and hands them to the backend; ``kneighbors``
     then answers query batches of any size, a single query included, with the
-    same scores. For CSLS, :meth:`fit_penalties` estimates the index rows'
-    hubness penalties once from a sample of queries (MUSE's protocol).
+    same scores. What depends on the queries is estimated once from a
+    representative sample of them by :meth:`fit_queries`: the hubness
+    penalties of the index rows for CSLS (MUSE's protocol) and, with
+    ``center="separate"``, the mean of the queries.
 
     Read more in the :ref:`User Guide <migration>`.
 
@@ -84,11 +87,18 @@ class EmbeddingIndex(BaseEstimator):
         every query ("hubs"); see :func:`skembed.kneighbors`.
     csls_k : int, default=10
         Neighbourhood size of the CSLS penalties.
-    center : bool, default=False
-        Subtract the index rows' mean from index rows and queries before
-        cosines. Embeddings that share a large common direction (e5's do:
-        random pairs have cosine 0.8) otherwise rank mostly by that
-        direction; so do queries translated from another model's space.
+    center : bool or "separate", default=False
+        Which mean to subtract before cosines. False: none. True: the index
+        rows' mean, from index rows and queries alike. Embeddings that share
+        a large common direction (e5's do: random pairs have cosine 0.8)
+        otherwise rank mostly by that direction; so do queries translated
+        from another model's space. ``"separate"``: index rows lose their
+        mean and queries *theirs*, estimated by :meth:`fit_queries` from a
+        sample of queries (before any search), so that a single query is
+        centred like a large batch. Queries and documents of one model often
+        sit around different means (a word alone against its definition, or
+        queries translated by a map fitted on documents); removing each
+        side's own mean removes that offset from every score.
     backend : {"numpy", "faiss-flat", "faiss-hnsw"}, default="numpy"
         ``"numpy"``: exact search by skembed's engine, in blocks of queries
         (memory one block of scores). ``"faiss-flat"``: exact inner products
@@ -118,8 +128,12 @@ class EmbeddingIndex(BaseEstimator):
         Number of index rows.
     mean_ : ndarray of shape (n_features_in_,) or None
         Mean of the index rows (float64) when ``center``, else None.
+    query_mean_ : ndarray of shape (n_features_in_,)
+        ``center="separate"`` only: mean of the query sample (float64), set
+        by :meth:`fit_queries`.
     penalties_ : ndarray of shape (n_index_,)
-        CSLS penalty of every index row, set by :meth:`fit_penalties`.
+        ``method="csls"`` only: CSLS penalty of every index row, set by
+        :meth:`fit_queries`.
     faiss_index_ : faiss.Index or None
         The FAISS index of the FAISS backends (None for ``"numpy"``).
 
@@ -131,16 +145,24 @@ class EmbeddingIndex(BaseEstimator):
 
     Notes
     -----
-    With :math:`\\mu` the index mean (0 without ``center``), index rows and
-    queries become :math:`u = (x - \\mu) / \\lVert x - \\mu \\rVert`, so the
-    ``"nn"`` score is :math:`\\cos(q - \\mu, t - \\mu)` and CSLS is
+    With :math:`\\mu_T` the index mean (0 without ``center``) and
+    :math:`\\mu_Q` the query mean (:math:`\\mu_T` unless
+    ``center="separate"``), index rows become
+    :math:`u = (t - \\mu_T) / \\lVert t - \\mu_T \\rVert` and queries
+    :math:`(q - \\mu_Q) / \\lVert q - \\mu_Q \\rVert`, so the ``"nn"``
+    score is :math:`\\cos(q - \\mu_Q, t - \\mu_T)` and CSLS is
     :math:`2 \\cos(q, t) - r_T(q) - r_Q(t)` on those rows, where
     :math:`r_Q(t)` is the mean cosine of t to its ``csls_k`` nearest rows of
-    the query sample given to :meth:`fit_penalties` and :math:`r_T(q)` that
-    of q to its ``csls_k`` nearest index rows. Estimating :math:`r_Q` once
-    from a representative sample (a few thousand queries mapped as the
-    searched ones will be) makes the score of a query independent of the
-    batch it comes in; :math:`r_T(q)` does not change a query's ranking.
+    the query sample given to :meth:`fit_queries` and :math:`r_T(q)` that
+    of q to its ``csls_k`` nearest index rows. Estimating :math:`r_Q` and
+    :math:`\\mu_Q` once from a representative sample (a few thousand
+    queries mapped as the searched ones will be) makes the score of a query
+    independent of the batch it comes in; :math:`r_T(q)` does not change a
+    query's ranking. Centring each side on its own mean makes the cosine
+    blind to the offset :math:`\\mu_Q - \\mu_T` between queries and
+    documents, a direction that carries no information about which document
+    a query wants but that, left in, pulls every query towards the
+    documents lying furthest along it.
 
     The numpy backend is exact. ``"faiss-flat"`` computes the same cosines in
     float32 by FAISS's kernels. With FAISS and CSLS, each query's
@@ -172,8 +194,16 @@ class EmbeddingIndex(BaseEstimator):
     >>> indices[:, 0]
     array([0, 1, 2, 3, 4])
     >>> sample = documents[rng.permutation(1000)[:200]] + 0.1
-    >>> index = EmbeddingIndex(method="csls").fit(documents).fit_penalties(sample)
+    >>> index = EmbeddingIndex(method="csls").fit(documents).fit_queries(sample)
     >>> index.kneighbors(queries, 1)[1].ravel()
+    array([0, 1, 2, 3, 4])
+
+    Queries that sit around another mean than the documents, found by
+    centring each side on its own mean:
+
+    >>> shifted = queries + 2.0
+    >>> index = EmbeddingIndex(n_neighbors=1, center="separate").fit(documents)
+    >>> index.fit_queries(sample + 2.0).kneighbors(shifted)[1].ravel()
     array([0, 1, 2, 3, 4])
     """
 
@@ -181,7 +211,7 @@ class EmbeddingIndex(BaseEstimator):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "method": [StrOptions({"nn", "csls"})],
         "csls_k": [Interval(Integral, 1, None, closed="left")],
-        "center": ["boolean"],
+        "center": ["boolean", StrOptions({"separate"})],
         "backend": [StrOptions(set(_BACKENDS))],
         "hnsw_neighbors": [Interval(Integral, 2, None, closed="left")],
         "ef_construction": [Interval(Integral, 1, None, closed="left")],
@@ -216,11 +246,11 @@ class EmbeddingIndex(BaseEstimator):
         self.batch_size = batch_size
 
     # ------------------------------------------------------------------- fit
-    def _prepare(self, X, dtype):
-        """Rows of X centred (if fitted so) and at unit length, in ``dtype``."""
+    def _prepare(self, X, dtype, mean):
+        """Rows of X minus ``mean`` (None: no centring), at unit length, in dtype."""
         out = np.asarray(X, dtype=dtype)
-        if self.mean_ is not None:
-            out = out - self.mean_.astype(dtype)
+        if mean is not None:
+            out = out - mean.astype(dtype)
         elif out is X or np.shares_memory(out, X):
             out = out.copy()
         out /= row_norms(out)[:, None]
@@ -228,6 +258,14 @@ class EmbeddingIndex(BaseEstimator):
 
     def _row_step(self):
         return chunk_rows(self.n_features_in_ * 8, "transform")
+
+    def _column_mean(self, X):
+        """Mean of the rows of X in float64, summed in row blocks."""
+        step = self._row_step()
+        total = np.zeros(X.shape[1])
+        for start in range(0, X.shape[0], step):
+            total += X[start : start + step].sum(axis=0, dtype=np.float64)
+        return total / X.shape[0]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -250,22 +288,18 @@ class EmbeddingIndex(BaseEstimator):
         if self.backend != "numpy":
             faiss = import_faiss(self.backend)
         step = self._row_step()
-        if self.center:
-            total = np.zeros(X.shape[1])
-            for start in range(0, n_index, step):
-                total += X[start : start + step].sum(axis=0, dtype=np.float64)
-            self.mean_ = total / n_index
-        else:
-            self.mean_ = None
+        self.mean_ = self._column_mean(X) if self.center is not False else None
         self.n_index_ = n_index
         self._dtype = X.dtype if self.backend == "numpy" else np.dtype(np.float32)
-        if hasattr(self, "penalties_"):
-            del self.penalties_
+        # Estimated against the previous index rows: they do not apply.
+        for name in ("penalties_", "query_mean_"):
+            if hasattr(self, name):
+                delattr(self, name)
         if self.backend == "numpy":
             rows = np.empty(X.shape, dtype=X.dtype)
             for start in range(0, n_index, step):
                 stop = min(start + step, n_index)
-                rows[start:stop] = self._prepare(X[start:stop], X.dtype)
+                rows[start:stop] = self._prepare(X[start:stop], X.dtype, self.mean_)
             self._rows = rows
             self.faiss_index_ = None
             return self
@@ -278,7 +312,7 @@ class EmbeddingIndex(BaseEstimator):
             )
             index.hnsw.efConstruction = self.ef_construction
         for start in range(0, n_index, step):
-            index.add(self._prepare(X[start : start + step], np.float32))
+            index.add(self._prepare(X[start : start + step], np.float32, self.mean_))
         self._rows = None
         self.faiss_index_ = index
         return self
@@ -305,34 +339,75 @@ class EmbeddingIndex(BaseEstimator):
             )
         return queries
 
-    def fit_penalties(self, queries):
-        """Estimate the CSLS penalty of every index row from a sample of queries.
+    def _query_mean(self):
+        """The mean subtracted from queries (None: no centring)."""
+        if self.center != "separate":
+            return self.mean_
+        if not hasattr(self, "query_mean_"):
+            raise ValueError(
+                'center="separate" centres queries on the mean of a query sample: '
+                "call fit_queries(queries) with a representative sample of "
+                "queries first, or use center=True to centre them on the index "
+                "mean."
+            )
+        return self.query_mean_
+
+    def fit_queries(self, queries):
+        """Estimate what the search needs to know about queries, from a sample.
+
+        With ``center="separate"``, the query mean ``query_mean_``; with
+        ``method="csls"``, the CSLS penalty of every index row,
+        ``penalties_``, computed on the sample centred as queries will be.
+        Otherwise nothing depends on the queries and the sample is only
+        validated.
 
         Parameters
         ----------
         queries : array-like of shape (n_sample, n_features)
             A representative sample of queries, in the index's space and
             prepared as the searched queries will be (e.g. translated by the
-            same aligner); at least ``csls_k`` of them. A few thousand are
-            usually enough.
+            same aligner); for CSLS at least ``csls_k`` of them. A few
+            thousand are usually enough. They need not be the searched
+            queries: a log of past queries serves.
 
         Returns
         -------
         self : EmbeddingIndex
-            The index, with ``penalties_`` set.
+            The index, with ``query_mean_`` and ``penalties_`` set as needed.
         """
         queries = self._check_queries(queries, "queries")
-        if queries.shape[0] < self.csls_k:
+        csls = self.method == "csls"
+        if csls and queries.shape[0] < self.csls_k:
             raise ValueError(
-                f"fit_penalties needs at least csls_k={self.csls_k} queries, got "
+                f"fit_queries needs at least csls_k={self.csls_k} queries, got "
                 f"{queries.shape[0]}; pass a larger sample or lower csls_k."
             )
-        pool = self._prepare(queries, self._dtype)
-        penalties = np.empty(self.n_index_)
-        for start, stop, rows in self._index_rows():
-            penalties[start:stop] = unit_index_penalties(pool, rows, self.csls_k)
-        self.penalties_ = penalties
+        if self.center == "separate":
+            self.query_mean_ = self._column_mean(queries)
+        if csls:
+            pool = self._prepare(queries, self._dtype, self._query_mean())
+            penalties = np.empty(self.n_index_)
+            for start, stop, rows in self._index_rows():
+                penalties[start:stop] = unit_index_penalties(pool, rows, self.csls_k)
+            self.penalties_ = penalties
         return self
+
+    def fit_penalties(self, queries):
+        """Estimate the CSLS penalties (and query mean) from a sample of queries.
+
+        The former name of :meth:`fit_queries`, which it calls.
+
+        Parameters
+        ----------
+        queries : array-like of shape (n_sample, n_features)
+            A representative sample of queries; see :meth:`fit_queries`.
+
+        Returns
+        -------
+        self : EmbeddingIndex
+            The index, with ``query_mean_`` and ``penalties_`` set as needed.
+        """
+        return self.fit_queries(queries)
 
     # ---------------------------------------------------------------- search
     def kneighbors(self, queries, n_neighbors=None):
@@ -366,7 +441,7 @@ class EmbeddingIndex(BaseEstimator):
             if not hasattr(self, "penalties_"):
                 raise ValueError(
                     'method="csls" needs the index rows\' penalties: call '
-                    "fit_penalties(queries) with a sample of queries first, or use "
+                    "fit_queries(queries) with a sample of queries first, or use "
                     'method="nn".'
                 )
             if self.csls_k > self.n_index_:
@@ -374,7 +449,7 @@ class EmbeddingIndex(BaseEstimator):
                     f"csls_k={self.csls_k} exceeds the number of index rows "
                     f"({self.n_index_}); lower csls_k."
                 )
-        prepared = self._prepare(queries, self._dtype)
+        prepared = self._prepare(queries, self._dtype, self._query_mean())
         if self.faiss_index_ is None:
             return search_unit_index(
                 prepared,

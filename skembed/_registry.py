@@ -14,6 +14,7 @@ from skembed._contrastive import ContrastiveAligner
 from skembed._linear import RidgeAligner
 from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
 from skembed._relative import RelativeProjector
+from skembed._residual import ResidualMLPAligner
 from skembed._selflearn import SelfLearningAligner
 
 __all__ = ["CLI_METHODS", "ESTIMATORS"]
@@ -25,6 +26,7 @@ ESTIMATORS = {
         GeneralizedProcrustesAligner,
         CCAAligner,
         RidgeAligner,
+        ResidualMLPAligner,
         SelfLearningAligner,
         ContrastiveAligner,
         RelativeProjector,

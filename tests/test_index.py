@@ -35,7 +35,7 @@ def test_numpy_backend_matches_the_engine(center, method, dtype):
     index, queries, sample = (a.astype(dtype) for a in (index, queries, sample))
     searcher = EmbeddingIndex(7, method=method, csls_k=5, center=center).fit(index)
     if method == "csls":
-        searcher.fit_penalties(sample)
+        searcher.fit_queries(sample)
     scores, indices = searcher.kneighbors(queries)
     shift = index.mean(axis=0, dtype=np.float64).astype(dtype) if center else 0
     penalties = None
@@ -58,7 +58,7 @@ def test_numpy_backend_matches_the_engine(center, method, dtype):
 def test_batches_do_not_change_results():
     """Check that one query at a time gives the results of the whole batch."""
     index, queries, _, sample = _data()
-    searcher = EmbeddingIndex(5, method="csls").fit(index).fit_penalties(sample)
+    searcher = EmbeddingIndex(5, method="csls").fit(index).fit_queries(sample)
     scores, indices = searcher.kneighbors(queries)
     for row in (0, 17, 149):
         one_scores, one = searcher.kneighbors(queries[row : row + 1])
@@ -78,16 +78,105 @@ def test_input_is_not_modified_and_float32_is_kept():
 
 
 def test_csls_needs_penalties():
-    """Check the error that says to call fit_penalties first."""
+    """Check the error that says to call fit_queries first."""
     index, queries, _, sample = _data()
     searcher = EmbeddingIndex(method="csls").fit(index)
-    with pytest.raises(ValueError, match="call fit_penalties"):
+    with pytest.raises(ValueError, match="call fit_queries"):
         searcher.kneighbors(queries)
     with pytest.raises(ValueError, match="at least csls_k=10 queries"):
-        searcher.fit_penalties(sample[:3])
-    searcher.fit_penalties(sample)
+        searcher.fit_queries(sample[:3])
+    searcher.fit_queries(sample)
     searcher.fit(index)  # a new index: the old penalties do not apply
     assert not hasattr(searcher, "penalties_")
+
+
+def test_fit_penalties_is_fit_queries():
+    """Check that the former name estimates the same penalties and query mean."""
+    index, _, _, sample = _data()
+    params = {"method": "csls", "center": "separate"}
+    new = EmbeddingIndex(**params).fit(index).fit_queries(sample)
+    old = EmbeddingIndex(**params).fit(index).fit_penalties(sample)
+    assert_array_equal(old.penalties_, new.penalties_)
+    assert_array_equal(old.query_mean_, new.query_mean_)
+
+
+def _shifted_queries(seed=0, shift=10.0, noise=1.2):
+    """Index rows, and queries and a sample displaced along one direction.
+
+    Like short queries against long documents: the queries' mean differs from
+    the documents' by an offset that says nothing about the answer.
+    """
+    index, queries, answers, sample = _data(seed, offset=0.0, noise=noise)
+    direction = np.random.default_rng(seed + 1).normal(size=index.shape[1])
+    direction *= shift / np.linalg.norm(direction)
+    return index, queries + direction, answers, sample + direction
+
+
+@pytest.mark.parametrize("method", ["nn", "csls"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_separate_centring_subtracts_each_sides_mean(method, dtype):
+    """Check center="separate" against the engine on explicitly centred rows."""
+    index, queries, _, sample = _shifted_queries()
+    index, queries, sample = (a.astype(dtype) for a in (index, queries, sample))
+    searcher = EmbeddingIndex(7, method=method, csls_k=5, center="separate")
+    searcher.fit(index).fit_queries(sample)
+    index_mean = index.mean(axis=0, dtype=np.float64)
+    query_mean = sample.mean(axis=0, dtype=np.float64)
+    assert_allclose(searcher.mean_, index_mean, rtol=1e-6)
+    assert_allclose(searcher.query_mean_, query_mean, rtol=1e-6)
+    assert searcher.query_mean_.dtype == np.float64
+    centred_index = index - index_mean.astype(dtype)
+    centred_sample = sample - query_mean.astype(dtype)
+    penalties = None
+    if method == "csls":
+        penalties = csls_penalties(centred_sample, centred_index, csls_k=5)
+        assert_allclose(searcher.penalties_, penalties, atol=1e-5)
+    expected_scores, expected = kneighbors(
+        queries - query_mean.astype(dtype),
+        centred_index,
+        7,
+        method=method,
+        csls_k=5,
+        index_penalties=penalties,
+    )
+    scores, indices = searcher.kneighbors(queries)
+    assert_array_equal(indices, expected)
+    assert_allclose(scores, expected_scores, atol=1e-5)
+
+
+def test_separate_centring_removes_a_query_offset():
+    """Check that centring queries on their own mean undoes a common offset.
+
+    With the index mean subtracted from both sides, the offset dominates
+    every query and recall collapses; with each side's own mean it is gone.
+    """
+    index, queries, answers, sample = _shifted_queries()
+    unshifted = _data(offset=0.0, noise=1.2)[1]
+    plain = EmbeddingIndex(10).fit(index).kneighbors(unshifted)[1]
+    shared = EmbeddingIndex(10, center=True).fit(index).kneighbors(queries)[1]
+    separate = EmbeddingIndex(10, center="separate").fit(index)
+    found = separate.fit_queries(sample).kneighbors(queries)[1]
+    assert recall_at_k(answers, shared) < 0.5 * recall_at_k(answers, found)
+    # As good as searching the queries without the offset.
+    assert recall_at_k(answers, found) >= recall_at_k(answers, plain) - 0.02
+
+
+def test_separate_centring_needs_a_query_sample():
+    """Check the error before fit_queries, and that a new index forgets the mean."""
+    index, queries, _, sample = _shifted_queries()
+    searcher = EmbeddingIndex(center="separate").fit(index)
+    with pytest.raises(ValueError, match=r"call fit_queries\(queries\)"):
+        searcher.kneighbors(queries)
+    searcher.fit_queries(sample)
+    scores, indices = searcher.kneighbors(queries)
+    for row in (0, 17, 149):
+        one_scores, one = searcher.kneighbors(queries[row : row + 1])
+        assert_array_equal(one[0], indices[row])
+        assert_allclose(one_scores[0], scores[row], atol=1e-12)
+    searcher.fit(index)
+    assert not hasattr(searcher, "query_mean_")
+    with pytest.raises(InvalidParameterError):
+        EmbeddingIndex(center="queries").fit(index)
 
 
 def test_bad_queries_and_parameters():
@@ -103,15 +192,15 @@ def test_bad_queries_and_parameters():
 
 
 # ------------------------------------------------------------------- FAISS
-@pytest.mark.parametrize("center", [False, True])
+@pytest.mark.parametrize("center", [False, True, "separate"])
 def test_faiss_flat_matches_numpy(center):
     """Check that FAISS's exact inner products give the numpy neighbours."""
     pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
     index, queries, _, _ = _data()
     index, queries = index.astype(np.float32), queries.astype(np.float32)
-    exact = EmbeddingIndex(10, center=center).fit(index)
+    exact = EmbeddingIndex(10, center=center).fit(index).fit_queries(queries)
     flat = EmbeddingIndex(10, center=center, backend="faiss-flat", batch_size=64)
-    flat.fit(index)
+    flat.fit(index).fit_queries(queries)
     scores, indices = flat.kneighbors(queries)
     expected_scores, expected = exact.kneighbors(queries)
     # float32 kernels differ in rounding: compare scores, and neighbours where
@@ -127,9 +216,9 @@ def test_faiss_csls_reranks_the_shortlist():
     index, queries, _, sample = _data(n_index=500)
     index, queries = index.astype(np.float32), queries.astype(np.float32)
     params = {"method": "csls", "csls_k": 5, "center": True}
-    exact = EmbeddingIndex(5, **params).fit(index).fit_penalties(sample)
+    exact = EmbeddingIndex(5, **params).fit(index).fit_queries(sample)
     faiss_csls = EmbeddingIndex(5, backend="faiss-flat", shortlist=500, **params)
-    faiss_csls.fit(index).fit_penalties(sample)
+    faiss_csls.fit(index).fit_queries(sample)
     assert_allclose(faiss_csls.penalties_, exact.penalties_, atol=1e-5)
     scores, indices = faiss_csls.kneighbors(queries)
     expected_scores, expected = exact.kneighbors(queries)
@@ -151,7 +240,7 @@ def test_faiss_hnsw_finds_nearly_the_exact_neighbours():
     assert overlap >= 0.95
     assert recall_at_k(answers, approximate) >= recall_at_k(answers, exact) - 0.02
     csls = EmbeddingIndex(10, method="csls", center=True, backend="faiss-hnsw")
-    found = csls.fit(index).fit_penalties(sample).kneighbors(queries)[1]
+    found = csls.fit(index).fit_queries(sample).kneighbors(queries)[1]
     assert recall_at_k(answers, found) >= recall_at_k(answers, exact) - 0.02
 
 
@@ -171,7 +260,7 @@ def test_fitted_index_survives_pickling(backend):
         pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
     index, queries, _, sample = _data(n_index=600)
     searcher = EmbeddingIndex(5, method="csls", center=True, backend=backend)
-    searcher.fit(index).fit_penalties(sample)
+    searcher.fit(index).fit_queries(sample)
     restored = pickle.loads(pickle.dumps(searcher))
     scores, indices = searcher.kneighbors(queries)
     restored_scores, restored_indices = restored.kneighbors(queries)

@@ -16,6 +16,10 @@ OLD`` the models of the folder OLD (written by an earlier version) are loaded
 and saved again in the current format instead of fitted anew, so that the
 two folders hold the same fitted maps; v1 was written by skembed 0.1.0.dev0
 and v2 from v1 this way.
+
+With ``--only NAME[,NAME...]`` only those estimators are written: the way an
+estimator added in the current format version gets its first files, next to
+the older ones left unchanged.
 """
 
 # Authors: The skembed developers
@@ -35,6 +39,7 @@ PARAMS = {
     "RelativeProjector": {"n_anchors": 10, "random_state": 0},
     "SelfLearningAligner": {"random_state": 0},
     "CCAAligner": {"n_components": 3},
+    "ResidualMLPAligner": {"hidden": 4, "max_iter": 3, "random_state": 0},
 }
 
 
@@ -68,11 +73,13 @@ def outputs(estimator, A, B):
     return out
 
 
-def main(folder, old=None):
+def main(folder, old=None, only=None):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     A, B = data()
     for name, cls in sorted(estimator_classes().items()):
+        if only is not None and name not in only:
+            continue
         if old is not None:
             estimator = load_aligner(Path(old) / f"{name}.npz")
         else:
@@ -87,7 +94,14 @@ def main(folder, old=None):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[2] == "--from":
-        main(sys.argv[1], old=sys.argv[3])
+    arguments = sys.argv[1:]
+    only = None
+    if "--only" in arguments:
+        # Estimators added in the current format version: their first files.
+        at = arguments.index("--only")
+        only = set(arguments[at + 1].split(","))
+        del arguments[at : at + 2]
+    if len(arguments) == 3 and arguments[1] == "--from":
+        main(arguments[0], old=arguments[2], only=only)
     else:
-        main(sys.argv[1])
+        main(arguments[0], only=only)

@@ -1,0 +1,573 @@
+"""A ridge map plus a residual MLP, trained to predict a reference view.
+
+Drift-Adapter (Vejendla, 2025) upgrades the embedding model of a vector index
+without re-embedding it by mapping the new model's queries into the old
+model's space with a small adapter fitted on a few thousand items embedded by
+both. Its third and most flexible adapter is a residual MLP,
+``y = A x + b + MLP(x)``: an affine map that carries most of the relation,
+plus a small non-linear correction. :class:`ResidualMLPAligner` is that
+adapter: it starts from the closed-form ridge map of :class:`RidgeAligner`
+(the MLP's output layer starts at zero, so training begins exactly there) and
+trains the MLP by minibatch Adam on what the ridge map leaves, keeping the
+weights that predict held-out pairs best.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
+from skembed._contrastive import (
+    Adam,
+    head_forward,
+    split_validation_rows,
+    unit_rows_backward,
+    unit_rows_with_norms,
+)
+from skembed._stats import chunk_rows
+from skembed._views import check_view_block, check_views, resolve_view
+
+__all__ = ["ResidualMLPAligner"]
+
+
+def _regression_loss(Z, Y, loss):
+    """Mean loss of predictions Z against targets Y, and dL/dZ.
+
+    ``"mse"``: mean squared error per entry. ``"cosine"``: mean of
+    ``1 - cos(z, y)``; Y must then hold unit rows.
+    """
+    n = Z.shape[0]
+    if loss == "mse":
+        residual = Z - Y
+        value = np.einsum("ij,ij->", residual, residual, dtype=np.float64) / Z.size
+        residual *= 2.0 / Z.size
+        return float(value), residual
+    U, norms = unit_rows_with_norms(Z)
+    cosines = np.einsum("ij,ij->i", U, Y, dtype=np.float64)
+    grad = unit_rows_backward(U, norms, Y * Y.dtype.type(-1.0 / n))
+    return float(1.0 - cosines.mean()), grad
+
+
+def _residual_backward(params, X, H, dZ):
+    """Gradients of the hidden layer's W1, b1 and W2 given dL/dZ."""
+    dH = dZ @ params[3].T
+    dH[H <= 0] = 0
+    return [X.T @ dH, dH.sum(axis=0), H.T @ dZ]
+
+
+def _root_mean_square_norm(Z):
+    value = np.sqrt(np.mean(np.einsum("ij,ij->i", Z, Z, dtype=np.float64)))
+    return value if value > 0 else 1.0
+
+
+class ResidualMLPAligner(BaseAligner):
+    """Map every view onto a reference view by ridge plus a residual MLP.
+
+    For each non-reference view k, learns the map
+
+    .. math::
+
+        f_k(x) = (x - \\mu_k) A_k + \\mathrm{relu}((x - \\mu_k) W_1 + b_1) W_2
+        + \\mu_r
+
+    that predicts the reference view's embedding of an item from view k's
+    embedding of it: the affine part of :class:`RidgeAligner` plus a hidden
+    ReLU layer that corrects what a linear map cannot express. This is the
+    residual-MLP adapter of Drift-Adapter: fitted on pairs of items embedded
+    by a new model (view k) and an old one (the reference), it translates new
+    queries into the space of an index built with the old model. Training
+    starts at the ridge solution and keeps the weights that predict held-out
+    pairs best, so on those pairs it does at least as well as the ridge map.
+
+    Read more in the :ref:`User Guide <migration>`.
+
+    Parameters
+    ----------
+    hidden : int, default=256
+        Width of the hidden ReLU layer of every map.
+    views : None, int, list or dict, default=None
+        How X splits into views; see :class:`ProcrustesAligner`.
+    reference : int or str, default=0
+        The view whose space is the shared space (index or view name): the
+        old model's, when migrating an index.
+    alpha : float, default=1.0
+        Ridge penalty of the starting affine map, as in :class:`RidgeAligner`.
+    loss : {"mse", "cosine"}, default="mse"
+        What training minimises, on the standardised centred reference rows:
+        ``"mse"`` the mean squared error of the prediction, ``"cosine"`` the
+        mean of ``1 - cos(prediction, target)``, which ignores the length of
+        the prediction (cosine search does too); the outputs are then scaled
+        to the reference rows' root-mean-square norm.
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training rows).
+    batch_size : int, default=256
+        Rows per minibatch, capped at the number of training rows.
+    learning_rate : float, default=1e-3
+        Adam step size of the hidden layer. Inputs and targets are
+        standardised, so the step size does not depend on the scale of the
+        embeddings.
+    tol : float, default=1e-4
+        Minimum decrease of the monitored loss (held-out with early stopping,
+        otherwise training) for an epoch to count as progress. The losses are
+        relative to the reference rows' variance: ``"mse"`` starts near the
+        share of it that ridge leaves unexplained.
+    n_iter_no_change : int, default=10
+        Training of a map stops after this many epochs without progress.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the validation split, of the minibatch order and of the
+        hidden layer's initial weights. Pass an int for reproducible results.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the pairs, stop when their loss
+        stops decreasing and keep the best weights. When the held-out part
+        would have fewer than 10 rows, the training loss decides instead, on
+        all rows.
+    validation_fraction : float, default=0.1
+        Share of the pairs held out for early stopping.
+    verbose : int, default=0
+        Print the losses of every epoch when positive.
+    combine : {"concat", "mean", "similarity"}, default="concat"
+        How ``transform`` combines the mapped views.
+    output_frame : {"centered", "reference"}, default="centered"
+        Frame of the rows ``transform`` and ``transform_view`` return: the
+        reference space centred on the reference's training mean, or its raw
+        frame (mean added back, what ``translate`` returns); see
+        :class:`RidgeAligner`.
+
+    Attributes
+    ----------
+    reference_ : int
+        Index of the reference view.
+    coefs_ : list of ndarray of shape (n_features_of_view, n_features_of_reference)
+        The affine part :math:`A_k` of each map (the identity for the
+        reference).
+    hidden_weights_ : list of ndarray of shape (n_features_of_view, hidden) or None
+        :math:`W_1` of each map (None for the reference).
+    hidden_intercepts_ : list of ndarray of shape (hidden,) or None
+        :math:`b_1` of each map (None for the reference).
+    hidden_projections_ : list of ndarray of shape (hidden, n_features_of_reference)
+        :math:`W_2` of each map (None for the reference).
+    means_ : list of ndarray of shape (n_features_of_view,)
+        Mean of each view's training rows.
+    loss_curves_ : list of list of float or None
+        Mean training loss of every epoch, per view (None for the reference).
+    validation_losses_ : list of list of float or None
+        Held-out loss, the ridge start first and then after every epoch, per
+        view (None for the reference and without early stopping).
+    n_iter_ : int
+        The largest number of epochs any map was trained for.
+    n_components_ : int
+        Width of the shared space (the reference view's width).
+    view_names_ : list of str
+        Names of the views.
+    n_features_per_view_ : list of int
+        Width of each view.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    RidgeAligner : The affine start, in closed form, with ``partial_fit``.
+    ProcrustesAligner : Orthogonal maps onto a reference view.
+    ContrastiveAligner : Heads into a new shared space, trained to rank pairs.
+
+    Notes
+    -----
+    Before training, view k's training rows are centred and divided by the
+    root-mean-square of their entries :math:`s_k`, and so are the
+    reference's (:math:`s_r`); in those units the map is
+    :math:`z = x P + \\mathrm{relu}(x W_1 + b_1) W_2` with P the ridge map
+    (penalty :math:`\\alpha / s_k^2`, the same map as ``RidgeAligner(alpha)``
+    fitted on the training part), :math:`W_1` drawn from a normal
+    distribution of variance :math:`2 / d_k` (He initialisation),
+    :math:`b_1 = 0` and :math:`W_2 = 0`. P stays fixed: it is already the
+    best affine map of the training rows, and the hidden layer
+    (:math:`W_1, b_1, W_2`) is trained by minibatch Adam with analytic
+    gradients on what it leaves. The weights are stored in raw units
+    (:math:`A_k = P s_r / s_k`, :math:`W_1 / s_k`, :math:`W_2 s_r`). The
+    maps of several non-reference views are trained independently.
+
+    A residual MLP is a new estimator rather than an option of
+    :class:`RidgeAligner`: its maps are not a function of mergeable sums (no
+    ``partial_fit``) and are not invertible (no ``inverse_transform_view``).
+    ``translate`` exists in the one direction the maps define, into the
+    reference view. Unlike :class:`ContrastiveAligner`, which trains heads of
+    every view into a new space to rank pairs, it regresses onto the
+    reference's own space, where an existing index lives.
+
+    The adapter costs :math:`d_k (d_r + h) + h d_r` multiply-adds per row
+    (h = ``hidden``), about twice a linear map for ``hidden`` equal to the
+    views' width.
+
+    References
+    ----------
+    .. [1] V. Vejendla, "Drift-Adapter: A practical approach to near
+       zero-downtime embedding model upgrades in vector databases", EMNLP
+       2025, arXiv:2509.23471.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skembed import ResidualMLPAligner, RidgeAligner
+    >>> rng = np.random.default_rng(0)
+    >>> new = rng.normal(size=(3000, 8))
+    >>> old = np.tanh(new @ rng.normal(size=(8, 6))) + 0.05 * rng.normal(size=(3000, 6))
+    >>> train, test = slice(0, 2500), slice(2500, None)
+    >>> mlp = ResidualMLPAligner(hidden=64, learning_rate=1e-2, random_state=0)
+    >>> mlp = mlp.fit([old[train], new[train]])
+    >>> ridge = RidgeAligner().fit([old[train], new[train]])
+    >>> def error(aligner):
+    ...     predicted = aligner.translate(new[test], 1, 0)
+    ...     return float(np.mean((predicted - old[test]) ** 2))
+    >>> bool(error(mlp) < 0.5 * error(ridge))
+    True
+    """
+
+    _saved_state = (
+        *VIEW_STATE,
+        "means_",
+        "reference_",
+        "coefs_",
+        "hidden_weights_",
+        "hidden_intercepts_",
+        "hidden_projections_",
+        "loss_curves_",
+        "validation_losses_",
+        "n_iter_",
+    )
+    _saved_optional = VIEW_OPTIONAL
+
+    _parameter_constraints: dict = {
+        **BaseAligner._parameter_constraints,
+        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "reference": [Integral, str],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "loss": [StrOptions({"mse", "cosine"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "verbose": ["verbose"],
+        "output_frame": [StrOptions({"centered", "reference"})],
+    }
+
+    _absent_capabilities = {
+        "partial_fit": (
+            "its maps are trained by gradient descent on all pairs, not computed "
+            "from mergeable sums. Call fit on all pairs, or use RidgeAligner, "
+            "whose partial_fit gives the affine part of this map."
+        ),
+        "inverse_transform_view": (
+            "its maps are non-linear and have no inverse. To map the other way, "
+            "fit another ResidualMLPAligner with the other view as reference."
+        ),
+    }
+
+    def __init__(
+        self,
+        hidden=256,
+        *,
+        views=None,
+        reference=0,
+        alpha=1.0,
+        loss="mse",
+        max_iter=200,
+        batch_size=256,
+        learning_rate=1e-3,
+        tol=1e-4,
+        n_iter_no_change=10,
+        random_state=None,
+        early_stopping=True,
+        validation_fraction=0.1,
+        verbose=0,
+        combine="concat",
+        output_frame="centered",
+    ):
+        self.hidden = hidden
+        self.views = views
+        self.reference = reference
+        self.alpha = alpha
+        self.loss = loss
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.verbose = verbose
+        self.combine = combine
+        self.output_frame = output_frame
+
+    @property
+    def n_components_(self):
+        """Width of the shared space: the reference view's width."""
+        check_is_fitted(self, "means_")
+        return self.n_features_per_view_[self.reference_]
+
+    # -------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the map of every view onto the reference view.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            The views, split as the ``views`` parameter says: row ``i`` of
+            every view embeds the same item.
+        y : None
+            Ignored; present for Pipeline compatibility.
+
+        Returns
+        -------
+        self : object
+            The fitted aligner.
+        """
+        blocks = check_views(self, X, reset=True)
+        n_samples = blocks[0].shape[0]
+        if n_samples < 2:
+            raise ValueError(
+                f"ResidualMLPAligner needs at least 2 samples, got "
+                f"n_samples = {n_samples}."
+            )
+        r = resolve_view(self, self.reference)
+        rng = check_random_state(self.random_state)
+        train_rows, validation_rows = split_validation_rows(
+            n_samples, rng, self.early_stopping, self.validation_fraction
+        )
+        dtype = blocks[0].dtype
+        Y, mean_r, scale_r = self._standardised(blocks[r], train_rows)
+        Y_validation = None
+        if validation_rows is not None:
+            Y_validation = self._scaled(blocks[r], validation_rows, mean_r, scale_r)
+        # The cosine loss compares directions: its targets are unit rows.
+        Y_loss, Y_validation_loss = Y, Y_validation
+        if self.loss == "cosine":
+            Y_loss = unit_rows_with_norms(Y)[0]
+            if Y_validation is not None:
+                Y_validation_loss = unit_rows_with_norms(Y_validation)[0]
+
+        self.reference_ = r
+        self.means_, self.coefs_ = [], []
+        self.hidden_weights_, self.hidden_intercepts_ = [], []
+        self.hidden_projections_ = []
+        self.loss_curves_, self.validation_losses_ = [], []
+        self.n_iter_ = 0
+        for k, block in enumerate(blocks):
+            if k == r:
+                self.means_.append(mean_r)
+                self.coefs_.append(np.eye(block.shape[1]))
+                for name in (
+                    "hidden_weights_",
+                    "hidden_intercepts_",
+                    "hidden_projections_",
+                    "loss_curves_",
+                    "validation_losses_",
+                ):
+                    getattr(self, name).append(None)
+                continue
+            X_k, mean_k, scale_k = self._standardised(block, train_rows)
+            X_validation = None
+            if validation_rows is not None:
+                X_validation = self._scaled(block, validation_rows, mean_k, scale_k)
+            params = self._initial_params(X_k, Y, scale_k, rng, dtype)
+            params, curve, held_out = self._train(
+                params, X_k, Y_loss, X_validation, Y_validation_loss, rng, k
+            )
+            params = [np.asarray(p, dtype=np.float64) for p in params]
+            # Outputs of the cosine loss have an arbitrary length: give them
+            # the reference rows' root-mean-square norm.
+            rms = 1.0
+            if self.loss == "cosine":
+                rms = _root_mean_square_norm(head_forward(params, X_k)[0])
+                rms /= _root_mean_square_norm(Y)
+            self.means_.append(mean_k)
+            self.coefs_.append(params[0] * (scale_r / (scale_k * rms)))
+            self.hidden_weights_.append(params[1] / scale_k)
+            self.hidden_intercepts_.append(params[2])
+            self.hidden_projections_.append(params[3] * (scale_r / rms))
+            self.loss_curves_.append(curve)
+            self.validation_losses_.append(held_out)
+        return self
+
+    @staticmethod
+    def _standardised(block, rows):
+        """Training rows centred, entries at unit RMS; mean (float64), scale."""
+        selected = block[rows]
+        mean = selected.mean(axis=0, dtype=np.float64)
+        selected = selected - mean.astype(block.dtype)
+        scale = _root_mean_square_norm(selected) / np.sqrt(block.shape[1])
+        selected /= block.dtype.type(scale)
+        return selected, mean, scale
+
+    @staticmethod
+    def _scaled(block, rows, mean, scale):
+        return (block[rows] - mean.astype(block.dtype)) / block.dtype.type(scale)
+
+    def _initial_params(self, X, Y, scale, rng, dtype):
+        """Ridge start of the affine part; a hidden layer whose output is zero."""
+        X64 = X.astype(np.float64)
+        gram = X64.T @ X64
+        cross = X64.T @ Y.astype(np.float64)
+        # alpha penalises the raw map; in standardised units it is alpha / s^2.
+        gram[np.diag_indices_from(gram)] += self.alpha / scale**2
+        if self.alpha == 0:
+            start = np.linalg.lstsq(gram, cross, rcond=None)[0]
+        else:
+            start = np.linalg.solve(gram, cross)
+        width, m = X.shape[1], Y.shape[1]
+        # He initialisation: pre-activations of unit-RMS inputs have variance 2.
+        return [
+            start.astype(dtype),
+            (rng.standard_normal((width, self.hidden)) * np.sqrt(2 / width)).astype(
+                dtype
+            ),
+            np.zeros(self.hidden, dtype=dtype),
+            np.zeros((self.hidden, m), dtype=dtype),
+        ]
+
+    def _train(self, params, X, Y, X_validation, Y_validation, rng, k):
+        """Adam on minibatches; the best held-out weights (or the last ones)."""
+        n_train = X.shape[0]
+        batch_size = min(self.batch_size, n_train)
+        n_batches = max(1, n_train // batch_size)
+        # The affine part stays the ridge map, optimal among affine maps on
+        # these rows: the hidden layer learns what it leaves.
+        trained = params[1:]
+        optimizer = Adam(trained, self.learning_rate)
+        validation = X_validation is not None
+
+        def held_out_loss():
+            Z = head_forward(params, X_validation)[0]
+            return _regression_loss(Z, Y_validation, self.loss)[0]
+
+        curve = []
+        held_out = [held_out_loss()] if validation else None
+        best = held_out[0] if validation else np.inf
+        best_params = [p.copy() for p in params]
+        no_change, converged = 0, False
+        for epoch in range(1, self.max_iter + 1):
+            total = 0.0
+            for rows in np.array_split(rng.permutation(n_train), n_batches):
+                Z, H = head_forward(params, X[rows])
+                value, dZ = _regression_loss(Z, Y[rows], self.loss)
+                optimizer.step(trained, _residual_backward(params, X[rows], H, dZ))
+                total += value * len(rows)
+            curve.append(total / n_train)
+            message = f"View {k}, epoch {epoch}, loss = {curve[-1]:.6f}"
+            if validation:
+                score = held_out_loss()
+                held_out.append(score)
+                message += f", held-out loss = {score:.6f}"
+                improved = score < best - self.tol
+                if score < best:
+                    best = score
+                    best_params = [p.copy() for p in params]
+            else:
+                improved = curve[-1] < best - self.tol
+                best = min(best, curve[-1])
+            if self.verbose:
+                print(message)
+            no_change = 0 if improved else no_change + 1
+            if no_change >= self.n_iter_no_change:
+                converged = True
+                break
+        self.n_iter_ = max(self.n_iter_, epoch)
+        if not converged:
+            warnings.warn(
+                f"ResidualMLPAligner stopped at max_iter={self.max_iter} epochs "
+                "while still improving; increase max_iter.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return (best_params if validation else params), curve, held_out
+
+    # -------------------------------------------------------------- transform
+    def _map(self, block, k, *, offset=None):
+        """f_k of raw rows, in the input dtype, in row chunks."""
+        if offset is None:
+            offset = self._reference_frame
+        dtype = block.dtype
+        mean = self.means_[k]
+        shift = self.means_[self.reference_] if offset else None
+        if k == self.reference_:
+            out = np.array(block, dtype=dtype, copy=True)
+            if shift is None:
+                out -= mean.astype(dtype)
+            return out
+        A = self.coefs_[k].astype(dtype, copy=False)
+        W1 = self.hidden_weights_[k].astype(dtype, copy=False)
+        W2 = self.hidden_projections_[k].astype(dtype, copy=False)
+        bias = mean @ self.coefs_[k]
+        if shift is not None:
+            bias = bias - shift
+        bias = bias.astype(dtype)
+        hidden_bias = (
+            self.hidden_intercepts_[k] - mean @ self.hidden_weights_[k]
+        ).astype(dtype)
+        out = np.empty((block.shape[0], A.shape[1]), dtype=dtype)
+        width = block.shape[1] + A.shape[1] + W1.shape[1]
+        step = chunk_rows(width * dtype.itemsize, "transform")
+        for start in range(0, block.shape[0], step):
+            rows = slice(start, start + step)
+            chunk = block[rows]
+            target = out[rows]
+            np.matmul(chunk, A, out=target)
+            target -= bias
+            H = chunk @ W1
+            H += hidden_bias
+            np.maximum(H, 0, out=H)
+            target += H @ W2
+        return out
+
+    def translate(self, X_view, source, target):
+        """Map one view's embeddings into the reference view's raw space.
+
+        For example, queries embedded by a new model (``source``) are
+        translated into the space of an index built with the old model, the
+        reference. The maps are non-linear and run only into the reference:
+        ``target`` must be the reference view (or ``source`` itself).
+
+        Parameters
+        ----------
+        X_view : array-like of shape (n_samples, n_features_of_source)
+            Embeddings from the source model.
+        source, target : int or str
+            Index or name of the source view and of the target view (the
+            reference).
+
+        Returns
+        -------
+        X_target : ndarray of shape (n_samples, n_features_of_target)
+            The rows in the target view's raw frame, its mean included.
+        """
+        check_is_fitted(self, "means_")
+        k = resolve_view(self, source)
+        t = resolve_view(self, target)
+        block = check_view_block(self, X_view, k)
+        if t == k:
+            return np.array(block, copy=True)
+        if t != self.reference_:
+            raise ValueError(
+                f"ResidualMLPAligner translates only into its reference view "
+                f"{self.view_names_[self.reference_]!r}, got "
+                f"target={target!r}: its maps are non-linear and have no "
+                "inverse. Fit another ResidualMLPAligner with "
+                f"reference={target!r} to translate into that view."
+            )
+        return self._map(block, k, offset=True)
