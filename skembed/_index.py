@@ -392,23 +392,6 @@ class EmbeddingIndex(BaseEstimator):
             self.penalties_ = penalties
         return self
 
-    def fit_penalties(self, queries):
-        """Estimate the CSLS penalties (and query mean) from a sample of queries.
-
-        The former name of :meth:`fit_queries`, which it calls.
-
-        Parameters
-        ----------
-        queries : array-like of shape (n_sample, n_features)
-            A representative sample of queries; see :meth:`fit_queries`.
-
-        Returns
-        -------
-        self : EmbeddingIndex
-            The index, with ``query_mean_`` and ``penalties_`` set as needed.
-        """
-        return self.fit_queries(queries)
-
     # ---------------------------------------------------------------- search
     def kneighbors(self, queries, n_neighbors=None):
         """The best index rows for every query.

@@ -90,16 +90,6 @@ def test_csls_needs_penalties():
     assert not hasattr(searcher, "penalties_")
 
 
-def test_fit_penalties_is_fit_queries():
-    """Check that the former name estimates the same penalties and query mean."""
-    index, _, _, sample = _data()
-    params = {"method": "csls", "center": "separate"}
-    new = EmbeddingIndex(**params).fit(index).fit_queries(sample)
-    old = EmbeddingIndex(**params).fit(index).fit_penalties(sample)
-    assert_array_equal(old.penalties_, new.penalties_)
-    assert_array_equal(old.query_mean_, new.query_mean_)
-
-
 def _shifted_queries(seed=0, shift=10.0, noise=1.2):
     """Index rows, and queries and a sample displaced along one direction.
 

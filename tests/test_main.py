@@ -1456,8 +1456,12 @@ def _search(folder, capsys, monkeypatch, *argv, views=("new", "old")):
     [
         ([], {}),
         (
-            ["--method", "csls", "--csls-k", "5", "--center", "-k", "3"],
+            ["--method", "csls", "--csls-k", "5", "--center", "index", "-k", "3"],
             {"method": "csls", "csls_k": 5, "center": True, "n_neighbors": 3},
+        ),
+        (
+            ["--center", "separate", "-k", "4"],
+            {"center": "separate", "n_neighbors": 4},
         ),
     ],
 )
@@ -1477,8 +1481,7 @@ def test_search_matches_the_python_api(cli, capsys, monkeypatch, options, index_
     assert code == 0, err
     queries = load_aligner(folder / "model.npz").translate(B, "new", "old")
     index = skembed.EmbeddingIndex(**index_params).fit(A)
-    if index_params.get("method") == "csls":
-        index.fit_penalties(queries)
+    index.fit_queries(queries)
     scores, neighbors = index.kneighbors(queries)
     written = np.load(folder / "neighbors.npy")
     assert written.dtype == np.int64

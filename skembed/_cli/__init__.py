@@ -523,7 +523,7 @@ def build_parser():
             "skembed search model.npz queries.npy index.npy --source new "
             "--target old -k 10 -o neighbors.npy",
             "skembed search model.npz queries.npy index.npy --source new "
-            "--target old --method csls --center --scores scores.npy "
+            "--target old --method csls --center separate --scores scores.npy "
             "-o neighbors.csv",
         ],
     )
@@ -574,8 +574,14 @@ def build_parser():
     )
     search.add_argument(
         "--center",
-        action="store_true",
-        help="subtract the index rows' mean from index rows and queries first",
+        choices=["none", "index", "separate"],
+        default="none",
+        help=(
+            "which mean to subtract before the cosines: none (the default); "
+            "index, the index rows' mean from index rows and queries; separate, "
+            "the index rows' mean from them and the translated queries' own "
+            "mean from the queries"
+        ),
     )
     search.add_argument(
         "--backend",

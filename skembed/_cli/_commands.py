@@ -511,7 +511,7 @@ def run_search(args, progress):
         n_neighbors=args.k,
         method=args.method,
         csls_k=args.csls_k,
-        center=args.center,
+        center={"none": False, "index": True, "separate": "separate"}[args.center],
         backend=args.backend,
     )
     with (
@@ -522,10 +522,9 @@ def run_search(args, progress):
             index.fit(rows)
         except ImportError as exc:
             raise UserError(f"--backend {args.backend}: {one_line(exc)}") from None
-        if args.method == "csls":
-            # MUSE's protocol: the penalties of the index rows come from the
-            # translated query set itself.
-            index.fit_penalties(translated)
+        # MUSE's protocol: the penalties of the index rows (and, centred
+        # separately, the queries' mean) come from the translated query set.
+        index.fit_queries(translated)
     n = translated.shape[0]
     with progress.step(f"searching {n} queries"), blas_threads(rows.size):
         scores, neighbors = index.kneighbors(translated)
