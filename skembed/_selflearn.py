@@ -402,11 +402,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     pairs it was fitted on, but only a real correspondence carries over to
     rows it has not seen). The control :math:`h_0` is the same share after
     self-learning from a random, shuffled dictionary; ``confidence_`` is
-    :math:`(h - h_0) / (1 - h_0)`. Each start is probed by deterministic
-    rounds (at least six, more while the objective still gains 2e-4 per
-    round: a weak start can creep for twenty rounds before it takes off) and
-    scored so; the first to reach 0.9, or else the best, is run to
-    convergence. When no cold start reaches 0.5, the most
+    :math:`(h - h_0) / (1 - h_0)`. Each start is probed by a few
+    deterministic rounds and scored so; the first to reach 0.9, or else the
+    best, is run to convergence. When no cold start reaches 0.5, the most
     confident one is also refined by annealed stochastic rounds (unless
     ``keep_prob=1.0``; never a warm start, whose map they would blur):
     ``keep_prob`` starts at 0.1 and doubles only once the objective has

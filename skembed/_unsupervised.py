@@ -49,21 +49,11 @@ _QAP_RESTARTS = 16
 # a point of the right region.
 _ANCHOR_NEIGHBOURS = 10
 
-# Deterministic self-learning rounds of the shuffled control, and the fewest
-# of the probe of every start: a start that takes off has most rows as mutual
-# neighbours within a few rounds, while a failed one creeps up far below.
+# Deterministic self-learning rounds of the shuffled control, and of the probe
+# of every start: a start that takes off has most rows as mutual neighbours
+# within a few rounds, while a failed one creeps up far below.
 _CONTROL_ROUNDS = 5
 _PROBE_ROUNDS = 6
-
-# A probe goes on past _PROBE_ROUNDS while its objective still gains at least
-# this much per round (averaged over the last _PATIENCE rounds), up to n_iter
-# rounds. A weak start can creep for many rounds before it takes off: on
-# WordNet glosses (wordllama256 -> minilm, shuffled pools of 10,000) the
-# anchor start's 6% right pairs become 11% after 6 rounds, 17% after 18 and
-# 82% after 28, with the objective gaining 3e-4 to 2e-3 per round all along,
-# while a start without signal (minilm -> e5 there) gains less than 2e-4 per
-# round from the 12th round on.
-_CREEP_GAIN = 2e-4
 
 # Below this confidence a map is not trusted (SelfLearningAligner warns).
 MIN_CONFIDENCE = 0.5
@@ -345,36 +335,6 @@ def cross_fitted_share(estimator, blocks, pools, dictionary, csls_k, random_stat
     return float(share * min(held.shape[0], pools[1].shape[0]) / held.shape[0])
 
 
-def _probe(estimator, blocks, pools, dictionary, csls_k, random_state):
-    """Deterministic rounds from ``dictionary`` while they gain; the last, and how many.
-
-    At least ``_PROBE_ROUNDS`` and at most ``n_iter`` rounds; past the first,
-    the probe stops once the objective (mean CSLS of the best matches) has
-    gained less than ``_CREEP_GAIN`` per round over the last ``_PATIENCE``
-    rounds.
-    """
-    objectives = []
-    for iteration in range(1, estimator.n_iter + 1):
-        aligner = estimator._fit_base(blocks, dictionary)
-        induced, objective = estimator._induce(
-            aligner, pools, csls_k, 1.0, random_state
-        )
-        if induced.shape[0] < 2:
-            break
-        dictionary = induced
-        objectives.append(objective)
-        if estimator.verbose:
-            print(
-                f"[SelfLearningAligner] probe round {iteration}: "
-                f"{dictionary.shape[0]} pairs, objective {objective:.4f}"
-            )
-        if iteration >= max(_PROBE_ROUNDS, _PATIENCE + 1):
-            gain = objectives[-1] - objectives[-1 - _PATIENCE]
-            if gain < _PATIENCE * _CREEP_GAIN:
-                break
-    return dictionary, iteration
-
-
 def _rounds(estimator, blocks, pools, dictionary, csls_k, random_state, n_rounds):
     """Deterministic self-learning rounds from ``dictionary``; the last one."""
     for _ in range(n_rounds):
@@ -505,7 +465,7 @@ def anneal_rounds(estimator, blocks, pools, dictionary, csls_k, random_state):
 def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
     """Self-learning from each start in turn until one gives a trusted map.
 
-    Every start is first probed by deterministic rounds (:func:`_probe`) and
+    Every start is first probed by ``_PROBE_ROUNDS`` deterministic rounds and
     scored by its confidence against the shuffled control (computed once for
     the pools); the first start reaching ``_ENOUGH_CONFIDENCE``, or else the
     most confident one, is run to convergence. When no probe reaches
@@ -524,8 +484,8 @@ def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
     best, best_start, best_confidence = None, None, -np.inf
     for attempt, start in enumerate(_starts(estimator, pools, csls_k, random_state)):
         initial = start()
-        dictionary, n_rounds = _probe(
-            estimator, blocks, pools, initial, csls_k, random_state
+        dictionary = _rounds(
+            estimator, blocks, pools, initial, csls_k, random_state, _PROBE_ROUNDS
         )
         share = cross_fitted_share(
             estimator, blocks, pools, dictionary, csls_k, random_state
@@ -538,7 +498,6 @@ def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
             )
         if value > best_confidence:
             best, best_start, best_confidence = dictionary, initial, value
-            best_rounds = n_rounds
         if value >= _ENOUGH_CONFIDENCE:
             break
     # The most confident probe's fixed point is run to convergence as a seeded
@@ -553,7 +512,7 @@ def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
         run = {
             "aligner": aligner,
             "dictionary": best,
-            "n_iter": best_rounds,
+            "n_iter": _PROBE_ROUNDS,
             "objective": objective,
             "converged": True,
             "change": 0.0,

@@ -17,7 +17,6 @@ from skembed import (
     ProcrustesAligner,
     SelfLearningAligner,
     UnsupervisedAlignmentWarning,
-    _unsupervised,
     load_aligner,
     save_aligner,
 )
@@ -211,29 +210,6 @@ def test_annealed_rounds_recover_a_partly_right_dictionary():
     dictionary = run["dictionary"]
     assert dictionary.shape[0] == 400
     assert_array_equal(partner[dictionary[:, 0]], dictionary[:, 1])
-
-
-def test_probe_runs_on_while_the_objective_gains(monkeypatch):
-    """Check the probe's length: the fewest rounds once stalled, more while gaining.
-
-    From the true dictionary the objective does not move, so the probe stops
-    after the fewest rounds; when every gain counts (a creep threshold of
-    minus infinity) it runs n_iter rounds. Either way it keeps the truth.
-    """
-    A, B, order, _ = _isometric_pools(seed=12, n=300)
-    truth = np.column_stack([np.arange(300), np.argsort(order)])
-    estimator = SelfLearningAligner(random_state=0, n_iter=9)
-    dictionary, n_rounds = _unsupervised._probe(
-        estimator, [A, B], [A, B], truth, 10, np.random.RandomState(0)
-    )
-    assert n_rounds == _unsupervised._PROBE_ROUNDS
-    assert_array_equal(dictionary, truth)
-    monkeypatch.setattr(_unsupervised, "_CREEP_GAIN", -np.inf)
-    dictionary, n_rounds = _unsupervised._probe(
-        estimator, [A, B], [A, B], truth, 10, np.random.RandomState(0)
-    )
-    assert n_rounds == 9
-    assert_array_equal(dictionary, truth)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
