@@ -21,14 +21,18 @@ has no cluster structure shared by the models), which must be flagged.
 With ``--warm``, every case is also fitted from a warm start: the map of a
 ``ProcrustesAligner`` fitted on the fortunes corpus for the same two models,
 passed as ``init``, then refined on the WordNet pools without pairs (the
-fortunes pools start from a map fitted on the WordNet corpus).
+fortunes pools start from a map fitted on the WordNet corpus). ``--starts``
+picks the starts instead (``--starts warm`` alone skips the cold fits, which
+cost most), and ``--sizes`` without a value runs the fortunes case only: a
+cold fit of 10,000-row pools takes several minutes of one core, so long
+benchmarks are best split into one case per command.
 
 Usage::
 
     python benchmarks/bench_zeropair.py [--wordnet DIR] [--fortunes DIR]
         [--sizes 2000 5000 10000 20000] [--settings shuffled disjoint]
         [--pairs minilm:e5 e5:minilm wordllama256:minilm] [--seeds 0 1 2]
-        [--warm] [--blas-threads N]
+        [--warm | --starts auto warm] [--blas-threads N]
 
 The data folders default to ``../shared/data/wordnet`` and
 ``../shared/data/fortunes`` next to the repository, or the environment
@@ -163,7 +167,7 @@ def main(argv=None):
     parser.add_argument("--wordnet", default=None, help="folder of <model>.npy")
     parser.add_argument("--fortunes", default=None, help="folder of <model>.npy")
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[2000, 5000, 10000, 20000]
+        "--sizes", type=int, nargs="*", default=[2000, 5000, 10000, 20000]
     )
     parser.add_argument(
         "--settings",
@@ -183,9 +187,17 @@ def main(argv=None):
         action="store_true",
         help="also fit from a map fitted on the fortunes corpus (warm start)",
     )
+    parser.add_argument(
+        "--starts",
+        nargs="+",
+        choices=["auto", "warm"],
+        default=None,
+        help="the starts to fit (default: auto, and warm with --warm)",
+    )
     parser.add_argument("--no-fortunes", action="store_true")
     parser.add_argument("--blas-threads", type=int, default=None)
     args = parser.parse_args(argv)
+    starts = args.starts or (["auto", "warm"] if args.warm else ["auto"])
     pairs = [tuple(p.split(":")) for p in args.pairs]
     for pair in pairs:
         if len(pair) != 2 or not set(pair) <= set(MODELS):
@@ -194,7 +206,7 @@ def main(argv=None):
     wordnet = load(
         data_dir(args.wordnet, "SKEMBED_WORDNET_DIR", "wordnet"), models, "WordNet"
     )
-    need_fortunes = args.warm or not args.no_fortunes
+    need_fortunes = "warm" in starts or not args.no_fortunes
     fortunes = None
     if need_fortunes:
         fortunes = load(
@@ -209,14 +221,14 @@ def main(argv=None):
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1), flush=True)
     for source, target in pairs:
-        starts = ["auto"]
-        if args.warm:
+        inits = ["auto"] if "auto" in starts else []
+        if "warm" in starts:
             warm = ProcrustesAligner(center=True, normalize="l2")
-            starts.append(warm.fit([fortunes[source], fortunes[target]]))
+            inits.append(warm.fit([fortunes[source], fortunes[target]]))
         for size in args.sizes:
             for setting in args.settings:
                 for seed in args.seeds:
-                    for init in starts:
+                    for init in inits:
                         row = run_case(
                             wordnet,
                             source,
@@ -229,8 +241,8 @@ def main(argv=None):
                         )
                         print(format_row(row), flush=True)
         if not args.no_fortunes:
-            fortune_starts = ["auto"]
-            if args.warm:
+            fortune_starts = ["auto"] if "auto" in starts else []
+            if "warm" in starts:
                 # The warm start of the structureless corpus comes from the
                 # structured one: a map fitted on all WordNet glosses.
                 warm = ProcrustesAligner(center=True, normalize="l2")

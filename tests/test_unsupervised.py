@@ -286,3 +286,98 @@ def test_real_structureless_pools_are_flagged():
             [minilm, e5[order]]
         )
     assert aligner.confidence_ < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    _data_dir("fortunes", "SKEMBED_FORTUNES_DIR") is None,
+    reason="the shared fortunes data set is not available",
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("seed", [1, 2])
+def test_real_structureless_pools_are_flagged_for_other_seeds(seed):
+    """Check the fortunes flag for other random states and other rows.
+
+    A flag that holds for one seed only is luck; every seed must be flagged.
+    """
+    folder = _data_dir("fortunes", "SKEMBED_FORTUNES_DIR")
+    minilm, e5 = np.load(folder / "minilm.npy"), np.load(folder / "e5.npy")
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(minilm.shape[0], 1500, replace=False)
+    minilm, e5 = minilm[rows], e5[rng.permutation(rows)]
+    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
+        aligner = SelfLearningAligner(random_state=seed, n_restarts=0).fit([minilm, e5])
+    assert aligner.confidence_ < 0.5
+
+
+def _wordnet_pools(n, seed):
+    """Shuffled WordNet pools of n glosses (minilm, e5) and the true partners.
+
+    Row i of the minilm pool and row ``partner[i]`` of the e5 pool embed the
+    same gloss. Also returns a Procrustes map fitted with pairs on other
+    glosses, a warm start for the same two models.
+    """
+    folder = _data_dir("wordnet", "SKEMBED_WORDNET_DIR")
+    minilm = np.load(folder / "minilm.npy").astype(np.float32)
+    e5 = np.load(folder / "e5.npy").astype(np.float32)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(minilm.shape[0])
+    pool, other = order[:n], order[n : n + 3000]
+    shuffle = rng.permutation(n)
+    partner = np.argsort(shuffle)
+    warm = ProcrustesAligner(center=True, normalize="l2").fit(
+        [minilm[other], e5[other]]
+    )
+    return minilm[pool], e5[pool][shuffle], partner, warm
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    _data_dir("wordnet", "SKEMBED_WORDNET_DIR") is None,
+    reason="the shared WordNet data set is not available",
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_confidence_on_real_pools_against_a_shuffled_control():
+    """Check the confidence on real pools: high for a real map, low for its control.
+
+    From a warm start, shuffled WordNet pools of the same glosses are aligned
+    (most true pairs retrieved) and trusted; the same start on the control,
+    whose e5 columns are each shuffled over the rows (marginals kept, shared
+    structure gone), is flagged.
+    """
+    X0, X1, partner, warm = _wordnet_pools(1500, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        aligner = SelfLearningAligner(init=warm, random_state=0).fit([X0, X1])
+    Z = aligner._transform_views([X0, X1[partner]])
+    assert retrieval_accuracy(Z[0], Z[1]) > 0.9
+    assert aligner.confidence_ > 0.5
+    rng = np.random.default_rng(0)
+    control = np.column_stack([rng.permutation(column) for column in X1.T])
+    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
+        flagged = SelfLearningAligner(init=warm, random_state=0).fit([X0, control])
+    assert flagged.confidence_ < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    _data_dir("wordnet", "SKEMBED_WORDNET_DIR") is None,
+    reason="the shared WordNet data set is not available",
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_cold_verdict_on_real_pools_matches_the_truth():
+    """Check that a cold fit on real pools is trusted exactly when it is right.
+
+    minilm and e5 glosses of WordNet share little cluster structure, so the
+    cold start may fail there; whichever way it goes, the confidence must say
+    so: trusted (no warning) if and only if most true pairs are retrieved.
+    """
+    X0, X1, partner, _ = _wordnet_pools(1500, seed=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        aligner = SelfLearningAligner(random_state=0, n_restarts=0).fit([X0, X1])
+    warned = any(issubclass(w.category, UnsupervisedAlignmentWarning) for w in caught)
+    Z = aligner._transform_views([X0, X1[partner]])
+    right = retrieval_accuracy(Z[0], Z[1]) > 0.5
+    assert (aligner.confidence_ >= 0.5) == right
+    assert warned == (not right)
