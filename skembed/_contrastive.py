@@ -27,7 +27,7 @@ from sklearn.utils.metaestimators import available_if
 from skembed._affine import AFFINE_STATE, AffineMapMixin
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
 from skembed._neighbors import alignment_score
-from skembed._views import check_views
+from skembed._views import check_training_views
 
 __all__ = ["ContrastiveAligner"]
 
@@ -518,13 +518,8 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         self : object
             The fitted aligner.
         """
-        blocks = check_views(self, X, reset=True)
+        blocks = check_training_views(self, X)
         n_samples = blocks[0].shape[0]
-        if n_samples < 2:
-            raise ValueError(
-                f"ContrastiveAligner needs at least 2 samples, got "
-                f"n_samples = {n_samples}."
-            )
         m = self._check_n_components(self.n_features_per_view_)
         rng = check_random_state(self.random_state)
         train_rows, validation_rows = split_validation_rows(

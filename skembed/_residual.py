@@ -34,7 +34,11 @@ from skembed._contrastive import (
     unit_rows_with_norms,
 )
 from skembed._stats import chunk_rows
-from skembed._views import check_view_block, check_views, resolve_view
+from skembed._views import (
+    check_training_views,
+    check_view_block,
+    resolve_view,
+)
 
 __all__ = ["ResidualMLPAligner"]
 
@@ -338,13 +342,8 @@ class ResidualMLPAligner(BaseAligner):
         self : object
             The fitted aligner.
         """
-        blocks = check_views(self, X, reset=True)
+        blocks = check_training_views(self, X)
         n_samples = blocks[0].shape[0]
-        if n_samples < 2:
-            raise ValueError(
-                f"ResidualMLPAligner needs at least 2 samples, got "
-                f"n_samples = {n_samples}."
-            )
         r = resolve_view(self, self.reference)
         rng = check_random_state(self.random_state)
         train_rows, validation_rows = split_validation_rows(

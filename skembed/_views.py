@@ -73,6 +73,7 @@ __all__ = [
     "BLOCK_SAMPLE_ROWS",
     "ViewLayout",
     "check_split_follows_blocks",
+    "check_training_views",
     "check_view_block",
     "check_views",
     "frame_to_array",
@@ -1360,6 +1361,22 @@ def check_views(
             "arrays, one per view."
         )
     return _split_array(estimator, X, allowed, reset=reset, frame=frame, schema=schema)
+
+
+def check_training_views(estimator, X, *, min_samples=2):
+    """:func:`check_views` at fit time, refusing fewer than ``min_samples`` rows.
+
+    For the estimators that train on the rows themselves (not on their
+    moments), where a single row leaves nothing to learn or to validate on.
+    """
+    blocks = check_views(estimator, X, reset=True)
+    n_samples = blocks[0].shape[0]
+    if n_samples < min_samples:
+        raise ValueError(
+            f"{type(estimator).__name__} needs at least {min_samples} samples, got "
+            f"n_samples = {n_samples}."
+        )
+    return blocks
 
 
 def resolve_view(estimator, view):
