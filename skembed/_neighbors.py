@@ -35,7 +35,8 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from skembed._stats import product_safe_rows, row_norms, search_chunk_rows
+from skembed._parallel import map_row_groups, row_groups
+from skembed._stats import product_safe_rows, row_norms, search_chunk_rows, unit_rows
 
 __all__ = [
     "alignment_score",
@@ -159,28 +160,37 @@ def _kneighbors(
     return scores, indices
 
 
-def _column_mean_top(top, S, k):
-    """Merge the columns of block S into ``top``, the k best values per column.
-
-    ``top`` is (n_columns, k), transposed so that the partition runs along
-    contiguous rows.
-    """
-    stacked = np.concatenate([top, S.T], axis=1)
-    if stacked.shape[1] <= k:
-        return stacked
-    return np.partition(stacked, stacked.shape[1] - k, axis=1)[:, -k:]
+def _row_top_mean(S, k):
+    """Row means of the k largest values of S; S is overwritten (partitioned)."""
+    n_cols = S.shape[1]
+    S.partition(n_cols - k, axis=1)
+    return np.sort(S[:, n_cols - k :], axis=1).mean(axis=1, dtype=np.float64)
 
 
-def _column_best(ranked, start, best, best_score, columns):
-    """Update the running best row (and score) of every column with a block.
+def _first_best_rows(S, best):
+    """For every column of S, the lowest row holding the column's maximum ``best``."""
+    # Flat indices (a 2-D np.nonzero is several times slower); they run row
+    # by row, and minimum.at keeps each column's lowest row whatever the order.
+    rows, cols = np.divmod(np.flatnonzero(S == best), S.shape[1])
+    first = np.full(S.shape[1], S.shape[0], dtype=np.int64)
+    np.minimum.at(first, cols, rows)
+    return first
 
-    Ties keep the earlier, lower row.
-    """
-    rows = ranked.argmax(axis=0)
-    value = ranked[rows, columns].astype(np.float64)
-    better = value > best_score
-    best_score[better] = value[better]
-    best[better] = start + rows[better]
+
+def _column_candidates(S, floor):
+    """Entries of S at or above the floor of their column: (values, columns)."""
+    flat = np.flatnonzero(S >= floor)
+    return S.ravel()[flat], flat % S.shape[1]
+
+
+def _merge_column_top(values, cols, n_cols, k):
+    """The k largest candidate values of every column, as (n_cols, k)."""
+    # Sorted by column, then by value, largest first.
+    order = np.lexsort((-values, cols))
+    counts = np.bincount(cols, minlength=n_cols)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    take = order[(first[:, None] + np.arange(k)).ravel()]
+    return values[take].reshape(n_cols, k)
 
 
 def _dropped(S, keep_prob, generator):
@@ -197,12 +207,21 @@ def mutual_matches(
     one dtype, ``csls_k`` at most the smaller number of rows). Two blockwise
     products of A with B instead of the four of two :func:`kneighbors`
     calls: the first pass takes both directions' CSLS penalties from the same
-    cosine blocks (row means of the k largest, and a running top-k of every
-    column), the second both directions' best matches. With ``keep_prob < 1``
-    every score is dropped with probability ``1 - keep_prob`` before the best
-    is taken, independently in the two directions (stochastic dictionary
-    induction, Artetxe et al., 2018); a row whose scores are all dropped
-    keeps its best. Equal scores go to the lower row.
+    cosine blocks, the second both directions' best matches. With
+    ``keep_prob < 1`` every score is dropped with probability
+    ``1 - keep_prob`` before the best is taken, independently in the two
+    directions (stochastic dictionary induction, Artetxe et al., 2018); a row
+    whose scores are all dropped keeps its best. Equal scores go to the lower
+    row.
+
+    Row blocks run on the BLAS's threads (:mod:`skembed._parallel`), each
+    holding its own block of at most ``working_memory`` MiB. Penalties of
+    B's rows need the ``csls_k`` best rows of A for every column: the first
+    block gives each column a floor (its ``csls_k``-th best value there,
+    which the final one cannot be below), and the other blocks pass on only
+    the entries at or above it, a few per column instead of a transposed
+    copy of every block. Results do not depend on the number of threads
+    (each block draws its random numbers from its own stream).
 
     Returns ``forward`` (best row of B for each row of A), ``backward`` (best
     row of A for each row of B) and their CSLS scores (float64).
@@ -211,42 +230,116 @@ def mutual_matches(
     """
     n_a, n_b = A.shape[0], B.shape[0]
     # Up to five blocks of scores (cosines, two rankings, two dropped copies)
-    # live at once; the budget of one search covers about two.
+    # live at once per thread; the budget of one search covers about two.
     rows = chunk_size or max(
         1, search_chunk_rows(n_b, A.dtype, working_memory=working_memory) // 3
     )
+    # Rows normalised once (zero rows stay zero): a block of cosines is then
+    # one product, with no pass to scale it.
+    A, B = unit_rows(product_safe_rows(A)), unit_rows(product_safe_rows(B))
+
+    def cosines(start, stop):
+        return A[start:stop] @ B.T
+
+    # Pass 1. The first block (at least csls_k rows) is searched in full for
+    # every column's top values; the k-th of them is the column's floor.
+    first_stop = min(n_a, max(rows, csls_k))
+    S = cosines(0, first_stop)
+    cut = S.shape[0] - csls_k
+    top = np.partition(S, cut, axis=0)[cut:].T.copy()
     penalty_of_a = np.empty(n_a)
-    top = np.full((n_b, 0), -np.inf, dtype=A.dtype)
-    for start, stop, S in _cosine_blocks(A, B, rows):
-        penalty_of_a[start:stop] = _mean_top(S, csls_k)
-        top = _column_mean_top(top, S, csls_k)
-    penalty_of_b = top.mean(axis=1, dtype=np.float64)
+    penalty_of_a[:first_stop] = _row_top_mean(S, csls_k)
+    del S
+    # Candidates of later blocks wait in a list; once they outnumber the
+    # kept values a few times over, they are merged and the floors rise, so
+    # the list stays O(n_b csls_k) however many blocks follow. A floor only
+    # needs to be a lower bound of the final k-th value, so which floor a
+    # block saw (threads read it as they start) never changes the result.
+    state = {"floor": top.min(axis=1)}
+    values, columns = [top.ravel()], [np.repeat(np.arange(n_b), csls_k)]
+    waiting = 0
+
+    def penalties(start, stop):
+        S = cosines(start, stop)
+        found = _column_candidates(S, state["floor"])
+        return start, stop, _row_top_mean(S, csls_k), found
+
+    groups = row_groups(n_a - first_stop, rows, group_chunks=1)
+    groups = [(first_stop + a, first_stop + b) for a, b in groups]
+    for start, stop, row_mean, (vals, cols) in map_row_groups(penalties, groups):
+        penalty_of_a[start:stop] = row_mean
+        values.append(vals)
+        columns.append(cols)
+        waiting += vals.shape[0]
+        if waiting > 4 * n_b * csls_k:
+            top = _merge_column_top(
+                np.concatenate(values), np.concatenate(columns), n_b, csls_k
+            )
+            state["floor"] = top.min(axis=1)
+            values, columns = [top.ravel()], [np.repeat(np.arange(n_b), csls_k)]
+            waiting = 0
+    top = _merge_column_top(
+        np.concatenate(values), np.concatenate(columns), n_b, csls_k
+    )
+    penalty_of_b = np.sort(top, axis=1).mean(axis=1, dtype=np.float64)
+    del values, columns, top
+
+    # Pass 2: best matches. Each block's random numbers come from a stream
+    # seeded by one draw of ``generator`` and the block's first row.
+    seed = None
+    if keep_prob < 1:
+        seed = int(generator.integers(np.iinfo(np.int64).max))
+    penalty_b = penalty_of_b.astype(A.dtype)
+
+    def matches(start, stop):
+        S = cosines(start, stop)
+        S *= 2
+        forward_block = S - penalty_b
+        np.subtract(S, penalty_of_a[start:stop, None].astype(S.dtype), out=S)
+        backward_block = S
+        fallback = None
+        if keep_prob < 1:
+            best = backward_block.max(axis=0)
+            fallback = (_first_best_rows(backward_block, best), best)
+            stream = np.random.default_rng([seed, start])
+            kept = _dropped(forward_block, keep_prob, stream)
+            # A row dropped entirely keeps its best score.
+            lost = np.isneginf(kept).all(axis=1)
+            kept[lost] = forward_block[lost]
+            forward_block = kept
+            backward_block = _dropped(backward_block, keep_prob, stream)
+        best = forward_block.argmax(axis=1)
+        score = forward_block[np.arange(stop - start), best]
+        column_best = backward_block.max(axis=0)
+        column_rows = _first_best_rows(backward_block, column_best)
+        return start, stop, best, score, column_rows, column_best, fallback
+
     forward = np.empty(n_a, dtype=np.int64)
     forward_score = np.empty(n_a)
     backward = np.zeros(n_b, dtype=np.int64)
     backward_score = np.full(n_b, -np.inf)
     # The deterministic best of every column, for columns dropped everywhere.
-    fallback, fallback_score = np.zeros(n_b, dtype=np.int64), np.full(n_b, -np.inf)
-    columns = np.arange(n_b)
-    for start, stop, S in _cosine_blocks(A, B, rows):
-        S *= 2
-        ranked = [
-            S - penalty_of_b.astype(S.dtype),
-            S - penalty_of_a[start:stop, None].astype(S.dtype),
-        ]
-        if keep_prob < 1:
-            _column_best(ranked[1], start, fallback, fallback_score, columns)
-            kept = [_dropped(block, keep_prob, generator) for block in ranked]
-            # A row dropped entirely keeps its best score.
-            lost = np.isneginf(kept[0]).all(axis=1)
-            kept[0][lost] = ranked[0][lost]
-            ranked = kept
-        best = ranked[0].argmax(axis=1)
+    fallback_row = np.zeros(n_b, dtype=np.int64)
+    fallback_score = np.full(n_b, -np.inf)
+    groups = row_groups(n_a, rows, group_chunks=1)
+    for start, stop, best, score, column_rows, column_best, fallback in map_row_groups(
+        matches, groups
+    ):
         forward[start:stop] = best
-        forward_score[start:stop] = ranked[0][np.arange(stop - start), best]
-        _column_best(ranked[1], start, backward, backward_score, columns)
+        forward_score[start:stop] = score
+        # Blocks arrive in row order and only a strictly better score
+        # replaces an earlier one: ties keep the lower row.
+        column_best = column_best.astype(np.float64)
+        better = column_best > backward_score
+        backward_score[better] = column_best[better]
+        backward[better] = start + column_rows[better]
+        if fallback is not None:
+            value = fallback[1].astype(np.float64)
+            better = value > fallback_score
+            fallback_score[better] = value[better]
+            fallback_row[better] = start + fallback[0][better]
     lost = np.isneginf(backward_score)
-    backward[lost], backward_score[lost] = fallback[lost], fallback_score[lost]
+    backward[lost], backward_score[lost] = fallback_row[lost], fallback_score[lost]
     forward_score -= penalty_of_a
     backward_score -= penalty_of_b
     return forward, backward, forward_score, backward_score
