@@ -154,6 +154,56 @@ def test_mutual_matches_stochastic_induction():
         assert_allclose(got, expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("chunk_size", [2, 5, 40])
+def test_mutual_matches_column_floors_across_many_blocks(chunk_size):
+    """Check the column penalties when many blocks raise the floors.
+
+    600 rows of A against 40 of B in small blocks: the candidates of later
+    blocks outnumber the kept values several times, so they are merged and
+    the floors raised during the pass. Penalties, matches and scores must
+    still be those of the dense CSLS matrix.
+    """
+    rng = np.random.default_rng(21)
+    A, B = rng.normal(size=(600, 5)), rng.normal(size=(40, 5))
+    M = _dense_csls(A, B, 3)
+    forward, backward, forward_score, backward_score = mutual_matches(
+        A, B, 3, chunk_size=chunk_size
+    )
+    assert_array_equal(forward, M.argmax(axis=1))
+    assert_array_equal(backward, M.argmax(axis=0))
+    assert_allclose(forward_score, M.max(axis=1), atol=1e-12)
+    assert_allclose(backward_score, M.max(axis=0), atol=1e-12)
+
+
+@pytest.mark.parametrize("keep_prob", [1.0, 0.3])
+def test_mutual_matches_same_on_one_thread_and_two(keep_prob):
+    """Check that the row blocks' threads do not change a bit of the result.
+
+    Penalties are sorted before they are averaged and each block draws its
+    own random numbers, so one thread and two give the same matches and
+    scores, deterministic or stochastic.
+    """
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(22)
+    A, B = rng.normal(size=(500, 8)), rng.normal(size=(300, 8))
+    results = []
+    for n_threads in (1, 2):
+        with threadpool_limits(n_threads):
+            results.append(
+                mutual_matches(
+                    A,
+                    B,
+                    5,
+                    keep_prob=keep_prob,
+                    generator=np.random.default_rng(3),
+                    chunk_size=16,
+                )
+            )
+    for one, two in zip(*results, strict=True):
+        assert_array_equal(one, two)
+
+
 def test_kneighbors_float32_close_to_float64():
     """Check that float32 input gives the float64 neighbours and close scores."""
     rng = np.random.default_rng(2)

@@ -399,6 +399,29 @@ def test_behaves_like_its_fitted_base():
     assert not hasattr(base, "rotations_")
 
 
+def test_views_of_different_widths_search_in_the_wider_view():
+    """Check a narrower first view: searched in the wider one, fitted by default.
+
+    View 0 (10 columns) is an isometric image of view 1 (16 columns) with
+    the 6 smallest directions dropped. The rounds map view 0 into view 1 (a
+    closed form); the returned map is still the documented base's, whose
+    reference is view 0, refitted on the dictionary found.
+    """
+    A, B, order, Q = _rotated_pools(seed=15, n=300)
+    narrow = A[:, :10]
+    pairs = _seed_pairs(order, 12, seed=15)
+    aligner = SelfLearningAligner(random_state=0).fit([narrow, B], pairs=pairs)
+    assert _precision(aligner.dictionary_, order) == 1.0
+    assert aligner.aligner_.reference == 0
+    expected = ProcrustesAligner(center=True, normalize="l2").fit(
+        [narrow[aligner.dictionary_[:, 0]], B[aligner.dictionary_[:, 1]]]
+    )
+    X = [narrow[order], B]
+    assert_allclose(aligner.transform(X), expected.transform(X))
+    assert aligner.transform_view(B, 1).shape == (300, 10)
+    assert aligner.score(X) == 1.0
+
+
 def test_float32_in_float32_out():
     """Check that float32 pools give float32 outputs."""
     A, B, order, _ = _rotated_pools(seed=9, n=200)
