@@ -183,14 +183,35 @@ def _column_candidates(S, floor):
     return S.ravel()[flat], flat % S.shape[1]
 
 
+def _order_key(values):
+    """uint32 keys of float32 values, in the values' order (NaN-free input)."""
+    bits = values.view(np.uint32)
+    # Negative floats order backwards by their bits, positive ones forwards:
+    # flip all bits of the first, set the sign bit of the second.
+    return np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
+
+
+def _from_order_key(keys):
+    """The float32 values of ``_order_key`` keys."""
+    return np.where(keys >> 31, keys & np.uint32(0x7FFFFFFF), ~keys).view(np.float32)
+
+
 def _merge_column_top(values, cols, n_cols, k):
     """The k largest candidate values of every column, as (n_cols, k)."""
-    # Sorted by column, then by value, largest first.
-    order = np.lexsort((-values, cols))
     counts = np.bincount(cols, minlength=n_cols)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    take = order[(first[:, None] + np.arange(k)).ravel()]
-    return values[take].reshape(n_cols, k)
+    take = (first[:, None] + np.arange(k)).ravel()
+    if values.dtype == np.float32:
+        # One sort of 64-bit integers (column, then value, largest first)
+        # is several times faster than a lexsort of the two arrays, and the
+        # values come back exactly from the keys.
+        keys = cols.astype(np.uint64) << np.uint64(32)
+        keys |= (~_order_key(values)).astype(np.uint64)
+        keys.sort()
+        low = keys[take] & np.uint64(0xFFFFFFFF)
+        return _from_order_key(~low.astype(np.uint32)).reshape(n_cols, k)
+    order = np.lexsort((-values, cols))
+    return values[order[take]].reshape(n_cols, k)
 
 
 def _dropped(S, keep_prob, generator):
