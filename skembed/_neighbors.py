@@ -241,8 +241,9 @@ def mutual_matches(
     block gives each column a floor (its ``csls_k``-th best value there,
     which the final one cannot be below), and the other blocks pass on only
     the entries at or above it, a few per column instead of a transposed
-    copy of every block. Results do not depend on the number of threads
-    (each block draws its random numbers from its own stream).
+    copy of every block. Blocks are merged in row order and each draws its
+    random numbers from its own stream, so the matches do not depend on the
+    number of threads.
 
     Returns ``forward`` (best row of B for each row of A), ``backward`` (best
     row of A for each row of B) and their CSLS scores (float64).

@@ -179,11 +179,11 @@ def test_mutual_matches_column_floors_across_many_blocks(chunk_size, dtype):
 
 @pytest.mark.parametrize("keep_prob", [1.0, 0.3])
 def test_mutual_matches_same_on_one_thread_and_two(keep_prob):
-    """Check that the row blocks' threads do not change a bit of the result.
+    """Check that the row blocks' threads do not change the result.
 
     Penalties are sorted before they are averaged and each block draws its
-    own random numbers, so one thread and two give the same matches and
-    scores, deterministic or stochastic.
+    own random numbers, so one thread and two give the same matches, and
+    scores equal up to the rounding of products on another thread count.
     """
     from threadpoolctl import threadpool_limits
 
@@ -202,8 +202,11 @@ def test_mutual_matches_same_on_one_thread_and_two(keep_prob):
                     chunk_size=16,
                 )
             )
-    for one, two in zip(*results, strict=True):
-        assert_array_equal(one, two)
+    for k, (one, two) in enumerate(zip(*results, strict=True)):
+        if k < 2:
+            assert_array_equal(one, two)
+        else:
+            assert_allclose(one, two, rtol=0, atol=1e-12)
 
 
 def test_kneighbors_float32_close_to_float64():
