@@ -83,7 +83,11 @@ def _cosine_blocks(Q, T, chunk_size=None, *, unit_q=False, unit_t=False):
 
     Zero rows have cosine 0 with everything. ``unit_q`` and ``unit_t`` say
     that the rows of Q or T already have unit (or zero) length, which saves a
-    pass over them (an index searched many times is normalised once).
+    pass over them (an index searched many times is normalised once). Every
+    block is written into the same buffer: S is valid until the next one.
+    Q's rows are normalised a block at a time before the product (a copy of
+    the block's rows, not of the scores); T's columns, when they are not
+    unit, scale the scores.
     """
     inverse_q = inverse_t = None
     if not unit_q:
@@ -93,33 +97,61 @@ def _cosine_blocks(Q, T, chunk_size=None, *, unit_q=False, unit_t=False):
         T = product_safe_rows(T)
         inverse_t = (1 / row_norms(T)).astype(T.dtype)
     rows = chunk_size or search_chunk_rows(T.shape[0], Q.dtype)
+    # One buffer for every block: a fresh array each time costs its page
+    # faults, about as much as a pass over the block.
+    buffer = np.empty((min(rows, Q.shape[0]), T.shape[0]), dtype=Q.dtype)
     for start in range(0, Q.shape[0], rows):
         stop = min(start + rows, Q.shape[0])
-        S = Q[start:stop] @ T.T
+        block = Q[start:stop]
         if inverse_q is not None:
-            S *= inverse_q[start:stop, None]
+            block = block * inverse_q[start:stop, None]
+        S = np.matmul(block, T.T, out=buffer[: stop - start])
         if inverse_t is not None:
             S *= inverse_t[None, :]
         yield start, stop, S
 
 
-def _mean_top(S, k):
+class _Scratch:
+    """A reusable array for the partition copies of a sequence of blocks."""
+
+    def __init__(self):
+        self.array = None
+
+    def copy_of(self, S):
+        if (
+            self.array is None
+            or self.array.shape[0] < S.shape[0]
+            or self.array.shape[1:] != S.shape[1:]
+            or self.array.dtype != S.dtype
+        ):
+            self.array = np.empty_like(S)
+        copy = self.array[: S.shape[0]]
+        np.copyto(copy, S)
+        return copy
+
+
+def _mean_top(S, k, scratch=None):
     """Mean of the k largest values of each row of S, in float64."""
     n_cols = S.shape[1]
-    return np.partition(S, n_cols - k, axis=1)[:, n_cols - k :].mean(
-        axis=1, dtype=np.float64
-    )
+    if scratch is None:
+        return np.partition(S, n_cols - k, axis=1)[:, n_cols - k :].mean(
+            axis=1, dtype=np.float64
+        )
+    copy = scratch.copy_of(S)
+    copy.partition(n_cols - k, axis=1)
+    return copy[:, n_cols - k :].mean(axis=1, dtype=np.float64)
 
 
 def _penalties(pool, T, csls_k, chunk_size=None, *, unit_index=False):
     """r_pool(t): mean cosine of each T row to its csls_k nearest pool rows."""
     out = np.empty(T.shape[0])
+    scratch = _Scratch()
     for start, stop, S in _cosine_blocks(T, pool, chunk_size, unit_q=unit_index):
-        out[start:stop] = _mean_top(S, csls_k)
+        out[start:stop] = _mean_top(S, csls_k, scratch)
     return out
 
 
-def _block_topk(S, k):
+def _block_topk(S, k, scratch=None):
     """Top-k columns of each row of S, best first, ties to the lower index.
 
     The k-th largest value of each row comes from a partition (linear time);
@@ -128,9 +160,16 @@ def _block_topk(S, k):
     deterministic.
     """
     n_rows, n_cols = S.shape
-    kth = np.partition(S, n_cols - k, axis=1)[:, n_cols - k]
-    rows, cols = np.nonzero(S >= kth[:, None])
-    vals = S[rows, cols]
+    if scratch is None:
+        kth = np.partition(S, n_cols - k, axis=1)[:, n_cols - k]
+    else:
+        copy = scratch.copy_of(S)
+        copy.partition(n_cols - k, axis=1)
+        kth = copy[:, n_cols - k].copy()
+    # Flat indices: a 2-D np.nonzero of the block is several times slower.
+    flat = np.flatnonzero(S >= kth[:, None])
+    rows, cols = np.divmod(flat, n_cols)
+    vals = S.ravel()[flat]
     order = np.lexsort((cols, -vals, rows))
     # Every row has at least k candidates; keep its first k in that order.
     first = np.searchsorted(rows[order], np.arange(n_rows))
@@ -147,15 +186,16 @@ def _kneighbors(
         index_penalties = _penalties(Q, T, csls_k, chunk_size, unit_index=unit_index)
     if method == "csls":
         index_penalties = np.asarray(index_penalties, dtype=T.dtype)
+    scratch = _Scratch()
     for start, stop, S in _cosine_blocks(Q, T, chunk_size, unit_t=unit_index):
         if method == "nn":
-            scores[start:stop], indices[start:stop] = _block_topk(S, k)
+            scores[start:stop], indices[start:stop] = _block_topk(S, k, scratch)
             continue
         # r_T(q) comes from the same cosine block before it becomes CSLS.
-        query_penalty = _mean_top(S, csls_k)
+        query_penalty = _mean_top(S, csls_k, scratch)
         S *= 2
         S -= index_penalties
-        scores[start:stop], indices[start:stop] = _block_topk(S, k)
+        scores[start:stop], indices[start:stop] = _block_topk(S, k, scratch)
         scores[start:stop] -= query_penalty[:, None]
     return scores, indices
 
