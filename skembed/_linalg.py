@@ -11,9 +11,13 @@ reference, which has no closed form.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from contextlib import nullcontext
+
 import numpy as np
 from scipy import linalg
 from sklearn.utils.extmath import svd_flip
+
+from skembed._parallel import single_threaded_blas
 
 __all__ = [
     "canonical_correlations",
@@ -158,6 +162,18 @@ def least_squares_back_projection(projection, covariance):
     return linalg.pinvh(projection.T @ CP) @ CP.T
 
 
+# Largest side of a matrix whose SVD runs on one BLAS thread. A factorisation
+# this small is a long chain of small, dependent steps that a second thread
+# barely shares, and a multi-threaded OpenBLAS whose threads wait for a core
+# held by another process spins at every step. On two cores, idle: 0.025 s
+# on either count at 256 x 384, 0.70 s on one thread against 0.63 s on two at
+# 1024 x 1024; with one core busy: 1.3 s on two threads against 0.026 s on
+# one at 256 x 384, 6.3 s against 0.92 s at 1024 x 1024. Below
+# _SERIAL_SVD_ENTRIES the 30 us of setting the limit would dominate.
+_SERIAL_SVD_SIZE = 1024
+_SERIAL_SVD_ENTRIES = 4096
+
+
 def _svd(matrix, *, compute_uv=True):
     """Thin SVD of a small dense matrix, robust to clustered tiny singular values.
 
@@ -165,12 +181,19 @@ def _svd(matrix, *, compute_uv=True):
     rank-deficient matrix whose zero singular values sit in a cluster at
     rounding level; the QR-iteration driver then still succeeds.
     """
-    try:
-        return np.linalg.svd(matrix, full_matrices=False, compute_uv=compute_uv)
-    except np.linalg.LinAlgError:
-        return linalg.svd(
-            matrix, full_matrices=False, compute_uv=compute_uv, lapack_driver="gesvd"
-        )
+    serial = (
+        matrix.size >= _SERIAL_SVD_ENTRIES and max(matrix.shape) <= _SERIAL_SVD_SIZE
+    )
+    with single_threaded_blas() if serial else nullcontext():
+        try:
+            return np.linalg.svd(matrix, full_matrices=False, compute_uv=compute_uv)
+        except np.linalg.LinAlgError:
+            return linalg.svd(
+                matrix,
+                full_matrices=False,
+                compute_uv=compute_uv,
+                lapack_driver="gesvd",
+            )
 
 
 def _sym(matrix):

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import islice
 
-__all__ = ["blas_threads", "map_row_groups", "row_groups"]
+__all__ = ["blas_threads", "map_row_groups", "row_groups", "single_threaded_blas"]
 
 # Chunks per group: enough that per-group overheads (a task, a merge of d x d
 # moments) vanish, few enough that every thread gets several groups to balance
@@ -77,7 +77,8 @@ _limiter = None
 
 
 @contextmanager
-def _single_threaded_blas():
+def single_threaded_blas():
+    """Context in which BLAS and LAPACK calls of this process use one thread."""
     global _limit_users, _limiter
     with _limit_lock:
         if _limit_users == 0:
@@ -132,7 +133,7 @@ def map_row_groups(function, groups, *, n_threads=None):
         for start, stop in groups:
             yield function(start, stop)
         return
-    with _single_threaded_blas():
+    with single_threaded_blas():
         pool = ThreadPoolExecutor(max_workers=n_threads)
         # A window of submitted groups, two per thread, keeps every worker busy
         # while at most that many results (d x d moments for fit) are held.

@@ -239,3 +239,32 @@ def test_overlapping_calls_restore_the_blas_limit():
         assert blas_threads() == 1
         assert list(second)[-1] == 39
         assert blas_threads() == 2
+
+
+def test_small_svd_runs_on_one_blas_thread(monkeypatch):
+    """An SVD of at most 1024 x 1024 runs single-threaded, a larger one does
+    not, and the caller's limit is back afterwards: a multi-threaded BLAS
+    that waits for a core another process holds makes a small SVD 50x slower.
+    """
+    import skembed._linalg
+
+    seen = []
+    original = np.linalg.svd
+
+    def recording_svd(matrix, *args, **kwargs):
+        seen.append(blas_threads())
+        return original(matrix, *args, **kwargs)
+
+    monkeypatch.setattr(skembed._linalg.np.linalg, "svd", recording_svd)
+    rng = np.random.default_rng(0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        if blas_threads() < 2:
+            pytest.skip("the BLAS cannot run two threads here")
+        small = rng.normal(size=(256, 384))
+        U, S, Vt = skembed._linalg._svd(small)
+        assert_allclose((U * S) @ Vt, small, atol=1e-10)
+        # Too small to be worth setting the limit, and wider than the cutoff.
+        skembed._linalg._svd(rng.normal(size=(8, 8)))
+        skembed._linalg._svd(rng.normal(size=(4, 1100)))
+        assert blas_threads() == 2
+    assert seen == [1, 2, 2]
