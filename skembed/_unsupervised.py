@@ -7,9 +7,10 @@ models: both pools are clustered, the two sets of centroids are matched by a
 quadratic assignment of their within-space similarity matrices, every row is
 then described by its similarities to the matched centroids (a relative
 representation, Moschella et al., 2023), rows of the two pools with similar
-descriptions become pseudo-pairs, and an orthogonal map fitted on them starts
-the self-learning loop. This module holds that start and the label-free
-confidence that tells whether a map found without pairs is real.
+descriptions become pseudo-pairs, and an orthogonal map fitted on them is
+refined by matching sampled rows to the mean of their nearest neighbours
+before it starts the self-learning loop. This module holds that start and the
+label-free confidence that tells whether a map found without pairs is real.
 
 Every neighbour search of this module goes through :func:`_search`, and the
 mutual CSLS matches through :func:`skembed._neighbors.mutual_matches`.
@@ -25,6 +26,7 @@ from scipy.optimize import quadratic_assignment
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
+from skembed._linalg import orthogonal_factor
 from skembed._neighbors import kneighbors, mutual_matches
 from skembed._stats import search_chunk_rows, unit_rows
 
@@ -49,6 +51,24 @@ _QAP_RESTARTS = 16
 # a point of the right region.
 _ANCHOR_NEIGHBOURS = 10
 
+# Refinement of the anchor map (mini-vec2vec's first refinement): every round
+# maps _REFINE_ROWS random rows of pool 0, pairs each with the mean of its
+# nearest rows among a random sample of pool 1 (1% of the sample, at least
+# 10, at most _REFINE_NEIGHBOURS) and refits the orthogonal map on these
+# pairs. A mean over a neighbourhood points at the right region of pool 1 long
+# before the single nearest row is the right one, so the map improves from
+# starts that hard matching cannot lift; fresh samples every round keep it
+# from settling on the first fixed point. On WordNet glosses (wordllama256 ->
+# minilm, seed 0) it raised held-out top-1 from 0.064 to 0.73 at 10,000
+# shuffled rows, and from 0.02-0.05 to 0.66-0.68 (three starts) on disjoint
+# pools of 5,000 texts, where deterministic matching rounds from the anchor
+# map did not take off. Samples of 250 or 500 rows plateau lower (the noise
+# of the sample); the full pool, and the published damping (half the old map
+# kept every round), climb several times slower.
+_REFINE_ROUNDS = 150
+_REFINE_ROWS = 1000
+_REFINE_NEIGHBOURS = 50
+
 # Deterministic self-learning rounds of the shuffled control, and of the probe
 # of every start: a start that takes off has most rows as mutual neighbours
 # within a few rounds, while a failed one creeps up far below.
@@ -60,7 +80,9 @@ MIN_CONFIDENCE = 0.5
 
 # A start whose probe reaches this confidence ends the search; below it the
 # next start is tried and the most confident one kept (a start can take off
-# and still stop at a fixed point with a share of wrong pairs).
+# and still stop at a fixed point with a share of wrong pairs: rotated copies
+# of 600 clustered rows in 16 dimensions, probed at 0.78, converge with 95%
+# of their pairs right, where the next start recovers all of them).
 _ENOUGH_CONFIDENCE = 0.9
 
 # Clustering and matching runs of one anchor start (their consensus is kept).
@@ -115,8 +137,7 @@ def _sample(n_rows, size, random_state):
 
 def _polar(cross):
     """The semi-orthogonal W maximising trace(W^T cross) (U V^T of its SVD)."""
-    U, _, Vt = np.linalg.svd(np.asarray(cross, dtype=np.float64), full_matrices=False)
-    return U @ Vt
+    return orthogonal_factor(np.asarray(cross, dtype=np.float64))[0]
 
 
 def _centroids(Z, n_clusters, random_state):
@@ -191,6 +212,45 @@ def _anchor_map(Z0, Z1, anchors0, anchors1, working_memory):
     neighbours, _ = _search(R0, R1, k, working_memory=working_memory)
     targets = Z1[neighbours].mean(axis=1)
     return _polar(Z0.T.astype(np.float64) @ targets)
+
+
+def refine_rotation(Z, rotation, random_state, working_memory=256.0):
+    """The anchor map refined by rounds of mean-of-neighbours matching.
+
+    Parameters
+    ----------
+    Z : list of 2 ndarrays
+        The standardised pools (unit rows, centred, unit again).
+    rotation : ndarray of shape (n_features_0, n_features_1)
+        The map to refine.
+    random_state : RandomState
+        Source of the row samples.
+    working_memory : float
+        MiB of one block of neighbour scores.
+
+    Returns
+    -------
+    rotation : ndarray of shape (n_features_0, n_features_1)
+        The refined semi-orthogonal map.
+    """
+    Z0, Z1 = Z
+    n_candidates = min(Z1.shape[0], _SAMPLE_ROWS)
+    k = int(np.clip(n_candidates // 100, min(10, n_candidates), _REFINE_NEIGHBOURS))
+    for _ in range(_REFINE_ROUNDS):
+        rows = _sample(Z0.shape[0], _REFINE_ROWS, random_state)
+        # Candidates: a fresh sample of pool 1, so that a round costs the same
+        # on pools of any size (50 of 5,000 rows is still a neighbourhood).
+        candidates = Z1[_sample(Z1.shape[0], _SAMPLE_ROWS, random_state)]
+        source = Z0[rows]
+        mapped = unit_rows((source @ rotation).astype(Z0.dtype))
+        neighbours, _ = _search(mapped, candidates, k, working_memory=working_memory)
+        # Sum of the neighbours one rank at a time: O(rows x width) memory
+        # where fancy indexing all at once would hold rows x k x width.
+        targets = np.zeros((rows.shape[0], Z1.shape[1]))
+        for rank in range(k):
+            targets += candidates[neighbours[:, rank]]
+        rotation = _polar(source.T.astype(np.float64) @ targets)
+    return rotation
 
 
 def anchor_start(pools, *, n_clusters, n_runs, random_state, working_memory=256.0):
@@ -292,7 +352,7 @@ def _forward_pairs(mapped, csls_k, working_memory):
 def anchor_dictionary(
     pools, *, n_clusters, n_runs, csls_k, random_state, working_memory
 ):
-    """The initial dictionary of an anchor start: mutual pairs under its map."""
+    """The initial dictionary of an anchor start: mutual pairs under its refined map."""
     rotation, _ = anchor_start(
         pools,
         n_clusters=n_clusters,
@@ -301,6 +361,7 @@ def anchor_dictionary(
         working_memory=working_memory,
     )
     Z = [_standardize(pool) for pool in pools]
+    rotation = refine_rotation(Z, rotation, random_state, working_memory)
     mapped = [(Z[0] @ rotation).astype(Z[0].dtype), Z[1]]
     return _forward_pairs(mapped, csls_k, working_memory)
 
