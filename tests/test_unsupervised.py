@@ -40,6 +40,16 @@ def _data_dir(name, variable):
     return path if (path / "minilm.npy").exists() else None
 
 
+needs_wordnet = pytest.mark.skipif(
+    _data_dir("wordnet", "SKEMBED_WORDNET_DIR") is None,
+    reason="the shared WordNet data set is not available",
+)
+needs_fortunes = pytest.mark.skipif(
+    _data_dir("fortunes", "SKEMBED_FORTUNES_DIR") is None,
+    reason="the shared fortunes data set is not available",
+)
+
+
 def _clustered(seed=0, n=600, d=16, n_clusters=12):
     """Rows drawn around well-separated cluster centres (unit-scale spread)."""
     rng = np.random.default_rng(seed)
@@ -311,10 +321,7 @@ def test_invalid_parameters(params, error):
         SelfLearningAligner(**params).fit([A, B])
 
 
-@pytest.mark.skipif(
-    _data_dir("fortunes", "SKEMBED_FORTUNES_DIR") is None,
-    reason="the shared fortunes data set is not available",
-)
+@needs_fortunes
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_real_structureless_pools_are_flagged():
     """Check that fortunes pools (no shared cluster structure) are flagged."""
@@ -330,10 +337,7 @@ def test_real_structureless_pools_are_flagged():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    _data_dir("fortunes", "SKEMBED_FORTUNES_DIR") is None,
-    reason="the shared fortunes data set is not available",
-)
+@needs_fortunes
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("seed", [1, 2])
 def test_real_structureless_pools_are_flagged_for_other_seeds(seed):
@@ -373,10 +377,7 @@ def _wordnet_pools(n, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    _data_dir("wordnet", "SKEMBED_WORDNET_DIR") is None,
-    reason="the shared WordNet data set is not available",
-)
+@needs_wordnet
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_confidence_on_real_pools_against_a_shuffled_control():
     """Check the confidence on real pools: high for a real map, low for its control.
@@ -401,10 +402,7 @@ def test_confidence_on_real_pools_against_a_shuffled_control():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    _data_dir("wordnet", "SKEMBED_WORDNET_DIR") is None,
-    reason="the shared WordNet data set is not available",
-)
+@needs_wordnet
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_cold_verdict_on_real_pools_matches_the_truth():
     """Check that a cold fit on real pools is trusted exactly when it is right.
@@ -425,10 +423,7 @@ def test_cold_verdict_on_real_pools_matches_the_truth():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    _data_dir("wordnet", "SKEMBED_WORDNET_DIR") is None,
-    reason="the shared WordNet data set is not available",
-)
+@needs_wordnet
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_cold_start_aligns_real_pools_of_different_widths():
     """Check a cold fit, no pair at all, on real pools that share structure.
