@@ -135,6 +135,14 @@ def _sample(n_rows, size, random_state):
     return np.sort(random_state.choice(n_rows, size, replace=False))
 
 
+def _sample_rows(Z, size, random_state):
+    """The rows of Z at sorted random positions; Z itself when it has at most size."""
+    if Z.shape[0] <= size:
+        # No copy: a refinement round would otherwise copy a small pool whole.
+        return Z
+    return Z[_sample(Z.shape[0], size, random_state)]
+
+
 def _polar(cross):
     """The semi-orthogonal W maximising trace(W^T cross) (U V^T of its SVD)."""
     return orthogonal_factor(np.asarray(cross, dtype=np.float64))[0]
@@ -237,16 +245,15 @@ def refine_rotation(Z, rotation, random_state, working_memory=256.0):
     n_candidates = min(Z1.shape[0], _SAMPLE_ROWS)
     k = int(np.clip(n_candidates // 100, min(10, n_candidates), _REFINE_NEIGHBOURS))
     for _ in range(_REFINE_ROUNDS):
-        rows = _sample(Z0.shape[0], _REFINE_ROWS, random_state)
+        source = _sample_rows(Z0, _REFINE_ROWS, random_state)
         # Candidates: a fresh sample of pool 1, so that a round costs the same
         # on pools of any size (50 of 5,000 rows is still a neighbourhood).
-        candidates = Z1[_sample(Z1.shape[0], _SAMPLE_ROWS, random_state)]
-        source = Z0[rows]
+        candidates = _sample_rows(Z1, _SAMPLE_ROWS, random_state)
         mapped = unit_rows((source @ rotation).astype(Z0.dtype))
         neighbours, _ = _search(mapped, candidates, k, working_memory=working_memory)
         # Sum of the neighbours one rank at a time: O(rows x width) memory
         # where fancy indexing all at once would hold rows x k x width.
-        targets = np.zeros((rows.shape[0], Z1.shape[1]))
+        targets = np.zeros((source.shape[0], Z1.shape[1]))
         for rank in range(k):
             targets += candidates[neighbours[:, rank]]
         rotation = _polar(source.T.astype(np.float64) @ targets)
@@ -285,8 +292,7 @@ def anchor_start(pools, *, n_clusters, n_runs, random_state, working_memory=256.
         Mean agreement of the kept runs with each other, in [-1, 1].
     """
     Z = [_standardize(pool) for pool in pools]
-    rows = [_sample(z.shape[0], _SAMPLE_ROWS, random_state) for z in Z]
-    Zs = [z[r] for z, r in zip(Z, rows, strict=True)]
+    Zs = [_sample_rows(z, _SAMPLE_ROWS, random_state) for z in Z]
     k = int(min(n_clusters, *(z.shape[0] for z in Zs)))
     runs = []
     for _ in range(n_runs):
@@ -302,7 +308,7 @@ def anchor_start(pools, *, n_clusters, n_runs, random_state, working_memory=256.
     agreement = np.zeros((n, n))
     for r in range(n):
         for s in range(r + 1, n):
-            value = float(np.einsum("ij,ij->", images[r], images[s])) / len(rows[0])
+            value = float(np.einsum("ij,ij->", images[r], images[s])) / Zs[0].shape[0]
             agreement[r, s] = agreement[s, r] = value
     order = np.argsort(-agreement.sum(axis=1), kind="stable")
     kept = np.sort(order[: max(1, (n + 1) // 2)])
