@@ -216,9 +216,10 @@ def recall_rows(task, new, old, args):
                 if pairs != "documents":
                     continue
                 # index -> new space: the old documents translated, exact
-                # search. Ridge regresses onto its reference, so the map
-                # into the new space is fitted with the new model as the
-                # reference (not inverted from the other direction).
+                # search. The residual MLP maps into its reference view
+                # only, so the map into the new space is fitted with the new
+                # model as the reference (for ridge, the same regression as
+                # translating the first adapter away from its reference).
                 if adapter != "procrustes":
                     aligner = make_adapter(adapter, args, reference=1)
                     with warnings.catch_warnings():

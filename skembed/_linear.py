@@ -18,27 +18,51 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._affine import AFFINE_STATE, AffineMapMixin
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
-from skembed._linalg import least_squares_back_projection, regularized_eigh
+from skembed._linalg import regularized_eigh
 from skembed._moments import MOMENTS_OPTIONAL, MOMENTS_STATE, MomentsFitMixin
 from skembed._views import resolve_view
 
 __all__ = ["RidgeAligner"]
 
 
-def _back_projection_of(projection, gram, directions):
-    """Least-squares back-map of a view, exact for a map of reduced rank.
+def _ridge_solution(eigenvalues, eigenvectors, cross, rank):
+    """The ridge map ``(G + alpha I)^+ C``, of rank at most ``rank`` if given.
 
-    With ``P = W V V^T`` (V orthonormal, r columns), ``P^T G P = V S V^T``
-    with ``S = V^T W^T G W V``, whose pseudo-inverse is ``V S^{-1} V^T``:
-    the back-map ``(P^T G P)^+ P^T G`` becomes ``V S^{-1} (W V)^T G``,
-    computed in the r-dimensional subspace instead of by a pseudo-inverse
-    that would have to decide which rounding-level eigenvalues are zero.
+    ``eigenvalues`` (already shifted by alpha; zeros stand for directions
+    left out, a minimum-norm least-squares solution) and ``eigenvectors``
+    decompose ``G + alpha I``. Returns the map and, with a rank, the r
+    directions V of the reduced-rank solution ``W V V^T`` (else None).
     """
-    if directions is None:
-        return least_squares_back_projection(projection, gram)
-    reduced = projection @ directions
-    gram_reduced = gram @ reduced
-    return directions @ linalg.pinvh(reduced.T @ gram_reduced) @ gram_reduced.T
+    inverse = np.divide(
+        1.0, eigenvalues, out=np.zeros_like(eigenvalues), where=eigenvalues > 0
+    )
+    # (G + alpha I)^{-1} C through the eigendecomposition of G.
+    rotated = eigenvectors.T @ cross
+    ridge_map = eigenvectors @ (rotated * inverse[:, None])
+    if rank is None:
+        return ridge_map, None
+    # W^T (G + alpha I) W = H^T H with H = E^T C / sqrt(lambda): the leading
+    # right singular vectors of H span the best rank-r fit.
+    _, _, right = linalg.svd(rotated * np.sqrt(inverse)[:, None], full_matrices=False)
+    directions = right[:rank].T
+    return (ridge_map @ directions) @ directions.T, directions
+
+
+def _pseudo_eigh(gram, alpha, dtype):
+    """Eigendecomposition of ``gram + alpha I`` with numerically null values zeroed.
+
+    For the back-maps, which regress a view on the reference view: unlike
+    the maps the user asked for, they do not refuse a singular reference
+    view at ``alpha=0`` but fall back to the minimum-norm solution. Without
+    regularisation, what lies below the rounding of the input ``dtype``
+    counts as null (as in ``regularized_eigh``).
+    """
+    eigenvalues, eigenvectors = linalg.eigh(gram)
+    eigenvalues = np.maximum(eigenvalues, 0.0) + alpha
+    eps = np.finfo(dtype if alpha == 0 else np.float64).eps
+    tolerance = gram.shape[0] * eps * max(eigenvalues[-1], 0.0)
+    eigenvalues[eigenvalues <= tolerance] = 0.0
+    return eigenvalues, eigenvectors
 
 
 class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
@@ -136,9 +160,15 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
 
     Only :math:`X_k^\\top X_k`, :math:`X_k^\\top X_r` and column sums are
     accumulated, so ``partial_fit`` over chunks gives the same maps as
-    ``fit``. ``translate`` into a non-reference view j uses the least-squares
-    back-map :math:`(W_j^\\top C_{jj} W_j)^{+} W_j^\\top C_{jj}`, which
-    regresses view j on its own mapped rows.
+    ``fit``. ``translate`` into a non-reference view j (and
+    ``inverse_transform_view``) uses the back-map
+    :math:`B_j = (\\tilde X_r^\\top \\tilde X_r + \\alpha I)^{-1}
+    \\tilde X_r^\\top \\tilde X_j`, the ridge regression (same ``alpha``
+    and ``rank``) of view j on the reference view, from the same kind of
+    statistics. So between the reference and another view, ``translate`` is
+    the ridge regression in the direction asked, whichever of the two is the
+    reference; between two other views it predicts the reference view's
+    rows, then regresses the target view on them.
 
     With ``rank=r``, each map minimises the same objective among maps of
     rank at most r. Ridge is least squares on the augmented rows
@@ -218,7 +248,9 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     def _statistics_request(self, widths):
         r = resolve_view(self, self.reference)
         others = [k for k in range(len(widths)) if k != r]
-        return {"cross": [(k, r) for k in others], "gram": others}
+        # The reference view's Gram matrix serves the back-maps (regressions
+        # of the other views on it).
+        return {"cross": [(k, r) for k in others], "gram": list(range(len(widths)))}
 
     def _solve(self, stats):
         r = resolve_view(self, self.reference)
@@ -238,51 +270,40 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                         f"{min(widths[k], widths[r])}; lower rank, or use "
                         "rank=None for full-rank maps."
                     )
-        maps, grams, leading = [], [], []
+        if self.fit_intercept:
+            gram_of, cross_of = stats.centered_gram, stats.centered_cross
+        else:
+            gram_of, cross_of = stats.uncentered_gram, stats.uncentered_cross
+        reference = _pseudo_eigh(gram_of(r), self.alpha, self._fit_dtype)
+        maps, back = [], []
         for k in range(n_views):
             if k == r:
                 maps.append(np.eye(widths[r]))
-                grams.append(None)
-                leading.append(None)
+                back.append(np.eye(widths[r]))
                 continue
-            if self.fit_intercept:
-                gram, cross = stats.centered_gram(k), stats.centered_cross(k, r)
-            else:
-                gram, cross = stats.uncentered_gram(k), stats.uncentered_cross(k, r)
+            cross = cross_of(k, r)
             eigenvalues, eigenvectors = regularized_eigh(
-                gram,
+                gram_of(k),
                 self.alpha,
                 view_name=self.view_names_[k],
                 dtype=self._fit_dtype,
                 parameter="alpha",
                 value=self.alpha,
             )
-            # (G + alpha I)^{-1} X_k^T X_r through the eigendecomposition of G.
-            rotated = eigenvectors.T @ cross
-            ridge_map = eigenvectors @ (rotated / eigenvalues[:, None])
-            grams.append(gram)
-            if self.rank is None:
-                maps.append(ridge_map)
-                leading.append(None)
-                continue
-            # W^T (G + alpha I) W = H^T H with H = E^T C / sqrt(lambda): the
-            # leading right singular vectors of H span the best rank-r fit.
-            _, _, right = linalg.svd(
-                rotated / np.sqrt(eigenvalues)[:, None], full_matrices=False
-            )
-            directions = right[: self.rank].T
-            maps.append((ridge_map @ directions) @ directions.T)
-            leading.append(directions)
+            maps.append(_ridge_solution(eigenvalues, eigenvectors, cross, self.rank)[0])
+            # The back-map of view k is the ridge regression (same alpha and
+            # rank) of view k on the reference view: translating out of the
+            # reference predicts the target view from the rows as they are,
+            # where inverting the forward regression would undo its
+            # shrinkage and amplify what it discarded.
+            back.append(_ridge_solution(*reference, cross.T, self.rank)[0])
         self.reference_ = r
         self.maps_ = maps
         self.means_ = means
         self.intercepts_ = [means[r] - means[k] @ maps[k] for k in range(n_views)]
         self._projections = maps
         self._offset = means[r].copy()
-        self._back_projections = [
-            maps[k] if k == r else _back_projection_of(maps[k], grams[k], leading[k])
-            for k in range(n_views)
-        ]
+        self._back_projections = back
 
     def _back_projection(self, k):
         return self._back_projections[k]

@@ -83,9 +83,10 @@ def test_reference_passes_through_and_is_named():
     assert aligner.get_feature_names_out()[0] == "a__ridgealigner0"
 
 
-def test_translate_into_non_reference_view_is_least_squares():
+def test_translate_into_non_reference_view_is_the_reverse_ridge():
     """Check the back-map into a non-reference view: exact when invertible,
-    a regression of the view on its mapped rows otherwise."""
+    otherwise the ridge regression of that view on the reference view, so that
+    translate does not depend on which of the two views is the reference."""
     rng = np.random.default_rng(2)
     A = rng.normal(size=(200, 4))
     M = rng.normal(size=(4, 4)) + 2 * np.eye(4)
@@ -94,11 +95,29 @@ def test_translate_into_non_reference_view_is_least_squares():
     assert_allclose(aligner.translate(A, 0, 1), B, atol=1e-8)
 
     A, B = _paired_views(3, widths=(6, 3))
-    aligner = RidgeAligner(alpha=1.0, reference=1).fit([A, B])
-    mapped = aligner.transform_view(A, 0)
-    centred = A - A.mean(axis=0)
-    expected = np.linalg.lstsq(mapped, centred, rcond=None)[0]
-    assert_allclose(aligner._back_projection(0), expected, atol=1e-8)
+    for alpha in (0.5, 20.0):
+        away = RidgeAligner(alpha=alpha, reference=1).fit([A, B])
+        towards = RidgeAligner(alpha=alpha, reference=0).fit([A, B])
+        # B -> A: the ridge regression of A on B, fitted either way.
+        expected = Ridge(alpha=alpha).fit(B, A).predict(B)
+        assert_allclose(away.translate(B, 1, 0), expected, atol=1e-8)
+        assert_allclose(towards.translate(B, 1, 0), expected, atol=1e-8)
+        assert_allclose(
+            away.inverse_transform_view(away.transform_view(B, 1), 0),
+            expected,
+            atol=1e-8,
+        )
+
+
+def test_back_map_of_a_singular_reference_is_minimum_norm():
+    """Check that alpha=0 with a rank-deficient reference still translates."""
+    rng = np.random.default_rng(8)
+    A = rng.normal(size=(100, 5))
+    B = A[:, :3] @ rng.normal(size=(3, 4))  # rank 3 of 4 columns
+    aligner = RidgeAligner(alpha=0, reference=1).fit([A, B])
+    Ac, Bc = A - A.mean(axis=0), B - B.mean(axis=0)
+    expected = Bc @ np.linalg.lstsq(Bc, Ac, rcond=None)[0] + A.mean(axis=0)
+    assert_allclose(aligner.translate(B, 1, 0), expected, atol=1e-8)
 
 
 def test_alpha_zero_is_least_squares_and_rank_deficiency_is_an_error():
@@ -179,9 +198,8 @@ def test_rank_matches_reduced_rank_ridge_on_rows(widths, rank):
     expected, V = _augmented_reduced_rank(A, B, 2.0, rank)
     assert_allclose(aligner.maps_[0], expected, atol=1e-8)
     assert np.linalg.matrix_rank(aligner.maps_[0]) == rank
-    # translate back into view 0 regresses it on its rank-r mapped rows.
-    Z = (A - A.mean(axis=0)) @ expected @ V
-    back = V @ np.linalg.lstsq(Z, A - A.mean(axis=0), rcond=None)[0]
+    # translate back into view 0 is the rank-r ridge regression of A on B.
+    back, _ = _augmented_reduced_rank(B, A, 2.0, rank)
     assert_allclose(
         aligner.translate(B, 1, 0),
         (B - B.mean(axis=0)) @ back + A.mean(axis=0),
