@@ -397,10 +397,11 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     and an orthogonal map is fitted on these pseudo-pairs. Eight clustering
     runs are made; wrong matchings give maps that disagree, so the anchors of
     the better-agreeing half are pooled for the final map. That map is then
-    refined much as mini-vec2vec refines it, by 150 rounds that each pair 1,000
-    sampled rows of pool 0, mapped, with the mean of their nearest rows in
-    a sample of up to 5,000 rows of pool 1 (1% of the sample, 10 to 50
-    rows), and refit the orthogonal map on those pairs. A mean over a
+    refined much as mini-vec2vec refines it, by up to 150 rounds that each
+    pair 1,000 sampled rows of pool 0, mapped, with the mean of their nearest
+    rows in a sample of up to 5,000 rows of pool 1 (1% of the sample, 10 to
+    50 rows), and refit the orthogonal map on those pairs; the rounds end
+    early once the map only fluctuates around where it has settled. A mean over a
     neighbourhood is already right when a single nearest row is not, so
     this lifts maps that retrieve a few percent of texts to maps that
     retrieve most (on WordNet glosses, wordllama256 -> minilm, shuffled
