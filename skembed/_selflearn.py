@@ -257,7 +257,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         Start used when no pairs are given. ``"anchors"`` matches k-means
         centroids of the two pools (mini-vec2vec, see Notes), with up to
         ``n_restarts`` reruns while the confidence says a run failed.
-        ``"auto"`` also tries ``"sorted_similarity"`` after the first anchor
+        ``"auto"`` also tries ``"sorted_similarity"`` after the second anchor
         start. ``"sorted_similarity"`` is VecMap's unsupervised
         initialisation (see Notes). ``"identity"`` starts from mutual nearest
         neighbours of the raw, centred vectors, for two views that already
@@ -275,7 +275,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         not).
     n_restarts : int, default=2
         Further anchor starts, with new random draws, tried while no start
-        has reached a confidence of 0.9.
+        has reached a confidence of 0.9 and no start has landed again on
+        the map of a trusted one (see Notes).
     induction_size : int or None, default=20000
         Only the first ``induction_size`` rows of each pool take part in
         inducing pairs (VecMap's vocabulary cutoff): it bounds the cost of a
@@ -291,7 +292,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         (VecMap's default), and keeps the run with the higher final
         objective: each start fails on problems the other solves. Without
         pairs, the run from 0.1 is made only when the run from 1.0 ends
-        with a confidence below 0.9, and 0.1 is also where the annealed
+        with a confidence below 0.9 from a start that no other start
+        confirmed (see Notes), and 0.1 is also where the annealed
         rounds of a failed cold start begin (none for 1.0).
     working_memory : float or None, default=None
         Memory, in MiB, of one block of the pool x pool score matrix; the
@@ -419,18 +421,30 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     rows it has not seen). The control :math:`h_0` is the same share after
     self-learning from a random, shuffled dictionary; ``confidence_`` is
     :math:`(h - h_0) / (1 - h_0)`. Each start is probed by a few
-    deterministic rounds and scored so; the first to reach 0.9, or else the
-    best, is run to convergence. When no cold start reaches 0.5, the most
-    confident one is run on to convergence (a start can creep for a dozen
-    rounds before it takes off: on WordNet glosses, wordllama256 -> minilm,
-    shuffled pools of 5,000, a start probed at 0.09 ends at 0.71, 0.91
-    held-out top-1). If that stays below 0.5, the start is refined by
-    annealed stochastic rounds (unless ``keep_prob=1.0``; never a warm
-    start, whose map they would blur): ``keep_prob`` starts at 0.1 and
-    doubles only once the objective has stopped improving for three rounds;
-    that map is kept if it is more confident. Pools that hold different items (disjoint
-    corpora) leave many rows without a partner, which lowers :math:`h` even
-    for a right map: there the confidence errs on the side of a warning.
+    deterministic rounds and scored so. The search ends at the first start
+    that reaches 0.9, or that lands again on the map of an earlier start
+    trusted at 0.5 or more (one of their two probes holds 90% of the
+    other's pairs: starts that fail land on unrelated maps, so two
+    independent starts that meet have found the same structure); the most
+    confident start is then run to convergence. A right map can be trusted at well
+    under 0.9 (on WordNet glosses, wordllama256 -> minilm, shuffled pools of
+    10,000: 0.66-0.69 at 0.94 held-out top-1), and the second start that
+    confirms it spares the others. When no cold start reaches 0.5, starts
+    whose probes share a tenth of their pairs are preferred, the most
+    confident of them (on pools of different texts a right start can score
+    below the shuffled control, while failed starts share nothing), and
+    that start is run on to convergence and kept, with its warning.
+    Otherwise the most confident start is run on to convergence (a start
+    can creep for a dozen rounds before it takes off: on WordNet glosses,
+    wordllama256 -> minilm, shuffled pools of 5,000, a start probed at 0.09
+    ends at 0.71, 0.91 held-out top-1). If that stays below 0.5, the start
+    is refined by annealed stochastic rounds (unless ``keep_prob=1.0``;
+    never a warm start, whose map they would blur): ``keep_prob`` starts at
+    0.1 and doubles only once the objective has stopped improving for three
+    rounds; that map is kept if it is more confident. Pools that hold
+    different items (disjoint corpora) leave many rows without a partner,
+    which lowers :math:`h` even for a right map: there the confidence errs
+    on the side of a warning.
 
     **Sorted-similarity start** (``init="sorted_similarity"``, Artetxe et
     al., 2018). For the
