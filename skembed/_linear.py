@@ -274,7 +274,14 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
             gram_of, cross_of = stats.centered_gram, stats.centered_cross
         else:
             gram_of, cross_of = stats.uncentered_gram, stats.uncentered_cross
-        reference = _pseudo_eigh(gram_of(r), self.alpha, self._fit_dtype)
+        try:
+            reference = _pseudo_eigh(gram_of(r), self.alpha, self._fit_dtype)
+        except ValueError:
+            # The reference view's second moments sink below float64 (entries
+            # under about 1e-150) while the forward maps, which need only its
+            # cross moments, are well defined: at this precision every
+            # regression on the reference view is the zero map.
+            reference = None
         maps, back = [], []
         for k in range(n_views):
             if k == r:
@@ -296,7 +303,10 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
             # reference predicts the target view from the rows as they are,
             # where inverting the forward regression would undo its
             # shrinkage and amplify what it discarded.
-            back.append(_ridge_solution(*reference, cross.T, self.rank)[0])
+            if reference is None:
+                back.append(np.zeros((widths[r], widths[k])))
+            else:
+                back.append(_ridge_solution(*reference, cross.T, self.rank)[0])
         self.reference_ = r
         self.maps_ = maps
         self.means_ = means

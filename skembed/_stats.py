@@ -808,7 +808,10 @@ def _power_of_two_scale(block):
     limit = _SAFE_EXPONENT.get(block.dtype, _SAFE_EXPONENT[np.dtype(np.float32)])
     if -limit <= exponent <= limit:
         return 1.0
-    return float(np.ldexp(1.0, -exponent))
+    # A subnormal peak has an exponent below -1021, whose inverse power of two
+    # does not exist in float64; 2**1021 still brings it into the normal range
+    # (exactly), and _unscaled then tells whether its moments fit in float64.
+    return float(np.ldexp(1.0, min(-exponent, 1021)))
 
 
 def _shifted_row_moments(other, i, j, delta):

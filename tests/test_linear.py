@@ -120,6 +120,21 @@ def test_back_map_of_a_singular_reference_is_minimum_norm():
     assert_allclose(aligner.translate(B, 1, 0), expected, atol=1e-8)
 
 
+def test_reference_view_below_float64_range_still_fits():
+    """Check a reference view whose second moments underflow float64.
+
+    Its cross moments with the other view are enough for the forward map,
+    so fit must work; every regression on it is the zero map at float64
+    precision, so translating out of it gives the target view's mean.
+    """
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(20, 3))
+    Y = 1e-160 * rng.integers(1, 5, size=(20, 4))  # squares below 1e-300
+    aligner = RidgeAligner(alpha=1.0, reference=1).fit([X, Y])
+    assert np.all(np.isfinite(aligner.maps_[0]))
+    assert_allclose(aligner.translate(Y, 1, 0), np.tile(X.mean(axis=0), (20, 1)))
+
+
 def test_alpha_zero_is_least_squares_and_rank_deficiency_is_an_error():
     """Check alpha=0 against lstsq and the error for a singular Gram matrix."""
     A, B = _paired_views(4, widths=(6, 4))
