@@ -14,6 +14,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
 from sklearn.exceptions import ConvergenceWarning
 
+import skembed._unsupervised as unsupervised
 from skembed import (
     ProcrustesAligner,
     SelfLearningAligner,
@@ -22,10 +23,13 @@ from skembed import (
     save_aligner,
 )
 from skembed._unsupervised import (
+    MIN_CONFIDENCE,
+    _agreeing,
     _standardize,
     anchor_start,
     anneal_rounds,
     refine_rotation,
+    shared_pairs,
 )
 from skembed.metrics import retrieval_accuracy
 
@@ -140,6 +144,74 @@ def test_refinement_moves_a_rough_map_towards_the_true_one():
     assert np.linalg.norm(refined - Q) < 0.5 * np.linalg.norm(start - Q)
     # Deterministic for a random state.
     assert_array_equal(refined, refine_rotation(Z, start, np.random.RandomState(0)))
+
+
+def test_refinement_ends_at_a_fixed_point():
+    """Check that the rounds stop once the map no longer moves.
+
+    Pools no larger than the samples make every round the same map of the
+    same rows, so the refinement reaches a fixed point; it must stop there
+    well before the cap, with the map the cap would give.
+    """
+    A, B, _, Q = _isometric_pools(seed=4)
+    Z = [_standardize(A), _standardize(B)]
+    rng = np.random.default_rng(4)
+    skew = rng.normal(size=(16, 16)) * 0.12
+    start = scipy.linalg.expm(skew - skew.T) @ Q
+    calls = []
+    search = unsupervised._search
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return search(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(unsupervised, "_search", counted)
+        refined = refine_rotation(Z, start, np.random.RandomState(0))
+        assert len(calls) < unsupervised._REFINE_ROUNDS // 2
+        patch.setattr(unsupervised, "_REFINE_SETTLED", 0.0)
+        capped = refine_rotation(Z, start, np.random.RandomState(0))
+    assert_allclose(refined, capped, atol=1e-10)
+
+
+def test_shared_pairs_and_agreeing_probes():
+    """Check the overlap of two dictionaries and the grouping of probes."""
+    a = np.array([[0, 1], [1, 2], [2, 0], [3, 3]])
+    b = np.array([[0, 1], [1, 2], [3, 0]])
+    assert shared_pairs(a, b) == pytest.approx(2 / 3)
+    assert shared_pairs(b, a) == pytest.approx(2 / 3)
+    assert shared_pairs(a, a[:0]) == 0.0
+    c = np.array([[0, 3], [1, 0], [2, 1]])
+    probes = [(a, "a", 0.1), (b, "b", -0.2), (c, "c", 0.3)]
+    assert [probe[1] for probe in _agreeing(probes)] == ["a", "b"]
+
+
+def _noisy_isometric_pools(seed=0, n=2000, d=16, noise=0.9):
+    """Clustered rows and a shuffled rotated copy with independent noise."""
+    A = _clustered(seed, n, d)
+    Q = ortho_group.rvs(d, random_state=seed)
+    order = np.random.default_rng(seed + 100).permutation(n)
+    B = A @ Q + noise * np.random.default_rng(seed + 7).normal(size=(n, d))
+    return A, B[order], order
+
+
+def test_search_ends_when_a_second_start_confirms_a_trusted_one(capsys):
+    """Check that two starts landing on one map end the search over starts.
+
+    The noise keeps the confidence of the right map below 0.9, so the first
+    trusted start does not end the search alone; the next start that lands on
+    its fixed point does, and the remaining anchor start is not tried.
+    """
+    A, B, order = _noisy_isometric_pools()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        aligner = SelfLearningAligner(random_state=0, verbose=1).fit([A, B])
+    out = capsys.readouterr().out
+    assert "of the pairs of an earlier trusted start" in out
+    assert "start 4" not in out
+    assert "start keep_prob=0.1" not in out
+    assert MIN_CONFIDENCE <= aligner.confidence_ < 0.9
+    assert _precision(aligner.dictionary_, order) > 0.8
 
 
 def test_rectangular_pools():
@@ -420,6 +492,32 @@ def test_cold_verdict_on_real_pools_matches_the_truth():
     right = retrieval_accuracy(Z[0], Z[1]) > 0.5
     assert (aligner.confidence_ >= 0.5) == right
     assert warned == (not right)
+
+
+@pytest.mark.slow
+@needs_wordnet
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_disjoint_real_pools_keep_the_map_the_starts_agree_on():
+    """Check the map kept when no start is trusted but starts agree.
+
+    Disjoint pools of 5,000 WordNet glosses each (wordllama256, minilm): the
+    anchor starts land on related maps that score below the shuffled control,
+    where most rows have no partner. The fit must still warn, but return the
+    map the starts agree on, which retrieves held-out glosses far above
+    chance (1 / 2,000), rather than the most confident failed start.
+    """
+    folder = _data_dir("wordnet", "SKEMBED_WORDNET_DIR")
+    wordllama = np.load(folder / "wordllama256.npy").astype(np.float32)
+    minilm = np.load(folder / "minilm.npy").astype(np.float32)
+    rows = np.random.default_rng(0).permutation(wordllama.shape[0])
+    held, first, second = rows[:2000], rows[2000:7000], rows[7000:12000]
+    with pytest.warns(UnsupervisedAlignmentWarning):
+        aligner = SelfLearningAligner(random_state=0).fit(
+            [wordllama[first], minilm[second]]
+        )
+    Z = aligner._transform_views([wordllama[held], minilm[held]])
+    assert retrieval_accuracy(Z[0], Z[1]) > 0.2
+    assert aligner.confidence_ < MIN_CONFIDENCE
 
 
 @pytest.mark.slow
