@@ -403,8 +403,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     pair 1,000 sampled rows of pool 0, mapped, with the mean of their nearest
     rows in a sample of up to 5,000 rows of pool 1 (1% of the sample, 10 to
     50 rows), and refit the orthogonal map on those pairs; the rounds end
-    early once the map only fluctuates around where it has settled. A mean over a
-    neighbourhood is already right when a single nearest row is not, so
+    early once the map only fluctuates around where it has settled. A mean
+    over a neighbourhood is already right when a single nearest row is not, so
     this lifts maps that retrieve a few percent of texts to maps that
     retrieve most (on WordNet glosses, wordllama256 -> minilm, shuffled
     pools of 10,000, seed 0: held-out top-1 0.064 before, 0.73 after), and
@@ -426,8 +426,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     trusted at 0.5 or more (one of their two probes holds 90% of the
     other's pairs: starts that fail land on unrelated maps, so two
     independent starts that meet have found the same structure); the most
-    confident start is then run to convergence. A right map can be trusted at well
-    under 0.9 (on WordNet glosses, wordllama256 -> minilm, shuffled pools of
+    confident start is then run to convergence. A right map can be trusted at
+    well under 0.9 (on WordNet glosses, wordllama256 -> minilm, shuffled pools of
     10,000: 0.66-0.69 at 0.94 held-out top-1), and the second start that
     confirms it spares the others. When no cold start reaches 0.5, starts
     whose probes share a tenth of their pairs are preferred, the most

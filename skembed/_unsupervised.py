@@ -299,16 +299,17 @@ def refine_rotation(Z, rotation, random_state, working_memory=256.0):
     return rotation
 
 
+def _mean_cosine(first, second):
+    """Mean cosine between matching rows of two unit-row images of the same rows."""
+    return float(np.einsum("ij,ij->", first, second)) / first.shape[0]
+
+
 def _settled(images):
     """Whether maps imaged every ``_REFINE_CHECK`` rounds have stopped travelling."""
     if len(images) < 4:
         return False
-
-    def distance(a, b):
-        return 1.0 - float(np.einsum("ij,ij->", a, b)) / a.shape[0]
-
-    near = distance(images[-1], images[-2])
-    far = distance(images[-1], images[-4])
+    near = 1.0 - _mean_cosine(images[-1], images[-2])
+    far = 1.0 - _mean_cosine(images[-1], images[-4])
     # A deterministic refinement (pools no larger than the samples) reaches
     # its fixed point with both distances zero.
     return far <= _REFINE_SETTLED * near
@@ -364,8 +365,7 @@ def anchor_start(pools, *, n_clusters, n_runs, random_state, working_memory=256.
     agreement = np.zeros((n, n))
     for r in range(n):
         for s in range(r + 1, n):
-            value = float(np.einsum("ij,ij->", images[r], images[s])) / sources.shape[0]
-            agreement[r, s] = agreement[s, r] = value
+            agreement[r, s] = agreement[s, r] = _mean_cosine(images[r], images[s])
     order = np.argsort(-agreement.sum(axis=1), kind="stable")
     kept = np.sort(order[: max(1, (n + 1) // 2)])
     anchors0 = np.vstack([runs[r][0][0] for r in kept])
