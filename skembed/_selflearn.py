@@ -362,7 +362,11 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     of both pools (VecMap's "union"; a mutual match seldom survives two
     drops), so that early, unreliable maps yield varied dictionaries instead
     of locking in their own mistakes. The objective is the mean best CSLS
-    score of all rows of both pools.
+    score of all rows of both pools. A warm start's first dictionary and
+    probe rounds keep that union too: its map is close to right already, and
+    on pools of different texts mutual pairs, the ones the current map
+    agrees with, pull it further towards these pools' own neighbours each
+    round. A warm start the confidence trusts is run on with mutual pairs.
 
     The deterministic loop (MUSE) keeps every signal of a small, clean seed
     set, but when the pools share only part of their items, the unshared
@@ -678,12 +682,15 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             return None
         return eigenvectors[:, keep]
 
-    def _induce(self, aligner, pools, csls_k, keep_prob, random_state, basis=None):
+    def _induce(
+        self, aligner, pools, csls_k, keep_prob, random_state, basis=None, union=False
+    ):
         """Mutual CSLS nearest neighbours of the pools under ``aligner``.
 
         With a ``basis`` of the directions the dictionary determines, rows are
         compared by their best cosine under any completion of the map (see
-        :func:`_determined_coordinates`).
+        :func:`_determined_coordinates`). With ``union``, every row's best
+        match in either direction is kept, mutual or not.
         """
         mapped = self._centred_maps(aligner, pools)
         if basis is not None:
@@ -696,7 +703,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             random_state=random_state,
         )
         objective = 0.5 * (forward_score.mean() + backward_score.mean())
-        if keep_prob >= 1:
+        if keep_prob >= 1 and not union:
             return _mutual(forward, backward), float(objective)
         # Stochastic rounds keep both directions (VecMap's "union"): a mutual
         # match rarely survives the dropout of both of its scores.
