@@ -11,6 +11,7 @@ pools alone. Reported per case:
   source-model text, mapped into the centred shared space, retrieves among the
   2,000 target-model texts (chance 1 / 2,000); these rows took no part in fit;
 - top-1 on the pool rows themselves (shuffled pools only: their true pairs);
+- warm starts only: held-out top-1 of the warm map itself, before fit;
 - the reference, shuffled pools only: held-out top-1 of the default base
   (centred Procrustes) fitted with the pools' true pairs;
 - ``confidence_`` (label-free, see SelfLearningAligner) and whether fit warned
@@ -124,6 +125,9 @@ def run_case(views, source, target, size, setting, seed, init, blas_threads):
         aligner.fit([X0, X1])
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     held_nn, held_csls = top1(aligner, views[source][test], views[target][test])
+    start_nn = None
+    if not isinstance(init, str):
+        start_nn, _ = top1(init, views[source][test], views[target][test])
     pool_nn = paired_nn = None
     if setting == "shuffled":
         # Row i of X0 and row partner[i] of X1 embed the same text.
@@ -138,6 +142,7 @@ def run_case(views, source, target, size, setting, seed, init, blas_threads):
         "setting": setting,
         "seed": seed,
         "start": "warm" if not isinstance(init, str) else init,
+        "start_nn": start_nn,
         "held_nn": held_nn,
         "held_csls": held_csls,
         "pool_nn": pool_nn,
@@ -153,17 +158,19 @@ def run_case(views, source, target, size, setting, seed, init, blas_threads):
 
 
 HEADER = (
-    "| pair | pools | setting | seed | start | held-out top-1 | held-out CSLS | "
-    "pool top-1 | with pairs | confidence | warned | fit wall s | fit CPU s | load |"
+    "| pair | pools | setting | seed | start | start alone | held-out top-1 | "
+    "held-out CSLS | pool top-1 | with pairs | confidence | warned | fit wall s | "
+    "fit CPU s | load |"
 )
 
 
 def format_row(r):
     pool = "-" if r["pool_nn"] is None else f"{r['pool_nn']:.3f}"
     paired = "-" if r["paired_nn"] is None else f"{r['paired_nn']:.3f}"
+    alone = "-" if r["start_nn"] is None else f"{r['start_nn']:.3f}"
     return (
         f"| {r['pair']} | {r['size']} | {r['setting']} | {r['seed']} | {r['start']} "
-        f"| {r['held_nn']:.3f} | {r['held_csls']:.3f} | {pool} | {paired} | "
+        f"| {alone} | {r['held_nn']:.3f} | {r['held_csls']:.3f} | {pool} | {paired} | "
         f"{r['confidence']:.3f} | {'yes' if r['warned'] else 'no'} | "
         f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['load']:.1f} |"
     )
