@@ -60,3 +60,61 @@ def test_benchmark_script_runs(name):
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert expected in completed.stdout
+
+
+def _shared_corpus(name, variable):
+    """The shared corpus folder ``name``, or None when it is not available."""
+    env = os.environ.get(variable)
+    folder = Path(env) if env else ROOT.parent / "shared" / "data" / name
+    return folder if (folder / "minilm.npy").exists() else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    _shared_corpus("wordnet", "SKEMBED_WORDNET_DIR") is None
+    or _shared_corpus("fortunes", "SKEMBED_FORTUNES_DIR") is None,
+    reason="the shared WordNet and fortunes corpora are not available",
+)
+def test_zero_pair_benchmark_runs():
+    """Check that the zero-pair benchmark runs its cases at a small size.
+
+    The user guide's zero-pair numbers come from this script. Pools of 1,000
+    glosses, one model pair, one seed: shuffled pools from a cold and a warm
+    start, disjoint pools from a warm one (a cold fit of disjoint pools, like
+    the fortunes case, runs every start and costs about as much as the rest).
+    """
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "SKEMBED_WORDNET_DIR": str(_shared_corpus("wordnet", "SKEMBED_WORDNET_DIR")),
+        "SKEMBED_FORTUNES_DIR": str(_shared_corpus("fortunes", "SKEMBED_FORTUNES_DIR")),
+    }
+    common = ["--sizes", "1000", "--pairs", "wordllama256:minilm", "--seeds", "0"]
+    runs = {
+        ("shuffled",): ["--starts", "auto", "warm", "--no-fortunes"],
+        ("disjoint",): ["--starts", "warm", "--no-fortunes"],
+    }
+    rows = []
+    for settings, options in runs.items():
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "benchmarks/bench_zeropair.py",
+                *common,
+                "--settings",
+                *settings,
+                *options,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        rows += [line for line in completed.stdout.splitlines() if "| 1000 |" in line]
+    assert len(rows) == 3
+    assert sum("| shuffled |" in row for row in rows) == 2
+    # A warm row reports the warm map's own top-1; a cold one has none.
+    assert not any("| warm | - |" in row for row in rows)
+    assert sum("| auto | - |" in row for row in rows) == 1
