@@ -412,7 +412,7 @@ def _warm_start(point, problem, max_iter):
 
 
 def unbalanced_procrustes(
-    gram, cross, reference_sum_of_squares, *, scale, tol, max_iter
+    gram, cross, reference_sum_of_squares, *, scale, tol, max_iter, precision=0.0
 ):
     """Map with orthonormal columns minimising ``||s X W - Y||_F^2``, from moments.
 
@@ -431,6 +431,12 @@ def unbalanced_procrustes(
         by less than ``tol`` times its value.
     max_iter : int
         Maximum number of iterations (warm start and Newton together).
+    precision : float, default=0.0
+        Relative precision of the moments (the machine epsilon of the data
+        they were computed from). Where the Newton equation has no solution
+        (flat directions: fewer rows than p), the iterations stop once the
+        preconditioned steepest descent promises less than ``max(tol,
+        precision)`` times the residual.
 
     Returns
     -------
@@ -464,6 +470,21 @@ def unbalanced_procrustes(
         slope = float(np.sum(point.gradient * step))
         # The decrease the quadratic model promises at the Newton step.
         if is_newton and -slope <= tol * point.residual:
+            converged = True
+            break
+        if (
+            not (is_newton or warm)
+            and decrement <= max(tol, precision) * point.residual
+        ):
+            # No Newton step: with fewer rows than p, whole families of maps
+            # share the residual and the Hessian is singular along them, so
+            # the test above never applies. The point is stationary to the
+            # precision of the moments (float32 rounding in float32 moments
+            # keeps the steepest descent promising about 1e-7 of the residual
+            # forever: 300 iterations and 84-126 s for 200-300 WordNet glosses,
+            # wordllama256 and minilm, against 33-61 iterations and 3-6 s).
+            # Not before the warm start, whose start U V^T can be stationary
+            # far from the minimum.
             converged = True
             break
         if n_iter >= max_iter:

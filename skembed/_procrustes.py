@@ -76,7 +76,12 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     tol : float, default=1e-10
         The solver for a wider view stops when a Newton step promises to
         lower the residual sum of squares by less than ``tol`` times its
-        value.
+        value. When the Newton equation has no solution (a wider view fitted
+        on fewer pairs than the reference's width leaves a family of maps
+        with the same residual), it stops instead once the steepest descent
+        promises less than ``tol``, or than the machine epsilon of the input's
+        dtype, times the value: for float32 input the moments carry float32
+        rounding, and smaller promises are that rounding.
     combine : {"concat", "mean", "similarity"}, default="concat"
         How ``transform`` combines the mapped views.
 
@@ -318,6 +323,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                     scale=self.scale,
                     tol=self.tol,
                     max_iter=self.max_iter,
+                    precision=float(np.finfo(self._fit_dtype).eps),
                 )
                 if not converged:
                     warnings.warn(

@@ -6,6 +6,7 @@
 import os
 import pickle
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -326,6 +327,30 @@ def test_wider_source_partial_fit_and_float32():
     )
     assert single.transform_view(X[:5].astype(np.float32), 0).dtype == np.float32
     assert_allclose(single.rotations_[0], whole.rotations_[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("n", [20, 30])
+def test_wider_source_with_fewer_rows_than_widths_converges(n):
+    """Check a wider source fitted on fewer rows than the reference's width.
+
+    The centred source has rank n - 1 < p, so a family of maps shares the
+    least residual and the Newton equation has no solution; with float32
+    moments the steepest descent keeps promising rounding-level gains. The
+    solver must stop at a stationary point well before max_iter, without a
+    ConvergenceWarning, at the residual of the float64 fit.
+    """
+    X, Y = _anisotropic_pair(7, n=n, d=48, p=32)
+    fits = {}
+    for dtype in (np.float64, np.float32):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            aligner = ProcrustesAligner(reference=1).fit(
+                [X.astype(dtype), Y.astype(dtype)]
+            )
+        assert aligner.n_iter_[0] < aligner.max_iter // 2
+        Z = aligner.transform_view(X, 0) - aligner.transform_view(Y, 1)
+        fits[dtype] = np.sum(Z.astype(np.float64) ** 2)
+    assert_allclose(fits[np.float32], fits[np.float64], rtol=1e-4)
 
 
 def test_three_views_and_reference_by_name():
