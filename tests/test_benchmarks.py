@@ -45,11 +45,9 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_benchmark_script_runs(name):
-    """Check that a benchmark script runs at a tiny size and prints its table."""
-    argv, expected = CASES[name]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _run_script(argv, **variables):
+    """Run a script of the repository; its standard output, after a clean exit."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **variables}
     completed = subprocess.run(
         [sys.executable, *argv],
         cwd=ROOT,
@@ -59,7 +57,14 @@ def test_benchmark_script_runs(name):
         timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert expected in completed.stdout
+    return completed.stdout
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_benchmark_script_runs(name):
+    """Check that a benchmark script runs at a tiny size and prints its table."""
+    argv, expected = CASES[name]
+    assert expected in _run_script(argv)
 
 
 def _shared_corpus(name, variable):
@@ -83,36 +88,20 @@ def test_zero_pair_benchmark_runs():
     start, disjoint pools from a warm one (a cold fit of disjoint pools, like
     the fortunes case, runs every start and costs about as much as the rest).
     """
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
+    corpora = {
         "SKEMBED_WORDNET_DIR": str(_shared_corpus("wordnet", "SKEMBED_WORDNET_DIR")),
         "SKEMBED_FORTUNES_DIR": str(_shared_corpus("fortunes", "SKEMBED_FORTUNES_DIR")),
     }
     common = ["--sizes", "1000", "--pairs", "wordllama256:minilm", "--seeds", "0"]
     runs = {
-        ("shuffled",): ["--starts", "auto", "warm", "--no-fortunes"],
-        ("disjoint",): ["--starts", "warm", "--no-fortunes"],
+        "shuffled": ["--starts", "auto", "warm", "--no-fortunes"],
+        "disjoint": ["--starts", "warm", "--no-fortunes"],
     }
     rows = []
-    for settings, options in runs.items():
-        completed = subprocess.run(
-            [
-                sys.executable,
-                "benchmarks/bench_zeropair.py",
-                *common,
-                "--settings",
-                *settings,
-                *options,
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert completed.returncode == 0, completed.stderr[-2000:]
-        rows += [line for line in completed.stdout.splitlines() if "| 1000 |" in line]
+    for setting, options in runs.items():
+        argv = ["benchmarks/bench_zeropair.py", *common, "--settings", setting]
+        stdout = _run_script([*argv, *options], **corpora)
+        rows += [line for line in stdout.splitlines() if "| 1000 |" in line]
     assert len(rows) == 3
     assert sum("| shuffled |" in row for row in rows) == 2
     # A warm row reports the warm map's own top-1; a cold one has none.
