@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _corpora import VARIABLES, available_corpus, corpus_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,17 +68,9 @@ def test_benchmark_script_runs(name):
     assert expected in _run_script(argv)
 
 
-def _shared_corpus(name, variable):
-    """The shared corpus folder ``name``, or None when it is not available."""
-    env = os.environ.get(variable)
-    folder = Path(env) if env else ROOT.parent / "shared" / "data" / name
-    return folder if (folder / "minilm.npy").exists() else None
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(
-    _shared_corpus("wordnet", "SKEMBED_WORDNET_DIR") is None
-    or _shared_corpus("fortunes", "SKEMBED_FORTUNES_DIR") is None,
+    available_corpus("wordnet") is None or available_corpus("fortunes") is None,
     reason="the shared WordNet and fortunes corpora are not available",
 )
 def test_zero_pair_benchmark_runs():
@@ -88,10 +81,7 @@ def test_zero_pair_benchmark_runs():
     start, disjoint pools from a warm one (a cold fit of disjoint pools, like
     the fortunes case, runs every start and costs about as much as the rest).
     """
-    corpora = {
-        "SKEMBED_WORDNET_DIR": str(_shared_corpus("wordnet", "SKEMBED_WORDNET_DIR")),
-        "SKEMBED_FORTUNES_DIR": str(_shared_corpus("fortunes", "SKEMBED_FORTUNES_DIR")),
-    }
+    corpora = {VARIABLES[name]: str(corpus_dir(name)) for name in VARIABLES}
     common = ["--sizes", "1000", "--pairs", "wordllama256:minilm", "--seeds", "0"]
     runs = {
         "shuffled": ["--starts", "auto", "warm", "--no-fortunes"],

@@ -5,15 +5,14 @@
 
 import hashlib
 import json
-import os
 import re
 import zipfile
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _corpora import corpus_dir
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skembed.datasets import load_fortunes
@@ -22,12 +21,6 @@ from skembed.datasets._build_fortunes import select_rows
 VIEW_WIDTHS = {"minilm": 384, "e5": 384, "wordllama256": 256}
 N_TEXTS = 3000
 N_CORPUS = 8004
-
-
-def _fortunes_dir():
-    """Folder of the full fortunes corpus, next to the checkout, if present."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes"
-    return Path(os.environ.get("SKEMBED_FORTUNES_DIR", default))
 
 
 def _data_file(name):
@@ -198,7 +191,7 @@ def test_select_rows_is_stratified_and_deterministic():
 
 def test_fortunes_rows_match_full_corpus(fortunes):
     """Check bundled rows against the full corpus, to float16 precision."""
-    source = _fortunes_dir()
+    source = corpus_dir("fortunes")
     if not (source / "texts.jsonl").exists():
         pytest.skip("the full fortunes corpus is not available")
     with open(source / "texts.jsonl", encoding="utf-8") as file:

@@ -5,12 +5,11 @@
 
 import json
 import math
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _corpora import corpus_dir
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -506,17 +505,11 @@ def test_alignment_scorer_caps_k_on_small_folds():
 # Real paired embeddings
 # --------------------------------------------------------------------------
 
-_FORTUNES = Path(
-    os.environ.get(
-        "SKEMBED_FORTUNES_DIR",
-        Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes",
-    )
-)
 _N_REAL = 4000
 
 
 def _fortunes(name):
-    path = _FORTUNES / f"{name}.npy"
+    path = corpus_dir("fortunes") / f"{name}.npy"
     if not path.exists():
         pytest.skip(f"real embeddings not found ({name}.npy)")
     return np.load(path, mmap_mode="r")[:_N_REAL]

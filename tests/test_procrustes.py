@@ -3,14 +3,13 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import os
 import pickle
 import tracemalloc
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _corpora import available_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -24,16 +23,6 @@ from sklearn.pipeline import make_pipeline
 from skembed import GeneralizedProcrustesAligner, ProcrustesAligner
 from skembed.datasets import load_fortunes
 from skembed.metrics import retrieval_accuracy
-
-
-def _fortunes_dir():
-    env = os.environ.get("SKEMBED_FORTUNES_DIR")
-    path = (
-        Path(env)
-        if env
-        else Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes"
-    )
-    return path if (path / "minilm.npy").exists() else None
 
 
 def _rotated_pair(seed, n=300, d=6, scale=1.0, shift=0.0, noise=0.0, dtype=float):
@@ -557,10 +546,12 @@ def test_bundled_real_data_retrieval():
     assert retrieval_accuracy(Z[1], Z[0]) < forward - 0.2
 
 
-@pytest.mark.skipif(_fortunes_dir() is None, reason="shared fortunes data not present")
+@pytest.mark.skipif(
+    available_corpus("fortunes") is None, reason="shared fortunes data not present"
+)
 def test_full_real_data_retrieval():
     """Check >= 0.98 top-1 both ways, minilm <-> e5, 5,000 train / 2,000 held out."""
-    folder = _fortunes_dir()
+    folder = available_corpus("fortunes")
     A = np.load(folder / "minilm.npy")
     B = np.load(folder / "e5.npy")
     perm = np.random.default_rng(20240607).permutation(A.shape[0])
@@ -587,11 +578,13 @@ def _statistics_descent(X, Y, W, *, scale, n_iter):
     return cost - np.sum(T * T) + np.sum(Y * Y), W
 
 
-@pytest.mark.skipif(_fortunes_dir() is None, reason="shared fortunes data not present")
+@pytest.mark.skipif(
+    available_corpus("fortunes") is None, reason="shared fortunes data not present"
+)
 @pytest.mark.parametrize("scale", [False, True])
 def test_real_wider_source_residual_and_retrieval(scale):
     """Check minilm (384) -> wordllama (256): residual, descent, retrieval."""
-    folder = _fortunes_dir()
+    folder = available_corpus("fortunes")
     A = np.load(folder / "minilm.npy").astype(np.float64)
     B = np.load(folder / "wordllama256.npy").astype(np.float64)
     perm = np.random.default_rng(20240607).permutation(A.shape[0])

@@ -3,12 +3,11 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _corpora import available_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -22,16 +21,6 @@ import skembed._procrustes
 from skembed import ProcrustesAligner, SelfLearningAligner, UnsupervisedAlignmentWarning
 from skembed._selflearn import _determined_coordinates
 from skembed.metrics import retrieval_accuracy
-
-
-def _fortunes_dir():
-    env = os.environ.get("SKEMBED_FORTUNES_DIR")
-    path = (
-        Path(env)
-        if env
-        else Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes"
-    )
-    return path if (path / "minilm.npy").exists() else None
 
 
 def _rotated_pools(seed=0, n=300, d=16, shift=0.0):
@@ -526,10 +515,12 @@ def test_invalid_inputs():
     assert not hasattr(SelfLearningAligner(), "partial_fit")
 
 
-@pytest.mark.skipif(_fortunes_dir() is None, reason="fortunes data not available")
+@pytest.mark.skipif(
+    available_corpus("fortunes") is None, reason="fortunes data not available"
+)
 def test_real_embeddings_from_few_pairs():
     """Check that 50 pairs align two real models' unpaired pools of 2,000 rows."""
-    path = _fortunes_dir()
+    path = available_corpus("fortunes")
     minilm = np.load(path / "minilm.npy", mmap_mode="r")
     e5 = np.load(path / "e5.npy", mmap_mode="r")
     rng = np.random.default_rng(0)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _corpora import available_corpus
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -36,7 +37,6 @@ from skembed._atomic import write_atomically
 from skembed.datasets import load_fortunes
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOPICS = ["computers", "food", "love", "politics", "startrek"]
 
 
@@ -617,14 +617,12 @@ def test_sentence_transformers_never_downloads(monkeypatch):
 
 def _shared_corpus(name):
     """The first 30 texts of a shared corpus and its folder, or skip."""
-    default = SHARED / name
-    if name == "fortunes":
-        default = Path(os.environ.get("SKEMBED_FORTUNES_DIR", default))
-    if not (default / "texts.jsonl").exists():
+    folder = available_corpus(name, probe="texts.jsonl")
+    if folder is None:
         pytest.skip(f"the shared {name} corpus is not present")
-    with open(default / "texts.jsonl", encoding="utf-8") as file:
+    with open(folder / "texts.jsonl", encoding="utf-8") as file:
         rows = [json.loads(next(file)) for _ in range(30)]
-    return default, [row["text"] for row in rows]
+    return folder, [row["text"] for row in rows]
 
 
 @pytest.mark.parametrize("corpus", ["fortunes", "wordnet"])

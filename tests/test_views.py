@@ -3,15 +3,14 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import os
 import pickle
 import re
 from itertools import permutations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _corpora import available_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -948,16 +947,6 @@ def _unit_rows(rng, n_samples, n_features):
     return Z / np.linalg.norm(Z, axis=1, keepdims=True)
 
 
-def _fortunes_dir():
-    env = os.environ.get("SKEMBED_FORTUNES_DIR")
-    path = (
-        Path(env)
-        if env
-        else Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes"
-    )
-    return path if (path / "minilm.npy").exists() else None
-
-
 def test_default_split_refuses_to_cut_through_a_model():
     """Check views=None/K raise, naming the boundary and the fix, if cutting a model."""
     rng = np.random.default_rng(0)
@@ -1069,10 +1058,12 @@ def test_default_split_on_bundled_real_embeddings():
         assert estimator.n_features_per_view_ == widths
 
 
-@pytest.mark.skipif(_fortunes_dir() is None, reason="shared fortunes data not present")
+@pytest.mark.skipif(
+    available_corpus("fortunes") is None, reason="shared fortunes data not present"
+)
 def test_block_boundaries_of_shared_real_embeddings():
     """Check the shared models' boundaries are all found, and only those."""
-    path = _fortunes_dir()
+    path = available_corpus("fortunes")
     names = ["minilm", "e5", "e5_enpt", "wordllama256"]
     embeddings = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in names}
     for combo in [*permutations(names, 2), *permutations(names, 3)]:
