@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +47,24 @@ MB = 2**20
 
 
 # ---------------------------------------------------------------------- data
+# The shared corpora (full fortunes and WordNet data): the folder named by the
+# corpus's variable, else the one next to the repository.
+CORPUS_VARIABLES = {
+    "fortunes": "SKEMBED_FORTUNES_DIR",
+    "wordnet": "SKEMBED_WORDNET_DIR",
+}
+
+
+def corpus_dir(name, argument=None):
+    """The folder of shared corpus ``name``: ``argument``, its variable or default."""
+    if argument:
+        return Path(argument)
+    env = os.environ.get(CORPUS_VARIABLES[name])
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / name
+
+
 def make_views(n, dtype, *, width=WIDTH, seed=0, chunk=16384):
     """Two paired (n, width) views, ``Y = X Q + noise + shift``, built in place.
 

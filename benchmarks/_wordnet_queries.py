@@ -28,20 +28,17 @@ cache (a folder given by the caller); nothing is downloaded.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _common import corpus_dir
 
 MODELS = ("minilm", "e5", "wordllama256")
 
 
 def default_data_dir():
-    env = os.environ.get("SKEMBED_WORDNET_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "wordnet"
+    return corpus_dir("wordnet")
 
 
 def embedder(model, kind, cache, n_threads=1):

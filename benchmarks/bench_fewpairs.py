@@ -45,6 +45,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import corpus_dir
 from threadpoolctl import threadpool_limits
 
 from skembed import ProcrustesAligner, SelfLearningAligner
@@ -68,10 +69,7 @@ CASES = [
 
 
 def default_data_dir():
-    env = os.environ.get("SKEMBED_FORTUNES_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes"
+    return corpus_dir("fortunes")
 
 
 def load(data_dir):

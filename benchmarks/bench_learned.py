@@ -44,6 +44,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import corpus_dir
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -63,10 +64,7 @@ N_TRAIN, N_TEST = 5000, 2000
 
 
 def default_data_dir():
-    env = os.environ.get("SKEMBED_FORTUNES_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "fortunes"
+    return corpus_dir("fortunes")
 
 
 def load(data_dir):

@@ -52,9 +52,9 @@ import os
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+from _common import corpus_dir
 from threadpoolctl import threadpool_limits
 
 from skembed import (
@@ -66,14 +66,6 @@ from skembed.metrics import retrieval_accuracy
 
 N_TEST = 2000
 MODELS = ("minilm", "e5", "wordllama256")
-
-
-def data_dir(argument, variable, name):
-    if argument:
-        return Path(argument)
-    if os.environ.get(variable):
-        return Path(os.environ[variable])
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / name
 
 
 def load(folder, models, label):
@@ -217,14 +209,12 @@ def main(argv=None):
         if len(pair) != 2 or not set(pair) <= set(MODELS):
             sys.exit(f"--pairs takes source:target with models from {MODELS}")
     models = sorted({m for pair in pairs for m in pair})
-    wordnet = load(
-        data_dir(args.wordnet, "SKEMBED_WORDNET_DIR", "wordnet"), models, "WordNet"
-    )
+    wordnet = load(corpus_dir("wordnet", args.wordnet), models, "WordNet")
     need_fortunes = "warm" in starts or not args.no_fortunes
     fortunes = None
     if need_fortunes:
         fortunes = load(
-            data_dir(args.fortunes, "SKEMBED_FORTUNES_DIR", "fortunes"),
+            corpus_dir("fortunes", args.fortunes),
             models,
             "fortunes",
         )

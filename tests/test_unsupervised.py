@@ -3,13 +3,12 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.linalg
+from _corpora import available_corpus
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
 from sklearn.exceptions import ConvergenceWarning
@@ -33,23 +32,12 @@ from skembed._unsupervised import (
 )
 from skembed.metrics import retrieval_accuracy
 
-
-def _data_dir(name, variable):
-    env = os.environ.get(variable)
-    path = (
-        Path(env)
-        if env
-        else Path(__file__).resolve().parents[2] / "shared" / "data" / name
-    )
-    return path if (path / "minilm.npy").exists() else None
-
-
 needs_wordnet = pytest.mark.skipif(
-    _data_dir("wordnet", "SKEMBED_WORDNET_DIR") is None,
+    available_corpus("wordnet") is None,
     reason="the shared WordNet data set is not available",
 )
 needs_fortunes = pytest.mark.skipif(
-    _data_dir("fortunes", "SKEMBED_FORTUNES_DIR") is None,
+    available_corpus("fortunes") is None,
     reason="the shared fortunes data set is not available",
 )
 
@@ -443,7 +431,7 @@ def test_invalid_parameters(params, error):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_real_structureless_pools_are_flagged():
     """Check that fortunes pools (no shared cluster structure) are flagged."""
-    folder = _data_dir("fortunes", "SKEMBED_FORTUNES_DIR")
+    folder = available_corpus("fortunes")
     minilm = np.load(folder / "minilm.npy")[:1500]
     e5 = np.load(folder / "e5.npy")[:1500]
     order = np.random.default_rng(0).permutation(1500)
@@ -463,7 +451,7 @@ def test_real_structureless_pools_are_flagged_for_other_seeds(seed):
 
     A flag that holds for one seed only is luck; every seed must be flagged.
     """
-    folder = _data_dir("fortunes", "SKEMBED_FORTUNES_DIR")
+    folder = available_corpus("fortunes")
     minilm, e5 = np.load(folder / "minilm.npy"), np.load(folder / "e5.npy")
     rng = np.random.default_rng(seed)
     rows = rng.choice(minilm.shape[0], 1500, replace=False)
@@ -480,7 +468,7 @@ def _wordnet_pools(n, seed):
     same gloss. Also returns a Procrustes map fitted with pairs on other
     glosses, a warm start for the same two models.
     """
-    folder = _data_dir("wordnet", "SKEMBED_WORDNET_DIR")
+    folder = available_corpus("wordnet")
     minilm = np.load(folder / "minilm.npy").astype(np.float32)
     e5 = np.load(folder / "e5.npy").astype(np.float32)
     rng = np.random.default_rng(seed)
@@ -532,7 +520,7 @@ def test_warm_start_on_disjoint_real_pools_keeps_most_of_its_map():
     0.96-0.97 map, against 0.73-0.74 with mutual matches only). The confidence
     cannot tell such a map from a failed one, so fit warns.
     """
-    folder = _data_dir("wordnet", "SKEMBED_WORDNET_DIR")
+    folder = available_corpus("wordnet")
     minilm = np.load(folder / "minilm.npy").astype(np.float32)
     e5 = np.load(folder / "e5.npy").astype(np.float32)
     rows = np.random.default_rng(0).permutation(minilm.shape[0])
@@ -581,7 +569,7 @@ def test_disjoint_real_pools_keep_the_map_the_starts_agree_on():
     map the starts agree on, which retrieves held-out glosses far above
     chance (1 / 2,000), rather than the most confident failed start.
     """
-    folder = _data_dir("wordnet", "SKEMBED_WORDNET_DIR")
+    folder = available_corpus("wordnet")
     wordllama = np.load(folder / "wordllama256.npy").astype(np.float32)
     minilm = np.load(folder / "minilm.npy").astype(np.float32)
     rows = np.random.default_rng(0).permutation(wordllama.shape[0])
@@ -606,7 +594,7 @@ def test_cold_start_aligns_real_pools_of_different_widths():
     mean-of-neighbours rounds and self-learning, the map must find most true
     pairs of the pools, and the confidence must trust it.
     """
-    folder = _data_dir("wordnet", "SKEMBED_WORDNET_DIR")
+    folder = available_corpus("wordnet")
     wordllama = np.load(folder / "wordllama256.npy").astype(np.float32)
     minilm = np.load(folder / "minilm.npy").astype(np.float32)
     rng = np.random.default_rng(5)
