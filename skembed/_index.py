@@ -57,6 +57,19 @@ def _top_k(S, k):
     )
 
 
+def _best_rows(scores, rows, found, k):
+    """The k best of FAISS's results per query: (scores, positions in ``rows``).
+
+    Best first, equal scores in the order of their index rows, as the numpy
+    backend orders them (FAISS returns ties in an order of its own); padding
+    (``found`` False) last.
+    """
+    scores = np.where(found, scores, -np.inf)
+    order = np.lexsort((np.where(found, rows, np.iinfo(np.int64).max), -scores))
+    order = order[:, :k]
+    return np.take_along_axis(scores, order, axis=1), order
+
+
 def _mean_of_largest(values, valid, k):
     """Mean of the k largest valid values of every row (fewer if fewer are valid)."""
     ranked = -np.sort(-np.where(valid, values, -np.inf), axis=1)[:, :k]
@@ -307,10 +320,11 @@ class EmbeddingIndex(BaseEstimator):
         if self.backend == "faiss-flat":
             index = faiss.IndexFlatIP(d)
         else:
+            # Plain ints: FAISS's bindings refuse numpy integers.
             index = faiss.IndexHNSWFlat(
-                d, self.hnsw_neighbors, faiss.METRIC_INNER_PRODUCT
+                d, int(self.hnsw_neighbors), faiss.METRIC_INNER_PRODUCT
             )
-            index.hnsw.efConstruction = self.ef_construction
+            index.hnsw.efConstruction = int(self.ef_construction)
         for start in range(0, n_index, step):
             index.add(self._prepare(X[start : start + step], np.float32, self.mean_))
         self._rows = None
@@ -329,15 +343,19 @@ class EmbeddingIndex(BaseEstimator):
 
     def _check_queries(self, queries, name):
         check_is_fitted(self, "n_index_")
-        queries = check_array(queries, dtype=[np.float64, np.float32], input_name=name)
-        if queries.shape[1] != self.n_features_in_:
+        array = check_array(queries, dtype=[np.float64, np.float32], input_name=name)
+        if array.shape[1] != self.n_features_in_:
             raise ValueError(
-                f"{name} has {queries.shape[1]} columns, but the index rows have "
+                f"{name} has {array.shape[1]} columns, but the index rows have "
                 f"{self.n_features_in_}: queries must be in the index's space. "
                 "Translate them first (an aligner's translate) if they come from "
                 "another model."
             )
-        return queries
+        # Columns are matched by position: a DataFrame's names must be the
+        # index's, in its order (scikit-learn's check, and its warning when
+        # only one of the two has names).
+        validate_data(self, queries, skip_check_array=True, reset=False)
+        return array
 
     def _query_mean(self):
         """The mean subtracted from queries (None: no centring)."""
@@ -383,6 +401,14 @@ class EmbeddingIndex(BaseEstimator):
                 f"{queries.shape[0]}; pass a larger sample or lower csls_k."
             )
         if self.center == "separate":
+            if queries.shape[0] < 2:
+                # A query minus the mean of itself alone is the zero vector.
+                raise ValueError(
+                    'center="separate" subtracts the mean of the query sample '
+                    f"from queries; fit_queries got {queries.shape[0]} query, a "
+                    "mean needs a sample of several (a few thousand are usually "
+                    "enough)."
+                )
             self.query_mean_ = self._column_mean(queries)
         if csls:
             pool = self._prepare(queries, self._dtype, self._query_mean())
@@ -410,15 +436,23 @@ class EmbeddingIndex(BaseEstimator):
             Cosine or CSLS score of each neighbour, best first (higher is
             nearer).
         indices : ndarray of shape (n_queries, n_neighbors), int64
-            Index rows, best first.
+            Index rows, best first; equal scores in the order of their rows.
+            An approximate graph walk (``"faiss-hnsw"``) can return fewer
+            rows than asked for a query: the missing places hold index -1
+            and score ``-inf``.
         """
         queries = self._check_queries(queries, "queries")
         k = self.n_neighbors if n_neighbors is None else n_neighbors
-        if not isinstance(k, Integral) or not 1 <= k <= self.n_index_:
+        if (
+            not isinstance(k, Integral)
+            or isinstance(k, bool)
+            or not 1 <= k <= self.n_index_
+        ):
             raise ValueError(
                 f"n_neighbors={k!r} must be an integer between 1 and the number "
                 f"of index rows ({self.n_index_})."
             )
+        k = int(k)
         csls = self.method == "csls"
         if csls:
             if not hasattr(self, "penalties_"):
@@ -450,9 +484,11 @@ class EmbeddingIndex(BaseEstimator):
         fetch = k
         if csls:
             fetch = min(self.n_index_, max(k, self.csls_k, self.shortlist))
+        # Plain ints: FAISS's bindings refuse numpy integers.
+        fetch = int(fetch)
         if self.backend == "faiss-hnsw":
             # The graph walk keeps ef candidates and returns the best `fetch`.
-            index.hnsw.efSearch = max(self.ef_search, fetch)
+            index.hnsw.efSearch = int(max(self.ef_search, fetch))
         scores = np.empty((prepared.shape[0], k))
         indices = np.empty((prepared.shape[0], k), dtype=np.int64)
         for start in range(0, prepared.shape[0], self.batch_size):
@@ -461,15 +497,16 @@ class EmbeddingIndex(BaseEstimator):
                 np.ascontiguousarray(prepared[start:stop]), fetch
             )
             cosines = cosines.astype(np.float64)
-            if not csls:
-                scores[start:stop], indices[start:stop] = cosines, rows
-                continue
             found = rows >= 0
+            if not csls:
+                best, where = _best_rows(cosines, rows, found, k)
+                scores[start:stop] = best
+                indices[start:stop] = np.take_along_axis(rows, where, axis=1)
+                continue
             # r_T(q) from the shortlist; FAISS pads missing results with -1.
             query_penalty = _mean_of_largest(cosines, found, self.csls_k)
             csls_scores = 2 * cosines - self.penalties_[np.maximum(rows, 0)]
-            csls_scores[~found] = -np.inf
-            best, where = _top_k(csls_scores, k)
+            best, where = _best_rows(csls_scores, rows, found, k)
             scores[start:stop] = best - query_penalty[:, None]
             indices[start:stop] = np.take_along_axis(rows, where, axis=1)
         return scores, indices

@@ -167,6 +167,9 @@ def test_separate_centring_needs_a_query_sample():
     assert not hasattr(searcher, "query_mean_")
     with pytest.raises(InvalidParameterError):
         EmbeddingIndex(center="queries").fit(index)
+    # A query minus the mean of itself alone is the zero vector.
+    with pytest.raises(ValueError, match="got 1 query"):
+        searcher.fit_queries(sample[:1])
 
 
 def test_bad_queries_and_parameters():
@@ -179,6 +182,25 @@ def test_bad_queries_and_parameters():
         searcher.kneighbors(queries, 5000)
     with pytest.raises(InvalidParameterError):
         EmbeddingIndex(backend="annoy").fit(index)
+    with pytest.raises(ValueError, match="must be an integer"):
+        searcher.kneighbors(queries, True)
+
+
+def test_dataframe_columns_must_match_the_index():
+    """Check that queries with the index's column names in another order fail.
+
+    Columns are matched by position, so reordered names would silently search
+    the wrong coordinates; scikit-learn's feature-name check refuses them.
+    """
+    pd = pytest.importorskip("pandas")
+    index, queries, _, _ = _data()
+    names = [f"x{i}" for i in range(index.shape[1])]
+    searcher = EmbeddingIndex(5).fit(pd.DataFrame(index, columns=names))
+    same = searcher.kneighbors(pd.DataFrame(queries, columns=names))
+    assert_array_equal(same[1], EmbeddingIndex(5).fit(index).kneighbors(queries)[1])
+    reordered = pd.DataFrame(queries[:, ::-1], columns=names[::-1])
+    with pytest.raises(ValueError, match="feature names"):
+        searcher.kneighbors(reordered)
 
 
 # ------------------------------------------------------------------- FAISS
@@ -256,3 +278,65 @@ def test_fitted_index_survives_pickling(backend):
     restored_scores, restored_indices = restored.kneighbors(queries)
     assert_array_equal(restored_indices, indices)
     assert_allclose(restored_scores, scores)
+
+
+@pytest.mark.parametrize("backend", ["faiss-flat", "faiss-hnsw"])
+@pytest.mark.parametrize("method", ["nn", "csls"])
+def test_faiss_takes_numpy_integers(backend, method):
+    """Check numpy integer parameters on the FAISS backends.
+
+    Grids built with numpy (np.arange) give np.int64 values, which FAISS's
+    bindings refuse unless converted; the search must equal the one with
+    Python integers.
+    """
+    pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    index, queries, _, sample = _data(n_index=400, n_queries=20)
+    params = {"method": method}
+    if backend == "faiss-hnsw":
+        params.update(hnsw_neighbors=16, ef_construction=100, ef_search=100)
+    else:
+        params.update(shortlist=50)
+    results = []
+    for convert in (int, np.int64):
+        typed = {
+            name: convert(value) for name, value in params.items() if name != "method"
+        }
+        searcher = EmbeddingIndex(
+            convert(3), csls_k=convert(5), backend=backend, method=method, **typed
+        ).fit(index)
+        if method == "csls":
+            searcher.fit_queries(sample)
+        results.append(searcher.kneighbors(queries, convert(3)))
+    assert_array_equal(results[0][1], results[1][1])
+    assert_allclose(results[0][0], results[1][0])
+
+
+@pytest.mark.parametrize("method", ["nn", "csls"])
+def test_hnsw_padding_is_minus_one_with_minus_infinity(method):
+    """Check the places a weak HNSW graph cannot fill: index -1, score -inf.
+
+    A graph of 2 links per node built with a search width of 1 cannot reach
+    every row, so asking for all of them leaves places empty, for nn as for
+    CSLS (FAISS itself pads nn with the lowest float).
+    """
+    pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    rng = np.random.default_rng(0)
+    index, queries = rng.normal(size=(200, 16)), rng.normal(size=(30, 16))
+    searcher = EmbeddingIndex(
+        200,
+        method=method,
+        backend="faiss-hnsw",
+        hnsw_neighbors=2,
+        ef_construction=1,
+        ef_search=1,
+    ).fit(index)
+    if method == "csls":
+        searcher.fit_queries(queries)
+    scores, indices = searcher.kneighbors(queries)
+    missing = indices < 0
+    assert missing.any()
+    assert_array_equal(np.isneginf(scores), missing)
+    # Found rows come first, best first.
+    assert not (missing[:, :-1] & ~missing[:, 1:]).any()
+    found = np.where(missing, -np.inf, scores)
+    assert (np.diff(found, axis=1)[~missing[:, 1:]] <= 1e-12).all()

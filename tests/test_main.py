@@ -1579,3 +1579,30 @@ def test_search_checks_widths_and_backend(cli, capsys, monkeypatch, tmp_path):
     assert "--backend faiss-hnsw" in err and "faiss" in err
     assert "Traceback" not in err
     assert not (tmp_path / "n.npy").exists()
+
+
+def test_search_separate_centring_needs_several_queries(
+    cli, capsys, monkeypatch, tmp_path
+):
+    """Check that one query with --center separate is a user error, not zeros.
+
+    A query minus the mean of itself alone is the zero vector, which scores 0
+    against every row; the other centrings still search it.
+    """
+    folder, (A, B), _ = cli
+    np.save(tmp_path / "one.npy", B[7:8])
+    model = str(folder / "model.npz")
+    common = ["--source", "new", "--target", "old", "-o", str(tmp_path / "n.npy")]
+    code, _, err = _run(
+        folder, capsys, monkeypatch, "search", model, str(tmp_path / "one.npy"),
+        "a.npy", "--center", "separate", *common,
+    )  # fmt: skip
+    assert code == 2
+    assert "--center separate" in err and "Traceback" not in err
+    assert not (tmp_path / "n.npy").exists()
+    code, _, err = _run(
+        folder, capsys, monkeypatch, "search", model, str(tmp_path / "one.npy"),
+        "a.npy", "--center", "index", *common,
+    )  # fmt: skip
+    assert code == 0, err
+    assert np.load(tmp_path / "n.npy")[0, 0] == 7

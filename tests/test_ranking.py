@@ -121,6 +121,7 @@ def test_perfect_and_empty_rankings():
         ([1], [[0, 0]], 2, ValueError, "lists an index row twice"),
         ([1], [[0.0, 1.0]], 2, TypeError, "must hold index row numbers"),
         ([[1], []], [[0], [1]], 1, ValueError, "query 1 has no relevant"),
+        ([[], []], [[0], [1]], 1, ValueError, "query 0 has no relevant"),
         ([-1], [[0]], 1, ValueError, "negative row number"),
         ([1.5], [[0]], 1, TypeError, "relevance labels are index row"),
         ([["a"]], [[0]], 1, TypeError, "relevance labels are index row"),

@@ -504,6 +504,12 @@ def run_search(args, progress):
             f"rows ({queries.shape[0]} and {n_index} here); lower it or use "
             "--method nn."
         )
+    if args.center == "separate" and queries.shape[0] < 2:
+        raise UserError(
+            "--center separate subtracts the mean of the queries themselves, "
+            f"which needs several queries ({queries.shape[0]} here); use "
+            "--center index or none."
+        )
     translated = _translate_rows(
         aligner, queries, source, target, widths[target_k], progress
     )

@@ -93,6 +93,9 @@ def _labels(relevant, n_queries):
             if array is not None and array.dtype == object:
                 array = None
         if array is not None and array.ndim in (1, 2) and array.dtype != object:
+            if array.size == 0:
+                # numpy reads lists of empty lists as float: no label at all.
+                array = array.astype(np.int64)
             if not np.issubdtype(array.dtype, np.integer):
                 raise TypeError(
                     f"relevant has dtype {array.dtype}; relevance labels are index "
