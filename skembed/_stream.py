@@ -15,13 +15,13 @@ the output name.
 import os
 import sys
 import time
-import uuid
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 
+from skembed._atomic import write_atomically
 from skembed._stats import chunk_rows
 
 __all__ = ["translate_file"]
@@ -218,8 +218,8 @@ class _ParquetReader:
 class _NpyWriter:
     """A .npy file written row chunk by row chunk (header first)."""
 
-    def __init__(self, path, n_rows, width, dtype):
-        self.file = open(path, "wb")
+    def __init__(self, file, n_rows, width, dtype):
+        self.file = file
         header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
         np.lib.format.write_array_header_2_0(
             self.file, {**header, "shape": (n_rows, width)}
@@ -229,13 +229,14 @@ class _NpyWriter:
         self.file.write(np.ascontiguousarray(vectors).data)
 
     def close(self):
-        self.file.close()
+        # The file belongs to the caller, who flushes and renames it.
+        pass
 
 
 class _ParquetWriter:
     """A Parquet file written one row group per chunk, other columns kept."""
 
-    def __init__(self, path, reader, width, dtype, output_column):
+    def __init__(self, file, reader, width, dtype, output_column):
         pa, pq = _import_parquet()
         self.pa = pa
         self.value_type = pa.from_numpy_dtype(dtype)
@@ -245,6 +246,13 @@ class _ParquetWriter:
             schema = pa.schema([(self.name, vector_type)])
         else:
             self.name = output_column or reader.column
+            if self.name != reader.column and self.name in reader.schema.names:
+                raise ValueError(
+                    f"output_column={self.name!r} is a column of the input "
+                    "already; the translated vectors would replace it. Pick "
+                    "another name, or None to replace the input's vector column "
+                    f"{reader.column!r}."
+                )
             fields = []
             for field in reader.schema:
                 if field.name == reader.column:
@@ -254,7 +262,8 @@ class _ParquetWriter:
             schema = pa.schema(fields, metadata=reader.schema.metadata)
         self.source = reader.column
         self.schema = schema
-        self.writer = pq.ParquetWriter(path, schema)
+        # A file object: the writer leaves it open for the caller.
+        self.writer = pq.ParquetWriter(file, schema)
 
     def write(self, vectors, batch):
         pa = self.pa
@@ -349,7 +358,8 @@ def translate_file(
     Float16 input is translated in float32; otherwise the output keeps the
     dtype ``translate`` returns for the input's dtype. The output goes to a
     temporary file in the output's folder, renamed to ``output`` once every
-    row is written.
+    row is written (a file it replaces keeps its permissions); a failure
+    leaves an existing ``output`` as it was.
 
     Examples
     --------
@@ -384,45 +394,50 @@ def translate_file(
     work_dtype = np.float32 if reader.dtype.itemsize <= 4 else np.float64
     rows = chunk_size or chunk_rows(reader.width * reader.dtype.itemsize, _CHUNK_BYTES)
     rate = _Rate(reader.n_rows, progress, f"translating {input.name}")
-    temporary = output.with_name(f".{output.name}.{uuid.uuid4().hex}.partial")
-    writer = None
-    try:
-        for vectors, batch in reader.chunks(rows):
-            vectors = np.asarray(vectors, dtype=work_dtype)
-            out = np.asarray(translate(vectors))
-            if out.ndim != 2 or out.shape[0] != vectors.shape[0]:
-                raise ValueError(
-                    f"translate returned shape {out.shape} for a chunk of "
-                    f"{vectors.shape[0]} rows; it must return one row per input row."
-                )
-            if out.dtype.kind != "f":
-                raise TypeError(
-                    f"translate returned {out.dtype} values; it must return "
-                    "floating-point vectors."
-                )
-            if writer is None:
-                width, dtype = out.shape[1], out.dtype
-                if out_suffix == ".npy":
-                    writer = _NpyWriter(temporary, reader.n_rows, width, dtype)
-                else:
-                    writer = _ParquetWriter(
-                        temporary, reader, width, dtype, output_column
-                    )
-            elif out.shape[1] != width:
-                raise ValueError(
-                    f"translate returned {out.shape[1]} columns for one chunk and "
-                    f"{width} for an earlier one."
-                )
-            writer.write(out.astype(dtype, copy=False), batch)
-            rate.update(vectors.shape[0])
-        writer.close()
+    shape = {}
+
+    def write(file):
         writer = None
-        os.replace(temporary, output)
-    finally:
-        if writer is not None:
-            writer.close()
-        if temporary.exists():
-            temporary.unlink()
+        try:
+            for vectors, batch in reader.chunks(rows):
+                vectors = np.asarray(vectors, dtype=work_dtype)
+                out = np.asarray(translate(vectors))
+                if out.ndim != 2 or out.shape[0] != vectors.shape[0]:
+                    raise ValueError(
+                        f"translate returned shape {out.shape} for a chunk of "
+                        f"{vectors.shape[0]} rows; it must return one row per "
+                        "input row."
+                    )
+                if out.dtype.kind != "f":
+                    raise TypeError(
+                        f"translate returned {out.dtype} values; it must return "
+                        "floating-point vectors."
+                    )
+                if writer is None:
+                    shape["width"], dtype = out.shape[1], out.dtype
+                    if out_suffix == ".npy":
+                        writer = _NpyWriter(file, reader.n_rows, out.shape[1], dtype)
+                    else:
+                        writer = _ParquetWriter(
+                            file, reader, out.shape[1], dtype, output_column
+                        )
+                elif out.shape[1] != shape["width"]:
+                    raise ValueError(
+                        f"translate returned {out.shape[1]} columns for one chunk and "
+                        f"{shape['width']} for an earlier one."
+                    )
+                writer.write(out.astype(dtype, copy=False), batch)
+                rate.update(vectors.shape[0])
+        finally:
+            # Also on a failure: a Parquet writer holds the file until closed.
+            if writer is not None:
+                writer.close()
+
+    # The shared atomic writer: a temporary file beside the output, synced,
+    # given the permissions of a file it replaces, renamed at the end, and
+    # removed on any failure.
+    write_atomically(output, write, suffix=".partial")
+    width = shape["width"]
     return {
         "rows": reader.n_rows,
         "n_features_in": reader.width,

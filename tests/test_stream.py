@@ -155,6 +155,47 @@ def test_failure_leaves_no_partial_output(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.npy", "old.npy"]
 
 
+def test_replaced_output_keeps_its_permissions(tmp_path):
+    """Check that a translated file replacing another keeps its mode bits."""
+    aligner, stored = _aligner()
+    np.save(tmp_path / "old.npy", stored)
+    np.save(tmp_path / "new.npy", np.zeros((2, 2)))
+    (tmp_path / "new.npy").chmod(0o600)
+    translate = functools.partial(aligner.translate, source=0, target=1)
+    translate_file(translate, tmp_path / "old.npy", tmp_path / "new.npy")
+    assert (tmp_path / "new.npy").stat().st_mode & 0o777 == 0o600
+    assert_allclose(np.load(tmp_path / "new.npy"), translate(stored), atol=1e-6)
+
+
+def test_output_column_must_not_replace_another_column(tmp_path):
+    """Check that the translated column cannot silently overwrite, e.g., the ids."""
+    pa = pytest.importorskip("pyarrow", reason="Parquet files need pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet files need pyarrow")
+    aligner, stored = _aligner()
+    vectors = pa.array(list(stored), type=pa.list_(pa.float32()))
+    ids = [f"doc{i}" for i in range(len(stored))]
+    pq.write_table(pa.table({"id": ids, "vector": vectors}), tmp_path / "in.parquet")
+    translate = functools.partial(aligner.translate, source=0, target=1)
+    with pytest.raises(ValueError, match="output_column='id' is a column"):
+        translate_file(
+            translate,
+            tmp_path / "in.parquet",
+            tmp_path / "out.parquet",
+            output_column="id",
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+    # Naming the vector column itself replaces it, as without output_column.
+    translate_file(
+        translate,
+        tmp_path / "in.parquet",
+        tmp_path / "out.parquet",
+        output_column="vector",
+    )
+    result = pq.read_table(tmp_path / "out.parquet")
+    assert result.column_names == ["id", "vector"]
+    assert result.column("id").to_pylist() == ids
+
+
 def test_progress_shows_rate_and_eta(tmp_path, capsys):
     """Check the progress line: rows done, rate and ETA on stderr."""
     _, stored = _aligner()
