@@ -32,6 +32,7 @@ from skembed._procrustes import ProcrustesAligner
 from skembed._stats import unit_rows
 from skembed._unsupervised import (
     MIN_CONFIDENCE,
+    MIN_JUDGED_ROWS,
     fit_without_pairs,
     is_pairwise_start,
     run_confidence,
@@ -78,7 +79,7 @@ def _check_pairs(pairs, n_rows):
             "pairs must be an (n_pairs, 2) array of integer row indices (row in "
             "view 0, row in view 1); it could not be converted to an array."
         ) from exc
-    if array.size == 0 and array.ndim <= 2:
+    if array.shape in ((0,), (0, 2)):
         return np.empty((0, 2), dtype=np.int64)
     if array.ndim != 2 or array.shape[1] != 2:
         raise ValueError(
@@ -323,7 +324,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         Without known pairs: how far the map is from one fitted to noise,
         from about 0 (no better than self-learning from a shuffled dictionary;
         below 0.5 ``fit`` warns) to 1 (every unseen row finds a mutual
-        partner); see Notes. None when pairs were given.
+        partner); see Notes. NaN (and ``fit`` warns) when the smaller pool
+        has fewer than 100 rows: too few to judge. None when pairs were given.
     isomorphism_score_ : float or None
         With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
         much better the initial dictionary is explained by a single map than
@@ -917,15 +919,26 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 self.confidence_ = run_confidence(
                     self, blocks, pools, best, csls_k, random_state
                 )
+        too_few = not supervised and min(limit) < MIN_JUDGED_ROWS
+        if too_few:
+            # Shares of a few dozen held-out rows are noise (see
+            # MIN_JUDGED_ROWS): no verdict rather than a lucky one.
+            self.confidence_ = float("nan")
         # Written so that a confidence that could not be computed (nan) warns
         # too: fit never returns a pairs-free map without a verdict on it.
         if not supervised and not self.confidence_ >= MIN_CONFIDENCE:
-            warnings.warn(
-                "SelfLearningAligner found no pairs-free map it can trust "
-                f"(confidence_={self.confidence_:.3f} < "
-                f"{MIN_CONFIDENCE}): the "
+            reason = (
+                f"pools of {min(limit)} rows are too few to judge a map found "
+                f"without pairs: confidence_=nan, it needs {MIN_JUDGED_ROWS} "
+                "rows in each pool"
+                if too_few
+                else f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}: the "
                 "two pools may lack shared structure, be too small, or hold "
-                "different items. Pass a few dozen known pairs with "
+                "different items"
+            )
+            warnings.warn(
+                f"SelfLearningAligner found no pairs-free map it can trust "
+                f"({reason}). Pass a few dozen known pairs with "
                 "fit(X, pairs=...), or a map fitted for the same two models "
                 "as init.",
                 UnsupervisedAlignmentWarning,

@@ -1606,3 +1606,26 @@ def test_search_separate_centring_needs_several_queries(
     )  # fmt: skip
     assert code == 0, err
     assert np.load(tmp_path / "n.npy")[0, 0] == 7
+
+
+def test_self_learning_on_too_few_rows_cannot_be_judged(tmp_path, capsys, monkeypatch):
+    """Check exit 3 and one line when the pools are too small to judge.
+
+    Independent noise of 6 rows was trusted at confidence 1.0 (exit 0); below
+    MIN_JUDGED_ROWS there is no verdict, so the map is not worth using.
+    """
+    from skembed._unsupervised import MIN_JUDGED_ROWS
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.normal(size=(6, 16)))
+    np.save(tmp_path / "b.npy", rng.normal(size=(6, 16)))
+    code, _, err = _main(
+        tmp_path, capsys, monkeypatch,
+        "align", "a.npy", "b.npy", "--method", "self-learning", "-q", "-o", "m.npz",
+    )  # fmt: skip
+    assert code == 3
+    _one_error(
+        err, "cannot be judged", f"under {MIN_JUDGED_ROWS} rows", "--pairs",
+        kind="not usable",
+    )  # fmt: skip
+    assert (tmp_path / "m.npz").exists()

@@ -125,6 +125,9 @@ def test_unequal_pools_with_partial_overlap():
         (np.array([[0, 1, 2], [3, 4, 5]]), r"pairs must have shape \(n_pairs, 2\)"),
         (np.array([0, 1, 2, 3]), r"pairs must have shape \(n_pairs, 2\)"),
         (np.zeros((2, 2, 2), dtype=int), r"pairs must have shape \(n_pairs, 2\)"),
+        # Empty, but not "no pairs": a shape that is not (n_pairs, 2).
+        (np.empty((0, 3), dtype=int), r"pairs must have shape \(n_pairs, 2\)"),
+        (np.empty((2, 0), dtype=int), r"pairs must have shape \(n_pairs, 2\)"),
         (np.array([[0, 1], [0, 2]]), r"pairs must be one-to-one.*row 0 of view 0"),
         (np.array([[0, 1], [2, 1]]), r"pairs must be one-to-one.*row 1 of view 1"),
         (np.array([[0.0, 1.5], [2.0, 3.0]]), r"pairs must hold integer row"),

@@ -402,6 +402,27 @@ def test_deterministic_for_a_random_state():
     assert fits[0].confidence_ == fits[1].confidence_
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("n_rows", [6, 40, 80])
+def test_small_pools_are_not_judged(n_rows):
+    """Check that pools too small to judge get no verdict, and a warning.
+
+    On pools of a few dozen rows the confidence compares shares of a handful
+    of held-out rows, and noise was trusted (independent Gaussian pools of 6
+    rows, seed 0: confidence 1.0 without a warning). Below MIN_JUDGED_ROWS
+    the confidence is NaN, whatever the pools hold, and fit warns.
+    """
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(n_rows, 16)), rng.normal(size=(n_rows, 16))
+    with pytest.warns(UnsupervisedAlignmentWarning, match="too few to judge"):
+        noise = SelfLearningAligner(random_state=0).fit([A, B])
+    assert np.isnan(noise.confidence_)
+    related, rotated, _, _ = _isometric_pools(seed=3, n=n_rows)
+    with pytest.warns(UnsupervisedAlignmentWarning, match="too few to judge"):
+        aligner = SelfLearningAligner(random_state=0).fit([related, rotated])
+    assert np.isnan(aligner.confidence_)
+
+
 def test_confidence_is_none_with_pairs():
     """Check that known pairs skip the confidence (they are the evidence)."""
     A, B, order, _ = _isometric_pools(seed=7, n=300)

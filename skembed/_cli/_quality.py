@@ -18,7 +18,7 @@ one rule:
 import math
 from dataclasses import dataclass
 
-from skembed._unsupervised import MIN_CONFIDENCE
+from skembed._unsupervised import MIN_CONFIDENCE, MIN_JUDGED_ROWS
 from skembed.metrics import retrieval_accuracy
 from skembed.metrics._verdict import retrieval_above_chance
 
@@ -105,6 +105,14 @@ def fit_quality(aligner, held_out=None):
     )
     if score >= threshold:
         return Quality(True, figure)
+    if score != score:
+        return Quality(
+            False,
+            figure,
+            f"the fitted map cannot be judged: without known pairs, {attribute} "
+            f"is nan (pools under {MIN_JUDGED_ROWS} rows are too few to tell a "
+            "map from noise); pass a few dozen known pairs with --pairs",
+        )
     return Quality(
         False,
         figure,
