@@ -229,8 +229,7 @@ class _NpyWriter:
         self.file.write(np.ascontiguousarray(vectors).data)
 
     def close(self):
-        # The file belongs to the caller, who flushes and renames it.
-        pass
+        """Nothing to release: the caller owns the file, flushes and renames it."""
 
 
 class _ParquetWriter:
@@ -257,7 +256,7 @@ class _ParquetWriter:
             for field in reader.schema:
                 if field.name == reader.column:
                     fields.append(pa.field(self.name, vector_type))
-                elif field.name != self.name:
+                else:
                     fields.append(field)
             schema = pa.schema(fields, metadata=reader.schema.metadata)
         self.source = reader.column
