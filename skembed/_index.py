@@ -42,21 +42,6 @@ def import_faiss(backend):
         ) from exc
 
 
-def _top_k(S, k):
-    """The k best columns of every row of S, best first (ties to the lower one)."""
-    n_rows, n_cols = S.shape
-    if k < n_cols:
-        part = np.argpartition(-S, k - 1, axis=1)[:, :k]
-    else:
-        part = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
-    values = np.take_along_axis(S, part, axis=1)
-    order = np.lexsort((part, -values), axis=1)
-    return (
-        np.take_along_axis(values, order, axis=1),
-        np.take_along_axis(part, order, axis=1),
-    )
-
-
 def _best_rows(scores, rows, found, k):
     """The k best of FAISS's results per query: (scores, positions in ``rows``).
 
