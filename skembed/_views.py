@@ -278,9 +278,11 @@ def _is_list_of_views(X) -> bool:
         ndim = getattr(first, "ndim", None)
         if ndim == 1:
             raise _ambiguous_list_error(X, 0)
-        return ndim == 2
+        # A list of 3-D arrays is a list of views of the wrong shape, which
+        # check_views reports by item (as one array it would be 4-D).
+        return ndim is not None and ndim >= 2
     try:
-        if np.ndim(first) == 2:
+        if np.ndim(first) >= 2:
             return True
     except ValueError:
         return False  # a ragged first row: check_array reports it

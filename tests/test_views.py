@@ -588,6 +588,14 @@ def test_list_x_errors():
         _fitted(None, [X, X[:, 0]])
     with pytest.raises(ValueError, match=r"X\[1\] is a 1-D array"):
         _fitted(None, [X, [1.0, 2.0]])
+    # Two 3-D arrays were read as one 4-D array ("Found array with dim 4").
+    cube = X.reshape(-1, 2, 2)
+    with pytest.raises(ValueError, match=r"X\[0\] is a 3-D array.*2-D array"):
+        _fitted(None, [cube, cube])
+    with pytest.raises(ValueError, match=r"X\[0\] is a 3-D array"):
+        _fitted(None, [cube.tolist(), cube.tolist()])
+    with pytest.raises(ValueError, match=r"X\[1\] is a 3-D array"):
+        _fitted(None, [X, cube])
     with pytest.raises(ValueError, match="different numbers of rows"):
         _fitted(None, [X, X[:3]])
     with pytest.raises(ValueError, match="inhomogeneous"):
