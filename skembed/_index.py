@@ -245,14 +245,16 @@ class EmbeddingIndex(BaseEstimator):
 
     # ------------------------------------------------------------------- fit
     def _prepare(self, X, dtype, mean):
-        """Rows of X minus ``mean`` (None: no centring), at unit length, in dtype."""
-        out = np.asarray(X, dtype=dtype)
-        if mean is not None:
-            out = out - mean.astype(dtype)
-        elif out is X or np.shares_memory(out, X):
-            out = out.copy()
+        """Rows of X minus ``mean`` (None: no centring), at unit length, in dtype.
+
+        Centred and scaled in X's own precision, then cast: float64 rows with
+        entries beyond float32's range (about 3.4e38) would become inf in a
+        cast made first, and their search would return no row.
+        """
+        out = np.asarray(X)
+        out = out - mean.astype(out.dtype) if mean is not None else out.copy()
         out /= row_norms(out)[:, None]
-        return out
+        return out.astype(dtype, copy=False)
 
     def _row_step(self):
         return chunk_rows(self.n_features_in_ * 8, "transform")

@@ -5,6 +5,7 @@
 
 import pickle
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -220,6 +221,25 @@ def test_faiss_flat_matches_numpy(center):
     assert_allclose(scores, expected_scores, atol=1e-5)
     distinct = np.abs(np.diff(expected_scores, axis=1)).min(axis=1) > 1e-5
     assert_array_equal(indices[distinct], expected[distinct])
+
+
+@pytest.mark.parametrize("backend", ["faiss-flat", "faiss-hnsw"])
+def test_faiss_takes_float64_rows_beyond_float32_range(backend):
+    """Check that rows too large for float32 are scaled before the cast.
+
+    Cosine search ignores a row's scale, but float64 rows with entries near
+    1e39 became inf in the float32 cast that came first: RuntimeWarnings and
+    index -1 for every query.
+    """
+    pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    index, queries, _, _ = _data(n_index=500, n_queries=20)
+    search = EmbeddingIndex(5, center=True, backend=backend)
+    scores, expected = search.fit(index).kneighbors(queries)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        big_scores, indices = search.fit(index * 1e39).kneighbors(queries * 1e39)
+    assert_array_equal(indices, expected)
+    assert_allclose(big_scores, scores, atol=1e-5)
 
 
 def test_faiss_csls_reranks_the_shortlist():
