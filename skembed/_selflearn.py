@@ -321,11 +321,12 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         Mean CSLS score of the best matches of all pool rows, both ways,
         under the kept run's last map; it ranks runs, higher is better.
     confidence_ : float or None
-        Without known pairs: how far the map is from one fitted to noise,
-        from about 0 (no better than self-learning from a shuffled dictionary;
-        below 0.5 ``fit`` warns) to 1 (every unseen row finds a mutual
-        partner); see Notes. NaN (and ``fit`` warns) when the smaller pool
-        has fewer than 100 rows: too few to judge. None when pairs were given.
+        Without known pairs: how far the map is from one that pairs nothing,
+        at most 1 (every unseen row finds a mutual partner); 0 or below when
+        it explains unseen rows no better than self-learning from a shuffled
+        dictionary or two samples of one pool do. Below 0.5 ``fit`` warns;
+        see Notes. NaN (and ``fit`` warns) when the smaller pool has fewer
+        than 100 rows: too few to judge. None when pairs were given.
     isomorphism_score_ : float or None
         With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
         much better the initial dictionary is explained by a single map than
@@ -424,9 +425,14 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     :math:`h` is the share of the other half's rows that are mutual CSLS
     nearest neighbours of a pool-1 row under that map (a map can memorise the
     pairs it was fitted on, but only a real correspondence carries over to
-    rows it has not seen). The control :math:`h_0` is the same share after
-    self-learning from a random, shuffled dictionary; ``confidence_`` is
-    :math:`(h - h_0) / (1 - h_0)`. Each start is probed by a few
+    rows it has not seen). The control :math:`h_0` is what a map that pairs
+    nothing reaches: the larger of the same share after self-learning from a
+    random, shuffled dictionary, and the share of two samples of one pool
+    (split in the same proportion), which a map that only superimposes the
+    two distributions reaches (independent noise pools with one anisotropic
+    spread do, and were trusted against the shuffled control alone);
+    ``confidence_`` is :math:`(h - h_0) / (1 - h_0)`. Pools of fewer than
+    1,000 rows average several splits. Each start is probed by a few
     deterministic rounds and scored so. The search ends at the first start
     that reaches 0.9, or that lands again on the map of an earlier start
     trusted at 0.5 or more (one of their two probes holds 90% of the
@@ -438,7 +444,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     confirms it spares the others. When no cold start reaches 0.5, starts
     whose probes share a tenth of their pairs are preferred, the most
     confident of them (on pools of different texts a right start can score
-    below the shuffled control, while failed starts share nothing), and
+    below the control, while failed starts share nothing), and
     that start is run on to convergence and kept, with its warning.
     Otherwise the most confident start is run on to convergence (a start
     can creep for a dozen rounds before it takes off: on WordNet glosses,

@@ -257,8 +257,11 @@ def test_warm_start_probe_keeps_best_matches_of_both_directions():
     rarely mutual. A warm start's first dictionary and probe rounds keep the
     union of both directions' best matches, so they name every row of both
     pools and some rows more than once; a cold start's rounds keep mutual
-    pairs, one partner per row. A trusted warm start is then run to the end
-    on mutual pairs.
+    pairs, one partner per row. A trusted warm start (pools of the same rows)
+    is then run to the end on mutual pairs. On the disjoint pools the warm
+    map superimposes the two distributions and pairs no row, which two
+    samples of one pool do as well: the confidence cannot tell it from a map
+    fitted to noise, and fit warns.
     """
     d = 16
     Q = ortho_group.rvs(d, random_state=12)
@@ -275,10 +278,15 @@ def test_warm_start_probe_keeps_best_matches_of_both_directions():
     assert _covers_both_pools(probed, 500, 500)
     cold = SelfLearningAligner(init="anchors")
     assert _one_to_one(unsupervised._rounds(cold, pools, pools, first, 10, rs, 3))
+    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
+        disjoint = SelfLearningAligner(init=warm, random_state=0).fit(pools)
+    assert disjoint.confidence_ < 0.5
+    order = np.random.default_rng(12).permutation(500)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnsupervisedAlignmentWarning)
-        fitted = SelfLearningAligner(init=warm, random_state=0).fit(pools)
+        fitted = SelfLearningAligner(init=warm, random_state=0).fit([A, (A @ Q)[order]])
     assert _one_to_one(fitted.dictionary_)
+    assert _precision(fitted.dictionary_, order) > 0.95
 
 
 def test_warm_start_with_other_widths_raises():
@@ -400,6 +408,49 @@ def test_deterministic_for_a_random_state():
     assert_array_equal(fits[0].dictionary_, fits[1].dictionary_)
     assert_array_equal(fits[0].aligner_.rotations_[1], fits[1].aligner_.rotations_[1])
     assert fits[0].confidence_ == fits[1].confidence_
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("seed", [2, 6])
+def test_independent_pools_of_one_anisotropic_spread_are_flagged(seed):
+    """Check that noise pools whose distributions a map can superimpose warn.
+
+    Two independent Gaussian pools of 200 rows with the same axis-aligned
+    spread (scales from 10 to 0.1 over 8 columns) share their distribution
+    and nothing else. Self-learning ends on a map that superimposes the
+    distributions, whose held-out rows find as many mutual neighbours as two
+    samples of one pool do: far more than the shuffled control's fixed point,
+    against which these seeds were trusted (0.52 and 0.62). The control now
+    includes the two-sample share.
+    """
+    rng = np.random.default_rng(seed)
+    scales = np.geomspace(10, 0.1, 8)
+    A, B = rng.normal(size=(200, 8)) * scales, rng.normal(size=(200, 8)) * scales
+    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
+        noise = SelfLearningAligner(random_state=seed).fit([A, B])
+    assert noise.confidence_ < 0.5
+
+
+def test_sample_share_of_one_distribution():
+    """Check the two-sample share: deterministic, and that of one distribution.
+
+    Under the identity, two samples of one anisotropic distribution give the
+    same share whichever pool is split, a pool sorted by its first column
+    gives that share too (the split is evenly spaced, so both samples span
+    the sort), and it is far above that of two unrelated distributions
+    superimposed (a pool against its own columns reversed).
+    """
+    rng = np.random.default_rng(0)
+    scales = np.geomspace(10, 0.1, 8)
+    A, B = rng.normal(size=(1500, 8)) * scales, rng.normal(size=(1500, 8)) * scales
+    A, B = A - A.mean(axis=0), B - B.mean(axis=0)
+    share = unsupervised.sample_share([A, B], 10, 256.0)
+    assert share == unsupervised.sample_share([A, B], 10, 256.0)
+    assert 0.5 < share < 0.9
+    ranked = A[np.argsort(A[:, 0])]
+    assert abs(unsupervised.sample_share([ranked, B], 10, 256.0) - share) < 0.05
+    pairs, _ = unsupervised.induced_pairs([A[::3], B[:, ::-1]], 10, 256.0)
+    assert pairs.shape[0] / A[::3].shape[0] < share - 0.2
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
