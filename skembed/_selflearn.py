@@ -33,6 +33,7 @@ from skembed._stats import unit_rows
 from skembed._unsupervised import (
     MIN_CONFIDENCE,
     MIN_JUDGED_ROWS,
+    distinct_rows,
     fit_without_pairs,
     is_pairwise_start,
     run_confidence,
@@ -325,8 +326,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         at most 1 (every unseen row finds a mutual partner); 0 or below when
         it explains unseen rows no better than self-learning from a shuffled
         dictionary or two samples of one pool do. Below 0.5 ``fit`` warns;
-        see Notes. NaN (and ``fit`` warns) when the smaller pool has fewer
-        than 100 rows: too few to judge. None when pairs were given.
+        see Notes. NaN (and ``fit`` warns) when a pool has fewer than 100
+        distinct rows: too few to judge. None when pairs were given.
     isomorphism_score_ : float or None
         With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
         much better the initial dictionary is explained by a single map than
@@ -925,7 +926,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 self.confidence_ = run_confidence(
                     self, blocks, pools, best, csls_k, random_state
                 )
-        too_few = not supervised and min(limit) < MIN_JUDGED_ROWS
+        judged = distinct_rows(pools) if not supervised else None
+        too_few = not supervised and judged < MIN_JUDGED_ROWS
         if too_few:
             # Shares of a few dozen held-out rows are noise (see
             # MIN_JUDGED_ROWS): no verdict rather than a lucky one.
@@ -934,9 +936,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         # too: fit never returns a pairs-free map without a verdict on it.
         if not supervised and not self.confidence_ >= MIN_CONFIDENCE:
             reason = (
-                f"pools of {min(limit)} rows are too few to judge a map found "
-                f"without pairs: confidence_=nan, it needs {MIN_JUDGED_ROWS} "
-                "rows in each pool"
+                f"pools of {judged} distinct rows are too few to judge a map "
+                f"found without pairs: confidence_=nan, it needs {MIN_JUDGED_ROWS} "
+                "distinct rows in each pool"
                 if too_few
                 else f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}: the "
                 "two pools may lack shared structure, be too small, or hold "

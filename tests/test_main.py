@@ -1625,7 +1625,7 @@ def test_self_learning_on_too_few_rows_cannot_be_judged(tmp_path, capsys, monkey
     )  # fmt: skip
     assert code == 3
     _one_error(
-        err, "cannot be judged", f"under {MIN_JUDGED_ROWS} rows", "--pairs",
+        err, "cannot be judged", f"under {MIN_JUDGED_ROWS} distinct rows", "--pairs",
         kind="not usable",
     )  # fmt: skip
     assert (tmp_path / "m.npz").exists()

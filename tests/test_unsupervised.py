@@ -454,6 +454,31 @@ def test_sample_share_of_one_distribution():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_repeated_rows_count_once():
+    """Check that copies of rows neither sink a right map nor fake a verdict.
+
+    Copies of a row share one nearest neighbour, the mutual partner of one
+    copy only: an exactly rotated pool of 600 rows, 420 of them copies of
+    others, was warned about (confidence 0.43). Each distinct row now counts
+    once, and pools of many rows but fewer than MIN_JUDGED_ROWS distinct ones
+    are not judged.
+    """
+    rng = np.random.default_rng(1)
+    A = _clustered(seed=0, n=600, d=16)
+    A[180:] = A[rng.integers(180, size=420)]
+    Q = ortho_group.rvs(16, random_state=0)
+    order = rng.permutation(600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        aligner = SelfLearningAligner(random_state=0).fit([A, (A @ Q)[order]])
+    assert aligner.confidence_ > 0.9
+    few = A[rng.integers(60, size=400)]
+    with pytest.warns(UnsupervisedAlignmentWarning, match="60 distinct rows"):
+        aligner = SelfLearningAligner(random_state=0).fit([few, few @ Q])
+    assert np.isnan(aligner.confidence_)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("n_rows", [6, 40, 80])
 def test_small_pools_are_not_judged(n_rows):
     """Check that pools too small to judge get no verdict, and a warning.
