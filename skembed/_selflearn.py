@@ -33,6 +33,7 @@ from skembed._stats import unit_rows
 from skembed._unsupervised import (
     MIN_CONFIDENCE,
     MIN_JUDGED_ROWS,
+    check_anchors,
     distinct_rows,
     fit_without_pairs,
     is_pairwise_start,
@@ -274,7 +275,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     n_anchors : int, default=25
         Clusters per pool of the ``"anchors"`` start, whose matched centroids
         are the anchors (20 to 30 work on real text embeddings; 10 and 50 do
-        not).
+        not). It must be smaller than the rows of each pool (at most 5,000
+        of them are clustered; on pools under 100 rows, which get no
+        verdict, it is capped at the rows); the matching costs about
+        ``n_anchors ** 3``.
     n_restarts : int, default=2
         Further anchor starts, with new random draws, tried while no start
         has reached a confidence of 0.9 and no start has landed again on
@@ -892,6 +896,12 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         pools = [block[:n] for block, n in zip(blocks, limit, strict=True)]
         csls_k = int(min(self.csls_k, *limit))
 
+        if (
+            not supervised
+            and isinstance(self.init, str)
+            and self.init in ("auto", "anchors")
+        ):
+            check_anchors(self.n_anchors, limit)
         self.isomorphism_score_ = None
         self.confidence_ = None
         if supervised:

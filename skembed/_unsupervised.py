@@ -33,6 +33,7 @@ from skembed._stats import search_chunk_rows, unit_rows
 __all__ = [
     "MIN_CONFIDENCE",
     "MIN_JUDGED_ROWS",
+    "check_anchors",
     "distinct_rows",
     "fit_without_pairs",
     "is_pairwise_start",
@@ -659,6 +660,26 @@ def calibrate(share, control):
     if control >= 1:
         return 0.0
     return float((share - control) / (1 - control))
+
+
+def check_anchors(n_anchors, n_rows):
+    """Refuse more anchors than the anchor start has rows to cluster.
+
+    Each pool's k-means runs on at most ``_SAMPLE_ROWS`` of its rows, and a
+    cluster per row matches rows, not structure, by quadratic assignments
+    whose cost grows as ``n_anchors ** 3`` (300 anchors on pools of 300 rows
+    took three minutes, against seconds at the default 25). On pools under
+    ``MIN_JUDGED_ROWS`` rows, whose map gets no verdict anyway, the clusters
+    are capped at the rows instead, so that the defaults run on any pools.
+    """
+    rows = min(int(min(n_rows)), _SAMPLE_ROWS)
+    if n_anchors >= rows >= MIN_JUDGED_ROWS:
+        raise ValueError(
+            f"n_anchors={n_anchors} clusters need more rows than that in each "
+            f"pool, but the anchor start clusters {rows} rows of the smaller "
+            f"pool (at most {_SAMPLE_ROWS:,}). Lower n_anchors (20 to 30 work "
+            "on real text embeddings), or pass pairs."
+        )
 
 
 def is_pairwise_start(init):

@@ -499,6 +499,27 @@ def test_small_pools_are_not_judged(n_rows):
     assert np.isnan(aligner.confidence_)
 
 
+@pytest.mark.parametrize("init", ["auto", "anchors"])
+def test_more_anchors_than_rows_raise(init):
+    """Check that n_anchors at or above the rows the start clusters is refused.
+
+    It was capped at the rows without a word, and one cluster per row costs
+    quadratic assignments of n x n (300 anchors on 300 rows took minutes).
+    Other starts and fits with pairs do not use the anchors, and pools under
+    MIN_JUDGED_ROWS rows (no verdict) keep the cap, so the defaults run on
+    any pools (test_small_pools_are_not_judged).
+    """
+    A, B, order, _ = _isometric_pools(seed=4, n=120)
+    with pytest.raises(ValueError, match=r"n_anchors=119 .* clusters 119 rows"):
+        SelfLearningAligner(init=init, n_anchors=119).fit([A, B[:-1]])
+    with pytest.raises(ValueError, match="n_anchors=200"):
+        SelfLearningAligner(init=init, n_anchors=200).fit([A, B])
+    pairs = np.column_stack([order[:10], np.arange(10)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        SelfLearningAligner(init=init, n_anchors=200).fit([A, B], pairs=pairs)
+
+
 def test_confidence_is_none_with_pairs():
     """Check that known pairs skip the confidence (they are the evidence)."""
     A, B, order, _ = _isometric_pools(seed=7, n=300)
