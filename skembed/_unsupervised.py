@@ -508,6 +508,12 @@ def _distinct(Z):
     return np.sort(first)
 
 
+def _without_repeats(Z):
+    """Z itself when no row repeats (no copy), else its first copies, in order."""
+    keep = _distinct(Z)
+    return Z if keep.shape[0] == Z.shape[0] else Z[keep]
+
+
 def distinct_rows(pools):
     """Distinct rows of the pool that has fewest (what the confidence judges)."""
     return int(min(_distinct(pool).shape[0] for pool in pools))
@@ -547,9 +553,8 @@ def cross_fitted_share(estimator, blocks, pools, dictionary, csls_k, random_stat
         # partner of one copy only: rows repeated in a pool capped the share
         # of an exact map (0.92 with 10% of its rows repeated, 0.51 with 60%,
         # warned at 70%). Each distinct row counts once.
-        queries = mapped[0][held]
-        queries = queries[_distinct(queries)]
-        index = mapped[1][_distinct(mapped[1])]
+        queries = _without_repeats(mapped[0][held])
+        index = _without_repeats(mapped[1])
         k = int(min(csls_k, queries.shape[0], index.shape[0]))
         pairs, _ = induced_pairs([queries, index], k, estimator._budget())
         explained += pairs.shape[0]
@@ -603,7 +608,7 @@ def sample_share(mapped, csls_k, working_memory):
         # Copies of one row in both samples would be each other's mutual
         # neighbours at distance 0, a pairing that two independent samples
         # lack: distinct rows only, as in the cross-fitted share.
-        Z = Z[_distinct(Z)]
+        Z = _without_repeats(Z)
         n = Z.shape[0]
         size = int(round(n * ratio / (1 + ratio)))
         if size < 2 or n - size < 2:
