@@ -32,6 +32,7 @@ from above :mod:`skembed._stats`.
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
@@ -43,6 +44,7 @@ __all__ = [
     "csls_penalties",
     "kneighbors",
     "mutual_matches",
+    "neighbourhood_mean_operator",
     "retrieval_accuracy",
     "search_unit_index",
     "unit_index_penalties",
@@ -405,6 +407,41 @@ def mutual_matches(
     forward_score -= penalty_of_a
     backward_score -= penalty_of_b
     return forward, backward, forward_score, backward_score
+
+
+def neighbourhood_mean_operator(Q, T, k, *, chunk_size=None):
+    """Sparse row-stochastic A such that ``A @ V`` averages V over neighbourhoods.
+
+    Row i of A weighs equally the rows of T whose cosine with row i of Q is
+    at least the k-th largest: normally k of them, more when some are tied
+    with the k-th. Keeping every tied row, instead of breaking ties by
+    position, makes the mean independent of how a partition orders equal
+    values, and it needs one partition and one comparison per block, no sort
+    (the cost of ranking neighbours that :func:`kneighbors` must pay).
+
+    The kernel of mean-of-neighbours matching: validated inputs of one dtype
+    whose rows have unit (or zero) length, so that a block of cosines is one
+    product; ``1 <= k <= len(T)``. A has T's dtype: its entries are 1 / m for
+    a neighbourhood of m rows.
+    """
+    n_t = T.shape[0]
+    scratch = _Scratch()
+    counts, columns = [], []
+    for _, _, S in _cosine_blocks(Q, T, chunk_size, unit_q=True, unit_t=True):
+        copy = scratch.copy_of(S)
+        copy.partition(n_t - k, axis=1)
+        # Flat indices run row by row, so each row's columns come out sorted,
+        # as CSR wants them.
+        flat = np.flatnonzero(S >= copy[:, n_t - k][:, None])
+        rows, cols = np.divmod(flat, n_t)
+        counts.append(np.bincount(rows, minlength=S.shape[0]))
+        columns.append(cols)
+    counts = np.concatenate(counts)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    weights = np.repeat((1 / counts).astype(T.dtype), counts)
+    return sp.csr_array(
+        (weights, np.concatenate(columns), indptr), shape=(Q.shape[0], n_t)
+    )
 
 
 def _retrieval_hits(Q, T, k, method, csls_k, chunk_size=None):

@@ -12,8 +12,10 @@ refined by matching sampled rows to the mean of their nearest neighbours
 before it starts the self-learning loop. This module holds that start and the
 label-free confidence that tells whether a map found without pairs is real.
 
-Every neighbour search of this module goes through :func:`_search`, and the
-mutual CSLS matches through :func:`skembed._neighbors.mutual_matches`.
+Every neighbour search of this module runs in the package's engine: the
+neighbourhood means of the anchor map and its refinement through
+:func:`skembed._neighbors.neighbourhood_mean_operator`, the mutual CSLS
+matches through :func:`skembed._neighbors.mutual_matches`.
 """
 
 # Authors: The skembed developers
@@ -27,7 +29,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
 from skembed._linalg import orthogonal_factor
-from skembed._neighbors import kneighbors, mutual_matches
+from skembed._neighbors import mutual_matches, neighbourhood_mean_operator
 from skembed._stats import search_chunk_rows, unit_rows
 
 __all__ = [
@@ -155,22 +157,6 @@ _MIN_GAIN = 1e-4
 _MAX_ANNEAL_ROUNDS = 40
 
 
-def _search(queries, index, k, *, method="nn", csls_k=10, working_memory=256.0):
-    """(indices, scores) of the k best rows of ``index`` for each query row.
-
-    The one neighbour search of this module, through the package's engine:
-    cosine (``"nn"``) or CSLS, best first, with a block of scores of at most
-    ``working_memory`` MiB.
-    """
-    chunk_size = search_chunk_rows(
-        index.shape[0], index.dtype, working_memory=working_memory
-    )
-    scores, indices = kneighbors(
-        queries, index, k, method=method, csls_k=csls_k, chunk_size=chunk_size
-    )
-    return indices, scores
-
-
 def _standardize(pool):
     """Unit rows, centred on the pool mean, unit again (float32 or float64)."""
     dtype = pool.dtype if pool.dtype in (np.float32, np.float64) else np.float64
@@ -192,6 +178,20 @@ def _sample_rows(Z, size, random_state):
         # No copy: a refinement round would otherwise copy a small pool whole.
         return Z
     return Z[_sample(Z.shape[0], size, random_state)]
+
+
+def _neighbourhood_means(queries, index, k, values, working_memory):
+    """Mean of ``values`` over the k nearest ``index`` rows of every query row.
+
+    Queries and index have unit rows; rows tied with the k-th nearest join
+    the mean (:func:`~skembed._neighbors.neighbourhood_mean_operator`).
+    Memory O(rows x width) plus a block of scores, never rows x k x width.
+    """
+    chunk_size = search_chunk_rows(
+        index.shape[0], index.dtype, working_memory=working_memory
+    )
+    operator = neighbourhood_mean_operator(queries, index, k, chunk_size=chunk_size)
+    return operator @ values
 
 
 def _polar(cross):
@@ -268,8 +268,7 @@ def _anchor_map(Z0, Z1, anchors0, anchors1, working_memory):
     """
     R0, R1 = _relative(Z0, anchors0), _relative(Z1, anchors1)
     k = min(_ANCHOR_NEIGHBOURS, Z1.shape[0])
-    neighbours, _ = _search(R0, R1, k, working_memory=working_memory)
-    targets = Z1[neighbours].mean(axis=1)
+    targets = _neighbourhood_means(R0, R1, k, Z1, working_memory)
     return _polar(Z0.T.astype(np.float64) @ targets)
 
 
@@ -307,12 +306,9 @@ def refine_rotation(Z, rotation, random_state, working_memory=256.0):
         # on pools of any size (50 of 5,000 rows is still a neighbourhood).
         candidates = _sample_rows(Z1, _SAMPLE_ROWS, random_state)
         mapped = unit_rows((source @ rotation).astype(Z0.dtype))
-        neighbours, _ = _search(mapped, candidates, k, working_memory=working_memory)
-        # Sum of the neighbours one rank at a time: O(rows x width) memory
-        # where fancy indexing all at once would hold rows x k x width.
-        targets = np.zeros((source.shape[0], Z1.shape[1]))
-        for rank in range(k):
-            targets += candidates[neighbours[:, rank]]
+        targets = _neighbourhood_means(
+            mapped, candidates, k, candidates, working_memory
+        )
         rotation = _polar(source.T.astype(np.float64) @ targets)
     return rotation
 

@@ -14,7 +14,11 @@ from sklearn import config_context
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skembed import csls_penalties, kneighbors
-from skembed._neighbors import alignment_score, mutual_matches
+from skembed._neighbors import (
+    alignment_score,
+    mutual_matches,
+    neighbourhood_mean_operator,
+)
 from skembed._stats import search_chunk_rows
 from skembed.metrics import retrieval_accuracy
 
@@ -109,6 +113,38 @@ def test_mutual_matches_equal_two_csls_searches(dtype, shape):
         assert_allclose(forward_score, s_ab[:, 0], atol=atol)
         assert_allclose(backward_score, s_ba[:, 0], atol=atol)
         assert_allclose(forward_score, M.max(axis=1), atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k", [1, 4, 53])
+def test_neighbourhood_mean_operator_averages_the_k_nearest_rows(dtype, k):
+    """Check A @ V against the mean of V over a dense top-k, in every block size."""
+    rng = np.random.default_rng(13)
+    Q = rng.normal(size=(37, 5))
+    T = rng.normal(size=(53, 5))
+    V = rng.normal(size=(53, 3))
+    Qn, Tn = (unit.astype(dtype) for unit in (Q, T))
+    Qn /= np.linalg.norm(Qn, axis=1, keepdims=True)
+    Tn /= np.linalg.norm(Tn, axis=1, keepdims=True)
+    nearest = np.argsort(-_dense_cosine(Q, T), axis=1)[:, :k]
+    expected = V[nearest].mean(axis=1)
+    for chunk_size in (None, 1, 6, 1000):
+        A = neighbourhood_mean_operator(Qn, Tn, k, chunk_size=chunk_size)
+        assert A.shape == (37, 53) and A.dtype == dtype
+        assert_array_equal(np.diff(A.indptr), k)
+        assert_allclose(A.sum(axis=1), 1.0, rtol=1e-6)
+        assert_allclose(A @ V, expected, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_neighbourhood_mean_operator_keeps_rows_tied_with_the_kth():
+    """Check that a tie at the k-th cosine widens the neighbourhood instead of
+    being broken by position, and that a zero query row averages everything."""
+    Q = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    T = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [-1.0, 0.0]])
+    A = neighbourhood_mean_operator(Q, T, 1).toarray()
+    assert_allclose(A[0], [1, 0, 0, 0])
+    assert_allclose(A[1], [0, 0.5, 0.5, 0])
+    assert_allclose(A[2], [0.25] * 4)
 
 
 def test_mutual_matches_ties_go_to_the_lower_row():

@@ -147,14 +147,14 @@ def test_refinement_ends_at_a_fixed_point():
     skew = rng.normal(size=(16, 16)) * 0.12
     start = scipy.linalg.expm(skew - skew.T) @ Q
     calls = []
-    search = unsupervised._search
+    search = unsupervised._neighbourhood_means
 
     def counted(*args, **kwargs):
         calls.append(1)
         return search(*args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(unsupervised, "_search", counted)
+        patch.setattr(unsupervised, "_neighbourhood_means", counted)
         refined = refine_rotation(Z, start, np.random.RandomState(0))
         assert len(calls) < unsupervised._REFINE_ROUNDS // 2
         patch.setattr(unsupervised, "_REFINE_SETTLED", 0.0)
