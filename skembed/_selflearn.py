@@ -328,9 +328,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     confidence_ : float or None
         Without known pairs: how far the map is from one that pairs nothing,
         at most 1 (every unseen row finds a mutual partner); 0 or below when
-        it explains unseen rows no better than self-learning from a shuffled
-        dictionary or two samples of one pool do. Below 0.5 ``fit`` warns;
-        see Notes. NaN (and ``fit`` warns) when a pool has fewer than 100
+        it explains unseen rows no better than two samples of one pool explain
+        each other (what a map that pairs nothing reaches at best). Below 0.5
+        ``fit`` warns; see Notes. NaN (and ``fit`` warns) when a pool has fewer than 100
         distinct rows: too few to judge. None when pairs were given.
     isomorphism_score_ : float or None
         With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
@@ -431,12 +431,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     nearest neighbours of a pool-1 row under that map (a map can memorise the
     pairs it was fitted on, but only a real correspondence carries over to
     rows it has not seen). The control :math:`h_0` is what a map that pairs
-    nothing reaches: the larger of the same share after self-learning from a
-    random, shuffled dictionary, and the share of two samples of one pool
-    (split in the same proportion), which a map that only superimposes the
-    two distributions reaches (independent noise pools with one anisotropic
-    spread do, and were trusted against the shuffled control alone);
-    ``confidence_`` is :math:`(h - h_0) / (1 - h_0)`. Pools of fewer than
+    nothing reaches at best, by superimposing the two distributions: the
+    same share between two samples of one pool (split in the same
+    proportion, in the shared space of a map fitted on a random
+    dictionary); ``confidence_`` is :math:`(h - h_0) / (1 - h_0)`. Pools of fewer than
     1,000 rows average several splits. Each start is probed by a few
     deterministic rounds and scored so. The search ends at the first start
     that reaches 0.9, or that lands again on the map of an earlier start

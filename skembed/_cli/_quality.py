@@ -28,8 +28,8 @@ __all__ = ["LABEL_FREE_SCORE", "Quality", "fit_quality"]
 # value below which the map is not worth using: the attribute of the fitted
 # aligner and its threshold (SelfLearningAligner warns below the same value).
 # ``confidence_`` is set by every start without pairs and is calibrated
-# against self-learning from a shuffled dictionary. To judge by another
-# score, change this one line.
+# against two samples of one pool (what a map that pairs nothing reaches).
+# To judge by another score, change this one line.
 LABEL_FREE_SCORE = ("confidence_", MIN_CONFIDENCE)
 
 
