@@ -330,8 +330,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         at most 1 (every unseen row finds a mutual partner); 0 or below when
         it explains unseen rows no better than two samples of one pool explain
         each other (what a map that pairs nothing reaches at best). Below 0.5
-        ``fit`` warns; see Notes. NaN (and ``fit`` warns) when a pool has fewer than 100
-        distinct rows: too few to judge. None when pairs were given.
+        ``fit`` warns; see Notes. NaN (and ``fit`` warns) when a pool has
+        fewer than 100 distinct rows, or when the first pool is so much
+        smaller than the second that almost every held-out row finds a mutual
+        partner under any map: too few to judge. None when pairs were given.
     isomorphism_score_ : float or None
         With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
         much better the initial dictionary is explained by a single map than
@@ -943,15 +945,25 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         # Written so that a confidence that could not be computed (nan) warns
         # too: fit never returns a pairs-free map without a verdict on it.
         if not supervised and not self.confidence_ >= MIN_CONFIDENCE:
-            reason = (
-                f"pools of {judged} distinct rows are too few to judge a map "
-                f"found without pairs: confidence_=nan, it needs {MIN_JUDGED_ROWS} "
-                "distinct rows in each pool"
-                if too_few
-                else f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}: the "
-                "two pools may lack shared structure, be too small, or hold "
-                "different items"
-            )
+            if too_few:
+                reason = (
+                    f"pools of {judged} distinct rows are too few to judge a map "
+                    "found without pairs: confidence_=nan, it needs "
+                    f"{MIN_JUDGED_ROWS} distinct rows in each pool"
+                )
+            elif self.confidence_ != self.confidence_:
+                reason = (
+                    "the first pool is too small beside the second to judge a "
+                    "map found without pairs: confidence_=nan, since almost "
+                    "every held-out row finds a mutual partner under any map; "
+                    "pass the larger pool first, or pools of similar sizes"
+                )
+            else:
+                reason = (
+                    f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}: the "
+                    "two pools may lack shared structure, be too small, or hold "
+                    "different items"
+                )
             warnings.warn(
                 f"SelfLearningAligner found no pairs-free map it can trust "
                 f"({reason}). Pass a few dozen known pairs with "

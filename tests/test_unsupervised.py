@@ -482,6 +482,44 @@ def test_repeated_rows_count_once():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_first_pool_much_smaller_than_the_second_is_not_judged(seed):
+    """Check pools that leave the confidence no room: NaN and a warning.
+
+    Half of 200 rows against 1,000 rows find a mutual partner 95% of the
+    time under any map, so the confidence, which divides by the 5% left,
+    is noise: independent Gaussian pools so shaped were trusted (seed 2:
+    0.51). With the larger pool first there is room, and noise is flagged.
+    The same holds when the small pool's rows are repeated to 1,000 rows:
+    copies count once, in the proportion of the two-sample share too.
+    """
+    rng = np.random.default_rng(seed)
+    A, B = rng.normal(size=(200, 16)), rng.normal(size=(1000, 16))
+    for first in (A, np.repeat(A, 5, axis=0)):
+        with pytest.warns(UnsupervisedAlignmentWarning, match="too small beside"):
+            small_first = SelfLearningAligner(random_state=seed).fit([first, B])
+        assert np.isnan(small_first.confidence_)
+    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_=-?0"):
+        large_first = SelfLearningAligner(random_state=seed).fit([B, A])
+    assert large_first.confidence_ < MIN_CONFIDENCE
+
+
+def test_copies_count_once_in_the_two_sample_share_and_share_a_fold():
+    """Check that repeats change neither the two-sample share nor the folds."""
+    rng = np.random.default_rng(4)
+    A, B = rng.normal(size=(300, 8)), rng.normal(size=(900, 8))
+    repeated = np.repeat(A, 3, axis=0)[rng.permutation(900)]
+    share = unsupervised.sample_share([A, B], 10, 256.0)
+    # First copies in A's order: the distinct rows are A itself.
+    in_order = np.repeat(A, 3, axis=0)
+    assert unsupervised.sample_share([in_order, B], 10, 256.0) == share
+    first = unsupervised._first_copies(repeated)
+    assert_array_equal(repeated[first], repeated)
+    assert np.unique(first).shape[0] == 300
+    assert np.all(first <= np.arange(900))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("n_rows", [6, 40, 80])
 def test_small_pools_are_not_judged(n_rows):
     """Check that pools too small to judge get no verdict, and a warning.

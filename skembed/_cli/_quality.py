@@ -110,8 +110,9 @@ def fit_quality(aligner, held_out=None):
             False,
             figure,
             f"the fitted map cannot be judged: without known pairs, {attribute} "
-            f"is nan (pools under {MIN_JUDGED_ROWS} distinct rows are too few to "
-            "tell a map from noise); pass a few dozen known pairs with --pairs",
+            f"is nan (pools under {MIN_JUDGED_ROWS} distinct rows, or a first "
+            "pool much smaller than the second, are too few to tell a map from "
+            "noise); pass a few dozen known pairs with --pairs",
         )
     return Quality(
         False,
