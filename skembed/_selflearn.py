@@ -436,8 +436,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     nothing reaches at best, by superimposing the two distributions: the
     same share between two samples of one pool (split in the same
     proportion, in the shared space of a map fitted on a random
-    dictionary); ``confidence_`` is :math:`(h - h_0) / (1 - h_0)`. Pools of fewer than
-    1,000 rows average several splits. Each start is probed by a few
+    dictionary); ``confidence_`` is :math:`(h - h_0) / (1 - h_0)`. Pools of
+    fewer than 1,000 rows average several splits. Each start is probed by a few
     deterministic rounds and scored so. The search ends at the first start
     that reaches 0.9, or that lands again on the map of an earlier start
     trusted at 0.5 or more (one of their two probes holds 90% of the
