@@ -406,7 +406,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     pools are unit-normed, centred and unit-normed again; each is clustered
     by k-means (``n_anchors`` clusters), and the two sets of centroids are matched
     by the permutation that best superimposes their within-space cosine
-    matrices (a quadratic assignment, solved by FAQ from random starts).
+    matrices (a quadratic assignment, solved by FAQ from random starts, each
+    finished by the best pairwise swaps while one gains).
     Every row is then described by its cosines to its own space's matched
     centroids (a relative representation, Moschella et al., 2023), paired
     with the mean of its nearest rows of the other pool in that description,

@@ -241,12 +241,55 @@ def _offdiagonal(G):
     return G
 
 
+def _matching_objective(G0, G1, match):
+    """trace(G0 P G1 P^T) of the matching ``match`` (centroid i <-> ``match[i]``)."""
+    return float(np.sum(G0 * G1[np.ix_(match, match)]))
+
+
+def _swap_search(G0, G1, match):
+    """``match`` improved by the best swap of two partners while one gains (2-opt).
+
+    FAQ ends at the projection of a doubly stochastic point onto the
+    permutations, which is often a few swaps short of a local optimum. For
+    symmetric G0 and G1 with zero diagonals, swapping the partners of i and j
+    changes the objective by ``2 (M_ij + M_ji - M_ii - M_jj + 2 G0_ij H_ij)``
+    with ``H = G1[match][:, match]`` and ``M = G0 H``, so every swap is scored
+    by one product of two k x k matrices. Each accepted swap raises the
+    objective, so the search ends; it stops at a matching no single swap
+    improves.
+    """
+    match = np.array(match)
+    k = match.shape[0]
+    # A gain below this is rounding: the objective sums k^2 products.
+    tolerance = 1e-12 * k * k * max(1.0, np.abs(G0).max() * np.abs(G1).max())
+    for _ in range(k * k):
+        H = G1[np.ix_(match, match)]
+        M = G0 @ H
+        diagonal = np.diag(M)
+        gain = M + M.T - diagonal[:, None] - diagonal[None, :] + 2 * G0 * H
+        np.fill_diagonal(gain, 0.0)
+        i, j = np.unravel_index(np.argmax(gain), gain.shape)
+        if 2 * gain[i, j] <= tolerance:
+            break
+        match[[i, j]] = match[[j, i]]
+    return match
+
+
 def _match_centroids(C0, C1, random_state):
     """Permutation p maximising trace(G0 P G1 P^T), G = within-space similarities.
 
     Centroid i of view 0 is matched with centroid ``p[i]`` of view 1. FAQ
-    (Vogelstein et al., 2015) from ``_QAP_RESTARTS`` random starts; the best
-    objective wins.
+    (Vogelstein et al., 2015) from ``_QAP_RESTARTS`` random starts, each
+    finished by pairwise swaps (:func:`_swap_search`); the best objective
+    wins. On WordNet glosses, with the centroids of view 1 taken from the
+    same texts as the k-means clusters of view 0 (so that the right matching
+    is known), FAQ alone matched 76-96% of 25 or 50 centroids (minilm -> e5,
+    wordllama256 -> minilm, three clusterings each) and the swaps 100% in
+    every case, at the right matching's objective. With each pool clustered
+    on its own, as without pairs, the first anchor start of wordllama256 ->
+    minilm (2,000, 5,000 and 10,000 glosses, seeds 0-2) retrieved 0.2-16% of
+    the pool after the swaps (mean 9%) against 1-10% (mean 6%) without, and
+    its refinement took off (above 0.5) in 7 of the 9 cases against 5.
     """
     G0, G1 = _offdiagonal(C0 @ C0.T), _offdiagonal(C1 @ C1.T)
     generator = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
@@ -258,9 +301,11 @@ def _match_centroids(C0, C1, random_state):
             method="faq",
             options={"maximize": True, "P0": "randomized", "rng": generator},
         )
-        if result.fun > best_value:
-            best, best_value = result.col_ind, result.fun
-    return best, float(best_value)
+        match = _swap_search(G0, G1, result.col_ind)
+        value = _matching_objective(G0, G1, match)
+        if value > best_value:
+            best, best_value = match, value
+    return best, best_value
 
 
 def _relative(Z, anchors):

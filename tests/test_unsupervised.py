@@ -24,7 +24,10 @@ from skembed import (
 from skembed._unsupervised import (
     MIN_CONFIDENCE,
     _agreeing,
+    _matching_objective,
+    _offdiagonal,
     _standardize,
+    _swap_search,
     anchor_start,
     anneal_rounds,
     refine_rotation,
@@ -102,6 +105,47 @@ def test_anchor_start_alone_finds_a_useful_map():
     target = standardized(held @ Q, B)
     assert retrieval_accuracy(source, target) > 0.3
     assert -1.0 <= agreement <= 1.0
+
+
+def _centroid_grams(seed, k=20, d=16, noise=0.03):
+    """Similarity matrices of centroids and of a noisy rotated, permuted copy.
+
+    Returns ``G0, G1, truth``: centroid i of the first set is centroid
+    ``truth[i]`` of the second.
+    """
+    rng = np.random.RandomState(seed)
+    C0 = rng.standard_normal((k, d)) + 1.5 * rng.standard_normal((1, d))
+    C0 /= np.linalg.norm(C0, axis=1, keepdims=True)
+    order = rng.permutation(k)
+    C1 = C0[order] @ ortho_group.rvs(d, random_state=rng)
+    C1 += noise * rng.standard_normal(C1.shape)
+    C1 /= np.linalg.norm(C1, axis=1, keepdims=True)
+    return _offdiagonal(C0 @ C0.T), _offdiagonal(C1 @ C1.T), np.argsort(order)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_swap_search_ends_where_no_swap_gains(seed):
+    """Check the swap gains against recomputed objectives, from random starts."""
+    G0, G1, _ = _centroid_grams(seed)
+    start = np.random.default_rng(seed).permutation(G0.shape[0])
+    match = _swap_search(G0, G1, start)
+    assert sorted(match) == list(range(G0.shape[0]))
+    value = _matching_objective(G0, G1, match)
+    assert value >= _matching_objective(G0, G1, start)
+    for i in range(G0.shape[0]):
+        for j in range(i + 1, G0.shape[0]):
+            swapped = match.copy()
+            swapped[[i, j]] = swapped[[j, i]]
+            assert _matching_objective(G0, G1, swapped) <= value + 1e-9
+
+
+def test_swap_search_repairs_a_matching_a_few_swaps_wrong():
+    """Check that a planted matching with three pairs exchanged is repaired."""
+    G0, G1, truth = _centroid_grams(0)
+    start = truth.copy()
+    for i, j in [(0, 7), (3, 12), (5, 18)]:
+        start[[i, j]] = start[[j, i]]
+    assert_array_equal(_swap_search(G0, G1, start), truth)
 
 
 def test_refinement_moves_a_rough_map_towards_the_true_one():
