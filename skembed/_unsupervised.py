@@ -262,6 +262,10 @@ def _swap_search(G0, G1, match):
     k = match.shape[0]
     # A gain below this is rounding: the objective sums k^2 products.
     tolerance = 1e-12 * k * k * max(1.0, np.abs(G0).max() * np.abs(G1).max())
+    # Local search on a quadratic assignment has no useful bound on its
+    # number of steps. From FAQ's results it moved 0-15 of 25 WordNet
+    # centroids (median 6); k^2 steps only cap a pathological case, and the
+    # matching is then still no worse than FAQ's.
     for _ in range(k * k):
         H = G1[np.ix_(match, match)]
         M = G0 @ H
