@@ -952,7 +952,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                     "found without pairs: confidence_=nan, it needs "
                     f"{MIN_JUDGED_ROWS} distinct rows in each pool"
                 )
-            elif self.confidence_ != self.confidence_:
+            elif np.isnan(self.confidence_):
                 reason = (
                     "the first pool is too small beside the second to judge a "
                     "map found without pairs: confidence_=nan, since almost "
