@@ -70,9 +70,22 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         beside the reference model's own raw vectors (what
         ``translate(..., target=<reference>)`` returns; search it with CSLS
         or after centring, see ``translate``).
+    unbalanced : {"least_squares", "max_covariance"}, default="least_squares"
+        The map of a view wider than the reference (see Notes).
+        ``"least_squares"``: the map that minimises the residual, found by an
+        iterative solver. ``"max_covariance"``: the closed form that
+        maximises the cross-covariance, i.e. the transpose of the
+        least-squares map of the reference into the wider view; the wider
+        view's rows are projected onto the image of the reference's space.
+        It does not trade cross-covariance for a smaller image of the wider
+        view: on noisy pairs (self-learning's dictionaries in small pools) it
+        retrieves better, on many right pairs the least-squares map does (see
+        Notes). Views no wider than the reference have one closed form either
+        way.
     max_iter : int, default=300
         Maximum number of iterations of the solver for a view wider than the
-        reference (the other views have a closed form).
+        reference with ``unbalanced="least_squares"`` (the other views have a
+        closed form).
     tol : float, default=1e-10
         The solver for a wider view stops when a Newton step promises to
         lower the residual sum of squares by less than ``tol`` times its
@@ -104,7 +117,8 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         explains the pairing.
     n_iter_ : ndarray of shape (n_views,)
         Iterations the solver ran for each view wider than the reference
-        (0 for the other views, solved in closed form).
+        (0 for the other views, and for every view with
+        ``unbalanced="max_covariance"``, solved in closed form).
     view_names_ : list of str
         Names of the views.
     n_features_per_view_ : list of int
@@ -171,15 +185,30 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     local minimiser this path reaches. On minilm (384) -> wordllama (256)
     embeddings of the fortunes data (5,000 training pairs) it lowers the
     residual of :math:`U V^\\top` by 22% without scale and by 6% with it.
+
+    With ``unbalanced="max_covariance"`` the wider source keeps the closed
+    form :math:`W_k = U V^\\top`: :math:`W_k^\\top` is the least-squares map
+    of the reference into the source's space (the classical problem in that
+    direction), and :math:`\\tilde X_k W_k` is the source projected onto
+    the image of the reference there. The residual is larger, but the map
+    does not give up cross-covariance for a smaller image of the source,
+    which the least-squares map does more the weaker the pairing. On the
+    dictionaries that :class:`SelfLearningAligner` finds without pairs in
+    pools of a couple of thousand rows, or in pools of different texts, it
+    retrieves better by cosine across the views; on many right pairs the
+    least-squares map retrieves as well or better (see the zero-pair user
+    guide).
+
     When the centred source rows span fewer than :math:`d_k` dimensions
     (constant columns, fewer rows than columns), the minimiser may point
     part of a column into directions the training rows never visit; those
     parts change nothing on the training rows and are not unique.
 
-    Only :math:`X_k^\\top X_r`, the column sums, and, for a wider source,
-    :math:`X_k^\\top X_k` and the reference's sum of squares are accumulated
-    (in float64, chunk by chunk), so ``fit`` reads the data once: about one
-    matrix product per view, plus, for a wider source, iterations on the
+    Only :math:`X_k^\\top X_r`, the column sums, and, for a wider source
+    (least squares, or with a scale), :math:`X_k^\\top X_k` and the
+    reference's sum of squares are accumulated (in float64, chunk by chunk),
+    so ``fit`` reads the data once: about one matrix product per view, plus,
+    for a wider source with the least-squares map, iterations on the
     d x d statistics that cost :math:`O(d_k^3)` each (about a second to a few
     seconds of one core at :math:`d_k = 384`).
 
@@ -247,6 +276,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         "normalize": [StrOptions({"l2"}), None],
         "allow_reflection": ["boolean"],
         "output_frame": [StrOptions({"centered", "reference"})],
+        "unbalanced": [StrOptions({"least_squares", "max_covariance"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
     }
@@ -260,6 +290,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         scale=False,
         normalize=None,
         allow_reflection=True,
+        unbalanced="least_squares",
         max_iter=300,
         tol=1e-10,
         combine="concat",
@@ -271,6 +302,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         self.scale = scale
         self.normalize = normalize
         self.allow_reflection = allow_reflection
+        self.unbalanced = unbalanced
         self.max_iter = max_iter
         self.tol = tol
         self.combine = combine
@@ -285,12 +317,15 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                 "allow_reflection=True."
             )
         wider = [k for k, width in enumerate(widths) if width > widths[r]]
+        solved = self.unbalanced == "least_squares"
         return {
             "cross": [(k, r) for k in range(len(widths)) if k != r],
-            # A view wider than the reference needs its Gram matrix (the size of
-            # its mapped rows depends on the map) and the residual's scale.
-            "gram": wider,
-            "sum_of_squares": self.scale or bool(wider),
+            # The least-squares map of a view wider than the reference needs
+            # its Gram matrix (the size of its mapped rows depends on the map)
+            # and the residual's scale; the closed form needs the Gram matrix
+            # only for the scale of its mapped rows.
+            "gram": wider if solved or self.scale else [],
+            "sum_of_squares": self.scale or (solved and bool(wider)),
         }
 
     def _solve(self, stats):
@@ -315,7 +350,12 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
             cross = cross_of(k, r)
             W, S = orthogonal_factor(cross, allow_reflection=self.allow_reflection)
             singular.append(S)
-            if widths[k] > widths[r]:
+            if widths[k] > widths[r] and self.unbalanced == "max_covariance":
+                if self.scale:
+                    # ||X W||^2 = tr(W^T G W) depends on W for a wider view.
+                    norm = float(np.einsum("ij,ij->", W, gram(k) @ W))
+                    scales[k] = S.sum() / norm if norm > 0 else 1.0
+            elif widths[k] > widths[r]:
                 W, scales[k], n_iter[k], converged = unbalanced_procrustes(
                     gram(k),
                     cross,

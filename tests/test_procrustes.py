@@ -20,7 +20,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from skembed import GeneralizedProcrustesAligner, ProcrustesAligner
+from skembed import (
+    GeneralizedProcrustesAligner,
+    ProcrustesAligner,
+    load_aligner,
+    save_aligner,
+)
 from skembed.datasets import load_fortunes
 from skembed.metrics import retrieval_accuracy
 
@@ -250,6 +255,82 @@ def test_wider_source_minimises_the_residual(seed, scale):
     else:
         assert s == 1.0
     assert aligner.n_iter_[0] > 0 and aligner.n_iter_[1] == 0
+
+
+@pytest.mark.parametrize("scale", [False, True])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_wider_source_max_covariance_is_the_transposed_reverse_map(seed, scale):
+    """Check unbalanced="max_covariance": the transposed map of the reference.
+
+    W^T must be the least-squares (classical) map of the reference into the
+    wider source, so W maximises tr(W^T X^T Y) over orthonormal columns; the
+    scale is still the least-squares one of the returned map, and no Gram
+    matrix is accumulated without a scale.
+    """
+    X, Y = _anisotropic_pair(seed)
+    aligner = ProcrustesAligner(
+        reference=1, scale=scale, unbalanced="max_covariance"
+    ).fit([X, Y])
+    W, s = aligner.rotations_[0], aligner.scales_[0]
+    assert W.shape == (10, 6)
+    assert_allclose(W.T @ W, np.eye(6), atol=1e-12)
+    reverse = ProcrustesAligner(reference=0).fit([X, Y])
+    assert_allclose(W, reverse.rotations_[1].T, atol=1e-12)
+    Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    rng = np.random.default_rng(seed + 200)
+    for _ in range(20):
+        other = np.linalg.qr(rng.normal(size=(10, 6)))[0]
+        assert np.sum(W * (Xc.T @ Yc)) >= np.sum(other * (Xc.T @ Yc))
+    XW = Xc @ W
+    if scale:
+        assert_allclose(s * np.sum(XW * XW), np.sum(XW * Yc), rtol=1e-10)
+    else:
+        assert s == 1.0
+        assert aligner._stats.gram_views == []
+    assert_array_equal(aligner.n_iter_, [0, 0])
+    # Its residual is the closed form's, above the least-squares map's.
+    residual = np.sum(
+        (aligner.transform_view(X, 0) - aligner.transform_view(Y, 1)) ** 2
+    )
+    assert_allclose(residual, _closed_form_residual(Xc, Yc, scale=scale), rtol=1e-10)
+    solved = ProcrustesAligner(reference=1, scale=scale).fit([X, Y])
+    assert residual > np.sum(
+        (solved.transform_view(X, 0) - solved.transform_view(Y, 1)) ** 2
+    )
+
+
+def test_max_covariance_survives_a_model_file(tmp_path):
+    """Check that a model file keeps unbalanced and the closed-form map."""
+    X, Y = _anisotropic_pair(6)
+    aligner = ProcrustesAligner(reference=1, unbalanced="max_covariance").fit([X, Y])
+    save_aligner(aligner, tmp_path / "model.npz")
+    loaded = load_aligner(tmp_path / "model.npz")
+    assert loaded.unbalanced == "max_covariance"
+    assert_array_equal(loaded.transform([X, Y]), aligner.transform([X, Y]))
+    # partial_fit of the loaded model goes on with the same closed form.
+    loaded.partial_fit([X[:50], Y[:50]])
+    reverse = ProcrustesAligner(reference=0).fit(
+        [np.vstack([X, X[:50]]), np.vstack([Y, Y[:50]])]
+    )
+    assert_allclose(loaded.rotations_[0], reverse.rotations_[1].T, atol=1e-10)
+
+
+def test_max_covariance_changes_only_wider_sources():
+    """Check that views no wider than the reference get the same map either way."""
+    X, Y = _anisotropic_pair(3, d=10, p=6)
+    for reference in (0, 1):
+        for scale in (False, True):
+            maps = [
+                ProcrustesAligner(
+                    reference=reference, scale=scale, unbalanced=unbalanced
+                ).fit([X, Y[:, :6], Y[:, :6] @ ortho_group.rvs(6, random_state=1)])
+                for unbalanced in ("least_squares", "max_covariance")
+            ]
+            for k in range(3):
+                if k == reference or (reference == 1 and k == 0):
+                    continue
+                assert_allclose(maps[0].rotations_[k], maps[1].rotations_[k])
+                assert_allclose(maps[0].scales_[k], maps[1].scales_[k])
 
 
 @pytest.mark.parametrize("scale", [False, True])
