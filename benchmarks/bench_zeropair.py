@@ -18,6 +18,14 @@ pools alone. Reported per case:
   (UnsupervisedAlignmentWarning): a failed map must be flagged;
 - the fit time (wall-clock and CPU) and the 1-minute load average.
 
+With ``--unbalanced max_covariance`` the fits pass
+``base=ProcrustesAligner(center=True, normalize="l2",
+unbalanced="max_covariance")`` instead of the default base: for views of
+different widths (wordllama256 -> minilm) the wider view is mapped by the
+closed form that maximises the cross-covariance, in the search and in the
+returned map (see ``ProcrustesAligner``); for views of equal widths it
+changes nothing.
+
 The structureless case: fortunes pools of 3,000 texts (the fortunes corpus
 has no cluster structure shared by the models), which must be flagged.
 
@@ -35,7 +43,8 @@ Usage::
     python benchmarks/bench_zeropair.py [--wordnet DIR] [--fortunes DIR]
         [--sizes 2000 5000 10000 20000] [--settings shuffled disjoint]
         [--pairs minilm:e5 e5:minilm wordllama256:minilm] [--seeds 0 1 2]
-        [--warm | --starts auto warm] [--blas-threads N]
+        [--warm | --starts auto warm] [--unbalanced max_covariance]
+        [--blas-threads N]
 
 The data folders default to ``../shared/data/wordnet`` and
 ``../shared/data/fortunes`` next to the repository, or the environment
@@ -103,11 +112,11 @@ def top1(aligner, source, target):
     )
 
 
-def run_case(views, source, target, size, setting, seed, init, blas_threads):
+def run_case(views, source, target, size, setting, seed, init, blas_threads, base=None):
     rng = np.random.default_rng([seed, size, setting == "disjoint"])
     test, items_0, items_1 = pools(views[source].shape[0], size, setting, rng)
     X0, X1 = views[source][items_0], views[target][items_1]
-    aligner = SelfLearningAligner(init=init, random_state=seed)
+    aligner = SelfLearningAligner(base=base, init=init, random_state=seed)
     wall, cpu = time.perf_counter(), time.process_time()
     with (
         warnings.catch_warnings(record=True) as caught,
@@ -201,8 +210,20 @@ def main(argv=None):
         help="the starts to fit (default: auto, and warm with --warm)",
     )
     parser.add_argument("--no-fortunes", action="store_true")
+    parser.add_argument(
+        "--unbalanced",
+        choices=["least_squares", "max_covariance"],
+        default=None,
+        help="fit with base=ProcrustesAligner(center=True, normalize='l2', "
+        "unbalanced=...) instead of the default base",
+    )
     parser.add_argument("--blas-threads", type=int, default=None)
     args = parser.parse_args(argv)
+    base = None
+    if args.unbalanced is not None:
+        base = ProcrustesAligner(
+            center=True, normalize="l2", unbalanced=args.unbalanced
+        )
     starts = args.starts or (["auto", "warm"] if args.warm else ["auto"])
     pairs = [tuple(p.split(":")) for p in args.pairs]
     for pair in pairs:
@@ -220,8 +241,9 @@ def main(argv=None):
         )
     print(
         f"{os.cpu_count()} cores, BLAS threads in fit: {args.blas_threads or 'all'}; "
-        f"load average {os.getloadavg()[0]:.1f} at start\n"
+        f"load average {os.getloadavg()[0]:.1f} at start"
     )
+    print(f"base: {base!r}\n" if base is not None else "base: default\n")
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1), flush=True)
     for source, target in pairs:
@@ -242,6 +264,7 @@ def main(argv=None):
                             seed,
                             init,
                             args.blas_threads,
+                            base,
                         )
                         print(format_row(row), flush=True)
         if not args.no_fortunes:
@@ -262,6 +285,7 @@ def main(argv=None):
                         seed,
                         init,
                         args.blas_threads,
+                        base,
                     )
                     row["pair"] += " (fortunes)"
                     print(format_row(row), flush=True)

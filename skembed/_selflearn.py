@@ -244,7 +244,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         views of different widths the rounds of the search then map the
         narrower view into the wider one (a closed form, where the default
         reference needs an iterative solver every round); the fitted map is
-        the default's, refitted on the final dictionary.
+        the default's, refitted on the final dictionary. For views of
+        different widths in pools of a couple of thousand rows, or pools of
+        different texts, ``ProcrustesAligner(center=True, normalize="l2",
+        unbalanced="max_covariance")`` retrieves better (see the user guide).
     views : None, int, list or dict, default=None
         How X splits into views when it is one array or DataFrame; see
         :class:`ProcrustesAligner`. Exactly two views.
