@@ -69,6 +69,10 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "image_scrapers": ("matplotlib",),
+    # The examples run one per core: most of their time is single-threaded
+    # Python (the zero-pair search, the text encoders), so two cores build the
+    # gallery in about the time of its longest example plus the rest.
+    "parallel": 2,
 }
 
 # scikit-learn's own API, documented (with references into its docs) by
