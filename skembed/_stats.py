@@ -243,7 +243,10 @@ def all_finite(chunk):
     A NaN or an infinity anywhere in a row makes its sum non-finite; so can
     finite values whose sum overflows, which callers report as "too large".
     """
-    return bool(np.isfinite(chunk @ np.ones(chunk.shape[1], chunk.dtype)).all())
+    # inf - inf in the sums is NaN, the answer sought: no warning for it.
+    with np.errstate(invalid="ignore", over="ignore"):
+        sums = chunk @ np.ones(chunk.shape[1], chunk.dtype)
+    return bool(np.isfinite(sums).all())
 
 
 def unit_rows(block):
@@ -563,6 +566,14 @@ class CrossMoments:
 
     def merge(self, other):
         """Add the moments of ``other`` (same views and blocks) to ``self``."""
+        # Rows with a NaN or an infinity (or values whose squares overflow)
+        # make the moments non-finite: is_finite reports it and every fit
+        # turns it into a clear error, so the shift terms computed from them
+        # must not warn first.
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._merge(other)
+
+    def _merge(self, other):
         if other.n_samples_ == 0:
             return self
         if self.n_samples_ == 0:

@@ -713,7 +713,9 @@ def _norm_blocks(X: np.ndarray) -> list:
         return []
     step = max(1, n_samples // BLOCK_SAMPLE_ROWS)
     sample = np.asarray(X[::step][:BLOCK_SAMPLE_ROWS], dtype=np.float64)
-    variances = sample.var(axis=0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        # Non-finite rows are refused after the split, with a clear error.
+        variances = sample.var(axis=0)
     found = {}
     for prefix in (True, False):
         order = slice(None) if prefix else slice(None, None, -1)

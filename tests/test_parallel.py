@@ -10,12 +10,14 @@ and the threaded code path really runs.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
+from sklearn.base import clone
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import skembed._base
@@ -268,3 +270,35 @@ def test_small_svd_runs_on_one_blas_thread(monkeypatch):
         skembed._linalg._svd(rng.normal(size=(4, 1100)))
         assert blas_threads() == 2
     assert seen == [1, 2, 2]
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize(
+    "estimator",
+    [*ALIGNERS, *(EmbeddingConcatenator(normalize=n) for n in ("l2", "standard"))],
+    ids=lambda estimator: repr(estimator),
+)
+@pytest.mark.parametrize("n_rows", [100, 3000])
+def test_non_finite_rows_raise_one_clear_error(n_rows, estimator, value, request):
+    """Check that a NaN or an infinity gives the clear error and nothing else.
+
+    The moments of row groups that hold the value are non-finite, and merging
+    them used to raise numpy's RuntimeWarnings before the ValueError (3,000
+    rows: twelve row groups on two threads), as did the detection of view
+    blocks on small inputs (100 rows, one chunk).
+    """
+    if n_rows > 256:
+        request.getfixturevalue("two_threads")
+    X = _paired(n_rows, 4)
+    X[n_rows - 20, 5] = value
+    estimator = clone(estimator).set_params(views=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            estimator.fit(X)
+    # transform checks every chunk of the input (a separate pass from fit's)
+    fitted = clone(estimator).fit(np.nan_to_num(X, posinf=0.0, neginf=0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            fitted.transform(X)
