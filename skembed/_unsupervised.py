@@ -33,6 +33,7 @@ from skembed._neighbors import mutual_matches, neighbourhood_mean_operator
 from skembed._stats import search_chunk_rows, unit_rows
 
 __all__ = [
+    "MIN_AGREEMENT",
     "MIN_CONFIDENCE",
     "MIN_JUDGED_ROWS",
     "check_anchors",
@@ -141,12 +142,17 @@ _ENOUGH_CONFIDENCE = 0.9
 _SAME_MAP = 0.9
 
 # Untrusted starts that share this fraction of their probes' pairs have found
-# the same structure. On disjoint WordNet pools of 5,000 glosses
-# (wordllama256 -> minilm, seed 0) the three anchor starts shared 0.25 of
-# their pairs and scored below the control, while the start kept by
-# confidence shared none; failed starts of 10,000 shuffled minilm -> e5
-# glosses shared at most 0.001.
-_AGREEING = 0.1
+# the same structure (``start_agreement_`` at least this). In
+# benchmarks/bench_zeropair.py, on disjoint WordNet pools of 5,000 glosses
+# (wordllama256 -> minilm, seeds 0-2) two starts shared 0.24-0.26 of their
+# pairs while every start scored below the control; the map they agreed on
+# retrieved 0.49-0.55 of held-out glosses. The starts of the 13 failed fits
+# there shared at most 0.013: minilm -> e5 on disjoint pools of 2,000 and
+# 5,000 glosses, wordllama256 -> minilm on disjoint pools of 2,000, and
+# shuffled pools of 3,000 fortunes for all three model pairs. The signal
+# can miss a partly right map (starts that end on different near-right
+# fixed points share few pairs); the warning is then the generic one.
+MIN_AGREEMENT = 0.1
 
 # Clustering and matching runs of one anchor start (their consensus is kept).
 _ANCHOR_RUNS = 8
@@ -472,16 +478,33 @@ def shared_pairs(first, second):
 
 
 def _agreeing(probes):
-    """The probes that share ``_AGREEING`` of their pairs with another probe."""
+    """The probes that share ``MIN_AGREEMENT`` of their pairs with another probe."""
     return [
         probe
         for i, probe in enumerate(probes)
         if any(
-            shared_pairs(probe[0], other[0]) >= _AGREEING
+            shared_pairs(probe[0], other[0]) >= MIN_AGREEMENT
             for j, other in enumerate(probes)
             if j != i
         )
     ]
+
+
+def start_agreement(probes):
+    """The largest share of pairs two probes have in common; NaN for one probe.
+
+    Independent starts that fail land on unrelated fixed points and share
+    almost no pairs; starts that found the pools' common structure land on
+    one map again, whether or not the pools hold the same items. The share
+    is taken between the dictionaries as the probes left them (see
+    :func:`search_starts`).
+    """
+    shares = [
+        shared_pairs(probes[i][0], probes[j][0])
+        for i in range(len(probes))
+        for j in range(i + 1, len(probes))
+    ]
+    return float(max(shares)) if shares else float("nan")
 
 
 def _mutual_pairs(forward, backward):
@@ -875,17 +898,25 @@ def _converged_run(estimator, blocks, pools, dictionary, csls_k, random_state, c
 
 
 def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
-    """:func:`search_starts`; its confidence is NaN without room (``MIN_ROOM``)."""
+    """:func:`search_starts`: the run, its confidence and the starts' agreement.
+
+    The confidence is NaN without room (``MIN_ROOM``); the agreement is
+    :func:`start_agreement` of the probes of every start tried (NaN when
+    one start was).
+    """
     if not isinstance(estimator.init, str):
         _check_warm_start(estimator.init, [pool.shape[1] for pool in pools])
     control = control_share(estimator, blocks, pools, csls_k, random_state)
+    probes = []
     run, confidence = search_starts(
-        estimator, blocks, pools, csls_k, random_state, control
+        estimator, blocks, pools, csls_k, random_state, control, probes
     )
-    return run, confidence if has_room(pools, control) else float("nan")
+    if not has_room(pools, control):
+        confidence = float("nan")
+    return run, confidence, start_agreement(probes)
 
 
-def search_starts(estimator, blocks, pools, csls_k, random_state, control):
+def search_starts(estimator, blocks, pools, csls_k, random_state, control, probes):
     """Self-learning from each start in turn until one gives a trusted map.
 
     Every start is first probed by ``_PROBE_ROUNDS`` deterministic rounds and
@@ -901,13 +932,14 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control):
     kept if more confident.
 
     Returns the run (a dict from ``estimator._self_learn``) and the confidence
-    of its final map.
+    of its final map. Every start's probe is appended to ``probes`` as
+    ``(dictionary, initial dictionary, confidence)``.
     """
     seeds = np.empty((0, 2), dtype=np.int64)
     best, best_start, best_confidence = None, None, -np.inf
     # Probes of trusted starts; a start that lands on one of their maps again
     # confirms it: independent starts do not meet at a wrong fixed point.
-    trusted, confirmed, probes = [], False, []
+    trusted, confirmed = [], False
 
     def shared_with_trusted(dictionary):
         return max((shared_pairs(dictionary, d) for d in trusted), default=0.0)

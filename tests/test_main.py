@@ -932,6 +932,30 @@ def test_label_free_score_threshold_is_the_library_warning_threshold():
     assert LABEL_FREE_SCORE == ("confidence_", MIN_CONFIDENCE)
 
 
+def test_label_free_verdict_names_starts_that_agree():
+    """Check the reason given when confidence is low but starts met on one map."""
+    from types import SimpleNamespace
+
+    from skembed._cli._quality import fit_quality
+    from skembed._unsupervised import MIN_AGREEMENT
+
+    unverified = fit_quality(
+        SimpleNamespace(confidence_=-0.2, start_agreement_=MIN_AGREEMENT)
+    )
+    assert not unverified.usable
+    assert "could not be verified" in unverified.reason
+    assert "agree on 10% of their pairs" in unverified.reason
+    assert "--pairs" in unverified.reason
+    for agreement in (0.03, float("nan"), None):
+        failed = fit_quality(
+            SimpleNamespace(confidence_=-0.2, start_agreement_=agreement)
+        )
+        assert not failed.usable
+        assert "no better than chance" in failed.reason
+    # A trusted map is usable whatever the starts did.
+    assert fit_quality(SimpleNamespace(confidence_=0.7, start_agreement_=0.0)).usable
+
+
 def test_self_learning_without_pairs_is_judged_by_a_label_free_score(
     tmp_path, capsys, monkeypatch
 ):

@@ -25,6 +25,7 @@ from skembed import (
     save_aligner,
 )
 from skembed._unsupervised import (
+    MIN_AGREEMENT,
     MIN_CONFIDENCE,
     _agreeing,
     _matching_objective,
@@ -35,6 +36,7 @@ from skembed._unsupervised import (
     anneal_rounds,
     refine_rotation,
     shared_pairs,
+    start_agreement,
 )
 from skembed.metrics import retrieval_accuracy
 
@@ -212,6 +214,58 @@ def test_shared_pairs_and_agreeing_probes():
     assert [probe[1] for probe in _agreeing(probes)] == ["a", "b"]
 
 
+def test_start_agreement_is_the_largest_share_of_two_probes():
+    """Check start_agreement: the best pairwise overlap, NaN for one probe."""
+    a = np.array([[0, 1], [1, 2], [2, 0], [3, 3]])
+    b = np.array([[0, 1], [1, 2], [3, 0]])
+    c = np.array([[0, 3], [1, 0], [2, 0]])
+    assert np.isnan(start_agreement([(a, None, 0.0)]))
+    assert np.isnan(start_agreement([]))
+    # a-b share 2/3, a-c 1/3, b-c 0: the largest counts, in any order.
+    assert start_agreement([(c, None, 0), (a, None, 0), (b, None, 0)]) == (
+        pytest.approx(2 / 3)
+    )
+    assert start_agreement([(c, None, 0), (b, None, 0)]) == 0.0
+
+
+def _one_mixture_pools(seed, n=800, d=32, n_clusters=24):
+    """Two independent samples of one clustered mixture, the second rotated.
+
+    The pools hold different items (no row of one has a partner in the
+    other), but the same structure. Returns ``A, B, centres, Q``.
+    """
+    centres = np.random.default_rng(100 + seed).normal(size=(n_clusters, d)) * 3.0
+
+    def sample(rng):
+        labels = rng.integers(n_clusters, size=n)
+        return centres[labels] + rng.normal(size=(n, d)) * np.geomspace(1.5, 0.5, d)
+
+    Q = ortho_group.rvs(d, random_state=seed)
+    A = sample(np.random.default_rng(seed))
+    B = sample(np.random.default_rng(seed + 50)) @ Q
+    return A, B, centres, Q
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_starts_that_agree_are_named_in_the_warning_on_pools_of_other_items():
+    """Check start_agreement_ where the confidence cannot trust a right map.
+
+    On pools of different items most rows have no partner, so a right map
+    scores low (the control explains as much); the anchor starts land on it
+    again all the same, and the warning says so instead of blaming the
+    structure.
+    """
+    A, B, centres, Q = _one_mixture_pools(seed=0)
+    with pytest.warns(UnsupervisedAlignmentWarning, match="agree on") as caught:
+        aligner = SelfLearningAligner(random_state=0).fit([A, B])
+    assert len(caught) == 1
+    assert aligner.confidence_ < MIN_CONFIDENCE
+    assert aligner.start_agreement_ >= MIN_AGREEMENT
+    # The map is the right one: each centre retrieves its own rotated copy.
+    Z = aligner._transform_views([centres, centres @ Q])
+    assert retrieval_accuracy(Z[0], Z[1]) == 1.0
+
+
 def _noisy_isometric_pools(seed=0, n=2000, d=16, noise=0.7):
     """Clustered rows and a shuffled rotated copy with independent noise."""
     A = _clustered(seed, n, d)
@@ -274,6 +328,9 @@ def test_warm_start_from_a_fitted_aligner_and_a_model_file(tmp_path):
     reloaded = load_aligner(tmp_path / "refined.npz")
     assert_allclose(reloaded.transform_view(B, 1), aligner.transform_view(B, 1))
     assert reloaded.confidence_ == aligner.confidence_
+    # One start only: its agreement with other starts is not measured.
+    assert np.isnan(aligner.start_agreement_)
+    assert np.isnan(reloaded.start_agreement_)
 
 
 def _covers_both_pools(pairs, n0, n1):
@@ -350,9 +407,12 @@ def test_confidence_flags_a_shuffled_control():
     A, B, _, _ = _isometric_pools(seed=5, n=400)
     rng = np.random.default_rng(5)
     control = np.column_stack([rng.permutation(column) for column in B.T])
-    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
+    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_") as caught:
         flagged = SelfLearningAligner(random_state=0, n_restarts=1).fit([A, control])
     assert flagged.confidence_ < 0.5
+    # The starts failed each their own way.
+    assert flagged.start_agreement_ < MIN_AGREEMENT
+    assert not any("agree on" in str(w.message) for w in caught)
     trusted = SelfLearningAligner(random_state=0, n_restarts=1).fit([A, B])
     assert trusted.confidence_ > 0.9
 
@@ -375,11 +435,18 @@ def test_every_start_warns_on_pools_without_shared_structure(start):
         init = ProcrustesAligner(center=True, normalize="l2").fit(
             [other, rng.normal(size=(200, 16))]
         )
-    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
+    with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_") as caught:
         aligner = SelfLearningAligner(init=init, random_state=0, n_restarts=0).fit(
             [A, control]
         )
     assert aligner.confidence_ < 0.5
+    assert not any("agree on" in str(w.message) for w in caught)
+    # A single start (anchors without restarts, warm) has nothing to agree
+    # with; a single-dictionary start searches no starts.
+    if start == "sorted_similarity":
+        assert aligner.start_agreement_ is None
+    else:
+        assert np.isnan(aligner.start_agreement_)
 
 
 def test_annealed_rounds_recover_a_partly_right_dictionary():
@@ -607,6 +674,7 @@ def test_confidence_is_none_with_pairs():
         warnings.simplefilter("ignore", ConvergenceWarning)
         aligner = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
     assert aligner.confidence_ is None
+    assert aligner.start_agreement_ is None
 
 
 @pytest.mark.parametrize(

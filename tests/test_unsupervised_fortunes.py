@@ -14,6 +14,7 @@ import pytest
 from _corpora import available_corpus
 
 from skembed import SelfLearningAligner, UnsupervisedAlignmentWarning
+from skembed._unsupervised import MIN_AGREEMENT
 
 needs_fortunes = pytest.mark.skipif(
     available_corpus("fortunes") is None,
@@ -29,11 +30,15 @@ def test_real_structureless_pools_are_flagged():
     minilm = np.load(folder / "minilm.npy")[:1500]
     e5 = np.load(folder / "e5.npy")[:1500]
     order = np.random.default_rng(0).permutation(1500)
-    with pytest.warns(UnsupervisedAlignmentWarning):
+    with pytest.warns(UnsupervisedAlignmentWarning) as caught:
         aligner = SelfLearningAligner(random_state=0, n_restarts=0).fit(
             [minilm, e5[order]]
         )
     assert aligner.confidence_ < 0.5
+    # The two starts failed on maps of their own: the warning must not
+    # suggest that the map may be partly right.
+    assert aligner.start_agreement_ < MIN_AGREEMENT
+    assert not any("agree on" in str(w.message) for w in caught)
 
 
 @pytest.mark.slow
@@ -53,3 +58,4 @@ def test_real_structureless_pools_are_flagged_for_other_seeds(seed):
     with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
         aligner = SelfLearningAligner(random_state=seed, n_restarts=0).fit([minilm, e5])
     assert aligner.confidence_ < 0.5
+    assert aligner.start_agreement_ < MIN_AGREEMENT

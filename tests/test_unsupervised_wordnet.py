@@ -19,7 +19,7 @@ from skembed import (
     SelfLearningAligner,
     UnsupervisedAlignmentWarning,
 )
-from skembed._unsupervised import MIN_CONFIDENCE
+from skembed._unsupervised import MIN_AGREEMENT, MIN_CONFIDENCE
 from skembed.metrics import retrieval_accuracy
 
 needs_wordnet = pytest.mark.skipif(
@@ -132,20 +132,22 @@ def test_disjoint_real_pools_keep_the_map_the_starts_agree_on():
     anchor starts land on related maps that score below the control,
     where most rows have no partner. The fit must still warn, but return the
     map the starts agree on, which retrieves held-out glosses far above
-    chance (1 / 2,000), rather than the most confident failed start.
+    chance (1 / 2,000), rather than the most confident failed start, and
+    its warning must say that the starts agree.
     """
     folder = available_corpus("wordnet")
     wordllama = np.load(folder / "wordllama256.npy").astype(np.float32)
     minilm = np.load(folder / "minilm.npy").astype(np.float32)
     rows = np.random.default_rng(0).permutation(wordllama.shape[0])
     held, first, second = rows[:2000], rows[2000:7000], rows[7000:12000]
-    with pytest.warns(UnsupervisedAlignmentWarning):
+    with pytest.warns(UnsupervisedAlignmentWarning, match="agree on"):
         aligner = SelfLearningAligner(random_state=0).fit(
             [wordllama[first], minilm[second]]
         )
     Z = aligner._transform_views([wordllama[held], minilm[held]])
     assert retrieval_accuracy(Z[0], Z[1]) > 0.2
     assert aligner.confidence_ < MIN_CONFIDENCE
+    assert aligner.start_agreement_ >= MIN_AGREEMENT
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ one rule:
 import math
 from dataclasses import dataclass
 
-from skembed._unsupervised import MIN_CONFIDENCE, MIN_JUDGED_ROWS
+from skembed._unsupervised import MIN_AGREEMENT, MIN_CONFIDENCE, MIN_JUDGED_ROWS
 from skembed.metrics import retrieval_accuracy
 from skembed.metrics._verdict import retrieval_above_chance
 
@@ -113,6 +113,20 @@ def fit_quality(aligner, held_out=None):
             f"is nan (pools under {MIN_JUDGED_ROWS} distinct rows, or a first "
             "pool much smaller than the second, are too few to tell a map from "
             "noise); pass a few dozen known pairs with --pairs",
+        )
+    agreement = getattr(aligner, "start_agreement_", None)
+    if agreement is not None and agreement >= MIN_AGREEMENT:
+        # Starts that fail share almost none of their pairs; these met on one
+        # map, which on files of different items is partly right while the
+        # confidence stays low. Not usable unchecked, but not chance either.
+        return Quality(
+            False,
+            figure,
+            f"the fitted map could not be verified: without known pairs, "
+            f"{attribute} is {score:.3f} < {threshold:g}, but independent starts "
+            f"agree on {agreement:.0%} of their pairs, so it may be partly right "
+            "(as on files of different items); check it with a few dozen known "
+            "pairs (--pairs)",
         )
     return Quality(
         False,
