@@ -16,6 +16,9 @@ pools alone. Reported per case:
   (centred Procrustes) fitted with the pools' true pairs;
 - ``confidence_`` (label-free, see SelfLearningAligner) and whether fit warned
   (UnsupervisedAlignmentWarning): a failed map must be flagged;
+- ``start_agreement_``: the largest share of pairs that two starts' probes
+  have in common (NaN when one start was probed), which tells maps that are
+  partly right on disjoint pools from failures;
 - the fit time (wall-clock and CPU) and the 1-minute load average.
 
 With ``--unbalanced max_covariance`` the fits pass
@@ -149,6 +152,7 @@ def run_case(views, source, target, size, setting, seed, init, blas_threads, bas
         "pool_nn": pool_nn,
         "paired_nn": paired_nn,
         "confidence": aligner.confidence_,
+        "agreement": aligner.start_agreement_,
         "warned": any(
             issubclass(w.category, UnsupervisedAlignmentWarning) for w in caught
         ),
@@ -160,7 +164,8 @@ def run_case(views, source, target, size, setting, seed, init, blas_threads, bas
 
 HEADER = (
     "| pair | pools | setting | seed | start | start alone | held-out top-1 | "
-    "held-out CSLS | pool top-1 | with pairs | confidence | warned | fit wall s | "
+    "held-out CSLS | pool top-1 | with pairs | confidence | agreement | warned | "
+    "fit wall s | "
     "fit CPU s | load |"
 )
 
@@ -172,7 +177,8 @@ def format_row(r):
     return (
         f"| {r['pair']} | {r['size']} | {r['setting']} | {r['seed']} | {r['start']} "
         f"| {alone} | {r['held_nn']:.3f} | {r['held_csls']:.3f} | {pool} | {paired} | "
-        f"{r['confidence']:.3f} | {'yes' if r['warned'] else 'no'} | "
+        f"{r['confidence']:.3f} | {r['agreement']:.3f} | "
+        f"{'yes' if r['warned'] else 'no'} | "
         f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['load']:.1f} |"
     )
 
