@@ -346,7 +346,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         structure the pools share land on one map again, even on pools of
         different items, where ``confidence_`` stays low for a map that is
         partly right (see Notes). NaN when a single start was probed (a warm
-        start, or a first start that reached 0.9); None otherwise.
+        start, ``init="anchors"`` with ``n_restarts=0``, or a first start
+        that reached 0.9); None otherwise.
     isomorphism_score_ : float or None
         With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
         much better the initial dictionary is explained by a single map than
