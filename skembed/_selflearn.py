@@ -465,7 +465,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     whose probes share a tenth of their pairs are preferred, the most
     confident of them (on pools of different texts a right start can score
     below the control, while failed starts share nothing), and
-    that start is run on to convergence and kept, with its warning.
+    that start is run on to convergence. If it is still below 0.5 (as on
+    pools of different items), it is refined instead by rounds that keep
+    every row's best match in either direction, which drift less there
+    than mutual pairs, and kept, with its warning.
     Otherwise the most confident start is run on to convergence (a start
     can creep for a dozen rounds before it takes off: on WordNet glosses,
     wordllama256 -> minilm, shuffled pools of 5,000, a start probed at 0.09
@@ -479,7 +482,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     on the side of a warning, and ``start_agreement_`` can tell the two
     cases apart. On disjoint pools of 5,000 WordNet glosses (wordllama256 ->
     minilm) two starts shared 0.24-0.26 of their pairs and their map
-    retrieved 0.49-0.55 of held-out glosses, at a confidence below 0; the
+    retrieved 0.53-0.61 of held-out glosses, at a confidence below 0; the
     starts of every failed fit of the zero-pair benchmark shared at most
     0.013. When ``confidence_`` is below 0.5 but ``start_agreement_``
     reaches 0.1, the warning says that the map may be partly right: check

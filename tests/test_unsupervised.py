@@ -247,17 +247,21 @@ def _one_mixture_pools(seed, n=800, d=32, n_clusters=24):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_starts_that_agree_are_named_in_the_warning_on_pools_of_other_items():
+def test_starts_that_agree_are_named_in_the_warning_on_pools_of_other_items(
+    capsys,
+):
     """Check start_agreement_ where the confidence cannot trust a right map.
 
     On pools of different items most rows have no partner, so a right map
     scores low (the control explains as much); the anchor starts land on it
     again all the same, and the warning says so instead of blaming the
-    structure.
+    structure. The agreed start, still untrusted after mutual rounds, ends
+    on union rounds.
     """
     A, B, centres, Q = _one_mixture_pools(seed=0)
     with pytest.warns(UnsupervisedAlignmentWarning, match="agree on") as caught:
-        aligner = SelfLearningAligner(random_state=0).fit([A, B])
+        aligner = SelfLearningAligner(random_state=0, verbose=1).fit([A, B])
+    assert "union rounds from the agreed start" in capsys.readouterr().out
     assert len(caught) == 1
     assert aligner.confidence_ < MIN_CONFIDENCE
     assert aligner.start_agreement_ >= MIN_AGREEMENT
