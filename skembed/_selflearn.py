@@ -802,8 +802,14 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             return 0.0
         return float((explained - chance) / (1 - chance))
 
-    def _self_learn(self, blocks, pools, seeds, dictionary, keep_prob, csls_k, rs):
-        """One self-learning run from ``dictionary``; a dict of its outcome."""
+    def _self_learn(
+        self, blocks, pools, seeds, dictionary, keep_prob, csls_k, rs, union=False
+    ):
+        """One self-learning run from ``dictionary``; a dict of its outcome.
+
+        With ``union``, deterministic rounds keep every row's best match in
+        either direction, mutual or not (see ``_induce``).
+        """
         n_rows = [block.shape[0] for block in blocks]
         taken = [np.zeros(n, dtype=bool) for n in n_rows]
         for k in range(2):
@@ -816,7 +822,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             aligner = self._fit_base(blocks, dictionary)
             basis = self._determined_basis(aligner, blocks, dictionary)
             induced, objective = self._induce(
-                aligner, pools, csls_k, keep_prob, rs, basis
+                aligner, pools, csls_k, keep_prob, rs, basis, union=union
             )
             # Known pairs always stay; an induced pair contradicting one goes.
             clash = taken[0][induced[:, 0]] | taken[1][induced[:, 1]]

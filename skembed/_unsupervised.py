@@ -898,39 +898,6 @@ def _converged_run(estimator, blocks, pools, dictionary, csls_k, random_state, c
     return run, calibrate(share, control)
 
 
-def _union_run(estimator, blocks, pools, dictionary, csls_k):
-    """Deterministic rounds that keep every row's best match in either direction.
-
-    Run to a fixed point (at most ``n_iter`` rounds; ``tol`` as for mutual
-    rounds) from ``dictionary``; returns a run dict as ``_self_learn`` does.
-    """
-    width = pools[1].shape[0]
-    codes = np.unique(dictionary[:, 0].astype(np.int64) * width + dictionary[:, 1])
-    change, converged, objective, n_rounds = np.inf, False, np.nan, 0
-    while n_rounds < estimator.n_iter:
-        n_rounds += 1
-        aligner = estimator._fit_base(blocks, dictionary)
-        induced, objective = estimator._induce(
-            aligner, pools, csls_k, 1.0, None, union=True
-        )
-        if induced.shape[0] < 2:
-            break
-        new_codes = np.unique(induced[:, 0].astype(np.int64) * width + induced[:, 1])
-        change = np.setxor1d(new_codes, codes).size / max(new_codes.size, 1)
-        dictionary, codes = induced, new_codes
-        if change <= estimator.tol:
-            converged = True
-            break
-    return {
-        "aligner": estimator._fit_base(blocks, dictionary),
-        "dictionary": dictionary,
-        "n_iter": n_rounds,
-        "objective": float(objective),
-        "converged": converged,
-        "change": float(change),
-    }
-
-
 def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
     """:func:`search_starts`: the run, its confidence and the starts' agreement.
 
@@ -962,7 +929,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
     and the most confident start is run to convergence. When no probe reaches
     ``MIN_CONFIDENCE`` but cold probes agree (:func:`_agreeing`), the most
     confident of those is run to convergence, and if that is not trusted,
-    refined by union rounds (:func:`_union_run`) instead. Otherwise, when
+    refined by union rounds instead. Otherwise, when
     ``keep_prob`` allows stochastic rounds and the start is not a warm one,
     the most confident start is also refined by annealed stochastic rounds
     (:func:`anneal_rounds`) and then to convergence, and kept if more
@@ -1084,7 +1051,9 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
                 # 5,000 WordNet glosses (wordllama256 -> minilm, seeds 0-2,
                 # benchmarks/bench_zeropair.py) held-out top-1 0.530-0.606,
                 # against 0.488-0.550 with mutual rounds to the end.
-                run = _union_run(estimator, blocks, pools, best, csls_k)
+                run = estimator._self_learn(
+                    blocks, pools, seeds, best, 1.0, csls_k, random_state, union=True
+                )
                 share = cross_fitted_share(
                     estimator, blocks, pools, run["dictionary"], csls_k, random_state
                 )
