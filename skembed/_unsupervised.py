@@ -477,16 +477,22 @@ def shared_pairs(first, second):
     return common / min(first.shape[0], second.shape[0])
 
 
+def _pairwise_shares(probes):
+    """Symmetric matrix of :func:`shared_pairs` between the probes' dictionaries."""
+    shares = np.zeros((len(probes), len(probes)))
+    for i in range(len(probes)):
+        for j in range(i + 1, len(probes)):
+            shares[i, j] = shares[j, i] = shared_pairs(probes[i][0], probes[j][0])
+    return shares
+
+
 def _agreeing(probes):
     """The probes that share ``MIN_AGREEMENT`` of their pairs with another probe."""
+    shares = _pairwise_shares(probes)
     return [
         probe
         for i, probe in enumerate(probes)
-        if any(
-            shared_pairs(probe[0], other[0]) >= MIN_AGREEMENT
-            for j, other in enumerate(probes)
-            if j != i
-        )
+        if shares[i].max(initial=0) >= MIN_AGREEMENT
     ]
 
 
@@ -499,12 +505,9 @@ def start_agreement(probes):
     is taken between the dictionaries as the probes left them (see
     :func:`search_starts`).
     """
-    shares = [
-        shared_pairs(probes[i][0], probes[j][0])
-        for i in range(len(probes))
-        for j in range(i + 1, len(probes))
-    ]
-    return float(max(shares)) if shares else float("nan")
+    if len(probes) < 2:
+        return float("nan")
+    return float(_pairwise_shares(probes).max())
 
 
 def _mutual_pairs(forward, backward):
