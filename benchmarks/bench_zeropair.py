@@ -16,8 +16,9 @@ pools alone. Reported per case:
   (centred Procrustes) fitted with the pools' true pairs;
 - ``confidence_`` (label-free, see SelfLearningAligner) and whether fit warned
   (UnsupervisedAlignmentWarning): a failed map must be flagged;
-- ``start_agreement_``: the largest share of pairs that two starts' probes
-  have in common (NaN when one start was probed), which tells maps that are
+- ``start_agreement_``: the largest share of pairs that the probe of the
+  start the map was run from has in common with another start's probe (NaN
+  when one start was probed), which tells maps that are
   partly right on disjoint pools from failures;
 - the fit time (wall-clock and CPU) and the 1-minute load average.
 

@@ -340,14 +340,16 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         partner under any map: too few to judge. None when pairs were given.
     start_agreement_ : float or None
         Without known pairs, when starts were searched (``init="auto"`` or
-        ``"anchors"``): the largest fraction of pairs that the probes of two
-        starts have in common, from 0 to 1. Starts that fail land on
-        unrelated maps and share almost nothing; starts that find the
-        structure the pools share land on one map again, even on pools of
-        different items, where ``confidence_`` stays low for a map that is
-        partly right (see Notes). NaN when a single start was probed (a warm
-        start, ``init="anchors"`` with ``n_restarts=0``, or a first start
-        that reached 0.9); None otherwise.
+        ``"anchors"``): the largest fraction of pairs that the probe of the
+        start the map was run from has in common with the probe of another
+        start, from 0 to 1. Starts that fail land on unrelated maps and share
+        almost nothing; starts that find the structure the pools share land
+        on one map again, even on pools of different items, where
+        ``confidence_`` stays low for a map that is partly right (see
+        Notes). Two other starts that agree with each other do not count:
+        they vouch for a map that was not kept. NaN when a single start was
+        probed (a warm start, ``init="anchors"`` with ``n_restarts=0``, or a
+        first start that reached 0.9); None otherwise.
     isomorphism_score_ : float or None
         With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
         much better the initial dictionary is explained by a single map than
@@ -481,10 +483,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     which lowers :math:`h` even for a right map: there the confidence errs
     on the side of a warning, and ``start_agreement_`` can tell the two
     cases apart. On disjoint pools of 5,000 WordNet glosses (wordllama256 ->
-    minilm) two starts shared 0.24-0.26 of their pairs and their map
-    retrieved 0.53-0.61 of held-out glosses, at a confidence below 0; the
-    starts of every failed fit of the zero-pair benchmark shared at most
-    0.013. When ``confidence_`` is below 0.5 but ``start_agreement_``
+    minilm) the start of the map shared 0.19-0.25 of its pairs with another
+    and the map retrieved 0.53-0.61 of held-out glosses, at a confidence
+    below 0; the starts of every failed fit of the zero-pair benchmark
+    shared at most 0.013. When ``confidence_`` is below 0.5 but ``start_agreement_``
     reaches 0.1, the warning says that the map may be partly right: check
     it on a few known pairs before use. Starts can also miss a map that is
     partly right, and then the warning is the usual one.
@@ -997,7 +999,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             ):
                 reason = (
                     f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}, but "
-                    "independent starts agree on "
+                    "its start and another independent start agree on "
                     f"{self.start_agreement_:.0%} of their pairs "
                     f"(start_agreement_ >= {MIN_AGREEMENT}), as starts that "
                     "found shared structure do, so the map may be partly right "

@@ -146,7 +146,8 @@ _SAME_MAP = 0.9
 # benchmarks/bench_zeropair.py, on disjoint WordNet pools of 5,000 glosses
 # (wordllama256 -> minilm, seeds 0-2) two starts shared 0.24-0.26 of their
 # pairs while every start scored below the control; the map they agreed on
-# retrieved 0.53-0.61 of held-out glosses. The starts of the 13 failed fits
+# retrieved 0.53-0.61 of held-out glosses, and the start it was run from
+# shared 0.19-0.25 with another. The starts of the 13 failed fits
 # there shared at most 0.013: minilm -> e5 on disjoint pools of 2,000 and
 # 5,000 glosses, wordllama256 -> minilm on disjoint pools of 2,000, and
 # shuffled pools of 3,000 fortunes for all three model pairs. The signal
@@ -487,27 +488,25 @@ def _pairwise_shares(probes):
 
 
 def _agreeing(probes):
-    """The probes that share ``MIN_AGREEMENT`` of their pairs with another probe."""
+    """Indices of the probes sharing ``MIN_AGREEMENT`` of their pairs with another."""
     shares = _pairwise_shares(probes)
-    return [
-        probe
-        for i, probe in enumerate(probes)
-        if shares[i].max(initial=0) >= MIN_AGREEMENT
-    ]
+    return [i for i in range(len(probes)) if shares[i].max(initial=0) >= MIN_AGREEMENT]
 
 
-def start_agreement(probes):
-    """The largest share of pairs two probes have in common; NaN for one probe.
+def start_agreement(probes, kept):
+    """The largest share of pairs probe ``kept`` has in common with another probe.
 
-    Independent starts that fail land on unrelated fixed points and share
-    almost no pairs; starts that found the pools' common structure land on
-    one map again, whether or not the pools hold the same items. The share
-    is taken between the dictionaries as the probes left them (see
-    :func:`search_starts`).
+    NaN for one probe. Independent starts that fail land on unrelated fixed
+    points and share almost no pairs; starts that found the pools' common
+    structure land on one map again, whether or not the pools hold the same
+    items. The share is taken between the dictionaries as the probes left
+    them (see :func:`search_starts`), and only for the start the fitted map
+    was run from: two other starts that agree with each other say nothing
+    about a map that neither of them gave.
     """
     if len(probes) < 2:
         return float("nan")
-    return float(_pairwise_shares(probes).max())
+    return float(np.delete(_pairwise_shares(probes)[kept], kept).max())
 
 
 def _mutual_pairs(forward, backward):
@@ -905,19 +904,19 @@ def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
     """:func:`search_starts`: the run, its confidence and the starts' agreement.
 
     The confidence is NaN without room (``MIN_ROOM``); the agreement is
-    :func:`start_agreement` of the probes of every start tried (NaN when
-    one start was).
+    :func:`start_agreement` of the start the run came from with the others
+    tried (NaN when one start was).
     """
     if not isinstance(estimator.init, str):
         _check_warm_start(estimator.init, [pool.shape[1] for pool in pools])
     control = control_share(estimator, blocks, pools, csls_k, random_state)
     probes = []
-    run, confidence = search_starts(
+    run, confidence, kept = search_starts(
         estimator, blocks, pools, csls_k, random_state, control, probes
     )
     if not has_room(pools, control):
         confidence = float("nan")
-    return run, confidence, start_agreement(probes)
+    return run, confidence, start_agreement(probes, kept)
 
 
 def search_starts(estimator, blocks, pools, csls_k, random_state, control, probes):
@@ -938,12 +937,13 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
     (:func:`anneal_rounds`) and then to convergence, and kept if more
     confident.
 
-    Returns the run (a dict from ``estimator._self_learn``) and the confidence
-    of its final map. Every start's probe is appended to ``probes`` as
-    ``(dictionary, initial dictionary, confidence)``.
+    Returns the run (a dict from ``estimator._self_learn``), the confidence
+    of its final map and the index in ``probes`` of the start it was run
+    from. Every start's probe is appended to ``probes`` as ``(dictionary,
+    initial dictionary, confidence)``.
     """
     seeds = np.empty((0, 2), dtype=np.int64)
-    best, best_start, best_confidence = None, None, -np.inf
+    best, best_start, best_confidence, kept = None, None, -np.inf, 0
     # Probes of trusted starts; a start that lands on one of their maps again
     # confirms it: independent starts do not meet at a wrong fixed point.
     trusted, confirmed = [], False
@@ -978,6 +978,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
         probes.append((dictionary, initial, value))
         if value > best_confidence:
             best, best_start, best_confidence = dictionary, initial, value
+            kept = len(probes) - 1
         if value >= _ENOUGH_CONFIDENCE:
             break
         shared = shared_with_trusted(dictionary)
@@ -1002,7 +1003,8 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
         # most confident of the starts that agree is kept.
         group = _agreeing(probes)
         if group:
-            best, best_start, best_confidence = max(group, key=lambda probe: probe[2])
+            kept = max(group, key=lambda i: probes[i][2])
+            best, best_start, best_confidence = probes[kept]
             agreed = True
             if estimator.verbose:
                 print(
@@ -1066,14 +1068,14 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
                         f"[SelfLearningAligner] union rounds from the agreed start: "
                         f"confidence {value:.3f}"
                     )
-                return run, value
+                return run, value, kept
             if agreed or value > best_confidence:
                 run, best_confidence = longer, value
             if agreed or value >= MIN_CONFIDENCE:
                 # Annealing is for a start that did not take off; one that
                 # other starts found again did, and its confidence, however
                 # low, is not a reason to trade it for a noisier map.
-                return run, value
+                return run, value, kept
         if cold and (estimator.keep_prob == "auto" or estimator.keep_prob < 1):
             annealed = anneal_rounds(
                 estimator, blocks, pools, best_start, csls_k, random_state
@@ -1084,7 +1086,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
             if estimator.verbose:
                 print(f"[SelfLearningAligner] annealed start: confidence {value:.3f}")
             if value > best_confidence:
-                return candidate, value
+                return candidate, value, kept
     else:
 
         def confident(run):
@@ -1108,11 +1110,11 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
         run = estimator._best_run(
             blocks, pools, seeds, best, csls_k, random_state, good=confident
         )
-        return run, run["confidence"]
+        return run, run["confidence"], kept
     share = cross_fitted_share(
         estimator, blocks, pools, run["dictionary"], csls_k, random_state
     )
-    return run, calibrate(share, control)
+    return run, calibrate(share, control), kept
 
 
 def run_confidence(estimator, blocks, pools, run, csls_k, random_state):

@@ -211,21 +211,59 @@ def test_shared_pairs_and_agreeing_probes():
     assert shared_pairs(a, a[:0]) == 0.0
     c = np.array([[0, 3], [1, 0], [2, 1]])
     probes = [(a, "a", 0.1), (b, "b", -0.2), (c, "c", 0.3)]
-    assert [probe[1] for probe in _agreeing(probes)] == ["a", "b"]
+    assert _agreeing(probes) == [0, 1]
 
 
-def test_start_agreement_is_the_largest_share_of_two_probes():
-    """Check start_agreement: the best pairwise overlap, NaN for one probe."""
+def test_start_agreement_is_the_kept_probes_largest_share():
+    """Check start_agreement: the kept probe's best overlap, NaN for one probe."""
     a = np.array([[0, 1], [1, 2], [2, 0], [3, 3]])
     b = np.array([[0, 1], [1, 2], [3, 0]])
     c = np.array([[0, 3], [1, 0], [2, 0]])
-    assert np.isnan(start_agreement([(a, None, 0.0)]))
-    assert np.isnan(start_agreement([]))
-    # a-b share 2/3, a-c 1/3, b-c 0: the largest counts, in any order.
-    assert start_agreement([(c, None, 0), (a, None, 0), (b, None, 0)]) == (
-        pytest.approx(2 / 3)
-    )
-    assert start_agreement([(c, None, 0), (b, None, 0)]) == 0.0
+    assert np.isnan(start_agreement([(a, None, 0.0)], 0))
+    assert np.isnan(start_agreement([], 0))
+    # a-b share 2/3, a-c 1/3, b-c 0.
+    probes = [(c, None, 0), (a, None, 0), (b, None, 0)]
+    assert start_agreement(probes, 1) == pytest.approx(2 / 3)
+    assert start_agreement(probes, 2) == pytest.approx(2 / 3)
+    # Two other probes agreeing says nothing of c's map.
+    assert start_agreement(probes, 0) == pytest.approx(1 / 3)
+    assert start_agreement([(c, None, 0), (b, None, 0)], 1) == 0.0
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_agreement_of_other_starts_is_not_credited_to_the_kept_map():
+    """Check start_agreement_ and the warning when the kept start agrees with none.
+
+    The first start is trusted at its probe and run on, and its final map
+    falls below the threshold; the two other starts share half their pairs
+    with each other and none with it. The warning must be the generic one:
+    their agreement is no evidence for the kept map.
+    """
+    rng = np.random.default_rng(0)
+    n = 300
+    A, B = rng.normal(size=(n, 8)), rng.normal(size=(n, 8))
+    alone = np.column_stack([np.arange(n), rng.permutation(n)])
+    second = np.column_stack([np.arange(n), rng.permutation(n)])
+    third = second.copy()
+    third[150:, 1] = rng.permutation(third[150:, 1])
+    confidences = iter([0.6, 0.05, 0.04])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            unsupervised,
+            "_starts",
+            lambda *args: iter([lambda: alone, lambda: second, lambda: third]),
+        )
+        patch.setattr(unsupervised, "_rounds", lambda est, bl, po, d, *a, **k: d)
+        # Probes score 0.6, 0.05 and 0.04; every later confidence is 0.45.
+        patch.setattr(
+            unsupervised, "calibrate", lambda share, ctrl: next(confidences, 0.45)
+        )
+        with pytest.warns(UnsupervisedAlignmentWarning) as caught:
+            aligner = SelfLearningAligner(random_state=0, n_iter=3).fit([A, B])
+    assert aligner.confidence_ == pytest.approx(0.45)
+    assert shared_pairs(second, third) >= 0.5
+    assert aligner.start_agreement_ < unsupervised.MIN_AGREEMENT
+    assert not any("agree on" in str(w.message) for w in caught)
 
 
 def _one_mixture_pools(seed, n=800, d=32, n_clusters=24):

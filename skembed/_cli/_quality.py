@@ -116,15 +116,17 @@ def fit_quality(aligner, held_out=None):
         )
     agreement = getattr(aligner, "start_agreement_", None)
     if agreement is not None and agreement >= MIN_AGREEMENT:
-        # Starts that fail share almost none of their pairs; these met on one
-        # map, which on files of different items is partly right while the
-        # confidence stays low. Not usable unchecked, but not chance either.
+        # Starts that fail share almost none of their pairs; the map's start
+        # met another on one map, which on files of different items is partly
+        # right while the confidence stays low. Not usable unchecked, but not
+        # chance either.
         return Quality(
             False,
             figure,
             f"the fitted map could not be verified: without known pairs, "
-            f"{attribute} is {score:.3f} < {threshold:g}, but independent starts "
-            f"agree on {agreement:.0%} of their pairs, so it may be partly right "
+            f"{attribute} is {score:.3f} < {threshold:g}, but its start and "
+            f"another independent start agree on {agreement:.0%} of their pairs, "
+            "so it may be partly right "
             "(as on files of different items); check it with a few dozen known "
             "pairs (--pairs)",
         )
