@@ -262,10 +262,27 @@ class EmbeddingIndex(BaseEstimator):
     def _column_mean(self, X):
         """Mean of the rows of X in float64, summed in row blocks."""
         step = self._row_step()
-        total = np.zeros(X.shape[1])
-        for start in range(0, X.shape[0], step):
-            total += X[start : start + step].sum(axis=0, dtype=np.float64)
-        return total / X.shape[0]
+
+        def total(scale=None):
+            out = np.zeros(X.shape[1])
+            for start in range(0, X.shape[0], step):
+                block = X[start : start + step]
+                if scale is not None:
+                    block = block.astype(np.float64) / scale
+                out += block.sum(axis=0, dtype=np.float64)
+            return out
+
+        with np.errstate(over="ignore"):
+            unscaled = total()
+        if np.isfinite(unscaled).all():
+            return unscaled / X.shape[0]
+        # Finite rows whose sum overflows float64 (entries near 1e308): sum
+        # them scaled by the largest magnitude instead.
+        peak = max(
+            float(np.abs(X[start : start + step]).max())
+            for start in range(0, X.shape[0], step)
+        )
+        return total(peak) / X.shape[0] * peak
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -288,7 +305,9 @@ class EmbeddingIndex(BaseEstimator):
         if self.backend != "numpy":
             faiss = import_faiss(self.backend)
         step = self._row_step()
-        self.mean_ = self._column_mean(X) if self.center is not False else None
+        # Not "is not False": a numpy False from a grid or a config would centre.
+        centred = isinstance(self.center, str) or bool(self.center)
+        self.mean_ = self._column_mean(X) if centred else None
         self.n_index_ = n_index
         self._dtype = X.dtype if self.backend == "numpy" else np.dtype(np.float32)
         # Estimated against the previous index rows: they do not apply.

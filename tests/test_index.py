@@ -360,3 +360,30 @@ def test_hnsw_padding_is_minus_one_with_minus_infinity(method):
     assert not (missing[:, :-1] & ~missing[:, 1:]).any()
     found = np.where(missing, -np.inf, scores)
     assert (np.diff(found, axis=1)[~missing[:, 1:]] <= 1e-12).all()
+
+
+def test_numpy_booleans_choose_the_centring():
+    """Check that center=np.False_ does not centre and np.True_ does."""
+    index, queries, _, _ = _data(n_queries=20)
+    plain = EmbeddingIndex(5, center=False).fit(index)
+    off = EmbeddingIndex(5, center=np.False_).fit(index)
+    assert off.mean_ is None
+    assert_array_equal(off.kneighbors(queries)[1], plain.kneighbors(queries)[1])
+    on = EmbeddingIndex(5, center=np.True_).fit(index)
+    assert_allclose(on.mean_, EmbeddingIndex(5, center=True).fit(index).mean_)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss-flat"])
+def test_centring_rows_near_the_float64_limit(backend):
+    """Check the mean of finite rows whose column sums overflow float64."""
+    if backend != "numpy":
+        pytest.importorskip("faiss")
+    rng = np.random.default_rng(0)
+    index = rng.random((40, 5)) * 1e307 + 5e307
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted = EmbeddingIndex(3, center=True, backend=backend).fit(index)
+        found = fitted.kneighbors(index[:5])[1]
+    small = EmbeddingIndex(3, center=True).fit(index / 1e300)
+    assert_allclose(fitted.mean_ / 1e300, small.mean_, rtol=1e-12)
+    assert_array_equal(found, small.kneighbors(index[:5] / 1e300)[1])
