@@ -166,3 +166,19 @@ def test_repeated_sparse_entries_add_up():
     assert recall_at_k(repeated, retrieved, k=2) == pytest.approx(0.5)
     np.testing.assert_array_equal(repeated.data, data_before)
     assert repeated.nnz == 3
+
+
+def test_row_numbers_near_the_int64_limit():
+    """Check ids far beyond the number of queries, and unsigned ids past int64."""
+    big = 2**62
+    assert recall_at_k([3, big], [[3], [big]], k=1) == 1.0
+    assert recall_at_k([3, big], [[big], [3]], k=1) == 0.0
+    assert mrr_at_k([[big, 5], [2**63 - 1]], [[7, big], [2**63 - 1, 1]], k=2) == 0.75
+    too_big = np.array([[2**63 + 5], [4]], dtype=np.uint64)
+    with pytest.raises(ValueError, match="retrieved holds a row number above"):
+        recall_at_k([3, 4], too_big, k=1)
+    with pytest.raises(ValueError, match="relevant holds a row number above"):
+        recall_at_k(too_big.ravel(), [[3], [4]], k=1)
+    with pytest.raises(ValueError, match=r"relevant\[0\] holds a row number above"):
+        # Ragged: read query by query.
+        recall_at_k([too_big[0], np.array([4, 5])], [[3], [4]], k=1)

@@ -31,6 +31,15 @@ from sklearn.utils._param_validation import Interval, validate_params
 __all__ = ["mrr_at_k", "ndcg_at_k", "recall_at_k"]
 
 
+def _check_int64_range(ids, name):
+    """Unsigned row numbers beyond int64 would wrap to negative ones (padding)."""
+    if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+        raise ValueError(
+            f"{name} holds a row number above {np.iinfo(np.int64).max}; row "
+            "numbers must fit in a signed 64-bit integer."
+        )
+
+
 def _check_retrieved(retrieved, k):
     retrieved = check_array(
         retrieved, dtype=None, ensure_all_finite=True, input_name="retrieved"
@@ -40,6 +49,7 @@ def _check_retrieved(retrieved, k):
             f"retrieved has dtype {retrieved.dtype}, but it must hold index row "
             "numbers (integers), such as the indices returned by kneighbors."
         )
+    _check_int64_range(retrieved, "retrieved")
     if k is None:
         k = retrieved.shape[1]
     elif k > retrieved.shape[1]:
@@ -106,6 +116,7 @@ def _labels(relevant, n_queries):
                     f"relevant has {array.shape[0]} entries, but retrieved has "
                     f"{n_queries} queries; pass the relevant rows of every query."
                 )
+            _check_int64_range(array, "relevant")
             array = array.reshape(n_queries, -1)
             queries = np.repeat(np.arange(n_queries), array.shape[1])
             rows = array.ravel().astype(np.int64)
@@ -126,6 +137,7 @@ def _labels(relevant, n_queries):
                         f"relevant[{query}] holds {answers.dtype} values; "
                         "relevance labels are index row numbers (integers)."
                     )
+                _check_int64_range(answers, f"relevant[{query}]")
                 pieces.append(answers.astype(np.int64).ravel())
             counts = np.array([len(piece) for piece in pieces], dtype=np.int64)
             queries = np.repeat(np.arange(n_queries), counts)
@@ -157,9 +169,17 @@ def _gains(relevant, retrieved, k):
     n_queries, width = top.shape
     queries, rows, grades = _labels(relevant, n_queries)
     # One sorted key per label; every retrieved row is looked up by its key.
-    span = int(max(rows.max(initial=0), top.max(initial=0))) + 1
-    keys = queries * span + rows
-    wanted = (np.arange(n_queries)[:, None] * span + np.maximum(top, 0)).ravel()
+    # Row numbers are first replaced by their rank among the labelled rows,
+    # so that query * span + rank fits in int64 whatever the row numbers
+    # (ids of a database can be near 2**63): rows that no label names get a
+    # rank no key holds.
+    labelled = np.unique(rows)
+    span = labelled.shape[0] + 1
+    ranks = np.searchsorted(labelled, np.maximum(top, 0))
+    named = np.minimum(ranks, span - 2)
+    ranks[(labelled[named] != top) if labelled.size else True] = span - 1
+    keys = queries * span + np.searchsorted(labelled, rows)
+    wanted = (np.arange(n_queries)[:, None] * span + ranks).ravel()
     at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
     found = (keys[at] == wanted) & (top.ravel() >= 0)
     gains = np.where(found, grades[at], 0.0).reshape(n_queries, width)
@@ -184,6 +204,10 @@ def recall_at_k(relevant, retrieved, *, k=10):
         ``(n_queries,)``), several (a sequence of ``n_queries`` collections of
         row numbers, or a 2-D integer array), or graded (a sparse matrix of
         shape ``(n_queries, n_index)``, relevant where the grade is positive).
+        Every query needs at least one relevant row (the metrics are
+        undefined without one: a ValueError names the query, so drop it).
+        Row numbers can be any non-negative int64 values, such as database
+        ids.
     retrieved : array-like of shape (n_queries, n_retrieved)
         Index rows returned for each query, best first, such as the indices
         of :func:`skembed.kneighbors`. ``-1`` marks a missing result.
