@@ -41,7 +41,12 @@ def write_atomically(path, write, *, suffix=".part"):
         folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}{suffix}"
     )
     # Created exclusively: two writers never share a temporary file.
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        # A missing or read-only folder: name the file asked for, not the
+        # hidden temporary one.
+        raise type(exc)(exc.errno, exc.strerror, path) from None
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)

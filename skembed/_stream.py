@@ -97,7 +97,8 @@ class _NpyReader:
     def __init__(self, path):
         try:
             self.array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
+        except (ValueError, EOFError) as exc:
+            # EOFError: an empty file.
             raise ValueError(
                 f"input {os.fspath(path)!r} is not a numeric .npy array ({exc})."
             ) from None

@@ -235,6 +235,8 @@ def test_works_with_a_procrustes_aligner_by_view_name(tmp_path):
         ("int", {}, ValueError, "needs a 2-D float array"),
         ("npy", {"translate": lambda X: X[:-1]}, ValueError, "one row per input"),
         ("npy", {"translate": lambda X: X.astype(int)}, TypeError, "floating-point"),
+        ("empty", {}, ValueError, "is not a numeric .npy array"),
+        ("npy", {"output": "missing/new.npy"}, FileNotFoundError, "missing.new\\.npy'"),
     ],
 )
 def test_bad_input_is_refused(tmp_path, setup, kwargs, error, match):
@@ -246,6 +248,8 @@ def test_bad_input_is_refused(tmp_path, setup, kwargs, error, match):
     }
     if setup in arrays:
         np.save(tmp_path / "old.npy", arrays[setup])
+    elif setup == "empty":
+        (tmp_path / "old.npy").write_bytes(b"")
     kwargs = {"translate": lambda X: X, "output": "new.npy", **kwargs}
     translate = kwargs.pop("translate")
     output = tmp_path / kwargs.pop("output")
