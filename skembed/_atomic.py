@@ -36,9 +36,11 @@ def write_atomically(path, write, *, suffix=".part"):
     interruption, the temporary file is removed and the error re-raised.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    # Through a symbolic link, the file it points to is replaced, not the link.
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     temporary = os.path.join(
-        folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}{suffix}"
+        folder, f".{os.path.basename(target)}.{uuid.uuid4().hex}{suffix}"
     )
     # Created exclusively: two writers never share a temporary file.
     try:
@@ -53,8 +55,8 @@ def write_atomically(path, write, *, suffix=".part"):
             file.flush()
             os.fsync(file.fileno())
         with contextlib.suppress(FileNotFoundError):
-            os.chmod(temporary, os.stat(path).st_mode & 0o777)
-        os.replace(temporary, path)
+            os.chmod(temporary, os.stat(target).st_mode & 0o777)
+        os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)

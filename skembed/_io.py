@@ -22,6 +22,7 @@ import zlib
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._atomic import write_atomically
@@ -85,7 +86,9 @@ class _Encoder:
                 "supported; a model file holds numeric, boolean and string arrays."
             )
         key = f"array{len(self.arrays)}"
-        self.arrays[key] = np.ascontiguousarray(array)
+        # Not ascontiguousarray: it turns a 0-d array (a NumPy scalar) into
+        # shape (1,).
+        self.arrays[key] = np.asarray(array, order="C")
         return key, is_object
 
     def encode(self, value, where):
@@ -241,9 +244,11 @@ class _Decoder:
             return float(content)
         if tag == "__scalar__":
             array = self._array(content)
-            if array.ndim != 0:
+            # Shape (1,): a NumPy scalar as earlier versions wrote it (they
+            # could not read it back).
+            if array.ndim != 0 and array.shape != (1,):
                 raise self._corrupt(f"the scalar {content!r} is an array")
-            return array[()]
+            return array.reshape(())[()]
         if tag == "__array__":
             self._expect(tag, content, list, 2)
             key, is_object = content
@@ -343,6 +348,13 @@ class _Decoder:
                 f"{self.source} was saved with parameters of {name} that this "
                 f"version of skembed does not know ({exc}). Upgrade skembed."
             ) from None
+        if hasattr(estimator, "_validate_params"):
+            # An edited parameter would otherwise fail only in use, deep inside
+            # transform (an unknown option is a KeyError there).
+            try:
+                estimator._validate_params()
+            except InvalidParameterError as exc:
+                raise self._corrupt(f"a parameter is invalid ({exc})") from None
         declared = {*cls._saved_state, *cls._saved_optional, *_CONFIGURATION}
         if self.version > 1:
             unknown = sorted(set(stored) - declared)
@@ -527,7 +539,11 @@ def load_aligner(path):
             raise decoder._corrupt("its header is nested too deeply") from None
         except (KeyError, TypeError, AttributeError, IndexError) as exc:
             raise decoder._corrupt(f"{type(exc).__name__}: {exc}") from None
-    _check_consistency(estimator, source)
+    try:
+        _check_consistency(estimator, source)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        # An edited header can put a list where the view layout belongs.
+        raise decoder._corrupt(f"{type(exc).__name__}: {exc}") from None
     return estimator
 
 
@@ -663,6 +679,20 @@ _MAX_HEADER_BYTES = 64 * 2**20
 _MAX_EXPANSION = 1100
 
 
+# What zipfile and the .npy reader raise for a damaged member. zipfile also
+# raises NotImplementedError (an unknown compression method or zip version)
+# and RuntimeError (a member flagged as encrypted) for one flipped byte.
+_UNREADABLE = (
+    ValueError,
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
 class _ModelArchive:
     """A model file's zip archive, read member by member, each one checked.
 
@@ -727,7 +757,7 @@ class _ModelArchive:
                 else:
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
                 offset = member.tell()
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        except _UNREADABLE as exc:
             raise self._corrupt(f"the member {key!r} cannot be read ({exc})") from None
         if dtype.hasobject:
             raise ValueError(
@@ -770,7 +800,7 @@ class _ModelArchive:
         try:
             with self.zip.open(info) as member:
                 array = np.lib.format.read_array(member, allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        except _UNREADABLE as exc:
             raise self._corrupt(f"the member {key!r} cannot be read ({exc})") from None
         return array
 

@@ -6,6 +6,7 @@
 import importlib
 import io
 import json
+import struct
 import subprocess
 import sys
 import tracemalloc
@@ -278,6 +279,35 @@ def test_save_refuses_values_that_need_pickle(tmp_path):
 def _write_model_like(path, header, **arrays):
     text = json.dumps(header).encode("utf-8")
     np.savez(path, **{HEADER_KEY: np.frombuffer(text, dtype=np.uint8)}, **arrays)
+
+
+def test_numpy_scalar_parameters_round_trip(tmp_path):
+    """Check NumPy scalars as parameters (grids of np.logspace), old files too."""
+    from skembed import RidgeAligner
+
+    A, B = _paired()
+    aligner = RidgeAligner(alpha=np.float64(2.0), rank=np.int64(2)).fit([A, B])
+    path = tmp_path / "model.npz"
+    loaded = _round_trip(aligner, tmp_path)
+    assert loaded.alpha == 2.0 and isinstance(loaded.alpha, np.float64)
+    assert loaded.rank == 2 and isinstance(loaded.rank, np.integer)
+    assert_array_equal(loaded.transform([A, B]), aligner.transform([A, B]))
+    # Earlier versions stored a scalar with shape (1,).
+    save_aligner(aligner, path)
+    with np.load(path) as stored:
+        header = json.loads(stored[HEADER_KEY].tobytes())
+    member = header["estimator"]["params"]["alpha"]["__scalar__"] + ".npy"
+
+    def widen(name, data):
+        if name != member:
+            return data
+        buffer = io.BytesIO()
+        np.save(buffer, np.array([2.0]))
+        return buffer.getvalue()
+
+    old = tmp_path / "old.npz"
+    _rewrite(path, old, widen)
+    assert load_aligner(old).alpha == 2.0
 
 
 def test_load_refuses_files_that_are_not_model_files(tmp_path):
@@ -651,3 +681,51 @@ def test_loading_reads_only_the_declared_arrays(tmp_path, model_file):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 8 * 2**20
+
+
+@pytest.mark.parametrize(
+    "offset, value, said",
+    [(10, 99, "compression method"), (8, 1, "encrypted")],
+)
+def test_flipped_zip_flags_are_damage(tmp_path, model_file, offset, value, said):
+    """Check an unknown compression method or an encryption flag: damaged file."""
+    path, _ = model_file
+    data = bytearray(path.read_bytes())
+    directory = data.find(b"PK\x01\x02")  # the first central directory entry
+    data[directory + offset : directory + offset + 2] = struct.pack("<H", value)
+    damaged = tmp_path / "flags.npz"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"damaged skembed model file.*{said}"):
+        load_aligner(damaged)
+
+
+def test_edited_parameters_and_state_types_are_damage(tmp_path, model_file):
+    """Check an invalid parameter and a list for the view layout: damaged file."""
+    path, header = model_file
+    for place, name, value, said in [
+        ("params", "combine", "bogus", "a parameter is invalid .*'combine'"),
+        ("state", "_view_layout", 0, "AttributeError"),
+    ]:
+        edited = json.loads(json.dumps(header))
+        edited["estimator"][place][name] = value
+        forged = tmp_path / f"{name}.npz"
+        header_of = _header_bytes(edited)
+        _rewrite(path, forged, lambda n, d, h=header_of: h if n[:2] == "__" else d)
+        with pytest.raises(ValueError, match=f"damaged skembed model file: {said}"):
+            load_aligner(forged)
+
+
+def test_save_through_a_symbolic_link_replaces_its_target(tmp_path):
+    """Check that saving to a link writes the linked file and keeps the link."""
+    A, B = _paired()
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "v1.npz"
+    target.write_bytes(b"old")
+    link = tmp_path / "current.npz"
+    link.symlink_to(target)
+    aligner = ProcrustesAligner().fit([A, B])
+    save_aligner(aligner, link)
+    assert link.is_symlink()
+    loaded = load_aligner(target)
+    assert_array_equal(loaded.transform([A, B]), aligner.transform([A, B]))
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["v1.npz"]
