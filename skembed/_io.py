@@ -21,6 +21,7 @@ import zipfile
 import zlib
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
@@ -187,6 +188,10 @@ class _Encoder:
         # in the estimator's own attribute order.
         kept = {*estimator._saved_state, *estimator._saved_optional, *_CONFIGURATION}
         state = {k: v for k, v in vars(estimator).items() if k in kept}
+        if "_metadata_request" in state:
+            # A MetadataRequest object, stored as what set_{method}_request
+            # was given: {method: {parameter: True, False, None or an alias}}.
+            state["_metadata_request"] = estimator._get_metadata_request()._serialize()
         if not self.statistics and "_stats" in state:
             # Kept as an explicit None, so that partial_fit knows they are missing.
             state["_stats"] = None
@@ -229,6 +234,24 @@ class _Decoder:
             length is not None and len(content) != length
         ):
             raise self._corrupt(f"the {tag} entry {str(content)[:60]!r} is malformed")
+
+    def _restore_requests(self, estimator, requests):
+        """Replay the saved ``set_{method}_request`` calls on ``estimator``."""
+        if not isinstance(requests, dict):
+            raise self._corrupt("its metadata requests are not a mapping")
+        # set_*_request refuses to run unless routing is on; the requests are
+        # only used where the user has turned it on.
+        with config_context(enable_metadata_routing=True):
+            for method, parameters in requests.items():
+                setter = getattr(estimator, f"set_{method}_request", None)
+                if setter is None or not isinstance(parameters, dict):
+                    raise self._corrupt(f"it requests metadata of {method!r}")
+                try:
+                    setter(**parameters)
+                except (TypeError, ValueError) as exc:
+                    raise self._corrupt(
+                        f"its {method} metadata requests ({exc})"
+                    ) from None
 
     def decode(self, value):
         if value is None or isinstance(value, bool | int | float | str):
@@ -365,7 +388,9 @@ class _Decoder:
         # Version 1 files held every attribute (vars); only the declared state
         # is read back. The file's order is the estimator's attribute order.
         for key, value in stored.items():
-            if key in declared:
+            if key == "_metadata_request":
+                self._restore_requests(estimator, self.decode(value))
+            elif key in declared:
                 setattr(estimator, key, self.decode(value))
         fitted = top or (
             content.get("fitted", True) if self.version > 1 else bool(stored)

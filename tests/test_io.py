@@ -729,3 +729,24 @@ def test_save_through_a_symbolic_link_replaces_its_target(tmp_path):
     loaded = load_aligner(target)
     assert_array_equal(loaded.transform([A, B]), aligner.transform([A, B]))
     assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["v1.npz"]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_metadata_requests_round_trip(tmp_path):
+    """Check set_fit_request(pairs=True) survives saving, with routing on or off."""
+    import sklearn
+
+    from skembed import SelfLearningAligner
+
+    A, B = _paired(n=200)
+    pairs = np.c_[np.arange(40), np.arange(40)]
+    with sklearn.config_context(enable_metadata_routing=True):
+        aligner = SelfLearningAligner(n_iter=3, random_state=0)
+        aligner.set_fit_request(pairs=True).fit([A, B], pairs=pairs)
+        loaded = _round_trip(aligner, tmp_path)
+        requests = loaded._get_metadata_request()._serialize()
+    assert requests == {"fit": {"pairs": True}}
+    assert_array_equal(loaded.transform([A, B]), aligner.transform([A, B]))
+    # Loading needs no routing; the requests are kept for when it is on.
+    again = load_aligner(tmp_path / "model.npz")
+    assert again._get_metadata_request()._serialize() == requests
