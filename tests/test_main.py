@@ -1653,3 +1653,119 @@ def test_self_learning_on_too_few_rows_cannot_be_judged(tmp_path, capsys, monkey
         kind="not usable",
     )  # fmt: skip
     assert (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        ([], "name a command: demo, report, align"),
+        (["foo"], "invalid choice: 'foo'"),
+        (["align", "a.npy", "b.npy", "--method", "cca", "--reg", "-1"], "--reg"),
+        (["translate", "m.npz", "b.npy"], "the following arguments are required"),
+    ],
+)
+def test_command_line_syntax_errors_are_one_line(
+    paired, capsys, monkeypatch, argv, fragment
+):
+    """Check argparse's errors: one line naming the fix, exit 2, no usage block."""
+    folder = paired[0]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert fragment in err and "-h`" in err
+
+
+def test_an_unusable_fit_never_replaces_an_existing_model(paired, capsys, monkeypatch):
+    """Check that exit 3 writes the failed map beside a model already at -o."""
+    folder, A, B = paired
+    np.save(folder / "noise.npy", np.random.default_rng(7).normal(size=B.shape))
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    good = (folder / "m.npz").read_bytes()
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "noise.npy", "-q", "-o", "m.npz"
+    )
+    assert code == 3
+    _one_error(
+        err, "m.not-usable.npz for inspection", "m.npz was left", kind="not usable"
+    )
+    assert (folder / "m.npz").read_bytes() == good
+    assert load_aligner(folder / "m.not-usable.npz").view_names_ == ["a", "noise"]
+    # With no model there yet, the map is written where asked, as before.
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "noise.npy", "-q", "-o", "n.npz"
+    )
+    assert code == 3 and (folder / "n.npz").exists()
+    assert not (folder / "n.not-usable.npz").exists()
+
+
+@pytest.mark.parametrize("output", ["out.npy", "out.csv"])
+def test_translate_refuses_rows_that_overflow(paired, capsys, monkeypatch, output):
+    """Check finite float32 rows whose translation overflows: exit 2, no output."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    huge = np.full((10, B.shape[1]), 2.5e38, dtype=np.float32)
+    huge[::2] *= -1
+    np.save(folder / "huge.npy", huge)
+    (folder / output).write_bytes(b"previous result")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "translate", "m.npz", "huge.npy",
+        "--source", "1", "--target", "0", "-q", "-o", output,
+    )  # fmt: skip
+    assert code == 2
+    _one_error(err, "input huge.npy holds rows that translate to infinite")
+    assert (folder / output).read_bytes() == b"previous result"
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
+def test_search_outputs_are_replaced_together(paired):
+    """Check that a failed --scores write leaves the old -o file too."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    (folder / "n.csv").write_bytes(b"old neighbours")
+    (folder / "s.npy").write_bytes(b"old scores")
+    argv = ["search", "m.npz", "b.npy", "a.npy", "--source", "1", "--target", "0"]
+    # 300 x 5 rows: about 6 kB of CSV fit under the limit, 12 kB of scores do not.
+    result = subprocess.run(
+        _cli(*argv, "-k", "5", "-q", "-o", "n.csv", "--scores", "s.npy"),
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        preexec_fn=_limited(8192),
+    )
+    _user_error(result, "could not write s.npy", "left as it was")
+    assert (folder / "n.csv").read_bytes() == b"old neighbours"
+    assert (folder / "s.npy").read_bytes() == b"old scores"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+    _ok(subprocess.run(_cli(*argv, "-k", "5", "-q", "-o", "n.csv", "--scores",
+                            "s.npy"), cwd=folder, capture_output=True, text=True,
+                       check=False, timeout=300))  # fmt: skip
+    assert np.load(folder / "s.npy").shape == (A.shape[0], 5)
+
+
+def test_search_reads_csv_with_a_header_line(paired, capsys, monkeypatch):
+    """Check --header for search's .csv queries and index (pandas' to_csv)."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    for name, rows in (("q.csv", B), ("i.csv", A)):
+        pd.DataFrame(rows).to_csv(folder / name, index=False)
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "search", "m.npz", "q.csv", "i.csv",
+        "--source", "1", "--target", "0", "--header", "-q", "-o", "n.npy",
+    )  # fmt: skip
+    assert code == 0, err
+    assert np.load(folder / "n.npy").shape[0] == B.shape[0]
+
+
+def test_pairs_errors_count_pairs_not_lines(paired, capsys, monkeypatch):
+    """Check that an out-of-range pair is named by its number, header or not."""
+    folder = paired[0]
+    (folder / "p.csv").write_text("a,b\n0,0\n1,1\n2,999\n")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "b.npy", "--pairs", "p.csv",
+        "--header", "-q", "-o", "m.npz",
+    )  # fmt: skip
+    assert code == 2
+    _one_error(err, "pair 3", "row 999 of B")

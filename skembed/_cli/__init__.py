@@ -219,11 +219,21 @@ def _subparser(sub, name, common, *, help, description, examples):
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as every other error."""
+
+    def error(self, message):
+        self.exit(
+            EXIT_USER_ERROR,
+            f"{self.prog}: error: {message} (see `{self.prog} -h`).\n",
+        )
+
+
 def build_parser():
     """The argument parser of ``python -m skembed``."""
     from skembed import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="skembed",
         description="Align, combine and compare embeddings from different models.",
         epilog=(
@@ -604,12 +614,14 @@ def build_parser():
         "the file of row numbers to write: .npy (int64) or .csv, one row per "
         "query; its folder must exist",
     )
+    parser.commands = tuple(sub.choices)
     return parser
 
 
 # -------------------------------------------------------------- validation
 def _csv_inputs(args):
-    names = [getattr(args, key, None) for key in ("a", "b", "input", "pairs")]
+    inputs = ("a", "b", "input", "pairs", "queries", "index")
+    names = [getattr(args, key, None) for key in inputs]
     return [
         name
         for name in names
@@ -711,7 +723,11 @@ def main(argv=None):
     except SystemExit as exc:  # --help, --version, or a malformed command line
         return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     if getattr(args, "handler", None) is None:
-        parser.print_help(sys.stderr)
+        commands = ", ".join(parser.commands)
+        print(
+            f"skembed: error: name a command: {commands} (see `skembed -h`).",
+            file=sys.stderr,
+        )
         return EXIT_USER_ERROR
     progress = Progress(args.quiet)
     code, message, kind = EXIT_USER_ERROR, None, "error"

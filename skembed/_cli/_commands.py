@@ -9,8 +9,10 @@ import functools
 import io
 import json
 import math
+import os
 import re
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -307,11 +309,17 @@ def run_align(args, progress):
         aligner, quality, described = _align_paired(
             args, progress, A, B, pairs, names, widths
         )
-    with progress.step(f"writing {args.output}"):
+    usable = quality is None or quality.usable
+    written = Path(args.output)
+    if not usable and written.exists():
+        # A map not worth using never replaces a model already there (perhaps
+        # the good one of an earlier run): it goes beside it, for inspection.
+        written = written.with_name(f"{written.stem}.not-usable{written.suffix}")
+    with progress.step(f"writing {written}"):
         try:
-            save_aligner(aligner, args.output, statistics=not args.no_statistics)
+            save_aligner(aligner, written, statistics=not args.no_statistics)
         except OSError as exc:
-            raise write_error(args.output, exc) from None
+            raise write_error(written, exc) from None
     label = type(aligner).__name__
     view_list = ", ".join(
         f"{name} = {file} ({width}-d)"
@@ -324,10 +332,14 @@ def run_align(args, progress):
         f"{label} fitted on {described}; views {view_list}; shared space of "
         f"{aligner.n_components_} dimensions.\nQuality: {figure}."
     )
-    if quality is not None and not quality.usable:
-        print(f"Model written to {args.output}, but it is not worth using (exit 3).")
+    if not usable:
+        kept = ""
+        if written != Path(args.output):
+            kept = f"; {args.output} was left as it was"
+        print(f"Model written to {written}, but it is not worth using (exit 3){kept}.")
         raise NotUsable(
-            f"{quality.reason}. The model was written to {args.output} for inspection."
+            f"{quality.reason}. The model was written to {written} for inspection"
+            f"{kept}."
         )
     print(
         f"Model written to {args.output}; use: skembed translate {args.output} "
@@ -406,8 +418,29 @@ def _translating_model(args, progress):
     return aligner, source, target, source_k, target_k, widths
 
 
-def _translate_rows(aligner, X, source, target, target_width, progress):
+def _finite_translation(translate, label):
+    """``translate`` that refuses a chunk with infinite or NaN values.
+
+    Finite rows near the float32 limit (about 3.4e38) can map beyond it; the
+    result would be written, or searched, as if it were usable.
+    """
+
+    def checked(X, *args, **kwargs):
+        out = translate(X, *args, **kwargs)
+        if not np.isfinite(out).all():
+            raise UserError(
+                f"{label} holds rows that translate to infinite or NaN values "
+                f"(entries too large for {out.dtype}); scale the rows down or "
+                "store them as float64."
+            )
+        return out
+
+    return checked
+
+
+def _translate_rows(aligner, X, source, target, target_width, progress, label):
     """``aligner.translate`` of the rows of X in chunks, with progress."""
+    translate = _finite_translation(aligner.translate, label)
     n = X.shape[0]
     rows = max(1, _TRANSLATE_CHUNK_BYTES // (8 * (X.shape[1] + target_width)))
     out = None
@@ -416,7 +449,7 @@ def _translate_rows(aligner, X, source, target, target_width, progress):
         blas_threads(X.size),
     ):
         for start in range(0, n, rows):
-            chunk = aligner.translate(X[start : start + rows], source, target)
+            chunk = translate(X[start : start + rows], source, target)
             if out is None:
                 out = np.empty((n, chunk.shape[1]), dtype=chunk.dtype)
             out[start : start + rows] = chunk
@@ -444,7 +477,9 @@ def run_translate(args, progress):
             f"input {args.input} has {X.shape[1]} columns, but view {args.source!r} "
             f"of the model has {width}."
         )
-    out = _translate_rows(aligner, X, source, target, widths[target_k], progress)
+    out = _translate_rows(
+        aligner, X, source, target, widths[target_k], progress, f"input {args.input}"
+    )
     with progress.step(f"writing {args.output}"):
         write_array(out, args.output)
     progress.say(f"wrote {out.shape[0]} x {out.shape[1]} to {args.output}")
@@ -468,6 +503,33 @@ def _check_search_outputs(args):
             f"--scores {args.scores} is also the -o file; give the scores their "
             "own file name."
         )
+
+
+def _write_together(outputs, progress):
+    """Write ``(array, path)`` pairs; no file is replaced unless all were written.
+
+    Each array goes to a hidden file beside its path first, and the files are
+    renamed into place only once every one is complete: a failed second
+    write (a full disk) leaves both old files, which belong together, as
+    they were.
+    """
+    staged = []
+    try:
+        for array, text in outputs:
+            path = Path(text)
+            hidden = f".{path.stem}.{uuid.uuid4().hex}.staged{path.suffix}"
+            with progress.step(f"writing {path}"):
+                write_array(array, path.with_name(hidden), shown=path)
+            staged.append((path.with_name(hidden), path))
+        for temporary, path in staged:
+            target = os.path.realpath(path)
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(temporary, os.stat(target).st_mode & 0o777)
+            os.replace(temporary, target)
+    finally:
+        for temporary, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temporary)
 
 
 def run_search(args, progress):
@@ -511,7 +573,13 @@ def run_search(args, progress):
             "--center index or none."
         )
     translated = _translate_rows(
-        aligner, queries, source, target, widths[target_k], progress
+        aligner,
+        queries,
+        source,
+        target,
+        widths[target_k],
+        progress,
+        f"queries {args.queries}",
     )
     index = EmbeddingIndex(
         n_neighbors=args.k,
@@ -534,11 +602,10 @@ def run_search(args, progress):
     n = translated.shape[0]
     with progress.step(f"searching {n} queries"), blas_threads(rows.size):
         scores, neighbors = index.kneighbors(translated)
-    with progress.step(f"writing {args.output}"):
-        write_array(neighbors, args.output)
+    outputs = [(neighbors, args.output)]
     if args.scores is not None:
-        with progress.step(f"writing {args.scores}"):
-            write_array(scores, args.scores)
+        outputs.append((scores, args.scores))
+    _write_together(outputs, progress)
     progress.say(f"wrote the {args.k} best index rows of {n} queries to {args.output}")
     return EXIT_OK
 
@@ -571,7 +638,10 @@ def _streamable(args, width):
 
 def _translate_streaming(aligner, source, target, args, progress):
     """Translate a .npy file chunk by chunk, never holding it in memory."""
-    translate = functools.partial(aligner.translate, source=source, target=target)
+    translate = _finite_translation(
+        functools.partial(aligner.translate, source=source, target=target),
+        f"input {args.input}",
+    )
     try:
         summary = translate_file(
             translate, args.input, args.output, progress=not progress.quiet

@@ -12,6 +12,7 @@ allocated.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import csv
+import functools
 import math
 import os
 import zipfile
@@ -916,8 +917,8 @@ def read_pairs(text, n_a, n_b, *, header="auto"):
         if outside.any():
             row = int(np.flatnonzero(outside)[0])
             raise UserError(
-                f"pairs file {text}, line {row}: row {pairs[row, column]} of {name} "
-                f"is outside [0, {n - 1}]."
+                f"pairs file {text}, pair {row + 1} (a header line not counted): "
+                f"row {pairs[row, column]} of {name} is outside [0, {n - 1}]."
             )
     _, first, counts = np.unique(pairs, axis=0, return_index=True, return_counts=True)
     if np.any(counts > 1):
@@ -980,12 +981,15 @@ def check_output(text, suffixes, inputs, *, what, option="-o"):
     return path
 
 
-def write_atomically(path, write):
-    """:func:`skembed._atomic.write_atomically`, a failure as a one-line error."""
+def write_atomically(path, write, *, shown=None):
+    """:func:`skembed._atomic.write_atomically`, a failure as a one-line error.
+
+    The error names ``shown`` (the file the user asked for) when given.
+    """
     try:
         atomic_write(path, write)
     except OSError as exc:
-        raise write_error(path, exc) from None
+        raise write_error(shown or path, exc) from None
 
 
 def write_error(path, exc):
@@ -1005,26 +1009,28 @@ def _write_parquet(array, file):
     pq.write_table(pa.table({"embedding": column}), file)
 
 
-def write_array(array, text):
+def write_array(array, text, *, shown=None):
     """Write a 2-D array as ``.npy``, ``.csv`` or ``.parquet``, atomically.
 
     CSV cells keep every significant digit (9 for float32, 17 for float64);
-    Parquet holds one fixed-size list column ``embedding``.
+    Parquet holds one fixed-size list column ``embedding``. Errors name
+    ``shown`` when given (the file a staged write stands for).
     """
     path = Path(text)
     suffix = path.suffix.lower()
+    save = functools.partial(write_atomically, shown=shown)
     if suffix == ".npy":
-        write_atomically(path, lambda file: np.save(file, array, allow_pickle=False))
+        save(path, lambda file: np.save(file, array, allow_pickle=False))
     elif suffix == ".csv":
         if array.dtype.kind in "iu":
             fmt = "%d"
         else:
             fmt = "%.9g" if array.dtype == np.float32 else "%.17g"
-        write_atomically(
+        save(
             path,
             lambda file: np.savetxt(file, array, delimiter=",", fmt=fmt),
         )
     elif suffix == ".parquet":
-        write_atomically(path, lambda file: _write_parquet(array, file))
+        save(path, lambda file: _write_parquet(array, file))
     else:
         raise UserError(f"output {text}: use a {', '.join(OUTPUT_SUFFIXES)} file name.")
