@@ -1352,6 +1352,19 @@ def _limited(limit):
     return apply
 
 
+def _run_in(folder, argv, *, file_limit=None):
+    """Run the command line in ``folder``, files limited to ``file_limit`` bytes."""
+    return subprocess.run(
+        _cli(*argv),
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        preexec_fn=None if file_limit is None else _limited(file_limit),
+    )
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
 def test_a_failed_write_leaves_the_old_output_intact(paired):
     """Check that outputs are atomic: a write that fails changes nothing."""
@@ -1360,15 +1373,7 @@ def test_a_failed_write_leaves_the_old_output_intact(paired):
     old_model = (folder / "m.npz").read_bytes()
     (folder / "out.npy").write_bytes(b"previous result")
     results = [
-        subprocess.run(
-            _cli(*argv),
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-            preexec_fn=_limited(4096),
-        )
+        _run_in(folder, argv, file_limit=4096)
         for argv in (
             ["align", "a.npy", "b.npy", "-q", "-o", "m.npz"],
             [
@@ -1707,10 +1712,8 @@ def test_translate_refuses_rows_that_overflow(paired, capsys, monkeypatch, outpu
     huge[::2] *= -1
     np.save(folder / "huge.npy", huge)
     (folder / output).write_bytes(b"previous result")
-    code, _, err = _main(
-        folder, capsys, monkeypatch, "translate", "m.npz", "huge.npy",
-        "--source", "1", "--target", "0", "-q", "-o", output,
-    )  # fmt: skip
+    argv = [*"translate m.npz huge.npy --source 1 --target 0 -q -o".split(), output]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
     assert code == 2
     _one_error(err, "input huge.npy holds rows that translate to infinite")
     assert (folder / output).read_bytes() == b"previous result"
@@ -1725,23 +1728,14 @@ def test_search_outputs_are_replaced_together(paired):
     (folder / "n.csv").write_bytes(b"old neighbours")
     (folder / "s.npy").write_bytes(b"old scores")
     argv = ["search", "m.npz", "b.npy", "a.npy", "--source", "1", "--target", "0"]
+    argv += ["-k", "5", "-q", "-o", "n.csv", "--scores", "s.npy"]
     # 300 x 5 rows: about 6 kB of CSV fit under the limit, 12 kB of scores do not.
-    result = subprocess.run(
-        _cli(*argv, "-k", "5", "-q", "-o", "n.csv", "--scores", "s.npy"),
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        preexec_fn=_limited(8192),
-    )
+    result = _run_in(folder, argv, file_limit=8192)
     _user_error(result, "could not write s.npy", "left as it was")
     assert (folder / "n.csv").read_bytes() == b"old neighbours"
     assert (folder / "s.npy").read_bytes() == b"old scores"
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
-    _ok(subprocess.run(_cli(*argv, "-k", "5", "-q", "-o", "n.csv", "--scores",
-                            "s.npy"), cwd=folder, capture_output=True, text=True,
-                       check=False, timeout=300))  # fmt: skip
+    _ok(_run_in(folder, argv))
     assert np.load(folder / "s.npy").shape == (A.shape[0], 5)
 
 
@@ -1751,10 +1745,8 @@ def test_search_reads_csv_with_a_header_line(paired, capsys, monkeypatch):
     save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
     for name, rows in (("q.csv", B), ("i.csv", A)):
         pd.DataFrame(rows).to_csv(folder / name, index=False)
-    code, _, err = _main(
-        folder, capsys, monkeypatch, "search", "m.npz", "q.csv", "i.csv",
-        "--source", "1", "--target", "0", "--header", "-q", "-o", "n.npy",
-    )  # fmt: skip
+    argv = "search m.npz q.csv i.csv --source 1 --target 0 --header -q -o n.npy".split()
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
     assert code == 0, err
     assert np.load(folder / "n.npy").shape[0] == B.shape[0]
 
@@ -1763,9 +1755,7 @@ def test_pairs_errors_count_pairs_not_lines(paired, capsys, monkeypatch):
     """Check that an out-of-range pair is named by its number, header or not."""
     folder = paired[0]
     (folder / "p.csv").write_text("a,b\n0,0\n1,1\n2,999\n")
-    code, _, err = _main(
-        folder, capsys, monkeypatch, "align", "a.npy", "b.npy", "--pairs", "p.csv",
-        "--header", "-q", "-o", "m.npz",
-    )  # fmt: skip
+    argv = "align a.npy b.npy --pairs p.csv --header -q -o m.npz".split()
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
     assert code == 2
     _one_error(err, "pair 3", "row 999 of B")
