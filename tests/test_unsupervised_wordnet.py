@@ -1,8 +1,8 @@
 """Zero-pair alignment on real pools that share structure (WordNet glosses).
 
 Cold and warm fits, shuffled and disjoint pools, and the confidence against
-its controls, on the shared WordNet corpus. They live apart from
-``test_unsupervised.py`` so that the test workers can share these slow fits.
+its controls, on the shared WordNet corpus; ``test_unsupervised.py`` holds
+the tests that need no corpus.
 """
 
 # Authors: The skembed developers
@@ -124,6 +124,8 @@ def test_cold_verdict_on_real_pools_matches_the_truth():
     assert warned == (not right)
 
 
+@pytest.mark.slow
+@needs_wordnet
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_disjoint_real_pools_keep_the_map_the_starts_agree_on():
     """Check the map kept when no start is trusted but starts agree.
