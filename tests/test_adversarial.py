@@ -47,6 +47,7 @@ def _fit_in_child(X, queue):
         queue.put(str(exc))
 
 
+@pytest.mark.slow
 def test_overflowing_centring_is_an_error_not_a_hang():
     """Check the 1e200 case that once made LAPACK's SVD loop forever."""
     X = np.array([[1e200, 0, 0, 1, 0, 0], [0, 1, 0, 0, 1, 1e200]])

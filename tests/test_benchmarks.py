@@ -64,6 +64,7 @@ def _run_script(argv, **variables):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_benchmark_script_runs(name):
     """Check that a benchmark script runs at a tiny size and prints its table."""
     argv, expected = CASES[name]

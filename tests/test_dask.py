@@ -199,6 +199,7 @@ def test_cross_moments_pickle_and_pure_merge():
     assert_allclose(merged.centered_gram(1), whole.centered_gram(1), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_fit_on_distributed_local_cluster():
     """Check fit and transform on a two-process dask.distributed cluster."""
     distributed = pytest.importorskip("distributed")

@@ -497,6 +497,7 @@ def test_failed_write_keeps_the_old_model(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
 
 
+@pytest.mark.slow
 def test_write_under_a_file_size_limit_keeps_the_old_model(tmp_path):
     """Check the adversarial case: `ulimit -f 2` used to truncate the model."""
     resource = pytest.importorskip("resource")

@@ -583,6 +583,7 @@ def test_generalized_procrustes_different_widths():
     assert gpa.rotations_[1].shape == (4, 6)
 
 
+@pytest.mark.slow
 def test_pipeline_and_grid_search_with_classifier():
     """Check Pipeline + GridSearchCV over aligner options with a classifier."""
     data = load_fortunes()
@@ -663,6 +664,7 @@ def _statistics_descent(X, Y, W, *, scale, n_iter):
     available_corpus("fortunes") is None, reason="shared fortunes data not present"
 )
 @pytest.mark.parametrize("scale", [False, True])
+@pytest.mark.slow
 def test_real_wider_source_residual_and_retrieval(scale):
     """Check minilm (384) -> wordllama (256): residual, descent, retrieval."""
     folder = available_corpus("fortunes")

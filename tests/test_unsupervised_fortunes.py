@@ -24,6 +24,7 @@ needs_fortunes = pytest.mark.skipif(
 
 @needs_fortunes
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.slow
 def test_real_structureless_pools_are_flagged():
     """Check that fortunes pools (no shared cluster structure) are flagged."""
     folder = available_corpus("fortunes")

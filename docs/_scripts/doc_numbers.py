@@ -2,9 +2,10 @@
 
 The documentation never carries a number typed by hand: the Sphinx build runs
 this script (``docs/conf.py``) and includes what it writes, and the test
-suite runs it too (``tests/test_docs.py``), checking the README's numbers and
-the claims the prose makes against the values computed here. Everything goes
-through skembed's public API, on the data bundled with the package.
+suite runs it too (``tests/test_doc_numbers.py``), checking the README's
+numbers and the claims the prose makes against the values computed here.
+Everything goes through skembed's public API, on the data bundled with the
+package.
 
     python docs/_scripts/doc_numbers.py [OUTPUT_DIRECTORY]
 
