@@ -154,6 +154,10 @@ def _as_frame(X):
     read through this one interface, as scikit-learn reads them. Lazy frames are
     refused: reading them would run a query behind the user's back.
     """
+    if isinstance(X, np.ndarray):
+        # The common case, and the one the zero-pair search repeats hundreds
+        # of times: narwhals' checks cost more than a small fit's arithmetic.
+        return None
     if nw.dependencies.is_into_dataframe(X):
         return nw.from_native(X, eager_only=True)
     if isinstance(nw.from_native(X, pass_through=True), nw.LazyFrame):
@@ -196,6 +200,8 @@ def _frame_schema(frame):
 
 def _as_series(X):
     """Return ``X`` as a narwhals Series if it is a dataframe column, else None."""
+    if isinstance(X, np.ndarray):
+        return None
     if nw.dependencies.is_into_series(X):
         return nw.from_native(X, series_only=True)
     return None
