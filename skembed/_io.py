@@ -14,6 +14,7 @@ own estimators are reconstructed; a file never names code to import.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -409,6 +410,30 @@ class _Decoder:
         return estimator
 
 
+def _model_path(path, *, writing):
+    """``path`` as a file name (str) or the binary file object it is.
+
+    A name may be a str, bytes or path-like; a file object must have the
+    methods that reading or writing the archive calls (NumPy's writer, too,
+    tells a file object from a name by its ``read`` method).
+    """
+    if isinstance(path, str | bytes | os.PathLike):
+        return os.fsdecode(os.fspath(path))
+    mode = "writing" if writing else "reading"
+    if isinstance(path, io.TextIOBase):
+        raise TypeError(
+            f"path is a text file object; a model file is binary: open it in "
+            f"binary mode ({'wb' if writing else 'rb'!r}) for {mode}."
+        )
+    needed = ("write", "read") if writing else ("read", "seek")
+    if all(callable(getattr(path, name, None)) for name in needed):
+        return path
+    raise TypeError(
+        f"path must be a file name (str or path-like) or a binary file object "
+        f"open for {mode}, got {type(path).__name__}."
+    )
+
+
 def save_aligner(aligner, path, *, statistics=True):
     """Save a fitted skembed estimator to a portable, pickle-free ``.npz`` file.
 
@@ -426,7 +451,7 @@ def save_aligner(aligner, path, *, statistics=True):
         numbers, strings, arrays, slices, lists, tuples, dicts or skembed
         estimators (a callable ``views`` selector or a ``RandomState``
         instance cannot be saved).
-    path : str, path-like or file-like
+    path : str, bytes, path-like or file-like
         Where to write. The name is used as given (no ``.npz`` is appended);
         ``.npz`` is the conventional suffix. A file at that path is replaced
         only once the new one is complete: the model is written to a
@@ -446,7 +471,8 @@ def save_aligner(aligner, path, *, statistics=True):
         If the estimator is not fitted.
     TypeError
         If the estimator is not one of skembed's, or holds a value that cannot
-        be stored without pickle; the message names it.
+        be stored without pickle (the message names it), or if ``path`` is
+        neither a file name nor a binary file object.
 
     See Also
     --------
@@ -486,6 +512,7 @@ def save_aligner(aligner, path, *, statistics=True):
     >>> bool(np.array_equal(loaded.transform([A, B]), aligner.transform([A, B])))
     True
     """
+    path = _model_path(path, writing=True)
     check_is_fitted(aligner)
     encoder = _Encoder(statistics=statistics)
     state = encoder.estimator_state(aligner, type(aligner).__name__)
@@ -498,7 +525,7 @@ def save_aligner(aligner, path, *, statistics=True):
     text = json.dumps(header, allow_nan=False, separators=(",", ":"))
     members = {HEADER_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     members.update(encoder.arrays)
-    if isinstance(path, str | os.PathLike):
+    if isinstance(path, str):
         write_atomically(path, lambda file: np.savez(file, **members))
     else:
         np.savez(path, **members)
@@ -513,7 +540,7 @@ def load_aligner(path):
 
     Parameters
     ----------
-    path : str, path-like or file-like
+    path : str, bytes, path-like or file-like
         A model file written by :func:`save_aligner`.
 
     Returns
@@ -527,6 +554,8 @@ def load_aligner(path):
     ------
     FileNotFoundError
         If the file does not exist.
+    TypeError
+        If ``path`` is neither a file name nor a binary file object.
     ValueError
         If the file is not an skembed model file, was written by a newer format
         version, names a class that is not one of skembed's estimators, or is
@@ -552,7 +581,8 @@ def load_aligner(path):
     >>> load_aligner(buffer).view_names_
     ['view0', 'view1']
     """
-    source = os.fspath(path) if isinstance(path, str | os.PathLike) else "the file"
+    path = _model_path(path, writing=False)
+    source = path if isinstance(path, str) else "the file"
     with _ModelArchive(path, source) as archive:
         archive.check_members()
         header = archive.header()
@@ -744,7 +774,7 @@ class _ModelArchive:
         self.zip.close()
 
     def _what_instead(self):
-        if isinstance(self.path, str | os.PathLike):
+        if isinstance(self.path, str):
             try:
                 with open(self.path, "rb") as file:
                     magic = file.read(6)

@@ -751,3 +751,32 @@ def test_metadata_requests_round_trip(tmp_path):
     # Loading needs no routing; the requests are kept for when it is on.
     again = load_aligner(tmp_path / "model.npz")
     assert again._get_metadata_request()._serialize() == requests
+
+
+def test_paths_of_every_kind_and_clear_errors_for_the_rest(tmp_path):
+    """Check str, bytes and path-like names, and a TypeError for anything else."""
+    rng = np.random.default_rng(0)
+    aligner = ProcrustesAligner().fit([rng.normal(size=(20, 3))] * 2)
+    for name in (str(tmp_path / "a.npz"), bytes(tmp_path / "b.npz"), tmp_path / "c"):
+        save_aligner(aligner, name)
+        assert_array_equal(load_aligner(name).rotations_[1], aligner.rotations_[1])
+    for path in (12, None, ["model.npz"]):
+        with pytest.raises(TypeError, match="path must be a file name.*writing"):
+            save_aligner(aligner, path)
+        with pytest.raises(TypeError, match="path must be a file name.*reading"):
+            load_aligner(path)
+    with pytest.raises(TypeError, match="text file object.*'wb'"):
+        save_aligner(aligner, io.StringIO())
+    with pytest.raises(TypeError, match="text file object.*'rb'"):
+        load_aligner(io.StringIO("model"))
+
+    with open(tmp_path / "d.npz", "wb") as file:
+        save_aligner(aligner, file)
+    with open(tmp_path / "d.npz", "rb") as file:
+        assert_array_equal(load_aligner(file).rotations_[1], aligner.rotations_[1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.npz",
+        "b.npz",
+        "c",
+        "d.npz",
+    ]
