@@ -814,6 +814,8 @@ class _ModelArchive:
                 offset = member.tell()
         except _UNREADABLE as exc:
             raise self._corrupt(f"the member {key!r} cannot be read ({exc})") from None
+        if any(n < 0 for n in shape):
+            raise self._corrupt(f"the member {key!r} has a negative shape {shape}")
         if dtype.hasobject:
             raise ValueError(
                 f"{self.source} holds a pickled object array ({key!r}), which "

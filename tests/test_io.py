@@ -586,6 +586,32 @@ def test_forged_member_header_is_refused_before_any_allocation(tmp_path, model_f
         load_aligner(forged)
 
 
+def test_negative_member_shape_is_damage(tmp_path, model_file):
+    """Check a member whose header claims a negative shape of the right size."""
+    path, _ = model_file
+
+    def forge(name, data):
+        if name != "array0.npy":
+            return data
+        with io.BytesIO(data) as stream:
+            np.lib.format.read_magic(stream)
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+            body = data[stream.tell() :]
+        buffer = io.BytesIO()
+        header = {
+            "descr": dtype.str,
+            "fortran_order": False,
+            "shape": (-1, -len(body) // dtype.itemsize),
+        }
+        np.lib.format.write_array_header_1_0(buffer, header)
+        return buffer.getvalue() + body
+
+    forged = tmp_path / "negative.npz"
+    _rewrite(path, forged, forge)
+    with pytest.raises(ValueError, match=r"damaged.*'array0' has a negative shape"):
+        load_aligner(forged)
+
+
 def test_damaged_members_give_one_clear_error(tmp_path, model_file):
     """Check a bad CRC and a truncated member: damaged, never "pickled"."""
     path, _ = model_file

@@ -1203,6 +1203,15 @@ def _damaged_files(folder, A, B):
     with zipfile.ZipFile(folder / "huge_member.npz", "w") as archive:
         archive.writestr("emb.npy", header.getvalue() + bytes(64))
     (folder / "truncated.npy").write_bytes((folder / "a.npy").read_bytes()[:2000])
+    # NumPy's header parser accepts a negative shape; -2 x -4 floats even
+    # "hold" the 32 bytes that follow.
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (-2, -4)}
+    )
+    (folder / "negative.npy").write_bytes(header.getvalue() + bytes(32))
+    with zipfile.ZipFile(folder / "negative_member.npz", "w") as archive:
+        archive.writestr("emb.npy", header.getvalue() + bytes(32))
     (folder / "text.parquet").write_text("id,embedding\n")
     (folder / "binary.csv").write_bytes((folder / "a.npy").read_bytes())
     return {
@@ -1211,6 +1220,8 @@ def _damaged_files(folder, A, B):
         "bad_deflate.npz": "damaged",
         "huge_member.npz": "(1000000000000, 8)",
         "truncated.npy": "truncated",
+        "negative.npy": "negative shape (-2, -4)",
+        "negative_member.npz": "negative shape (-2, -4)",
         "text.parquet": "is a text file, not a Parquet file",
         "binary.csv": "is a NumPy .npy array, not a CSV",
     }

@@ -116,6 +116,12 @@ def _npy_header(stream, where, available):
         raise UserError(
             f"{where} is not a readable .npy array (damaged header: {one_line(exc)})."
         ) from None
+    if any(n < 0 for n in shape):
+        # NumPy's parser accepts them; allocating then fails without a name.
+        raise UserError(
+            f"{where} is not a readable .npy array (damaged header: negative "
+            f"shape {shape})."
+        )
     if dtype.hasobject:
         raise UserError(
             f"{where} holds Python objects, not numbers (a pickled object array "
