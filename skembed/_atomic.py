@@ -15,7 +15,7 @@ import contextlib
 import os
 import uuid
 
-__all__ = ["write_atomically"]
+__all__ = ["write_atomically", "write_together"]
 
 
 def write_atomically(path, write, *, suffix=".part"):
@@ -33,8 +33,50 @@ def write_atomically(path, write, *, suffix=".part"):
 
     The new file keeps the permissions of a file it replaces, or gets those
     of any new file (0o666 less the umask). On any failure, including an
-    interruption, the temporary file is removed and the error re-raised.
+    interruption, the temporary file is removed and the error re-raised; an
+    ``OSError`` names ``path`` (not the temporary file) as its filename.
     """
+    write_together([(path, write)], suffix=suffix)
+
+
+def write_together(writes, *, suffix=".part"):
+    """Write several files so that none is replaced unless all were written.
+
+    Parameters
+    ----------
+    writes : list of (path, write) pairs
+        Each file and the callable that writes it, as for
+        :func:`write_atomically`.
+    suffix : str, default=".part"
+        Ending of the temporary names.
+
+    Every file is first written to its own temporary file, in order; only
+    when all are complete are they renamed over their targets. Files that
+    belong together (search results and their scores) then never mix a new
+    one with an old one after a failed write. The renames themselves are
+    atomic one by one, not as a group.
+    """
+    staged = []
+    try:
+        for path, write in writes:
+            staged.append(_stage(path, write, suffix))
+        for path, temporary, target in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(temporary, os.stat(target).st_mode & 0o777)
+            try:
+                os.replace(temporary, target)
+            except OSError as exc:
+                # Name the file asked for, not the hidden temporary one.
+                exc.filename, exc.filename2 = path, None
+                raise
+    finally:
+        for _, temporary, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temporary)
+
+
+def _stage(path, write, suffix):
+    """``write`` into a new hidden file beside ``path``: (path, it, target)."""
     path = os.fspath(path)
     # Through a symbolic link, the file it points to is replaced, not the link.
     target = os.path.realpath(path)
@@ -54,10 +96,11 @@ def write_atomically(path, write, *, suffix=".part"):
             write(file)
             file.flush()
             os.fsync(file.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(temporary, os.stat(target).st_mode & 0o777)
-        os.replace(temporary, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # A full disk or a file-size limit: name the file it happened to.
+            exc.filename = path
         raise
+    return path, temporary, target

@@ -9,10 +9,8 @@ import functools
 import io
 import json
 import math
-import os
 import re
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ from skembed._cli._common import (
 from skembed._cli._files import (
     MODEL_SUFFIXES,
     OUTPUT_SUFFIXES,
+    array_writer,
     check_output,
     check_paired,
     read_embeddings,
@@ -34,6 +33,7 @@ from skembed._cli._files import (
     split_member,
     write_array,
     write_error,
+    write_together,
 )
 from skembed._cli._quality import fit_quality
 from skembed._index import EmbeddingIndex
@@ -508,28 +508,20 @@ def _check_search_outputs(args):
 def _write_together(outputs, progress):
     """Write ``(array, path)`` pairs; no file is replaced unless all were written.
 
-    Each array goes to a hidden file beside its path first, and the files are
-    renamed into place only once every one is complete: a failed second
-    write (a full disk) leaves both old files, which belong together, as
-    they were.
+    A failed second write (a full disk) leaves both old files, which belong
+    together, as they were.
     """
-    staged = []
-    try:
-        for array, text in outputs:
-            path = Path(text)
-            hidden = f".{path.stem}.{uuid.uuid4().hex}.staged{path.suffix}"
+
+    def shown(write, path):
+        def step(file):
             with progress.step(f"writing {path}"):
-                write_array(array, path.with_name(hidden), shown=path)
-            staged.append((path.with_name(hidden), path))
-        for temporary, path in staged:
-            target = os.path.realpath(path)
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(temporary, os.stat(target).st_mode & 0o777)
-            os.replace(temporary, target)
-    finally:
-        for temporary, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temporary)
+                write(file)
+
+        return step
+
+    write_together(
+        [(path, shown(array_writer(array, path), path)) for array, path in outputs]
+    )
 
 
 def run_search(args, progress):

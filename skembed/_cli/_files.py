@@ -12,7 +12,6 @@ allocated.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import csv
-import functools
 import math
 import os
 import zipfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skembed._atomic import write_atomically as atomic_write
+from skembed._atomic import write_together as atomic_write_together
 from skembed._cli._common import UserError, one_line
 from skembed._io import HEADER_KEY
 from skembed._views import frame_to_array
@@ -31,6 +30,7 @@ __all__ = [
     "EMBEDDING_SUFFIXES",
     "MODEL_SUFFIXES",
     "OUTPUT_SUFFIXES",
+    "array_writer",
     "check_output",
     "check_paired",
     "parse_columns",
@@ -40,6 +40,7 @@ __all__ = [
     "write_array",
     "write_atomically",
     "write_error",
+    "write_together",
 ]
 
 EMBEDDING_SUFFIXES = (".npy", ".npz", ".parquet", ".csv")
@@ -987,15 +988,20 @@ def check_output(text, suffixes, inputs, *, what, option="-o"):
     return path
 
 
-def write_atomically(path, write, *, shown=None):
-    """:func:`skembed._atomic.write_atomically`, a failure as a one-line error.
+def write_atomically(path, write):
+    """:func:`skembed._atomic.write_atomically`, a failure as a one-line error."""
+    write_together([(path, write)])
 
-    The error names ``shown`` (the file the user asked for) when given.
+
+def write_together(writes):
+    """:func:`skembed._atomic.write_together`, a failure as a one-line error.
+
+    The error names the file whose write failed.
     """
     try:
-        atomic_write(path, write)
+        atomic_write_together(writes)
     except OSError as exc:
-        raise write_error(shown or path, exc) from None
+        raise write_error(exc.filename or writes[-1][0], exc) from None
 
 
 def write_error(path, exc):
@@ -1015,28 +1021,27 @@ def _write_parquet(array, file):
     pq.write_table(pa.table({"embedding": column}), file)
 
 
-def write_array(array, text, *, shown=None):
-    """Write a 2-D array as ``.npy``, ``.csv`` or ``.parquet``, atomically.
+def array_writer(array, text):
+    """The function writing a 2-D array to a file object, as ``text`` is named.
 
-    CSV cells keep every significant digit (9 for float32, 17 for float64);
-    Parquet holds one fixed-size list column ``embedding``. Errors name
-    ``shown`` when given (the file a staged write stands for).
+    ``.npy``, ``.csv`` or ``.parquet``: CSV cells keep every significant
+    digit (9 for float32, 17 for float64); Parquet holds one fixed-size list
+    column ``embedding``.
     """
-    path = Path(text)
-    suffix = path.suffix.lower()
-    save = functools.partial(write_atomically, shown=shown)
+    suffix = Path(text).suffix.lower()
     if suffix == ".npy":
-        save(path, lambda file: np.save(file, array, allow_pickle=False))
-    elif suffix == ".csv":
+        return lambda file: np.save(file, array, allow_pickle=False)
+    if suffix == ".csv":
         if array.dtype.kind in "iu":
             fmt = "%d"
         else:
             fmt = "%.9g" if array.dtype == np.float32 else "%.17g"
-        save(
-            path,
-            lambda file: np.savetxt(file, array, delimiter=",", fmt=fmt),
-        )
-    elif suffix == ".parquet":
-        save(path, lambda file: _write_parquet(array, file))
-    else:
-        raise UserError(f"output {text}: use a {', '.join(OUTPUT_SUFFIXES)} file name.")
+        return lambda file: np.savetxt(file, array, delimiter=",", fmt=fmt)
+    if suffix == ".parquet":
+        return lambda file: _write_parquet(array, file)
+    raise UserError(f"output {text}: use a {', '.join(OUTPUT_SUFFIXES)} file name.")
+
+
+def write_array(array, text):
+    """Write a 2-D array as :func:`array_writer` says, atomically."""
+    write_atomically(text, array_writer(array, text))

@@ -1,0 +1,80 @@
+"""Tests of the atomic file writes every skembed output goes through."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import errno
+import os
+
+import pytest
+
+from skembed._atomic import write_atomically, write_together
+
+
+def _fail_with(error):
+    def write(file):
+        file.write(b"partial")
+        raise error
+
+    return write
+
+
+def test_files_written_together_are_all_new_or_all_old(tmp_path):
+    """Check that a failed second write leaves the first file untouched."""
+    first, second = tmp_path / "neighbours.csv", tmp_path / "scores.npy"
+    first.write_bytes(b"old neighbours")
+    second.write_bytes(b"old scores")
+    full = OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError) as caught:
+        write_together(
+            [
+                (first, lambda file: file.write(b"new neighbours")),
+                (second, _fail_with(full)),
+            ]
+        )
+    # The error names the file whose write failed, not a temporary one.
+    assert caught.value.filename == os.fspath(second)
+    assert first.read_bytes() == b"old neighbours"
+    assert second.read_bytes() == b"old scores"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, second.name]
+    write_together(
+        [
+            (first, lambda file: file.write(b"new neighbours")),
+            (second, lambda file: file.write(b"new scores")),
+        ]
+    )
+    assert first.read_bytes() == b"new neighbours"
+    assert second.read_bytes() == b"new scores"
+
+
+def test_errors_other_than_os_errors_pass_unchanged(tmp_path):
+    """Check that a writer's own error is re-raised as it is, nothing left."""
+    target = tmp_path / "model.npz"
+    with pytest.raises(ValueError, match="not storable"):
+        write_atomically(target, _fail_with(ValueError("not storable")))
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_folder_and_failed_rename_name_the_file_asked_for(tmp_path):
+    """Check the path in the error: the user's, never the hidden temporary."""
+    missing = tmp_path / "no" / "model.npz"
+    with pytest.raises(FileNotFoundError) as caught:
+        write_atomically(missing, lambda file: file.write(b"x"))
+    assert caught.value.filename == os.fspath(missing)
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    with pytest.raises(OSError) as caught:
+        write_atomically(folder, lambda file: file.write(b"x"))
+    assert caught.value.filename == os.fspath(folder)
+    assert caught.value.filename2 is None
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    """Check that the new file takes the mode of the one it replaces."""
+    target = tmp_path / "index.npy"
+    target.write_bytes(b"old")
+    target.chmod(0o600)
+    write_atomically(target, lambda file: file.write(b"new"))
+    assert target.read_bytes() == b"new"
+    assert target.stat().st_mode & 0o777 == 0o600
