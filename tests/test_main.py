@@ -44,14 +44,30 @@ _METHOD_MODULES = {
 }
 
 
-def test_demo_prints_the_story(capsys):
-    """Check that the demo reports raw vs aligned retrieval and classification."""
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
+@pytest.mark.slow
+def test_demo_prints_the_story(tmp_path, capsys, monkeypatch):
+    """Check the demo's report, quiet, and with matplotlib its --plot figure."""
+    monkeypatch.chdir(tmp_path)
+    plot = ["--plot", "demo.png"] if HAS_MATPLOTLIB else []
+    assert main(["demo", "--quiet", *plot]) == 0
+    out, err = capsys.readouterr()
     assert "ProcrustesAligner" in out
     assert "EmbeddingConcatenator" in out
     aligned = [line for line in out.splitlines() if "ProcrustesAligner (" in line]
     assert float(aligned[0].split()[-1]) > 0.9
+    for name in ("ProcrustesAligner()", "50 pairs only"):
+        assert name in out
+    for method, module in (
+        ("CCAAligner", "_cca"),
+        ("RidgeAligner", "_linear"),
+        ("SelfLearningAligner", "_selflearn"),
+    ):
+        if importlib.util.find_spec(f"skembed.{module}") is not None:
+            assert method in out
+    assert "skembed:" not in err
+    if plot:
+        assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "Cosine histograms written to demo.png" in out
 
 
 def test_module_entry_point_runs():
@@ -167,8 +183,6 @@ _CASES = {
     "parquet_without_pyarrow": _without("pyarrow", "report", "a.parquet", "b.npy"),
     "plot_without_matplotlib": _without("matplotlib", "demo", "--plot", "x.png"),
 }
-if HAS_MATPLOTLIB:
-    _CASES["demo_plot"] = _cli("demo", "--plot", "demo.png", "--quiet")
 
 
 @pytest.fixture(scope="module")
@@ -188,8 +202,7 @@ def cli(tmp_path_factory):
             timeout=300,
         )
 
-    # The demo is the longest case: start it first.
-    names = sorted(_CASES, key=lambda name: name != "demo_plot")
+    names = list(_CASES)
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = dict(
             zip(names, pool.map(run, [_CASES[n] for n in names]), strict=True)
@@ -271,25 +284,6 @@ def test_translate_matches_the_python_api(cli):
     assert translated.dtype == np.float32
     assert_allclose(translated, expected)
     assert "wrote 600 x 12" in results["translate"].stderr
-
-
-@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed")
-def test_demo_plot_writes_a_png(cli):
-    """Check that demo --plot draws the histograms and names every method."""
-    folder, _, results = cli
-    result = _ok(results["demo_plot"])
-    assert (folder / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "Cosine histograms written to demo.png" in result.stdout
-    for name in ("ProcrustesAligner()", "50 pairs only"):
-        assert name in result.stdout
-    for method, module in (
-        ("CCAAligner", "_cca"),
-        ("RidgeAligner", "_linear"),
-        ("SelfLearningAligner", "_selflearn"),
-    ):
-        if importlib.util.find_spec(f"skembed.{module}") is not None:
-            assert method in result.stdout
-    assert "skembed:" not in result.stderr
 
 
 # ---------------------------------------------------------------------------
