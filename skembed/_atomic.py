@@ -33,8 +33,9 @@ def write_atomically(path, write, *, suffix=".part"):
 
     The new file keeps the permissions of a file it replaces, or gets those
     of any new file (0o666 less the umask). On any failure, including an
-    interruption, the temporary file is removed and the error re-raised; an
-    ``OSError`` names ``path`` (not the temporary file) as its filename.
+    interruption, the temporary file is removed and the error re-raised (an
+    ``OSError`` of creating or renaming the file names ``path``, never the
+    temporary file; one raised by ``write`` is left as it was).
     """
     write_together([(path, write)], suffix=suffix)
 
@@ -96,11 +97,10 @@ def _stage(path, write, suffix):
             write(file)
             file.flush()
             os.fsync(file.fileno())
-    except BaseException as exc:
+    except BaseException:
+        # The writer's error as it was raised: it may come from reading the
+        # input or from the caller's own code, not from this file.
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
-        if isinstance(exc, OSError) and exc.filename is None:
-            # A full disk or a file-size limit: name the file it happened to.
-            exc.filename = path
         raise
     return path, temporary, target

@@ -996,12 +996,22 @@ def write_atomically(path, write):
 def write_together(writes):
     """:func:`skembed._atomic.write_together`, a failure as a one-line error.
 
-    The error names the file whose write failed.
+    The error names the file whose write failed (a full disk raises an
+    OSError without a file name: the one being written is remembered).
     """
+    writing = [None]
+
+    def tracked(path, write):
+        def run(file):
+            writing[0] = path
+            write(file)
+
+        return run
+
     try:
-        atomic_write_together(writes)
+        atomic_write_together([(path, tracked(path, write)) for path, write in writes])
     except OSError as exc:
-        raise write_error(exc.filename or writes[-1][0], exc) from None
+        raise write_error(exc.filename or writing[0], exc) from None
 
 
 def write_error(path, exc):
