@@ -1004,7 +1004,9 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _check_texts(self, X, *, reset):
         name = type(self).__name__
         cells = _text_cells(X, name)
-        if reset or isinstance(X, pd.DataFrame):
+        # Any table with named columns (pandas, polars, ...) is checked
+        # against the names seen at fit, as scikit-learn does.
+        if reset or hasattr(X, "columns"):
             _check_feature_names(self, X, reset=reset)
         if reset:
             self.n_features_in_ = 1

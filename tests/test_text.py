@@ -119,6 +119,11 @@ def test_polars_text_column(texts):
     expected = embedder.transform(texts)
     assert_array_equal(embedder.transform(pl.Series("text", texts)), expected)
     assert_array_equal(embedder.transform(pl.DataFrame({"text": texts})), expected)
+    # Column names seen at fit are checked at transform, as for pandas.
+    named = TextEmbedder(_hashing).fit(pl.DataFrame({"text": texts}))
+    assert list(named.feature_names_in_) == ["text"]
+    with pytest.raises(ValueError, match="feature names should match"):
+        named.transform(pl.DataFrame({"body": texts}))
 
 
 @pytest.mark.parametrize(
