@@ -209,7 +209,9 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
     ----------
     n_components : int or None, default=None
         Width m of the shared space, at most the width of the narrowest view.
-        None uses the width of the narrowest view.
+        None uses the width of the narrowest view; with ``init="cca"``, at
+        most the number of training rows minus one (as PCA's None is bounded
+        by the rows), since CCA has no more directions.
     views : None, int, list or dict, default=None
         How X splits into views; see :class:`ProcrustesAligner`.
     hidden : int or None, default=None
@@ -470,7 +472,16 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         consensus -= consensus.mean(axis=0)
         # Principal axes of the consensus: its top-m right singular vectors.
         _, _, Vt = np.linalg.svd(consensus, full_matrices=False)
-        return [P @ Vt[:m].T for P in closed._projections]
+        axes = Vt[:m].T
+        if axes.shape[1] < m:
+            # Fewer training rows than components: the consensus spans fewer
+            # axes; any orthonormal completion serves (drawn from rng, so
+            # random_state fixes it), training gives the rest their meaning.
+            extra = rng.standard_normal((axes.shape[0], m - axes.shape[1]))
+            extra -= axes @ (axes.T @ extra)
+            Q, R = np.linalg.qr(extra)
+            axes = np.hstack([axes, Q * np.where(np.diag(R) < 0, -1.0, 1.0)])
+        return [P @ axes for P in closed._projections]
 
     def _initial_params(self, blocks, m, rng):
         dtype = blocks[0].dtype
@@ -525,6 +536,20 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         train_rows, validation_rows = split_validation_rows(
             n_samples, rng, self.early_stopping, self.validation_fraction
         )
+        n_train = n_samples if train_rows is None else len(train_rows)
+        if self.init == "cca" and m > n_train - 1:
+            # CCA of n rows has at most n - 1 canonical directions.
+            if self.n_components is None and n_train >= 2:
+                m = n_train - 1
+            else:
+                held = n_samples - n_train
+                raise ValueError(
+                    f"init='cca' gives at most n_train - 1 = {n_train - 1} "
+                    f"components from the {n_train} training rows ({held} of the "
+                    f"{n_samples} rows are held out for early stopping), but "
+                    f"n_components={m}; lower n_components, or use "
+                    "init='procrustes' or init='random'."
+                )
 
         dtype = blocks[0].dtype
         means, scales, train = [], [], []

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import log_softmax
 from scipy.stats import ortho_group
 from sklearn.base import clone
@@ -373,3 +373,29 @@ def test_beats_procrustes_on_real_embeddings():
     procrustes = ProcrustesAligner().fit([A[train], B[train]])
     held_out = [A[test], B[test]]
     assert contrastive.score(held_out) > procrustes.score(held_out)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_starts_give_the_width_asked_for_from_few_rows():
+    """Check n_components from fewer training rows than components.
+
+    The Procrustes start's consensus spans at most as many axes as rows: the
+    rest are completed, never silently dropped. CCA has at most n - 1
+    directions: None is bounded by that, an explicit larger value refused.
+    """
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(50, 64))
+    B = A @ np.linalg.qr(rng.normal(size=(64, 64)))[0]
+    procrustes = ContrastiveAligner(
+        n_components=64, init="procrustes", max_iter=2, random_state=0
+    ).fit([A, B])
+    assert procrustes.n_components_ == 64
+    assert procrustes.transform([A, B]).shape == (50, 128)
+    again = clone(procrustes).fit([A, B])
+    assert_array_equal(again.transform([A, B]), procrustes.transform([A, B]))
+    A = rng.normal(size=(200, 190))
+    B = A + 0.1 * rng.normal(size=A.shape)
+    # 20 of the 200 rows are held out for early stopping: 180 train.
+    assert ContrastiveAligner(max_iter=2).fit([A, B]).n_components_ == 179
+    with pytest.raises(ValueError, match=r"init='cca' gives at most .* = 179 .*20 of"):
+        ContrastiveAligner(n_components=185, max_iter=2).fit([A, B])
