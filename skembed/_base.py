@@ -30,7 +30,7 @@ import numpy as np
 from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from skembed._neighbors import alignment_score
 from skembed._parallel import map_row_groups, row_groups
@@ -284,7 +284,9 @@ class BaseAligner(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         input_features : array-like of str or None, default=None
-            Ignored apart from validation; output names derive from the views.
+            Only validated: it must equal `feature_names_in_` when that is
+            defined, and have `n_features_in_` entries otherwise; output names
+            derive from the views.
 
         Returns
         -------
@@ -294,6 +296,7 @@ class BaseAligner(TransformerMixin, BaseEstimator):
             ``"similarity"``.
         """
         check_is_fitted(self, "means_")
+        _check_feature_names_in(self, input_features)
         prefix = type(self).__name__.lower()
         m = self.n_components_
         if self.combine == "similarity":

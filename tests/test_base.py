@@ -4,12 +4,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numpy as np
+import pandas as pd
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
 
 from skembed import (
     ProcrustesAligner,
+    RelativeProjector,
     RidgeAligner,
     SelfLearningAligner,
 )
@@ -118,3 +120,20 @@ def test_public_shared_space_is_the_scored_space():
         raw.transform_view(e5[test], 1), raw.transform_view(minilm[test], 0)
     )
     assert raw_accuracy < both - 0.02
+
+
+def test_get_feature_names_out_validates_input_features():
+    """Check input_features as scikit-learn transformers do: count and names."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 6))
+    frame = pd.DataFrame(X, columns=list("abcdef"))
+    aligner = ProcrustesAligner(views=[["a", "b", "c"], ["d", "e", "f"]]).fit(frame)
+    expected = aligner.get_feature_names_out()
+    assert_array_equal(aligner.get_feature_names_out(list("abcdef")), expected)
+    with pytest.raises(ValueError, match="not equal to feature_names_in_"):
+        aligner.get_feature_names_out(list("abcdeg"))
+    projector = RelativeProjector(
+        5, views=[slice(0, 3), slice(3, 6)], random_state=0
+    ).fit(X)
+    with pytest.raises(ValueError, match="length equal to number of features"):
+        projector.get_feature_names_out(["only", "two"])
