@@ -246,14 +246,14 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         self.rank = rank
 
     def _statistics_request(self, widths):
-        r = resolve_view(self, self.reference)
+        r = resolve_view(self, self.reference, parameter="reference")
         others = [k for k in range(len(widths)) if k != r]
         # The reference view's Gram matrix serves the back-maps (regressions
         # of the other views on it).
         return {"cross": [(k, r) for k in others], "gram": list(range(len(widths)))}
 
     def _solve(self, stats):
-        r = resolve_view(self, self.reference)
+        r = resolve_view(self, self.reference, parameter="reference")
         widths = self.n_features_per_view_
         n_views = len(widths)
         if self.fit_intercept:

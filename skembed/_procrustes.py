@@ -309,7 +309,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         self.output_frame = output_frame
 
     def _statistics_request(self, widths):
-        r = resolve_view(self, self.reference)
+        r = resolve_view(self, self.reference, parameter="reference")
         if not self.allow_reflection and len(set(widths)) > 1:
             raise ValueError(
                 "allow_reflection=False needs views of equal width: a map between "
@@ -329,7 +329,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         }
 
     def _solve(self, stats):
-        r = resolve_view(self, self.reference)
+        r = resolve_view(self, self.reference, parameter="reference")
         widths = self.n_features_per_view_
         n_views = len(widths)
         if self.center:

@@ -344,7 +344,7 @@ class ResidualMLPAligner(BaseAligner):
         """
         blocks = check_training_views(self, X)
         n_samples = blocks[0].shape[0]
-        r = resolve_view(self, self.reference)
+        r = resolve_view(self, self.reference, parameter="reference")
         rng = check_random_state(self.random_state)
         train_rows, validation_rows = split_validation_rows(
             n_samples, rng, self.early_stopping, self.validation_fraction

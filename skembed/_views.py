@@ -1389,7 +1389,7 @@ def check_training_views(estimator, X, *, min_samples=2):
     return blocks
 
 
-def resolve_view(estimator, view):
+def resolve_view(estimator, view, *, parameter="view"):
     """Return the index of a view given by position or by name.
 
     Parameters
@@ -1400,6 +1400,9 @@ def resolve_view(estimator, view):
     view : int or str
         A view index (negative values count from the end, as in Python) or a view
         name from ``estimator.view_names_``.
+
+    parameter : str, default="view"
+        The name the error message gives ``view`` (e.g. ``"reference"``).
 
     Returns
     -------
@@ -1430,8 +1433,9 @@ def resolve_view(estimator, view):
     elif isinstance(view, str) and view in names:
         return names.index(view)
     raise ValueError(
-        f"view={view!r} is not a view of this {_estimator_name(estimator)}; pass an "
-        f"int in [{-n_views}, {n_views - 1}] or one of the view names {names}."
+        f"{parameter}={view!r} is not a view of this {_estimator_name(estimator)}; "
+        f"pass an int in [{-n_views}, {n_views - 1}] or one of the view names "
+        f"{names}."
     )
 
 
