@@ -27,6 +27,7 @@ from sklearn.utils.metaestimators import available_if
 from skembed._affine import AFFINE_STATE, AffineMapMixin
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
 from skembed._neighbors import alignment_score
+from skembed._stats import chunk_rows
 from skembed._views import check_training_views
 
 __all__ = ["ContrastiveAligner"]
@@ -680,11 +681,17 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             return out
         dtype = block.dtype
         W1 = self.hidden_weights_[k]
-        bias = self.hidden_intercepts_[k] - self.means_[k] @ W1
-        H = block @ W1.astype(dtype, copy=False)
-        H += bias.astype(dtype)
-        np.maximum(H, 0, out=H)
-        out += H @ self.hidden_projections_[k].astype(dtype, copy=False)
+        bias = (self.hidden_intercepts_[k] - self.means_[k] @ W1).astype(dtype)
+        W1 = W1.astype(dtype, copy=False)
+        W2 = self.hidden_projections_[k].astype(dtype, copy=False)
+        # The hidden activations of all rows at once would cost n x hidden
+        # (1 GB for a million float32 rows at hidden=256): by row chunks.
+        step = chunk_rows(W1.shape[1] * dtype.itemsize, "transform")
+        for start in range(0, block.shape[0], step):
+            H = block[start : start + step] @ W1
+            H += bias
+            np.maximum(H, 0, out=H)
+            out[start : start + step] += H @ W2
         return out
 
     def _chunk_mapper(self, dtype, *, offset):

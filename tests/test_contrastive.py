@@ -399,3 +399,28 @@ def test_starts_give_the_width_asked_for_from_few_rows():
     assert ContrastiveAligner(max_iter=2).fit([A, B]).n_components_ == 179
     with pytest.raises(ValueError, match=r"init='cca' gives at most .* = 179 .*20 of"):
         ContrastiveAligner(n_components=185, max_iter=2).fit([A, B])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_hidden_layer_is_applied_by_row_chunks():
+    """Check that transform_view with a hidden layer never holds n x hidden.
+
+    200,000 rows at hidden=256 would need 195 MiB of float32 activations at
+    once; by chunks, the peak stays within a few times the 12 MiB output.
+    """
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(300, 16)).astype(np.float32)
+    B = A @ ortho_group.rvs(16, random_state=0).astype(np.float32)
+    aligner = ContrastiveAligner(hidden=256, max_iter=2, random_state=0).fit([A, B])
+    rows = rng.normal(size=(200_000, 16)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        Z = aligner.transform_view(rows, 0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert Z.dtype == np.float32
+    assert peak < 4 * Z.nbytes
+    assert_allclose(Z[-5:], aligner.transform_view(rows[-5:], 0), rtol=1e-5)
