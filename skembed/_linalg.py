@@ -225,7 +225,8 @@ class _UnbalancedProblem:
 
     def objective(self, a, b):
         if self.scale:
-            return -a * a / b if b > 0 else 0.0
+            # a / b first: a * a underflows for entries near 1e-100.
+            return -(a / b) * a if b > 0 else 0.0
         return b - 2.0 * a
 
     def spread(self, basis):

@@ -15,6 +15,7 @@ its own.
 from abc import abstractmethod
 from functools import partial
 
+import numpy as np
 from sklearn.base import _fit_context
 
 from skembed._stats import (
@@ -170,6 +171,9 @@ class MomentsFitMixin:
             if not first:
                 # A new accumulator: the kept one changes only on success.
                 stats = merge_moments(self._stats, stats)
+                # The precision of the rank tests is that of every chunk so
+                # far, not of the last one alone.
+                dtype = np.promote_types(self._fit_dtype, dtype)
             self._set_statistics(stats, dtype)
         except BaseException:
             vars(self).clear()

@@ -532,7 +532,11 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
         for i in range(n_views):
             for j in range(n_views):
                 R[i, j] = np.trace(W[i].T @ C[i][j] @ W[j])
-        R /= np.sqrt(np.outer(mapped, mapped))
+        # One square root at a time: the outer product of the mapped sums of
+        # squares leaves float64's range for entries near 1e77 or 1e-100.
+        root = np.sqrt(mapped)
+        R /= root[:, None]
+        R /= root[None, :]
         _, vectors = np.linalg.eigh((R + R.T) / 2)
         u = vectors[:, -1]
         u = u if u.sum() >= 0 else -u

@@ -274,3 +274,23 @@ def test_rank_larger_than_the_map_is_refused():
         RidgeAligner(rank=5).fit([A, B])
     with pytest.raises(ValueError, match="rank"):
         RidgeAligner(rank=0).fit([A, B])
+
+
+def test_partial_fit_judges_rank_by_every_chunk_dtype():
+    """Check a float32 chunk after float64 ones: float64 precision is kept.
+
+    The rank test's tolerance follows the data's precision; it used to follow
+    the last chunk alone, and a float32 last chunk made well-determined maps
+    "rank-deficient" that fit on the same rows accepts.
+    """
+    rng = np.random.default_rng(0)
+    C = rng.normal(size=(3000, 10))
+    X = np.hstack([C, C @ rng.normal(size=(10, 10))]) + 100
+    params = dict(
+        alpha=0, fit_intercept=False, reference=1, views=[slice(0, 10), slice(10, 20)]
+    )
+    whole = RidgeAligner(**params).fit(X)
+    chunked = RidgeAligner(**params).partial_fit(X[:2900])
+    chunked.partial_fit(X[2900:].astype(np.float32))
+    assert chunked._fit_dtype == np.float64
+    assert_allclose(chunked.maps_[0], whole.maps_[0], rtol=1e-5, atol=1e-8)

@@ -701,3 +701,29 @@ def test_real_wider_source_residual_and_retrieval(scale):
     new = _directional_retrieval(aligner, A[test], B[test])
     # Held-out top-1, minilm -> wordllama and back: no worse than U V^T.
     assert new[0] >= old[0] - 0.005 and new[1] >= old[1] - 0.005
+
+
+@pytest.mark.parametrize("factor", [1e77, 1e-100])
+def test_scaled_fits_at_extreme_magnitudes(factor):
+    """Check scale=True far from unit magnitudes: the same maps, no overflow.
+
+    Generalised Procrustes divided by the outer product of the views' sums
+    of squares, which leaves float64's range near 1e77 and 1e-100; the solver
+    of a wider source squared entries near 1e-100 to zero.
+    """
+    rng = np.random.default_rng(0)
+    C = rng.normal(size=(60, 5))
+    D = 0.8 * C @ ortho_group.rvs(5, random_state=1) + 0.05 * rng.normal(size=C.shape)
+    unit = GeneralizedProcrustesAligner(scale=True).fit([C, D])
+    scaled = GeneralizedProcrustesAligner(scale=True).fit([C * factor, D * factor])
+    assert_allclose(scaled.scales_, unit.scales_, rtol=1e-9)
+    assert_allclose(scaled.residual_, unit.residual_, rtol=1e-9)
+    X = rng.normal(size=(200, 6))
+    W = np.linalg.qr(rng.normal(size=(6, 4)))[0]
+    Y = 1.36 * X @ W + 0.01 * rng.normal(size=(200, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        wide = ProcrustesAligner(scale=True, reference=1).fit([X, Y])
+        tiny = ProcrustesAligner(scale=True, reference=1).fit([X * factor, Y * factor])
+    assert_allclose(tiny.scales_, wide.scales_, rtol=1e-9)
+    assert_allclose(tiny.rotations_[0], wide.rotations_[0], atol=1e-9)
