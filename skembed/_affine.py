@@ -192,8 +192,8 @@ class AffineMapMixin:
             The rows expressed in the target view's space.
         """
         check_is_fitted(self, "means_")
-        k = resolve_view(self, source)
-        t = resolve_view(self, target)
+        k = resolve_view(self, source, parameter="source")
+        t = resolve_view(self, target, parameter="target")
         block = check_view_block(self, X_view, k)
         plan = self._translation_plan(k, t, block.dtype)
         if plan is None:

@@ -727,3 +727,13 @@ def test_scaled_fits_at_extreme_magnitudes(factor):
         tiny = ProcrustesAligner(scale=True, reference=1).fit([X * factor, Y * factor])
     assert_allclose(tiny.scales_, wide.scales_, rtol=1e-9)
     assert_allclose(tiny.rotations_[0], wide.rotations_[0], atol=1e-9)
+
+
+def test_translate_names_source_and_target_in_its_errors():
+    """Check that a view that does not exist is named by its parameter."""
+    A, B, _ = _rotated_pair(0)
+    aligner = ProcrustesAligner().fit([A, B])
+    with pytest.raises(ValueError, match="^source=5 is not a view"):
+        aligner.translate(A, source=5, target=0)
+    with pytest.raises(ValueError, match="^target='nope' is not a view"):
+        aligner.translate(A, source=0, target="nope")
