@@ -12,6 +12,7 @@ its own.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import copy
 from abc import abstractmethod
 from functools import partial
 
@@ -33,11 +34,42 @@ __all__ = ["MomentsFitMixin"]
 # Saved state of a fit from moments; the statistics themselves are optional
 # (save_aligner(..., statistics=False) leaves them out).
 MOMENTS_STATE = ("_fit_dtype",)
-MOMENTS_OPTIONAL = ("_stats", "_stats_normalize")
+MOMENTS_OPTIONAL = ("_stats", "_stats_normalize", "_stats_views")
 
 
 def _unit_row_blocks(blocks):
     return [unit_rows(block) for block in blocks]
+
+
+def _same_value(a, b):
+    """Whether two parameter values are equal (arrays by content, nested)."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and bool(np.array_equal(a, b))
+        )
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+        )
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)
+    try:
+        equal = a == b
+        if isinstance(equal, bool | np.bool_):
+            return bool(equal)
+        # An array-like compared element-wise (a pandas Index, say).
+        return bool(
+            np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+        )
+    except (TypeError, ValueError):
+        return False
 
 
 class MomentsFitMixin:
@@ -89,6 +121,9 @@ class MomentsFitMixin:
         self._solve(stats)
         self._stats = stats
         self._stats_normalize = "l2" if self._l2_rows else None
+        # The layout of the views is fixed by the first call: partial_fit
+        # splits later chunks by it whatever `views` says by then.
+        self._stats_views = copy.deepcopy(self.views)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -127,6 +162,15 @@ class MomentsFitMixin:
                 f"partial_fit started with normalize={normalize!r} and is now "
                 f"called with normalize={now!r}: the statistics of the two would "
                 "mix. Keep the parameter, or call fit to start again."
+            )
+        if hasattr(self, "_stats_views") and not _same_value(
+            self._stats_views, self.views
+        ):
+            raise ValueError(
+                f"partial_fit started with views={self._stats_views!r} and is now "
+                f"called with views={self.views!r}: later chunks would be split "
+                "as the first ones were, not as views now says. Keep the "
+                "parameter, or call fit to start again."
             )
         expected = CrossMoments(
             len(self.n_features_per_view_),

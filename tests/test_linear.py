@@ -294,3 +294,33 @@ def test_partial_fit_judges_rank_by_every_chunk_dtype():
     chunked.partial_fit(X[2900:].astype(np.float32))
     assert chunked._fit_dtype == np.float64
     assert_allclose(chunked.maps_[0], whole.maps_[0], rtol=1e-5, atol=1e-8)
+
+
+def test_partial_fit_refuses_views_changed_between_chunks(tmp_path):
+    """Check that set_params(views=...) between chunks is refused, not ignored.
+
+    Later chunks were split by the first call's layout whatever views said:
+    the maps silently differed from fit's with the new views.
+    """
+    from skembed import load_aligner, save_aligner
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6))
+    aligner = RidgeAligner(views=[[0, 1, 2], [3, 4, 5]]).partial_fit(X[:20])
+    aligner.set_params(views=[[3, 4, 5], [0, 1, 2]])
+    with pytest.raises(ValueError, match=r"started with views=\[\[0, 1, 2\]"):
+        aligner.partial_fit(X[20:])
+    # An equal value, even a new object, continues; fit starts again.
+    aligner.set_params(views=[[0, 1, 2], [3, 4, 5]]).partial_fit(X[20:])
+    assert_allclose(
+        aligner.maps_[0],
+        RidgeAligner(views=[[0, 1, 2], [3, 4, 5]]).fit(X).maps_[0],
+        atol=1e-12,
+    )
+    aligner.set_params(views=[[3, 4, 5], [0, 1, 2]]).fit(X[:20]).partial_fit(X[20:])
+    # The first call's views travel with a saved model.
+    save_aligner(aligner, tmp_path / "m.npz")
+    loaded = load_aligner(tmp_path / "m.npz")
+    loaded.set_params(views=[[0, 1, 2], [3, 4, 5]])
+    with pytest.raises(ValueError, match="started with views"):
+        loaded.partial_fit(X[20:])
