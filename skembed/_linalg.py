@@ -462,7 +462,14 @@ def unbalanced_procrustes(
     # backtracking line search (Absil, Mahony & Sepulchre, 2008, ch. 6).
     max_inner = min(500, (cross.shape[0] - cross.shape[1]) * cross.shape[1])
     n_iter, converged, warm = 0, False, True
+    # A residual at the rounding level of the reference is an exact fit (a
+    # constant reference with scale): no step can lower it, and the tests
+    # below would divide by it.
+    exact = precision * max(problem.reference_sum_of_squares, 0.0)
     while True:
+        if point.residual <= exact:
+            converged = True
+            break
         descent, decrement = _newton_decrement(point.prepare())
         # Inexact Newton: a loose inner solve far from the solution,
         # superlinear convergence near it.
@@ -506,7 +513,13 @@ def unbalanced_procrustes(
                 break
             length /= 2
         else:
-            # No decrease left at this precision.
+            # No decrease left at this precision: at a residual the moments
+            # cannot resolve from zero (relative to the reference, their
+            # cancellation error is far above the machine epsilon), an exact
+            # fit has been found, not a failure.
+            converged = point.residual <= np.sqrt(precision) * max(
+                problem.reference_sum_of_squares, 0.0
+            )
             break
         point = _UnbalancedPoint(basis, problem)
     return problem.eigenvectors @ point.W, point.s, n_iter, converged

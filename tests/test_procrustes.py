@@ -737,3 +737,23 @@ def test_translate_names_source_and_target_in_its_errors():
         aligner.translate(A, source=5, target=0)
     with pytest.raises(ValueError, match="^target='nope' is not a view"):
         aligner.translate(A, source=0, target="nope")
+
+
+def test_exact_fits_of_a_wider_source_converge():
+    """Check a reference that is exactly part of the source, and a constant one.
+
+    A truncated (Matryoshka) embedding is an exact fit: the line search
+    stalls at the moments' rounding, which is not a failure to converge. A
+    constant reference with scale=True has a zero residual from the start
+    (it raised ZeroDivisionError).
+    """
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(100, 8))
+    for B, scale in ((A[:, :4].copy(), False), (2 * A[:, :4], True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            aligner = ProcrustesAligner(reference=1, scale=scale).fit([A, B])
+        assert aligner.n_iter_[0] < aligner.max_iter
+        assert_allclose(aligner.translate(A, 0, 1), B, atol=1e-6)
+    constant = ProcrustesAligner(reference=1, scale=True).fit([A, np.ones((100, 4))])
+    assert np.isfinite(constant.transform_view(A, 0)).all()
