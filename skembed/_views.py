@@ -1501,6 +1501,8 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
         block = _FrameColumns(frame, allowed, estimator, schema=schema)
         block = block.take(slice(None))
     else:
+        if frame is not None and hasattr(estimator, "feature_names_in_"):
+            _check_view_columns(estimator, index, frame)
         block = check_array(X_k, dtype=allowed, estimator=estimator, input_name="X")
     if block.shape[1] != expected:
         raise ValueError(
@@ -1509,6 +1511,34 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
             f"expecting {expected} features."
         )
     return block
+
+
+def _check_view_columns(estimator, index, frame):
+    """Refuse a frame of scalar columns that are not the view's, in order.
+
+    Fitted on named scalar columns, a view's maps weigh each column by its name's
+    place: the same columns in another order, or another view's columns of
+    the same width, would be mapped without any error.
+    """
+    expected = list(view_feature_names(estimator, index))
+    if not set(expected) <= set(estimator.feature_names_in_):
+        # Fitted on a column of vectors: any block of scalars of its width
+        # is its entries, whatever their names.
+        return
+    columns = [str(c) for c in frame.columns]
+    if columns == expected:
+        return
+    name = estimator.view_names_[index]
+    if sorted(columns) == sorted(expected):
+        problem = "in another order"
+    else:
+        problem = f"{_short_list(columns)}, not {_short_list(expected)}"
+    raise ValueError(
+        f"X's columns are {problem}: view {name!r} of "
+        f"{_estimator_name(estimator)} was fitted on the columns "
+        f"{_short_list(expected)}, in that order; select those columns of X, "
+        "in that order."
+    )
 
 
 def view_feature_names(estimator, k):

@@ -1312,3 +1312,23 @@ def test_check_view_block_passes_plain_arrays_through():
         check_view_block(estimator, block[:, :2], "image")
     integers = np.ones((4, 3), dtype=np.int64)
     assert check_view_block(estimator, integers, "image").dtype == np.float64
+
+
+def test_a_view_block_of_named_columns_must_be_the_views_in_order():
+    """Check transform_view and translate on DataFrame blocks of scalar columns.
+
+    The maps weigh each column by its place: the view's columns in another
+    order, or another view's columns of the same width, were mapped silently.
+    """
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(30, 6)), columns=list("abcxyz"))
+    aligner = ProcrustesAligner(views={"u": ["a", "b", "c"], "v": ["x", "y", "z"]})
+    aligner.fit(frame)
+    expected = aligner.transform_view(frame[["a", "b", "c"]].to_numpy(), "u")
+    assert_array_equal(aligner.transform_view(frame[["a", "b", "c"]], "u"), expected)
+    with pytest.raises(ValueError, match=r"in another order: view 'u'"):
+        aligner.transform_view(frame[["c", "b", "a"]], "u")
+    with pytest.raises(ValueError, match=r"\['x', 'y', 'z'\], not \['a', 'b', 'c'\]"):
+        aligner.translate(frame[["x", "y", "z"]], "u", "v")
