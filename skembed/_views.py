@@ -1029,13 +1029,30 @@ def _check_widths(estimator, widths, *, what: str) -> None:
             )
 
 
-def _convert_list(X, allowed: list, estimator) -> list:
+def _expanded_names(labels, widths, is_vector) -> list | None:
+    """Feature names of dataframe columns, entry ``j`` of a vector column ``c`` as
+    ``f"{c}{j}"``; None unless every label is a string (scikit-learn's rule)."""
+    if not all(isinstance(label, str) for label in labels):
+        return None
+    names = []
+    for label, width, vector in zip(labels, widths, is_vector, strict=True):
+        if vector:
+            names.extend(f"{label}{j}" for j in range(int(width)))
+        else:
+            names.append(label)
+    return names
+
+
+def _convert_list(X, allowed: list, estimator) -> tuple[list, list]:
     """Validate every item of a list/tuple X; return 2-D arrays of one dtype.
 
     An item may be a 2-D array-like, a dataframe (numeric and/or array-valued
-    columns, concatenated in order) or one column of vectors (a Series).
+    columns, concatenated in order) or one column of vectors (a Series). Also
+    returns, per item, its feature names (see :func:`_expanded_names`), None for
+    items without string column names.
     """
     frames = {}
+    names = [None] * len(X)
     for k, item in enumerate(X):
         if sparse.issparse(item):
             raise TypeError(
@@ -1043,14 +1060,21 @@ def _convert_list(X, allowed: list, estimator) -> list:
                 "'.toarray()' to convert to a dense numpy array."
             )
         series = _as_series(item)
+        frame = None if series is not None else _as_frame(item)
+        schema = None if frame is None else _frame_schema(frame)
         if series is not None and _is_vector_series(series):
             frames[k] = _FrameColumns(series.to_frame(), allowed, estimator)
+        elif frame is not None and _has_vector_columns(frame, schema):
+            frames[k] = _FrameColumns(frame, allowed, estimator, schema=schema)
+        elif frame is not None:
+            labels = list(frame.columns)
+            names[k] = _expanded_names(labels, [1] * len(labels), [False] * len(labels))
             continue
-        frame = _as_frame(item)
-        if frame is not None:
-            schema = _frame_schema(frame)
-            if _has_vector_columns(frame, schema):
-                frames[k] = _FrameColumns(frame, allowed, estimator, schema=schema)
+        if k in frames:
+            columns = frames[k]
+            names[k] = _expanded_names(
+                columns.labels, columns.widths, columns.is_vector
+            )
             continue
         ndim = getattr(item, "ndim", None)
         if ndim is None:
@@ -1075,7 +1099,7 @@ def _convert_list(X, allowed: list, estimator) -> list:
         blocks.append(
             check_array(item, dtype=target, estimator=estimator, input_name="X")
         )
-    return blocks
+    return blocks, names
 
 
 def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> list:
@@ -1098,7 +1122,7 @@ def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> li
             f"{len(estimator._view_layout.widths)} views "
             f"{_short_list(estimator.view_names_)}; pass one array per view."
         )
-    blocks = _convert_list(X, allowed, estimator)
+    blocks, names = _convert_list(X, allowed, estimator)
     n_rows = [block.shape[0] for block in blocks]
     if not allow_unequal_rows and len(set(n_rows)) > 1:
         raise ValueError(
@@ -1110,11 +1134,46 @@ def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> li
     if reset:
         _check_feature_names(estimator, X, reset=True)
         estimator.n_features_in_ = int(sum(widths))
+        feature_names = None
+        # A list of dataframes names its features as their concatenation would;
+        # repeated names across items could not tell the views apart.
+        if all(item_names is not None for item_names in names):
+            joined = [name for item_names in names for name in item_names]
+            if len(set(joined)) == len(joined):
+                feature_names = np.asarray(joined, dtype=object)
+                estimator.feature_names_in_ = feature_names
         view_names = [f"view{k}" for k in range(len(X))]
-        _store_layout(estimator, ViewLayout("list", None, widths), view_names)
+        layout = ViewLayout("list", None, widths, feature_names=feature_names)
+        _store_layout(estimator, layout, view_names)
     else:
         _check_widths(estimator, widths, what="X[{k}]")
+        _check_list_names(estimator, names)
     return blocks
+
+
+def _check_list_names(estimator, names) -> None:
+    """Check the feature names of a list X against those seen in fit.
+
+    As scikit-learn's rule for one dataframe, different names are an error. An
+    item without names (an array) is taken as it is: skembed passes lists of
+    arrays between its own estimators.
+    """
+    fitted = estimator._view_layout.feature_names
+    if fitted is None:
+        return
+    name = _estimator_name(estimator)
+    start = 0
+    for k, item_names in enumerate(names):
+        width = estimator._view_layout.widths[k]
+        expected = list(fitted[start : start + width])
+        start += width
+        if item_names is not None and list(item_names) != expected:
+            raise ValueError(
+                f"The feature names of X[{k}] should match those that were passed "
+                f"during fit: {name} was fitted with {_short_list(expected)} for "
+                f"view {k}, got {_short_list(item_names)}. Pass the views in the "
+                "same order as in fit."
+            )
 
 
 def _check_numeric_columns(columns, n_rows: int, input_name) -> None:
@@ -1283,7 +1342,8 @@ def check_views(
 
     Reads ``estimator.views`` (None, an int ``K >= 2``, a list of column selectors or a
     dict ``name -> selector``). On ``reset=True`` it sets ``n_features_in_``,
-    ``feature_names_in_`` (string dataframe column names only; deleted otherwise),
+    ``feature_names_in_`` (string dataframe column names only, of one dataframe or
+    of the distinct columns of a list of dataframes; deleted otherwise),
     ``view_names_``, ``n_features_per_view_`` and the private ``_view_layout``; on
     ``reset=False`` it checks ``X`` against them.
 
@@ -1581,6 +1641,8 @@ def view_feature_names(estimator, k):
     if layout.kind == "list":
         start = int(sum(layout.widths[:index]))
         stop = start + layout.widths[index]
+        if layout.feature_names is not None:
+            return np.asarray(layout.feature_names[start:stop], dtype=object)
         return np.asarray([f"x{i}" for i in range(start, stop)], dtype=object)
     if layout.kind == "array":
         n_features = estimator.n_features_in_

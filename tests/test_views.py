@@ -409,6 +409,40 @@ def test_list_items_may_be_dataframes_with_array_columns():
     assert_array_equal(blocks[0][:, :3], np.stack(frame["emb0"]))
 
 
+def test_list_of_dataframes_keeps_their_column_names():
+    """Check a list of named dataframes names the features and guards their order."""
+    first = pd.DataFrame(_data(n_features=3), columns=["a", "b", "c"])
+    second = _vector_frame(n_samples=6, widths=(2,), dtype=np.float64)
+    estimator = ViewsEstimator().fit([first, second])
+    assert_array_equal(estimator.feature_names_in_, ["a", "b", "c", "emb00", "emb01"])
+    assert_array_equal(view_feature_names(estimator, 1), ["emb00", "emb01"])
+    # arrays carry no names and are taken as they are
+    estimator.transform([first.to_numpy(), np.stack(second["emb0"])])
+    renamed = first.rename(columns={"c": "z"})
+    with pytest.raises(
+        ValueError, match=r"X\[0\] should match .* got \['a', 'b', 'z'\]"
+    ):
+        estimator.transform([renamed, second])
+    # swapped views of equal widths are an error, not a silent mix-up
+    left = pd.DataFrame(_data(n_features=2), columns=["a0", "a1"])
+    right = pd.DataFrame(_data(n_features=2, seed=1), columns=["b0", "b1"])
+    swapped = ViewsEstimator().fit([left, right])
+    with pytest.raises(ValueError, match=r"X\[0\].*same order as in fit"):
+        swapped.transform([right, left])
+
+
+def test_list_of_dataframes_without_distinct_names_has_no_names():
+    """Check repeated or non-string names across list items give no names."""
+    left = pd.DataFrame(_data(n_features=2), columns=["u", "v"])
+    estimator = ViewsEstimator().fit([left, left.copy()])
+    assert not hasattr(estimator, "feature_names_in_")
+    assert_array_equal(view_feature_names(estimator, 1), ["x2", "x3"])
+    mixed = ViewsEstimator().fit([left, _data(n_features=2)])
+    assert not hasattr(mixed, "feature_names_in_")
+    numbered = ViewsEstimator().fit([pd.DataFrame(_data(n_features=2)), left])
+    assert not hasattr(numbered, "feature_names_in_")
+
+
 def test_allow_unequal_rows_for_unpaired_lists():
     """Check allow_unequal_rows lets list items have different row counts."""
     X = [_data(n_samples=4, n_features=2), _data(n_samples=7, n_features=3)]
