@@ -55,9 +55,12 @@ def write_together(writes, *, suffix=".part"):
     when all are complete are they renamed over their targets. Files that
     belong together (search results and their scores) then never mix a new
     one with an old one after a failed write. The renames themselves are
-    atomic one by one, not as a group.
+    atomic one by one, not as a group: an ``OSError`` of a failed rename has
+    an attribute ``replaced``, the paths renamed before it (which hold their
+    new content while the rest keep their old one).
     """
     staged = []
+    replaced = []
     try:
         for path, write in writes:
             staged.append(_stage(path, write, suffix))
@@ -69,7 +72,9 @@ def write_together(writes, *, suffix=".part"):
             except OSError as exc:
                 # Name the file asked for, not the hidden temporary one.
                 exc.filename, exc.filename2 = path, None
+                exc.replaced = tuple(replaced)
                 raise
+            replaced.append(path)
     finally:
         for _, temporary, _ in staged:
             with contextlib.suppress(FileNotFoundError):

@@ -47,6 +47,41 @@ def test_files_written_together_are_all_new_or_all_old(tmp_path):
     assert second.read_bytes() == b"new scores"
 
 
+def test_a_failed_second_rename_says_which_files_are_new(tmp_path, monkeypatch):
+    """Check a rename failing after another names the file already replaced."""
+    first, second = tmp_path / "neighbours.csv", tmp_path / "scores.npy"
+    first.write_bytes(b"old neighbours")
+    second.write_bytes(b"old scores")
+    replace = os.replace
+    calls = []
+
+    def replace_once(source, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise PermissionError(errno.EACCES, "Permission denied", source)
+        replace(source, target)
+
+    monkeypatch.setattr("skembed._atomic.os.replace", replace_once)
+    with pytest.raises(PermissionError) as caught:
+        write_together(
+            [
+                (first, lambda file: file.write(b"new neighbours")),
+                (second, lambda file: file.write(b"new scores")),
+            ]
+        )
+    assert caught.value.filename == os.fspath(second)
+    assert caught.value.replaced == (os.fspath(first),)
+    assert first.read_bytes() == b"new neighbours"
+    assert second.read_bytes() == b"old scores"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, second.name]
+    # a first rename that fails has replaced nothing
+    calls.clear()
+    calls.append("skip")
+    with pytest.raises(PermissionError) as caught:
+        write_atomically(first, lambda file: file.write(b"newer"))
+    assert caught.value.replaced == () and first.read_bytes() == b"new neighbours"
+
+
 def test_errors_other_than_os_errors_pass_unchanged(tmp_path):
     """Check that a writer's own error is re-raised as it is, nothing left."""
     target = tmp_path / "model.npz"

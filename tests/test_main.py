@@ -3,6 +3,7 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import errno
 import importlib.util
 import json
 import os
@@ -1742,6 +1743,32 @@ def test_search_outputs_are_replaced_together(paired):
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
     _ok(_run_in(folder, argv))
     assert np.load(folder / "s.npy").shape == (A.shape[0], 5)
+
+
+def test_search_names_the_output_replaced_before_a_failed_rename(
+    paired, capsys, monkeypatch
+):
+    """Check a --scores rename failing after -o's says -o holds the new result."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    (folder / "s.npy").write_bytes(b"old scores")
+    replace = os.replace
+
+    def refuse_scores(source, target):
+        if os.fspath(target).endswith("s.npy"):
+            raise PermissionError(errno.EACCES, "Permission denied", source)
+        replace(source, target)
+
+    monkeypatch.setattr("skembed._atomic.os.replace", refuse_scores)
+    argv = "search m.npz b.npy a.npy --source 1 --target 0 -k 5 -q".split()
+    code, _, err = _main(
+        folder, capsys, monkeypatch, *argv, "-o", "n.csv", "--scores", "s.npy"
+    )
+    assert code == 2
+    _one_error(err, "could not write s.npy (Permission denied) after n.csv got")
+    assert "no longer belong together" in err
+    assert (folder / "s.npy").read_bytes() == b"old scores"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
 
 
 def test_search_reads_csv_with_a_header_line(paired, capsys, monkeypatch):

@@ -1017,6 +1017,14 @@ def write_together(writes):
 def write_error(path, exc):
     """The UserError of a failed write (full disk, a size limit, ...)."""
     reason = exc.strerror or " ".join(str(exc).split())
+    replaced = getattr(exc, "replaced", ())
+    if replaced:
+        # A rename failed after others succeeded: say which outputs are new.
+        done = ", ".join(os.fspath(done) for done in replaced)
+        return UserError(
+            f"could not write {path} ({reason}) after {done} got the new results, "
+            "so the outputs no longer belong together; run the command again."
+        )
     return UserError(
         f"could not write {path} ({reason}); a file already there is left as it was."
     )
