@@ -81,6 +81,15 @@ class _Encoder:
                     f"Cannot save {where}: an object array may hold only strings "
                     "in a model file."
                 )
+            # NumPy's fixed-width strings drop trailing NULs: refuse rather
+            # than load other names than were saved.
+            ending = next((item for item in flat if item.endswith("\x00")), None)
+            if ending is not None:
+                raise ValueError(
+                    f"Cannot save {where}: the string {ending!r} ends with a NUL "
+                    "character, which a model file cannot keep. Rename it (e.g. "
+                    "the DataFrame column) and fit again."
+                )
             array = array.astype(str) if flat.size else array.astype("U1")
         elif array.dtype.kind not in _ARRAY_KINDS:
             raise TypeError(

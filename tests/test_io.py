@@ -276,6 +276,26 @@ def test_save_refuses_values_that_need_pickle(tmp_path):
             save_aligner(projector, tmp_path / "model.npz")
 
 
+def test_save_refuses_names_ending_in_nul(tmp_path):
+    """Check a column name ending in NUL is refused, not saved without it."""
+    A, B = _paired()
+    columns = [f"a{j}" for j in range(6)] + [f"b{j}" for j in range(4)] + ["b4\x00"]
+    aligner = ProcrustesAligner(views=[slice(0, 6), slice(6, 11)]).fit(
+        pd.DataFrame(np.hstack([A, B]), columns=columns)
+    )
+    with pytest.raises(
+        ValueError, match=r"feature_names_in_.*'b4\\x00' ends with a NUL"
+    ):
+        save_aligner(aligner, tmp_path / "model.npz")
+    assert not (tmp_path / "model.npz").exists()
+    # a NUL inside a name survives the file
+    columns[-1] = "b\x004"
+    aligner.fit(pd.DataFrame(np.hstack([A, B]), columns=columns))
+    save_aligner(aligner, tmp_path / "model.npz")
+    loaded = load_aligner(tmp_path / "model.npz")
+    assert list(loaded.feature_names_in_) == columns
+
+
 def _write_model_like(path, header, **arrays):
     text = json.dumps(header).encode("utf-8")
     np.savez(path, **{HEADER_KEY: np.frombuffer(text, dtype=np.uint8)}, **arrays)
