@@ -16,6 +16,7 @@ collection, which can exist only if Dask is already imported.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import copy
 import sys
 from dataclasses import dataclass
 from functools import partial
@@ -89,11 +90,27 @@ def _as_dask_array(item, name):
                 "scalar numeric columns are supported with Dask (array-valued "
                 "columns are not). Convert or drop those columns."
             )
-        return item.to_dask_array()
+        return _with_numpy_dtypes(item).to_dask_array()
     raise TypeError(
         f"{name} mixes Dask and other inputs ({type(item).__name__}); pass Dask "
         "arrays or Dask DataFrames only."
     )
+
+
+def _with_numpy_dtypes(frame):
+    """``frame`` with its pandas extension columns (nullable, Arrow) as NumPy floats.
+
+    Their missing values become NaN, which the usual finiteness check then
+    reports; converted as they are, they would fail inside a task.
+    """
+    import pandas as pd
+
+    changes = {}
+    for column, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            numpy = np.dtype(getattr(dtype, "numpy_dtype", np.float64))
+            changes[column] = numpy if numpy.kind == "f" else np.dtype(np.float64)
+    return frame.astype(changes) if changes else frame
 
 
 def _is_numeric(dtype) -> bool:
@@ -141,14 +158,18 @@ def check_dask_views(estimator, X, *, reset):
     dtype = blocks[0].dtype
     rows = arrays[0].chunks[0]
     for k, array in enumerate(arrays[1:], start=1):
-        if array.chunks[0] == rows:
-            continue
+        # Unknown sizes first: tuples of the same nan object compare equal.
         if any(np.isnan(rows)) or any(np.isnan(array.chunks[0])):
-            raise ValueError(
-                f"X[{k}] and X[0] have different or unknown row chunks; pair the "
-                "views in one Dask array, or give them the same row chunks."
-            )
-        arrays[k] = array.rechunk({0: rows})
+            if array.numblocks[0] != arrays[0].numblocks[0]:
+                raise ValueError(
+                    f"X[{k}] and X[0] have unknown row chunks and different numbers "
+                    "of row blocks, so their rows cannot be paired; compute their "
+                    "chunk sizes first (X.compute_chunk_sizes(), or "
+                    "to_dask_array(lengths=True) for a Dask DataFrame)."
+                )
+            continue  # block row counts are compared when computed (_split)
+        if array.chunks[0] != rows:
+            arrays[k] = array.rechunk({0: rows})
     arrays = [a if a.numblocks[1] == 1 else a.rechunk({1: -1}) for a in arrays]
     selections = None if isinstance(X, list | tuple) else view_selections(estimator)
     layout = estimator._view_layout
@@ -170,7 +191,17 @@ def _head(block, n_rows):
 def _split(selections, dtype, arrays):
     """The numpy view blocks of one row block (column views, no copy)."""
     if selections is None:
-        return [np.asarray(a, dtype=dtype) for a in arrays]
+        blocks = [np.asarray(a, dtype=dtype) for a in arrays]
+        n_rows = [block.shape[0] for block in blocks]
+        if len(set(n_rows)) > 1:
+            # Only views of unknown row chunks get here unpaired.
+            raise ValueError(
+                f"The views' row blocks hold different numbers of rows ({n_rows}): "
+                "their row chunks were unknown, and the views are not paired row "
+                "by row. Compute their chunk sizes first (X.compute_chunk_sizes(), "
+                "or to_dask_array(lengths=True) for a Dask DataFrame)."
+            )
+        return blocks
     whole = np.asarray(arrays[0], dtype=dtype)
     return [whole[:, selection] for selection in selections]
 
@@ -229,7 +260,9 @@ def map_views(views, function, width):
     """Apply ``function(blocks) -> ndarray (rows, width)`` to every row block.
 
     The function (typically a bound method of a fitted estimator) enters the
-    graph once, as a shared dependency, rather than once per task.
+    graph once, as a shared dependency, rather than once per task. It enters
+    as a deep copy: the lazy result is the estimator's as it is now, even if
+    it is refitted or its parameters are set before ``compute``.
 
     Returns
     -------
@@ -239,7 +272,9 @@ def map_views(views, function, width):
     import dask
     import dask.array as da
 
-    shared = dask.delayed(function, pure=True)
+    # pure=False: the copy's token would not tell two states of one estimator
+    # apart, and equal keys would share one result.
+    shared = dask.delayed(copy.deepcopy(function), pure=False)
     pairs = []
     for k, array in enumerate(views.arrays):
         pairs.extend([array, ("i", f"c{k}")])

@@ -22,6 +22,7 @@ from skembed import (
 )
 from skembed._stats import CrossMoments, merge_moments
 
+dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
 
@@ -234,3 +235,69 @@ def test_numpy_use_never_imports_dask():
         "assert not [m for m in sys.modules if m.split('.')[0] == 'dask'], 'dask'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lazy_transform_keeps_the_state_of_its_call():
+    """Check a refit or set_params before compute does not change a lazy result."""
+    X = _paired()
+    other = 5 * np.random.default_rng(1).normal(size=X.shape) + 3
+    D = da.from_array(X, chunks=(UNEVEN_ROWS, -1))
+    estimator = ProcrustesAligner().fit(X)
+    first, want_first = estimator.transform(D), estimator.transform(X)
+    estimator.fit(other)
+    second, want_second = estimator.transform(D), estimator.transform(X)
+    estimator.set_params(combine="mean")
+    got_first, got_second = dask.compute(first, second)
+    assert_allclose(got_first, want_first, rtol=1e-10, atol=1e-12)
+    assert_allclose(got_second, want_second, rtol=1e-10, atol=1e-12)
+    assert got_first.shape == first.shape
+
+
+def test_views_of_unknown_row_chunks_are_paired_or_refused():
+    """Check lists of Dask views with unknown row chunks never pair rows wrongly."""
+    X = _paired()
+    A, B = X[:, :6], X[:, 6:]
+    keep = np.ones(len(X), dtype=bool)
+    keep[::7] = False
+
+    def filtered(V, chunks):
+        # a lazy mask leaves the row chunks unknown (nan)
+        mask = da.from_array(keep, chunks=chunks)
+        return da.from_array(V, chunks=(chunks, -1))[mask]
+
+    views = [filtered(A, UNEVEN_ROWS), filtered(B, UNEVEN_ROWS)]
+    assert np.isnan(views[0].chunks[0][0])
+    want = ProcrustesAligner().fit([A[keep], B[keep]])
+    got = ProcrustesAligner().fit(views)
+    assert _relative_error(got.rotations_[1], want.rotations_[1]) < 1e-10
+    assert_allclose(
+        got.transform(views).compute(),
+        want.transform([A[keep], B[keep]]),
+        rtol=1e-9,
+        atol=1e-12,
+    )
+    # as many blocks, but other rows of the other view in each
+    unpaired = [filtered(A, 250), filtered(B, (200, 300, 250, 250))]
+    fix = r"different numbers of rows .*compute_chunk_sizes"
+    with pytest.raises(ValueError, match=fix):
+        ProcrustesAligner().fit(unpaired)
+    with pytest.raises(ValueError, match=fix):
+        want.transform(unpaired).compute()
+    fewer = [filtered(A, 250), filtered(B, 500)]
+    with pytest.raises(ValueError, match=r"X\[1\] and X\[0\] have unknown row chunks"):
+        ProcrustesAligner().fit(fewer)
+
+
+def test_nullable_dataframe_columns_with_missing_values():
+    """Check a Dask DataFrame of nullable floats with <NA> gets the NaN error."""
+    X = _paired()
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(X.shape[1])])
+    frame = frame.astype("Float32")
+    views = [[f"c{j}" for j in range(6)], [f"c{j}" for j in range(6, X.shape[1])]]
+    fitted = ProcrustesAligner(views=views).fit(dd.from_pandas(frame, npartitions=3))
+    assert fitted.transform(dd.from_pandas(frame, npartitions=3)).dtype == np.float32
+    frame.iloc[5, 2] = pd.NA
+    with pytest.raises(ValueError, match="NaN"):
+        ProcrustesAligner(views=views).fit(dd.from_pandas(frame, npartitions=3))
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.transform(dd.from_pandas(frame, npartitions=3)).compute()
