@@ -82,7 +82,14 @@ def whitening(covariance, reg, *, view_name, dtype, parameter="reg"):
     the scale of the embeddings; ``reg=0`` whitens exactly and refuses a
     numerically rank-deficient covariance (see :func:`regularized_eigh`).
     """
-    ridge = reg * np.trace(covariance) / covariance.shape[0]
+    with np.errstate(over="ignore"):
+        ridge = reg * (np.trace(covariance) / covariance.shape[0])
+    if not np.isfinite(ridge):
+        raise ValueError(
+            f"{parameter}={reg!r} times the mean variance of view {view_name!r} "
+            f"overflows float64; lower {parameter}, or rescale the embeddings "
+            "(for example to unit-length rows)."
+        )
     eigenvalues, eigenvectors = regularized_eigh(
         covariance,
         ridge,

@@ -277,10 +277,15 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         try:
             reference = _pseudo_eigh(gram_of(r), self.alpha, self._fit_dtype)
         except ValueError:
-            # The reference view's second moments sink below float64 (entries
-            # under about 1e-150) while the forward maps, which need only its
-            # cross moments, are well defined: at this precision every
-            # regression on the reference view is the zero map.
+            # The reference view's second moments leave float64. If they sink
+            # below it (entries under about 1e-150, rows scaled up to be read)
+            # and alpha > 0, the forward maps, which need only its cross
+            # moments, are well defined, and at this precision every ridge
+            # regression on the reference view is the zero map. Least squares
+            # does not shrink with the scale, and moments above float64 are
+            # no zero: both keep the error, which says to rescale.
+            if self.alpha == 0 or stats.scale(r) <= 1:
+                raise
             reference = None
         maps, back = [], []
         for k in range(n_views):

@@ -368,3 +368,13 @@ def test_default_keeps_every_component_the_data_allow():
     streamed = CCAAligner().partial_fit([A[:3], B[:3]])
     assert streamed.n_components_ == 2
     assert streamed.partial_fit([A[3:], B[3:]]).n_components_ == 5
+
+
+def test_a_ridge_that_overflows_names_reg():
+    """Check reg times a huge variance is refused as too large, not too small."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(40, 5))
+    B = A[:, :3] @ rng.normal(size=(3, 4)) + 0.2 * rng.normal(size=(40, 4))
+    CCAAligner(reg=1e10).fit([A, B])
+    with pytest.raises(ValueError, match=r"reg=10000000000.0 times .* lower reg"):
+        CCAAligner(reg=1e10).fit([A * 1e150, B * 1e150])

@@ -135,6 +135,22 @@ def test_reference_view_below_float64_range_still_fits():
     assert_allclose(aligner.translate(Y, 1, 0), np.tile(X.mean(axis=0), (20, 1)))
 
 
+@pytest.mark.parametrize(
+    "scale, alpha", [(1e-160, 0.0), (1e160, 0.0), (1e160, 1.0), (1e155, 1.0)]
+)
+def test_reference_view_outside_float64_range_is_refused(scale, alpha):
+    """Check a reference whose regressions are not zero is refused, not zeroed.
+
+    Least squares does not shrink with the scale of the reference, and above
+    float64 a ridge penalty is negligible: the back-map is not the zero map.
+    """
+    rng = np.random.default_rng(9)
+    R = rng.normal(size=(50, 4))
+    B = R @ rng.normal(size=(4, 3))
+    with pytest.raises(ValueError, match="outside the range of float64.*rescale"):
+        RidgeAligner(alpha=alpha).fit([R * scale, B])
+
+
 def test_alpha_zero_is_least_squares_and_rank_deficiency_is_an_error():
     """Check alpha=0 against lstsq and the error for a singular Gram matrix."""
     A, B = _paired_views(4, widths=(6, 4))
