@@ -24,7 +24,7 @@ from skembed._stats import (
     map_rows,
     merge_moments,
     reduce_rows,
-    row_squared_norms,
+    row_norms,
     view_moments,
 )
 from skembed._views import resolve_view, view_feature_names
@@ -349,10 +349,11 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         def write(chunk, k, out):
             weight = self.weights_[k]
             if self.normalize == "l2":
-                norms = np.sqrt(row_squared_norms(chunk))
-                factors = np.zeros_like(norms)
-                np.divide(weight, norms, out=factors, where=norms > 0)
-                np.multiply(chunk, factors[:, None].astype(dtype), out=out)
+                # Norms safe at any magnitude (zero rows get 1 and stay zero);
+                # a division, as a reciprocal of a tiny norm may not exist in
+                # the dtype.
+                np.divide(chunk, row_norms(chunk)[:, None], out=out)
+                out *= dtype.type(weight)
             elif self.normalize == "standard":
                 np.subtract(chunk, shifts[k], out=out)
                 out *= scales[k]

@@ -505,8 +505,17 @@ class CrossMoments:
         for k, block in enumerate(blocks):
             if self.nonzero_rows:
                 squared = row_squared_norms(block)
-                self._nonzero[k] += np.count_nonzero(squared)
-                self._finite_rows &= bool(np.isfinite(squared).all())
+                # A square leaves float64 for entries beyond about 1e154 or
+                # below 1e-162: such rows are judged by their entries.
+                nonzero = squared != 0
+                if not nonzero.all():
+                    lost = ~nonzero
+                    nonzero[lost] = np.any(block[lost] != 0, axis=1)
+                self._nonzero[k] += np.count_nonzero(nonzero)
+                finite = np.isfinite(squared)
+                if not finite.all():
+                    rows = block[~finite]
+                    self._finite_rows &= bool(np.isfinite(rows).all())
             if not self.column_sums:
                 continue
             shift = self._shift[k]

@@ -603,3 +603,26 @@ def test_l2_float32_rows_outside_the_float32_square_range(scale):
     assert_allclose(np.linalg.norm(Z[5:, :6].astype(np.float64), axis=1), 1, rtol=1e-6)
     assert_array_equal(Z[:5, :6], 0)
     assert_allclose(concat.view_mean_squared_norms_, [35 / 40, 1.0])
+
+
+@pytest.mark.parametrize(
+    "scale, dtype",
+    [(1e200, np.float64), (1e-170, np.float64), (1e-300, np.float64)]
+    + [(1e-42, np.float32)],
+)
+def test_l2_rows_whose_squares_leave_float64(scale, dtype):
+    """Rows beyond the float64 square range (or subnormal) get unit length."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(40, 6))
+    B = rng.normal(size=(40, 4))
+    scaled = (A * scale).astype(dtype)
+    scaled[:5] = 0.0
+    concat = EmbeddingConcatenator(weights=None)
+    Z = concat.fit_transform([scaled, B.astype(dtype)])
+    assert Z.dtype == dtype
+    assert_allclose(concat.view_mean_squared_norms_, [35 / 40, 1.0])
+    # subnormal float32 entries keep about 3 digits
+    rtol = 1e-3 if dtype == np.float32 else 1e-12
+    unit = A[5:] / np.linalg.norm(A[5:], axis=1, keepdims=True)
+    assert_allclose(Z[5:, :6], unit, rtol=rtol, atol=rtol)
+    assert_array_equal(Z[:5, :6], 0)
