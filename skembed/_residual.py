@@ -132,8 +132,10 @@ class ResidualMLPAligner(BaseAligner):
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the pairs, stop when their loss
         stops decreasing and keep the best weights. When the held-out part
-        would have fewer than 10 rows, the training loss decides instead, on
-        all rows.
+        would have fewer than 10 rows, or with ``early_stopping=False``, the
+        training loss decides instead, on all rows: training stops when it
+        stops decreasing, and the weights with the lowest training loss at
+        the end of an epoch (the ridge start included) are kept.
     validation_fraction : float, default=0.1
         Share of the pairs held out for early stopping.
     verbose : int, default=0
@@ -441,7 +443,7 @@ class ResidualMLPAligner(BaseAligner):
         ]
 
     def _train(self, params, X, Y, X_validation, Y_validation, rng, k):
-        """Adam on minibatches; the best held-out weights (or the last ones)."""
+        """Adam on minibatches; the best weights on held-out (or training) rows."""
         n_train = X.shape[0]
         batch_size = min(self.batch_size, n_train)
         n_batches = max(1, n_train // batch_size)
@@ -455,10 +457,19 @@ class ResidualMLPAligner(BaseAligner):
             Z = head_forward(params, X_validation)[0]
             return _regression_loss(Z, Y_validation, self.loss)[0]
 
+        def training_loss():
+            Z = head_forward(params, X)[0]
+            return _regression_loss(Z, Y, self.loss)[0]
+
         curve = []
         held_out = [held_out_loss()] if validation else None
         best = held_out[0] if validation else np.inf
         best_params = [p.copy() for p in params]
+        # Without held-out rows, the weights kept are those with the lowest
+        # loss on all training rows at the end of an epoch, the ridge start
+        # included: a diverging run (a large learning rate) returns no worse
+        # a map than it started from.
+        best_training = None if validation else training_loss()
         no_change, converged = 0, False
         for epoch in range(1, self.max_iter + 1):
             total = 0.0
@@ -480,6 +491,10 @@ class ResidualMLPAligner(BaseAligner):
             else:
                 improved = curve[-1] < best - self.tol
                 best = min(best, curve[-1])
+                score = training_loss()
+                if score < best_training:
+                    best_training = score
+                    best_params = [p.copy() for p in params]
             if self.verbose:
                 print(message)
             no_change = 0 if improved else no_change + 1
@@ -494,7 +509,7 @@ class ResidualMLPAligner(BaseAligner):
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        return (best_params if validation else params), curve, held_out
+        return best_params, curve, held_out
 
     # -------------------------------------------------------------- transform
     def _map(self, block, k, *, offset=None):

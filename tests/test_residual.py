@@ -67,6 +67,26 @@ def test_beats_ridge_on_a_non_linear_relation(loss):
             assert min(curve) <= curve[0]
 
 
+@pytest.mark.parametrize("early_stopping, n", [(False, 300), (True, 60)])
+def test_without_held_out_rows_a_diverging_run_keeps_the_ridge_start(early_stopping, n):
+    """Check the training loss picks the weights kept when nothing is held out."""
+    old, new = _pairs(n=n)
+    aligner = ResidualMLPAligner(
+        hidden=4,
+        max_iter=30,
+        learning_rate=10.0,
+        early_stopping=early_stopping,
+        random_state=0,
+    ).fit([old, new])
+    assert aligner.validation_losses_[1] is None
+    ridge = RidgeAligner().fit([old, new])
+    # the run diverges: its losses end far above the start
+    assert aligner.loss_curves_[1][-1] > 10 * aligner.loss_curves_[1][0]
+    mlp_error = _mse(aligner.translate(new, 1, 0), old)
+    ridge_error = _mse(ridge.translate(new, 1, 0), old)
+    assert mlp_error <= ridge_error * (1 + 1e-9)
+
+
 def test_fit_is_deterministic_for_a_random_state():
     """Check that two fits with one seed give identical maps."""
     old, new = _pairs(n=600)
