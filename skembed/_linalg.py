@@ -24,11 +24,25 @@ __all__ = [
     "flip_signs",
     "inverse_sqrt",
     "least_squares_back_projection",
+    "null_tolerance",
     "orthogonal_factor",
     "regularized_eigh",
     "unbalanced_procrustes",
     "whitening",
 ]
+
+
+def null_tolerance(d, dtype):
+    """Relative size below which an eigenvalue of a d x d Gram matrix is null.
+
+    ``d * eps`` of the input dtype (the statistics of float32 rows are no
+    more accurate than that), but never below ``32 * eps``: the symmetric
+    eigensolver puts an exact zero of a small matrix a few eps of the
+    largest eigenvalue away (measured up to 5.3 eps at d = 5), which a
+    tolerance of ``d * eps`` would count as a rank or not depending on the
+    rounding of one machine.
+    """
+    return max(d, 32) * np.finfo(dtype).eps
 
 
 def regularized_eigh(gram, ridge, *, view_name, dtype, parameter, value):
@@ -37,11 +51,10 @@ def regularized_eigh(gram, ridge, *, view_name, dtype, parameter, value):
     ``ridge`` is the absolute shift derived from ``parameter=value``. Returns
     the eigenvalues (ascending, tiny negative rounding clipped to 0, then
     shifted by ``ridge``) and eigenvectors. Without regularisation, a view
-    whose smallest eigenvalue is below ``d * eps * largest`` is numerically
-    rank-deficient at the precision of the input ``dtype`` (the statistics of
-    float32 rows are no more accurate than that) and is refused. With
-    regularisation, only a result that is singular in float64
-    is refused.
+    whose smallest eigenvalue is below ``null_tolerance(d, dtype) * largest``
+    is numerically rank-deficient at the precision of the input ``dtype`` and
+    is refused. With regularisation, only a result that is singular in
+    float64 is refused.
     """
     d = gram.shape[0]
     eigenvalues, eigenvectors = linalg.eigh(gram)
@@ -52,7 +65,7 @@ def regularized_eigh(gram, ridge, *, view_name, dtype, parameter, value):
             "variance to align. Remove the view or check the input."
         )
     if value == 0:
-        tolerance = d * np.finfo(dtype).eps * largest
+        tolerance = null_tolerance(d, dtype) * largest
         if eigenvalues[0] <= tolerance:
             rank = int(np.sum(eigenvalues > tolerance))
             raise ValueError(

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._affine import AFFINE_STATE, AffineMapMixin
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
-from skembed._linalg import regularized_eigh
+from skembed._linalg import null_tolerance, regularized_eigh
 from skembed._moments import MOMENTS_OPTIONAL, MOMENTS_STATE, MomentsFitMixin
 from skembed._views import resolve_view
 
@@ -59,8 +59,8 @@ def _pseudo_eigh(gram, alpha, dtype):
     """
     eigenvalues, eigenvectors = linalg.eigh(gram)
     eigenvalues = np.maximum(eigenvalues, 0.0) + alpha
-    eps = np.finfo(dtype if alpha == 0 else np.float64).eps
-    tolerance = gram.shape[0] * eps * max(eigenvalues[-1], 0.0)
+    precision = dtype if alpha == 0 else np.float64
+    tolerance = null_tolerance(gram.shape[0], precision) * max(eigenvalues[-1], 0.0)
     eigenvalues[eigenvalues <= tolerance] = 0.0
     return eigenvalues, eigenvectors
 

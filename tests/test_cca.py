@@ -378,3 +378,13 @@ def test_a_ridge_that_overflows_names_reg():
     CCAAligner(reg=1e10).fit([A, B])
     with pytest.raises(ValueError, match=r"reg=10000000000.0 times .* lower reg"):
         CCAAligner(reg=1e10).fit([A * 1e150, B * 1e150])
+
+
+def test_exactly_collinear_columns_are_refused_at_reg_0():
+    """Check reg=0 refuses a copied column for every draw (rounding aside)."""
+    rng = np.random.default_rng(17)
+    for _ in range(100):
+        X = rng.normal(size=(30, 5))
+        X[:, -1] = X[:, 0]
+        with pytest.raises(ValueError, match="rank-deficient"):
+            CCAAligner(n_components=2, reg=0).fit([rng.normal(size=(30, 3)), X])
