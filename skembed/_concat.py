@@ -7,6 +7,8 @@ from functools import partial
 from numbers import Integral
 
 import numpy as np
+import pandas as pd
+from pandas.api.types import is_integer_dtype
 from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -427,9 +429,25 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
             return None
         if self.weights is None:
             return np.ones(n_views, dtype=np.float64)
-        if isinstance(self.weights, dict):
+        weights_by_view = self.weights
+        if isinstance(weights_by_view, pd.Series) and not is_integer_dtype(
+            weights_by_view.index.dtype
+        ):
+            # Labels say which view a weight is for, as the keys of a dict.
+            weights_by_view = weights_by_view.to_dict()
+        if isinstance(weights_by_view, set | frozenset):
+            raise TypeError(
+                f"weights is a set, whose order is arbitrary, got {self.weights!r}; "
+                "pass a list in the order of the views, or a dict view -> weight."
+            )
+        if np.ndim(weights_by_view) == 0 and not isinstance(weights_by_view, dict):
+            raise ValueError(
+                f"weights must hold one number per view (a 1-D list or array, or "
+                f"a dict view -> weight), got {self.weights!r}."
+            )
+        if isinstance(weights_by_view, dict):
             values = [None] * n_views
-            for key, value in self.weights.items():
+            for key, value in weights_by_view.items():
                 try:
                     k = resolve_view(self, key)
                 except (ValueError, TypeError, KeyError, IndexError) as exc:
@@ -454,7 +472,7 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
                     f"non-negative number for each of {self.view_names_}."
                 )
         else:
-            values = list(self.weights)
+            values = list(weights_by_view)
             if len(values) != n_views:
                 raise ValueError(
                     f"weights has {len(values)} entries but X has {n_views} views "

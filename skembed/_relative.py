@@ -240,6 +240,11 @@ class RelativeProjector(BaseAligner):
                 f"row indices; got an array of shape {indices.shape} and dtype "
                 f"{indices.dtype}."
             )
+        if len(indices) == 0:
+            raise ValueError(
+                "anchors holds no row index; pass at least one training row "
+                "index, or anchors='random' or 'kmeans++'."
+            )
         if len(indices) != self.n_anchors:
             raise ValueError(
                 f"anchors holds {len(indices)} row indices but n_anchors="

@@ -204,6 +204,21 @@ def test_invalid_weights_raise(weights, match):
         EmbeddingConcatenator(views=views, weights=weights).fit(X)
 
 
+def test_weights_given_by_label_or_in_an_unordered_container():
+    """Check a Series of view names weighs by label; a set or a 0-d array is refused."""
+    X = _two_views()
+    views = {"small": slice(0, 3), "large": slice(3, 13)}
+    by_label = pd.Series({"large": 2.0, "small": 1.0})
+    fitted = EmbeddingConcatenator(views=views, weights=by_label).fit(X)
+    assert_array_equal(fitted.weights_, [1.0, 2.0])
+    in_order = EmbeddingConcatenator(views=views, weights=pd.Series([3.0, 4.0]))
+    assert_array_equal(in_order.fit(X).weights_, [3.0, 4.0])
+    with pytest.raises(TypeError, match="weights is a set"):
+        EmbeddingConcatenator(views=views, weights={1.0, 10.0}).fit(X)
+    with pytest.raises(ValueError, match="weights must hold one number per view"):
+        EmbeddingConcatenator(views=views, weights=np.array(2.0)).fit(X)
+
+
 def test_non_numeric_weights_raise_type_error():
     """Check that weights that are not numbers raise a TypeError naming `weights`."""
     with pytest.raises(TypeError, match="weights must hold one number per view"):

@@ -137,6 +137,7 @@ def test_too_many_anchors_uses_every_row_with_a_warning():
         ([[0, 1]], 2, "1-D array of integer"),
         ([0.0, 1.0], 2, "1-D array of integer"),
         ([0, 1, 2], 2, re.escape("pass n_anchors=3")),
+        ([], 1, "anchors holds no row index"),
     ],
 )
 def test_invalid_anchor_indices(anchors, n_anchors, message):
