@@ -6,7 +6,11 @@ aligner, the metrics and the user's own searches of queries against an index.
 Scores are computed in blocks of query rows against all index rows, in the
 input dtype (float32 products for float32 input: ample for ranking), with the
 block height from one memory budget (:func:`skembed._stats.search_chunk_rows`);
-no queries x index matrix is ever held whole.
+no queries x index matrix is ever held whole. Block scores carry the BLAS's
+position-dependent rounding; wherever it could decide a rank (candidates
+closer than it, CSLS penalties), the public searches and the retrieval
+accuracy use float64 scores recomputed from each pair of rows alone, so that
+their results are the same on every machine and in every batch.
 
 CSLS (cross-domain similarity local scaling, Conneau et al., 2018) scores a
 query q and an index row t by
@@ -113,6 +117,163 @@ def _cosine_blocks(Q, T, chunk_size=None, *, unit_q=False, unit_t=False):
         yield start, stop, S
 
 
+# Pairs whose scores are recomputed per batch: two gathered float64 blocks of
+# this many rows stay within a few MiB.
+_RESCORE_PAIRS = 2048
+
+
+def _exactly_scaled(rows):
+    """Float64 copies of float64 ``rows``; a row whose squares would leave
+    float64 is multiplied by the power of two (exact) that brings its largest
+    entry into [0.5, 1)."""
+    rows = np.array(rows, dtype=np.float64)
+    peak = np.max(np.abs(rows), axis=1, initial=0.0)
+    extreme = (peak > 2.0**400) | ((peak < 2.0**-400) & (peak > 0))
+    if extreme.any():
+        _, exponent = np.frexp(peak[extreme])
+        rows[extreme] = np.ldexp(rows[extreme], -exponent[:, None])
+    return rows
+
+
+def _pair_dots(q, t):
+    """Float64 dot products of the row pairs of q and t, one fixed sequence of
+    operations per pair (NumPy's pairwise sum along the row): a function of
+    the two rows alone. Products of float32 entries are exact in float64."""
+    return np.add.reduce(np.multiply(q, t, dtype=np.float64), axis=1)
+
+
+def _gathered(X, index):
+    """Rows ``X[index]`` ready for :func:`_pair_dots`: float32 rows as they are
+    (their products are exact in float64), float64 rows through
+    :func:`_exactly_scaled`."""
+    rows = X[index]
+    return rows if rows.dtype == np.float32 else _exactly_scaled(rows)
+
+
+class _ExactScores:
+    """Float64 cosine (or CSLS) scores of chosen pairs of Q rows and T rows.
+
+    A BLAS product rounds a row's scores differently by its position in the
+    block (by up to about ``d * eps``), so two equal index rows can differ in
+    the last bits, in a way that depends on the machine and on the batch.
+    Here every score is a function of its two rows alone (:func:`_pair_dots`).
+    Row norms are computed once per row, when first needed; ``unit_q`` /
+    ``unit_t`` say the rows are already normalised (float32 rows then count as
+    norm 1). ``penalties`` (float64), when given, turn cosines into CSLS
+    scores ``2 cos - penalty``. Zero rows have cosine 0.
+    """
+
+    def __init__(self, Q, T, penalties=None, *, unit_q=False, unit_t=False):
+        self.Q, self.T, self.penalties = Q, T, penalties
+        # float64 rows may have been rescaled (_exactly_scaled): measure them
+        self.q_norms = None if unit_q and Q.dtype == np.float32 else _LazyNorms(Q)
+        self.t_norms = None if unit_t and T.dtype == np.float32 else _LazyNorms(T)
+
+    def __call__(self, rows, cols):
+        out = np.empty(len(rows))
+        for start in range(0, len(rows), _RESCORE_PAIRS):
+            stop = min(start + _RESCORE_PAIRS, len(rows))
+            q_index, t_index = rows[start:stop], cols[start:stop]
+            dots = _pair_dots(_gathered(self.Q, q_index), _gathered(self.T, t_index))
+            norms = np.ones(stop - start)
+            if self.q_norms is not None:
+                norms *= self.q_norms(q_index)
+            if self.t_norms is not None:
+                norms *= self.t_norms(t_index)
+            norms[norms == 0] = np.inf  # a zero row: cosine 0
+            out[start:stop] = dots / norms
+        if self.penalties is not None:
+            out *= 2
+            out -= self.penalties[cols]
+        return out
+
+    def block(self, offset):
+        """The scores of a block whose first row is ``offset`` in Q."""
+        return lambda rows, cols: self(rows + offset, cols)
+
+
+class _LazyNorms:
+    """Norms of the rows of X as :func:`_pair_dots` measures them, each
+    computed once, when first asked for."""
+
+    def __init__(self, X):
+        self.X = X
+        self.norms = np.full(X.shape[0], np.nan)
+
+    def __call__(self, index):
+        missing = np.unique(index[np.isnan(self.norms[index])])
+        if missing.size:
+            rows = _gathered(self.X, missing)
+            self.norms[missing] = np.sqrt(_pair_dots(rows, rows))
+        return self.norms[index]
+
+
+def _score_margin(d, dtype, csls):
+    """Twice the largest distance between a block score and its exact value.
+
+    A cosine of unit rows from a product of length d is within ``(d + 8) *
+    eps`` of the float64 one (normalising the rows adds a few eps); a CSLS
+    score doubles that and adds the rounding of its penalty and of
+    ``2 cos - penalty``. Twice the bound: a score can only beat another by
+    more than this if its exact value does too.
+    """
+    eps = np.finfo(dtype).eps + np.finfo(np.float64).eps
+    cosine = (d + 8) * eps
+    return 2 * (2 * cosine + 8 * eps if csls else cosine)
+
+
+def _window_candidates(S, k, margin, scratch):
+    """(rows, cols) of the entries of S that may be among their row's k best.
+
+    Every entry within ``margin`` of the row's k-th largest block score: by
+    the margin, the exact k best are among them.
+    """
+    n_cols = S.shape[1]
+    copy = scratch.copy_of(S)
+    copy.partition(n_cols - k, axis=1)
+    floor = copy[:, n_cols - k] - S.dtype.type(margin)
+    # Flat indices: a 2-D np.nonzero of the block is several times slower.
+    flat = np.flatnonzero(S >= floor[:, None])
+    return np.divmod(flat, n_cols)
+
+
+def _exact_topk(S, k, margin, exact, scratch, *, all_exact=False):
+    """Top-k columns of each row of S, best first, ties to the lower index,
+    ranked as their exact scores rank them; returns (float64 scores, columns).
+
+    The candidates (within the margin of the k-th block score) are sorted by
+    block score; a run of candidates closer than the margin to the next is
+    in doubt and re-scored exactly, while a candidate farther than the margin
+    from both neighbours keeps its block score, which ranks it as its exact
+    score would. With ``all_exact``, every candidate is re-scored.
+    """
+    rows, cols = _window_candidates(S, k, margin, scratch)
+    vals = S[rows, cols].astype(np.float64)
+    if all_exact:
+        vals = exact(rows, cols)
+    else:
+        order = np.lexsort((cols, -vals, rows))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        close = (rows[1:] == rows[:-1]) & (vals[:-1] - vals[1:] <= margin)
+        doubt = np.zeros(len(vals), dtype=bool)
+        doubt[:-1] |= close
+        doubt[1:] |= close
+        if doubt.any():
+            vals[doubt] = exact(rows[doubt], cols[doubt])
+    order = np.lexsort((cols, -vals, rows))
+    # Every row has at least k candidates; keep its first k in that order.
+    first = np.searchsorted(rows[order], np.arange(S.shape[0]))
+    take = order[(first[:, None] + np.arange(k)).ravel()]
+    return vals[take].reshape(-1, k), cols[take].reshape(-1, k)
+
+
+def _exact_mean_top(S, k, margin, exact, scratch):
+    """Mean of the k largest exact scores of each row (the block's candidates)."""
+    values = _exact_topk(S, k, margin, exact, scratch, all_exact=True)[0]
+    # Summed best first: equal rows give bit-equal means.
+    return values.mean(axis=1)
+
+
 class _Scratch:
     """A reusable array for the partition copies of a sequence of blocks."""
 
@@ -132,73 +293,62 @@ class _Scratch:
         return copy
 
 
-def _mean_top(S, k, scratch=None):
+def _mean_top(S, k, scratch):
     """Mean of the k largest values of each row of S, in float64."""
     n_cols = S.shape[1]
-    if scratch is None:
-        return np.partition(S, n_cols - k, axis=1)[:, n_cols - k :].mean(
-            axis=1, dtype=np.float64
-        )
     copy = scratch.copy_of(S)
     copy.partition(n_cols - k, axis=1)
     return copy[:, n_cols - k :].mean(axis=1, dtype=np.float64)
 
 
 def _penalties(pool, T, csls_k, chunk_size=None, *, unit_index=False):
-    """r_pool(t): mean cosine of each T row to its csls_k nearest pool rows."""
+    """r_pool(t): mean cosine of each T row to its csls_k nearest pool rows.
+
+    From exact cosines (:class:`_ExactScores`), so that equal T rows get
+    equal penalties wherever they sit.
+    """
     out = np.empty(T.shape[0])
     scratch = _Scratch()
+    margin = _score_margin(T.shape[1], T.dtype, csls=False)
+    exact = _ExactScores(T, pool, unit_q=unit_index)
     for start, stop, S in _cosine_blocks(T, pool, chunk_size, unit_q=unit_index):
-        out[start:stop] = _mean_top(S, csls_k, scratch)
+        out[start:stop] = _exact_mean_top(
+            S, csls_k, margin, exact.block(start), scratch
+        )
     return out
-
-
-def _block_topk(S, k, scratch=None):
-    """Top-k columns of each row of S, best first, ties to the lower index.
-
-    The k-th largest value of each row comes from a partition (linear time);
-    the columns at or above it, normally exactly k per row, are then sorted
-    by score and index. Unlike argpartition alone, this keeps ties
-    deterministic.
-    """
-    n_rows, n_cols = S.shape
-    if scratch is None:
-        kth = np.partition(S, n_cols - k, axis=1)[:, n_cols - k]
-    else:
-        copy = scratch.copy_of(S)
-        copy.partition(n_cols - k, axis=1)
-        kth = copy[:, n_cols - k].copy()
-    # Flat indices: a 2-D np.nonzero of the block is several times slower.
-    flat = np.flatnonzero(S >= kth[:, None])
-    rows, cols = np.divmod(flat, n_cols)
-    vals = S.ravel()[flat]
-    order = np.lexsort((cols, -vals, rows))
-    # Every row has at least k candidates; keep its first k in that order.
-    first = np.searchsorted(rows[order], np.arange(n_rows))
-    take = order[(first[:, None] + np.arange(k)).ravel()]
-    return vals[take].reshape(n_rows, k), cols[take].reshape(n_rows, k)
 
 
 def _kneighbors(
     Q, T, k, method, csls_k, index_penalties, chunk_size=None, *, unit_index=False
 ):
+    """Top-k by cosine or CSLS, ranked as exact scores rank them, so that equal
+    rows tie exactly and ties go to the lower row on every machine and in
+    every batch (see :func:`_exact_topk`)."""
     scores = np.empty((Q.shape[0], k))
     indices = np.empty((Q.shape[0], k), dtype=np.int64)
-    if method == "csls" and index_penalties is None:
+    csls = method == "csls"
+    exact_penalties = None
+    if csls and index_penalties is None:
         index_penalties = _penalties(Q, T, csls_k, chunk_size, unit_index=unit_index)
-    if method == "csls":
-        index_penalties = np.asarray(index_penalties, dtype=T.dtype)
+    if csls:
+        exact_penalties = np.asarray(index_penalties, dtype=np.float64)
+        index_penalties = exact_penalties.astype(T.dtype)
+    margin = _score_margin(T.shape[1], T.dtype, csls=csls)
+    exact = _ExactScores(Q, T, exact_penalties, unit_t=unit_index)
     scratch = _Scratch()
     for start, stop, S in _cosine_blocks(Q, T, chunk_size, unit_t=unit_index):
-        if method == "nn":
-            scores[start:stop], indices[start:stop] = _block_topk(S, k, scratch)
-            continue
-        # r_T(q) comes from the same cosine block before it becomes CSLS.
-        query_penalty = _mean_top(S, csls_k, scratch)
-        S *= 2
-        S -= index_penalties
-        scores[start:stop], indices[start:stop] = _block_topk(S, k, scratch)
-        scores[start:stop] -= query_penalty[:, None]
+        query_penalty = None
+        if csls:
+            # r_T(q) comes from the same cosine block before it becomes CSLS;
+            # a constant along the query's row, it cannot change a rank.
+            query_penalty = _mean_top(S, csls_k, scratch)
+            S *= 2
+            S -= index_penalties
+        scores[start:stop], indices[start:stop] = _exact_topk(
+            S, k, margin, exact.block(start), scratch
+        )
+        if csls:
+            scores[start:stop] -= query_penalty[:, None]
     return scores, indices
 
 
@@ -445,25 +595,46 @@ def neighbourhood_mean_operator(Q, T, k, *, chunk_size=None):
 
 
 def _retrieval_hits(Q, T, k, method, csls_k, chunk_size=None):
-    """Number of rows i of Q with row i of T among their k best targets."""
-    penalties = None
-    if method == "csls":
+    """Number of rows i of Q with row i of T among their k best targets.
+
+    Targets within the margin of the partner's block score (normally the
+    partner alone) are ranked against it by exact scores, so that equal
+    targets tie exactly (see :func:`_kneighbors`).
+    """
+    csls = method == "csls"
+    exact_penalties = penalties = None
+    if csls:
         # r_T(q) is constant along a query's row, so it cannot change a rank.
-        penalties = _penalties(Q, T, csls_k, chunk_size).astype(T.dtype)
-    columns = np.arange(T.shape[0])
+        exact_penalties = _penalties(Q, T, csls_k, chunk_size)
+        penalties = exact_penalties.astype(T.dtype)
+    margin = T.dtype.type(_score_margin(T.shape[1], T.dtype, csls=csls))
+    scores = _ExactScores(Q, T, exact_penalties)
     hits = 0
     for start, stop, S in _cosine_blocks(Q, T, chunk_size):
-        if penalties is not None:
+        if csls:
             S *= 2
             S -= penalties
         rows = np.arange(stop - start)
-        own = S[rows, start + rows][:, None]
-        # Rank of the partner under the tie rule of kneighbors: targets with
-        # a larger score, plus equal scores at a lower index.
-        rank = np.count_nonzero(S > own, axis=1)
-        tied = S == own
-        if np.count_nonzero(tied) > stop - start:
-            rank += np.count_nonzero(tied & (columns < (start + rows)[:, None]), axis=1)
+        partners = start + rows
+        own = S[rows, partners]
+        high, low = (own + margin)[:, None], (own - margin)[:, None]
+        rank = np.count_nonzero(S > high, axis=1)
+        # Rows with a target other than the partner within the margin.
+        doubt = np.flatnonzero(np.count_nonzero(S >= low, axis=1) - rank > 1)
+        if doubt.size:
+            block = S[doubt]
+            near = (block >= low[doubt]) & (block <= high[doubt])
+            near_rows, near_cols = np.divmod(np.flatnonzero(near), S.shape[1])
+            near_rows = doubt[near_rows]
+            exact = scores.block(start)
+            near_scores = exact(near_rows, near_cols)
+            own_scores = exact(rows, partners)[near_rows]
+            # Ahead of the partner: a larger exact score, or an equal one at a
+            # lower index (the tie rule of kneighbors).
+            ahead = (near_scores > own_scores) | (
+                (near_scores == own_scores) & (near_cols < partners[near_rows])
+            )
+            rank += np.bincount(near_rows[ahead], minlength=stop - start)
         hits += int(np.count_nonzero(rank < k))
     return hits
 
@@ -558,6 +729,14 @@ def kneighbors(
     r_Q(t)` (Conneau et al., 2018). Costs one blockwise product of the
     queries with the index for ``"nn"``, and one more for ``"csls"`` unless
     ``index_penalties`` is given. Memory is one block of scores.
+
+    A BLAS product rounds the score of an index row by its position in the
+    block, so two equal rows can differ in the last bits, differently on
+    another machine or in another batch. Candidates whose block scores lie
+    within that rounding of each other are therefore ranked by their float64
+    scores recomputed from the two rows alone, as are the penalties: equal
+    rows tie exactly and come in row order, and the neighbours found do not
+    depend on the batch, the block size or the machine's BLAS.
 
     References
     ----------

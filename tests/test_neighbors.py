@@ -280,6 +280,64 @@ def test_ties_are_broken_by_lower_index():
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["nn", "csls"])
+def test_equal_rows_tie_exactly_in_every_batch_and_position(dtype, method):
+    """Check copies of index rows tie exactly and rank in row order.
+
+    A BLAS product rounds a row's scores by its position in the block, so
+    copies could differ in the last bits and rank by the machine and the
+    batch; scores are exact, so they may not.
+    """
+    rng = np.random.default_rng(5)
+    d = 26
+    base = rng.normal(size=(40, d))
+    T = np.vstack([base, base[::-1], base[::3]]).astype(dtype)  # every row twice+
+    Q = (base[::2] + 0.1 * rng.normal(size=(20, d))).astype(dtype)
+    results = [
+        kneighbors(Q, T, 6, method=method, csls_k=4, chunk_size=size)
+        for size in (1, 3, 20)
+    ]
+    results += [
+        kneighbors(Q[i : i + 1], T, 6, method=method, csls_k=4, index_penalties=None)
+        if method == "nn"
+        else kneighbors(
+            Q[i : i + 1],
+            T,
+            6,
+            method=method,
+            csls_k=4,
+            index_penalties=csls_penalties(Q, T, csls_k=4),
+        )
+        for i in range(0, 20, 7)
+    ]
+    scores, indices = results[0]
+    # scores of rows without a close rival keep their block rounding
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for other_scores, other_indices in results[1:3]:
+        assert_array_equal(other_indices, indices)
+        assert_allclose(other_scores, scores, rtol=rtol)
+    for i, (one_scores, one_indices) in zip(range(0, 20, 7), results[3:], strict=True):
+        assert_array_equal(one_indices[0], indices[i])
+        assert_allclose(one_scores[0], scores[i], rtol=rtol)
+    # copies score bit-equal and come in row order
+    for row_scores, row_indices in zip(scores, indices, strict=True):
+        for a in range(5):
+            if row_scores[a] == row_scores[a + 1]:
+                assert row_indices[a] < row_indices[a + 1]
+        copies = {tuple(T[j]) for j in row_indices}
+        assert len(copies) < 6  # some neighbours are copies, and they tied
+    penalties = csls_penalties(Q, T, csls_k=4)
+    assert_array_equal(penalties[:40], penalties[40:80][::-1])
+    # a copy before the partner wins the tie, a copy after it loses it
+    paired = T[:40]
+    early = np.vstack([paired[:1], paired]).astype(dtype)
+    queries = np.vstack([paired[:1], paired]).astype(dtype)
+    assert retrieval_accuracy(queries, early, k=1, method=method, csls_k=4) == (
+        pytest.approx(40 / 41)
+    )
+
+
 def test_block_size_follows_memory_budget():
     """Check that a 100k x 100k float32 search uses blocks of a few hundred MB."""
     n = 100_000
