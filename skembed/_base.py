@@ -20,9 +20,10 @@ tell the truth.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextlib
 import inspect
 from abc import abstractmethod
-from functools import partial
+from functools import partial, wraps
 from itertools import combinations
 from numbers import Integral
 
@@ -43,12 +44,42 @@ from skembed._stats import (
 )
 from skembed._views import check_view_block, check_views, resolve_view
 
-__all__ = ["BaseAligner"]
+__all__ = ["BaseAligner", "keeps_state_on_error", "state_kept_on_error"]
 
 # Fitted state every aligner saves in model files (see skembed._io): how X
 # splits into views. Each class lists these first, then what it adds.
 VIEW_STATE = ("n_features_in_", "n_features_per_view_", "view_names_", "_view_layout")
 VIEW_OPTIONAL = ("feature_names_in_",)
+
+
+@contextlib.contextmanager
+def state_kept_on_error(estimator):
+    """Leave ``estimator`` as it was if the block raises.
+
+    A fit that fails after storing part of its new state (the views' layout,
+    say) would otherwise leave a mix that still looks fitted: ``transform``
+    then fails with an unrelated error, or runs on the old maps under the
+    new layout. A failed refit keeps the last fitted model instead.
+    """
+    before = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(before)
+        raise
+
+
+def keeps_state_on_error(method):
+    """Decorate a fitting method so that it leaves the estimator as it was if
+    it raises (:func:`state_kept_on_error`)."""
+
+    @wraps(method)
+    def kept(self, *args, **kwargs):
+        with state_kept_on_error(self):
+            return method(self, *args, **kwargs)
+
+    return kept
 
 
 class BaseAligner(TransformerMixin, BaseEstimator):

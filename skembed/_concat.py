@@ -17,7 +17,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from skembed._base import VIEW_OPTIONAL, VIEW_STATE
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, keeps_state_on_error
 from skembed._parallel import map_row_groups, row_groups
 from skembed._stats import (
     all_finite,
@@ -246,6 +246,7 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         self.weights = weights
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @keeps_state_on_error
     def fit(self, X, y=None):
         """Learn the view layout, the normalisation statistics and the weights.
 

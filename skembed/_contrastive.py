@@ -25,7 +25,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
 from skembed._affine import AFFINE_STATE, AffineMapMixin
-from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, keeps_state_on_error
 from skembed._neighbors import alignment_score
 from skembed._stats import chunk_rows
 from skembed._views import check_training_views
@@ -514,6 +514,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         return total / n
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @keeps_state_on_error
     def fit(self, X, y=None):
         """Train the projection heads on row-paired views.
 

@@ -19,6 +19,7 @@ from functools import partial
 import numpy as np
 from sklearn.base import _fit_context
 
+from skembed._base import state_kept_on_error
 from skembed._stats import (
     CrossMoments,
     check_rows,
@@ -143,8 +144,9 @@ class MomentsFitMixin:
         self : object
             The fitted aligner.
         """
-        stats, dtype = self._moments_of(X, reset=True)
-        self._set_statistics(stats, dtype)
+        with state_kept_on_error(self):
+            stats, dtype = self._moments_of(X, reset=True)
+            self._set_statistics(stats, dtype)
         return self
 
     def _check_continuation(self):
@@ -207,8 +209,7 @@ class MomentsFitMixin:
             The updated aligner.
         """
         first = not hasattr(self, "_stats")
-        before = dict(vars(self))
-        try:
+        with state_kept_on_error(self):
             if not first:
                 self._check_continuation()
             stats, dtype = self._moments_of(X, reset=first)
@@ -219,8 +220,4 @@ class MomentsFitMixin:
                 # far, not of the last one alone.
                 dtype = np.promote_types(self._fit_dtype, dtype)
             self._set_statistics(stats, dtype)
-        except BaseException:
-            vars(self).clear()
-            vars(self).update(before)
-            raise
         return self

@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, keeps_state_on_error
 from skembed._stats import row_norms, unit_rows
 from skembed._views import check_views
 
@@ -266,6 +266,7 @@ class RelativeProjector(BaseAligner):
         return indices.astype(np.intp)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @keeps_state_on_error
     def fit(self, X, y=None):
         """Choose the anchor rows and store their embeddings in every view.
 

@@ -25,7 +25,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, keeps_state_on_error
 from skembed._contrastive import (
     Adam,
     head_forward,
@@ -328,6 +328,7 @@ class ResidualMLPAligner(BaseAligner):
 
     # -------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
+    @keeps_state_on_error
     def fit(self, X, y=None):
         """Fit the map of every view onto the reference view.
 

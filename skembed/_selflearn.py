@@ -26,7 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from skembed._affine import AFFINE_STATE, AffineMapMixin
-from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, keeps_state_on_error
 from skembed._neighbors import mutual_matches
 from skembed._procrustes import ProcrustesAligner
 from skembed._stats import unit_rows
@@ -885,6 +885,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)
+    @keeps_state_on_error
     def fit(self, X, y=None, *, pairs=None):
         """Learn the maps by self-learning from known pairs, or from none.
 

@@ -641,3 +641,15 @@ def test_l2_rows_whose_squares_leave_float64(scale, dtype):
     unit = A[5:] / np.linalg.norm(A[5:], axis=1, keepdims=True)
     assert_allclose(Z[5:, :6], unit, rtol=rtol, atol=rtol)
     assert_array_equal(Z[:5, :6], 0)
+
+
+def test_a_failed_refit_keeps_the_fitted_concatenator():
+    """Check a refit that fails after reading the new layout changes nothing."""
+    rng = np.random.default_rng(0)
+    X6, X9 = rng.normal(size=(50, 6)), rng.normal(size=(50, 9))
+    concat = EmbeddingConcatenator(weights=[1, 2]).fit(X6)
+    expected = concat.transform(X6)
+    with pytest.raises(ValueError, match="weights has 2 entries but X has 3 views"):
+        concat.set_params(views=3).fit(X9)
+    assert concat.view_names_ == ["view0", "view1"]
+    assert_array_equal(concat.transform(X6), expected)

@@ -365,3 +365,15 @@ def test_exactly_collinear_columns_are_refused_whatever_the_rounding():
             (new - X.mean(axis=0)) @ expected + R.mean(axis=0),
             atol=1e-8,
         )
+
+
+def test_a_failed_refit_keeps_the_fitted_maps():
+    """Check a refit refused in the solver leaves the last fitted model."""
+    rng = np.random.default_rng(0)
+    A6, B4 = rng.normal(size=(50, 6)), rng.normal(size=(50, 4))
+    aligner = RidgeAligner(rank=4).fit([A6, B4])
+    expected = aligner.transform([A6, B4])
+    with pytest.raises(ValueError, match="rank=4 exceeds"):
+        aligner.fit([rng.normal(size=(50, 5)), rng.normal(size=(50, 3))])
+    assert aligner.n_features_per_view_ == [6, 4]
+    assert_allclose(aligner.transform([A6, B4]), expected)

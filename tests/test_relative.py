@@ -224,3 +224,14 @@ def test_real_embeddings_share_relative_space():
     uncentred = RelativeProjector(center=False, random_state=0)
     uncentred.fit([A[:2000], B[:2000]])
     assert uncentred.score([A[2000:], B[2000:]]) < projector.score([A[2000:], B[2000:]])
+
+
+def test_a_failed_refit_keeps_the_fitted_projector():
+    """Check a refit refused after reading the new layout changes nothing."""
+    A, B = _rotated_pair(5, n=20)
+    projector = RelativeProjector(3, random_state=0).fit([A, B])
+    expected = projector.transform([A, B])
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        projector.fit([A[:1, :4], B[:1, :4]])
+    assert projector.n_features_per_view_ == [A.shape[1], B.shape[1]]
+    assert_allclose(projector.transform([A, B]), expected)
