@@ -123,6 +123,7 @@ def test_perfect_and_empty_rankings():
         ([[1], []], [[0], [1]], 1, ValueError, "query 1 has no relevant"),
         ([[], []], [[0], [1]], 1, ValueError, "query 0 has no relevant"),
         ([-1], [[0]], 1, ValueError, "negative row number"),
+        ([1], [[0, -5]], 2, ValueError, "retrieved holds -5 for query 0"),
         ([1.5], [[0]], 1, TypeError, "relevance labels are index row"),
         ([["a"]], [[0]], 1, TypeError, "relevance labels are index row"),
     ],

@@ -58,6 +58,12 @@ def _check_retrieved(retrieved, k):
             f"({retrieved.shape[1]}); retrieve at least k neighbours or lower k."
         )
     top = retrieved[:, :k].astype(np.int64, copy=False)
+    if top.size and top.min() < -1:
+        row = int(np.flatnonzero((top < -1).any(axis=1))[0])
+        raise ValueError(
+            f"retrieved holds {int(top[row].min())} for query {row}; index rows "
+            "are non-negative, and -1 is the only mark of a missing result."
+        )
     # Missing results (FAISS pads with -1) are never relevant; real rows must
     # not repeat, or one relevant row would count twice.
     ordered = np.sort(top, axis=1)

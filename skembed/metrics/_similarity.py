@@ -110,8 +110,9 @@ def linear_cka(A, B, *, debiased=False):
     Returns
     -------
     cka : float
-        The linear CKA, in [0, 1] (the debiased value can fall slightly below
-        0 for unrelated data).
+        The linear CKA, in [0, 1]. The debiased value falls below 0 for
+        unrelated data, slightly with many rows, but with a handful of rows
+        it can reach -1 (its variance grows as the row count falls).
 
     See Also
     --------
