@@ -148,8 +148,11 @@ def _vector_column_name(schema, column, pa, where):
     return column
 
 
-def _vectors_of(array, width, pa, where):
-    """A 2-D numpy view of a list column whose every cell has ``width`` values."""
+def _vectors_of(array, width, pa, where, first_row=0):
+    """A 2-D numpy view of a list column whose every cell has ``width`` values.
+
+    ``first_row`` is the file row of the column's first cell, for errors.
+    """
     array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
     if array.null_count:
         raise ValueError(f"{where}: the vector column has missing (null) rows.")
@@ -159,8 +162,8 @@ def _vectors_of(array, width, pa, where):
         if len(lengths) and (lengths != width).any():
             row = int(np.flatnonzero(lengths != width)[0])
             raise ValueError(
-                f"{where}: the vectors do not all have {width} values (a row at "
-                f"position {row} of a batch has {lengths[row]})."
+                f"{where}: the vectors do not all have {width} values (row "
+                f"{first_row + row} has {lengths[row]})."
             )
     values = array.flatten()
     if values.null_count:
@@ -208,10 +211,12 @@ class _ParquetReader:
         self.dtype = np.dtype(value_type.to_pandas_dtype())
 
     def chunks(self, rows):
+        first_row = 0
         for batch in self.file.iter_batches(batch_size=rows):
             vectors = _vectors_of(
-                batch.column(self.column), self.width, self.pa, self.where
+                batch.column(self.column), self.width, self.pa, self.where, first_row
             )
+            first_row += batch.num_rows
             yield vectors, batch
 
 

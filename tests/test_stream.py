@@ -287,6 +287,13 @@ def test_bad_parquet_columns_are_refused(tmp_path):
     pq.write_table(ragged, tmp_path / "ragged.parquet")
     with pytest.raises(ValueError, match="do not all have 2 values"):
         translate_file(lambda X: X, tmp_path / "ragged.parquet", tmp_path / "o.npy")
+    # the row is counted in the file, not in the batch read
+    late = pa.table({"v": [[1.0, 2.0]] * 5 + [[3.0]]})
+    pq.write_table(late, tmp_path / "late.parquet")
+    with pytest.raises(ValueError, match=r"row 5 has 1\)"):
+        translate_file(
+            lambda X: X, tmp_path / "late.parquet", tmp_path / "o.npy", chunk_size=2
+        )
     nulls = pa.table({"v": pa.array([[1.0, 2.0], None], type=pa.list_(pa.float64()))})
     pq.write_table(nulls, tmp_path / "nulls.parquet")
     with pytest.raises(ValueError, match="missing"):
