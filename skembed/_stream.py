@@ -364,7 +364,9 @@ def translate_file(
     dtype ``translate`` returns for the input's dtype. The output goes to a
     temporary file in the output's folder, renamed to ``output`` once every
     row is written (a file it replaces keeps its permissions); a failure
-    leaves an existing ``output`` as it was.
+    leaves an existing ``output`` as it was. An input without rows is
+    refused (ValueError): an empty index has nothing to translate, and the
+    width of its translation would be unknown.
 
     Examples
     --------
