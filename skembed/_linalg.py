@@ -277,12 +277,12 @@ class _UnbalancedPoint:
         self.b = problem.spread(self.W)
         self.s = self.a / self.b if problem.scale and self.b > 0 else 1.0
         self.value = problem.objective(self.a, self.b)
-        # The residual sum of squares, floored so that relative tolerances
-        # stay meaningful for an exact fit.
-        self.residual = max(
-            self.value + problem.reference_sum_of_squares,
-            1e-12 * (problem.reference_sum_of_squares + self.s**2 * self.b),
-        )
+        # The residual sum of squares from the moments: its rounding is about
+        # eps * (||Y||^2 + s^2 b), which is all an exact fit leaves.
+        self.raw_residual = self.value + problem.reference_sum_of_squares
+        self.magnitude = problem.reference_sum_of_squares + self.s**2 * self.b
+        # Floored so that relative tolerances stay meaningful for an exact fit.
+        self.residual = max(self.raw_residual, 1e-12 * self.magnitude)
 
     def prepare(self):
         """Gradient, Hessian and preconditioner of the objective at this subspace.
@@ -482,12 +482,12 @@ def unbalanced_procrustes(
     # backtracking line search (Absil, Mahony & Sepulchre, 2008, ch. 6).
     max_inner = min(500, (cross.shape[0] - cross.shape[1]) * cross.shape[1])
     n_iter, converged, warm = 0, False, True
-    # A residual at the rounding level of the reference is an exact fit (a
-    # constant reference with scale): no step can lower it, and the tests
-    # below would divide by it.
-    exact = precision * max(problem.reference_sum_of_squares, 0.0)
     while True:
-        if point.residual <= exact:
+        # A residual at the rounding level of the moments is an exact fit (a
+        # wider copy of the reference, or a constant reference with scale):
+        # no step can lower it, and steps taken on rounding noise would walk
+        # away from it.
+        if point.raw_residual <= 64 * precision * max(point.magnitude, 0.0):
             converged = True
             break
         descent, decrement = _newton_decrement(point.prepare())

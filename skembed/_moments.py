@@ -35,7 +35,7 @@ __all__ = ["MomentsFitMixin"]
 # Saved state of a fit from moments; the statistics themselves are optional
 # (save_aligner(..., statistics=False) leaves them out).
 MOMENTS_STATE = ("_fit_dtype",)
-MOMENTS_OPTIONAL = ("_stats", "_stats_normalize", "_stats_views")
+MOMENTS_OPTIONAL = ("_stats", "_stats_normalize", "_stats_views", "_fit_precision")
 
 
 def _unit_row_blocks(blocks):
@@ -116,8 +116,14 @@ class MomentsFitMixin:
             raise self._non_finite_error(dtype)
         return stats, dtype
 
-    def _set_statistics(self, stats, dtype):
+    def _set_statistics(self, stats, dtype, precision=None):
+        """Solve from ``stats``; ``dtype`` sets the rank tests, ``precision``
+        (default: the machine epsilon of ``dtype``) the relative rounding of
+        the statistics themselves, for the iterative solvers."""
         self._fit_dtype = dtype
+        self._fit_precision = (
+            float(np.finfo(dtype).eps) if precision is None else precision
+        )
         self._check_statistics(stats)
         self._solve(stats)
         self._stats = stats
@@ -213,11 +219,17 @@ class MomentsFitMixin:
             if not first:
                 self._check_continuation()
             stats, dtype = self._moments_of(X, reset=first)
+            precision = float(np.finfo(dtype).eps)
             if not first:
                 # A new accumulator: the kept one changes only on success.
                 stats = merge_moments(self._stats, stats)
-                # The precision of the rank tests is that of every chunk so
-                # far, not of the last one alone.
+                # The rank tests follow fit on every chunk so far stacked
+                # (whose dtype is the promoted one), but the statistics keep
+                # the rounding of the coarsest chunk's products.
+                kept = getattr(self, "_fit_precision", None)
+                if kept is None:  # a model file from before it was kept
+                    kept = float(np.finfo(self._fit_dtype).eps)
+                precision = max(precision, kept)
                 dtype = np.promote_types(self._fit_dtype, dtype)
-            self._set_statistics(stats, dtype)
+            self._set_statistics(stats, dtype, precision)
         return self

@@ -363,7 +363,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                     scale=self.scale,
                     tol=self.tol,
                     max_iter=self.max_iter,
-                    precision=float(np.finfo(self._fit_dtype).eps),
+                    precision=self._fit_precision,
                 )
                 if not converged:
                     warnings.warn(

@@ -757,3 +757,37 @@ def test_exact_fits_of_a_wider_source_converge():
         assert_allclose(aligner.translate(A, 0, 1), B, atol=1e-6)
     constant = ProcrustesAligner(reference=1, scale=True).fit([A, np.ones((100, 4))])
     assert np.isfinite(constant.transform_view(A, 0)).all()
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_a_wider_exact_copy_of_the_reference_maps_back_exactly(scale):
+    """Check a wider isometric copy of the reference: the start is the answer.
+
+    The exact map is where the solver starts; steps taken on the rounding of
+    the moments walked 2e-5 away from it.
+    """
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(100, 5)) * np.arange(1, 6) + 2
+    M = ortho_group.rvs(9, random_state=0)[:5]
+    X = Y @ M + 7
+    aligner = ProcrustesAligner(scale=scale).fit([Y, X])
+    assert aligner.n_iter_[1] == 0
+    assert_allclose(aligner.rotations_[1], M.T, atol=1e-12)
+    assert_allclose(aligner.translate(Y, 0, 1), X, atol=1e-11)
+    assert_allclose(aligner.translate(X, 1, 0), Y, atol=1e-11)
+
+
+def test_wider_source_partial_fit_of_float64_then_float32_chunks_converges():
+    """Check the solver's precision is that of the coarsest chunk's statistics.
+
+    Float32 chunks carry float32 rounding into merged statistics; judged at
+    float64 precision, the solver ran to max_iter and warned.
+    """
+    X, Y = _anisotropic_pair(7, n=20, d=48, p=32)
+    aligner = ProcrustesAligner(reference=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aligner.partial_fit([X[:10], Y[:10]])
+        aligner.partial_fit([X[10:].astype(np.float32), Y[10:].astype(np.float32)])
+    assert aligner.n_iter_[0] < aligner.max_iter
+    assert aligner._fit_dtype == np.float64
