@@ -23,7 +23,7 @@ tell the truth.
 import contextlib
 import inspect
 from abc import abstractmethod
-from functools import partial, wraps
+from functools import partial
 from itertools import combinations
 from numbers import Integral
 
@@ -44,7 +44,7 @@ from skembed._stats import (
 )
 from skembed._views import check_view_block, check_views, resolve_view
 
-__all__ = ["BaseAligner", "keeps_state_on_error", "state_kept_on_error"]
+__all__ = ["BaseAligner", "state_kept_on_error"]
 
 # Fitted state every aligner saves in model files (see skembed._io): how X
 # splits into views. Each class lists these first, then what it adds.
@@ -68,18 +68,6 @@ def state_kept_on_error(estimator):
         vars(estimator).clear()
         vars(estimator).update(before)
         raise
-
-
-def keeps_state_on_error(method):
-    """Decorate a fitting method so that it leaves the estimator as it was if
-    it raises (:func:`state_kept_on_error`)."""
-
-    @wraps(method)
-    def kept(self, *args, **kwargs):
-        with state_kept_on_error(self):
-            return method(self, *args, **kwargs)
-
-    return kept
 
 
 class BaseAligner(TransformerMixin, BaseEstimator):

@@ -17,7 +17,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from skembed._base import VIEW_OPTIONAL, VIEW_STATE, keeps_state_on_error
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, state_kept_on_error
 from skembed._parallel import map_row_groups, row_groups
 from skembed._stats import (
     all_finite,
@@ -246,7 +246,6 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         self.weights = weights
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @keeps_state_on_error
     def fit(self, X, y=None):
         """Learn the view layout, the normalisation statistics and the weights.
 
@@ -263,50 +262,51 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         self : EmbeddingConcatenator
             The fitted transformer.
         """
-        views = check_rows(self, X, reset=True)
-        n_views = len(self.n_features_per_view_)
-        explicit_weights = self._explicit_weights(n_views)
-        summarize = partial(view_moments, request=_SUMMARIES[self.normalize])
-        stats = reduce_rows(views, summarize, merge_moments)
-        if not stats.is_finite():
-            raise ValueError(
-                "Input X contains NaN or infinity; EmbeddingConcatenator needs "
-                "finite embeddings. Drop or impute those rows."
-            )
+        with state_kept_on_error(self):
+            views = check_rows(self, X, reset=True)
+            n_views = len(self.n_features_per_view_)
+            explicit_weights = self._explicit_weights(n_views)
+            summarize = partial(view_moments, request=_SUMMARIES[self.normalize])
+            stats = reduce_rows(views, summarize, merge_moments)
+            if not stats.is_finite():
+                raise ValueError(
+                    "Input X contains NaN or infinity; EmbeddingConcatenator needs "
+                    "finite embeddings. Drop or impute those rows."
+                )
 
-        for name in ("view_means_", "view_scales_"):
-            if hasattr(self, name):
-                delattr(self, name)
-        n_samples = stats.n_samples_
-        mean_squared_norms = np.empty(n_views, dtype=np.float64)
-        if self.normalize == "standard":
-            self.view_means_, self.view_scales_ = [], []
-            for k in range(n_views):
-                mean, variance = stats.mean(k), stats.column_variance(k)
-                constant = _constant_columns(mean, variance, n_samples)
-                scale = np.sqrt(variance)
-                scale[constant] = 1.0
-                self.view_means_.append(mean)
-                self.view_scales_.append(scale)
-                # A standardised column has mean square one, a constant one zero.
-                mean_squared_norms[k] = np.count_nonzero(~constant)
-        else:
-            for k in range(n_views):
-                if self.normalize == "l2":
-                    mean_squared_norms[k] = stats.nonzero_row_count(k) / n_samples
-                else:
-                    squares = stats.uncentered_sum_of_squares(k)
-                    mean_squared_norms[k] = squares / n_samples
-        self.view_mean_squared_norms_ = mean_squared_norms
+            for name in ("view_means_", "view_scales_"):
+                if hasattr(self, name):
+                    delattr(self, name)
+            n_samples = stats.n_samples_
+            mean_squared_norms = np.empty(n_views, dtype=np.float64)
+            if self.normalize == "standard":
+                self.view_means_, self.view_scales_ = [], []
+                for k in range(n_views):
+                    mean, variance = stats.mean(k), stats.column_variance(k)
+                    constant = _constant_columns(mean, variance, n_samples)
+                    scale = np.sqrt(variance)
+                    scale[constant] = 1.0
+                    self.view_means_.append(mean)
+                    self.view_scales_.append(scale)
+                    # A standardised column has mean square one, a constant one zero.
+                    mean_squared_norms[k] = np.count_nonzero(~constant)
+            else:
+                for k in range(n_views):
+                    if self.normalize == "l2":
+                        mean_squared_norms[k] = stats.nonzero_row_count(k) / n_samples
+                    else:
+                        squares = stats.uncentered_sum_of_squares(k)
+                        mean_squared_norms[k] = squares / n_samples
+            self.view_mean_squared_norms_ = mean_squared_norms
 
-        if explicit_weights is not None:
-            self.weights_ = explicit_weights
-        else:
-            weights = np.ones_like(mean_squared_norms)
-            positive = mean_squared_norms > 0
-            weights[positive] = 1.0 / np.sqrt(mean_squared_norms[positive])
-            self.weights_ = weights
-        return self
+            if explicit_weights is not None:
+                self.weights_ = explicit_weights
+            else:
+                weights = np.ones_like(mean_squared_norms)
+                positive = mean_squared_norms > 0
+                weights[positive] = 1.0 / np.sqrt(mean_squared_norms[positive])
+                self.weights_ = weights
+            return self
 
     def transform(self, X):
         """Normalise and weight every view and concatenate the views.

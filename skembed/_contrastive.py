@@ -25,7 +25,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
 from skembed._affine import AFFINE_STATE, AffineMapMixin
-from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, keeps_state_on_error
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, state_kept_on_error
 from skembed._neighbors import alignment_score
 from skembed._stats import chunk_rows
 from skembed._views import check_training_views
@@ -514,7 +514,6 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         return total / n
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @keeps_state_on_error
     def fit(self, X, y=None):
         """Train the projection heads on row-paired views.
 
@@ -531,54 +530,55 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         self : object
             The fitted aligner.
         """
-        blocks = check_training_views(self, X)
-        n_samples = blocks[0].shape[0]
-        m = self._check_n_components(self.n_features_per_view_)
-        rng = check_random_state(self.random_state)
-        train_rows, validation_rows = split_validation_rows(
-            n_samples, rng, self.early_stopping, self.validation_fraction
-        )
-        n_train = n_samples if train_rows is None else len(train_rows)
-        if self.init == "cca" and m > n_train - 1:
-            # CCA of n rows has at most n - 1 canonical directions.
-            if self.n_components is None and n_train >= 2:
-                m = n_train - 1
-            else:
-                held = n_samples - n_train
-                raise ValueError(
-                    f"init='cca' gives at most n_train - 1 = {n_train - 1} "
-                    f"components from the {n_train} training rows ({held} of the "
-                    f"{n_samples} rows are held out for early stopping), but "
-                    f"n_components={m}; lower n_components, or use "
-                    "init='procrustes' or init='random'."
-                )
-
-        dtype = blocks[0].dtype
-        means, scales, train = [], [], []
-        for block in blocks:
-            rows = block[train_rows]
-            mean = rows.mean(axis=0, dtype=np.float64)
-            rows = rows - mean.astype(dtype)
-            # Root-mean-square row norm of the centred view.
-            scale = np.sqrt(
-                np.mean(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
+        with state_kept_on_error(self):
+            blocks = check_training_views(self, X)
+            n_samples = blocks[0].shape[0]
+            m = self._check_n_components(self.n_features_per_view_)
+            rng = check_random_state(self.random_state)
+            train_rows, validation_rows = split_validation_rows(
+                n_samples, rng, self.early_stopping, self.validation_fraction
             )
-            scale = scale if scale > 0 else 1.0
-            rows /= dtype.type(scale)
-            means.append(mean)
-            scales.append(scale)
-            train.append(rows)
-        validation = None
-        if validation_rows is not None:
-            validation = [
-                (block[validation_rows] - mean.astype(dtype)) / dtype.type(s)
-                for block, mean, s in zip(blocks, means, scales, strict=True)
-            ]
+            n_train = n_samples if train_rows is None else len(train_rows)
+            if self.init == "cca" and m > n_train - 1:
+                # CCA of n rows has at most n - 1 canonical directions.
+                if self.n_components is None and n_train >= 2:
+                    m = n_train - 1
+                else:
+                    held = n_samples - n_train
+                    raise ValueError(
+                        f"init='cca' gives at most n_train - 1 = {n_train - 1} "
+                        f"components from the {n_train} training rows ({held} of the "
+                        f"{n_samples} rows are held out for early stopping), but "
+                        f"n_components={m}; lower n_components, or use "
+                        "init='procrustes' or init='random'."
+                    )
 
-        params = self._initial_params(train, m, rng)
-        params = self._train(params, train, validation, rng)
-        self._set_maps(params, train, means, scales)
-        return self
+            dtype = blocks[0].dtype
+            means, scales, train = [], [], []
+            for block in blocks:
+                rows = block[train_rows]
+                mean = rows.mean(axis=0, dtype=np.float64)
+                rows = rows - mean.astype(dtype)
+                # Root-mean-square row norm of the centred view.
+                scale = np.sqrt(
+                    np.mean(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
+                )
+                scale = scale if scale > 0 else 1.0
+                rows /= dtype.type(scale)
+                means.append(mean)
+                scales.append(scale)
+                train.append(rows)
+            validation = None
+            if validation_rows is not None:
+                validation = [
+                    (block[validation_rows] - mean.astype(dtype)) / dtype.type(s)
+                    for block, mean, s in zip(blocks, means, scales, strict=True)
+                ]
+
+            params = self._initial_params(train, m, rng)
+            params = self._train(params, train, validation, rng)
+            self._set_maps(params, train, means, scales)
+            return self
 
     def _train(self, params, train, validation, rng):
         n_train = train[0].shape[0]
@@ -636,7 +636,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
                 f"ContrastiveAligner stopped at max_iter={self.max_iter} epochs "
                 "while still improving; increase max_iter.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
         if validation is not None:
             self.best_validation_score_ = best

@@ -24,6 +24,7 @@ import zlib
 import numpy as np
 from sklearn import config_context
 from sklearn.base import BaseEstimator
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
@@ -48,7 +49,7 @@ _HELPERS = {"CrossMoments": CrossMoments}
 _ARRAY_KINDS = "biufcU"
 _SAVABLE = (
     "numbers, strings, None, NumPy arrays and dtypes, slices, lists, tuples, "
-    "dicts and skembed estimators"
+    "dicts and skembed estimators (also wrapped in FrozenEstimator)"
 )
 
 
@@ -154,6 +155,10 @@ class _Encoder:
                     for field in dataclasses.fields(value)
                 }
             }
+        if isinstance(value, FrozenEstimator):
+            # A fitted model kept through clone (a warm start); its content is
+            # an estimator like any other.
+            return {"__frozen__": self.estimator_state(value.estimator, where)}
         if isinstance(value, BaseEstimator):
             return {"__estimator__": self.estimator_state(value, where)}
         name = type(value).__name__
@@ -320,6 +325,9 @@ class _Decoder:
         if tag == "__estimator__":
             self._expect(tag, content, dict)
             return self.estimator(content)
+        if tag == "__frozen__":
+            self._expect(tag, content, dict)
+            return FrozenEstimator(self.estimator(content))
         if tag == "__object__":
             self._expect(tag, content, list, 2)
             name, state = content

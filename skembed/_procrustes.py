@@ -372,7 +372,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                         f"max_iter={self.max_iter} iterations; increase max_iter "
                         "or tol.",
                         ConvergenceWarning,
-                        stacklevel=2,
+                        stacklevel=5,
                     )
             elif self.scale:
                 # W has orthonormal rows, so ||X W|| = ||X|| and tr(W^T C) is
@@ -615,7 +615,7 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
                 f"{self.max_iter} rounds (relative residual {current:.3g}); increase "
                 "max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=5,
             )
         self.n_iter_ = iteration
         self.residual_ = float(current)

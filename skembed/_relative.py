@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, keeps_state_on_error
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, state_kept_on_error
 from skembed._stats import row_norms, unit_rows
 from skembed._views import check_views
 
@@ -222,7 +222,7 @@ class RelativeProjector(BaseAligner):
                     f"training rows, so all {n_samples} are used. Pass "
                     f"n_anchors <= {n_samples} to silence this warning.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
                 n_anchors = n_samples
             rng = check_random_state(self.random_state)
@@ -266,7 +266,6 @@ class RelativeProjector(BaseAligner):
         return indices.astype(np.intp)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    @keeps_state_on_error
     def fit(self, X, y=None):
         """Choose the anchor rows and store their embeddings in every view.
 
@@ -283,28 +282,29 @@ class RelativeProjector(BaseAligner):
         self : object
             The fitted projector.
         """
-        blocks = check_views(self, X, reset=True)
-        n_samples = blocks[0].shape[0]
-        if n_samples < 2:
-            raise ValueError(
-                "RelativeProjector needs at least 2 samples (its anchors are "
-                f"centred training rows), got n_samples = {n_samples}."
-            )
-        indices = self._anchor_indices(blocks, n_samples)
-        if self.center:
-            means = [block.mean(axis=0, dtype=np.float64) for block in blocks]
-        else:
-            means = [np.zeros(block.shape[1]) for block in blocks]
-        self.anchor_indices_ = indices
-        self.anchor_embeddings_ = [
-            np.asarray(block[indices], dtype=np.float64) for block in blocks
-        ]
-        self.means_ = means
-        self._unit_anchors = [
-            unit_rows(anchor - mean)
-            for anchor, mean in zip(self.anchor_embeddings_, means, strict=True)
-        ]
-        return self
+        with state_kept_on_error(self):
+            blocks = check_views(self, X, reset=True)
+            n_samples = blocks[0].shape[0]
+            if n_samples < 2:
+                raise ValueError(
+                    "RelativeProjector needs at least 2 samples (its anchors are "
+                    f"centred training rows), got n_samples = {n_samples}."
+                )
+            indices = self._anchor_indices(blocks, n_samples)
+            if self.center:
+                means = [block.mean(axis=0, dtype=np.float64) for block in blocks]
+            else:
+                means = [np.zeros(block.shape[1]) for block in blocks]
+            self.anchor_indices_ = indices
+            self.anchor_embeddings_ = [
+                np.asarray(block[indices], dtype=np.float64) for block in blocks
+            ]
+            self.means_ = means
+            self._unit_anchors = [
+                unit_rows(anchor - mean)
+                for anchor, mean in zip(self.anchor_embeddings_, means, strict=True)
+            ]
+            return self
 
     # -------------------------------------------------------------- transform
     @property

@@ -25,7 +25,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, keeps_state_on_error
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, state_kept_on_error
 from skembed._contrastive import (
     Adam,
     head_forward,
@@ -328,7 +328,6 @@ class ResidualMLPAligner(BaseAligner):
 
     # -------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
-    @keeps_state_on_error
     def fit(self, X, y=None):
         """Fit the map of every view onto the reference view.
 
@@ -345,67 +344,68 @@ class ResidualMLPAligner(BaseAligner):
         self : object
             The fitted aligner.
         """
-        blocks = check_training_views(self, X)
-        n_samples = blocks[0].shape[0]
-        r = resolve_view(self, self.reference, parameter="reference")
-        rng = check_random_state(self.random_state)
-        train_rows, validation_rows = split_validation_rows(
-            n_samples, rng, self.early_stopping, self.validation_fraction
-        )
-        dtype = blocks[0].dtype
-        Y, mean_r, scale_r = self._standardised(blocks[r], train_rows)
-        Y_validation = None
-        if validation_rows is not None:
-            Y_validation = self._scaled(blocks[r], validation_rows, mean_r, scale_r)
-        # The cosine loss compares directions: its targets are unit rows.
-        Y_loss, Y_validation_loss = Y, Y_validation
-        if self.loss == "cosine":
-            Y_loss = unit_rows_with_norms(Y)[0]
-            if Y_validation is not None:
-                Y_validation_loss = unit_rows_with_norms(Y_validation)[0]
-
-        self.reference_ = r
-        self.means_, self.coefs_ = [], []
-        self.hidden_weights_, self.hidden_intercepts_ = [], []
-        self.hidden_projections_ = []
-        self.loss_curves_, self.validation_losses_ = [], []
-        self.n_iter_ = 0
-        for k, block in enumerate(blocks):
-            if k == r:
-                self.means_.append(mean_r)
-                self.coefs_.append(np.eye(block.shape[1]))
-                for name in (
-                    "hidden_weights_",
-                    "hidden_intercepts_",
-                    "hidden_projections_",
-                    "loss_curves_",
-                    "validation_losses_",
-                ):
-                    getattr(self, name).append(None)
-                continue
-            X_k, mean_k, scale_k = self._standardised(block, train_rows)
-            X_validation = None
-            if validation_rows is not None:
-                X_validation = self._scaled(block, validation_rows, mean_k, scale_k)
-            params = self._initial_params(X_k, Y, scale_k, rng, dtype)
-            params, curve, held_out = self._train(
-                params, X_k, Y_loss, X_validation, Y_validation_loss, rng, k
+        with state_kept_on_error(self):
+            blocks = check_training_views(self, X)
+            n_samples = blocks[0].shape[0]
+            r = resolve_view(self, self.reference, parameter="reference")
+            rng = check_random_state(self.random_state)
+            train_rows, validation_rows = split_validation_rows(
+                n_samples, rng, self.early_stopping, self.validation_fraction
             )
-            params = [np.asarray(p, dtype=np.float64) for p in params]
-            # Outputs of the cosine loss have an arbitrary length: give them
-            # the reference rows' root-mean-square norm.
-            rms = 1.0
+            dtype = blocks[0].dtype
+            Y, mean_r, scale_r = self._standardised(blocks[r], train_rows)
+            Y_validation = None
+            if validation_rows is not None:
+                Y_validation = self._scaled(blocks[r], validation_rows, mean_r, scale_r)
+            # The cosine loss compares directions: its targets are unit rows.
+            Y_loss, Y_validation_loss = Y, Y_validation
             if self.loss == "cosine":
-                rms = _root_mean_square_norm(head_forward(params, X_k)[0])
-                rms /= _root_mean_square_norm(Y)
-            self.means_.append(mean_k)
-            self.coefs_.append(params[0] * (scale_r / (scale_k * rms)))
-            self.hidden_weights_.append(params[1] / scale_k)
-            self.hidden_intercepts_.append(params[2])
-            self.hidden_projections_.append(params[3] * (scale_r / rms))
-            self.loss_curves_.append(curve)
-            self.validation_losses_.append(held_out)
-        return self
+                Y_loss = unit_rows_with_norms(Y)[0]
+                if Y_validation is not None:
+                    Y_validation_loss = unit_rows_with_norms(Y_validation)[0]
+
+            self.reference_ = r
+            self.means_, self.coefs_ = [], []
+            self.hidden_weights_, self.hidden_intercepts_ = [], []
+            self.hidden_projections_ = []
+            self.loss_curves_, self.validation_losses_ = [], []
+            self.n_iter_ = 0
+            for k, block in enumerate(blocks):
+                if k == r:
+                    self.means_.append(mean_r)
+                    self.coefs_.append(np.eye(block.shape[1]))
+                    for name in (
+                        "hidden_weights_",
+                        "hidden_intercepts_",
+                        "hidden_projections_",
+                        "loss_curves_",
+                        "validation_losses_",
+                    ):
+                        getattr(self, name).append(None)
+                    continue
+                X_k, mean_k, scale_k = self._standardised(block, train_rows)
+                X_validation = None
+                if validation_rows is not None:
+                    X_validation = self._scaled(block, validation_rows, mean_k, scale_k)
+                params = self._initial_params(X_k, Y, scale_k, rng, dtype)
+                params, curve, held_out = self._train(
+                    params, X_k, Y_loss, X_validation, Y_validation_loss, rng, k
+                )
+                params = [np.asarray(p, dtype=np.float64) for p in params]
+                # Outputs of the cosine loss have an arbitrary length: give them
+                # the reference rows' root-mean-square norm.
+                rms = 1.0
+                if self.loss == "cosine":
+                    rms = _root_mean_square_norm(head_forward(params, X_k)[0])
+                    rms /= _root_mean_square_norm(Y)
+                self.means_.append(mean_k)
+                self.coefs_.append(params[0] * (scale_r / (scale_k * rms)))
+                self.hidden_weights_.append(params[1] / scale_k)
+                self.hidden_intercepts_.append(params[2])
+                self.hidden_projections_.append(params[3] * (scale_r / rms))
+                self.loss_curves_.append(curve)
+                self.validation_losses_.append(held_out)
+            return self
 
     @staticmethod
     def _standardised(block, rows):
@@ -508,7 +508,7 @@ class ResidualMLPAligner(BaseAligner):
                 f"ResidualMLPAligner stopped at max_iter={self.max_iter} epochs "
                 "while still improving; increase max_iter.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return best_params, curve, held_out
 

@@ -26,7 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from skembed._affine import AFFINE_STATE, AffineMapMixin
-from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, keeps_state_on_error
+from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, state_kept_on_error
 from skembed._neighbors import mutual_matches
 from skembed._procrustes import ProcrustesAligner
 from skembed._stats import unit_rows
@@ -272,7 +272,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         of equal width. A fitted skembed aligner of the same two models, in
         the same order (for example a model file loaded with
         :func:`skembed.load_aligner`), is a warm start: the loop starts from
-        its map, which self-learning then refines on the pools.
+        its map, which self-learning then refines on the pools. ``clone``
+        (used by ``GridSearchCV`` and ``cross_validate``) unfits estimators
+        given as parameters; wrap the model as
+        ``sklearn.frozen.FrozenEstimator(model)`` to keep it fitted there.
     init_size : int, default=4000
         Rows s of each pool used by the ``"sorted_similarity"`` start, which
         builds an s x s similarity matrix per view (128 MB at s = 4000).
@@ -885,7 +888,6 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)
-    @keeps_state_on_error
     def fit(self, X, y=None, *, pairs=None):
         """Learn the maps by self-learning from known pairs, or from none.
 
@@ -909,136 +911,140 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         self : object
             The fitted aligner.
         """
-        blocks = check_views(self, X, reset=True, allow_unequal_rows=True)
-        if len(blocks) != 2:
-            raise ValueError(
-                f"SelfLearningAligner aligns exactly 2 views, got {len(blocks)}; set "
-                "views to select two of them."
+        with state_kept_on_error(self):
+            blocks = check_views(self, X, reset=True, allow_unequal_rows=True)
+            if len(blocks) != 2:
+                raise ValueError(
+                    "SelfLearningAligner aligns exactly 2 views, got "
+                    f"{len(blocks)}; set views to select two of them."
+                )
+            n_rows = [block.shape[0] for block in blocks]
+            if min(n_rows) < 2:
+                raise ValueError(
+                    "SelfLearningAligner needs at least 2 rows in each view, got "
+                    f"n_samples = {min(n_rows)}."
+                )
+            random_state = check_random_state(self.random_state)
+            seeds = (
+                np.empty((0, 2), np.int64)
+                if pairs is None
+                else _check_pairs(pairs, n_rows)
             )
-        n_rows = [block.shape[0] for block in blocks]
-        if min(n_rows) < 2:
-            raise ValueError(
-                "SelfLearningAligner needs at least 2 rows in each view, got "
-                f"n_samples = {min(n_rows)}."
-            )
-        random_state = check_random_state(self.random_state)
-        seeds = (
-            np.empty((0, 2), np.int64) if pairs is None else _check_pairs(pairs, n_rows)
-        )
-        supervised = seeds.shape[0] > 0
-        limit = n_rows
-        if self.induction_size is not None:
-            limit = [min(n, self.induction_size) for n in n_rows]
-        pools = [block[:n] for block, n in zip(blocks, limit, strict=True)]
-        csls_k = int(min(self.csls_k, *limit))
+            supervised = seeds.shape[0] > 0
+            limit = n_rows
+            if self.induction_size is not None:
+                limit = [min(n, self.induction_size) for n in n_rows]
+            pools = [block[:n] for block, n in zip(blocks, limit, strict=True)]
+            csls_k = int(min(self.csls_k, *limit))
 
-        if (
-            not supervised
-            and isinstance(self.init, str)
-            and self.init in ("auto", "anchors")
-        ):
-            check_anchors(self.n_anchors, limit)
-        self.isomorphism_score_ = None
-        self.confidence_ = None
-        self.start_agreement_ = None
-        if supervised:
-            dictionary = np.unique(seeds, axis=0)
-        elif not is_pairwise_start(self.init):
-            # Starts without a single dictionary: tried in turn by confidence.
-            dictionary = None
-        else:
-            dictionary = self._initial_dictionary(pools, csls_k)
-            self.isomorphism_score_ = self._isomorphism_score(
-                blocks, dictionary, csls_k, random_state
-            )
-            if self.isomorphism_score_ < _MIN_ISOMORPHISM_SCORE:
+            if (
+                not supervised
+                and isinstance(self.init, str)
+                and self.init in ("auto", "anchors")
+            ):
+                check_anchors(self.n_anchors, limit)
+            self.isomorphism_score_ = None
+            self.confidence_ = None
+            self.start_agreement_ = None
+            if supervised:
+                dictionary = np.unique(seeds, axis=0)
+            elif not is_pairwise_start(self.init):
+                # Starts without a single dictionary: tried in turn by confidence.
+                dictionary = None
+            else:
+                dictionary = self._initial_dictionary(pools, csls_k)
+                self.isomorphism_score_ = self._isomorphism_score(
+                    blocks, dictionary, csls_k, random_state
+                )
+                if self.isomorphism_score_ < _MIN_ISOMORPHISM_SCORE:
+                    warnings.warn(
+                        "SelfLearningAligner found no structure shared by the two "
+                        "views (isomorphism_score_="
+                        f"{self.isomorphism_score_:.3f} < {_MIN_ISOMORPHISM_SCORE}): "
+                        "the unsupervised start is unlikely to align them. Pass a "
+                        "few dozen known pairs with fit(X, pairs=...).",
+                        UnsupervisedAlignmentWarning,
+                        stacklevel=3,
+                    )
+            if dictionary is None:
+                best, self.confidence_, self.start_agreement_ = fit_without_pairs(
+                    self, blocks, pools, csls_k, random_state
+                )
+            else:
+                best = self._best_run(
+                    blocks, pools, seeds, dictionary, csls_k, random_state
+                )
+                if not supervised:
+                    self.confidence_ = run_confidence(
+                        self, blocks, pools, best, csls_k, random_state
+                    )
+            judged = distinct_rows(pools) if not supervised else None
+            too_few = not supervised and judged < MIN_JUDGED_ROWS
+            if too_few:
+                # Shares of a few dozen held-out rows are noise (see
+                # MIN_JUDGED_ROWS): no verdict rather than a lucky one.
+                self.confidence_ = float("nan")
+            # Written so that a confidence that could not be computed (nan) warns
+            # too: fit never returns a pairs-free map without a verdict on it.
+            if not supervised and not self.confidence_ >= MIN_CONFIDENCE:
+                if too_few:
+                    reason = (
+                        f"pools of {judged} distinct rows are too few to judge a map "
+                        "found without pairs: confidence_=nan, it needs "
+                        f"{MIN_JUDGED_ROWS} distinct rows in each pool"
+                    )
+                elif np.isnan(self.confidence_):
+                    reason = (
+                        "the first pool is too small beside the second to judge a "
+                        "map found without pairs: confidence_=nan, since almost "
+                        "every held-out row finds a mutual partner under any map; "
+                        "pass the larger pool first, or pools of similar sizes"
+                    )
+                elif self.start_agreement_ is not None and (
+                    self.start_agreement_ >= MIN_AGREEMENT
+                ):
+                    reason = (
+                        f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}, but "
+                        "its start and another independent start agree on "
+                        f"{self.start_agreement_:.0%} of their pairs "
+                        f"(start_agreement_ >= {MIN_AGREEMENT}), as starts that "
+                        "found shared structure do, so the map may be partly right "
+                        "(on pools of different items the confidence stays low even "
+                        "then); check it on a few known pairs before use"
+                    )
+                else:
+                    reason = (
+                        f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}: the "
+                        "two pools may lack shared structure, be too small, or hold "
+                        "different items"
+                    )
                 warnings.warn(
-                    "SelfLearningAligner found no structure shared by the two views "
-                    "(isomorphism_score_="
-                    f"{self.isomorphism_score_:.3f} < {_MIN_ISOMORPHISM_SCORE}): the "
-                    "unsupervised start is unlikely to align them. Pass a few dozen "
-                    "known pairs with fit(X, pairs=...).",
+                    f"SelfLearningAligner found no pairs-free map it can trust "
+                    f"({reason}). Pass a few dozen known pairs with "
+                    "fit(X, pairs=...), or a map fitted for the same two models "
+                    "as init.",
                     UnsupervisedAlignmentWarning,
                     stacklevel=3,
                 )
-        if dictionary is None:
-            best, self.confidence_, self.start_agreement_ = fit_without_pairs(
-                self, blocks, pools, csls_k, random_state
-            )
-        else:
-            best = self._best_run(
-                blocks, pools, seeds, dictionary, csls_k, random_state
-            )
-            if not supervised:
-                self.confidence_ = run_confidence(
-                    self, blocks, pools, best, csls_k, random_state
+            if not best["converged"]:
+                warnings.warn(
+                    "SelfLearningAligner did not converge in "
+                    f"n_iter={self.n_iter} rounds (last change of the dictionary "
+                    f"{best['change']:.3g} > tol={self.tol}); increase n_iter or "
+                    "tol.",
+                    ConvergenceWarning,
+                    stacklevel=3,
                 )
-        judged = distinct_rows(pools) if not supervised else None
-        too_few = not supervised and judged < MIN_JUDGED_ROWS
-        if too_few:
-            # Shares of a few dozen held-out rows are noise (see
-            # MIN_JUDGED_ROWS): no verdict rather than a lucky one.
-            self.confidence_ = float("nan")
-        # Written so that a confidence that could not be computed (nan) warns
-        # too: fit never returns a pairs-free map without a verdict on it.
-        if not supervised and not self.confidence_ >= MIN_CONFIDENCE:
-            if too_few:
-                reason = (
-                    f"pools of {judged} distinct rows are too few to judge a map "
-                    "found without pairs: confidence_=nan, it needs "
-                    f"{MIN_JUDGED_ROWS} distinct rows in each pool"
-                )
-            elif np.isnan(self.confidence_):
-                reason = (
-                    "the first pool is too small beside the second to judge a "
-                    "map found without pairs: confidence_=nan, since almost "
-                    "every held-out row finds a mutual partner under any map; "
-                    "pass the larger pool first, or pools of similar sizes"
-                )
-            elif self.start_agreement_ is not None and (
-                self.start_agreement_ >= MIN_AGREEMENT
-            ):
-                reason = (
-                    f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}, but "
-                    "its start and another independent start agree on "
-                    f"{self.start_agreement_:.0%} of their pairs "
-                    f"(start_agreement_ >= {MIN_AGREEMENT}), as starts that "
-                    "found shared structure do, so the map may be partly right "
-                    "(on pools of different items the confidence stays low even "
-                    "then); check it on a few known pairs before use"
-                )
-            else:
-                reason = (
-                    f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}: the "
-                    "two pools may lack shared structure, be too small, or hold "
-                    "different items"
-                )
-            warnings.warn(
-                f"SelfLearningAligner found no pairs-free map it can trust "
-                f"({reason}). Pass a few dozen known pairs with "
-                "fit(X, pairs=...), or a map fitted for the same two models "
-                "as init.",
-                UnsupervisedAlignmentWarning,
-                stacklevel=3,
-            )
-        if not best["converged"]:
-            warnings.warn(
-                f"SelfLearningAligner did not converge in n_iter={self.n_iter} rounds "
-                f"(last change of the dictionary {best['change']:.3g} > tol="
-                f"{self.tol}); increase n_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        aligner = best["aligner"]
-        if self.base is None and np.argmax(self.n_features_per_view_) != 0:
-            # The search ran on maps into the wider view (see _make_base); the
-            # fitted map is the documented base's, on the dictionary found.
-            aligner = self._fit_base(blocks, best["dictionary"], final=True)
-        self.n_iter_ = best["n_iter"]
-        self.objective_ = best["objective"]
-        self.dictionary_ = best["dictionary"]
-        self.aligner_ = aligner
-        self.means_ = aligner.means_
-        self._projections = aligner._projections
-        self._offset = aligner._offset
-        return self
+            aligner = best["aligner"]
+            if self.base is None and np.argmax(self.n_features_per_view_) != 0:
+                # The search ran on maps into the wider view (see _make_base); the
+                # fitted map is the documented base's, on the dictionary found.
+                aligner = self._fit_base(blocks, best["dictionary"], final=True)
+            self.n_iter_ = best["n_iter"]
+            self.objective_ = best["objective"]
+            self.dictionary_ = best["dictionary"]
+            self.aligner_ = aligner
+            self.means_ = aligner.means_
+            self._projections = aligner._projections
+            self._offset = aligner._offset
+            return self

@@ -809,7 +809,11 @@ def _check_warm_start(init, widths):
         raise ValueError(
             "init must be 'auto', 'anchors', 'sorted_similarity', 'identity' or a "
             "fitted skembed aligner of the same two models (for example one "
-            f"loaded with skembed.load_aligner); got an unfitted {type(init).__name__}."
+            "loaded with skembed.load_aligner); got an unfitted "
+            f"{type(init).__name__}. clone() (and so GridSearchCV or "
+            "cross_validate) unfits an estimator "
+            "given as a parameter: pass init=sklearn.frozen.FrozenEstimator(model) "
+            "to keep a warm start through it."
         )
     if [int(w) for w in fitted] != widths:
         raise ValueError(

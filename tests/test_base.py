@@ -3,6 +3,8 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,3 +139,54 @@ def test_get_feature_names_out_validates_input_features():
     ).fit(X)
     with pytest.raises(ValueError, match="length equal to number of features"):
         projector.get_feature_names_out(["only", "two"])
+
+
+def _warning_cases():
+    from skembed import (
+        ContrastiveAligner,
+        GeneralizedProcrustesAligner,
+        ProcrustesAligner,
+        RelativeProjector,
+        ResidualMLPAligner,
+        SelfLearningAligner,
+    )
+
+    rng = np.random.default_rng(0)
+    A, B, C = (rng.normal(size=(60, 6)) for _ in range(3))
+    wide = rng.normal(size=(60, 8))
+    return {
+        "self-learning, no structure": lambda: SelfLearningAligner(
+            init="sorted_similarity"
+        ).fit([A, B]),
+        "self-learning, n_iter": lambda: SelfLearningAligner(n_iter=1).fit(
+            [A, B], pairs=[[0, 0], [1, 1], [2, 2]]
+        ),
+        "residual mlp": lambda: ResidualMLPAligner(hidden=4, max_iter=1).fit([A, B]),
+        "contrastive": lambda: ContrastiveAligner(max_iter=1).fit([A, B]),
+        "wider source, fit": lambda: ProcrustesAligner(max_iter=1).fit(
+            [A[:, :3], wide]
+        ),
+        "wider source, partial_fit": lambda: ProcrustesAligner(max_iter=1).partial_fit(
+            [A[:, :3], wide]
+        ),
+        "generalized procrustes": lambda: GeneralizedProcrustesAligner(max_iter=1).fit(
+            [A, B, C]
+        ),
+        "relative, anchors capped": lambda: RelativeProjector(n_anchors=100).fit(
+            [A, B]
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(_warning_cases()))
+def test_warnings_of_fit_point_at_the_caller(case):
+    """Check a warning raised while fitting names the line that called fit.
+
+    A stacklevel one frame short points into scikit-learn's fit wrapper,
+    where filters by module and the shown location are of no use.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _warning_cases()[case]()
+    assert caught, "the case raised no warning"
+    assert {w.filename for w in caught} == {__file__}

@@ -14,7 +14,9 @@ import pytest
 import scipy.linalg
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.frozen import FrozenEstimator
 
 import skembed._unsupervised as unsupervised
 from skembed import (
@@ -429,6 +431,22 @@ def test_warm_start_probe_keeps_best_matches_of_both_directions():
         fitted = SelfLearningAligner(init=warm, random_state=0).fit([A, (A @ Q)[order]])
     assert _one_to_one(fitted.dictionary_)
     assert _precision(fitted.dictionary_, order) > 0.95
+
+
+def test_warm_start_survives_clone_when_frozen(tmp_path):
+    """Check clone unfits a warm start, says so, and FrozenEstimator keeps it."""
+    A, B, order, Q = _isometric_pools(seed=3)
+    other = _clustered(seed=30, n=400)
+    warm = ProcrustesAligner(center=True, normalize="l2").fit([other, other @ Q])
+    with pytest.raises(ValueError, match="FrozenEstimator"):
+        clone(SelfLearningAligner(init=warm)).fit([A, B])
+    frozen = clone(SelfLearningAligner(init=FrozenEstimator(warm), random_state=0))
+    frozen.fit([A, B])
+    assert _precision(frozen.dictionary_, order) == 1.0
+    save_aligner(frozen, tmp_path / "frozen.npz")
+    reloaded = load_aligner(tmp_path / "frozen.npz")
+    assert isinstance(reloaded.init, FrozenEstimator)
+    assert_allclose(reloaded.transform_view(B, 1), frozen.transform_view(B, 1))
 
 
 def test_warm_start_with_other_widths_raises():
