@@ -911,6 +911,15 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         self : object
             The fitted aligner.
         """
+        if pairs is None and y is not None and np.ndim(y) == 2 and np.shape(y)[1] == 2:
+            # fit(X, pairs) puts the pairs in y, which is ignored (class labels
+            # travel there in a Pipeline).
+            warnings.warn(
+                "SelfLearningAligner.fit ignores y, which has 2 columns like "
+                "pairs; pass known pairs by keyword, fit(X, pairs=...).",
+                UserWarning,
+                stacklevel=3,
+            )
         with state_kept_on_error(self):
             blocks = check_views(self, X, reset=True, allow_unequal_rows=True)
             if len(blocks) != 2:

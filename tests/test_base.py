@@ -190,3 +190,15 @@ def test_warnings_of_fit_point_at_the_caller(case):
         _warning_cases()[case]()
     assert caught, "the case raised no warning"
     assert {w.filename for w in caught} == {__file__}
+
+
+def test_pairs_passed_as_y_are_named():
+    """Check fit(X, pairs) warns that y is ignored, and names the keyword."""
+    from skembed import SelfLearningAligner
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(40, 4))
+    pairs = np.array([[0, 0], [1, 1], [2, 2]])
+    with pytest.warns(UserWarning, match=r"pass known pairs by keyword") as caught:
+        SelfLearningAligner(n_iter=2).fit([A, A], pairs)
+    assert {w.filename for w in caught} >= {__file__}
