@@ -40,7 +40,10 @@ class _Rate:
     """
 
     def __init__(self, total, enabled, label, interval=0.5):
-        self.total, self.enabled, self.label = total, enabled, label
+        # ``enabled`` may be a callable progress(done, total) instead: the
+        # caller's own display.
+        self.report = enabled if callable(enabled) else None
+        self.total, self.enabled, self.label = total, bool(enabled), label
         self.interval = interval
         self.done = 0
         self.start = time.perf_counter()
@@ -48,6 +51,9 @@ class _Rate:
 
     def update(self, n):
         self.done += n
+        if self.report is not None:
+            self.report(self.done, self.total)
+            return
         now = time.perf_counter()
         finished = self.done >= self.total
         if not self.enabled or (now - self.shown < self.interval and not finished):
@@ -64,6 +70,14 @@ class _Rate:
         if finished:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+    def close(self):
+        """End a line left open by a pass that stopped early (an error, an
+        interrupt), so that what is printed next starts on its own line."""
+        if self.report is None and self.enabled and self.shown > -float("inf"):
+            if self.done < self.total:
+                sys.stderr.write("\n")
+                sys.stderr.flush()
 
     @property
     def seconds(self):
@@ -298,7 +312,7 @@ class _ParquetWriter:
         "column": [str, None],
         "output_column": [str, None],
         "chunk_size": [Interval(Integral, 1, None, closed="left"), None],
-        "progress": ["boolean"],
+        "progress": ["boolean", callable],
     },
     prefer_skip_nested_validation=True,
 )
@@ -344,8 +358,10 @@ def translate_file(
         input's, or ``"embedding"`` for a ``.npy`` input).
     chunk_size : int or None, default=None
         Rows per chunk; None reads about 32 MiB of input at a time.
-    progress : bool, default=False
-        Show rows done, rate and estimated time left on stderr.
+    progress : bool or callable, default=False
+        Show rows done, rate and estimated time left on stderr; or a callable
+        ``progress(rows_done, rows_total)``, called after every chunk, for a
+        display of the caller's own.
 
     Returns
     -------
@@ -439,6 +455,7 @@ def translate_file(
             # Also on a failure: a Parquet writer holds the file until closed.
             if writer is not None:
                 writer.close()
+            rate.close()
 
     # The shared atomic writer: a temporary file beside the output, synced,
     # given the permissions of a file it replaces, renamed at the end, and

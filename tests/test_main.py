@@ -919,6 +919,34 @@ def test_fit_quality_follows_the_rule_of_compare_spaces():
         assert retrieval_above_chance(accuracy, n) == _above_chance(accuracy, n)
 
 
+def test_quality_reason_states_the_accuracy_actually_needed():
+    """Check the needed accuracy includes significance: 5 of 10 fail, 6 pass."""
+    from types import SimpleNamespace
+
+    from skembed._cli._quality import _needed_accuracy, fit_quality
+    from skembed.metrics._verdict import retrieval_above_chance
+
+    for n in (6, 10, 60, 150, 1000):
+        needed = _needed_accuracy(n)
+        assert retrieval_above_chance(needed, n)
+        assert not retrieval_above_chance(needed - 1 / n, n)
+    assert _needed_accuracy(10) == 0.6
+    assert _needed_accuracy(4) is None  # 4 of 4 has p = 0.0039
+    half = SimpleNamespace(
+        transform_view=lambda X, k: X,
+    )
+    Q = np.eye(10)
+    # 5 of the 10 pairs found, in both directions: above sqrt(1/10), not significant
+    shuffled = Q.copy()
+    shuffled[5:] = Q[[6, 7, 8, 9, 5]]
+    verdict = fit_quality(half, (Q, shuffled))
+    assert not verdict.usable
+    assert "retrieval 0.500 on 10 pairs" in verdict.reason
+    assert "needed >= 0.6000" in verdict.reason
+    tiny = fit_quality(half, (Q[:3, :3], Q[:3, :3]))
+    assert not tiny.usable and "too few" in tiny.reason
+
+
 def test_label_free_score_threshold_is_the_library_warning_threshold():
     """Check that the command line judges by the score and threshold fit warns at."""
     from skembed._cli._quality import LABEL_FREE_SCORE
@@ -1791,3 +1819,55 @@ def test_pairs_errors_count_pairs_not_lines(paired, capsys, monkeypatch):
     code, _, err = _main(folder, capsys, monkeypatch, *argv)
     assert code == 2
     _one_error(err, "pair 3", "row 999 of B")
+
+
+def test_align_never_writes_a_failed_map_over_an_input(paired, capsys, monkeypatch):
+    """Check the name a failed map would take beside -o is checked like -o."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    np.savez(folder / "m.not-usable.npz", A)
+    kept = (folder / "m.not-usable.npz").read_bytes()
+    noise = np.random.default_rng(0).normal(size=A.shape)
+    np.save(folder / "noise.npy", noise)
+    argv = ["align", "m.not-usable.npz", "noise.npy", "-q", "-o", "m.npz"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    _one_error(err, "m.not-usable.npz, which is also an input")
+    assert (folder / "m.not-usable.npz").read_bytes() == kept
+
+
+def test_streamed_translate_names_the_first_non_finite_row(paired, capsys, monkeypatch):
+    """Check a NaN in a streamed .npy gets the CLI's message with its file row."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    rows = np.tile(B.astype(np.float32), (3, 1))
+    rows[2 * B.shape[0] + 4, 1] = np.nan
+    np.save(folder / "nan.npy", rows)
+    argv = "translate m.npz nan.npy --source 1 --target 0 -o out.npy".split()
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    row = 2 * B.shape[0] + 4
+    _one_error(err, f"nan.npy holds non-finite values (NaN or inf), first at row {row}")
+    # progress lines are whole lines, each with the command's prefix
+    assert all(line.startswith("skembed") for line in err.splitlines()), err
+    assert "\r" not in err
+    assert not (folder / "out.npy").exists()
+
+
+def test_view_names_with_non_ascii_digits_are_not_indices(paired, capsys, monkeypatch):
+    """Check --source '²' is an unknown view, not an int() error."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    argv = "translate m.npz b.npy --target 0 -q -o z.npy --source".split() + ["²"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    _one_error(err, "--source '²' is not a view of this model")
+
+
+def test_demo_refuses_more_seed_pairs_than_it_trains_on(capsys, monkeypatch, tmp_path):
+    """Check --seed-pairs above the training split is an error, not cut down."""
+    code, _, err = _main(
+        tmp_path, capsys, monkeypatch, "demo", "-q", "--seed-pairs", "100000"
+    )
+    assert code == 2
+    _one_error(err, "--seed-pairs 100000 is more than the 2000 training pairs")

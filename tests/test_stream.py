@@ -303,3 +303,36 @@ def test_bad_parquet_columns_are_refused(tmp_path):
     with pytest.raises(ValueError, match="not floating-point"):
         translate_file(lambda X: X, tmp_path / "ints.parquet", tmp_path / "o.npy")
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_progress_to_a_callable_and_a_line_ended_on_failure(tmp_path, capsys):
+    """Check progress(done, total) per chunk, and that a failure ends the line."""
+    np.save(tmp_path / "in.npy", np.ones((50, 3), dtype=np.float32))
+    calls = []
+    translate_file(
+        lambda X: X,
+        tmp_path / "in.npy",
+        tmp_path / "out.npy",
+        chunk_size=20,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert calls == [(20, 50), (40, 50), (50, 50)]
+    capsys.readouterr()
+    seen = []
+
+    def fails_second(X):
+        seen.append(len(X))
+        if len(seen) == 2:
+            raise ValueError("broken chunk")
+        return X
+
+    with pytest.raises(ValueError, match="broken chunk"):
+        translate_file(
+            fails_second,
+            tmp_path / "in.npy",
+            tmp_path / "again.npy",
+            chunk_size=20,
+            progress=True,
+        )
+    err = capsys.readouterr().err
+    assert "20/50 rows" in err and err.endswith("\n")

@@ -282,13 +282,29 @@ def _check_inputs_exist(*texts):
             raise UserError(f"{text}: file not found.")
 
 
+def _not_usable_path(output):
+    """Where a map not worth using goes when ``output`` already exists."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.not-usable{output.suffix}")
+
+
 def run_align(args, progress):
+    inputs = [args.a, args.b, args.pairs]
     check_output(
-        args.output,
-        MODEL_SUFFIXES,
-        [args.a, args.b, args.pairs],
-        what="a model (models are .npz files)",
+        args.output, MODEL_SUFFIXES, inputs, what="a model (models are .npz files)"
     )
+    if Path(args.output).exists():
+        # A failed map would go beside the existing model: that name must not
+        # be an input either.
+        beside = _not_usable_path(args.output)
+        try:
+            check_output(beside, MODEL_SUFFIXES, inputs, what="a model")
+        except UserError:
+            raise UserError(
+                f"-o {args.output} exists, so a map not worth using would be "
+                f"written to {beside}, which is also an input of this command; "
+                "choose another output name."
+            ) from None
     _check_inputs_exist(args.a, args.b, args.pairs)
     A = _read(progress, args.a, "A", args, "a")
     B = _read(progress, args.b, "B", args, "b")
@@ -314,7 +330,7 @@ def run_align(args, progress):
     if not usable and written.exists():
         # A map not worth using never replaces a model already there (perhaps
         # the good one of an earlier run): it goes beside it, for inspection.
-        written = written.with_name(f"{written.stem}.not-usable{written.suffix}")
+        written = _not_usable_path(written)
     with progress.step(f"writing {written}"):
         try:
             save_aligner(aligner, written, statistics=not args.no_statistics)
@@ -353,7 +369,8 @@ def run_align(args, progress):
 def _resolve_name(names, name, option):
     if name in names:
         return name
-    if name.lstrip("-").isdigit() and -len(names) <= int(name) < len(names):
+    # Only ASCII digits: str.isdigit() also accepts "²", which int() refuses.
+    if re.fullmatch(r"-?[0-9]+", name) and -len(names) <= int(name) < len(names):
         return int(name)
     raise UserError(
         f"{option} {name!r} is not a view of this model; its views are "
@@ -628,16 +645,43 @@ def _streamable(args, width):
     )
 
 
+def _finite_input(translate, label):
+    """``translate`` that refuses a chunk holding NaN or infinity, naming the
+    first such row of the file (chunks arrive in order)."""
+    seen = [0]
+
+    def checked(X, *args, **kwargs):
+        finite = np.isfinite(X).all(axis=1)
+        if not finite.all():
+            row = seen[0] + int(np.flatnonzero(~finite)[0])
+            raise UserError(
+                f"{label} holds non-finite values (NaN or inf), first at row "
+                f"{row}; remove or repair them."
+            )
+        seen[0] += X.shape[0]
+        return translate(X, *args, **kwargs)
+
+    return checked
+
+
 def _translate_streaming(aligner, source, target, args, progress):
     """Translate a .npy file chunk by chunk, never holding it in memory."""
-    translate = _finite_translation(
-        functools.partial(aligner.translate, source=source, target=target),
-        f"input {args.input}",
+    label = f"input {args.input}"
+    translate = _finite_input(
+        _finite_translation(
+            functools.partial(aligner.translate, source=source, target=target),
+            label,
+        ),
+        label,
     )
     try:
-        summary = translate_file(
-            translate, args.input, args.output, progress=not progress.quiet
-        )
+        with progress.step(f"translating {args.input}", unit="rows") as step:
+            summary = translate_file(
+                translate,
+                args.input,
+                args.output,
+                progress=False if progress.quiet else step.advance,
+            )
     except (ValueError, TypeError, ImportError) as exc:
         raise UserError(f"input {args.input}: {one_line(exc)}") from None
     except OSError as exc:

@@ -115,6 +115,12 @@ def _story(args, progress):
     order = rng.permutation(n)
     n_test = n // 3
     test, train = order[:n_test], order[n_test:]
+    if args.seed_pairs > len(train):
+        raise UserError(
+            f"--seed-pairs {args.seed_pairs} is more than the {len(train)} training "
+            f"pairs of the demo (two thirds of its {n} rows); pass at most "
+            f"{len(train)}."
+        )
     shuffled = rng.permutation(n)
 
     print(

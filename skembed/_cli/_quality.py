@@ -58,6 +58,25 @@ def _two_way(aligner, A, B):
     return 0.5 * (retrieval_accuracy(Z_a, Z_b) + retrieval_accuracy(Z_b, Z_a))
 
 
+def _needed_accuracy(n):
+    """The smallest top-1 accuracy among n candidates that counts as recovered.
+
+    Both rules of :func:`retrieval_above_chance` (at least sqrt(1 / n), and
+    significant at 1e-3), which is monotone in the accuracy: a bisection over
+    the hit counts. None when even 1.0 is not significant (n of 1 to 3).
+    """
+    if not retrieval_above_chance(1.0, n):
+        return None  # too few pairs for any accuracy to be significant
+    low, high = 0, n
+    while low < high:
+        middle = (low + high) // 2
+        if retrieval_above_chance(middle / n, n):
+            high = middle
+        else:
+            low = middle + 1
+    return low / n
+
+
 def fit_quality(aligner, held_out=None):
     """Judge a fitted two-view aligner.
 
@@ -78,10 +97,24 @@ def fit_quality(aligner, held_out=None):
         n = A_test.shape[0]
         accuracy = _two_way(aligner, A_test, B_test)
         chance = 1.0 / n
+        needed = _needed_accuracy(n)
+        if needed is None:
+            figure = (
+                f"held-out top-1 retrieval {accuracy:.3f} on {n} pairs not used in "
+                "the fit; on so few pairs no accuracy is significant at 1e-3"
+            )
+            return Quality(
+                False,
+                figure,
+                f"the fitted map cannot be judged: {n} held-out pairs are too few "
+                "for any top-1 retrieval to be significant at 1e-3; hold out more "
+                "pairs (--test-size)",
+            )
         figure = (
             f"held-out top-1 retrieval {accuracy:.3f} on {n} pairs not used in the "
             f"fit, mean of A->B and B->A (chance {chance:.4f}; a recovered "
-            f"pairing needs >= {math.sqrt(chance):.4f} and significance at 1e-3)"
+            f"pairing needs >= {needed:.4f}: at least {math.sqrt(chance):.4f} "
+            "and significant at 1e-3)"
         )
         if retrieval_above_chance(accuracy, n):
             return Quality(True, figure)
@@ -90,8 +123,8 @@ def fit_quality(aligner, held_out=None):
             figure,
             f"the fitted map is no better than chance: held-out top-1 retrieval "
             f"{accuracy:.3f} on {n} pairs (chance {chance:.4f}, needed >= "
-            f"{math.sqrt(chance):.4f}); check that the rows are paired, or pass "
-            "more pairs",
+            f"{needed:.4f}, at least sqrt(chance) and significant at 1e-3); "
+            "check that the rows are paired, or pass more pairs",
         )
     attribute, threshold = LABEL_FREE_SCORE
     score = getattr(aligner, attribute, None)
