@@ -221,6 +221,17 @@ def _pair_codes(pairs, n1):
     return np.unique(pairs[:, 0] * n1 + pairs[:, 1])
 
 
+def _looks_like_pairs(y):
+    """Whether ``y`` has the form of ``pairs``: two columns, as an array or as
+    a list of 2-element rows (class labels are one column)."""
+    shape = getattr(y, "shape", None)
+    if shape is not None:
+        return len(shape) == 2 and shape[1] == 2
+    if isinstance(y, list | tuple) and y:
+        return all(isinstance(row, list | tuple) and len(row) == 2 for row in y)
+    return False
+
+
 class SelfLearningAligner(AffineMapMixin, BaseAligner):
     """Align two embedding pools from a few known pairs, or none, by self-learning.
 
@@ -911,7 +922,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         self : object
             The fitted aligner.
         """
-        if pairs is None and y is not None and np.ndim(y) == 2 and np.shape(y)[1] == 2:
+        if pairs is None and _looks_like_pairs(y):
             # fit(X, pairs) puts the pairs in y, which is ignored (class labels
             # travel there in a Pipeline).
             warnings.warn(

@@ -202,3 +202,5 @@ def test_pairs_passed_as_y_are_named():
     with pytest.warns(UserWarning, match=r"pass known pairs by keyword") as caught:
         SelfLearningAligner(n_iter=2).fit([A, A], pairs)
     assert {w.filename for w in caught} >= {__file__}
+    with pytest.warns(UserWarning, match=r"pass known pairs by keyword"):
+        SelfLearningAligner(n_iter=2).fit([A, A], pairs.tolist())
