@@ -401,7 +401,11 @@ class CrossMoments:
             with np.errstate(invalid="ignore", over="ignore"):
                 mean = block.mean(axis=0, dtype=np.float64)
                 deviation = block - mean.astype(block.dtype)
-                spread = np.mean(np.sum(deviation**2, axis=1, dtype=np.float64))
+                # Squared in float64: float32 deviations beyond about 1.8e19
+                # square to infinity, which would hide that the rows sit far
+                # from the origin (the pilot is at most a chunk of rows).
+                wide = deviation.astype(np.float64)
+                spread = np.mean(np.einsum("ij,ij->i", wide, wide))
                 ratio = _SHIFT_RATIO.get(
                     block.dtype, _SHIFT_RATIO[np.dtype(np.float32)]
                 )
@@ -596,10 +600,16 @@ class CrossMoments:
             self.n_samples_ += other.n_samples_
             return self
         n = other.n_samples_
-        # Bring the other's moments to our power-of-two scales (exact), then
-        # re-express them, taken about its shifts b, about our shifts a: rows
-        # x' = (x - b) f become x' + delta, delta = (b - a) f.
-        other = other._rescaled(self._scale)
+        # Both at the smaller power-of-two scale of each view (exact): moving
+        # the larger-magnitude moments to the scale of tiny rows would
+        # overflow, while the other way at worst drops what is negligible
+        # next to them. Then re-express the other's moments, taken about its
+        # shifts b, about our shifts a: rows x' = (x - b) f become x' +
+        # delta, delta = (b - a) f.
+        common = [min(a, b) for a, b in zip(self._scale, other._scale, strict=True)]
+        if common != list(self._scale):
+            vars(self).update(vars(self._rescaled(common)))
+        other = other._rescaled(common)
         delta = [
             (other._shift_vector(k) - self._shift_vector(k)) * self._scale[k]
             for k in range(self.n_views)

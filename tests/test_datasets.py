@@ -208,3 +208,23 @@ def test_fortunes_rows_match_full_corpus(fortunes):
         full = np.load(source / f"{name}.npy", mmap_mode="r", allow_pickle=False)
         # float16 keeps 11 significant bits: relative error <= 2**-11.
         assert_allclose(X, full[rows], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "content", [b"PK\x03\x04 truncated", b"\x93NUMPY garbage" * 10, b"random bytes"]
+)
+def test_a_damaged_data_file_gives_one_clear_error(tmp_path, monkeypatch, content):
+    """Check a damaged fortunes.npz says so, without advising allow_pickle."""
+    import skembed.datasets._fortunes as fortunes
+
+    damaged = tmp_path / "fortunes.npz"
+    damaged.write_bytes(content)
+    real = fortunes._data_file
+
+    def data_file(name):
+        return damaged if name == fortunes.FORTUNES_DATA_FILE else real(name)
+
+    monkeypatch.setattr(fortunes, "_data_file", data_file)
+    with pytest.raises(ValueError, match="is damaged: .*reinstall skembed") as caught:
+        fortunes.load_fortunes()
+    assert "allow_pickle" not in str(caught.value)

@@ -3,6 +3,7 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import zipfile
 from importlib import resources
 
 import numpy as np
@@ -152,14 +153,24 @@ def load_fortunes(*, as_frame=False, views=None):
     (['minilm', 'e5', 'text', 'label'], (384,))
     """
     names = _check_view_names(views)
-    with _data_file(FORTUNES_DATA_FILE).open("rb") as file:
-        with np.load(file, allow_pickle=False) as stored:
+    data_file = _data_file(FORTUNES_DATA_FILE)
+    try:
+        with data_file.open("rb") as file, np.load(file, allow_pickle=False) as stored:
             embeddings = {name: decode_view(stored[name]) for name in names}
             target = stored["target"].astype(np.int64)
             target_names = stored["target_names"].astype(object)
             texts = stored["texts"].astype(object)
             ids = stored["ids"].astype(object)
             corpus_rows = stored["corpus_rows"].astype(np.int64)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as exc:
+        # NumPy's message for garbage suggests allow_pickle=True, which is
+        # not what a damaged data file needs.
+        raise ValueError(
+            f"The fortunes data file {data_file} is damaged: it does not read as "
+            f"the archive skembed ships ({type(exc).__name__}); reinstall skembed."
+        ) from None
     descr = _data_file(FORTUNES_DESCR_FILE).read_text(encoding="utf-8")
 
     data = Bunch(
