@@ -504,6 +504,18 @@ class CrossMoments:
             self.merge(part)
         return self
 
+    def _moments_zero(self, k):
+        """Whether every moment of view k accumulated so far is exactly 0."""
+        if np.any(self._sums[k]) or self._squares[k] != 0:
+            return False
+        if k in self._gram and np.any(self._gram[k]):
+            return False
+        if self._column_squares is not None and np.any(self._column_squares[k]):
+            return False
+        return not any(
+            np.any(acc) for (i, j), acc in self._cross.items() if k in (i, j)
+        )
+
     def _update_chunk(self, blocks):
         shifted, norms = [], []
         for k, block in enumerate(blocks):
@@ -525,6 +537,11 @@ class CrossMoments:
             shift = self._shift[k]
             if shift is not None:
                 block = block - shift.astype(block.dtype)
+            if self._scale[k] == 1.0 and self._moments_zero(k):
+                # The pilot gave no scale (its rows were all equal, or all
+                # zero): every moment so far is 0, so the scale is still
+                # free, and the first chunk with a spread sets it.
+                self._scale[k] = _power_of_two_scale(block)
             if self._scale[k] != 1.0:
                 # Through float64, so that a factor beyond the range of the
                 # block dtype (for subnormal float32 input) stays exact.

@@ -250,3 +250,23 @@ def test_merges_of_far_apart_magnitudes_agree_in_either_order(small, large):
         # entries near 1e202: compared without squaring them
         error = np.max(np.abs(merged.centered_gram(0) - expected))
         assert error <= 1e-12 * np.max(np.abs(expected))
+
+
+@pytest.mark.parametrize("unit", [1e-25, 1e20])
+@pytest.mark.parametrize("pilot", ["repeated", "zero"])
+def test_a_pilot_without_spread_leaves_the_scale_to_later_rows(unit, pilot):
+    """Check extreme float32 rows after 1,024 equal (or zero) first rows.
+
+    The pilot gave scale 1, so later rows near 1e-25 underflowed in their
+    float32 products (relative error 1.1, and finite) and rows near 1e20
+    overflowed (reported as NaN or infinity).
+    """
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(3000, 4)) * unit).astype(np.float32)
+    X[:1024] = X[0] if pilot == "repeated" else 0
+    stats = CrossMoments(1, gram=True).update([X])
+    assert stats.is_finite()
+    (centred,) = _reference([X])
+    expected = centred.T @ centred
+    error = np.max(np.abs(stats.centered_gram(0) - expected))
+    assert error <= 1e-5 * np.max(np.abs(expected))
