@@ -2,7 +2,7 @@
 
 :class:`EmbeddingIndex` keeps the vectors of an index once, prepared for
 search (optionally centred on their mean, then at unit length), and answers
-any number of later query batches with the same scores: cosine, or CSLS
+any number of later query batches with the same neighbours: cosine, or CSLS
 with penalties estimated once from a sample of queries, which also gives the
 query mean when queries and index rows are centred separately. The exact backend is
 skembed's search engine (:mod:`skembed._neighbors`); the FAISS backends
@@ -68,7 +68,7 @@ class EmbeddingIndex(BaseEstimator):
     ``fit`` prepares the index rows once (centred on their mean if ``center``,
     then scaled to unit length) and hands them to the backend; ``kneighbors``
     then answers query batches of any size, a single query included, with the
-    same scores. What depends on the queries is estimated once from a
+    same neighbours (scores equal up to float32 rounding). What depends on the queries is estimated once from a
     representative sample of them by :meth:`fit_queries`: the hubness
     penalties of the index rows for CSLS (MUSE's protocol) and, with
     ``center="separate"``, the mean of the queries.
