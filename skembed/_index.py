@@ -68,10 +68,11 @@ class EmbeddingIndex(BaseEstimator):
     ``fit`` prepares the index rows once (centred on their mean if ``center``,
     then scaled to unit length) and hands them to the backend; ``kneighbors``
     then answers query batches of any size, a single query included, with the
-    same neighbours (scores equal up to float32 rounding). What depends on the queries is estimated once from a
-    representative sample of them by :meth:`fit_queries`: the hubness
-    penalties of the index rows for CSLS (MUSE's protocol) and, with
-    ``center="separate"``, the mean of the queries.
+    same neighbours (scores equal up to float32 rounding). What depends on
+    the queries is estimated once from a representative sample of them by
+    :meth:`fit_queries`: the hubness penalties of the index rows for CSLS
+    (MUSE's protocol) and, with ``center="separate"``, the mean of the
+    queries.
 
     Read more in the :ref:`User Guide <migration>`.
 
