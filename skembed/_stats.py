@@ -517,6 +517,15 @@ class CrossMoments:
         )
 
     def _update_chunk(self, blocks):
+        # A NaN or an infinity in the rows makes the moments non-finite, which
+        # is_finite reports as one clear error after the pass. Whether the
+        # products warn on the way depends on the BLAS (numpy checks the
+        # floating-point flags after a matmul, and not every kernel raises
+        # them), so they are kept quiet here on every machine.
+        with np.errstate(invalid="ignore", over="ignore"):
+            self._accumulate_chunk(blocks)
+
+    def _accumulate_chunk(self, blocks):
         shifted, norms = [], []
         for k, block in enumerate(blocks):
             if self.nonzero_rows:
