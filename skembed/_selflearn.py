@@ -300,7 +300,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     n_restarts : int, default=2
         Further anchor starts, with new random draws, tried while no start
         has reached a confidence of 0.9 and no start has landed again on
-        the map of a trusted one (see Notes).
+        the map of a trusted one (see Notes). Pools under 100 distinct rows,
+        whose map gets no verdict, are run from the first start alone.
     induction_size : int or None, default=20000
         Only the first ``induction_size`` rows of each pool take part in
         inducing pairs (VecMap's vocabulary cutoff): it bounds the cost of a
@@ -362,8 +363,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         ``confidence_`` stays low for a map that is partly right (see
         Notes). Two other starts that agree with each other do not count:
         they vouch for a map that was not kept. NaN when a single start was
-        probed (a warm start, ``init="anchors"`` with ``n_restarts=0``, or a
-        first start that reached 0.9); None otherwise.
+        probed (a warm start, ``init="anchors"`` with ``n_restarts=0``, a
+        first start that reached 0.9, or pools under 100 distinct rows); None
+        otherwise.
     isomorphism_score_ : float or None
         With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
         much better the initial dictionary is explained by a single map than

@@ -913,6 +913,25 @@ def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
     """
     if not isinstance(estimator.init, str):
         _check_warm_start(estimator.init, [pool.shape[1] for pool in pools])
+    if distinct_rows(pools) < MIN_JUDGED_ROWS:
+        # No verdict is possible (MIN_JUDGED_ROWS), and the search among
+        # starts is steered by confidences that are noise at this size: the
+        # first start is run to convergence, and fit warns. The search cost
+        # 10-15 s on 30 to 99 WordNet glosses (384 columns), a third of it
+        # in confidences that were then discarded.
+        initial = next(iter(_starts(estimator, pools, csls_k, random_state)))()
+        seeds = np.empty((0, 2), dtype=np.int64)
+        run = estimator._self_learn(
+            blocks,
+            pools,
+            seeds,
+            initial,
+            1.0,
+            csls_k,
+            random_state,
+            union=induces_union(estimator),
+        )
+        return run, float("nan"), float("nan")
     control = control_share(estimator, blocks, pools, csls_k, random_state)
     probes = []
     run, confidence, kept = search_starts(
