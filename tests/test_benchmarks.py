@@ -41,6 +41,18 @@ CASES = {
         ["benchmarks/bench_cca.py", "--rows", "3000", "--repeat", "1", "--no-sklearn"],
         "CCAAligner",
     ),
+    "search": (
+        [
+            "benchmarks/bench_search.py",
+            "--rows",
+            "3000",
+            "--queries",
+            "500",
+            "--repeat",
+            "1",
+        ],
+        "kneighbors csls k=10",
+    ),
     "alternatives": (
         ["docs/_scripts/compare_alternatives.py", "600"],
         "ProcrustesAligner",

@@ -1,0 +1,166 @@
+"""Speed of skembed's exact search against a plain BLAS top-k, side by side.
+
+skembed's search ranks by scores that do not depend on the batch, the block
+or the BLAS: block products only pick candidates, and candidates within the
+rounding bound of each other are ranked again by float64 scores of the two
+rows alone (see ``skembed/_neighbors.py``). This script measures what that
+costs against the *floor* a plain search needs: unit-normalise queries and
+index, one block product per query block, ``argpartition`` for the top k,
+sort them (for CSLS, first the penalties of the index over the queries and
+of the queries over the index, each a product and a partition). Both run on
+the same float32 arrays, in one process, interleaved, best of ``--repeat``.
+
+Cases: ``kneighbors`` with cosine at k = 10 and k = 100, ``kneighbors`` with
+CSLS (csls_k = 10, penalties from the queries) at k = 10, ``csls_penalties``
+alone, and :class:`skembed.EmbeddingIndex` (fitted once; ``kneighbors`` of
+the query set timed). The last column is the share of queries whose k
+neighbours are the floor's, in the same order: a plain search can order two
+rows of equal score either way, so it is close to, not exactly, 1.
+
+Data: rows of the WordNet glosses of the shared corpus embedded by minilm
+(index: the first ``--rows`` rows, queries: the next ``--queries``), or,
+without the corpus, clustered random unit vectors of width 384.
+
+Usage::
+
+    python benchmarks/bench_search.py [--rows 12000] [--queries 2000]
+                                      [--repeat 3] [--corpus DIR]
+
+Ratios are meaningful only on an otherwise idle machine: the load average is
+printed with the table.
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+
+import numpy as np
+from _common import Table, corpus_dir, interleaved_best, load_average
+
+from skembed import EmbeddingIndex, csls_penalties, kneighbors
+
+BLOCK = 1024
+
+
+def load_rows(n_rows, n_queries, corpus):
+    """Index and query rows (float32): WordNet minilm glosses, else synthetic."""
+    path = corpus_dir("wordnet", corpus) / "minilm.npy"
+    if path.exists():
+        data = np.load(path, mmap_mode="r")
+        if data.shape[0] >= n_rows + n_queries:
+            rows = np.asarray(data[: n_rows + n_queries], dtype=np.float32)
+            return rows[:n_rows], rows[n_rows:], "WordNet glosses, minilm"
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(64, 384))
+    labels = rng.integers(64, size=n_rows + n_queries)
+    rows = centres[labels] + rng.normal(scale=0.7, size=(labels.size, 384))
+    rows = rows.astype(np.float32)
+    return rows[:n_rows], rows[n_rows:], "synthetic clusters"
+
+
+def unit(X):
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def _top(S, k):
+    """Indices of the k largest entries of every row of S, best first."""
+    part = np.argpartition(-S, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(S, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def _mean_top(S, k):
+    return -np.partition(-S, k - 1, axis=1)[:, :k].mean(axis=1)
+
+
+def floor_penalties(Q, T, csls_k):
+    """Mean cosine of every row of T to its csls_k nearest rows of Q."""
+    Q, T = unit(Q), unit(T)
+    out = np.empty(T.shape[0])
+    for start in range(0, T.shape[0], BLOCK):
+        S = T[start : start + BLOCK] @ Q.T
+        out[start : start + BLOCK] = _mean_top(S, csls_k)
+    return out
+
+
+def floor_search(Q, T, k, *, csls_k=None):
+    """Top k of every query by cosine, or by CSLS when csls_k is given."""
+    Qu, Tu = unit(Q), unit(T)
+    out = np.empty((Q.shape[0], k), dtype=np.intp)
+    index_penalty = None if csls_k is None else floor_penalties(Q, T, csls_k)
+    for start in range(0, Q.shape[0], BLOCK):
+        S = Qu[start : start + BLOCK] @ Tu.T
+        if csls_k is not None:
+            S = 2 * S - _mean_top(S, csls_k)[:, None] - index_penalty[None, :]
+        out[start : start + BLOCK] = _top(S, k)
+    return out
+
+
+def same_lists(first, second):
+    return float(np.mean(np.all(first == second, axis=1)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=12000)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--corpus", default=None, help="WordNet corpus folder")
+    args = parser.parse_args(argv)
+    T, Q, source = load_rows(args.rows, args.queries, args.corpus)
+    print(
+        f"{source}: index {T.shape[0]:,} x {T.shape[1]}, queries {Q.shape[0]:,}, "
+        f"float32, best of {args.repeat}; load average {load_average():.2f}"
+    )
+    table = Table(["case", "skembed s", "floor s", "ratio", "same lists"])
+
+    def compare(name, ours, floor, agreement):
+        best = interleaved_best({"ours": ours, "floor": floor}, repeat=args.repeat)
+        table.add(
+            name,
+            best["ours"],
+            best["floor"],
+            best["ours"] / best["floor"],
+            agreement,
+        )
+
+    for k in (10, 100):
+        ids = kneighbors(Q, T, k)[1]
+        compare(
+            f"kneighbors nn k={k}",
+            lambda k=k: kneighbors(Q, T, k),
+            lambda k=k: floor_search(Q, T, k),
+            same_lists(ids, floor_search(Q, T, k)),
+        )
+    ids = kneighbors(Q, T, 10, method="csls", csls_k=10)[1]
+    compare(
+        "kneighbors csls k=10",
+        lambda: kneighbors(Q, T, 10, method="csls", csls_k=10),
+        lambda: floor_search(Q, T, 10, csls_k=10),
+        same_lists(ids, floor_search(Q, T, 10, csls_k=10)),
+    )
+    penalties = csls_penalties(Q, T, csls_k=10)
+    compare(
+        "csls_penalties",
+        lambda: csls_penalties(Q, T, csls_k=10),
+        lambda: floor_penalties(Q, T, 10),
+        float(np.max(np.abs(penalties - floor_penalties(Q, T, 10)))),
+    )
+    index = EmbeddingIndex(n_neighbors=10).fit(T)
+    compare(
+        "EmbeddingIndex nn k=10",
+        lambda: index.kneighbors(Q),
+        lambda: floor_search(Q, T, 10),
+        same_lists(index.kneighbors(Q)[1], floor_search(Q, T, 10)),
+    )
+    print(table.render())
+    print(
+        "ratio: skembed time / floor time. same lists: share of queries with "
+        "the floor's neighbours in its order (csls_penalties: largest "
+        "difference of the penalties)."
+    )
+
+
+if __name__ == "__main__":
+    main()
