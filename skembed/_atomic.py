@@ -35,7 +35,10 @@ def write_atomically(path, write, *, suffix=".part"):
     of any new file (0o666 less the umask). On any failure, including an
     interruption, the temporary file is removed and the error re-raised (an
     ``OSError`` of creating or renaming the file names ``path``, never the
-    temporary file; one raised by ``write`` is left as it was).
+    temporary file; one raised by ``write`` is left as it was). A ``path``
+    that exists but is not a regular file or a folder (a device, a pipe or
+    a socket, which the rename would remove) raises ``ValueError`` before
+    ``write`` is called.
     """
     write_together([(path, write)], suffix=suffix)
 
@@ -86,6 +89,15 @@ def _stage(path, write, suffix):
     path = os.fspath(path)
     # Through a symbolic link, the file it points to is replaced, not the link.
     target = os.path.realpath(path)
+    if os.path.exists(target) and not (os.path.isfile(target) or os.path.isdir(target)):
+        # A rename would remove a device, a pipe or a socket and leave a
+        # regular file in its place (as root, even /dev/null). A directory
+        # is left to the rename, whose error names the path.
+        raise ValueError(
+            f"{path!r} exists and is not a regular file (a device, a pipe or a "
+            "socket); skembed writes a complete new file and renames it over "
+            "the old one, which would remove it. Give the name of a file."
+        )
     folder = os.path.dirname(target)
     temporary = os.path.join(
         folder, f".{os.path.basename(target)}.{uuid.uuid4().hex}{suffix}"

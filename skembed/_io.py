@@ -490,6 +490,9 @@ def save_aligner(aligner, path, *, statistics=True):
         If the estimator is not one of skembed's, or holds a value that cannot
         be stored without pickle (the message names it), or if ``path`` is
         neither a file name nor a binary file object.
+    ValueError
+        If ``path`` names something other than a file or a folder (a device,
+        a pipe or a socket), which the rename would remove.
 
     See Also
     --------

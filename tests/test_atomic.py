@@ -113,3 +113,21 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path):
     write_atomically(target, lambda file: file.write(b"new"))
     assert target.read_bytes() == b"new"
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
+def test_a_pipe_at_the_path_is_refused_not_replaced(tmp_path):
+    """Check that a device, pipe or socket is never renamed over.
+
+    The rename removed a named pipe and left a regular file in its place; as
+    root the same happened to a device node (``save_aligner(m, "/dev/null")``
+    replaced the system's null device).
+    """
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    called = []
+    with pytest.raises(ValueError, match="model.npz' exists and is not a regular"):
+        write_atomically(fifo, called.append)
+    assert not called
+    assert fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]

@@ -738,6 +738,19 @@ def test_output_never_overwrites_an_input(paired, capsys, monkeypatch, argv, fra
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
+def test_output_that_is_a_pipe_is_refused(paired, capsys, monkeypatch):
+    """Check that an output naming a pipe (or device) exits 2, leaving it a pipe."""
+    folder, _, _ = paired
+    os.mkfifo(folder / "m.npz")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "b.npy", "-o", "m.npz"
+    )
+    assert code == 2
+    _one_error(err, "m.npz is not a regular file")
+    assert (folder / "m.npz").is_fifo()
+
+
 @pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
 def test_translate_writes_parquet_that_reads_back(paired, capsys, monkeypatch):
     """Check .parquet output: one vector column equal to aligner.translate."""

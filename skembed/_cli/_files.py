@@ -974,6 +974,11 @@ def check_output(text, suffixes, inputs, *, what, option="-o"):
             ) from None
     if path.is_dir():
         raise UserError(f"{option} {text} is a directory; give a file name.")
+    if path.exists() and not path.is_file():
+        raise UserError(
+            f"{option} {text} is not a regular file (a device, a pipe or a "
+            "socket), which writing the output would replace; give a file name."
+        )
     folder = path.parent
     if not folder.exists():
         raise UserError(
