@@ -1158,16 +1158,16 @@ def _check_list_names(estimator, names) -> None:
     item without names (an array) is taken as it is: skembed passes lists of
     arrays between its own estimators.
     """
-    fitted = estimator._view_layout.feature_names
-    if fitted is None:
+    if estimator._view_layout.feature_names is None:
         return
     name = _estimator_name(estimator)
-    start = 0
     for k, item_names in enumerate(names):
-        width = estimator._view_layout.widths[k]
-        expected = list(fitted[start : start + width])
-        start += width
-        if item_names is not None and list(item_names) != expected:
+        if item_names is None:
+            continue
+        # The view's own names, whatever X was at fit: a frame's columns in
+        # the order the view selects them, or a vector column's entries.
+        expected = list(view_feature_names(estimator, k))
+        if list(item_names) != expected:
             raise ValueError(
                 f"The feature names of X[{k}] should match those that were passed "
                 f"during fit: {name} was fitted with {_short_list(expected)} for "

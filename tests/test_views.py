@@ -431,6 +431,30 @@ def test_list_of_dataframes_keeps_their_column_names():
         swapped.transform([right, left])
 
 
+def test_list_of_frames_after_a_fit_on_one_frame_checks_each_view_by_its_names():
+    """Check per-view frames against the views of a frame fitted as a whole.
+
+    The names of view k were taken as the next block of the fitted frame's
+    columns, right only after a fit on a list: views selecting columns out of
+    order refused their own frames and accepted swapped ones (transforming
+    the wrong columns), and vector columns refused their own entries.
+    """
+    frame = pd.DataFrame(_data(n_features=4), columns=["a", "b", "c", "d"])
+    est = ViewsEstimator(views={"x": ["a", "c"], "y": ["b", "d"]}).fit(frame)
+    expected = est.transform(frame)
+    right = est.transform([frame[["a", "c"]], frame[["b", "d"]]])
+    assert_array_equal(right, expected)
+    with pytest.raises(ValueError, match=r"fitted with \['a', 'c'\] for view 0"):
+        est.transform([frame[["a", "b"]], frame[["c", "d"]]])
+    vectors = _vector_frame(widths=(2, 2), dtype=np.float64)
+    est = ViewsEstimator(views=["emb0", "emb1"]).fit(vectors)
+    assert_array_equal(
+        est.transform([vectors[["emb0"]], vectors[["emb1"]]]), est.transform(vectors)
+    )
+    with pytest.raises(ValueError, match=r"fitted with \['emb00', 'emb01'\]"):
+        est.transform([vectors[["emb1"]], vectors[["emb0"]]])
+
+
 def test_list_of_dataframes_without_distinct_names_has_no_names():
     """Check repeated or non-string names across list items give no names."""
     left = pd.DataFrame(_data(n_features=2), columns=["u", "v"])
