@@ -572,8 +572,8 @@ class ResidualMLPAligner(BaseAligner):
             The rows in the target view's raw frame, its mean included.
         """
         check_is_fitted(self, "means_")
-        k = resolve_view(self, source)
-        t = resolve_view(self, target)
+        k = resolve_view(self, source, parameter="source")
+        t = resolve_view(self, target, parameter="target")
         block = check_view_block(self, X_view, k)
         if t == k:
             return np.array(block, copy=True)

@@ -125,6 +125,10 @@ def test_translate_runs_into_the_reference_only():
     assert not np.shares_memory(copy, new)
     with pytest.raises(ValueError, match="translates only into its reference"):
         aligner.translate(old, 0, 1)
+    with pytest.raises(ValueError, match="source='zz'"):
+        aligner.translate(new, "zz", 0)
+    with pytest.raises(ValueError, match="target='zz'"):
+        aligner.translate(new, 1, "zz")
     framed = ResidualMLPAligner(hidden=8, random_state=0, output_frame="reference")
     framed.fit([old, new])
     assert_allclose(framed.transform_view(new, 1), translated, atol=1e-12)
