@@ -55,6 +55,7 @@ pyarrow, pandas Arrow dtypes) are read in place: nothing is copied.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import sys
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -1415,6 +1416,18 @@ def check_views(
     allowed = _allowed_dtypes(dtype)
     if not reset:
         check_is_fitted(estimator, "_view_layout")
+    if "dask" in sys.modules:
+        # Imported here: skembed._dask builds on this module.
+        from skembed._dask import is_dask_collection
+
+        if is_dask_collection(X):
+            # Only the estimators that hold their rows in memory come here
+            # with Dask input (the others split it lazily, check_dask_views):
+            # a Dask array or DataFrame is computed, as the Dask guide says,
+            # a DataFrame into pandas with its column names.
+            import dask
+
+            (X,) = dask.compute(X)
     if _is_list_of_views(X):
         return _split_list(
             estimator, X, allowed, reset=reset, allow_unequal_rows=allow_unequal_rows
