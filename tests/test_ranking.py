@@ -126,6 +126,9 @@ def test_perfect_and_empty_rankings():
         ([1], [[0, -5]], 2, ValueError, "retrieved holds -5 for query 0"),
         ([1.5], [[0]], 1, TypeError, "relevance labels are index row"),
         ([["a"]], [[0]], 1, TypeError, "relevance labels are index row"),
+        # list(dict) is its keys: every query scored its own number (0.0 here)
+        ({0: [1], 1: [0]}, [[1], [0]], 1, TypeError, "relevant is a mapping"),
+        (np.zeros((1, 1, 1), int), [[0]], 1, ValueError, "has 3 dimensions"),
     ],
 )
 def test_bad_input_is_refused(relevant, retrieved, k, error, match):

@@ -21,6 +21,7 @@ and one binary search per retrieved row, so its cost is
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from collections.abc import Mapping
 from numbers import Integral
 
 import numpy as np
@@ -99,6 +100,12 @@ def _labels(relevant, n_queries):
         rows = np.asarray(labels.col, dtype=np.int64)[keep]
         grades = grades[keep]
     else:
+        if isinstance(relevant, Mapping):
+            # list(dict) is its keys: each query would score its own number.
+            raise TypeError(
+                "relevant is a mapping (query -> relevant rows); pass a list in "
+                "query order instead, e.g. [relevant[q] for q in range(n_queries)]."
+            )
         if isinstance(relevant, np.ndarray) and relevant.dtype != object:
             array = relevant
         else:
@@ -108,6 +115,12 @@ def _labels(relevant, n_queries):
                 array = None
             if array is not None and array.dtype == object:
                 array = None
+        if array is not None and array.ndim > 2:
+            raise ValueError(
+                f"relevant has {array.ndim} dimensions; pass one row number per "
+                "query (1-D), a fixed number per query (2-D), a list of "
+                "collections, or a sparse matrix of grades."
+            )
         if array is not None and array.ndim in (1, 2) and array.dtype != object:
             if array.size == 0:
                 # numpy reads lists of empty lists as float: no label at all.
