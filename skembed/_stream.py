@@ -431,6 +431,11 @@ def translate_file(
                         f"{vectors.shape[0]} rows; it must return one row per "
                         "input row."
                     )
+                if out.shape[1] == 0:
+                    raise ValueError(
+                        f"translate returned shape {out.shape}: vectors without "
+                        "a column; it must return at least one value per row."
+                    )
                 if out.dtype.kind != "f":
                     raise TypeError(
                         f"translate returned {out.dtype} values; it must return "

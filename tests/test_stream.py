@@ -234,6 +234,7 @@ def test_works_with_a_procrustes_aligner_by_view_name(tmp_path):
         ("1d", {}, ValueError, "needs a 2-D float array"),
         ("int", {}, ValueError, "needs a 2-D float array"),
         ("npy", {"translate": lambda X: X[:-1]}, ValueError, "one row per input"),
+        ("npy", {"translate": lambda X: X[:, :0]}, ValueError, "without a column"),
         ("npy", {"translate": lambda X: X.astype(int)}, TypeError, "floating-point"),
         ("empty", {}, ValueError, "is not a numeric .npy array"),
         ("npy", {"output": "missing/new.npy"}, FileNotFoundError, "missing.new\\.npy'"),
