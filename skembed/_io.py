@@ -657,11 +657,22 @@ def _check_consistency(estimator, source, where=None):
     ):
         fail(f"n_features_per_view_ {str(widths)[:60]} disagree with the view layout")
     n_in = estimator.n_features_in_
+    if not isinstance(n_in, int) or n_in < 1:
+        fail(f"n_features_in_ {str(n_in)[:30]} is not a positive integer")
     if layout.kind == "list":
         if n_in != sum(widths) or layout.selections is not None:
             fail("the list layout does not add up")
     elif layout.kind in ("array", "frame"):
         columns = n_in
+        # Checked before any array of that many entries is made: a forged
+        # count must not allocate beyond what the layout describes.
+        if layout.kind == "array" and n_in != sum(widths):
+            fail("n_features_in_ disagrees with the view widths")
+        if layout.kind == "frame" and (
+            not isinstance(layout.column_widths, list | tuple | np.ndarray)
+            or n_in != len(layout.column_widths)
+        ):
+            fail("n_features_in_ disagrees with the frame's columns")
         counts = np.zeros(columns, dtype=np.int64)
         for selection in layout.selections:
             if isinstance(selection, slice):
@@ -710,9 +721,16 @@ def _check_consistency(estimator, source, where=None):
         "view_scales_": "d",
         "weights_": "dm",
     }
+    # Attributes every file of the class holds: None there is an edit, and
+    # would fail later inside transform.
+    required = set(getattr(type(estimator), "_saved_state", ()))
     for name, axes in rules.items():
         value = getattr(estimator, name, None)
-        if value is None or (name == "weights_" and not isinstance(value, list)):
+        if value is None:
+            if name in required:
+                fail(f"{name} is missing")
+            continue
+        if name == "weights_" and not isinstance(value, list):
             continue
         if not isinstance(value, list) or len(value) != n_views:
             fail(f"{name} does not hold one array per view")
@@ -730,12 +748,32 @@ def _check_consistency(estimator, source, where=None):
                     if size != shared:
                         fail(f"{name}[{k}] disagrees on the shared space's width")
     offset = getattr(estimator, "_offset", None)
+    if offset is None and "_offset" in required:
+        fail("_offset is missing")
     if offset is not None and np.asarray(offset).shape != (shared,):
         fail("_offset does not match the shared space")
     for name in ("weights_", "scales_", "view_mean_squared_norms_"):
         value = getattr(estimator, name, None)
-        if isinstance(value, np.ndarray) and value.shape != (n_views,):
-            fail(f"{name} does not hold one value per view")
+        if name == "weights_" and isinstance(value, list):
+            continue  # per-view maps, checked above
+        if value is None and name not in required:
+            continue
+        if (
+            not isinstance(value, np.ndarray)
+            or value.dtype.kind != "f"
+            or value.shape != (n_views,)
+            or not np.isfinite(value).all()
+        ):
+            fail(f"{name} does not hold one finite value per view")
+    if "reference_" in required:
+        reference = getattr(estimator, "reference_", None)
+        if not isinstance(reference, int) or not 0 <= reference < n_views:
+            fail(f"reference_ {str(reference)[:30]} is not a view index")
+    for name in ("aligner_",):
+        if name in required and not isinstance(
+            getattr(estimator, name, None), BaseEstimator
+        ):
+            fail(f"{name} is not a fitted skembed estimator")
     stats = getattr(estimator, "_stats", None)
     if stats is not None:
         if stats.n_views != n_views or (
@@ -786,7 +824,7 @@ class _ModelArchive:
             self.zip = zipfile.ZipFile(self.path)
         except (FileNotFoundError, IsADirectoryError, PermissionError):
             raise
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        except _UNREADABLE:
             raise ValueError(self._what_instead()) from None
         return self
 
@@ -803,6 +841,11 @@ class _ModelArchive:
         else:
             self.path.seek(0)
             magic = self.path.read(6)
+        if magic.startswith(b"PK"):
+            return (
+                f"{self.source} is a damaged skembed model file: its zip archive "
+                "cannot be read."
+            )
         if magic == b"\x93NUMPY":
             return (
                 f"{self.not_model}: it holds a single NumPy array, not a model; "

@@ -22,6 +22,12 @@ from sklearn.compose import make_column_selector
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 
+from skembed import (
+    CCAAligner,
+    EmbeddingConcatenator,
+    ResidualMLPAligner,
+    SelfLearningAligner,
+)
 from skembed._io import (
     HEADER_KEY,
     load_aligner,
@@ -693,8 +699,6 @@ def test_state_a_class_does_not_declare_is_refused(tmp_path, model_file):
 
 def test_edited_width_is_caught_before_use(tmp_path):
     """Check an edited integer that made get_feature_names_out exceed 3 GB."""
-    from skembed import EmbeddingConcatenator
-
     A, B = _paired()
     path = tmp_path / "concat.npz"
     save_aligner(EmbeddingConcatenator().fit([A, B]), path)
@@ -826,3 +830,76 @@ def test_paths_of_every_kind_and_clear_errors_for_the_rest(tmp_path):
         "c",
         "d.npz",
     ]
+
+
+def _edited_state(tmp_path, estimator, X, name, value):
+    """A model file of ``estimator`` fitted on X with state ``name`` edited."""
+    path = tmp_path / "model.npz"
+    save_aligner(_fit(estimator, X), path)
+    with np.load(path) as stored:
+        header = json.loads(stored[HEADER_KEY].tobytes())
+    header["estimator"]["state"][name] = value
+    edited = tmp_path / "edited.npz"
+    _rewrite(
+        path, edited, lambda n, d: _header_bytes(header) if n.startswith("__") else d
+    )
+    return edited
+
+
+@pytest.mark.parametrize(
+    "estimator, name, value",
+    [
+        (ProcrustesAligner(), "means_", None),
+        (CCAAligner(n_components=2), "_back_projections", None),
+        (ProcrustesAligner(), "_offset", None),
+        (ResidualMLPAligner(hidden=3, max_iter=2, random_state=0), "reference_", -1),
+        (ProcrustesAligner(), "reference_", "0"),
+        (EmbeddingConcatenator(), "weights_", None),
+        (EmbeddingConcatenator(), "view_mean_squared_norms_", [1.0, 2.0]),
+        (SelfLearningAligner(n_iter=2, random_state=0), "aligner_", 0),
+    ],
+    ids=[
+        "means",
+        "back_projections",
+        "offset",
+        "reference_out_of_range",
+        "reference_string",
+        "weights",
+        "norms_list",
+        "aligner",
+    ],
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_edited_required_state_is_a_damaged_file(tmp_path, estimator, name, value):
+    """Check None or a wrong type in state every file holds: refused at load.
+
+    Such files loaded and failed later with a TypeError or AttributeError in
+    transform, which the CLI reported as a bug in skembed.
+    """
+    edited = _edited_state(tmp_path, estimator, list(_paired()), name, value)
+    with pytest.raises(ValueError, match=f"damaged skembed model file.*{name}"):
+        load_aligner(edited)
+
+
+def test_edited_feature_count_is_refused_before_any_allocation(tmp_path):
+    """Check n_features_in_ of 1e18 in a file: a clear error, not a MemoryError."""
+    A, B = _paired()
+    X = np.hstack([A, B])
+    edited = _edited_state(
+        tmp_path, ProcrustesAligner(views=2), X, "n_features_in_", 10**18
+    )
+    with pytest.raises(ValueError, match="n_features_in_ disagrees with the view"):
+        load_aligner(edited)
+
+
+def test_an_unreadable_zip_directory_is_a_damaged_file(tmp_path, model_file):
+    """Check a zip needing an unknown version: damaged, not NotImplementedError."""
+    path, _ = model_file
+    data = bytearray(path.read_bytes())
+    # "version needed to extract" of the first central directory entry.
+    central = data.find(b"PK\x01\x02")
+    data[central + 6] = 0xFF
+    damaged = tmp_path / "version.npz"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged skembed model file: its zip"):
+        load_aligner(damaged)
