@@ -318,7 +318,11 @@ class _UnbalancedPoint:
         # with the source (kappa_i + kappa_j = 0) leave the objective unchanged.
         pair = s * (kappa[:, None] + kappa[None, :]) / 2
         floor = 1e-10 * max(s * kappa[-1], np.finfo(np.float64).tiny)
-        self.inverse_pair = np.where(pair > floor, 1 / np.maximum(pair, floor), 0.0)
+        # Divided only where kept: the floor can be subnormal (a constant
+        # reference leaves kappa at 0), and 1 / floor would overflow.
+        self.inverse_pair = np.divide(
+            1.0, pair, out=np.zeros_like(pair), where=pair > floor
+        )
         # Preconditioner: the Sylvester part K -> G22 K - K L, made positive.
         gamma, self.G22_vectors = np.linalg.eigh(self.G22)
         mu, self.multiplier_vectors = np.linalg.eigh(self.multipliers)

@@ -791,3 +791,18 @@ def test_wider_source_partial_fit_of_float64_then_float32_chunks_converges():
         aligner.partial_fit([X[10:].astype(np.float32), Y[10:].astype(np.float32)])
     assert aligner.n_iter_[0] < aligner.max_iter
     assert aligner._fit_dtype == np.float64
+
+
+def test_constant_reference_of_a_wider_source_fits_without_warnings():
+    """Check the solver's subnormal floor: 1 / floor overflowed, with a warning.
+
+    A constant reference leaves nothing to correlate with; the map is any
+    orthonormal one, and no RuntimeWarning may reach the user.
+    """
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(50, 6)), np.ones((50, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aligner = ProcrustesAligner(reference=1).fit([X, Y])
+    rotation = aligner.rotations_[0]
+    assert_allclose(rotation.T @ rotation, np.eye(3), atol=1e-10)
