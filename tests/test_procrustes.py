@@ -806,3 +806,21 @@ def test_constant_reference_of_a_wider_source_fits_without_warnings():
         aligner = ProcrustesAligner(reference=1).fit([X, Y])
     rotation = aligner.rotations_[0]
     assert_allclose(rotation.T @ rotation, np.eye(3), atol=1e-10)
+
+
+@pytest.mark.parametrize("value, normalize", [(1.0, None), (0.1, None), (1.0, "l2")])
+def test_gpa_scales_a_constant_view_to_zero(value, normalize):
+    """Check a view constant over the rows, whose centring leaves rounding noise.
+
+    With 0.1 * ones the scale divided by that noise: scales_ of 4e154, a NaN
+    residual, hundreds of RuntimeWarnings; ones (centred exactly) gave 0.
+    """
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(20, 4)), np.full((20, 3), value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gpa = GeneralizedProcrustesAligner(scale=True, normalize=normalize)
+        gpa.fit([X, Y])
+    assert gpa.scales_[1] == 0
+    assert gpa.residual_ == pytest.approx(0.5)
+    assert_array_equal(gpa.transform_view(Y, 1), 0)
