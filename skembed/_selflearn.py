@@ -77,6 +77,9 @@ def _check_pairs(pairs, n_rows):
         )
     try:
         array = np.asarray(pairs)
+        if array.dtype == object and hasattr(pairs, "to_numpy"):
+            # pandas' nullable integers (Int64) become objects through asarray.
+            array = np.asarray(pairs.to_numpy(dtype=np.float64, na_value=np.nan))
     except (TypeError, ValueError) as exc:
         raise ValueError(
             "pairs must be an (n_pairs, 2) array of integer row indices (row in "
@@ -89,28 +92,30 @@ def _check_pairs(pairs, n_rows):
             "pairs must have shape (n_pairs, 2), one known pair (row in view 0, "
             f"row in view 1) per row; got shape {array.shape}."
         )
-    if array.dtype.kind in "iu":
-        array = array.astype(np.int64)
-    elif array.dtype.kind == "f" and np.all(np.isfinite(array)):
+    if array.dtype.kind == "f" and np.all(np.isfinite(array)):
         whole = np.round(array) == array
         if not whole.all():
             raise ValueError(
                 "pairs must hold integer row indices, got the value "
                 f"{array[~whole][0]!r}."
             )
-        array = array.astype(np.int64)
-    else:
+    elif array.dtype.kind not in "iu":
         raise ValueError(
             f"pairs must hold integer row indices, got an array of dtype {array.dtype}."
         )
+    # The range is checked on the values given, before the cast to int64,
+    # which would wrap 1e30 or a uint64 beyond 2**63 to a negative number.
     for k in range(2):
         column = array[:, k]
         outside = (column < 0) | (column >= n_rows[k])
         if outside.any():
             raise ValueError(
                 f"pairs[:, {k}] must index rows of view {k}, which has {n_rows[k]} "
-                f"rows (0 to {n_rows[k] - 1}); got {column[outside][0]}."
+                f"rows (0 to {n_rows[k] - 1}); got {column[outside][0].item()}."
             )
+    array = array.astype(np.int64)
+    for k in range(2):
+        column = array[:, k]
         values, counts = np.unique(column, return_counts=True)
         if (counts > 1).any():
             raise ValueError(

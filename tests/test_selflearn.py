@@ -6,6 +6,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from _corpora import available_corpus
 from hypothesis import given, settings
@@ -135,6 +136,9 @@ def test_unequal_pools_with_partial_overlap():
         (np.array([["a", "b"], ["c", "d"]]), r"pairs must hold integer row"),
         ("0,1", r"pairs must be an \(n_pairs, 2\) array"),
         (np.array([[0, 1]]), r"pairs holds 1 pair"),
+        # The value given, not the one a cast to int64 wraps it to.
+        (np.array([[0, 1], [2, 1e30]]), r"view 1, .* got 1e\+30\.$"),
+        (np.array([[0, 1], [2, 2**63 + 5]], dtype=np.uint64), r"got 922337203"),
     ],
 )
 def test_bad_pairs_raise(pairs, match):
@@ -149,7 +153,13 @@ def test_pairs_accept_lists_and_whole_floats():
     A, B, order, _ = _rotated_pools(n=200)
     pairs = _seed_pairs(order, 5)
     reference = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
-    for alternative in (pairs.tolist(), pairs.astype(float), pairs.astype(np.int32)):
+    nullable = pd.DataFrame(pairs).astype("Int64")
+    for alternative in (
+        pairs.tolist(),
+        pairs.astype(float),
+        pairs.astype(np.int32),
+        nullable,
+    ):
         aligner = SelfLearningAligner(random_state=0).fit([A, B], pairs=alternative)
         assert_array_equal(aligner.dictionary_, reference.dictionary_)
 
