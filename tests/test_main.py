@@ -1867,6 +1867,40 @@ def test_streamed_translate_names_the_first_non_finite_row(paired, capsys, monke
     assert not (folder / "out.npy").exists()
 
 
+def test_streamed_translate_refuses_an_index_column(paired, capsys, monkeypatch):
+    """Check the column checks of a whole read apply to a streamed .npy too.
+
+    A row-number column was translated as an embedding dimension when the
+    input streamed (.npy in, .npy or .parquet out), and refused otherwise.
+    """
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    rows = B.copy()
+    rows[:, 0] = np.arange(rows.shape[0])
+    np.save(folder / "ids.npy", rows)
+    argv = "translate m.npz ids.npy --source 1 --target 0 -q -o out.npy".split()
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    _one_error(err, "ids.npy: column 0 counts 0, 1, 2, ... like a row index")
+    assert not (folder / "out.npy").exists()
+
+
+def test_streamed_translate_blames_the_output_it_cannot_write(
+    paired, capsys, monkeypatch
+):
+    """Check an output that cannot be created is named, not the input."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    (folder / "dangling.npy").symlink_to(folder / "gone" / "out.npy")
+    long_name = "x" * 248 + ".npy"  # fits; its hidden temporary name does not
+    for output in ("dangling.npy", long_name):
+        argv = "translate m.npz b.npy --source 1 --target 0 -q -o".split()
+        code, _, err = _main(folder, capsys, monkeypatch, *argv, output)
+        assert code == 2
+        line = _one_error(err, f"could not write {output}")
+        assert "input" not in line
+
+
 def test_view_names_with_non_ascii_digits_are_not_indices(paired, capsys, monkeypatch):
     """Check --source '²' is an unknown view, not an int() error."""
     folder, A, B = paired

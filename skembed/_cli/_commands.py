@@ -4,11 +4,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
-import errno
 import functools
 import io
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -28,6 +28,7 @@ from skembed._cli._files import (
     array_writer,
     check_output,
     check_paired,
+    check_stream_columns,
     read_embeddings,
     read_pairs,
     split_member,
@@ -619,9 +620,6 @@ def run_search(args, progress):
     return EXIT_OK
 
 
-_WRITE_ERRNOS = {errno.EFBIG, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
-
-
 def _streamable(args, width):
     """Whether translate can stream: a float .npy of the view's width in, .npy
     or .parquet out, no column selection. Anything else is read whole, with
@@ -667,6 +665,9 @@ def _finite_input(translate, label):
 def _translate_streaming(aligner, source, target, args, progress):
     """Translate a .npy file chunk by chunk, never holding it in memory."""
     label = f"input {args.input}"
+    # The columns a whole read refuses (a row number, ids) are refused here
+    # too: streamed, they were translated as if they were embedding values.
+    check_stream_columns(args.input)
     translate = _finite_input(
         _finite_translation(
             functools.partial(aligner.translate, source=source, target=target),
@@ -685,12 +686,17 @@ def _translate_streaming(aligner, source, target, args, progress):
     except (ValueError, TypeError, ImportError) as exc:
         raise UserError(f"input {args.input}: {one_line(exc)}") from None
     except OSError as exc:
-        # The input was opened and checked before streaming, so a failure here
-        # is the output's (a full disk, a file-size limit); translate_file
+        # The input was opened and checked before streaming, so a failure is
+        # the output's (a full disk, a file-size limit, a name too long, a
+        # folder gone) unless it names the input (a read error); translate_file
         # writes to a temporary file, so a file already there is untouched.
-        if exc.errno in _WRITE_ERRNOS:
-            raise write_error(args.output, exc) from None
-        raise UserError(f"input {args.input}: {one_line(exc)}") from None
+        named = getattr(exc, "filename", None)
+        input_path = split_member(args.input)[0]
+        if named is not None and os.path.abspath(os.fspath(named)) == os.path.abspath(
+            input_path
+        ):
+            raise UserError(f"input {args.input}: {one_line(exc)}") from None
+        raise write_error(args.output, exc) from None
     progress.say(
         f"wrote {summary['rows']} x {summary['n_features_out']} to {args.output} "
         f"({summary['rows_per_second']:,.0f} rows/s)"

@@ -800,6 +800,20 @@ class _NoStep:
         pass
 
 
+def check_stream_columns(text, *, label="input"):
+    """Refuse id, index and other non-embedding columns of a ``.npy`` file
+    that will be streamed (read chunk by chunk, never whole), as
+    :func:`read_embeddings` refuses them in files it reads whole.
+
+    The file is memory-mapped: columns of fractional values are judged on
+    their first rows; only a column of whole numbers is read to its end.
+    """
+    path, _ = split_member(text)
+    where = f"{label} {text}" if label else text
+    table = _Plain(np.lib.format.open_memmap(path, mode="r"), where)
+    _refuse_metadata(table.columns(), where, plain=True, typed=False)
+
+
 def read_embeddings(
     text, *, label="input", integer=False, columns=None, header="auto", step=None
 ):
