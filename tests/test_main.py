@@ -5,6 +5,7 @@
 
 import errno
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -1899,6 +1900,30 @@ def test_streamed_translate_blames_the_output_it_cannot_write(
         assert code == 2
         line = _one_error(err, f"could not write {output}")
         assert "input" not in line
+
+
+def test_a_reader_gone_from_stdout_keeps_the_exit_code(paired, capsys, monkeypatch):
+    """Check `skembed align ... | head -1`: exit 3 for a map not worth using.
+
+    The summary is printed before the verdict; with the pipe closed the
+    write raised BrokenPipeError, reported as "Broken pipe." with exit 2.
+    """
+    folder, A, B = paired
+    np.save(folder / "shuffled.npy", B[np.random.default_rng(0).permutation(len(B))])
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    code = main(["align", "a.npy", "shuffled.npy", "-o", "m.npz", "-q"])
+    assert code == 3
+    assert "Broken pipe" not in capsys.readouterr().err
+    assert (folder / "m.npz").exists()
 
 
 def test_view_names_with_non_ascii_digits_are_not_indices(paired, capsys, monkeypatch):

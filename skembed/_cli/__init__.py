@@ -21,6 +21,7 @@ commands use skembed's public API only.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -715,8 +716,60 @@ def _message(exc):
     return one_line(exc)
 
 
+class _PipeTolerantStream:
+    """A stream that drops what it is given once its reader has gone.
+
+    ``skembed align ... | head -1`` closes the pipe before the command ends;
+    a write then raised BrokenPipeError, reported as "Broken pipe." with exit
+    2, which hid the command's own result (exit 3 for a map not worth using,
+    written after its summary). Writes after that are dropped, and the
+    descriptor is pointed at the null device, so that the interpreter's
+    final flush finds no pipe either.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text):
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self):
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def _reader_gone(self):
+        self._gone = True
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, self._stream.fileno())
+            finally:
+                os.close(null)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv=None):
     """Run the command line; returns the exit code."""
+    stdout = sys.stdout
+    sys.stdout = _PipeTolerantStream(stdout)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
