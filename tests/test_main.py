@@ -1833,6 +1833,12 @@ def test_pairs_errors_count_pairs_not_lines(paired, capsys, monkeypatch):
     code, _, err = _main(folder, capsys, monkeypatch, *argv)
     assert code == 2
     _one_error(err, "pair 3", "row 999 of B")
+    # Beyond int64: the number given, not the one a cast wraps it to.
+    (folder / "p.csv").write_text("0,0\n1,1\n2,1e30\n")
+    argv = "align a.npy b.npy --pairs p.csv -q -o m.npz".split()
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    _one_error(err, "holds the row number 1e+30")
 
 
 def test_align_never_writes_a_failed_map_over_an_input(paired, capsys, monkeypatch):

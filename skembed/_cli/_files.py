@@ -902,6 +902,18 @@ def read_embeddings(
         if data.dtype.kind == "f":
             if not np.all(np.isfinite(data)) or np.any(data != np.round(data)):
                 raise UserError(f"{where} must hold integer row indices.")
+        if data.dtype.kind in "fu":
+            # Before the cast, which wraps 1e30 or a uint64 beyond 2**63 to a
+            # negative row number that the file does not hold.
+            large = data >= 2**63
+            if data.dtype.kind == "f":
+                large |= data < -(2**63)
+            if large.any():
+                value = data[large][0].item()
+                shown = f"{value:g}" if isinstance(value, float) else str(value)
+                raise UserError(
+                    f"{where} holds the row number {shown}, beyond any file's rows."
+                )
         return data.astype(np.int64)
     if data.dtype.kind == "f" and data.dtype.itemsize <= 4:
         data = data.astype(np.float32, copy=False)
