@@ -1854,6 +1854,14 @@ def test_align_never_writes_a_failed_map_over_an_input(paired, capsys, monkeypat
     assert code == 2
     _one_error(err, "m.not-usable.npz, which is also an input")
     assert (folder / "m.not-usable.npz").read_bytes() == kept
+    # Any other problem with that name is named as it is, not as an input.
+    (folder / "m.not-usable.npz").unlink()
+    (folder / "m.not-usable.npz").mkdir()
+    argv = ["align", "a.npy", "b.npy", "-q", "-o", "m.npz"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    line = _one_error(err, "but m.not-usable.npz is a directory")
+    assert "input" not in line
 
 
 def test_streamed_translate_names_the_first_non_finite_row(paired, capsys, monkeypatch):

@@ -29,6 +29,7 @@ from skembed._cli._files import (
     check_output,
     check_paired,
     check_stream_columns,
+    input_at,
     read_embeddings,
     read_pairs,
     split_member,
@@ -298,13 +299,18 @@ def run_align(args, progress):
         # A failed map would go beside the existing model: that name must not
         # be an input either.
         beside = _not_usable_path(args.output)
-        try:
-            check_output(beside, MODEL_SUFFIXES, inputs, what="a model")
-        except UserError:
+        if input_at(beside, inputs) is not None:
             raise UserError(
                 f"-o {args.output} exists, so a map not worth using would be "
                 f"written to {beside}, which is also an input of this command; "
                 "choose another output name."
+            )
+        try:
+            check_output(beside, MODEL_SUFFIXES, inputs, what="a model", option="")
+        except UserError as exc:
+            raise UserError(
+                f"-o {args.output} exists, so a map not worth using would be "
+                f"written beside it, but {one_line(exc)}"
             ) from None
     _check_inputs_exist(args.a, args.b, args.pairs)
     A = _read(progress, args.a, "A", args, "a")

@@ -964,12 +964,9 @@ def read_pairs(text, n_a, n_b, *, header="auto"):
 
 
 # ------------------------------------------------------------------ outputs
-def check_output(text, suffixes, inputs, *, what, option="-o"):
-    """Check an output path before any work: folder, suffix, not an input.
-
-    ``inputs`` are the command's input file names (``FILE.npz:NAME`` allowed).
-    """
-    path = Path(text)
+def input_at(path, inputs):
+    """The input (``FILE.npz:NAME`` allowed) that is the file ``path``, or None."""
+    path = Path(path)
     for source in inputs:
         if source is None:
             continue
@@ -979,10 +976,22 @@ def check_output(text, suffixes, inputs, *, what, option="-o"):
         else:
             same = path.resolve() == source_path.resolve()
         if same:
-            raise UserError(
-                f"{option} {text} is also an input of this command ({source}); "
-                "writing there would destroy it. Choose another output name."
-            )
+            return source
+    return None
+
+
+def check_output(text, suffixes, inputs, *, what, option="-o"):
+    """Check an output path before any work: folder, suffix, not an input.
+
+    ``inputs`` are the command's input file names (``FILE.npz:NAME`` allowed).
+    """
+    path = Path(text)
+    source = input_at(path, inputs)
+    if source is not None:
+        raise UserError(
+            f"{option} {text} is also an input of this command ({source}); "
+            "writing there would destroy it. Choose another output name."
+        )
     suffix = path.suffix.lower()
     if suffix not in suffixes:
         listed = ", ".join(suffixes[:-1]) + " or " if len(suffixes) > 1 else ""
