@@ -566,6 +566,22 @@ def paired(tmp_path):
 
 
 @pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
+def test_parquet_without_rows_is_named(paired, capsys, monkeypatch):
+    """Check a Parquet file with no rows: the file named, not scikit-learn's text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = paired[0]
+    empty = pa.table({"embedding": pa.array([], pa.list_(pa.float32()))})
+    pq.write_table(empty, folder / "empty.parquet")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "report", "empty.parquet", "b.npy"
+    )
+    assert code == 2
+    _one_error(err, "A empty.parquet has no data rows")
+
+
+@pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
 def test_parquet_id_column_is_refused_and_columns_selects(paired, capsys, monkeypatch):
     """Check that an id column is never read as a dimension; --columns picks."""
     folder, A, B = paired

@@ -401,6 +401,8 @@ class _Frame(_Table):
         frame = (
             self.frame.select(labels) if self.arrow else self.frame.loc[:, list(labels)]
         )
+        if (frame.num_rows if self.arrow else len(frame)) == 0:
+            raise UserError(f"{self.where} has no data rows.")
         try:
             return frame_to_array(frame, input_name=self.where)
         except (ValueError, TypeError) as exc:
