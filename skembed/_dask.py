@@ -17,7 +17,6 @@ collection, which can exist only if Dask is already imported.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import copy
-import sys
 from dataclasses import dataclass
 from functools import partial
 
@@ -31,18 +30,7 @@ from skembed._views import (
     view_selections,
 )
 
-__all__ = ["check_dask_views", "is_dask_collection", "map_views", "reduce_views"]
-
-
-def is_dask_collection(X) -> bool:
-    """Tell whether X (or an item of a list/tuple X) is a Dask collection."""
-    if "dask" not in sys.modules:
-        return False
-    from dask.base import is_dask_collection as _is_dask
-
-    if isinstance(X, list | tuple):
-        return any(_is_dask(item) for item in X)
-    return _is_dask(X)
+__all__ = ["check_dask_views", "map_views", "reduce_views"]
 
 
 @dataclass(eq=False)

@@ -29,12 +29,11 @@ from sklearn import config_context
 from skembed._dask import (
     DaskViews,
     check_dask_views,
-    is_dask_collection,
     map_views,
     reduce_views,
 )
 from skembed._parallel import map_row_groups, row_groups
-from skembed._views import check_views
+from skembed._views import check_views, is_dask_collection
 
 __all__ = [
     "BUDGETS",

@@ -78,6 +78,7 @@ __all__ = [
     "check_view_block",
     "check_views",
     "frame_to_array",
+    "is_dask_collection",
     "resolve_view",
     "view_feature_names",
     "view_selections",
@@ -1331,6 +1332,20 @@ def _split_frame(estimator, X, frame, schema, allowed: list, *, reset) -> list:
     return [columns.take(selection) for selection in layout.selections]
 
 
+def is_dask_collection(X) -> bool:
+    """Tell whether X (or an item of a list/tuple X) is a Dask collection.
+
+    Dask is never imported for it: an X of Dask needs Dask loaded already.
+    """
+    if "dask" not in sys.modules:
+        return False
+    from dask.base import is_dask_collection as _is_dask
+
+    if isinstance(X, list | tuple):
+        return any(_is_dask(item) for item in X)
+    return _is_dask(X)
+
+
 def check_views(
     estimator,
     X,
@@ -1416,18 +1431,14 @@ def check_views(
     allowed = _allowed_dtypes(dtype)
     if not reset:
         check_is_fitted(estimator, "_view_layout")
-    if "dask" in sys.modules:
-        # Imported here: skembed._dask builds on this module.
-        from skembed._dask import is_dask_collection
+    if is_dask_collection(X):
+        # Only the estimators that hold their rows in memory come here with
+        # Dask input (the others split it lazily, check_dask_views): a Dask
+        # array or DataFrame is computed, as the Dask guide says, a DataFrame
+        # into pandas with its column names.
+        import dask
 
-        if is_dask_collection(X):
-            # Only the estimators that hold their rows in memory come here
-            # with Dask input (the others split it lazily, check_dask_views):
-            # a Dask array or DataFrame is computed, as the Dask guide says,
-            # a DataFrame into pandas with its column names.
-            import dask
-
-            (X,) = dask.compute(X)
+        (X,) = dask.compute(X)
     if _is_list_of_views(X):
         return _split_list(
             estimator, X, allowed, reset=reset, allow_unequal_rows=allow_unequal_rows
