@@ -88,6 +88,28 @@ def test_benchmark_script_runs(name):
     available_corpus("wordnet") is None or available_corpus("fortunes") is None,
     reason="the shared WordNet and fortunes corpora are not available",
 )
+def test_cluster_agreement_script_runs():
+    """Check the script behind the user guide's adjusted Rand indices, small."""
+    argv = ["benchmarks/cluster_agreement.py", "--sizes", "300", "--seeds", "0"]
+    stdout = _run_script(
+        argv + ["--clusters", "5"],
+        SKEMBED_WORDNET_DIR=str(corpus_dir("wordnet")),
+        SKEMBED_FORTUNES_DIR=str(corpus_dir("fortunes")),
+    )
+    rows = [line.split() for line in stdout.splitlines() if "/" in line]
+    assert {(row[0], row[1], row[3]) for row in rows} == {
+        (corpus, first, second)
+        for corpus in ("wordnet", "fortunes")
+        for first, second in (("minilm", "e5"), ("wordllama256", "minilm"))
+    }
+    assert all(-1 <= float(row[5]) <= 1 for row in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    available_corpus("wordnet") is None or available_corpus("fortunes") is None,
+    reason="the shared WordNet and fortunes corpora are not available",
+)
 def test_zero_pair_benchmark_runs():
     """Check that the zero-pair benchmark runs its cases at a small size.
 
@@ -169,6 +191,9 @@ def test_migration_benchmark_runs(tmp_path):
         assert any(setup in row and "faiss-hnsw" not in row for row in rows)
     assert any("faiss-hnsw" in row for row in rows)
     assert any("residual mlp" in row for row in rows)
+    # Each ratio also against the re-embedding searched the same way.
+    matched = stdout.split("searched the same way (same centring")[1]
+    assert "queries -> old, own means" in matched.split("Ceiling")[0]
     # The ceiling table: linear adapters only, fitted on the evaluated queries.
     ceiling = stdout.split("Ceiling, not a method")[1].split("Added query latency")[0]
     ceiling_rows = [r for r in ceiling.splitlines() if r.startswith("wordllama256")]
