@@ -769,11 +769,10 @@ def _check_consistency(estimator, source, where=None):
         reference = getattr(estimator, "reference_", None)
         if not isinstance(reference, int) or not 0 <= reference < n_views:
             fail(f"reference_ {str(reference)[:30]} is not a view index")
-    for name in ("aligner_",):
-        if name in required and not isinstance(
-            getattr(estimator, name, None), BaseEstimator
-        ):
-            fail(f"{name} is not a fitted skembed estimator")
+    if "aligner_" in required and not isinstance(
+        getattr(estimator, "aligner_", None), BaseEstimator
+    ):
+        fail("aligner_ is not a fitted skembed estimator")
     stats = getattr(estimator, "_stats", None)
     if stats is not None:
         if stats.n_views != n_views or (
