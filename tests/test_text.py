@@ -990,3 +990,21 @@ def test_parameters_changed_after_fit_are_checked_by_transform():
     embedder.set_params(batch_size=8, n_threads=0)
     with pytest.raises(ValueError, match="'n_threads' parameter"):
         embedder.transform(["alpha beta"])
+
+
+def test_cache_shards_hold_at_most_the_shard_size(tmp_path, monkeypatch):
+    """Check shard sizes whatever the batch size; the vectors all come back.
+
+    A shard was written once the waiting rows reached the shard size, so a
+    batch larger than it made one shard of the whole batch (9 texts, batches
+    of 5, shards of 4: shards of 5 and 4 rows).
+    """
+    monkeypatch.setattr(text_module, "_SHARD_ROWS", 4)
+    texts = [f"text number {i}" for i in range(9)]
+    embedder = TextEmbedder(_hashing, model="hash", cache=tmp_path, batch_size=5)
+    expected = embedder.fit(texts).transform(texts)
+    sizes = sorted(np.load(path).shape[0] for path in tmp_path.rglob("*.vectors.npy"))
+    assert max(sizes) <= 4 and sum(sizes) == len(texts)
+    again = TextEmbedder(_hashing, model="hash", cache=tmp_path).fit(texts)
+    assert_array_equal(again.transform(texts), expected)
+    assert again.cache_info().misses == len(texts)  # none embedded again
