@@ -3,21 +3,55 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-from skembed._cca import CCAAligner
-from skembed._concat import EmbeddingConcatenator
-from skembed._contrastive import ContrastiveAligner
-from skembed._index import EmbeddingIndex
-from skembed._io import load_aligner, save_aligner
-from skembed._linear import RidgeAligner
-from skembed._neighbors import csls_penalties, kneighbors
-from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
-from skembed._relative import RelativeProjector
-from skembed._residual import ResidualMLPAligner
-from skembed._selflearn import SelfLearningAligner
-from skembed._stream import translate_file
-from skembed._text import EmbeddingUnion, TextEmbedder
+# The public names are imported on first use (PEP 562), not here: importing
+# the package then costs nothing, so ``python -m skembed`` and the installed
+# ``skembed`` command reach their own handling of Ctrl-C and of errors
+# before numpy, scipy and scikit-learn load, and ``import skembed.metrics``
+# does not pay for the aligners. Type checkers and IDEs read the block below.
+
+import importlib
+from typing import TYPE_CHECKING
+
 from skembed._version import __version__
-from skembed.exceptions import UnsupervisedAlignmentWarning
+
+if TYPE_CHECKING:  # pragma: no cover
+    from skembed._cca import CCAAligner
+    from skembed._concat import EmbeddingConcatenator
+    from skembed._contrastive import ContrastiveAligner
+    from skembed._index import EmbeddingIndex
+    from skembed._io import load_aligner, save_aligner
+    from skembed._linear import RidgeAligner
+    from skembed._neighbors import csls_penalties, kneighbors
+    from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
+    from skembed._relative import RelativeProjector
+    from skembed._residual import ResidualMLPAligner
+    from skembed._selflearn import SelfLearningAligner
+    from skembed._stream import translate_file
+    from skembed._text import EmbeddingUnion, TextEmbedder
+    from skembed.exceptions import UnsupervisedAlignmentWarning
+
+# public name -> the module that defines it
+_PUBLIC = {
+    "CCAAligner": "skembed._cca",
+    "ContrastiveAligner": "skembed._contrastive",
+    "EmbeddingConcatenator": "skembed._concat",
+    "EmbeddingIndex": "skembed._index",
+    "EmbeddingUnion": "skembed._text",
+    "GeneralizedProcrustesAligner": "skembed._procrustes",
+    "ProcrustesAligner": "skembed._procrustes",
+    "RelativeProjector": "skembed._relative",
+    "ResidualMLPAligner": "skembed._residual",
+    "RidgeAligner": "skembed._linear",
+    "SelfLearningAligner": "skembed._selflearn",
+    "TextEmbedder": "skembed._text",
+    "UnsupervisedAlignmentWarning": "skembed.exceptions",
+    "csls_penalties": "skembed._neighbors",
+    "kneighbors": "skembed._neighbors",
+    "load_aligner": "skembed._io",
+    "save_aligner": "skembed._io",
+    "translate_file": "skembed._stream",
+}
+_SUBPACKAGES = ("datasets", "exceptions", "metrics")
 
 __all__ = [
     "CCAAligner",
@@ -40,3 +74,18 @@ __all__ = [
     "translate_file",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"skembed.{name}")
+    else:
+        raise AttributeError(f"module 'skembed' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC) | set(_SUBPACKAGES))

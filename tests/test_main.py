@@ -1973,3 +1973,85 @@ def test_demo_refuses_more_seed_pairs_than_it_trains_on(capsys, monkeypatch, tmp
     )
     assert code == 2
     _one_error(err, "--seed-pairs 100000 is more than the 2000 training pairs")
+
+
+_INTERRUPT_WHILE_IMPORTING = """
+import importlib.abc
+import sys
+
+
+class Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == {module!r}:
+            raise KeyboardInterrupt
+        return None
+
+
+sys.meta_path.insert(0, Interrupt())
+from skembed.__main__ import main
+
+sys.exit(main(["report", "a.npy", "b.npy"]))
+"""
+
+
+@pytest.mark.parametrize("module", ["skembed._cli", "numpy", "sklearn"])
+def test_ctrl_c_while_the_command_line_loads_is_one_line(tmp_path, module):
+    """Check that Ctrl-C while the CLI's libraries import exits 130 in one line."""
+    result = subprocess.run(
+        [sys.executable, "-c", _INTERRUPT_WHILE_IMPORTING.format(module=module)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_SUBPROCESS_ENV,
+        timeout=120,
+    )
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == "skembed: interrupted"
+
+
+def test_the_interrupt_exit_code_is_the_command_lines():
+    """Check that the entry point's early exit code is the CLI's own 130."""
+    from skembed import __main__ as entry
+    from skembed._cli import _common
+
+    assert entry._EXIT_INTERRUPTED == _common.EXIT_INTERRUPTED
+
+
+def test_the_installed_command_is_the_import_safe_entry_point():
+    """Check that setup.cfg installs ``skembed`` as skembed.__main__:main."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(Path(skembed.__file__).resolve().parents[1] / "setup.cfg")
+    scripts = config["options.entry_points"]["console_scripts"].split()
+    assert scripts == ["skembed", "=", "skembed.__main__:main"]
+
+
+def test_importing_the_package_loads_no_numerical_library():
+    """Check that ``import skembed`` defers numpy, scipy and scikit-learn."""
+    code = (
+        "import sys, skembed; "
+        "print(sorted(m for m in ('numpy', 'scipy', 'sklearn') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=_SUBPROCESS_ENV,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_public_names_and_subpackages_resolve_on_first_use():
+    """Check that every name of __all__, and skembed.metrics, are reachable."""
+    assert set(skembed.__all__) == set(skembed._PUBLIC) | {"__version__"}
+    for name in skembed.__all__:
+        assert getattr(skembed, name) is not None
+    assert set(skembed.__all__) <= set(dir(skembed))
+    assert callable(skembed.metrics.recall_at_k)
+    assert skembed.datasets.load_fortunes is not None
+    with pytest.raises(AttributeError, match="no attribute 'NotAName'"):
+        skembed.NotAName  # noqa: B018
