@@ -1153,7 +1153,7 @@ def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> li
     return blocks
 
 
-def _check_list_names(estimator, names) -> None:
+def _check_list_names(estimator, names, what="X[{k}]") -> None:
     """Check the feature names of a list X against those seen in fit.
 
     As scikit-learn's rule for one dataframe, different names are an error. An
@@ -1171,7 +1171,8 @@ def _check_list_names(estimator, names) -> None:
         expected = list(view_feature_names(estimator, k))
         if list(item_names) != expected:
             raise ValueError(
-                f"The feature names of X[{k}] should match those that were passed "
+                f"The feature names of {what.format(k=k)} should match those that "
+                "were passed "
                 f"during fit: {name} was fitted with {_short_list(expected)} for "
                 f"view {k}, got {_short_list(item_names)}. Pass the views in the "
                 "same order as in fit."
@@ -1315,6 +1316,18 @@ def _split_frame(estimator, X, frame, schema, allowed: list, *, reset) -> list:
 
     if layout.kind == "list":
         _check_widths(estimator, columns.widths, what="X column {k}")
+        # Each column stands for one item of the list seen in fit: its names
+        # must be that item's, as they must be when X is a list again.
+        _check_list_names(
+            estimator,
+            [
+                _expanded_names([label], [width], [vector])
+                for label, width, vector in zip(
+                    columns.labels, columns.widths, columns.is_vector, strict=True
+                )
+            ],
+            what="X's column {k}",
+        )
         return [columns.take(slice(k, k + 1)) for k in range(n_columns)]
     mismatch = np.flatnonzero(
         (columns.widths != layout.column_widths)
@@ -1582,8 +1595,9 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
         frame = series.to_frame()
     schema = None if frame is None else _frame_schema(frame)
     if frame is not None and _has_vector_columns(frame, schema):
-        block = _FrameColumns(frame, allowed, estimator, schema=schema)
-        block = block.take(slice(None))
+        columns = _FrameColumns(frame, allowed, estimator, schema=schema)
+        _check_view_vector_names(estimator, index, columns)
+        block = columns.take(slice(None))
     else:
         if frame is not None and hasattr(estimator, "feature_names_in_"):
             _check_view_columns(estimator, index, frame)
@@ -1595,6 +1609,36 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
             f"expecting {expected} features."
         )
     return block
+
+
+def _check_view_vector_names(estimator, index, columns):
+    """Refuse named vector columns that are not the view's own.
+
+    A view fitted on named vector columns (of one dataframe, or named items of
+    a list) would map another view's column of the same width without any
+    error. A view fitted on scalar columns or on unnamed arrays takes any
+    vector column of its width, as a view fitted on vectors takes any block of
+    scalars (:func:`_check_view_columns`).
+    """
+    layout = estimator._view_layout
+    if layout.feature_names is None or layout.kind == "array":
+        return
+    given = _expanded_names(columns.labels, columns.widths, columns.is_vector)
+    if given is None:
+        return
+    if layout.kind == "frame":
+        positions = _positions(layout.selections[index], len(layout.column_widths))
+        if not layout.vector_columns[positions].all():
+            return
+    expected = list(view_feature_names(estimator, index))
+    if given == expected:
+        return
+    raise ValueError(
+        f"X's columns {_short_list(columns.labels)} are not those view "
+        f"{estimator.view_names_[index]!r} of {_estimator_name(estimator)} was "
+        f"fitted on (features {_short_list(expected)}); pass that view's own "
+        "column(s)."
+    )
 
 
 def _check_view_columns(estimator, index, frame):

@@ -1390,3 +1390,49 @@ def test_a_view_block_of_named_columns_must_be_the_views_in_order():
         aligner.transform_view(frame[["c", "b", "a"]], "u")
     with pytest.raises(ValueError, match=r"\['x', 'y', 'z'\], not \['a', 'b', 'c'\]"):
         aligner.translate(frame[["x", "y", "z"]], "u", "v")
+
+
+def test_a_frame_of_vector_columns_after_a_fit_on_a_list_is_checked_by_names():
+    """Check that a frame's vector columns must be the list items seen in fit.
+
+    Fitted on named Series, a transform of a frame of the same columns
+    swapped put each view through the other's map, silently.
+    """
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    first, second = rng.normal(size=(40, 4)), rng.normal(size=(40, 4))
+    named = [pd.Series(list(first), name="a"), pd.Series(list(second), name="b")]
+    aligner = ProcrustesAligner().fit(named)
+    expected = aligner.transform(named)
+    same = pd.DataFrame({"a": named[0], "b": named[1]})
+    assert_allclose(aligner.transform(same), expected)
+    for frame in (
+        pd.DataFrame({"b": named[1], "a": named[0]}),
+        pd.DataFrame({"x": named[0], "y": named[1]}),
+    ):
+        with pytest.raises(ValueError, match=r"feature names of X's column 0 should"):
+            aligner.transform(frame)
+
+
+def test_a_view_block_of_vector_columns_must_be_the_views_own():
+    """Check transform_view on a frame or Series holding another view's vectors."""
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"a": list(rng.normal(size=(30, 4))), "b": list(rng.normal(size=(30, 4)))}
+    )
+    aligner = ProcrustesAligner(views=["a", "b"]).fit(frame)
+    expected = aligner.transform_view(np.stack(frame["a"]), "a")
+    assert_allclose(aligner.transform_view(frame[["a"]], "a"), expected)
+    assert_allclose(aligner.transform_view(frame["a"], "a"), expected)
+    for block in (frame[["b"]], frame["b"]):
+        with pytest.raises(ValueError, match=r"columns \['b'\] are not those view 'a'"):
+            aligner.transform_view(block, "a")
+    # Fitted on scalar columns, a view takes a vector column of its width
+    # under any name, as a vector view takes any scalars.
+    scalars = pd.DataFrame(np.hstack([np.stack(frame["a"]), np.stack(frame["b"])]))
+    scalars.columns = [f"s{j}" for j in range(8)]
+    plain = ProcrustesAligner(views={"a": slice(0, 4), "b": slice(4, 8)}).fit(scalars)
+    assert plain.transform_view(frame[["b"]], "a").shape == (30, 4)
