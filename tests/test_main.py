@@ -2055,3 +2055,30 @@ def test_public_names_and_subpackages_resolve_on_first_use():
     assert skembed.datasets.load_fortunes is not None
     with pytest.raises(AttributeError, match="no attribute 'NotAName'"):
         skembed.NotAName  # noqa: B018
+
+
+def test_header_never_drops_the_first_row_of_a_file_without_one(
+    paired, capsys, monkeypatch
+):
+    """Check --header on a CSV whose line 1 is data: an error, not a lost row.
+
+    --header holds for every CSV input; search read a header-less index
+    beside pandas-written queries by dropping its first row, and every
+    neighbour it wrote was the row after the right one (exit 0).
+    """
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    pd.DataFrame(B).to_csv(folder / "q.csv", index=False)
+    np.savetxt(folder / "i.csv", A, delimiter=",")
+    argv = "search m.npz q.csv i.csv --source 1 --target 0 --header -q -o n.npy"
+    code, _, err = _main(folder, capsys, monkeypatch, *argv.split())
+    assert code == 2
+    _one_error(err, "i.csv", "--header, but line 1 is", "a row of numbers")
+    assert not (folder / "n.npy").exists()
+    # The same for a pairs file: its first pair is not a header.
+    (folder / "p.csv").write_text("0,0\n1,1\n2,2\n")
+    pd.DataFrame(A).to_csv(folder / "a.csv", index=False)
+    argv = "align a.csv b.npy --pairs p.csv --header -q -o m2.npz"
+    code, _, err = _main(folder, capsys, monkeypatch, *argv.split())
+    assert code == 2
+    _one_error(err, "p.csv", "--header, but line 1 is 0,0")

@@ -631,8 +631,11 @@ def _has_header(cells, header, where):
     """Whether line 1 is a header, by the rule of ``--header``/``--no-header``.
 
     ``header`` is "yes", "no" or "auto". A line without any number is always a
-    header. Otherwise "yes" drops it, "no" reads it as data, and "auto"
-    decides only when the line is unambiguous: numbers only are data, except
+    header. Otherwise "no" reads it as data, "yes" drops it unless it is
+    numbers only that do not count 0,1,...,d-1 (a data row: an error, for
+    --header holds for every CSV input and one saved without a header would
+    lose a row), and "auto" decides only when the line is unambiguous: numbers
+    only are data, except
     0,1,...,d-1 (the header pandas writes for unnamed columns, or a data
     row?), an error; text among numbers that count 0,1,2,... is pandas's
     header of named and unnamed columns; other text among numbers is a typo
@@ -641,13 +644,25 @@ def _has_header(cells, header, where):
     if not any(cells):
         raise UserError(f"{where}, line 1 is empty.")
     numeric = [_is_number(cell) for cell in cells]
-    if header == "yes" or not any(numeric):
+    if not any(numeric):
         return True
     if header == "no":
         return False
+    counts = all(numeric) and [float(c) for c in cells] == list(range(len(cells)))
+    if header == "yes":
+        if all(numeric) and not counts:
+            # --header holds for every CSV input: a file saved without one
+            # would lose its first row, and every row number after it would
+            # be off by one.
+            raise UserError(
+                f"{where}: --header, but line 1 is {','.join(cells[:3])},...: a "
+                "row of numbers, not column names nor 0,1,2,...; every CSV input "
+                "must have a header with --header. Save the inputs alike, or "
+                "convert this one to .npy."
+            )
+        return True
     if all(numeric):
-        values = [float(cell) for cell in cells]
-        if len(values) >= 2 and values == list(range(len(values))):
+        if len(cells) >= 2 and counts:
             raise UserError(
                 f"{where}: line 1 is {','.join(cells[:3])},...: column numbers, as "
                 "pandas writes in a header, or a data row? Pass --header if it is "
