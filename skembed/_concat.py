@@ -8,7 +8,6 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_integer_dtype
 from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -100,7 +99,8 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         - `None`: every weight is one (plain concatenation of the normalised
           views).
         - a list of `K` non-negative numbers, one per view in order, or a dict
-          mapping every view name (or index) to a non-negative number. Explicit
+          (or a pandas Series, read by its labels) mapping every view name
+          (or index) to a non-negative number. Explicit
           weights *replace* balancing: they are applied as given to the
           normalised views, not multiplied with the balanced weights. At least
           one weight must be positive; a view with weight zero is output as
@@ -374,6 +374,13 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
                     for k, (block, end) in enumerate(zip(blocks, stops, strict=True)):
                         write(block[rows], k, target[:, end - widths[k] : end])
                 if check_finite and not all_finite(target):
+                    if all(all_finite(block[rows]) for block in blocks):
+                        raise ValueError(
+                            f"The output overflows {dtype}: weights_ "
+                            f"{self.weights_.tolist()} times the normalised "
+                            "views exceed its largest value. Pass smaller "
+                            "weights (or float64 input)."
+                        )
                     raise ValueError(
                         "Input X contains NaN or infinity (or a value too large "
                         f"for {dtype}); EmbeddingConcatenator needs finite "
@@ -431,10 +438,10 @@ class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
         if self.weights is None:
             return np.ones(n_views, dtype=np.float64)
         weights_by_view = self.weights
-        if isinstance(weights_by_view, pd.Series) and not is_integer_dtype(
-            weights_by_view.index.dtype
-        ):
-            # Labels say which view a weight is for, as the keys of a dict.
+        if isinstance(weights_by_view, pd.Series):
+            # Labels say which view a weight is for, as the keys of a dict,
+            # integer labels included (view indices, as dict keys are): read
+            # by position, Series({1: 5.0, 0: 1.0}) weighted the wrong views.
             weights_by_view = weights_by_view.to_dict()
         if isinstance(weights_by_view, set | frozenset):
             raise TypeError(

@@ -205,7 +205,7 @@ def test_invalid_weights_raise(weights, match):
 
 
 def test_weights_given_by_label_or_in_an_unordered_container():
-    """Check a Series of view names weighs by label; a set or a 0-d array is refused."""
+    """Check a Series weighs views by label; a set or a 0-d array is refused."""
     X = _two_views()
     views = {"small": slice(0, 3), "large": slice(3, 13)}
     by_label = pd.Series({"large": 2.0, "small": 1.0})
@@ -213,6 +213,12 @@ def test_weights_given_by_label_or_in_an_unordered_container():
     assert_array_equal(fitted.weights_, [1.0, 2.0])
     in_order = EmbeddingConcatenator(views=views, weights=pd.Series([3.0, 4.0]))
     assert_array_equal(in_order.fit(X).weights_, [3.0, 4.0])
+    # Integer labels are view indices, as dict keys are, not positions.
+    by_index = pd.Series({1: 5.0, 0: 1.0})
+    fitted = EmbeddingConcatenator(views=views, weights=by_index).fit(X)
+    assert_array_equal(fitted.weights_, [1.0, 5.0])
+    with pytest.raises(ValueError, match="weights has the key 5, which is not a view"):
+        EmbeddingConcatenator(views=views, weights=pd.Series({5: 1.0, 6: 2.0})).fit(X)
     with pytest.raises(TypeError, match="weights is a set"):
         EmbeddingConcatenator(views=views, weights={1.0, 10.0}).fit(X)
     with pytest.raises(ValueError, match="weights must hold one number per view"):
@@ -653,3 +659,14 @@ def test_a_failed_refit_keeps_the_fitted_concatenator():
         concat.set_params(views=3).fit(X9)
     assert concat.view_names_ == ["view0", "view1"]
     assert_array_equal(concat.transform(X6), expected)
+
+
+def test_an_output_overflowed_by_the_weights_blames_the_weights():
+    """Check that finite input times huge weights names `weights`, not the input."""
+    X = _two_views()
+    huge = EmbeddingConcatenator(weights=[1e308, 1e308], normalize=None)
+    with pytest.raises(ValueError, match=r"output overflows float64: weights_"):
+        huge.fit_transform([X[:, :3], X[:, 3:]])
+    X[0, 0] = np.inf
+    with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
+        huge.transform([X[:, :3], X[:, 3:]])
