@@ -35,6 +35,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from skembed._neighbors import alignment_score
 from skembed._parallel import map_row_groups, row_groups
+from skembed._params import NumbersAreNotFlagsMixin
 from skembed._stats import (
     all_finite,
     check_rows,
@@ -70,7 +71,7 @@ def state_kept_on_error(estimator):
         raise
 
 
-class BaseAligner(TransformerMixin, BaseEstimator):
+class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
     """Base class of aligners (not for direct use): the view surface.
 
     A subclass defines ``fit``, the per-view map ``_map(block, k, *,

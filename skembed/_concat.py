@@ -18,6 +18,7 @@ from sklearn.utils.validation import (
 
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, state_kept_on_error
 from skembed._parallel import map_row_groups, row_groups
+from skembed._params import NumbersAreNotFlagsMixin
 from skembed._stats import (
     all_finite,
     check_rows,
@@ -52,7 +53,7 @@ _SUMMARIES = {
 }
 
 
-class EmbeddingConcatenator(TransformerMixin, BaseEstimator):
+class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
     r"""Normalise every embedding view, weight it and concatenate the views.
 
     Embeddings from different models live in different spaces with different

@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skembed._neighbors import search_unit_index, unit_index_penalties
+from skembed._params import NumbersAreNotFlagsMixin
 from skembed._stats import chunk_rows, row_norms
 
 __all__ = ["EmbeddingIndex"]
@@ -62,7 +63,7 @@ def _mean_of_largest(values, valid, k):
     return np.where(kept, ranked, 0).sum(axis=1) / np.maximum(kept.sum(axis=1), 1)
 
 
-class EmbeddingIndex(BaseEstimator):
+class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
     """Search a fixed set of embeddings by cosine or CSLS, exactly or with FAISS.
 
     ``fit`` prepares the index rows once (centred on their mean if ``center``,

@@ -57,6 +57,7 @@ from sklearn.utils.validation import _check_feature_names, check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from skembed._atomic import write_atomically
+from skembed._params import NumbersAreNotFlagsMixin
 from skembed._stats import row_norms
 
 __all__ = ["EmbeddingUnion", "TextEmbedder"]
@@ -716,7 +717,12 @@ class _Progress:
 
 
 # ------------------------------------------------------------------ estimator
-class TextEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class TextEmbedder(
+    NumbersAreNotFlagsMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
+):
     """Embed a column of texts with one pretrained model.
 
     Turns a text column (a list of strings, a 1-D array, a pandas Series or a

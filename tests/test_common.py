@@ -79,3 +79,37 @@ def test_sklearn_compatible_estimator(estimator, check):
 def test_docstring_has_examples(cls):
     """Check that every public estimator documents a runnable example."""
     assert "Examples\n    --------" in cls.__doc__
+
+
+def _numeric_parameters(cls):
+    """Parameters of ``cls`` whose constraints are numbers and not flags."""
+    from numbers import Integral, Real
+
+    from sklearn.utils._param_validation import Interval
+
+    found = []
+    for name, constraints in getattr(cls, "_parameter_constraints", {}).items():
+        if any(c in ("boolean", "verbose", "random_state") for c in constraints):
+            continue
+        if any(isinstance(c, Interval) or c in (Integral, Real) for c in constraints):
+            found.append(name)
+    return found
+
+
+_NUMERIC = [
+    (cls, name) for cls in _public_estimators() for name in _numeric_parameters(cls)
+]
+
+
+@pytest.mark.parametrize(
+    "cls, name", _NUMERIC, ids=[f"{c.__name__}-{n}" for c, n in _NUMERIC]
+)
+def test_a_bool_for_a_numeric_parameter_is_refused_by_name(cls, name):
+    """Check that True for a number is a TypeError naming it, not 1 or a crash."""
+    import numpy as np
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    estimator = cls(**_CHECK_PARAMS.get(cls.__name__, {})).set_params(**{name: True})
+    X = np.random.default_rng(0).normal(size=(30, 6))
+    with pytest.raises((TypeError, InvalidParameterError), match=f"'{name}'"):
+        estimator.fit(X if cls.__name__ != "TextEmbedder" else ["a", "b"])
