@@ -204,7 +204,8 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
     each row's mapped vector is closer (by cosine) to its partner in the other
     views than to the other rows of its minibatch. Training starts from a
     closed-form alignment (CCA by default) and keeps the held-out best, so the
-    result is at least as good as the starting point on the held-out rows.
+    result is at least as good as the starting point on the held-out rows
+    (without held-out rows: on the training loss).
 
     Parameters
     ----------
@@ -255,8 +256,10 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their top-1
         cross-view retrieval accuracy stops improving and keep the best
-        weights. When the held-out part would have fewer than 10 rows, the
-        training loss decides instead, on all rows.
+        weights. When the held-out part would have fewer than 10 rows, or
+        with ``early_stopping=False``, the training loss on all rows decides
+        instead, and the weights kept are those with the lowest training loss
+        at the end of an epoch (the start included).
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping.
     verbose : int, default=0
@@ -274,15 +277,22 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         Biases of each head's hidden layer.
     hidden_projections_ : list of ndarray of shape (hidden, n_components_) or None
         Output weights of each head's hidden layer.
+    hidden_offsets_ : list of ndarray of shape (n_components_,) or None
+        Mean output of each head's hidden layer over the training rows,
+        subtracted so that the mapped training rows have mean zero.
     means_ : list of ndarray of shape (n_features_of_view,)
         Mean of each view's training rows.
     loss_curve_ : list of float
         Mean training loss of every epoch.
     validation_scores_ : list of float or None
         Held-out top-1 retrieval accuracy after every epoch (None without
-        early stopping).
+        early stopping). Each held-out row is ranked among the held-out rows
+        of its block of at most 1,024, so that the cost per epoch grows
+        linearly: with more held-out rows than that, this is higher than
+        :meth:`score` on the same rows, which ranks among all of them.
     best_validation_score_ : float or None
-        Best held-out accuracy, initial maps included; its weights are kept.
+        Best held-out accuracy (as ``validation_scores_``), initial maps
+        included; its weights are kept.
     n_iter_ : int
         Number of epochs run.
     view_names_ : list of str
@@ -318,12 +328,14 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
     are updated by minibatch Adam.
 
     A linear head maps a row as :math:`z = (x - \\mu) P`; with ``hidden`` it
-    is :math:`z = (x - \\mu) P + \\mathrm{relu}((x - \\mu) W_1 + b_1) W_2`,
+    is :math:`z = (x - \\mu) P + \\mathrm{relu}((x - \\mu) W_1 + b_1) W_2 - c`,
     with :math:`W_2 = 0` at the start so that training begins exactly at the
     closed-form maps. Before training each view is centred and divided by its
-    root-mean-square row norm; after training each view's outputs are scaled
-    to unit root-mean-square norm on the training rows (the loss only sees
-    directions, so this fixes an otherwise arbitrary scale).
+    root-mean-square row norm; after training each view's outputs are
+    centred (``c``, ``hidden_offsets_``, is the hidden branch's mean on the
+    training rows) and scaled to unit root-mean-square norm on the training
+    rows (the loss only sees directions, so this fixes an otherwise
+    arbitrary scale).
 
     How much the epochs add depends on the start. On 5,000 pairs of real
     sentence embeddings the weighted-CCA start already gives almost all of
@@ -372,10 +384,20 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         "hidden_weights_",
         "hidden_intercepts_",
         "hidden_projections_",
+        "hidden_offsets_",
         "n_iter_",
         "loss_curve_",
     )
     _saved_optional = (*VIEW_OPTIONAL, "best_validation_score_", "validation_scores_")
+    # Files written before hidden_offsets_ existed map as they were fitted:
+    # the hidden branch uncentred.
+    _saved_defaults = {
+        "hidden_offsets_": lambda estimator: (
+            None
+            if estimator.hidden_weights_ is None
+            else [np.zeros(p.shape[1]) for p in estimator.hidden_projections_]
+        )
+    }
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
@@ -593,6 +615,22 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             best = self._validation_score(params, validation)
         else:
             best = np.inf
+            # Without held-out rows, the weights kept are those with the
+            # lowest loss on all training rows (fixed batches in row order)
+            # at the end of an epoch, the start included: a diverging run
+            # returns no worse a map than it started from.
+            fixed_batches = np.array_split(np.arange(n_train), n_batches)
+
+            def training_loss():
+                total = 0.0
+                for rows in fixed_batches:
+                    blocks = [block[rows] for block in train]
+                    total += _contrastive_loss(params, blocks, self.temperature)[0] * (
+                        len(rows)
+                    )
+                return total / n_train
+
+            best_training = training_loss()
         best_params = [[p.copy() for p in head] for head in params]
         self.best_validation_score_ = None if validation is None else best
         no_change = 0
@@ -619,6 +657,10 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             else:
                 improved = epoch_loss < best - self.tol
                 best = min(best, epoch_loss)
+                score = training_loss()
+                if score < best_training:
+                    best_training = score
+                    best_params = [[p.copy() for p in head] for head in params]
             if self.verbose:
                 print(message)
             no_change = 0 if improved else no_change + 1
@@ -640,8 +682,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             )
         if validation is not None:
             self.best_validation_score_ = best
-            return best_params
-        return params
+        return best_params
 
     def _set_maps(self, params, train, means, scales):
         """Store the heads in raw-input units, outputs at unit RMS norm."""
@@ -651,8 +692,14 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             [],
             [],
         )
+        hidden_offsets = []
         for head, block, s in zip(params, train, scales, strict=True):
             Z, _ = head_forward(head, block)
+            # The linear part maps the centred training rows to mean zero; a
+            # ReLU branch does not, and its mean would tilt every cosine of
+            # the shared space: it is subtracted (as hidden_offsets_).
+            centre = 0.0 if self.hidden is None else Z.mean(axis=0, dtype=np.float64)
+            Z = Z - centre
             rms = np.sqrt(np.mean(np.einsum("ij,ij->i", Z, Z, dtype=np.float64)))
             rms = rms if rms > 0 else 1.0
             head = [np.asarray(p, dtype=np.float64) for p in head]
@@ -661,6 +708,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
                 hidden_weights.append(head[1] / s)
                 hidden_intercepts.append(head[2])
                 hidden_projections.append(head[3] / rms)
+                hidden_offsets.append(centre / rms)
         self.means_ = means
         self.projections_ = projections
         self._projections = projections
@@ -669,10 +717,12 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             self.hidden_weights_ = None
             self.hidden_intercepts_ = None
             self.hidden_projections_ = None
+            self.hidden_offsets_ = None
         else:
             self.hidden_weights_ = hidden_weights
             self.hidden_intercepts_ = hidden_intercepts
             self.hidden_projections_ = hidden_projections
+            self.hidden_offsets_ = hidden_offsets
 
     # -------------------------------------------------------------- transform
     def _map(self, block, k, *, offset=None):
@@ -693,6 +743,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             H += bias
             np.maximum(H, 0, out=H)
             out[start : start + step] += H @ W2
+        out -= self.hidden_offsets_[k].astype(dtype)
         return out
 
     def _chunk_mapper(self, dtype, *, offset):

@@ -236,7 +236,9 @@ def test_hidden_head_map_and_unavailable_translate():
         centred @ aligner.hidden_weights_[k] + aligner.hidden_intercepts_[k], 0
     )
     expected = (
-        centred @ aligner.projections_[k] + hidden @ aligner.hidden_projections_[k]
+        centred @ aligner.projections_[k]
+        + hidden @ aligner.hidden_projections_[k]
+        - aligner.hidden_offsets_[k]
     )
     assert_allclose(aligner.transform_view(B, k), expected, atol=1e-12)
     # A capability that depends on a parameter: absent, with the reason.
@@ -424,3 +426,48 @@ def test_hidden_layer_is_applied_by_row_chunks():
     assert Z.dtype == np.float32
     assert peak < 4 * Z.nbytes
     assert_allclose(Z[-5:], aligner.transform_view(rows[-5:], 0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_without_held_out_rows_a_diverging_run_keeps_its_start(early_stopping):
+    """Check that the weights kept have the lowest training loss, the start included.
+
+    With nothing held out (early_stopping=False, or under 100 rows), the
+    last epoch's weights were returned: a diverging learning rate took the
+    training top-1 from 0.85 to 0.10.
+    """
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(60, 5))
+    B = A @ rng.normal(size=(5, 4)) + 0.1 * rng.normal(size=(60, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = ContrastiveAligner(
+            max_iter=1, learning_rate=1e-12, early_stopping=False, random_state=0
+        ).fit([A, B])
+        diverged = ContrastiveAligner(
+            learning_rate=1.0, max_iter=3, early_stopping=early_stopping, random_state=0
+        ).fit([A, B])
+    assert diverged.loss_curve_[1] > 10 * diverged.loss_curve_[0]
+    assert diverged.score([A, B]) >= start.score([A, B])
+    assert_allclose(diverged.projections_[0], start.projections_[0], rtol=1e-6)
+
+
+def test_hidden_heads_map_the_training_rows_to_mean_zero():
+    """Check that a hidden ReLU branch is centred like the linear part.
+
+    The documented shared space is centred; the mean of the ReLU branch was
+    left in (norm 0.09 against rows of RMS norm 1 on real embeddings).
+    """
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(300, 6))
+    B = np.tanh(A @ rng.normal(size=(6, 5))) + 0.1 * rng.normal(size=(300, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        aligner = ContrastiveAligner(
+            n_components=3, hidden=16, max_iter=5, early_stopping=False, random_state=0
+        ).fit([A, B])
+    for k, block in enumerate([A, B]):
+        Z = aligner.transform_view(block, k)
+        assert np.linalg.norm(Z.mean(axis=0)) < 1e-10
+        assert_allclose(np.sqrt(np.mean(np.sum(Z**2, axis=1))), 1.0)
+        assert np.linalg.norm(aligner.hidden_offsets_[k]) > 1e-3
