@@ -953,15 +953,15 @@ def test_quality_reason_states_the_accuracy_actually_needed():
     """Check the needed accuracy includes significance: 5 of 10 fail, 6 pass."""
     from types import SimpleNamespace
 
-    from skembed._cli._quality import _needed_accuracy, fit_quality
-    from skembed.metrics._verdict import retrieval_above_chance
+    from skembed._cli._quality import fit_quality
+    from skembed.metrics._verdict import needed_retrieval, retrieval_above_chance
 
     for n in (6, 10, 60, 150, 1000):
-        needed = _needed_accuracy(n)
+        needed = needed_retrieval(n)
         assert retrieval_above_chance(needed, n)
         assert not retrieval_above_chance(needed - 1 / n, n)
-    assert _needed_accuracy(10) == 0.6
-    assert _needed_accuracy(4) is None  # 4 of 4 has p = 0.0039
+    assert needed_retrieval(10) == 0.6
+    assert needed_retrieval(4) is None  # 4 of 4 has p = 0.0039
     half = SimpleNamespace(
         transform_view=lambda X, k: X,
     )

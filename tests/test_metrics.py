@@ -578,3 +578,43 @@ def test_real_cca_similarity_is_exact_on_near_identical_spaces():
     A64, B64 = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
     exact = _dense_canonical_correlations(A64, B64).mean()
     assert cca_similarity(A64, B64) == pytest.approx(exact, abs=1e-8)
+
+
+def test_one_column_embeddings_are_refused_by_cosine_verdicts():
+    """Check compare_spaces and check_same_space on 1 column: an error, not a verdict.
+
+    Every cosine of one column is +1 or -1: A against itself got "not
+    linearly alignable" and check_same_space(A, A) returned False.
+    """
+    A = np.random.default_rng(0).normal(size=(400, 1))
+    for check in (compare_spaces, check_same_space):
+        with pytest.raises(ValueError, match="needs at least 2 columns"):
+            check(A, A)
+
+
+@pytest.mark.parametrize("constant", ["A", "B"])
+def test_compare_spaces_names_a_constant_input(constant):
+    """Check that a constant input is named A or B, not an aligner's 'view1'."""
+    rng = np.random.default_rng(0)
+    inputs = {"A": rng.normal(size=(80, 8)), "B": rng.normal(size=(80, 8))}
+    inputs[constant] = np.ones((80, 8))
+    with pytest.raises(ValueError, match=f"^{constant} is constant over the 60"):
+        compare_spaces(inputs["A"], inputs["B"], random_state=0)
+
+
+def test_the_printed_threshold_is_the_one_the_verdict_uses():
+    """Check signal_threshold includes the significance rule of the verdict.
+
+    On 10 held-out rows, 0.4 is above sqrt(0.1) = 0.316 yet not significant:
+    the table printed 'pairing recovered if >= 0.3162' above the verdict
+    'not linearly alignable'.
+    """
+    from skembed.metrics._verdict import retrieval_above_chance
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(60, 8))
+    result = compare_spaces(A, A, test_size=10, random_state=0)
+    assert result.signal_threshold == 0.6
+    assert retrieval_above_chance(result.signal_threshold, 10)
+    assert not retrieval_above_chance(result.signal_threshold - 0.1, 10)
+    assert "pairing recovered if >= 0.6000" in str(result)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from skembed._unsupervised import MIN_AGREEMENT, MIN_CONFIDENCE, MIN_JUDGED_ROWS
 from skembed.metrics import retrieval_accuracy
-from skembed.metrics._verdict import retrieval_above_chance
+from skembed.metrics._verdict import needed_retrieval, retrieval_above_chance
 
 __all__ = ["LABEL_FREE_SCORE", "Quality", "fit_quality"]
 
@@ -58,25 +58,6 @@ def _two_way(aligner, A, B):
     return 0.5 * (retrieval_accuracy(Z_a, Z_b) + retrieval_accuracy(Z_b, Z_a))
 
 
-def _needed_accuracy(n):
-    """The smallest top-1 accuracy among n candidates that counts as recovered.
-
-    Both rules of :func:`retrieval_above_chance` (at least sqrt(1 / n), and
-    significant at 1e-3), which is monotone in the accuracy: a bisection over
-    the hit counts. None when even 1.0 is not significant (n of 1 to 3).
-    """
-    if not retrieval_above_chance(1.0, n):
-        return None  # too few pairs for any accuracy to be significant
-    low, high = 0, n
-    while low < high:
-        middle = (low + high) // 2
-        if retrieval_above_chance(middle / n, n):
-            high = middle
-        else:
-            low = middle + 1
-    return low / n
-
-
 def fit_quality(aligner, held_out=None):
     """Judge a fitted two-view aligner.
 
@@ -97,7 +78,7 @@ def fit_quality(aligner, held_out=None):
         n = A_test.shape[0]
         accuracy = _two_way(aligner, A_test, B_test)
         chance = 1.0 / n
-        needed = _needed_accuracy(n)
+        needed = needed_retrieval(n)
         if needed is None:
             figure = (
                 f"held-out top-1 retrieval {accuracy:.3f} on {n} pairs not used in "

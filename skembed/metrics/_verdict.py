@@ -91,6 +91,57 @@ def retrieval_above_chance(accuracy, n_candidates):
     return _above_chance(accuracy, n_candidates)
 
 
+def needed_retrieval(n_candidates):
+    """The smallest top-1 accuracy that :func:`retrieval_above_chance` accepts.
+
+    Both of its rules (at least ``sqrt(1 / n)``, and significant at 1e-3) are
+    monotone in the accuracy: a bisection over the hit counts.
+
+    Parameters
+    ----------
+    n_candidates : int
+        Number of rows searched.
+
+    Returns
+    -------
+    needed : float or None
+        None when no accuracy, not even 1.0, is significant (1 to 3
+        candidates).
+
+    Examples
+    --------
+    >>> from skembed.metrics._verdict import needed_retrieval
+    >>> needed_retrieval(10), needed_retrieval(10_000)
+    (0.6, 0.01)
+    """
+    n = int(n_candidates)
+    if not _above_chance(1.0, n):
+        return None
+    low, high = 0, n
+    while low < high:
+        middle = (low + high) // 2
+        if _above_chance(middle / n, n):
+            high = middle
+        else:
+            low = middle + 1
+    return low / n
+
+
+def _needed_text(n):
+    needed = needed_retrieval(n)
+    return "n/a (too few rows)" if needed is None else f"{needed:.4f}"
+
+
+def _check_cosine_widths(A, B, caller):
+    """Refuse one-column embeddings, whose cosines are all +1 or -1."""
+    if min(A.shape[1], B.shape[1]) < 2:
+        raise ValueError(
+            f"{caller} ranks rows by cosine, which needs at least 2 columns: "
+            "with one, every cosine is +1 or -1 and no row can be told from "
+            f"another. A has {A.shape[1]} and B has {B.shape[1]} columns."
+        )
+
+
 def _two_way_retrieval(A, B):
     return 0.5 * (retrieval_accuracy(A, B) + retrieval_accuracy(B, A))
 
@@ -174,6 +225,7 @@ def check_same_space(A, B, *, action="warn", n_samples=1000, random_state=0):
     A and B do not look like embeddings of one space: ...
     """
     A, B = check_paired(A, B)
+    _check_cosine_widths(A, B, "check_same_space")
     rng = check_random_state(random_state)
     n, p, q = A.shape[0], A.shape[1], B.shape[1]
     if n < 2:
@@ -204,7 +256,7 @@ def check_same_space(A, B, *, action="warn", n_samples=1000, random_state=0):
             f"paired rows have mean cosine {paired.mean():.3f} against "
             f"{unpaired.mean():.3f} for random pairs, and raw top-1 retrieval "
             f"is {retrieval:.4f} among {m} rows (chance {1 / m:.4f}, needed "
-            f">= {math.sqrt(1 / m):.4f})"
+            f">= {_needed_text(m)})"
         )
     if not same:
         message = f"A and B do not look like embeddings of one space: {reasons}. "
@@ -256,8 +308,9 @@ class SpaceComparison:
     chance : float
         Top-1 retrieval accuracy of a random ranking, ``1 / n_test``.
     signal_threshold : float
-        ``sqrt(chance)``: the retrieval accuracy above which a pairing counts
-        as recovered.
+        The smallest held-out retrieval accuracy that counts as a recovered
+        pairing: at least ``sqrt(chance)`` and significant against chance at
+        level 1e-3 (which binds below about 50 held-out rows).
     paired_cosine, random_pair_cosine : float or None
         Mean raw cosine of paired rows and of random pairs (None when the
         widths differ).
@@ -526,6 +579,7 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
     A and B are different embedding spaces: ...
     """
     A, B = check_paired(A, B)
+    _check_cosine_widths(A, B, "compare_spaces")
     n = A.shape[0]
     widths = (A.shape[1], B.shape[1])
     rng = check_random_state(random_state)
@@ -541,6 +595,13 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
     train.sort()
     test.sort()
     A_train, B_train, A_test, B_test = A[train], B[train], A[test], B[test]
+    for name, rows in (("A", A_train), ("B", B_train)):
+        if not np.any(rows != rows[0]):
+            raise ValueError(
+                f"{name} is constant over the {train.size} training rows (every "
+                "row the same vector): no aligner can learn from it. Check that "
+                f"{name} holds the embeddings."
+            )
     n_test = test.size
     chance = 1.0 / n_test
 
@@ -589,7 +650,7 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
         n_test=int(n_test),
         n_features=widths,
         chance=chance,
-        signal_threshold=math.sqrt(chance),
+        signal_threshold=needed_retrieval(n_test),
         paired_cosine=paired,
         random_pair_cosine=unpaired,
         raw_retrieval=raw,
