@@ -13,6 +13,7 @@ its own.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import copy
+import pickle
 from abc import abstractmethod
 from functools import partial
 
@@ -61,6 +62,16 @@ def _same_value(a, b):
         )
     if isinstance(a, dict) and isinstance(b, dict):
         return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)
+    if type(a) is type(b) and type(a).__eq__ is object.__eq__:
+        # An object without its own equality (scikit-learn's
+        # make_column_selector) is compared by content, as pickled: the copy
+        # kept from the first call is never identical to the caller's object.
+        # Functions pickle by name; a lambda does not pickle, and the copy of
+        # one is the object itself (caught above).
+        try:
+            return pickle.dumps(a) == pickle.dumps(b)
+        except Exception:
+            return False
     try:
         equal = a == b
         if isinstance(equal, bool | np.bool_):

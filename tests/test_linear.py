@@ -377,3 +377,30 @@ def test_a_failed_refit_keeps_the_fitted_maps():
         aligner.fit([rng.normal(size=(50, 5)), rng.normal(size=(50, 3))])
     assert aligner.n_features_per_view_ == [6, 4]
     assert_allclose(aligner.transform([A6, B4]), expected)
+
+
+def test_partial_fit_continues_with_column_selector_views():
+    """Check that make_column_selector views, unchanged, let partial_fit go on.
+
+    The first call keeps a copy of views; a selector has no equality of its
+    own, so the copy never equalled the original and every second call was
+    refused. A selector for other columns is still refused.
+    """
+    import pandas as pd
+    from sklearn.compose import make_column_selector
+
+    rng = np.random.default_rng(0)
+    names = [f"a{i}" for i in range(3)] + [f"b{i}" for i in range(3)]
+    frame = pd.DataFrame(rng.normal(size=(40, 6)), columns=names)
+    views = {
+        "a": make_column_selector(pattern="^a"),
+        "b": make_column_selector(pattern="^b"),
+    }
+    aligner = RidgeAligner(views=views).partial_fit(frame[:20])
+    aligner.partial_fit(frame[20:])
+    assert_allclose(
+        aligner.maps_[0], RidgeAligner(views=views).fit(frame).maps_[0], atol=1e-12
+    )
+    swapped = {"a": views["b"], "b": views["a"]}
+    with pytest.raises(ValueError, match="started with views"):
+        aligner.set_params(views=swapped).partial_fit(frame[20:])
