@@ -22,7 +22,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._parallel import map_row_groups, row_groups
-from skembed._stats import row_norms
+from skembed._stats import divide_by_row_norms
 from skembed._views import check_view_block, resolve_view
 
 __all__ = ["AffineMapMixin"]
@@ -45,7 +45,7 @@ def _affine_into(block, out, projection, bias, l2_rows):
     if l2_rows:
         # Row scaling commutes with the right product: normalise the output
         # instead of copying the input.
-        out /= row_norms(block)[:, None]
+        divide_by_row_norms(out, block)
     if bias is not None:
         out -= bias
     return out

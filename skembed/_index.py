@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skembed._neighbors import search_unit_index, unit_index_penalties
 from skembed._params import NumbersAreNotFlagsMixin
-from skembed._stats import chunk_rows, row_norms
+from skembed._stats import chunk_rows, divide_by_row_norms
 
 __all__ = ["EmbeddingIndex"]
 
@@ -255,7 +255,7 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         """
         out = np.asarray(X)
         out = out - mean.astype(out.dtype) if mean is not None else out.copy()
-        out /= row_norms(out)[:, None]
+        divide_by_row_norms(out)
         return out.astype(dtype, copy=False)
 
     def _row_step(self):

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, state_kept_on_error
-from skembed._stats import row_norms, unit_rows
+from skembed._stats import divide_by_row_norms, unit_rows
 from skembed._views import check_views
 
 __all__ = ["RelativeProjector"]
@@ -318,5 +318,5 @@ class RelativeProjector(BaseAligner):
         dtype = block.dtype
         centred = block - self.means_[k].astype(dtype) if self.center else block
         out = centred @ self._unit_anchors[k].T.astype(dtype)
-        out /= row_norms(centred)[:, None]
+        divide_by_row_norms(out, centred)
         return out

@@ -58,7 +58,7 @@ from threadpoolctl import threadpool_limits
 
 from skembed._atomic import write_atomically
 from skembed._params import NumbersAreNotFlagsMixin
-from skembed._stats import row_norms
+from skembed._stats import unit_rows
 
 __all__ = ["EmbeddingUnion", "TextEmbedder"]
 
@@ -1084,7 +1084,7 @@ class TextEmbedder(
         # Backends with normalizes=True apply `normalize` themselves. Not in
         # place: a callable may return an array it keeps.
         if self.normalize and not backend.normalizes:
-            vectors = vectors / row_norms(vectors)[:, np.newaxis]
+            vectors = unit_rows(vectors)
         return vectors
 
     def _embed(self, texts, backend):

@@ -270,3 +270,76 @@ def test_a_pilot_without_spread_leaves_the_scale_to_later_rows(unit, pilot):
     expected = centred.T @ centred
     error = np.max(np.abs(stats.centered_gram(0) - expected))
     assert error <= 1e-5 * np.max(np.abs(expected))
+
+
+def test_the_pilot_shift_sees_rows_beyond_the_first_chunk():
+    """Check float32 moments of an input whose first rows sit apart from the rest.
+
+    The shift was chosen from the first 1,024 rows only: rows near the origin
+    first and 1,000 away after them took no shift, and the float32 products
+    cancelled (centred Gram off by 174%, canonical correlations by 0.4).
+    """
+    from skembed import CCAAligner
+
+    rng = np.random.default_rng(0)
+    n, d = 20_000, 8
+    X = rng.standard_normal((n, d))
+    Y = 0.5 * X + rng.standard_normal((n, d))
+    X[1024:] += 1000.0
+    Y[1024:] += 1000.0
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    moments = CrossMoments(2, gram=(0,)).update([X32, Y32])
+    centred = np.cov(X32.astype(np.float64), rowvar=False, bias=True) * n
+    got = moments.centered_gram(0)
+    assert np.linalg.norm(got - centred) < 1e-2 * np.linalg.norm(centred)
+    expected = CCAAligner(n_components=d, reg=1e-6).fit([X, Y])
+    float32 = CCAAligner(n_components=d, reg=1e-6).fit([X32, Y32])
+    assert_allclose(
+        float32.canonical_correlations_, expected.canonical_correlations_, atol=0.05
+    )
+
+
+def test_float32_rows_with_a_norm_beyond_float32_are_normalised_not_zeroed():
+    """Check unit rows of finite float32 rows whose norm exceeds 3.4e38.
+
+    The norm, exact in float64, was cast to float32 (infinity) and the row
+    divided to zeros; EmbeddingConcatenator(normalize="l2") zeroed it.
+    """
+    from skembed import EmbeddingConcatenator
+    from skembed._stats import divide_by_row_norms, unit_rows
+
+    X = np.array([[3e38, 3e38, 0], [1, 2, 2]], dtype=np.float32)
+    expected = np.array([[2**-0.5, 2**-0.5, 0], [1 / 3, 2 / 3, 2 / 3]])
+    got = unit_rows(X)
+    assert got.dtype == np.float32
+    assert_allclose(got, expected, rtol=1e-6)
+    assert_allclose(divide_by_row_norms(X.copy()), expected, rtol=1e-6)
+    projected = np.ones((2, 2), dtype=np.float32)
+    assert_allclose(
+        divide_by_row_norms(projected, X), [[1 / 4.2426e38] * 2, [1 / 3] * 2], rtol=1e-4
+    )
+    concatenated = EmbeddingConcatenator(normalize="l2", weights=None).fit_transform(
+        [X, X]
+    )
+    assert_allclose(concatenated, np.hstack([expected, expected]), rtol=1e-6)
+
+
+def test_float32_rows_near_1e18_fit_wherever_they_start():
+    """Check that huge finite float32 rows in the middle of a row group fit.
+
+    The power-of-two scale came from the first 1,024 rows only: rows of
+    1e18 starting inside a row group overflowed the float32 products and
+    were reported as "NaN or infinity"; starting a group, they fitted.
+    """
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    # 40 chunks of the moments budget at this width, in row groups of two.
+    n, d = 1365 * 40, 384
+    X = rng.standard_normal((n, d), dtype=np.float32)
+    Y = X + 0.1 * rng.standard_normal((n, d), dtype=np.float32)
+    X[2730 * 10 + 1365 :] *= 1e18
+    Y[2730 * 10 + 1365 :] *= 1e18
+    fitted = ProcrustesAligner().fit([X, Y])
+    reference = ProcrustesAligner().fit([X.astype(np.float64), Y.astype(np.float64)])
+    assert_allclose(fitted.rotations_[0], reference.rotations_[0], atol=1e-3)
