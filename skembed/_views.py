@@ -728,9 +728,11 @@ def _norm_blocks(X: np.ndarray) -> list:
     for prefix in (True, False):
         order = slice(None) if prefix else slice(None, None, -1)
         # energy[:, w - 1]: squared row norms of the first (or last) w columns
-        energy = np.cumsum(sample[:, order] ** 2, axis=1)
-        mean = energy.mean(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # (entries beyond 1e154 square to infinity: no boundary is read there)
+        with np.errstate(over="ignore", invalid="ignore"):
+            energy = np.cumsum(sample[:, order] ** 2, axis=1)
+            mean = energy.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             spread = energy.std(axis=0) / mean
             # widths 2 .. n_features - 1, each against one column less and more
             inner = spread[1:-1]
@@ -833,14 +835,31 @@ def _resolve_selector(selector, X, n_columns: int, names, label) -> np.ndarray:
                 "return a slice, an int array, a boolean mask or column names."
             )
     if isinstance(selector, slice):
-        if isinstance(selector.start, str) or isinstance(selector.stop, str):
+        bounds = (selector.start, selector.stop)
+        if any(isinstance(bound, str) for bound in bounds):
+            if not all(bound is None or isinstance(bound, str) for bound in bounds):
+                raise TypeError(
+                    f"views[{label}] is the slice {selector!r}, which mixes a "
+                    "column name and a position; give both bounds as names or "
+                    "both as positions."
+                )
             if names is None:
                 _names_to_positions([selector.start, selector.stop], None, label, X)
+            present = [b for b in bounds if b is not None]
+            # A missing label is refused by name first: on unsorted columns
+            # pandas raises a bare KeyError for it.
+            _names_to_positions(present, names, label, X)
             # label slices include their stop, as DataFrame.loc does
             selector = pd.Index(names).slice_indexer(
                 selector.start, selector.stop, selector.step
             )
-        return np.arange(*selector.indices(n_columns), dtype=np.intp)
+        try:
+            return np.arange(*selector.indices(n_columns), dtype=np.intp)
+        except TypeError:
+            raise TypeError(
+                f"views[{label}] is the slice {selector!r}; slice bounds and step "
+                "must be integers (column positions) or column names."
+            ) from None
     if isinstance(selector, str):
         return _names_to_positions([selector], names, label, X)
     if isinstance(selector, Integral) and not isinstance(selector, bool | np.bool_):
@@ -1455,6 +1474,16 @@ def check_views(
     if _is_list_of_views(X):
         return _split_list(
             estimator, X, allowed, reset=reset, allow_unequal_rows=allow_unequal_rows
+        )
+    series = _as_series(X)
+    if series is not None and _is_vector_series(series):
+        # One column of vectors holds one model's embeddings: it is never
+        # split into views (a polars Array series was read as a 2-D array).
+        raise ValueError(
+            f"X is a single column of vectors (one model's embeddings), but "
+            f"{_estimator_name(estimator)} needs at least 2 views. Pass a "
+            "DataFrame with one column per view, or a list of columns or arrays, "
+            "one per view."
         )
     frame = _as_frame(X)
     schema = None if frame is None else _frame_schema(frame)

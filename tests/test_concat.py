@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -670,3 +671,16 @@ def test_an_output_overflowed_by_the_weights_blames_the_weights():
     X[0, 0] = np.inf
     with pytest.raises(ValueError, match="Input X contains NaN or infinity"):
         huge.transform([X[:, :3], X[:, 3:]])
+
+
+def test_huge_entries_fit_without_overflow_warnings():
+    """Check that l2 concatenation of entries near 1e300 warns of nothing.
+
+    The default split's probe squared the entries outside any errstate:
+    two "overflow encountered in square" warnings, the results correct.
+    """
+    X = _two_views() * 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = EmbeddingConcatenator(views=2).fit_transform(X)
+    assert np.isfinite(out).all()

@@ -1436,3 +1436,39 @@ def test_a_view_block_of_vector_columns_must_be_the_views_own():
     scalars.columns = [f"s{j}" for j in range(8)]
     plain = ProcrustesAligner(views={"a": slice(0, 4), "b": slice(4, 8)}).fit(scalars)
     assert plain.transform_view(frame[["b"]], "a").shape == (30, 4)
+
+
+def test_bad_slice_selectors_name_the_view():
+    """Check slices with a missing label, mixed bounds or a float bound.
+
+    They raised pandas' bare KeyError or Python's slice TypeError, naming
+    neither `views` nor the fix.
+    """
+    from skembed import ProcrustesAligner
+
+    X = np.random.default_rng(0).normal(size=(40, 8))
+    frame = pd.DataFrame(X, columns=["z", "a", "q", "b", "c", "d", "e", "f"])
+    cases = [
+        ({"u": slice("z", "bb"), "v": slice("c", "f")}, frame, ValueError, "'bb'"),
+        ({"u": slice(0, "b"), "v": slice("c", None)}, frame, TypeError, "mixes"),
+        ({"u": slice(0, 4.0), "v": slice(4, None)}, X, TypeError, "must be integers"),
+    ]
+    for views, data, error, fragment in cases:
+        with pytest.raises(error, match=rf"views\['u'\].*{fragment}"):
+            ProcrustesAligner(views=views).fit(data)
+
+
+def test_one_column_of_vectors_as_x_is_one_model_not_two_views():
+    """Check a Series of vectors as X: a clear error, pandas and polars alike.
+
+    pandas failed in numpy ("setting an array element with a sequence");
+    a polars Array series was read as a 2-D array and split into halves.
+    """
+    from skembed import ProcrustesAligner
+
+    X = np.random.default_rng(0).normal(size=(40, 8))
+    import polars as pl
+
+    for column in (pd.Series(list(X), name="emb"), pl.Series("emb", X)):
+        with pytest.raises(ValueError, match="X is a single column of vectors"):
+            ProcrustesAligner().fit(column)
