@@ -12,10 +12,15 @@ product is about ``eps32 * sqrt(chunk_rows)`` relative to
 :math:`\\sum_r |x_r| |y_r|`, a sum dominated by the mean when the data sit far
 from the origin. Centring afterwards subtracts :math:`n \\mu_i \\mu_j^\\top` and
 would leave that error relative to a much smaller covariance. To avoid the
-cancellation, each view is shifted by a pilot mean (taken from the first chunk)
-before the product whenever its squared mean norm is large compared with its
-spread; moments are kept about that shift and converted exactly, in float64,
-when they are read.
+cancellation, each view is shifted by a pilot mean (of rows spread evenly
+over the input) before the product whenever its squared mean norm is large
+compared with its spread; moments are kept about that shift and converted
+exactly, in float64, when they are read. A float32 chunk whose own mean
+still sits far from the shift by the same test (sorted or grouped input,
+whose rows move away from the pilot's mean) is multiplied in float64
+instead. What float32 products cannot keep is a variance much smaller than
+the largest one within a chunk (clusters far apart, shuffled): pass
+float64 input there.
 """
 
 # Authors: The skembed developers
@@ -524,8 +529,11 @@ class CrossMoments:
             # or grouped input whose first rows sit near the origin and the
             # rest far from it took no shift, and its float32 products then
             # cancelled (canonical correlations off by 0.4 on such data).
-            step = max(1, n // _PILOT_ROWS)
-            pilot = [b[: step * _PILOT_ROWS : step] for b in blocks]
+            if n <= _PILOT_ROWS:
+                pilot = blocks
+            else:
+                spread = np.linspace(0, n - 1, _PILOT_ROWS).astype(np.intp)
+                pilot = [b[spread] for b in blocks]
             self._init_shift(pilot if prepare is None else prepare(pilot))
 
         def group_moments(start, stop):
@@ -594,6 +602,11 @@ class CrossMoments:
                 block = np.multiply(block, self._scale[k], dtype=np.float64).astype(
                     block.dtype
                 )
+            if block.dtype == np.float32 and _far_from_origin(block):
+                # The pilot's shift does not centre this chunk (its rows sit
+                # elsewhere than the pilot's): float32 products would cancel
+                # as the module docstring says, float64 ones do not.
+                block = block.astype(np.float64)
             shifted.append(block)
             self._sums[k] += _column_sums(block)
             if self.sum_of_squares:
@@ -884,6 +897,26 @@ def _unscaled(value, *factors):
                 "rescale them, for example to unit-length rows, before fitting."
             )
     return result
+
+
+def _far_from_origin(block):
+    """Whether a float32 chunk's mean is far from 0 next to its rows' spread.
+
+    The test of the pilot shift (``_SHIFT_RATIO``) against the *median*
+    squared deviation of the rows from the chunk's mean: a chunk holding
+    rows of two groups far apart (the boundary of sorted input) has a large
+    mean deviation but most rows close to their own group, and its float32
+    products would cancel as the module docstring says. The deviations are
+    read from row norms and one matrix-vector product; where they cancel,
+    the mean is far anyway.
+    """
+    ratio = _SHIFT_RATIO[np.dtype(np.float32)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = block.mean(axis=0, dtype=np.float64)
+        centre = float(mean @ mean)
+        squares = np.einsum("ij,ij->i", block, block, dtype=np.float64)
+        deviations = squares - 2 * (block @ mean.astype(block.dtype)) + centre
+        return bool(centre > ratio * np.median(deviations))
 
 
 def _power_of_two_scale(block):
