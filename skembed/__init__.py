@@ -10,6 +10,7 @@
 # does not pay for the aligners. Type checkers and IDEs read the block below.
 
 import importlib
+import threading
 from typing import TYPE_CHECKING
 
 from skembed._version import __version__
@@ -76,15 +77,30 @@ __all__ = [
 ]
 
 
+# The first use loads every public module at once, in one thread at a time:
+# threads importing scikit-learn's modules side by side can meet its circular
+# imports half done ("partially initialized module"), which the eager import
+# this replaces never did.
+_LOADING = threading.RLock()
+
+
+def _load_all():
+    with _LOADING:
+        for public, module in _PUBLIC.items():
+            if public not in globals():
+                globals()[public] = getattr(importlib.import_module(module), public)
+
+
 def __getattr__(name):
     if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    elif name in _SUBPACKAGES:
-        value = importlib.import_module(f"skembed.{name}")
-    else:
-        raise AttributeError(f"module 'skembed' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+        _load_all()
+        return globals()[name]
+    if name in _SUBPACKAGES:
+        with _LOADING:
+            value = importlib.import_module(f"skembed.{name}")
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'skembed' has no attribute {name!r}")
 
 
 def __dir__():

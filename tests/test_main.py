@@ -2082,3 +2082,47 @@ def test_header_never_drops_the_first_row_of_a_file_without_one(
     code, _, err = _main(folder, capsys, monkeypatch, *argv.split())
     assert code == 2
     _one_error(err, "p.csv", "--header, but line 1 is 0,0")
+
+
+_FIRST_USE_IN_THREADS = """
+import threading
+
+import skembed
+
+errors = []
+
+
+def use(name):
+    try:
+        getattr(skembed, name)
+    except Exception as exc:
+        errors.append(f"{name}: {type(exc).__name__}: {exc}")
+
+
+names = ["ProcrustesAligner", "load_aligner", "CCAAligner", "EmbeddingIndex"]
+threads = [threading.Thread(target=use, args=(name,)) for name in names]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(errors)
+"""
+
+
+def test_first_use_of_the_package_from_several_threads_at_once():
+    """Check that threads resolving public names together all get them.
+
+    Each name imported its own module in the asking thread: scikit-learn's
+    circular imports then met half done ("partially initialized module
+    'sklearn.base'") in about half of the runs.
+    """
+    for _ in range(3):
+        result = subprocess.run(
+            [sys.executable, "-c", _FIRST_USE_IN_THREADS],
+            capture_output=True,
+            text=True,
+            env=_SUBPROCESS_ENV,
+            timeout=120,
+            check=True,
+        )
+        assert result.stdout.strip() == "[]", result.stdout
