@@ -109,7 +109,9 @@ class ViewLayout:
     column_widths : ndarray of int or None
         For ``"frame"``, the number of values per row of each dataframe column.
     vector_columns : ndarray of bool or None
-        For ``"frame"``, which dataframe columns are array-valued.
+        For ``"frame"``, which dataframe columns are array-valued; for
+        ``"list"``, which items were (None for layouts fitted before it was
+        kept).
     feature_names : ndarray of str or None
         String names of the input columns, when ``X`` had string column names.
     """
@@ -1055,6 +1057,9 @@ def _expanded_names(labels, widths, is_vector) -> list | None:
     ``f"{c}{j}"``; None unless every label is a string (scikit-learn's rule)."""
     if not all(isinstance(label, str) for label in labels):
         return None
+    pairs = zip(labels, is_vector, strict=True)
+    if any(label == "" and vector for label, vector in pairs):
+        return None  # an unnamed polars Series of vectors, as pandas' None
     names = []
     for label, width, vector in zip(labels, widths, is_vector, strict=True):
         if vector:
@@ -1064,13 +1069,13 @@ def _expanded_names(labels, widths, is_vector) -> list | None:
     return names
 
 
-def _convert_list(X, allowed: list, estimator) -> tuple[list, list]:
+def _convert_list(X, allowed: list, estimator) -> tuple[list, list, np.ndarray]:
     """Validate every item of a list/tuple X; return 2-D arrays of one dtype.
 
     An item may be a 2-D array-like, a dataframe (numeric and/or array-valued
     columns, concatenated in order) or one column of vectors (a Series). Also
     returns, per item, its feature names (see :func:`_expanded_names`), None for
-    items without string column names.
+    items without string column names, and whether it held vector columns.
     """
     frames = {}
     names = [None] * len(X)
@@ -1120,7 +1125,8 @@ def _convert_list(X, allowed: list, estimator) -> tuple[list, list]:
         blocks.append(
             check_array(item, dtype=target, estimator=estimator, input_name="X")
         )
-    return blocks, names
+    vectors = np.array([k in frames for k in range(len(X))], dtype=bool)
+    return blocks, names, vectors
 
 
 def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> list:
@@ -1143,7 +1149,7 @@ def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> li
             f"{len(estimator._view_layout.widths)} views "
             f"{_short_list(estimator.view_names_)}; pass one array per view."
         )
-    blocks, names = _convert_list(X, allowed, estimator)
+    blocks, names, vectors = _convert_list(X, allowed, estimator)
     n_rows = [block.shape[0] for block in blocks]
     if not allow_unequal_rows and len(set(n_rows)) > 1:
         raise ValueError(
@@ -1164,7 +1170,9 @@ def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> li
                 feature_names = np.asarray(joined, dtype=object)
                 estimator.feature_names_in_ = feature_names
         view_names = [f"view{k}" for k in range(len(X))]
-        layout = ViewLayout("list", None, widths, feature_names=feature_names)
+        layout = ViewLayout(
+            "list", None, widths, vector_columns=vectors, feature_names=feature_names
+        )
         _store_layout(estimator, layout, view_names)
     else:
         _check_widths(estimator, widths, what="X[{k}]")
@@ -1172,7 +1180,9 @@ def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> li
     return blocks
 
 
-def _check_list_names(estimator, names, what="X[{k}]") -> None:
+def _check_list_names(
+    estimator, names, what="X[{k}]", *, vector_items_only=False
+) -> None:
     """Check the feature names of a list X against those seen in fit.
 
     As scikit-learn's rule for one dataframe, different names are an error. An
@@ -1182,8 +1192,13 @@ def _check_list_names(estimator, names, what="X[{k}]") -> None:
     if estimator._view_layout.feature_names is None:
         return
     name = _estimator_name(estimator)
+    vectors = estimator._view_layout.vector_columns
     for k, item_names in enumerate(names):
         if item_names is None:
+            continue
+        if vector_items_only and (vectors is None or not vectors[k]):
+            # A view fitted on scalar columns takes a vector column of its
+            # width under any name (see _check_view_vector_names).
             continue
         # The view's own names, whatever X was at fit: a frame's columns in
         # the order the view selects them, or a vector column's entries.
@@ -1340,12 +1355,13 @@ def _split_frame(estimator, X, frame, schema, allowed: list, *, reset) -> list:
         _check_list_names(
             estimator,
             [
-                _expanded_names([label], [width], [vector])
+                None if label == "" else _expanded_names([label], [width], [vector])
                 for label, width, vector in zip(
                     columns.labels, columns.widths, columns.is_vector, strict=True
                 )
             ],
             what="X's column {k}",
+            vector_items_only=True,
         )
         return [columns.take(slice(k, k + 1)) for k in range(n_columns)]
     mismatch = np.flatnonzero(
@@ -1652,6 +1668,8 @@ def _check_view_vector_names(estimator, index, columns):
     layout = estimator._view_layout
     if layout.feature_names is None or layout.kind == "array":
         return
+    if any(label == "" for label in columns.labels):
+        return  # an unnamed polars Series: no name to check
     given = _expanded_names(columns.labels, columns.widths, columns.is_vector)
     if given is None:
         return
@@ -1659,6 +1677,8 @@ def _check_view_vector_names(estimator, index, columns):
         positions = _positions(layout.selections[index], len(layout.column_widths))
         if not layout.vector_columns[positions].all():
             return
+    elif layout.vector_columns is None or not layout.vector_columns[index]:
+        return
     expected = list(view_feature_names(estimator, index))
     if given == expected:
         return

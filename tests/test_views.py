@@ -1472,3 +1472,33 @@ def test_one_column_of_vectors_as_x_is_one_model_not_two_views():
     for column in (pd.Series(list(X), name="emb"), pl.Series("emb", X)):
         with pytest.raises(ValueError, match="X is a single column of vectors"):
             ProcrustesAligner().fit(column)
+
+
+def test_vector_name_checks_spare_unnamed_polars_series_and_scalar_fits():
+    """Check the two cases the vector-column name checks must leave alone.
+
+    An unnamed polars Series is named "" (pandas: None), which was taken for
+    a name; a view fitted on a list of scalar-column frames takes vector
+    columns of its width under any name, as after a fit on one frame.
+    """
+    import polars as pl
+
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(30, 4)), rng.normal(size=(30, 4))
+    frame = pd.DataFrame({"a": list(A), "b": list(B)})
+    aligner = ProcrustesAligner(views=["a", "b"]).fit(frame)
+    assert aligner.transform_view(pl.Series(A), "a").shape == (30, 4)
+    named = ProcrustesAligner().fit([pd.Series(list(A), name="a"), B])
+    assert named.transform([pl.Series(A), B]).shape == (30, 8)
+    scalars = [
+        pd.DataFrame(A, columns=[f"minilm_{j}" for j in range(4)]),
+        pd.DataFrame(B, columns=[f"e5_{j}" for j in range(4)]),
+    ]
+    fitted = ProcrustesAligner().fit(scalars)
+    vectors = pd.DataFrame({"minilm": list(A), "e5": list(B)})
+    assert_allclose(fitted.transform(vectors), fitted.transform([A, B]))
+    assert_allclose(
+        fitted.transform_view(vectors[["minilm"]], 0), fitted.transform_view(A, 0)
+    )
