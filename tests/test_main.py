@@ -2126,3 +2126,34 @@ def test_first_use_of_the_package_from_several_threads_at_once():
             check=True,
         )
         assert result.stdout.strip() == "[]", result.stdout
+
+
+@pytest.mark.parametrize("writer", ["pandas", "numpy"])
+def test_a_last_row_of_nan_is_an_error_not_a_blank_line(
+    paired, capsys, monkeypatch, writer
+):
+    """Check a CSV ending in a row of NaN: exit 2 naming the line, not a lost row.
+
+    Blank lines and rows of empty or NaN cells read alike; trailing ones were
+    all dropped as blank lines: translate wrote 399 rows for 400 (exit 0).
+    """
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    rows = B.astype(np.float64)
+    rows[-1] = np.nan
+    if writer == "pandas":
+        pd.DataFrame(rows).to_csv(folder / "q.csv", index=False, header=False)
+    else:
+        np.savetxt(folder / "q.csv", rows, delimiter=",")
+    argv = "translate m.npz q.csv --source 1 --target 0 -q -o out.npy"
+    code, _, err = _main(folder, capsys, monkeypatch, *argv.split())
+    assert code == 2
+    _one_error(err, f"q.csv, line {rows.shape[0]} holds no number")
+    assert not (folder / "out.npy").exists()
+    # Blank last lines are still dropped.
+    np.savetxt(folder / "q.csv", B, delimiter=",")
+    with open(folder / "q.csv", "a") as file:
+        file.write("\n\n")
+    code, _, err = _main(folder, capsys, monkeypatch, *argv.split())
+    assert code == 0, err
+    assert np.load(folder / "out.npy").shape[0] == B.shape[0]

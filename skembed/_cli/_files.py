@@ -683,6 +683,23 @@ def _has_header(cells, header, where):
     )
 
 
+def _trailing_blank_lines(path, window=1 << 16):
+    """How many blank lines end a text file (its final newline aside)."""
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        file.seek(max(0, size - window))
+        tail = file.read()
+    lines = tail.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last line
+    count = 0
+    for line in reversed(lines):
+        if line.strip():
+            break
+        count += 1
+    return count
+
+
 def _read_csv(path, where, header, step):
     import pandas as pd
 
@@ -714,18 +731,19 @@ def _read_csv(path, where, header, step):
         raise UserError(f"{where} has no data rows.")
     frame = pd.concat(chunks) if len(chunks) > 1 else chunks[0]
     first_line = 2 if skip else 1
-    # Blank lines read as rows of nothing: dropped at the end of the file,
-    # an error inside it.
-    empty = frame.isna().all(axis=1).to_numpy()
-    if empty.any():
-        last = len(empty) - np.argmin(empty[::-1]) if not empty.all() else 0
-        inner = np.flatnonzero(empty[:last])
-        if inner.size:
-            raise UserError(
-                f"{where}, line {inner[0] + first_line} is empty; remove it or fill "
-                "it in."
-            )
-        frame = frame.iloc[:last]
+    # Blank lines read as rows of nothing, as do rows of empty cells or NaN
+    # (",,," from pandas, "nan,nan" from numpy): only as many trailing rows
+    # as the file has blank last lines are dropped; any other is an error.
+    blank = _trailing_blank_lines(path)
+    if blank:
+        tail = frame.iloc[len(frame) - blank :].isna().to_numpy().all()
+        frame = frame.iloc[: len(frame) - blank] if tail else frame
+    empty = np.flatnonzero(frame.isna().all(axis=1).to_numpy())
+    if empty.size:
+        raise UserError(
+            f"{where}, line {empty[0] + first_line} holds no number (it is empty, "
+            "or every cell is empty or NaN); remove it or fill it in."
+        )
     if frame.shape[0] == 0:
         raise UserError(f"{where} has no data rows.")
     if skip:
