@@ -2157,3 +2157,23 @@ def test_a_last_row_of_nan_is_an_error_not_a_blank_line(
     code, _, err = _main(folder, capsys, monkeypatch, *argv.split())
     assert code == 0, err
     assert np.load(folder / "out.npy").shape[0] == B.shape[0]
+
+
+def test_header_never_takes_the_first_pair_for_pandas_column_numbers(
+    paired, capsys, monkeypatch
+):
+    """Check --header on a pairs file whose first pair is 0,1: an error.
+
+    --header holds for every CSV input; 0,1 was read as pandas' header of
+    the pairs file and the first pair dropped (exit 0).
+    """
+    folder, A, B = paired
+    pd.DataFrame(A).to_csv(folder / "a.csv", index=False)
+    (folder / "p.csv").write_text("0,1\n1,2\n2,3\n3,4\n")
+    argv = "align a.csv b.npy --pairs p.csv --header -q -o m.npz"
+    code, _, err = _main(folder, capsys, monkeypatch, *argv.split())
+    assert code == 2
+    _one_error(err, "p.csv", "column numbers or the first pair")
+    (folder / "p.csv").write_text("a,b\n0,1\n1,2\n2,3\n3,4\n")
+    code, _, err = _main(folder, capsys, monkeypatch, *argv.split())
+    assert "first pair" not in err

@@ -627,7 +627,7 @@ def _first_row(path, where):
     return [cell.strip() for cell in row]
 
 
-def _has_header(cells, header, where):
+def _has_header(cells, header, where, *, integer=False):
     """Whether line 1 is a header, by the rule of ``--header``/``--no-header``.
 
     ``header`` is "yes", "no" or "auto". A line without any number is always a
@@ -650,6 +650,13 @@ def _has_header(cells, header, where):
         return False
     counts = all(numeric) and [float(c) for c in cells] == list(range(len(cells)))
     if header == "yes":
+        if integer and counts:
+            # In a file of row numbers, 0,1,... is as likely the first pair.
+            raise UserError(
+                f"{where}: --header, but line 1 is {','.join(cells)}: pandas' "
+                "column numbers or the first pair? Give the file a header of "
+                "names (such as a,b), or save it as .npy."
+            )
         if all(numeric) and not counts:
             # --header holds for every CSV input: a file saved without one
             # would lose its first row, and every row number after it would
@@ -700,12 +707,12 @@ def _trailing_blank_lines(path, window=1 << 16):
     return count
 
 
-def _read_csv(path, where, header, step):
+def _read_csv(path, where, header, step, *, integer=False):
     import pandas as pd
 
     _expect_kind(path, where, "text")
     cells = _first_row(path, where)
-    skip = _has_header(cells, header, where)
+    skip = _has_header(cells, header, where, integer=integer)
     size = max(path.stat().st_size, 1)
     step.advance(0, size)
     chunks = []
@@ -892,7 +899,7 @@ def read_embeddings(
         _expect_kind(path, where, "npz")
         table = _read_npz(path, key, where, step)
     elif suffix == ".csv":
-        table, unnamed = _read_csv(path, where, header, step)
+        table, unnamed = _read_csv(path, where, header, step, integer=integer)
     elif suffix == ".parquet":
         table = _read_parquet(path, where, step)
     else:
