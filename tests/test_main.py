@@ -2177,3 +2177,21 @@ def test_header_never_takes_the_first_pair_for_pandas_column_numbers(
     (folder / "p.csv").write_text("a,b\n0,1\n1,2\n2,3\n3,4\n")
     code, _, err = _main(folder, capsys, monkeypatch, *argv.split())
     assert "first pair" not in err
+
+
+@pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
+def test_parquet_with_a_repeated_column_name_is_a_user_error(
+    paired, capsys, monkeypatch
+):
+    """Check a Parquet file naming one column twice: exit 2, not 'a bug' (exit 1)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder, A, B = paired
+    column = pa.array(list(B), type=pa.list_(pa.float64()))
+    pq.write_table(
+        pa.table([column, column], names=["emb", "emb"]), folder / "b.parquet"
+    )
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "a.npy", "b.parquet")
+    assert code == 2
+    _one_error(err, "b.parquet names the column 'emb' twice")

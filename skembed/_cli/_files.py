@@ -830,6 +830,13 @@ def _read_parquet(path, where, step):
         raise UserError(
             f"{where} is not a readable Parquet file ({one_line(exc)})."
         ) from None
+    names = table.column_names
+    twice = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+    if twice:
+        raise UserError(
+            f"{where} names the column {twice[0]!r} twice; give its columns "
+            "distinct names."
+        )
     return _Frame(table, where, arrow=True)
 
 
