@@ -2195,3 +2195,34 @@ def test_parquet_with_a_repeated_column_name_is_a_user_error(
     code, _, err = _main(folder, capsys, monkeypatch, "report", "a.npy", "b.parquet")
     assert code == 2
     _one_error(err, "b.parquet names the column 'emb' twice")
+
+
+def test_structured_arrays_with_utf8_names_or_wide_headers_are_read(
+    paired, capsys, monkeypatch
+):
+    """Check two valid structured inputs that were refused.
+
+    A .npz member in .npy format 3.0 (UTF-8 field names) had its names read
+    as latin-1; a structured .npy of 768 fields has a header over NumPy's
+    default 10,000-byte bound and was called damaged.
+    """
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    n, d = B.shape
+    record = np.zeros(n, dtype=[("向量", np.float64, (d,)), ("id", np.int64)])
+    record["向量"] = B
+    record["id"] = np.arange(n)
+    np.savez(folder / "v3.npz", record)
+    argv = "translate m.npz v3.npz --source 1 --target 0 --columns 向量 -q -o o.npy"
+    code, _, err = _main(folder, capsys, monkeypatch, *argv.split())
+    assert code == 0, err
+    expected = load_aligner(folder / "m.npz").translate(B.astype(np.float64), 1, 0)
+    assert_allclose(np.load(folder / "o.npy"), expected, rtol=1e-6)
+    wide = np.zeros(n, dtype=[(f"dimension_{j}", np.float64) for j in range(768)])
+    assert len(np.lib.format.header_data_from_array_1_0(wide)["descr"]) == 768
+    for j in range(768):
+        wide[f"dimension_{j}"] = np.random.default_rng(j).normal(size=n)
+    np.save(folder / "wide.npy", wide)
+    np.save(folder / "other.npy", np.random.default_rng(0).normal(size=(n, 768)))
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "wide.npy", "other.npy")
+    assert "damaged header" not in err and code in (0, 3), err

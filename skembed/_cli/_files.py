@@ -100,6 +100,13 @@ def _expect_kind(path, where, expected):
 
 
 # ----------------------------------------------------------------- .npy data
+# NumPy refuses headers over 10,000 bytes unless told otherwise, for the cost
+# of parsing them; a structured array of 768 named float fields (a
+# DataFrame's to_records()) has a header of 15,000. Headers are parsed as
+# literals, never unpickled, so a larger bound is safe.
+_MAX_HEADER_BYTES = 1 << 20
+
+
 def _npy_header(stream, where, available):
     """Shape, Fortran order and dtype of an ``.npy`` stream, checked.
 
@@ -109,10 +116,16 @@ def _npy_header(stream, where, available):
     """
     try:
         version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        read = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read(stream, max_header_size=_MAX_HEADER_BYTES)
+        if version == (3, 0) and dtype.names is not None:
+            # Version 3.0 differs from 2.0 only by a UTF-8 header, which the
+            # 2.0 reader decodes as latin-1: the field names come back garbled.
+            dtype = _utf8_field_names(dtype)
     except Exception as exc:  # a damaged header breaks its parser anywhere
         raise UserError(
             f"{where} is not a readable .npy array (damaged header: {one_line(exc)})."
@@ -139,12 +152,26 @@ def _npy_header(stream, where, available):
     return shape, fortran, dtype
 
 
+def _utf8_field_names(dtype):
+    """``dtype`` with its field names decoded as UTF-8 instead of latin-1."""
+    names = [name.encode("latin-1").decode("utf-8") for name in dtype.names]
+    return np.dtype(
+        {
+            "names": names,
+            "formats": [dtype.fields[name][0] for name in dtype.names],
+            "offsets": [dtype.fields[name][1] for name in dtype.names],
+            "itemsize": dtype.itemsize,
+        }
+    )
+
+
 def _read_npy(path, where, step):
     size = path.stat().st_size
     with open(path, "rb") as file:
         shape, fortran, dtype = _npy_header(file, where, size)
     if dtype.names is not None:
-        return _Structured(np.load(path, allow_pickle=False), where)
+        array = np.load(path, allow_pickle=False, max_header_size=_MAX_HEADER_BYTES)
+        return _Structured(array, where)
     array = np.lib.format.open_memmap(path, mode="r") if math.prod(shape) else None
     if array is None:
         return _Plain(np.empty(shape, dtype=dtype), where)
