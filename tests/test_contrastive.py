@@ -471,3 +471,26 @@ def test_hidden_heads_map_the_training_rows_to_mean_zero():
         assert np.linalg.norm(Z.mean(axis=0)) < 1e-10
         assert_allclose(np.sqrt(np.mean(np.sum(Z**2, axis=1))), 1.0)
         assert np.linalg.norm(aligner.hidden_offsets_[k]) > 1e-3
+
+
+def test_the_loss_value_alone_equals_the_loss_with_its_gradient():
+    """Check the forward-only loss that scores weights without held-out rows."""
+    from skembed._contrastive import _contrastive_loss, _info_nce_value
+
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(size=(40, w)) for w in (6, 5, 4)]
+    linear = [[rng.normal(size=(w, 3))] for w in (6, 5, 4)]
+    hidden = [
+        [
+            rng.normal(size=(w, 3)),
+            rng.normal(size=(w, 7)),
+            rng.normal(size=7),
+            rng.normal(size=(7, 3)),
+        ]
+        for w in (6, 5, 4)
+    ]
+    for params in (linear, hidden):
+        expected = _contrastive_loss(params, blocks, 0.1)[0]
+        assert _info_nce_value(params, blocks, 0.1) == pytest.approx(
+            expected, rel=1e-12
+        )
