@@ -378,10 +378,11 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
                 if check_finite and not all_finite(target):
                     if all(all_finite(block[rows]) for block in blocks):
                         raise ValueError(
-                            f"The output overflows {dtype}: weights_ "
-                            f"{self.weights_.tolist()} times the normalised "
-                            "views exceed its largest value. Pass smaller "
-                            "weights (or float64 input)."
+                            f"The output overflows {dtype}: the views, "
+                            f"normalised ({self.normalize}) and multiplied by "
+                            f"weights_ {self.weights_.tolist()}, exceed its "
+                            "largest value. Pass float64 input, or smaller "
+                            "weights."
                         )
                     raise ValueError(
                         "Input X contains NaN or infinity (or a value too large "

@@ -55,6 +55,8 @@ def check_no_flag_for_a_number(constraints, params, caller_name):
         if any(isinstance(c, str) and c in _TAKES_FLAGS for c in options):
             continue
         kind = _numeric_kind(options)
+        if kind is not None and str in options:
+            kind += " or a name"
         if kind is not None:
             raise TypeError(
                 f"The {name!r} parameter of {caller_name} takes {kind}, not a "

@@ -238,9 +238,10 @@ def divide_by_row_norms(out, block=None):
 
     ``block`` defaults to ``out`` itself; zero rows of ``block`` leave their
     rows of ``out`` as they are. Rows of ``block`` whose norm lies beyond the
-    range of ``out``'s dtype (finite float32 rows of entries near 1e38) are
-    divided in float64, where a division by the norm cast to float32,
-    infinity, would have zeroed them.
+    normal range of ``out``'s dtype (finite float32 rows of entries near
+    1e38, or subnormal ones near 1e-45) are divided in float64, where a
+    division by the norm cast to float32 (infinity, or a subnormal of a few
+    digits) would have zeroed them or left them far from unit length.
 
     Returns
     -------
@@ -251,7 +252,11 @@ def divide_by_row_norms(out, block=None):
     norms = _row_norms_float64(block)
     with np.errstate(over="ignore"):
         narrow = norms.astype(out.dtype, copy=False)
-    beyond = np.flatnonzero(np.isinf(narrow) & np.isfinite(norms))
+    # Beyond either end: norms over the dtype's largest value, and norms under
+    # its smallest normal one (subnormal float32, where the cast keeps too
+    # few digits to divide by).
+    outside = np.isinf(narrow) | (narrow < np.finfo(out.dtype).tiny)
+    beyond = np.flatnonzero(outside & np.isfinite(norms))
     saved = out[beyond].astype(np.float64) if beyond.size else None
     out /= narrow[:, None]
     if beyond.size:

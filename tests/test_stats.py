@@ -365,3 +365,17 @@ def test_float32_chunks_of_rows_far_from_the_shift_are_multiplied_in_float64(d):
     within = np.eye(d) - np.outer(u, u)
     error = within @ (moments.centered_gram(0) - expected) @ within
     assert np.linalg.norm(error) < 1e-6 * np.linalg.norm(within @ expected @ within)
+
+
+def test_subnormal_float32_rows_are_made_unit_rows():
+    """Check a float32 row of entries near 1e-45: unit length, not norm 1.41.
+
+    Its norm, cast to float32, is a subnormal with a digit or two: dividing
+    by it left [1, 1, 0].
+    """
+    from skembed._stats import unit_rows
+
+    X = np.array([[1e-45, 1e-45, 0], [1, 2, 2]], dtype=np.float32)
+    assert_allclose(
+        unit_rows(X), [[2**-0.5, 2**-0.5, 0], [1 / 3, 2 / 3, 2 / 3]], rtol=1e-6
+    )
