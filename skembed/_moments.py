@@ -70,8 +70,8 @@ def _same_value(a, b):
         # one is the object itself (caught above).
         try:
             return pickle.dumps(a) == pickle.dumps(b)
-        except Exception:
-            return False
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return False  # not picklable (a local class or function, a lock)
     try:
         equal = a == b
         if isinstance(equal, bool | np.bool_):
