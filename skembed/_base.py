@@ -43,7 +43,12 @@ from skembed._stats import (
     map_rows,
     row_norms,
 )
-from skembed._views import check_view_block, check_views, resolve_view
+from skembed._views import (
+    check_view_block,
+    check_views,
+    keep_list_index,
+    resolve_view,
+)
 
 __all__ = ["BaseAligner", "state_kept_on_error"]
 
@@ -250,7 +255,8 @@ class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
         check_finite = not get_config()["assume_finite"]
         views = check_rows(self, X, reset=False)
         combine = partial(self._combine, check_finite=check_finite)
-        return map_rows(views, combine, self._n_combined_features())
+        out = map_rows(views, combine, self._n_combined_features())
+        return keep_list_index(self, X, out)
 
     def transform_view(self, X_view, view):
         """Map one view's raw embeddings into the shared space.

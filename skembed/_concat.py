@@ -29,7 +29,7 @@ from skembed._stats import (
     reduce_rows,
     view_moments,
 )
-from skembed._views import resolve_view, view_feature_names
+from skembed._views import keep_list_index, resolve_view, view_feature_names
 
 __all__ = ["EmbeddingConcatenator"]
 
@@ -330,7 +330,8 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
         check_finite = not get_config()["assume_finite"]
         views = check_rows(self, X, reset=False)
         transform = partial(self._transform_blocks, check_finite=check_finite)
-        return map_rows(views, transform, sum(self.n_features_per_view_))
+        out = map_rows(views, transform, sum(self.n_features_per_view_))
+        return keep_list_index(self, X, out)
 
     def _transform_blocks(self, blocks, *, check_finite=True, n_threads=None):
         """Normalise, weight and concatenate numpy view blocks.

@@ -1380,6 +1380,26 @@ def _split_frame(estimator, X, frame, schema, allowed: list, *, reset) -> list:
     return [columns.take(selection) for selection in layout.selections]
 
 
+def keep_list_index(estimator, X, out):
+    """``out`` on the index of X's first pandas item, under pandas output.
+
+    scikit-learn's ``set_output`` takes the output's index from X, which a
+    list has not: a list of DataFrames came out numbered 0..n-1 and could not
+    be joined back to its rows. Views pair rows by position, so the first
+    pandas item's index is the rows'. Other outputs are returned as they are.
+    """
+    if not isinstance(X, list | tuple) or not isinstance(out, np.ndarray):
+        return out
+    from sklearn.utils._set_output import _get_output_config
+
+    if _get_output_config("transform", estimator)["dense"] != "pandas":
+        return out
+    for item in X:
+        if isinstance(item, pd.DataFrame | pd.Series):
+            return pd.DataFrame(out, index=item.index, copy=False)
+    return out
+
+
 def is_dask_collection(X) -> bool:
     """Tell whether X (or an item of a list/tuple X) is a Dask collection.
 

@@ -1502,3 +1502,26 @@ def test_vector_name_checks_spare_unnamed_polars_series_and_scalar_fits():
     assert_allclose(
         fitted.transform_view(vectors[["minilm"]], 0), fitted.transform_view(A, 0)
     )
+
+
+def test_pandas_output_of_a_list_of_frames_keeps_their_index():
+    """Check set_output(transform="pandas") on a list of DataFrames.
+
+    scikit-learn takes the index from X, which a list has not: the rows came
+    out numbered 0..n-1 where one DataFrame keeps its index.
+    """
+    from skembed import EmbeddingConcatenator, ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    index = pd.Index([f"r{i}" for i in range(20)], name="id")
+    frames = [
+        pd.DataFrame(rng.normal(size=(20, 3)), index=index, columns=["a0", "a1", "a2"]),
+        pd.DataFrame(rng.normal(size=(20, 3)), index=index, columns=["b0", "b1", "b2"]),
+    ]
+    for estimator in (ProcrustesAligner(), EmbeddingConcatenator()):
+        out = estimator.set_output(transform="pandas").fit(frames).transform(frames)
+        assert out.index.equals(index)
+        assert list(out.columns) == list(estimator.get_feature_names_out())
+        assert estimator.fit_transform(frames).index.equals(index)
+        plain = estimator.set_output(transform="default").transform(frames)
+        assert isinstance(plain, np.ndarray)
