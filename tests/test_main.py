@@ -2028,12 +2028,8 @@ def test_the_installed_command_is_the_import_safe_entry_point():
     assert scripts == ["skembed", "=", "skembed.__main__:main"]
 
 
-def test_importing_the_package_loads_no_numerical_library():
-    """Check that ``import skembed`` defers numpy, scipy and scikit-learn."""
-    code = (
-        "import sys, skembed; "
-        "print(sorted(m for m in ('numpy', 'scipy', 'sklearn') if m in sys.modules))"
-    )
+def _python_output(code):
+    """What a fresh interpreter running ``code`` prints (it must exit 0)."""
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -2042,7 +2038,16 @@ def test_importing_the_package_loads_no_numerical_library():
         timeout=120,
         check=True,
     )
-    assert result.stdout.strip() == "[]"
+    return result.stdout.strip()
+
+
+def test_importing_the_package_loads_no_numerical_library():
+    """Check that ``import skembed`` defers numpy, scipy and scikit-learn."""
+    code = (
+        "import sys, skembed; "
+        "print(sorted(m for m in ('numpy', 'scipy', 'sklearn') if m in sys.modules))"
+    )
+    assert _python_output(code) == "[]"
 
 
 def test_public_names_and_subpackages_resolve_on_first_use():
@@ -2117,15 +2122,7 @@ def test_first_use_of_the_package_from_several_threads_at_once():
     'sklearn.base'") in about half of the runs.
     """
     for _ in range(3):
-        result = subprocess.run(
-            [sys.executable, "-c", _FIRST_USE_IN_THREADS],
-            capture_output=True,
-            text=True,
-            env=_SUBPROCESS_ENV,
-            timeout=120,
-            check=True,
-        )
-        assert result.stdout.strip() == "[]", result.stdout
+        assert _python_output(_FIRST_USE_IN_THREADS) == "[]"
 
 
 @pytest.mark.parametrize("writer", ["pandas", "numpy"])
