@@ -607,13 +607,15 @@ class CrossMoments:
                 block = np.multiply(block, self._scale[k], dtype=np.float64).astype(
                     block.dtype
                 )
-            if block.dtype == np.float32 and _far_from_origin(block):
+            sums = _column_sums(block)
+            if block.dtype == np.float32 and _far_from_origin(block, sums):
                 # The pilot's shift does not centre this chunk (its rows sit
                 # elsewhere than the pilot's): float32 products would cancel
                 # as the module docstring says, float64 ones do not.
                 block = block.astype(np.float64)
+                sums = _column_sums(block)
             shifted.append(block)
-            self._sums[k] += _column_sums(block)
+            self._sums[k] += sums
             if self.sum_of_squares:
                 # Row norms in the block dtype (d terms each), summed in float64:
                 # an n-vector temporary instead of a float64 copy of the chunk.
@@ -904,23 +906,31 @@ def _unscaled(value, *factors):
     return result
 
 
-def _far_from_origin(block):
+# Rows of a chunk whose squared deviations judge whether it sits far from the
+# shift: the median of a sample is all the test needs, at a fraction of the
+# cost of a pass over the chunk.
+_FAR_SAMPLE_ROWS = 64
+
+
+def _far_from_origin(block, sums):
     """Whether a float32 chunk's mean is far from 0 next to its rows' spread.
 
     The test of the pilot shift (``_SHIFT_RATIO``) against the *median*
     squared deviation of the rows from the chunk's mean: a chunk holding
     rows of two groups far apart (the boundary of sorted input) has a large
     mean deviation but most rows close to their own group, and its float32
-    products would cancel as the module docstring says. The deviations are
-    read from row norms and one matrix-vector product; where they cancel,
-    the mean is far anyway.
+    products would cancel as the module docstring says. ``sums`` are the
+    chunk's column sums, which the moments need anyway; the deviations are
+    read on rows spread over the chunk. Where they cancel, the mean is far
+    anyway.
     """
     ratio = _SHIFT_RATIO[np.dtype(np.float32)]
+    sample = block[:: max(1, block.shape[0] // _FAR_SAMPLE_ROWS)]
     with np.errstate(invalid="ignore", over="ignore"):
-        mean = block.mean(axis=0, dtype=np.float64)
+        mean = sums / block.shape[0]
         centre = float(mean @ mean)
-        squares = np.einsum("ij,ij->i", block, block, dtype=np.float64)
-        deviations = squares - 2 * (block @ mean.astype(block.dtype)) + centre
+        squares = np.einsum("ij,ij->i", sample, sample, dtype=np.float64)
+        deviations = squares - 2 * (sample @ mean) + centre
         return bool(centre > ratio * np.median(deviations))
 
 
