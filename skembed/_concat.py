@@ -23,10 +23,10 @@ from skembed._stats import (
     all_finite,
     check_rows,
     chunk_rows,
-    divide_by_row_norms,
     map_rows,
     merge_moments,
     reduce_rows,
+    unit_rows,
     view_moments,
 )
 from skembed._views import keep_list_index, resolve_view, view_feature_names
@@ -357,8 +357,7 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
                 # Norms safe at any magnitude (zero rows get 1 and stay zero);
                 # a division, as a reciprocal of a tiny norm may not exist in
                 # the dtype.
-                np.copyto(out, chunk)
-                divide_by_row_norms(out, chunk)
+                unit_rows(chunk, out=out)
                 out *= dtype.type(weight)
             elif self.normalize == "standard":
                 np.subtract(chunk, shifts[k], out=out)

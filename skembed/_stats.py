@@ -249,6 +249,11 @@ def divide_by_row_norms(out, block=None):
         The same array, divided.
     """
     block = out if block is None else block
+    return _divide_rows(out, block, out)
+
+
+def _divide_rows(values, block, out):
+    """``values / (row norms of block)`` into ``out`` (which may be ``values``)."""
     norms = _row_norms_float64(block)
     with np.errstate(over="ignore"):
         narrow = norms.astype(out.dtype, copy=False)
@@ -257,8 +262,8 @@ def divide_by_row_norms(out, block=None):
     # few digits to divide by).
     outside = np.isinf(narrow) | (narrow < np.finfo(out.dtype).tiny)
     beyond = np.flatnonzero(outside & np.isfinite(norms))
-    saved = out[beyond].astype(np.float64) if beyond.size else None
-    out /= narrow[:, None]
+    saved = values[beyond].astype(np.float64) if beyond.size else None
+    out = np.divide(values, narrow[:, None], out=out)
     if beyond.size:
         out[beyond] = saved / norms[beyond, None]
     return out
@@ -291,9 +296,15 @@ def all_finite(chunk):
     return bool(np.isfinite(sums).all())
 
 
-def unit_rows(block):
-    """Rows scaled to unit length in the block dtype; zero rows stay zero."""
-    return divide_by_row_norms(np.array(block, copy=True), block)
+def unit_rows(block, out=None):
+    """Rows scaled to unit length in the block dtype; zero rows stay zero.
+
+    Written into ``out`` (of the block's shape and dtype) when given.
+    """
+    if out is None:
+        dtype = block.dtype if block.dtype.kind == "f" else np.dtype(np.float64)
+        out = np.empty(block.shape, dtype=dtype)
+    return _divide_rows(block, block, out)
 
 
 class CrossMoments:
