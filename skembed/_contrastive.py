@@ -77,25 +77,15 @@ def _info_nce_value(params, blocks, temperature):
     pairs = list(combinations(range(len(blocks)), 2))
     loss = 0.0
     for a, b in pairs:
-        S = units[a] @ units[b].T
-        S /= temperature
-        n = S.shape[0]
-        row_max = S.max(axis=1, keepdims=True)
-        col_max = S.max(axis=0, keepdims=True)
-        rows = np.log(np.exp(S - row_max).sum(axis=1, keepdims=True)) + row_max
-        cols = np.log(np.exp(S - col_max).sum(axis=0, keepdims=True)) + col_max
-        value = (rows.sum() + cols.sum()) / (2 * n) - np.trace(S) / n
-        loss += float(value) / len(pairs)
+        loss += _info_nce_terms(units[a], units[b], temperature)[0] / len(pairs)
     return loss
 
 
-def _pair_info_nce(U, V, temperature):
-    """Symmetric InfoNCE of row-paired unit vectors, with its gradient.
+def _info_nce_terms(U, V, temperature):
+    """The symmetric InfoNCE of unit rows U and V, and its softmax terms.
 
-    Returns the loss and the gradients with respect to U and V. With
-    S = U V^T / t, the loss is the mean of the cross-entropies of the row
-    softmax and the column softmax of S against the diagonal, so
-    dL/dS = (softmax_rows(S) + softmax_cols(S) - 2 I) / (2 n).
+    Returns the loss and the exponentials of the row and column softmaxes of
+    S = U V^T / t with their sums, which the gradient reuses.
     """
     n = U.shape[0]
     S = U @ V.T
@@ -110,13 +100,26 @@ def _pair_info_nce(U, V, temperature):
     loss = (np.sum(np.log(row_sums) + row_max) + np.sum(np.log(col_sums) + col_max)) / (
         2 * n
     ) - diagonal / n
+    return float(loss), rows, row_sums, cols, col_sums
+
+
+def _pair_info_nce(U, V, temperature):
+    """Symmetric InfoNCE of row-paired unit vectors, with its gradient.
+
+    Returns the loss and the gradients with respect to U and V. With
+    S = U V^T / t, the loss is the mean of the cross-entropies of the row
+    softmax and the column softmax of S against the diagonal, so
+    dL/dS = (softmax_rows(S) + softmax_cols(S) - 2 I) / (2 n).
+    """
+    n = U.shape[0]
+    loss, rows, row_sums, cols, col_sums = _info_nce_terms(U, V, temperature)
     rows /= row_sums
     cols /= col_sums
     grad_S = rows
     grad_S += cols
     grad_S[np.diag_indices(n)] -= 2.0
     grad_S /= 2 * n * temperature
-    return float(loss), grad_S @ V, grad_S.T @ U
+    return loss, grad_S @ V, grad_S.T @ U
 
 
 def head_forward(params, X):
