@@ -406,9 +406,34 @@ def _merge_column_top(values, cols, n_cols, k):
     return values[order[take]].reshape(n_cols, k)
 
 
-def _dropped(S, keep_prob, generator):
-    """S with every entry replaced by -inf with probability ``1 - keep_prob``."""
-    return np.where(generator.random(S.shape, dtype=S.dtype) < keep_prob, S, -np.inf)
+# Rows of one random stream in stochastic matching. Streams belong to fixed
+# tiles of rows, not to blocks, so the entries dropped do not depend on where
+# the blocks (sized by memory) start.
+_DROP_TILE = 64
+
+
+def _tile_uniforms(seed, which, start, stop, n_columns, dtype):
+    """Uniforms for rows start..stop that depend on (seed, which, row) alone.
+
+    Tile t (rows 64 t to 64 t + 63) always draws its full tile from the
+    stream ``[seed, which, t]``; a block uses the rows of it that it covers.
+    """
+    out = np.empty((stop - start, n_columns), dtype=dtype)
+    for tile in range(start // _DROP_TILE, (stop - 1) // _DROP_TILE + 1):
+        stream = np.random.default_rng([seed, which, tile])
+        first, last = tile * _DROP_TILE, (tile + 1) * _DROP_TILE
+        if first >= start and last <= stop:
+            stream.random(out=out[first - start : last - start], dtype=dtype)
+        else:
+            rows = stream.random((_DROP_TILE, n_columns), dtype=dtype)
+            lo, hi = max(first, start), min(last, stop)
+            out[lo - start : hi - start] = rows[lo - first : hi - first]
+    return out
+
+
+def _dropped(S, keep_prob, uniforms):
+    """S with every entry replaced by -inf where its uniform is ``keep_prob`` or more."""
+    return np.where(uniforms < keep_prob, S, -np.inf)
 
 
 def mutual_matches(
@@ -433,9 +458,10 @@ def mutual_matches(
     block gives each column a floor (its ``csls_k``-th best value there,
     which the final one cannot be below), and the other blocks pass on only
     the entries at or above it, a few per column instead of a transposed
-    copy of every block. Blocks are merged in row order and each draws its
-    random numbers from its own stream, so the matches do not depend on the
-    number of threads.
+    copy of every block. Blocks are merged in row order, and the random
+    number of every score depends on its row and the draw from ``generator``
+    alone, not on the blocks, so the matches depend neither on the number of
+    threads nor on ``chunk_size`` or ``working_memory``.
 
     Returns ``forward`` (best row of B for each row of A), ``backward`` (best
     row of A for each row of B) and their CSLS scores (float64).
@@ -498,8 +524,8 @@ def mutual_matches(
     penalty_of_b = np.sort(top, axis=1).mean(axis=1, dtype=np.float64)
     del values, columns, top
 
-    # Pass 2: best matches. Each block's random numbers come from a stream
-    # seeded by one draw of ``generator`` and the block's first row.
+    # Pass 2: best matches. Random numbers come from streams of fixed row
+    # tiles seeded by one draw of ``generator`` (see _tile_uniforms).
     seed = None
     if keep_prob < 1:
         seed = int(generator.integers(np.iinfo(np.int64).max))
@@ -515,13 +541,21 @@ def mutual_matches(
         if keep_prob < 1:
             best = backward_block.max(axis=0)
             fallback = (_first_best_rows(backward_block, best), best)
-            stream = np.random.default_rng([seed, start])
-            kept = _dropped(forward_block, keep_prob, stream)
+            n_b_columns = forward_block.shape[1]
+            kept = _dropped(
+                forward_block,
+                keep_prob,
+                _tile_uniforms(seed, 0, start, stop, n_b_columns, S.dtype),
+            )
             # A row dropped entirely keeps its best score.
             lost = np.isneginf(kept).all(axis=1)
             kept[lost] = forward_block[lost]
             forward_block = kept
-            backward_block = _dropped(backward_block, keep_prob, stream)
+            backward_block = _dropped(
+                backward_block,
+                keep_prob,
+                _tile_uniforms(seed, 1, start, stop, n_b_columns, S.dtype),
+            )
         best = forward_block.argmax(axis=1)
         score = forward_block[np.arange(stop - start), best]
         column_best = backward_block.max(axis=0)

@@ -191,6 +191,37 @@ def test_mutual_matches_stochastic_induction():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stochastic_matches_do_not_depend_on_the_blocks(dtype):
+    # The scores dropped belong to rows, not to blocks sized by memory: with
+    # one seed, every block layout (and so every working_memory) gives the
+    # same matches.
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(300, 8)).astype(dtype)
+    B = rng.normal(size=(200, 8)).astype(dtype)
+
+    def run(**kwargs):
+        return mutual_matches(
+            A, B, 5, keep_prob=0.5, generator=np.random.default_rng(42), **kwargs
+        )
+
+    reference = run()
+    for kwargs in (
+        {"chunk_size": 1},
+        {"chunk_size": 7},
+        {"chunk_size": 64},
+        {"chunk_size": 130},
+        {"working_memory": 0.01},
+    ):
+        forward, backward, forward_score, backward_score = run(**kwargs)
+        assert_array_equal(forward, reference[0])
+        assert_array_equal(backward, reference[1])
+        # Products of blocks of other heights round differently.
+        atol = 1e-5 if dtype == np.float32 else 1e-12
+        assert_allclose(forward_score, reference[2], atol=atol)
+        assert_allclose(backward_score, reference[3], atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("chunk_size", [2, 5, 40])
 def test_mutual_matches_column_floors_across_many_blocks(chunk_size, dtype):
     """Check the column penalties when many blocks raise the floors.
