@@ -225,7 +225,8 @@ def _row_norms_float64(block):
     if extreme.any():
         rows = np.asarray(block[extreme], dtype=np.float64)
         peak = np.max(np.abs(rows), axis=1)
-        with np.errstate(invalid="ignore"):
+        # A finite row can have a norm beyond float64: infinity says so.
+        with np.errstate(invalid="ignore", over="ignore"):
             norms[extreme] = peak * np.sqrt(
                 np.einsum("ij,ij->i", rows / peak[:, None], rows / peak[:, None])
             )
@@ -263,9 +264,24 @@ def _divide_rows(values, block, out):
     outside = np.isinf(narrow) | (narrow < np.finfo(out.dtype).tiny)
     beyond = np.flatnonzero(outside & np.isfinite(norms))
     saved = values[beyond].astype(np.float64) if beyond.size else None
+    # Finite rows whose norm is beyond even float64 (entries near 1e307):
+    # dividing by an infinite norm would zero them. Divided by their largest
+    # entry first, their norm is at most sqrt(d).
+    huge = np.flatnonzero(np.isinf(norms))
+    if huge.size:
+        huge = huge[np.isfinite(block[huge]).all(axis=1)]
+    if huge.size:
+        rows = np.asarray(block[huge], dtype=np.float64)
+        peak = np.max(np.abs(rows), axis=1)[:, None]
+        scaled = np.asarray(values[huge], dtype=np.float64) / peak
+        huge_rows = (
+            scaled / np.sqrt(np.einsum("ij,ij->i", rows / peak, rows / peak))[:, None]
+        )
     out = np.divide(values, narrow[:, None], out=out)
     if beyond.size:
         out[beyond] = saved / norms[beyond, None]
+    if huge.size:
+        out[huge] = huge_rows
     return out
 
 
@@ -278,10 +294,11 @@ def product_safe_rows(block):
     """
     norms = row_norms(block)
     limit = 2.0 ** _SAFE_EXPONENT.get(block.dtype, _SAFE_EXPONENT[np.dtype(np.float32)])
-    finite = norms[np.isfinite(norms)]
-    if finite.size == 0 or (finite.max() <= limit and finite.min() >= 1 / limit):
+    # An infinite norm is a finite row beyond the dtype's range (or a
+    # non-finite row, which the callers refuse first): normalised too.
+    if norms.size == 0 or (norms.max() <= limit and norms.min() >= 1 / limit):
         return block
-    return block / norms[:, None]
+    return unit_rows(block)
 
 
 def all_finite(chunk):

@@ -387,3 +387,14 @@ def test_centring_rows_near_the_float64_limit(backend):
     small = EmbeddingIndex(3, center=True).fit(index / 1e300)
     assert_allclose(fitted.mean_ / 1e300, small.mean_, rtol=1e-12)
     assert_array_equal(found, small.kneighbors(index[:5] / 1e300)[1])
+
+
+def test_float64_rows_whose_norm_overflows_are_not_zeroed():
+    # A finite float64 row whose norm exceeds 1.8e308 is a direction like
+    # any other, not a zero row.
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(6, 384))
+    docs[0] = 1e307
+    scores, found = EmbeddingIndex(2).fit(docs).kneighbors(np.ones((1, 384)))
+    assert found[0, 0] == 0
+    assert_allclose(scores[0, 0], 1.0)

@@ -493,3 +493,21 @@ def test_alignment_score_is_the_mean_over_ordered_pairs():
     assert (
         alignment_score([v[:4] for v in views], k=10, method="csls", csls_k=50) == 1.0
     )
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float32, 2e37), (np.float64, 1e307)])
+def test_rows_whose_norm_leaves_the_dtype_are_searched_by_direction(dtype, big):
+    # Finite entries, but a norm (sqrt(384) * big) beyond the dtype's range:
+    # cosine ignores scale, so the row is searched like any other.
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(6, 384)).astype(dtype)
+    docs[0] = big
+    query = np.vstack([np.ones(384), rng.normal(size=384)]).astype(dtype)
+    for k in (1, 2):
+        scores, found = kneighbors(query, docs, k=k)
+        assert found[0, 0] == 0
+        assert_allclose(scores[0, 0], 1.0, atol=1e-6)
+        scores, found = kneighbors(query, docs, k=k, method="csls", csls_k=2)
+        assert found[0, 0] == 0
+    assert retrieval_accuracy(docs, docs, method="csls", csls_k=2) == 1.0
+    assert np.isfinite(csls_penalties(docs, docs, csls_k=2)).all()
