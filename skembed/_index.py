@@ -486,25 +486,61 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             )
         return self._faiss_search(prepared, k)
 
-    def _faiss_search(self, prepared, k):
+    def _faiss_fetch(self, block, fetch):
+        """FAISS's ``fetch`` best rows of every query, ties at the cut included.
+
+        FAISS keeps one of two rows of equal score at its cut in an order of
+        its own (the later row, for a flat index), so the rows that tie with
+        the last one fetched are not all there, and the first of them, which
+        the numpy backend returns, may be missing. One row more is asked
+        for; a query whose extra row still ties with its ``fetch``-th is
+        searched again with twice as many, until the tie ends inside what
+        was fetched or the whole index is. Missing places: row -1.
+        """
         index = self.faiss_index_
-        csls = self.method == "csls"
-        fetch = k
-        if csls:
-            fetch = min(self.n_index_, max(k, self.csls_k, self.shortlist))
+        n_index = self.n_index_
+        want = min(fetch + 1, n_index)
+        cosines, rows = self._faiss_call(index, block, want)
+        pending = np.arange(block.shape[0])
+        while want < n_index:
+            last = cosines[pending, fetch - 1]
+            tied = (rows[pending, want - 1] >= 0) & (cosines[pending, want - 1] == last)
+            pending = pending[tied]
+            if pending.size == 0:
+                break
+            want = min(2 * want, n_index)
+            more_cosines, more_rows = self._faiss_call(index, block[pending], want)
+            width = more_rows.shape[1]
+            cosines = np.pad(
+                cosines,
+                ((0, 0), (0, width - cosines.shape[1])),
+                constant_values=-np.inf,
+            )
+            rows = np.pad(
+                rows, ((0, 0), (0, width - rows.shape[1])), constant_values=-1
+            )
+            cosines[pending], rows[pending] = more_cosines, more_rows
+        return cosines, rows
+
+    def _faiss_call(self, index, block, fetch):
         # Plain ints: FAISS's bindings refuse numpy integers.
         fetch = int(fetch)
         if self.backend == "faiss-hnsw":
             # The graph walk keeps ef candidates and returns the best `fetch`.
             index.hnsw.efSearch = int(max(self.ef_search, fetch))
+        cosines, rows = index.search(np.ascontiguousarray(block), fetch)
+        return cosines.astype(np.float64), rows
+
+    def _faiss_search(self, prepared, k):
+        csls = self.method == "csls"
+        fetch = k
+        if csls:
+            fetch = min(self.n_index_, max(k, self.csls_k, self.shortlist))
         scores = np.empty((prepared.shape[0], k))
         indices = np.empty((prepared.shape[0], k), dtype=np.int64)
         for start in range(0, prepared.shape[0], self.batch_size):
             stop = min(start + self.batch_size, prepared.shape[0])
-            cosines, rows = index.search(
-                np.ascontiguousarray(prepared[start:stop]), fetch
-            )
-            cosines = cosines.astype(np.float64)
+            cosines, rows = self._faiss_fetch(prepared[start:stop], fetch)
             found = rows >= 0
             if not csls:
                 best, where = _best_rows(cosines, rows, found, k)

@@ -398,3 +398,29 @@ def test_float64_rows_whose_norm_overflows_are_not_zeroed():
     scores, found = EmbeddingIndex(2).fit(docs).kneighbors(np.ones((1, 384)))
     assert found[0, 0] == 0
     assert_allclose(scores[0, 0], 1.0)
+
+
+@pytest.mark.parametrize("backend", ["faiss-flat", "faiss-hnsw"])
+@pytest.mark.parametrize("method", ["nn", "csls"])
+def test_faiss_keeps_the_first_of_equal_rows_at_the_cut(backend, method):
+    """Check that FAISS returns equal rows in row order, as numpy does.
+
+    FAISS keeps the later of two equal rows at its cut; the first one, which
+    the numpy backend returns, was lost. One-hot rows make every cosine a
+    single exact product, so the copies tie exactly on any machine.
+    """
+    pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    eye = np.eye(16, dtype=np.float32)
+    index = np.vstack([eye, eye[:8], eye[:4]])  # rows 16-27 repeat rows 0-7, 0-3
+    queries = np.abs(np.random.default_rng(0).normal(size=(50, 16))).astype(np.float32)
+    # Every row has penalty 1 (two sample queries on its axis): CSLS then
+    # ranks as cosine does, and a shortlist of 3 only loses rows at its cut.
+    sample = np.vstack([eye, eye])
+    params = {"method": method, "csls_k": 2}
+    exact = EmbeddingIndex(3, **params).fit(index).fit_queries(sample)
+    other = EmbeddingIndex(3, backend=backend, shortlist=3, **params)
+    other.fit(index).fit_queries(sample)
+    expected_scores, expected = exact.kneighbors(queries)
+    scores, found = other.kneighbors(queries)
+    assert_array_equal(found, expected)
+    assert_allclose(scores, expected_scores, atol=1e-6)
