@@ -38,9 +38,10 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._parallel import map_row_groups, row_groups
+from skembed._params import validate_params
 from skembed._stats import product_safe_rows, row_norms, search_chunk_rows, unit_rows
 
 __all__ = [
@@ -432,7 +433,7 @@ def _tile_uniforms(seed, which, start, stop, n_columns, dtype):
 
 
 def _dropped(S, keep_prob, uniforms):
-    """S with every entry replaced by -inf where its uniform is ``keep_prob`` or more."""
+    """S with -inf wherever the uniform is ``keep_prob`` or more."""
     return np.where(uniforms < keep_prob, S, -np.inf)
 
 

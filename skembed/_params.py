@@ -11,12 +11,15 @@ by name.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import functools
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import validate_params as _sklearn_validate
 
-__all__ = ["NumbersAreNotFlagsMixin", "check_no_flag_for_a_number"]
+__all__ = ["NumbersAreNotFlagsMixin", "check_no_flag_for_a_number", "validate_params"]
 
 _TAKES_FLAGS = ("boolean", "verbose", "random_state")
 
@@ -77,3 +80,34 @@ class NumbersAreNotFlagsMixin:
             self.get_params(deep=False),
             type(self).__name__,
         )
+
+
+def validate_params(parameter_constraints, *, prefer_skip_nested_validation):
+    """scikit-learn's ``validate_params`` for public functions, bools refused too.
+
+    The function's arguments are checked against ``parameter_constraints``
+    by scikit-learn first; then a bool given to a numeric parameter raises
+    the same TypeError as in the estimators (``k=True`` had silently meant
+    ``k=1``).
+    """
+
+    def decorator(func):
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def refuse_flags(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            check_no_flag_for_a_number(
+                parameter_constraints, bound.arguments, func.__qualname__
+            )
+            return func(*args, **kwargs)
+
+        validated = _sklearn_validate(
+            parameter_constraints,
+            prefer_skip_nested_validation=prefer_skip_nested_validation,
+        )(refuse_flags)
+        # As estimators do: what the function accepts, for introspection.
+        validated._parameter_constraints = parameter_constraints
+        return validated
+
+    return decorator

@@ -19,9 +19,10 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval
 
 from skembed._atomic import write_atomically
+from skembed._params import validate_params
 from skembed._stats import chunk_rows
 
 __all__ = ["translate_file"]

@@ -113,3 +113,70 @@ def test_a_bool_for_a_numeric_parameter_is_refused_by_name(cls, name):
     X = np.random.default_rng(0).normal(size=(30, 6))
     with pytest.raises((TypeError, InvalidParameterError), match=f"'{name}'"):
         estimator.fit(X if cls.__name__ != "TextEmbedder" else ["a", "b"])
+
+
+def _public_functions():
+    """Public functions of skembed and its submodules with checked parameters."""
+    import skembed
+    import skembed.datasets
+    import skembed.metrics
+
+    found = {}
+    for module in (skembed, skembed.metrics, skembed.datasets):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if callable(obj) and not isinstance(obj, type):
+                if hasattr(obj, "_parameter_constraints"):
+                    found[f"{module.__name__}.{name}"] = obj
+    return found
+
+
+def _function_numeric_cases():
+    cases = []
+    for qualname, func in _public_functions().items():
+        for name in _numeric_parameters(func):
+            cases.append((qualname, name))
+    return cases
+
+
+def test_function_discovery_finds_the_checked_functions():
+    """Check that the functions' introspection works (guards an empty run)."""
+    names = set(_public_functions())
+    assert {"skembed.kneighbors", "skembed.metrics.recall_at_k"} <= names
+
+
+@pytest.mark.parametrize("qualname, name", _function_numeric_cases())
+def test_a_bool_for_a_numeric_argument_is_refused_by_name(qualname, name):
+    """Check that True for a number is a TypeError naming it, before any work.
+
+    ``recall_at_k(..., k=True)`` had silently meant k=1, and
+    ``kneighbors(..., k=True)`` failed with a numpy error naming nothing.
+    """
+    import inspect
+
+    import numpy as np
+
+    func = _public_functions()[qualname]
+    X = np.random.default_rng(0).normal(size=(30, 6))
+    arrays = {
+        "queries": X,
+        "index": X,
+        "Q": X,
+        "T": X,
+        "A": X,
+        "B": X,
+        "relevant": np.arange(30),
+        "retrieved": np.zeros((30, 3), dtype=int),
+        "translate": lambda block: block,
+        "input": "in.npy",
+        "output": "out.npy",
+    }
+    signature = inspect.signature(func)
+    kwargs = {
+        p: arrays[p]
+        for p, spec in signature.parameters.items()
+        if spec.default is inspect.Parameter.empty and p in arrays
+    }
+    kwargs[name] = True
+    with pytest.raises(TypeError, match=f"'{name}' parameter of {func.__name__}"):
+        func(**kwargs)

@@ -8,7 +8,8 @@ from importlib import resources
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import validate_params
+
+from skembed._params import validate_params
 
 __all__ = ["load_fortunes"]
 

@@ -27,7 +27,9 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval
+
+from skembed._params import validate_params
 
 __all__ = ["mrr_at_k", "ndcg_at_k", "recall_at_k"]
 

@@ -5,9 +5,10 @@
 
 from numbers import Integral
 
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._neighbors import alignment_score
+from skembed._params import validate_params
 
 __all__ = ["make_alignment_scorer"]
 

@@ -15,9 +15,10 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval
 
 from skembed._linalg import canonical_correlations
+from skembed._params import validate_params
 from skembed._stats import CrossMoments, chunk_rows, unit_rows
 
 __all__ = [

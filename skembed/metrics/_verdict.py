@@ -17,10 +17,11 @@ import numpy as np
 from scipy.stats import binom
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._cca import CCAAligner
 from skembed._neighbors import retrieval_accuracy
+from skembed._params import validate_params
 from skembed._procrustes import ProcrustesAligner
 from skembed.exceptions import OutOfSpaceWarning
 from skembed.metrics._similarity import check_paired, linear_cka, paired_cosine
