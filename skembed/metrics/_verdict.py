@@ -264,8 +264,8 @@ def check_same_space(A, B, *, action="warn", n_samples=1000, random_state=0):
         message += advice
         if action == "raise":
             raise ValueError(message)
-        # stacklevel 3: past the validate_params wrapper, to the caller.
-        warnings.warn(message, OutOfSpaceWarning, stacklevel=3)
+        # stacklevel 4: past the two wrappers of validate_params, to the caller.
+        warnings.warn(message, OutOfSpaceWarning, stacklevel=4)
     return same
 
 
