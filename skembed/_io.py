@@ -121,9 +121,14 @@ class _Encoder:
                 raise TypeError(f"Cannot save {where}: dtype {value} is not numeric.")
             return {"__dtype__": value.str}
         if isinstance(value, slice):
+            # Bounds from NumPy arithmetic (np.cumsum of widths) are stored as
+            # plain integers, as the loader expects them.
             return {
                 "__slice__": [
-                    self.encode(part, f"{where}.{name}")
+                    self.encode(
+                        int(part) if isinstance(part, np.integer) else part,
+                        f"{where}.{name}",
+                    )
                     for name, part in zip(
                         ("start", "stop", "step"),
                         (value.start, value.stop, value.step),
@@ -305,9 +310,14 @@ class _Decoder:
         if tag == "__slice__":
             self._expect(tag, content, list, 3)
             parts = [self.decode(part) for part in content]
-            if not all(p is None or isinstance(p, int) for p in parts):
+            # Earlier versions stored NumPy integer bounds as NumPy scalars.
+            if not all(
+                p is None
+                or (isinstance(p, int | np.integer) and not isinstance(p, bool))
+                for p in parts
+            ):
                 raise self._corrupt(f"the slice {content!r} is malformed")
-            return slice(*parts)
+            return slice(*(None if p is None else int(p) for p in parts))
         if tag == "__tuple__":
             self._expect(tag, content, list)
             return tuple(self.decode(v) for v in content)

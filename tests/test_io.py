@@ -909,3 +909,20 @@ def test_an_unreadable_zip_directory_is_a_damaged_file(tmp_path, model_file):
     damaged.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="damaged skembed model file: its zip"):
         load_aligner(damaged)
+
+
+def test_views_sliced_by_numpy_integers_load_back(tmp_path):
+    """Check a model whose view slices come from NumPy arithmetic.
+
+    ``np.cumsum(widths)`` gives NumPy integers; the slices were saved with
+    them as NumPy scalars, and the loader refused its own file as damaged.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 7))
+    bounds = np.cumsum([0, 3, 4])
+    views = [slice(bounds[0], bounds[1]), slice(bounds[1], bounds[2])]
+    model = ProcrustesAligner(views=views).fit(X)
+    save_aligner(model, tmp_path / "m.npz")
+    loaded = load_aligner(tmp_path / "m.npz")
+    assert all(type(v.start) is int and type(v.stop) is int for v in loaded.views)
+    assert_allclose(loaded.transform(X), model.transform(X))
