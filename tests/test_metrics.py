@@ -618,3 +618,44 @@ def test_the_printed_threshold_is_the_one_the_verdict_uses():
     assert retrieval_above_chance(result.signal_threshold, 10)
     assert not retrieval_above_chance(result.signal_threshold - 0.1, 10)
     assert "pairing recovered if >= 0.6000" in str(result)
+
+
+def test_cca_similarity_with_fewer_rows_than_columns_is_the_aligners():
+    """Check reg > 0 on n <= d: the mean over the n - 1 correlations that exist.
+
+    The default took min(d_a, d_b) correlations, the last d - n + 1 of them
+    zeros of the data, so A against itself scored 0.49 instead of 0.999.
+    """
+    from skembed import CCAAligner
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(50, 100))
+    B = A @ rng.normal(size=(100, 100))
+    for reg in (1e-3, 0.1):
+        expected = CCAAligner(reg=reg).fit([A, B]).canonical_correlations_.mean()
+        assert cca_similarity(A, B, reg=reg) == pytest.approx(expected, rel=1e-9)
+        assert cca_similarity(A, A, reg=reg) > 0.9
+    with pytest.raises(ValueError, match="n_samples - 1 = 49"):
+        cca_similarity(A, B, reg=0.1, n_components=50)
+
+
+def test_float32_metrics_of_rotated_copies_are_exact_to_float64_precision():
+    """Check the documented zero and one on float32 input.
+
+    Float32 products rounded the cross block and the Gram blocks
+    differently: a rotated copy was 1e-4 rad from its original, and CKA
+    returned 1.00000006.
+    """
+    from scipy.stats import ortho_group
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(3000, 64)) + 3.0).astype(np.float32)
+    Q = ortho_group.rvs(64, random_state=0)
+    rotated = (X.astype(np.float64) @ Q).astype(np.float32)
+    assert procrustes_distance(X, X) < 1e-6
+    # The rotated copy differs by float32 rounding of its entries (1e-7
+    # relative), which moves it by about that much, not 1e-4.
+    assert procrustes_distance(X, rotated) < 1e-5
+    for scale in (1.0, 1e-30, 1e30):
+        value = linear_cka(X * np.float32(scale), rotated * np.float32(scale))
+        assert 1.0 - 1e-6 < value <= 1.0

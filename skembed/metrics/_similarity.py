@@ -56,15 +56,28 @@ def _moment_rows(n_features):
     return chunk_rows(8 * max(1, n_features), "moments")
 
 
+def _as_float64(blocks):
+    return [np.asarray(block, dtype=np.float64) for block in blocks]
+
+
 def _moments(A, B, **request):
     """The centred float64 moments of row-paired A and B, in one pass.
 
     Rows are shifted by a pilot mean before their products when they sit far
     from the origin (as e5 embeddings do), so centring afterwards does not
-    cancel digits; see :class:`skembed._stats.CrossMoments`.
+    cancel digits; see :class:`skembed._stats.CrossMoments`. Float32 chunks
+    are multiplied in float64: the metrics compare a cross block with Gram
+    blocks, and float32 products round them differently, so a rotated copy
+    came out 1e-4 rad from its original and CKA slightly above 1 (the
+    aligners' fits do not compare such quantities).
     """
     stats = CrossMoments(2, cross="all", sum_of_squares=True, **request)
-    stats.update([A, B], chunk_size=_moment_rows(A.shape[1] + B.shape[1]))
+    # Chunk rows are budgeted at 8 bytes a value already.
+    stats.update(
+        [A, B],
+        chunk_size=_moment_rows(A.shape[1] + B.shape[1]),
+        prepare=_as_float64,
+    )
     for k, name in enumerate(("A", "B")):
         if not stats.centered_sum_of_squares(k, scaled=True) > 0:
             raise ValueError(
@@ -195,7 +208,8 @@ def linear_cka(A, B, *, debiased=False):
                 "The debiased self-similarity of A or B is not positive, which "
                 f"happens with very few rows (n = {n}); use debiased=False."
             )
-    return float(hsic_ab / math.sqrt(hsic_aa * hsic_bb))
+    # Rounding can leave an identical pair a few ulps above 1.
+    return float(min(1.0, hsic_ab / math.sqrt(hsic_aa * hsic_bb)))
 
 
 @validate_params(
@@ -393,15 +407,18 @@ def cca_similarity(A, B, *, n_components=None, svcca_variance=None, reg=0.0):
         axes = [_principal_axes(c, svcca_variance)[1] for c in covariances]
         covariances = [a.T @ c @ a for a, c in zip(axes, covariances, strict=True)]
         cross = axes[0].T @ cross @ axes[1]
-    available = min(c.shape[0] for c in covariances)
+    # Centred n rows span at most n - 1 directions: beyond them the
+    # correlations are zeros of the data, not of the relation (with reg > 0
+    # they would be averaged in), as CCAAligner stops there too.
+    available = min(min(c.shape[0] for c in covariances), n - 1)
     if n_components is None:
         n_components = available
     elif n_components > available:
         kept = " kept by svcca_variance" if svcca_variance is not None else ""
         raise ValueError(
             f"n_components={n_components} exceeds the {available} canonical "
-            f"pairs available (the smaller number of directions{kept}); use "
-            f"n_components <= {available}."
+            f"pairs available (the smaller number of directions{kept}, and at "
+            f"most n_samples - 1 = {n - 1}); use n_components <= {available}."
         )
     _, correlations, _, _ = canonical_correlations(
         covariances, cross, reg, view_names=("A", "B"), dtype=A.dtype, parameter="reg"
