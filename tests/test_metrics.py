@@ -659,3 +659,20 @@ def test_float32_metrics_of_rotated_copies_are_exact_to_float64_precision():
     for scale in (1.0, 1e-30, 1e30):
         value = linear_cka(X * np.float32(scale), rotated * np.float32(scale))
         assert 1.0 - 1e-6 < value <= 1.0
+
+
+def test_a_hit_count_at_the_chance_threshold_passes_it():
+    """Check the sqrt(chance) rule in exact arithmetic.
+
+    With 2,500 held-out pairs the threshold is 0.02: 48 + 52 hits in the
+    two directions average exactly 0.02, but the float mean came out one
+    rounding step below it, and the command line judged the map at chance.
+    """
+    from skembed.metrics._verdict import retrieval_above_chance
+
+    n = 2500
+    assert (48 / n + 52 / n) / 2 < 0.02  # the float mean that was refused
+    assert retrieval_above_chance((48 / n + 52 / n) / 2, n)
+    assert not retrieval_above_chance((47 / n + 52 / n) / 2, n)
+    assert retrieval_above_chance(50 / n, n)
+    assert not retrieval_above_chance(49 / n, n)
