@@ -1956,6 +1956,36 @@ def test_a_reader_gone_from_stdout_keeps_the_exit_code(paired, capsys, monkeypat
     assert (folder / "m.npz").exists()
 
 
+def test_a_reader_gone_from_stderr_keeps_the_result(paired, capsys, monkeypatch):
+    """Check `skembed align ... 2>&1 | head -1`: the fit ends as usual.
+
+    A progress line on a closed stderr raised BrokenPipeError, caught as a
+    user error whose message, printed to the same stderr, raised again:
+    exit 1 ("a bug in skembed") and no model written.
+    """
+    folder, A, B = paired
+
+    class ClosingPipe(io.StringIO):
+        lines = 0
+
+        def write(self, text):
+            if self.lines >= 1:
+                raise BrokenPipeError(32, "Broken pipe")
+            self.lines += 1
+            return len(text)
+
+        def flush(self):
+            if self.lines > 1:
+                raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(sys, "stderr", ClosingPipe())
+    code = main(["align", "a.npy", "b.npy", "-o", "m.npz"])
+    assert code == 0
+    assert (folder / "m.npz").exists()
+    assert "fitted" in capsys.readouterr().out
+
+
 def test_view_names_with_non_ascii_digits_are_not_indices(paired, capsys, monkeypatch):
     """Check --source '²' is an unknown view, not an int() error."""
     folder, A, B = paired

@@ -761,12 +761,16 @@ class _PipeTolerantStream:
 
 def main(argv=None):
     """Run the command line; returns the exit code."""
-    stdout = sys.stdout
+    # stderr too: its reader (``2>&1 | head``, a log viewer) can go while the
+    # command runs, and a progress line then ended the run with exit 1 and
+    # no output written.
+    stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = _PipeTolerantStream(stdout)
+    sys.stderr = _PipeTolerantStream(stderr)
     try:
         return _main(argv)
     finally:
-        sys.stdout = stdout
+        sys.stdout, sys.stderr = stdout, stderr
 
 
 def _main(argv):
