@@ -57,6 +57,8 @@ def test_demo_prints_the_story(tmp_path, capsys, monkeypatch):
     assert "EmbeddingConcatenator" in out
     aligned = [line for line in out.splitlines() if "ProcrustesAligner (" in line]
     assert float(aligned[0].split()[-1]) > 0.9
+    assert "no closer than random ones" in out
+    assert "texts find their partners." in out
     for name in ("ProcrustesAligner()", "50 pairs only"):
         assert name in out
     for method, module in (
@@ -70,6 +72,22 @@ def test_demo_prints_the_story(tmp_path, capsys, monkeypatch):
     if plot:
         assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "Cosine histograms written to demo.png" in out
+
+
+def test_demo_of_models_of_different_widths_says_raw_vectors_do_not_compare(
+    tmp_path, capsys, monkeypatch
+):
+    """Check the demo's conclusion when no raw comparison was computed.
+
+    For 256-d against 384-d vectors it printed that raw vectors of the same
+    text are no closer than random ones, which it had not measured.
+    """
+    monkeypatch.chdir(tmp_path)
+    argv = ["demo", "--quiet", "--source", "wordllama256", "--target", "minilm"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "cannot be compared at all: they have 256 and 384 dimensions" in out
+    assert "no closer than random" not in out
 
 
 def test_module_entry_point_runs():

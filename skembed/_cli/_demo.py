@@ -19,6 +19,7 @@ from skembed._cli._common import UserError, blas_threads, table
 from skembed._cli._files import check_output, write_atomically
 from skembed.datasets import load_fortunes
 from skembed.metrics import paired_cosine, retrieval_accuracy
+from skembed.metrics._verdict import retrieval_above_chance
 
 __all__ = ["run_demo"]
 
@@ -159,11 +160,33 @@ def _story(args, progress):
     rows.append(("cosine, same text (aligned)", f"{aligned_paired.mean():.3f}"))
     rows.append(("cosine, random pair (aligned)", f"{aligned_random.mean():.3f}"))
     print(table(rows, ("held-out comparison", "value")))
-    print(
-        "\nRaw vectors of the same text are no closer than random ones: the two "
-        "models' axes are not aligned.\nAfter an orthogonal map learnt from paired "
-        "rows, each text finds its partner.\n"
-    )
+    # Each sentence says what the table above measured, no more.
+    if not same_width:
+        raw_line = (
+            f"Raw vectors of the two models cannot be compared at all: they have "
+            f"{A.shape[1]} and {B.shape[1]} dimensions."
+        )
+    elif retrieval_above_chance(raw, n_test):
+        raw_line = (
+            f"Raw vectors of the same text already find each other (top-1 "
+            f"{raw:.3f}): these two models' axes agree in part."
+        )
+    else:
+        raw_line = (
+            "Raw vectors of the same text are no closer than random ones: the two "
+            "models' axes are not aligned."
+        )
+    if retrieval_above_chance((forward + backward) / 2, n_test):
+        aligned_line = (
+            "After an orthogonal map learnt from paired rows, texts find their "
+            "partners."
+        )
+    else:
+        aligned_line = (
+            "Even after an orthogonal map learnt from paired rows, texts do not "
+            "find their partners better than chance."
+        )
+    print(f"\n{raw_line}\n{aligned_line}\n")
 
     method_rows = []
     for label, n_pairs, fit in _demo_methods(A, B, train, args.seed_pairs, rng):
