@@ -1107,13 +1107,15 @@ class TextEmbedder(
         if (
             vectors.ndim != 2
             or vectors.shape[0] != len(texts)
+            or vectors.shape[1] == 0
             or (width is not None and vectors.shape[1] != width)
         ):
             seen = "" if width is None else f" ({width} at fit)"
             raise ValueError(
                 f"backend returned an array of shape {vectors.shape} for "
                 f"{len(texts)} texts, but {type(self).__name__} expects one vector "
-                f"per text, with the same width for every text{seen}."
+                f"per text, of at least one number, with the same width for every "
+                f"text{seen}."
             )
         finite = np.isfinite(vectors).all(axis=1)
         if not finite.all():

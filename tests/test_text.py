@@ -1074,3 +1074,14 @@ def test_an_unreadable_text_is_refused_before_any_is_embedded(monkeypatch):
     with pytest.raises(ValueError, match="row 300 that is not valid Unicode"):
         embedder.transform(texts)
     assert embedded == []
+
+
+def test_a_backend_of_zero_width_vectors_is_refused():
+    """Check that vectors of no numbers are an error naming the shape.
+
+    They were accepted (embedding_dim_ = 0), and EmbeddingUnion then failed
+    inside pyarrow.
+    """
+    embedder = TextEmbedder(lambda texts: np.zeros((len(texts), 0)), model="empty")
+    with pytest.raises(ValueError, match=r"shape \(1, 0\).*at least one number"):
+        embedder.fit_transform(["a", "b"])
