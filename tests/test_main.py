@@ -2004,6 +2004,55 @@ def test_a_reader_gone_from_stderr_keeps_the_result(paired, capsys, monkeypatch)
     assert "fitted" in capsys.readouterr().out
 
 
+_TERMINATED_MIDWAY = """
+import os
+import signal
+import sys
+
+from skembed import ProcrustesAligner
+from skembed._cli import main
+
+translate = ProcrustesAligner.translate
+
+
+def terminated_midway(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return translate(self, *args, **kwargs)
+
+
+ProcrustesAligner.translate = terminated_midway
+previous = signal.getsignal(signal.SIGTERM)
+code = main(sys.argv[1:])
+assert signal.getsignal(signal.SIGTERM) is previous
+sys.exit(code)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is a POSIX signal")
+def test_sigterm_while_translating_leaves_no_temporary_file(paired):
+    """Check `kill` (or `timeout`) during a streamed translate: exit 143, no file.
+
+    Python's default for SIGTERM ended the process at once, leaving the
+    hidden temporary output, as large as the output, beside it. The command
+    runs in its own process, which the signal would otherwise end.
+    """
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    before = sorted(p.name for p in folder.iterdir())
+    argv = ["translate", "m.npz", "a.npy", "--source", "0", "--target", "1"]
+    result = subprocess.run(
+        [sys.executable, "-c", _TERMINATED_MIDWAY, *argv, "-o", "t.npy", "-q"],
+        cwd=folder,
+        env=_SUBPROCESS_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 143, result.stderr
+    _one_error(result.stderr, "terminated")
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
 def test_view_names_with_non_ascii_digits_are_not_indices(paired, capsys, monkeypatch):
     """Check --source '²' is an unknown view, not an int() error."""
     folder, A, B = paired

@@ -24,8 +24,10 @@ import argparse
 import contextlib
 import math
 import os
+import signal
 import sys
 import textwrap
+import threading
 import warnings
 import zipfile
 import zlib
@@ -34,9 +36,11 @@ from skembed._cli._commands import run_align, run_report, run_search, run_transl
 from skembed._cli._common import (
     EXIT_INTERRUPTED,
     EXIT_NOT_USABLE,
+    EXIT_TERMINATED,
     EXIT_USER_ERROR,
     NotUsable,
     Progress,
+    Terminated,
     UserError,
     one_line,
 )
@@ -768,9 +772,28 @@ def main(argv=None):
     sys.stdout = _PipeTolerantStream(stdout)
     sys.stderr = _PipeTolerantStream(stderr)
     try:
-        return _main(argv)
+        with _sigterm_as_interrupt():
+            return _main(argv)
     finally:
         sys.stdout, sys.stderr = stdout, stderr
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises :class:`Terminated` while a command runs (main thread only,
+    where Python delivers signals), and the previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv):
@@ -795,6 +818,8 @@ def _main(argv):
             code = args.handler(args, progress)
         except NotUsable as exc:
             code, message, kind = EXIT_NOT_USABLE, one_line(exc), "not usable"
+        except Terminated:
+            code, message = EXIT_TERMINATED, "terminated"
         except KeyboardInterrupt:
             code, message = EXIT_INTERRUPTED, "interrupted"
         except (

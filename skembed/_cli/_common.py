@@ -12,9 +12,11 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_USABLE",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USER_ERROR",
     "NotUsable",
     "Progress",
+    "Terminated",
     "UserError",
     "blas_threads",
     "format_seconds",
@@ -27,10 +29,21 @@ EXIT_OK = 0
 EXIT_USER_ERROR = 2
 EXIT_NOT_USABLE = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a terminated job
 
 # Inputs up to this many values (about 40,000 rows of 384 floats) run with
 # single-threaded BLAS.
 _SMALL_INPUT = 2**24
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a job scheduler), raised like Ctrl-C.
+
+    Python's default for SIGTERM ends the process at once, so the temporary
+    file of an output being written (as large as the output) was left
+    behind; raised as an interruption, it unwinds through the cleanup of
+    every atomic write.
+    """
 
 
 class UserError(Exception):
