@@ -228,3 +228,50 @@ def test_a_damaged_data_file_gives_one_clear_error(tmp_path, monkeypatch, conten
     with pytest.raises(ValueError, match="is damaged: .*reinstall skembed") as caught:
         fortunes.load_fortunes()
     assert "allow_pickle" not in str(caught.value)
+
+
+def test_building_the_bundled_files_reproduces_them_and_never_half_writes(
+    tmp_path, monkeypatch
+):
+    """Check the maintainer's build: same bytes, and a failure changes nothing.
+
+    The build wrote the archive, the table and the README in place, one
+    after the other, and checked the size limit last: an interruption left
+    an archive without texts or target.
+    """
+    from skembed.datasets import _build_fortunes
+
+    source = corpus_dir("fortunes")
+    if not (source / "texts.jsonl").exists():
+        pytest.skip("the full fortunes corpus is not available")
+    shipped = resources.files("skembed.datasets") / "data"
+    names = ["fortunes.npz", "fortunes_provenance.tsv", "README.md"]
+    _build_fortunes.build(source, tmp_path)
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes()
+    before = {name: (tmp_path / name).read_bytes() for name in names}
+
+    writestr = zipfile.ZipFile.writestr
+    calls = []
+
+    def interrupted_midway(self, *args, **kwargs):
+        # The third array of the archive never comes.
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return writestr(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", interrupted_midway)
+    with pytest.raises(KeyboardInterrupt):
+        _build_fortunes.build(source, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    assert {name: (tmp_path / name).read_bytes() for name in names} == before
+    monkeypatch.undo()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_build_fortunes, "_readme", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _build_fortunes.build(source, tmp_path)
+    assert {name: (tmp_path / name).read_bytes() for name in names} == before

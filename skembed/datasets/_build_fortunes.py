@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skembed._atomic import write_together
 from skembed.datasets._fortunes import (
     FORTUNES_DATA_FILE,
     FORTUNES_DESCR_FILE,
@@ -107,9 +108,9 @@ def select_rows(labels, n_texts=N_TEXTS, seed=SEED):
     return np.array(sorted(kept), dtype=np.int64)
 
 
-def _write_npz(path, arrays):
+def _write_npz(target, arrays):
     """Write a deflated npz without pickled objects and with fixed timestamps."""
-    with zipfile.ZipFile(path, "w") as archive:
+    with zipfile.ZipFile(target, "w") as archive:
         for key, array in arrays.items():
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
@@ -363,30 +364,42 @@ def build(source, output_dir):
         "corpus_rows": rows,
     }
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    npz_path = output_dir / FORTUNES_DATA_FILE
-    _write_npz(npz_path, arrays)
-    tsv_path = output_dir / FORTUNES_PROVENANCE_FILE
-    with open(tsv_path, "w", encoding="utf-8", newline="\n") as file:
-        file.write("row\tcorpus_row\tid\tpackage\tversion\tfile\n")
-        for i, row in enumerate(rows):
-            _, id_, package, version, fortune_file = provenance[row]
-            file.write(f"{i}\t{row}\t{id_}\t{package}\t{version}\t{fortune_file}\n")
+    # The three files are made in memory, checked, then written together
+    # (each to a temporary file, all renamed at the end): an interrupted or
+    # oversized build leaves the shipped files as they were.
+    buffer = io.BytesIO()
+    _write_npz(buffer, arrays)
+    lines = ["row\tcorpus_row\tid\tpackage\tversion\tfile\n"]
+    for i, row in enumerate(rows):
+        _, id_, package, version, fortune_file = provenance[row]
+        lines.append(f"{i}\t{row}\t{id_}\t{package}\t{version}\t{fortune_file}\n")
+    contents = {
+        FORTUNES_DATA_FILE: buffer.getvalue(),
+        FORTUNES_PROVENANCE_FILE: "".join(lines).encode("utf-8"),
+    }
 
     decoded = {name: decode_view(X) for name, X in stored.items()}
     check = _float16_check(originals, decoded)
-    sizes = {path.name: path.stat().st_size for path in (npz_path, tsv_path)}
-    checksums = {path.name: _sha256(path) for path in (npz_path, tsv_path)}
+    sizes = {name: len(data) for name, data in contents.items()}
+    checksums = {
+        name: hashlib.sha256(data).hexdigest() for name, data in contents.items()
+    }
     counts = Counter(labels[row] for row in rows)
     readme = _readme(
         meta, counts, target_names, sizes, checksums, source_checksums, check
     )
-    readme_path = output_dir / FORTUNES_DESCR_FILE
-    readme_path.write_text(readme, encoding="utf-8")
+    contents[FORTUNES_DESCR_FILE] = readme.encode("utf-8")
 
-    total = sum(sizes.values()) + readme_path.stat().st_size
+    total = sum(len(data) for data in contents.values())
     if total > MAX_TOTAL_BYTES:
         raise ValueError(f"The bundled files take {total} bytes, over 8 MB.")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_together(
+        [
+            (output_dir / name, lambda file, data=data: file.write(data))
+            for name, data in contents.items()
+        ]
+    )
     return {
         "total_bytes": total,
         "sizes": sizes,
