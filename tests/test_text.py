@@ -1085,3 +1085,32 @@ def test_a_backend_of_zero_width_vectors_is_refused():
     embedder = TextEmbedder(lambda texts: np.zeros((len(texts), 0)), model="empty")
     with pytest.raises(ValueError, match=r"shape \(1, 0\).*at least one number"):
         embedder.fit_transform(["a", "b"])
+
+
+def test_many_small_cached_calls_keep_few_shards(tmp_path):
+    """Check that a cache filled one text at a time stays a few files.
+
+    Each call that missed wrote a shard and every lookup read all of them:
+    2,000 one-text calls made 4,000 files and 150 ms calls. Small shards are
+    now merged; every text stays served from the cache.
+    """
+    calls = []
+
+    def backend(texts):
+        calls.append(len(texts))
+        return _hashing(texts)
+
+    texts = [f"query number {i}" for i in range(300)]
+    embedder = TextEmbedder(backend, model="hash", cache=tmp_path).fit(texts[:1])
+    expected = TextEmbedder(_hashing, model="hash").fit(texts[:1]).transform(texts)
+    for text in texts:
+        embedder.transform([text])
+    folder = Path(embedder.cache_info().directory)
+    shards = list(folder.glob("*.keys.npy"))
+    # Size classes 1-15 and 16-255 rows: fewer than 16 shards in each.
+    assert len(shards) < 2 * 16
+    assert len(list(folder.glob("*.vectors.npy"))) == len(shards)
+    assert embedder.cache_info().entries == 300
+    calls.clear()
+    assert_allclose(embedder.transform(texts), expected, rtol=1e-6)
+    assert calls == []
