@@ -1407,6 +1407,13 @@ class EmbeddingUnion(TransformerMixin, _BaseComposition):
                     f"got the entry {entry!r}."
                 )
         names = [name for name, _ in self.transformers]
+        for name in names:
+            # Names become output columns and set_params keys ("name__param").
+            if not isinstance(name, str):
+                raise TypeError(
+                    f"transformers names must be strings; got {name!r} "
+                    f"({type(name).__name__}). Name each step, e.g. ('e5', ...)."
+                )
         self._validate_names(names)
         active = [(n, t) for n, t in self.transformers if not _is_drop(t)]
         for name, transformer in active:

@@ -1114,3 +1114,10 @@ def test_many_small_cached_calls_keep_few_shards(tmp_path):
     calls.clear()
     assert_allclose(embedder.transform(texts), expected, rtol=1e-6)
     assert calls == []
+
+
+def test_a_transformer_name_that_is_not_a_string_is_named():
+    """Check EmbeddingUnion([(1, ...)]): a TypeError naming it, not 'int' internals."""
+    union = EmbeddingUnion([(1, TextEmbedder(_hashing, model="hash"))])
+    with pytest.raises(TypeError, match=r"transformers names must be strings; got 1"):
+        union.fit_transform(["a", "b"])
