@@ -690,7 +690,21 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 "one array per view; set views on SelfLearningAligner and leave "
                 "base.views=None."
             )
+        if getattr(base, "hidden", None) is not None:
+            # The fitted aligner maps with the base's affine part only: a hidden
+            # layer would steer the rounds and then be dropped from transform.
+            raise TypeError(
+                f"base={type(base).__name__}(hidden={base.hidden!r}) maps through "
+                "a non-linear hidden layer; SelfLearningAligner needs a base with "
+                "affine maps. Pass hidden=None, or a linear aligner such as "
+                "ProcrustesAligner."
+            )
         return base
+
+    def _back_projection(self, k):
+        # The fitted base's own back-map (CCA's is fitted by least squares),
+        # not the pseudo-inverse of its projection that AffineMapMixin uses.
+        return self.aligner_._back_projection(k)
 
     def _budget(self):
         if self.working_memory is not None:

@@ -555,3 +555,46 @@ def test_real_embeddings_from_few_pairs():
     assert scores["self"] > 0.9
     assert scores["plain"] < 0.3
     assert _precision(aligner.dictionary_, order) > 0.95
+
+
+def test_a_cca_base_translates_with_its_own_back_map():
+    """Check translate and inverse_transform_view against the fitted base's.
+
+    CCAAligner's back-map is fitted by least squares; SelfLearningAligner used
+    the pseudo-inverse of the projection instead, so its translations
+    differed from its own base's.
+    """
+    from skembed import CCAAligner
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(400, 12)) @ rng.normal(size=(12, 12))
+    B = A @ rng.normal(size=(12, 10)) + 0.3 * rng.normal(size=(400, 10))
+    pairs = np.column_stack([np.arange(60), np.arange(60)])
+    aligner = SelfLearningAligner(CCAAligner(n_components=4), random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        aligner.fit([A, B], pairs=pairs)
+    base = aligner.aligner_
+    assert_allclose(aligner.translate(A, 0, 1), base.translate(A, 0, 1), atol=1e-10)
+    Z = aligner.transform_view(B, 1)
+    assert_allclose(
+        aligner.inverse_transform_view(Z, 1),
+        base.inverse_transform_view(Z, 1),
+        atol=1e-10,
+    )
+
+
+def test_a_base_with_a_hidden_layer_is_refused():
+    """Check ContrastiveAligner(hidden=...) as base: a TypeError before any round.
+
+    The rounds used the base's non-linear maps, but the fitted aligner mapped
+    with its affine part alone, silently.
+    """
+    from skembed import ContrastiveAligner
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(100, 6))
+    pairs = np.column_stack([np.arange(20), np.arange(20)])
+    aligner = SelfLearningAligner(ContrastiveAligner(hidden=8, max_iter=2))
+    with pytest.raises(TypeError, match=r"hidden=8\) maps through a non-linear"):
+        aligner.fit([A, A], pairs=pairs)
