@@ -591,7 +591,25 @@ def mutual_matches(
     backward[lost], backward_score[lost] = fallback_row[lost], fallback_score[lost]
     forward_score -= penalty_of_a
     backward_score -= penalty_of_b
-    return forward, backward, forward_score, backward_score
+    # Copies of one row score equally in exact arithmetic, but a BLAS product
+    # rounds a row's scores by its place in the block, so which copy won
+    # depended on the threads and the block height (and a fit on pools with
+    # repeated texts swapped copies every round). The first copy is taken,
+    # as equal scores go to the lower row.
+    return (
+        _first_copies(B)[forward],
+        _first_copies(A)[backward],
+        forward_score,
+        backward_score,
+    )
+
+
+def _first_copies(X):
+    """For every row of X, the index of the first row bitwise equal to it."""
+    rows = np.ascontiguousarray(X)
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))
+    _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+    return first[inverse.ravel()]
 
 
 def neighbourhood_mean_operator(Q, T, k, *, chunk_size=None):

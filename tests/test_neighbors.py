@@ -511,3 +511,34 @@ def test_rows_whose_norm_leaves_the_dtype_are_searched_by_direction(dtype, big):
         assert found[0, 0] == 0
     assert retrieval_accuracy(docs, docs, method="csls", csls_k=2) == 1.0
     assert np.isfinite(csls_penalties(docs, docs, csls_k=2)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mutual_matches_give_the_first_of_identical_rows(dtype):
+    """Check copies of a row: the first copy, whatever the blocks and threads.
+
+    A BLAS product rounds a row's scores by its place in the block, so which
+    copy won depended on chunk_size and the thread count, and a self-learning
+    fit on pools with repeated texts swapped copies every round.
+    """
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(300, 384)).astype(dtype)
+    A = rows[rng.integers(0, 300, 1000)]  # pools with repeated texts
+    B = rows[rng.integers(0, 300, 900)]
+    _, first_of_a = np.unique(A, axis=0, return_index=True)
+    _, first_of_b = np.unique(B, axis=0, return_index=True)
+    reference = None
+    for threads in (1, 2):
+        for chunk_size in (None, 17):
+            with threadpool_limits(threads, user_api="blas"):
+                forward, backward, _, _ = mutual_matches(
+                    A, B, 10, chunk_size=chunk_size
+                )
+            assert np.isin(forward, first_of_b).all()
+            assert np.isin(backward, first_of_a).all()
+            if reference is None:
+                reference = forward, backward
+            assert_array_equal(forward, reference[0])
+            assert_array_equal(backward, reference[1])
