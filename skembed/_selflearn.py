@@ -92,12 +92,14 @@ def _check_pairs(pairs, n_rows):
             "pairs must have shape (n_pairs, 2), one known pair (row in view 0, "
             f"row in view 1) per row; got shape {array.shape}."
         )
-    if array.dtype.kind == "f" and np.all(np.isfinite(array)):
-        whole = np.round(array) == array
+    if array.dtype.kind == "f":
+        # Floats holding whole numbers are indices; NaN, infinity and
+        # fractions are named (the dtype alone would not say what is wrong).
+        whole = np.isfinite(array) & (np.round(array) == array)
         if not whole.all():
             raise ValueError(
                 "pairs must hold integer row indices, got the value "
-                f"{array[~whole][0]!r}."
+                f"{array[~whole][0].item()!r}."
             )
     elif array.dtype.kind not in "iu":
         raise ValueError(

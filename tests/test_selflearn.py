@@ -598,3 +598,16 @@ def test_a_base_with_a_hidden_layer_is_refused():
     aligner = SelfLearningAligner(ContrastiveAligner(hidden=8, max_iter=2))
     with pytest.raises(TypeError, match=r"hidden=8\) maps through a non-linear"):
         aligner.fit([A, A], pairs=pairs)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 2.5])
+def test_a_pair_that_is_not_a_whole_number_is_named(bad):
+    """Check NaN or infinity in pairs: the value named, not the dtype.
+
+    Float arrays of whole numbers are accepted, so 'got an array of dtype
+    float64' did not say what was wrong.
+    """
+    A = np.random.default_rng(0).normal(size=(50, 4))
+    pairs = np.array([[0.0, 0.0], [1.0, bad]])
+    with pytest.raises(ValueError, match=f"got the value {bad!r}"):
+        SelfLearningAligner().fit([A, A], pairs=pairs)
