@@ -294,9 +294,11 @@ def _estimators():
             lambda: skembed.CCAAligner(n_components=64),
             {"grams": (0, 1), "decompositions": ("eigh", "eigh", "svd")},
         ),
+        # The fit accumulates every view's Gram matrix (the reference's serves
+        # the back-maps) and decomposes each: so does its floor.
         "RidgeAligner": (
             lambda: skembed.RidgeAligner(alpha=1.0),
-            {"grams": (0,), "decompositions": ("eigh",)},
+            {"grams": (0, 1), "decompositions": ("eigh", "eigh")},
         ),
         "EmbeddingConcatenator": (lambda: skembed.EmbeddingConcatenator(), None),
     }
