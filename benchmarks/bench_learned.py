@@ -183,7 +183,14 @@ def tune(views, labels, seed, n_fit=4000):
     rng = np.random.default_rng(seed)
     train = rng.permutation(len(labels))[:N_TRAIN]
     inner = np.random.default_rng(seed + 1).permutation(train)
-    fit_rows, val_rows = inner[:n_fit], inner[4000:]
+    # Validation rows come after the fitting ones, whatever --tune-rows is
+    # (a fixed inner[4000:] overlapped the fitting rows beyond 4,000).
+    if n_fit >= len(inner):
+        raise SystemExit(
+            f"--tune-rows {n_fit} leaves no validation rows among the "
+            f"{len(inner)} training rows; pass fewer."
+        )
+    fit_rows, val_rows = inner[:n_fit], inner[n_fit:]
     print(f"tuning: fit on {n_fit} training rows, validate on {len(val_rows)}\n")
     print("| pair | setting | validation top-1 (mean of both directions) | fit s |")
     print("|---|---|---|---|")
