@@ -106,6 +106,12 @@ def main(argv=None):
         help="let new arrays take fresh pages from the OS (see _common.py)",
     )
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.only or ()) - set(ALL))
+    if unknown:
+        parser.error(
+            f"--only {' '.join(unknown)}: not benchmarked here; choose among "
+            f"{', '.join(ALL)}"
+        )
     warm = False if args.cold_pages else reuse_freed_memory()
     n = 100_000 if args.quick else 1_000_000
     if args.rows is not None:
