@@ -17,7 +17,7 @@ Cases and targets (issue "few-pairs"):
 
 - minilm -> e5 and e5 -> minilm from 50 seed pairs: >= 0.98;
 - wordllama256 -> minilm from 200 seed pairs: >= 0.90;
-- pools sharing only half of their texts (2,002 shared, 2,001 own each),
+- pools sharing only half of their texts (2,001 shared, 2,001 own each),
   minilm -> e5, from 25 / 50 / 100 / 200 seed pairs: the curve;
 - minilm <-> e5 from 0 pairs (unsupervised start): what is reached (goal
   >= 0.9), with the pre-flight ``isomorphism_score_``;
@@ -89,7 +89,8 @@ def make_pools(n_items, share, rng):
 
     With ``share < 1`` the items split into shared ones and ones only in
     pool 0 or only in pool 1, so that ``share`` of each pool is shared: at
-    0.5 the 6,004 pool texts give 2,002 shared and 2,001 own per pool.
+    0.5 the 6,004 pool texts give 2,001 shared and 2,001 own per pool (one
+    text is left out, so that both pools have the same size).
     """
     items = rng.permutation(n_items)
     n_shared = n_items if share >= 1 else round(n_items * share / (2 - share))

@@ -57,6 +57,19 @@ CASES = {
         ["docs/_scripts/compare_alternatives.py", "600"],
         "ProcrustesAligner",
     ),
+    # The README's 30,000,000-row Dask fit, on 20,000 rows and one worker.
+    "out_of_core": (
+        [
+            "benchmarks/out_of_core.py",
+            "--rows",
+            "20000",
+            "--chunk-rows",
+            "5000",
+            "--workers",
+            "1",
+        ],
+        "-> recovered",
+    ),
 }
 
 

@@ -67,9 +67,10 @@ def test_gallery_example_runs(path, monkeypatch):
 def test_migration_guide_runs(tmp_path, monkeypatch):
     """Check that the migration page's code runs in order and keeps the partners.
 
-    The page states no numbers; this checks what it implies: translated
-    queries find their own text in the old index, both ways (chance is 1 in
-    300 here).
+    The page's code prints no numbers (the figures in its prose come from
+    full-size runs of benchmarks/bench_migration.py, named there); this
+    checks what the code implies: translated queries find their own text in
+    the old index, both ways (chance is 1 in 300 here).
     """
     page = (ROOT / "docs" / "user_guide" / "migration.rst").read_text(encoding="utf-8")
     blocks = re.findall(
