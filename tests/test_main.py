@@ -1101,7 +1101,11 @@ def test_progress_line_has_elapsed_time_and_estimate():
     progress.first_report = progress.interval = 0.02
     with progress.step("translating 1000 rows", total=1000, unit="rows") as step:
         step.advance(250)
-        time.sleep(0.3)
+        # Wait for the timer's line rather than a fixed time: a busy machine
+        # can stall the timer thread past any short sleep.
+        deadline = time.monotonic() + 30
+        while "elapsed" not in stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
     lines = stream.getvalue().splitlines()
     assert lines[0] == "skembed: translating 1000 rows ..."
     ticks = [line for line in lines if "elapsed" in line]

@@ -128,14 +128,32 @@ def test_float32_fit_with_large_mean_matches_float64():
             assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-3
 
 
-def test_threads_are_left_to_the_blas():
-    """Check that fit honours threadpoolctl limits and never changes them."""
+def test_threads_are_left_to_the_blas(monkeypatch):
+    """Check that fit honours threadpoolctl limits and never changes them.
+
+    The counts are read after a fit made outside any limit of the test's
+    own (whose exit would restore them whatever fit did), from two threads,
+    and during the fit's statistics pass.
+    """
+    from skembed._stats import CrossMoments
+
     X = _paired(2000, 8)
-    before = [info["num_threads"] for info in threadpool_info()]
-    with threadpool_limits(limits=1):
-        limited = ProcrustesAligner().fit(X)
-        assert all(info["num_threads"] == 1 for info in threadpool_info())
-    assert [info["num_threads"] for info in threadpool_info()] == before
-    assert_allclose(
-        limited.rotations_[1], ProcrustesAligner().fit(X).rotations_[1], rtol=1e-10
-    )
+    seen = []
+    update = CrossMoments.update
+
+    def watched(self, *args, **kwargs):
+        seen.append([info["num_threads"] for info in threadpool_info()])
+        return update(self, *args, **kwargs)
+
+    monkeypatch.setattr(CrossMoments, "update", watched)
+    # The test session pins the BLAS to one thread; two make a change visible.
+    with threadpool_limits(limits=2):
+        before = [info["num_threads"] for info in threadpool_info()]
+        free = ProcrustesAligner().fit(X)
+        assert [info["num_threads"] for info in threadpool_info()] == before
+        seen.clear()
+        with threadpool_limits(limits=1):
+            limited = ProcrustesAligner().fit(X)
+        assert seen and all(n == 1 for counts in seen for n in counts)
+        assert [info["num_threads"] for info in threadpool_info()] == before
+    assert_allclose(limited.rotations_[1], free.rotations_[1], rtol=1e-10)

@@ -488,32 +488,37 @@ def test_cache_shared_by_threads(texts, tmp_path):
 
 @pytest.mark.slow
 def test_cache_shared_by_processes(texts, tmp_path):
-    """Check that two processes writing one cache folder agree with it."""
+    """Check that two processes writing one cache folder agree with it.
+
+    The texts come from a file, not stdin: fed through communicate(), the
+    second process waited for the first to end, and never wrote beside it.
+    """
     code = (
         "import sys, numpy as np\n"
         "from sklearn.feature_extraction.text import HashingVectorizer\n"
         "from skembed import TextEmbedder\n"
         "def f(t): return HashingVectorizer(n_features=32, analyzer='char_wb')"
         ".transform(t)\n"
-        "texts = [line for line in sys.stdin.read().split('\\n') if line]\n"
-        f"e = TextEmbedder(f, model='hash', cache={str(tmp_path)!r}).fit(texts)\n"
+        "with open(sys.argv[2], encoding='utf-8') as file:\n"
+        "    texts = [line for line in file.read().split('\\n') if line]\n"
+        f"e = TextEmbedder(f, model='hash', cache={str(tmp_path / 'cache')!r})"
+        ".fit(texts)\n"
         "np.save(sys.argv[1], e.transform(texts))\n"
     )
-    lines = "\n".join(t.replace("\n", " ") for t in texts)
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(t.replace("\n", " ") for t in texts), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     runs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, str(tmp_path / f"out{k}.npy")],
-            stdin=subprocess.PIPE,
+            [sys.executable, "-c", code, str(tmp_path / f"out{k}.npy"), str(source)],
             env=env,
-            text=True,
         )
         for k in range(2)
     ]
     for run in runs:
-        run.communicate(lines)
-        assert run.returncode == 0
-    embedder = TextEmbedder(_hashing, model="hash", cache=tmp_path).fit(texts)
+        assert run.wait(timeout=300) == 0
+    embedder = TextEmbedder(_hashing, model="hash", cache=tmp_path / "cache")
+    embedder.fit(texts)
     cached = embedder.transform([t.replace("\n", " ") for t in texts])
     assert embedder.cache_info().hits == len(set(texts))
     for k in range(2):
