@@ -214,16 +214,20 @@ def _fingerprint(path: Path) -> str:
     A model changed in place (e.g. fine-tuned and saved to the same folder)
     gets a new fingerprint, so its cached vectors are never served for it.
     """
-    path = Path(path)
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*"))
     digest = hashlib.sha256()
-    for file in files:
-        if not file.is_file():
-            continue
-        stat = file.stat()
-        relative = file.name if file == path else file.relative_to(path).as_posix()
+    for _, relative, stat in _model_files(path):
         digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:20]
+
+
+def _model_files(path):
+    """(file, name relative to ``path``, stat) of a model file or folder's files."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*"))
+    for file in files:
+        if file.is_file():
+            relative = file.name if file == path else file.relative_to(path).as_posix()
+            yield file, relative, file.stat()
 
 
 _DIGESTS = {}
@@ -240,13 +244,8 @@ def _content_digest(path: Path) -> str:
     differs. Each file is read once per process while its size and
     modification time stay the same.
     """
-    path = Path(path)
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*"))
     digest = hashlib.sha256()
-    for file in files:
-        if not file.is_file():
-            continue
-        stat = file.stat()
+    for file, relative, stat in _model_files(path):
         key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
         with _DIGEST_LOCK:
             known = _DIGESTS.get(key)
@@ -258,7 +257,6 @@ def _content_digest(path: Path) -> str:
             known = one.hexdigest()
             with _DIGEST_LOCK:
                 _DIGESTS[key] = known
-        relative = file.name if file == path else file.relative_to(path).as_posix()
         digest.update(f"{relative}\0{known}\n".encode())
     return digest.hexdigest()[:20]
 
