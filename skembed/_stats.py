@@ -949,17 +949,25 @@ def _far_from_origin(block, sums):
     mean deviation but most rows close to their own group, and its float32
     products would cancel as the module docstring says. ``sums`` are the
     chunk's column sums, which the moments need anyway; the deviations are
-    read on rows spread over the chunk. Where they cancel, the mean is far
-    anyway.
+    taken in float64 on rows spread over the chunk.
     """
     ratio = _SHIFT_RATIO[np.dtype(np.float32)]
     sample = block[:: max(1, block.shape[0] // _FAR_SAMPLE_ROWS)]
     with np.errstate(invalid="ignore", over="ignore"):
         mean = sums / block.shape[0]
         centre = float(mean @ mean)
-        squares = np.einsum("ij,ij->i", sample, sample, dtype=np.float64)
-        deviations = squares - 2 * (sample @ mean) + centre
-        return bool(centre > ratio * np.median(deviations))
+        deviations = sample.astype(np.float64)
+        deviations -= mean
+        squares = np.einsum("ij,ij->i", deviations, deviations)
+        # The median of the squares, as np.median takes it, without its
+        # checks: this runs on every chunk of a fit.
+        middle = squares.shape[0] // 2
+        if squares.shape[0] % 2:
+            median = np.partition(squares, middle)[middle]
+        else:
+            part = np.partition(squares, [middle - 1, middle])
+            median = (part[middle - 1] + part[middle]) / 2
+        return bool(centre > ratio * median)
 
 
 def _power_of_two_scale(block):
