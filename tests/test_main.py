@@ -2008,6 +2008,30 @@ def test_a_reader_gone_from_stderr_keeps_the_result(paired, capsys, monkeypatch)
     assert "fitted" in capsys.readouterr().out
 
 
+def test_a_closed_stderr_keeps_the_result(paired):
+    """Check `skembed align ... 2>&-`: the model is written, exit 0.
+
+    Python sets sys.stderr to None when descriptor 2 is closed at start; the
+    wrapper that drops writes once a reader has gone then raised
+    AttributeError at the first progress line: exit 1 and no model.
+    """
+    folder, A, B = paired
+    result = subprocess.run(
+        [sys.executable, "-m", "skembed", "align", "a.npy", "b.npy", "-o", "m.npz"],
+        cwd=folder,
+        env=_SUBPROCESS_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        # A descriptor 2 closed in the child: the shell's ``2>&-``.
+        preexec_fn=lambda: os.close(2),
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    assert (folder / "m.npz").exists()
+    assert "fitted" in result.stdout
+
+
 _TERMINATED_MIDWAY = """
 import os
 import signal
@@ -2055,6 +2079,48 @@ def test_sigterm_while_translating_leaves_no_temporary_file(paired):
     assert result.returncode == 143, result.stderr
     _one_error(result.stderr, "terminated")
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+_TERMINATED_AFTER_THE_COMMAND = """
+import os
+import signal
+import sys
+
+import skembed._cli as cli
+from skembed.__main__ import main
+
+report = cli._report_warnings
+
+
+def terminated_late(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return report(*args, **kwargs)
+
+
+cli._report_warnings = terminated_late
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is a POSIX signal")
+def test_sigterm_after_the_command_is_still_terminated(paired):
+    """Check SIGTERM while the last lines print: exit 143, "terminated".
+
+    Outside the command's own handler the signal reached the entry point as
+    a plain interruption: "interrupted" and exit 130, Ctrl-C's code.
+    """
+    folder, A, B = paired
+    argv = ["align", "a.npy", "b.npy", "-o", "m.npz", "-q"]
+    result = subprocess.run(
+        [sys.executable, "-c", _TERMINATED_AFTER_THE_COMMAND, *argv],
+        cwd=folder,
+        env=_SUBPROCESS_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 143, result.stderr
+    _one_error(result.stderr, "terminated")
 
 
 def test_view_names_with_non_ascii_digits_are_not_indices(paired, capsys, monkeypatch):

@@ -733,7 +733,9 @@ class _PipeTolerantStream:
 
     def __init__(self, stream):
         self._stream = stream
-        self._gone = False
+        # Python sets sys.stderr (or sys.stdout) to None when its descriptor
+        # was closed at start (``2>&-``, some daemons): nobody reads it.
+        self._gone = stream is None
 
     def write(self, text):
         if not self._gone:
@@ -773,7 +775,13 @@ def main(argv=None):
     sys.stderr = _PipeTolerantStream(stderr)
     try:
         with _sigterm_as_interrupt():
-            return _main(argv)
+            try:
+                return _main(argv)
+            except Terminated:
+                # After the command's own handler (while warnings or the
+                # last message are printed), not reported by _main itself.
+                print("skembed: error: terminated", file=sys.stderr)
+                return EXIT_TERMINATED
     finally:
         sys.stdout, sys.stderr = stdout, stderr
 
