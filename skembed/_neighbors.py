@@ -416,20 +416,35 @@ _DROP_TILE = 64
 def _tile_uniforms(seed, which, start, stop, n_columns, dtype):
     """Uniforms for rows start..stop that depend on (seed, which, row) alone.
 
-    Tile t (rows 64 t to 64 t + 63) always draws its full tile from the
-    stream ``[seed, which, t]``; a block uses the rows of it that it covers.
+    Tile t (rows 64 t to 64 t + 63) draws its rows in order from the stream
+    ``[seed, which, t]``; a block that starts inside a tile skips the
+    stream past the tile's earlier rows without drawing them, so that a
+    block of a few rows (a large pool, or a small ``working_memory``) costs
+    its own rows only.
     """
     out = np.empty((stop - start, n_columns), dtype=dtype)
     for tile in range(start // _DROP_TILE, (stop - 1) // _DROP_TILE + 1):
         stream = np.random.default_rng([seed, which, tile])
-        first, last = tile * _DROP_TILE, (tile + 1) * _DROP_TILE
-        if first >= start and last <= stop:
-            stream.random(out=out[first - start : last - start], dtype=dtype)
-        else:
-            rows = stream.random((_DROP_TILE, n_columns), dtype=dtype)
-            lo, hi = max(first, start), min(last, stop)
-            out[lo - start : hi - start] = rows[lo - first : hi - first]
+        first = tile * _DROP_TILE
+        lo, hi = max(first, start), min(first + _DROP_TILE, stop)
+        _skip_uniforms(stream, (lo - first) * n_columns, dtype)
+        stream.random(out=out[lo - start : hi - start], dtype=dtype)
     return out
+
+
+def _skip_uniforms(stream, count, dtype):
+    """Move ``stream`` past ``count`` uniforms of ``dtype`` without drawing them.
+
+    A float64 uniform takes one 64-bit output of the generator; a float32
+    one takes half of one, numpy keeping the other half for the next
+    float32 draw.
+    """
+    if np.dtype(dtype) == np.float32:
+        stream.bit_generator.advance(count // 2)
+        if count % 2:
+            stream.random(dtype=np.float32)
+    else:
+        stream.bit_generator.advance(count)
 
 
 def _dropped(S, keep_prob, uniforms):

@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from skembed import csls_penalties, kneighbors
 from skembed._neighbors import (
+    _tile_uniforms,
     alignment_score,
     mutual_matches,
     neighbourhood_mean_operator,
@@ -219,6 +220,29 @@ def test_stochastic_matches_do_not_depend_on_the_blocks(dtype):
         atol = 1e-5 if dtype == np.float32 else 1e-12
         assert_allclose(forward_score, reference[2], atol=atol)
         assert_allclose(backward_score, reference[3], atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stochastic_matching_draws_only_the_rows_of_a_block(dtype):
+    # A block of one row inside a tile of 64 drew the whole tile: with the
+    # blocks of a large pool (a few rows each), every block held a
+    # temporary 64 rows high, beyond its working_memory.
+    import tracemalloc
+
+    n_columns = 50_000
+    whole = _tile_uniforms(3, 1, 0, 128, n_columns, dtype)
+    tracemalloc.start()
+    try:
+        one = _tile_uniforms(3, 1, 70, 71, n_columns, dtype)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * one.nbytes
+    # The same numbers as when the whole tile is drawn, odd offsets included.
+    assert_array_equal(one, whole[70:71])
+    for start, stop in [(1, 2), (3, 70), (63, 65), (127, 128)]:
+        part = _tile_uniforms(3, 1, start, stop, 7, dtype)
+        assert_array_equal(part, _tile_uniforms(3, 1, 0, 128, 7, dtype)[start:stop])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
