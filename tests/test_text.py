@@ -1121,6 +1121,26 @@ def test_many_small_cached_calls_keep_few_shards(tmp_path):
     assert calls == []
 
 
+def test_merged_cache_shards_are_no_larger_than_written_ones(tmp_path):
+    """Check that merging shards of a few hundred rows keeps them <= 4,096 rows.
+
+    Sixteen shards of 256-4,095 rows were merged into one of up to 65,520
+    rows, read whole into memory inside the 16th transform call.
+    """
+    texts = [f"document {i}" for i in range(16 * 300)]
+    embedder = TextEmbedder(_hashing, model="hash", cache=tmp_path).fit(texts[:1])
+    expected = TextEmbedder(_hashing, model="hash").fit(texts[:1]).transform(texts)
+    for start in range(0, len(texts), 300):
+        embedder.transform(texts[start : start + 300])
+    folder = Path(embedder.cache_info().directory)
+    sizes = [np.load(path).shape[0] for path in folder.glob("*.keys.npy")]
+    assert sum(sizes) == len(texts)
+    assert max(sizes) <= 4096
+    # ... and merged all the same: fewer shards than calls.
+    assert len(sizes) < 16
+    assert_allclose(embedder.transform(texts), expected, rtol=1e-6)
+
+
 def test_a_transformer_name_that_is_not_a_string_is_named():
     """Check EmbeddingUnion([(1, ...)]): a TypeError naming it, not 'int' internals."""
     union = EmbeddingUnion([(1, TextEmbedder(_hashing, model="hash"))])
