@@ -520,6 +520,14 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 rows, ((0, 0), (0, width - rows.shape[1])), constant_values=-1
             )
             cosines[pending], rows[pending] = more_cosines, more_rows
+        if cosines.shape[1] > fetch:
+            # What was fetched beyond the cut and does not tie with it is not
+            # a candidate: CSLS re-ranks the shortlist, ties included, and a
+            # copy of an unrelated row must not widen it.
+            beyond = np.arange(cosines.shape[1]) >= fetch
+            extra = beyond & (cosines < cosines[:, fetch - 1 : fetch])
+            cosines = np.where(extra, -np.inf, cosines)
+            rows = np.where(extra, -1, rows)
         return cosines, rows
 
     def _faiss_call(self, index, block, fetch):

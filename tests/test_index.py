@@ -259,6 +259,32 @@ def test_faiss_csls_reranks_the_shortlist():
     assert_array_equal(indices[distinct], expected[distinct])
 
 
+@pytest.mark.parametrize("shortlist", [1, 3])
+def test_faiss_csls_reranks_only_the_shortlist(shortlist):
+    """Check that FAISS + CSLS re-ranks the ``shortlist`` best rows, no more.
+
+    The rows fetched past the cut to find ties there were all re-ranked:
+    with shortlist=1 the second row by cosine could win, and a copy of an
+    unrelated row changed a query's answer.
+    """
+    pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    rng = np.random.default_rng(0)
+    index = rng.normal(size=(40, 6)).astype(np.float32)
+    queries = rng.normal(size=(30, 6)).astype(np.float32)
+    sample = rng.normal(size=(50, 6)).astype(np.float32)
+    params = {"method": "csls", "csls_k": 1, "center": False, "shortlist": shortlist}
+    for rows in (index, np.vstack([index, index[:5]])):
+        search = EmbeddingIndex(1, backend="faiss-flat", **params)
+        search.fit(rows).fit_queries(sample)
+        found = search.kneighbors(queries)[1][:, 0]
+        unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        cosines = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T
+        cut = -np.sort(-cosines, axis=1)[:, shortlist - 1 : shortlist]
+        csls = np.where(cosines >= cut - 1e-6, 2 * cosines - search.penalties_, -np.inf)
+        expected = csls.argmax(axis=1)
+        assert_array_equal(found, expected)
+
+
 def test_faiss_hnsw_finds_nearly_the_exact_neighbours():
     """Check that the HNSW graph's neighbours are mostly the exact ones."""
     pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
