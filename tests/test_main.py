@@ -980,6 +980,11 @@ def test_quality_reason_states_the_accuracy_actually_needed():
         assert not retrieval_above_chance(needed - 1 / n, n)
     assert needed_retrieval(10) == 0.6
     assert needed_retrieval(4) is None  # 4 of 4 has p = 0.0039
+    # Accuracies that are no count over n or 2n are judged as the floats
+    # they are (0.0999 was read back as 1/10), numpy scalars included.
+    assert not retrieval_above_chance(0.0999, 100)
+    assert retrieval_above_chance(np.float32(0.5), 100)
+    assert not retrieval_above_chance(np.float32(0.05), 100)
     half = SimpleNamespace(
         transform_view=lambda X, k: X,
     )

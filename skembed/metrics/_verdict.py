@@ -58,15 +58,19 @@ def _above_chance(accuracy, n):
     and its hit count is significant against Binomial(n, c) at level 1e-3
     (which only binds for small n).
     """
+    accuracy = float(accuracy)
     chance = 1.0 / n
     hits = int(round(accuracy * n))
     significant = hits > 0 and binom.sf(hits - 1, n, chance) < _CHANCE_ALPHA
-    # The accuracy is a hit count over n, or the mean of two (over 2n): read
-    # back as that exact fraction (two such fractions differ by at least
-    # 1/(4 n^2), far more than its rounding), the test a >= sqrt(1/n) is
-    # n a^2 >= 1 in exact arithmetic. In floats, 100 hits of 2 x 2,500 came
-    # out one rounding step below 0.02 and were judged at chance.
+    # The accuracy is usually a hit count over n, or the mean of two (over
+    # 2n): read back as that exact fraction (two such fractions differ by at
+    # least 1/(4 n^2), far more than its rounding), the test a >= sqrt(1/n)
+    # is n a^2 >= 1 in exact arithmetic. In floats, 100 hits of 2 x 2,500
+    # came out one rounding step below 0.02 and were judged at chance. Any
+    # other accuracy (0.0999 of 100) is taken as the float it is.
     exact = Fraction(accuracy).limit_denominator(2 * n)
+    if not math.isclose(float(exact), accuracy, rel_tol=1e-14):
+        exact = Fraction(accuracy)
     return bool(n * exact * exact >= 1 and significant)
 
 
