@@ -695,11 +695,16 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         if getattr(base, "hidden", None) is not None:
             # The fitted aligner maps with the base's affine part only: a hidden
             # layer would steer the rounds and then be dropped from transform.
+            constraints = getattr(type(base), "_parameter_constraints", {})
+            linear = (
+                "Pass hidden=None, or a linear aligner such as ProcrustesAligner."
+                if None in constraints.get("hidden", [])
+                else "Pass a linear aligner such as ProcrustesAligner or RidgeAligner."
+            )
             raise TypeError(
                 f"base={type(base).__name__}(hidden={base.hidden!r}) maps through "
                 "a non-linear hidden layer; SelfLearningAligner needs a base with "
-                "affine maps. Pass hidden=None, or a linear aligner such as "
-                "ProcrustesAligner."
+                f"affine maps. {linear}"
             )
         return base
 

@@ -600,6 +600,22 @@ def test_a_base_with_a_hidden_layer_is_refused():
         aligner.fit([A, A], pairs=pairs)
 
 
+def test_a_residual_mlp_base_is_not_told_to_pass_hidden_none():
+    """Check ResidualMLPAligner as base: advice it can follow.
+
+    It was told to pass hidden=None, which ResidualMLPAligner refuses.
+    """
+    from skembed import ResidualMLPAligner
+
+    A = np.random.default_rng(0).normal(size=(100, 6))
+    pairs = np.column_stack([np.arange(20), np.arange(20)])
+    aligner = SelfLearningAligner(ResidualMLPAligner(hidden=8))
+    with pytest.raises(TypeError, match="maps through a non-linear") as caught:
+        aligner.fit([A, A], pairs=pairs)
+    assert "hidden=None" not in str(caught.value)
+    assert "RidgeAligner" in str(caught.value)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 2.5])
 def test_a_pair_that_is_not_a_whole_number_is_named(bad):
     """Check NaN or infinity in pairs: the value named, not the dtype.
