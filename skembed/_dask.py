@@ -156,19 +156,52 @@ def check_dask_views(estimator, X, *, reset):
                     "to_dask_array(lengths=True) for a Dask DataFrame)."
                 )
             continue  # block row counts are compared when computed (_split)
+        if array.shape[0] != arrays[0].shape[0]:
+            n_rows = [a.shape[0] for a in arrays]
+            raise ValueError(
+                f"The arrays in X have different numbers of rows ({n_rows}), but "
+                f"{type(estimator).__name__} pairs views row by row; pass arrays "
+                "with the same number of rows (row i of every view must describe "
+                "the same item)."
+            )
         if array.chunks[0] != rows:
             arrays[k] = array.rechunk({0: rows})
     arrays = [a if a.numblocks[1] == 1 else a.rechunk({1: -1}) for a in arrays]
     selections = None if isinstance(X, list | tuple) else view_selections(estimator)
     layout = estimator._view_layout
     if selections is not None and reset and layout.kind == "array":
-        # the first rows of the first block stand for X (one small task)
-        import dask
-
-        (first,) = arrays[0].blocks[0].to_delayed().ravel()
-        head = dask.delayed(_head)(first, BLOCK_SAMPLE_ROWS).compute()
+        head = _first_rows(arrays[0], BLOCK_SAMPLE_ROWS)
         check_split_follows_blocks(estimator, head.astype(dtype), layout.widths)
     return DaskViews(arrays, selections, dtype)
+
+
+def _first_rows(array, n_rows):
+    """Up to ``n_rows`` first rows of a dask array, as a numpy array.
+
+    Read from as few leading row blocks as hold them, computed a few at a
+    time (1, 2, 4, ... blocks): a filtered collection often starts with
+    empty or small blocks, and a first block alone then held too few rows
+    for any check on them to run.
+    """
+    import dask
+
+    blocks = array.to_delayed()[:, 0]
+    known = array.chunks[0]
+    heads, found, start, batch = [], 0, 0, 1
+    while found < n_rows and start < len(blocks):
+        chosen = [
+            i
+            for i in range(start, min(start + batch, len(blocks)))
+            if np.isnan(known[i]) or known[i] > 0
+        ]
+        tasks = [dask.delayed(_head)(blocks[i], n_rows) for i in chosen]
+        for head in dask.compute(*tasks):
+            heads.append(head[: n_rows - found])
+            found += heads[-1].shape[0]
+        start, batch = start + batch, 2 * batch
+    if not heads:
+        return np.empty((0, array.shape[1]), dtype=array.dtype)
+    return np.concatenate(heads)
 
 
 def _head(block, n_rows):

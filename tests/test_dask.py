@@ -193,6 +193,46 @@ def test_dask_default_split_refuses_to_cut_through_a_model():
     assert _relative_error(got.rotations_[1], want.rotations_[1]) < 1e-10
 
 
+def test_dask_default_split_check_reads_past_empty_and_small_blocks():
+    """Check a first row block that is empty or small does not skip the check.
+
+    Only the first block was read, and fewer than 16 rows turned the check
+    off: a filtered Dask DataFrame (first partition empty) fitted views that
+    each mixed two models, where the same rows as numpy were refused.
+    """
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(300, 24)), rng.normal(size=(300, 16))
+    X = np.hstack([A / np.linalg.norm(A, axis=1, keepdims=True), B])
+    fix = r"views=\[slice\(0, 24\), slice\(24, None\)\]"
+    for rows in ((0, 150, 150), (10, 290), (0, 0, 3, 5, 292)):
+        with pytest.raises(ValueError, match=fix):
+            ProcrustesAligner().fit(da.from_array(X, chunks=(rows, 40)))
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(40)])
+    frame["keep"] = np.arange(300) >= 60
+    lazy = dd.from_pandas(frame, npartitions=5)
+    filtered = lazy[lazy.keep].drop(columns="keep")
+    assert filtered.map_partitions(len).compute().tolist()[0] == 0
+    with pytest.raises(ValueError, match=fix):
+        ProcrustesAligner().fit(filtered)
+
+
+def test_dask_views_of_different_lengths_are_named():
+    """Check a list of Dask arrays of different row counts: numpy's message.
+
+    The other views were rechunked to the first one's rows, and Dask's
+    "Chunks do not add up to shape" came out instead.
+    """
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(100, 4)), rng.normal(size=(90, 4))
+    views = [da.from_array(A, chunks=50), da.from_array(B, chunks=45)]
+    message = r"different numbers of rows \(\[100, 90\]\)"
+    with pytest.raises(ValueError, match=message):
+        ProcrustesAligner().fit(views)
+    fitted = ProcrustesAligner().fit([A[:90], B])
+    with pytest.raises(ValueError, match=message):
+        fitted.transform(views)
+
+
 def test_dask_input_errors():
     """Check the errors for Dask inputs skembed cannot split or use."""
     X = _paired()
