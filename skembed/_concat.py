@@ -269,6 +269,13 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
             explicit_weights = self._explicit_weights(n_views)
             summarize = partial(view_moments, request=_SUMMARIES[self.normalize])
             stats = reduce_rows(views, summarize, merge_moments)
+            if stats.n_samples_ == 0:
+                # Only a Dask X gets here empty (a filter that kept no rows);
+                # numpy X is refused by validate_data.
+                raise ValueError(
+                    "Found array with 0 sample(s) while a minimum of 1 is required "
+                    "by EmbeddingConcatenator: X has no rows."
+                )
             if not stats.is_finite():
                 raise ValueError(
                     "Input X contains NaN or infinity; EmbeddingConcatenator needs "

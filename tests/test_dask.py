@@ -233,6 +233,19 @@ def test_dask_views_of_different_lengths_are_named():
         fitted.transform(views)
 
 
+@pytest.mark.parametrize("normalize", ["l2", "standard", None])
+def test_dask_concatenator_without_rows_is_named(normalize):
+    """Check an empty Dask X: the message numpy X gets, not internals.
+
+    With normalize="l2" it was "'NoneType' object is not subscriptable", and
+    otherwise "No samples have been accumulated.", naming neither X nor the
+    estimator.
+    """
+    X = da.zeros((0, 8), chunks=(10, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match="0 sample.*EmbeddingConcatenator"):
+        EmbeddingConcatenator(normalize=normalize).fit(X)
+
+
 def test_dask_input_errors():
     """Check the errors for Dask inputs skembed cannot split or use."""
     X = _paired()
