@@ -56,6 +56,7 @@ pyarrow, pandas Arrow dtypes) are read in place: nothing is copied.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import sys
+import warnings
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -1381,20 +1382,39 @@ def _split_frame(estimator, X, frame, schema, allowed: list, *, reset) -> list:
 
 
 def keep_list_index(estimator, X, out):
-    """``out`` on the index of X's first pandas item, under pandas output.
+    """``out`` on the index of X's rows, under pandas output.
 
-    scikit-learn's ``set_output`` takes the output's index from X, which a
-    list has not: a list of DataFrames came out numbered 0..n-1 and could not
-    be joined back to its rows. Views pair rows by position, so the first
-    pandas item's index is the rows'. Other outputs are returned as they are.
+    scikit-learn's ``set_output`` takes the output's index from X when X is
+    a pandas DataFrame. A list has no index, nor is a Dask DataFrame one
+    scikit-learn reads: both came out numbered 0..n-1 and could not be
+    joined back to their rows. Views pair rows by position, so the first
+    pandas (or Dask) item's index is the rows'; a lazy output is computed
+    together with that Dask index, in one pass over X's graph. Other
+    outputs are returned as they are.
     """
-    if not isinstance(X, list | tuple) or not isinstance(out, np.ndarray):
-        return out
     from sklearn.utils._set_output import _get_output_config
 
     if _get_output_config("transform", estimator)["dense"] != "pandas":
         return out
-    for item in X:
+    items = X if isinstance(X, list | tuple) else [X]
+    if is_dask_collection(out):
+        for item in items:
+            if is_dask_collection(item) and hasattr(item, "divisions"):
+                import dask
+
+                with warnings.catch_warnings():
+                    # The array's graph and the frame's expression are
+                    # merged into one graph, which is the point: X is read
+                    # once for both.
+                    warnings.filterwarnings(
+                        "ignore", "Computing mixed collections", UserWarning
+                    )
+                    values, index = dask.compute(out, item.index)
+                return pd.DataFrame(values, index=index, copy=False)
+        return out
+    if not isinstance(X, list | tuple) or not isinstance(out, np.ndarray):
+        return out
+    for item in items:
         if isinstance(item, pd.DataFrame | pd.Series):
             return pd.DataFrame(out, index=item.index, copy=False)
     return out

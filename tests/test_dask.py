@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import ortho_group
 from sklearn.base import clone
 
@@ -244,6 +244,25 @@ def test_dask_concatenator_without_rows_is_named(normalize):
     X = da.zeros((0, 8), chunks=(10, 8), dtype=np.float32)
     with pytest.raises(ValueError, match="0 sample.*EmbeddingConcatenator"):
         EmbeddingConcatenator(normalize=normalize).fit(X)
+
+
+def test_dask_dataframe_index_kept_under_pandas_output():
+    """Check set_output(transform="pandas") on a Dask DataFrame keeps its index.
+
+    The computed output was numbered 0..n-1, so a join back to the rows by
+    index paired the wrong ones.
+    """
+    frame = pd.DataFrame(_paired(n=400, d=4), index=np.arange(1000, 1400))
+    frame.columns = [f"c{j}" for j in range(8)]
+    lazy = dd.from_pandas(frame, npartitions=4)
+    for estimator in (ProcrustesAligner(), EmbeddingConcatenator()):
+        estimator.set_output(transform="pandas").fit(frame)
+        want = estimator.transform(frame.loc[1200:])
+        got = estimator.transform(lazy.loc[1200:])
+        assert isinstance(got, pd.DataFrame)
+        assert_array_equal(got.index, np.arange(1200, 1400))
+        assert list(got.columns) == list(want.columns)
+        assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12)
 
 
 def test_dask_input_errors():
