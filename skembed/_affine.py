@@ -22,7 +22,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._parallel import map_row_groups, row_groups
-from skembed._stats import divide_by_row_norms
+from skembed._stats import divide_by_row_norms, far_from_mean
 from skembed._views import check_view_block, resolve_view
 
 __all__ = ["AffineMapMixin"]
@@ -31,14 +31,29 @@ __all__ = ["AffineMapMixin"]
 AFFINE_STATE = ("means_", "_projections", "_offset")
 
 
-def _affine_into(block, out, projection, bias, l2_rows):
+def _affine_into(block, out, projection, bias, l2_rows, centre=None):
     """Write ``(block / norms) @ projection - bias`` into ``out``.
 
     ``projection=None`` stands for the identity (the reference view of a
     Procrustes alignment), which needs a copy instead of a product;
-    ``bias=None`` for a zero bias.
+    ``bias=None`` for a zero bias. ``centre`` is ``(mean, shift, rest)``:
+    rows far from the fitted ``mean`` next to their spread (see
+    :func:`skembed._stats.far_from_mean`) are shifted by ``shift`` (the mean
+    in the block dtype) before the product, and ``rest`` (the bias left
+    after it) subtracted after, so that the product does not cancel.
     """
-    if projection is None:
+    far = centre is not None and not l2_rows and far_from_mean(block, centre[0])
+    if far:
+        # (x - m) P - b = (x - s) P - ((m - s) P + b - m P): the centred rows,
+        # not the raw ones, go through the product, and the mean's rounding
+        # to the dtype is corrected in float64. At a mean of 1e4 and a spread
+        # of 0.01, float32 outputs were off by 24% of their size.
+        if projection is None:
+            np.subtract(block, centre[1], out=out)
+        else:
+            np.matmul(block - centre[1], projection, out=out)
+        bias = centre[2]
+    elif projection is None:
         np.copyto(out, block)
     else:
         np.matmul(block, projection, out=out)
@@ -67,11 +82,20 @@ class AffineMapMixin:
         return self._projections[0].shape[1]
 
     def _affine_plan(self, k, dtype, *, offset):
-        """Projection and bias of f_k in ``dtype``; None for identity and zero."""
+        """Projection, bias and centring of f_k in ``dtype`` (see _affine_into).
+
+        None stands for the identity, a zero bias, and no centring.
+        """
         projection = self._projections[k]
-        bias = self.means_[k] @ projection
+        mean = np.asarray(self.means_[k], dtype=np.float64)
+        bias = mean @ projection
         if offset:
             bias = bias - self._offset
+        centre = None
+        if mean.any():
+            shift = mean.astype(dtype)
+            rest = bias - shift.astype(np.float64) @ projection
+            centre = (mean, shift, rest.astype(dtype))
         if projection.shape[0] == projection.shape[1] and np.array_equal(
             projection, np.eye(projection.shape[0])
         ):
@@ -79,7 +103,7 @@ class AffineMapMixin:
         else:
             projection = projection.astype(dtype, copy=False)
         bias = bias.astype(dtype)
-        return projection, (bias if bias.any() else None)
+        return projection, (bias if bias.any() else None), centre
 
     def _map(self, block, k, *, offset=None):
         """Apply f_k to raw rows, writing the output once in the input dtype.
@@ -89,15 +113,15 @@ class AffineMapMixin:
         """
         if offset is None:
             offset = self._reference_frame
-        projection, bias = self._affine_plan(k, block.dtype, offset=offset)
+        projection, bias, centre = self._affine_plan(k, block.dtype, offset=offset)
         width = self._projections[k].shape[1]
-        return self._apply_affine(block, projection, bias, width)
+        return self._apply_affine(block, projection, bias, width, centre)
 
-    def _apply_affine(self, block, projection, bias, width):
+    def _apply_affine(self, block, projection, bias, width, centre=None):
         """``block @ projection + bias`` (None: identity, zero) in row chunks.
 
         The output is written once, in the input dtype; chunk groups run on
-        the BLAS threads.
+        the BLAS threads. ``centre``: see :func:`_affine_into`.
         """
         out = np.empty((block.shape[0], width), dtype=block.dtype)
         step = self._row_step(block.shape[1] + width, block.dtype)
@@ -105,7 +129,9 @@ class AffineMapMixin:
         def fill(start, stop):
             for first in range(start, stop, step):
                 rows = slice(first, min(stop, first + step))
-                _affine_into(block[rows], out[rows], projection, bias, self._l2_rows)
+                _affine_into(
+                    block[rows], out[rows], projection, bias, self._l2_rows, centre
+                )
 
         for _ in map_row_groups(fill, row_groups(block.shape[0], step)):
             pass
@@ -119,7 +145,8 @@ class AffineMapMixin:
         ]
 
         def map_chunk(block, k, out):
-            _affine_into(block, out, *plans[k], self._l2_rows)
+            projection, bias, centre = plans[k]
+            _affine_into(block, out, projection, bias, self._l2_rows, centre)
 
         return map_chunk
 

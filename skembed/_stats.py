@@ -49,6 +49,7 @@ __all__ = [
     "reduce_rows",
     "rows_dtype",
     "chunk_rows",
+    "far_from_mean",
     "merge_moments",
     "row_norms",
     "row_squared_norms",
@@ -968,6 +969,28 @@ def _far_from_origin(block, sums):
             part = np.partition(squares, [middle - 1, middle])
             median = (part[middle - 1] + part[middle]) / 2
         return bool(centre > ratio * median)
+
+
+def far_from_mean(block, mean):
+    """Whether ``block @ P - mean @ P`` would cancel in the block's dtype.
+
+    The test of the pilot shift of the moments (``_SHIFT_RATIO``), for rows
+    mapped about a fitted ``mean`` (float64): true when the squared norm of
+    the mean exceeds the ratio times the median squared distance of the
+    rows from it, read in float64 on rows spread over the block. The
+    product of rows far from the origin then rounds each entry to about
+    ``eps * |x| |P|``, far more than the centred value it stands for.
+    """
+    ratio = _SHIFT_RATIO.get(block.dtype, _SHIFT_RATIO[np.dtype(np.float32)])
+    if block.shape[0] == 0:
+        return False
+    sample = block[:: max(1, block.shape[0] // _FAR_SAMPLE_ROWS)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        deviations = sample.astype(np.float64)
+        deviations -= mean
+        squares = np.einsum("ij,ij->i", deviations, deviations)
+        median = np.partition(squares, squares.shape[0] // 2)[squares.shape[0] // 2]
+        return bool(float(mean @ mean) > ratio * median)
 
 
 def _power_of_two_scale(block):
