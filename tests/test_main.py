@@ -2037,6 +2037,18 @@ def test_a_closed_stderr_keeps_the_result(paired):
     assert "fitted" in result.stdout
 
 
+def _run_script(script, argv, folder):
+    """Run Python ``script`` with ``argv`` in a fresh process, in ``folder``."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        cwd=folder,
+        env=_SUBPROCESS_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 _TERMINATED_MIDWAY = """
 import os
 import signal
@@ -2073,14 +2085,7 @@ def test_sigterm_while_translating_leaves_no_temporary_file(paired):
     save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
     before = sorted(p.name for p in folder.iterdir())
     argv = ["translate", "m.npz", "a.npy", "--source", "0", "--target", "1"]
-    result = subprocess.run(
-        [sys.executable, "-c", _TERMINATED_MIDWAY, *argv, "-o", "t.npy", "-q"],
-        cwd=folder,
-        env=_SUBPROCESS_ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_script(_TERMINATED_MIDWAY, [*argv, "-o", "t.npy", "-q"], folder)
     assert result.returncode == 143, result.stderr
     _one_error(result.stderr, "terminated")
     assert sorted(p.name for p in folder.iterdir()) == before
@@ -2116,14 +2121,7 @@ def test_sigterm_after_the_command_is_still_terminated(paired):
     """
     folder, A, B = paired
     argv = ["align", "a.npy", "b.npy", "-o", "m.npz", "-q"]
-    result = subprocess.run(
-        [sys.executable, "-c", _TERMINATED_AFTER_THE_COMMAND, *argv],
-        cwd=folder,
-        env=_SUBPROCESS_ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run_script(_TERMINATED_AFTER_THE_COMMAND, argv, folder)
     assert result.returncode == 143, result.stderr
     _one_error(result.stderr, "terminated")
 
@@ -2169,14 +2167,7 @@ sys.exit(main(["report", "a.npy", "b.npy"]))
 @pytest.mark.parametrize("module", ["skembed._cli", "numpy", "sklearn"])
 def test_ctrl_c_while_the_command_line_loads_is_one_line(tmp_path, module):
     """Check that Ctrl-C while the CLI's libraries import exits 130 in one line."""
-    result = subprocess.run(
-        [sys.executable, "-c", _INTERRUPT_WHILE_IMPORTING.format(module=module)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=_SUBPROCESS_ENV,
-        timeout=120,
-    )
+    result = _run_script(_INTERRUPT_WHILE_IMPORTING.format(module=module), [], tmp_path)
     assert result.returncode == 130, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.strip() == "skembed: interrupted"
