@@ -29,7 +29,12 @@ from skembed._stats import (
     unit_rows,
     view_moments,
 )
-from skembed._views import keep_list_index, resolve_view, view_feature_names
+from skembed._views import (
+    check_y_is_not_a_view,
+    keep_list_index,
+    resolve_view,
+    view_feature_names,
+)
 
 __all__ = ["EmbeddingConcatenator"]
 
@@ -263,6 +268,7 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
         self : EmbeddingConcatenator
             The fitted transformer.
         """
+        check_y_is_not_a_view(self, X, y)
         with state_kept_on_error(self):
             views = check_rows(self, X, reset=True)
             n_views = len(self.n_features_per_view_)

@@ -28,7 +28,7 @@ from skembed._affine import AFFINE_STATE, AffineMapMixin
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, state_kept_on_error
 from skembed._neighbors import alignment_score
 from skembed._stats import chunk_rows
-from skembed._views import check_training_views
+from skembed._views import check_training_views, check_y_is_not_a_view
 
 __all__ = ["ContrastiveAligner"]
 
@@ -580,6 +580,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         self : object
             The fitted aligner.
         """
+        check_y_is_not_a_view(self, X, y)
         with state_kept_on_error(self):
             blocks = check_training_views(self, X)
             n_samples = blocks[0].shape[0]

@@ -30,6 +30,7 @@ from skembed._stats import (
     unit_rows,
     view_moments,
 )
+from skembed._views import check_y_is_not_a_view
 
 __all__ = ["MomentsFitMixin"]
 
@@ -161,6 +162,7 @@ class MomentsFitMixin:
         self : object
             The fitted aligner.
         """
+        check_y_is_not_a_view(self, X, y)
         with state_kept_on_error(self):
             stats, dtype = self._moments_of(X, reset=True)
             self._set_statistics(stats, dtype)
@@ -225,6 +227,7 @@ class MomentsFitMixin:
         self : object
             The updated aligner.
         """
+        check_y_is_not_a_view(self, X, y)
         first = not hasattr(self, "_stats")
         with state_kept_on_error(self):
             if not first:

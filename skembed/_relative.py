@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, state_kept_on_error
 from skembed._stats import divide_by_row_norms, unit_rows
-from skembed._views import check_views
+from skembed._views import check_views, check_y_is_not_a_view
 
 __all__ = ["RelativeProjector"]
 
@@ -282,6 +282,7 @@ class RelativeProjector(BaseAligner):
         self : object
             The fitted projector.
         """
+        check_y_is_not_a_view(self, X, y)
         with state_kept_on_error(self):
             blocks = check_views(self, X, reset=True)
             n_samples = blocks[0].shape[0]

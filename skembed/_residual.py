@@ -37,6 +37,7 @@ from skembed._stats import chunk_rows
 from skembed._views import (
     check_training_views,
     check_view_block,
+    check_y_is_not_a_view,
     resolve_view,
 )
 
@@ -344,6 +345,7 @@ class ResidualMLPAligner(BaseAligner):
         self : object
             The fitted aligner.
         """
+        check_y_is_not_a_view(self, X, y)
         with state_kept_on_error(self):
             blocks = check_training_views(self, X)
             n_samples = blocks[0].shape[0]

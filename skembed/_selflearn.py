@@ -40,7 +40,7 @@ from skembed._unsupervised import (
     is_pairwise_start,
     run_confidence,
 )
-from skembed._views import check_views
+from skembed._views import check_views, check_y_is_not_a_view
 from skembed.exceptions import UnsupervisedAlignmentWarning
 
 __all__ = ["SelfLearningAligner"]
@@ -950,6 +950,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         self : object
             The fitted aligner.
         """
+        check_y_is_not_a_view(self, X, y, paired_rows=False)
         if pairs is None and _looks_like_pairs(y):
             # fit(X, pairs) puts the pairs in y, which is ignored (class labels
             # travel there in a Pipeline).

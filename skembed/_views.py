@@ -1555,6 +1555,82 @@ def check_views(
     return _split_array(estimator, X, allowed, reset=reset, frame=frame, schema=schema)
 
 
+def _rows_of(X):
+    """Number of rows of a single 2-D X, or None when it is not known cheaply."""
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2:
+        rows = shape[0]
+        # A Dask array of unknown chunk sizes has NaN rows.
+        return int(rows) if isinstance(rows, Integral) else None
+    if isinstance(X, list | tuple):
+        return len(X)
+    return None
+
+
+def check_y_is_not_a_view(estimator, X, y, *, paired_rows=True):
+    """Refuse ``fit(A, B)``: a second embedding passed as ``y``.
+
+    scikit-learn's CCA and PLS take the second block as ``Y``, so someone used
+    to them writes ``fit(A, B)``. Here ``y`` is ignored (class labels travel
+    there in a Pipeline) and the default ``views=None`` would split ``A`` alone
+    into two halves: a fitted model of the wrong thing, with no error. A float
+    ``y`` of several columns with non-integer values and the rows of a single
+    array ``X`` is taken for that mistake. Multi-output regression targets for
+    a later Pipeline step look the same, so giving ``views`` explicitly, or ``X``
+    as a list of views, says the layout is meant and skips the check.
+    ``paired_rows=False`` drops the row-count condition, for estimators whose
+    views are unpaired pools.
+    """
+    if y is None or getattr(estimator, "views", None) is not None:
+        return
+    try:
+        if _is_list_of_views(X):
+            return
+    except ValueError:
+        return  # an ambiguous list: check_views reports it
+    frame = _as_frame(X)
+    if frame is not None and _has_vector_columns(frame):
+        return
+    shape = getattr(y, "shape", None)
+    if shape is None:
+        if not isinstance(y, list | tuple) or not y:
+            return
+        try:
+            y = np.asarray(y)
+        except (TypeError, ValueError):
+            return  # ragged: not an embedding
+        shape = y.shape
+    if len(shape) != 2 or not isinstance(shape[1], Integral) or shape[1] < 2:
+        return
+    dtypes = getattr(y, "dtypes", None)
+    if dtypes is not None:  # a DataFrame: every column a float
+        if not all(pd.api.types.is_float_dtype(dtype) for dtype in dtypes):
+            return
+    elif not np.issubdtype(np.dtype(getattr(y, "dtype", object)), np.floating):
+        return
+    rows = _rows_of(X)
+    if paired_rows and rows is not None and isinstance(shape[0], Integral):
+        if shape[0] != rows:
+            return
+    if not is_dask_collection(y):
+        # Integer-valued floats are labels (a multilabel indicator, say); an
+        # embedding has fractional entries in its first rows already.
+        head = y.iloc[:1024] if hasattr(y, "iloc") else y[:1024]
+        head = np.asarray(head, dtype=np.float64)
+        finite = head[np.isfinite(head)]
+        if not np.any(finite != np.round(finite)):
+            return
+    name = _estimator_name(estimator)
+    raise ValueError(
+        f"y has shape {tuple(shape)}, like a second embedding, but {name} takes "
+        "every view from X and ignores y (a Pipeline passes class labels "
+        "there); with views=None it would split X alone into two views. Pass "
+        "the embeddings together as X, e.g. fit([A, B]). If y really holds "
+        "multi-output targets for a later step, set views (e.g. views=2) to say "
+        "how X splits."
+    )
+
+
 def check_training_views(estimator, X, *, min_samples=2):
     """:func:`check_views` at fit time, refusing fewer than ``min_samples`` rows.
 

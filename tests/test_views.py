@@ -1525,3 +1525,68 @@ def test_pandas_output_of_a_list_of_frames_keeps_their_index():
         assert estimator.fit_transform(frames).index.equals(index)
         plain = estimator.set_output(transform="default").transform(frames)
         assert isinstance(plain, np.ndarray)
+
+
+def _estimators_with_views():
+    import inspect
+
+    import skembed
+
+    for name in sorted(skembed.__all__):
+        obj = getattr(skembed, name)
+        if (
+            inspect.isclass(obj)
+            and issubclass(obj, BaseEstimator)
+            and "views" in inspect.signature(obj).parameters
+        ):
+            yield obj
+
+
+@pytest.mark.parametrize(
+    "cls", list(_estimators_with_views()), ids=lambda cls: cls.__name__
+)
+def test_a_second_embedding_passed_as_y_is_refused(cls):
+    """Check that ``fit(A, B)`` names ``y`` instead of splitting A in two.
+
+    scikit-learn's CCA takes its second block as Y. Here y is ignored, so
+    ``fit(A, B)`` fitted a model of A's two halves and raised nothing.
+    """
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(40, 6)), rng.normal(size=(40, 6))
+    with pytest.raises(ValueError, match=r"y has shape \(40, 6\).*fit\(\[A, B\]\)"):
+        cls().fit(A, B)
+    with pytest.raises(ValueError, match="like a second embedding"):
+        cls().fit(pd.DataFrame(A), pd.DataFrame(B))
+    if hasattr(cls, "partial_fit"):
+        with pytest.raises(ValueError, match="like a second embedding"):
+            cls().partial_fit(A, B)
+
+
+@pytest.mark.filterwarnings("ignore::skembed.exceptions.UnsupervisedAlignmentWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_labels_and_explicit_layouts_still_travel_in_y():
+    """Check that y the check must let through still fits.
+
+    Class labels, one-hot or multilabel indicators and integer-valued targets
+    are labels; with ``views`` given or X a list of views the layout is meant,
+    so float targets of a later step pass too.
+    """
+    from skembed import ProcrustesAligner, SelfLearningAligner
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(40, 6)), rng.normal(size=(40, 6))
+    X = np.hstack([A, B])
+    reference = ProcrustesAligner().fit(X).transform(X)
+    for y in (
+        rng.integers(0, 3, 40),
+        rng.normal(size=(40, 1)),
+        (rng.random((40, 4)) > 0.5).astype(np.float64),
+        rng.integers(0, 9, size=(40, 3)),
+        rng.normal(size=(39, 6)),
+    ):
+        assert_allclose(ProcrustesAligner().fit(X, y).transform(X), reference)
+    assert_allclose(ProcrustesAligner(views=2).fit(X, B).transform(X), reference)
+    assert_allclose(ProcrustesAligner().fit([A, B], B).transform(X), reference)
+    # Pairs given in y are still only warned about, not taken for an embedding.
+    with pytest.warns(UserWarning, match="pass known pairs by keyword"):
+        SelfLearningAligner(n_iter=1).fit([A, B], np.array([[0, 0], [1, 1]]))
