@@ -1327,6 +1327,26 @@ def _split_frame(estimator, X, frame, schema, allowed: list, *, reset) -> list:
         if n_columns == 1:
             raise _one_feature_error(estimator, frame=True)
         labels = columns.labels
+        if estimator.views is None and n_columns > 2:
+            # Each array-valued column is one model's embedding, so the two
+            # contiguous halves of views=None would put two models in one view.
+            vector_labels = [
+                label
+                for label, vector in zip(labels, columns.is_vector, strict=True)
+                if vector
+            ]
+            every = (
+                f" (or views={n_columns})"
+                if len(vector_labels) == n_columns
+                else ", and place the other columns in views or drop them"
+            )
+            raise ValueError(
+                f"X is a DataFrame of {n_columns} columns, with array-valued columns "
+                f"{_short_list(vector_labels)}, but views=None makes 2 views of "
+                "contiguous columns, which would put more than one model in a "
+                "view; name one column per view, "
+                f"views={[str(label) for label in vector_labels]!r}{every}."
+            )
         view_names, view_labels, selected = _resolve_views(
             estimator, X, n_columns, labels, columns_word="DataFrame columns"
         )
@@ -1464,7 +1484,8 @@ def check_views(
         view (then ``views`` must be None). A list of 1-D arrays is refused as
         ambiguous (rows or views?). With array-valued columns, ``n_features_in_``
         counts dataframe columns and the contiguous blocks of ``views=None`` or
-        ``views=K`` are made of whole dataframe columns; for a list,
+        ``views=K`` are made of whole dataframe columns (``views=None`` needs
+        exactly two columns then, one model each); for a list,
         ``n_features_in_`` is the total width. At ``reset=False`` a list of ``K``
         arrays of the fitted widths is accepted whatever the form of X at fit time,
         and a 2-D array of the total width is accepted after fitting on a list.

@@ -307,14 +307,21 @@ def test_dataframe_with_array_columns_splits_over_columns():
     assert_array_equal(estimator.feature_names_in_, ["emb0", "emb1"])
     assert estimator.n_features_per_view_ == [3, 2]
 
+    # Each array-valued column is one model: the two halves of views=None
+    # put emb0 and emb1 in one view ([5, 4]) and raised nothing.
     frame = _vector_frame(widths=(3, 2, 4))
-    estimator, blocks = _fitted(None, frame)
-    assert estimator.n_features_per_view_ == [5, 4]
-    assert_array_equal(
-        blocks[0], np.hstack([np.stack(frame["emb0"]), np.stack(frame["emb1"])])
-    )
+    with pytest.raises(
+        ValueError,
+        match=re.escape("views=['emb0', 'emb1', 'emb2'] (or views=3)"),
+    ):
+        _fitted(None, frame)
     estimator, blocks = _fitted(3, frame)
     assert estimator.n_features_per_view_ == [3, 2, 4]
+    estimator, blocks = _fitted(["emb0", "emb1", "emb2"], frame)
+    assert estimator.view_names_ == ["emb0", "emb1", "emb2"]
+    frame["s"] = np.arange(5.0)
+    with pytest.raises(ValueError, match="place the other columns in views"):
+        _fitted(None, frame)
 
 
 def test_dataframe_mixing_array_and_scalar_columns():
@@ -543,7 +550,7 @@ def test_dtypes_follow_the_one_dtype_rule():
     assert {block.dtype for block in blocks} == {np.dtype(np.float64)}
     mixed = _vector_frame(dtype=np.float32)
     mixed["s"] = np.arange(5.0)
-    _, blocks = _fitted(None, mixed)
+    _, blocks = _fitted(3, mixed)
     assert {block.dtype for block in blocks} == {np.dtype(np.float64)}
 
 
