@@ -51,7 +51,9 @@ __all__ = [
     "mutual_matches",
     "neighbourhood_mean_operator",
     "retrieval_accuracy",
+    "score_margin",
     "search_unit_index",
+    "shortlist_dots",
     "unit_index_penalties",
 ]
 
@@ -191,6 +193,25 @@ class _ExactScores:
     def block(self, offset):
         """The scores of a block whose first row is ``offset`` in Q."""
         return lambda rows, cols: self(rows + offset, cols)
+
+
+def shortlist_dots(Q, T):
+    """Float64 dot products of each row ``Q[i]`` with each row ``T[i, j]``.
+
+    ``Q`` has shape (n, d) and ``T`` (n, m, d), both float32 (their products
+    are exact in float64). Every dot is one fixed sequence of operations on
+    its two rows, as in :func:`_pair_dots` (NumPy's pairwise sum along a
+    contiguous row), so bitwise-equal rows get equal dots whatever block,
+    batch or library scored them first. For unit rows these are the cosines.
+    """
+    return np.add.reduce(np.multiply(T, Q[:, None, :], dtype=np.float64), axis=2)
+
+
+def score_margin(d, dtype, *, csls=False):
+    """Twice the largest distance between a product's score of unit rows of
+    length ``d`` in ``dtype`` and its exact value (see :func:`_score_margin`):
+    scores closer than this may rank in either order."""
+    return _score_margin(d, dtype, csls)
 
 
 class _LazyNorms:

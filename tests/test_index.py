@@ -13,6 +13,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skembed import EmbeddingIndex, csls_penalties, kneighbors
+from skembed.datasets import load_fortunes
 from skembed.metrics import recall_at_k
 
 
@@ -450,3 +451,36 @@ def test_faiss_keeps_the_first_of_equal_rows_at_the_cut(backend, method):
     scores, found = other.kneighbors(queries)
     assert_array_equal(found, expected)
     assert_allclose(scores, expected_scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["faiss-flat", "faiss-hnsw"])
+@pytest.mark.parametrize("method", ["nn", "csls"])
+def test_faiss_copies_of_real_rows_tie_in_any_batch(backend, method):
+    """Check that copies of real embeddings tie however FAISS rounds them.
+
+    A flat index scores a large batch with a float32 matrix product, which
+    rounded bitwise-equal rows an ulp apart by their place in the block: in a
+    batch of 500 the copies 100 and 2000 of document 5 came before it (or
+    pushed it out of the top 2), while the same query alone found
+    [5, 100, 2000]. Scores must be equal for copies, rows in row order, and
+    a query's neighbours the same alone as in its batch.
+    """
+    pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    A = load_fortunes(views=["minilm"]).views["minilm"]
+    docs = A[:2500].copy()
+    docs[[100, 2000]] = docs[5]
+    docs[7] = docs[1500]
+    queries = A[2500:].copy()
+    queries[0] = docs[5]
+    queries[1] = docs[1500]
+    index = EmbeddingIndex(3, center=True, backend=backend, method=method).fit(docs)
+    index.fit_queries(queries)
+    scores, found = index.kneighbors(queries)
+    assert_array_equal(found[0], [5, 100, 2000])
+    assert scores[0, 0] == scores[0, 1] == scores[0, 2]
+    assert_array_equal(found[1, :2], [7, 1500])
+    assert scores[1, 0] == scores[1, 1]
+    for q in (0, 1, 250, 499):
+        alone_scores, alone = index.kneighbors(queries[q : q + 1])
+        assert_array_equal(alone[0], found[q])
+        assert_array_equal(alone_scores[0], scores[q])
