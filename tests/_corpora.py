@@ -27,3 +27,14 @@ def available_corpus(name, probe="minilm.npy"):
     """:func:`corpus_dir` when it holds the file ``probe``, else None."""
     folder = corpus_dir(name)
     return folder if (folder / probe).exists() else None
+
+
+def missing(*names, probe="minilm.npy"):
+    """The skip reason of a test that needs the corpora ``names``: where each
+    was looked for and the variable that points elsewhere."""
+    return "; ".join(
+        f"the shared {name} corpus ({probe}) is not in {corpus_dir(name)}; set "
+        f"{VARIABLES[name]} to its folder"
+        for name in names
+        if available_corpus(name, probe) is None
+    )

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _corpora import VARIABLES, available_corpus, corpus_dir
+from _corpora import VARIABLES, available_corpus, corpus_dir, missing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +99,7 @@ def test_benchmark_script_runs(name):
 @pytest.mark.slow
 @pytest.mark.skipif(
     available_corpus("wordnet") is None or available_corpus("fortunes") is None,
-    reason="the shared WordNet and fortunes corpora are not available",
+    reason=missing("wordnet", "fortunes"),
 )
 def test_cluster_agreement_script_runs():
     """Check the script behind the user guide's adjusted Rand indices, small."""
@@ -121,7 +121,7 @@ def test_cluster_agreement_script_runs():
 @pytest.mark.slow
 @pytest.mark.skipif(
     available_corpus("wordnet") is None or available_corpus("fortunes") is None,
-    reason="the shared WordNet and fortunes corpora are not available",
+    reason=missing("wordnet", "fortunes"),
 )
 def test_zero_pair_benchmark_runs():
     """Check that the zero-pair benchmark runs its cases at a small size.
@@ -162,7 +162,7 @@ def test_zero_pair_benchmark_runs():
 @pytest.mark.slow
 @pytest.mark.skipif(
     available_corpus("wordnet", probe="texts.jsonl") is None,
-    reason="the shared WordNet corpus is not available",
+    reason=missing("wordnet", probe="texts.jsonl"),
 )
 def test_migration_benchmark_runs(tmp_path):
     """Check that the migration benchmark runs end to end at a small size.

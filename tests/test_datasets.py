@@ -12,7 +12,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 import pytest
-from _corpora import corpus_dir
+from _corpora import corpus_dir, missing
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skembed.datasets import load_fortunes
@@ -193,7 +193,7 @@ def test_fortunes_rows_match_full_corpus(fortunes):
     """Check bundled rows against the full corpus, to float16 precision."""
     source = corpus_dir("fortunes")
     if not (source / "texts.jsonl").exists():
-        pytest.skip("the full fortunes corpus is not available")
+        pytest.skip(missing("fortunes", probe="texts.jsonl"))
     with open(source / "texts.jsonl", encoding="utf-8") as file:
         records = [json.loads(line) for line in file]
     rows = fortunes.corpus_rows
@@ -243,7 +243,7 @@ def test_building_the_bundled_files_reproduces_them_and_never_half_writes(
 
     source = corpus_dir("fortunes")
     if not (source / "texts.jsonl").exists():
-        pytest.skip("the full fortunes corpus is not available")
+        pytest.skip(missing("fortunes", probe="texts.jsonl"))
     shipped = resources.files("skembed.datasets") / "data"
     names = ["fortunes.npz", "fortunes_provenance.tsv", "README.md"]
     _build_fortunes.build(source, tmp_path)

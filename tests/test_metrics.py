@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _corpora import corpus_dir
+from _corpora import corpus_dir, missing
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -511,7 +511,7 @@ _N_REAL = 4000
 def _fortunes(name):
     path = corpus_dir("fortunes") / f"{name}.npy"
     if not path.exists():
-        pytest.skip(f"real embeddings not found ({name}.npy)")
+        pytest.skip(missing("fortunes", probe=f"{name}.npy"))
     return np.load(path, mmap_mode="r")[:_N_REAL]
 
 

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _corpora import available_corpus
+from _corpora import available_corpus, missing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -631,9 +631,7 @@ def test_bundled_real_data_retrieval():
     assert retrieval_accuracy(Z[1], Z[0]) < forward - 0.2
 
 
-@pytest.mark.skipif(
-    available_corpus("fortunes") is None, reason="shared fortunes data not present"
-)
+@pytest.mark.skipif(available_corpus("fortunes") is None, reason=missing("fortunes"))
 def test_full_real_data_retrieval():
     """Check >= 0.98 top-1 both ways, minilm <-> e5, 5,000 train / 2,000 held out."""
     folder = available_corpus("fortunes")
@@ -663,9 +661,7 @@ def _statistics_descent(X, Y, W, *, scale, n_iter):
     return cost - np.sum(T * T) + np.sum(Y * Y), W
 
 
-@pytest.mark.skipif(
-    available_corpus("fortunes") is None, reason="shared fortunes data not present"
-)
+@pytest.mark.skipif(available_corpus("fortunes") is None, reason=missing("fortunes"))
 @pytest.mark.parametrize("scale", [False, True])
 @pytest.mark.slow
 def test_real_wider_source_residual_and_retrieval(scale):

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _corpora import available_corpus
+from _corpora import available_corpus, missing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -529,9 +529,7 @@ def test_invalid_inputs():
     assert not hasattr(SelfLearningAligner(), "partial_fit")
 
 
-@pytest.mark.skipif(
-    available_corpus("fortunes") is None, reason="fortunes data not available"
-)
+@pytest.mark.skipif(available_corpus("fortunes") is None, reason=missing("fortunes"))
 @pytest.mark.slow
 def test_real_embeddings_from_few_pairs():
     """Check that 50 pairs align two real models' unpaired pools of 2,000 rows."""

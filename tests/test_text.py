@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _corpora import available_corpus
+from _corpora import available_corpus, missing
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -635,7 +635,7 @@ def _shared_corpus(name):
     """The first 30 texts of a shared corpus and its folder, or skip."""
     folder = available_corpus(name, probe="texts.jsonl")
     if folder is None:
-        pytest.skip(f"the shared {name} corpus is not present")
+        pytest.skip(missing(name, probe="texts.jsonl"))
     with open(folder / "texts.jsonl", encoding="utf-8") as file:
         rows = [json.loads(next(file)) for _ in range(30)]
     return folder, [row["text"] for row in rows]

@@ -11,14 +11,14 @@ apart from ``test_unsupervised.py`` so that the test workers can share them.
 
 import numpy as np
 import pytest
-from _corpora import available_corpus
+from _corpora import available_corpus, missing
 
 from skembed import SelfLearningAligner, UnsupervisedAlignmentWarning
 from skembed._unsupervised import MIN_AGREEMENT
 
 needs_fortunes = pytest.mark.skipif(
     available_corpus("fortunes") is None,
-    reason="the shared fortunes data set is not available",
+    reason=missing("fortunes"),
 )
 
 

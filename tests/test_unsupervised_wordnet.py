@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _corpora import available_corpus
+from _corpora import available_corpus, missing
 
 from skembed import (
     ProcrustesAligner,
@@ -24,7 +24,7 @@ from skembed.metrics import retrieval_accuracy
 
 needs_wordnet = pytest.mark.skipif(
     available_corpus("wordnet") is None,
-    reason="the shared WordNet data set is not available",
+    reason=missing("wordnet"),
 )
 
 

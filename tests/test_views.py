@@ -10,7 +10,7 @@ from itertools import permutations
 import numpy as np
 import pandas as pd
 import pytest
-from _corpora import available_corpus
+from _corpora import available_corpus, missing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -1131,9 +1131,7 @@ def test_default_split_on_bundled_real_embeddings():
         assert estimator.n_features_per_view_ == widths
 
 
-@pytest.mark.skipif(
-    available_corpus("fortunes") is None, reason="shared fortunes data not present"
-)
+@pytest.mark.skipif(available_corpus("fortunes") is None, reason=missing("fortunes"))
 def test_block_boundaries_of_shared_real_embeddings():
     """Check the shared models' boundaries are all found, and only those."""
     path = available_corpus("fortunes")
