@@ -500,6 +500,35 @@ def test_more_user_errors(cli, capsys, monkeypatch, argv, fragment):
     assert err.count("error:") == 1
 
 
+@pytest.mark.parametrize(
+    "argv, prefix, hint",
+    [
+        (
+            ["align", "a.npy", "b.npy", "-o", "m.npz", "--bogus"],
+            "skembed align:",
+            "skembed align -h",
+        ),
+        (
+            ["report", "a.npy", "b.npy", "--k", "3"],
+            "skembed report:",
+            "skembed report -h",
+        ),
+        (["--bogus"], "skembed:", "skembed -h"),
+    ],
+)
+def test_an_unknown_option_is_reported_by_its_command(capsys, argv, prefix, hint):
+    """Check that an option no parser knows points to the command's own help.
+
+    argparse reported it from the top-level parser ("skembed: error: ...
+    (see `skembed -h`)"), where the subcommand's options are not listed.
+    """
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{prefix} error: unrecognized arguments:")
+    assert f"(see `{hint}`)" in err
+    assert err.count("\n") == 1
+
+
 def test_in_process_errors_return_2(tmp_path, capsys):
     """Check that main() returns 2 rather than raising on a user error."""
     assert main(["report", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]) == 2

@@ -233,6 +233,17 @@ class _Parser(argparse.ArgumentParser):
             f"{self.prog}: error: {message} (see `{self.prog} -h`).\n",
         )
 
+    def parse_args(self, args=None, namespace=None):
+        # argparse reports what no parser took from the top-level parser,
+        # which points at `skembed -h` for an option of the subcommand's:
+        # the subcommand that was running reports it instead.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            parser = getattr(self, "subcommands", {}).get(command, self)
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
 
 def build_parser():
     """The argument parser of ``python -m skembed``."""
@@ -620,6 +631,7 @@ def build_parser():
         "query; its folder must exist",
     )
     parser.commands = tuple(sub.choices)
+    parser.subcommands = dict(sub.choices)
     return parser
 
 
