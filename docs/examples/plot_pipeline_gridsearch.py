@@ -36,9 +36,9 @@ X_train, X_test, y_train, y_test = train_test_split(
 # %%
 # A pipeline whose first step is itself a hyper-parameter
 # -------------------------------------------------------
-# The grid compares concatenation (two weightings), Procrustes alignment with
-# the aligned views concatenated or averaged, and CCA's correlated subspace.
-# Each model alone is in the grid too (an
+# The grid compares concatenation with balanced weights, Procrustes alignment
+# with the aligned views concatenated or averaged, and CCA's correlated
+# subspace. Each model alone is in the grid too (an
 # :class:`~skembed.EmbeddingConcatenator` with a zero weight drops a view).
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
