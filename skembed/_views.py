@@ -1609,7 +1609,8 @@ def check_y_is_not_a_view(estimator, X, y, *, paired_rows=True):
             return
     except ValueError:
         return  # an ambiguous list: check_views reports it
-    frame = _as_frame(X)
+    # A Dask DataFrame is lazy (never read here); its columns are scalars.
+    frame = None if is_dask_collection(X) else _as_frame(X)
     if frame is not None and _has_vector_columns(frame):
         return
     shape = getattr(y, "shape", None)

@@ -401,3 +401,22 @@ def test_nullable_dataframe_columns_with_missing_values():
         ProcrustesAligner(views=views).fit(dd.from_pandas(frame, npartitions=3))
     with pytest.raises(ValueError, match="NaN"):
         fitted.transform(dd.from_pandas(frame, npartitions=3)).compute()
+
+
+def test_dask_fit_checks_y_without_computing_it():
+    """Check the fit(A, B) guard on Dask input: labels pass, a second embedding not.
+
+    The guard read a Dask DataFrame X as a lazy frame and raised a TypeError
+    whenever y was given, labels included.
+    """
+    X = _paired(d=4)
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(8)])
+    lazy = dd.from_pandas(frame, npartitions=4)
+    labels = np.arange(1000) % 3
+    reference = ProcrustesAligner().fit(X).transform(X)
+    fitted = ProcrustesAligner().fit(lazy, labels)
+    assert_allclose(fitted.transform(X), reference, rtol=1e-10, atol=1e-12)
+    A = da.from_array(X[:, :4], chunks=(UNEVEN_ROWS, -1))
+    B = da.from_array(X[:, 4:], chunks=(UNEVEN_ROWS, -1))
+    with pytest.raises(ValueError, match=r"like a second embedding.*fit\(\[A, B\]\)"):
+        ProcrustesAligner().fit(A, B)
