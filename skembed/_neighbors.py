@@ -139,10 +139,11 @@ def _exactly_scaled(rows):
 
 
 def _pair_dots(q, t):
-    """Float64 dot products of the row pairs of q and t, one fixed sequence of
-    operations per pair (NumPy's pairwise sum along the row): a function of
-    the two rows alone. Products of float32 entries are exact in float64."""
-    return np.add.reduce(np.multiply(q, t, dtype=np.float64), axis=1)
+    """Float64 dot products of the row pairs of q and t (broadcast over the
+    leading axes), one fixed sequence of operations per pair (NumPy's
+    pairwise sum along the last axis): a function of the two rows alone.
+    Products of float32 entries are exact in float64."""
+    return np.add.reduce(np.multiply(q, t, dtype=np.float64), axis=-1)
 
 
 def _gathered(X, index):
@@ -204,14 +205,7 @@ def shortlist_dots(Q, T):
     contiguous row), so bitwise-equal rows get equal dots whatever block,
     batch or library scored them first. For unit rows these are the cosines.
     """
-    return np.add.reduce(np.multiply(T, Q[:, None, :], dtype=np.float64), axis=2)
-
-
-def score_margin(d, dtype, *, csls=False):
-    """Twice the largest distance between a product's score of unit rows of
-    length ``d`` in ``dtype`` and its exact value (see :func:`_score_margin`):
-    scores closer than this may rank in either order."""
-    return _score_margin(d, dtype, csls)
+    return _pair_dots(Q[:, None, :], T)
 
 
 class _LazyNorms:
@@ -230,7 +224,7 @@ class _LazyNorms:
         return self.norms[index]
 
 
-def _score_margin(d, dtype, csls):
+def score_margin(d, dtype, *, csls=False):
     """Twice the largest distance between a block score and its exact value.
 
     A cosine of unit rows from a product of length d is within ``(d + 8) *
@@ -331,7 +325,7 @@ def _penalties(pool, T, csls_k, chunk_size=None, *, unit_index=False):
     """
     out = np.empty(T.shape[0])
     scratch = _Scratch()
-    margin = _score_margin(T.shape[1], T.dtype, csls=False)
+    margin = score_margin(T.shape[1], T.dtype, csls=False)
     exact = _ExactScores(T, pool, unit_q=unit_index)
     for start, stop, S in _cosine_blocks(T, pool, chunk_size, unit_q=unit_index):
         out[start:stop] = _exact_mean_top(
@@ -355,7 +349,7 @@ def _kneighbors(
     if csls:
         exact_penalties = np.asarray(index_penalties, dtype=np.float64)
         index_penalties = exact_penalties.astype(T.dtype)
-    margin = _score_margin(T.shape[1], T.dtype, csls=csls)
+    margin = score_margin(T.shape[1], T.dtype, csls=csls)
     exact = _ExactScores(Q, T, exact_penalties, unit_t=unit_index)
     scratch = _Scratch()
     for start, stop, S in _cosine_blocks(Q, T, chunk_size, unit_t=unit_index):
@@ -696,7 +690,7 @@ def _retrieval_hits(Q, T, k, method, csls_k, chunk_size=None):
         # r_T(q) is constant along a query's row, so it cannot change a rank.
         exact_penalties = _penalties(Q, T, csls_k, chunk_size)
         penalties = exact_penalties.astype(T.dtype)
-    margin = T.dtype.type(_score_margin(T.shape[1], T.dtype, csls=csls))
+    margin = T.dtype.type(score_margin(T.shape[1], T.dtype, csls=csls))
     scores = _ExactScores(Q, T, exact_penalties)
     hits = 0
     for start, stop, S in _cosine_blocks(Q, T, chunk_size):
