@@ -175,10 +175,10 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
     than asked, and more while the last is within rounding of the cut),
     re-scored in float64 from the stored float32 rows, each score a function
     of its query and row alone. Bitwise-equal rows then tie exactly, come in
-    row order, and a query finds the same rows alone as in any batch. This
-    costs about 15-25% of a flat search of 50,000 rows and shrinks with the
-    index. With FAISS and CSLS, each query's
-    ``shortlist`` best rows by cosine are re-ranked by CSLS, and
+    row order, and a query finds the same rows alone as in any batch. The
+    re-scoring costs a fixed amount per query and shortlist row, which
+    matters less the larger the index FAISS scans. With FAISS and CSLS, each
+    query's ``shortlist`` best rows by cosine are re-ranked by CSLS, and
     :math:`r_T(q)` comes from that shortlist: exact unless a row outside the
     shortlist would rank in the top ``n_neighbors`` by CSLS, which needs a
     penalty far below those of the shortlisted rows. The numpy backend keeps
