@@ -32,6 +32,8 @@ from skembed._unsupervised import (
     MIN_AGREEMENT,
     MIN_CONFIDENCE,
     _agreeing,
+    _independent_components,
+    _match_anchors,
     _matching_objective,
     _offdiagonal,
     _standardize,
@@ -105,6 +107,131 @@ def test_anchor_start_alone_finds_a_useful_map():
     target = standardized(held @ Q, B)
     assert retrieval_accuracy(source, target) > 0.3
     assert -1.0 <= agreement <= 1.0
+
+
+def _skewed_sources(seed, n=1000, d=16):
+    """Rows mixing skewed sources whose magnitudes share two latent factors.
+
+    Centred Gamma(0.2) sources are strongly skewed, as the independent
+    components of text embeddings are, and skewed enough for FastICA to find
+    the same components in a pool and in its rotated copy. Scaling them by
+    two shared factors makes their magnitudes dependent, the structure the
+    component matching reads. Mixed by a random matrix, so no column is a
+    source.
+    """
+    rng = np.random.default_rng(seed)
+    loadings = rng.normal(size=(d, 2))
+    factors = rng.normal(size=(n, 2))
+    sources = np.exp(0.5 * factors @ loadings.T) * (rng.gamma(0.2, size=(n, d)) - 0.2)
+    return sources @ rng.normal(size=(d, d))
+
+
+def _rotated_copy(A, seed):
+    """A shuffled rotated copy of A: ``B[i] = A[order[i]] @ Q``; returns B, order."""
+    Q = ortho_group.rvs(A.shape[1], random_state=seed)
+    order = np.random.default_rng(seed + 100).permutation(A.shape[0])
+    return (A @ Q)[order], order
+
+
+def test_independent_components_of_a_rotated_copy_match():
+    """Check the components of a pool and of its rotated copy, and their matching.
+
+    The components are unit-variance and turned to positive skew; the
+    matching of the two sets' magnitude similarities pairs each component of
+    the pool with the component of the copy that follows it over the rows.
+    """
+    A = _skewed_sources(0)
+    B, order = _rotated_copy(A, 0)
+    Z0, Z1 = _standardize(A), _standardize(B)
+    random_state = np.random.RandomState(0)
+    W0, S0 = _independent_components(Z0, 16, random_state)
+    W1, S1 = _independent_components(Z1, 16, random_state)
+    components = [(Z - Z.mean(axis=0)) @ W.T for Z, W in ((Z0, W0), (Z1, W1))]
+    for values, S in zip(components, (S0, S1), strict=True):
+        assert_allclose(values.std(axis=0), 1.0, atol=1e-6)
+        assert np.all(np.mean(values**3, axis=0) > 0)
+        assert_allclose(S, S.T)
+        assert_allclose(np.diag(S), 1.0)
+    # Component j of the copy, over the pool's rows in the pool's order.
+    followed = components[1][np.argsort(order)]
+    correlation = np.corrcoef(components[0].T, followed.T)[:16, 16:]
+    truth = np.argmax(np.abs(correlation), axis=1)
+    assert np.all(correlation[np.arange(16), truth] > 0.9)
+    match, _ = _match_anchors(S0, S1, random_state)
+    assert_array_equal(match, truth)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_component_start_aligns_rotated_pools_from_zero_pairs(seed):
+    """Check init="components" on shuffled rotated copies: every pair found."""
+    A = _skewed_sources(seed)
+    B, order = _rotated_copy(A, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        aligner = SelfLearningAligner(init="components", random_state=0).fit([A, B])
+    assert _precision(aligner.dictionary_, order) == 1.0
+    assert aligner.dictionary_.shape[0] == A.shape[0]
+    assert aligner.confidence_ > 0.9
+
+
+def test_component_start_takes_no_more_components_than_the_rank():
+    """Check pools whose rows span fewer directions than their width.
+
+    Four constant columns leave 16 directions in 20 columns; whitening 20
+    components would divide by singular values that are rounding noise.
+    """
+    A = np.hstack([_skewed_sources(1), np.ones((1000, 4))])
+    B, order = _rotated_copy(A, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        aligner = SelfLearningAligner(init="components", random_state=0).fit([A, B])
+    assert _precision(aligner.dictionary_, order) == 1.0
+
+
+def test_auto_tries_components_after_the_anchor_starts():
+    """Check the order of the starts: anchors twice, components, VecMap's, components.
+
+    The starts are computed only when the search asks for them, so each is
+    recorded as it is drawn.
+    """
+    A, B, _, _ = _isometric_pools(seed=3, n=200)
+    drawn = []
+    rotation = np.eye(16)
+
+    def record(kind, value):
+        def start(*args, **kwargs):
+            drawn.append(kind)
+            return value
+
+        return start
+
+    estimator = SelfLearningAligner(random_state=0)
+    pairs = np.column_stack([np.arange(5), np.arange(5)])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(unsupervised, "anchor_start", record("anchors", (rotation, 0)))
+        patch.setattr(unsupervised, "component_start", record("components", rotation))
+        patch.setattr(unsupervised, "start_dictionary", lambda *a, **k: pairs)
+        patch.setattr(
+            estimator, "_initial_dictionary", record("sorted_similarity", pairs)
+        )
+        starts = unsupervised._starts(estimator, [A, B], 10, np.random.RandomState(0))
+        for start in starts:
+            assert_array_equal(start(), pairs)
+        assert drawn == [
+            "anchors",
+            "anchors",
+            "components",
+            "sorted_similarity",
+            "components",
+        ]
+        drawn.clear()
+        estimator.set_params(init="components", n_restarts=1)
+        for start in unsupervised._starts(
+            estimator, [A, B], 10, np.random.RandomState(0)
+        ):
+            start()
+        assert drawn == ["components", "components"]
 
 
 def _centroid_grams(seed, k=20, d=16, noise=0.03):
@@ -483,7 +610,9 @@ def test_confidence_flags_a_shuffled_control():
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.filterwarnings("ignore:SelfLearningAligner found no structure")
-@pytest.mark.parametrize("start", ["anchors", "sorted_similarity", "warm"])
+@pytest.mark.parametrize(
+    "start", ["anchors", "components", "sorted_similarity", "warm"]
+)
 def test_every_start_warns_on_pools_without_shared_structure(start):
     """Check that no start returns a pairs-free map below 0.5 without a warning.
 
