@@ -366,18 +366,17 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         partner under any map: too few to judge. None when pairs were given.
     start_agreement_ : float or None
         Without known pairs, when starts were searched (``init="auto"``,
-        ``"anchors"`` or ``"components"``): the largest fraction of pairs that the probe of the
-        start the map was run from has in common with the probe of another
-        start, from 0 to 1. Starts that fail land on unrelated maps and share
-        almost nothing; starts that find the structure the pools share land
-        on one map again, even on pools of different items, where
-        ``confidence_`` stays low for a map that is partly right (see
-        Notes). Two other starts that agree with each other do not count:
-        they vouch for a map that was not kept. NaN when a single start was
-        probed (a warm start, ``"anchors"`` or ``"components"`` with
-        ``n_restarts=0``, a
-        first start that reached 0.9, or pools under 100 distinct rows); None
-        otherwise.
+        ``"anchors"`` or ``"components"``): the largest fraction of pairs
+        that the probe of the start the map was run from has in common with
+        the probe of another start, from 0 to 1. Starts that fail land on
+        unrelated maps and share almost nothing; starts that find the
+        structure the pools share land on one map again, even on pools of
+        different items, where ``confidence_`` stays low for a map that is
+        partly right (see Notes). Two other starts that agree with each
+        other do not count: they vouch for a map that was not kept. NaN when
+        a single start was probed (a warm start, ``"anchors"`` or
+        ``"components"`` with ``n_restarts=0``, a first start that reached
+        0.9, or pools under 100 distinct rows); None otherwise.
     isomorphism_score_ : float or None
         With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
         much better the initial dictionary is explained by a single map than

@@ -215,6 +215,13 @@ def _sample_rows(Z, size, random_state):
     return Z[_sample(Z.shape[0], size, random_state)]
 
 
+def _standardized_samples(pools, random_state):
+    """At most ``_SAMPLE_ROWS`` random rows of each standardised pool."""
+    return [
+        _sample_rows(_standardize(pool), _SAMPLE_ROWS, random_state) for pool in pools
+    ]
+
+
 def _neighbourhood_means(queries, index, k, values, working_memory):
     """Mean of ``values`` over the k nearest ``index`` rows of every query row.
 
@@ -446,8 +453,7 @@ def anchor_start(pools, *, n_clusters, n_runs, random_state, working_memory=256.
     agreement : float
         Mean agreement of the kept runs with each other, in [-1, 1].
     """
-    Z = [_standardize(pool) for pool in pools]
-    Zs = [_sample_rows(z, _SAMPLE_ROWS, random_state) for z in Z]
+    Zs = _standardized_samples(pools, random_state)
     k = int(min(n_clusters, *(z.shape[0] for z in Zs)))
     # The maps of single runs only rank the runs: fitted on fewer rows, they
     # cost a fraction of the final map's neighbour search.
@@ -548,24 +554,11 @@ def component_start(pools, *, n_components, random_state, working_memory=256.0):
     dependence put 16-31% of those right, from which the refinement
     (:func:`refine_rotation`) took off in about half the draws.
 
-    Parameters
-    ----------
-    pools : list of 2 ndarrays
-        The raw pools (rows of any length; standardised here).
-    n_components : int
-        Components per pool (fewer when a pool's sample has lower rank).
-    random_state : RandomState
-        Source of every random choice.
-    working_memory : float
-        MiB of one block of neighbour scores.
-
-    Returns
-    -------
-    rotation : ndarray of shape (n_features_0, n_features_1)
-        The semi-orthogonal map of standardised view-0 rows into view 1.
+    The parameters are :func:`anchor_start`'s, with ``n_components``
+    components per pool (fewer when a pool's sample has lower rank) in place
+    of its clusters and runs; only the rotation is returned.
     """
-    Z = [_standardize(pool) for pool in pools]
-    Zs = [_sample_rows(z, _SAMPLE_ROWS, random_state) for z in Z]
+    Zs = _standardized_samples(pools, random_state)
     k = min(n_components, *(_rank(z) for z in Zs))
     W0, S0 = _independent_components(Zs[0], k, random_state)
     W1, S1 = _independent_components(Zs[1], k, random_state)
