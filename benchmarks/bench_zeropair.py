@@ -38,7 +38,8 @@ With ``--warm``, every case is also fitted from a warm start: the map of a
 passed as ``init``, then refined on the WordNet pools without pairs (the
 fortunes pools start from a map fitted on the WordNet corpus). ``--starts``
 picks the starts instead (``--starts warm`` alone skips the cold fits, which
-cost most), and ``--sizes`` without a value runs the fortunes case only: a
+cost most; ``--starts components`` fits with ``init="components"``, component
+starts only), and ``--sizes`` without a value runs the fortunes case only: a
 cold fit of 10,000-row pools takes several minutes of one core, so long
 benchmarks are best split into one case per command.
 
@@ -47,7 +48,7 @@ Usage::
     python benchmarks/bench_zeropair.py [--wordnet DIR] [--fortunes DIR]
         [--sizes 2000 5000 10000 20000] [--settings shuffled disjoint]
         [--pairs minilm:e5 e5:minilm wordllama256:minilm] [--seeds 0 1 2]
-        [--warm | --starts auto warm] [--unbalanced max_covariance]
+        [--warm | --starts auto components warm] [--unbalanced max_covariance]
         [--blas-threads N]
 
 The data folders default to ``../shared/data/wordnet`` and
@@ -212,7 +213,7 @@ def main(argv=None):
     parser.add_argument(
         "--starts",
         nargs="+",
-        choices=["auto", "warm"],
+        choices=["auto", "components", "warm"],
         default=None,
         help="the starts to fit (default: auto, and warm with --warm)",
     )
@@ -254,7 +255,7 @@ def main(argv=None):
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1), flush=True)
     for source, target in pairs:
-        inits = ["auto"] if "auto" in starts else []
+        inits = [start for start in starts if start != "warm"]
         if "warm" in starts:
             warm = ProcrustesAligner(center=True, normalize="l2")
             inits.append(warm.fit([fortunes[source], fortunes[target]]))
@@ -288,7 +289,7 @@ def main(argv=None):
                         )
                         print(format_row(row), flush=True)
         if not args.no_fortunes:
-            fortune_starts = ["auto"] if "auto" in starts else []
+            fortune_starts = [start for start in starts if start != "warm"]
             if "warm" in starts:
                 # The warm start of the structureless corpus comes from the
                 # structured one: a map fitted on all WordNet glosses.
