@@ -561,6 +561,12 @@ def component_start(pools, *, n_components, random_state, working_memory=256.0):
     """
     Zs = _standardized_samples(pools, random_state)
     k = min(n_components, *(_rank(z) for z in Zs))
+    if k < 2:
+        # Rows that span at most one direction (after centring) leave no two
+        # components to match, and every map superimposes them as well as
+        # any other: the refinement and self-learning start from the first
+        # coordinates of each view.
+        return np.eye(Zs[0].shape[1], Zs[1].shape[1])
     W0, S0 = _independent_components(Zs[0], k, random_state)
     W1, S1 = _independent_components(Zs[1], k, random_state)
     match, _ = _match_anchors(S0, S1, random_state)

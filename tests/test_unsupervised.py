@@ -189,6 +189,27 @@ def test_component_start_takes_no_more_components_than_the_rank():
     assert _precision(aligner.dictionary_, order) == 1.0
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("width", [1, 2])
+def test_component_start_on_pools_of_fewer_than_two_directions(width):
+    """Check a component start on pools that leave nothing to unmix.
+
+    Positive single-column rows standardise to one repeated value (no
+    direction left after centring); two columns whose second is a multiple
+    of the first span one. The start must still give a map, not fail inside
+    FastICA or the matching.
+    """
+    rng = np.random.default_rng(width)
+    column = rng.gamma(2.0, size=(300, 1))
+    A = np.hstack([column, 2 * column])[:, :width]
+    B = A[rng.permutation(300)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnsupervisedAlignmentWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        aligner = SelfLearningAligner(init="components", random_state=0).fit([A, B])
+    assert np.all(np.isfinite(aligner.aligner_.rotations_[1]))
+
+
 def test_auto_tries_components_after_the_anchor_starts():
     """Check the order of the starts: anchors twice, components, VecMap's, components.
 
