@@ -507,6 +507,33 @@ def test_auto_keeps_the_run_with_the_higher_objective(capsys):
     assert "start keep_prob=0.1, round 1:" in out
 
 
+@pytest.mark.parametrize("favoured", [1.0, 0.1])
+def test_auto_keeps_whichever_run_scores_higher(favoured):
+    """Check the choice itself: the two runs above end on one objective.
+
+    Each run's objective is raised when it comes from ``favoured``, so the
+    two differ; the kept map must be that run's, whichever start it is.
+    """
+    A, B, order, _ = _rotated_pools(seed=14, n=300)
+    pairs = _seed_pairs(order, 5, seed=14)
+    self_learn = SelfLearningAligner._self_learn
+
+    def scored(self, blocks, pools, seeds, dictionary, keep_prob, *args, **kwargs):
+        run = self_learn(
+            self, blocks, pools, seeds, dictionary, keep_prob, *args, **kwargs
+        )
+        if keep_prob == favoured:
+            run["objective"] += 1.0
+        # Each run is tagged with its start, to tell which one was kept.
+        run["dictionary"] = run["dictionary"][: 100 if keep_prob == 1.0 else 50]
+        return run
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SelfLearningAligner, "_self_learn", scored)
+        auto = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
+    assert auto.dictionary_.shape[0] == (100 if favoured == 1.0 else 50)
+
+
 def test_convergence_warning():
     """Check the warning when n_iter ends the loop early."""
     A, B, order, _ = _rotated_pools(seed=13, n=200)
