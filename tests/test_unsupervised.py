@@ -144,8 +144,8 @@ def test_independent_components_of_a_rotated_copy_match():
     B, order = _rotated_copy(A, 0)
     Z0, Z1 = _standardize(A), _standardize(B)
     random_state = np.random.RandomState(0)
-    W0, S0 = _independent_components(Z0, 16, random_state)
-    W1, S1 = _independent_components(Z1, 16, random_state)
+    W0, S0, P0 = _independent_components(Z0, 16, random_state)
+    W1, S1, P1 = _independent_components(Z1, 16, random_state)
     components = [(Z - Z.mean(axis=0)) @ W.T for Z, W in ((Z0, W0), (Z1, W1))]
     for values, S in zip(components, (S0, S1), strict=True):
         assert_allclose(values.std(axis=0), 1.0, atol=1e-6)
