@@ -404,14 +404,18 @@ def _match_anchors(S0, S1, random_state, similarity=None):
     entries), added to the objective as ``trace(w similarity^T P)``. Moving
     one anchor changes the quadratic term by a sum of about k products of
     entries of G0 and G1, so ``w = _PROFILE_WEIGHT k std(G0) std(G1)`` gives
-    the two terms a fixed balance at any k and scale.
+    the two terms a fixed balance at any k and scale; where G0 or G1 is
+    constant off its diagonal (magnitudes all equally dependent, or k = 2),
+    the quadratic term is the same for every matching and ``similarity``
+    decides alone.
     """
     G0, G1 = _offdiagonal(S0), _offdiagonal(S1)
     generator = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
     linear = None
     if similarity is not None:
         k = G0.shape[0]
-        linear = _PROFILE_WEIGHT * k * G0.std() * G1.std() * similarity
+        weight = _PROFILE_WEIGHT * k * G0.std() * G1.std()
+        linear = (weight if weight > 0 else 1.0) * np.asarray(similarity)
     best, best_value = None, -np.inf
     for _ in range(_QAP_RESTARTS):
         if linear is None:

@@ -9,12 +9,14 @@ and ``test_unsupervised_fortunes.py``.
 
 import contextlib
 import io
+import itertools
 import warnings
 
 import numpy as np
 import pytest
 import scipy.linalg
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.optimize import linear_sum_assignment
 from scipy.stats import ortho_group
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -32,10 +34,12 @@ from skembed._unsupervised import (
     MIN_AGREEMENT,
     MIN_CONFIDENCE,
     _agreeing,
+    _frank_wolfe,
     _independent_components,
     _match_anchors,
     _matching_objective,
     _offdiagonal,
+    _profile_similarity,
     _standardize,
     _swap_search,
     anchor_start,
@@ -159,6 +163,36 @@ def test_independent_components_of_a_rotated_copy_match():
     assert np.all(correlation[np.arange(16), truth] > 0.9)
     match, _ = _match_anchors(S0, S1, random_state)
     assert_array_equal(match, truth)
+    # A component and its rotated copy take the same values on the same rows:
+    # their profiles are the closest pairs, and the matching keeps them.
+    similarity = _profile_similarity(P0, P1)
+    assert_array_equal(np.argmax(similarity, axis=1), truth)
+    assert_allclose(similarity.mean(), 0.0, atol=1e-12)
+    assert_allclose(similarity.std(), 1.0)
+    match, _ = _match_anchors(S0, S1, random_state, similarity)
+    assert_array_equal(match, truth)
+
+
+@pytest.mark.parametrize("k", [2, 12])
+def test_profiles_decide_where_the_magnitudes_say_nothing(k):
+    """Check that the profile term alone matches when the quadratic term is flat.
+
+    Magnitudes equally dependent everywhere (constant off the diagonal, as
+    always for k = 2) give every matching the same quadratic objective; the
+    matching must then follow the profiles, here a shuffled noisy copy.
+    """
+    rng = np.random.default_rng(k)
+    S = np.full((k, k), 0.3)
+    np.fill_diagonal(S, 1.0)
+    P0 = np.sort(rng.gamma(0.5, size=(k, 49)), axis=1)
+    order = rng.permutation(k)
+    P1 = P0[order] + 1e-3 * rng.standard_normal((k, 49))
+    match, _ = _match_anchors(
+        S, S, np.random.RandomState(0), _profile_similarity(P0, P1)
+    )
+    assert_array_equal(match, np.argsort(order))
+    # Identical profiles everywhere carry no information either: a zero term.
+    assert_array_equal(_profile_similarity(P0[:1].repeat(k, 0), P0[:1].repeat(k, 0)), 0)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -271,20 +305,88 @@ def _centroid_grams(seed, k=20, d=16, noise=0.03):
     return _offdiagonal(C0 @ C0.T), _offdiagonal(C1 @ C1.T), np.argsort(order)
 
 
+@pytest.mark.parametrize("with_linear", [False, True])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_swap_search_ends_where_no_swap_gains(seed):
-    """Check the swap gains against recomputed objectives, from random starts."""
+def test_swap_search_ends_where_no_swap_gains(seed, with_linear):
+    """Check the swap gains against recomputed objectives, from random starts.
+
+    With a linear term too, of a size comparable to the quadratic one's
+    changes, so that a wrong linear gain would stop the search early or let
+    a losing swap through.
+    """
     G0, G1, _ = _centroid_grams(seed)
-    start = np.random.default_rng(seed).permutation(G0.shape[0])
-    match = _swap_search(G0, G1, start)
+    rng = np.random.default_rng(seed)
+    start = rng.permutation(G0.shape[0])
+    linear = None
+    if with_linear:
+        linear = 3 * G0.shape[0] * G0.std() * G1.std() * rng.standard_normal(G0.shape)
+    match = _swap_search(G0, G1, start, linear)
     assert sorted(match) == list(range(G0.shape[0]))
-    value = _matching_objective(G0, G1, match)
-    assert value >= _matching_objective(G0, G1, start)
+    value = _matching_objective(G0, G1, match, linear)
+    assert value >= _matching_objective(G0, G1, start, linear)
     for i in range(G0.shape[0]):
         for j in range(i + 1, G0.shape[0]):
             swapped = match.copy()
             swapped[[i, j]] = swapped[[j, i]]
-            assert _matching_objective(G0, G1, swapped) <= value + 1e-9
+            assert _matching_objective(G0, G1, swapped, linear) <= value + 1e-9
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matching_with_a_linear_term_reaches_the_best_matching(seed):
+    """Check FAQ with a linear term on small problems solved by enumeration.
+
+    Six anchors: every permutation is scored, and the restarts of
+    Frank-Wolfe, each finished by swaps, must reach the best combined
+    objective (the gradient, the exact step, the projection and the swap
+    gains all matter).
+    """
+    rng = np.random.default_rng(seed)
+    k = 6
+    # Already zero on the diagonal and centred off it, as _match_anchors
+    # makes them, so the objectives below are the ones it maximises.
+    G0, G1, _ = _centroid_grams(seed, k=k, d=4, noise=0.3)
+    similarity = rng.standard_normal((k, k))
+    similarity = (similarity - similarity.mean()) / similarity.std()
+    linear = unsupervised._PROFILE_WEIGHT * k * G0.std() * G1.std() * similarity
+    best = max(
+        _matching_objective(G0, G1, np.array(p), linear)
+        for p in itertools.permutations(range(k))
+    )
+    match, value = _match_anchors(G0, G1, np.random.RandomState(seed), similarity)
+    assert sorted(match) == list(range(k))
+    assert value == pytest.approx(_matching_objective(G0, G1, match, linear))
+    assert value == pytest.approx(best)
+
+
+def test_frank_wolfe_recovers_planted_matchings():
+    """Check Frank-Wolfe alone (no swaps) on noisy permuted copies, with a hint.
+
+    The linear term favours the true partner of every anchor by one standard
+    deviation, as the profiles of true component partners do. From the
+    barycentre, the method is a heuristic: it must find most of each
+    planted matching and nearly all of them together.
+    """
+    recovered = []
+    for seed in range(8):
+        G0, G1, truth = _centroid_grams(seed)
+        k = G0.shape[0]
+        similarity = np.random.default_rng(seed).standard_normal((k, k))
+        similarity[np.arange(k), truth] += 1.0
+        linear = unsupervised._PROFILE_WEIGHT * k * G0.std() * G1.std() * similarity
+        match = _frank_wolfe(G0, G1, linear, np.full((k, k), 1.0 / k))
+        recovered.append(np.mean(match == truth))
+    assert min(recovered) >= 0.75
+    assert np.mean(recovered) >= 0.9
+
+
+def test_frank_wolfe_without_a_quadratic_term_is_the_linear_assignment():
+    """Check that a flat quadratic term leaves the linear assignment's optimum."""
+    linear = np.random.default_rng(0).standard_normal((7, 7))
+    zero = np.zeros((7, 7))
+    assert_array_equal(
+        _frank_wolfe(zero, zero, linear, np.full((7, 7), 1.0 / 7)),
+        linear_sum_assignment(linear, maximize=True)[1],
+    )
 
 
 def test_swap_search_repairs_a_matching_a_few_swaps_wrong():
