@@ -471,23 +471,24 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     such as fortune cookies) the matching is noise, and the confidence says
     so.
 
-    **Component start** (``init="components"`` or ``"auto"``). Where two
-    models' clusters do not correspond, their independent components can: a
-    sample of up to 5,000 rows of each standardised pool is unmixed into 100
-    components by FastICA (fewer when the sample spans fewer directions),
-    each turned to positive skew (text-embedding components are skewed, so
-    the two models' versions of one component then agree in sign). Being
-    independent, the components have no correlations to superimpose, but
-    the magnitudes of related ones rise together; the two sets are matched
-    by the permutation that best superimposes the correlation matrices of
-    their absolute values (the quadratic assignment of the anchor start),
-    every row is described by its values on its own space's matched
-    components, and the map is fitted and refined as from anchors. It is
-    what aligns minilm and e5 on WordNet glosses, whose k-means partitions
-    barely agree (adjusted Rand index 0.16) and whose anchor starts fail
-    (the user guide gives the figures). One FastICA fit per pool makes it
-    dearer than an anchor start, so ``"auto"`` tries it after the anchor
-    starts.
+    **Component start** (``init="components"`` or ``"auto"``). Where two models'
+    clusters do not correspond, their independent components can: a sample of up
+    to 5,000 rows of each standardised pool is unmixed into 100 components by
+    FastICA (fewer when the sample spans fewer directions), each turned to
+    positive skew (text-embedding components are skewed, so the two models'
+    versions of one component then agree in sign). Being independent, the
+    components have no correlations to superimpose, but the magnitudes of
+    related ones rise together; the two sets are matched by the permutation that
+    best superimposes the correlation matrices of their absolute values (the
+    quadratic assignment of the anchor start) while pairing components whose
+    distributions over the rows are alike (a linear term on the distance of
+    their quantiles: both models' versions of a topic load the same texts),
+    every row is described by its values on its own space's matched components,
+    and the map is fitted and refined as from anchors. It is what aligns minilm
+    and e5 on WordNet glosses, whose k-means partitions barely agree (adjusted
+    Rand index 0.16) and whose anchor starts fail (the user guide gives the
+    figures). One FastICA fit per pool makes it dearer than an anchor start, so
+    ``"auto"`` tries it after the anchor starts.
 
     **Confidence** (no pairs). The rows of pool 0 are split in two halves;
     the base aligner is fitted on the dictionary pairs of one half, and
