@@ -182,8 +182,8 @@ _ICA_ITER = 500
 # the other model's version of it shares: the texts loading a topic are the
 # same, so the two tails match. Measured once, outside the benchmarks, on
 # 5,000 WordNet glosses (e5 -> minilm, components of the two models partnered
-# by their correlation over the texts, above 0.4): the true partner ranked
-# at a median of 10 of 100 by this profile alone.
+# by their correlation over the texts, above 0.4; two draws): the true
+# partner ranked at a median of 10 and 10.5 of 100 by this profile alone.
 _PROFILE_QUANTILES = np.linspace(0.01, 0.99, 49)
 
 # Weight of the profiles' similarity beside the magnitudes' dependence in
@@ -192,8 +192,9 @@ _PROFILE_QUANTILES = np.linspace(0.01, 0.99, 49)
 # benchmarks, on 5,000 WordNet glosses (four to six ICA draws per model
 # pair): the share of partnered components matched right rose from
 # 0.04-0.35 to 0.28-0.58 at 0.25 for minilm -> e5, e5 -> minilm and
-# wordllama256 -> minilm; on e5 -> minilm weights 0.1-0.75 all helped, and
-# at 2 and 4 the gain had mostly gone.
+# wordllama256 -> minilm; on e5 -> minilm weights 0.1-0.75 helped on
+# average (one draw of six fell at 0.1), and at 2 and 4 the gain had mostly
+# gone.
 _PROFILE_WEIGHT = 0.25
 
 # Frank-Wolfe steps of one start of a matching with a linear term.
