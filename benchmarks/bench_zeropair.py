@@ -49,7 +49,11 @@ Usage::
         [--sizes 2000 5000 10000 20000] [--settings shuffled disjoint]
         [--pairs minilm:e5 e5:minilm wordllama256:minilm] [--seeds 0 1 2]
         [--warm | --starts auto components warm] [--unbalanced max_covariance]
-        [--blas-threads N]
+        [--blas-threads N] [--n-restarts N]
+
+``--n-restarts`` sets ``SelfLearningAligner(n_restarts=...)``: more reruns
+while the confidence says a run failed (for ``init="auto"``, more component
+starts after the others).
 
 The data folders default to ``../shared/data/wordnet`` and
 ``../shared/data/fortunes`` next to the repository, or the environment
@@ -117,11 +121,24 @@ def top1(aligner, source, target):
     )
 
 
-def run_case(views, source, target, size, setting, seed, init, blas_threads, base=None):
+def run_case(
+    views,
+    source,
+    target,
+    size,
+    setting,
+    seed,
+    init,
+    blas_threads,
+    base=None,
+    n_restarts=None,
+):
     rng = np.random.default_rng([seed, size, setting == "disjoint"])
     test, items_0, items_1 = pools(views[source].shape[0], size, setting, rng)
     X0, X1 = views[source][items_0], views[target][items_1]
     aligner = SelfLearningAligner(base=base, init=init, random_state=seed)
+    if n_restarts is not None:
+        aligner.set_params(n_restarts=n_restarts)
     wall, cpu = time.perf_counter(), time.process_time()
     with (
         warnings.catch_warnings(record=True) as caught,
@@ -226,7 +243,15 @@ def main(argv=None):
         "unbalanced=...) instead of the default base",
     )
     parser.add_argument("--blas-threads", type=int, default=None)
+    parser.add_argument(
+        "--n-restarts",
+        type=int,
+        default=None,
+        help="SelfLearningAligner's n_restarts (default: the estimator's)",
+    )
     args = parser.parse_args(argv)
+    if args.n_restarts is not None and args.n_restarts < 0:
+        sys.exit(f"--n-restarts takes a count of 0 or more, got {args.n_restarts}")
     base = None
     if args.unbalanced is not None:
         base = ProcrustesAligner(
@@ -251,6 +276,7 @@ def main(argv=None):
         f"{os.cpu_count()} cores, BLAS threads in fit: {args.blas_threads or 'all'}; "
         f"load average {os.getloadavg()[0]:.1f} at start"
     )
+    print(f"n_restarts: {'default' if args.n_restarts is None else args.n_restarts}")
     print(f"base: {base!r}\n" if base is not None else "base: default\n")
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1), flush=True)
@@ -286,6 +312,7 @@ def main(argv=None):
                             init,
                             args.blas_threads,
                             base,
+                            args.n_restarts,
                         )
                         print(format_row(row), flush=True)
         if not args.no_fortunes:
@@ -307,6 +334,7 @@ def main(argv=None):
                         init,
                         args.blas_threads,
                         base,
+                        args.n_restarts,
                     )
                     row["pair"] += " (fortunes)"
                     print(format_row(row), flush=True)

@@ -131,12 +131,13 @@ def test_zero_pair_benchmark_runs():
     start, disjoint pools from a warm one (a cold fit of disjoint pools, like
     the fortunes case, runs every start and costs about as much as the rest).
     The disjoint run fits with the closed-form base of ``--unbalanced
-    max_covariance``, whose numbers the guide gives too.
+    max_covariance``, whose numbers the guide gives too, and the shuffled
+    one with ``--n-restarts``.
     """
     corpora = {VARIABLES[name]: str(corpus_dir(name)) for name in VARIABLES}
     common = ["--sizes", "1000", "--pairs", "wordllama256:minilm", "--seeds", "0"]
     runs = {
-        "shuffled": ["--starts", "auto", "warm", "--no-fortunes"],
+        "shuffled": ["--starts", "auto", "warm", "--no-fortunes", "--n-restarts", "1"],
         "disjoint": [
             "--starts",
             "warm",
@@ -146,11 +147,13 @@ def test_zero_pair_benchmark_runs():
         ],
     }
     bases = {"shuffled": "base: default", "disjoint": "unbalanced='max_covariance'"}
+    restarts = {"shuffled": "n_restarts: 1", "disjoint": "n_restarts: default"}
     rows = []
     for setting, options in runs.items():
         argv = ["benchmarks/bench_zeropair.py", *common, "--settings", setting]
         stdout = _run_script([*argv, *options], **corpora)
         assert bases[setting] in stdout
+        assert restarts[setting] in stdout
         rows += [line for line in stdout.splitlines() if "| 1000 |" in line]
     assert len(rows) == 3
     assert sum("| shuffled |" in row for row in rows) == 2
