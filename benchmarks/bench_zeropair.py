@@ -122,16 +122,7 @@ def top1(aligner, source, target):
 
 
 def run_case(
-    views,
-    source,
-    target,
-    size,
-    setting,
-    seed,
-    init,
-    blas_threads,
-    base=None,
-    n_restarts=None,
+    views, source, target, size, setting, seed, init, *, blas_threads, base, n_restarts
 ):
     rng = np.random.default_rng([seed, size, setting == "disjoint"])
     test, items_0, items_1 = pools(views[source].shape[0], size, setting, rng)
@@ -258,6 +249,12 @@ def main(argv=None):
             center=True, normalize="l2", unbalanced=args.unbalanced
         )
     starts = args.starts or (["auto", "warm"] if args.warm else ["auto"])
+    # The settings of every fit, WordNet and fortunes cases alike.
+    fit = {
+        "blas_threads": args.blas_threads,
+        "base": base,
+        "n_restarts": args.n_restarts,
+    }
     pairs = [tuple(p.split(":")) for p in args.pairs]
     for pair in pairs:
         if len(pair) != 2 or not set(pair) <= set(MODELS):
@@ -303,16 +300,7 @@ def main(argv=None):
                 for seed in args.seeds:
                     for init in inits:
                         row = run_case(
-                            wordnet,
-                            source,
-                            target,
-                            size,
-                            setting,
-                            seed,
-                            init,
-                            args.blas_threads,
-                            base,
-                            args.n_restarts,
+                            wordnet, source, target, size, setting, seed, init, **fit
                         )
                         print(format_row(row), flush=True)
         if not args.no_fortunes:
@@ -325,16 +313,7 @@ def main(argv=None):
             for seed in args.seeds:
                 for init in fortune_starts:
                     row = run_case(
-                        fortunes,
-                        source,
-                        target,
-                        3000,
-                        "shuffled",
-                        seed,
-                        init,
-                        args.blas_threads,
-                        base,
-                        args.n_restarts,
+                        fortunes, source, target, 3000, "shuffled", seed, init, **fit
                     )
                     row["pair"] += " (fortunes)"
                     print(format_row(row), flush=True)
