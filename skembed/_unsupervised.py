@@ -33,6 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skembed._linalg import orthogonal_factor
 from skembed._neighbors import mutual_matches, neighbourhood_mean_operator
+from skembed._parallel import single_threaded_blas
 from skembed._stats import search_chunk_rows, unit_rows
 
 __all__ = [
@@ -592,29 +593,38 @@ def _independent_components(Z, n_components, random_state):
     what two models share.
     """
     Z = np.asarray(Z, dtype=np.float64)
-    with warnings.catch_warnings():
-        # A component that has not converged to _ICA_TOL is still a direction
-        # of the data; the matching needs no more.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        ica = FastICA(
-            n_components=n_components,
-            whiten="unit-variance",
-            max_iter=_ICA_ITER,
-            tol=_ICA_TOL,
-            random_state=random_state.randint(np.iinfo(np.int32).max),
-        ).fit(Z)
-    W = ica.components_.astype(np.float64)
-    S = (Z - ica.mean_) @ W.T
-    sign = np.where(np.mean(S**3, axis=0) < 0, -1.0, 1.0)
-    W *= sign[:, None]
-    magnitudes = np.abs(S)
-    magnitudes -= magnitudes.mean(axis=0)
-    scale = np.linalg.norm(magnitudes, axis=0)
-    # A component that takes one value (a rank-deficient sample) has no
-    # dependence to match: its similarities are zero.
-    magnitudes /= np.where(scale > 0, scale, 1.0)
-    profiles = np.quantile(S * sign, _PROFILE_QUANTILES, axis=0).T
-    return W, magnitudes.T @ magnitudes, profiles
+    # One BLAS thread: every FastICA iteration is a chain of small products
+    # and a 100 x 100 eigendecomposition, which a second thread slows down
+    # (measured once, outside the benchmarks, on standardised WordNet
+    # glosses, 100 components: 0.62 s on one thread against 3.33 s on two
+    # for 2,000 rows, 1.39 s against 3.18 s for 5,000). It also makes the
+    # components independent of the number of threads: the iterations'
+    # rounding differed with it, and so did their number (111 against 134),
+    # enough to turn a fit on 2,000 glosses from a success into a failure.
+    with single_threaded_blas():
+        with warnings.catch_warnings():
+            # A component that has not converged to _ICA_TOL is still a direction
+            # of the data; the matching needs no more.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ica = FastICA(
+                n_components=n_components,
+                whiten="unit-variance",
+                max_iter=_ICA_ITER,
+                tol=_ICA_TOL,
+                random_state=random_state.randint(np.iinfo(np.int32).max),
+            ).fit(Z)
+        W = ica.components_.astype(np.float64)
+        S = (Z - ica.mean_) @ W.T
+        sign = np.where(np.mean(S**3, axis=0) < 0, -1.0, 1.0)
+        W *= sign[:, None]
+        magnitudes = np.abs(S)
+        magnitudes -= magnitudes.mean(axis=0)
+        scale = np.linalg.norm(magnitudes, axis=0)
+        # A component that takes one value (a rank-deficient sample) has no
+        # dependence to match: its similarities are zero.
+        magnitudes /= np.where(scale > 0, scale, 1.0)
+        profiles = np.quantile(S * sign, _PROFILE_QUANTILES, axis=0).T
+        return W, magnitudes.T @ magnitudes, profiles
 
 
 def _profile_similarity(P0, P1):

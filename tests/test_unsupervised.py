@@ -21,6 +21,7 @@ from scipy.stats import ortho_group
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
+from threadpoolctl import threadpool_limits
 
 import skembed._unsupervised as unsupervised
 from skembed import (
@@ -30,6 +31,7 @@ from skembed import (
     load_aligner,
     save_aligner,
 )
+from skembed._parallel import blas_threads
 from skembed._unsupervised import (
     MIN_AGREEMENT,
     MIN_CONFIDENCE,
@@ -171,6 +173,25 @@ def test_independent_components_of_a_rotated_copy_match():
     assert_allclose(similarity.std(), 1.0)
     match, _ = _match_anchors(S0, S1, random_state, similarity)
     assert_array_equal(match, truth)
+
+
+def test_independent_components_do_not_depend_on_the_blas_threads():
+    """Check that the components come out the same on one BLAS thread and on two.
+
+    FastICA iterates small products and eigendecompositions whose rounding
+    depends on how many threads share them, and a fit from no pairs can turn
+    on its outcome; the component start runs it on one thread whatever the
+    BLAS has.
+    """
+    Z = _standardize(_skewed_sources(3, n=1500, d=48))
+    results = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            if blas_threads() != threads:
+                pytest.skip("the BLAS cannot run two threads here")
+            results.append(_independent_components(Z, 24, np.random.RandomState(0)))
+    for one, two in zip(*results, strict=True):
+        assert_array_equal(one, two)
 
 
 @pytest.mark.parametrize("k", [2, 12])
