@@ -284,9 +284,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         ``n_restarts`` reruns while the confidence says a run failed.
         ``"components"`` matches independent components of the two pools
         instead of centroids (see Notes), with as many reruns.
-        ``"auto"`` tries two anchor starts, a component start,
-        ``"sorted_similarity"``, then the other ``n_restarts - 1`` reruns as
-        component starts. ``"sorted_similarity"`` is VecMap's unsupervised
+        ``"auto"`` tries an anchor start, then a component start and a
+        second anchor start (the second anchor start first when the first
+        one is trusted, to confirm it), ``"sorted_similarity"``, then the
+        other ``n_restarts - 1`` reruns as component starts. ``"sorted_similarity"`` is VecMap's unsupervised
         initialisation (see Notes). ``"identity"`` starts from mutual nearest
         neighbours of the raw, centred vectors, for two views that already
         share a space (for example two versions of one model); it needs views
@@ -487,8 +488,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     and the map is fitted and refined as from anchors. It is what aligns minilm
     and e5 on WordNet glosses, whose k-means partitions barely agree (adjusted
     Rand index 0.16) and whose anchor starts fail (the user guide gives the
-    figures). One FastICA fit per pool makes it dearer than an anchor start, so
-    ``"auto"`` tries it after the anchor starts.
+    figures). ``"auto"`` tries it as soon as a first anchor start has failed.
 
     **Confidence** (no pairs). The rows of pool 0 are split in two halves;
     the base aligner is fitted on the dictionary pairs of one half, and

@@ -1048,8 +1048,13 @@ def _check_warm_start(init, widths):
         )
 
 
-def _starts(estimator, pools, csls_k, random_state):
-    """Initial dictionaries to try, in order, each computed only when needed."""
+def _starts(estimator, pools, csls_k, random_state, probes=()):
+    """Initial dictionaries to try, in order, each computed only when needed.
+
+    ``probes`` is the list :func:`search_starts` fills with each start's
+    probe as it goes; ``init="auto"`` reads the first one to choose its
+    second start.
+    """
     budget = estimator._budget()
     init = estimator.init
     if not isinstance(init, str):
@@ -1091,14 +1096,26 @@ def _starts(estimator, pools, csls_k, random_state):
         return
     yield anchors
     if init == "auto":
-        # A second anchor start first: when it lands where the first did, the
-        # search ends (see fit_without_pairs) without the cost of the others.
-        if restarts > 0:
+        second_anchors = restarts > 0
+        if second_anchors:
             restarts -= 1
+        if second_anchors and probes and probes[0][2] >= MIN_CONFIDENCE:
+            # A trusted first anchor start is confirmed by a second one: when
+            # it lands where the first did, the search ends (see
+            # search_starts) without the cost of the others.
+            second_anchors = False
             yield anchors
-        # Where the anchor starts fail, the models' clusters seldom agree,
-        # and their independent components can (see component_start).
+        # Where an anchor start fails, the models' clusters seldom agree, and
+        # their independent components can (see component_start); a second
+        # anchor start then comes after them. On WordNet glosses, minilm ->
+        # e5, the anchor starts failed at every pool size (both of them,
+        # seeds 0-2 at 5,000 and 10,000, measured once outside the
+        # benchmarks: their refined maps retrieved at most 0.001 of the
+        # pools' own rows), and a failed anchor start cost about 28 s of a
+        # 99 s fit of 10,000 rows.
         yield components
+        if second_anchors:
+            yield anchors
         # VecMap's start (init is neither "identity" nor a pairwise name here).
         yield lambda: estimator._initial_dictionary(pools, csls_k)
         for _ in range(restarts):
@@ -1230,7 +1247,8 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
     def lands_on_trusted(dictionary):
         return shared_with_trusted(dictionary) >= _SAME_MAP
 
-    for attempt, start in enumerate(_starts(estimator, pools, csls_k, random_state)):
+    starts = _starts(estimator, pools, csls_k, random_state, probes)
+    for attempt, start in enumerate(starts):
         initial = start()
         dictionary = _rounds(
             estimator,

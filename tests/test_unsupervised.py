@@ -265,11 +265,38 @@ def test_component_start_on_pools_of_fewer_than_two_directions(width):
     assert np.all(np.isfinite(aligner.aligner_.rotations_[1]))
 
 
-def test_auto_tries_components_after_the_anchor_starts():
-    """Check the order of the starts: anchors twice, components, VecMap's, components.
+@pytest.mark.parametrize(
+    "first_confidence, n_restarts, expected",
+    [
+        # A trusted first anchor start is confirmed by a second one first.
+        (
+            MIN_CONFIDENCE,
+            2,
+            ["anchors", "anchors", "components", "sorted_similarity", "components"],
+        ),
+        # A failed one is followed by the component start.
+        (
+            MIN_CONFIDENCE - 0.01,
+            2,
+            ["anchors", "components", "anchors", "sorted_similarity", "components"],
+        ),
+        (
+            float("nan"),
+            2,
+            ["anchors", "components", "anchors", "sorted_similarity", "components"],
+        ),
+        (MIN_CONFIDENCE, 0, ["anchors", "components", "sorted_similarity"]),
+        (0.0, 1, ["anchors", "components", "anchors", "sorted_similarity"]),
+    ],
+)
+def test_auto_orders_its_starts_by_the_first_probe(
+    first_confidence, n_restarts, expected
+):
+    """Check the order of init="auto"'s starts, and of init="components".
 
     The starts are computed only when the search asks for them, so each is
-    recorded as it is drawn.
+    recorded as it is drawn; the search's probes are filled in as it goes,
+    and the first one decides whether a second anchor start comes next.
     """
     A, B, _, _ = _isometric_pools(seed=3, n=200)
     drawn = []
@@ -282,7 +309,7 @@ def test_auto_tries_components_after_the_anchor_starts():
 
         return start
 
-    estimator = SelfLearningAligner(random_state=0)
+    estimator = SelfLearningAligner(random_state=0, n_restarts=n_restarts)
     pairs = np.column_stack([np.arange(5), np.arange(5)])
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(unsupervised, "anchor_start", record("anchors", (rotation, 0)))
@@ -291,16 +318,16 @@ def test_auto_tries_components_after_the_anchor_starts():
         patch.setattr(
             estimator, "_initial_dictionary", record("sorted_similarity", pairs)
         )
-        starts = unsupervised._starts(estimator, [A, B], 10, np.random.RandomState(0))
+        probes = []
+        starts = unsupervised._starts(
+            estimator, [A, B], 10, np.random.RandomState(0), probes
+        )
         for start in starts:
             assert_array_equal(start(), pairs)
-        assert drawn == [
-            "anchors",
-            "anchors",
-            "components",
-            "sorted_similarity",
-            "components",
-        ]
+            # Only the first probe decides; the later ones are trusted.
+            value = first_confidence if not probes else 1.0
+            probes.append((pairs, pairs, value))
+        assert drawn == expected
         drawn.clear()
         estimator.set_params(init="components", n_restarts=1)
         for start in unsupervised._starts(
