@@ -1084,3 +1084,38 @@ def test_control_is_the_two_sample_share_in_the_shared_space():
             aligner, [A, B], [A, B], 10, np.random.RandomState(seed)
         )
         assert control == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize("tol, expected_rounds", [(1e-2, 3), (0.0, 4), (-1.0, 6)])
+def test_probe_rounds_end_once_the_dictionary_settles(tol, expected_rounds):
+    """Check that a probe stops at the first round changing at most ``tol``.
+
+    The third round swaps one pair of 200 for another (two codes of 200
+    change: 0.01), the later ones change nothing: with tol=1e-2 the probe
+    ends at the third round, as the self-learning loop would; with tol=0 at
+    the fourth; a negative tol (never reached) runs all six.
+    """
+    rows = np.arange(200)
+    first = np.column_stack([rows, (rows + 1) % 200])
+    second = np.column_stack([rows, rows])
+    third = second.copy()
+    third[0, 1] = 5
+    dictionaries = iter([first, second, third] + [third] * 10)
+    estimator = SelfLearningAligner()
+    # tol is validated by fit, which this test does not call.
+    estimator.tol = tol
+    calls = []
+
+    def induce(aligner, pools, csls_k, keep_prob, random_state, union=False):
+        calls.append(keep_prob)
+        return next(dictionaries), 0.0
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(estimator, "_fit_base", lambda blocks, dictionary: None)
+        patch.setattr(estimator, "_induce", induce)
+        start = np.column_stack([rows, rows[::-1]])
+        result = unsupervised._rounds(
+            estimator, None, None, start, 10, np.random.RandomState(0), 6
+        )
+    assert len(calls) == expected_rounds
+    assert_array_equal(result, third)
