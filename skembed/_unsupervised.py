@@ -34,7 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skembed._linalg import orthogonal_factor
 from skembed._neighbors import mutual_matches, neighbourhood_mean_operator
 from skembed._parallel import single_threaded_blas
-from skembed._stats import search_chunk_rows, unit_rows
+from skembed._stats import unit_rows
 
 __all__ = [
     "MIN_AGREEMENT",
@@ -254,10 +254,9 @@ def _neighbourhood_means(queries, index, k, values, working_memory):
     the mean (:func:`~skembed._neighbors.neighbourhood_mean_operator`).
     Memory O(rows x width) plus a block of scores, never rows x k x width.
     """
-    chunk_size = search_chunk_rows(
-        index.shape[0], index.dtype, working_memory=working_memory
+    operator = neighbourhood_mean_operator(
+        queries, index, k, working_memory=working_memory
     )
-    operator = neighbourhood_mean_operator(queries, index, k, chunk_size=chunk_size)
     return operator @ values
 
 
@@ -491,11 +490,21 @@ def refine_rotation(Z, rotation, random_state, working_memory=256.0):
         # Candidates: a fresh sample of pool 1, so that a round costs the same
         # on pools of any size (50 of 5,000 rows is still a neighbourhood).
         candidates = _sample_rows(Z1, _SAMPLE_ROWS, random_state)
-        mapped = unit_rows((source @ rotation).astype(Z0.dtype))
+        # The small products of a round run on one BLAS thread, the
+        # neighbour search on all of them through Python threads. After a
+        # multi-threaded BLAS call OpenBLAS's idle threads keep spinning for
+        # a while, and a thread-parallel search started then shares its
+        # cores with them (measured once, outside the benchmarks: 1,000
+        # queries against 5,000 rows took 96 ms after a multi-threaded
+        # product, 51 ms after a single-threaded one; a round of 10,000
+        # glosses took 78 ms before the search ran on both threads).
+        with single_threaded_blas():
+            mapped = unit_rows((source @ rotation).astype(Z0.dtype))
         targets = _neighbourhood_means(
             mapped, candidates, k, candidates, working_memory
         )
-        rotation = _polar(source.T.astype(np.float64) @ targets)
+        with single_threaded_blas():
+            rotation = _polar(source.T.astype(np.float64) @ targets)
     return rotation
 
 
