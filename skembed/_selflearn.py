@@ -287,8 +287,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         ``"auto"`` tries an anchor start, then a component start and a
         second anchor start (the second anchor start first when the first
         one is trusted, to confirm it), ``"sorted_similarity"``, then the
-        other ``n_restarts - 1`` reruns as component starts. ``"sorted_similarity"`` is VecMap's unsupervised
-        initialisation (see Notes). ``"identity"`` starts from mutual nearest
+        other ``n_restarts - 1`` reruns as component starts.
+        ``"sorted_similarity"`` is VecMap's unsupervised initialisation (see
+        Notes). ``"identity"`` starts from mutual nearest
         neighbours of the raw, centred vectors, for two views that already
         share a space (for example two versions of one model); it needs views
         of equal width. A fitted skembed aligner of the same two models, in
