@@ -902,15 +902,18 @@ def cross_fitted_share(estimator, blocks, pools, dictionary, csls_k, random_stat
 def _rounds(
     estimator, blocks, pools, dictionary, csls_k, random_state, n_rounds, until=None
 ):
-    """Deterministic self-learning rounds from ``dictionary``; the last one.
+    """Deterministic self-learning rounds from ``dictionary``.
 
-    The rounds end early once a round changes at most the estimator's
+    Returns the last dictionary and the number of rounds run. The rounds end
+    early once a round changes at most the estimator's
     ``tol`` of the pairs, where the full self-learning loop would stop too.
     ``until``, if given, is called on every new dictionary and ends the
     rounds when it returns True.
     """
     union = induces_union(estimator)
-    for _ in range(n_rounds):
+    done = 0
+    while done < n_rounds:
+        done += 1
         aligner = estimator._fit_base(blocks, dictionary)
         induced, _ = estimator._induce(
             aligner, pools, csls_k, 1.0, random_state, union=union
@@ -925,7 +928,7 @@ def _rounds(
         dictionary = induced
         if settled or (until is not None and until(dictionary)):
             break
-    return dictionary
+    return dictionary, done
 
 
 def _changed_share(old, new):
@@ -1244,7 +1247,8 @@ def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
 def search_starts(estimator, blocks, pools, csls_k, random_state, control, probes):
     """Self-learning from each start in turn until one gives a trusted map.
 
-    Every start is first probed by ``_PROBE_ROUNDS`` deterministic rounds and
+    Every start is first probed by up to ``_PROBE_ROUNDS`` deterministic
+    rounds (fewer once a round changes at most ``tol`` of the pairs) and
     scored by its confidence against the control (:func:`control_share`,
     computed once for the pools); the search ends at the first start reaching
     ``_ENOUGH_CONFIDENCE``, or at the first start whose probe and that of an
@@ -1269,6 +1273,8 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
     # Probes of trusted starts; a start that lands on one of their maps again
     # confirms it: independent starts do not meet at a wrong fixed point.
     trusted, confirmed = [], False
+    # Rounds each probe ran (a probe can end early).
+    probe_rounds = []
 
     def shared_with_trusted(dictionary):
         return max((shared_pairs(dictionary, d) for d in trusted), default=0.0)
@@ -1279,7 +1285,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
     starts = _starts(estimator, pools, csls_k, random_state, probes)
     for attempt, start in enumerate(starts):
         initial = start()
-        dictionary = _rounds(
+        dictionary, n_rounds = _rounds(
             estimator,
             blocks,
             pools,
@@ -1289,6 +1295,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
             _PROBE_ROUNDS,
             until=lands_on_trusted,
         )
+        probe_rounds.append(n_rounds)
         share = cross_fitted_share(
             estimator, blocks, pools, dictionary, csls_k, random_state
         )
@@ -1348,7 +1355,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
         run = {
             "aligner": aligner,
             "dictionary": best,
-            "n_iter": _PROBE_ROUNDS,
+            "n_iter": probe_rounds[kept],
             "objective": objective,
             "converged": True,
             "change": 0.0,

@@ -555,7 +555,7 @@ def test_agreement_of_other_starts_is_not_credited_to_the_kept_map():
             "_starts",
             lambda *args: iter([lambda: alone, lambda: second, lambda: third]),
         )
-        patch.setattr(unsupervised, "_rounds", lambda est, bl, po, d, *a, **k: d)
+        patch.setattr(unsupervised, "_rounds", lambda est, bl, po, d, *a, **k: (d, 1))
         # Probes score 0.6, 0.05 and 0.04; every later confidence is 0.45.
         patch.setattr(
             unsupervised, "calibrate", lambda share, ctrl: next(confidences, 0.45)
@@ -718,10 +718,11 @@ def test_warm_start_probe_keeps_best_matches_of_both_directions():
     first = unsupervised.warm_dictionary(estimator, warm, pools, 10)
     assert _covers_both_pools(first, 500, 500)
     rs = np.random.RandomState(0)
-    probed = unsupervised._rounds(estimator, pools, pools, first, 10, rs, 3)
+    probed, _ = unsupervised._rounds(estimator, pools, pools, first, 10, rs, 3)
     assert _covers_both_pools(probed, 500, 500)
     cold = SelfLearningAligner(init="anchors")
-    assert _one_to_one(unsupervised._rounds(cold, pools, pools, first, 10, rs, 3))
+    probed, _ = unsupervised._rounds(cold, pools, pools, first, 10, rs, 3)
+    assert _one_to_one(probed)
     with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
         disjoint = SelfLearningAligner(init=warm, random_state=0).fit(pools)
     assert disjoint.confidence_ < 0.5
@@ -1114,8 +1115,8 @@ def test_probe_rounds_end_once_the_dictionary_settles(tol, expected_rounds):
         patch.setattr(estimator, "_fit_base", lambda blocks, dictionary: None)
         patch.setattr(estimator, "_induce", induce)
         start = np.column_stack([rows, rows[::-1]])
-        result = unsupervised._rounds(
+        result, n_rounds = unsupervised._rounds(
             estimator, None, None, start, 10, np.random.RandomState(0), 6
         )
-    assert len(calls) == expected_rounds
+    assert len(calls) == n_rounds == expected_rounds
     assert_array_equal(result, third)
