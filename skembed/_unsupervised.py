@@ -608,8 +608,9 @@ def _independent_components(Z, n_components, random_state):
     # glosses, 100 components: 0.62 s on one thread against 3.33 s on two
     # for 2,000 rows, 1.39 s against 3.18 s for 5,000). It also makes the
     # components independent of the number of threads: the iterations'
-    # rounding differed with it, and so did their number (111 against 134),
-    # enough to turn a fit on 2,000 glosses from a success into a failure.
+    # rounding differed with it, and so did their number (111 against 134).
+    # Before this, a whole fit on 2,000 glosses (minilm -> e5, seed 1)
+    # succeeded on two BLAS threads and failed on one.
     with single_threaded_blas():
         with warnings.catch_warnings():
             # A component that has not converged to _ICA_TOL is still a direction
