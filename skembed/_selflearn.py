@@ -34,10 +34,12 @@ from skembed._unsupervised import (
     MIN_AGREEMENT,
     MIN_CONFIDENCE,
     MIN_JUDGED_ROWS,
+    changed_share,
     check_anchors,
     distinct_rows,
     fit_without_pairs,
     is_pairwise_start,
+    pair_codes,
     run_confidence,
 )
 from skembed._views import check_views, check_y_is_not_a_view
@@ -221,11 +223,6 @@ def _determined_coordinates(Z, basis):
     inside = Z @ basis
     residual = np.linalg.norm(Z - inside @ basis.T, axis=1, keepdims=True)
     return np.hstack([inside, residual.astype(Z.dtype, copy=False)])
-
-
-def _pair_codes(pairs, n1):
-    """Sorted unique integer codes of pairs, for comparing dictionaries."""
-    return np.unique(pairs[:, 0] * n1 + pairs[:, 1])
 
 
 def _looks_like_pairs(y):
@@ -884,7 +881,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         taken = [np.zeros(n, dtype=bool) for n in n_rows]
         for k in range(2):
             taken[k][seeds[:, k]] = True
-        codes = _pair_codes(dictionary, n_rows[1])
+        codes = pair_codes(dictionary, n_rows[1])
         converged = False
         change = np.inf
         start = keep_prob
@@ -899,8 +896,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             induced = np.vstack([seeds, induced[~clash]])
             if induced.shape[0] < 2:
                 induced = dictionary
-            new_codes = _pair_codes(induced, n_rows[1])
-            change = np.setxor1d(new_codes, codes).size / max(new_codes.size, 1)
+            new_codes = pair_codes(induced, n_rows[1])
+            change = changed_share(codes, new_codes)
             if self.verbose:
                 print(
                     f"[SelfLearningAligner] start keep_prob={start:g}, round "

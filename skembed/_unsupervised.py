@@ -40,10 +40,12 @@ __all__ = [
     "MIN_AGREEMENT",
     "MIN_CONFIDENCE",
     "MIN_JUDGED_ROWS",
+    "changed_share",
     "check_anchors",
     "distinct_rows",
     "fit_without_pairs",
     "is_pairwise_start",
+    "pair_codes",
     "run_confidence",
 ]
 
@@ -932,17 +934,28 @@ def _rounds(
     return dictionary, done
 
 
-def _changed_share(old, new):
+def pair_codes(pairs, n1):
+    """Sorted unique integer codes of pairs, for comparing dictionaries.
+
+    ``n1`` is more than any row of the second pool the pairs name.
+    """
+    return np.unique(pairs[:, 0].astype(np.int64, copy=False) * n1 + pairs[:, 1])
+
+
+def changed_share(codes, new_codes):
     """Pairs that entered or left a dictionary, as a share of the new one.
 
-    The measure of the self-learning loop's ``tol``.
+    The measure of the self-learning loop's ``tol``, on :func:`pair_codes`.
     """
-    width = int(max(old[:, 1].max(), new[:, 1].max())) + 1
-    codes = [
-        np.unique(pairs[:, 0].astype(np.int64) * width + pairs[:, 1])
-        for pairs in (old, new)
-    ]
-    return np.setxor1d(*codes, assume_unique=True).size / max(codes[1].size, 1)
+    return np.setxor1d(new_codes, codes, assume_unique=True).size / max(
+        new_codes.size, 1
+    )
+
+
+def _changed_share(old, new):
+    """:func:`changed_share` of two dictionaries."""
+    n1 = int(max(old[:, 1].max(), new[:, 1].max())) + 1
+    return changed_share(pair_codes(old, n1), pair_codes(new, n1))
 
 
 def sample_share(mapped, csls_k, working_memory):
