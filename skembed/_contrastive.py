@@ -138,6 +138,24 @@ def head_forward(params, X):
     return Z, H
 
 
+def _hidden_mean(params, X):
+    """Mean output of a head's hidden branch over the rows X (0 for a linear head).
+
+    By row chunks: the activations of all rows at once would take
+    n x hidden values.
+    """
+    if len(params) == 1:
+        return 0.0
+    step = chunk_rows(params[1].shape[1] * X.dtype.itemsize, "transform")
+    total = np.zeros(params[1].shape[1])
+    for start in range(0, X.shape[0], step):
+        H = X[start : start + step] @ params[1]
+        H += params[2]
+        np.maximum(H, 0, out=H)
+        total += H.sum(axis=0, dtype=np.float64)
+    return (total / X.shape[0]) @ params[3]
+
+
 def _head_backward(params, X, H, dZ):
     """Gradients of the head parameters given dL/dZ."""
     grads = [X.T @ dZ]
@@ -553,9 +571,17 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             params.append(head)
         return params
 
-    def _validation_score(self, params, blocks):
-        """Mean top-1 cross-view retrieval of held-out rows, by blocks."""
-        outputs = [head_forward(p, X)[0] for p, X in zip(params, blocks, strict=True)]
+    def _validation_score(self, params, blocks, train):
+        """Mean top-1 cross-view retrieval of held-out rows, by blocks.
+
+        The held-out rows are mapped as :meth:`transform` will map them: a
+        hidden branch's mean over the training rows is subtracted (see
+        ``_set_maps``), which moves every cosine and so the ranking.
+        """
+        outputs = [
+            head_forward(p, X)[0] - _hidden_mean(p, T)
+            for p, X, T in zip(params, blocks, train, strict=True)
+        ]
         n = outputs[0].shape[0]
         n_blocks = max(1, -(-n // _VALIDATION_BLOCK))
         total = 0.0
@@ -641,7 +667,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
         self.loss_curve_ = []
         self.validation_scores_ = None if validation is None else []
         if validation is not None:
-            best = self._validation_score(params, validation)
+            best = self._validation_score(params, validation, train)
         else:
             best = np.inf
             # Without held-out rows, the weights kept are those with the
@@ -676,7 +702,7 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             self.loss_curve_.append(epoch_loss)
             message = f"Epoch {epoch}, loss = {epoch_loss:.6f}"
             if validation is not None:
-                score = self._validation_score(params, validation)
+                score = self._validation_score(params, validation, train)
                 self.validation_scores_.append(score)
                 message += f", validation top-1 = {score:.4f}"
                 improved = score > best + self.tol
