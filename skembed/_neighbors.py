@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skembed._parallel import blas_threads, map_row_groups, row_groups
+from skembed._parallel import map_row_groups, row_groups
 from skembed._params import validate_params
 from skembed._stats import product_safe_rows, row_norms, search_chunk_rows, unit_rows
 
@@ -642,6 +642,12 @@ def _first_copies(X):
     return first[inverse.ravel()]
 
 
+# Query blocks per budget of neighbourhood_mean_operator: up to this many
+# threads stay within its working memory, and a call with few queries still
+# gives this many threads a block each.
+_OPERATOR_SPLIT = 4
+
+
 def neighbourhood_mean_operator(Q, T, k, *, chunk_size=None, working_memory=None):
     """Sparse row-stochastic A such that ``A @ V`` averages V over neighbourhoods.
 
@@ -657,21 +663,25 @@ def neighbourhood_mean_operator(Q, T, k, *, chunk_size=None, working_memory=None
     product; ``1 <= k <= len(T)``. A has T's dtype: its entries are 1 / m for
     a neighbourhood of m rows.
 
-    Blocks of at most ``chunk_size`` query rows (by default, as many as
-    ``working_memory`` MiB shared among the threads hold) run on the BLAS's
-    threads (:mod:`skembed._parallel`), each holding its own block of scores
-    and its partition copy; the query rows are shared out so that every
-    thread gets some. Every row's neighbourhood is its own, so the blocks
-    change nothing but the memory and the time. The partition, which numpy
-    runs on one core, took about 48 of the 78 ms of one call (1,000 queries
-    against 5,000 rows of 384 columns) before the blocks ran on both.
+    Blocks of at most ``chunk_size`` query rows run on the BLAS's threads
+    (:mod:`skembed._parallel`), each holding its own block of scores and its
+    partition copy. By default a block takes at most a quarter of what
+    ``working_memory`` MiB hold and at most a quarter of the query rows, so
+    that up to ``_OPERATOR_SPLIT`` threads share the budget and all get
+    work. The cut depends on the rows and the budget only, never on the
+    number of threads: a row's cosines can differ in the last bit with the
+    number of rows of its block, and at a near-tie with the k-th so can its
+    neighbourhood. The partition, which numpy runs on one core, took about
+    48 of the 78 ms of one call (1,000 queries against 5,000 rows of 384
+    columns) before the blocks ran on both.
     """
     n_q, n_t = Q.shape[0], T.shape[0]
-    threads = blas_threads()
     rows = chunk_size or max(
-        1, search_chunk_rows(n_t, Q.dtype, working_memory=working_memory) // threads
+        1,
+        search_chunk_rows(n_t, Q.dtype, working_memory=working_memory)
+        // _OPERATOR_SPLIT,
     )
-    rows = max(1, min(rows, -(-n_q // threads)))
+    rows = max(1, min(rows, -(-n_q // _OPERATOR_SPLIT)))
 
     def neighbourhoods(start, stop):
         S = Q[start:stop] @ T.T

@@ -148,6 +148,47 @@ def test_neighbourhood_mean_operator_keeps_rows_tied_with_the_kth():
     assert_allclose(A[2], [0.25] * 4)
 
 
+@pytest.mark.parametrize("n_queries", [1, 7, 1000])
+def test_neighbourhood_mean_operator_cuts_blocks_whatever_the_threads(
+    monkeypatch, n_queries
+):
+    """Check that the query blocks do not depend on the number of threads.
+
+    A row's cosines can differ in the last bit with the number of rows of its
+    block, and a neighbourhood with them at a near-tie, so a cut that shared
+    the rows out among the threads made the operator depend on the thread
+    count.
+    """
+    import skembed._neighbors as neighbors
+    import skembed._parallel as parallel
+
+    rng = np.random.default_rng(0)
+    Q = rng.normal(size=(n_queries, 8)).astype(np.float32)
+    T = rng.normal(size=(300, 8)).astype(np.float32)
+    Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    T /= np.linalg.norm(T, axis=1, keepdims=True)
+    cut = neighbors.row_groups
+    results = []
+    for threads in (1, 2, 3):
+        seen = []
+
+        def recording(*args, seen=seen, **kwargs):
+            seen.append(cut(*args, **kwargs))
+            return seen[-1]
+
+        monkeypatch.setattr(neighbors, "row_groups", recording)
+        monkeypatch.setattr(parallel, "blas_threads", lambda threads=threads: threads)
+        monkeypatch.setattr(
+            neighbors, "blas_threads", lambda threads=threads: threads, raising=False
+        )
+        A = neighbourhood_mean_operator(Q, T, 5, working_memory=0.1)
+        results.append((seen, A))
+    for seen, A in results[1:]:
+        assert seen == results[0][0]
+        assert_array_equal(A.indptr, results[0][1].indptr)
+        assert_array_equal(A.indices, results[0][1].indices)
+
+
 def test_mutual_matches_ties_go_to_the_lower_row():
     """Check that equal scores pick the lower row in both directions, across blocks."""
     A = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
