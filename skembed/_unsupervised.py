@@ -915,14 +915,16 @@ def _rounds(
     """
     union = induces_union(estimator)
     done = 0
-    while done < n_rounds:
-        done += 1
+    for _ in range(n_rounds):
         aligner = estimator._fit_base(blocks, dictionary)
         induced, _ = estimator._induce(
             aligner, pools, csls_k, 1.0, random_state, union=union
         )
         if induced.shape[0] < 2:
+            # Too few pairs to fit a map: the round is discarded and the
+            # dictionary stays as the last counted round left it.
             break
+        done += 1
         # A start that took off settles within a few rounds (on 10,000
         # WordNet glosses, minilm -> e5, 0.961, 0.969, 0.970 and 0.970 of the
         # rows mutual pairs in rounds 2-5); further rounds cost about 1.7 s

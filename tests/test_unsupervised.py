@@ -1087,6 +1087,32 @@ def test_control_is_the_two_sample_share_in_the_shared_space():
         assert control == pytest.approx(expected, abs=0.01)
 
 
+def test_probe_rounds_count_only_the_rounds_kept():
+    """Check that a round inducing fewer than two pairs is not counted.
+
+    Its dictionary is discarded (no map can be fitted to it), so the probe's
+    ``n_iter_`` must not count it.
+    """
+    rows = np.arange(50)
+    start = np.column_stack([rows, rows[::-1]])
+    kept = np.column_stack([rows, rows])
+    dictionaries = iter([kept, kept[:1]])
+    estimator = SelfLearningAligner()
+    estimator.tol = -1.0
+
+    def induce(aligner, pools, csls_k, keep_prob, random_state, union=False):
+        return next(dictionaries), 0.0
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(estimator, "_fit_base", lambda blocks, dictionary: None)
+        patch.setattr(estimator, "_induce", induce)
+        result, n_rounds = unsupervised._rounds(
+            estimator, None, None, start, 10, np.random.RandomState(0), 6
+        )
+    assert n_rounds == 1
+    assert_array_equal(result, kept)
+
+
 @pytest.mark.parametrize("tol, expected_rounds", [(1e-2, 3), (0.0, 4), (-1.0, 6)])
 def test_probe_rounds_end_once_the_dictionary_settles(tol, expected_rounds):
     """Check that a probe stops at the first round changing at most ``tol``.
