@@ -284,7 +284,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         ``"auto"`` tries an anchor start, then a component start and a
         second anchor start (the second anchor start first when the first
         one is trusted, to confirm it), ``"sorted_similarity"``, then the
-        other ``n_restarts - 1`` reruns as component starts.
+        other ``n_restarts - 1`` reruns as component starts; when none of
+        them is trusted and no two agree (see ``start_agreement_``), up to
+        ``n_restarts`` further component starts, until one is trusted or
+        agrees with an earlier one.
         ``"sorted_similarity"`` is VecMap's unsupervised initialisation (see
         Notes). ``"identity"`` starts from mutual nearest
         neighbours of the raw, centred vectors, for two views that already
@@ -309,7 +312,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     n_restarts : int, default=2
         Further anchor or component starts (see ``init``), with new random
         draws, tried while no start has reached a confidence of 0.9 and no
-        start has landed again on the map of a trusted one (see Notes).
+        start has landed again on the map of a trusted one (see Notes);
+        with ``init="auto"``, also the most further component starts drawn
+        when no start is trusted and no two agree.
         Pools under 100 distinct rows, whose map gets no verdict, are run
         from the first start alone.
     induction_size : int or None, default=20000

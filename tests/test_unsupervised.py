@@ -337,6 +337,75 @@ def test_auto_orders_its_starts_by_the_first_probe(
         assert drawn == ["components", "components"]
 
 
+@pytest.mark.parametrize(
+    "n_restarts, agree_at, expected_extra",
+    [
+        # No start is trusted and none meet: n_restarts further draws.
+        (2, None, 2),
+        (0, None, 0),
+        # A further draw that lands on an earlier start's map ends them.
+        (3, 1, 1),
+        (3, 2, 2),
+    ],
+)
+def test_auto_draws_further_components_until_two_starts_meet(
+    n_restarts, agree_at, expected_extra
+):
+    """Check init="auto"'s further component draws after a failed search.
+
+    Every start's probe is untrusted and shares no pair with the others,
+    except the further draw number ``agree_at``, which lands on the first
+    start's dictionary.
+    """
+    A, B, _, _ = _isometric_pools(seed=3, n=200)
+    rows = np.arange(40)
+    drawn = []
+    counter = iter(range(1, 100))
+
+    def own_dictionary():
+        # A dictionary sharing no pair with any other one drawn here.
+        return np.column_stack([rows, (rows + next(counter)) % 200])
+
+    first = own_dictionary()
+
+    def record(kind):
+        def start(*args, **kwargs):
+            drawn.append(kind)
+            return np.eye(16) if kind == "components" else (np.eye(16), 0)
+
+        return start
+
+    # Anchors, components, VecMap, then the restarts: a second anchor start
+    # and n_restarts - 1 component starts.
+    planned = 3 + n_restarts
+
+    def dictionary(*args, **kwargs):
+        if not drawn[:-1]:
+            return first
+        extra = len(drawn) - planned
+        if agree_at is not None and extra == agree_at:
+            return first.copy()
+        return own_dictionary()
+
+    estimator = SelfLearningAligner(random_state=0, n_restarts=n_restarts)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(unsupervised, "anchor_start", record("anchors"))
+        patch.setattr(unsupervised, "component_start", record("components"))
+        patch.setattr(unsupervised, "start_dictionary", dictionary)
+        patch.setattr(
+            estimator,
+            "_initial_dictionary",
+            lambda *a: drawn.append("sorted_similarity") or own_dictionary(),
+        )
+        probes = []
+        for start in unsupervised._starts(
+            estimator, [A, B], 10, np.random.RandomState(0), probes
+        ):
+            probes.append((start(), None, MIN_CONFIDENCE - 0.1))
+    assert len(drawn) == planned + expected_extra
+    assert drawn[planned:] == ["components"] * expected_extra
+
+
 def _centroid_grams(seed, k=20, d=16, noise=0.03):
     """Similarity matrices of centroids and of a noisy rotated, permuted copy.
 
