@@ -313,8 +313,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         Further anchor or component starts (see ``init``), with new random
         draws, tried while no start has reached a confidence of 0.9 and no
         start has landed again on the map of a trusted one (see Notes);
-        with ``init="auto"``, also the most further component starts drawn
-        when no start is trusted and no two agree.
+        with ``init="auto"``, also the largest number of further component
+        starts drawn when no start is trusted and no two agree.
         Pools under 100 distinct rows, whose map gets no verdict, are run
         from the first start alone.
     induction_size : int or None, default=20000
