@@ -624,7 +624,9 @@ def test_agreement_of_other_starts_is_not_credited_to_the_kept_map():
             "_starts",
             lambda *args: iter([lambda: alone, lambda: second, lambda: third]),
         )
-        patch.setattr(unsupervised, "_rounds", lambda est, bl, po, d, *a, **k: (d, 1))
+        patch.setattr(
+            unsupervised, "_rounds", lambda est, bl, po, d, *a, **k: (d, 1, 0.0)
+        )
         # Probes score 0.6, 0.05 and 0.04; every later confidence is 0.45.
         patch.setattr(
             unsupervised, "calibrate", lambda share, ctrl: next(confidences, 0.45)
@@ -787,10 +789,10 @@ def test_warm_start_probe_keeps_best_matches_of_both_directions():
     first = unsupervised.warm_dictionary(estimator, warm, pools, 10)
     assert _covers_both_pools(first, 500, 500)
     rs = np.random.RandomState(0)
-    probed, _ = unsupervised._rounds(estimator, pools, pools, first, 10, rs, 3)
+    probed, _, _ = unsupervised._rounds(estimator, pools, pools, first, 10, rs, 3)
     assert _covers_both_pools(probed, 500, 500)
     cold = SelfLearningAligner(init="anchors")
-    probed, _ = unsupervised._rounds(cold, pools, pools, first, 10, rs, 3)
+    probed, _, _ = unsupervised._rounds(cold, pools, pools, first, 10, rs, 3)
     assert _one_to_one(probed)
     with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
         disjoint = SelfLearningAligner(init=warm, random_state=0).fit(pools)
@@ -912,6 +914,58 @@ def test_annealed_rounds_recover_a_partly_right_dictionary():
     dictionary = run["dictionary"]
     assert dictionary.shape[0] == 400
     assert_array_equal(partner[dictionary[:, 0]], dictionary[:, 1])
+
+
+def test_failed_search_anneals_the_start_with_the_highest_objective():
+    """Check which start a search that trusted none of its starts anneals.
+
+    Three starts whose probes share no pair: the first is the most
+    confident, the second ends its probe with the highest objective. The
+    second is annealed, and its annealed map, more confident than any probe,
+    is returned with its index.
+    """
+    A, B, _, _ = _isometric_pools(seed=3, n=200)
+    rows = np.arange(40)
+    initials = [np.column_stack([rows, (rows + k) % 200]) for k in (1, 2, 3)]
+    confidences = iter([0.3, -0.2, 0.1])
+    objectives = {1: 0.20, 2: 0.35, 3: 0.25}
+    annealed_from = []
+
+    def probe(estimator, blocks, pools, initial, *args, **kwargs):
+        return initial, 1, objectives[int(initial[0, 1])]
+
+    def anneal(estimator, blocks, pools, start, csls_k, random_state):
+        annealed_from.append(start)
+        return start
+
+    def converged(estimator, blocks, pools, dictionary, *args):
+        value = 0.8 if annealed_from else -0.1
+        return {"dictionary": dictionary}, value
+
+    estimator = SelfLearningAligner(random_state=0, keep_prob="auto")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            unsupervised,
+            "_starts",
+            lambda *args: (lambda d=d: d for d in initials),
+        )
+        patch.setattr(unsupervised, "_rounds", probe)
+        patch.setattr(unsupervised, "cross_fitted_share", lambda *a: 0.0)
+        patch.setattr(unsupervised, "calibrate", lambda *a: next(confidences))
+        patch.setattr(unsupervised, "anneal_rounds", anneal)
+        patch.setattr(unsupervised, "_converged_run", converged)
+        patch.setattr(estimator, "_fit_base", lambda blocks, dictionary: None)
+        patch.setattr(estimator, "_induce", lambda *a, **k: (initials[0], 0.0))
+        probes = []
+        run, value, kept = unsupervised.search_starts(
+            estimator, [A, B], [A, B], 10, np.random.RandomState(0), 0.5, probes
+        )
+    assert len(probes) == 3
+    assert len(annealed_from) == 1
+    assert_array_equal(annealed_from[0], initials[1])
+    assert kept == 1
+    assert value == 0.8
+    assert_array_equal(run["dictionary"], initials[1])
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -1175,7 +1229,7 @@ def test_probe_rounds_count_only_the_rounds_kept():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(estimator, "_fit_base", lambda blocks, dictionary: None)
         patch.setattr(estimator, "_induce", induce)
-        result, n_rounds = unsupervised._rounds(
+        result, n_rounds, _ = unsupervised._rounds(
             estimator, None, None, start, 10, np.random.RandomState(0), 6
         )
     assert n_rounds == 1
@@ -1210,7 +1264,7 @@ def test_probe_rounds_end_once_the_dictionary_settles(tol, expected_rounds):
         patch.setattr(estimator, "_fit_base", lambda blocks, dictionary: None)
         patch.setattr(estimator, "_induce", induce)
         start = np.column_stack([rows, rows[::-1]])
-        result, n_rounds = unsupervised._rounds(
+        result, n_rounds, _ = unsupervised._rounds(
             estimator, None, None, start, 10, np.random.RandomState(0), 6
         )
     assert len(calls) == n_rounds == expected_rounds
