@@ -524,10 +524,14 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     can creep for a dozen rounds before it takes off: on WordNet glosses,
     wordllama256 -> minilm, shuffled pools of 5,000, a start probed at 0.09
     ends at 0.71, 0.91 held-out top-1). If that stays below 0.5, the start
-    is refined by annealed stochastic rounds (unless ``keep_prob=1.0``;
-    never a warm start, whose map they would blur): ``keep_prob`` starts at
-    0.1 and doubles only once the objective has stopped improving for three
-    rounds; that map is kept if it is more confident. Pools that hold
+    whose probe ended with the highest objective (mean CSLS score of the
+    best matches) is refined by annealed stochastic rounds (unless
+    ``keep_prob=1.0``; never a warm start, whose map they would blur):
+    ``keep_prob`` starts at 0.1 and doubles only once the objective has
+    stopped improving for three rounds; that map is kept if it is more
+    confident. The objective chooses it because a start with a tenth of its
+    pairs right keeps its wrong pairs under deterministic rounds, and its
+    confidence stays among the failures' while its objective does not. Pools that hold
     different items (disjoint corpora) leave many rows without a partner,
     which lowers :math:`h` even for a right map: there the confidence errs
     on the side of a warning, and ``start_agreement_`` can tell the two
