@@ -473,6 +473,52 @@ def test_hidden_heads_map_the_training_rows_to_mean_zero():
         assert np.linalg.norm(aligner.hidden_offsets_[k]) > 1e-3
 
 
+def test_final_maps_are_set_by_row_chunks():
+    """Check that the head's outputs behind the stored maps are taken by chunks.
+
+    The mean and RMS norm of the training outputs once took every row's
+    hidden activations at once (n x hidden values at the end of fit). With
+    chunks of 7 rows no head sees more than 7 rows there, and the maps are
+    those of the default chunks: training rows still map to mean zero and
+    unit RMS norm.
+    """
+    import skembed._contrastive as contrastive
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(300, 6))
+    B = np.tanh(A @ rng.normal(size=(6, 5))) + 0.1 * rng.normal(size=(300, 5))
+    estimator = ContrastiveAligner(
+        n_components=3, hidden=16, max_iter=5, early_stopping=False, random_state=0
+    )
+    reference = _quiet_fit(clone(estimator), [A, B])
+    seen = []
+    set_maps = ContrastiveAligner._set_maps
+    forward = contrastive.head_forward
+
+    def bounded(params, X):
+        seen.append(X.shape[0])
+        return forward(params, X)
+
+    def chunked(self, *args):
+        with pytest.MonkeyPatch.context() as inner:
+            inner.setattr(contrastive, "chunk_rows", lambda *a, **k: 7)
+            inner.setattr(contrastive, "head_forward", bounded)
+            return set_maps(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ContrastiveAligner, "_set_maps", chunked)
+        aligner = _quiet_fit(clone(estimator), [A, B])
+    assert seen and max(seen) <= 7
+    for k, block in enumerate([A, B]):
+        assert_allclose(
+            aligner.hidden_offsets_[k], reference.hidden_offsets_[k], atol=1e-12
+        )
+        assert_allclose(aligner.projections_[k], reference.projections_[k], rtol=1e-12)
+        Z = aligner.transform_view(block, k)
+        assert np.linalg.norm(Z.mean(axis=0)) < 1e-10
+        assert_allclose(np.sqrt(np.mean(np.sum(Z**2, axis=1))), 1.0)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_best_validation_score_is_the_score_of_the_returned_maps(seed):
     """Check the held-out score is taken as transform maps the held-out rows.
