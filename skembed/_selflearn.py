@@ -520,8 +520,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     pools of different items), it is refined instead by rounds that keep
     every row's best match in either direction, which drift less there
     than mutual pairs, and kept, with its warning.
-    Otherwise the most confident start is run on to convergence (a start
-    can creep for a dozen rounds before it takes off: on WordNet glosses,
+    Otherwise the most confident start is run on to convergence (a start can
+    creep for a dozen rounds before it takes off: on WordNet glosses,
     wordllama256 -> minilm, shuffled pools of 5,000, a start probed at 0.09
     ends at 0.71, 0.91 held-out top-1). If that stays below 0.5, the start
     whose probe ended with the highest objective (mean CSLS score of the
@@ -529,20 +529,20 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     ``keep_prob=1.0``; never a warm start, whose map they would blur):
     ``keep_prob`` starts at 0.1 and doubles only once the objective has
     stopped improving for three rounds; that map is kept if it is more
-    confident. The objective chooses it because a start with a tenth of its
+    confident. The objective chooses it because a start with part of its
     pairs right keeps its wrong pairs under deterministic rounds, and its
-    confidence stays among the failures' while its objective does not. Pools that hold
-    different items (disjoint corpora) leave many rows without a partner,
-    which lowers :math:`h` even for a right map: there the confidence errs
-    on the side of a warning, and ``start_agreement_`` can tell the two
-    cases apart. On disjoint pools of 5,000 WordNet glosses (wordllama256 ->
-    minilm) the start of the map shared 0.19-0.25 of its pairs with another
-    and the map retrieved 0.53-0.61 of held-out glosses, at a confidence
-    below 0; the starts of every failed fit of the zero-pair benchmark
-    shared at most 0.013. When ``confidence_`` is below 0.5 but ``start_agreement_``
-    reaches 0.1, the warning says that the map may be partly right: check
-    it on a few known pairs before use. Starts can also miss a map that is
-    partly right, and then the warning is the usual one.
+    confidence can stay among the failures' while its objective does not.
+    Pools that hold different items (disjoint corpora) leave many rows
+    without a partner, which lowers :math:`h` even for a right map: there
+    the confidence errs on the side of a warning, and ``start_agreement_``
+    can tell the two cases apart. On disjoint pools of 5,000 WordNet glosses
+    (wordllama256 -> minilm) the start of the map shared 0.19-0.25 of its
+    pairs with another and the map retrieved 0.53-0.61 of held-out glosses,
+    at a confidence below 0; the starts of every failed fit of the zero-pair
+    benchmark shared at most 0.013. When ``confidence_`` is below 0.5 but
+    ``start_agreement_`` reaches 0.1, the warning says that the map may be
+    partly right: check it on a few known pairs before use. Starts can also
+    miss a map that is partly right, and then the warning is the usual one.
 
     **Sorted-similarity start** (``init="sorted_similarity"``, Artetxe et
     al., 2018). For the
