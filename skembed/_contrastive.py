@@ -156,29 +156,20 @@ def _hidden_mean(params, X):
     return (total / X.shape[0]) @ params[3]
 
 
-def _output_moments(params, X, centred):
-    """Mean output of a head over the rows X, and RMS norm of its outputs less it.
+def _centred_rms(params, X, centre):
+    """RMS norm of a head's outputs over the rows X, less ``centre``.
 
-    The mean is 0 unless ``centred``. By row chunks, in two passes: the
-    outputs of all rows at once, and the hidden activations behind them,
-    would take n x hidden values.
+    By row chunks: the outputs of all rows at once, and the hidden
+    activations behind them, would take n x hidden values.
     """
     width = max(p.shape[-1] for p in params)
     step = chunk_rows(width * X.dtype.itemsize, "transform")
-    chunks = range(0, X.shape[0], step)
-    centre = 0.0
-    if centred:
-        total = np.zeros(params[0].shape[1])
-        for start in chunks:
-            Z, _ = head_forward(params, X[start : start + step])
-            total += Z.sum(axis=0, dtype=np.float64)
-        centre = total / X.shape[0]
     squares = 0.0
-    for start in chunks:
+    for start in range(0, X.shape[0], step):
         Z, _ = head_forward(params, X[start : start + step])
         Z = Z - centre
         squares += float(np.einsum("ij,ij->", Z, Z, dtype=np.float64))
-    return centre, np.sqrt(squares / X.shape[0])
+    return np.sqrt(squares / X.shape[0])
 
 
 def _head_backward(params, X, H, dZ):
@@ -777,7 +768,9 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
             # The linear part maps the centred training rows to mean zero; a
             # ReLU branch does not, and its mean would tilt every cosine of
             # the shared space: it is subtracted (as hidden_offsets_).
-            centre, rms = _output_moments(head, block, self.hidden is not None)
+            # The per-epoch validation score subtracts the same mean.
+            centre = _hidden_mean(head, block)
+            rms = _centred_rms(head, block, centre)
             rms = rms if rms > 0 else 1.0
             head = [np.asarray(p, dtype=np.float64) for p in head]
             projections.append(head[0] / (s * rms))
