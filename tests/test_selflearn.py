@@ -19,7 +19,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 import skembed._procrustes
-from skembed import ProcrustesAligner, SelfLearningAligner, UnsupervisedAlignmentWarning
+from skembed import (
+    ProcrustesAligner,
+    RidgeAligner,
+    SelfLearningAligner,
+    UnsupervisedAlignmentWarning,
+)
 from skembed._selflearn import _determined_coordinates
 from skembed.metrics import retrieval_accuracy
 
@@ -652,3 +657,71 @@ def test_a_pair_that_is_not_a_whole_number_is_named(bad):
     pairs = np.array([[0.0, 0.0], [1.0, bad]])
     with pytest.raises(ValueError, match=f"got the value {bad!r}"):
         SelfLearningAligner().fit([A, A], pairs=pairs)
+
+
+def _stretched_pools(seed, n=1000, d=8):
+    """A pool, and a stretched, rotated, noisy and shuffled copy of it.
+
+    ``B[i]`` is ``A[order[i]] @ M`` plus noise, with M a rotation whose
+    columns are scaled from 0.3 to 3: no orthogonal map relates the views.
+    """
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, d))
+    M = ortho_group.rvs(d, random_state=seed) * np.geomspace(0.3, 3.0, d)
+    order = rng.permutation(n)
+    B = (A @ M + 0.05 * rng.normal(size=(n, d)))[order]
+    return A, B, order
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_map_is_the_ridge_regression_where_it_retrieves_better(seed):
+    """Check that base=None returns the ridge map when the trial says it is better.
+
+    Every pair is known, so the dictionary is right; the views differ by a
+    stretch that an orthogonal map cannot undo (it retrieves about 0.6 of
+    the rows), while the ridge regression of view 1 onto view 0 retrieves
+    all of them.
+    """
+    A, B, order = _stretched_pools(seed)
+    pairs = np.column_stack([order, np.arange(order.shape[0])])
+    aligner = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
+
+    scores = aligner.final_map_scores_
+    assert set(scores) == {"orthogonal", "ridge"}
+    assert scores["ridge"] > scores["orthogonal"] + 0.1
+    assert isinstance(aligner.aligner_, RidgeAligner)
+    assert aligner.aligner_.reference == 0
+    expected = RidgeAligner(reference=0).fit(
+        [A[aligner.dictionary_[:, 0]], B[aligner.dictionary_[:, 1]]]
+    )
+    assert_allclose(aligner.transform_view(B, 1), expected.transform_view(B, 1))
+    Z = aligner._transform_views([A[order], B])
+    assert retrieval_accuracy(*Z) == 1.0
+    orthogonal = ProcrustesAligner(center=True, normalize="l2").fit([A[order], B])
+    assert retrieval_accuracy(*orthogonal._transform_views([A[order], B])) < 0.8
+
+
+def test_default_map_stays_orthogonal_for_rotated_copies():
+    """Check that a tie in the trial keeps the orthogonal map of the search."""
+    A, B, order, Q = _rotated_pools(seed=3, n=300)
+    aligner = SelfLearningAligner(random_state=0).fit(
+        [A, B], pairs=_seed_pairs(order, 5)
+    )
+    assert aligner.final_map_scores_ == {"orthogonal": 1.0, "ridge": 1.0}
+    assert isinstance(aligner.aligner_, ProcrustesAligner)
+    assert_allclose(aligner.aligner_.rotations_[1], Q.T, atol=1e-8)
+
+
+def test_no_map_trial_for_a_given_base_or_a_small_dictionary():
+    """Check that the trial runs only for base=None and enough pairs."""
+    A, B, order, _ = _rotated_pools(seed=4, n=300)
+    pairs = _seed_pairs(order, 5)
+    base = ProcrustesAligner(center=True, normalize="l2")
+    given = SelfLearningAligner(base, random_state=0).fit([A, B], pairs=pairs)
+    assert given.final_map_scores_ is None
+    # At most 90 pairs: each half holds fewer than the 50 the trial needs.
+    small = SelfLearningAligner(random_state=0).fit(
+        [A[:90], B[np.argsort(order)[:90]]], pairs=np.column_stack([np.arange(5)] * 2)
+    )
+    assert small.final_map_scores_ is None
+    assert isinstance(small.aligner_, ProcrustesAligner)
