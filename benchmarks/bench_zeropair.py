@@ -12,8 +12,12 @@ pools alone. Reported per case:
   2,000 target-model texts (chance 1 / 2,000); these rows took no part in fit;
 - top-1 on the pool rows themselves (shuffled pools only: their true pairs);
 - warm starts only: held-out top-1 of the warm map itself, before fit;
-- the reference, shuffled pools only: held-out top-1 of the default base
-  (centred Procrustes) fitted with the pools' true pairs;
+- the references, shuffled pools only: held-out top-1 of the two maps that
+  the default chooses between, fitted with the pools' true pairs: centred
+  Procrustes (``with pairs``) and the ridge regression of the target view
+  onto the source view (``ridge with pairs``, ``RidgeAligner(reference=0)``);
+- the map the fit returned (``orthogonal`` or ``ridge``, ``-`` when a base
+  was given; see ``SelfLearningAligner.final_map_scores_``);
 - ``confidence_`` (label-free, see SelfLearningAligner) and whether fit warned
   (UnsupervisedAlignmentWarning): a failed map must be flagged;
 - ``start_agreement_``: the largest share of pairs that the probe of the
@@ -77,6 +81,7 @@ from threadpoolctl import threadpool_limits
 
 from skembed import (
     ProcrustesAligner,
+    RidgeAligner,
     SelfLearningAligner,
     UnsupervisedAlignmentWarning,
 )
@@ -142,14 +147,22 @@ def run_case(
     start_nn = None
     if not isinstance(init, str):
         start_nn, _ = top1(init, views[source][test], views[target][test])
-    pool_nn = paired_nn = None
+    pool_nn = paired_nn = ridge_nn = None
     if setting == "shuffled":
         # Row i of X0 and row partner[i] of X1 embed the same text.
         partner = np.argsort(items_1)[np.searchsorted(np.sort(items_1), items_0)]
         pool_nn, _ = top1(aligner, X0, X1[partner])
-        # The reference: the default base fitted with the pools' true pairs.
+        # The references: the default's two candidate maps, fitted with the
+        # pools' true pairs.
         paired = ProcrustesAligner(center=True, normalize="l2").fit([X0, X1[partner]])
         paired_nn, _ = top1(paired, views[source][test], views[target][test])
+        ridge = RidgeAligner(reference=0).fit([X0, X1[partner]])
+        ridge_nn, _ = top1(ridge, views[source][test], views[target][test])
+    scores = aligner.final_map_scores_
+    if scores is None:
+        final = "-"
+    else:
+        final = "ridge" if isinstance(aligner.aligner_, RidgeAligner) else "orthogonal"
     return {
         "pair": f"{source}->{target}",
         "size": size,
@@ -161,6 +174,8 @@ def run_case(
         "held_csls": held_csls,
         "pool_nn": pool_nn,
         "paired_nn": paired_nn,
+        "ridge_nn": ridge_nn,
+        "final": final,
         "confidence": aligner.confidence_,
         "agreement": aligner.start_agreement_,
         "warned": any(
@@ -174,7 +189,8 @@ def run_case(
 
 HEADER = (
     "| pair | pools | setting | seed | start | start alone | held-out top-1 | "
-    "held-out CSLS | pool top-1 | with pairs | confidence | agreement | warned | "
+    "held-out CSLS | pool top-1 | with pairs | ridge with pairs | map | "
+    "confidence | agreement | warned | "
     "fit wall s | "
     "fit CPU s | load |"
 )
@@ -183,10 +199,12 @@ HEADER = (
 def format_row(r):
     pool = "-" if r["pool_nn"] is None else f"{r['pool_nn']:.3f}"
     paired = "-" if r["paired_nn"] is None else f"{r['paired_nn']:.3f}"
+    ridge = "-" if r["ridge_nn"] is None else f"{r['ridge_nn']:.3f}"
     alone = "-" if r["start_nn"] is None else f"{r['start_nn']:.3f}"
     return (
         f"| {r['pair']} | {r['size']} | {r['setting']} | {r['seed']} | {r['start']} "
         f"| {alone} | {r['held_nn']:.3f} | {r['held_csls']:.3f} | {pool} | {paired} | "
+        f"{ridge} | {r['final']} | "
         f"{r['confidence']:.3f} | {r['agreement']:.3f} | "
         f"{'yes' if r['warned'] else 'no'} | "
         f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['load']:.1f} |"
