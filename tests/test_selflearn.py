@@ -24,6 +24,8 @@ from skembed import (
     RidgeAligner,
     SelfLearningAligner,
     UnsupervisedAlignmentWarning,
+    load_aligner,
+    save_aligner,
 )
 from skembed._selflearn import _determined_coordinates
 from skembed.metrics import retrieval_accuracy
@@ -725,3 +727,19 @@ def test_no_map_trial_for_a_given_base_or_a_small_dictionary():
     )
     assert small.final_map_scores_ is None
     assert isinstance(small.aligner_, ProcrustesAligner)
+
+
+def test_ridge_default_map_keeps_float32_and_survives_a_model_file(tmp_path):
+    """Check that a ridge map chosen by the trial keeps float32 and round-trips."""
+    A, B, order = _stretched_pools(2)
+    A, B = A.astype(np.float32), B.astype(np.float32)
+    pairs = np.column_stack([order, np.arange(order.shape[0])])
+    aligner = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
+    assert isinstance(aligner.aligner_, RidgeAligner)
+    assert aligner.transform_view(B, 1).dtype == np.float32
+    assert aligner.translate(B, source=1, target=0).dtype == np.float32
+    path = tmp_path / "model.npz"
+    save_aligner(aligner, path)
+    loaded = load_aligner(path)
+    assert loaded.final_map_scores_ == aligner.final_map_scores_
+    assert_array_equal(loaded.transform_view(B, 1), aligner.transform_view(B, 1))
