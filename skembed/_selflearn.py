@@ -38,6 +38,7 @@ from skembed._unsupervised import (
     changed_share,
     check_anchors,
     distinct_rows,
+    first_distinct,
     fit_without_pairs,
     is_pairwise_start,
     pair_codes,
@@ -237,8 +238,7 @@ def _determined_coordinates(Z, basis):
 def _one_to_one(pairs):
     """The pairs whose rows of either view no earlier pair holds."""
     for k in range(2):
-        _, first = np.unique(pairs[:, k], return_index=True)
-        pairs = pairs[np.sort(first)]
+        pairs = pairs[first_distinct(pairs[:, [k]])]
     return pairs
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "changed_share",
     "check_anchors",
     "distinct_rows",
+    "first_distinct",
     "fit_without_pairs",
     "is_pairwise_start",
     "pair_codes",
@@ -825,7 +826,7 @@ def _row_keys(Z):
     return Z.view(np.dtype((np.void, Z.dtype.itemsize * Z.shape[1]))).ravel()
 
 
-def _distinct(Z):
+def first_distinct(Z):
     """Indices of the first copy of every distinct row of Z, in row order."""
     _, first = np.unique(_row_keys(Z), return_index=True)
     return np.sort(first)
@@ -839,20 +840,20 @@ def _first_copies(Z):
 
 def _without_repeats(Z):
     """Z itself when no row repeats (no copy), else its first copies, in order."""
-    keep = _distinct(Z)
+    keep = first_distinct(Z)
     return Z if keep.shape[0] == Z.shape[0] else Z[keep]
 
 
 def has_room(pools, control):
     """Whether the confidence against ``control`` can be judged (``MIN_ROOM``)."""
     n_rows = pools[0].shape[0]
-    held = _repeats(n_rows) * _distinct(pools[0]).shape[0] / 2
+    held = _repeats(n_rows) * first_distinct(pools[0]).shape[0] / 2
     return held * (1 - control) >= MIN_ROOM
 
 
 def distinct_rows(pools):
     """Distinct rows of the pool that has fewest (what the confidence judges)."""
-    return int(min(_distinct(pool).shape[0] for pool in pools))
+    return int(min(first_distinct(pool).shape[0] for pool in pools))
 
 
 def _repeats(n_rows):
