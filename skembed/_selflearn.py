@@ -842,14 +842,12 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             if min(fitted_on.shape[0], held.shape[0]) < _MIN_TRIAL_PAIRS:
                 scores = None
                 break
+            pairs = dictionary[fitted_on]
+            # One copy of each half's rows, shared by both candidates.
+            train = [blocks[0][pairs[:, 0]], blocks[1][pairs[:, 1]]]
+            test = [blocks[0][held[:, 0]], blocks[1][held[:, 1]]]
             for name, candidate in candidates.items():
-                pairs = dictionary[fitted_on]
-                fitted = clone(candidate).fit(
-                    [blocks[0][pairs[:, 0]], blocks[1][pairs[:, 1]]]
-                )
-                Z = fitted._transform_views(
-                    [blocks[0][held[:, 0]], blocks[1][held[:, 1]]]
-                )
+                Z = clone(candidate).fit(train)._transform_views(test)
                 scores[name] += retrieval_accuracy(Z[0], Z[1]) / 2
         if scores is not None and scores["ridge"] > scores["orthogonal"]:
             chosen = candidates["ridge"]
