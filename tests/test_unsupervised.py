@@ -1269,3 +1269,76 @@ def test_probe_rounds_end_once_the_dictionary_settles(tol, expected_rounds):
         )
     assert len(calls) == n_rounds == expected_rounds
     assert_array_equal(result, third)
+
+
+def _scripted_dictionaries(changes, n_pairs=2000):
+    """Dictionaries of ``n_pairs`` pairs, each changing the given share of the last.
+
+    Replacing m pairs changes 2 m codes, a share 2 m / n_pairs of the next
+    dictionary. Returns the start and the list of later dictionaries.
+    """
+    rows = np.arange(n_pairs)
+    current = np.column_stack([rows, rows])
+    start, out, fresh = current.copy(), [], n_pairs
+    for change in changes:
+        current = current.copy()
+        replaced = int(round(change * n_pairs / 2))
+        current[:replaced, 1] = np.arange(fresh, fresh + replaced)
+        fresh += replaced
+        out.append(current)
+    return start, out
+
+
+@pytest.mark.parametrize(
+    "changes, creep, expected_rounds",
+    [
+        # A failed start settling geometrically: the sixth round's change
+        # shrank by 0.67, so the probe ends there with or without creep.
+        ([0.25, 0.12, 0.06, 0.04, 0.03, 0.02, 0.019, 0.018], True, 6),
+        # A start still creeping at its sixth round (the change shrank by
+        # only 0.95), then taking off (changes grow, then fall) and settling
+        # at its eleventh round (a change below tol): the probe follows it.
+        (
+            [0.25, 0.13, 0.08, 0.068, 0.062, 0.058, 0.066, 0.2, 0.5, 0.1, 0.004],
+            True,
+            11,
+        ),
+        # Probes of the self-learning loop's other callers never run on.
+        (
+            [0.25, 0.13, 0.08, 0.068, 0.062, 0.058, 0.066, 0.2, 0.5, 0.1, 0.004],
+            False,
+            6,
+        ),
+        # A change that never shrinks runs on to _CREEP_ROUNDS, no further.
+        ([0.05] * 30, True, unsupervised._CREEP_ROUNDS),
+        # Taking off, the change falls below the creep ratio (0.4 after 0.5)
+        # but stays above the sixth round's: the probe still runs on; it
+        # stops at the first round under both (0.05), not settled.
+        ([0.2, 0.15, 0.12, 0.1, 0.09, 0.085, 0.3, 0.5, 0.4, 0.2, 0.05, 0.04], True, 11),
+    ],
+)
+def test_probe_rounds_run_on_while_the_dictionary_creeps(
+    changes, creep, expected_rounds
+):
+    """Check that a probe still creeping at its last round runs on, up to a cap.
+
+    A start can creep for several rounds before it takes off (see
+    ``_CREEP_RATIO``); a failed one settles geometrically.
+    """
+    start, dictionaries = _scripted_dictionaries(changes)
+    estimator = SelfLearningAligner()
+    estimator.tol = 0.01
+    calls = []
+
+    def induce(aligner, pools, csls_k, keep_prob, random_state, union=False):
+        calls.append(keep_prob)
+        return dictionaries[len(calls) - 1], 0.0
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(estimator, "_fit_base", lambda blocks, dictionary: None)
+        patch.setattr(estimator, "_induce", induce)
+        result, n_rounds, _ = unsupervised._rounds(
+            estimator, None, None, start, 10, np.random.RandomState(0), 6, creep=creep
+        )
+    assert len(calls) == n_rounds == expected_rounds
+    assert_array_equal(result, dictionaries[expected_rounds - 1])
