@@ -1342,3 +1342,24 @@ def test_probe_rounds_run_on_while_the_dictionary_creeps(
         )
     assert len(calls) == n_rounds == expected_rounds
     assert_array_equal(result, dictionaries[expected_rounds - 1])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_start_probes_run_on_while_they_creep():
+    """Check that the search's probes of starts are the rounds allowed to creep."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(300, 8))
+    B = A @ ortho_group.rvs(8, random_state=0)
+    calls = []
+    original = unsupervised._rounds
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs.get("creep", False))
+        return original(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(unsupervised, "_rounds", recording)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnsupervisedAlignmentWarning)
+            SelfLearningAligner(random_state=0, n_restarts=0).fit([A, B])
+    assert calls and all(calls)
