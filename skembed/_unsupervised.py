@@ -111,10 +111,11 @@ _PROBE_ROUNDS = 6
 # (measured once, outside the benchmarks). A fourth start's changes shrank by
 # 0.83, 0.90 and 0.95 at rounds 4-6 while the pairs it got right grew from 9%
 # to 16%; run on, its changes grew from round 7, it took off at rounds 10-13
-# and settled at round 15 with 99.7% of its pairs right, where the search had
-# drawn two more failed starts before one took off (a fit of 113 s, against 72
-# s). At 2,000 glosses (seed 0, both directions) no probe crept: each had
-# settled (change at most tol) by its sixth round.
+# and settled at round 15 with 99.7% of its pairs right. Dropped after six
+# rounds, the search drew two more failed starts before one took off (a fit of
+# 113 s; 59 s with the probe run on). At 2,000 glosses (seed 0, both
+# directions) no probe crept: each had settled (change at most tol) by its
+# sixth round.
 _CREEP_RATIO = 0.9
 _CREEP_ROUNDS = 3 * _PROBE_ROUNDS
 
