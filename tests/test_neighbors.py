@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from skembed import csls_penalties, kneighbors
 from skembed._neighbors import (
+    _row_top_mean,
     _tile_uniforms,
     alignment_score,
     mutual_matches,
@@ -91,7 +92,8 @@ def test_kneighbors_matches_dense_on_unpaired_pools(method):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [(70, 50), (50, 70), (9, 120)])
+# (30, 700): rows wide enough for the chunk-maxima floor of _row_top_mean.
+@pytest.mark.parametrize("shape", [(70, 50), (50, 70), (9, 120), (30, 700)])
 def test_mutual_matches_equal_two_csls_searches(dtype, shape):
     """Check the fused kernel against kneighbors in both directions and dense CSLS."""
     rng = np.random.default_rng(11)
@@ -622,3 +624,29 @@ def test_the_tie_rule_has_a_direction():
     Q = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     T = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     assert retrieval_accuracy(Q, T) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ties", ["none", "some", "all"])
+@pytest.mark.parametrize("k", [1, 10])
+def test_row_top_mean_equals_a_full_partition(dtype, ties, k):
+    """Check the row means of the k largest values, bit for bit, on any row width.
+
+    Wide rows are ranked from the entries above a floor of chunk maxima;
+    copies of a column put ties at the top ("some"), and rows of one value
+    ("all") leave every entry at the floor, where every row is partitioned.
+    """
+    rng = np.random.default_rng(5)
+    for n_cols in (7, 600, 1300, 5000):
+        S = rng.normal(size=(40, n_cols)).astype(dtype)
+        if ties == "some":
+            S[:, 1::3] = S[:, ::3][:, : S[:, 1::3].shape[1]]
+        elif ties == "all":
+            S[:] = 0.5
+        if k > n_cols:
+            continue
+        top = np.sort(S, axis=1)[:, n_cols - k :].copy()
+        expected = top.mean(axis=1, dtype=np.float64)
+        got = _row_top_mean(S.copy(), k)
+        assert got.dtype == np.float64
+        assert_array_equal(got, expected)
