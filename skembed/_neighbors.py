@@ -398,7 +398,7 @@ def _row_top_mean(S, k):
         above = S >= floor[:, None]
         if np.count_nonzero(above) <= 4 * k * n_rows:
             flat = np.flatnonzero(above)
-            top = _merge_column_top(S.ravel()[flat], flat // n_cols, n_rows, k)
+            top = _top_per_group(S.ravel()[flat], flat // n_cols, n_rows, k)
             return np.sort(top, axis=1).mean(axis=1, dtype=np.float64)
     S.partition(n_cols - k, axis=1)
     return np.sort(S[:, n_cols - k :], axis=1).mean(axis=1, dtype=np.float64)
@@ -433,22 +433,26 @@ def _from_order_key(keys):
     return np.where(keys >> 31, keys & np.uint32(0x7FFFFFFF), ~keys).view(np.float32)
 
 
-def _merge_column_top(values, cols, n_cols, k):
-    """The k largest candidate values of every column, as (n_cols, k)."""
-    counts = np.bincount(cols, minlength=n_cols)
+def _top_per_group(values, groups, n_groups, k):
+    """The k largest values of every group, as (n_groups, k).
+
+    ``groups`` names the group (a column or a row of a block of scores) of
+    each value; every group holds at least k values.
+    """
+    counts = np.bincount(groups, minlength=n_groups)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     take = (first[:, None] + np.arange(k)).ravel()
     if values.dtype == np.float32:
-        # One sort of 64-bit integers (column, then value, largest first)
+        # One sort of 64-bit integers (group, then value, largest first)
         # is several times faster than a lexsort of the two arrays, and the
         # values come back exactly from the keys.
-        keys = cols.astype(np.uint64) << np.uint64(32)
+        keys = groups.astype(np.uint64) << np.uint64(32)
         keys |= (~_order_key(values)).astype(np.uint64)
         keys.sort()
         low = keys[take] & np.uint64(0xFFFFFFFF)
-        return _from_order_key(~low.astype(np.uint32)).reshape(n_cols, k)
-    order = np.lexsort((-values, cols))
-    return values[order[take]].reshape(n_cols, k)
+        return _from_order_key(~low.astype(np.uint32)).reshape(n_groups, k)
+    order = np.lexsort((-values, groups))
+    return values[order[take]].reshape(n_groups, k)
 
 
 # Rows of one random stream in stochastic matching. Streams belong to fixed
@@ -572,15 +576,13 @@ def mutual_matches(
         columns.append(cols)
         waiting += vals.shape[0]
         if waiting > 4 * n_b * csls_k:
-            top = _merge_column_top(
+            top = _top_per_group(
                 np.concatenate(values), np.concatenate(columns), n_b, csls_k
             )
             state["floor"] = top.min(axis=1)
             values, columns = [top.ravel()], [np.repeat(np.arange(n_b), csls_k)]
             waiting = 0
-    top = _merge_column_top(
-        np.concatenate(values), np.concatenate(columns), n_b, csls_k
-    )
+    top = _top_per_group(np.concatenate(values), np.concatenate(columns), n_b, csls_k)
     penalty_of_b = np.sort(top, axis=1).mean(axis=1, dtype=np.float64)
     del values, columns, top
 
