@@ -41,6 +41,7 @@ from skembed._unsupervised import (
     first_distinct,
     fit_without_pairs,
     is_pairwise_start,
+    neighbourhood_rounds,
     pair_codes,
     run_confidence,
 )
@@ -379,9 +380,14 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         holds fewer than 50 pairs (the orthogonal map is then kept).
     dictionary_ : ndarray of shape (n_pairs, 2)
         The final pairs (row in view 0, row in view 1): the known pairs and
-        the induced ones, sorted.
+        the induced ones, sorted. Without known pairs, when the map of a
+        cold start is not trusted (``confidence_`` below 0.5), the pairs of
+        the neighbourhood rounds instead (see Notes): every pool row with
+        each of its 10 best CSLS matches in the other pool, rows of pool 0
+        first; a pair found from both sides appears twice.
     n_iter_ : int
-        Number of induction rounds of the kept run.
+        Number of induction rounds of the kept run, neighbourhood rounds
+        included.
     objective_ : float
         Mean CSLS score of the best matches of all pool rows, both ways,
         under the kept run's last map; it ranks runs, higher is better.
@@ -583,6 +589,23 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     ``start_agreement_`` reaches 0.1, the warning says that the map may be
     partly right: check it on a few known pairs before use. Starts can also
     miss a map that is partly right, and then the warning is the usual one.
+
+    **Neighbourhood rounds** (no pairs, untrusted map). On pools of
+    different items a row's mutual nearest neighbour is a neighbouring item,
+    never the same one, and rounds on such pairs pull the map towards what
+    it already pairs. A cold start's map that ``fit`` cannot trust
+    (``confidence_`` below 0.5, most often one of pools of different items)
+    is therefore refined last by rounds that pair every row with each of
+    its 10 best CSLS matches in the other pool, both ways, and refit the
+    fitted map's kind (the one the trial chose, or the base) on all of
+    them, until at most ``tol`` of the distinct pairs change (at most
+    ``n_iter`` rounds): the map follows the neighbourhood where a row's
+    counterpart would be rather than one neighbour it picked itself. The
+    rounds have a fixed point of their own, which from a near-right map
+    lies lower, so a warm start is not refined so. On disjoint WordNet
+    pools they raised held-out retrieval of partly right maps by 0.07 to
+    0.15 (the user guide gives the figures). ``confidence_`` and
+    ``start_agreement_`` stay those of the search, and ``fit`` still warns.
 
     **Sorted-similarity start** (``init="sorted_similarity"``, Artetxe et
     al., 2018). For the
@@ -1215,9 +1238,33 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 aligner, self.final_map_scores_ = self._final_map(
                     blocks, best["dictionary"], aligner, random_state
                 )
-            self.n_iter_ = best["n_iter"]
+            dictionary, n_iter = best["dictionary"], best["n_iter"]
+            untrusted = not supervised and not self.confidence_ >= MIN_CONFIDENCE
+            cold = isinstance(self.init, str)
+            if untrusted and cold and not too_few:
+                # An untrusted cold map, most often a partly right one of pools
+                # of different items: refined on neighbourhoods rather than on
+                # single matches (see neighbourhood_rounds). Not a warm map,
+                # which is the evidence: from a near-right one the rounds
+                # settle lower (disjoint WordNet pools of 2,000 glosses, minilm
+                # -> e5 from a map fitted on 3,000 other glosses, seeds 0-2,
+                # measured once: held-out top-1 0.794-0.809, against
+                # 0.904-0.906 without them). The confidence_ stays the search's.
+                aligner, dictionary, rounds, change = neighbourhood_rounds(
+                    self, blocks, pools, aligner, csls_k
+                )
+                n_iter += rounds
+                if change > self.tol:
+                    warnings.warn(
+                        "SelfLearningAligner's neighbourhood rounds did not settle "
+                        f"in n_iter={self.n_iter} rounds (last change {change:.3g} > "
+                        f"tol={self.tol}); increase n_iter or tol.",
+                        ConvergenceWarning,
+                        stacklevel=3,
+                    )
+            self.n_iter_ = n_iter
             self.objective_ = best["objective"]
-            self.dictionary_ = best["dictionary"]
+            self.dictionary_ = dictionary
             self.aligner_ = aligner
             self.means_ = aligner.means_
             self._projections = aligner._projections

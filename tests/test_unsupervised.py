@@ -46,6 +46,8 @@ from skembed._unsupervised import (
     _swap_search,
     anchor_start,
     anneal_rounds,
+    neighbourhood_pairs,
+    neighbourhood_rounds,
     refine_rotation,
     shared_pairs,
     start_agreement,
@@ -797,6 +799,8 @@ def test_warm_start_probe_keeps_best_matches_of_both_directions():
     with pytest.warns(UnsupervisedAlignmentWarning, match="confidence_"):
         disjoint = SelfLearningAligner(init=warm, random_state=0).fit(pools)
     assert disjoint.confidence_ < 0.5
+    # A warm map is not refined by neighbourhood rounds (see fit).
+    assert disjoint.dictionary_.shape[0] <= 1000
     order = np.random.default_rng(12).permutation(500)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnsupervisedAlignmentWarning)
@@ -1363,3 +1367,98 @@ def test_start_probes_run_on_while_they_creep():
             warnings.simplefilter("ignore", UnsupervisedAlignmentWarning)
             SelfLearningAligner(random_state=0, n_restarts=0).fit([A, B])
     assert calls and all(calls)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_neighbourhood_pairs_are_each_rows_best_csls_matches_both_ways(k):
+    """Check neighbourhood_pairs against CSLS scores computed densely.
+
+    Every row of pool 0 is paired with its k best CSLS matches in pool 1,
+    then every row of pool 1 with its k best in pool 0; a pair found from
+    both sides appears twice.
+    """
+    rng = np.random.default_rng(k)
+    A, B = rng.normal(size=(40, 5)), rng.normal(size=(30, 5))
+    unit = [Z / np.linalg.norm(Z, axis=1, keepdims=True) for Z in (A, B)]
+    S = unit[0] @ unit[1].T
+    csls_k = 4
+    r0 = -np.sort(-S, axis=1)[:, :csls_k].mean(axis=1)
+    r1 = -np.sort(-S, axis=0)[:csls_k].mean(axis=0)
+    C = 2 * S - r0[:, None] - r1[None, :]
+    forward = np.argsort(-C, axis=1, kind="stable")[:, :k]
+    backward = np.argsort(-C.T, axis=1, kind="stable")[:, :k]
+    expected = np.vstack(
+        [
+            np.column_stack([np.repeat(np.arange(40), k), forward.ravel()]),
+            np.column_stack([backward.ravel(), np.repeat(np.arange(30), k)]),
+        ]
+    )
+    pairs = neighbourhood_pairs([A, B], csls_k, k, working_memory=None)
+    assert_array_equal(pairs, expected)
+    codes = pairs[:, 0] * 30 + pairs[:, 1]
+    both_ways = np.intersect1d(codes[: 40 * k], codes[40 * k :])
+    assert both_ways.size > 0
+    assert np.all(np.isin(both_ways, codes[: 40 * k]))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_neighbourhood_rounds_refit_the_aligners_kind_until_settled():
+    """Check the rounds' outcome: the aligner refitted on the pairs it returns.
+
+    The returned map is a clone of the given one fitted on the returned
+    neighbourhood pairs, and the pairs have settled: one more round under it
+    changes at most ``tol`` of them.
+    """
+    A, B, _, _ = _one_mixture_pools(seed=1, n=300, d=8, n_clusters=6)
+    estimator = SelfLearningAligner(tol=0.02, n_iter=30)
+    start = ProcrustesAligner(center=True, normalize="l2").fit([A[:50], B[:50]])
+    aligner, pairs, rounds, change = neighbourhood_rounds(
+        estimator, [A, B], [A, B], start, csls_k=10
+    )
+    assert isinstance(aligner, ProcrustesAligner) and aligner is not start
+    assert pairs.shape == (2 * 300 * unsupervised._NEIGHBOURHOOD, 2)
+    assert 1 <= rounds <= 30 and change <= 0.02
+    refit = clone(start).fit([A[pairs[:, 0]], B[pairs[:, 1]]])
+    for k in range(2):
+        assert_allclose(
+            refit.transform_view(A, view=k), aligner.transform_view(A, view=k)
+        )
+    mapped = estimator._centred_maps(aligner, [A, B])
+    again = neighbourhood_pairs(mapped, 10, unsupervised._NEIGHBOURHOOD, None)
+    assert unsupervised._changed_share(pairs, again) <= 0.02
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys):
+    """Check that fit refines an untrusted cold map by neighbourhood rounds.
+
+    Disjoint pools of one clustered distribution: the cold map is not
+    trusted, so fit ends on neighbourhood rounds; the fitted map is the trial's
+    kind refitted on their pairs (every row with its best matches, both
+    ways), and the rounds count in n_iter_. The fit still warns.
+    """
+    d = 16
+    Q = ortho_group.rvs(d, random_state=12)
+    A = _clustered(seed=12, n=500, d=d)
+    B = _clustered(seed=12, n=1000, d=d)[500:] @ Q
+    with pytest.warns(UnsupervisedAlignmentWarning):
+        fitted = SelfLearningAligner(
+            init="components", n_restarts=0, random_state=0, verbose=1
+        ).fit([A, B])
+    out = capsys.readouterr().out
+    assert fitted.confidence_ < MIN_CONFIDENCE
+    rounds = out.count("neighbourhood round")
+    assert rounds >= 1
+    k = unsupervised._NEIGHBOURHOOD
+    assert fitted.dictionary_.shape == (2 * 500 * k, 2)
+    pairs = fitted.dictionary_
+    assert_array_equal(pairs[: 500 * k, 0], np.repeat(np.arange(500), k))
+    assert_array_equal(pairs[500 * k :, 1], np.repeat(np.arange(500), k))
+    refit = clone(fitted.aligner_).fit([A[pairs[:, 0]], B[pairs[:, 1]]])
+    for view in range(2):
+        assert_allclose(
+            refit.transform_view(A, view=view),
+            fitted.aligner_.transform_view(A, view=view),
+        )
+    # The search's own rounds come first.
+    assert fitted.n_iter_ > rounds
