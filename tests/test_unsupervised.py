@@ -1435,7 +1435,8 @@ def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys):
     Disjoint pools of one clustered distribution: the cold map is not
     trusted, so fit ends on neighbourhood rounds; the fitted map is the trial's
     kind refitted on their pairs (every row with its best matches, both
-    ways), and the rounds count in n_iter_. The fit still warns.
+    ways), and the rounds count in n_iter_. The fit still warns. Pools of
+    different widths keep the search's mutual pairs.
     """
     d = 16
     Q = ortho_group.rvs(d, random_state=12)
@@ -1462,3 +1463,12 @@ def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys):
         )
     # The search's own rounds come first.
     assert fitted.n_iter_ > rounds
+    # Not between views of different widths (see fit).
+    wider = B @ ortho_group.rvs(24, random_state=12)[:d]
+    with pytest.warns(UnsupervisedAlignmentWarning):
+        rectangular = SelfLearningAligner(
+            init="components", n_restarts=0, random_state=0, verbose=1
+        ).fit([A, wider])
+    assert rectangular.confidence_ < MIN_CONFIDENCE
+    assert "neighbourhood round" not in capsys.readouterr().out
+    assert rectangular.dictionary_.shape[0] <= 500
