@@ -33,7 +33,7 @@ from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning
 
 from skembed._linalg import orthogonal_factor
-from skembed._neighbors import _kneighbors, mutual_matches, neighbourhood_mean_operator
+from skembed._neighbors import kneighbors, mutual_matches, neighbourhood_mean_operator
 from skembed._parallel import single_threaded_blas
 from skembed._stats import search_chunk_rows, unit_rows
 
@@ -1007,7 +1007,9 @@ def neighbourhood_pairs(mapped, csls_k, k, working_memory):
         rows = search_chunk_rows(
             index.shape[0], queries.dtype, working_memory=working_memory
         )
-        _, best = _kneighbors(queries, index, n_best, "csls", csls_k, None, rows)
+        _, best = kneighbors(
+            queries, index, n_best, method="csls", csls_k=csls_k, chunk_size=rows
+        )
         own = np.repeat(np.arange(queries.shape[0]), n_best)
         found = [own, best.ravel()]
         pairs.append(np.column_stack(found[::-1] if k_from else found))
