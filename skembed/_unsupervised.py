@@ -35,7 +35,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skembed._linalg import orthogonal_factor
 from skembed._neighbors import kneighbors, mutual_matches, neighbourhood_mean_operator
 from skembed._parallel import single_threaded_blas
-from skembed._stats import search_chunk_rows, unit_rows
+from skembed._stats import chunk_rows, search_chunk_rows, unit_rows
 
 __all__ = [
     "MIN_AGREEMENT",
@@ -1016,6 +1016,26 @@ def neighbourhood_pairs(mapped, csls_k, k, working_memory):
     return np.vstack(pairs)
 
 
+def fit_on_pairs(aligner, blocks, pairs, working_memory):
+    """A clone of ``aligner`` fitted on the rows that ``pairs`` names.
+
+    The rows are gathered a chunk of at most ``working_memory`` MiB at a time
+    and passed to ``partial_fit`` (whose statistics equal those of ``fit``
+    on all of them, up to rounding), so that many pairs a row never cost a
+    copy of every paired row; an aligner without ``partial_fit`` gets them
+    all at once.
+    """
+    fitted = clone(aligner)
+    row_bytes = sum(block.shape[1] * block.dtype.itemsize for block in blocks)
+    chunk = chunk_rows(row_bytes, working_memory * 2**20, minimum=1024)
+    if pairs.shape[0] <= chunk or not hasattr(fitted, "partial_fit"):
+        return fitted.fit([blocks[0][pairs[:, 0]], blocks[1][pairs[:, 1]]])
+    for start in range(0, pairs.shape[0], chunk):
+        part = pairs[start : start + chunk]
+        fitted.partial_fit([blocks[0][part[:, 0]], blocks[1][part[:, 1]]])
+    return fitted
+
+
 def neighbourhood_rounds(estimator, blocks, pools, aligner, csls_k):
     """Refit ``aligner`` on neighbourhood pairs until they settle.
 
@@ -1042,9 +1062,7 @@ def neighbourhood_rounds(estimator, blocks, pools, aligner, csls_k):
         dictionary = neighbourhood_pairs(
             mapped, csls_k, _NEIGHBOURHOOD, estimator._budget()
         )
-        aligner = clone(aligner).fit(
-            [blocks[0][dictionary[:, 0]], blocks[1][dictionary[:, 1]]]
-        )
+        aligner = fit_on_pairs(aligner, blocks, dictionary, estimator._budget())
         new_codes = pair_codes(dictionary, n1)
         change = changed_share(codes, new_codes)
         codes = new_codes

@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 import skembed._unsupervised as unsupervised
 from skembed import (
     ProcrustesAligner,
+    RidgeAligner,
     SelfLearningAligner,
     UnsupervisedAlignmentWarning,
     load_aligner,
@@ -46,6 +47,7 @@ from skembed._unsupervised import (
     _swap_search,
     anchor_start,
     anneal_rounds,
+    fit_on_pairs,
     neighbourhood_pairs,
     neighbourhood_rounds,
     refine_rotation,
@@ -1472,3 +1474,39 @@ def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys):
     assert rectangular.confidence_ < MIN_CONFIDENCE
     assert "neighbourhood round" not in capsys.readouterr().out
     assert rectangular.dictionary_.shape[0] <= 500
+
+
+@pytest.mark.parametrize(
+    "aligner",
+    [ProcrustesAligner(center=True, normalize="l2"), RidgeAligner(reference=0)],
+    ids=["orthogonal", "ridge"],
+)
+def test_fit_on_pairs_in_chunks_equals_one_fit(aligner, monkeypatch):
+    """Check that pairs fitted a chunk at a time give the map of one fit.
+
+    A working memory of a few KiB splits 3,000 pairs into chunks of 1,024;
+    the maps agree with a fit on all the gathered rows up to rounding.
+    """
+    chunks = []
+    partial_fit = type(aligner).partial_fit
+
+    def counted(self, X, y=None):
+        chunks.append(X[0].shape[0])
+        return partial_fit(self, X, y)
+
+    monkeypatch.setattr(type(aligner), "partial_fit", counted)
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(size=(200, 6)), rng.normal(size=(150, 6))]
+    pairs = np.column_stack(
+        [rng.integers(200, size=3000), rng.integers(150, size=3000)]
+    )
+    whole = clone(aligner).fit([blocks[0][pairs[:, 0]], blocks[1][pairs[:, 1]]])
+    chunked = fit_on_pairs(aligner, blocks, pairs, working_memory=0.01)
+    assert chunks == [1024, 1024, 952]
+    for view in range(2):
+        assert_allclose(
+            chunked.transform_view(blocks[view], view=view),
+            whole.transform_view(blocks[view], view=view),
+            rtol=1e-9,
+            atol=1e-12,
+        )
