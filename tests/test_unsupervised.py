@@ -1397,10 +1397,9 @@ def test_neighbourhood_pairs_are_each_rows_best_csls_matches_both_ways(k):
     )
     pairs = neighbourhood_pairs([A, B], csls_k, k, working_memory=None)
     assert_array_equal(pairs, expected)
+    # Some pairs are found from both sides, and are kept twice.
     codes = pairs[:, 0] * 30 + pairs[:, 1]
-    both_ways = np.intersect1d(codes[: 40 * k], codes[40 * k :])
-    assert both_ways.size > 0
-    assert np.all(np.isin(both_ways, codes[: 40 * k]))
+    assert np.intersect1d(codes[: 40 * k], codes[40 * k :]).size > 0
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
