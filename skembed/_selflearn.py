@@ -328,12 +328,15 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         of them are clustered; on pools under 100 rows, which get no
         verdict, it is capped at the rows); the matching costs about
         ``n_anchors ** 3``.
-    n_restarts : int, default=2
+    n_restarts : int, default=6
         Further anchor or component starts (see ``init``), with new random
         draws, tried while no start has reached a confidence of 0.9 and no
         start has landed again on the map of a trusted one (see Notes);
         with ``init="auto"``, also the largest number of further component
-        starts drawn when no start is trusted and no two agree.
+        starts drawn when no start is trusted and no two agree. A failed
+        search costs about one start more per restart; on pools of a few
+        thousand rows, where a single component start seldom finds the
+        map, the restarts are what finds it (see Notes).
         Pools under 100 distinct rows, whose map gets no verdict, are run
         from the first start alone.
     induction_size : int or None, default=20000
@@ -525,7 +528,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     **Component start** (``init="components"`` or ``"auto"``). Where two models'
     clusters do not correspond, their independent components can: a sample of up
     to 5,000 rows of each standardised pool is unmixed into 100 components by
-    FastICA (fewer when the sample spans fewer directions), each turned to
+    FastICA (70 in every second draw, since on some pools one count's
+    matchings never take off where the other's do; fewer when the sample
+    spans fewer directions), each turned to
     positive skew (text-embedding components are skewed, so the two models'
     versions of one component then agree in sign). Being independent, the
     components have no correlations to superimpose, but the magnitudes of
@@ -735,7 +740,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         init="auto",
         init_size=4000,
         n_anchors=25,
-        n_restarts=2,
+        n_restarts=6,
         induction_size=20_000,
         keep_prob="auto",
         working_memory=None,

@@ -410,6 +410,37 @@ def test_auto_draws_further_components_until_two_starts_meet(
     assert drawn[planned:] == ["components"] * expected_extra
 
 
+@pytest.mark.parametrize("init", ["auto", "components"])
+def test_component_draws_alternate_their_number_of_components(init):
+    """Check that successive component starts unmix 100, 70, 100, ... components.
+
+    On some pools no draw of one count takes off where draws of the other
+    do (see _COMPONENT_COUNTS): the restarts must not all repeat one count.
+    """
+    A, B, _, _ = _isometric_pools(seed=3, n=200)
+    counts = []
+
+    def component_start(*args, n_components, **kwargs):
+        counts.append(n_components)
+        return np.eye(16)
+
+    estimator = SelfLearningAligner(init=init, random_state=0, n_restarts=4)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(unsupervised, "anchor_start", lambda *a, **k: (np.eye(16), 0))
+        patch.setattr(unsupervised, "component_start", component_start)
+        patch.setattr(
+            unsupervised, "start_dictionary", lambda *a, **k: np.eye(2, dtype=int)
+        )
+        patch.setattr(estimator, "_initial_dictionary", lambda *a: np.eye(2, dtype=int))
+        probes = []
+        for start in unsupervised._starts(
+            estimator, [A, B], 10, np.random.RandomState(0), probes
+        ):
+            probes.append((start(), None, MIN_CONFIDENCE - 0.1))
+    assert len(counts) >= 4
+    assert counts == [(100, 70)[i % 2] for i in range(len(counts))]
+
+
 def _centroid_grams(seed, k=20, d=16, noise=0.03):
     """Similarity matrices of centroids and of a noisy rotated, permuted copy.
 
