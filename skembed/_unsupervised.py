@@ -23,6 +23,7 @@ matches through :func:`skembed._neighbors.mutual_matches`.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import itertools
 import warnings
 
 import numpy as np
@@ -1281,14 +1282,12 @@ def _starts(estimator, pools, csls_k, random_state, probes=()):
         )
         return refined(rotation)
 
-    drawn = []
+    counts = itertools.cycle(_COMPONENT_COUNTS)
 
     def components():
-        count = _COMPONENT_COUNTS[len(drawn) % len(_COMPONENT_COUNTS)]
-        drawn.append(count)
         rotation = component_start(
             pools,
-            n_components=count,
+            n_components=next(counts),
             random_state=random_state,
             working_memory=budget,
         )
