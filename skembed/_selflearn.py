@@ -305,8 +305,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         one is trusted, to confirm it), ``"sorted_similarity"``, then the
         other ``n_restarts - 1`` reruns as component starts; when none of
         them is trusted and no two agree (see ``start_agreement_``), up to
-        ``n_restarts`` further component starts, until one is trusted or
-        agrees with an earlier one.
+        ``4 * n_restarts`` further component starts, until one is trusted or
+        agrees with an earlier one (the last ``3 * n_restarts`` of them
+        alternate between 70 and 100 independent components, the others
+        unmix 100).
         ``"sorted_similarity"`` is VecMap's unsupervised initialisation (see
         Notes). ``"identity"`` starts from mutual nearest
         neighbours of the raw, centred vectors, for two views that already
@@ -328,15 +330,18 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         of them are clustered; on pools under 100 rows, which get no
         verdict, it is capped at the rows); the matching costs about
         ``n_anchors ** 3``.
-    n_restarts : int, default=6
+    n_restarts : int, default=2
         Further anchor or component starts (see ``init``), with new random
         draws, tried while no start has reached a confidence of 0.9 and no
         start has landed again on the map of a trusted one (see Notes);
-        with ``init="auto"``, also the largest number of further component
-        starts drawn when no start is trusted and no two agree. A failed
-        search costs about one start more per restart; on pools of a few
-        thousand rows, where a single component start seldom finds the
-        map, the restarts are what finds it (see Notes).
+        with ``init="auto"``, also sets how many further component starts
+        are drawn when no start is trusted and no two agree (up to four per
+        restart). A failed search costs about one start more per start
+        drawn; on pools of a few thousand rows, where a single component
+        start seldom finds the map, the further draws are what finds it,
+        and on pools of different texts more planned restarts give the
+        agreement of starts more, and worse, candidates (see the user
+        guide's zero-pair page).
         Pools under 100 distinct rows, whose map gets no verdict, are run
         from the first start alone.
     induction_size : int or None, default=20000
@@ -740,7 +745,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         init="auto",
         init_size=4000,
         n_anchors=25,
-        n_restarts=6,
+        n_restarts=2,
         induction_size=20_000,
         keep_prob="auto",
         working_memory=None,

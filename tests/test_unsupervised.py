@@ -344,8 +344,10 @@ def test_auto_orders_its_starts_by_the_first_probe(
 @pytest.mark.parametrize(
     "n_restarts, agree_at, expected_extra",
     [
-        # No start is trusted and none meet: n_restarts further draws.
-        (2, None, 2),
+        # No start is trusted and none meet: n_restarts further draws, then
+        # _VARIED_DRAWS times as many.
+        (2, None, 2 + 3 * 2),
+        (1, None, 1 + 3 * 1),
         (0, None, 0),
         # A further draw that lands on an earlier start's map ends them.
         (3, 1, 1),
@@ -410,12 +412,24 @@ def test_auto_draws_further_components_until_two_starts_meet(
     assert drawn[planned:] == ["components"] * expected_extra
 
 
-@pytest.mark.parametrize("init", ["auto", "components"])
-def test_component_draws_alternate_their_number_of_components(init):
-    """Check that successive component starts unmix 100, 70, 100, ... components.
+@pytest.mark.parametrize(
+    "init, expected",
+    [
+        # One first draw, n_restarts - 1 planned and n_restarts further ones
+        # of 100 components; then 3 * n_restarts alternating from 70.
+        ("auto", [100] * 8 + [70, 100] * 6),
+        # 1 + n_restarts draws, alternating from 100.
+        ("components", [100, 70, 100, 70, 100]),
+    ],
+)
+def test_component_draws_alternate_their_number_of_components(init, expected):
+    """Check which numbers of components the component starts unmix.
 
     On some pools no draw of one count takes off where draws of the other
-    do (see _COMPONENT_COUNTS): the restarts must not all repeat one count.
+    do (see _COMPONENT_COUNTS): the draws must not all repeat one count.
+    With init="auto" the planned draws and the first further ones keep 100
+    (see _VARIED_DRAWS). Every start here is untrusted and the starts'
+    dictionaries are equal but empty, so no two agree.
     """
     A, B, _, _ = _isometric_pools(seed=3, n=200)
     counts = []
@@ -424,21 +438,20 @@ def test_component_draws_alternate_their_number_of_components(init):
         counts.append(n_components)
         return np.eye(16)
 
+    assert unsupervised._VARIED_DRAWS == 3
     estimator = SelfLearningAligner(init=init, random_state=0, n_restarts=4)
+    empty = np.empty((0, 2), dtype=int)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(unsupervised, "anchor_start", lambda *a, **k: (np.eye(16), 0))
         patch.setattr(unsupervised, "component_start", component_start)
-        patch.setattr(
-            unsupervised, "start_dictionary", lambda *a, **k: np.eye(2, dtype=int)
-        )
-        patch.setattr(estimator, "_initial_dictionary", lambda *a: np.eye(2, dtype=int))
+        patch.setattr(unsupervised, "start_dictionary", lambda *a, **k: empty)
+        patch.setattr(estimator, "_initial_dictionary", lambda *a: empty)
         probes = []
         for start in unsupervised._starts(
             estimator, [A, B], 10, np.random.RandomState(0), probes
         ):
             probes.append((start(), None, MIN_CONFIDENCE - 0.1))
-    assert len(counts) >= 4
-    assert counts == [(100, 70)[i % 2] for i in range(len(counts))]
+    assert counts == expected
 
 
 def _centroid_grams(seed, k=20, d=16, noise=0.03):
