@@ -200,9 +200,9 @@ _ANCHOR_RUNS = 8
 # (correlation 0.62, against 0.49 with 50; about 0 for a random matching).
 _COMPONENTS = 100
 
-# Components of the component starts drawn after the ones init="auto" plans
-# (and of init="components" starts in turn): _COMPONENTS, then fewer, and so
-# on alternately. Whether a draw's matching puts enough components right
+# Components of the last further component starts of init="auto" (see
+# _VARIED_DRAWS) and of init="components" starts in turn: _COMPONENTS, then
+# fewer, and so on alternately. Whether a draw's matching puts enough components right
 # depends on the pool as much as on the random draw, and on some pools one
 # count never does: on shuffled WordNet pools of 2,000 glosses (minilm -> e5,
 # seed 0 of benchmarks/bench_zeropair.py; measured once, outside the
@@ -1312,7 +1312,7 @@ def _starts(estimator, pools, csls_k, random_state, probes=()):
 
     restarts = estimator.n_restarts
     if init == "components":
-        for _, count in zip(range(1 + restarts), itertools.cycle(_COMPONENT_COUNTS)):
+        for count in itertools.islice(itertools.cycle(_COMPONENT_COUNTS), 1 + restarts):
             yield components(count)
         return
     yield anchors
