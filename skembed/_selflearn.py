@@ -533,7 +533,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     **Component start** (``init="components"`` or ``"auto"``). Where two models'
     clusters do not correspond, their independent components can: a sample of up
     to 5,000 rows of each standardised pool is unmixed into 100 components by
-    FastICA (70 in every second draw, since on some pools one count's
+    FastICA (70 in every second one of ``init="components"``'s draws and of
+    the last further draws of ``"auto"``, since on some pools one count's
     matchings never take off where the other's do; fewer when the sample
     spans fewer directions), each turned to
     positive skew (text-embedding components are skewed, so the two models'
@@ -593,8 +594,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     without a partner, which lowers :math:`h` even for a right map: there
     the confidence errs on the side of a warning, and ``start_agreement_``
     can tell the two cases apart. On disjoint pools of 5,000 WordNet glosses
-    (wordllama256 -> minilm) the start of the map shared 0.17-0.27 of its
-    pairs with another and the map retrieved 0.60-0.74 of held-out glosses,
+    (wordllama256 -> minilm) the start of the map shared 0.21-0.23 of its
+    pairs with another and the map retrieved 0.66-0.71 of held-out glosses,
     at a confidence below 0; the starts of every failed fit of the zero-pair
     benchmark shared at most 0.013. When ``confidence_`` is below 0.5 but
     ``start_agreement_`` reaches 0.1, the warning says that the map may be
