@@ -13,7 +13,7 @@ from scipy.stats import ortho_group
 from sklearn import config_context
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skembed import csls_penalties, kneighbors
+from skembed import _neighbors, csls_penalties, kneighbors
 from skembed._neighbors import (
     _row_top_mean,
     _tile_uniforms,
@@ -650,3 +650,49 @@ def test_row_top_mean_equals_a_full_partition(dtype, ties, k):
         got = _row_top_mean(S.copy(), k)
         assert got.dtype == np.float64
         assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shortlist", [1, 3, 40])
+def test_mutual_matches_search_again_the_rows_their_shortlist_cannot_decide(
+    monkeypatch, dtype, shortlist
+):
+    """Check the single pass against dense CSLS when shortlists are short.
+
+    In 3 dimensions many rows' best CSLS match lies below their few largest
+    cosines (a hub's penalty pushes it down): those rows must be searched
+    again, and the others decided from their shortlist alone.
+    """
+    monkeypatch.setattr(_neighbors, "_SHORTLIST", shortlist)
+    rng = np.random.default_rng(31)
+    A = rng.normal(size=(400, 3)).astype(dtype)
+    B = rng.normal(size=(900, 3)).astype(dtype)
+    M = _dense_csls(A, B, 1)
+    atol = 1e-5 if dtype == np.float32 else 1e-12
+    for chunk_size in (None, 13):
+        forward, backward, forward_score, backward_score = mutual_matches(
+            A, B, 1, chunk_size=chunk_size
+        )
+        assert_array_equal(forward, M.argmax(axis=1))
+        assert_array_equal(backward, M.argmax(axis=0))
+        assert_allclose(forward_score, M.max(axis=1), atol=atol)
+        assert_allclose(backward_score, M.max(axis=0), atol=atol)
+
+
+def test_mutual_matches_with_a_row_copied_past_the_shortlist():
+    """Check rows whose shortlist would list hundreds of tied copies.
+
+    300 copies of one row of B tie at the top of every row of A near it;
+    those rows are searched again in full, and the first copy wins.
+    """
+    rng = np.random.default_rng(32)
+    B = rng.normal(size=(600, 8))
+    B[100:400] = B[100]
+    A = B[100] + 0.01 * rng.normal(size=(50, 8))
+    A = np.vstack([A, rng.normal(size=(50, 8))])
+    M = _dense_csls(A, B, 5)
+    forward, backward, forward_score, _ = mutual_matches(A, B, 5)
+    assert_array_equal(forward, M.argmax(axis=1))
+    assert (forward[:50] == 100).all()
+    assert_array_equal(backward, M.argmax(axis=0))
+    assert_allclose(forward_score, M.max(axis=1), atol=1e-12)
