@@ -475,7 +475,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     the cost.
     Scores are computed in row blocks that fit ``working_memory``, on as
     many threads as the BLAS has (each thread holds one block): a round
-    costs two products of the pools, O(n_0 n_1 d).
+    costs one product of the pools, O(n_0 n_1 d), and a stochastic round
+    (``keep_prob < 1``) two.
 
     **The fitted map** (``base=None``). The search and its confidence run
     on orthogonal maps, which keep the rounds stable; the map returned is
