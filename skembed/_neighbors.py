@@ -695,15 +695,8 @@ def mutual_matches(
             rows,
         )
     else:
-        forward, forward_score = _dropped_matches(
-            cosines,
-            penalty_of_a,
-            penalty_b,
-            keep_prob,
-            generator,
-            rows,
-            backward,
-            backward_score,
+        forward, forward_score, backward, backward_score = _dropped_matches(
+            cosines, penalty_of_a, penalty_b, keep_prob, generator, rows
         )
     forward_score -= penalty_of_a
     backward_score -= penalty_of_b
@@ -768,21 +761,12 @@ def _forward_from_shortlists(A, B, penalty_b, floors, counts, columns, values, r
     return forward, forward_score
 
 
-def _dropped_matches(
-    cosines,
-    penalty_of_a,
-    penalty_b,
-    keep_prob,
-    generator,
-    rows,
-    backward,
-    backward_score,
-):
+def _dropped_matches(cosines, penalty_of_a, penalty_b, keep_prob, generator, rows):
     """Pass 2 of stochastic matching: best matches among the kept scores.
 
-    Fills ``backward`` and ``backward_score`` (best row of A for every
-    column, as ``2 cos - penalty_of_a``) and returns the forward matches and
-    their scores ``2 cos - penalty_b``. Random numbers come from streams of
+    Returns the forward matches and their scores ``2 cos - penalty_b``, and
+    the backward ones (best row of A for every column) and their scores
+    ``2 cos - penalty_of_a``. Random numbers come from streams of
     fixed row tiles seeded by one draw of ``generator`` (see
     _tile_uniforms).
     """
@@ -819,6 +803,8 @@ def _dropped_matches(
 
     forward = np.empty(n_a, dtype=np.int64)
     forward_score = np.empty(n_a)
+    backward = np.zeros(n_b, dtype=np.int64)
+    backward_score = np.full(n_b, -np.inf)
     # The deterministic best of every column, for columns dropped everywhere.
     fallback_row = np.zeros(n_b, dtype=np.int64)
     fallback_score = np.full(n_b, -np.inf)
@@ -840,7 +826,7 @@ def _dropped_matches(
         fallback_row[better] = start + fallback[0][better]
     lost = np.isneginf(backward_score)
     backward[lost], backward_score[lost] = fallback_row[lost], fallback_score[lost]
-    return forward, forward_score
+    return forward, forward_score, backward, backward_score
 
 
 def _first_copies(X):
