@@ -373,6 +373,19 @@ def _kneighbors(
 _ROW_CHUNK = 64
 
 
+def _chunk_floor(S, k, width):
+    """The k-th largest of each row's maxima over chunks of ``width`` columns.
+
+    Each of those maxima is one of the row's values, so the floor is at
+    most the row's k-th largest value (columns past the last whole chunk
+    are left out; the bound holds all the same).
+    """
+    n_rows, n_cols = S.shape
+    n_chunks = n_cols // width
+    maxima = S[:, : n_chunks * width].reshape(n_rows, n_chunks, width).max(axis=2)
+    return np.partition(maxima, n_chunks - k, axis=1)[:, n_chunks - k]
+
+
 def _row_top_mean(S, k):
     """Row means of the k largest values of S; S may be overwritten.
 
@@ -387,14 +400,8 @@ def _row_top_mean(S, k):
     partitioned instead.
     """
     n_rows, n_cols = S.shape
-    n_chunks = n_cols // _ROW_CHUNK
-    if n_chunks >= 2 * k:
-        maxima = (
-            S[:, : n_chunks * _ROW_CHUNK]
-            .reshape(n_rows, n_chunks, _ROW_CHUNK)
-            .max(axis=2)
-        )
-        floor = np.partition(maxima, n_chunks - k, axis=1)[:, n_chunks - k]
+    if n_cols // _ROW_CHUNK >= 2 * k:
+        floor = _chunk_floor(S, k, _ROW_CHUNK)
         above = S >= floor[:, None]
         if np.count_nonzero(above) <= 4 * k * n_rows:
             flat = np.flatnonzero(above)
@@ -429,9 +436,7 @@ def _row_shortlist(S, k, m):
         # Rows shorter than 2 m: the whole row is its shortlist.
         floor = S.min(axis=1)
     else:
-        n_chunks = n_cols // width
-        maxima = S[:, : n_chunks * width].reshape(n_rows, n_chunks, width).max(axis=2)
-        floor = np.partition(maxima, n_chunks - m, axis=1)[:, n_chunks - m]
+        floor = _chunk_floor(S, m, width)
     above = S >= floor[:, None]
     counts = np.count_nonzero(above, axis=1)
     if width >= 1 and counts.sum() > 4 * m * n_rows:
