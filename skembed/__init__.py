@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from skembed._neighbors import csls_penalties, kneighbors
     from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
     from skembed._relative import RelativeProjector
-    from skembed._residual import ResidualMLPAligner
+    from skembed._residual import KernelResidualAligner, ResidualMLPAligner
     from skembed._selflearn import SelfLearningAligner
     from skembed._stream import translate_file
     from skembed._text import EmbeddingUnion, TextEmbedder
@@ -39,6 +39,7 @@ _PUBLIC = {
     "EmbeddingIndex": "skembed._index",
     "EmbeddingUnion": "skembed._text",
     "GeneralizedProcrustesAligner": "skembed._procrustes",
+    "KernelResidualAligner": "skembed._residual",
     "ProcrustesAligner": "skembed._procrustes",
     "RelativeProjector": "skembed._relative",
     "ResidualMLPAligner": "skembed._residual",
@@ -61,6 +62,7 @@ __all__ = [
     "EmbeddingIndex",
     "EmbeddingUnion",
     "GeneralizedProcrustesAligner",
+    "KernelResidualAligner",
     "ProcrustesAligner",
     "RelativeProjector",
     "ResidualMLPAligner",

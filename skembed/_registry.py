@@ -14,7 +14,7 @@ from skembed._contrastive import ContrastiveAligner
 from skembed._linear import RidgeAligner
 from skembed._procrustes import GeneralizedProcrustesAligner, ProcrustesAligner
 from skembed._relative import RelativeProjector
-from skembed._residual import ResidualMLPAligner
+from skembed._residual import KernelResidualAligner, ResidualMLPAligner
 from skembed._selflearn import SelfLearningAligner
 
 __all__ = ["CLI_METHODS", "ESTIMATORS"]
@@ -27,6 +27,7 @@ ESTIMATORS = {
         CCAAligner,
         RidgeAligner,
         ResidualMLPAligner,
+        KernelResidualAligner,
         SelfLearningAligner,
         ContrastiveAligner,
         RelativeProjector,

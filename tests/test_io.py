@@ -432,7 +432,7 @@ VERSIONS = sorted(
     (p.name for p in MODEL_FILES.glob("v*") if p.is_dir()), key=lambda v: int(v[1:])
 )
 # Estimators added after format 1 have files from the version they came in.
-_ADDED_IN_VERSION = {"ResidualMLPAligner": 2}
+_ADDED_IN_VERSION = {"ResidualMLPAligner": 2, "KernelResidualAligner": 2}
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 
 from skembed import (
     GeneralizedProcrustesAligner,
+    KernelResidualAligner,
     ProcrustesAligner,
     ResidualMLPAligner,
     RidgeAligner,
@@ -447,7 +448,12 @@ def test_unknown_reference_is_an_error():
     X = np.random.default_rng(0).normal(size=(20, 4))
     with pytest.raises(ValueError, match="^reference='nope' is not a view"):
         ProcrustesAligner(reference="nope").fit(X)
-    for cls in (ProcrustesAligner, RidgeAligner, ResidualMLPAligner):
+    for cls in (
+        ProcrustesAligner,
+        RidgeAligner,
+        ResidualMLPAligner,
+        KernelResidualAligner,
+    ):
         with pytest.raises(ValueError, match=r"^reference=5 is not a view.*\[-2, 1\]"):
             cls(reference=5).fit(X)
 
