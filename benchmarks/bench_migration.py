@@ -28,9 +28,12 @@ Measured, for each pair (new -> old) and 500 / 2,000 / 5,000 fitting pairs:
   full re-embedding (the same new queries searched, by plain cosine, in the
   index re-embedded by the new model, same backend). Adapters:
   ``ProcrustesAligner`` (centred), ``RidgeAligner`` (``--alpha``), its
-  low-rank form (``rank=--rank``, the low-rank affine adapter) and
-  ``ResidualMLPAligner`` (``hidden=--hidden``, the residual-MLP adapter),
-  each searched by cosine or CSLS in an :class:`skembed.EmbeddingIndex`.
+  low-rank form (``rank=--rank``, the low-rank affine adapter),
+  ``ResidualMLPAligner`` (``hidden=--hidden``, the residual-MLP adapter)
+  and ``KernelResidualAligner`` (``temperature=--temperature``,
+  ``shrinkage=--shrinkage``: the ridge map plus a kernel average of the
+  fitting pairs' residuals), each searched by cosine or CSLS in an
+  :class:`skembed.EmbeddingIndex`.
   Whatever the search needs to know about queries (CSLS penalties, the
   query mean) is estimated by ``fit_queries`` from a sample of new-model
   queries (words of the fitting documents, a stand-in for a query log)
@@ -65,7 +68,8 @@ Usage::
 
     python benchmarks/bench_migration.py [--queries 2000] [--stream-rows 500000]
         [--repeat 5] [--threads 1] [--cache DIR] [--no-hnsw] [--alpha 1.0]
-        [--rank 128] [--hidden 256] [--adapters procrustes,ridge,...]
+        [--rank 128] [--hidden 256] [--temperature 0.05] [--shrinkage 0.5]
+        [--adapters procrustes,ridge,...]
         [--pairs e5-minilm,...] [--documents 12000] [--fit-sizes 500 2000 5000]
         [--skip-timing] [--skip-recall]
 
@@ -97,6 +101,7 @@ from threadpoolctl import threadpool_limits
 
 from skembed import (
     EmbeddingIndex,
+    KernelResidualAligner,
     ProcrustesAligner,
     ResidualMLPAligner,
     RidgeAligner,
@@ -135,7 +140,7 @@ def load_vectors(task, model, cache, threads):
 
 
 # ------------------------------------------------------------------- adapters
-ADAPTERS = ("procrustes", "ridge", "low-rank ridge", "residual mlp")
+ADAPTERS = ("procrustes", "ridge", "low-rank ridge", "residual mlp", "kernel residual")
 # How queries and index rows are centred (EmbeddingIndex's ``center``).
 CENTRINGS = {"index mean": True, "own means": "separate"}
 
@@ -147,6 +152,10 @@ def make_adapter(name, args, reference=0):
     if name == "residual mlp":
         return ResidualMLPAligner(
             hidden=args.hidden, alpha=args.alpha, reference=reference, random_state=0
+        )
+    if name == "kernel residual":
+        return KernelResidualAligner(
+            args.temperature, args.shrinkage, alpha=args.alpha, reference=reference
         )
     rank = args.rank if name == "low-rank ridge" else None
     return RidgeAligner(alpha=args.alpha, reference=reference, rank=rank)
@@ -234,7 +243,7 @@ def recall_rows(task, new, old, args):
                 if pairs != "documents":
                     continue
                 # index -> new space: the old documents translated, exact
-                # search. The residual MLP maps into its reference view
+                # search. The residual adapters map into their reference view
                 # only, so the map into the new space is fitted with the new
                 # model as the reference (for ridge, the same regression as
                 # translating the first adapter away from its reference).
@@ -375,6 +384,8 @@ def main(argv=None):
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--rank", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=0.05)
+    parser.add_argument("--shrinkage", type=float, default=0.5)
     parser.add_argument("--adapters", default=",".join(ADAPTERS))
     parser.add_argument(
         "--pairs", default=None, help="new->old pairs to run, e.g. e5-minilm"
