@@ -689,6 +689,14 @@ class KernelResidualAligner(BaseAligner):
     weighs every fitting row alike. The residuals are computed in float64
     and stored in the training dtype.
 
+    The correction moves a row part of the way towards the reference rows of
+    the fitting pairs nearest it. That is its use where those pairs are
+    like the rows to translate and the systematic error is large (query-like
+    pairs for queries), and its risk where the fitting rows' partners are in
+    a searched index and the translated rows resemble them: searches then
+    find those fitting rows more often than they should (the user guide
+    measures both).
+
     Unlike :class:`ResidualMLPAligner`, nothing is trained: the correction
     is read off the fitting pairs, so it needs no learning rate, epochs or
     random state, and reacts to the pairs a user adds (query-like pairs, for
