@@ -654,13 +654,14 @@ class KernelResidualAligner(BaseAligner):
         Index of the reference view.
     coefs_ : list of ndarray of shape (n_features_of_view, n_features_of_reference)
         The ridge map of each view (the identity for the reference).
-    keys_ : list of ndarray of shape (n_samples, n_features_of_view) or None
-        The fitting rows of each view, centred on its mean and at unit
-        length, in the training dtype (None for the reference).
-    residuals_ : list of ndarray of shape (n_samples, n_features_of_reference)
-        What the ridge map of each view leaves of the reference rows of the
-        fitting pairs, :math:`y_i - g_k(x_i)`, in the training dtype (None for
-        the reference).
+    keys_ : list of ndarray of shape (n_corrections, n_features_of_view) or None
+        The fitting rows of each view that make the correction (all, or
+        ``correction_rows``), centred on the view's mean and at unit length,
+        in the training dtype (None for the reference).
+    residuals_ : list of ndarray of shape (n_corrections, n_features_of_reference)
+        What the ridge map of each view leaves of the reference rows of those
+        pairs, :math:`y_i - g_k(x_i)`, in the training dtype (None for the
+        reference).
     means_ : list of ndarray of shape (n_features_of_view,)
         Mean of each view's training rows.
     n_components_ : int
@@ -695,7 +696,8 @@ class KernelResidualAligner(BaseAligner):
     pairs for queries), and its risk where the fitting rows' partners are in
     a searched index and the translated rows resemble them: searches then
     find those fitting rows more often than they should (the user guide
-    measures both).
+    measures both). ``fit(X, correction_rows=...)`` keeps the correction to
+    the pairs given (query-like pairs, say) while the ridge map uses all.
 
     Unlike :class:`ResidualMLPAligner`, nothing is trained: the correction
     is read off the fitting pairs, so it needs no learning rate, epochs or
@@ -782,7 +784,7 @@ class KernelResidualAligner(BaseAligner):
         return self.n_features_per_view_[self.reference_]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, correction_rows=None):
         """Fit the ridge map of every view onto the reference, keep the pairs.
 
         Parameters
@@ -792,6 +794,12 @@ class KernelResidualAligner(BaseAligner):
             every view embeds the same item.
         y : None
             Ignored; present for Pipeline compatibility.
+        correction_rows : array-like of bool or int, default=None
+            The pairs whose residuals make the correction: a boolean mask of
+            the rows of X or their integer indices. The ridge map is fitted
+            on every pair either way. None uses every pair. For example the
+            query-like pairs of a migration, so that the correction never
+            pulls a query towards a document of the index (see Notes).
 
         Returns
         -------
@@ -801,6 +809,7 @@ class KernelResidualAligner(BaseAligner):
         check_y_is_not_a_view(self, X, y)
         with state_kept_on_error(self):
             blocks = check_training_views(self, X)
+            kept = _check_correction_rows(correction_rows, blocks[0].shape[0])
             r = resolve_view(self, self.reference, parameter="reference")
             ridge = RidgeAligner(alpha=self.alpha, reference=r).fit(blocks)
             dtype = blocks[0].dtype
@@ -814,9 +823,9 @@ class KernelResidualAligner(BaseAligner):
                     self.keys_.append(None)
                     self.residuals_.append(None)
                     continue
-                centred = block.astype(np.float64) - self.means_[k]
+                centred = block[kept].astype(np.float64) - self.means_[k]
                 coef = np.asarray(ridge.maps_[k], dtype=np.float64)
-                residuals = target - self.means_[r] - centred @ coef
+                residuals = target[kept] - self.means_[r] - centred @ coef
                 self.coefs_.append(coef)
                 self.keys_.append(_unit_rows(centred).astype(dtype))
                 self.residuals_.append(residuals.astype(dtype))
@@ -900,6 +909,44 @@ class KernelResidualAligner(BaseAligner):
                 f"reference={target!r} to translate into that view."
             )
         return self._map(block, k, offset=True)
+
+
+def _check_correction_rows(rows, n_samples):
+    """``correction_rows`` as sorted unique row indices (all rows for None)."""
+    if rows is None:
+        return np.arange(n_samples)
+    if isinstance(rows, str | bytes):
+        raise TypeError(
+            "correction_rows must be a boolean mask of the rows of X or integer "
+            f"row indices, got the string {rows!r}."
+        )
+    array = np.asarray(rows)
+    if array.dtype == bool:
+        if array.shape != (n_samples,):
+            raise ValueError(
+                f"correction_rows is a boolean mask of shape {array.shape}, but X "
+                f"has {n_samples} rows; pass one flag per row of X."
+            )
+        indices = np.flatnonzero(array)
+    elif array.dtype.kind in "iu" and array.ndim == 1:
+        if array.size and (array.min() < 0 or array.max() >= n_samples):
+            raise ValueError(
+                f"correction_rows holds row indices outside [0, {n_samples - 1}] "
+                f"(X has {n_samples} rows); pass indices of rows of X."
+            )
+        indices = np.unique(array)
+    else:
+        raise TypeError(
+            "correction_rows must be a 1-d boolean mask of the rows of X or 1-d "
+            f"integer row indices, got an array of dtype {array.dtype} and shape "
+            f"{array.shape}."
+        )
+    if indices.size == 0:
+        raise ValueError(
+            "correction_rows selects no row; select at least one pair, or use "
+            "RidgeAligner for the map without correction."
+        )
+    return indices
 
 
 def _unit_rows(Z):

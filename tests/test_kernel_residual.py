@@ -188,3 +188,46 @@ def test_model_file_round_trip(tmp_path):
     loaded = load_aligner(tmp_path / "model.npz")
     assert_array_equal(loaded.translate(new, 1, 0), aligner.translate(new, 1, 0))
     assert loaded.keys_[1].dtype == np.float32
+
+
+def test_correction_rows_make_the_correction_and_ridge_uses_all():
+    """Check that only the pairs given correct, while the ridge map sees every pair."""
+    old, new = _pairs()
+    queries = _pairs(seed=4, n=100)[1]
+    rows = np.arange(old.shape[0]) % 3 == 0
+    aligner = KernelResidualAligner(0.1, 1.0).fit([old, new], correction_rows=rows)
+    ridge = RidgeAligner().fit([old, new])
+    mean = new.mean(axis=0)
+    keys = new[rows] - mean
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    centred = queries - mean
+    centred /= np.linalg.norm(centred, axis=1, keepdims=True)
+    weights = np.exp(centred @ keys.T / 0.1)
+    weights /= weights.sum(axis=1, keepdims=True)
+    residuals = old[rows] - ridge.translate(new[rows], 1, 0)
+    expected = ridge.translate(queries, 1, 0) + weights @ residuals
+    assert_allclose(aligner.translate(queries, 1, 0), expected, rtol=1e-10, atol=1e-12)
+    assert aligner.keys_[1].shape == (rows.sum(), new.shape[1])
+    by_index = KernelResidualAligner(0.1, 1.0).fit(
+        [old, new], correction_rows=np.flatnonzero(rows)[::-1]
+    )
+    assert_array_equal(by_index.residuals_[1], aligner.residuals_[1])
+
+
+@pytest.mark.parametrize(
+    "rows, error, match",
+    [
+        ("all", TypeError, "got the string"),
+        (np.ones(3, dtype=bool), ValueError, "one flag per row"),
+        ([0, 50], ValueError, r"outside \[0, 49\]"),
+        ([-1], ValueError, "outside"),
+        (np.zeros(50, dtype=bool), ValueError, "selects no row"),
+        ([0.5], TypeError, "dtype float64"),
+    ],
+)
+def test_bad_correction_rows_are_named(rows, error, match):
+    old, new = _pairs(n=50)
+    aligner = KernelResidualAligner()
+    with pytest.raises(error, match=f"correction_rows.*{match}"):
+        aligner.fit([old, new], correction_rows=rows)
+    assert not hasattr(aligner, "keys_")
