@@ -208,6 +208,7 @@ def test_migration_benchmark_runs(tmp_path):
     assert any("faiss-hnsw" in row for row in rows)
     assert any("residual mlp" in row for row in rows)
     assert any("kernel residual" in row for row in rows)
+    assert any("+ word pairs" in r and "kernel, word correction" in r for r in rows)
     # Each ratio also against the re-embedding searched the same way.
     matched = stdout.split("searched the same way (same centring")[1]
     assert "queries -> old, own means" in matched.split("Ceiling")[0]
