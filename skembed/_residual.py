@@ -77,7 +77,92 @@ def _root_mean_square_norm(Z):
     return value if value > 0 else 1.0
 
 
-class ResidualMLPAligner(BaseAligner):
+class _ReferenceMapAligner(BaseAligner):
+    """Maps onto a reference view: an affine part plus a non-linear term.
+
+    Subclasses fit ``means_``, ``coefs_`` (the affine part, the identity for
+    the reference) and ``reference_``, and give the non-linear term of view
+    k's map by ``_correction(k, dtype)``: a function adding it to the affine
+    rows of a chunk, and the floats it needs per row.
+    """
+
+    @property
+    def n_components_(self):
+        """Width of the shared space: the reference view's width."""
+        check_is_fitted(self, "means_")
+        return self.n_features_per_view_[self.reference_]
+
+    def _map(self, block, k, *, offset=None):
+        """f_k of raw rows, in the input dtype, in row chunks."""
+        if offset is None:
+            offset = self._reference_frame
+        dtype = block.dtype
+        mean = self.means_[k]
+        shift = self.means_[self.reference_] if offset else None
+        if k == self.reference_:
+            out = np.array(block, dtype=dtype, copy=True)
+            if shift is None:
+                out -= mean.astype(dtype)
+            return out
+        A = self.coefs_[k].astype(dtype, copy=False)
+        bias = mean @ self.coefs_[k]
+        if shift is not None:
+            bias = bias - shift
+        bias = bias.astype(dtype)
+        correct, width = self._correction(k, dtype)
+        out = np.empty((block.shape[0], A.shape[1]), dtype=dtype)
+        step = chunk_rows(
+            (block.shape[1] + A.shape[1] + width) * dtype.itemsize, "transform"
+        )
+        for start in range(0, block.shape[0], step):
+            rows = slice(start, start + step)
+            target = out[rows]
+            chunk = block[rows]
+            np.matmul(chunk, A, out=target)
+            target -= bias
+            correct(chunk, target)
+        return out
+
+    def translate(self, X_view, source, target):
+        """Map one view's embeddings into the reference view's raw space.
+
+        For example, queries embedded by a new model (``source``) are
+        translated into the space of an index built with the old model, the
+        reference. The maps are non-linear and run only into the reference:
+        ``target`` must be the reference view (or ``source`` itself).
+
+        Parameters
+        ----------
+        X_view : array-like of shape (n_samples, n_features_of_source)
+            Embeddings from the source model.
+        source, target : int or str
+            Index or name of the source view and of the target view (the
+            reference).
+
+        Returns
+        -------
+        X_target : ndarray of shape (n_samples, n_features_of_target)
+            The rows in the target view's raw frame, its mean included.
+        """
+        check_is_fitted(self, "means_")
+        k = resolve_view(self, source, parameter="source")
+        t = resolve_view(self, target, parameter="target")
+        block = check_view_block(self, X_view, k)
+        if t == k:
+            return np.array(block, copy=True)
+        if t != self.reference_:
+            name = type(self).__name__
+            raise ValueError(
+                f"{name} translates only into its reference view "
+                f"{self.view_names_[self.reference_]!r}, got "
+                f"target={target!r}: its maps are non-linear and have no "
+                f"inverse. Fit another {name} with reference={target!r} to "
+                "translate into that view."
+            )
+        return self._map(block, k, offset=True)
+
+
+class ResidualMLPAligner(_ReferenceMapAligner):
     """Map every view onto a reference view by ridge plus a residual MLP.
 
     For each non-reference view k, learns the map
@@ -324,12 +409,6 @@ class ResidualMLPAligner(BaseAligner):
         self.combine = combine
         self.output_frame = output_frame
 
-    @property
-    def n_components_(self):
-        """Width of the shared space: the reference view's width."""
-        check_is_fitted(self, "means_")
-        return self.n_features_per_view_[self.reference_]
-
     # -------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -518,82 +597,24 @@ class ResidualMLPAligner(BaseAligner):
         return best_params, curve, held_out
 
     # -------------------------------------------------------------- transform
-    def _map(self, block, k, *, offset=None):
-        """f_k of raw rows, in the input dtype, in row chunks."""
-        if offset is None:
-            offset = self._reference_frame
-        dtype = block.dtype
-        mean = self.means_[k]
-        shift = self.means_[self.reference_] if offset else None
-        if k == self.reference_:
-            out = np.array(block, dtype=dtype, copy=True)
-            if shift is None:
-                out -= mean.astype(dtype)
-            return out
-        A = self.coefs_[k].astype(dtype, copy=False)
+    def _correction(self, k, dtype):
+        """The hidden layer's term of view k's map, and its width per row."""
         W1 = self.hidden_weights_[k].astype(dtype, copy=False)
         W2 = self.hidden_projections_[k].astype(dtype, copy=False)
-        bias = mean @ self.coefs_[k]
-        if shift is not None:
-            bias = bias - shift
-        bias = bias.astype(dtype)
         hidden_bias = (
-            self.hidden_intercepts_[k] - mean @ self.hidden_weights_[k]
+            self.hidden_intercepts_[k] - self.means_[k] @ self.hidden_weights_[k]
         ).astype(dtype)
-        out = np.empty((block.shape[0], A.shape[1]), dtype=dtype)
-        width = block.shape[1] + A.shape[1] + W1.shape[1]
-        step = chunk_rows(width * dtype.itemsize, "transform")
-        for start in range(0, block.shape[0], step):
-            rows = slice(start, start + step)
-            chunk = block[rows]
-            target = out[rows]
-            np.matmul(chunk, A, out=target)
-            target -= bias
+
+        def correct(chunk, target):
             H = chunk @ W1
             H += hidden_bias
             np.maximum(H, 0, out=H)
             target += H @ W2
-        return out
 
-    def translate(self, X_view, source, target):
-        """Map one view's embeddings into the reference view's raw space.
-
-        For example, queries embedded by a new model (``source``) are
-        translated into the space of an index built with the old model, the
-        reference. The maps are non-linear and run only into the reference:
-        ``target`` must be the reference view (or ``source`` itself).
-
-        Parameters
-        ----------
-        X_view : array-like of shape (n_samples, n_features_of_source)
-            Embeddings from the source model.
-        source, target : int or str
-            Index or name of the source view and of the target view (the
-            reference).
-
-        Returns
-        -------
-        X_target : ndarray of shape (n_samples, n_features_of_target)
-            The rows in the target view's raw frame, its mean included.
-        """
-        check_is_fitted(self, "means_")
-        k = resolve_view(self, source, parameter="source")
-        t = resolve_view(self, target, parameter="target")
-        block = check_view_block(self, X_view, k)
-        if t == k:
-            return np.array(block, copy=True)
-        if t != self.reference_:
-            raise ValueError(
-                f"ResidualMLPAligner translates only into its reference view "
-                f"{self.view_names_[self.reference_]!r}, got "
-                f"target={target!r}: its maps are non-linear and have no "
-                "inverse. Fit another ResidualMLPAligner with "
-                f"reference={target!r} to translate into that view."
-            )
-        return self._map(block, k, offset=True)
+        return correct, W1.shape[1]
 
 
-class KernelResidualAligner(BaseAligner):
+class KernelResidualAligner(_ReferenceMapAligner):
     """Map every view onto a reference view by ridge plus a kernel correction.
 
     For each non-reference view k, the map
@@ -777,12 +798,6 @@ class KernelResidualAligner(BaseAligner):
         self.combine = combine
         self.output_frame = output_frame
 
-    @property
-    def n_components_(self):
-        """Width of the shared space: the reference view's width."""
-        check_is_fitted(self, "means_")
-        return self.n_features_per_view_[self.reference_]
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, *, correction_rows=None):
         """Fit the ridge map of every view onto the reference, keep the pairs.
@@ -832,83 +847,25 @@ class KernelResidualAligner(BaseAligner):
             return self
 
     # -------------------------------------------------------------- transform
-    def _map(self, block, k, *, offset=None):
-        """f_k of raw rows, in the input dtype, in row chunks."""
-        if offset is None:
-            offset = self._reference_frame
-        dtype = block.dtype
-        mean = self.means_[k]
-        shift = self.means_[self.reference_] if offset else None
-        if k == self.reference_:
-            out = np.array(block, dtype=dtype, copy=True)
-            if shift is None:
-                out -= mean.astype(dtype)
-            return out
-        A = self.coefs_[k].astype(dtype, copy=False)
+    def _correction(self, k, dtype):
+        """The kernel term of view k's map, and its width per row."""
+        mean = self.means_[k].astype(dtype)
         keys = self.keys_[k].astype(dtype, copy=False)
         residuals = self.residuals_[k].astype(dtype, copy=False)
-        bias = mean @ self.coefs_[k]
-        if shift is not None:
-            bias = bias - shift
-        bias = bias.astype(dtype)
-        out = np.empty((block.shape[0], A.shape[1]), dtype=dtype)
-        width = block.shape[1] + A.shape[1] + keys.shape[0]
-        step = chunk_rows(width * dtype.itemsize, "transform")
         scale = dtype.type(1.0 / self.temperature)
-        for start in range(0, block.shape[0], step):
-            rows = slice(start, start + step)
-            chunk = block[rows]
-            target = out[rows]
-            np.matmul(chunk, A, out=target)
-            target -= bias
+        shrinkage = dtype.type(self.shrinkage)
+
+        def correct(chunk, target):
             # Kernel weights: a softmax of the scaled cosines, shifted by each
             # row's largest so that the exponentials cannot overflow.
-            scores = _unit_rows(chunk - mean.astype(dtype)) @ keys.T
+            scores = _unit_rows(chunk - mean) @ keys.T
             scores *= scale
             scores -= scores.max(axis=1, keepdims=True)
             np.exp(scores, out=scores)
-            scores *= (
-                dtype.type(self.shrinkage) / scores.sum(axis=1, keepdims=True)
-            ).astype(dtype)
+            scores *= (shrinkage / scores.sum(axis=1, keepdims=True)).astype(dtype)
             target += scores @ residuals
-        return out
 
-    def translate(self, X_view, source, target):
-        """Map one view's embeddings into the reference view's raw space.
-
-        For example, queries embedded by a new model (``source``) are
-        translated into the space of an index built with the old model, the
-        reference. The maps are non-linear and run only into the reference:
-        ``target`` must be the reference view (or ``source`` itself).
-
-        Parameters
-        ----------
-        X_view : array-like of shape (n_samples, n_features_of_source)
-            Embeddings from the source model.
-        source, target : int or str
-            Index or name of the source view and of the target view (the
-            reference).
-
-        Returns
-        -------
-        X_target : ndarray of shape (n_samples, n_features_of_target)
-            The rows in the target view's raw frame, its mean included.
-        """
-        check_is_fitted(self, "means_")
-        k = resolve_view(self, source, parameter="source")
-        t = resolve_view(self, target, parameter="target")
-        block = check_view_block(self, X_view, k)
-        if t == k:
-            return np.array(block, copy=True)
-        if t != self.reference_:
-            raise ValueError(
-                f"KernelResidualAligner translates only into its reference view "
-                f"{self.view_names_[self.reference_]!r}, got "
-                f"target={target!r}: its maps are non-linear and have no "
-                "inverse. Fit another KernelResidualAligner with "
-                f"reference={target!r} to translate into that view."
-            )
-        return self._map(block, k, offset=True)
+        return correct, keys.shape[0]
 
 
 def _check_correction_rows(rows, n_samples):

@@ -5,6 +5,7 @@
 
 import numpy as np
 import pytest
+from _nonlinear import mean_squared_error, nonlinear_pairs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -13,19 +14,6 @@ from sklearn import config_context
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skembed import KernelResidualAligner, RidgeAligner, load_aligner, save_aligner
-
-
-def _pairs(seed=0, n=1500, dtype=np.float64):
-    """A new model's rows and an old model's, related by a smooth non-linearity."""
-    rng = np.random.default_rng(seed)
-    new = rng.normal(size=(n, 8)) + 1.0
-    mixing = rng.normal(size=(8, 6))
-    old = np.tanh(new @ mixing / 2) + 0.05 * rng.normal(size=(n, 6)) + 3.0
-    return old.astype(dtype), new.astype(dtype)
-
-
-def _mse(predicted, target):
-    return float(np.mean(np.sum((predicted - target) ** 2, axis=1)))
 
 
 def _dense(old, new, queries, temperature, shrinkage, alpha=1.0):
@@ -45,8 +33,8 @@ def _dense(old, new, queries, temperature, shrinkage, alpha=1.0):
 @pytest.mark.parametrize("temperature, shrinkage", [(0.05, 0.5), (0.3, 1.0)])
 def test_map_is_ridge_plus_the_kernel_average_of_its_residuals(temperature, shrinkage):
     """Check translate, transform_view and transform against the definition."""
-    old, new = _pairs()
-    queries = _pairs(seed=1, n=200)[1]
+    old, new = nonlinear_pairs()
+    queries = nonlinear_pairs(seed=1, n=200)[1]
     aligner = KernelResidualAligner(temperature, shrinkage).fit([old, new])
     expected = _dense(old, new, queries, temperature, shrinkage)
     assert_allclose(aligner.translate(queries, 1, 0), expected, rtol=1e-10, atol=1e-12)
@@ -59,7 +47,7 @@ def test_map_is_ridge_plus_the_kernel_average_of_its_residuals(temperature, shri
 
 def test_shrinkage_zero_is_the_ridge_map():
     """Check that without correction the map is RidgeAligner's, alpha included."""
-    old, new = _pairs()
+    old, new = nonlinear_pairs()
     aligner = KernelResidualAligner(shrinkage=0.0, alpha=3.0).fit([old, new])
     ridge = RidgeAligner(alpha=3.0).fit([old, new])
     expected = ridge.translate(new, 1, 0)
@@ -69,32 +57,32 @@ def test_shrinkage_zero_is_the_ridge_map():
 
 def test_beats_ridge_on_a_non_linear_relation():
     """Check that the correction predicts held-out pairs better than ridge alone."""
-    old, new = _pairs(n=3000)
+    old, new = nonlinear_pairs(n=3000)
     train, test = slice(0, 2500), slice(2500, None)
     aligner = KernelResidualAligner(temperature=0.05, shrinkage=1.0)
     aligner.fit([old[train], new[train]])
     ridge = RidgeAligner().fit([old[train], new[train]])
-    kernel_error = _mse(aligner.translate(new[test], 1, 0), old[test])
-    ridge_error = _mse(ridge.translate(new[test], 1, 0), old[test])
+    kernel_error = mean_squared_error(aligner.translate(new[test], 1, 0), old[test])
+    ridge_error = mean_squared_error(ridge.translate(new[test], 1, 0), old[test])
     assert kernel_error < 0.7 * ridge_error
 
 
-def test_a_narrow_kernel_reproduces_the_fitting_pairs():
+def test_a_narrow_kernel_reproduces_the_fittingnonlinear_pairs():
     """Check that with all weight on the nearest row a fitting pair maps exactly.
 
     Every fitting row is then its own only neighbour: ridge plus its whole
     residual is its partner.
     """
-    old, new = _pairs(n=300)
+    old, new = nonlinear_pairs(n=300)
     aligner = KernelResidualAligner(temperature=1e-4, shrinkage=1.0).fit([old, new])
     assert_allclose(aligner.translate(new, 1, 0), old, atol=1e-8)
 
 
 def test_same_rows_alone_in_any_batch_and_any_chunk():
     """Check that a row's map does not depend on its batch or the chunking."""
-    old, new = _pairs(dtype=np.float32)
+    old, new = nonlinear_pairs(dtype=np.float32)
     aligner = KernelResidualAligner().fit([old, new])
-    queries = _pairs(seed=2, n=300, dtype=np.float32)[1]
+    queries = nonlinear_pairs(seed=2, n=300, dtype=np.float32)[1]
     batch = aligner.translate(queries, 1, 0)
     alone = np.vstack([aligner.translate(row[None], 1, 0) for row in queries[:50]])
     assert_allclose(alone, batch[:50], rtol=1e-5, atol=1e-5)
@@ -105,7 +93,7 @@ def test_same_rows_alone_in_any_batch_and_any_chunk():
 
 def test_float32_kept_and_inputs_untouched():
     """Check that float32 stays float32, stored rows included, and X is not written."""
-    old, new = _pairs(dtype=np.float32)
+    old, new = nonlinear_pairs(dtype=np.float32)
     before = [old.copy(), new.copy()]
     aligner = KernelResidualAligner().fit([old, new])
     assert aligner.keys_[1].dtype == aligner.residuals_[1].dtype == np.float32
@@ -121,7 +109,7 @@ def test_float32_kept_and_inputs_untouched():
 
 def test_a_row_at_the_mean_weighs_every_pair_alike():
     """Check that a row without direction gets the mean residual, not NaN."""
-    old, new = _pairs(n=200)
+    old, new = nonlinear_pairs(n=200)
     aligner = KernelResidualAligner(shrinkage=1.0).fit([old, new])
     at_mean = aligner.means_[1][None]
     ridge = RidgeAligner().fit([old, new])
@@ -138,8 +126,8 @@ def test_rotating_the_source_view_leaves_the_map_unchanged(seed):
     Ridge with an isotropic penalty and the cosines between centred rows are
     both unchanged by a rotation of view 1, so translated rows are too.
     """
-    old, new = _pairs(n=200)
-    queries = _pairs(seed=3, n=20)[1]
+    old, new = nonlinear_pairs(n=200)
+    queries = nonlinear_pairs(seed=3, n=20)[1]
     Q = ortho_group.rvs(new.shape[1], random_state=seed % (2**32))
     plain = KernelResidualAligner().fit([old, new])
     rotated = KernelResidualAligner().fit([old, new @ Q])
@@ -153,7 +141,7 @@ def test_rotating_the_source_view_leaves_the_map_unchanged(seed):
 
 def test_translates_only_into_the_reference():
     """Check that the way back and the missing methods are clear errors."""
-    old, new = _pairs(n=200)
+    old, new = nonlinear_pairs(n=200)
     aligner = KernelResidualAligner().fit([old, new])
     assert_array_equal(aligner.translate(new, 1, 1), new)
     with pytest.raises(ValueError, match="translates only into its reference view"):
@@ -175,14 +163,14 @@ def test_translates_only_into_the_reference():
     ],
 )
 def test_bad_parameters_are_refused_by_name(params, match):
-    old, new = _pairs(n=50)
+    old, new = nonlinear_pairs(n=50)
     with pytest.raises(InvalidParameterError, match=match):
         KernelResidualAligner(**params).fit([old, new])
 
 
 def test_model_file_round_trip(tmp_path):
     """Check that a saved model maps like the fitted one, to the bit."""
-    old, new = _pairs(n=300, dtype=np.float32)
+    old, new = nonlinear_pairs(n=300, dtype=np.float32)
     aligner = KernelResidualAligner(temperature=0.1).fit([old, new])
     save_aligner(aligner, tmp_path / "model.npz")
     loaded = load_aligner(tmp_path / "model.npz")
@@ -192,8 +180,8 @@ def test_model_file_round_trip(tmp_path):
 
 def test_correction_rows_make_the_correction_and_ridge_uses_all():
     """Check that only the pairs given correct, while the ridge map sees every pair."""
-    old, new = _pairs()
-    queries = _pairs(seed=4, n=100)[1]
+    old, new = nonlinear_pairs()
+    queries = nonlinear_pairs(seed=4, n=100)[1]
     rows = np.arange(old.shape[0]) % 3 == 0
     aligner = KernelResidualAligner(0.1, 1.0).fit([old, new], correction_rows=rows)
     ridge = RidgeAligner().fit([old, new])
@@ -226,7 +214,7 @@ def test_correction_rows_make_the_correction_and_ridge_uses_all():
     ],
 )
 def test_bad_correction_rows_are_named(rows, error, match):
-    old, new = _pairs(n=50)
+    old, new = nonlinear_pairs(n=50)
     aligner = KernelResidualAligner()
     with pytest.raises(error, match=f"correction_rows.*{match}"):
         aligner.fit([old, new], correction_rows=rows)

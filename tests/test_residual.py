@@ -5,6 +5,7 @@
 
 import numpy as np
 import pytest
+from _nonlinear import mean_squared_error, nonlinear_pairs
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -17,22 +18,9 @@ from skembed._contrastive import split_validation_rows
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-def _pairs(seed=0, n=1500, dtype=np.float64):
-    """A new model's rows and an old model's, related by a smooth non-linearity."""
-    rng = np.random.default_rng(seed)
-    new = rng.normal(size=(n, 8)) + 1.0
-    mixing = rng.normal(size=(8, 6))
-    old = np.tanh(new @ mixing / 2) + 0.05 * rng.normal(size=(n, 6)) + 3.0
-    return old.astype(dtype), new.astype(dtype)
-
-
-def _mse(predicted, target):
-    return float(np.mean(np.sum((predicted - target) ** 2, axis=1)))
-
-
 def test_training_starts_at_the_ridge_map():
     """Check that the first held-out loss is RidgeAligner's on the training part."""
-    old, new = _pairs()
+    old, new = nonlinear_pairs()
     aligner = ResidualMLPAligner(hidden=16, random_state=0, max_iter=3)
     with pytest.warns(ConvergenceWarning):
         aligner.fit([old, new])
@@ -44,7 +32,7 @@ def test_training_starts_at_the_ridge_map():
     # The loss is in standardised units: the reference rows' mean square norm.
     centred = old[train] - old[train].mean(axis=0)
     scale = np.mean(np.sum(centred**2, axis=1))
-    expected = _mse(predicted, old[held_out]) / scale
+    expected = mean_squared_error(predicted, old[held_out]) / scale
     assert_allclose(aligner.validation_losses_[1][0], expected, rtol=1e-8)
     assert aligner.validation_losses_[0] is None
     assert len(aligner.validation_losses_[1]) == aligner.n_iter_ + 1 == 4
@@ -53,13 +41,13 @@ def test_training_starts_at_the_ridge_map():
 @pytest.mark.parametrize("loss", ["mse", "cosine"])
 def test_beats_ridge_on_a_non_linear_relation(loss):
     """Check that the MLP predicts held-out pairs better than ridge alone."""
-    old, new = _pairs(n=3000)
+    old, new = nonlinear_pairs(n=3000)
     train, test = slice(0, 2500), slice(2500, None)
     aligner = ResidualMLPAligner(hidden=64, loss=loss, random_state=0)
     aligner.fit([old[train], new[train]])
     ridge = RidgeAligner().fit([old[train], new[train]])
-    mlp_error = _mse(aligner.translate(new[test], 1, 0), old[test])
-    ridge_error = _mse(ridge.translate(new[test], 1, 0), old[test])
+    mlp_error = mean_squared_error(aligner.translate(new[test], 1, 0), old[test])
+    ridge_error = mean_squared_error(ridge.translate(new[test], 1, 0), old[test])
     assert mlp_error < 0.5 * ridge_error
     # Early stopping kept the best held-out weights, never worse than the start.
     for k, curve in enumerate(aligner.validation_losses_):
@@ -70,7 +58,7 @@ def test_beats_ridge_on_a_non_linear_relation(loss):
 @pytest.mark.parametrize("early_stopping, n", [(False, 300), (True, 60)])
 def test_without_held_out_rows_a_diverging_run_keeps_the_ridge_start(early_stopping, n):
     """Check the training loss picks the weights kept when nothing is held out."""
-    old, new = _pairs(n=n)
+    old, new = nonlinear_pairs(n=n)
     aligner = ResidualMLPAligner(
         hidden=4,
         max_iter=30,
@@ -82,14 +70,14 @@ def test_without_held_out_rows_a_diverging_run_keeps_the_ridge_start(early_stopp
     ridge = RidgeAligner().fit([old, new])
     # the run diverges: its losses end far above the start
     assert aligner.loss_curves_[1][-1] > 10 * aligner.loss_curves_[1][0]
-    mlp_error = _mse(aligner.translate(new, 1, 0), old)
-    ridge_error = _mse(ridge.translate(new, 1, 0), old)
+    mlp_error = mean_squared_error(aligner.translate(new, 1, 0), old)
+    ridge_error = mean_squared_error(ridge.translate(new, 1, 0), old)
     assert mlp_error <= ridge_error * (1 + 1e-9)
 
 
 def test_fit_is_deterministic_for_a_random_state():
     """Check that two fits with one seed give identical maps."""
-    old, new = _pairs(n=600)
+    old, new = nonlinear_pairs(n=600)
     first = ResidualMLPAligner(hidden=8, random_state=3).fit([old, new])
     second = ResidualMLPAligner(hidden=8, random_state=3).fit([old, new])
     for name in ("coefs_", "hidden_weights_", "hidden_projections_"):
@@ -100,7 +88,7 @@ def test_fit_is_deterministic_for_a_random_state():
 
 def test_float32_in_float32_out_and_input_untouched():
     """Check that float32 pairs train, map and translate in float32."""
-    old, new = _pairs(n=600, dtype=np.float32)
+    old, new = nonlinear_pairs(n=600, dtype=np.float32)
     before = (old.copy(), new.copy())
     aligner = ResidualMLPAligner(hidden=8, random_state=0).fit([old, new])
     assert_array_equal(old, before[0])
@@ -114,7 +102,7 @@ def test_float32_in_float32_out_and_input_untouched():
 
 def test_translate_runs_into_the_reference_only():
     """Check translate's frame, its identity case and its one direction."""
-    old, new = _pairs(n=600)
+    old, new = nonlinear_pairs(n=600)
     aligner = ResidualMLPAligner(hidden=8, random_state=0).fit([old, new])
     translated = aligner.translate(new, 1, 0)
     centred = aligner.transform_view(new, 1)
@@ -136,7 +124,7 @@ def test_translate_runs_into_the_reference_only():
 
 def test_map_is_computed_in_row_chunks(monkeypatch):
     """Check that mapping in small row chunks gives the rows of one product."""
-    old, new = _pairs(n=600)
+    old, new = nonlinear_pairs(n=600)
     aligner = ResidualMLPAligner(hidden=8, random_state=0).fit([old, new])
     whole = aligner.translate(new, 1, 0)
     monkeypatch.setattr(skembed._residual, "chunk_rows", lambda *a, **k: 7)
@@ -145,7 +133,7 @@ def test_map_is_computed_in_row_chunks(monkeypatch):
 
 def test_three_views_each_map_onto_the_reference():
     """Check that every non-reference view gets its own trained map."""
-    old, new = _pairs(n=800)
+    old, new = nonlinear_pairs(n=800)
     third = np.sin(new[:, :5])
     aligner = ResidualMLPAligner(hidden=8, reference=1, random_state=0)
     aligner.fit([new, old, third])
@@ -158,7 +146,7 @@ def test_three_views_each_map_onto_the_reference():
 
 def test_model_file_round_trip(tmp_path):
     """Check that a saved adapter translates identically after loading."""
-    old, new = _pairs(n=600, dtype=np.float32)
+    old, new = nonlinear_pairs(n=600, dtype=np.float32)
     aligner = ResidualMLPAligner(hidden=8, random_state=0).fit([old, new])
     save_aligner(aligner, tmp_path / "adapter.npz")
     loaded = load_aligner(tmp_path / "adapter.npz")
@@ -168,7 +156,7 @@ def test_model_file_round_trip(tmp_path):
 def test_pandas_output_and_feature_names():
     """Check set_output(transform="pandas") and the output feature names."""
     pd = pytest.importorskip("pandas")
-    old, new = _pairs(n=300)
+    old, new = nonlinear_pairs(n=300)
     aligner = ResidualMLPAligner(hidden=4, random_state=0, combine="mean")
     aligner.set_output(transform="pandas").fit([old, new])
     frame = aligner.transform([old, new])
@@ -178,7 +166,7 @@ def test_pandas_output_and_feature_names():
 
 def test_capabilities_it_does_not_have():
     """Check that partial_fit and inverse_transform_view are absent, with reasons."""
-    old, new = _pairs(n=300)
+    old, new = nonlinear_pairs(n=300)
     aligner = ResidualMLPAligner(hidden=4, random_state=0).fit([old, new])
     assert not hasattr(aligner, "partial_fit")
     with pytest.raises(AttributeError, match="no inverse"):
@@ -187,7 +175,7 @@ def test_capabilities_it_does_not_have():
 
 def test_bad_input():
     """Check the errors for too few rows and invalid parameters."""
-    old, new = _pairs(n=300)
+    old, new = nonlinear_pairs(n=300)
     with pytest.raises(ValueError, match="at least 2 samples"):
         ResidualMLPAligner().fit([old[:1], new[:1]])
     with pytest.raises(InvalidParameterError):
