@@ -831,9 +831,10 @@ class KernelResidualAligner(_ReferenceMapAligner):
             r = resolve_view(self, self.reference, parameter="reference")
             ridge = RidgeAligner(alpha=self.alpha, reference=r).fit(blocks)
             dtype = blocks[0].dtype
-            target = blocks[r].astype(np.float64)
             self.reference_ = r
             self.means_ = [np.asarray(m, dtype=np.float64) for m in ridge.means_]
+            # The correcting pairs' reference rows, centred, in float64 once.
+            target = blocks[r][kept].astype(np.float64) - self.means_[r]
             self.coefs_, self.keys_, self.residuals_ = [], [], []
             for k, block in enumerate(blocks):
                 if k == r:
@@ -843,7 +844,7 @@ class KernelResidualAligner(_ReferenceMapAligner):
                     continue
                 centred = block[kept].astype(np.float64) - self.means_[k]
                 coef = np.asarray(ridge.maps_[k], dtype=np.float64)
-                residuals = target[kept] - self.means_[r] - centred @ coef
+                residuals = target - centred @ coef
                 self.coefs_.append(coef)
                 self.keys_.append(_unit_rows(centred).astype(dtype))
                 self.residuals_.append(residuals.astype(dtype))
