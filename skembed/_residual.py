@@ -86,6 +86,17 @@ class _ReferenceMapAligner(BaseAligner):
     rows of a chunk, and the floats it needs per row.
     """
 
+    # What every such map keeps and accepts; subclasses add their own.
+    _saved_state = (*VIEW_STATE, "means_", "reference_", "coefs_")
+    _saved_optional = VIEW_OPTIONAL
+
+    _parameter_constraints: dict = {
+        **BaseAligner._parameter_constraints,
+        "reference": [Integral, str],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "output_frame": [StrOptions({"centered", "reference"})],
+    }
+
     @property
     def n_components_(self):
         """Width of the shared space: the reference view's width."""
@@ -329,10 +340,7 @@ class ResidualMLPAligner(_ReferenceMapAligner):
     """
 
     _saved_state = (
-        *VIEW_STATE,
-        "means_",
-        "reference_",
-        "coefs_",
+        *_ReferenceMapAligner._saved_state,
         "hidden_weights_",
         "hidden_intercepts_",
         "hidden_projections_",
@@ -340,13 +348,10 @@ class ResidualMLPAligner(_ReferenceMapAligner):
         "validation_losses_",
         "n_iter_",
     )
-    _saved_optional = VIEW_OPTIONAL
 
     _parameter_constraints: dict = {
-        **BaseAligner._parameter_constraints,
+        **_ReferenceMapAligner._parameter_constraints,
         "hidden": [Interval(Integral, 1, None, closed="left")],
-        "reference": [Integral, str],
-        "alpha": [Interval(Real, 0, None, closed="left")],
         "loss": [StrOptions({"mse", "cosine"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -357,7 +362,6 @@ class ResidualMLPAligner(_ReferenceMapAligner):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "verbose": ["verbose"],
-        "output_frame": [StrOptions({"centered", "reference"})],
     }
 
     _absent_capabilities = {
@@ -751,23 +755,12 @@ class KernelResidualAligner(_ReferenceMapAligner):
     True
     """
 
-    _saved_state = (
-        *VIEW_STATE,
-        "means_",
-        "reference_",
-        "coefs_",
-        "keys_",
-        "residuals_",
-    )
-    _saved_optional = VIEW_OPTIONAL
+    _saved_state = (*_ReferenceMapAligner._saved_state, "keys_", "residuals_")
 
     _parameter_constraints: dict = {
-        **BaseAligner._parameter_constraints,
+        **_ReferenceMapAligner._parameter_constraints,
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "shrinkage": [Interval(Real, 0, 1, closed="both")],
-        "reference": [Integral, str],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "output_frame": [StrOptions({"centered", "reference"})],
     }
 
     _absent_capabilities = {
