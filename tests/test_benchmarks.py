@@ -10,12 +10,16 @@ unnoticed.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from _corpora import VARIABLES, available_corpus, corpus_dir, missing
+
+# A top-1 mean over further held-out sets and its range, as bench_zeropair prints.
+_MEAN_RANGE = r"(\d\.\d{3}) \((\d\.\d{3})-(\d\.\d{3})\)"
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,6 +161,17 @@ def test_zero_pair_benchmark_runs():
         rows += [line for line in stdout.splitlines() if "| 1000 |" in line]
     assert len(rows) == 3
     assert sum("| shuffled |" in row for row in rows) == 2
+    # Every WordNet case is also scored on five further sets of 2,000 texts in
+    # no pool: their mean, within their range; the shuffled references too.
+    for row in rows:
+        cells = [cell.strip() for cell in row.split("|")[1:-1]]
+        further = re.fullmatch(_MEAN_RANGE, cells[8])
+        assert further, row
+        mean, low, high = map(float, further.groups())
+        assert low <= mean <= high
+        if cells[2] == "shuffled":
+            for reference in cells[10:12]:
+                assert re.fullmatch(r"\d\.\d{3} \(\d\.\d{3}\)", reference)
     # A warm row reports the warm map's own top-1; a cold one has none.
     assert not any("| warm | - |" in row for row in rows)
     assert sum("| auto | - |" in row for row in rows) == 1
