@@ -162,7 +162,8 @@ def test_zero_pair_benchmark_runs():
     assert len(rows) == 3
     assert sum("| shuffled |" in row for row in rows) == 2
     # Every WordNet case is also scored on five further sets of 2,000 texts in
-    # no pool: their mean, within their range; the shuffled references too.
+    # no pool: their mean, within their range; the shuffled references and the
+    # refit on the dictionary too.
     for row in rows:
         cells = [cell.strip() for cell in row.split("|")[1:-1]]
         further = re.fullmatch(_MEAN_RANGE, cells[8])
@@ -170,8 +171,10 @@ def test_zero_pair_benchmark_runs():
         mean, low, high = map(float, further.groups())
         assert low <= mean <= high
         if cells[2] == "shuffled":
-            for reference in cells[10:12]:
+            for reference in cells[10:13]:
                 assert re.fullmatch(r"\d\.\d{3} \(\d\.\d{3}\)", reference)
+        # The kernel correction refitted on the dictionary found, every case.
+        assert re.fullmatch(r"\d\.\d{3} \(\d\.\d{3}\)", cells[13]), row
     # A warm row reports the warm map's own top-1; a cold one has none.
     assert not any("| warm | - |" in row for row in rows)
     assert sum("| auto | - |" in row for row in rows) == 1
