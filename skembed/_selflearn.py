@@ -393,7 +393,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         (``confidence_`` below 0.5), the pairs of the neighbourhood rounds
         instead (see Notes): every pool row with each of its 10 best CSLS
         matches in the other pool, rows of pool 0 first; a pair found from
-        both sides appears twice.
+        both sides appears twice. Any aligner that learns from pairs can be
+        fitted on ``[X0[d[:, 0]], X1[d[:, 1]]]`` (``d = dictionary_``), for
+        example a non-linear one (see the user guide's zero-pair page).
     n_iter_ : int
         Number of induction rounds of the kept run, neighbourhood rounds
         included.

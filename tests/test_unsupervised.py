@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 import skembed._unsupervised as unsupervised
 from skembed import (
+    KernelResidualAligner,
     ProcrustesAligner,
     RidgeAligner,
     SelfLearningAligner,
@@ -772,6 +773,33 @@ def test_rectangular_pools():
     assert_allclose(
         aligner.transform_view(B, 1), aligner.transform_view(A[order], 0), atol=1e-6
     )
+
+
+def test_a_paired_aligner_fitted_on_the_dictionary_found():
+    """Check the user guide's recipe: another map fitted on ``dictionary_``.
+
+    The dictionary's rows index the pools as given (first column pool 0,
+    second pool 1), so on pools whose pairs the search finds, a kernel
+    correction fitted on them is the one fitted with the true pairs, and it
+    translates rows that took no part in fit.
+    """
+    A = _clustered(seed=3, n=700)
+    Q = ortho_group.rvs(A.shape[1], random_state=3)
+    A_pool, A_new = A[:600], A[600:]
+    # B_pool[j] is A_pool[shuffle[j]] seen by the second model.
+    shuffle = np.random.default_rng(5).permutation(600)
+    B_pool, B_new = (A_pool @ Q)[shuffle], A_new @ Q
+    aligner = SelfLearningAligner(random_state=0).fit([A_pool, B_pool])
+    d = aligner.dictionary_
+    assert d.shape[0] == 600
+    assert np.all(shuffle[d[:, 1]] == d[:, 0])
+    found = KernelResidualAligner(reference=0).fit([A_pool[d[:, 0]], B_pool[d[:, 1]]])
+    paired = KernelResidualAligner(reference=0).fit(
+        [A_pool, B_pool[np.argsort(shuffle)]]
+    )
+    translated = found.translate(B_new, 1, 0)
+    assert_allclose(translated, paired.translate(B_new, 1, 0), atol=1e-8)
+    assert retrieval_accuracy(translated, A_new) == 1.0
 
 
 def test_warm_start_from_a_fitted_aligner_and_a_model_file(tmp_path):
