@@ -150,6 +150,11 @@ def top1(aligner, source, target):
     )
 
 
+def nn_top1(aligner, views, source, target, sets):
+    """Nearest-neighbour top-1 of ``aligner`` on each set of texts."""
+    return [top1(aligner, views[source][rows], views[target][rows])[0] for rows in sets]
+
+
 def run_case(
     views, source, target, size, setting, seed, init, *, blas_threads, base, n_restarts
 ):
@@ -169,9 +174,7 @@ def run_case(
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     held_nn, held_csls = top1(aligner, views[source][test], views[target][test])
     further = further_sets(views[source].shape[0], test, items_0, items_1, seed)
-    more_nn = [
-        top1(aligner, views[source][rows], views[target][rows])[0] for rows in further
-    ]
+    more_nn = nn_top1(aligner, views, source, target, further)
     start_nn = None
     if not isinstance(init, str):
         start_nn, _ = top1(init, views[source][test], views[target][test])
@@ -182,25 +185,19 @@ def run_case(
     refit = KernelResidualAligner(reference=0).fit(
         [X0[dictionary[:, 0]], X1[dictionary[:, 1]]]
     )
-    refit_nn = [
-        top1(refit, views[source][rows], views[target][rows])[0]
-        for rows in [test, *further]
-    ]
+    refit_nn = nn_top1(refit, views, source, target, [test, *further])
     pool_nn = paired_nn = ridge_nn = kernel_nn = None
     if setting == "shuffled":
         # Row i of X0 and row partner[i] of X1 embed the same text.
         partner = np.argsort(items_1)[np.searchsorted(np.sort(items_1), items_0)]
         pool_nn, _ = top1(aligner, X0, X1[partner])
-        # The references: the default's two candidate maps, fitted with the
-        # pools' true pairs.
+        # The references, fitted with the pools' true pairs: the default's two
+        # candidate maps and the kernel correction of the ridge one.
         paired = ProcrustesAligner(center=True, normalize="l2").fit([X0, X1[partner]])
         ridge = RidgeAligner(reference=0).fit([X0, X1[partner]])
         kernel = KernelResidualAligner(reference=0).fit([X0, X1[partner]])
         paired_nn, ridge_nn, kernel_nn = (
-            [
-                top1(reference, views[source][rows], views[target][rows])[0]
-                for rows in [test, *further]
-            ]
+            nn_top1(reference, views, source, target, [test, *further])
             for reference in (paired, ridge, kernel)
         )
     scores = aligner.final_map_scores_
