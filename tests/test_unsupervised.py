@@ -413,6 +413,21 @@ def test_auto_draws_further_components_until_two_starts_meet(
     assert drawn[planned:] == ["components"] * expected_extra
 
 
+def test_untrusted_runs_are_ranked_by_objective():
+    """Check which of two runs of a search is kept.
+
+    A trusted run wins on confidence; between two untrusted ones the
+    confidence is noise and the objective decides.
+    """
+    low, high = {"objective": 0.16}, {"objective": 0.17}
+    below = MIN_CONFIDENCE - 0.3
+    assert unsupervised._preferred(high, below - 0.1, low, below)
+    assert not unsupervised._preferred(low, below, high, below - 0.1)
+    assert unsupervised._preferred(low, MIN_CONFIDENCE, high, below)
+    assert not unsupervised._preferred(high, below, low, MIN_CONFIDENCE)
+    assert not unsupervised._preferred(high, 0.6, low, 0.7)
+
+
 @pytest.mark.parametrize(
     "init, expected",
     [
