@@ -386,12 +386,14 @@ def test_auto_draws_further_components_until_two_starts_meet(
     # and n_restarts - 1 component starts.
     planned = 3 + n_restarts
 
-    def dictionary(*args, **kwargs):
+    def dictionary(pools, *args, **kwargs):
         if not drawn[:-1]:
             return first
         extra = len(drawn) - planned
         if agree_at is not None and extra == agree_at:
-            return first.copy()
+            # In the orientation of the pools given: a component start turned
+            # round (pool 1 first) flips the pairs back.
+            return first.copy() if pools[0] is A else first[:, ::-1].copy()
         return own_dictionary()
 
     estimator = SelfLearningAligner(random_state=0, n_restarts=n_restarts)
@@ -411,6 +413,61 @@ def test_auto_draws_further_components_until_two_starts_meet(
             probes.append((start(), None, MIN_CONFIDENCE - 0.1))
     assert len(drawn) == planned + expected_extra
     assert drawn[planned:] == ["components"] * expected_extra
+
+
+@pytest.mark.parametrize("init", ["auto", "components"])
+@pytest.mark.parametrize("turned", [False, True])
+def test_component_starts_map_onto_the_pool_of_fewer_dimensions(init, turned):
+    """Check which pool the component starts map onto the other.
+
+    The pools' effective numbers of dimensions are set so that pool 0 has
+    more (``turned=False``) or fewer. Each start is given the map that is
+    right for the pools in the order it receives them (a semi-orthogonal Q
+    from 12 columns to 16, or its transpose): every start, turned round or
+    not, must then return the true pairs as (row of pool 0, row of pool 1).
+    """
+    A, B, order, Q = _isometric_pools(seed=4, n=300, d=12, d_out=16)
+    orders = []
+
+    def start(pools, **kwargs):
+        given = pools[0] is A
+        orders.append("given" if given else "turned")
+        return Q if given else Q.T
+
+    ratios = {id(A): 5.0 if turned else 9.0, id(B): 7.0}
+    estimator = SelfLearningAligner(init=init, random_state=0, n_restarts=3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(unsupervised, "anchor_start", lambda *a, **k: (Q, 0))
+        patch.setattr(unsupervised, "component_start", start)
+        patch.setattr(unsupervised, "_participation_ratio", lambda p: ratios[id(p)])
+        patch.setattr(estimator, "_initial_dictionary", lambda *a: None)
+        # Without probes, init="auto" draws all its component starts.
+        for draw in unsupervised._starts(
+            estimator, [A, B], 10, np.random.RandomState(0)
+        ):
+            dictionary = draw()
+            if dictionary is None:
+                continue
+            assert dictionary.shape[0] > 0.9 * A.shape[0]
+            assert _precision(dictionary, order) == 1.0
+            assert np.all(np.diff(dictionary[:, 0]) >= 0)
+            if len(orders) == 3:
+                break
+    assert orders == ["turned" if turned else "given"] * 3
+
+
+def test_participation_ratio_counts_the_directions_of_the_spread():
+    """Check the effective dimension of standardised pools of known spread."""
+    rng = np.random.default_rng(0)
+    isotropic = rng.normal(size=(4000, 20))
+    assert 18 < unsupervised._participation_ratio(isotropic) <= 20
+    # Five strong directions among twenty.
+    scales = np.r_[np.full(5, 10.0), np.full(15, 0.1)]
+    assert 4.5 < unsupervised._participation_ratio(isotropic * scales) < 5.5
+    # The ratio reads the directions of the rows, not their units.
+    assert unsupervised._participation_ratio(isotropic * 3.0) == pytest.approx(
+        unsupervised._participation_ratio(isotropic)
+    )
 
 
 def test_untrusted_runs_are_ranked_by_objective():
