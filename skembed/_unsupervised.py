@@ -1298,9 +1298,9 @@ def _starts(estimator, pools, csls_k, random_state, probes=()):
         yield lambda: warm_dictionary(estimator, init, pools, csls_k)
         return
 
-    def refined(rotation):
+    def refined(rotation, ordered=pools):
         return start_dictionary(
-            pools,
+            ordered,
             rotation,
             csls_k=csls_k,
             random_state=random_state,
@@ -1346,13 +1346,7 @@ def _starts(estimator, pools, csls_k, random_state, probes=()):
                 random_state=random_state,
                 working_memory=budget,
             )
-            dictionary = start_dictionary(
-                ordered,
-                rotation,
-                csls_k=csls_k,
-                random_state=random_state,
-                working_memory=budget,
-            )
+            dictionary = refined(rotation, ordered)
             if not reverse:
                 return dictionary
             dictionary = dictionary[:, ::-1]
