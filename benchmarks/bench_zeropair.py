@@ -17,18 +17,27 @@ pools alone. Reported per case:
   map at 0.949 from one at 0.955;
 - top-1 on the pool rows themselves (shuffled pools only: their true pairs);
 - warm starts only: held-out top-1 of the warm map itself, before fit;
-- the references, shuffled pools only: held-out top-1 of the two maps that
+- the references, shuffled pools: held-out top-1 of the two maps that
   the default chooses between, fitted with the pools' true pairs: centred
   Procrustes (``with pairs``) and the ridge regression of the target view
   onto the source view (``ridge with pairs``, ``RidgeAligner(reference=0)``),
   with their mean over the further sets in brackets, and the same for the
   ridge map plus its kernel correction (``kernel with pairs``,
-  ``KernelResidualAligner(reference=0)``, defaults);
+  ``KernelResidualAligner(reference=0)``, defaults); disjoint pools have no
+  true pairs, so there ``with pairs`` is centred Procrustes fitted on the
+  true pairs of as many other texts (in no pool, not held out, in no
+  further set; ``-`` when the corpus has too few left);
 - ``kernel on dictionary``: held-out top-1 (further-set mean in brackets) of
   that kernel-corrected map refitted on the pairs of the fitted aligner's
   ``dictionary_``, still without a known pair: a map that
   ``SelfLearningAligner`` does not return (it is not affine), which a user
   fits in one line;
+- ``pool CSLS``: how well a map matches the two pools, as the search
+  judges its maps: the mean CSLS score of every pool-0 row's best match
+  among the pool-1 rows (``skembed.kneighbors``, ``method="csls"``), in the
+  shared space of the fitted aligner, then of the ``with pairs`` map. Where
+  the fitted map scores higher, the search's own measure prefers it to a
+  right map: the pools alone do not single out the right map by it;
 - the map the fit returned (``orthogonal`` or ``ridge``, ``-`` when a base
   was given; see ``SelfLearningAligner.final_map_scores_``);
 - ``confidence_`` (label-free, see SelfLearningAligner) and whether fit warned
@@ -98,6 +107,7 @@ from skembed import (
     RidgeAligner,
     SelfLearningAligner,
     UnsupervisedAlignmentWarning,
+    kneighbors,
 )
 from skembed.metrics import retrieval_accuracy
 
@@ -133,12 +143,24 @@ def pools(n_items, size, setting, rng):
     return test, items_0, items_1
 
 
+def _unused(n_items, test, items_0, items_1, seed):
+    """The texts in no pool and not held out, in a fixed random order."""
+    unused = np.setdiff1d(np.arange(n_items), np.concatenate([test, items_0, items_1]))
+    return np.random.default_rng([seed, unused.size]).permutation(unused)
+
+
 def further_sets(n_items, test, items_0, items_1, seed):
     """Up to ``N_MORE_SETS`` sets of ``N_TEST`` texts in no pool and not held out."""
-    unused = np.setdiff1d(np.arange(n_items), np.concatenate([test, items_0, items_1]))
-    unused = np.random.default_rng([seed, unused.size]).permutation(unused)
+    unused = _unused(n_items, test, items_0, items_1, seed)
     n_sets = min(N_MORE_SETS, unused.size // N_TEST)
     return [unused[k * N_TEST : (k + 1) * N_TEST] for k in range(n_sets)]
+
+
+def other_texts(n_items, test, items_0, items_1, seed, size):
+    """``size`` texts in no pool, not held out and in no further set, or None."""
+    unused = _unused(n_items, test, items_0, items_1, seed)
+    rest = unused[min(N_MORE_SETS, unused.size // N_TEST) * N_TEST :]
+    return rest[:size] if rest.size >= size else None
 
 
 def top1(aligner, source, target):
@@ -148,6 +170,13 @@ def top1(aligner, source, target):
         retrieval_accuracy(Z[0], Z[1], method="nn"),
         retrieval_accuracy(Z[0], Z[1], method="csls"),
     )
+
+
+def pool_csls(aligner, X0, X1):
+    """Mean CSLS score of every pool-0 row's best match among the pool-1 rows."""
+    Z = aligner._transform_views([X0, X1])
+    scores, _ = kneighbors(Z[0], Z[1], 1, method="csls")
+    return float(scores.mean())
 
 
 def nn_top1(aligner, views, source, target, sets):
@@ -186,8 +215,17 @@ def run_case(
         [X0[dictionary[:, 0]], X1[dictionary[:, 1]]]
     )
     refit_nn = nn_top1(refit, views, source, target, [test, *further])
-    pool_nn = paired_nn = ridge_nn = kernel_nn = None
-    if setting == "shuffled":
+    pool_nn = paired_nn = ridge_nn = kernel_nn = paired = None
+    if setting == "disjoint":
+        # No true pairs in the pools: the reference is fitted on as many
+        # other texts, a map of the quality that pairs would give.
+        others = other_texts(views[source].shape[0], test, items_0, items_1, seed, size)
+        if others is not None:
+            paired = ProcrustesAligner(center=True, normalize="l2").fit(
+                [views[source][others], views[target][others]]
+            )
+            paired_nn = nn_top1(paired, views, source, target, [test, *further])
+    else:
         # Row i of X0 and row partner[i] of X1 embed the same text.
         partner = np.argsort(items_1)[np.searchsorted(np.sort(items_1), items_0)]
         pool_nn, _ = top1(aligner, X0, X1[partner])
@@ -200,6 +238,8 @@ def run_case(
             nn_top1(reference, views, source, target, [test, *further])
             for reference in (paired, ridge, kernel)
         )
+    fit_csls = pool_csls(aligner, X0, X1)
+    paired_csls = None if paired is None else pool_csls(paired, X0, X1)
     scores = aligner.final_map_scores_
     if scores is None:
         final = "-"
@@ -220,6 +260,8 @@ def run_case(
         "ridge_nn": ridge_nn,
         "kernel_nn": kernel_nn,
         "refit_nn": refit_nn,
+        "fit_csls": fit_csls,
+        "paired_csls": paired_csls,
         "final": final,
         "confidence": aligner.confidence_,
         "agreement": aligner.start_agreement_,
@@ -235,7 +277,8 @@ def run_case(
 HEADER = (
     "| pair | pools | setting | seed | start | start alone | held-out top-1 | "
     "held-out CSLS | further sets top-1, mean (range) | pool top-1 | with pairs | "
-    "ridge with pairs | kernel with pairs | kernel on dictionary | map | "
+    "ridge with pairs | kernel with pairs | kernel on dictionary | "
+    "pool CSLS, fitted / with pairs | map | "
     "confidence | agreement | warned | "
     "fit wall s | "
     "fit CPU s | load |"
@@ -256,13 +299,16 @@ def format_row(r):
         for scores in (r["paired_nn"], r["ridge_nn"], r["kernel_nn"], r["refit_nn"])
     )
     alone = "-" if r["start_nn"] is None else f"{r['start_nn']:.3f}"
+    fit_csls = f"{r['fit_csls']:.4f} / " + (
+        "-" if r["paired_csls"] is None else f"{r['paired_csls']:.4f}"
+    )
     more = r["more_nn"]
     further = f"{np.mean(more):.3f} ({min(more):.3f}-{max(more):.3f})" if more else "-"
     return (
         f"| {r['pair']} | {r['size']} | {r['setting']} | {r['seed']} | {r['start']} "
         f"| {alone} | {r['held_nn']:.3f} | {r['held_csls']:.3f} | {further} | {pool} | "
         f"{paired} | "
-        f"{ridge} | {kernel} | {refit} | {r['final']} | "
+        f"{ridge} | {kernel} | {refit} | {fit_csls} | {r['final']} | "
         f"{r['confidence']:.3f} | {r['agreement']:.3f} | "
         f"{'yes' if r['warned'] else 'no'} | "
         f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['load']:.1f} |"

@@ -175,8 +175,14 @@ def test_zero_pair_benchmark_runs():
         if cells[2] == "shuffled":
             for reference in cells[10:13]:
                 assert re.fullmatch(_WITH_FURTHER, reference)
+        else:
+            # Disjoint pools: Procrustes with the true pairs of other texts.
+            assert re.fullmatch(_WITH_FURTHER, cells[10]), row
+            assert cells[11:13] == ["-", "-"], row
         # The kernel correction refitted on the dictionary found, every case.
         assert re.fullmatch(_WITH_FURTHER, cells[13]), row
+        # How well the fitted map and the map with pairs match the pools.
+        assert re.fullmatch(r"-?\d\.\d{4} / -?\d\.\d{4}", cells[14]), row
     # A warm row reports the warm map's own top-1; a cold one has none.
     assert not any("| warm | - |" in row for row in rows)
     assert sum("| auto | - |" in row for row in rows) == 1
