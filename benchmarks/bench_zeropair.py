@@ -38,6 +38,13 @@ pools alone. Reported per case:
   shared space of the fitted aligner, then of the ``with pairs`` map. Where
   the fitted map scores higher, the search's own measure prefers it to a
   right map: the pools alone do not single out the right map by it;
+- ``fresh CSLS``: the same measure on texts neither map has seen, different
+  on the two sides: the source-model rows of the first half of the further
+  sets against the target-model rows of the second half (``-`` with fewer
+  than two further sets). A fitted map that beats the map with pairs on its
+  pools but not on fresh texts is fitted to its pools' particular rows.
+  The measure depends on the numbers of rows: compare the two maps on the
+  same rows, not one map across the two columns;
 - the map the fit returned (``orthogonal`` or ``ridge``, ``-`` when a base
   was given; see ``SelfLearningAligner.final_map_scores_``);
 - ``confidence_`` (label-free, see SelfLearningAligner) and whether fit warned
@@ -240,6 +247,15 @@ def run_case(
         )
     fit_csls = pool_csls(aligner, X0, X1)
     paired_csls = None if paired is None else pool_csls(paired, X0, X1)
+    fresh_fit = fresh_paired = None
+    half = len(further) // 2
+    if half:
+        # Different texts on the two sides, as in disjoint pools.
+        fresh_0 = views[source][np.concatenate(further[:half])]
+        fresh_1 = views[target][np.concatenate(further[half : 2 * half])]
+        fresh_fit = pool_csls(aligner, fresh_0, fresh_1)
+        if paired is not None:
+            fresh_paired = pool_csls(paired, fresh_0, fresh_1)
     scores = aligner.final_map_scores_
     if scores is None:
         final = "-"
@@ -262,6 +278,8 @@ def run_case(
         "refit_nn": refit_nn,
         "fit_csls": fit_csls,
         "paired_csls": paired_csls,
+        "fresh_fit": fresh_fit,
+        "fresh_paired": fresh_paired,
         "final": final,
         "confidence": aligner.confidence_,
         "agreement": aligner.start_agreement_,
@@ -278,7 +296,7 @@ HEADER = (
     "| pair | pools | setting | seed | start | start alone | held-out top-1 | "
     "held-out CSLS | further sets top-1, mean (range) | pool top-1 | with pairs | "
     "ridge with pairs | kernel with pairs | kernel on dictionary | "
-    "pool CSLS, fitted / with pairs | map | "
+    "pool CSLS, fitted / with pairs | fresh CSLS, fitted / with pairs | map | "
     "confidence | agreement | warned | "
     "fit wall s | "
     "fit CPU s | load |"
@@ -292,6 +310,10 @@ def _with_further(scores):
     return f"{scores[0]:.3f} ({np.mean(scores[1:]):.3f})"
 
 
+def _or_dash(value, template):
+    return "-" if value is None else template.format(value)
+
+
 def format_row(r):
     pool = "-" if r["pool_nn"] is None else f"{r['pool_nn']:.3f}"
     paired, ridge, kernel, refit = (
@@ -299,8 +321,12 @@ def format_row(r):
         for scores in (r["paired_nn"], r["ridge_nn"], r["kernel_nn"], r["refit_nn"])
     )
     alone = "-" if r["start_nn"] is None else f"{r['start_nn']:.3f}"
-    fit_csls = f"{r['fit_csls']:.4f} / " + (
-        "-" if r["paired_csls"] is None else f"{r['paired_csls']:.4f}"
+    fit_csls, fresh_csls = (
+        "-" if fitted is None else f"{fitted:.4f} / " + _or_dash(paired, "{:.4f}")
+        for fitted, paired in (
+            (r["fit_csls"], r["paired_csls"]),
+            (r["fresh_fit"], r["fresh_paired"]),
+        )
     )
     more = r["more_nn"]
     further = f"{np.mean(more):.3f} ({min(more):.3f}-{max(more):.3f})" if more else "-"
@@ -308,7 +334,7 @@ def format_row(r):
         f"| {r['pair']} | {r['size']} | {r['setting']} | {r['seed']} | {r['start']} "
         f"| {alone} | {r['held_nn']:.3f} | {r['held_csls']:.3f} | {further} | {pool} | "
         f"{paired} | "
-        f"{ridge} | {kernel} | {refit} | {fit_csls} | {r['final']} | "
+        f"{ridge} | {kernel} | {refit} | {fit_csls} | {fresh_csls} | {r['final']} | "
         f"{r['confidence']:.3f} | {r['agreement']:.3f} | "
         f"{'yes' if r['warned'] else 'no'} | "
         f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['load']:.1f} |"
