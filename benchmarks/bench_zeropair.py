@@ -151,22 +151,26 @@ def pools(n_items, size, setting, rng):
 
 
 def _unused(n_items, test, items_0, items_1, seed):
-    """The texts in no pool and not held out, in a fixed random order."""
+    """The further sets of texts in no pool and not held out, and the rest.
+
+    Up to ``N_MORE_SETS`` sets of ``N_TEST`` texts, then the texts left, all
+    in one fixed random order.
+    """
     unused = np.setdiff1d(np.arange(n_items), np.concatenate([test, items_0, items_1]))
-    return np.random.default_rng([seed, unused.size]).permutation(unused)
+    unused = np.random.default_rng([seed, unused.size]).permutation(unused)
+    n_sets = min(N_MORE_SETS, unused.size // N_TEST)
+    sets = [unused[k * N_TEST : (k + 1) * N_TEST] for k in range(n_sets)]
+    return sets, unused[n_sets * N_TEST :]
 
 
 def further_sets(n_items, test, items_0, items_1, seed):
     """Up to ``N_MORE_SETS`` sets of ``N_TEST`` texts in no pool and not held out."""
-    unused = _unused(n_items, test, items_0, items_1, seed)
-    n_sets = min(N_MORE_SETS, unused.size // N_TEST)
-    return [unused[k * N_TEST : (k + 1) * N_TEST] for k in range(n_sets)]
+    return _unused(n_items, test, items_0, items_1, seed)[0]
 
 
 def other_texts(n_items, test, items_0, items_1, seed, size):
     """``size`` texts in no pool, not held out and in no further set, or None."""
-    unused = _unused(n_items, test, items_0, items_1, seed)
-    rest = unused[min(N_MORE_SETS, unused.size // N_TEST) * N_TEST :]
+    rest = _unused(n_items, test, items_0, items_1, seed)[1]
     return rest[:size] if rest.size >= size else None
 
 
