@@ -150,8 +150,8 @@ def pools(n_items, size, setting, rng):
     return test, items_0, items_1
 
 
-def _unused(n_items, test, items_0, items_1, seed):
-    """The further sets of texts in no pool and not held out, and the rest.
+def further_sets(n_items, test, items_0, items_1, seed):
+    """The texts in no pool and not held out: further sets, and the rest.
 
     Up to ``N_MORE_SETS`` sets of ``N_TEST`` texts, then the texts left, all
     in one fixed random order.
@@ -161,17 +161,6 @@ def _unused(n_items, test, items_0, items_1, seed):
     n_sets = min(N_MORE_SETS, unused.size // N_TEST)
     sets = [unused[k * N_TEST : (k + 1) * N_TEST] for k in range(n_sets)]
     return sets, unused[n_sets * N_TEST :]
-
-
-def further_sets(n_items, test, items_0, items_1, seed):
-    """Up to ``N_MORE_SETS`` sets of ``N_TEST`` texts in no pool and not held out."""
-    return _unused(n_items, test, items_0, items_1, seed)[0]
-
-
-def other_texts(n_items, test, items_0, items_1, seed, size):
-    """``size`` texts in no pool, not held out and in no further set, or None."""
-    rest = _unused(n_items, test, items_0, items_1, seed)[1]
-    return rest[:size] if rest.size >= size else None
 
 
 def top1(aligner, source, target):
@@ -213,7 +202,7 @@ def run_case(
         aligner.fit([X0, X1])
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     held_nn, held_csls = top1(aligner, views[source][test], views[target][test])
-    further = further_sets(views[source].shape[0], test, items_0, items_1, seed)
+    further, rest = further_sets(views[source].shape[0], test, items_0, items_1, seed)
     more_nn = nn_top1(aligner, views, source, target, further)
     start_nn = None
     if not isinstance(init, str):
@@ -230,8 +219,8 @@ def run_case(
     if setting == "disjoint":
         # No true pairs in the pools: the reference is fitted on as many
         # other texts, a map of the quality that pairs would give.
-        others = other_texts(views[source].shape[0], test, items_0, items_1, seed, size)
-        if others is not None:
+        if rest.size >= size:
+            others = rest[:size]
             paired = ProcrustesAligner(center=True, normalize="l2").fit(
                 [views[source][others], views[target][others]]
             )
