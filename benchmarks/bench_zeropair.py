@@ -163,9 +163,14 @@ def further_sets(n_items, test, items_0, items_1, seed):
     return sets, unused[n_sets * N_TEST :]
 
 
+def shared(aligner, source, target):
+    """Source rows (view 0) and target rows (view 1) in the centred shared space."""
+    return aligner.transform_view(source, 0), aligner.transform_view(target, 1)
+
+
 def top1(aligner, source, target):
     """Top-1 retrieval, nearest neighbour and CSLS, in the centred shared space."""
-    Z = aligner._transform_views([source, target])
+    Z = shared(aligner, source, target)
     return (
         retrieval_accuracy(Z[0], Z[1], method="nn"),
         retrieval_accuracy(Z[0], Z[1], method="csls"),
@@ -174,7 +179,7 @@ def top1(aligner, source, target):
 
 def pool_csls(aligner, X0, X1):
     """Mean CSLS score of every pool-0 row's best match among the pool-1 rows."""
-    Z = aligner._transform_views([X0, X1])
+    Z = shared(aligner, X0, X1)
     scores, _ = kneighbors(Z[0], Z[1], 1, method="csls")
     return float(scores.mean())
 
