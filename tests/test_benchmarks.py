@@ -161,8 +161,10 @@ def test_zero_pair_benchmark_runs():
         assert bases[setting] in stdout
         assert restarts[setting] in stdout
         rows += [line for line in stdout.splitlines() if "| 1000 |" in line]
+        header = next(line for line in stdout.splitlines() if "| pair |" in line)
     assert len(rows) == 3
     assert sum("| shuffled |" in row for row in rows) == 2
+    assert "| leading-32 CSLS, fitted / with pairs |" in header
     # Every WordNet case is also scored on five further sets of 2,000 texts in
     # no pool: their mean, within their range; the shuffled references and the
     # refit on the dictionary too.
@@ -182,8 +184,9 @@ def test_zero_pair_benchmark_runs():
         # The kernel correction refitted on the dictionary found, every case.
         assert re.fullmatch(_WITH_FURTHER, cells[13]), row
         # How well the fitted map and the map with pairs match the pools.
-        # The same on texts in no pool, different on the two sides.
-        for measure in cells[14:16]:
+        # The same on texts in no pool, different on the two sides; and on
+        # the pools within pool 1's leading principal directions.
+        for measure in cells[14:17]:
             assert re.fullmatch(r"-?\d\.\d{4} / -?\d\.\d{4}", measure), row
     # A warm row reports the warm map's own top-1; a cold one has none.
     assert not any("| warm | - |" in row for row in rows)
