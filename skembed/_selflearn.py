@@ -574,13 +574,16 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     well under 0.9 (on WordNet glosses, wordllama256 -> minilm, shuffled pools of
     10,000: 0.66-0.69 at 0.94 held-out top-1), and the second start that
     confirms it spares the others. When no cold start reaches 0.5, starts
-    whose probes share a tenth of their pairs are preferred, the most
-    confident of them (on pools of different texts a right start can score
-    below the control, while failed starts share nothing), and
-    that start is run on to convergence. If it is still below 0.5 (as on
-    pools of different items), it is refined instead by rounds that keep
-    every row's best match in either direction, which drift less there
-    than mutual pairs, and kept, with its warning.
+    whose probes share a tenth of their pairs are preferred (on pools of
+    different texts a right start can score below the control, while failed
+    starts share nothing), the one whose map matches the pools best within
+    the 32 leading principal directions of the mapped second pool (the mean
+    CSLS score of the first pool's best matches there; their confidences,
+    all low, do not rank them), and that start is run on to convergence.
+    If it is still below 0.5 (as on pools of different items), it is
+    refined instead by rounds that keep every row's best match in either
+    direction, which drift less there than mutual pairs, and kept, with its
+    warning.
     Otherwise the most confident start is run on to convergence (a start can
     creep for a dozen rounds before it takes off: on WordNet glosses,
     wordllama256 -> minilm, shuffled pools of 5,000, a start probed at 0.09

@@ -15,6 +15,8 @@ import warnings
 import numpy as np
 import pytest
 import scipy.linalg
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import ortho_group
@@ -1116,6 +1118,101 @@ def test_failed_search_anneals_the_start_with_the_highest_objective():
     assert kept == 1
     assert value == 0.8
     assert_array_equal(run["dictionary"], initials[1])
+
+
+def test_agreeing_untrusted_starts_are_ranked_by_leading_score():
+    """Check which of the agreeing starts a search that trusted none runs on.
+
+    Three starts, none trusted; the first and the third agree. The first is
+    the more confident of the two, the third scores higher within the pools'
+    leading directions: the third is kept and run on by union rounds.
+    """
+    A, B, _, _ = _isometric_pools(seed=3, n=200)
+    rows = np.arange(40)
+    initials = [np.column_stack([rows, (rows + k) % 200]) for k in (1, 2, 3)]
+    confidences = iter([0.3, -0.2, 0.1, -0.1])
+    leading = {1: 0.20, 2: 0.90, 3: 0.30}
+    unions = []
+
+    def self_learn(blocks, pools, seeds, dictionary, *args, union=False, **kwargs):
+        unions.append((dictionary, union))
+        return {"dictionary": dictionary}
+
+    def converged(estimator, blocks, pools, dictionary, *args):
+        return {"dictionary": dictionary}, -0.1
+
+    estimator = SelfLearningAligner(random_state=0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            unsupervised,
+            "_starts",
+            lambda *args: (lambda d=d: d for d in initials),
+        )
+        patch.setattr(unsupervised, "_rounds", lambda *a, **k: (a[3], 1, 0.0))
+        patch.setattr(unsupervised, "cross_fitted_share", lambda *a: 0.0)
+        patch.setattr(unsupervised, "calibrate", lambda *a: next(confidences))
+        patch.setattr(unsupervised, "_agreeing", lambda probes: [0, 2])
+        patch.setattr(
+            unsupervised,
+            "leading_score",
+            lambda estimator, blocks, pools, dictionary, csls_k: leading[
+                int(dictionary[0, 1])
+            ],
+        )
+        patch.setattr(unsupervised, "_converged_run", converged)
+        patch.setattr(estimator, "_fit_base", lambda blocks, dictionary: None)
+        patch.setattr(estimator, "_induce", lambda *a, **k: (initials[0], 0.0))
+        patch.setattr(estimator, "_self_learn", self_learn)
+        probes = []
+        run, value, kept = unsupervised.search_starts(
+            estimator, [A, B], [A, B], 10, np.random.RandomState(0), 0.5, probes
+        )
+    assert len(probes) == 3
+    assert kept == 2
+    assert len(unions) == 1
+    assert_array_equal(unions[0][0], initials[2])
+    assert unions[0][1] is True
+    assert_array_equal(run["dictionary"], initials[2])
+
+
+def test_leading_score_prefers_true_pairs_to_random_ones():
+    """Check that the map of the true pairs scores above a random dictionary's.
+
+    Shuffled rotated copies: under the true map every row of the first pool
+    has an exact copy among the second pool's rows, which scores far above
+    the best match a map of random pairs leaves.
+    """
+    # 48 columns, of which the score keeps the 32 leading directions.
+    A, B, order, _ = _isometric_pools(seed=4, n=300, d=48)
+    estimator = SelfLearningAligner(random_state=0)
+    true = np.column_stack([order, np.arange(300)])
+    rng = np.random.default_rng(4)
+    random = np.column_stack([rng.permutation(300), rng.permutation(300)])
+    scores = [
+        unsupervised.leading_score(estimator, [A, B], [A, B], d, 10)
+        for d in (true, random)
+    ]
+    assert scores[0] > scores[1] + 0.05
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16))
+def test_leading_score_is_invariant_under_rotations_of_the_pools(seed):
+    """Check that rotating either pool leaves the leading score unchanged.
+
+    The base fitted on the rotated pools absorbs the rotations, so the mapped
+    pools turn by one common rotation, and their leading directions with
+    them (up to signs, which change both pools' projections alike).
+    """
+    A, B, _, _ = _isometric_pools(seed=5, n=240, d=48)
+    rng = np.random.default_rng(seed)
+    dictionary = np.column_stack([rng.permutation(240), rng.permutation(240)])
+    Q0, Q1 = (ortho_group.rvs(48, random_state=seed + k) for k in (0, 1))
+    estimator = SelfLearningAligner(random_state=0)
+    score = unsupervised.leading_score(estimator, [A, B], [A, B], dictionary, 10)
+    turned = [A @ Q0, B @ Q1]
+    rotated = unsupervised.leading_score(estimator, turned, turned, dictionary, 10)
+    assert rotated == pytest.approx(score, abs=1e-9)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
