@@ -36,7 +36,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skembed._linalg import orthogonal_factor
 from skembed._neighbors import kneighbors, mutual_matches, neighbourhood_mean_operator
 from skembed._parallel import single_threaded_blas
-from skembed._stats import chunk_rows, search_chunk_rows, unit_rows
+from skembed._stats import chunk_rows, search_chunk_rows, unit_rows, view_moments
 
 __all__ = [
     "MIN_AGREEMENT",
@@ -1467,7 +1467,7 @@ def leading_score(estimator, blocks, pools, dictionary, csls_k):
     The base is fitted on the dictionary's pairs, both pools are mapped into
     its shared space and centred, projected onto the ``_LEADING_DIRECTIONS``
     leading principal directions of the mapped pool 1 (eigenvectors of its
-    float64 Gram matrix, accumulated in chunks) and set to unit length; the
+    float64 Gram matrix, from the statistics engine) and set to unit length; the
     score is the mean, over the rows of pool 0, of the CSLS score of their
     best match among the rows of pool 1. The search's objective scores the
     same matches in every direction, and there a map fitted to its pools'
@@ -1479,15 +1479,9 @@ def leading_score(estimator, blocks, pools, dictionary, csls_k):
     """
     aligner = estimator._fit_base(blocks, dictionary)
     mapped = estimator._centred_maps(aligner, pools)
-    target = mapped[1]
-    width = target.shape[1]
-    gram = np.zeros((width, width))
-    step = chunk_rows(8 * width, estimator._budget() * 2**20)
-    for start in range(0, target.shape[0], step):
-        chunk = target[start : start + step].astype(np.float64)
-        gram += chunk.T @ chunk
+    gram = view_moments([mapped[1]], request={"gram": True}).centered_gram(0)
     # eigh returns ascending eigenvalues: the leading directions come last.
-    n_directions = min(_LEADING_DIRECTIONS, width)
+    n_directions = min(_LEADING_DIRECTIONS, gram.shape[0])
     directions = np.linalg.eigh(gram)[1][:, ::-1][:, :n_directions]
     projected = [unit_rows(Z @ directions.astype(Z.dtype)) for Z in mapped]
     k = int(min(csls_k, projected[0].shape[0], projected[1].shape[0]))
