@@ -473,21 +473,32 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 f"of index rows ({self.n_index_})."
             )
         k = int(k)
-        csls = self.method == "csls"
-        if csls:
-            if not hasattr(self, "penalties_"):
-                raise ValueError(
-                    'method="csls" needs the index rows\' penalties: call '
-                    "fit_queries(queries) with a sample of queries first, or use "
-                    'method="nn".'
-                )
-            if self.csls_k > self.n_index_:
-                raise ValueError(
-                    f"csls_k={self.csls_k} exceeds the number of index rows "
-                    f"({self.n_index_}); lower csls_k."
-                )
-        prepared = self._prepare(queries, self._dtype, self._query_mean())
+        self._check_csls()
+        return self._search_prepared(
+            self._prepare(queries, self._dtype, self._query_mean()), k
+        )
+
+    def _check_csls(self, name=None):
+        """CSLS needs the rows' penalties and at most ``n_index_`` neighbours."""
+        if self.method != "csls":
+            return
+        where = "" if name is None else f"{name}: "
+        if not hasattr(self, "penalties_"):
+            raise ValueError(
+                f'{where}method="csls" needs the index rows\' penalties: call '
+                "fit_queries(queries) with a sample of queries first, or use "
+                'method="nn".'
+            )
+        if self.csls_k > self.n_index_:
+            raise ValueError(
+                f"{where}csls_k={self.csls_k} exceeds the number of index rows "
+                f"({self.n_index_}); lower csls_k."
+            )
+
+    def _search_prepared(self, prepared, k):
+        """:meth:`kneighbors` of queries already prepared like the index rows."""
         if self.faiss_index_ is None:
+            csls = self.method == "csls"
             return search_unit_index(
                 prepared,
                 self._rows,
