@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from skembed._cca import CCAAligner
     from skembed._concat import EmbeddingConcatenator
     from skembed._contrastive import ContrastiveAligner
-    from skembed._index import EmbeddingIndex
+    from skembed._index import EmbeddingIndex, fused_kneighbors
     from skembed._io import load_aligner, save_aligner
     from skembed._linear import RidgeAligner
     from skembed._neighbors import csls_penalties, kneighbors
@@ -48,6 +48,7 @@ _PUBLIC = {
     "TextEmbedder": "skembed._text",
     "UnsupervisedAlignmentWarning": "skembed.exceptions",
     "csls_penalties": "skembed._neighbors",
+    "fused_kneighbors": "skembed._index",
     "kneighbors": "skembed._neighbors",
     "load_aligner": "skembed._io",
     "save_aligner": "skembed._io",
@@ -71,6 +72,7 @@ __all__ = [
     "TextEmbedder",
     "UnsupervisedAlignmentWarning",
     "csls_penalties",
+    "fused_kneighbors",
     "kneighbors",
     "load_aligner",
     "save_aligner",

@@ -28,10 +28,10 @@ from skembed._neighbors import (
     shortlist_dots,
     unit_index_penalties,
 )
-from skembed._params import NumbersAreNotFlagsMixin
+from skembed._params import NumbersAreNotFlagsMixin, validate_params
 from skembed._stats import chunk_rows, divide_by_row_norms
 
-__all__ = ["EmbeddingIndex"]
+__all__ = ["EmbeddingIndex", "fused_kneighbors"]
 
 _BACKENDS = ("numpy", "faiss-flat", "faiss-hnsw")
 
@@ -615,3 +615,227 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         return tags
+
+
+def _stored_rows(index, rows):
+    """Prepared index rows at ``rows`` (non-negative ints): ``rows.shape + (d,)``."""
+    if index.faiss_index_ is None:
+        return index._rows[rows]
+    flat = index.faiss_index_.reconstruct_batch(np.ascontiguousarray(rows.ravel()))
+    return flat.reshape(*rows.shape, -1)
+
+
+def _row_scores(index, prepared, rows):
+    """Each query's score of the index rows ``rows[i]``, computed from the rows.
+
+    Cosine, or for CSLS ``2 cos - r(t)``: :meth:`EmbeddingIndex.kneighbors`'
+    score plus the query's own penalty, a constant along the query that ranks
+    nothing. Each score is a function of its query and row alone (float64
+    dots of the stored rows, :func:`shortlist_dots`), so it does not depend on
+    the batch. Missing rows (-1) score ``-inf``.
+    """
+    scores = np.empty(rows.shape)
+    # Stored rows are gathered for a few thousand pairs at a time.
+    step = max(1, 4096 // max(rows.shape[1], 1))
+    for start in range(0, rows.shape[0], step):
+        part = rows[start : start + step]
+        stored = _stored_rows(index, np.maximum(part, 0))
+        scores[start : start + step] = shortlist_dots(
+            prepared[start : start + step], stored
+        )
+    if index.method == "csls":
+        scores = 2 * scores - index.penalties_[np.maximum(rows, 0)]
+    scores[rows < 0] = -np.inf
+    return scores
+
+
+def _union_rows(shortlists):
+    """Per query, the distinct rows of several shortlists; -1 pads each row."""
+    rows = np.sort(np.concatenate(shortlists, axis=1), axis=1)
+    repeated = np.zeros(rows.shape, dtype=bool)
+    repeated[:, 1:] = rows[:, 1:] == rows[:, :-1]
+    return np.where(repeated, -1, rows)
+
+
+def _exact_shortlists(index):
+    """Whether the index's top-m holds every row scoring above its m-th.
+
+    The numpy backend and a flat FAISS index searched by cosine rank the whole
+    index; FAISS with CSLS re-ranks a cosine shortlist, and HNSW walks a graph.
+    """
+    return index.backend == "numpy" or (
+        index.backend == "faiss-flat" and index.method == "nn"
+    )
+
+
+@validate_params(
+    {
+        "searches": [list, tuple],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "weights": ["array-like", None],
+        "shortlist": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
+def fused_kneighbors(searches, n_neighbors=10, *, weights=None, shortlist=100):
+    """The best rows of one corpus for queries searched in several indexes at once.
+
+    Each search is an :class:`EmbeddingIndex` of the same corpus (the same
+    documents in the same row order, each in its own space: an old model's
+    index, and the same index translated into a new model's space) with the
+    queries in that index's space (the new model's queries translated into the
+    old space, and the queries themselves). A row's fused score is the
+    weighted sum of its scores in every index, so a document that two
+    imperfect searches both place high beats one that only a single search
+    likes: when the errors of two migrated setups differ, their sum ranks
+    better than either (see the :ref:`User Guide <migration>`).
+
+    Each index returns its ``shortlist`` best rows per query; every row of
+    their union is scored in every index from the stored rows, and the best
+    sums are kept. When every index ranks its whole index exactly (the numpy
+    backend, or ``"faiss-flat"`` by cosine), a row in no shortlist scores at
+    most each index's last shortlisted score, so the result is exact once
+    the ``n_neighbors``-th sum exceeds the sum of those; the shortlists of
+    the queries where it does not are doubled until it does, up to the whole
+    index. With an approximate index (``"faiss-hnsw"``, or FAISS with CSLS,
+    which re-ranks a cosine shortlist) the result is as approximate as its
+    shortlists.
+
+    Read more in the :ref:`User Guide <migration>`.
+
+    Parameters
+    ----------
+    searches : list of (EmbeddingIndex, array-like) pairs
+        At least one fitted index and the queries to search in it, of shape
+        (n_queries, n_features of that index); every index has the same
+        number of rows, every query array the same number of rows (row i of
+        each is the same query). CSLS indexes need their penalties
+        (:meth:`EmbeddingIndex.fit_queries`).
+    n_neighbors : int, default=10
+        Rows returned per query, at most the number of index rows.
+    weights : array-like of shape (n_searches,) or None, default=None
+        Positive weight of each search's score; None weighs them equally.
+    shortlist : int, default=100
+        Rows each index contributes per query at first (at least
+        ``n_neighbors``).
+
+    Returns
+    -------
+    scores : ndarray of shape (n_queries, n_neighbors), float64
+        Weighted sum of each row's scores, best first. An index's score is
+        the cosine, or for CSLS ``2 cos(q, t) - r(t)``: the score of
+        :meth:`EmbeddingIndex.kneighbors` plus the query's own penalty
+        ``r(q)``, a constant for the query that changes no rank.
+    indices : ndarray of shape (n_queries, n_neighbors), int64
+        Index rows, best first; equal sums in the order of their rows. An
+        approximate index can leave a query fewer rows: the missing places
+        hold -1 and score ``-inf``.
+
+    See Also
+    --------
+    EmbeddingIndex.kneighbors : The search of one index.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skembed import EmbeddingIndex, fused_kneighbors
+    >>> rng = np.random.default_rng(0)
+    >>> old = rng.standard_normal((200, 16))
+    >>> new = old @ rng.standard_normal((16, 12))
+    >>> searches = [
+    ...     (EmbeddingIndex().fit(old), old[:5] + 0.1 * rng.standard_normal((5, 16))),
+    ...     (EmbeddingIndex().fit(new), new[:5] + 0.1 * rng.standard_normal((5, 12))),
+    ... ]
+    >>> scores, rows = fused_kneighbors(searches, n_neighbors=3)
+    >>> rows[:, 0]
+    array([0, 1, 2, 3, 4])
+    """
+    searches = list(searches)
+    if not searches:
+        raise ValueError("searches is empty: pass at least one (index, queries) pair.")
+    prepared = []
+    for position, search in enumerate(searches):
+        if not (isinstance(search, (tuple, list)) and len(search) == 2):
+            raise TypeError(
+                f"searches[{position}] must be a pair (index, queries), got "
+                f"{type(search).__name__}."
+            )
+        index, queries = search
+        if not isinstance(index, EmbeddingIndex):
+            raise TypeError(
+                f"searches[{position}][0] must be a fitted EmbeddingIndex, got "
+                f"{type(index).__name__}."
+            )
+        queries = index._check_queries(queries, f"searches[{position}] queries")
+        index._check_csls(f"searches[{position}]")
+        prepared.append(index._prepare(queries, index._dtype, index._query_mean()))
+    indexes = [index for index, _ in searches]
+    n_index = indexes[0].n_index_
+    n_queries = prepared[0].shape[0]
+    for position, (index, rows) in enumerate(zip(indexes, prepared, strict=True)):
+        if index.n_index_ != n_index:
+            raise ValueError(
+                f"searches[{position}]'s index has {index.n_index_} rows and "
+                f"searches[0]'s {n_index}: fused indexes must hold the same "
+                "documents in the same order."
+            )
+        if rows.shape[0] != n_queries:
+            raise ValueError(
+                f"searches[{position}] has {rows.shape[0]} queries and "
+                f"searches[0] {n_queries}: row i of every query array must be "
+                "the same query."
+            )
+    if weights is None:
+        weights = np.ones(len(searches))
+    else:
+        weights = check_array(
+            weights, ensure_2d=False, dtype=np.float64, input_name="weights"
+        )
+        if weights.shape != (len(searches),) or not (weights > 0).all():
+            raise ValueError(
+                f"weights must hold one positive weight per search "
+                f"({len(searches)}), got {weights.tolist()}."
+            )
+    k = n_neighbors
+    if k > n_index:
+        raise ValueError(
+            f"n_neighbors={k} exceeds the number of index rows ({n_index})."
+        )
+    exact = all(_exact_shortlists(index) for index in indexes)
+    # A row outside every shortlist can exceed the certified bound by the
+    # rounding of the scores that ranked it (each index's margin, weighted).
+    margin = sum(
+        weight
+        * score_margin(index.n_features_in_, index._dtype, csls=index.method == "csls")
+        for weight, index in zip(weights, indexes, strict=True)
+    )
+    scores = np.full((n_queries, k), -np.inf)
+    indices = np.full((n_queries, k), -1, dtype=np.int64)
+    pending = np.arange(n_queries)
+    fetch = min(max(k, shortlist), n_index)
+    while pending.size:
+        lists = [
+            index._search_prepared(rows[pending], fetch)[1]
+            for index, rows in zip(indexes, prepared, strict=True)
+        ]
+        union = _union_rows(lists)
+        fused = np.zeros(union.shape)
+        floor = np.zeros(pending.size)
+        for weight, index, rows, found in zip(
+            weights, indexes, prepared, lists, strict=True
+        ):
+            fused += weight * _row_scores(index, rows[pending], union)
+            floor += weight * _row_scores(index, rows[pending], found[:, -1:])[:, 0]
+        # Best first, equal sums by row; padding (-1, -inf) last.
+        order = np.lexsort(
+            (np.where(union >= 0, union, np.iinfo(np.int64).max), -fused)
+        )[:, :k]
+        best = np.take_along_axis(fused, order, axis=1)
+        done = np.ones(pending.size, dtype=bool)
+        if exact and fetch < n_index:
+            done = best[:, -1] - floor > margin
+        scores[pending[done]] = best[done]
+        indices[pending[done]] = np.take_along_axis(union, order, axis=1)[done]
+        pending = pending[~done]
+        fetch = min(2 * fetch, n_index)
+    return scores, indices

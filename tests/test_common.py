@@ -170,6 +170,7 @@ def test_a_bool_for_a_numeric_argument_is_refused_by_name(qualname, name):
         "translate": lambda block: block,
         "input": "in.npy",
         "output": "out.npy",
+        "searches": [(skembed.EmbeddingIndex().fit(X), X)],
     }
     signature = inspect.signature(func)
     kwargs = {
