@@ -1716,6 +1716,63 @@ def test_search_checks_widths_and_backend(cli, capsys, monkeypatch, tmp_path):
     assert not (tmp_path / "n.npy").exists()
 
 
+def test_search_with_a_translated_index_sums_both_searches(
+    cli, capsys, monkeypatch, tmp_path
+):
+    """Check that --translated-index writes what fused_kneighbors returns for
+    the old index with translated queries and the translated index with the
+    queries as they are."""
+    folder, (A, B), _ = cli
+    model = load_aligner(folder / "model.npz")
+    A_new = model.translate(A, "old", "new")
+    np.save(tmp_path / "a_new.npy", A_new)
+    code, _, err = _search(
+        folder, capsys, monkeypatch,
+        "--translated-index", str(tmp_path / "a_new.npy"),
+        "--method", "csls", "--csls-k", "5", "--center", "separate", "-k", "4",
+        "--scores", str(tmp_path / "s.npy"), "-o", str(tmp_path / "n.npy"),
+    )  # fmt: skip
+    assert code == 0, err
+    queries = model.translate(B, "new", "old")
+    params = {"method": "csls", "csls_k": 5, "center": "separate"}
+    old_index = skembed.EmbeddingIndex(**params).fit(A).fit_queries(queries)
+    new_index = skembed.EmbeddingIndex(**params).fit(A_new).fit_queries(B)
+    scores, neighbors = skembed.fused_kneighbors(
+        [(old_index, queries), (new_index, B)], n_neighbors=4
+    )
+    assert_array_equal(np.load(tmp_path / "n.npy"), neighbors)
+    assert_allclose(np.load(tmp_path / "s.npy"), scores)
+    assert_array_equal(neighbors[:, 0], np.arange(len(A)))
+
+
+@pytest.mark.parametrize(
+    "rows, fragment",
+    [
+        (slice(0, 599), "has shape (599, 12), but it must hold the 600 index rows"),
+        (slice(None), "has shape (600, 11), but it must hold the 600 index rows"),
+    ],
+)
+def test_search_refuses_a_translated_index_of_another_shape(
+    cli, capsys, monkeypatch, tmp_path, rows, fragment
+):
+    folder, (A, _), _ = cli
+    stored = A[rows] if rows.stop is not None else A[:, :11]
+    np.save(tmp_path / "t.npy", stored)
+    code, _, err = _search(
+        folder, capsys, monkeypatch, "--translated-index", str(tmp_path / "t.npy"),
+        "-o", str(tmp_path / "n.npy"),
+    )  # fmt: skip
+    assert code == 2
+    assert fragment in err.splitlines()[-1] and "Traceback" not in err
+    assert not (tmp_path / "n.npy").exists()
+    code, _, err = _search(
+        folder, capsys, monkeypatch, "--translated-index", str(tmp_path / "t.npy"),
+        "-o", str(tmp_path / "t.npy"),
+    )  # fmt: skip
+    assert code == 2 and "is also an input of this command" in err
+    assert_array_equal(np.load(tmp_path / "t.npy"), stored)
+
+
 def test_search_separate_centring_needs_several_queries(
     cli, capsys, monkeypatch, tmp_path
 ):

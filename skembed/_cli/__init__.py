@@ -543,7 +543,10 @@ def build_parser():
             "their scores with --scores). With --method csls the hubness "
             "penalties of the index rows are estimated from the translated "
             "queries themselves, so search a representative batch of queries "
-            "(a few hundred or more) at once."
+            "(a few hundred or more) at once. With --translated-index, the same "
+            "index translated into the source model's space is searched too, "
+            "with the queries as they are, and every row ranked by the sum of "
+            "its two scores."
         ),
         examples=[
             "skembed search model.npz queries.npy index.npy --source new "
@@ -551,6 +554,8 @@ def build_parser():
             "skembed search model.npz queries.npy index.npy --source new "
             "--target old --method csls --center separate --scores scores.npy "
             "-o neighbors.csv",
+            "skembed search model.npz queries.npy index.npy --source new "
+            "--target old --translated-index index_new.npy -o neighbors.npy",
         ],
     )
     search.add_argument(
@@ -619,6 +624,16 @@ def build_parser():
         ),
     )
     search.add_argument(
+        "--translated-index",
+        metavar="FILE",
+        help=(
+            "the same index rows translated into the source model's space (by "
+            "`skembed translate`, in the same order): searched as well, with the "
+            "queries as they are, and each row ranked by the sum of its two "
+            "scores, which often finds more than either search alone"
+        ),
+    )
+    search.add_argument(
         "--scores",
         metavar="FILE",
         help="also write the score of every returned row (.npy or .csv)",
@@ -637,7 +652,7 @@ def build_parser():
 
 # -------------------------------------------------------------- validation
 def _csv_inputs(args):
-    inputs = ("a", "b", "input", "pairs", "queries", "index")
+    inputs = ("a", "b", "input", "pairs", "queries", "index", "translated_index")
     names = [getattr(args, key, None) for key in inputs]
     return [
         name

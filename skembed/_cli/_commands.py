@@ -38,7 +38,7 @@ from skembed._cli._files import (
     write_together,
 )
 from skembed._cli._quality import fit_quality
-from skembed._index import EmbeddingIndex
+from skembed._index import EmbeddingIndex, fused_kneighbors
 from skembed._io import load_aligner, save_aligner
 from skembed._registry import CLI_METHODS
 from skembed._stream import translate_file
@@ -516,6 +516,8 @@ SEARCH_SUFFIXES = [".npy", ".csv"]
 
 def _check_search_outputs(args):
     inputs = [args.model, args.queries, args.index]
+    if args.translated_index is not None:
+        inputs.append(args.translated_index)
     check_output(args.output, SEARCH_SUFFIXES, inputs, what="the neighbour rows")
     if args.scores is None:
         return
@@ -556,7 +558,11 @@ def run_search(args, progress):
     index to a new embedding model without re-embedding the index.
     """
     _check_search_outputs(args)
-    _check_inputs_exist(args.queries, args.index)
+    _check_inputs_exist(
+        args.queries,
+        args.index,
+        *([] if args.translated_index is None else [args.translated_index]),
+    )
     aligner, source, target, source_k, target_k, widths = _translating_model(
         args, progress
     )
@@ -588,6 +594,16 @@ def run_search(args, progress):
             f"which needs several queries ({queries.shape[0]} here); use "
             "--center index or none."
         )
+    other = None
+    if args.translated_index is not None:
+        other = _read(progress, args.translated_index, "translated index", args)
+        if other.shape != (n_index, widths[source_k]):
+            raise UserError(
+                f"--translated-index {args.translated_index} has shape "
+                f"{other.shape}, but it must hold the {n_index} index rows "
+                f"translated into view {args.source!r} of the model "
+                f"({widths[source_k]} columns), in the index's order."
+            )
     translated = _translate_rows(
         aligner,
         queries,
@@ -597,6 +613,25 @@ def run_search(args, progress):
         progress,
         f"queries {args.queries}",
     )
+    searches = [(_fitted_index(args, rows, translated, progress), translated)]
+    if other is not None:
+        searches.append((_fitted_index(args, other, queries, progress), queries))
+    n = translated.shape[0]
+    with progress.step(f"searching {n} queries"), blas_threads(rows.size):
+        if other is None:
+            scores, neighbors = searches[0][0].kneighbors(translated)
+        else:
+            scores, neighbors = fused_kneighbors(searches, args.k)
+    outputs = [(neighbors, args.output)]
+    if args.scores is not None:
+        outputs.append((scores, args.scores))
+    _write_together(outputs, progress)
+    progress.say(f"wrote the {args.k} best index rows of {n} queries to {args.output}")
+    return EXIT_OK
+
+
+def _fitted_index(args, rows, queries, progress):
+    """An EmbeddingIndex of ``rows`` as the search options say, fitted on them."""
     index = EmbeddingIndex(
         n_neighbors=args.k,
         method=args.method,
@@ -605,7 +640,7 @@ def run_search(args, progress):
         backend=args.backend,
     )
     with (
-        progress.step(f"indexing {n_index} rows ({args.backend})"),
+        progress.step(f"indexing {rows.shape[0]} rows ({args.backend})"),
         blas_threads(rows.size),
     ):
         try:
@@ -613,17 +648,9 @@ def run_search(args, progress):
         except ImportError as exc:
             raise UserError(f"--backend {args.backend}: {one_line(exc)}") from None
         # MUSE's protocol: the penalties of the index rows (and, centred
-        # separately, the queries' mean) come from the translated query set.
-        index.fit_queries(translated)
-    n = translated.shape[0]
-    with progress.step(f"searching {n} queries"), blas_threads(rows.size):
-        scores, neighbors = index.kneighbors(translated)
-    outputs = [(neighbors, args.output)]
-    if args.scores is not None:
-        outputs.append((scores, args.scores))
-    _write_together(outputs, progress)
-    progress.say(f"wrote the {args.k} best index rows of {n} queries to {args.output}")
-    return EXIT_OK
+        # separately, the queries' mean) come from the searched query set.
+        index.fit_queries(queries)
+    return index
 
 
 def _streamable(args, width):
