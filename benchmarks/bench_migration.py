@@ -41,7 +41,10 @@ Measured, for each pair (new -> old) and 500 / 2,000 / 5,000 fitting pairs:
   queries (words of the fitting documents, a stand-in for a query log)
   mapped like the searched ones, never from the searched queries. Backends:
   exact (numpy) and FAISS HNSW (``IndexHNSWFlat``, M=32, efSearch=128). The
-  index -> new space direction is searched exactly only. "+ word pairs"
+  index -> new space direction is searched exactly only. "Both ways" searches
+  the old index with the queries mapped by the adapter and the translated
+  index with the raw queries, and ranks each document by the sum of its two
+  scores (:func:`skembed.fused_kneighbors`, exact). "+ word pairs"
   fits the adapter on the documents and as many query-like pairs (words of
   the fitting documents embedded by both models as queries, standing for a
   re-embedded query log; never an evaluated query): the query/document
@@ -107,6 +110,7 @@ from skembed import (
     ProcrustesAligner,
     ResidualMLPAligner,
     RidgeAligner,
+    fused_kneighbors,
     translate_file,
 )
 from skembed.metrics import recall_at_k
@@ -246,6 +250,8 @@ def recall_rows(task, new, old, args):
                         aligner.fit([fit_old, fit_new], **fit_params)
                     mapped = aligner.translate(new["queries"], 1, 0)
                     mapped_sample = aligner.translate(sample, 1, 0)
+                    if label == adapter:
+                        forward = aligner, mapped, mapped_sample
                     for centring, method, backend, recall in _search_rows(
                         relevant, indexes, mapped, mapped_sample
                     ):
@@ -253,8 +259,6 @@ def recall_rows(task, new, old, args):
                             (f"{setup}, {centring}", label, method, backend, n_fit)
                             + (recall, matched[centring, method, backend])
                         )
-                if pairs != "documents":
-                    continue
                 # index -> new space: the old documents translated, exact
                 # search. The residual adapters map into their reference view
                 # only, so the map into the new space is fitted with the new
@@ -266,15 +270,30 @@ def recall_rows(task, new, old, args):
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         aligner.fit([fit_old, fit_new])
                 translated = aligner.translate(old["documents"], 0, 1)
+                suffix = "" if pairs == "documents" else ", + word pairs"
+                translated_indexes = build_indexes(translated, ["numpy"])
                 for centring, method, backend, recall in _search_rows(
-                    relevant,
-                    build_indexes(translated, ["numpy"]),
-                    new["queries"],
-                    sample,
+                    relevant, translated_indexes, new["queries"], sample
                 ):
                     rows.append(
-                        (f"index -> new, {centring}", adapter, method, backend, n_fit)
-                        + (recall, matched[centring, method, backend])
+                        (f"index -> new{suffix}, {centring}", adapter, method)
+                        + (backend, n_fit, recall, matched[centring, method, backend])
+                    )
+                # Both ways: the queries mapped into the old index by the
+                # adapter (its first variant above) and the raw queries in the
+                # translated index, their scores summed row by row.
+                for centring, method in sorted({k[::2] for k in translated_indexes}):
+                    searches = [
+                        (indexes[centring, "numpy", method], forward[1]),
+                        (translated_indexes[centring, "numpy", method], new["queries"]),
+                    ]
+                    searches[0][0].fit_queries(forward[2])
+                    searches[1][0].fit_queries(sample)
+                    found = fused_kneighbors(searches, K)[1]
+                    rows.append(
+                        (f"both ways{suffix}, {centring}", adapter, method, "numpy")
+                        + (n_fit, recall_at_k(relevant, found, k=K))
+                        + (matched[centring, method, "numpy"],)
                     )
     ceiling = [
         (*row, matched[row[0], row[2], row[3]])
