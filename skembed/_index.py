@@ -657,6 +657,38 @@ def _union_rows(shortlists):
     return np.where(repeated, -1, rows)
 
 
+# Shortlisted rows per block of queries in fused_kneighbors.
+_FUSED_BLOCK = 1 << 22
+
+
+def _fuse_block(indexes, prepared, weights, block, fetch, k, out):
+    """Fused top-k of the queries ``block`` from shortlists of ``fetch`` rows.
+
+    Writes them into ``out`` (scores, indices) and returns, per query, how far
+    its k-th sum lies above the sum of the shortlists' last scores: the bound
+    of any row in no shortlist.
+    """
+    lists = [
+        index._search_prepared(rows[block], fetch)[1]
+        for index, rows in zip(indexes, prepared, strict=True)
+    ]
+    union = _union_rows(lists)
+    fused = np.zeros(union.shape)
+    floor = np.zeros(block.size)
+    for weight, index, rows, found in zip(
+        weights, indexes, prepared, lists, strict=True
+    ):
+        fused += weight * _row_scores(index, rows[block], union)
+        floor += weight * _row_scores(index, rows[block], found[:, -1:])[:, 0]
+    # Best first, equal sums by row; padding (-1, -inf) last.
+    order = np.lexsort((np.where(union >= 0, union, np.iinfo(np.int64).max), -fused))
+    order = order[:, :k]
+    best = np.take_along_axis(fused, order, axis=1)
+    out[0][block] = best
+    out[1][block] = np.take_along_axis(union, order, axis=1)
+    return best[:, -1] - floor
+
+
 def _exact_shortlists(index):
     """Whether the index's top-m holds every row scoring above its m-th.
 
@@ -814,28 +846,17 @@ def fused_kneighbors(searches, n_neighbors=10, *, weights=None, shortlist=100):
     pending = np.arange(n_queries)
     fetch = min(max(k, shortlist), n_index)
     while pending.size:
-        lists = [
-            index._search_prepared(rows[pending], fetch)[1]
-            for index, rows in zip(indexes, prepared, strict=True)
-        ]
-        union = _union_rows(lists)
-        fused = np.zeros(union.shape)
-        floor = np.zeros(pending.size)
-        for weight, index, rows, found in zip(
-            weights, indexes, prepared, lists, strict=True
-        ):
-            fused += weight * _row_scores(index, rows[pending], union)
-            floor += weight * _row_scores(index, rows[pending], found[:, -1:])[:, 0]
-        # Best first, equal sums by row; padding (-1, -inf) last.
-        order = np.lexsort(
-            (np.where(union >= 0, union, np.iinfo(np.int64).max), -fused)
-        )[:, :k]
-        best = np.take_along_axis(fused, order, axis=1)
-        done = np.ones(pending.size, dtype=bool)
-        if exact and fetch < n_index:
-            done = best[:, -1] - floor > margin
-        scores[pending[done]] = best[done]
-        indices[pending[done]] = np.take_along_axis(union, order, axis=1)[done]
-        pending = pending[~done]
+        # Queries in blocks whose shortlists hold about 4 million rows, so
+        # that memory stays bounded when shortlists widen to the whole index.
+        step = max(1, _FUSED_BLOCK // (len(indexes) * fetch))
+        widen = []
+        for start in range(0, pending.size, step):
+            block = pending[start : start + step]
+            clearance = _fuse_block(
+                indexes, prepared, weights, block, fetch, k, out=(scores, indices)
+            )
+            if exact and fetch < n_index:
+                widen.append(block[~(clearance > margin)])
+        pending = np.concatenate(widen) if widen else pending[:0]
         fetch = min(2 * fetch, n_index)
     return scores, indices

@@ -110,6 +110,19 @@ def test_a_query_alone_gets_its_rows_in_the_batch():
         assert_array_equal(s[0], scores[i])
 
 
+def test_blocks_of_queries_give_the_same_rows(monkeypatch):
+    """Queries are searched in blocks that bound the shortlists' memory."""
+    import skembed._index
+
+    spaces, _ = _corpus(seed=1)
+    searches = _searches(spaces)
+    expected = fused_kneighbors(searches, n_neighbors=6, shortlist=3)
+    monkeypatch.setattr(skembed._index, "_FUSED_BLOCK", 7)
+    scores, rows = fused_kneighbors(searches, n_neighbors=6, shortlist=3)
+    assert_array_equal(rows, expected[1])
+    assert_array_equal(scores, expected[0])
+
+
 def test_one_search_ranks_as_its_index():
     """A single index: its own ranking, scores plus the query's CSLS penalty."""
     spaces, _ = _corpus(seed=2)
