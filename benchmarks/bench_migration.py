@@ -40,11 +40,12 @@ Measured, for each pair (new -> old) and 500 / 2,000 / 5,000 fitting pairs:
   query mean) is estimated by ``fit_queries`` from a sample of new-model
   queries (words of the fitting documents, a stand-in for a query log)
   mapped like the searched ones, never from the searched queries. Backends:
-  exact (numpy) and FAISS HNSW (``IndexHNSWFlat``, M=32, efSearch=128). The
-  index -> new space direction is searched exactly only. "Both ways" searches
-  the old index with the queries mapped by the adapter and the translated
-  index with the raw queries, and ranks each document by the sum of its two
-  scores (:func:`skembed.fused_kneighbors`, exact). "+ word pairs"
+  exact (numpy) and FAISS HNSW (``IndexHNSWFlat``, M=32, efSearch=128).
+  "Both ways" searches the old index with the queries mapped by the adapter
+  and the translated index with the raw queries, and ranks each document by
+  the sum of its two scores (:func:`skembed.fused_kneighbors`: exact on the
+  numpy backend; on HNSW, over the union of the two graph walks' 100-row
+  shortlists). "+ word pairs"
   fits the adapter on the documents and as many query-like pairs (words of
   the fitting documents embedded by both models as queries, standing for a
   re-embedded query log; never an evaluated query): the query/document
@@ -271,7 +272,7 @@ def recall_rows(task, new, old, args):
                         aligner.fit([fit_old, fit_new])
                 translated = aligner.translate(old["documents"], 0, 1)
                 suffix = "" if pairs == "documents" else ", + word pairs"
-                translated_indexes = build_indexes(translated, ["numpy"])
+                translated_indexes = build_indexes(translated, backends)
                 for centring, method, backend, recall in _search_rows(
                     relevant, translated_indexes, new["queries"], sample
                 ):
@@ -282,18 +283,19 @@ def recall_rows(task, new, old, args):
                 # Both ways: the queries mapped into the old index by the
                 # adapter (its first variant above) and the raw queries in the
                 # translated index, their scores summed row by row.
-                for centring, method in sorted({k[::2] for k in translated_indexes}):
+                for key in sorted(translated_indexes):
+                    centring, backend, method = key
                     searches = [
-                        (indexes[centring, "numpy", method], forward[1]),
-                        (translated_indexes[centring, "numpy", method], new["queries"]),
+                        (indexes[key], forward[1]),
+                        (translated_indexes[key], new["queries"]),
                     ]
                     searches[0][0].fit_queries(forward[2])
                     searches[1][0].fit_queries(sample)
                     found = fused_kneighbors(searches, K)[1]
                     rows.append(
-                        (f"both ways{suffix}, {centring}", adapter, method, "numpy")
+                        (f"both ways{suffix}, {centring}", adapter, method, backend)
                         + (n_fit, recall_at_k(relevant, found, k=K))
-                        + (matched[centring, method, "numpy"],)
+                        + (matched[centring, method, backend],)
                     )
     ceiling = [
         (*row, matched[row[0], row[2], row[3]])

@@ -242,7 +242,11 @@ def test_migration_benchmark_runs(tmp_path):
     assert any("+ word pairs" in r and "kernel, word correction" in r for r in rows)
     # Both ways: the old index and the translated one, scores summed.
     for setup in ("both ways, own means", "both ways, + word pairs, own means"):
-        assert any(setup in row and "kernel residual" in row for row in rows)
+        for backend in ("numpy", "faiss-hnsw"):
+            assert any(
+                setup in row and "kernel residual" in row and backend in row
+                for row in rows
+            )
     assert any("index -> new, + word pairs, own means" in row for row in rows)
     # Each ratio also against the re-embedding searched the same way.
     matched = stdout.split("searched the same way (same centring")[1]
