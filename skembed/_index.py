@@ -555,19 +555,7 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 rows, ((0, 0), (0, width - rows.shape[1])), constant_values=-1
             )
             cosines[pending], rows[pending] = more_cosines, more_rows
-        # Stored rows are copied out for a few thousand pairs at a time: a
-        # whole batch's shortlists would be batch_size * shortlist rows.
-        exact = np.empty(rows.shape)
-        found = rows >= 0
-        width = rows.shape[1]
-        step = max(1, 4096 // width)
-        for start in range(0, rows.shape[0], step):
-            part = np.maximum(rows[start : start + step], 0)
-            stored = index.reconstruct_batch(part.ravel())
-            exact[start : start + step] = shortlist_dots(
-                block[start : start + step], stored.reshape(*part.shape, -1)
-            )
-        exact[~found] = -np.inf
+        exact = _stored_dots(self, block, rows)
         if exact.shape[1] > fetch:
             # What was fetched beyond the cut and does not tie with it is not
             # a candidate: CSLS re-ranks the shortlist, ties included, and a
@@ -617,12 +605,29 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         return tags
 
 
-def _stored_rows(index, rows):
-    """Prepared index rows at ``rows`` (non-negative ints): ``rows.shape + (d,)``."""
-    if index.faiss_index_ is None:
-        return index._rows[rows]
-    flat = index.faiss_index_.reconstruct_batch(np.ascontiguousarray(rows.ravel()))
-    return flat.reshape(*rows.shape, -1)
+def _stored_dots(index, prepared, rows):
+    """Float64 dots of each prepared query with the stored index rows ``rows[i]``.
+
+    For unit rows, the cosines. Each is a function of its query and row alone
+    (:func:`shortlist_dots`), so it does not depend on the batch or on what
+    scored it first. Missing rows (-1) get ``-inf``.
+    """
+    dots = np.empty(rows.shape)
+    # Stored rows are copied out for a few thousand pairs at a time: a whole
+    # batch's shortlists would be batch_size * shortlist rows.
+    step = max(1, 4096 // max(rows.shape[1], 1))
+    for start in range(0, rows.shape[0], step):
+        part = np.maximum(rows[start : start + step], 0)
+        if index.faiss_index_ is None:
+            stored = index._rows[part]
+        else:
+            flat = index.faiss_index_.reconstruct_batch(part.ravel())
+            stored = flat.reshape(*part.shape, -1)
+        dots[start : start + step] = shortlist_dots(
+            prepared[start : start + step], stored
+        )
+    dots[rows < 0] = -np.inf
+    return dots
 
 
 def _row_scores(index, prepared, rows):
@@ -630,22 +635,11 @@ def _row_scores(index, prepared, rows):
 
     Cosine, or for CSLS ``2 cos - r(t)``: :meth:`EmbeddingIndex.kneighbors`'
     score plus the query's own penalty, a constant along the query that ranks
-    nothing. Each score is a function of its query and row alone (float64
-    dots of the stored rows, :func:`shortlist_dots`), so it does not depend on
-    the batch. Missing rows (-1) score ``-inf``.
+    nothing. Missing rows (-1) score ``-inf``.
     """
-    scores = np.empty(rows.shape)
-    # Stored rows are gathered for a few thousand pairs at a time.
-    step = max(1, 4096 // max(rows.shape[1], 1))
-    for start in range(0, rows.shape[0], step):
-        part = rows[start : start + step]
-        stored = _stored_rows(index, np.maximum(part, 0))
-        scores[start : start + step] = shortlist_dots(
-            prepared[start : start + step], stored
-        )
+    scores = _stored_dots(index, prepared, rows)
     if index.method == "csls":
         scores = 2 * scores - index.penalties_[np.maximum(rows, 0)]
-    scores[rows < 0] = -np.inf
     return scores
 
 
