@@ -359,6 +359,40 @@ def latency(new, old, adapter, args):
     return out
 
 
+def search_cost(new, old, args):
+    """Seconds per query of one search, of two, and of both ways fused.
+
+    The orthogonal adapter on the first 5,000 documents; the old index and
+    the index translated by it, exact CSLS with own means; a batch of 1,000
+    queries (best of ``--repeat``). The adapter's own cost is in the
+    latency table.
+    """
+    fit = slice(0, 5000)
+    aligner = make_adapter("procrustes", args)
+    aligner.fit([old["documents"][fit], new["documents"][fit]])
+    queries = np.resize(new["queries"], (1000, new["queries"].shape[1]))
+    sample = new["query_pairs"][: args.penalty_sample]
+    mapped = aligner.translate(queries, 1, 0)
+    searches = []
+    for rows, batch, pool in (
+        (old["documents"], mapped, aligner.translate(sample, 1, 0)),
+        (aligner.translate(old["documents"], 0, 1), queries, sample),
+    ):
+        index = EmbeddingIndex(K, method="csls", center="separate").fit(rows)
+        searches.append((index.fit_queries(pool), batch))
+    n = queries.shape[0]
+    (first, batch), (second, raw) = searches
+    one = best_time(lambda: first.kneighbors(batch), args.repeat) / n
+    two = (
+        best_time(
+            lambda: (first.kneighbors(batch), second.kneighbors(raw)), args.repeat
+        )
+        / n
+    )
+    fused = best_time(lambda: fused_kneighbors(searches, K), args.repeat) / n
+    return one, two, fused
+
+
 def streaming(new, old, args, folder):
     """translate_file's rate over a .npy index, and one GEMM's over the same."""
     rng = np.random.default_rng(0)
@@ -611,6 +645,34 @@ def timing_tables(vectors, args):
                 )
     print(f"\nAdded query latency (translate), {args.threads} thread(s)")
     print(latency_table.render())
+
+    search_table = Table(
+        [
+            "new -> old",
+            "us/query one search",
+            "two searches",
+            "both ways (fused)",
+            "fused / two",
+            "load",
+        ]
+    )
+    with threadpool_limits(limits=args.threads):
+        for new_name, old_name in selected_pairs(args):
+            one, two, fused = search_cost(vectors[new_name], vectors[old_name], args)
+            search_table.add(
+                f"{new_name} -> {old_name}",
+                1e6 * one,
+                1e6 * two,
+                1e6 * fused,
+                fused / two,
+                load_average(),
+            )
+    print(
+        f"\nSearch time per query, batches of 1,000, exact CSLS, own means, "
+        f"{args.threads} thread(s): the old index alone, the old and the "
+        "translated index searched one after the other, and both ways"
+    )
+    print(search_table.render())
 
     stream_table = Table(
         ["old -> new", "rows", "translate_file rows/s", "GEMM rows/s", "ratio", "load"]
