@@ -630,8 +630,20 @@ def timing_tables(vectors, args):
             "load",
         ]
     )
+    search_table = Table(
+        ["new -> old", "one", "two", "both ways", "fused / two", "load"]
+    )
     with threadpool_limits(limits=args.threads):
         for new_name, old_name in selected_pairs(args):
+            one, two, fused = search_cost(vectors[new_name], vectors[old_name], args)
+            search_table.add(
+                f"{new_name} -> {old_name}",
+                1e6 * one,
+                1e6 * two,
+                1e6 * fused,
+                fused / two,
+                load_average(),
+            )
             for adapter in ADAPTERS:
                 times = latency(vectors[new_name], vectors[old_name], adapter, args)
                 latency_table.add(
@@ -646,31 +658,10 @@ def timing_tables(vectors, args):
     print(f"\nAdded query latency (translate), {args.threads} thread(s)")
     print(latency_table.render())
 
-    search_table = Table(
-        [
-            "new -> old",
-            "us/query one search",
-            "two searches",
-            "both ways (fused)",
-            "fused / two",
-            "load",
-        ]
-    )
-    with threadpool_limits(limits=args.threads):
-        for new_name, old_name in selected_pairs(args):
-            one, two, fused = search_cost(vectors[new_name], vectors[old_name], args)
-            search_table.add(
-                f"{new_name} -> {old_name}",
-                1e6 * one,
-                1e6 * two,
-                1e6 * fused,
-                fused / two,
-                load_average(),
-            )
     print(
-        f"\nSearch time per query, batches of 1,000, exact CSLS, own means, "
-        f"{args.threads} thread(s): the old index alone, the old and the "
-        "translated index searched one after the other, and both ways"
+        f"\nSearch time, us per query in batches of 1,000, exact CSLS, own means, "
+        f"{args.threads} thread(s): the old index alone (one), the old and the "
+        "translated index one after the other (two), and both ways fused"
     )
     print(search_table.render())
 

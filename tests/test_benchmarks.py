@@ -257,7 +257,7 @@ def test_migration_benchmark_runs(tmp_path):
     assert len(ceiling_rows) == 3 * 2 * 2 * 2  # adapters, centrings, searches, backends
     assert not any("residual" in row for row in ceiling_rows)
     assert "e5 -> wordllama256  20000" in stdout
-    search = stdout.split("Search time per query")[1].split("Streaming")[0]
+    search = stdout.split("Search time, us per query")[1].split("Streaming")[0]
     assert "wordllama256 -> e5" in search and "fused / two" in search
     # The vectors of both models are cached for the next run.
     assert len(list(tmp_path.glob("wordnet-*.npz"))) == 2
