@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from skembed._residual import KernelResidualAligner, ResidualMLPAligner
     from skembed._selflearn import SelfLearningAligner
     from skembed._stream import translate_file
-    from skembed._text import EmbeddingUnion, TextEmbedder
+    from skembed._text import EmbeddingUnion, TextEmbedder, pseudo_queries
     from skembed.exceptions import UnsupervisedAlignmentWarning
 
 # public name -> the module that defines it
@@ -51,6 +51,7 @@ _PUBLIC = {
     "fused_kneighbors": "skembed._index",
     "kneighbors": "skembed._neighbors",
     "load_aligner": "skembed._io",
+    "pseudo_queries": "skembed._text",
     "save_aligner": "skembed._io",
     "translate_file": "skembed._stream",
 }
@@ -75,6 +76,7 @@ __all__ = [
     "fused_kneighbors",
     "kneighbors",
     "load_aligner",
+    "pseudo_queries",
     "save_aligner",
     "translate_file",
     "__version__",

@@ -31,6 +31,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -50,7 +51,8 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
-from sklearn.utils import Bunch
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._tags import get_tags
 from sklearn.utils.metaestimators import _BaseComposition
@@ -58,10 +60,10 @@ from sklearn.utils.validation import _check_feature_names, check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from skembed._atomic import write_atomically
-from skembed._params import NumbersAreNotFlagsMixin
+from skembed._params import NumbersAreNotFlagsMixin, validate_params
 from skembed._stats import unit_rows
 
-__all__ = ["EmbeddingUnion", "TextEmbedder"]
+__all__ = ["EmbeddingUnion", "TextEmbedder", "pseudo_queries"]
 
 CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "entries", "directory"])
 
@@ -1581,3 +1583,150 @@ class EmbeddingUnion(TransformerMixin, _BaseComposition):
 
 def _is_drop(transformer):
     return isinstance(transformer, str) and transformer == "drop"
+
+
+# ------------------------------------------------------------ pseudo-queries
+# A word: letters or digits, with inner apostrophes or hyphens ("don't",
+# "x-ray"); punctuation between words is dropped from the spans.
+_WORD = re.compile(r"\w+(?:['\u2019-]\w+)*")
+
+
+@validate_params(
+    {
+        "documents": ["array-like"],
+        "min_words": [Interval(Integral, 1, None, closed="left")],
+        "max_words": [Interval(Integral, 1, None, closed="left")],
+        "position": [StrOptions({"random", "start"})],
+        "stop_words": [StrOptions({"english"}), "array-like", None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def pseudo_queries(
+    documents,
+    *,
+    min_words=1,
+    max_words=3,
+    position="random",
+    stop_words="english",
+    random_state=None,
+):
+    """Short query-like texts cut from documents, one per document.
+
+    An adapter fitted on pairs of documents learns where documents sit in
+    the two models' spaces; short queries sit elsewhere, and a map fitted on
+    documents alone carries them less well (the query/document shift of an
+    index migration). Pairs of real queries embedded by both models (a
+    re-embedded query log) teach the adapter that region. Without a query
+    log, short spans of the fitting documents themselves are the next best
+    thing: embed them with both models, as queries, and add them to the
+    fitting pairs. Cutting a passage into a short span to stand for a query
+    is the idea behind the inverse cloze task and random cropping in the
+    training of retrievers.
+
+    Each document gives one span of ``min_words`` to ``max_words``
+    consecutive words (the length drawn uniformly) that holds at least one
+    word outside ``stop_words``. Read more in the :ref:`User Guide
+    <migration>`.
+
+    Parameters
+    ----------
+    documents : list, 1-D array, Series or one-column DataFrame of str
+        The texts to cut, such as the documents of the fitting pairs.
+    min_words, max_words : int, default=1 and 3
+        Bounds of a span's length in words. A document with fewer than
+        ``min_words`` words gives all of them.
+    position : {"random", "start"}, default="random"
+        Where a span starts: anywhere in the document (uniformly among the
+        spans of the drawn length), or as early as it can (its first words,
+        like a title).
+    stop_words : "english", list of str or None, default="english"
+        Words a span may not consist of alone (compared in lower case):
+        scikit-learn's English list, your own, or None for any span. A
+        document whose words are all stop words gives a span of them anyway.
+    random_state : int, RandomState instance or None, default=None
+        Draws the lengths and the starts; pass an int for the same spans on
+        every call.
+
+    Returns
+    -------
+    queries : list of str
+        One span per document, in the order of ``documents``, its words
+        joined by single spaces (punctuation between them dropped).
+
+    See Also
+    --------
+    TextEmbedder : Embeds the spans (as queries: e5's ``prefix="query: "``).
+    KernelResidualAligner : The adapter that gained most from such pairs.
+
+    Examples
+    --------
+    >>> from skembed import pseudo_queries
+    >>> documents = [
+    ...     "a domesticated carnivorous mammal kept as a pet",
+    ...     "the act of running swiftly",
+    ... ]
+    >>> pseudo_queries(documents, position="start", min_words=2, max_words=2)
+    ['a domesticated', 'the act']
+    >>> spans = pseudo_queries(documents, random_state=0)
+    >>> all(span in " ".join(d.split()) for span, d in zip(spans, documents))
+    True
+    """
+    if min_words > max_words:
+        raise ValueError(
+            f"min_words={min_words} exceeds max_words={max_words}; a span needs "
+            "min_words <= max_words."
+        )
+    texts = _check_text_cells(
+        _text_cells(documents, "pseudo_queries"), "pseudo_queries"
+    )
+    if stop_words is None:
+        stop = frozenset()
+    elif isinstance(stop_words, str):
+        stop = ENGLISH_STOP_WORDS
+    else:
+        stop = _stop_word_set(stop_words)
+    rng = check_random_state(random_state)
+    spans = []
+    for row, text in enumerate(texts):
+        words = _WORD.findall(text)
+        if not words:
+            raise ValueError(
+                f"documents[{row}] holds no word ({text[:40]!r}); a span needs at "
+                "least one. Drop such documents first."
+            )
+        spans.append(" ".join(_span(words, min_words, max_words, position, stop, rng)))
+    return spans
+
+
+def _stop_word_set(stop_words):
+    words = list(stop_words)
+    for word in words:
+        if not isinstance(word, str):
+            raise TypeError(
+                "stop_words must be 'english', None or a list of strings, got an "
+                f"element {word!r} of type {type(word).__name__}."
+            )
+    return frozenset(word.lower() for word in words)
+
+
+def _span(words, min_words, max_words, position, stop, rng):
+    """One span of ``words`` (see :func:`pseudo_queries`)."""
+    n_words = len(words)
+    low, high = min(min_words, n_words), min(max_words, n_words)
+    length = int(rng.randint(low, high + 1))
+    content = np.array([word.lower() not in stop for word in words])
+    # Spans of each length with at least one content word, by start.
+    lengths = [length, *(n for n in range(low, high + 1) if n != length)]
+    for size in lengths:
+        counts = np.convolve(content, np.ones(size, dtype=int), mode="valid")
+        starts = np.flatnonzero(counts > 0)
+        if starts.size:
+            if position == "start":
+                start = int(starts[0])
+            else:
+                start = int(starts[rng.randint(starts.size)])
+            return words[start : start + size]
+    # Every word is a stop word: any span of the drawn length.
+    start = 0 if position == "start" else int(rng.randint(n_words - length + 1))
+    return words[start : start + length]

@@ -171,6 +171,7 @@ def test_a_bool_for_a_numeric_argument_is_refused_by_name(qualname, name):
         "input": "in.npy",
         "output": "out.npy",
         "searches": [(skembed.EmbeddingIndex().fit(X), X)],
+        "documents": ["a small cat", "the act of running"],
     }
     signature = inspect.signature(func)
     kwargs = {

@@ -1,0 +1,171 @@
+"""Tests of pseudo_queries: query-like spans cut from documents."""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from skembed import pseudo_queries
+
+DOCUMENTS = [
+    "a domesticated carnivorous mammal kept as a pet",
+    "the act of running swiftly, as in a race",
+    "(physics) a thermodynamic quantity equivalent to the capacity of a system",
+    "any of various small birds",
+    "an X-ray image that doesn't lie",
+]
+
+WORD = re.compile(r"\w+(?:['\u2019-]\w+)*")
+
+
+def _is_span(span, document):
+    """Whether ``span`` is a run of consecutive words of ``document``."""
+    words, part = WORD.findall(document), span.split(" ")
+    return any(
+        words[start : start + len(part)] == part
+        for start in range(len(words) - len(part) + 1)
+    )
+
+
+def test_one_span_of_consecutive_words_per_document():
+    spans = pseudo_queries(DOCUMENTS, random_state=0)
+    assert len(spans) == len(DOCUMENTS)
+    for span, document in zip(spans, DOCUMENTS, strict=True):
+        assert 1 <= len(span.split(" ")) <= 3
+        assert _is_span(span, document)
+        # At least one word is not a stop word.
+        assert any(word.lower() not in ENGLISH_STOP_WORDS for word in span.split())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    words=st.lists(
+        st.sampled_from(["the", "of", "a", "cat", "runs", "x-ray", "don't", "big"]),
+        min_size=1,
+        max_size=12,
+    ),
+    bounds=st.tuples(st.integers(1, 5), st.integers(0, 4)),
+    position=st.sampled_from(["random", "start"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_spans_are_runs_of_the_drawn_length(words, bounds, position, seed):
+    min_words, extra = bounds
+    max_words = min_words + extra
+    document = ", ".join(words)  # punctuation between words is dropped
+    (span,) = pseudo_queries(
+        [document],
+        min_words=min_words,
+        max_words=max_words,
+        position=position,
+        random_state=seed,
+    )
+    part = span.split(" ")
+    assert _is_span(span, document)
+    assert min(min_words, len(words)) <= len(part) <= max_words
+    has_content = any(w not in ENGLISH_STOP_WORDS for w in words)
+    if has_content:
+        assert any(w not in ENGLISH_STOP_WORDS for w in part)
+
+
+def test_start_takes_the_first_words_unless_they_are_stop_words():
+    spans = pseudo_queries(DOCUMENTS, min_words=2, max_words=2, position="start")
+    assert spans[:3] == ["a domesticated", "the act", "physics a"]
+    # "of the" alone would be stop words: the first span with a content word.
+    (span,) = pseudo_queries(
+        ["of the big cat"], min_words=2, max_words=2, position="start"
+    )
+    assert span == "the big"
+
+
+def test_random_state_fixes_the_spans_and_seeds_differ():
+    documents = [" ".join(f"w{i}{j}" for j in range(20)) for i in range(50)]
+    first = pseudo_queries(documents, random_state=3)
+    assert pseudo_queries(documents, random_state=3) == first
+    assert pseudo_queries(documents, random_state=np.random.RandomState(3)) == first
+    assert pseudo_queries(documents, random_state=4) != first
+
+
+def test_random_spans_cover_the_whole_document():
+    # Starts are uniform: every word of a long document starts some span.
+    document = " ".join(f"w{j}" for j in range(10))
+    spans = pseudo_queries([document] * 400, min_words=1, max_words=1, random_state=0)
+    assert set(spans) == {f"w{j}" for j in range(10)}
+
+
+def test_stop_words_none_and_custom():
+    document = ["the cat"]
+    spans = pseudo_queries(document * 200, min_words=1, max_words=1, random_state=0)
+    assert set(spans) == {"cat"}
+    spans = pseudo_queries(
+        document * 200, min_words=1, max_words=1, stop_words=None, random_state=0
+    )
+    assert set(spans) == {"the", "cat"}
+    spans = pseudo_queries(
+        document * 200, min_words=1, max_words=1, stop_words=["CAT"], random_state=0
+    )
+    assert set(spans) == {"the"}
+
+
+def test_only_stop_words_still_give_a_span():
+    (span,) = pseudo_queries(["of the"], min_words=2, max_words=2)
+    assert span == "of the"
+
+
+def test_short_documents_give_all_their_words():
+    assert pseudo_queries(["cat"], min_words=2, max_words=4) == ["cat"]
+
+
+def test_containers_and_inputs_untouched():
+    documents = list(DOCUMENTS)
+    expected = pseudo_queries(documents, random_state=1)
+    assert documents == DOCUMENTS
+    assert pseudo_queries(pd.Series(documents), random_state=1) == expected
+    assert pseudo_queries(pd.DataFrame({"t": documents}), random_state=1) == expected
+    assert pseudo_queries(np.array(documents, dtype=object), random_state=1) == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (
+            {"min_words": 4, "max_words": 2},
+            ValueError,
+            "min_words=4 exceeds max_words=2",
+        ),
+        ({"min_words": 0}, ValueError, "min_words"),
+        ({"max_words": True}, TypeError, "max_words"),
+        ({"position": "end"}, ValueError, "position"),
+        ({"stop_words": "french"}, ValueError, "stop_words"),
+        ({"stop_words": ["the", 3]}, TypeError, "stop_words must be"),
+        ({"random_state": "x"}, ValueError, "random_state"),
+    ],
+)
+def test_bad_parameters(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        pseudo_queries(DOCUMENTS, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "documents, error, match",
+    [
+        (
+            "one text",
+            TypeError,
+            "documents. parameter of pseudo_queries must be an array",
+        ),
+        ([], ValueError, "0 texts"),
+        (["fine", None], ValueError, r"missing text in row 1"),
+        (["fine", 3], TypeError, r"row 1"),
+        (["fine", "--- ..."], ValueError, r"documents\[1\] holds no word"),
+    ],
+)
+def test_bad_documents(documents, error, match):
+    with pytest.raises(error, match=match):
+        pseudo_queries(documents)
