@@ -22,6 +22,10 @@ module builds one with skembed's text encoders:
 - query-like pairs: the first lemmas of the fitting documents, embedded by
   both models (a log of past queries embedded by the old model and
   re-embedded by the new one). They never equal an evaluation query.
+- pseudo-queries: when there is no query log, a span of one to three words
+  cut from each fitting document (``skembed.pseudo_queries``, seeded),
+  embedded by both models as queries; spans equal to an evaluation query
+  are dropped.
 
 Vectors are computed once per text and model through ``TextEmbedder``'s disk
 cache (a folder given by the caller); nothing is downloaded.
@@ -70,6 +74,8 @@ class QuerySet:
     queries: list  # evaluation query words
     relevant: list  # per query: int array of relevant index rows
     query_pairs: list  # query-like fitting words
+    pseudo: list  # spans of the fitting documents (no query log)
+    pseudo_rows: np.ndarray  # position in fit_rows of each span's document
 
     def embed(self, model, cache, n_threads=1):
         """Documents, evaluation queries and query-like pairs embedded by a model."""
@@ -79,6 +85,7 @@ class QuerySet:
             "documents": docs.fit_transform(self.documents),
             "queries": queries.fit_transform(self.queries),
             "query_pairs": queries.transform(self.query_pairs),
+            "pseudo_pairs": queries.transform(self.pseudo),
         }
 
 
@@ -128,7 +135,21 @@ def build_query_set(data_dir, *, n_index=12000, n_fit=5000, n_queries=2000, seed
         if word.lower() not in taken:
             taken.add(word.lower())
             query_pairs.append(word)
-    return QuerySet(documents, fit_rows, queries, relevant, query_pairs)
+    from skembed import pseudo_queries
+
+    # One span per fitting document, in the order of fit_rows (so that the
+    # first n spans come from the first n fitting documents); a span equal to
+    # an evaluation query would be that query's own vector: dropped.
+    spans = pseudo_queries([documents[row] for row in fit_rows], random_state=seed)
+    evaluated = {word.lower() for word in queries}
+    pseudo_rows = np.array(
+        [n for n, span in enumerate(spans) if span.lower() not in evaluated],
+        dtype=np.intp,
+    )
+    pseudo = [spans[n] for n in pseudo_rows]
+    return QuerySet(
+        documents, fit_rows, queries, relevant, query_pairs, pseudo, pseudo_rows
+    )
 
 
 if __name__ == "__main__":

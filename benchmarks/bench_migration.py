@@ -49,9 +49,13 @@ Measured, for each pair (new -> old) and 500 / 2,000 / 5,000 fitting pairs:
   fits the adapter on the documents and as many query-like pairs (words of
   the fitting documents embedded by both models as queries, standing for a
   re-embedded query log; never an evaluated query): the query/document
-  shift of the issue. Centring: "index mean" subtracts the index rows' mean
-  from queries and rows (``center=True``); "own means" subtracts from the
-  queries the mean of the query sample instead (``center="separate"``).
+  shift of the issue. "+ pseudo-queries" is the same without a query log:
+  one span of one to three words cut from each fitting document
+  (:func:`skembed.pseudo_queries`), embedded by both models as queries
+  (spans equal to an evaluated query dropped). Centring: "index mean"
+  subtracts the index rows' mean from queries and rows (``center=True``);
+  "own means" subtracts from the queries the mean of the query sample
+  instead (``center="separate"``).
   The baselines are searched both ways too, with the query sample embedded
   by the model itself.
 - The ceiling of the query/document shift, not a method: each linear
@@ -126,7 +130,7 @@ K = 10
 # ---------------------------------------------------------------------- data
 def _fingerprint(task):
     digest = hashlib.sha256()
-    for text in [*task.documents, *task.queries, *task.query_pairs]:
+    for text in [*task.documents, *task.queries, *task.query_pairs, *task.pseudo]:
         digest.update(text.encode("utf-8") + b"\0")
     return digest.hexdigest()[:16]
 
@@ -148,6 +152,12 @@ def load_vectors(task, model, cache, threads):
 
 # ------------------------------------------------------------------- adapters
 ADAPTERS = ("procrustes", "ridge", "low-rank ridge", "residual mlp", "kernel residual")
+# The fitting pairs of each setup, and the suffix of its label.
+PAIR_SETS = {
+    "documents": "",
+    "documents + words": ", + word pairs",
+    "documents + pseudo-queries": ", + pseudo-queries",
+}
 # How queries and index rows are centred (EmbeddingIndex's ``center``).
 CENTRINGS = {"index mean": True, "own means": "separate"}
 
@@ -225,18 +235,22 @@ def recall_rows(task, new, old, args):
     adapters = [a for a in ADAPTERS if a in args.adapters.split(",")]
     for n_fit in args.fit_sizes:
         fit = n_fit_rows[:n_fit]
-        for pairs in ("documents", "documents + words"):
+        for pairs, suffix in PAIR_SETS.items():
             fit_old, fit_new = old["documents"][fit], new["documents"][fit]
-            setup = "queries -> old"
-            if pairs != "documents":
+            setup = f"queries -> old{suffix}"
+            if pairs == "documents + words":
                 # Query-like pairs: words of the first fitting documents,
                 # embedded by both models as queries (a re-embedded query log).
                 fit_old = np.vstack([fit_old, old["query_pairs"][:n_fit]])
                 fit_new = np.vstack([fit_new, new["query_pairs"][:n_fit]])
-                setup = "queries -> old, + word pairs"
+            elif pairs == "documents + pseudo-queries":
+                # No query log: spans cut from the same fitting documents.
+                spans = task.pseudo_rows < n_fit
+                fit_old = np.vstack([fit_old, old["pseudo_pairs"][spans]])
+                fit_new = np.vstack([fit_new, new["pseudo_pairs"][spans]])
             for adapter in adapters:
                 variants = [(adapter, {})]
-                if adapter == "kernel residual" and pairs != "documents":
+                if adapter == "kernel residual" and pairs == "documents + words":
                     # The correction from the word pairs alone (the ridge map
                     # still fitted on all): it cannot pull a query towards a
                     # document of the index.
@@ -271,7 +285,6 @@ def recall_rows(task, new, old, args):
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         aligner.fit([fit_old, fit_new])
                 translated = aligner.translate(old["documents"], 0, 1)
-                suffix = "" if pairs == "documents" else ", + word pairs"
                 translated_indexes = build_indexes(translated, backends)
                 for centring, method, backend, recall in _search_rows(
                     relevant, translated_indexes, new["queries"], sample

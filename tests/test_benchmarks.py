@@ -248,6 +248,12 @@ def test_migration_benchmark_runs(tmp_path):
                 for row in rows
             )
     assert any("index -> new, + word pairs, own means" in row for row in rows)
+    # Without a query log: spans of the fitting documents as query-like pairs.
+    for setup in ("queries -> old", "index -> new", "both ways"):
+        assert any(
+            f"{setup}, + pseudo-queries, own means" in row and "kernel residual" in row
+            for row in rows
+        )
     # Each ratio also against the re-embedding searched the same way.
     matched = stdout.split("searched the same way (same centring")[1]
     assert "queries -> old, own means" in matched.split("Ceiling")[0]
