@@ -1713,20 +1713,13 @@ def _stop_word_set(stop_words):
 def _span(words, min_words, max_words, position, stop, rng):
     """One span of ``words`` (see :func:`pseudo_queries`)."""
     n_words = len(words)
-    low, high = min(min_words, n_words), min(max_words, n_words)
-    length = int(rng.randint(low, high + 1))
+    length = int(rng.randint(min(min_words, n_words), min(max_words, n_words) + 1))
     content = np.array([word.lower() not in stop for word in words])
-    # Spans of each length with at least one content word, by start.
-    lengths = [length, *(n for n in range(low, high + 1) if n != length)]
-    for size in lengths:
-        counts = np.convolve(content, np.ones(size, dtype=int), mode="valid")
-        starts = np.flatnonzero(counts > 0)
-        if starts.size:
-            if position == "start":
-                start = int(starts[0])
-            else:
-                start = int(starts[rng.randint(starts.size)])
-            return words[start : start + size]
-    # Every word is a stop word: any span of the drawn length.
-    start = 0 if position == "start" else int(rng.randint(n_words - length + 1))
+    if content.any():
+        # Starts of the spans of that length holding a content word: some
+        # always exist, since the length is at most the number of words.
+        starts = np.flatnonzero(np.convolve(content, np.ones(length), mode="valid"))
+    else:
+        starts = np.arange(n_words - length + 1)
+    start = int(starts[0] if position == "start" else starts[rng.randint(starts.size)])
     return words[start : start + length]
