@@ -1596,6 +1596,7 @@ _WORD = re.compile(r"\w+(?:['\u2019-]\w+)*")
         "documents": ["array-like"],
         "min_words": [Interval(Integral, 1, None, closed="left")],
         "max_words": [Interval(Integral, 1, None, closed="left")],
+        "n_spans": [Interval(Integral, 1, None, closed="left")],
         "position": [StrOptions({"random", "start"})],
         "stop_words": [StrOptions({"english"}), "array-like", None],
         "random_state": ["random_state"],
@@ -1607,11 +1608,12 @@ def pseudo_queries(
     *,
     min_words=1,
     max_words=3,
+    n_spans=1,
     position="random",
     stop_words="english",
     random_state=None,
 ):
-    """Short query-like texts cut from documents, one per document.
+    """Short query-like texts cut from documents, ``n_spans`` per document.
 
     An adapter fitted on pairs of documents learns where documents sit in
     the two models' spaces; short queries sit elsewhere, and a map fitted on
@@ -1624,8 +1626,8 @@ def pseudo_queries(
     is the idea behind the inverse cloze task and random cropping in the
     training of retrievers.
 
-    Each document gives one span of ``min_words`` to ``max_words``
-    consecutive words (the length drawn uniformly) that holds at least one
+    Each span is a run of ``min_words`` to ``max_words`` consecutive words
+    of its document (the length drawn uniformly) that holds at least one
     word outside ``stop_words``. Read more in the :ref:`User Guide
     <migration>`.
 
@@ -1636,10 +1638,18 @@ def pseudo_queries(
     min_words, max_words : int, default=1 and 3
         Bounds of a span's length in words. A document with fewer than
         ``min_words`` words gives all of them.
+    n_spans : int, default=1
+        Spans cut from each document. They differ while the document has
+        spans not yet cut (each is drawn among those left: a length among
+        the lengths with spans left, then a start); a short document then
+        gives its spans again, in a new draw. Several spans of one document
+        are more query-like pairs from the same text, which only its
+        embedding by both models costs.
     position : {"random", "start"}, default="random"
         Where a span starts: anywhere in the document (uniformly among the
         spans of the drawn length), or as early as it can (its first words,
-        like a title).
+        like a title; with ``n_spans > 1``, the earliest span of the drawn
+        length not yet cut).
     stop_words : "english", list of str or None, default="english"
         Words a span may not consist of alone (compared in lower case):
         scikit-learn's English list, your own, or None for any span. A
@@ -1651,8 +1661,11 @@ def pseudo_queries(
     Returns
     -------
     queries : list of str
-        One span per document, in the order of ``documents``, its words
-        joined by single spaces (punctuation between them dropped).
+        ``n_spans`` spans per document, document by document in the order
+        of ``documents`` (span ``j`` of document ``i`` at ``i * n_spans +
+        j``), their words joined by single spaces (punctuation between them
+        dropped). For one ``random_state``, the first ``j`` spans of each
+        document are the same whatever ``n_spans >= j`` is.
 
     See Also
     --------
@@ -1671,6 +1684,9 @@ def pseudo_queries(
     >>> spans = pseudo_queries(documents, random_state=0)
     >>> all(span in " ".join(d.split()) for span, d in zip(spans, documents))
     True
+    >>> pseudo_queries(["the act of running"], n_spans=3, max_words=1,
+    ...                random_state=0)
+    ['act', 'running', 'running']
     """
     if min_words > max_words:
         raise ValueError(
@@ -1687,7 +1703,7 @@ def pseudo_queries(
     else:
         stop = _stop_word_set(stop_words)
     rng = check_random_state(random_state)
-    spans = []
+    cutters = []
     for row, text in enumerate(texts):
         words = _WORD.findall(text)
         if not words:
@@ -1695,8 +1711,14 @@ def pseudo_queries(
                 f"documents[{row}] holds no word ({text[:40]!r}); a span needs at "
                 "least one. Drop such documents first."
             )
-        spans.append(" ".join(_span(words, min_words, max_words, position, stop, rng)))
-    return spans
+        cutters.append(_SpanCutter(words, min_words, max_words, stop))
+    # The j-th spans of all documents are drawn before any (j+1)-th one, so
+    # that the first j spans of each document do not depend on n_spans.
+    spans = np.empty((len(cutters), n_spans), dtype=object)
+    for j in range(n_spans):
+        for row, cutter in enumerate(cutters):
+            spans[row, j] = " ".join(cutter.cut(position, rng))
+    return spans.ravel().tolist()
 
 
 def _stop_word_set(stop_words):
@@ -1710,16 +1732,40 @@ def _stop_word_set(stop_words):
     return frozenset(word.lower() for word in words)
 
 
-def _span(words, min_words, max_words, position, stop, rng):
-    """One span of ``words`` (see :func:`pseudo_queries`)."""
-    n_words = len(words)
-    length = int(rng.randint(min(min_words, n_words), min(max_words, n_words) + 1))
-    content = np.array([word.lower() not in stop for word in words])
-    if content.any():
-        # Starts of the spans of that length holding a content word: some
-        # always exist, since the length is at most the number of words.
-        starts = np.flatnonzero(np.convolve(content, np.ones(length), mode="valid"))
-    else:
-        starts = np.arange(n_words - length + 1)
-    start = int(starts[0] if position == "start" else starts[rng.randint(starts.size)])
-    return words[start : start + length]
+class _SpanCutter:
+    """The spans of one document, cut one at a time (see :func:`pseudo_queries`)."""
+
+    def __init__(self, words, min_words, max_words, stop):
+        n_words = len(words)
+        self.words = words
+        self.lengths = range(min(min_words, n_words), min(max_words, n_words) + 1)
+        content = np.array([word.lower() not in stop for word in words])
+        if content.any():
+            # Starts of the spans of each length holding a content word: some
+            # always exist, since a length is at most the number of words.
+            self.starts = {
+                length: np.flatnonzero(
+                    np.convolve(content, np.ones(length), mode="valid")
+                ).tolist()
+                for length in self.lengths
+            }
+        else:
+            self.starts = {
+                length: list(range(n_words - length + 1)) for length in self.lengths
+            }
+        self.left = {length: list(found) for length, found in self.starts.items()}
+
+    def cut(self, position, rng):
+        """A span not cut yet (all again once every one has been)."""
+        lengths = [length for length in self.lengths if self.left[length]]
+        if not lengths:
+            self.left = {length: list(found) for length, found in self.starts.items()}
+            lengths = list(self.lengths)
+        if len(lengths) == len(self.lengths):
+            # Every length still open: the draw a first span has always had.
+            length = int(rng.randint(self.lengths.start, self.lengths.stop))
+        else:
+            length = lengths[rng.randint(len(lengths))]
+        free = self.left[length]
+        start = free.pop(0 if position == "start" else rng.randint(len(free)))
+        return self.words[start : start + length]

@@ -74,6 +74,69 @@ def test_spans_are_runs_of_the_drawn_length(words, bounds, position, seed):
         assert any(w not in ENGLISH_STOP_WORDS for w in part)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    words=st.lists(
+        st.sampled_from(["the", "of", "a", "cat", "runs", "x-ray", "don't", "big"]),
+        min_size=1,
+        max_size=8,
+    ),
+    n_spans=st.integers(1, 12),
+    position=st.sampled_from(["random", "start"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_several_spans_differ_until_every_span_is_cut(words, n_spans, position, seed):
+    document = " ".join(words)
+    spans = pseudo_queries(
+        [document, "big cat"], n_spans=n_spans, position=position, random_state=seed
+    )
+    assert len(spans) == 2 * n_spans
+    mine, other = spans[:n_spans], spans[n_spans:]
+    assert set(other) <= {"big", "cat", "big cat"}
+    # Every span of 1-3 words with a content word (any, if there is none),
+    # counted by its start and length.
+    content = [w not in ENGLISH_STOP_WORDS for w in words]
+    candidates = [
+        (start, length)
+        for length in range(1, min(3, len(words)) + 1)
+        for start in range(len(words) - length + 1)
+        if any(content[start : start + length]) or not any(content)
+    ]
+    texts = {" ".join(words[a : a + n]) for a, n in candidates}
+    assert set(mine) <= texts
+    # Distinct positions while some are left: the first len(candidates)
+    # spans hold every text, and never one text more often than it occurs.
+    first = mine[: len(candidates)]
+    for text in set(first):
+        assert first.count(text) <= sum(
+            " ".join(words[a : a + n]) == text for a, n in candidates
+        )
+    if n_spans >= len(candidates):
+        assert set(first) == texts
+
+
+def test_first_spans_do_not_depend_on_n_spans():
+    documents = DOCUMENTS * 3
+    one = pseudo_queries(documents, random_state=7)
+    three = pseudo_queries(documents, n_spans=3, random_state=7)
+    two = pseudo_queries(documents, n_spans=2, random_state=7)
+    assert three[::3] == one
+    assert [span for i, span in enumerate(three) if i % 3 < 2] == two
+
+
+def test_start_with_several_spans_takes_the_earliest_left():
+    spans = pseudo_queries(
+        ["the act of running swiftly"],
+        n_spans=5,
+        min_words=2,
+        max_words=2,
+        position="start",
+    )
+    # "of the"-like spans of stop words alone are never cut; once all four
+    # spans with a content word are cut, they come again from the start.
+    assert spans == ["the act", "act of", "of running", "running swiftly", "the act"]
+
+
 def test_start_takes_the_first_words_unless_they_are_stop_words():
     spans = pseudo_queries(DOCUMENTS, min_words=2, max_words=2, position="start")
     assert spans[:3] == ["a domesticated", "the act", "physics a"]
@@ -140,6 +203,8 @@ def test_containers_and_inputs_untouched():
             "min_words=4 exceeds max_words=2",
         ),
         ({"min_words": 0}, ValueError, "min_words"),
+        ({"n_spans": 0}, ValueError, "n_spans"),
+        ({"n_spans": 1.5}, TypeError, "n_spans"),
         ({"max_words": True}, TypeError, "max_words"),
         ({"position": "end"}, ValueError, "position"),
         ({"stop_words": "french"}, ValueError, "stop_words"),
