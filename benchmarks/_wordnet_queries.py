@@ -22,10 +22,11 @@ module builds one with skembed's text encoders:
 - query-like pairs: the first lemmas of the fitting documents, embedded by
   both models (a log of past queries embedded by the old model and
   re-embedded by the new one). They never equal an evaluation query.
-- pseudo-queries: when there is no query log, a span of one to three words
-  cut from each fitting document (``skembed.pseudo_queries``, seeded),
-  embedded by both models as queries; spans equal to an evaluation query
-  are dropped.
+- pseudo-queries: when there is no query log, or beside one, four spans of
+  one to three words cut from each fitting document (``n_spans``;
+  ``skembed.pseudo_queries``, seeded: different spans while the document
+  has them), embedded by both models as queries; spans equal to an
+  evaluation query are dropped.
 
 Vectors are computed once per text and model through ``TextEmbedder``'s disk
 cache (a folder given by the caller); nothing is downloaded.
@@ -89,7 +90,9 @@ class QuerySet:
         }
 
 
-def build_query_set(data_dir, *, n_index=12000, n_fit=5000, n_queries=2000, seed=0):
+def build_query_set(
+    data_dir, *, n_index=12000, n_fit=5000, n_queries=2000, n_spans=4, seed=0
+):
     """Select the index, the fitting documents and the evaluation queries."""
     data_dir = Path(data_dir)
     with open(data_dir / "texts.jsonl", encoding="utf-8") as file:
@@ -137,16 +140,17 @@ def build_query_set(data_dir, *, n_index=12000, n_fit=5000, n_queries=2000, seed
             query_pairs.append(word)
     from skembed import pseudo_queries
 
-    # One span per fitting document, in the order of fit_rows (so that the
-    # first n spans come from the first n fitting documents); a span equal to
-    # an evaluation query would be that query's own vector: dropped.
-    spans = pseudo_queries([documents[row] for row in fit_rows], random_state=seed)
-    evaluated = {word.lower() for word in queries}
-    pseudo_rows = np.array(
-        [n for n, span in enumerate(spans) if span.lower() not in evaluated],
-        dtype=np.intp,
+    # n_spans spans per fitting document, document by document in the order
+    # of fit_rows (so that the spans of the first n fitting documents come
+    # first); a span equal to an evaluation query would be that query's own
+    # vector: dropped.
+    spans = pseudo_queries(
+        [documents[row] for row in fit_rows], n_spans=n_spans, random_state=seed
     )
-    pseudo = [spans[n] for n in pseudo_rows]
+    evaluated = {word.lower() for word in queries}
+    kept = [n for n, span in enumerate(spans) if span.lower() not in evaluated]
+    pseudo = [spans[n] for n in kept]
+    pseudo_rows = np.array(kept, dtype=np.intp) // n_spans
     return QuerySet(
         documents, fit_rows, queries, relevant, query_pairs, pseudo, pseudo_rows
     )

@@ -50,12 +50,13 @@ Measured, for each pair (new -> old) and 500 / 2,000 / 5,000 fitting pairs:
   the fitting documents embedded by both models as queries, standing for a
   re-embedded query log; never an evaluated query): the query/document
   shift of the issue. "+ pseudo-queries" is the same without a query log:
-  one span of one to three words cut from each fitting document
-  (:func:`skembed.pseudo_queries`), embedded by both models as queries
-  (spans equal to an evaluated query dropped). Centring: "index mean"
-  subtracts the index rows' mean from queries and rows (``center=True``);
-  "own means" subtracts from the queries the mean of the query sample
-  instead (``center="separate"``).
+  ``--spans`` (4) spans of one to three words cut from each fitting
+  document (:func:`skembed.pseudo_queries`, different spans while the
+  document has them), embedded by both models as queries (spans equal to
+  an evaluated query dropped); "+ words and pseudo-queries" adds both.
+  Centring: "index mean" subtracts the index rows' mean from queries and
+  rows (``center=True``); "own means" subtracts from the queries the mean
+  of the query sample instead (``center="separate"``).
   The baselines are searched both ways too, with the query sample embedded
   by the model itself.
 - The ceiling of the query/document shift, not a method: each linear
@@ -65,7 +66,9 @@ Measured, for each pair (new -> old) and 500 / 2,000 / 5,000 fitting pairs:
   is fitted on.
 - Added query latency: the adapter's ``translate`` per query, in batches of
   1 and of 1,000 (best of ``--repeat``), next to the bare matrix product of
-  the same shape.
+  the same shape; each adapter fitted on the largest number of fitting
+  documents, and the kernel correction, whose cost grows with the pairs it
+  keeps, also with their words and pseudo-queries.
 - Streaming: ``translate_file`` of a ``.npy`` index of ``--stream-rows``
   rows (old model's width, float32) into the new space, in rows per second
   and as a ratio to one in-memory GEMM of the same rows by the same-shaped
@@ -79,7 +82,7 @@ Usage::
     python benchmarks/bench_migration.py [--queries 2000] [--stream-rows 500000]
         [--repeat 5] [--threads 1] [--cache DIR] [--no-hnsw] [--alpha 1.0]
         [--rank 128] [--hidden 256] [--temperature 0.05] [--shrinkage 0.5]
-        [--adapters procrustes,ridge,...]
+        [--adapters procrustes,ridge,...] [--spans 4]
         [--pairs e5-minilm,...] [--documents 12000] [--fit-sizes 500 2000 5000]
         [--skip-timing] [--skip-recall]
 
@@ -157,9 +160,28 @@ PAIR_SETS = {
     "documents": "",
     "documents + words": ", + word pairs",
     "documents + pseudo-queries": ", + pseudo-queries",
+    "documents + words + pseudo-queries": ", + words and pseudo-queries",
 }
 # How queries and index rows are centred (EmbeddingIndex's ``center``).
 CENTRINGS = {"index mean": True, "own means": "separate"}
+
+
+def fitting_pairs(task, new, old, n_fit, pairs):
+    """The old and new rows of the first ``n_fit`` fitting documents' pairs."""
+    fit = task.fit_rows[:n_fit]
+    fit_old, fit_new = [old["documents"][fit]], [new["documents"][fit]]
+    if "words" in pairs:
+        # Query-like pairs: words of the first fitting documents, embedded by
+        # both models as queries (a re-embedded query log).
+        fit_old.append(old["query_pairs"][:n_fit])
+        fit_new.append(new["query_pairs"][:n_fit])
+    if "pseudo-queries" in pairs:
+        # Spans cut from the same fitting documents: instead of a query log,
+        # or beside it.
+        spans = task.pseudo_rows < n_fit
+        fit_old.append(old["pseudo_pairs"][spans])
+        fit_new.append(new["pseudo_pairs"][spans])
+    return np.vstack(fit_old), np.vstack(fit_new)
 
 
 def make_adapter(name, args, reference=0):
@@ -236,18 +258,8 @@ def recall_rows(task, new, old, args):
     for n_fit in args.fit_sizes:
         fit = n_fit_rows[:n_fit]
         for pairs, suffix in PAIR_SETS.items():
-            fit_old, fit_new = old["documents"][fit], new["documents"][fit]
+            fit_old, fit_new = fitting_pairs(task, new, old, n_fit, pairs)
             setup = f"queries -> old{suffix}"
-            if pairs == "documents + words":
-                # Query-like pairs: words of the first fitting documents,
-                # embedded by both models as queries (a re-embedded query log).
-                fit_old = np.vstack([fit_old, old["query_pairs"][:n_fit]])
-                fit_new = np.vstack([fit_new, new["query_pairs"][:n_fit]])
-            elif pairs == "documents + pseudo-queries":
-                # No query log: spans cut from the same fitting documents.
-                spans = task.pseudo_rows < n_fit
-                fit_old = np.vstack([fit_old, old["pseudo_pairs"][spans]])
-                fit_new = np.vstack([fit_new, new["pseudo_pairs"][spans]])
             for adapter in adapters:
                 variants = [(adapter, {})]
                 if adapter == "kernel residual" and pairs == "documents + words":
@@ -344,11 +356,12 @@ def ceiling_rows(task, new, old, indexes, args):
 
 
 # -------------------------------------------------------------------- timing
-def latency(new, old, adapter, args):
+def latency(task, new, old, adapter, args, pairs="documents"):
     """Seconds per query of translate, and of the bare product, by batch size."""
-    fit = slice(0, 5000)
     aligner = make_adapter(adapter, args)
-    aligner.fit([old["documents"][fit], new["documents"][fit]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        aligner.fit(fitting_pairs(task, new, old, args.fit_sizes[-1], pairs))
     queries = np.ascontiguousarray(new["queries"], dtype=np.float32)
     matrix = np.ones((queries.shape[1], old["documents"].shape[1]), np.float32)
     out = {}
@@ -461,6 +474,12 @@ def main(argv=None):
         default=list(N_FIT),
         help="numbers of fitting pairs (nested)",
     )
+    parser.add_argument(
+        "--spans",
+        type=int,
+        default=4,
+        help="pseudo-queries cut from each fitting document",
+    )
     parser.add_argument("--penalty-sample", type=int, default=2000)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--rank", type=int, default=128)
@@ -488,6 +507,8 @@ def main(argv=None):
             f"--fit-sizes {args.fit_sizes} must lie between 2 and --documents "
             f"({args.documents}) - 1"
         )
+    if args.spans < 1:
+        raise SystemExit(f"--spans {args.spans} must be at least 1")
     args.fit_sizes = sorted(set(args.fit_sizes))
     pairs = selected_pairs(args)
     task = build_query_set(
@@ -495,6 +516,7 @@ def main(argv=None):
         n_index=args.documents,
         n_fit=args.fit_sizes[-1],
         n_queries=args.queries,
+        n_spans=args.spans,
     )
     evaluated = {word.lower() for word in task.queries}
     assert not evaluated & {word.lower() for word in task.query_pairs}
@@ -511,7 +533,7 @@ def main(argv=None):
     if not args.skip_recall:
         recall_tables(task, vectors, args)
     if not args.skip_timing:
-        timing_tables(vectors, args)
+        timing_tables(task, vectors, args)
 
 
 def selected_pairs(args):
@@ -630,7 +652,7 @@ def recall_tables(task, vectors, args):
     print(ceiling_table.render())
 
 
-def timing_tables(vectors, args):
+def timing_tables(task, vectors, args):
     """Print the latency translate adds per query and the streaming rates."""
     latency_table = Table(
         [
@@ -657,11 +679,17 @@ def timing_tables(vectors, args):
                 fused / two,
                 load_average(),
             )
-            for adapter in ADAPTERS:
-                times = latency(vectors[new_name], vectors[old_name], adapter, args)
+            # Every adapter fitted on the documents; the kernel correction,
+            # whose cost grows with the pairs it keeps, on the largest set too.
+            for adapter, pairs in [(a, "documents") for a in ADAPTERS] + [
+                ("kernel residual", "documents + words + pseudo-queries")
+            ]:
+                times = latency(
+                    task, vectors[new_name], vectors[old_name], adapter, args, pairs
+                )
                 latency_table.add(
                     f"{new_name} -> {old_name}",
-                    adapter,
+                    adapter + PAIR_SETS[pairs],
                     1e6 * times[1][0],
                     1e6 * times[1][1],
                     1e6 * times[1000][0],

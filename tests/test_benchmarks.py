@@ -249,11 +249,13 @@ def test_migration_benchmark_runs(tmp_path):
             )
     assert any("index -> new, + word pairs, own means" in row for row in rows)
     # Without a query log: spans of the fitting documents as query-like pairs.
+    # Beside the words, too.
     for setup in ("queries -> old", "index -> new", "both ways"):
-        assert any(
-            f"{setup}, + pseudo-queries, own means" in row and "kernel residual" in row
-            for row in rows
-        )
+        for pairs in ("+ pseudo-queries", "+ words and pseudo-queries"):
+            assert any(
+                f"{setup}, {pairs}, own means" in row and "kernel residual" in row
+                for row in rows
+            )
     # Each ratio also against the re-embedding searched the same way.
     matched = stdout.split("searched the same way (same centring")[1]
     assert "queries -> old, own means" in matched.split("Ceiling")[0]
@@ -262,6 +264,8 @@ def test_migration_benchmark_runs(tmp_path):
     ceiling_rows = [r for r in ceiling.splitlines() if r.startswith("wordllama256")]
     assert len(ceiling_rows) == 3 * 2 * 2 * 2  # adapters, centrings, searches, backends
     assert not any("residual" in row for row in ceiling_rows)
+    latency = stdout.split("Added query latency")[1].split("Search time")[0]
+    assert "kernel residual, + words and pseudo-queries" in latency
     assert "e5 -> wordllama256  20000" in stdout
     search = stdout.split("Search time, us per query")[1].split("Streaming")[0]
     assert "wordllama256 -> e5" in search and "fused / two" in search
