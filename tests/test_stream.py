@@ -337,3 +337,62 @@ def test_progress_to_a_callable_and_a_line_ended_on_failure(tmp_path, capsys):
         )
     err = capsys.readouterr().err
     assert "20/50 rows" in err and err.endswith("\n")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".parquet"])
+def test_each_chunk_is_handed_to_the_disk_as_it_is_written(
+    tmp_path, monkeypatch, suffix
+):
+    """Check that the writeback of every chunk is asked for, in order, once.
+
+    The output is synced before its rename; asking for each chunk's writeback
+    as it is written (``posix_fadvise``, where it exists) spreads that work
+    over the pass. The ranges asked for must cover the temporary file from
+    its first byte to its last, without a gap or a repeat.
+    """
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    aligner, stored = _aligner()
+    np.save(tmp_path / "old.npy", stored)
+    calls = []
+
+    def advise(fd, offset, length, advice):
+        calls.append((offset, length, advice))
+
+    monkeypatch.setattr("os.posix_fadvise", advise, raising=False)
+    monkeypatch.setattr("os.POSIX_FADV_DONTNEED", 4, raising=False)
+    translate = functools.partial(aligner.translate, source=0, target=1)
+    output = tmp_path / f"new{suffix}"
+    translate_file(translate, tmp_path / "old.npy", output, chunk_size=100)
+    assert len(calls) >= 2
+    assert {advice for _, _, advice in calls} == {4}
+    ends = np.cumsum([length for _, length, _ in calls])
+    assert [offset for offset, _, _ in calls] == [0, *ends[:-1].tolist()]
+    # Every byte was asked for, but the footer a Parquet writer adds when it
+    # closes, after the last chunk.
+    unasked = output.stat().st_size - ends[-1]
+    assert unasked == 0 if suffix == ".npy" else 0 < unasked < 4096
+
+
+@pytest.mark.parametrize("failure", ["refused", "absent"])
+def test_writeback_advice_refused_or_absent_changes_nothing(
+    tmp_path, monkeypatch, failure
+):
+    """Check that the output is the same where the advice fails or does not exist."""
+    aligner, stored = _aligner()
+    np.save(tmp_path / "old.npy", stored)
+    translate = functools.partial(aligner.translate, source=0, target=1)
+    translate_file(translate, tmp_path / "old.npy", tmp_path / "plain.npy")
+    if failure == "refused":
+
+        def advise(fd, offset, length, advice):
+            raise OSError(22, "Invalid argument")
+
+        monkeypatch.setattr("os.posix_fadvise", advise, raising=False)
+        monkeypatch.setattr("os.POSIX_FADV_DONTNEED", 4, raising=False)
+    else:
+        monkeypatch.delattr("os.posix_fadvise", raising=False)
+    translate_file(
+        translate, tmp_path / "old.npy", tmp_path / "new.npy", chunk_size=100
+    )
+    assert_array_equal(np.load(tmp_path / "new.npy"), np.load(tmp_path / "plain.npy"))
