@@ -461,9 +461,9 @@ def translate_file(
                 # The file is synced before its rename; writing each chunk back
                 # while the next is translated leaves that sync little to wait
                 # for. A 500,000 x 384 float32 .npy index (Procrustes, one
-                # thread, side by side): 343-361k rows/s, against 298-299k
+                # thread, side by side): 337-351k rows/s, against 289-302k
                 # with the whole sync at the end (one GEMM of the same rows:
-                # 503-539k rows/s).
+                # 488-508k rows/s).
                 flushed = start_writeback(file, flushed)
                 rate.update(vectors.shape[0])
         finally:
