@@ -24,6 +24,10 @@ DOCUMENTS = [
 
 WORD = re.compile(r"\w+(?:['\u2019-]\w+)*")
 
+# Words of generated documents: stop words, content words, inner punctuation.
+WORDS = st.sampled_from(["the", "of", "a", "cat", "runs", "x-ray", "don't", "big"])
+POSITIONS = st.sampled_from(["random", "start"])
+
 
 def _is_span(span, document):
     """Whether ``span`` is a run of consecutive words of ``document``."""
@@ -46,13 +50,9 @@ def test_one_span_of_consecutive_words_per_document():
 
 @settings(max_examples=60, deadline=None)
 @given(
-    words=st.lists(
-        st.sampled_from(["the", "of", "a", "cat", "runs", "x-ray", "don't", "big"]),
-        min_size=1,
-        max_size=12,
-    ),
+    words=st.lists(WORDS, min_size=1, max_size=12),
     bounds=st.tuples(st.integers(1, 5), st.integers(0, 4)),
-    position=st.sampled_from(["random", "start"]),
+    position=POSITIONS,
     seed=st.integers(0, 2**31 - 1),
 )
 def test_spans_are_runs_of_the_drawn_length(words, bounds, position, seed):
@@ -76,13 +76,9 @@ def test_spans_are_runs_of_the_drawn_length(words, bounds, position, seed):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    words=st.lists(
-        st.sampled_from(["the", "of", "a", "cat", "runs", "x-ray", "don't", "big"]),
-        min_size=1,
-        max_size=8,
-    ),
+    words=st.lists(WORDS, min_size=1, max_size=8),
     n_spans=st.integers(1, 12),
-    position=st.sampled_from(["random", "start"]),
+    position=POSITIONS,
     seed=st.integers(0, 2**31 - 1),
 )
 def test_several_spans_differ_until_every_span_is_cut(words, n_spans, position, seed):
