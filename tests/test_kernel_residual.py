@@ -219,3 +219,28 @@ def test_bad_correction_rows_are_named(rows, error, match):
     with pytest.raises(error, match=f"correction_rows.*{match}"):
         aligner.fit([old, new], correction_rows=rows)
     assert not hasattr(aligner, "keys_")
+
+
+def test_residuals_of_a_dead_dimension_are_zero_and_the_map_unchanged():
+    """Check that residuals far below the largest are zeroed, and only those.
+
+    A reference model with dead dimensions (minilm holds values near 1e-33 in
+    two of its 384) gave residuals there whose float32 products with the
+    kernel weights fell below the normal range, which made the correction
+    several times slower. Zeroing them must leave the map as defined.
+    """
+    old, new = nonlinear_pairs()
+    queries = nonlinear_pairs(seed=1, n=200)[1]
+    rng = np.random.default_rng(0)
+    old = old.copy()
+    old[:, 0] = 1e-33 * rng.normal(size=len(old))  # a dead dimension
+    old[:, 1] = 1e-6 * rng.normal(size=len(old))  # small, not negligible
+    for dtype in (np.float64, np.float32):
+        aligner = KernelResidualAligner().fit([old.astype(dtype), new.astype(dtype)])
+        residuals = aligner.residuals_[1]
+        assert not residuals[:, 0].any()
+        assert np.count_nonzero(residuals[:, 1]) == len(old)
+        assert np.count_nonzero(residuals[:, 2:]) == residuals[:, 2:].size
+    aligner = KernelResidualAligner().fit([old, new])
+    expected = _dense(old, new, queries, 0.05, 0.5)
+    assert_allclose(aligner.translate(queries, 1, 0), expected, rtol=1e-10, atol=1e-30)
