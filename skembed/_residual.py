@@ -880,8 +880,8 @@ _NEGLIGIBLE = 2.0**-64
 
 def _flush_negligible(residuals):
     """``residuals`` with entries below ``_NEGLIGIBLE`` of the largest zeroed."""
-    largest = np.abs(residuals).max(initial=0.0)
-    residuals[np.abs(residuals) < _NEGLIGIBLE * largest] = 0.0
+    magnitudes = np.abs(residuals)
+    residuals[magnitudes < _NEGLIGIBLE * magnitudes.max(initial=0.0)] = 0.0
     return residuals
 
 
