@@ -1639,12 +1639,13 @@ def pseudo_queries(
         Bounds of a span's length in words. A document with fewer than
         ``min_words`` words gives all of them.
     n_spans : int, default=1
-        Spans cut from each document. They differ while the document has
-        spans not yet cut (each is drawn among those left: a length among
-        the lengths with spans left, then a start); a short document then
-        gives its spans again, in a new draw. Several spans of one document
-        are more query-like pairs from the same text, which only its
-        embedding by both models costs.
+        Spans cut from each document. Their texts differ while the document
+        has spans of a text not yet cut (each is drawn among those left: a
+        length among the lengths with spans left, then a start; a text that
+        occurs at several starts is used up by its first cut); a short
+        document then gives its spans again, in a new draw. Several spans of
+        one document are more query-like pairs from the same text, which
+        only its embedding by both models costs.
     position : {"random", "start"}, default="random"
         Where a span starts: anywhere in the document (uniformly among the
         spans of the drawn length), or as early as it can (its first words,
@@ -1756,7 +1757,7 @@ class _SpanCutter:
         self.left = {length: list(found) for length, found in self.starts.items()}
 
     def cut(self, position, rng):
-        """A span not cut yet (all again once every one has been)."""
+        """A span whose text is not cut yet (all again once every one has been)."""
         lengths = [length for length in self.lengths if self.left[length]]
         if not lengths:
             self.left = {length: list(found) for length, found in self.starts.items()}
@@ -1768,4 +1769,10 @@ class _SpanCutter:
             length = lengths[rng.randint(len(lengths))]
         free = self.left[length]
         start = free.pop(0 if position == "start" else rng.randint(len(free)))
-        return self.words[start : start + length]
+        span = self.words[start : start + length]
+        # A repeated word or phrase is one text at several starts: once cut,
+        # its other starts are used up too, so the spans differ as texts.
+        free[:] = [
+            other for other in free if self.words[other : other + length] != span
+        ]
+        return span

@@ -100,15 +100,23 @@ def test_several_spans_differ_until_every_span_is_cut(words, n_spans, position, 
     ]
     texts = {" ".join(words[a : a + n]) for a, n in candidates}
     assert set(mine) <= texts
-    # Distinct positions while some are left: the first len(candidates)
-    # spans hold every text, and never one text more often than it occurs.
-    first = mine[: len(candidates)]
-    for text in set(first):
-        assert first.count(text) <= sum(
-            " ".join(words[a : a + n]) == text for a, n in candidates
-        )
-    if n_spans >= len(candidates):
+    # Distinct texts while some are left (a repeated word is one text): the
+    # first len(texts) spans hold each text once.
+    first = mine[: len(texts)]
+    assert len(set(first)) == len(first)
+    if n_spans >= len(texts):
         assert set(first) == texts
+
+
+def test_a_repeated_word_is_cut_once():
+    # "walk" occurs twice: its second start is used up with its first.
+    document = "walk: the act of walking somewhere; he took a walk after lunch"
+    for seed in range(20):
+        spans = pseudo_queries(
+            [document, "dog dog dog cat"], n_spans=4, max_words=1, random_state=seed
+        )
+        assert len(set(spans[:4])) == 4
+        assert sorted(spans[4:6]) == ["cat", "dog"]
 
 
 def test_first_spans_do_not_depend_on_n_spans():
