@@ -533,6 +533,12 @@ def test_kneighbors_validates_its_inputs():
         kneighbors(Q, T[:, :2])
     with pytest.raises(ValueError, match="index_penalties has shape"):
         kneighbors(Q, T, method="csls", csls_k=2, index_penalties=np.zeros(7))
+    # Penalties are mean cosines: far outside [-1, 1], float32 rounding
+    # bounds would not hold; a rounding above 1 is fine.
+    for bad in (1000.0, -1.01):
+        with pytest.raises(ValueError, match="index_penalties must be mean cosines"):
+            kneighbors(Q, T, method="csls", csls_k=2, index_penalties=np.full(8, bad))
+    kneighbors(Q, T, method="csls", csls_k=2, index_penalties=np.full(8, 1 + 1e-12))
     with pytest.raises(ValueError, match="csls_k=6 must be between 1 and the number"):
         kneighbors(Q, T, method="csls", csls_k=6)
     with pytest.raises(InvalidParameterError, match="'method' parameter"):
