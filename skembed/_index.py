@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skembed._neighbors import (
+    check_vectors,
     score_margin,
     search_unit_index,
     shortlist_dots,
@@ -182,7 +183,8 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
     :math:`r_T(q)` comes from that shortlist: exact unless a row outside the
     shortlist would rank in the top ``n_neighbors`` by CSLS, which needs a
     penalty far below those of the shortlisted rows. The numpy backend keeps
-    one prepared copy of the index (the memory of the index in its dtype);
+    one prepared copy of the index (the memory of the index in its dtype,
+    float32 for float16 rows);
     the FAISS backends keep theirs inside FAISS, in float32.
 
     References
@@ -265,8 +267,21 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         entries beyond float32's range (about 3.4e38) would become inf in a
         cast made first, and their search would return no row.
         """
-        out = np.asarray(X)
-        out = out - mean.astype(out.dtype) if mean is not None else out.copy()
+        X = np.asarray(X)
+        if mean is None:
+            out = X.copy()
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = X - mean.astype(X.dtype)
+            # Finite rows and mean whose difference overflows (entries near
+            # the dtype's largest value): x - mean points as (x - mean) / s
+            # does for any s > 0, and with s the largest magnitude of both,
+            # x / s - mean / s lies within [-2, 2].
+            overflowed = ~np.isfinite(out).all(axis=1)
+            if overflowed.any():
+                rows = X[overflowed].astype(np.float64)
+                scale = max(np.abs(rows).max(), np.abs(mean).max())
+                out[overflowed] = rows / scale - mean / scale
         divide_by_row_norms(out)
         return out.astype(dtype, copy=False)
 
@@ -314,7 +329,9 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         self : EmbeddingIndex
             The fitted index.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=True)
+        array = check_vectors(X, "X")
+        validate_data(self, X, skip_check_array=True, reset=True)
+        X = array
         n_index = X.shape[0]
         if self.backend != "numpy":
             faiss = import_faiss(self.backend)
@@ -363,7 +380,7 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
 
     def _check_queries(self, queries, name):
         check_is_fitted(self, "n_index_")
-        array = check_array(queries, dtype=[np.float64, np.float32], input_name=name)
+        array = check_vectors(queries, name)
         if array.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"{name} has {array.shape[1]} columns, but the index rows have "

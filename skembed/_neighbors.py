@@ -46,6 +46,7 @@ from skembed._stats import product_safe_rows, row_norms, search_chunk_rows, unit
 
 __all__ = [
     "alignment_score",
+    "check_vectors",
     "csls_penalties",
     "kneighbors",
     "mutual_matches",
@@ -61,10 +62,30 @@ __all__ = [
 # --------------------------------------------------------------------------
 # Validation (public entry points only)
 # --------------------------------------------------------------------------
+def check_vectors(X, name, **check_params):
+    """X as a 2-d float32 or float64 matrix with at least one row.
+
+    float16 (a storage type: the shared corpora and many vector stores keep
+    embeddings in it) is searched in float32, as :func:`translate_file`
+    translates it, not widened to float64 at four times its memory.
+    """
+    half = getattr(X, "dtype", None) == np.float16
+    array = check_array(
+        X,
+        dtype=np.float32 if half else [np.float64, np.float32],
+        input_name=name,
+        ensure_min_samples=0,
+        **check_params,
+    )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} has no rows; pass at least one vector.")
+    return array
+
+
 def _check_pair(queries, index, names):
     """Two float matrices of one space and one dtype."""
-    queries = check_array(queries, dtype=[np.float64, np.float32], input_name=names[0])
-    index = check_array(index, dtype=[np.float64, np.float32], input_name=names[1])
+    queries = check_vectors(queries, names[0])
+    index = check_vectors(index, names[1])
     if queries.shape[1] != index.shape[1]:
         raise ValueError(
             f"{names[0]} has {queries.shape[1]} columns and {names[1]} has "

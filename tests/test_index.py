@@ -416,6 +416,45 @@ def test_centring_rows_near_the_float64_limit(backend):
     assert_array_equal(found, small.kneighbors(index[:5] / 1e300)[1])
 
 
+@pytest.mark.parametrize("backend", ["numpy", "faiss-flat"])
+@pytest.mark.parametrize(("dtype", "big"), [(np.float32, 3e38), (np.float64, 1.7e308)])
+def test_centring_whose_difference_overflows(backend, dtype, big):
+    """Check rows that overflow only once the mean is subtracted."""
+    if backend != "numpy":
+        pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    index = np.array([[big, 1.0], [-big, 2.0], [-big, -1.0], [big / 3, 5.0]], dtype)
+    fitted = EmbeddingIndex(4, center=True, backend=backend).fit(index)
+    scores, found = fitted.kneighbors(np.array([[1.0, 0.0]], dtype))
+    # The mean is about (-big / 6, 1.75): rows 0 and 3 point along +x, 1 and
+    # 2 along -x, each pair in row order.
+    assert_array_equal(found, [[0, 3, 1, 2]])
+    assert_allclose(scores, [[1.0, 1.0, -1.0, -1.0]], atol=1e-6)
+
+
+def test_float16_rows_are_searched_in_float32():
+    """Check float16 rows: stored and searched in float32, not float64."""
+    index, queries, _, _ = _data()
+    half = index.astype(np.float16)
+    searcher = EmbeddingIndex(center=True).fit(half)
+    assert searcher._rows.dtype == np.float32
+    expected = EmbeddingIndex(center=True).fit(half.astype(np.float32))
+    for got, want in zip(
+        searcher.kneighbors(queries.astype(np.float16)),
+        expected.kneighbors(queries.astype(np.float16).astype(np.float32)),
+        strict=True,
+    ):
+        assert_array_equal(got, want)
+
+
+def test_empty_inputs_name_their_parameter():
+    index, queries, _, _ = _data()
+    with pytest.raises(ValueError, match="X has no rows"):
+        EmbeddingIndex().fit(index[:0])
+    searcher = EmbeddingIndex().fit(index)
+    with pytest.raises(ValueError, match="queries has no rows"):
+        searcher.kneighbors(queries[:0])
+
+
 def test_float64_rows_whose_norm_overflows_are_not_zeroed():
     # A finite float64 row whose norm exceeds 1.8e308 is a direction like
     # any other, not a zero row.

@@ -539,6 +539,10 @@ def test_kneighbors_validates_its_inputs():
         with pytest.raises(ValueError, match="index_penalties must be mean cosines"):
             kneighbors(Q, T, method="csls", csls_k=2, index_penalties=np.full(8, bad))
     kneighbors(Q, T, method="csls", csls_k=2, index_penalties=np.full(8, 1 + 1e-12))
+    with pytest.raises(ValueError, match="queries has no rows"):
+        kneighbors(Q[:0], T)
+    with pytest.raises(ValueError, match="index has no rows"):
+        csls_penalties(Q, T[:0])
     with pytest.raises(ValueError, match="csls_k=6 must be between 1 and the number"):
         kneighbors(Q, T, method="csls", csls_k=6)
     with pytest.raises(InvalidParameterError, match="'method' parameter"):
