@@ -98,20 +98,20 @@ def _is_missing(cell) -> bool:
         return False
 
 
-def _text_cells(X, name):
+def _text_cells(X, name, param="X", verb="embeds"):
     """Return the cells of a text column as a Python list, or raise."""
     if isinstance(X, str | bytes):
         raise TypeError(
-            f"X is a single string, but {name} embeds a column of texts; pass a "
+            f"{param} is a single string, but {name} {verb} a column of texts; pass a "
             "list of texts, e.g. [text]."
         )
     if isinstance(X, pd.DataFrame):
         if X.shape[1] != 1:
             columns = list(X.columns)[:10]
             raise ValueError(
-                f"X has {X.shape[1]} columns {columns}, but {name} embeds one text "
-                "column; select it, e.g. X['text'], or place the embedder in a "
-                "ColumnTransformer."
+                f"{param} has {X.shape[1]} columns {columns}, but {name} {verb} one "
+                f"text column; select it, e.g. {param}['text'], or place the step in "
+                "a ColumnTransformer."
             )
         return X.iloc[:, 0].tolist()
     if isinstance(X, pd.Series):
@@ -127,35 +127,34 @@ def _text_cells(X, name):
         array = array[:, 0]
     if array.ndim != 1:
         raise ValueError(
-            f"X has shape {array.shape}, but {name} embeds one text column: pass a "
-            "list, a 1-D array or Series of texts, or a DataFrame with one column."
+            f"{param} has shape {array.shape}, but {name} {verb} one text column: "
+            "pass a list, a 1-D array or Series of texts, or a DataFrame with one "
+            "column."
         )
     return array.tolist()
 
 
-def _check_text_cells(cells, name):
+def _check_text_cells(cells, name, param="X", verb="embeds"):
     """Check that every cell is a string; name the first offending row."""
     if len(cells) == 0:
-        raise ValueError(
-            f"X holds 0 texts, but {name} needs at least one text to embed."
-        )
+        raise ValueError(f"{param} holds 0 texts, but {name} needs at least one.")
     for row, cell in enumerate(cells):
         if isinstance(cell, str):
             continue
         if _is_missing(cell):
             raise ValueError(
-                f"X has a missing text in row {row} ({cell!r}); {name} embeds "
-                "strings only. Drop those rows or fill them, e.g. X.fillna('')."
+                f"{param} has a missing text in row {row} ({cell!r}); {name} {verb} "
+                f"strings only. Drop those rows or fill them, e.g. {param}.fillna('')."
             )
         if isinstance(cell, bytes):
             raise TypeError(
-                f"X holds bytes in row {row}; decode the texts first, e.g. "
-                "[b.decode('utf-8') for b in X]."
+                f"{param} holds bytes in row {row}; decode the texts first, e.g. "
+                f"[b.decode('utf-8') for b in {param}]."
             )
         raise TypeError(
-            f"X holds {type(cell).__name__} {cell!r} in row {row}; {name} embeds "
-            "strings only. Convert the column to str first if that is what you "
-            "mean."
+            f"{param} holds {type(cell).__name__} {cell!r} in row {row}; {name} "
+            f"{verb} strings only. Convert the column to str first if that is "
+            "what you mean."
         )
     return [str(cell) for cell in cells]
 
@@ -1694,8 +1693,9 @@ def pseudo_queries(
             f"min_words={min_words} exceeds max_words={max_words}; a span needs "
             "min_words <= max_words."
         )
+    where = {"param": "documents", "verb": "cuts"}
     texts = _check_text_cells(
-        _text_cells(documents, "pseudo_queries"), "pseudo_queries"
+        _text_cells(documents, "pseudo_queries", **where), "pseudo_queries", **where
     )
     if stop_words is None:
         stop = frozenset()

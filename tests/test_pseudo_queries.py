@@ -229,9 +229,10 @@ def test_bad_parameters(kwargs, error, match):
             TypeError,
             "documents. parameter of pseudo_queries must be an array",
         ),
-        ([], ValueError, "0 texts"),
-        (["fine", None], ValueError, r"missing text in row 1"),
-        (["fine", 3], TypeError, r"row 1"),
+        ([], ValueError, "^documents holds 0 texts"),
+        (["fine", None], ValueError, r"^documents has a missing text in row 1"),
+        (["fine", 3], TypeError, r"^documents holds int 3 in row 1.*cuts strings"),
+        ([b"fine"], TypeError, r"^documents holds bytes"),
         (["fine", "--- ..."], ValueError, r"documents\[1\] holds no word"),
     ],
 )

@@ -129,6 +129,7 @@ def test_perfect_and_empty_rankings():
         # list(dict) is its keys: every query scored its own number (0.0 here)
         ({0: [1], 1: [0]}, [[1], [0]], 1, TypeError, "relevant is a mapping"),
         (np.zeros((1, 1, 1), int), [[0]], 1, ValueError, "has 3 dimensions"),
+        (np.array(2), [[2, 3]], 2, ValueError, "relevant has 0 dimensions"),
     ],
 )
 def test_bad_input_is_refused(relevant, retrieved, k, error, match):

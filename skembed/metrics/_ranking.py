@@ -117,7 +117,7 @@ def _labels(relevant, n_queries):
                 array = None
             if array is not None and array.dtype == object:
                 array = None
-        if array is not None and array.ndim > 2:
+        if array is not None and (array.ndim > 2 or array.ndim == 0):
             raise ValueError(
                 f"relevant has {array.ndim} dimensions; pass one row number per "
                 "query (1-D), a fixed number per query (2-D), a list of "
