@@ -121,7 +121,9 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
     shortlist : int, default=100
         FAISS backends with ``method="csls"``: candidates per query fetched by
         cosine and re-ranked by CSLS (at least ``n_neighbors`` and
-        ``csls_k`` are fetched).
+        ``csls_k`` are fetched). With ``"faiss-flat"`` the rows outside it
+        that could still rank are scored as well (see Notes), so it changes
+        the cost, not the result.
     batch_size : int, default=4096
         Queries per call of a FAISS backend (the numpy backend blocks queries
         by its memory budget).
@@ -180,12 +182,16 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
     re-scoring costs a fixed amount per query and shortlist row, which
     matters less the larger the index FAISS scans. With FAISS and CSLS, each
     query's ``shortlist`` best rows by cosine are re-ranked by CSLS, and
-    :math:`r_T(q)` comes from that shortlist: exact unless a row outside the
-    shortlist would rank in the top ``n_neighbors`` by CSLS, which needs a
-    penalty far below those of the shortlisted rows. The numpy backend keeps
-    one prepared copy of the index (the memory of the index in its dtype,
-    float32 for float16 rows);
-    the FAISS backends keep theirs inside FAISS, in float32.
+    :math:`r_T(q)` comes from that shortlist (its ``csls_k`` best cosines).
+    A row outside the shortlist has a cosine below the shortlist's last,
+    :math:`c`, so it can rank only if its penalty is below :math:`2c - s`,
+    :math:`s` the k-th best CSLS score of the shortlist; ``"faiss-flat"``
+    scores those rows too (the rows of lowest penalty, often none), so its
+    CSLS results are the numpy backend's whatever ``shortlist`` is.
+    ``"faiss-hnsw"`` re-ranks its approximate shortlist alone. The numpy
+    backend keeps one prepared copy of the index (the memory of the index in
+    its dtype, float32 for float16 rows); the FAISS backends keep theirs
+    inside FAISS, in float32.
 
     References
     ----------
@@ -453,6 +459,10 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             for start, stop, rows in self._index_rows():
                 penalties[start:stop] = unit_index_penalties(pool, rows, self.csls_k)
             self.penalties_ = penalties
+            # Index rows by increasing penalty: those CSLS favours most, for
+            # the FAISS search's check of rows outside a query's shortlist.
+            self._penalty_order = np.argsort(penalties, kind="stable")
+            self._sorted_penalties = penalties[self._penalty_order]
         return self
 
     # ---------------------------------------------------------------- search
@@ -608,18 +618,108 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 scores[start:stop] = best
                 indices[start:stop] = np.take_along_axis(rows, where, axis=1)
                 continue
-            # r_T(q) from the shortlist; FAISS pads missing results with -1.
-            query_penalty = _mean_of_largest(cosines, found, self.csls_k)
-            csls_scores = 2 * cosines - self.penalties_[np.maximum(rows, 0)]
-            best, where = _best_rows(csls_scores, rows, found, k)
-            scores[start:stop] = best - query_penalty[:, None]
-            indices[start:stop] = np.take_along_axis(rows, where, axis=1)
+            scores[start:stop], indices[start:stop] = self._faiss_csls(
+                prepared[start:stop], cosines, rows, fetch, k
+            )
         return scores, indices
+
+    def _faiss_csls(self, block, cosines, rows, fetch, k):
+        """CSLS's k best of each query, from its ``fetch`` best rows by cosine.
+
+        A row outside a query's shortlist has a lower cosine than the
+        shortlist's last, ``c``, so its score ``2 cos - r(t)`` is below
+        ``2 c - r(t)``: it can reach the query's k-th score ``s`` only if its
+        penalty is below ``2 c - s``. With ``"faiss-flat"`` those rows (the
+        index's lowest penalties; often none) are scored as well, so the
+        result is CSLS's exact k best whatever ``shortlist`` is. HNSW's
+        shortlist is approximate: its rows are re-ranked alone.
+        """
+        found = rows >= 0
+        # r_T(q) from the shortlist, which holds the csls_k best cosines.
+        query_penalty = _mean_of_largest(cosines, found, self.csls_k)
+        penalties = self.penalties_
+        scores = np.where(found, 2 * cosines - penalties[np.maximum(rows, 0)], -np.inf)
+        if self.backend == "faiss-flat" and fetch < self.n_index_:
+            kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
+            last = np.where(found, cosines, np.inf).min(axis=1)
+            # A hair above the bound: a row tied with the k-th score competes
+            # by its row number, and the scores are rounded in float64.
+            limit = 2 * last - kth + 1e-9
+            counts = np.searchsorted(self._sorted_penalties, limit, side="right")
+            if counts.any():
+                more_cosines, more_rows = self._outside_rows(block, counts, last, kth)
+                more_scores = np.where(
+                    more_rows >= 0,
+                    2 * more_cosines - penalties[np.maximum(more_rows, 0)],
+                    -np.inf,
+                )
+                scores = np.concatenate([scores, more_scores], axis=1)
+                rows = np.concatenate([rows, more_rows], axis=1)
+                found = rows >= 0
+        best, where = _best_rows(scores, rows, found, k)
+        return best - query_penalty[:, None], np.take_along_axis(rows, where, axis=1)
+
+    def _outside_rows(self, block, counts, last, kth):
+        """The rows among the ``counts[i]`` of lowest penalty that lie outside
+        query i's shortlist (exact cosine below ``last[i]``) and whose CSLS
+        score may reach ``kth[i]``, with their exact cosines: one row of each
+        array per query, padded with row -1 and cosine ``-inf``.
+
+        The candidates are taken in blocks of rows, each copied out of FAISS
+        once for every query and scored by one float32 product; only the
+        pairs that product cannot rule out (by its rounding margin) are
+        scored exactly. Memory is one block of candidates and its products.
+        """
+        margin = score_margin(block.shape[1], np.float32)
+        top = int(counts.max())
+        step = max(256, _CANDIDATE_SCORES // block.shape[0])
+        found = []
+        for start in range(0, top, step):
+            stop = min(start + step, top)
+            active = np.flatnonzero(counts > start)
+            candidates = self._penalty_order[start:stop]
+            stored = self.faiss_index_.reconstruct_batch(candidates)
+            approx = block[active] @ stored.T
+            possible = (
+                (np.arange(start, stop) < counts[active, None])
+                & (approx < last[active, None] + margin)
+                & (
+                    2 * approx - self.penalties_[candidates]
+                    >= kth[active, None] - 2 * margin
+                )
+            )
+            query, position = np.nonzero(possible)
+            query = active[query]
+            cosines = shortlist_dots(block[query], stored[position][:, None, :])[:, 0]
+            outside = cosines < last[query]
+            found.append(
+                (query[outside], candidates[position[outside]], cosines[outside])
+            )
+        query, rows, cosines = (
+            np.concatenate(part) for part in zip(*found, strict=True)
+        )
+        order = np.argsort(query, kind="stable")
+        query, rows, cosines = query[order], rows[order], cosines[order]
+        # Each query's rows side by side.
+        per_query = np.bincount(query, minlength=block.shape[0])
+        first = np.cumsum(per_query) - per_query
+        place = np.arange(query.size) - np.repeat(first, per_query)
+        width = max(int(per_query.max(initial=0)), 1)
+        more_cosines = np.full((block.shape[0], width), -np.inf)
+        more_rows = np.full((block.shape[0], width), -1, dtype=np.int64)
+        more_cosines[query, place] = cosines
+        more_rows[query, place] = rows
+        return more_cosines, more_rows
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         return tags
+
+
+# Float32 scores of candidate rows held at once by the exact FAISS CSLS search
+# (16 MiB): the candidates of a block of queries are scored this many at a time.
+_CANDIDATE_SCORES = 1 << 22
 
 
 def _stored_dots(index, prepared, rows):
@@ -703,12 +803,11 @@ def _fuse_block(indexes, prepared, weights, block, fetch, k, out):
 def _exact_shortlists(index):
     """Whether the index's top-m holds every row scoring above its m-th.
 
-    The numpy backend and a flat FAISS index searched by cosine rank the whole
-    index; FAISS with CSLS re-ranks a cosine shortlist, and HNSW walks a graph.
+    The numpy backend and a flat FAISS index rank the whole index (with CSLS,
+    the flat index also scores the rows outside its cosine shortlist that
+    could rank); HNSW walks a graph.
     """
-    return index.backend == "numpy" or (
-        index.backend == "faiss-flat" and index.method == "nn"
-    )
+    return index.backend in ("numpy", "faiss-flat")
 
 
 @validate_params(
@@ -736,13 +835,12 @@ def fused_kneighbors(searches, n_neighbors=10, *, weights=None, shortlist=100):
     Each index returns its ``shortlist`` best rows per query; every row of
     their union is scored in every index from the stored rows, and the best
     sums are kept. When every index ranks its whole index exactly (the numpy
-    backend, or ``"faiss-flat"`` by cosine), a row in no shortlist scores at
-    most each index's last shortlisted score, so the result is exact once
-    the ``n_neighbors``-th sum exceeds the sum of those; the shortlists of
-    the queries where it does not are doubled until it does, up to the whole
-    index. With an approximate index (``"faiss-hnsw"``, or FAISS with CSLS,
-    which re-ranks a cosine shortlist) the result is as approximate as its
-    shortlists.
+    backend, or ``"faiss-flat"``), a row in no shortlist scores at most each
+    index's last shortlisted score, so the result is exact once the
+    ``n_neighbors``-th sum exceeds the sum of those; the shortlists of the
+    queries where it does not are doubled until it does, up to the whole
+    index. With an approximate index (``"faiss-hnsw"``) the result is as
+    approximate as its shortlists.
 
     Read more in the :ref:`User Guide <migration>`.
 
