@@ -216,12 +216,18 @@ class AffineMapMixin:
         Returns
         -------
         X_target : ndarray of shape (n_samples, n_features_of_target)
-            The rows expressed in the target view's space.
+            The rows expressed in the target view's space (a copy of
+            ``X_view`` when ``target`` is ``source``).
         """
         check_is_fitted(self, "means_")
         k = resolve_view(self, source, parameter="source")
         t = resolve_view(self, target, parameter="target")
         block = check_view_block(self, X_view, k)
+        if t == k:
+            # A view's rows are already in its own space. Through the shared
+            # space they would come back only as far as the back-map inverts
+            # the map (a narrower shared space, or a ridge map, loses part).
+            return np.array(block, copy=True)
         plan = self._translation_plan(k, t, block.dtype)
         if plan is None:
             # The common offset would be added by one map and removed by the

@@ -7,9 +7,15 @@ import pickle
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
-from skembed import CCAAligner, ProcrustesAligner, RidgeAligner
+from skembed import (
+    CCAAligner,
+    ContrastiveAligner,
+    ProcrustesAligner,
+    RidgeAligner,
+    SelfLearningAligner,
+)
 
 
 def _views(seed=0, widths=(10, 7), n=200):
@@ -102,3 +108,30 @@ def test_float32_rows_far_from_the_origin_are_mapped_to_float32_precision(make):
     view = aligner.transform_view(X32[:, d:], 1)
     exact_view = aligner.transform_view(X32[:, d:].astype(np.float64), 1)
     assert np.abs(view - exact_view).max() <= 1e-5 * np.abs(exact_view).max()
+
+
+@pytest.mark.parametrize(
+    "aligner",
+    [
+        ProcrustesAligner(),
+        RidgeAligner(alpha=0.5),
+        CCAAligner(n_components=3),
+        ContrastiveAligner(4, max_iter=5, random_state=0),
+        SelfLearningAligner(init="identity", n_iter=2, random_state=0),
+    ],
+    ids=["procrustes", "ridge", "cca", "contrastive", "selflearning"],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+# Short fits: whether they converged does not matter here.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::skembed.UnsupervisedAlignmentWarning")
+def test_translate_into_its_own_view_is_the_identity(aligner, dtype):
+    """Check that translate(X, k, k) returns X: through a narrower shared
+    space or a ridge map and back it came back only part of the way."""
+    A, B = (v.astype(dtype) for v in _views(widths=(8, 8)))
+    aligner.fit([A, B])
+    for view, X in ((0, A), (1, B)):
+        got = aligner.translate(X, view, view)
+        assert got.dtype == dtype
+        assert_array_equal(got, X)
+        assert not np.shares_memory(got, X)
