@@ -824,6 +824,13 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 "a non-linear hidden layer; SelfLearningAligner needs a base with "
                 f"affine maps. {linear}"
             )
+        if not isinstance(base, AffineMapMixin):
+            raise TypeError(
+                f"base={type(base).__name__}() does not map views by affine maps; "
+                "SelfLearningAligner needs a base that does: ProcrustesAligner, "
+                "GeneralizedProcrustesAligner, RidgeAligner, CCAAligner or "
+                "ContrastiveAligner (hidden=None)."
+            )
         return base
 
     def _back_projection(self, k):
@@ -840,17 +847,6 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         """The base fitted on the dictionary's pairs (a map of the search)."""
         aligner = self._make_base([block.shape[1] for block in blocks])
         aligner.fit([blocks[0][dictionary[:, 0]], blocks[1][dictionary[:, 1]]])
-        missing = [
-            name
-            for name in ("means_", "_projections", "_offset")
-            if not hasattr(aligner, name)
-        ]
-        if missing:
-            raise TypeError(
-                "base must be a skembed aligner (a BaseAligner subclass such as "
-                f"ProcrustesAligner); the fitted {type(aligner).__name__} lacks "
-                f"{', '.join(missing)}."
-            )
         return aligner
 
     def _final_map(self, blocks, dictionary, searched, random_state):

@@ -648,6 +648,26 @@ def test_a_residual_mlp_base_is_not_told_to_pass_hidden_none():
     assert "RidgeAligner" in str(caught.value)
 
 
+def test_a_base_without_affine_maps_is_refused_before_any_fit():
+    """Check KernelResidualAligner and RelativeProjector as base: a TypeError.
+
+    They were fitted first, then refused by the private attributes they
+    lacked, which the message named.
+    """
+    from skembed import KernelResidualAligner, RelativeProjector
+
+    A = np.random.default_rng(0).normal(size=(100, 6))
+    pairs = np.column_stack([np.arange(20), np.arange(20)])
+    for base in (KernelResidualAligner(), RelativeProjector()):
+        aligner = SelfLearningAligner(base)
+        with pytest.raises(
+            TypeError, match="does not map views by affine maps"
+        ) as caught:
+            aligner.fit([A, A], pairs=pairs)
+        assert "_projections" not in str(caught.value)
+        assert not hasattr(aligner, "aligner_")
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 2.5])
 def test_a_pair_that_is_not_a_whole_number_is_named(bad):
     """Check NaN or infinity in pairs: the value named, not the dtype.
