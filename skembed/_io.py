@@ -22,6 +22,7 @@ import zipfile
 import zlib
 
 import numpy as np
+import pandas as pd
 from sklearn import config_context
 from sklearn.base import BaseEstimator
 from sklearn.frozen import FrozenEstimator
@@ -182,6 +183,16 @@ class _Encoder:
             hint = (
                 " A callable is code, not data: pass the views as slices, index "
                 "arrays or column names to make the estimator savable."
+            )
+        elif isinstance(value, pd.Series):
+            hint = (
+                " Set it to the Series as a dict (dict(series)) or a NumPy array "
+                "(series.to_numpy()) before saving; it means the same."
+            )
+        elif isinstance(value, pd.Index):
+            hint = (
+                " Set it to the Index as a list (index.tolist()) before saving; "
+                "it means the same."
             )
         raise TypeError(
             f"Cannot save {where}: a {name} object cannot be stored without "

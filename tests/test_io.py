@@ -280,6 +280,25 @@ def test_save_refuses_values_that_need_pickle(tmp_path):
         projector.fit([A, B])
         with pytest.raises(TypeError, match="random_state to an int or None"):
             save_aligner(projector, tmp_path / "model.npz")
+    # A Series of weights (documented) and an Index of names: the error says
+    # what to set instead, and that works.
+    from skembed import EmbeddingConcatenator
+
+    X = np.hstack([A, B])
+    views = {"a": list(range(6)), "b": list(range(6, 11))}
+    concat = EmbeddingConcatenator(views=views, weights=pd.Series({"a": 1.0, "b": 2.0}))
+    concat.fit(X)
+    with pytest.raises(TypeError, match=r"parameter weights.*dict\(series\)"):
+        save_aligner(concat, tmp_path / "model.npz")
+    concat.set_params(weights=dict(concat.weights))
+    save_aligner(concat, tmp_path / "model.npz")
+    assert_allclose(
+        load_aligner(tmp_path / "model.npz").transform(X), concat.transform(X)
+    )
+    named = ProcrustesAligner(views=[pd.Index(columns[:6]), pd.Index(columns[6:])])
+    named.fit(frame)
+    with pytest.raises(TypeError, match=r"views\[0\].*index.tolist\(\)"):
+        save_aligner(named, tmp_path / "model.npz")
 
 
 def test_save_refuses_names_ending_in_nul(tmp_path):
