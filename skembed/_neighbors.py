@@ -259,8 +259,8 @@ def score_margin(d, dtype, *, csls=False):
     return 2 * (2 * cosine + 8 * eps if csls else cosine)
 
 
-def _window_candidates(S, k, margin, scratch):
-    """(rows, cols) of the entries of S that may be among their row's k best.
+def _window(S, k, margin, scratch):
+    """Mask of the entries of S that may be among their row's k best.
 
     Every entry within ``margin`` of the row's k-th largest block score: by
     the margin, the exact k best are among them.
@@ -269,9 +269,20 @@ def _window_candidates(S, k, margin, scratch):
     copy = scratch.copy_of(S)
     copy.partition(n_cols - k, axis=1)
     floor = copy[:, n_cols - k] - S.dtype.type(margin)
-    # Flat indices: a 2-D np.nonzero of the block is several times slower.
-    flat = np.flatnonzero(S >= floor[:, None])
-    return np.divmod(flat, n_cols)
+    return S >= floor[:, None]
+
+
+def _row_groups_within(counts, budget):
+    """Consecutive row ranges whose candidates add up to at most ``budget``
+    (a range of one row may exceed it)."""
+    ends = np.cumsum(counts)
+    start = 0
+    while start < counts.size:
+        base = ends[start - 1] if start else 0
+        stop = int(np.searchsorted(ends, base + budget, side="right"))
+        stop = max(stop, start + 1)
+        yield start, stop
+        start = stop
 
 
 def _exact_topk(S, k, margin, exact, scratch, *, all_exact=False):
@@ -283,25 +294,40 @@ def _exact_topk(S, k, margin, exact, scratch, *, all_exact=False):
     in doubt and re-scored exactly, while a candidate farther than the margin
     from both neighbours keeps its block score, which ranks it as its exact
     score would. With ``all_exact``, every candidate is re-scored.
+
+    A candidate costs about 40 bytes (its row, column, scores and sort
+    order) where the block spends 4 or 8 per score; rows tied over much of
+    the index (a zero query ties with every row) are therefore ranked a few
+    at a time, so that their candidates stay within the block's memory.
     """
-    rows, cols = _window_candidates(S, k, margin, scratch)
-    vals = S[rows, cols].astype(np.float64)
-    if all_exact:
-        vals = exact(rows, cols)
-    else:
+    within = _window(S, k, margin, scratch)
+    counts = within.sum(axis=1)
+    budget = max(S.shape[1], S.size // 8)
+    scores = np.empty((S.shape[0], k))
+    columns = np.empty((S.shape[0], k), dtype=np.int64)
+    for start, stop in _row_groups_within(counts, budget):
+        flat = np.flatnonzero(within[start:stop])
+        local, cols = np.divmod(flat, S.shape[1])
+        rows = local + start
+        vals = S[rows, cols].astype(np.float64)
+        if all_exact:
+            vals = exact(rows, cols)
+        else:
+            order = np.lexsort((cols, -vals, rows))
+            rows, cols, vals = rows[order], cols[order], vals[order]
+            close = (rows[1:] == rows[:-1]) & (vals[:-1] - vals[1:] <= margin)
+            doubt = np.zeros(len(vals), dtype=bool)
+            doubt[:-1] |= close
+            doubt[1:] |= close
+            if doubt.any():
+                vals[doubt] = exact(rows[doubt], cols[doubt])
         order = np.lexsort((cols, -vals, rows))
-        rows, cols, vals = rows[order], cols[order], vals[order]
-        close = (rows[1:] == rows[:-1]) & (vals[:-1] - vals[1:] <= margin)
-        doubt = np.zeros(len(vals), dtype=bool)
-        doubt[:-1] |= close
-        doubt[1:] |= close
-        if doubt.any():
-            vals[doubt] = exact(rows[doubt], cols[doubt])
-    order = np.lexsort((cols, -vals, rows))
-    # Every row has at least k candidates; keep its first k in that order.
-    first = np.searchsorted(rows[order], np.arange(S.shape[0]))
-    take = order[(first[:, None] + np.arange(k)).ravel()]
-    return vals[take].reshape(-1, k), cols[take].reshape(-1, k)
+        # Every row has at least k candidates; keep its first k in that order.
+        first = np.searchsorted(rows[order], np.arange(start, stop))
+        take = order[(first[:, None] + np.arange(k)).ravel()]
+        scores[start:stop] = vals[take].reshape(-1, k)
+        columns[start:stop] = cols[take].reshape(-1, k)
+    return scores, columns
 
 
 def _exact_mean_top(S, k, margin, exact, scratch):
