@@ -47,6 +47,7 @@ from skembed._views import (
     check_view_block,
     check_views,
     keep_list_index,
+    non_finite_error,
     resolve_view,
 )
 
@@ -131,11 +132,7 @@ class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
         return getattr(self, "output_frame", "centered") == "reference"
 
     def _non_finite_error(self, dtype):
-        return ValueError(
-            f"Input X contains NaN or infinity (or a value too large for {dtype}); "
-            f"{type(self).__name__} needs finite embeddings. Drop or impute those "
-            "rows."
-        )
+        return non_finite_error(self, dtype)
 
     # -------------------------------------------------------------- transform
     def _row_step(self, width, dtype):

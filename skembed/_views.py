@@ -64,6 +64,7 @@ import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from sklearn import get_config
 from sklearn.utils import check_array
 from sklearn.utils.validation import (
     _check_feature_names,
@@ -73,6 +74,7 @@ from sklearn.utils.validation import (
 
 __all__ = [
     "BLOCK_SAMPLE_ROWS",
+    "non_finite_error",
     "ViewLayout",
     "check_split_follows_blocks",
     "check_training_views",
@@ -84,6 +86,42 @@ __all__ = [
     "view_feature_names",
     "view_selections",
 ]
+
+
+def non_finite_error(estimator, dtype, input_name="X"):
+    """The error for NaN or infinity in an estimator's input, one wording for
+    every path (fit, transform, transform_view, translate)."""
+    return ValueError(
+        f"Input {input_name} contains NaN or infinity (or a value too large for "
+        f"{np.dtype(dtype)}); {_estimator_name(estimator)} needs finite "
+        "embeddings. Drop or impute those rows."
+    )
+
+
+def _checked_array(X, *, estimator, input_name, **params):
+    """:func:`sklearn.utils.check_array` whose non-finite error is
+    :func:`non_finite_error` (scikit-learn's advises other estimators)."""
+    block = check_array(
+        X,
+        estimator=estimator,
+        input_name=input_name,
+        ensure_all_finite=False,
+        **params,
+    )
+    return _refuse_non_finite(block, estimator, input_name)
+
+
+def _refuse_non_finite(block, estimator, input_name):
+    """``block``, or :func:`non_finite_error` if it holds NaN or infinity
+    (unless scikit-learn's ``assume_finite`` is set)."""
+    if not get_config()["assume_finite"] and block.dtype.kind == "f":
+        # The sum is finite in the common case: one pass, no temporary.
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(block.sum()) or np.isfinite(block).all()
+        if not finite:
+            raise non_finite_error(estimator, block.dtype, input_name)
+    return block
+
 
 _SELECTOR_HELP = (
     "a slice, an int array, a boolean mask, a list of column names, one column name "
@@ -164,7 +202,19 @@ def _as_frame(X):
         # of times: narwhals' checks cost more than a small fit's arithmetic.
         return None
     if nw.dependencies.is_into_dataframe(X):
-        return nw.from_native(X, eager_only=True)
+        try:
+            return nw.from_native(X, eager_only=True)
+        except nw.exceptions.DuplicateError:
+            columns = pd.Index(getattr(X, "columns", []))
+            repeated = list(dict.fromkeys(columns[columns.duplicated()]))
+            raise ValueError(
+                f"X has {len(repeated)} column names used more than once "
+                f"({_short_list([str(name) for name in repeated])}), as "
+                "pd.concat([A, B], axis=1) makes of two unnamed frames; columns "
+                "are selected by name, so give each its own, e.g. "
+                "pd.concat([A, B], axis=1, keys=['a', 'b']), or pass the "
+                "embeddings as a list [A, B]."
+            ) from None
     if isinstance(nw.from_native(X, pass_through=True), nw.LazyFrame):
         raise TypeError(
             f"X is a lazy frame ({type(X).__module__}.{type(X).__name__}); "
@@ -527,7 +577,7 @@ class _FrameColumns:
         self.parts = []
         for index, (start, stop, raw, _) in enumerate(raw_parts):
             is_scalar_run = not isinstance(raw, np.ndarray)
-            block = check_array(
+            block = _checked_array(
                 raw,
                 dtype=target,
                 estimator=estimator,
@@ -762,6 +812,27 @@ def _norm_blocks(X: np.ndarray) -> list:
     return [found[b] for b in sorted(found)]
 
 
+def _common_row_norm(X: np.ndarray):
+    """The norm every row of X has (as :func:`_norm_blocks` reads it), or None.
+
+    Measured on the same evenly spaced sample of rows; None when the squared
+    row norms spread more than ``_BLOCK_NORM_SPREAD`` or the rows do not vary.
+    """
+    n_samples = X.shape[0]
+    if n_samples < _BLOCK_MIN_ROWS:
+        return None
+    step = max(1, n_samples // BLOCK_SAMPLE_ROWS)
+    sample = np.asarray(X[::step][:BLOCK_SAMPLE_ROWS], dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        energy = (sample**2).sum(axis=1)
+        mean = energy.mean()
+        spread = energy.std() / mean
+        varies = sample.var(axis=0).sum() > _BLOCK_MIN_VARIATION * mean
+    if not (spread < _BLOCK_NORM_SPREAD and varies):
+        return None
+    return float(np.sqrt(mean))
+
+
 def check_split_follows_blocks(estimator, X: np.ndarray, widths) -> None:
     """Refuse a contiguous default split that cuts through a model's embeddings.
 
@@ -780,6 +851,21 @@ def check_split_follows_blocks(estimator, X: np.ndarray, widths) -> None:
     blocks = _norm_blocks(X)
     cuts = set(np.cumsum(widths)[:-1].tolist())
     missed = [block for block in blocks if block.boundary not in cuts]
+    if views is None and not blocks:
+        # An explicit views=K says the split is meant; the default may be a
+        # single model's embeddings passed alone (fit(A), or A and y).
+        norm = _common_row_norm(X)
+        if norm is not None:
+            raise ValueError(
+                f"views={estimator.views!r} splits the {X.shape[1]} columns of X "
+                f"into contiguous views of widths {list(widths)}, but the rows of "
+                f"X all have norm {norm:.4g} across its columns and no block of "
+                "columns does, as with one model's normalised embeddings: X looks "
+                "like the embeddings of a single model, and each view would hold "
+                "a piece of it. Pass the other model's embeddings too, side by side "
+                "in X or as a list (fit([A, B])); if X really holds several "
+                "models, give views explicitly."
+            )
     if not missed:
         return
     boundaries = [0, *(block.boundary for block in blocks), X.shape[1]]
@@ -857,6 +943,13 @@ def _resolve_selector(selector, X, n_columns: int, names, label) -> np.ndarray:
                 selector.start, selector.stop, selector.step
             )
         try:
+            bounds = [b for b in (selector.start, selector.stop) if b is not None]
+            if any(not -n_columns <= b <= n_columns for b in bounds):
+                raise ValueError(
+                    f"views[{label}] is the slice {selector!r}, but X has "
+                    f"{n_columns} columns; a view's slice must lie within them "
+                    "(slice(start, None) runs to the last column)."
+                )
             return np.arange(*selector.indices(n_columns), dtype=np.intp)
         except TypeError:
             raise TypeError(
@@ -1124,7 +1217,7 @@ def _convert_list(X, allowed: list, estimator) -> tuple[list, list, np.ndarray]:
         if k in frames:
             item = frames[k].take(slice(None))
         blocks.append(
-            check_array(item, dtype=target, estimator=estimator, input_name="X")
+            _checked_array(item, dtype=target, estimator=estimator, input_name="X")
         )
     vectors = np.array([k in frames for k in range(len(X))], dtype=bool)
     return blocks, names, vectors
@@ -1260,8 +1353,14 @@ def _split_array(estimator, X, allowed: list, *, reset, frame=None, schema=None)
         # pyarrow) would be converted to the first allowed dtype even if float32
         allowed = [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
     X_checked = validate_data(
-        estimator, X, reset=reset, dtype=allowed, ensure_min_features=1
+        estimator,
+        X,
+        reset=reset,
+        dtype=allowed,
+        ensure_min_features=1,
+        ensure_all_finite=False,
     )
+    _refuse_non_finite(X_checked, estimator, "X")
     if not reset:
         layout = estimator._view_layout
         if layout.kind == "list":
@@ -1327,9 +1426,14 @@ def _split_frame(estimator, X, frame, schema, allowed: list, *, reset) -> list:
         if n_columns == 1:
             raise _one_feature_error(estimator, frame=True)
         labels = columns.labels
-        if estimator.views is None and n_columns > 2:
-            # Each array-valued column is one model's embedding, so the two
-            # contiguous halves of views=None would put two models in one view.
+        views = estimator.views
+        n_views = 2 if views is None else views
+        if (
+            views is None
+            or (isinstance(views, Integral) and not isinstance(views, bool | np.bool_))
+        ) and n_columns > n_views:
+            # Each array-valued column is one model's embedding, so n_views
+            # views of contiguous columns would put two models in one view.
             vector_labels = [
                 label
                 for label, vector in zip(labels, columns.is_vector, strict=True)
@@ -1342,9 +1446,9 @@ def _split_frame(estimator, X, frame, schema, allowed: list, *, reset) -> list:
             )
             raise ValueError(
                 f"X is a DataFrame of {n_columns} columns, with array-valued columns "
-                f"{_short_list(vector_labels)}, but views=None makes 2 views of "
-                "contiguous columns, which would put more than one model in a "
-                "view; name one column per view, "
+                f"{_short_list(vector_labels)}, but views={views!r} makes "
+                f"{n_views} views of contiguous columns, which would put more than "
+                "one model in a view; name one column per view, "
                 f"views={[str(label) for label in vector_labels]!r}{every}."
             )
         view_names, view_labels, selected = _resolve_views(
@@ -1613,6 +1717,14 @@ def check_y_is_not_a_view(estimator, X, y, *, paired_rows=True):
     frame = None if is_dask_collection(X) else _as_frame(X)
     if frame is not None and _has_vector_columns(frame):
         return
+    if not isinstance(y, np.ndarray | pd.DataFrame) and not is_dask_collection(y):
+        # polars, pyarrow and the other frames narwhals reads: as numbers if
+        # every column is a float (pandas frames are checked below).
+        other = _as_frame(y)
+        if other is not None:
+            if not all(dtype.is_float() for dtype in _frame_schema(other).values()):
+                return
+            y = other.to_numpy()
     shape = getattr(y, "shape", None)
     if shape is None:
         if not isinstance(y, list | tuple) or not y:
@@ -1784,7 +1896,7 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
     else:
         if frame is not None and hasattr(estimator, "feature_names_in_"):
             _check_view_columns(estimator, index, frame)
-        block = check_array(X_k, dtype=allowed, estimator=estimator, input_name="X")
+        block = _checked_array(X_k, dtype=allowed, estimator=estimator, input_name="X")
     if block.shape[1] != expected:
         raise ValueError(
             f"X has {block.shape[1]} features, but view "

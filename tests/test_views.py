@@ -636,7 +636,9 @@ def test_dataframe_selector_errors_name_the_columns():
     with pytest.raises(ValueError, match=r"X column\(s\) \['c'\] belong to no view"):
         _fitted([["a"], ["b"]], frame)
     duplicated = pd.DataFrame(_data(n_features=3), columns=["a", "a", "c"])
-    with pytest.raises(ValueError, match="unique column names"):
+    with pytest.raises(
+        ValueError, match=r"1 column names used more than once \(\[.a.\]\)"
+    ):
         _fitted([["a"], ["c"]], duplicated)
 
 
@@ -721,20 +723,28 @@ def test_arrow_column_errors():
 
 
 def test_non_finite_non_numeric_sparse_and_empty_inputs():
-    """Check NaN, inf, strings, sparse and empty inputs raise scikit-learn errors."""
+    """Check NaN, inf, strings, sparse and empty inputs raise clear errors.
+
+    NaN and infinity get one message on every path (array, list, frame), not
+    scikit-learn's, which advises estimators that accept NaN.
+    """
     X = _data(n_features=4)
     X_nan = X.copy()
     X_nan[0, 0] = np.nan
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    finite = r"^Input X contains NaN or infinity .* ViewsEstimator needs finite"
+    with pytest.raises(ValueError, match=finite):
         _fitted(None, X_nan)
     X_inf = X.copy()
     X_inf[1, 3] = np.inf
-    with pytest.raises(ValueError, match="Input X contains infinity"):
+    with pytest.raises(ValueError, match=finite):
         _fitted(None, [X_inf[:, :2], X_inf[:, 2:]])
     frame = _vector_frame(n_samples=2, dtype=np.float64)
     frame.at[1, "emb0"] = np.array([np.nan, 1.0, 2.0])
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    with pytest.raises(ValueError, match=finite):
         _fitted(None, frame)
+    estimator, _ = _fitted(None, X)
+    with pytest.raises(ValueError, match=finite):
+        check_view_block(estimator, X_nan[:, :2], 0)
     with pytest.raises(ValueError, match="X holds non-numeric values"):
         _fitted(None, np.array([["a", "b"], ["c", "d"]]))
     with pytest.raises(ValueError, match=r"X columns \['b'\] are not numeric"):
@@ -1073,10 +1083,12 @@ def test_default_split_accepts_splits_that_follow_the_models():
         (3, np.hstack([A, B, C])),
         # a boundary that X does not show (two unnormalised blocks) is not known
         (3, np.hstack([noise, noise[::-1], C])),
-        # one model alone has unit rows as a whole, no boundary inside
-        (None, _unit_rows(rng, 60, 41)),
-        # a constant column is not a model
-        (None, np.hstack([np.ones((60, 1)), A])),
+        # one model alone has unit rows as a whole, no boundary inside (an
+        # explicit split of it; views=None is refused, see below)
+        (2, _unit_rows(rng, 60, 41)),
+        # a constant column is not a model (with views=None the rows, of one
+        # norm with no boundary inside, are refused as one model's alone)
+        (2, np.hstack([np.ones((60, 1)), A])),
         # too few rows to tell
         (None, np.hstack([A[:10], B[:10, :5]])),
         # rows of unnormalised models carry no boundary (a known limit)
@@ -1085,6 +1097,32 @@ def test_default_split_accepts_splits_that_follow_the_models():
     for views, X in accepted:
         estimator, blocks = _fitted(views, X)
         assert_array_equal(np.hstack(blocks), X)
+
+
+def test_default_split_refuses_one_model_alone():
+    """Check views=None on one model's unit rows: fit(A) split A in two halves.
+
+    Rows of unit length across all columns with no boundary inside are one
+    model's embeddings; each view would hold a piece of the same space. Two
+    models side by side have rows of equal norm too, but show the boundary.
+    """
+    rng = np.random.default_rng(2)
+    A = _unit_rows(rng, 60, 41)
+    for X in (
+        A,
+        A.astype(np.float32),
+        pd.DataFrame(A, columns=[f"c{j}" for j in range(41)]),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"^views=None splits the 41 columns .* widths \[21, 20\], but the "
+            r"rows of X all have norm 1 .* single model.*fit\(\[A, B\]\)",
+        ):
+            _fitted(None, X)
+    # rows not of one norm, or too few to tell, are not refused
+    for X in (A * rng.uniform(1, 2, (60, 1)), A[:10]):
+        estimator, _ = _fitted(None, X)
+        assert estimator.n_features_per_view_ == [21, 20]
 
 
 def test_block_boundaries_are_not_seen_in_generic_data():
@@ -1102,7 +1140,11 @@ def test_block_boundaries_are_not_seen_in_generic_data():
         for draw in draws:
             X = draw(rng, shape)
             assert _norm_blocks(X) == []
-            _fitted(None, X)
+            # One model's unit rows split by views=None are refused as such
+            # (test_default_split_refuses_one_model_alone); an explicit split
+            # of them is not.
+            unit = draw is draws[-1]
+            _fitted(2 if unit else None, X)
 
 
 def test_default_split_on_bundled_real_embeddings():
@@ -1565,6 +1607,12 @@ def test_a_second_embedding_passed_as_y_is_refused(cls):
     if hasattr(cls, "partial_fit"):
         with pytest.raises(ValueError, match="like a second embedding"):
             cls().partial_fit(A, B)
+    # polars and pyarrow frames alike (they have no numpy dtype to read)
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    for y in (pl.DataFrame(B), pa.table({f"c{j}": B[:, j] for j in range(6)})):
+        with pytest.raises(ValueError, match="like a second embedding"):
+            cls().fit(A, y)
 
 
 @pytest.mark.filterwarnings("ignore::skembed.exceptions.UnsupervisedAlignmentWarning")
@@ -1590,8 +1638,47 @@ def test_labels_and_explicit_layouts_still_travel_in_y():
         rng.normal(size=(39, 6)),
     ):
         assert_allclose(ProcrustesAligner().fit(X, y).transform(X), reference)
+    pl = pytest.importorskip("polars")
+    # a polars frame of integer labels is labels too
+    labels = pl.DataFrame({"a": rng.integers(0, 3, 40), "b": rng.integers(0, 3, 40)})
+    assert_allclose(ProcrustesAligner().fit(X, labels).transform(X), reference)
     assert_allclose(ProcrustesAligner(views=2).fit(X, B).transform(X), reference)
     assert_allclose(ProcrustesAligner().fit([A, B], B).transform(X), reference)
     # Pairs given in y are still only warned about, not taken for an embedding.
     with pytest.warns(UserWarning, match="pass known pairs by keyword"):
         SelfLearningAligner(n_iter=1).fit([A, B], np.array([[0, 0], [1, 1]]))
+
+
+def test_vector_columns_split_by_an_int_views_are_refused():
+    """Check views=K on K' > K array-valued columns: two models made one view.
+
+    views=None was refused; views=2 on three vector columns silently put the
+    first two models in one view.
+    """
+    frame = _vector_frame(n_samples=20, widths=(3, 2, 4))
+    for views in (None, 2):
+        with pytest.raises(
+            ValueError, match=rf"views={views} makes 2 views of contiguous columns"
+        ):
+            _fitted(views, frame)
+    estimator, _ = _fitted(3, frame)
+    assert estimator.n_features_per_view_ == [3, 2, 4]
+
+
+def test_a_slice_beyond_the_columns_is_refused():
+    """Check slice(4, 20) on 8 columns: it was clamped to slice(4, 8) silently."""
+    X = _data(n_samples=10, n_features=8)
+    with pytest.raises(ValueError, match=r"views\[1\] is the slice .* X has 8 columns"):
+        _fitted([slice(0, 4), slice(4, 20)], X)
+    for views in ([slice(0, 4), slice(4, 8)], [slice(-8, -4), slice(-4, None)]):
+        estimator, _ = _fitted(views, X)
+        assert estimator.n_features_per_view_ == [4, 4]
+
+
+def test_duplicate_column_names_say_how_to_name_them():
+    A, B = _data(n_samples=10, n_features=3), _data(n_samples=10, n_features=3, seed=1)
+    frame = pd.concat([pd.DataFrame(A), pd.DataFrame(B)], axis=1)
+    with pytest.raises(
+        ValueError, match=r"^X has 3 column names used more than once.*keys="
+    ):
+        _fitted(None, frame)
