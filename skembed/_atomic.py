@@ -108,6 +108,20 @@ def start_writeback(file, start):
     return end
 
 
+def _within_name_limit(name, folder, added):
+    """``name``, cut short enough that ``added`` more characters still make a
+    legal file name in ``folder``: a legal output name near the limit (255
+    bytes on most file systems) must not fail only for its temporary file."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        limit = 255
+    room = max(limit - added, 1)
+    while len(name.encode("utf-8", "surrogateescape")) > room:
+        name = name[:-1]
+    return name
+
+
 def _stage(path, write, suffix):
     """``write`` into a new hidden file beside ``path``: (path, it, target)."""
     path = os.fspath(path)
@@ -123,9 +137,8 @@ def _stage(path, write, suffix):
             "the old one, which would remove it. Give the name of a file."
         )
     folder = os.path.dirname(target)
-    temporary = os.path.join(
-        folder, f".{os.path.basename(target)}.{uuid.uuid4().hex}{suffix}"
-    )
+    name = _within_name_limit(os.path.basename(target), folder, 34 + len(suffix))
+    temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex}{suffix}")
     # Created exclusively: two writers never share a temporary file.
     try:
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

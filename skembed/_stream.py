@@ -128,6 +128,17 @@ class _NpyReader:
             raise ValueError(
                 f"input {os.fspath(path)!r} is empty (shape {self.array.shape})."
             )
+        # Bytes beyond the array the header announces: two files concatenated,
+        # or an appender that never rewrote the header. Read as announced,
+        # the rows after it would be lost without a word.
+        extra = os.path.getsize(path) - self.array.offset - self.array.nbytes
+        if extra > 0:
+            raise ValueError(
+                f"input {os.fspath(path)!r} is damaged: its header announces "
+                f"{self.n_rows} rows ({self.array.nbytes:,} bytes of "
+                f"{self.array.dtype}), but {extra:,} more bytes follow them; rewrite "
+                "it with numpy.save."
+            )
         self.dtype = self.array.dtype
         self.schema = None
         self.column = None

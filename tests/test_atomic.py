@@ -131,3 +131,20 @@ def test_a_pipe_at_the_path_is_refused_not_replaced(tmp_path):
     assert not called
     assert fifo.is_fifo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+def test_a_name_near_the_length_limit_is_written(tmp_path):
+    """Check a legal name of 250 bytes: its temporary name (the name plus 40
+    characters) exceeded the limit, so the write failed after all the work."""
+    try:
+        limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        limit = 255  # the limit of most file systems, as the writer assumes
+    for name in ("m" * (limit - 4) + ".npz", "é" * ((limit - 4) // 2) + ".npz"):
+        if len(name.encode()) > limit:
+            continue
+        path = tmp_path / name
+        write_atomically(path, lambda file: file.write(b"x"))
+        assert path.read_bytes() == b"x"
+        assert [p.name for p in tmp_path.iterdir()] == [name]
+        path.unlink()

@@ -27,6 +27,7 @@ from skembed.__main__ import main
 from skembed._io import load_aligner, save_aligner
 from skembed._procrustes import ProcrustesAligner
 from skembed._registry import CLI_METHODS
+from skembed._stream import translate_file
 
 HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
 # Subprocesses run in a temporary folder: point them at the skembed under test,
@@ -715,6 +716,15 @@ def test_columns_errors_name_the_problem(paired, capsys, monkeypatch, spec, frag
     assert "too many values" not in err
 
 
+def test_report_names_a_missing_file_in_one_line(paired, capsys, monkeypatch):
+    """Check report with B missing: the error alone, not after A's progress."""
+    folder, _, _ = paired
+    code, out, err = _main(folder, capsys, monkeypatch, "report", "a.npy", "nope.npy")
+    assert code == 2
+    assert out == ""
+    assert err.splitlines() == ["skembed report: error: nope.npy: file not found."]
+
+
 def test_missing_output_folder_fails_before_any_work(paired, capsys, monkeypatch):
     """Check that -o into a missing folder fails first, naming the folder."""
     folder, _, _ = paired
@@ -738,6 +748,14 @@ def test_missing_output_folder_fails_before_any_work(paired, capsys, monkeypatch
         code, _, err = _main(folder, capsys, monkeypatch, *argv, *output)
         assert code == 2
         _one_error(err, "does not exist")
+    # A link to a file in a missing folder: the folder written is the link's
+    # target's (it was checked beside the link, and failed after the fit).
+    (folder / "link.npz").symlink_to(folder / "gone" / "m.npz")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "b.npy", "-o", "link.npz"
+    )
+    assert code == 2
+    _one_error(err, "link.npz links to", "gone", "fix the link")
 
 
 @pytest.mark.parametrize(
@@ -1524,6 +1542,76 @@ def test_pyarrow_floor_excludes_cve_2023_47248():
     assert {"parquet", "test", "text", "docs"} <= set(found)
 
 
+def test_csv_header_numbered_from_one_is_never_a_data_row(paired, capsys, monkeypatch):
+    """Check a header 1,2,...,d: read as a data row, it shifted every row by one."""
+    folder, A, B = paired
+    pd.DataFrame(A, columns=range(1, 9)).to_csv(folder / "one.csv", index=False)
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    argv = ["translate", "m.npz", "one.csv", "--source", "0", "--target", "1"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "-o", "out.npy")
+    assert code == 2
+    _one_error(err, "line 1 is 1,2,3,...", "--header", "--no-header")
+    assert not (folder / "out.npy").exists()
+    code, _, err = _main(
+        folder, capsys, monkeypatch, *argv, "--header", "-o", "out.npy"
+    )
+    assert code == 0, err
+    assert np.load(folder / "out.npy").shape == (300, 8)
+
+
+def test_csv_of_text_ids_without_header_says_how_to_read_it(
+    paired, capsys, monkeypatch
+):
+    """Check id,values rows without a header: the advice given reads every row.
+
+    The advice was --header, which then took the first data row (numbers
+    among a name) as column names and dropped it.
+    """
+    folder, A, B = paired
+    frame = pd.DataFrame(A)
+    frame.insert(0, "id", [f"doc{i}" for i in range(len(A))])
+    frame.to_csv(folder / "ids.csv", index=False, header=False)
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    argv = ["translate", "m.npz", "ids.csv", "--source", "0", "--target", "1"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "-o", "out.npy")
+    assert code == 2
+    line = _one_error(err, "'doc0'", "--no-header --columns 1..8")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, *argv, "--header", "-o", "out.npy"
+    )
+    assert code == 2
+    _one_error(err, "--header, but line 1 holds", "--no-header --columns 1..8")
+    assert not (folder / "out.npy").exists()
+    fix = line.split("Pass ")[1].split(" to read")[0].split()
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, *fix, "-o", "out.npy")
+    assert code == 0, err
+    expected = ProcrustesAligner().fit([A, B]).translate(A, 0, 1)
+    assert_allclose(np.load(folder / "out.npy"), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("output", ["out.npy", "out.csv"])
+def test_npy_longer_than_its_header_says_is_refused(
+    paired, capsys, monkeypatch, output
+):
+    """Check a .npy with data after the announced array: its rows were lost.
+
+    Two files concatenated, or an appender that never rewrote the header: the
+    streamed and the whole-file reads both took the announced rows alone.
+    """
+    folder, A, B = paired
+    np.save(folder / "q.npy", A[:50])
+    data = (folder / "q.npy").read_bytes() + A[50:100].tobytes()
+    (folder / "long.npy").write_bytes(data)
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    argv = ["translate", "m.npz", "long.npy", "--source", "0", "--target", "1"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "-o", output)
+    assert code == 2
+    _one_error(err, "long.npy is damaged", f"{A[50:100].nbytes:,} more bytes")
+    assert not (folder / output).exists()
+    with pytest.raises(ValueError, match="more bytes follow them"):
+        translate_file(lambda rows: rows, folder / "long.npy", folder / "x.npy")
+
+
 @given(
     matrix=arrays(
         np.float64,
@@ -2018,17 +2106,24 @@ def test_streamed_translate_refuses_an_index_column(paired, capsys, monkeypatch)
 def test_streamed_translate_blames_the_output_it_cannot_write(
     paired, capsys, monkeypatch
 ):
-    """Check an output that cannot be created is named, not the input."""
+    """Check an output that cannot be created is named, not the input.
+
+    A link into a missing folder is now found before the work (it was found
+    when writing), and a name that fits but whose hidden temporary name did
+    not is now written (its temporary name is cut to fit).
+    """
     folder, A, B = paired
     save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
     (folder / "dangling.npy").symlink_to(folder / "gone" / "out.npy")
-    long_name = "x" * 248 + ".npy"  # fits; its hidden temporary name does not
-    for output in ("dangling.npy", long_name):
-        argv = "translate m.npz b.npy --source 1 --target 0 -q -o".split()
-        code, _, err = _main(folder, capsys, monkeypatch, *argv, output)
-        assert code == 2
-        line = _one_error(err, f"could not write {output}")
-        assert "input" not in line
+    argv = "translate m.npz b.npy --source 1 --target 0 -q -o".split()
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "dangling.npy")
+    assert code == 2
+    line = _one_error(err, "-o dangling.npy links to", "gone")
+    assert "input" not in line
+    long_name = "x" * 248 + ".npy"
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, long_name)
+    assert code == 0, err
+    assert np.load(folder / long_name).shape == B.shape
 
 
 def test_a_reader_gone_from_stdout_keeps_the_exit_code(paired, capsys, monkeypatch):

@@ -78,6 +78,9 @@ def _finite_or_none(value):
 
 
 def run_report(args, progress):
+    # Both files first: a missing B found after A was read came after its
+    # progress lines, and the error was not the only line.
+    _check_inputs_exist(args.a, args.b)
     A = _read(progress, args.a, "A", args, "a")
     B = _read(progress, args.b, "B", args, "b")
     check_paired(A, B, f"A ({args.a})", f"B ({args.b})")
@@ -669,7 +672,9 @@ def _streamable(args, width):
     except (ValueError, OSError, EOFError):
         return False
     return (
-        stored.dtype.kind == "f"
+        # A file longer than its header says is refused by the reader.
+        path.stat().st_size == stored.offset + stored.nbytes
+        and stored.dtype.kind == "f"
         and stored.ndim == 2
         and stored.shape[0] > 0
         and stored.shape[1] == width

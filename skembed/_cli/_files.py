@@ -149,6 +149,15 @@ def _npy_header(stream, where, available):
             f"shape {shape} ({needed:,} bytes of {dtype}), but the file holds "
             f"{max(available - stream.tell(), 0):,} bytes of data."
         )
+    extra = available - stream.tell() - needed
+    if extra > 0:
+        # Two files concatenated, or an appender that never rewrote the
+        # header: read as announced, the rows after it would be lost.
+        raise UserError(
+            f"{where} is damaged: its header announces an array of shape {shape} "
+            f"({needed:,} bytes of {dtype}), but {extra:,} more bytes follow it; "
+            "rewrite the file with numpy.save."
+        )
     return shape, fortran, dtype
 
 
@@ -659,13 +668,15 @@ def _has_header(cells, header, where, *, integer=False):
 
     ``header`` is "yes", "no" or "auto". A line without any number is always a
     header. Otherwise "no" reads it as data, "yes" drops it unless it is
-    numbers only that do not count 0,1,...,d-1 (a data row: an error, for
+    numbers only that do not count 0,1,...,d-1, or names among numbers that
+    do not count columns (a data row, perhaps with text ids: an error, for
     --header holds for every CSV input and one saved without a header would
     lose a row), and "auto" decides only when the line is unambiguous: numbers
-    only are data, except
-    0,1,...,d-1 (the header pandas writes for unnamed columns, or a data
-    row?), an error; text among numbers that count 0,1,2,... is pandas's
-    header of named and unnamed columns; other text among numbers is a typo
+    only are data, except 0,1,...,d-1 or 1,2,...,d (the header pandas writes
+    for unnamed columns, or one numbered from 1, or a data row?), an error;
+    text among numbers that count 0,1,2,... is pandas's header of named and
+    unnamed columns; text cells followed by numbers are ids of a data row
+    (an error saying how to read them); other text among numbers is a typo
     in a data row, an error naming the cell.
     """
     if not any(cells):
@@ -675,7 +686,22 @@ def _has_header(cells, header, where, *, integer=False):
         return True
     if header == "no":
         return False
-    counts = all(numeric) and [float(c) for c in cells] == list(range(len(cells)))
+    # 1, 2, 3, ... too for embeddings, not for a pairs file, whose first pair
+    # may well be 1,2 (pandas writes 0,1 for unnamed columns).
+    counts = all(numeric) and _column_numbers(
+        [float(c) for c in cells], one_based=not integer
+    )
+    # The numbers among text cells: pandas numbers unnamed columns 0, 1, 2, ...
+    counted = [float(c) for c, number in zip(cells, numeric, strict=True) if number]
+    if header == "yes" and not all(numeric) and not _column_numbers(counted):
+        # Names and numbers that do not count columns: a data row whose first
+        # cells are ids. Dropped as a header, the file would lose that row.
+        bad = numeric.index(True)
+        raise UserError(
+            f"{where}: --header, but line 1 holds {cells[bad]!r} (column {bad}) "
+            "among its names, a number that does not count columns: a data row "
+            "with text ids? " + _id_columns_fix(cells, numeric)
+        )
     if header == "yes":
         if integer and counts:
             # In a file of row numbers, 0,1,... is as likely the first pair.
@@ -706,14 +732,43 @@ def _has_header(cells, header, where, *, integer=False):
     # Text cells (index names, maybe empty, or column names) among cells
     # numbering the unnamed columns 0, 1, 2, ...: the header pandas writes for
     # a frame with named and unnamed columns (or with its index).
-    counted = [float(c) for c, number in zip(cells, numeric, strict=True) if number]
-    if len(counted) >= 2 and counted == list(range(len(counted))):
+    if len(counted) >= 2 and _column_numbers(counted):
         return True
     bad = numeric.index(False)
+    if _leading_text(numeric):
+        raise UserError(
+            f"{where}, line 1 starts with {cells[bad]!r}, not a number, and goes on "
+            "with numbers: a data row with text ids (a file without a header)? "
+            + _id_columns_fix(cells, numeric)
+            + " If line 1 is a header, pass --header."
+        )
     raise UserError(
         f"{where}, line 1, column {bad}: {cells[bad]!r} is not a number, but other "
         "cells of the line are: a typo in a data row, or a header? Fix the cell, "
         "or pass --header if line 1 is a header."
+    )
+
+
+def _column_numbers(values, *, one_based=True):
+    """Whether values count columns: 0, 1, 2, ... (or 1, 2, 3, ...)."""
+    n = len(values)
+    return values == list(range(n)) or (one_based and values == list(range(1, n + 1)))
+
+
+def _leading_text(numeric):
+    """Whether a line's text cells all come before its numbers (id columns)."""
+    first_number = numeric.index(True)
+    return first_number > 0 and all(numeric[first_number:])
+
+
+def _id_columns_fix(cells, numeric):
+    """How to read a headerless CSV whose first cells are ids."""
+    if not _leading_text(numeric):
+        return "Fix the line, or save the file with a header of names."
+    first = numeric.index(True)
+    return (
+        f"Pass --no-header --columns {first}..{len(cells) - 1} to read columns "
+        f"{first} to {len(cells) - 1} as the embedding."
     )
 
 
@@ -1090,10 +1145,19 @@ def check_output(text, suffixes, inputs, *, what, option="-o"):
             f"{option} {text} is not a regular file (a device, a pipe or a "
             "socket), which writing the output would replace; give a file name."
         )
-    folder = path.parent
+    # Through a symbolic link the file it points to is written (its folder
+    # must exist and be writable), as the atomic writer does.
+    target = Path(os.path.realpath(path))
+    folder = target.parent
     if not folder.exists():
+        if target != Path(os.path.abspath(path)):
+            raise UserError(
+                f"{option} {text} links to {target}, whose folder does not exist; "
+                "create it or fix the link."
+            )
         raise UserError(
-            f"{option} {text}: the folder {folder} does not exist; create it first."
+            f"{option} {text}: the folder {path.parent} does not exist; create it "
+            "first."
         )
     if not folder.is_dir():
         raise UserError(f"{option} {text}: {folder} is not a folder.")
