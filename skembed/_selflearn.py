@@ -79,6 +79,9 @@ _MIN_TRIAL_PAIRS = 50
 # map less than this much better than a random dictionary (0 = chance, 1 = all
 # pairs explained).
 _MIN_ISOMORPHISM_SCORE = 0.1
+# ... judged only when a single map explains at most this share of a random
+# dictionary.
+_UNINFORMATIVE_CHANCE = 0.5
 
 
 def _check_pairs(pairs, n_rows):
@@ -428,7 +431,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         With ``init="sorted_similarity"`` or ``"identity"`` and no pairs: how
         much better the initial dictionary is explained by a single map than
         a random dictionary is, from 0 (no better, a warning is raised below
-        0.1) to 1 (all pairs explained). None otherwise.
+        0.1) to 1 (all pairs explained). NaN when a single map explains more
+        than half of a random dictionary too (pools of not many more rows
+        than dimensions), which leaves nothing to compare. None otherwise.
     means_ : list of ndarray of shape (n_features_of_view,)
         Mean of each view's dictionary rows, as set by the base aligner.
     view_names_ : list of str
@@ -1004,9 +1009,12 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             )
             shares.append(hit.mean())
         explained, chance = shares
-        if chance >= 1:
-            return 0.0
-        return float((explained - chance) / (1 - chance))
+        if chance > _UNINFORMATIVE_CHANCE:
+            # A single map fits even most of a random dictionary (pools of not
+            # many more rows than dimensions): the test cannot tell.
+            return float("nan")
+        # Worse than the random dictionary is no better than it.
+        return max(0.0, float((explained - chance) / (1 - chance)))
 
     def _self_learn(
         self, blocks, pools, seeds, dictionary, keep_prob, csls_k, rs, union=False

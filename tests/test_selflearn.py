@@ -763,3 +763,28 @@ def test_ridge_default_map_keeps_float32_and_survives_a_model_file(tmp_path):
     loaded = load_aligner(path)
     assert loaded.final_map_scores_ == aligner.final_map_scores_
     assert_array_equal(loaded.transform_view(B, 1), aligner.transform_view(B, 1))
+
+
+def test_isomorphism_score_cannot_tell_on_pools_of_few_rows_per_dimension():
+    """Check identical views of 120 rows and 100 columns: no warning.
+
+    A single map fitted even a random dictionary of 120 pairs in 100
+    dimensions, so the score was 0 and the fit warned that the views shared
+    no structure, although they are the same.
+    """
+    A = np.random.default_rng(0).normal(size=(120, 100))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        aligner = SelfLearningAligner(init="identity", random_state=0).fit([A, A])
+    assert np.isnan(aligner.isomorphism_score_)
+    assert aligner.score([A, A]) == 1.0
+    # With rows to spare the score is measured, and within [0, 1].
+    B = np.random.default_rng(1).normal(size=(600, 20))
+    for noise in (0.01, 3.0):
+        other = B + noise * np.random.default_rng(2).normal(size=B.shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = SelfLearningAligner(init="identity", random_state=0).fit(
+                [B, other]
+            )
+        assert 0.0 <= fitted.isomorphism_score_ <= 1.0
