@@ -725,6 +725,21 @@ def test_report_names_a_missing_file_in_one_line(paired, capsys, monkeypatch):
     assert err.splitlines() == ["skembed report: error: nope.npy: file not found."]
 
 
+def test_quiet_before_the_command_is_the_commands(paired, capsys, monkeypatch):
+    """Check `skembed -q report A B`: it was an unrecognised argument, though
+    every command takes -q."""
+    folder, _, _ = paired
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "-q", "report", "a.npy", "b.npy"
+    )
+    assert code == 0, err
+    assert err == ""
+    assert "verdict" in out
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "a.npy", "b.npy")
+    assert code == 0
+    assert err != ""  # progress lines without -q
+
+
 def test_missing_output_folder_fails_before_any_work(paired, capsys, monkeypatch):
     """Check that -o into a missing folder fails first, naming the folder."""
     folder, _, _ = paired

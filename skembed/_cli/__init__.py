@@ -234,6 +234,7 @@ class _Parser(argparse.ArgumentParser):
         )
 
     def parse_args(self, args=None, namespace=None):
+        args = _quiet_after_command(list(sys.argv[1:] if args is None else args))
         # argparse reports what no parser took from the top-level parser,
         # which points at `skembed -h` for an option of the subcommand's:
         # the subcommand that was running reports it instead.
@@ -243,6 +244,22 @@ class _Parser(argparse.ArgumentParser):
             parser = getattr(self, "subcommands", {}).get(command, self)
             parser.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed
+
+
+def _quiet_after_command(argv):
+    """``argv`` with a -q/--quiet given before the command moved after it.
+
+    Every command takes -q, so ``skembed -q report A B`` means ``skembed
+    report -q A B``; argparse would call it unrecognised.
+    """
+    command = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), None)
+    if command is None:
+        return argv
+    quiet = [arg for arg in argv[:command] if arg in ("-q", "--quiet")]
+    if not quiet:
+        return argv
+    before = [arg for arg in argv[:command] if arg not in ("-q", "--quiet")]
+    return [*before, argv[command], *quiet, *argv[command + 1 :]]
 
 
 def build_parser():
