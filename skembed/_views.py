@@ -1223,6 +1223,29 @@ def _convert_list(X, allowed: list, estimator) -> tuple[list, list, np.ndarray]:
     return blocks, names, vectors
 
 
+def _check_same_row_labels(X):
+    """Refuse pandas items of a list whose rows hold the same labels in
+    another order: the views are paired by position, so row i of one would
+    be paired with another item's row of another label (and output rows,
+    labelled by the first item, would name the wrong items)."""
+    indexes = [item.index for item in X if isinstance(item, pd.DataFrame | pd.Series)]
+    if len(indexes) < 2:
+        return
+    first = indexes[0]
+    for position, index in enumerate(indexes[1:], start=1):
+        if index.equals(first) or len(index) != len(first):
+            continue
+        if first.is_unique and index.is_unique and first.isin(index).all():
+            raise ValueError(
+                f"The pandas items of X hold the same row labels in different "
+                f"orders (item {position}'s first rows are "
+                f"{_short_list([str(v) for v in index[:3]])}, item 0's "
+                f"{_short_list([str(v) for v in first[:3]])}), but views are "
+                "paired by position; reorder them alike first, e.g. "
+                "[a, b.loc[a.index]]."
+            )
+
+
 def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> list:
     """Validate a list/tuple X of 2-D arrays, one per view."""
     name = _estimator_name(estimator)
@@ -1251,6 +1274,8 @@ def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> li
             "pairs views row by row; pass arrays with the same number of rows (row i "
             "of every view must describe the same item)."
         )
+    if not allow_unequal_rows:
+        _check_same_row_labels(X)
     widths = tuple(block.shape[1] for block in blocks)
     if reset:
         _check_feature_names(estimator, X, reset=True)

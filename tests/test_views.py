@@ -1682,3 +1682,24 @@ def test_duplicate_column_names_say_how_to_name_them():
         ValueError, match=r"^X has 3 column names used more than once.*keys="
     ):
         _fitted(None, frame)
+
+
+def test_pandas_items_with_the_same_labels_in_another_order_are_refused():
+    """Check [a, b shuffled]: views are paired by position, so the rows of
+    different items were paired silently (a fit at chance, and output rows
+    labelled by the first item holding another item's vectors)."""
+    A, B = _data(n_samples=30, n_features=3), _data(n_samples=30, n_features=3, seed=1)
+    labels = [f"t{i}" for i in range(30)]
+    a = pd.DataFrame(A, index=labels).add_prefix("a")
+    b = pd.DataFrame(B, index=labels).add_prefix("b")
+    shuffled = b.sample(frac=1, random_state=0)
+    with pytest.raises(ValueError, match=r"same row labels in different orders.*loc"):
+        _fitted(None, [a, shuffled])
+    estimator, blocks = _fitted(None, [a, shuffled.loc[a.index]])
+    assert_array_equal(blocks[1], B)
+    # Other labels (or none) are paired by position, as documented.
+    for other in (b.reset_index(drop=True), b.set_axis([f"u{i}" for i in range(30)])):
+        estimator, blocks = _fitted(None, [a, other])
+        assert_array_equal(blocks[1], B)
+    with pytest.raises(ValueError, match="same row labels in different orders"):
+        check_views(estimator, [a, shuffled], reset=False)
