@@ -740,6 +740,20 @@ def test_quiet_before_the_command_is_the_commands(paired, capsys, monkeypatch):
     assert err != ""  # progress lines without -q
 
 
+def test_library_errors_name_the_commands_flags(paired, capsys, monkeypatch):
+    """Check a library error about a parameter: it says the flag, not the
+    Python spelling (n_components=8 is --n-components 8 on the command line)."""
+    folder, A, B = paired
+    np.save(folder / "a6.npy", A[:6])
+    np.save(folder / "b6.npy", B[:6])
+    argv = ["align", "a6.npy", "b6.npy", "--method", "cca", "--n-components", "8"]
+    argv += ["--test-size", "0"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "-q", "-o", "m.npz")
+    assert code == 2
+    line = _one_error(err, "--n-components 8 must be at most")
+    assert "n_components=" not in line
+
+
 def test_missing_output_folder_fails_before_any_work(paired, capsys, monkeypatch):
     """Check that -o into a missing folder fails first, naming the folder."""
     folder, _, _ = paired

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -744,6 +745,24 @@ def _report_warnings(caught, command):
         print(f"skembed {command}: warning: {text}", file=sys.stderr)
 
 
+def _as_flags(message, subparser):
+    """``message`` with the library's ``name=value`` spelled as the command's
+    ``--name value`` where the command has that option (test_size=20 ->
+    --test-size 20)."""
+    flags = {
+        option
+        for action in subparser._actions
+        for option in action.option_strings
+        if option.startswith("--")
+    }
+
+    def flag(match):
+        option = "--" + match.group(1).replace("_", "-")
+        return f"{option} " if option in flags else match.group(0)
+
+    return re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?=[^=\s])", flag, message)
+
+
 def _message(exc):
     """The one-line message of an exception the command line can meet."""
     if isinstance(exc, UserError):
@@ -887,6 +906,9 @@ def _main(argv):
             zlib.error,
         ) as exc:
             message = _message(exc)
+            if not isinstance(exc, UserError):
+                # The library's errors name its parameters; say the flags.
+                message = _as_flags(message, parser.subcommands[args.command])
         except Exception as exc:
             if os.environ.get("SKEMBED_TRACEBACK"):
                 raise
