@@ -753,6 +753,14 @@ class _NormBlock:
         return f"the rows of X[:, {columns}] all have norm {self.norm:.4g}"
 
 
+def _norm_sample(X: np.ndarray) -> np.ndarray:
+    """The evenly spaced sample of at most ``BLOCK_SAMPLE_ROWS`` rows of X, in
+    float64, whose row norms :func:`_norm_blocks` and :func:`_common_row_norm`
+    read."""
+    step = max(1, X.shape[0] // BLOCK_SAMPLE_ROWS)
+    return np.asarray(X[::step][:BLOCK_SAMPLE_ROWS], dtype=np.float64)
+
+
 def _norm_blocks(X: np.ndarray) -> list:
     """Find boundaries between embedding blocks of equal row norms in X.
 
@@ -772,8 +780,7 @@ def _norm_blocks(X: np.ndarray) -> list:
     n_samples, n_features = X.shape
     if n_samples < _BLOCK_MIN_ROWS or n_features < 2 * _BLOCK_MIN_WIDTH:
         return []
-    step = max(1, n_samples // BLOCK_SAMPLE_ROWS)
-    sample = np.asarray(X[::step][:BLOCK_SAMPLE_ROWS], dtype=np.float64)
+    sample = _norm_sample(X)
     with np.errstate(invalid="ignore", over="ignore"):
         # Non-finite rows are refused after the split, with a clear error.
         variances = sample.var(axis=0)
@@ -821,8 +828,7 @@ def _common_row_norm(X: np.ndarray):
     n_samples = X.shape[0]
     if n_samples < _BLOCK_MIN_ROWS:
         return None
-    step = max(1, n_samples // BLOCK_SAMPLE_ROWS)
-    sample = np.asarray(X[::step][:BLOCK_SAMPLE_ROWS], dtype=np.float64)
+    sample = _norm_sample(X)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         energy = (sample**2).sum(axis=1)
         mean = energy.mean()
