@@ -1773,6 +1773,43 @@ def test_search_writes_integer_csv(cli, capsys, monkeypatch):
     assert all("." not in line and "e" not in line for line in lines)
 
 
+@pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
+def test_search_reads_each_input_with_its_own_columns(paired, capsys, monkeypatch):
+    """Check queries with an id column against a plain .npy index.
+
+    search had only --columns, for every input: the advice for the queries
+    (--columns embedding) then failed on the index, which has no such column.
+    """
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    frame = pd.DataFrame({"id": np.arange(len(A)), "embedding": list(A)})
+    frame.to_parquet(folder / "q.parquet")
+    argv = ["search", "m.npz", "q.parquet", "b.npy", "--source", "0", "--target", "1"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "-q", "-o", "n.npy")
+    assert code == 2
+    _one_error(err, "queries q.parquet", "--columns-queries embedding")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, *argv, "--columns-queries", "embedding",
+        "-q", "-o", "n.npy",
+    )  # fmt: skip
+    assert code == 0, err
+    expected = _main(
+        folder, capsys, monkeypatch, "search", "m.npz", "a.npy", "b.npy",
+        "--source", "0", "--target", "1", "-q", "-o", "expected.npy",
+    )  # fmt: skip
+    assert expected[0] == 0
+    assert_array_equal(np.load(folder / "n.npy"), np.load(folder / "expected.npy"))
+    for extra, fragment in (
+        (["--columns", "embedding", "--columns-index", "0..7"], "every input"),
+        (["--columns-translated-index", "0..7"], "with --translated-index only"),
+    ):
+        code, _, err = _main(
+            folder, capsys, monkeypatch, *argv, *extra, "-q", "-o", "n2.npy"
+        )
+        assert code == 2
+        _one_error(err, fragment)
+
+
 @pytest.mark.parametrize(
     "argv, fragment",
     [

@@ -157,7 +157,11 @@ _FILES = (
 )
 
 
-def _add_reading(parser, two_files):
+# The per-file --columns options of the commands that read A and B.
+_TWO_FILES = (("a", "A"), ("b", "B"))
+
+
+def _add_reading(parser, files):
     """--columns (and per-file variants) and the CSV header options."""
     parser.add_argument(
         "--columns",
@@ -171,15 +175,14 @@ def _add_reading(parser, two_files):
             "read, and an id, index or other non-embedding column is an error"
         ),
     )
-    if two_files:
-        for which in ("a", "b"):
-            parser.add_argument(
-                f"--columns-{which}",
-                type=_columns,
-                action=_Explicit,
-                metavar="SPEC",
-                help=f"like --columns, for {which.upper()} only",
-            )
+    for which, what in files:
+        parser.add_argument(
+            f"--columns-{which}",
+            type=_columns,
+            action=_Explicit,
+            metavar="SPEC",
+            help=f"like --columns, for {what} only",
+        )
     header = parser.add_mutually_exclusive_group()
     header.add_argument(
         "--header",
@@ -206,10 +209,11 @@ def _add_reading(parser, two_files):
     )
 
 
-def _finish(parser, handler, metavar, help, *, two_files=False):
-    """The -o option, the reading options and the handler of a subcommand."""
+def _finish(parser, handler, metavar, help, *, files=()):
+    """The -o option, the reading options and the handler of a subcommand;
+    ``files``: (name, what) of the inputs that get their own --columns-NAME."""
     parser.add_argument("-o", "--output", required=True, metavar=metavar, help=help)
-    _add_reading(parser, two_files=two_files)
+    _add_reading(parser, files)
     parser.set_defaults(handler=handler)
 
 
@@ -380,7 +384,7 @@ def build_parser():
         metavar="SEED",
         help="seed of the train/test split (default 0)",
     )
-    _add_reading(report, two_files=True)
+    _add_reading(report, _TWO_FILES)
     report.set_defaults(handler=run_report)
 
     align = _subparser(
@@ -501,7 +505,7 @@ def build_parser():
         run_align,
         "MODEL.npz",
         "the model file to write (.npz; its folder must exist)",
-        two_files=True,
+        files=_TWO_FILES,
     )
 
     translate = _subparser(
@@ -662,6 +666,11 @@ def build_parser():
         "OUT",
         "the file of row numbers to write: .npy (int64) or .csv, one row per "
         "query; its folder must exist",
+        files=(
+            ("queries", "the queries"),
+            ("index", "the index"),
+            ("translated-index", "the translated index"),
+        ),
     )
     parser.commands = tuple(sub.choices)
     parser.subcommands = dict(sub.choices)
@@ -690,6 +699,19 @@ def _check_options(args):
         raise UserError(
             "--columns applies to both files; with --columns-a/--columns-b, give "
             "each file its own instead."
+        )
+    own = sorted(name for name in given if name.startswith("columns_"))
+    if "columns" in given and own:
+        flags = ", ".join("--" + name.replace("_", "-") for name in own)
+        raise UserError(
+            f"--columns applies to every input; with {flags}, give each input "
+            "its own instead."
+        )
+    if "columns_translated_index" in given and not getattr(
+        args, "translated_index", None
+    ):
+        raise UserError(
+            "--columns-translated-index applies with --translated-index only."
         )
     if args.header != "auto" and not _csv_inputs(args):
         option = "--header" if args.header == "yes" else "--no-header"

@@ -53,12 +53,17 @@ _TRANSLATE_CHUNK_BYTES = 32 * 2**20
 
 
 def _columns(args, which):
-    """The --columns items for input ``which`` ("a", "b" or None)."""
-    specific = getattr(args, f"columns_{which}", None) if which else None
+    """The --columns items for input ``which`` ("a", "index", ... or None)."""
+    specific = (
+        getattr(args, f"columns_{which.replace('-', '_')}", None) if which else None
+    )
     return specific if specific is not None else args.columns
 
 
-def _read(progress, text, label, args, which=None):
+def _read(progress, text, label, args, which=None, *, advise_own=False):
+    """Read one input; ``advise_own``: messages advise its own --columns-WHICH
+    (where the inputs of the command may well differ in layout)."""
+    option = f"--columns-{which}" if advise_own else "--columns"
     with progress.step(f"reading {text}") as step:
         return read_embeddings(
             text,
@@ -66,6 +71,7 @@ def _read(progress, text, label, args, which=None):
             columns=_columns(args, which),
             header=args.header,
             step=step,
+            option=option,
         )
 
 
@@ -569,13 +575,13 @@ def run_search(args, progress):
     aligner, source, target, source_k, target_k, widths = _translating_model(
         args, progress
     )
-    queries = _read(progress, args.queries, "queries", args)
+    queries = _read(progress, args.queries, "queries", args, "queries", advise_own=True)
     if queries.shape[1] != widths[source_k]:
         raise UserError(
             f"queries {args.queries} have {queries.shape[1]} columns, but view "
             f"{args.source!r} of the model has {widths[source_k]}."
         )
-    rows = _read(progress, args.index, "index", args)
+    rows = _read(progress, args.index, "index", args, "index", advise_own=True)
     if rows.shape[1] != widths[target_k]:
         raise UserError(
             f"index {args.index} has {rows.shape[1]} columns, but view "
@@ -599,7 +605,14 @@ def run_search(args, progress):
         )
     other = None
     if args.translated_index is not None:
-        other = _read(progress, args.translated_index, "translated index", args)
+        other = _read(
+            progress,
+            args.translated_index,
+            "translated index",
+            args,
+            "translated-index",
+            advise_own=True,
+        )
         if other.shape != (n_index, widths[source_k]):
             raise UserError(
                 f"--translated-index {args.translated_index} has shape "

@@ -557,7 +557,7 @@ def _whole(values):
     return finite.size > 0 and bool(np.all(finite == np.round(finite)))
 
 
-def _refuse_metadata(columns, where, *, plain, typed):
+def _refuse_metadata(columns, where, *, plain, typed, option="--columns"):
     """Refuse id, index and other non-embedding columns (no --columns given).
 
     A column is refused when it is not numeric, when its name says it is an
@@ -629,9 +629,9 @@ def _refuse_metadata(columns, where, *, plain, typed):
     others = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
     spec = _spec(labels, keep)
     if spec is not None:
-        fix = f"select the embedding columns with --columns {spec}"
+        fix = f"select the embedding columns with {option} {spec}"
     elif keep:
-        fix = "select the embedding columns with --columns"
+        fix = f"select the embedding columns with {option}"
     else:
         fix = "no column looks like embedding values"
     if plain and spec is not None:
@@ -663,7 +663,7 @@ def _first_row(path, where):
     return [cell.strip() for cell in row]
 
 
-def _has_header(cells, header, where, *, integer=False):
+def _has_header(cells, header, where, *, integer=False, option="--columns"):
     """Whether line 1 is a header, by the rule of ``--header``/``--no-header``.
 
     ``header`` is "yes", "no" or "auto". A line without any number is always a
@@ -700,7 +700,7 @@ def _has_header(cells, header, where, *, integer=False):
         raise UserError(
             f"{where}: --header, but line 1 holds {cells[bad]!r} (column {bad}) "
             "among its names, a number that does not count columns: a data row "
-            "with text ids? " + _id_columns_fix(cells, numeric)
+            "with text ids? " + _id_columns_fix(cells, numeric, option)
         )
     if header == "yes":
         if integer and counts:
@@ -739,7 +739,7 @@ def _has_header(cells, header, where, *, integer=False):
         raise UserError(
             f"{where}, line 1 starts with {cells[bad]!r}, not a number, and goes on "
             "with numbers: a data row with text ids (a file without a header)? "
-            + _id_columns_fix(cells, numeric)
+            + _id_columns_fix(cells, numeric, option)
             + " If line 1 is a header, pass --header."
         )
     raise UserError(
@@ -761,13 +761,13 @@ def _leading_text(numeric):
     return first_number > 0 and all(numeric[first_number:])
 
 
-def _id_columns_fix(cells, numeric):
+def _id_columns_fix(cells, numeric, option="--columns"):
     """How to read a headerless CSV whose first cells are ids."""
     if not _leading_text(numeric):
         return "Fix the line, or save the file with a header of names."
     first = numeric.index(True)
     return (
-        f"Pass --no-header --columns {first}..{len(cells) - 1} to read columns "
+        f"Pass --no-header {option} {first}..{len(cells) - 1} to read columns "
         f"{first} to {len(cells) - 1} as the embedding."
     )
 
@@ -789,12 +789,12 @@ def _trailing_blank_lines(path, window=1 << 16):
     return count
 
 
-def _read_csv(path, where, header, step, *, integer=False):
+def _read_csv(path, where, header, step, *, integer=False, option="--columns"):
     import pandas as pd
 
     _expect_kind(path, where, "text")
     cells = _first_row(path, where)
-    skip = _has_header(cells, header, where, integer=integer)
+    skip = _has_header(cells, header, where, integer=integer, option=option)
     size = max(path.stat().st_size, 1)
     step.advance(0, size)
     chunks = []
@@ -946,7 +946,14 @@ def check_stream_columns(text, *, label="input"):
 
 
 def read_embeddings(
-    text, *, label="input", integer=False, columns=None, header="auto", step=None
+    text,
+    *,
+    label="input",
+    integer=False,
+    columns=None,
+    header="auto",
+    step=None,
+    option="--columns",
 ):
     """Read a 2-D numeric matrix from ``.npy``, ``.npz``, ``.parquet`` or ``.csv``.
 
@@ -965,6 +972,8 @@ def read_embeddings(
         CSV header rule, see ``_has_header``.
     step : Step or None
         Progress of the read.
+    option : str
+        The option that selects this file's columns, as messages advise it.
 
     Returns float32 when the file holds float32 (or float16), float64 otherwise,
     or int64 when ``integer``. Raises :class:`UserError` with a one-line message
@@ -988,7 +997,9 @@ def read_embeddings(
         _expect_kind(path, where, "npz")
         table = _read_npz(path, key, where, step)
     elif suffix == ".csv":
-        table, unnamed = _read_csv(path, where, header, step, integer=integer)
+        table, unnamed = _read_csv(
+            path, where, header, step, integer=integer, option=option
+        )
     elif suffix == ".parquet":
         table = _read_parquet(path, where, step)
     else:
@@ -1019,6 +1030,7 @@ def read_embeddings(
             where,
             plain=table.plain or unnamed,
             typed=isinstance(table, _Structured) or getattr(table, "arrow", False),
+            option=option,
         )
     data = table.assemble([column.label for column in found])
     data = np.asarray(data)
