@@ -245,5 +245,16 @@ class MomentsFitMixin:
                     kept = float(np.finfo(self._fit_dtype).eps)
                 precision = max(precision, kept)
                 dtype = np.promote_types(self._fit_dtype, dtype)
-            self._set_statistics(stats, dtype, precision)
+            try:
+                self._set_statistics(stats, dtype, precision)
+            except ValueError as exc:
+                if not first:
+                    raise
+                # Nothing of a refused call is kept, so a stream of chunks
+                # each too small on its own would never start.
+                raise ValueError(
+                    f"{exc} partial_fit keeps nothing of a refused first chunk: "
+                    "if it is too small on its own, make the first chunk larger "
+                    "(later ones may be of any size)."
+                ) from exc
         return self

@@ -388,3 +388,21 @@ def test_exactly_collinear_columns_are_refused_at_reg_0():
         X[:, -1] = X[:, 0]
         with pytest.raises(ValueError, match="rank-deficient"):
             CCAAligner(n_components=2, reg=0).fit([rng.normal(size=(30, 3)), X])
+
+
+def test_a_first_chunk_too_small_on_its_own_says_so():
+    """Check partial_fit's first chunk below the minimum: nothing is kept, so a
+    stream of such chunks never starts; the error says to make it larger."""
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(40, 30)), rng.normal(size=(40, 30))
+    aligner = CCAAligner(20)
+    with pytest.raises(
+        ValueError, match=r"n_samples - 1 = 9.*make the first chunk larger"
+    ):
+        aligner.partial_fit([A[:10], B[:10]])
+    assert not hasattr(aligner, "means_")
+    # A larger first chunk starts the stream, and later chunks may be small.
+    aligner.partial_fit([A[:30], B[:30]]).partial_fit([A[30:], B[30:]])
+    with pytest.raises(ValueError, match="n_samples") as caught:
+        CCAAligner(20).fit([A[:10], B[:10]])
+    assert "partial_fit" not in str(caught.value)
