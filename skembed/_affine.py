@@ -66,6 +66,16 @@ def _affine_into(block, out, projection, bias, l2_rows, centre=None):
     return out
 
 
+def _centring(mean, projection, bias, dtype):
+    """The ``centre`` of :func:`_affine_into` for ``x @ projection - bias``
+    about a fitted ``mean`` (float64), or None for a mean of zero."""
+    if not mean.any():
+        return None
+    shift = mean.astype(dtype)
+    rest = bias - shift.astype(np.float64) @ projection
+    return mean, shift, rest.astype(dtype)
+
+
 class AffineMapMixin:
     """Stored affine maps: fast chunked transform, ``translate``, inverses.
 
@@ -91,11 +101,7 @@ class AffineMapMixin:
         bias = mean @ projection
         if offset:
             bias = bias - self._offset
-        centre = None
-        if mean.any():
-            shift = mean.astype(dtype)
-            rest = bias - shift.astype(np.float64) @ projection
-            centre = (mean, shift, rest.astype(dtype))
+        centre = _centring(mean, projection, bias, dtype)
         if projection.shape[0] == projection.shape[1] and np.array_equal(
             projection, np.eye(projection.shape[0])
         ):
@@ -233,8 +239,10 @@ class AffineMapMixin:
             # The common offset would be added by one map and removed by the
             # other: leave it out of both.
             return self._unmap(self._map(block, k, offset=False), t, offset=False)
-        projection, bias = plan
-        return self._apply_affine(block, projection, bias, projection.shape[1])
+        projection, bias, centre = plan
+        return self._apply_affine(
+            block, projection, bias, projection.shape[1], centre=centre
+        )
 
     def _translation_plan(self, k, t, dtype):
         """The composed map of ``translate`` from view k to view t, or None.
@@ -262,8 +270,16 @@ class AffineMapMixin:
         ):
             return kept[1]
         composed = source @ self._back_projection(t)
+        mean = np.asarray(self.means_[k], dtype=np.float64)
         # Row normalisation (normalize="l2") scales x P_k B_t, not the bias.
-        bias = self.means_[k] @ composed - self.means_[t]
-        plan = (composed.astype(dtype), bias.astype(dtype) if bias.any() else None)
+        bias = mean @ composed - self.means_[t]
+        # Rows far from the source mean go through the product centred, as
+        # in transform: at a mean of 1e4 and a spread of 0.01, float32
+        # translations were off by 12% of their size.
+        plan = (
+            composed.astype(dtype),
+            bias.astype(dtype) if bias.any() else None,
+            _centring(mean, composed, bias, dtype),
+        )
         plans[key] = (fitted, plan)
         return plan
