@@ -3,7 +3,8 @@
 An index embedded by an old model may be far larger than memory. Its rows are
 read chunk by chunk (a ``.npy`` file through a memory map, a Parquet file one
 batch of rows at a time), translated, and appended to the output, so memory
-holds one input chunk and one output chunk whatever the size of the file.
+holds a few chunks whatever the size of the file: the next chunk is read and
+the previous one written on two more threads while one is translated.
 The output is written to a temporary file next to its destination and
 renamed at the end: an interrupted pass never leaves a truncated file under
 the output name.
@@ -15,6 +16,7 @@ the output name.
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from pathlib import Path
 
@@ -144,8 +146,11 @@ class _NpyReader:
         self.column = None
 
     def chunks(self, rows):
+        # Copies, not views of the memory map: read ahead on another thread
+        # (``_ahead``), a chunk's pages are read there, and the translation
+        # gets an array it may keep.
         for start in range(0, self.n_rows, rows):
-            yield self.array[start : start + rows], None
+            yield np.array(self.array[start : start + rows]), None
 
 
 def _vector_column_name(schema, column, pa, where):
@@ -316,6 +321,83 @@ class _ParquetWriter:
         self.writer.close()
 
 
+_END = object()
+
+
+def _ahead(chunks):
+    """The items of the iterator ``chunks``, each made on a second thread
+    while the previous one is used.
+
+    Reading a chunk (page faults of a memory map, decoding of a Parquet
+    batch) then overlaps the translation of the one before. Closed early, it
+    waits for the chunk being read.
+    """
+    with ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="skembed-translate-file-read"
+    ) as pool:
+        coming = pool.submit(next, chunks, _END)
+        while (item := coming.result()) is not _END:
+            coming = pool.submit(next, chunks, _END)
+            yield item
+
+
+class _WriteBehind:
+    """Writes each translated chunk on a second thread while the next chunk
+    is read and translated.
+
+    The chunk is first copied into a buffer of this object's own:
+    ``translate`` may hand back an array it reuses (a buffer of its own, a
+    view of its input), which the next call would change while it is being
+    written. The copy costs less than the write it takes off the
+    translation's thread (see ``_written``). One buffer is enough: a chunk
+    is copied once the one before it is written.
+    """
+
+    def __init__(self, file):
+        self.file = file
+        # Bytes whose writeback to disk has been asked for (``_written``).
+        self.flushed = 0
+        self.buffer = None
+        self.pending = None
+        self.executor = None
+
+    def write(self, writer, out, dtype, batch):
+        self.wait()
+        buffer = self.buffer
+        if buffer is None or buffer.shape[0] < out.shape[0] or buffer.dtype != dtype:
+            buffer = self.buffer = np.empty(out.shape, dtype=dtype)
+        chunk = buffer[: out.shape[0]]
+        np.copyto(chunk, out, casting="unsafe")
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="skembed-translate-file"
+            )
+        self.pending = self.executor.submit(self._written, writer, chunk, batch)
+
+    def _written(self, writer, chunk, batch):
+        writer.write(chunk, batch)
+        # The file is synced before its rename; writing each chunk back while
+        # the next is translated leaves that sync little to wait for. A
+        # 500,000 x 384 float32 .npy index (Procrustes, one thread, side by
+        # side): 337-351k rows/s, against 289-302k with the whole sync at the
+        # end (one GEMM of the same rows: 488-508k rows/s), before the chunks
+        # were written on their own thread.
+        self.flushed = start_writeback(self.file, self.flushed)
+
+    def wait(self):
+        """Wait for the chunk being written; its error, if any, is raised."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self):
+        """Wait for the chunk being written, whatever became of it."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+            self.executor = None
+        self.pending = None
+
+
 @validate_params(
     {
         "translate": [callable],
@@ -396,6 +478,12 @@ def translate_file(
     refused (ValueError): an empty index has nothing to translate, and the
     width of its translation would be unknown.
 
+    ``translate`` runs in the calling thread, one chunk at a time; the next
+    chunk is read and the previous one written on two other threads
+    meanwhile. Each chunk ``translate`` receives is an array of its own, and
+    what it returns is copied before it is written, so it may keep its input
+    or return a buffer it reuses.
+
     Examples
     --------
     >>> import tempfile
@@ -433,10 +521,10 @@ def translate_file(
 
     def write(file):
         writer = None
-        # Bytes whose writeback to disk has been asked for (see below).
-        flushed = 0
+        chunks = _ahead(reader.chunks(rows))
+        behind = _WriteBehind(file)
         try:
-            for vectors, batch in reader.chunks(rows):
+            for vectors, batch in chunks:
                 vectors = np.asarray(vectors, dtype=work_dtype)
                 out = np.asarray(translate(vectors))
                 if out.ndim != 2 or out.shape[0] != vectors.shape[0]:
@@ -468,17 +556,17 @@ def translate_file(
                         f"translate returned {out.shape[1]} columns for one chunk and "
                         f"{shape['width']} for an earlier one."
                     )
-                writer.write(out.astype(dtype, copy=False), batch)
-                # The file is synced before its rename; writing each chunk back
-                # while the next is translated leaves that sync little to wait
-                # for. A 500,000 x 384 float32 .npy index (Procrustes, one
-                # thread, side by side): 337-351k rows/s, against 289-302k
-                # with the whole sync at the end (one GEMM of the same rows:
-                # 488-508k rows/s).
-                flushed = start_writeback(file, flushed)
+                behind.write(writer, out, dtype, batch)
+                # Copied: let the next translation reuse its memory.
+                del out
                 rate.update(vectors.shape[0])
+            behind.wait()
         finally:
-            # Also on a failure: a Parquet writer holds the file until closed.
+            # Also on a failure: the chunk being written is waited for (its
+            # own error, if any, is superseded), and a Parquet writer holds
+            # the file until closed.
+            chunks.close()
+            behind.close()
             if writer is not None:
                 writer.close()
             rate.close()

@@ -72,9 +72,13 @@ def test_float64_and_float16_inputs(tmp_path):
 
 
 def test_memory_stays_one_chunk(tmp_path):
-    """Check that peak Python-side memory is a few chunks, not the whole file."""
+    """Check that peak Python-side memory is a few chunks, not the whole file.
+
+    A few: the chunk translated, its translation, the next chunk (read
+    meanwhile) and the copy of the previous translation being written.
+    """
     rng = np.random.default_rng(0)
-    n_rows, width = 40_000, 64  # 10 MiB of float32
+    n_rows, width = 80_000, 64  # 20 MiB of float32
     np.save(tmp_path / "old.npy", rng.normal(size=(n_rows, width)).astype(np.float32))
     rotation = np.linalg.qr(rng.normal(size=(width, width)))[0].astype(np.float32)
     tracemalloc.start()
@@ -88,10 +92,62 @@ def test_memory_stays_one_chunk(tmp_path):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    file_bytes = n_rows * width * 4
+    file_bytes, chunk_bytes = n_rows * width * 4, 1000 * width * 4
     assert peak < file_bytes / 10
+    assert peak < 6 * chunk_bytes
     out = np.load(tmp_path / "new.npy", mmap_mode="r")
     assert out.shape == (n_rows, width)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".parquet"])
+def test_translate_may_reuse_its_output_and_keep_its_input(
+    tmp_path, monkeypatch, suffix
+):
+    """Check that chunks are written while the next is translated, safely.
+
+    The translation returns one buffer it overwrites at every call, and the
+    writer is slowed down so that the next call happens before the previous
+    chunk is written: the output must still be the translation of every row,
+    and the chunks the translation kept must still be the input's rows.
+    """
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow", reason="Parquet files need pyarrow")
+    import time
+
+    import skembed._stream as stream
+
+    def slowed(write):
+        def slow_write(self, vectors, batch):
+            time.sleep(0.02)
+            write(self, vectors, batch)
+
+        return slow_write
+
+    for writer in (stream._NpyWriter, stream._ParquetWriter):
+        monkeypatch.setattr(writer, "write", slowed(writer.write))
+    rng = np.random.default_rng(0)
+    stored = rng.normal(size=(1000, 6)).astype(np.float32)
+    np.save(tmp_path / "old.npy", stored)
+    buffer = np.empty((100, 6), dtype=np.float32)
+    kept = []
+
+    def translate(X):
+        kept.append(X)
+        np.multiply(X, 2, out=buffer[: len(X)])
+        return buffer[: len(X)]
+
+    translate_file(
+        translate, tmp_path / "old.npy", tmp_path / f"new{suffix}", chunk_size=100
+    )
+    if suffix == ".npy":
+        written = np.load(tmp_path / "new.npy")
+    else:
+        import pyarrow.parquet as pq
+
+        column = pq.read_table(tmp_path / "new.parquet").column("embedding")
+        written = np.array(column.to_pylist(), dtype=np.float32)
+    assert_array_equal(written, 2 * stored)
+    assert_array_equal(np.concatenate(kept), stored)
 
 
 def test_parquet_in_chunks_keeps_other_columns(tmp_path):
@@ -151,6 +207,38 @@ def test_failure_leaves_no_partial_output(tmp_path):
         translate_file(
             failing, tmp_path / "old.npy", tmp_path / "new.npy", chunk_size=50
         )
+    assert_array_equal(np.load(tmp_path / "new.npy"), np.zeros((2, 2)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.npy", "old.npy"]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 21])
+def test_a_failed_write_is_raised_and_leaves_no_partial_output(
+    tmp_path, monkeypatch, chunk
+):
+    """Check that an error of the writing thread (a full disk) reaches the
+    caller, whether it comes from the first, a middle or the last chunk,
+    and that the old output is kept and the temporary removed."""
+    import errno
+
+    import skembed._stream as stream
+
+    _, stored = _aligner()
+    np.save(tmp_path / "old.npy", stored)
+    np.save(tmp_path / "new.npy", np.zeros((2, 2)))
+    write, calls = stream._NpyWriter.write, []
+
+    def full_disk(self, vectors, batch):
+        calls.append(len(vectors))
+        if len(calls) == chunk:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(self, vectors, batch)
+
+    monkeypatch.setattr(stream._NpyWriter, "write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        translate_file(
+            lambda X: X, tmp_path / "old.npy", tmp_path / "new.npy", chunk_size=50
+        )
+    assert len(calls) == chunk
     assert_array_equal(np.load(tmp_path / "new.npy"), np.zeros((2, 2)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.npy", "old.npy"]
 
