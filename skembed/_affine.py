@@ -66,6 +66,24 @@ def _affine_into(block, out, projection, bias, l2_rows, centre=None):
     return out
 
 
+def _in_dtype(projection, dtype):
+    """``projection`` in ``dtype``, or in float64 where ``dtype`` cannot hold it.
+
+    The maps of rows of tiny or huge scale have entries of the inverse
+    scale: CCA's whitening of float32 rows near 1e-40 (below float32's
+    normal range) has entries near 1e40, beyond float32's largest value.
+    Cast, they became infinite and every output NaN; kept in float64, the
+    product of such a chunk runs in float64 and is rounded to ``dtype`` once.
+    """
+    if np.dtype(dtype).itemsize < 8:
+        peak = float(np.max(np.abs(projection), initial=0.0))
+        info = np.finfo(dtype)
+        # Within the dtype's normal range, with room for the sums of a product.
+        if peak and not float(info.tiny) * 2**24 <= peak <= float(info.max) / 2**24:
+            return np.asarray(projection, dtype=np.float64)
+    return projection.astype(dtype, copy=False)
+
+
 def _centring(mean, projection, bias, dtype):
     """The ``centre`` of :func:`_affine_into` for ``x @ projection - bias``
     about a fitted ``mean`` (float64), or None for a mean of zero."""
@@ -107,7 +125,7 @@ class AffineMapMixin:
         ):
             projection = None
         else:
-            projection = projection.astype(dtype, copy=False)
+            projection = _in_dtype(projection, dtype)
         bias = bias.astype(dtype)
         return projection, (bias if bias.any() else None), centre
 
@@ -185,7 +203,7 @@ class AffineMapMixin:
         """Least-squares preimage in view k of shared rows (with or without c)."""
         back = self._back_projection(k)
         bias = self.means_[k] - self._offset @ back if offset else self.means_[k]
-        out = Z @ back.astype(Z.dtype)
+        out = np.asarray(Z @ _in_dtype(back, Z.dtype), dtype=Z.dtype)
         out += bias.astype(Z.dtype)
         return out
 
@@ -277,7 +295,7 @@ class AffineMapMixin:
         # in transform: at a mean of 1e4 and a spread of 0.01, float32
         # translations were off by 12% of their size.
         plan = (
-            composed.astype(dtype),
+            _in_dtype(composed, dtype),
             bias.astype(dtype) if bias.any() else None,
             _centring(mean, composed, bias, dtype),
         )

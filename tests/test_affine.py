@@ -110,6 +110,35 @@ def test_float32_rows_far_from_the_origin_are_mapped_to_float32_precision(make):
     assert np.abs(view - exact_view).max() <= 1e-5 * np.abs(exact_view).max()
 
 
+@pytest.mark.parametrize("scale", [1e-40, 1e36])
+def test_float32_rows_of_extreme_scale_get_finite_cca_maps(scale):
+    """Check float32 CCA of rows near 1e-40 (subnormal) and 1e36.
+
+    The whitening maps have entries of the inverse scale (1e40 is beyond
+    float32): cast to float32 they became infinite, transform_view returned
+    NaN and transform blamed the input for it.
+    """
+    rng = np.random.default_rng(0)
+    n, d = 500, 8
+    A = rng.normal(size=(n, d))
+    B = A @ np.linalg.qr(rng.normal(size=(d, d)))[0] + 0.1 * rng.normal(size=(n, d))
+    A32, B32 = (A * scale).astype(np.float32), (B * scale).astype(np.float32)
+    aligner = CCAAligner().fit([A32, B32])
+    exact = CCAAligner().fit([A32.astype(np.float64), B32.astype(np.float64)])
+    Z = aligner.transform_view(B32, 1)
+    assert Z.dtype == np.float32
+    expected = exact.transform_view(B32.astype(np.float64), 1)
+    assert np.abs(Z - expected).max() <= 1e-3 * np.abs(expected).max()
+    combined = aligner.transform(np.hstack([A32, B32]))
+    assert np.isfinite(combined).all()
+    back = aligner.inverse_transform_view(Z, 1)
+    assert back.dtype == np.float32
+    assert np.abs(back - B32).max() <= 1e-3 * np.abs(B32).max()
+    translated = aligner.translate(B32, 1, 0)
+    reference = exact.translate(B32.astype(np.float64), 1, 0)
+    assert np.abs(translated - reference).max() <= 1e-3 * np.abs(reference).max()
+
+
 @pytest.mark.parametrize("make", [ProcrustesAligner, RidgeAligner, CCAAligner])
 def test_float32_translate_far_from_the_origin_keeps_float32_precision(make):
     """Check float32 translate of rows at 1e4 with a spread of 0.01.
