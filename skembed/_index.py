@@ -30,7 +30,7 @@ from skembed._neighbors import (
     unit_index_penalties,
 )
 from skembed._params import NumbersAreNotFlagsMixin, validate_params
-from skembed._stats import chunk_rows, divide_by_row_norms
+from skembed._stats import chunk_rows, divide_by_row_norms, search_chunk_rows
 
 __all__ = ["EmbeddingIndex", "fused_kneighbors"]
 
@@ -463,6 +463,8 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             # the FAISS search's check of rows outside a query's shortlist.
             self._penalty_order = np.argsort(penalties, kind="stable")
             self._sorted_penalties = penalties[self._penalty_order]
+            self._penalty_rank = np.empty(self.n_index_, dtype=np.int64)
+            self._penalty_rank[self._penalty_order] = np.arange(self.n_index_)
         return self
 
     # ---------------------------------------------------------------- search
@@ -536,9 +538,10 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             )
         return self._faiss_search(prepared, k)
 
-    def _faiss_fetch(self, block, fetch):
+    def _faiss_fetched(self, block, fetch):
         """The ``fetch`` best rows of every query, ties at the cut included,
-        with exact float64 cosines.
+        with exact float64 cosines, in groups: ``(queries, exact, rows)``
+        for positions ``queries`` of ``block``.
 
         FAISS scores a large batch with a float32 matrix product, which
         rounds the scores of bitwise-equal rows differently by their place in
@@ -553,6 +556,11 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         rows at least as good as the ``fetch``-th exact score stay: the
         shortlist plus the rows that tie with its last. Missing places: row
         -1, score ``-inf``.
+
+        The queries searched again come in groups of their own, sized for
+        shortlists as wide as the index: next to many copies of one row a
+        query's shortlist holds them all (at 50,000 rows, half of them
+        copies, 200 such queries held 394 MiB at once).
         """
         index = self.faiss_index_
         n_index = self.n_index_
@@ -561,12 +569,35 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         # them and a query is seldom searched twice.
         want = min(fetch + max(8, fetch // 8), n_index)
         cosines, rows = self._faiss_call(index, block, want)
+        again = np.zeros(block.shape[0], dtype=bool)
+        if want < n_index:
+            again = _near_the_cut(cosines, rows, fetch, want, margin)
+        if not again.any():
+            yield np.arange(block.shape[0]), *self._exact_cut(block, rows, fetch)
+            return
+        done = np.flatnonzero(~again)
+        if done.size:
+            yield done, *self._exact_cut(block[done], rows[done], fetch)
+        del cosines, rows
+        again = np.flatnonzero(again)
+        # Per query and row: FAISS's score and row, their padded copies, the
+        # exact score and its masks.
+        group = max(1, search_chunk_rows(n_index, np.float64) // 4)
+        for start in range(0, again.size, group):
+            queries = again[start : start + group]
+            rows = self._widened(block[queries], fetch, min(2 * want, n_index))
+            yield queries, *self._exact_cut(block[queries], rows, fetch)
+
+    def _widened(self, block, fetch, want):
+        """FAISS's rows of queries whose cut lies beyond their first ``want``:
+        fetched with twice as many until it does not, or the index is."""
+        index = self.faiss_index_
+        n_index = self.n_index_
+        margin = score_margin(block.shape[1], np.float32)
+        cosines, rows = self._faiss_call(index, block, want)
         pending = np.arange(block.shape[0])
         while want < n_index:
-            last = cosines[pending, fetch - 1]
-            near = (rows[pending, want - 1] >= 0) & (
-                cosines[pending, want - 1] >= last - margin
-            )
+            near = _near_the_cut(cosines[pending], rows[pending], fetch, want, margin)
             pending = pending[near]
             if pending.size == 0:
                 break
@@ -582,6 +613,11 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 rows, ((0, 0), (0, width - rows.shape[1])), constant_values=-1
             )
             cosines[pending], rows[pending] = more_cosines, more_rows
+        return rows
+
+    def _exact_cut(self, block, rows, fetch):
+        """Exact cosines of the fetched ``rows``, and the rows kept: those at
+        least as good as each query's ``fetch``-th exact cosine."""
         exact = _stored_dots(self, block, rows)
         if exact.shape[1] > fetch:
             # What was fetched beyond the cut and does not tie with it is not
@@ -610,17 +646,17 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         scores = np.empty((prepared.shape[0], k))
         indices = np.empty((prepared.shape[0], k), dtype=np.int64)
         for start in range(0, prepared.shape[0], self.batch_size):
-            stop = min(start + self.batch_size, prepared.shape[0])
-            cosines, rows = self._faiss_fetch(prepared[start:stop], fetch)
-            found = rows >= 0
-            if not csls:
-                best, where = _best_rows(cosines, rows, found, k)
-                scores[start:stop] = best
-                indices[start:stop] = np.take_along_axis(rows, where, axis=1)
-                continue
-            scores[start:stop], indices[start:stop] = self._faiss_csls(
-                prepared[start:stop], cosines, rows, fetch, k
-            )
+            batch = prepared[start : start + self.batch_size]
+            for queries, cosines, rows in self._faiss_fetched(batch, fetch):
+                places = start + queries
+                if not csls:
+                    best, where = _best_rows(cosines, rows, rows >= 0, k)
+                    scores[places] = best
+                    indices[places] = np.take_along_axis(rows, where, axis=1)
+                    continue
+                scores[places], indices[places] = self._faiss_csls(
+                    batch[queries], cosines, rows, fetch, k
+                )
         return scores, indices
 
     def _faiss_csls(self, block, cosines, rows, fetch, k):
@@ -647,7 +683,9 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             limit = 2 * last - kth + 1e-9
             counts = np.searchsorted(self._sorted_penalties, limit, side="right")
             if counts.any():
-                more_cosines, more_rows = self._outside_rows(block, counts, last, kth)
+                more_cosines, more_rows = self._outside_rows(
+                    block, rows, counts, last, kth
+                )
                 more_scores = np.where(
                     more_rows >= 0,
                     2 * more_cosines - penalties[np.maximum(more_rows, 0)],
@@ -659,20 +697,31 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         best, where = _best_rows(scores, rows, found, k)
         return best - query_penalty[:, None], np.take_along_axis(rows, where, axis=1)
 
-    def _outside_rows(self, block, counts, last, kth):
+    def _outside_rows(self, block, rows, counts, last, kth):
         """The rows among the ``counts[i]`` of lowest penalty that lie outside
-        query i's shortlist (exact cosine below ``last[i]``) and whose CSLS
-        score may reach ``kth[i]``, with their exact cosines: one row of each
-        array per query, padded with row -1 and cosine ``-inf``.
+        query i's shortlist ``rows[i]`` (exact cosine below ``last[i]``) and
+        whose CSLS score may reach ``kth[i]``, with their exact cosines: one
+        row of each array per query, padded with row -1 and cosine ``-inf``.
 
         The candidates are taken in blocks of rows, each copied out of FAISS
         once for every query and scored by one float32 product; only the
-        pairs that product cannot rule out (by its rounding margin) are
-        scored exactly. Memory is one block of candidates and its products.
+        pairs that product cannot rule out (by its rounding margin), and that
+        are not in the shortlist already, are scored exactly, a bounded
+        number at a time. Memory is one block of candidates and its products.
         """
         margin = score_margin(block.shape[1], np.float32)
         top = int(counts.max())
         step = max(256, _CANDIDATE_SCORES // block.shape[0])
+        # The shortlists' rows by rank in the penalty order: rows tied with a
+        # shortlist's last cosine pass the float32 test, and next to many
+        # copies of one row they are thousands per query (at 50,000 rows,
+        # half of them copies, 200 queries scored 5 million such pairs,
+        # holding 1.8 GiB).
+        listed_query, column = np.nonzero(rows >= 0)
+        listed_rank = self._penalty_rank[rows[listed_query, column]]
+        keep = listed_rank < top
+        listed_query, listed_rank = listed_query[keep], listed_rank[keep]
+        place = np.empty(block.shape[0], dtype=np.int64)
         found = []
         for start in range(0, top, step):
             stop = min(start + step, top)
@@ -688,13 +737,30 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                     >= kth[active, None] - 2 * margin
                 )
             )
+            del approx
+            place[active] = np.arange(active.size)
+            here = (listed_rank >= start) & (listed_rank < stop)
+            here &= counts[listed_query] > start
+            possible[place[listed_query[here]], listed_rank[here] - start] = False
             query, position = np.nonzero(possible)
+            del possible
             query = active[query]
-            cosines = shortlist_dots(block[query], stored[position][:, None, :])[:, 0]
-            outside = cosines < last[query]
-            found.append(
-                (query[outside], candidates[position[outside]], cosines[outside])
-            )
+            for first in range(0, query.size, _CANDIDATE_PAIRS):
+                pairs = slice(first, first + _CANDIDATE_PAIRS)
+                pair_query, pair_position = query[pairs], position[pairs]
+                cosines = shortlist_dots(
+                    block[pair_query], stored[pair_position][:, None, :]
+                )[:, 0]
+                outside = cosines < last[pair_query]
+                found.append(
+                    (
+                        pair_query[outside],
+                        candidates[pair_position[outside]],
+                        cosines[outside],
+                    )
+                )
+        if not found:
+            found.append((np.empty(0, np.int64),) * 2 + (np.empty(0),))
         query, rows, cosines = (
             np.concatenate(part) for part in zip(*found, strict=True)
         )
@@ -717,9 +783,18 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         return tags
 
 
+def _near_the_cut(cosines, rows, fetch, want, margin):
+    """Queries whose ``want``-th fetched row lies within the rounding
+    ``margin`` of their ``fetch``-th: the cut may lie beyond what was fetched."""
+    last = cosines[:, fetch - 1]
+    return (rows[:, want - 1] >= 0) & (cosines[:, want - 1] >= last - margin)
+
+
 # Float32 scores of candidate rows held at once by the exact FAISS CSLS search
 # (16 MiB): the candidates of a block of queries are scored this many at a time.
 _CANDIDATE_SCORES = 1 << 22
+# Query-row pairs scored exactly at once (each copies its stored row).
+_CANDIDATE_PAIRS = 1 << 14
 
 
 def _stored_dots(index, prepared, rows):

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -241,6 +242,44 @@ def test_faiss_takes_float64_rows_beyond_float32_range(backend):
         big_scores, indices = search.fit(index * 1e39).kneighbors(queries * 1e39)
     assert_array_equal(indices, expected)
     assert_allclose(big_scores, scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["nn", "csls"])
+def test_faiss_shortlists_tied_with_half_the_index_stay_within_memory(method):
+    """Check queries next to a row copied through half of a FAISS index.
+
+    Their shortlists hold every copy. The whole batch was widened at once
+    (about 60 bytes per query and index row), and CSLS scored every copy
+    again as a possible row outside the shortlist, copying it per query:
+    71 and 321 MiB here. Widened queries now come in groups sized by
+    scikit-learn's working_memory, and shortlisted rows are not scored twice.
+    """
+    pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    index = rng.normal(size=(20000, 16)).astype(np.float32)
+    index[:10000] = index[0]
+    queries = index[0] + 1e-3 * rng.normal(size=(100, 16)).astype(np.float32)
+    flat = EmbeddingIndex(5, method=method, backend="faiss-flat").fit(index)
+    exact = EmbeddingIndex(5, method=method).fit(index)
+    if method == "csls":
+        flat.fit_queries(queries)
+        exact.fit_queries(queries)
+    with sklearn.config_context(working_memory=16):
+        flat.kneighbors(queries[:2])  # imports and caches
+        tracemalloc.start()
+        try:
+            scores, found = flat.kneighbors(queries)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    expected_scores, expected = exact.kneighbors(queries)
+    # The copies tie: the first five, rows 0-4, for every query.
+    assert_array_equal(found, expected)
+    assert_array_equal(found, np.tile(np.arange(5), (100, 1)))
+    assert_allclose(scores, expected_scores, atol=1e-5)
+    assert peak < 32 * 2**20, peak / 2**20
 
 
 def test_faiss_csls_reranks_the_shortlist():
