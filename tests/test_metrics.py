@@ -493,6 +493,33 @@ def test_alignment_scorer_in_grid_search():
     assert search.best_score_ > 0.9
 
 
+def test_alignment_scorer_takes_a_pipeline_ending_in_an_aligner():
+    """Check a Pipeline whose last step is an aligner (it raised an
+    AttributeError, which GridSearchCV turned into NaN scores), and a
+    TypeError naming the estimator for what is not an aligner."""
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skembed import EmbeddingConcatenator
+
+    A, B = _rotated_views()
+    X = np.hstack([A, B])
+    scorer = make_alignment_scorer()
+    pipeline = make_pipeline(FunctionTransformer(np.negative), ProcrustesAligner())
+    pipeline.fit(X)
+    direct = scorer(pipeline[-1], pipeline[:-1].transform(X))
+    assert scorer(pipeline, X) == direct
+    assert scorer(make_pipeline(ProcrustesAligner()).fit(X), X) == direct
+    scores = cross_val_score(pipeline, X, scoring=scorer, cv=3)
+    assert np.all(scores > 0.9)
+    with pytest.raises(TypeError, match="got EmbeddingConcatenator"):
+        scorer(EmbeddingConcatenator(views=2).fit(X), X)
+    ending = make_pipeline(EmbeddingConcatenator(views=2)).fit(X)
+    with pytest.raises(TypeError, match="last step of the Pipeline, got Embedding"):
+        scorer(ending, X)
+
+
 def test_alignment_scorer_caps_k_on_small_folds():
     """Check that k and csls_k larger than a fold are capped, not errors."""
     A, B = _rotated_views(n=30)

@@ -5,6 +5,7 @@
 
 from numbers import Integral
 
+from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._neighbors import alignment_score
@@ -14,10 +15,25 @@ __all__ = ["make_alignment_scorer"]
 
 
 def _alignment_score(estimator, X, *, k, method, csls_k):
-    """Mean cross-view retrieval of a fitted aligner in its centred shared space."""
-    return alignment_score(
-        estimator._transform_views(X), k=k, method=method, csls_k=csls_k
-    )
+    """Mean cross-view retrieval of a fitted aligner in its centred shared space.
+
+    A Pipeline ending in an aligner is scored on what its earlier steps make
+    of X.
+    """
+    final = estimator
+    if isinstance(estimator, Pipeline):
+        final = estimator.steps[-1][1]
+        if hasattr(final, "_transform_views") and len(estimator.steps) > 1:
+            X = estimator[:-1].transform(X)
+    if not hasattr(final, "_transform_views"):
+        where = " as the last step of the Pipeline" if final is not estimator else ""
+        raise TypeError(
+            "make_alignment_scorer scores an aligner that maps several views into "
+            f"one shared space (such as ProcrustesAligner){where}, got "
+            f"{type(final).__name__}; score other estimators with a scoring of "
+            "scikit-learn's."
+        )
+    return alignment_score(final._transform_views(X), k=k, method=method, csls_k=csls_k)
 
 
 class _AlignmentScorer:
@@ -73,7 +89,7 @@ def make_alignment_scorer(metric="retrieval", *, k=1, method="csls", csls_k=10):
     -------
     scorer : callable
         ``scorer(estimator, X, y=None) -> float``, for a fitted skembed
-        aligner and views laid out as at fit.
+        aligner, or a Pipeline ending in one, and views laid out as at fit.
 
     See Also
     --------
