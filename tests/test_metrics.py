@@ -375,6 +375,20 @@ def test_check_same_space_different_widths():
         check_same_space(A, B, action="raise")
 
 
+def test_check_same_space_refuses_too_few_rows_to_tell():
+    """Check that among 2-4 rows, where even perfect retrieval is not
+    significant, identical inputs are not called out of space: an error
+    naming the number of rows, or n_samples."""
+    A = np.random.default_rng(0).normal(size=(40, 16))
+    for n in (2, 3, 4):
+        with pytest.raises(ValueError, match=f"at least 5 paired rows.*got {n}"):
+            check_same_space(A[:n], A[:n])
+    with pytest.raises(ValueError, match="n_samples=4 is too few.*n_samples >= 5"):
+        check_same_space(A, A, n_samples=4)
+    assert check_same_space(A[:5], A[:5]) is True
+    assert check_same_space(A, A, n_samples=5) is True
+
+
 def test_decide_thresholds():
     """Check the verdict rules on hand-made accuracies with 1000 test rows."""
     n = 1000  # chance 0.001, pairing bar sqrt(0.001) = 0.0316

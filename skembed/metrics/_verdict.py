@@ -139,6 +139,14 @@ def needed_retrieval(n_candidates):
     return low / n
 
 
+def _fewest_rows():
+    """The fewest candidates among which retrieval can be above chance."""
+    n = 2
+    while needed_retrieval(n) is None:
+        n += 1
+    return n
+
+
 def _needed_text(n):
     needed = needed_retrieval(n)
     return "n/a (too few rows)" if needed is None else f"{needed:.4f}"
@@ -240,8 +248,21 @@ def check_same_space(A, B, *, action="warn", n_samples=1000, random_state=0):
     _check_cosine_widths(A, B, "check_same_space")
     rng = check_random_state(random_state)
     n, p, q = A.shape[0], A.shape[1], B.shape[1]
-    if n < 2:
-        raise ValueError(f"check_same_space needs at least 2 paired rows, got {n}.")
+    fewest = _fewest_rows()
+    if p == q and min(n, n_samples) < fewest:
+        # Even perfect retrieval among so few rows could be luck: identical
+        # inputs would be called out of space.
+        if n < fewest:
+            raise ValueError(
+                f"check_same_space needs at least {fewest} paired rows to tell one "
+                f"space from two (among fewer, even perfect retrieval is not "
+                f"significant), got {n}."
+            )
+        raise ValueError(
+            f"n_samples={n_samples} is too few to tell one space from two (among "
+            f"fewer than {fewest} rows, even perfect retrieval is not "
+            f"significant); set n_samples >= {fewest}."
+        )
     advice = (
         "Vectors from different models must not be compared directly: fit an "
         "aligner on paired rows, e.g. aligner = skembed.ProcrustesAligner()"
