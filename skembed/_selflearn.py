@@ -405,15 +405,17 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     objective_ : float
         Mean CSLS score of the best matches of all pool rows, both ways,
         under the kept run's last map; it ranks runs, higher is better.
-    confidence_ : float or None
-        Without known pairs: how far the map is from one that pairs nothing,
-        at most 1 (every unseen row finds a mutual partner); 0 or below when
-        it explains unseen rows no better than two samples of one pool explain
-        each other (what a map that pairs nothing reaches at best). Below 0.5
-        ``fit`` warns; see Notes. NaN (and ``fit`` warns) when a pool has
-        fewer than 100 distinct rows, or when the first pool is so much
-        smaller than the second that almost every held-out row finds a mutual
-        partner under any map: too few to judge. None when pairs were given.
+    confidence_ : float
+        How far the map is from one that pairs nothing, at most 1 (every
+        unseen row finds a mutual partner); 0 or below when it explains
+        unseen rows no better than two samples of one pool explain each other
+        (what a map that pairs nothing reaches at best). Below 0.5 ``fit``
+        warns; see Notes. NaN when a pool has fewer than 100 distinct rows,
+        or when the first pool is so much smaller than the second that almost
+        every held-out row finds a mutual partner under any map: too few to
+        judge (without known pairs ``fit`` warns then too). Computed with
+        known pairs as well: a few of them can lead the rounds astray, to a
+        map no better than chance.
     start_agreement_ : float or None
         Without known pairs, when starts were searched (``init="auto"``,
         ``"anchors"`` or ``"components"``): the largest fraction of pairs
@@ -559,7 +561,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     Rand index 0.16) and whose anchor starts fail (the user guide gives the
     figures). ``"auto"`` tries it as soon as a first anchor start has failed.
 
-    **Confidence** (no pairs). The rows of pool 0 are split in two halves;
+    **Confidence** (with or without pairs). The rows of pool 0 are split in two halves;
     the base aligner is fitted on the dictionary pairs of one half, and
     :math:`h` is the share of the other half's rows that are mutual CSLS
     nearest neighbours of a pool-1 row under that map (a map can memorise the
@@ -1096,6 +1098,30 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         return max(runs, key=lambda run: run["objective"])
 
     # ------------------------------------------------------------------ fit
+    def _judge_known_pairs(self, blocks, pools, run, seeds, limit, csls_k):
+        """Set ``confidence_`` of a fit from known pairs; warn when low."""
+        dictionary = run["dictionary"]
+        # Known pairs beyond induction_size lie outside the pools judged.
+        inside = (dictionary[:, 0] < limit[0]) & (dictionary[:, 1] < limit[1])
+        run = {**run, "dictionary": dictionary[inside]}
+        self.confidence_ = float("nan")
+        if distinct_rows(pools) >= MIN_JUDGED_ROWS and inside.sum() >= 2:
+            self.confidence_ = run_confidence(
+                self, blocks, pools, run, csls_k, check_random_state(self.random_state)
+            )
+        if self.confidence_ < MIN_CONFIDENCE:
+            warnings.warn(
+                f"SelfLearningAligner's map from {seeds.shape[0]} known pairs "
+                "explains the pools' other rows poorly (confidence_="
+                f"{self.confidence_:.3f} < {MIN_CONFIDENCE}). If both pools "
+                "hold the same items, in any order, the map is at best partly "
+                "right: check the known pairs, or pass more of them (a few "
+                "dozen). Pools of different items keep the confidence low "
+                "even for a right map: check it on known pairs left out of fit.",
+                UnsupervisedAlignmentWarning,
+                stacklevel=4,
+            )
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, *, pairs=None):
         """Learn the maps by self-learning from known pairs, or from none.
@@ -1197,7 +1223,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                     self.confidence_ = run_confidence(
                         self, blocks, pools, best, csls_k, random_state
                     )
-            judged = distinct_rows(pools) if not supervised else None
+            judged = distinct_rows(pools)
             too_few = not supervised and judged < MIN_JUDGED_ROWS
             if too_few:
                 # Shares of a few dozen held-out rows are noise (see
@@ -1293,6 +1319,12 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                         ConvergenceWarning,
                         stacklevel=3,
                     )
+            if supervised:
+                # Known pairs too: a few of them (10 among pools of 2,000
+                # packaged fortunes, minilm -> e5) can induce a mostly wrong
+                # dictionary, a map at chance, and nothing said so. Last, so
+                # that the fit itself draws what it drew before.
+                self._judge_known_pairs(blocks, pools, best, seeds, limit, csls_k)
             self.n_iter_ = n_iter
             self.objective_ = best["objective"]
             self.dictionary_ = dictionary

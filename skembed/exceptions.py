@@ -27,6 +27,8 @@ class UnsupervisedAlignmentWarning(UserWarning):
 
     Raised by :class:`skembed.SelfLearningAligner` when it is fitted without known
     pairs and its pre-flight check finds that the initial dictionary is no
-    more consistent with a single map than random pairs are. Provide a few
-    dozen known pairs with ``fit(X, pairs=...)``.
+    more consistent with a single map than random pairs are, or when the
+    map it found (with or without known pairs) explains the pools' unseen
+    rows poorly (``confidence_`` below 0.5). Provide a few dozen known pairs
+    with ``fit(X, pairs=...)``.
     """

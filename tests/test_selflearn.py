@@ -28,6 +28,7 @@ from skembed import (
     save_aligner,
 )
 from skembed._selflearn import _determined_coordinates
+from skembed.datasets import load_fortunes
 from skembed.metrics import retrieval_accuracy
 
 
@@ -203,17 +204,22 @@ def test_warns_on_hopeless_unsupervised_case(init):
         assert aligner.isomorphism_score_ < 0.1
 
 
-def test_no_warning_with_pairs():
-    """Check that known pairs skip the pre-flight check."""
+def test_no_preflight_warning_with_pairs():
+    """Check that known pairs skip the pre-flight check, while the map they
+    lead to (two unrelated pools: at chance) is still judged."""
     rng = np.random.default_rng(5)
     X0, X1 = rng.normal(size=(300, 16)), rng.normal(size=(250, 16))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnsupervisedAlignmentWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
         aligner = SelfLearningAligner(random_state=0, n_iter=3).fit(
             [X0, X1], pairs=[[0, 0], [1, 1], [2, 2]]
         )
     assert aligner.isomorphism_score_ is None
+    messages = [str(w.message) for w in caught]
+    assert not any("found no structure" in message for message in messages)
+    assert len(messages) == 1 and "map from 3 known pairs" in messages[0]
+    assert aligner.confidence_ < 0.5
 
 
 def test_identity_init_for_views_sharing_a_space():
@@ -788,3 +794,54 @@ def test_isomorphism_score_cannot_tell_on_pools_of_few_rows_per_dimension():
                 [B, other]
             )
         assert 0.0 <= fitted.isomorphism_score_ <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_known_pairs_that_lead_astray_are_flagged():
+    """Check the confidence of fits from known pairs on real embeddings.
+
+    Pools of 2,000 packaged fortunes (minilm, e5 shuffled): 10 known pairs
+    induced a mostly wrong dictionary, a map at chance on the 1,000 other
+    texts, and fit said nothing (confidence_ was None with pairs). Now a
+    map that retrieves held-out texts poorly warns, a good one does not,
+    and wrong pairs always warn.
+    """
+    data = load_fortunes(views=["minilm", "e5"])
+    A_all, B_all = data.views["minilm"], data.views["e5"]
+    n = 2000
+    rng = np.random.default_rng(0)
+    order = rng.permutation(n)
+    A, B = A_all[:n], B_all[:n][order]  # row i of B embeds row order[i] of A
+    partner = np.argsort(order)
+
+    def fitted(pairs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            aligner = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
+        warned = [
+            w for w in caught if issubclass(w.category, UnsupervisedAlignmentWarning)
+        ]
+        mapped = [aligner.transform_view(A_all[n:], 0)]
+        mapped.append(aligner.transform_view(B_all[n:], 1))
+        top1 = 0.5 * (
+            retrieval_accuracy(mapped[0], mapped[1])
+            + retrieval_accuracy(mapped[1], mapped[0])
+        )
+        return aligner, warned, top1
+
+    rows = rng.choice(n, size=50, replace=False)
+    pairs = np.column_stack([rows, partner[rows]])
+    aligner, warned, top1 = fitted(pairs)
+    assert top1 > 0.9
+    assert not warned and aligner.confidence_ >= 0.5
+    # Ten pairs: the outcome may differ between machines, the verdict must not.
+    aligner, warned, top1 = fitted(pairs[:10])
+    assert bool(warned) == (aligner.confidence_ < 0.5)
+    if top1 < 0.5:
+        assert warned and "known pairs" in str(warned[0].message)
+    wrong = pairs[:30].copy()
+    wrong[:, 1] = np.roll(wrong[:, 1], 1)
+    aligner, warned, top1 = fitted(wrong)
+    assert top1 < 0.1
+    assert warned and aligner.confidence_ < 0.5
