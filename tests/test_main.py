@@ -1156,6 +1156,39 @@ def test_self_learning_with_pairs_holds_some_out(tmp_path, capsys, monkeypatch):
     assert "held-out top-1 retrieval 1.000 on 10 pairs" in out
 
 
+@pytest.mark.slow
+def test_self_learning_from_pairs_that_lead_astray_warns(tmp_path, capsys, monkeypatch):
+    """Check a self-learning fit from too few known pairs and no check.
+
+    With --test-size 0 it said "Quality: not checked" and nothing else for a
+    map at chance; the fit now warns in the command's terms and the figure
+    gives its label-free confidence. One known pair is refused with advice
+    the command line can follow (it said "--pairs None").
+    """
+    from skembed.datasets import load_fortunes
+
+    data = load_fortunes(views=["minilm", "e5"])
+    order = np.random.default_rng(0).permutation(2000)
+    np.save(tmp_path / "a.npy", data.views["minilm"][:2000])
+    np.save(tmp_path / "b.npy", data.views["e5"][:2000][order])
+    # Wrong pairs: whatever the machine, no map agrees with them.
+    pairs = np.column_stack([order[:10], np.roll(np.arange(10), 1)])
+    np.savetxt(tmp_path / "pairs.csv", pairs, fmt="%d", delimiter=",")
+    argv = ["align", "a.npy", "b.npy", "--method", "self-learning", "-q"]
+    argv += ["--pairs", "pairs.csv", "--test-size", "0", "-o", "m.npz"]
+    code, out, err = _main(tmp_path, capsys, monkeypatch, *argv)
+    assert code == 0, err
+    assert "not checked (--test-size 0); label-free confidence" in out
+    assert "map from 10 known pairs explains the pools' other rows poorly" in err
+    assert "held-out pairs (--test-size)" in err
+    assert "fit(" not in err and "as init" not in err
+    np.savetxt(tmp_path / "one.csv", pairs[:1], fmt="%d", delimiter=",")
+    argv[argv.index("pairs.csv")] = "one.csv"
+    code, out, err = _main(tmp_path, capsys, monkeypatch, *argv)
+    assert code == 2
+    assert "no --pairs for the unsupervised start" in err
+
+
 def test_progress_line_has_elapsed_time_and_estimate():
     """Check the progress line of a long step: elapsed, rate, time left."""
     import io

@@ -760,11 +760,30 @@ def _report_warnings(caught, command):
     for warning in caught:
         if issubclass(warning.category, RuntimeWarning):
             continue
-        text = one_line(warning.message)
+        text = _in_command_terms(one_line(warning.message))
         if text in seen:
             continue
         seen.add(text)
         print(f"skembed {command}: warning: {text}", file=sys.stderr)
+
+
+# The library's advice that names Python calls, as the command line says it.
+_COMMAND_TERMS = (
+    ("fit(X, pairs=...)", "--pairs"),
+    (", or a map fitted for the same two models as init", ""),
+    ("pairs=None for the unsupervised start", "no --pairs for the unsupervised start"),
+    (
+        "check it on known pairs left out of fit",
+        "check it on held-out pairs (--test-size)",
+    ),
+)
+
+
+def _in_command_terms(message):
+    """``message`` with the library's calls replaced by the command's options."""
+    for library, command in _COMMAND_TERMS:
+        message = message.replace(library, command)
+    return message
 
 
 def _as_flags(message, subparser):
@@ -930,7 +949,9 @@ def _main(argv):
             message = _message(exc)
             if not isinstance(exc, UserError):
                 # The library's errors name its parameters; say the flags.
-                message = _as_flags(message, parser.subcommands[args.command])
+                message = _as_flags(
+                    _in_command_terms(message), parser.subcommands[args.command]
+                )
         except Exception as exc:
             if os.environ.get("SKEMBED_TRACEBACK"):
                 raise

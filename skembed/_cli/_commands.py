@@ -359,7 +359,15 @@ def run_align(args, progress):
             aligner.view_names_, (args.a, args.b), widths, strict=True
         )
     )
-    figure = quality.figure if quality is not None else "not checked (--test-size 0)"
+    if quality is not None:
+        figure = quality.figure
+    else:
+        figure = "not checked (--test-size 0)"
+        confidence = getattr(aligner, "confidence_", None)
+        if confidence is not None:
+            # Self-learning from known pairs: its label-free figure, which
+            # warns when low, since no pair was held out to judge the map.
+            figure += f"; label-free confidence {confidence:.3f}"
     print(
         f"{label} fitted on {described}; views {view_list}; shared space of "
         f"{aligner.n_components_} dimensions.\nQuality: {figure}."
