@@ -960,6 +960,15 @@ def test_every_option_has_help_and_every_command_an_example():
         for action in command._actions:
             assert action.help, f"{name} {action.option_strings or action.dest}"
     assert all(action.help for action in parser._actions)
+    # Every exit code is explained (143 was missing).
+    import skembed._cli as cli
+    import skembed._cli._common as common
+
+    codes = {cli.EXIT_BUG}
+    codes |= {value for name, value in vars(common).items() if name.startswith("EXIT_")}
+    assert codes >= {0, 1, 2, 3, 130, 143}
+    for code in codes:
+        assert f" {code} " in parser.epilog.replace("\n", " "), code
 
 
 def test_align_prints_held_out_quality_and_refits_on_all_pairs(

@@ -276,7 +276,8 @@ def build_parser():
         description="Align, combine and compare embeddings from different models.",
         epilog=(
             "exit codes: 0 success, 2 user error (one line on stderr), 3 the\n"
-            "aligned map is no better than chance, 130 interrupted, 1 a bug.\n"
+            "aligned map is no better than chance, 130 interrupted, 143\n"
+            "terminated (SIGTERM), 1 a bug.\n"
             "examples:\n"
             "  skembed report old.npy new.npy\n"
             "  skembed align old.npy new.npy --names old new -o old_new.npz\n"
