@@ -624,7 +624,17 @@ def test_parquet_id_column_is_refused_and_columns_selects(paired, capsys, monkey
     pd.DataFrame({"id": ids, "embedding": list(B)}).to_parquet(folder / "b.parquet")
     code, _, err = _main(folder, capsys, monkeypatch, "report", "a.parquet", "b.npy")
     assert code == 2
-    _one_error(err, "a.parquet", "column 0 ('id')", "--columns embedding")
+    # The advice works beside a plain .npy, which has no column 'embedding':
+    # --columns, which applies to every input, did not.
+    _one_error(err, "a.parquet", "column 0 ('id')", "--columns-a embedding")
+    argv = ["report", "a.parquet", "b.npy", "--json"]
+    code, out, err = _main(
+        folder, capsys, monkeypatch, *argv, "--columns-a", "embedding"
+    )
+    assert code == 0, err
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "--columns", "embedding")
+    assert code == 2
+    _one_error(err, "B b.npy has no column 'embedding'", "(--columns-a, --columns-b)")
     code, out, err = _main(
         folder,
         capsys,
@@ -646,7 +656,7 @@ def test_csv_written_with_its_index_is_refused(paired, capsys, monkeypatch):
     pd.DataFrame(A).to_csv(folder / "indexed.csv")
     code, _, err = _main(folder, capsys, monkeypatch, "report", "indexed.csv", "b.npy")
     assert code == 2
-    _one_error(err, "column 0 ('')", "id or index", "--columns 0..7")
+    _one_error(err, "column 0 ('')", "id or index", "--columns-a 0..7")
     code, out, err = _main(
         folder,
         capsys,
@@ -677,7 +687,7 @@ def test_integer_column_of_an_array_is_refused(
     np.save(folder / "with_ids.npy", np.column_stack([extra(A.shape[0]), A]))
     code, _, err = _main(folder, capsys, monkeypatch, "report", "with_ids.npy", "b.npy")
     assert code == 2
-    _one_error(err, "column 0", reason, "--columns 1..8")
+    _one_error(err, "column 0", reason, "--columns-a 1..8")
     code, _, err = _main(
         folder,
         capsys,

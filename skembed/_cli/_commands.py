@@ -60,10 +60,25 @@ def _columns(args, which):
     return specific if specific is not None else args.columns
 
 
-def _read(progress, text, label, args, which=None, *, advise_own=False):
-    """Read one input; ``advise_own``: messages advise its own --columns-WHICH
-    (where the inputs of the command may well differ in layout)."""
-    option = f"--columns-{which}" if advise_own else "--columns"
+# The inputs of a command that have a --columns-WHICH option of their own.
+_OWN_COLUMNS = {
+    "a": ("a", "b"),
+    "b": ("a", "b"),
+    "queries": ("queries", "index", "translated-index"),
+    "index": ("queries", "index", "translated-index"),
+    "translated-index": ("queries", "index", "translated-index"),
+}
+
+
+def _read(progress, text, label, args, which=None):
+    """Read one input; messages advise its own --columns-WHICH, where the
+    inputs of the command may well differ in layout (a table with an id
+    column beside a plain .npy)."""
+    option = f"--columns-{which}" if which else "--columns"
+    shared = None
+    if which and _columns(args, which) is args.columns and args.columns is not None:
+        # --columns applies to every input; say which options do not.
+        shared = ", ".join(f"--columns-{other}" for other in _OWN_COLUMNS[which])
     with progress.step(f"reading {text}") as step:
         return read_embeddings(
             text,
@@ -72,6 +87,7 @@ def _read(progress, text, label, args, which=None, *, advise_own=False):
             header=args.header,
             step=step,
             option=option,
+            own_options=shared,
         )
 
 
@@ -583,13 +599,13 @@ def run_search(args, progress):
     aligner, source, target, source_k, target_k, widths = _translating_model(
         args, progress
     )
-    queries = _read(progress, args.queries, "queries", args, "queries", advise_own=True)
+    queries = _read(progress, args.queries, "queries", args, "queries")
     if queries.shape[1] != widths[source_k]:
         raise UserError(
             f"queries {args.queries} have {queries.shape[1]} columns, but view "
             f"{args.source!r} of the model has {widths[source_k]}."
         )
-    rows = _read(progress, args.index, "index", args, "index", advise_own=True)
+    rows = _read(progress, args.index, "index", args, "index")
     if rows.shape[1] != widths[target_k]:
         raise UserError(
             f"index {args.index} has {rows.shape[1]} columns, but view "
@@ -619,7 +635,6 @@ def run_search(args, progress):
             "translated index",
             args,
             "translated-index",
-            advise_own=True,
         )
         if other.shape != (n_index, widths[source_k]):
             raise UserError(

@@ -490,7 +490,7 @@ def parse_columns(spec):
     return items
 
 
-def _select(columns, items, where):
+def _select(columns, items, where, own_options=None):
     labels = [column.label for column in columns]
     position = {label: j for j, label in enumerate(labels)}
     chosen = []
@@ -504,9 +504,15 @@ def _select(columns, items, where):
         ends = item if isinstance(item, tuple) else (item,)
         missing = [end for end in ends if end not in position]
         if missing:
+            shared = ""
+            if own_options:
+                shared = (
+                    "; --columns applies to every input: select the columns of "
+                    f"one input alone with its own option ({own_options})"
+                )
             raise UserError(
                 f"{where} has no column {missing[0]!r}; its columns are "
-                f"{_short(labels)}."
+                f"{_short(labels)}{shared}."
             )
         first, last = (position[end] for end in ends)
         if last < first:
@@ -954,6 +960,7 @@ def read_embeddings(
     header="auto",
     step=None,
     option="--columns",
+    own_options=None,
 ):
     """Read a 2-D numeric matrix from ``.npy``, ``.npz``, ``.parquet`` or ``.csv``.
 
@@ -974,6 +981,10 @@ def read_embeddings(
         Progress of the read.
     option : str
         The option that selects this file's columns, as messages advise it.
+    own_options : str or None
+        When ``columns`` came from an option that applies to every input,
+        the options of each input alone, for a message about a column this
+        file lacks.
 
     Returns float32 when the file holds float32 (or float16), float64 otherwise,
     or int64 when ``integer``. Raises :class:`UserError` with a one-line message
@@ -1023,7 +1034,7 @@ def read_embeddings(
     if not found:
         raise UserError(f"{where} has no columns.")
     if columns is not None:
-        found = _select(found, columns, where)
+        found = _select(found, columns, where, own_options)
     elif not integer:
         _refuse_metadata(
             found,
