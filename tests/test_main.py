@@ -63,6 +63,21 @@ def test_demo_prints_the_story(tmp_path, capsys, monkeypatch):
     if plot:
         assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "Cosine histograms written to demo.png" in out
+    # The same --random-state gives the same figures (the self-learning row
+    # moved between runs): everything but the times.
+    assert main(["demo", "--quiet", *plot]) == 0
+    again = capsys.readouterr().out
+
+    def figures(text):
+        # A method's row ends with its fit time; the run's total is a line.
+        lines = text.splitlines()
+        lines = [line for line in lines if "finished in" not in line]
+        lines = [line for line in lines if "Cosine histograms" not in line]
+        return [
+            line.rsplit(maxsplit=1)[0] if "Aligner(" in line else line for line in lines
+        ]
+
+    assert figures(again) == figures(out)
 
 
 def test_demo_of_models_of_different_widths_says_raw_vectors_do_not_compare(

@@ -47,7 +47,7 @@ def _plot_cosines(path, panels):
     )
 
 
-def _demo_methods(A, B, train, seed_pairs, rng):
+def _demo_methods(A, B, train, seed_pairs, rng, random_state):
     """(label, number of known pairs, function fitting the aligner) per method."""
     methods = [
         ("ProcrustesAligner()", ProcrustesAligner, {}),
@@ -83,7 +83,10 @@ def _demo_methods(A, B, train, seed_pairs, rng):
         (
             f"SelfLearningAligner(), {seed_pairs} pairs + unpaired pools",
             seed_pairs,
-            lambda: SelfLearningAligner().fit([A[pool_a], B[pool_b]], pairs=pairs),
+            # Its rounds draw random pairs: --random-state fixes them too.
+            lambda: SelfLearningAligner(random_state=random_state).fit(
+                [A[pool_a], B[pool_b]], pairs=pairs
+            ),
         )
     )
     return rows
@@ -189,7 +192,9 @@ def _story(args, progress):
     print(f"\n{raw_line}\n{aligned_line}\n")
 
     method_rows = []
-    for label, n_pairs, fit in _demo_methods(A, B, train, args.seed_pairs, rng):
+    for label, n_pairs, fit in _demo_methods(
+        A, B, train, args.seed_pairs, rng, args.random_state
+    ):
         with progress.step(f"fitting {label}"):
             fit_start = time.perf_counter()
             fitted = fit()
