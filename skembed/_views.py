@@ -1556,7 +1556,14 @@ def keep_list_index(estimator, X, out):
     """
     from sklearn.utils._set_output import _get_output_config
 
-    if _get_output_config("transform", estimator)["dense"] != "pandas":
+    dense = _get_output_config("transform", estimator)["dense"]
+    if dense == "default":
+        return out
+    if is_dask_collection(out) and dense != "pandas":
+        # A frame library reads arrays, not lazy collections (polars refused
+        # a Dask array): the output is computed, as under pandas output.
+        return out.compute()
+    if dense != "pandas":
         return out
     items = X if isinstance(X, list | tuple) else [X]
     if is_dask_collection(out):

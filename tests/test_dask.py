@@ -265,6 +265,20 @@ def test_dask_dataframe_index_kept_under_pandas_output():
         assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12)
 
 
+def test_dask_input_under_polars_output():
+    """Check set_output(transform="polars") with a Dask array X: computed,
+    as under pandas output (polars refused the lazy array, a TypeError)."""
+    pl = pytest.importorskip("polars", reason="polars output needs polars")
+    X = _paired(n=200, d=4)
+    for estimator in (ProcrustesAligner(), EmbeddingConcatenator()):
+        estimator.set_output(transform="polars").fit(X)
+        got = estimator.transform(da.from_array(X, chunks=(50, 8)))
+        want = estimator.transform(X)
+        assert isinstance(got, pl.DataFrame)
+        assert got.columns == want.columns
+        assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12)
+
+
 def test_dask_input_errors():
     """Check the errors for Dask inputs skembed cannot split or use."""
     X = _paired()
