@@ -1139,7 +1139,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             ``pairs[i, 1]`` of view 1 embed the same item. One-to-one, at
             least 2. None (or an empty array) starts unsupervised, as
             ``init`` says, and runs the pre-flight check. In a Pipeline pass
-            it as ``<step name>__pairs``.
+            it as ``<step name>__pairs``. Its row numbers are rows of this
+            X: not through ``cross_validate`` or ``GridSearchCV`` fit
+            parameters, whose folds fit on subsets of X (the pairs would
+            name other rows, or be cut as if they were one per row).
 
         Returns
         -------
