@@ -1379,6 +1379,36 @@ def _check_numeric(X, input_name="X", *, frame=None, schema=None) -> None:
         )
 
 
+def _one_view_hint(estimator, X, error, reset):
+    """``error``, with a pointer to the per-view methods when X is as wide as
+    one view of a fitted estimator: one model's rows, where all were
+    expected (``transform(B)`` for ``transform_view(B, 1)``)."""
+    widths = getattr(estimator, "n_features_per_view_", None)
+    width = getattr(X, "shape", (0, 0))[-1] if np.ndim(X) == 2 else None
+    if reset or not widths or len(widths) < 2 or width not in widths:
+        return error
+    names = estimator.view_names_
+    views = [name for name, w in zip(names, widths, strict=True) if w == width]
+    methods = [
+        method
+        for method in ("transform_view", "translate")
+        if hasattr(estimator, method)
+    ]
+    if not methods:
+        return error
+    uses = " or ".join(
+        f"{method}(X, {views[0]!r})"
+        if method == "transform_view"
+        else f"translate(X, source={views[0]!r}, target=...)"
+        for method in methods
+    )
+    return ValueError(
+        f"{error} X is as wide as view {', '.join(map(repr, views))} alone, but "
+        f"{type(estimator).__name__} takes the rows of every view side by side, "
+        f"as at fit; for one model's rows use {uses}."
+    )
+
+
 def _split_array(estimator, X, allowed: list, *, reset, frame=None, schema=None):
     """Validate a 2-D array-like (or a dataframe of scalar columns) and split it.
 
@@ -1390,14 +1420,17 @@ def _split_array(estimator, X, allowed: list, *, reset, frame=None, schema=None)
         # scikit-learn reads the dtypes of pandas frames only: others (polars,
         # pyarrow) would be converted to the first allowed dtype even if float32
         allowed = [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
-    X_checked = validate_data(
-        estimator,
-        X,
-        reset=reset,
-        dtype=allowed,
-        ensure_min_features=1,
-        ensure_all_finite=False,
-    )
+    try:
+        X_checked = validate_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=allowed,
+            ensure_min_features=1,
+            ensure_all_finite=False,
+        )
+    except ValueError as exc:
+        raise _one_view_hint(estimator, X, exc, reset) from None
     _refuse_non_finite(X_checked, estimator, "X")
     if not reset:
         layout = estimator._view_layout

@@ -204,3 +204,19 @@ def test_pairs_passed_as_y_are_named():
     assert {w.filename for w in caught} >= {__file__}
     with pytest.warns(UserWarning, match=r"pass known pairs by keyword"):
         SelfLearningAligner(n_iter=2).fit([A, A], pairs.tolist())
+
+
+def test_one_models_rows_where_all_views_are_expected_point_to_transform_view():
+    """Check transform(B) and score(B) of a two-view aligner: scikit-learn's
+    feature-count error alone did not say what to call instead."""
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(50, 8)), rng.normal(size=(50, 6))
+    aligner = ProcrustesAligner().fit([A, B])
+    for method in (aligner.transform, aligner.score):
+        with pytest.raises(ValueError, match="as wide as view 'view1' alone") as error:
+            method(B)
+        assert "transform_view(X, 'view1')" in str(error.value)
+        assert "translate(X, source='view1'" in str(error.value)
+    # Other widths keep scikit-learn's message alone.
+    with pytest.raises(ValueError, match=r"expecting 14 features as input\.$"):
+        aligner.transform(rng.normal(size=(5, 5)))
