@@ -33,7 +33,7 @@ from skembed.metrics import (
     procrustes_distance,
     retrieval_accuracy,
 )
-from skembed.metrics._verdict import _decide
+from skembed.metrics._verdict import _decide, needed_retrieval
 
 # --------------------------------------------------------------------------
 # Dense reference formulas (n x n where convenient; small data only)
@@ -418,6 +418,12 @@ def test_compare_spaces_synthetic_verdicts():
     assert rotated.verdict == "different spaces, alignable"
     assert unrelated.verdict == "not linearly alignable"
     assert same.n_test == 200 and same.chance == pytest.approx(1 / 200)
+    # The explanation's bar is the table's (it gave sqrt(chance) alone).
+    needed = needed_retrieval(200)
+    assert needed > math.sqrt(1 / 200)
+    assert f"needs >= {needed:.4f}: at least {math.sqrt(1 / 200):.4f}" in (
+        unrelated.explanation
+    )
 
 
 def test_compare_spaces_different_widths():

@@ -496,8 +496,9 @@ def _explain(
         return text
     return (
         f"No linear relation between A and B was found: {raw_clause}, and {fit_clause}"
-        f", not clearly above chance ({chance:.4f}; a recovered pairing needs at "
-        f"least {bar:.4f} and significance at level {_CHANCE_ALPHA:g}); linear CKA is "
+        f", not clearly above chance ({chance:.4f}; a recovered pairing needs >= "
+        f"{_needed_text(n_test)}: at least {bar:.4f} and significant at level "
+        f"{_CHANCE_ALPHA:g}); linear CKA is "
         f"{cka:.3f}. Check that the rows are paired (row i of A and of B embed the "
         "same item). If they are, the two models disagree beyond any linear map, "
         "and their vectors cannot be compared; a non-linear aligner or more pairs "
