@@ -1744,6 +1744,11 @@ def check_views(
             "DataFrame with one column per view, or a list of columns or arrays, "
             "one per view."
         )
+    if _is_vector_cell_array(X):
+        # What a ColumnTransformer returns around vector columns without
+        # set_output(transform="pandas"): read as the frame it stands for
+        # (numpy's "setting an array element with a sequence" said nothing).
+        X = pd.DataFrame(X).infer_objects()
     frame = _as_frame(X)
     schema = None if frame is None else _frame_schema(frame)
     if frame is not None and _has_vector_columns(frame, schema):
@@ -1756,6 +1761,19 @@ def check_views(
             "arrays, one per view."
         )
     return _split_array(estimator, X, allowed, reset=reset, frame=frame, schema=schema)
+
+
+def _is_vector_cell_array(X):
+    """Whether X is a 2-D object ndarray whose first row holds 1-D vectors
+    (beside numbers, perhaps)."""
+    if not (isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 2):
+        return False
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        return False
+    return any(
+        isinstance(cell, np.ndarray | list | tuple) and np.ndim(cell) == 1
+        for cell in X[0]
+    )
 
 
 def _rows_of(X):

@@ -1703,3 +1703,26 @@ def test_pandas_items_with_the_same_labels_in_another_order_are_refused():
         assert_array_equal(blocks[1], B)
     with pytest.raises(ValueError, match="same row labels in different orders"):
         check_views(estimator, [a, shuffled], reset=False)
+
+
+def test_object_array_of_vector_cells_is_read_as_vector_columns():
+    """Check the object array a ColumnTransformer returns around vector
+    columns without set_output(transform="pandas"): numpy's "setting an
+    array element with a sequence" came out of every estimator."""
+    from skembed import EmbeddingConcatenator, ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    A, B, n = rng.normal(size=(30, 4)), rng.normal(size=(30, 3)), np.arange(30.0)
+    X = np.empty((30, 3), dtype=object)
+    for i in range(30):
+        X[i] = [A[i], B[i], n[i]]
+    aligner = ProcrustesAligner().fit(X[:, :2])
+    expected = ProcrustesAligner().fit([A, B])
+    assert aligner.n_features_per_view_ == [4, 3]
+    assert_allclose(aligner.transform(X[:, :2]), expected.transform([A, B]))
+    concat = EmbeddingConcatenator(views=[[0], [1], [2]]).fit(X)
+    assert concat.n_features_per_view_ == [4, 3, 1]
+    assert_allclose(
+        concat.transform(X),
+        EmbeddingConcatenator().fit([A, B, n[:, None]]).transform([A, B, n[:, None]]),
+    )
