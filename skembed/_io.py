@@ -540,7 +540,7 @@ def save_aligner(aligner, path, *, statistics=True):
     >>> import io
     >>> import numpy as np
     >>> from skembed import ProcrustesAligner
-    >>> from skembed._io import load_aligner, save_aligner
+    >>> from skembed import load_aligner, save_aligner
     >>> rng = np.random.default_rng(0)
     >>> A, B = rng.normal(size=(100, 4)), rng.normal(size=(100, 4))
     >>> aligner = ProcrustesAligner().fit([A, B])
@@ -613,7 +613,7 @@ def load_aligner(path):
     >>> import io
     >>> import numpy as np
     >>> from skembed import ProcrustesAligner
-    >>> from skembed._io import load_aligner, save_aligner
+    >>> from skembed import load_aligner, save_aligner
     >>> rng = np.random.default_rng(0)
     >>> A = rng.normal(size=(50, 3))
     >>> buffer = io.BytesIO()

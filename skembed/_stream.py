@@ -21,7 +21,7 @@ from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Hidden, Interval
 
 from skembed._atomic import start_writeback, write_atomically
 from skembed._params import validate_params
@@ -400,7 +400,8 @@ class _WriteBehind:
 
 @validate_params(
     {
-        "translate": [callable],
+        # An aligner is let through to be told how to pass its translate.
+        "translate": [callable, Hidden(HasMethods(["translate"]))],
         "input": [str, os.PathLike],
         "output": [str, os.PathLike],
         "column": [str, None],
@@ -497,6 +498,14 @@ def translate_file(
     >>> summary["rows"], np.load(folder / "new.npy")[1]
     (3, array([0., 2., 0.], dtype=float32))
     """
+    if not callable(translate):
+        names = getattr(translate, "view_names_", None) or ["SOURCE", "TARGET"]
+        raise TypeError(
+            f"translate must be a function of a chunk of rows, got the aligner "
+            f"{type(translate).__name__}; pass functools.partial("
+            f"aligner.translate, source={names[0]!r}, target={names[-1]!r}) "
+            "with the views to translate from and to."
+        )
     input, output = Path(input), Path(output)
     in_suffix = _suffix(input, "input")
     out_suffix = _suffix(output, "output")

@@ -484,3 +484,12 @@ def test_writeback_advice_refused_or_absent_changes_nothing(
         translate, tmp_path / "old.npy", tmp_path / "new.npy", chunk_size=100
     )
     assert_array_equal(np.load(tmp_path / "new.npy"), np.load(tmp_path / "plain.npy"))
+
+
+def test_an_aligner_in_place_of_translate_is_told_how_to_pass_it(tmp_path):
+    """Check translate_file(aligner, ...): it said only "must be a callable"."""
+    aligner, stored = _aligner()
+    np.save(tmp_path / "old.npy", stored)
+    with pytest.raises(TypeError, match=r"functools.partial\(aligner.translate"):
+        translate_file(aligner, tmp_path / "old.npy", tmp_path / "new.npy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npy"]
