@@ -424,8 +424,11 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         unrelated maps and share almost nothing; starts that find the
         structure the pools share land on one map again, even on pools of
         different items, where ``confidence_`` stays low for a map that is
-        partly right (see Notes). Two other starts that agree with each
-        other do not count: they vouch for a map that was not kept. NaN when
+        partly right (see Notes). So do starts that only line up each pool's
+        principal axes, on unrelated pools whose variance lies in a few
+        directions: agreement is a hint, not a proof. Two other starts that
+        agree with each other do not count: they vouch for a map that was
+        not kept. NaN when
         a single start was probed (a warm start, ``"anchors"`` or
         ``"components"`` with ``n_restarts=0``, a first start that reached
         0.9, or pools under 100 distinct rows); None otherwise.
@@ -612,7 +615,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     at a confidence below 0; the starts of every failed fit of the zero-pair
     benchmark shared at most 0.013. When ``confidence_`` is below 0.5 but
     ``start_agreement_`` reaches 0.1, the warning says that the map may be
-    partly right: check it on a few known pairs before use. Starts can also
+    partly right: check it on a few known pairs before use. Unrelated pools
+    whose variance lies in a few directions (independent Gaussian pools with
+    unequal axes) reach such agreement too, their starts lining up the
+    principal axes alone: the warning says so. Starts can also
     miss a map that is partly right, and then the warning is the usual one.
 
     **Neighbourhood rounds** (no pairs, untrusted map). On pools of
@@ -1258,7 +1264,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                         f"(start_agreement_ >= {MIN_AGREEMENT}), as starts that "
                         "found shared structure do, so the map may be partly right "
                         "(on pools of different items the confidence stays low even "
-                        "then); check it on a few known pairs before use"
+                        "then), or the starts only lined up the pools' principal "
+                        "axes (unrelated pools whose variance lies in a few "
+                        "directions do that too); check it on a few known pairs "
+                        "before use"
                     )
                 else:
                     reason = (

@@ -141,8 +141,9 @@ def fit_quality(aligner, held_out=None):
             f"{attribute} is {score:.3f} < {threshold:g}, but its start and "
             f"another independent start agree on {agreement:.0%} of their pairs, "
             "so it may be partly right "
-            "(as on files of different items); check it with a few dozen known "
-            "pairs (--pairs)",
+            "(as on files of different items), or the starts only lined up the "
+            "files' principal axes (as on unrelated files whose variance lies in a "
+            "few directions); check it with a few dozen known pairs (--pairs)",
         )
     return Quality(
         False,
