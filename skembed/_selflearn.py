@@ -1241,6 +1241,16 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             # Written so that a confidence that could not be computed (nan) warns
             # too: fit never returns a pairs-free map without a verdict on it.
             if not supervised and not self.confidence_ >= MIN_CONFIDENCE:
+                paired_hint = ""
+                if not isinstance(X, list | tuple):
+                    # One X is split into views row by row: its rows are pairs
+                    # already, which the search without pairs does not use.
+                    paired_hint = (
+                        " X was one input split into views, whose rows are "
+                        "paired by construction: if they embed the same items, "
+                        "pass pairs=np.column_stack([rows, rows]) for some rows, "
+                        "or fit ProcrustesAligner on X."
+                    )
                 if too_few:
                     reason = (
                         f"pools of {judged} distinct rows are too few to judge a map "
@@ -1279,7 +1289,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                     f"SelfLearningAligner found no pairs-free map it can trust "
                     f"({reason}). Pass a few dozen known pairs with "
                     "fit(X, pairs=...), or a map fitted for the same two models "
-                    "as init.",
+                    f"as init.{paired_hint}",
                     UnsupervisedAlignmentWarning,
                     stacklevel=3,
                 )
