@@ -604,6 +604,17 @@ def test_compare_spaces_with_fewer_rows_than_features():
     result = compare_spaces(A, A @ Q, random_state=0)
     assert result.verdict == "different spaces, alignable"
     assert 0 <= result.cca_retrieval <= 1
+    # Unrelated rows: plain CKA is biased towards 1 here, and the explanation
+    # gave it alone; the debiased value beside it is near 0.
+    B = rng.normal(size=(100, 384))
+    unrelated = compare_spaces(A, B, random_state=0)
+    assert unrelated.verdict == "not linearly alignable"
+    assert unrelated.linear_cka > 0.5
+    debiased = linear_cka(A, B, debiased=True)
+    assert abs(debiased) < 0.1
+    assert f"linear CKA is {unrelated.linear_cka:.3f} (debiased {debiased:.3f})" in (
+        unrelated.explanation
+    )
 
 
 def test_cca_similarity_is_the_aligner_cca():
