@@ -316,7 +316,8 @@ class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
         feature_names_out : ndarray of str objects
             ``"<view>__<prefix><j>"`` for ``combine="concat"``,
             ``"<prefix><j>"`` for ``"mean"`` and ``"cosine__<a>__<b>"`` for
-            ``"similarity"``.
+            ``"similarity"`` (``"cosine__view<i>__view<j>"``, by the views'
+            positions, when view names holding ``"__"`` would repeat a name).
         """
         check_is_fitted(self, "means_")
         _check_feature_names_in(self, input_features)
@@ -324,6 +325,11 @@ class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
         m = self.n_components_
         if self.combine == "similarity":
             names = [f"cosine__{a}__{b}" for a, b in combinations(self.view_names_, 2)]
+            if len(set(names)) < len(names):
+                # View names holding "__" can join into one name twice ("a",
+                # "b__c" and "a__b", "c"): the views' positions cannot.
+                pairs = combinations(range(len(self.view_names_)), 2)
+                names = [f"cosine__view{a}__view{b}" for a, b in pairs]
         elif self.combine == "mean":
             names = [f"{prefix}{j}" for j in range(m)]
         else:

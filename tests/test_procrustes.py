@@ -525,6 +525,13 @@ def test_combine_modes():
     assert_allclose(sim.transform(X), np.ones((300, 1)), atol=1e-8)
     assert list(sim.get_feature_names_out()) == ["cosine__view0__view1"]
     assert mean.get_feature_names_out()[0] == "procrustesaligner0"
+    # View names holding "__" joined into one name twice.
+    views = {"a": [0, 1], "b__c": [2, 3], "a__b": [4, 5], "c": [6, 7]}
+    rng = np.random.default_rng(0)
+    four = ProcrustesAligner(views=views, combine="similarity")
+    names = four.fit(rng.normal(size=(50, 8))).get_feature_names_out()
+    assert len(set(names)) == len(names) == 6
+    assert names[0] == "cosine__view0__view1"
 
 
 def test_set_output_pandas():
