@@ -37,7 +37,13 @@ __all__ = ["MomentsFitMixin"]
 # Saved state of a fit from moments; the statistics themselves are optional
 # (save_aligner(..., statistics=False) leaves them out).
 MOMENTS_STATE = ("_fit_dtype",)
-MOMENTS_OPTIONAL = ("_stats", "_stats_normalize", "_stats_views", "_fit_precision")
+MOMENTS_OPTIONAL = (
+    "_stats",
+    "_stats_normalize",
+    "_stats_views",
+    "_stats_params",
+    "_fit_precision",
+)
 
 
 def _unit_row_blocks(blocks):
@@ -143,6 +149,10 @@ class MomentsFitMixin:
         # The layout of the views is fixed by the first call: partial_fit
         # splits later chunks by it whatever `views` says by then.
         self._stats_views = copy.deepcopy(self.views)
+        # The other parameters too, so that a refused continuation can name
+        # the one that changed (model files written before them lack them: a
+        # loaded model's refusal then lists them all).
+        self._stats_params = copy.deepcopy(self.get_params(deep=False))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -198,11 +208,29 @@ class MomentsFitMixin:
             **self._statistics_request(self.n_features_per_view_),
         )
         if expected._layout() != self._stats._layout():
+            now = self.get_params(deep=False)
+            first = getattr(self, "_stats_params", None) or {}
+            changed = [
+                name
+                for name in now
+                if name in first and not _same_value(first[name], now[name])
+            ]
+            if changed:
+                before = ", ".join(f"{name}={first[name]!r}" for name in changed)
+                after = ", ".join(f"{name}={now[name]!r}" for name in changed)
+                said = (
+                    f"partial_fit started with {before} and is now called with {after}"
+                )
+            else:
+                said = (
+                    "the parameters now ("
+                    + ", ".join(f"{k}={v!r}" for k, v in now.items())
+                    + ") are not those of the first partial_fit call"
+                )
             raise ValueError(
-                f"The parameters of this {type(self).__name__} ask for other "
-                "statistics than the ones kept since the first partial_fit call "
-                f"(parameters {self.get_params(deep=False)}); keep the "
-                "parameters of the first call, or call fit to start again."
+                f"{type(self).__name__}: {said}, which asks for other statistics "
+                "than the ones kept since that call; keep the parameters of the "
+                "first call, or call fit to start again."
             )
 
     @_fit_context(prefer_skip_nested_validation=True)

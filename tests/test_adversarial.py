@@ -9,6 +9,7 @@ files' cases are in tests/test_main.py and tests/test_io.py.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import multiprocessing
+import pickle
 
 import numpy as np
 import pytest
@@ -164,7 +165,17 @@ def test_partial_fit_refuses_parameters_that_change_the_statistics():
     with pytest.raises(ValueError, match="normalize=None and is now called"):
         aligner.partial_fit([A[100:], B[100:]])
     aligner.set_params(normalize=None, scale=True)
-    with pytest.raises(ValueError, match="other statistics than the ones kept"):
+    # The parameter that changed, and its values then and now (the message
+    # printed every parameter's current value as if it were the first's).
+    message = (
+        "partial_fit started with scale=False and is now called with scale=True, "
+        "which asks for other statistics than the ones kept"
+    )
+    with pytest.raises(ValueError, match=message):
         aligner.partial_fit([A[100:], B[100:]])
+    loaded = pickle.loads(pickle.dumps(aligner))
+    del loaded._stats_params  # as from a model file, which does not keep them
+    with pytest.raises(ValueError, match=r"now \(.*scale=True.*\) are not those"):
+        loaded.partial_fit([A[100:], B[100:]])
     aligner.set_params(scale=False).partial_fit([A[100:], B[100:]])
     assert aligner._stats.n_samples_ == 200
