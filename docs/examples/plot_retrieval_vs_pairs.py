@@ -62,24 +62,20 @@ for n in n_pairs:
 # pairs between them. It aligns on the seeds, matches the pools by mutual
 # nearest neighbours, refits, and repeats. It is the slowest method, so it runs
 # for the small seed sets, where it matters.
-try:
-    from skembed import SelfLearningAligner
-except ImportError:  # an skembed without the self-learning aligner
-    SelfLearningAligner = None
+from skembed import SelfLearningAligner
 
 self_learning_pairs = [20, 50, 200]
-if SelfLearningAligner is not None:
-    shuffle_a, shuffle_b = rng.permutation(len(train)), rng.permutation(len(train))
-    pools = [A[train[shuffle_a]], B[train[shuffle_b]]]
-    # Where the row train[j] sits in each shuffled pool.
-    position_a, position_b = np.argsort(shuffle_a), np.argsort(shuffle_b)
-    curves["SelfLearningAligner"] = []
-    for n in self_learning_pairs:
-        seeds = np.column_stack([position_a[:n], position_b[:n]])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            aligner = SelfLearningAligner(random_state=0).fit(pools, pairs=seeds)
-        curves["SelfLearningAligner"].append(held_out_accuracy(aligner))
+shuffle_a, shuffle_b = rng.permutation(len(train)), rng.permutation(len(train))
+pools = [A[train[shuffle_a]], B[train[shuffle_b]]]
+# Where the row train[j] sits in each shuffled pool.
+position_a, position_b = np.argsort(shuffle_a), np.argsort(shuffle_b)
+curves["SelfLearningAligner"] = []
+for n in self_learning_pairs:
+    seeds = np.column_stack([position_a[:n], position_b[:n]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        aligner = SelfLearningAligner(random_state=0).fit(pools, pairs=seeds)
+    curves["SelfLearningAligner"].append(held_out_accuracy(aligner))
 
 print(f"{'known pairs':>24}" + "".join(f"{n:>7}" for n in n_pairs))
 for name, values in curves.items():
