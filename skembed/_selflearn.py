@@ -564,8 +564,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     Rand index 0.16) and whose anchor starts fail (the user guide gives the
     figures). ``"auto"`` tries it as soon as a first anchor start has failed.
 
-    **Confidence** (with or without pairs). The rows of pool 0 are split in two halves;
-    the base aligner is fitted on the dictionary pairs of one half, and
+    **Confidence** (with or without pairs). The rows of pool 0 are split in
+    two halves; the base aligner is fitted on the dictionary pairs of one
+    half, and
     :math:`h` is the share of the other half's rows that are mutual CSLS
     nearest neighbours of a pool-1 row under that map (a map can memorise the
     pairs it was fitted on, but only a real correspondence carries over to
@@ -1232,7 +1233,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                     self.confidence_ = run_confidence(
                         self, blocks, pools, best, csls_k, random_state
                     )
-            judged = distinct_rows(pools)
+            judged = distinct_rows(pools) if not supervised else None
             too_few = not supervised and judged < MIN_JUDGED_ROWS
             if too_few:
                 # Shares of a few dozen held-out rows are noise (see
