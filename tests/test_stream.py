@@ -493,3 +493,32 @@ def test_an_aligner_in_place_of_translate_is_told_how_to_pass_it(tmp_path):
     with pytest.raises(TypeError, match=r"functools.partial\(aligner.translate"):
         translate_file(aligner, tmp_path / "old.npy", tmp_path / "new.npy")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npy"]
+
+
+def test_an_aligners_translate_is_written_without_a_copy(tmp_path, monkeypatch):
+    """Check that the chunks of an aligner's own translate, a new array at
+    every call, are written as they are, and those of another callable from
+    one buffer that copies them."""
+    import skembed._stream as stream
+
+    aligner, stored = _aligner()
+    np.save(tmp_path / "old.npy", stored)
+    write, seen = stream._NpyWriter.write, []
+
+    def record(self, vectors, batch):
+        seen.append(vectors)
+        write(self, vectors, batch)
+
+    monkeypatch.setattr(stream._NpyWriter, "write", record)
+    translate = functools.partial(aligner.translate, source=0, target=1)
+    for function, copied in ((translate, False), (lambda X: translate(X), True)):
+        seen.clear()
+        translate_file(
+            function, tmp_path / "old.npy", tmp_path / "new.npy", chunk_size=100
+        )
+        assert len(seen) == 11
+        shared = np.shares_memory(seen[0], seen[1])
+        assert shared == copied
+        assert_allclose(np.load(tmp_path / "new.npy"), translate(stored), atol=1e-6)
+    assert stream._returns_new_arrays(aligner.translate)
+    assert not stream._returns_new_arrays(aligner.transform_view)
