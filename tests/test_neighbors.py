@@ -710,6 +710,38 @@ def test_mutual_matches_with_a_row_copied_past_the_shortlist():
     assert_allclose(forward_score, M.max(axis=1), atol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["nn", "csls"])
+def test_zero_queries_among_others(method):
+    """Check zero queries, answered without ranking the whole index (300 of
+    them against 200,000 rows took 29 s): the first k rows by cosine, the k
+    of lowest penalty by CSLS (ties to the lower row), the other queries as
+    searched alone, the penalties from every query."""
+    rng = np.random.default_rng(0)
+    index = rng.normal(size=(500, 8))
+    index[7] = index[3]  # a tie of penalties
+    queries = rng.normal(size=(30, 8))
+    queries[[2, 11, 29]] = 0.0
+    penalties = csls_penalties(queries, index, csls_k=5)
+    params = {"method": method, "csls_k": 5}
+    if method == "csls":
+        params["index_penalties"] = penalties
+    scores, found = kneighbors(queries, index, 6, **params)
+    others = np.setdiff1d(np.arange(30), [2, 11, 29])
+    alone = kneighbors(queries[others], index, 6, **params)
+    assert_array_equal(found[others], alone[1])
+    assert_array_equal(scores[others], alone[0])
+    expected = np.arange(6)
+    if method == "csls":
+        expected = np.argsort(penalties, kind="stable")[:6]
+    for row in (2, 11, 29):
+        assert_array_equal(found[row], expected)
+        assert_array_equal(scores[row], -penalties[expected] if method == "csls" else 0)
+    if method == "csls":
+        # Without index_penalties the pool is every query, zero ones included.
+        own = kneighbors(queries, index, 6, method="csls", csls_k=5)
+        assert_array_equal(own[1], found)
+
+
 def test_rows_tied_with_the_whole_index_stay_within_memory():
     """Check zero queries, whose cosine ties with every index row.
 
