@@ -147,15 +147,14 @@ class AffineMapMixin:
         The output is written once, in the input dtype; chunk groups run on
         the BLAS threads. ``centre``: see :func:`_affine_into`.
         """
+        l2_rows = self._fitted_l2_rows()
         out = np.empty((block.shape[0], width), dtype=block.dtype)
         step = self._row_step(block.shape[1] + width, block.dtype)
 
         def fill(start, stop):
             for first in range(start, stop, step):
                 rows = slice(first, min(stop, first + step))
-                _affine_into(
-                    block[rows], out[rows], projection, bias, self._l2_rows, centre
-                )
+                _affine_into(block[rows], out[rows], projection, bias, l2_rows, centre)
 
         for _ in map_row_groups(fill, row_groups(block.shape[0], step)):
             pass
@@ -163,6 +162,7 @@ class AffineMapMixin:
 
     def _chunk_mapper(self, dtype, *, offset):
         """``map_chunk(block, k, out)`` writing f_k of a row chunk into ``out``."""
+        l2_rows = self._fitted_l2_rows()
         plans = [
             self._affine_plan(k, dtype, offset=offset)
             for k in range(len(self._projections))
@@ -170,7 +170,7 @@ class AffineMapMixin:
 
         def map_chunk(block, k, out):
             projection, bias, centre = plans[k]
-            _affine_into(block, out, projection, bias, self._l2_rows, centre)
+            _affine_into(block, out, projection, bias, l2_rows, centre)
 
         return map_chunk
 

@@ -121,6 +121,28 @@ class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
     def _l2_rows(self):
         return getattr(self, "normalize", None) == "l2"
 
+    def _fitted_l2_rows(self):
+        """Whether the fitted maps apply to unit rows; refuses a changed normalize.
+
+        The maps were fitted on rows normalised as ``normalize`` said at fit:
+        applied to rows normalised otherwise they give a hybrid, neither map,
+        with no error (raw rows through a map fitted on unit rows come out
+        scaled by their norms). Models without the record (written before it)
+        follow the parameter.
+        """
+        now = self._l2_rows
+        if not hasattr(self, "_stats_normalize"):
+            return now
+        fitted = self._stats_normalize == "l2"
+        if fitted != now:
+            raise ValueError(
+                f"This {type(self).__name__} was fitted with "
+                f"normalize={self._stats_normalize!r} and normalize is now "
+                f"{self.normalize!r}: its maps only apply to rows normalised as "
+                "at fit. Set normalize back with set_params, or call fit again."
+            )
+        return fitted
+
     @property
     def _reference_frame(self):
         """Whether mapped rows carry the common offset ``c`` of every map.

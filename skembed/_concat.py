@@ -95,6 +95,9 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
           that are constant at fit are only centred).
         - `None`: keep the raw values.
 
+        Changed after fit, it takes effect at the next fit: until then
+        transform refuses, as `weights_` were learnt for the old one.
+
     weights : "balanced", None, list or dict, default="balanced"
         Multiplier of each normalised view.
 
@@ -238,7 +241,12 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
         "weights_",
         "view_mean_squared_norms_",
     )
-    _saved_optional = (*VIEW_OPTIONAL, "view_means_", "view_scales_")
+    _saved_optional = (
+        *VIEW_OPTIONAL,
+        "view_means_",
+        "view_scales_",
+        "_fitted_normalize",
+    )
 
     _parameter_constraints: dict = {
         "views": [None, Interval(Integral, 2, None, closed="left"), list, dict],
@@ -312,6 +320,8 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
                         squares = stats.uncentered_sum_of_squares(k)
                         mean_squared_norms[k] = squares / n_samples
             self.view_mean_squared_norms_ = mean_squared_norms
+            # weights_ and the statistics hold for this normalisation only.
+            self._fitted_normalize = self.normalize
 
             if explicit_weights is not None:
                 self.weights_ = explicit_weights
@@ -338,6 +348,7 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
             for Dask input).
         """
         check_is_fitted(self)
+        self._check_normalize_unchanged()
         # Non-finite rows are caught in the output chunks, still in cache,
         # instead of by a separate pass over X.
         check_finite = not get_config()["assume_finite"]
@@ -345,6 +356,23 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
         transform = partial(self._transform_blocks, check_finite=check_finite)
         out = map_rows(views, transform, sum(self.n_features_per_view_))
         return keep_list_index(self, X, out)
+
+    def _check_normalize_unchanged(self):
+        """Refuse to transform with a normalize other than the fitted one.
+
+        weights_ and the column statistics were learnt for the normalisation
+        of fit: with another one transform would mix the two (balanced l2
+        weights on raw views) or miss statistics it never learnt. Models
+        written before the record follow the parameter.
+        """
+        fitted = getattr(self, "_fitted_normalize", self.normalize)
+        if fitted != self.normalize:
+            raise ValueError(
+                f"This EmbeddingConcatenator was fitted with normalize={fitted!r} "
+                f"and normalize is now {self.normalize!r}: its weights_ and "
+                "statistics only hold for the normalisation of fit. Set "
+                "normalize back with set_params, or call fit again."
+            )
 
     def _transform_blocks(self, blocks, *, check_finite=True, n_threads=None):
         """Normalise, weight and concatenate numpy view blocks.

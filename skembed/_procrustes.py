@@ -56,7 +56,8 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     normalize : {"l2"} or None, default=None
         ``"l2"`` scales every row to unit length before centring, as
         cross-lingual word-embedding mapping does; the same happens at
-        transform time.
+        transform time. Changed after fit, it takes effect at the next fit
+        (until then the fitted maps refuse to transform).
     allow_reflection : bool, default=True
         Whether the map may include a reflection (determinant -1). With
         ``False`` the map is a proper rotation; this requires views of equal
@@ -408,7 +409,8 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
     center : bool, default=True
         Centre every view before estimating the maps.
     normalize : {"l2"} or None, default=None
-        Unit-length rows before centring, at fit and transform time.
+        Unit-length rows before centring, at fit and transform time; a
+        change takes effect at the next fit.
     max_iter : int, default=100
         Maximum number of alternating rounds.
     tol : float, default=1e-7

@@ -687,3 +687,29 @@ def test_huge_entries_fit_without_overflow_warnings():
         warnings.simplefilter("error")
         out = EmbeddingConcatenator(views=2).fit_transform(X)
     assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    "fitted, now", [("l2", None), ("l2", "standard"), ("standard", "l2"), (None, "l2")]
+)
+def test_transform_refuses_a_normalize_changed_after_fit(fitted, now, tmp_path):
+    # weights_ and the column statistics hold for the normalisation of fit:
+    # with another one, transform used to mix the two (balanced l2 weights on
+    # raw views, silently) or fail on a statistic it never learnt.
+    from skembed import load_aligner, save_aligner
+
+    X = _two_views()
+    concat = EmbeddingConcatenator(normalize=fitted).fit(X)
+    expected = concat.transform(X)
+    path = tmp_path / "concat.skembed"
+    save_aligner(concat, path)
+    for model in (concat, load_aligner(path)):
+        model.set_params(normalize=now)
+        with pytest.raises(ValueError, match="fitted with normalize=.*set_params"):
+            model.transform(X)
+        model.set_params(normalize=fitted)
+        assert_array_equal(model.transform(X), expected)
+    # A refit takes the new value.
+    concat.set_params(normalize=now)
+    refitted = EmbeddingConcatenator(normalize=now).fit_transform(X)
+    assert_allclose(concat.fit(X).transform(X), refitted)

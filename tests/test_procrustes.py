@@ -869,3 +869,33 @@ def test_wider_source_from_few_rows_ends_at_a_minimum_not_a_saddle(n_rows, seed,
 
     W = ProcrustesAligner(reference=1, scale=scale).fit([X, Y]).rotations_[0]
     assert residual(_descended(W, G, C, scale)) >= residual(W) - 1e-6 * np.sum(Yc**2)
+
+
+@pytest.mark.parametrize("cls", [ProcrustesAligner, GeneralizedProcrustesAligner])
+@pytest.mark.parametrize("fitted, now", [("l2", None), (None, "l2")])
+def test_mapping_refuses_a_normalize_changed_after_fit(cls, fitted, now, tmp_path):
+    # The maps apply to rows normalised as at fit: raw rows through a map
+    # fitted on unit rows came out scaled by their norms, with no error.
+    rng = np.random.default_rng(0)
+    X = 5.0 * rng.normal(size=(120, 8))
+    aligner = cls(normalize=fitted).fit(X)
+    expected = aligner.transform(X)
+    expected_translation = aligner.translate(X[:, :4], 0, 1)
+    path = tmp_path / "aligner.skembed"
+    save_aligner(aligner, path)
+    for model in (aligner, load_aligner(path)):
+        model.set_params(normalize=now)
+        for call in (
+            lambda m: m.transform(X),
+            lambda m: m.transform_view(X[:, :4], 0),
+            lambda m: m.translate(X[:, :4], 0, 1),
+        ):
+            with pytest.raises(ValueError, match="fitted with normalize=.*set_params"):
+                call(model)
+        model.set_params(normalize=fitted)
+        assert_array_equal(model.transform(X), expected)
+        assert_array_equal(model.translate(X[:, :4], 0, 1), expected_translation)
+    aligner.set_params(normalize=now)
+    assert_allclose(
+        aligner.fit(X).transform(X), cls(normalize=now).fit_transform(X), atol=1e-12
+    )
