@@ -10,7 +10,10 @@ no queries x index matrix is ever held whole. Block scores carry the BLAS's
 position-dependent rounding; wherever it could decide a rank (candidates
 closer than it, CSLS penalties), the public searches and the retrieval
 accuracy use float64 scores recomputed from each pair of rows alone, so that
-their results are the same on every machine and in every batch.
+the neighbours they find are the same on every machine and in every batch
+(the scores they report may differ in the last bits of the input dtype).
+A float32 index is searched in float32: float64 queries are rounded to it,
+rather than the whole index copied to float64.
 
 CSLS (cross-domain similarity local scaling, Conneau et al., 2018) scores a
 query q and an index row t by
@@ -93,8 +96,23 @@ def _check_pair(queries, index, names):
             "both into a shared space first, for example with an aligner's "
             "transform_view."
         )
+    if index.dtype == np.float32 and queries.dtype == np.float64:
+        # The index is the large side: a float64 copy of it would double or
+        # triple the search's memory, for precision the index does not have.
+        # Cosines ignore a row's scale, so a power of two (exact) first
+        # brings every query row into float32's range.
+        return _exactly_scaled_to_unit_peak(queries).astype(np.float32), index
     dtype = np.result_type(queries.dtype, index.dtype)
     return queries.astype(dtype, copy=False), index.astype(dtype, copy=False)
+
+
+def _exactly_scaled_to_unit_peak(rows):
+    """float64 rows each multiplied by the power of two that brings its
+    largest magnitude into [0.5, 1) (zero rows stay zero): the same
+    directions, every row representable in float32."""
+    peak = np.max(np.abs(rows), axis=1, initial=0.0)
+    _, exponent = np.frexp(peak)
+    return np.ldexp(rows, -exponent[:, None])
 
 
 def _check_csls_k(csls_k, pool, names):
@@ -1092,7 +1110,9 @@ def kneighbors(
     scores : ndarray of shape (n_queries, k), float64
         The cosine or the full CSLS score of each neighbour, best first.
         Like :meth:`sklearn.neighbors.NearestNeighbors.kneighbors` but with
-        similarities: higher is nearer.
+        similarities: higher is nearer. Computed in the input's precision
+        (float32 for a float32 index, float64 queries included), so they may
+        differ in their last bits from batch to batch; the neighbours do not.
     indices : ndarray of shape (n_queries, k), int64
         Index rows, best first; equal scores are ordered by index row.
 

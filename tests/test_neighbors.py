@@ -763,3 +763,41 @@ def test_rows_tied_with_the_whole_index_stay_within_memory():
     assert_array_equal(found, np.tile(np.arange(5), (50, 1)))
     assert_array_equal(scores, 0.0)
     assert peak < 10 * 2**20, peak / 2**20
+
+
+@pytest.mark.parametrize("method", ["nn", "csls"])
+def test_float64_queries_search_a_float32_index_in_float32(method):
+    # The index is the large side: float64 queries used to copy all of it
+    # to float64 (118 MiB for one query against 40,000 x 384 float32 rows).
+    rng = np.random.default_rng(0)
+    index = rng.normal(size=(20_000, 64)).astype(np.float32)
+    queries = index[:30].astype(np.float64) + 0.1 * rng.normal(size=(30, 64))
+
+    def search(Q):
+        tracemalloc.start()
+        try:
+            return kneighbors(Q, index, k=5, method=method), (
+                tracemalloc.get_traced_memory()[1]
+            )
+        finally:
+            tracemalloc.stop()
+
+    expected, peak32 = search(queries.astype(np.float32))
+    got, peak64 = search(queries)
+    # A float64 copy of the index would add index.nbytes * 2.
+    assert peak64 < peak32 + index.nbytes // 4
+    assert_array_equal(got[1], expected[1])
+    assert_array_equal(got[0], expected[0])
+    # Cosines ignore a row's scale: float64 rows far outside float32's range
+    # find the same neighbours instead of overflowing or vanishing.
+    for scale in (1e300, 1e-300):
+        assert_array_equal(
+            kneighbors(scale * queries, index, k=5, method=method)[1], expected[1]
+        )
+    penalties = csls_penalties(queries, index, csls_k=5)
+    assert_array_equal(
+        penalties, csls_penalties(queries.astype(np.float32), index, csls_k=5)
+    )
+    assert retrieval_accuracy(
+        index[:30].astype(np.float64), index[:30]
+    ) == retrieval_accuracy(index[:30], index[:30])
