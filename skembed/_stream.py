@@ -120,6 +120,14 @@ class _NpyReader:
             raise ValueError(
                 f"input {os.fspath(path)!r} is not a numeric .npy array ({exc})."
             ) from None
+        if not isinstance(self.array, np.ndarray):
+            # np.load reads a .npz archive whatever its file's name says.
+            self.array.close()
+            raise ValueError(
+                f"input {os.fspath(path)!r} is a .npz archive, not a .npy array; "
+                "translate_file streams .npy and .parquet files: save the "
+                "vectors with numpy.save."
+            )
         if self.array.ndim != 2 or self.array.dtype.kind != "f":
             raise ValueError(
                 f"input {os.fspath(path)!r} holds a {self.array.ndim}-D "
@@ -205,7 +213,9 @@ def _vectors_of(array, width, pa, where, first_row=0):
             f"{where}: the vector column holds {values.type}, not floating-point "
             "numbers."
         )
-    return values.to_numpy(zero_copy_only=False).reshape(-1, width)
+    # Writable: translate receives an array of its own (see translate_file),
+    # not a read-only view of pyarrow's buffer.
+    return values.to_numpy(zero_copy_only=False, writable=True).reshape(-1, width)
 
 
 class _ParquetReader:
@@ -593,6 +603,14 @@ def translate_file(
                     raise ValueError(
                         f"translate returned {out.shape[1]} columns for one chunk and "
                         f"{shape['width']} for an earlier one."
+                    )
+                elif out.dtype != dtype:
+                    # The output's dtype is fixed by the first chunk: a later
+                    # float64 chunk cast to float32 may overflow to inf.
+                    raise TypeError(
+                        f"translate returned {out.dtype} values for one chunk and "
+                        f"{dtype} for an earlier one; it must return one dtype "
+                        "for every chunk."
                     )
                 behind.write(writer, out, dtype, batch)
                 # Copied: let the next translation reuse its memory.

@@ -325,6 +325,7 @@ def test_works_with_a_procrustes_aligner_by_view_name(tmp_path):
         ("npy", {"translate": lambda X: X[:, :0]}, ValueError, "without a column"),
         ("npy", {"translate": lambda X: X.astype(int)}, TypeError, "floating-point"),
         ("empty", {}, ValueError, "is not a numeric .npy array"),
+        ("npz", {}, ValueError, "is a .npz archive, not a .npy array"),
         ("npy", {"output": "missing/new.npy"}, FileNotFoundError, "missing.new\\.npy'"),
     ],
 )
@@ -339,11 +340,60 @@ def test_bad_input_is_refused(tmp_path, setup, kwargs, error, match):
         np.save(tmp_path / "old.npy", arrays[setup])
     elif setup == "empty":
         (tmp_path / "old.npy").write_bytes(b"")
+    elif setup == "npz":
+        # np.load reads an archive whatever its name: it used to fail with an
+        # AttributeError on the archive's missing ndim.
+        with open(tmp_path / "old.npy", "wb") as file:
+            np.savez(file, x=np.ones((5, 3), dtype=np.float32))
     kwargs = {"translate": lambda X: X, "output": "new.npy", **kwargs}
     translate = kwargs.pop("translate")
     output = tmp_path / kwargs.pop("output")
     with pytest.raises(error, match=match):
         translate_file(translate, tmp_path / "old.npy", output, **kwargs)
+
+
+def test_chunks_of_different_dtypes_are_refused(tmp_path):
+    """Check that translate changing its output dtype between chunks is an error.
+
+    The output's dtype is fixed by the first chunk: a later float64 chunk of
+    1e39 was cast to float32 infinities, with only a RuntimeWarning.
+    """
+    np.save(tmp_path / "old.npy", np.ones((10, 3), dtype=np.float32))
+    calls = iter([False, True])
+
+    def translate(X):
+        return X.astype(np.float64) * 1e39 if next(calls) else X
+
+    with pytest.raises(TypeError, match="float64 values for one chunk and float32"):
+        translate_file(
+            translate, tmp_path / "old.npy", tmp_path / "new.npy", chunk_size=5
+        )
+    assert not (tmp_path / "new.npy").exists()
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".parquet"])
+def test_each_chunk_translate_receives_is_writable(tmp_path, suffix):
+    """Check that translate may work in place on the chunk it receives.
+
+    Parquet chunks used to be read-only views of pyarrow's buffers, unlike
+    .npy ones, against the documented "an array of its own".
+    """
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow", reason="Parquet files need pyarrow")
+    stored = np.arange(60, dtype=np.float32).reshape(20, 3)
+    np.save(tmp_path / "old.npy", stored)
+    if suffix == ".parquet":
+        translate_file(lambda X: X, tmp_path / "old.npy", tmp_path / "old.parquet")
+
+    def halve_in_place(X):
+        X /= 2
+        return X
+
+    translate_file(
+        halve_in_place, tmp_path / f"old{suffix}", tmp_path / "new.npy", chunk_size=7
+    )
+    assert_array_equal(np.load(tmp_path / "new.npy"), stored / 2)
+    assert_array_equal(np.load(tmp_path / "old.npy"), stored)
 
 
 def test_ragged_chunk_widths_are_refused(tmp_path):
