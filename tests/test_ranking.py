@@ -75,12 +75,29 @@ def test_label_forms_agree():
     assert mrr_at_k(single, retrieved, k=4) == pytest.approx((1 / 2 + 1 / 4) / 3)
 
 
-def test_ragged_labels_and_repeats():
-    """Check several relevant rows per query, of different counts, repeats once."""
+def test_ragged_labels():
+    """Check several relevant rows per query, of different counts."""
     retrieved = [[0, 1, 2], [5, 6, 7]]
-    relevant = [[0, 9, 9], [7]]
+    relevant = [[0, 9], [7]]
     assert recall_at_k(relevant, retrieved, k=3) == pytest.approx((1 / 2 + 1) / 2)
     assert mrr_at_k(relevant, retrieved, k=2) == pytest.approx(1 / 2)
+
+
+@pytest.mark.parametrize("metric", [recall_at_k, mrr_at_k, ndcg_at_k])
+def test_a_dense_relevance_matrix_is_refused_not_misread(metric):
+    """Check that rows listed twice are refused, and a sparse matrix is advised.
+
+    A dense 0/1 matrix (the y_true of scikit-learn's ndcg_score) read as row
+    numbers named rows 0 and 1 as every query's answers: recall 0.5 here
+    instead of 1.0, with no error. Repeats in ragged lists, which used to
+    count once, are refused too, as they are in retrieved.
+    """
+    dense = np.array([[0, 1, 0, 0], [0, 0, 1, 1]])
+    retrieved = [[1, 0], [2, 3]]
+    for relevant in (dense, dense.tolist(), [[0, 9, 9], [7]]):
+        with pytest.raises(ValueError, match="more than once.*csr_array"):
+            metric(relevant, retrieved, k=2)
+    assert metric(sp.csr_array(dense), retrieved, k=2) == 1.0
 
 
 def test_graded_ndcg_matches_scikit_learn():

@@ -8,7 +8,8 @@ three forms:
 - one relevant row per query: an integer array of shape ``(n_queries,)``;
 - several per query: a sequence of ``n_queries`` collections of row numbers
   (lists, sets or arrays; their lengths may differ), or a 2-D integer array
-  when every query has the same number of them;
+  when every query has the same number of them; each row is listed once
+  (a dense relevance matrix goes in as a sparse one);
 - graded relevance: a SciPy sparse matrix of shape ``(n_queries, n_index)``
   whose non-zero entries are the grades (NDCG uses them as gains; Recall and
   MRR count a row as relevant when its grade is positive).
@@ -168,8 +169,19 @@ def _labels(relevant, n_queries):
                 "relevant holds a negative row number; relevance labels are "
                 "index rows, numbered from 0."
             )
-        # Repeated labels of one query count once.
-        pairs = np.unique(np.stack([queries, rows]), axis=1)
+        pairs, counts = np.unique(np.stack([queries, rows]), axis=1, return_counts=True)
+        if (counts > 1).any():
+            # As in retrieved, a row listed twice is a mistake, and often a
+            # telling one: a dense relevance matrix (n_queries x n_index, 0/1
+            # or grades, the y_true of scikit-learn's ndcg_score) read as row
+            # numbers names rows 0 and 1 as every query's answers.
+            query, row = pairs[:, int(np.flatnonzero(counts > 1)[0])]
+            raise ValueError(
+                f"relevant lists index row {row} more than once for query "
+                f"{query}; give each relevant row once. A relevance matrix of "
+                "shape (n_queries, n_index) (0/1 or grades, as scikit-learn's "
+                "ndcg_score takes) goes in as scipy.sparse.csr_array(matrix)."
+            )
         queries, rows = pairs[0], pairs[1]
         grades = np.ones(len(rows))
     order = np.lexsort((rows, queries))
@@ -226,7 +238,9 @@ def recall_at_k(relevant, retrieved, *, k=10):
         row numbers, or a 2-D integer array), or graded (a sparse matrix of
         shape ``(n_queries, n_index)``, relevant where the grade is positive).
         Every query needs at least one relevant row (the metrics are
-        undefined without one: a ValueError names the query, so drop it).
+        undefined without one: a ValueError names the query, so drop it),
+        each listed once. A dense relevance matrix of shape
+        ``(n_queries, n_index)`` (0/1 or grades) goes in as a sparse matrix.
         Row numbers can be any non-negative int64 values, such as database
         ids.
     retrieved : array-like of shape (n_queries, n_retrieved)
