@@ -172,7 +172,13 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
     a query wants but that, left in, pulls every query towards the
     documents lying furthest along it.
 
-    The numpy backend is exact. ``"faiss-flat"`` computes the same cosines in
+    The numpy backend is exact for the rows as stored: centred, at unit
+    length, in the index's dtype. Storing them so rounds each row's
+    direction (by about 1e-7 in float32), so two rows whose cosines with a
+    query differ by less than that, such as a row and a scaled copy of it,
+    may rank in either order; bitwise-equal rows always tie (use
+    :func:`skembed.kneighbors` on the raw rows for cosines of the raw rows,
+    ranked by their float64 cosines). ``"faiss-flat"`` computes the same cosines in
     float32 by FAISS's kernels, whose rounding depends on a row's place in
     the batch; FAISS's results are therefore a shortlist (a few rows more
     than asked, and more while the last is within rounding of the cut),
