@@ -1198,8 +1198,9 @@ def test_self_learning_from_pairs_that_lead_astray_warns(tmp_path, capsys, monke
     """Check a self-learning fit from too few known pairs and no check.
 
     With --test-size 0 it said "Quality: not checked" and nothing else for a
-    map at chance; the fit now warns in the command's terms and the figure
-    gives its label-free confidence. One known pair is refused with advice
+    map at chance; the fit now warns in the command's terms, the figure
+    gives its label-free confidence, and the command exits 3 as for any map
+    its checks reject (it exited 0). One known pair is refused with advice
     the command line can follow (it said "--pairs None").
     """
     from skembed.datasets import load_fortunes
@@ -1214,8 +1215,11 @@ def test_self_learning_from_pairs_that_lead_astray_warns(tmp_path, capsys, monke
     argv = ["align", "a.npy", "b.npy", "--method", "self-learning", "-q"]
     argv += ["--pairs", "pairs.csv", "--test-size", "0", "-o", "m.npz"]
     code, out, err = _main(tmp_path, capsys, monkeypatch, *argv)
-    assert code == 0, err
-    assert "not checked (--test-size 0); label-free confidence" in out
+    assert code == 3, err
+    assert "not checked on held-out pairs (--test-size 0); label-free " in out
+    assert "with 10 known pairs" in out
+    assert "not worth using (exit 3)" in out
+    assert "could not be confirmed: its label-free confidence is" in err
     assert "map from 10 known pairs explains the pools' other rows poorly" in err
     assert "held-out pairs (--test-size)" in err
     assert "fit(" not in err and "as init" not in err

@@ -300,6 +300,10 @@ def _align_self_learning(args, progress, A, B, pairs):
             with blas_threads(n_values):
                 quality = fit_quality(aligner, (A[held[:, 0]], B[held[:, 1]]))
         described += f" ({test.size} known pairs held out for the check)"
+    elif getattr(aligner, "confidence_", None) is not None:
+        # No pair held out, but the fit judged its map against the pools:
+        # a map its own check rejects is not worth using either.
+        quality = fit_quality(aligner, known_pairs=train.size)
     return aligner, quality, described
 
 
@@ -379,11 +383,6 @@ def run_align(args, progress):
         figure = quality.figure
     else:
         figure = "not checked (--test-size 0)"
-        confidence = getattr(aligner, "confidence_", None)
-        if confidence is not None:
-            # Self-learning from known pairs: its label-free figure, which
-            # warns when low, since no pair was held out to judge the map.
-            figure += f"; label-free confidence {confidence:.3f}"
     print(
         f"{label} fitted on {described}; views {view_list}; shared space of "
         f"{aligner.n_components_} dimensions.\nQuality: {figure}."

@@ -58,7 +58,28 @@ def _two_way(aligner, A, B):
     return 0.5 * (retrieval_accuracy(Z_a, Z_b) + retrieval_accuracy(Z_b, Z_a))
 
 
-def fit_quality(aligner, held_out=None):
+def _known_pairs_quality(score, threshold, known_pairs):
+    """The verdict on a map fitted from known pairs, none held out."""
+    figure = (
+        f"not checked on held-out pairs (--test-size 0); label-free confidence "
+        f"{score:.3f} with {known_pairs} known pairs"
+    )
+    if not score < threshold:
+        # High, or nan (pools too small to judge): unchecked, as the user
+        # asked, like any map fitted with --test-size 0.
+        return Quality(True, figure)
+    return Quality(
+        False,
+        f"{figure} (a usable map needs >= {threshold:g})",
+        f"the fitted map could not be confirmed: its label-free confidence is "
+        f"{score:.3f} < {threshold:g} with {known_pairs} known pairs and none "
+        "held out (low for wrong pairs, and for files of different items even "
+        "when the map is right); check that the pairs give a row of A then a "
+        "row of B, and hold some out for a check (--test-size)",
+    )
+
+
+def fit_quality(aligner, held_out=None, *, known_pairs=None):
     """Judge a fitted two-view aligner.
 
     Parameters
@@ -68,6 +89,9 @@ def fit_quality(aligner, held_out=None):
     held_out : tuple (A_test, B_test) or None
         Row-paired held-out embeddings, not used in the fit. None judges by
         :data:`LABEL_FREE_SCORE` instead.
+    known_pairs : int or None
+        Without ``held_out``: the number of known pairs the map was fitted
+        from (None: none), whose label-free score then judges it.
 
     Returns
     -------
@@ -113,6 +137,8 @@ def fit_quality(aligner, held_out=None):
         raise ValueError(
             f"{type(aligner).__name__} has no {attribute}; pass held-out pairs."
         )
+    if known_pairs is not None:
+        return _known_pairs_quality(score, threshold, known_pairs)
     figure = (
         f"label-free {attribute.rstrip('_')} {score:.3f} (no known pairs to hold "
         f"out; a usable map needs >= {threshold:g})"
