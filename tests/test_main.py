@@ -2693,3 +2693,37 @@ def test_structured_arrays_with_utf8_names_or_wide_headers_are_read(
     np.save(folder / "other.npy", np.random.default_rng(0).normal(size=(n, 768)))
     code, _, err = _main(folder, capsys, monkeypatch, "report", "wide.npy", "other.npy")
     assert "damaged header" not in err and code in (0, 3), err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_in_place_of_a_file_is_refused_at_once(paired):
+    """Check inputs that are named pipes: one line, exit 2, no wait.
+
+    A pipe as the model file blocked translate forever (the loader waited
+    for a writer); a pipe as an embeddings file was called "empty".
+    """
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    os.mkfifo(folder / "pipe.npz")
+    os.mkfifo(folder / "pipe.npy")
+    commands = [
+        ["translate", "pipe.npz", "b.npy", "--source", "1", "--target", "0"],
+        ["translate", "m.npz", "pipe.npy", "--source", "1", "--target", "0"],
+        ["report", "pipe.npy", "b.npy"],
+    ]
+    for argv in commands:
+        if argv[0] == "translate":
+            argv += ["-o", "out.npy"]
+        result = subprocess.run(
+            _cli(*argv, "-q"),
+            cwd=folder,
+            env=_SUBPROCESS_ENV,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stderr
+        assert "is not a regular file (a pipe" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (folder / "out.npy").exists()

@@ -26,6 +26,7 @@ from skembed._cli._files import (
     MODEL_SUFFIXES,
     OUTPUT_SUFFIXES,
     array_writer,
+    check_input_file,
     check_output,
     check_paired,
     check_stream_columns,
@@ -419,10 +420,8 @@ def _resolve_name(names, name, option):
 
 def _load_model(text, progress):
     path = split_member(text)[0]
-    if not path.exists():
-        raise UserError(f"model {text}: file not found.")
-    if path.is_dir():
-        raise UserError(f"model {text} is a directory, not a model file.")
+    # A named pipe would block the loader forever.
+    check_input_file(path, f"model {text}")
     with progress.step(f"loading {text}"):
         try:
             return load_aligner(path)

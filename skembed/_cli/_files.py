@@ -951,6 +951,23 @@ def check_stream_columns(text, *, label="input"):
     _refuse_metadata(table.columns(), where, plain=True, typed=False)
 
 
+def check_input_file(path, where):
+    """Refuse an input that is missing, a folder, or not a regular file.
+
+    A pipe (``<(cat a.npy)``) or a device has no size and may never end:
+    the readers need a file they can measure and read again.
+    """
+    if not path.exists():
+        raise UserError(f"{where}: file not found.")
+    if path.is_dir():
+        raise UserError(f"{where} is a directory, not a file.")
+    if not path.is_file():
+        raise UserError(
+            f"{where} is not a regular file (a pipe, a device or a socket); "
+            "save its content to a file and pass that."
+        )
+
+
 def read_embeddings(
     text,
     *,
@@ -993,10 +1010,7 @@ def read_embeddings(
     step = _NoStep() if step is None else step
     path, key = split_member(text)
     where = f"{label} {text}" if label else text
-    if not path.exists():
-        raise UserError(f"{where}: file not found.")
-    if path.is_dir():
-        raise UserError(f"{where} is a directory, not a file.")
+    check_input_file(path, where)
     if path.stat().st_size == 0:
         raise UserError(f"{where} is empty.")
     suffix = path.suffix.lower()
