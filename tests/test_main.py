@@ -2727,3 +2727,38 @@ def test_a_pipe_in_place_of_a_file_is_refused_at_once(paired):
         assert "is not a regular file (a pipe" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (folder / "out.npy").exists()
+
+
+def test_library_advice_names_only_the_commands_own_options(
+    paired, capsys, monkeypatch
+):
+    """Check library messages rewritten in each command's own terms.
+
+    demo was told to pass --test-size, an option only align and report have;
+    report said "change test_size" and align "Set reg > 0", the Python
+    parameters rather than the options.
+    """
+    from skembed.__main__ import build_parser
+    from skembed._cli import _as_flags, _in_command_terms
+
+    commands = build_parser().subcommands
+    advice = "check it on known pairs left out of fit; or fit(X, pairs=...)."
+    assert _in_command_terms(advice, commands["align"]) == (
+        "check it on held-out pairs (--test-size); or --pairs."
+    )
+    assert _in_command_terms(advice, commands["demo"]) == (
+        "check it on held-out pairs; or known pairs."
+    )
+    said = "Set reg > 0, e.g. reg=1e-3; set n_components <= 9 or change test_size."
+    assert _as_flags(said, commands["align"]) == (
+        "Set --reg > 0, e.g. --reg 1e-3; set --n-components <= 9 or change --test-size."
+    )
+    # Names that are not the command's options, and attributes, stay.
+    kept = "confidence_=0.2 < 0.5; n_samples=1; the n_components_ attribute"
+    assert _as_flags(kept, commands["align"]) == kept
+    folder, A, B = paired
+    np.save(folder / "a12.npy", A[:12])
+    np.save(folder / "b12.npy", B[:12])
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "a12.npy", "b12.npy")
+    assert code == 2
+    assert "change --test-size" in err and "test_size" not in err

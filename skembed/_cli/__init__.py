@@ -750,7 +750,7 @@ def _check_options(args):
 
 
 # -------------------------------------------------------------------- main
-def _report_warnings(caught, command):
+def _report_warnings(caught, command, subparser):
     """skembed's warnings as one line each; numpy's RuntimeWarnings are dropped.
 
     A RuntimeWarning (overflow, invalid value) from an intermediate step says
@@ -761,48 +761,79 @@ def _report_warnings(caught, command):
     for warning in caught:
         if issubclass(warning.category, RuntimeWarning):
             continue
-        text = _in_command_terms(one_line(warning.message))
+        text = _in_command_terms(one_line(warning.message), subparser)
         if text in seen:
             continue
         seen.add(text)
         print(f"skembed {command}: warning: {text}", file=sys.stderr)
 
 
-# The library's advice that names Python calls, as the command line says it.
+# The library's advice that names Python calls, as the command line says it:
+# (library's words, the command's words, the option they name, the words
+# for a command without that option, such as demo).
 _COMMAND_TERMS = (
-    ("fit(X, pairs=...)", "--pairs"),
-    (", or a map fitted for the same two models as init", ""),
-    ("pairs=None for the unsupervised start", "no --pairs for the unsupervised start"),
+    ("fit(X, pairs=...)", "--pairs", "--pairs", "known pairs"),
+    (", or a map fitted for the same two models as init", "", None, ""),
+    (
+        "pairs=None for the unsupervised start",
+        "no --pairs for the unsupervised start",
+        "--pairs",
+        "no known pairs for the unsupervised start",
+    ),
     (
         "check it on known pairs left out of fit",
         "check it on held-out pairs (--test-size)",
+        "--test-size",
+        "check it on held-out pairs",
     ),
 )
 
 
-def _in_command_terms(message):
-    """``message`` with the library's calls replaced by the command's options."""
-    for library, command in _COMMAND_TERMS:
-        message = message.replace(library, command)
-    return message
-
-
-def _as_flags(message, subparser):
-    """``message`` with the library's ``name=value`` spelled as the command's
-    ``--name value`` where the command has that option (test_size=20 ->
-    --test-size 20)."""
-    flags = {
+def _flags(subparser):
+    return {
         option
         for action in subparser._actions
         for option in action.option_strings
         if option.startswith("--")
     }
 
-    def flag(match):
-        option = "--" + match.group(1).replace("_", "-")
-        return f"{option} " if option in flags else match.group(0)
 
-    return re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?=[^=\s])", flag, message)
+def _in_command_terms(message, subparser):
+    """``message`` with the library's calls replaced by the command's options,
+    where the command has them."""
+    flags = _flags(subparser)
+    for library, command, option, otherwise in _COMMAND_TERMS:
+        words = command if option is None or option in flags else otherwise
+        message = message.replace(library, words)
+    return message
+
+
+def _as_flags(message, subparser):
+    """``message`` with the library's parameter names spelled as the command's
+    options where the command has them: ``name=value`` as ``--name value``
+    (test_size=20 -> --test-size 20), and a bare ``name_with_underscores``,
+    or a ``name`` compared with a number, as ``--name`` ("change test_size",
+    "set n_components <= 149", "Set reg > 0")."""
+    flags = _flags(subparser)
+
+    def option_of(name):
+        option = "--" + name.replace("_", "-")
+        return option if option in flags else None
+
+    def assigned(match):
+        option = option_of(match.group(1))
+        return f"{option} " if option else match.group(0)
+
+    def named(match):
+        return option_of(match.group(1)) or match.group(0)
+
+    message = re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=(?=[^=\s])", assigned, message)
+    message = re.sub(
+        r"(?<![\w.\-'\"])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w(=\-'\"])",
+        named,
+        message,
+    )
+    return re.sub(r"(?<![\w.\-'\"])([a-z][a-z0-9]*)(?= [<>]=? -?[0-9])", named, message)
 
 
 def _message(exc):
@@ -950,9 +981,8 @@ def _main(argv):
             message = _message(exc)
             if not isinstance(exc, UserError):
                 # The library's errors name its parameters; say the flags.
-                message = _as_flags(
-                    _in_command_terms(message), parser.subcommands[args.command]
-                )
+                subparser = parser.subcommands[args.command]
+                message = _as_flags(_in_command_terms(message, subparser), subparser)
         except Exception as exc:
             if os.environ.get("SKEMBED_TRACEBACK"):
                 raise
@@ -962,7 +992,7 @@ def _main(argv):
                 "skembed; please report it with the command; SKEMBED_TRACEBACK=1 "
                 "shows the traceback)"
             )
-    _report_warnings(caught, args.command)
+    _report_warnings(caught, args.command, parser.subcommands[args.command])
     if message is not None:
         print(f"skembed {args.command}: {kind}: {message}", file=sys.stderr)
     return code
