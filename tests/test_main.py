@@ -2762,3 +2762,27 @@ def test_library_advice_names_only_the_commands_own_options(
     code, _, err = _main(folder, capsys, monkeypatch, "report", "a12.npy", "b12.npy")
     assert code == 2
     assert "change --test-size" in err and "test_size" not in err
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        # Text ids first, no header: the advice was --no-header --columns 1..2,
+        # an option that selects columns of A and B, not of the pairs file.
+        ("doc0,0,0\ndoc1,1,1\n", "line 1 starts with 'doc0'"),
+        ("id,a,b\ndoc0,0,0\ndoc1,1,1\n", "column 'id' does not hold numbers"),
+        ("0,0,5\n1,1,6\n", "has 3 columns"),
+    ],
+)
+def test_a_pairs_file_with_other_columns_is_told_its_layout(
+    paired, capsys, monkeypatch, content, match
+):
+    """Check that a pairs file with extra columns gets advice it can follow."""
+    folder, _, _ = paired
+    (folder / "pairs.csv").write_text(content)
+    argv = ["align", "a.npy", "b.npy", "--pairs", "pairs.csv", "-q", "-o", "m.npz"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    assert match in err
+    assert "holds only two columns of row numbers (row in A, row in B)" in err
+    assert "--columns" not in err and "ColumnTransformer" not in err

@@ -767,8 +767,19 @@ def _leading_text(numeric):
     return first_number > 0 and all(numeric[first_number:])
 
 
+# What a pairs file must be, for messages about one that is not: it has no
+# option selecting its columns.
+_PAIRS_LAYOUT = (
+    "a pairs file holds only two columns of row numbers (row in A, row in B), "
+    "with or without a header line; save those two columns alone"
+)
+
+
 def _id_columns_fix(cells, numeric, option="--columns"):
-    """How to read a headerless CSV whose first cells are ids."""
+    """How to read a headerless CSV whose first cells are ids (``option``
+    None: a file with no option selecting its columns, a pairs file)."""
+    if option is None:
+        return _PAIRS_LAYOUT[0].upper() + _PAIRS_LAYOUT[1:] + "."
     if not _leading_text(numeric):
         return "Fix the line, or save the file with a header of names."
     first = numeric.index(True)
@@ -1049,7 +1060,13 @@ def read_embeddings(
         raise UserError(f"{where} has no columns.")
     if columns is not None:
         found = _select(found, columns, where, own_options)
-    elif not integer:
+    elif integer:
+        text = [column.label for column in found if column.kind in ("text", "bool")]
+        if text:
+            raise UserError(
+                f"{where}: column {text[0]!r} does not hold numbers; {_PAIRS_LAYOUT}."
+            )
+    else:
         _refuse_metadata(
             found,
             where,
@@ -1107,11 +1124,12 @@ def check_paired(A, B, a_name, b_name):
 
 def read_pairs(text, n_a, n_b, *, header="auto"):
     """Known pairs (row in A, row in B): two integer columns, no repeats."""
-    pairs = read_embeddings(text, label="pairs file", integer=True, header=header)
+    pairs = read_embeddings(
+        text, label="pairs file", integer=True, header=header, option=None
+    )
     if pairs.shape[1] != 2:
         raise UserError(
-            f"pairs file {text} must have 2 columns (row in A, row in B), got "
-            f"{pairs.shape[1]}."
+            f"pairs file {text} has {pairs.shape[1]} columns; {_PAIRS_LAYOUT}."
         )
     for column, n, name in ((0, n_a, "A"), (1, n_b, "B")):
         outside = (pairs[:, column] < 0) | (pairs[:, column] >= n)
