@@ -2786,3 +2786,20 @@ def test_a_pairs_file_with_other_columns_is_told_its_layout(
     assert match in err
     assert "holds only two columns of row numbers (row in A, row in B)" in err
     assert "--columns" not in err and "ColumnTransformer" not in err
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_csv_separated_otherwise_is_named_in_one_short_line(
+    paired, capsys, monkeypatch, separator
+):
+    """Check a semicolon- or tab-separated .csv: said so, in a short line.
+
+    It was read as one column of text, and the error quoted the whole first
+    line (10,000 characters for 384 values) as a column name.
+    """
+    folder, A, _ = paired
+    np.savetxt(folder / "semi.csv", A, delimiter=separator)
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "semi.csv", "b.npy")
+    assert code == 2
+    assert "separated by" in err and "not commas" in err
+    assert len(err) < 400

@@ -666,6 +666,18 @@ def _first_row(path, where):
         raise UserError(f"{where}, line 1: not readable as CSV ({exc}).") from None
     if row is None:
         raise UserError(f"{where} is empty.")
+    if len(row) == 1:
+        # One cell holding another separator: a semicolon- or tab-separated
+        # file (as spreadsheets write in many locales) read as one column,
+        # whose first line would otherwise be quoted whole in the message.
+        for separator, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if row[0].count(separator) >= 1:
+                raise UserError(
+                    f"{where}: line 1 is separated by {name}, not commas; "
+                    "skembed reads comma-separated .csv files. Convert it, e.g. "
+                    f"pandas.read_csv(path, sep={separator!r}).to_csv(new_path, "
+                    "index=False), or save the vectors as .npy."
+                )
     return [cell.strip() for cell in row]
 
 
