@@ -2803,3 +2803,17 @@ def test_a_csv_separated_otherwise_is_named_in_one_short_line(
     assert code == 2
     assert "separated by" in err and "not commas" in err
     assert len(err) < 400
+
+
+def test_a_structured_npy_without_rows_names_the_file(paired, capsys, monkeypatch):
+    """Check a structured .npy of zero records: the file named, no numpy text.
+
+    It failed with numpy's "cannot reshape array of size 0 into shape
+    (0,newaxis)", which names no file.
+    """
+    folder, _, _ = paired
+    np.save(folder / "none.npy", np.zeros(0, dtype=[("emb", "f4", (8,))]))
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "none.npy", "b.npy")
+    assert code == 2
+    assert "A none.npy has no rows" in err
+    assert "reshape" not in err

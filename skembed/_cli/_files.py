@@ -361,6 +361,9 @@ class _Structured(_Table):
         return out
 
     def assemble(self, labels):
+        if self.array.shape[0] == 0:
+            # reshape(0, -1) has no answer: numpy's error named no file.
+            raise UserError(f"{self.where} has no rows.")
         blocks = []
         for label in labels:
             block = self.array[label]
