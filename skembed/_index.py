@@ -22,6 +22,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skembed._base import state_kept_on_error
 from skembed._neighbors import (
     check_vectors,
     score_margin,
@@ -341,6 +342,10 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         self : EmbeddingIndex
             The fitted index.
         """
+        with state_kept_on_error(self):
+            return self._fit(X)
+
+    def _fit(self, X):
         array = check_vectors(X, "X")
         validate_data(self, X, skip_check_array=True, reset=True)
         X = array
@@ -362,6 +367,7 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             for start in range(0, n_index, step):
                 stop = min(start + step, n_index)
                 rows[start:stop] = self._prepare(X[start:stop], X.dtype, self.mean_)
+            self._check_some_row_left(rows.any())
             self._rows = rows
             self.faiss_index_ = None
             return self
@@ -374,11 +380,36 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 d, int(self.hnsw_neighbors), faiss.METRIC_INNER_PRODUCT
             )
             index.hnsw.efConstruction = int(self.ef_construction)
+        some_row_left = False
         for start in range(0, n_index, step):
-            index.add(self._prepare(X[start : start + step], np.float32, self.mean_))
+            rows = self._prepare(X[start : start + step], np.float32, self.mean_)
+            some_row_left = some_row_left or bool(rows.any())
+            index.add(rows)
+        self._check_some_row_left(some_row_left)
         self._rows = None
         self.faiss_index_ = index
         return self
+
+    def _check_some_row_left(self, some_row_left):
+        """Refuse an index whose every prepared row is zero.
+
+        Zero rows have cosine 0 with every query: the search would return
+        rows 0, 1, 2, ... for any query, each with score 0, and look like an
+        answer.
+        """
+        if some_row_left:
+            return
+        if self.mean_ is None:
+            raise ValueError(
+                "Every row of X is zero: the index has no direction to search. "
+                "Pass the embeddings themselves."
+            )
+        raise ValueError(
+            f"Every row of X is zero once centred on their mean (center="
+            f"{self.center!r}): the {self.n_index_} row(s) are all the same, so "
+            "the index has no direction to search. Pass more distinct rows, or "
+            "center=False to search the rows as they are."
+        )
 
     def _index_rows(self):
         """Prepared index rows, block by block: ``(start, stop, rows)``."""

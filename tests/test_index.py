@@ -591,3 +591,26 @@ def test_faiss_copies_of_real_rows_tie_in_any_batch(backend, method):
         alone_scores, alone = index.kneighbors(queries[q : q + 1])
         assert_array_equal(alone[0], found[q])
         assert_array_equal(alone_scores[0], scores[q])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss-flat"])
+def test_an_index_without_a_direction_is_refused(backend):
+    """Check an index whose rows are all zero, as given or once centred.
+
+    Zero rows have cosine 0 with every query: the search returned rows 0, 1,
+    2, ... with score 0 for any query, which looked like an answer. A failed
+    refit keeps the fitted index.
+    """
+    if backend != "numpy":
+        pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 4))
+    index = EmbeddingIndex(3, backend=backend, center=False).fit(X)
+    expected = index.kneighbors(X[:2])
+    with pytest.raises(ValueError, match="Every row of X is zero: "):
+        index.fit(np.zeros((5, 4)))
+    assert_array_equal(index.kneighbors(X[:2])[1], expected[1])
+    for copies in (1, 3):
+        with pytest.raises(ValueError, match="zero once centred.*center=False"):
+            EmbeddingIndex(1, backend=backend, center=True).fit(np.ones((copies, 4)))
+    EmbeddingIndex(1, backend=backend, center=False).fit(np.ones((1, 4)))
