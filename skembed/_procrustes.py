@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._affine import AFFINE_STATE, AffineMapMixin
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
-from skembed._linalg import null_tolerance, orthogonal_factor, unbalanced_procrustes
+from skembed._linalg import orthogonal_factor, unbalanced_procrustes
 from skembed._moments import MOMENTS_OPTIONAL, MOMENTS_STATE, MomentsFitMixin
 from skembed._views import resolve_view
 
@@ -556,15 +556,21 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
                 for j in range(i + 1, n_views):
                     C[i][j] = stats.centered_cross(i, j)
                     C[j][i] = C[i][j].T
+            # A view constant over the rows keeps rounding noise of its
+            # centring (0.1 * ones: a Gram of 1e-34, not 0); its optimal
+            # scale divided by that noise (scales_ of 4e154, residual NaN).
+            # The statistics are taken about a pilot mean, so that noise is
+            # a few roundings of each entry, in the input's precision: the
+            # spread it leaves is at most (a few eps)^2 times the view's
+            # magnitude. Below that a view is what it is, constant, and its
+            # blocks are exactly 0. (A bound of eps, not eps^2, times the
+            # magnitude called a float64 view at 1e6 with a spread of 0.06
+            # constant and fitted the others to chance.)
+            noise = (8 * self._fit_precision) ** 2
             for k in range(n_views):
-                # A view constant over the rows keeps rounding noise of its
-                # centring (0.1 * ones: a Gram of 1e-34, not 0); its optimal
-                # scale divided by that noise (scales_ of 4e154, residual NaN).
-                # Below the view's own magnitude times the null tolerance it
-                # is what it is, constant: its blocks are exactly 0.
                 spread = np.trace(C[k][k])
                 magnitude = spread + stats.n_samples_ * float(means[k] @ means[k])
-                if spread <= null_tolerance(widths[k], np.float64) * magnitude:
+                if spread <= noise * magnitude:
                     for j in range(n_views):
                         C[k][j] = np.zeros_like(C[k][j])
                         C[j][k] = np.zeros_like(C[j][k])

@@ -899,3 +899,19 @@ def test_mapping_refuses_a_normalize_changed_after_fit(cls, fitted, now, tmp_pat
     assert_allclose(
         aligner.fit(X).transform(X), cls(normalize=now).fit_transform(X), atol=1e-12
     )
+
+
+@pytest.mark.parametrize("shifted", [(1,), (0, 1)])
+def test_generalized_procrustes_ignores_a_large_offset_of_the_views(shifted):
+    # Views far from the origin relative to their spread (float64, 1e6 away,
+    # spread 0.06) were taken for constant: one such view was fitted to
+    # chance with no warning, two raised "All views are constant".
+    rng = np.random.default_rng(0)
+    A = 0.06 * rng.normal(size=(300, 16))
+    B = A @ ortho_group.rvs(16, random_state=1) + 0.001 * rng.normal(size=(300, 16))
+    views = [A, B]
+    offset = [v + 1e6 if k in shifted else v for k, v in enumerate(views)]
+    expected = GeneralizedProcrustesAligner().fit(views)
+    fitted = GeneralizedProcrustesAligner().fit(offset)
+    assert fitted.score(offset) == expected.score(views) == 1.0
+    assert_allclose(fitted.transform(offset), expected.transform(views), atol=1e-6)
