@@ -356,6 +356,8 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         # Not "is not False": a numpy False from a grid or a config would centre.
         centred = isinstance(self.center, str) or bool(self.center)
         self.mean_ = self._column_mean(X) if centred else None
+        # The rows are stored centred or not; queries must follow them.
+        self._rows_centred = centred
         self.n_index_ = n_index
         self._dtype = X.dtype if self.backend == "numpy" else np.dtype(np.float32)
         # Estimated against the previous index rows: they do not apply.
@@ -439,6 +441,17 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
 
     def _query_mean(self):
         """The mean subtracted from queries (None: no centring)."""
+        centred = isinstance(self.center, str) or bool(self.center)
+        fitted = getattr(self, "_rows_centred", centred)
+        if centred != fitted:
+            # Rows stored as they are with queries centred, or the reverse:
+            # cosines between two frames, with no error.
+            stored = "centred on their mean" if fitted else "as they are"
+            raise ValueError(
+                f"center={self.center!r}, but fit stored the index rows {stored}; "
+                "the queries must be prepared as the rows were. Call fit again "
+                "after changing center, or set it back."
+            )
         if self.center != "separate":
             return self.mean_
         if not hasattr(self, "query_mean_"):
@@ -496,6 +509,7 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             for start, stop, rows in self._index_rows():
                 penalties[start:stop] = unit_index_penalties(pool, rows, self.csls_k)
             self.penalties_ = penalties
+            self._penalties_csls_k = self.csls_k
             # Index rows by increasing penalty: those CSLS favours most, for
             # the FAISS search's check of rows outside a query's shortlist.
             self._penalty_order = np.argsort(penalties, kind="stable")
@@ -554,6 +568,15 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 f'{where}method="csls" needs the index rows\' penalties: call '
                 "fit_queries(queries) with a sample of queries first, or use "
                 'method="nn".'
+            )
+        estimated = getattr(self, "_penalties_csls_k", self.csls_k)
+        if estimated != self.csls_k:
+            # Penalties of one neighbourhood size, queries' of another: the
+            # scores would be neither CSLS.
+            raise ValueError(
+                f"{where}csls_k={self.csls_k}, but penalties_ were estimated with "
+                f"csls_k={estimated}; call fit_queries(queries) again after "
+                "changing csls_k, or set it back."
             )
         if self.csls_k > self.n_index_:
             raise ValueError(

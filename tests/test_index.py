@@ -614,3 +614,28 @@ def test_an_index_without_a_direction_is_refused(backend):
         with pytest.raises(ValueError, match="zero once centred.*center=False"):
             EmbeddingIndex(1, backend=backend, center=True).fit(np.ones((copies, 4)))
     EmbeddingIndex(1, backend=backend, center=False).fit(np.ones((1, 4)))
+
+
+def test_parameters_changed_after_fit_are_refused_not_mixed():
+    """Check set_params(center=...) and set_params(csls_k=...) after fit.
+
+    The rows are stored centred or not at fit, and the penalties estimated
+    with one csls_k: queries prepared by the new value met rows prepared by
+    the old one (center=False -> "separate"), and CSLS scores mixed two
+    neighbourhood sizes, both with no error.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)) + 2
+    Q = rng.normal(size=(40, 8)) + 2
+    index = EmbeddingIndex(5, center=False).fit(X)
+    index.set_params(center="separate").fit_queries(Q)
+    with pytest.raises(ValueError, match="fit stored the index rows as they are"):
+        index.kneighbors(Q)
+    expected = EmbeddingIndex(5, center="separate").fit(X).fit_queries(Q).kneighbors(Q)
+    assert_array_equal(index.fit(X).fit_queries(Q).kneighbors(Q)[1], expected[1])
+    index = EmbeddingIndex(5, method="csls", csls_k=5).fit(X).fit_queries(Q)
+    index.set_params(csls_k=20)
+    with pytest.raises(ValueError, match="estimated with csls_k=5"):
+        index.kneighbors(Q)
+    expected = EmbeddingIndex(5, method="csls", csls_k=20).fit(X).fit_queries(Q)
+    assert_array_equal(index.fit_queries(Q).kneighbors(Q)[0], expected.kneighbors(Q)[0])
