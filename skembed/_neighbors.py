@@ -100,19 +100,10 @@ def _check_pair(queries, index, names):
         # The index is the large side: a float64 copy of it would double or
         # triple the search's memory, for precision the index does not have.
         # Cosines ignore a row's scale, so a power of two (exact) first
-        # brings every query row into float32's range.
-        return _exactly_scaled_to_unit_peak(queries).astype(np.float32), index
+        # brings every query row far outside float32's range into it.
+        return _exactly_scaled(queries, limit=100).astype(np.float32), index
     dtype = np.result_type(queries.dtype, index.dtype)
     return queries.astype(dtype, copy=False), index.astype(dtype, copy=False)
-
-
-def _exactly_scaled_to_unit_peak(rows):
-    """float64 rows each multiplied by the power of two that brings its
-    largest magnitude into [0.5, 1) (zero rows stay zero): the same
-    directions, every row representable in float32."""
-    peak = np.max(np.abs(rows), axis=1, initial=0.0)
-    _, exponent = np.frexp(peak)
-    return np.ldexp(rows, -exponent[:, None])
 
 
 def _check_csls_k(csls_k, pool, names):
@@ -164,13 +155,14 @@ def _cosine_blocks(Q, T, chunk_size=None, *, unit_q=False, unit_t=False):
 _RESCORE_PAIRS = 2048
 
 
-def _exactly_scaled(rows):
-    """Float64 copies of float64 ``rows``; a row whose squares would leave
-    float64 is multiplied by the power of two (exact) that brings its largest
-    entry into [0.5, 1)."""
+def _exactly_scaled(rows, limit=400):
+    """Float64 copies of float64 ``rows``; a row whose largest entry lies
+    beyond ``2**limit`` or below ``2**-limit`` (by default: whose squares
+    would leave float64) is multiplied by the power of two (exact) that
+    brings that entry into [0.5, 1)."""
     rows = np.array(rows, dtype=np.float64)
     peak = np.max(np.abs(rows), axis=1, initial=0.0)
-    extreme = (peak > 2.0**400) | ((peak < 2.0**-400) & (peak > 0))
+    extreme = (peak > 2.0**limit) | ((peak < 2.0**-limit) & (peak > 0))
     if extreme.any():
         _, exponent = np.frexp(peak[extreme])
         rows[extreme] = np.ldexp(rows[extreme], -exponent[:, None])
