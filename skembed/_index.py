@@ -353,11 +353,7 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         if self.backend != "numpy":
             faiss = import_faiss(self.backend)
         step = self._row_step()
-        # Not "is not False": a numpy False from a grid or a config would centre.
-        centred = isinstance(self.center, str) or bool(self.center)
-        self.mean_ = self._column_mean(X) if centred else None
-        # The rows are stored centred or not; queries must follow them.
-        self._rows_centred = centred
+        self.mean_ = self._column_mean(X) if self._centres() else None
         self.n_index_ = n_index
         self._dtype = X.dtype if self.backend == "numpy" else np.dtype(np.float32)
         # Estimated against the previous index rows: they do not apply.
@@ -366,10 +362,13 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 delattr(self, name)
         if self.backend == "numpy":
             rows = np.empty(X.shape, dtype=X.dtype)
+            some_row_left = False
             for start in range(0, n_index, step):
                 stop = min(start + step, n_index)
                 rows[start:stop] = self._prepare(X[start:stop], X.dtype, self.mean_)
-            self._check_some_row_left(rows.any())
+                # Checked while the block is in cache, not by another pass.
+                some_row_left = some_row_left or bool(rows[start:stop].any())
+            self._check_some_row_left(some_row_left)
             self._rows = rows
             self.faiss_index_ = None
             return self
@@ -391,6 +390,11 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         self._rows = None
         self.faiss_index_ = index
         return self
+
+    def _centres(self):
+        """Whether ``center`` asks for centred rows (not "is not False": a
+        numpy False from a grid or a config would centre)."""
+        return isinstance(self.center, str) or bool(self.center)
 
     def _check_some_row_left(self, some_row_left):
         """Refuse an index whose every prepared row is zero.
@@ -441,9 +445,9 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
 
     def _query_mean(self):
         """The mean subtracted from queries (None: no centring)."""
-        centred = isinstance(self.center, str) or bool(self.center)
-        fitted = getattr(self, "_rows_centred", centred)
-        if centred != fitted:
+        # The rows were stored centred exactly when fit kept their mean.
+        fitted = self.mean_ is not None
+        if self._centres() != fitted:
             # Rows stored as they are with queries centred, or the reverse:
             # cosines between two frames, with no error.
             stored = "centred on their mean" if fitted else "as they are"
