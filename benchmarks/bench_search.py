@@ -12,9 +12,11 @@ the same float32 arrays, in one process, interleaved, best of ``--repeat``.
 
 Cases: ``kneighbors`` with cosine at k = 10 and k = 100, ``kneighbors`` with
 CSLS (csls_k = 10, penalties from the queries) at k = 10, ``csls_penalties``
-alone, and :class:`skembed.EmbeddingIndex` (fitted once; ``kneighbors`` of
+alone, :class:`skembed.EmbeddingIndex` (fitted once; ``kneighbors`` of
 the query set timed, against a floor whose index rows are normalised once
-too). The last column is the share of queries whose k
+too), and ``kneighbors`` again (cosine and CSLS) on an index half of whose
+rows are copies of one row, with queries near it, so that every query ties
+with thousands of index rows. The last column is the share of queries whose k
 neighbours are the floor's, in the same order: a plain search can order two
 rows of equal score either way, so it is close to, not exactly, 1.
 
@@ -160,11 +162,26 @@ def main(argv=None):
         lambda: floor_search(Q, T_unit, 10, prepared=True),
         same_lists(index.kneighbors(Q)[1], floor_search(Q, T, 10)),
     )
+    # Half the index copies of one document (empty texts embed alike), the
+    # queries near it: every query ties with thousands of index rows.
+    T_copies = T.copy()
+    T_copies[::2] = T[0]
+    Q_near = (T[0] + 0.01 * Q).astype(np.float32)
+    for method, csls_k in (("nn", None), ("csls", 10)):
+        params = {"method": method, "csls_k": csls_k or 10}
+        floor = floor_search(Q_near, T_copies, 10, csls_k=csls_k)
+        compare(
+            f"kneighbors {method} k=10, copies",
+            lambda params=params: kneighbors(Q_near, T_copies, 10, **params),
+            lambda csls_k=csls_k: floor_search(Q_near, T_copies, 10, csls_k=csls_k),
+            same_lists(kneighbors(Q_near, T_copies, 10, **params)[1], floor),
+        )
     print(table.render())
     print(
         "ratio: skembed time / floor time. same lists: share of queries with "
         "the floor's neighbours in its order (csls_penalties: largest "
-        "difference of the penalties)."
+        "difference of the penalties; with copies the floor orders equal "
+        "rows as its partition leaves them, skembed by row number)."
     )
 
 

@@ -153,6 +153,9 @@ def _cosine_blocks(Q, T, chunk_size=None, *, unit_q=False, unit_t=False):
 # Pairs whose scores are recomputed per batch: two gathered float64 blocks of
 # this many rows stay within a few MiB.
 _RESCORE_PAIRS = 2048
+# Pairs in doubt beyond which copies among their index rows are looked for
+# (see _ExactScores.copies); fewer cost less to score than to group.
+_GROUPED_PAIRS = 16 * _RESCORE_PAIRS
 
 
 def _exactly_scaled(rows, limit=400):
@@ -205,6 +208,21 @@ class _ExactScores:
         self.t_norms = None if unit_t and T.dtype == np.float32 else _LazyNorms(T)
 
     def __call__(self, rows, cols):
+        if len(rows) > _GROUPED_PAIRS:
+            # So many pairs in doubt at once come from rows tied over much of
+            # the index, most often copies of one document. Copies (equal rows
+            # with equal penalties, see copies) score alike: each query row is
+            # scored once against each group of them.
+            distinct = np.unique(cols)
+            firsts = self.copies(distinct)
+            if np.count_nonzero(firsts == distinct) < distinct.size // 2:
+                scored = firsts[np.searchsorted(distinct, cols)]
+                keys, inverse = np.unique(
+                    rows.astype(np.int64) * self.T.shape[0] + scored,
+                    return_inverse=True,
+                )
+                q_rows, t_rows = np.divmod(keys, self.T.shape[0])
+                return self(q_rows, t_rows)[inverse.ravel()]
         out = np.empty(len(rows))
         for start in range(0, len(rows), _RESCORE_PAIRS):
             stop = min(start + _RESCORE_PAIRS, len(rows))
@@ -224,7 +242,84 @@ class _ExactScores:
 
     def block(self, offset):
         """The scores of a block whose first row is ``offset`` in Q."""
-        return lambda rows, cols: self(rows + offset, cols)
+        return _BlockScores(self, offset)
+
+    def copies(self, cols):
+        """For sorted distinct T rows ``cols``, the first of them that is a copy
+        of each (itself when none before it is): bitwise equal, and with a
+        bitwise-equal penalty under CSLS (penalties a caller passed need not
+        be equal for equal rows). Copies have equal exact scores."""
+        return _first_copies_among(self.T, cols, self.penalties)
+
+
+class _BlockScores:
+    """:class:`_ExactScores` of a block of queries (rows counted from its start)."""
+
+    def __init__(self, scores, offset):
+        self.scores, self.offset = scores, offset
+
+    def __call__(self, rows, cols):
+        return self.scores(rows + self.offset, cols)
+
+    def copies(self, cols):
+        return self.scores.copies(cols)
+
+    def row_copies(self, n_rows):
+        """For each of the block's ``n_rows`` rows, its first copy in the block."""
+        rows = np.arange(self.offset, self.offset + n_rows)
+        return _first_copies_among(self.scores.Q, rows) - self.offset
+
+
+# Rows hashed or compared per step of _first_copies_among.
+_HASHED_ROWS = 4096
+# Odd 64-bit multipliers of the row hash, one per 8-byte word (repeated).
+_HASH_WORDS = np.random.default_rng(0).integers(
+    1, 2**63, size=64, dtype=np.uint64
+) * np.uint64(2) + np.uint64(1)
+
+
+def _row_words(rows, extra=None):
+    """The bytes of each row (and of its ``extra`` entry) as unsigned words."""
+    parts = [np.ascontiguousarray(rows)]
+    if extra is not None:
+        parts.append(np.ascontiguousarray(extra)[:, None])
+    words = []
+    for part in parts:
+        raw = part.view(np.uint8).reshape(part.shape[0], -1)
+        width = 8 if raw.shape[1] % 8 == 0 else 4 if raw.shape[1] % 4 == 0 else 1
+        kind = {8: np.uint64, 4: np.uint32, 1: np.uint8}[width]
+        words.append(raw.view(kind).astype(np.uint64, copy=False))
+    return np.hstack(words) if len(words) > 1 else words[0]
+
+
+def _first_copies_among(X, rows, extra=None):
+    """For sorted distinct row numbers ``rows`` of X, the first of them whose
+    row (and ``extra`` entry) is bitwise equal to each one's.
+
+    Rows are hashed and then compared with their group's first row, a few
+    thousand at a time: memory O(len(rows)) beyond a step, never a copy of
+    all the rows (the rows tied with a query can be most of the index). A
+    row whose hash matches but whose bytes differ counts as its own first:
+    it is then ranked alone, which is never wrong, only slower.
+    """
+
+    def words(index):
+        return _row_words(X[index], None if extra is None else extra[index])
+
+    hashes = np.empty(rows.size, dtype=np.uint64)
+    for start in range(0, rows.size, _HASHED_ROWS):
+        part = words(rows[start : start + _HASHED_ROWS])
+        weights = np.resize(_HASH_WORDS, part.shape[1])
+        # Wrapping products and sums: a 64-bit hash of the bytes.
+        hashes[start : start + part.shape[0]] = (part * weights).sum(axis=1)
+    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    firsts = rows[first[inverse.ravel()]]
+    grouped = np.flatnonzero(firsts != rows)
+    for start in range(0, grouped.size, _HASHED_ROWS):
+        step = grouped[start : start + _HASHED_ROWS]
+        differ = np.any(words(rows[step]) != words(firsts[step]), axis=1)
+        firsts[step[differ]] = rows[step[differ]]
+    return firsts
 
 
 def shortlist_dots(Q, T):
@@ -295,6 +390,63 @@ def _row_groups_within(counts, budget):
         start = stop
 
 
+# Candidates of one row beyond which its block is searched for copies of
+# index rows (see _exact_topk); near-ties of a few hundred rows are ranked
+# as they are.
+_CROWDED_ROW = 1024
+
+
+def _group_ranks(groups):
+    """Rank of every entry among the earlier entries of its group (0 first)."""
+    order = np.argsort(groups, kind="stable")
+    grouped = groups[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    sizes = np.diff(np.r_[starts, grouped.size])
+    rank = np.empty(groups.size, dtype=np.int64)
+    rank[order] = np.arange(grouped.size) - np.repeat(starts, sizes)
+    return rank
+
+
+def _drop_crowding_copies(within, counts, k, exact):
+    """Drop from ``within`` the index rows that cannot be among any row's k best.
+
+    Only rows with more than ``_CROWDED_ROW`` candidates, tied over much of
+    the index, are looked at; most often they are near a document copied
+    many times. A copy with k copies before it is never among the k best:
+    copies score exactly alike and ties go to the lower index. Measured once,
+    outside the benchmarks: 300 queries near a document copied into half of
+    an index of 200,000 x 64 took 8.2 s to rank before (nearest neighbours).
+    """
+    crowded = counts > _CROWDED_ROW
+    if not crowded.any():
+        return counts
+    columns = np.flatnonzero(within[crowded].any(axis=0))
+    later = _group_ranks(exact.copies(columns)) >= k
+    if not later.any():
+        return counts
+    within[:, columns[later]] = False
+    return within.sum(axis=1)
+
+
+def _copied_rows(within, counts, k, exact):
+    """Rows of the block that copy an earlier one (None when it is not worth
+    looking): they get that row's neighbours, which are exactly the same.
+
+    Looked for when the rows have many more candidates than k between them,
+    as rows of an index copied many times do when their CSLS penalties are
+    ranked against the queries.
+    """
+    if counts.sum() <= max(_GROUPED_PAIRS, 4 * k * counts.size):
+        return None
+    firsts = exact.row_copies(counts.size)
+    copied = firsts != np.arange(counts.size)
+    if not copied.any():
+        return None
+    within[copied] = False
+    counts[copied] = 0
+    return firsts
+
+
 def _exact_topk(S, k, margin, exact, scratch, *, all_exact=False):
     """Top-k columns of each row of S, best first, ties to the lower index,
     ranked as their exact scores rank them; returns (float64 scores, columns).
@@ -303,7 +455,9 @@ def _exact_topk(S, k, margin, exact, scratch, *, all_exact=False):
     block score; a run of candidates closer than the margin to the next is
     in doubt and re-scored exactly, while a candidate farther than the margin
     from both neighbours keeps its block score, which ranks it as its exact
-    score would. With ``all_exact``, every candidate is re-scored.
+    score would. With ``all_exact``, every candidate is re-scored. Where
+    rows tie over much of the index, copies of index rows that cannot rank
+    are dropped first, and copied rows are ranked once.
 
     A candidate costs about 40 bytes (its row, column, scores and sort
     order) where the block spends 4 or 8 per score; rows tied over much of
@@ -311,12 +465,15 @@ def _exact_topk(S, k, margin, exact, scratch, *, all_exact=False):
     at a time, so that their candidates stay within the block's memory.
     """
     within = _window(S, k, margin, scratch)
-    counts = within.sum(axis=1)
+    counts = _drop_crowding_copies(within, within.sum(axis=1), k, exact)
+    firsts = _copied_rows(within, counts, k, exact)
     budget = max(S.shape[1], S.size // 8)
     scores = np.empty((S.shape[0], k))
     columns = np.empty((S.shape[0], k), dtype=np.int64)
     for start, stop in _row_groups_within(counts, budget):
         flat = np.flatnonzero(within[start:stop])
+        if not flat.size:
+            continue
         local, cols = np.divmod(flat, S.shape[1])
         rows = local + start
         vals = S[rows, cols].astype(np.float64)
@@ -332,11 +489,15 @@ def _exact_topk(S, k, margin, exact, scratch, *, all_exact=False):
             if doubt.any():
                 vals[doubt] = exact(rows[doubt], cols[doubt])
         order = np.lexsort((cols, -vals, rows))
-        # Every row has at least k candidates; keep its first k in that order.
-        first = np.searchsorted(rows[order], np.arange(start, stop))
+        # Every ranked row has at least k candidates (the copied rows have
+        # none); keep its first k in that order.
+        ranked = start + np.flatnonzero(counts[start:stop])
+        first = np.searchsorted(rows[order], ranked)
         take = order[(first[:, None] + np.arange(k)).ravel()]
-        scores[start:stop] = vals[take].reshape(-1, k)
-        columns[start:stop] = cols[take].reshape(-1, k)
+        scores[ranked] = vals[take].reshape(-1, k)
+        columns[ranked] = cols[take].reshape(-1, k)
+    if firsts is not None:
+        scores, columns = scores[firsts], columns[firsts]
     return scores, columns
 
 
