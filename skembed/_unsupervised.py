@@ -34,7 +34,12 @@ from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning
 
 from skembed._linalg import orthogonal_factor
-from skembed._neighbors import kneighbors, mutual_matches, neighbourhood_mean_operator
+from skembed._neighbors import (
+    _first_copies,
+    kneighbors,
+    mutual_matches,
+    neighbourhood_mean_operator,
+)
 from skembed._parallel import single_threaded_blas
 from skembed._stats import chunk_rows, search_chunk_rows, unit_rows, view_moments
 
@@ -912,12 +917,6 @@ def first_distinct(Z):
     """Indices of the first copy of every distinct row of Z, in row order."""
     _, first = np.unique(_row_keys(Z), return_index=True)
     return np.sort(first)
-
-
-def _first_copies(Z):
-    """For every row of Z, the index of its first copy (itself when unique)."""
-    _, first, inverse = np.unique(_row_keys(Z), return_index=True, return_inverse=True)
-    return first[inverse.ravel()]
 
 
 def _without_repeats(Z):
