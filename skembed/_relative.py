@@ -165,7 +165,7 @@ class RelativeProjector(BaseAligner):
         "anchor_embeddings_",
         "_unit_anchors",
     )
-    _saved_optional = (*VIEW_OPTIONAL,)
+    _saved_optional = (*VIEW_OPTIONAL, "_fitted_center")
 
     _parameter_constraints: dict = {
         **BaseAligner._parameter_constraints,
@@ -301,6 +301,7 @@ class RelativeProjector(BaseAligner):
                 np.asarray(block[indices], dtype=np.float64) for block in blocks
             ]
             self.means_ = means
+            self._fitted_center = bool(self.center)
             self._unit_anchors = [
                 unit_rows(anchor - mean)
                 for anchor, mean in zip(self.anchor_embeddings_, means, strict=True)
@@ -314,10 +315,32 @@ class RelativeProjector(BaseAligner):
         check_is_fitted(self, "means_")
         return len(self.anchor_indices_)
 
+    def _centred_at_fit(self):
+        """Whether fit centred the anchors; refuses a center changed since.
+
+        The anchors were centred (or not) as ``center`` said at fit: rows
+        centred otherwise would be compared with them in another frame, a
+        hybrid of the two settings, with no error. Models written before the
+        record are judged by their means (all zero when fit did not centre).
+        """
+        fitted = getattr(
+            self, "_fitted_center", any(np.any(mean) for mean in self.means_)
+        )
+        if hasattr(self, "_fitted_center") and fitted != bool(self.center):
+            raise ValueError(
+                f"This RelativeProjector was fitted with center={fitted} and "
+                f"center is now {self.center}: its anchors were "
+                f"{'centred on' if fitted else 'not centred on'} the training "
+                "means at fit. Set center back with set_params, or call fit again."
+            )
+        return fitted
+
     def _map(self, block, k, *, offset=None):
         """Cosines of raw rows of view k to its anchors, in the input dtype."""
         dtype = block.dtype
-        centred = block - self.means_[k].astype(dtype) if self.center else block
+        centred = (
+            block - self.means_[k].astype(dtype) if self._centred_at_fit() else block
+        )
         out = centred @ self._unit_anchors[k].T.astype(dtype)
         divide_by_row_norms(out, centred)
         return out

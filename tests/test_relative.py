@@ -235,3 +235,23 @@ def test_a_failed_refit_keeps_the_fitted_projector():
         projector.fit([A[:1, :4], B[:1, :4]])
     assert projector.n_features_per_view_ == [A.shape[1], B.shape[1]]
     assert_allclose(projector.transform([A, B]), expected)
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_center_changed_after_fit_is_refused(center):
+    # The anchors were centred (or not) at fit: transforming with the other
+    # setting compared rows and anchors in two frames, with no error.
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(200, 8)) + 5, rng.normal(size=(200, 6)) - 3]
+    projector = RelativeProjector(n_anchors=10, center=center, random_state=0)
+    expected = projector.fit(X).transform(X)
+    projector.set_params(center=not center)
+    with pytest.raises(ValueError, match=f"fitted with center={center}"):
+        projector.transform(X)
+    with pytest.raises(ValueError, match="Set center back"):
+        projector.transform_view(X[1], 1)
+    projector.set_params(center=center)
+    assert_array_equal(projector.transform(X), expected)
+    # A refit takes the new value.
+    refit = projector.set_params(center=not center).fit(X).transform(X)
+    assert not np.allclose(refit, expected)
