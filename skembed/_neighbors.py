@@ -51,6 +51,7 @@ __all__ = [
     "alignment_score",
     "check_vectors",
     "csls_penalties",
+    "first_copies",
     "kneighbors",
     "mutual_matches",
     "neighbourhood_mean_operator",
@@ -954,8 +955,8 @@ def mutual_matches(
     # repeated texts swapped copies every round). The first copy is taken,
     # as equal scores go to the lower row.
     return (
-        _first_copies(B)[forward],
-        _first_copies(A)[backward],
+        first_copies(B)[forward],
+        first_copies(A)[backward],
         forward_score,
         backward_score,
     )
@@ -1077,7 +1078,7 @@ def _dropped_matches(cosines, penalty_of_a, penalty_b, keep_prob, generator, row
     return forward, forward_score, backward, backward_score
 
 
-def _first_copies(X):
+def first_copies(X):
     """For every row of X, the index of the first row bitwise equal to it."""
     rows = np.ascontiguousarray(X)
     keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))

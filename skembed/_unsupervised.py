@@ -35,7 +35,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skembed._linalg import orthogonal_factor
 from skembed._neighbors import (
-    _first_copies,
+    first_copies,
     kneighbors,
     mutual_matches,
     neighbourhood_mean_operator,
@@ -960,7 +960,7 @@ def cross_fitted_share(estimator, blocks, pools, dictionary, csls_k, random_stat
     draw): a held-out row whose copy the map was fitted on is not unseen.
     """
     n_rows = pools[0].shape[0]
-    first = _first_copies(pools[0])
+    first = first_copies(pools[0])
     explained = scored = 0
     for _ in range(_repeats(n_rows)):
         fold = random_state.random_sample(n_rows)[first] < 0.5

@@ -881,7 +881,7 @@ def test_first_copies_among_rows_and_penalties(dtype, width, monkeypatch):
         ]
     )
     for extra, expected_keys in ((None, X), (penalties, keys)):
-        expected = rows[_neighbors._first_copies(expected_keys[rows])]
+        expected = rows[_neighbors.first_copies(expected_keys[rows])]
         assert_array_equal(_neighbors._first_copies_among(X, rows, extra), expected)
     # Every hash equal: rows the first one does not equal stay their own.
     monkeypatch.setattr(_neighbors, "_HASH_WORDS", np.zeros(64, dtype=np.uint64))

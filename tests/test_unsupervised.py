@@ -1354,7 +1354,7 @@ def test_copies_count_once_in_the_two_sample_share_and_share_a_fold():
     # First copies in A's order: the distinct rows are A itself.
     in_order = np.repeat(A, 3, axis=0)
     assert unsupervised.sample_share([in_order, B], 10, 256.0) == share
-    first = unsupervised._first_copies(repeated)
+    first = unsupervised.first_copies(repeated)
     assert_array_equal(repeated[first], repeated)
     assert np.unique(first).shape[0] == 300
     assert np.all(first <= np.arange(900))
