@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, state_kept_on_error
-from skembed._stats import divide_by_row_norms, unit_rows
+from skembed._stats import centred_rows, divide_by_row_norms, unit_rows
 from skembed._views import check_views, check_y_is_not_a_view
 
 __all__ = ["RelativeProjector"]
@@ -339,7 +339,7 @@ class RelativeProjector(BaseAligner):
         """Cosines of raw rows of view k to its anchors, in the input dtype."""
         dtype = block.dtype
         centred = (
-            block - self.means_[k].astype(dtype) if self._centred_at_fit() else block
+            centred_rows(block, self.means_[k]) if self._centred_at_fit() else block
         )
         out = centred @ self._unit_anchors[k].T.astype(dtype)
         divide_by_row_norms(out, centred)

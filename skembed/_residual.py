@@ -36,7 +36,7 @@ from skembed._contrastive import (
     unit_rows_with_norms,
 )
 from skembed._linear import RidgeAligner
-from skembed._stats import chunk_rows
+from skembed._stats import centred_rows, chunk_rows
 from skembed._views import (
     check_training_views,
     check_view_block,
@@ -82,8 +82,8 @@ class _ReferenceMapAligner(BaseAligner):
 
     Subclasses fit ``means_``, ``coefs_`` (the affine part, the identity for
     the reference) and ``reference_``, and give the non-linear term of view
-    k's map by ``_correction(k, dtype)``: a function adding it to the affine
-    rows of a chunk, and the floats it needs per row.
+    k's map by ``_correction(k, dtype)``: a function of a chunk's centred
+    rows adding it to their affine image, and the floats it needs per row.
     """
 
     # What every such map keeps and accepts; subclasses add their own.
@@ -111,27 +111,26 @@ class _ReferenceMapAligner(BaseAligner):
         mean = self.means_[k]
         shift = self.means_[self.reference_] if offset else None
         if k == self.reference_:
-            out = np.array(block, dtype=dtype, copy=True)
-            if shift is None:
-                out -= mean.astype(dtype)
-            return out
+            if shift is not None:
+                return np.array(block, dtype=dtype, copy=True)
+            return centred_rows(block, mean)
         A = self.coefs_[k].astype(dtype, copy=False)
-        bias = mean @ self.coefs_[k]
-        if shift is not None:
-            bias = bias - shift
-        bias = bias.astype(dtype)
         correct, width = self._correction(k, dtype)
         out = np.empty((block.shape[0], A.shape[1]), dtype=dtype)
         step = chunk_rows(
-            (block.shape[1] + A.shape[1] + width) * dtype.itemsize, "transform"
+            (2 * block.shape[1] + A.shape[1] + width) * dtype.itemsize, "transform"
         )
         for start in range(0, block.shape[0], step):
             rows = slice(start, start + step)
             target = out[rows]
-            chunk = block[rows]
-            np.matmul(chunk, A, out=target)
-            target -= bias
-            correct(chunk, target)
+            # Centred before the product, not x A - m A: rows far from the
+            # origin next to their spread would cancel in the input dtype
+            # (float32 outputs off by 8% at a mean of 1e4 and a spread of 0.01).
+            centred = centred_rows(block[rows], mean)
+            np.matmul(centred, A, out=target)
+            if shift is not None:
+                target += shift.astype(dtype)
+            correct(centred, target)
         return out
 
     def translate(self, X_view, source, target):
@@ -605,12 +604,10 @@ class ResidualMLPAligner(_ReferenceMapAligner):
         """The hidden layer's term of view k's map, and its width per row."""
         W1 = self.hidden_weights_[k].astype(dtype, copy=False)
         W2 = self.hidden_projections_[k].astype(dtype, copy=False)
-        hidden_bias = (
-            self.hidden_intercepts_[k] - self.means_[k] @ self.hidden_weights_[k]
-        ).astype(dtype)
+        hidden_bias = self.hidden_intercepts_[k].astype(dtype)
 
-        def correct(chunk, target):
-            H = chunk @ W1
+        def correct(centred, target):
+            H = centred @ W1
             H += hidden_bias
             np.maximum(H, 0, out=H)
             target += H @ W2
@@ -846,16 +843,15 @@ class KernelResidualAligner(_ReferenceMapAligner):
     # -------------------------------------------------------------- transform
     def _correction(self, k, dtype):
         """The kernel term of view k's map, and its width per row."""
-        mean = self.means_[k].astype(dtype)
         keys = self.keys_[k].astype(dtype, copy=False)
         residuals = self.residuals_[k].astype(dtype, copy=False)
         scale = dtype.type(1.0 / self.temperature)
         shrinkage = dtype.type(self.shrinkage)
 
-        def correct(chunk, target):
+        def correct(centred, target):
             # Kernel weights: a softmax of the scaled cosines, shifted by each
             # row's largest so that the exponentials cannot overflow.
-            scores = _unit_rows(chunk - mean) @ keys.T
+            scores = _unit_rows(centred) @ keys.T
             scores *= scale
             scores -= scores.max(axis=1, keepdims=True)
             np.exp(scores, out=scores)

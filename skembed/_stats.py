@@ -971,6 +971,22 @@ def _far_from_origin(block, sums):
         return bool(centre > ratio * median)
 
 
+def centred_rows(block, mean, out=None):
+    """``block - mean`` in the block's dtype, ``mean`` float64.
+
+    The mean rounded to the block's dtype is subtracted first (exactly, for
+    rows near it), then the rounding itself: rows far from the origin next
+    to their spread keep their centred values to the dtype's precision
+    instead of an error of half the mean's last digit (at a mean of 1e3 and
+    a spread of 0.01, 3e-3 of the centred float32 rows).
+    """
+    dtype = block.dtype
+    rounded = mean.astype(dtype)
+    out = np.subtract(block, rounded, out=out)
+    out -= (mean - rounded).astype(dtype)
+    return out
+
+
 def far_from_mean(block, mean):
     """Whether ``block @ P - mean @ P`` would cancel in the block's dtype.
 
