@@ -1229,6 +1229,10 @@ def _convert_list(X, allowed: list, estimator) -> tuple[list, list, np.ndarray]:
     for k, item in enumerate(X):
         if k in frames:
             item = frames[k].take(slice(None))
+        else:
+            # Dates and strings would be cast to floats without a word (a
+            # single array or frame X is refused the same way).
+            _check_numeric(item, f"X[{k}]")
         blocks.append(
             _checked_array(item, dtype=target, estimator=estimator, input_name="X")
         )

@@ -287,6 +287,11 @@ def test_dask_input_errors():
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.5, 1.5, 2.0], "c": list("xyz")})
     with pytest.raises(ValueError, match="non-numeric columns"):
         ProcrustesAligner().fit(dd.from_pandas(frame, npartitions=2))
+    # Strings in a list of Dask arrays were cast from a stand-in row of empty
+    # strings ("could not convert string to float: ''").
+    words = da.from_array(X[:, :2].astype(str), chunks=(500, -1))
+    with pytest.raises(ValueError, match=r"X\[1\] holds non-numeric values"):
+        ProcrustesAligner().fit([da.from_array(X[:, 2:]), words])
     bad = X.copy()
     bad[777, 2] = np.nan
     D = da.from_array(bad, chunks=(UNEVEN_ROWS, -1))

@@ -1726,3 +1726,25 @@ def test_object_array_of_vector_cells_is_read_as_vector_columns():
         concat.transform(X),
         EmbeddingConcatenator().fit([A, B, n[:, None]]).transform([A, B, n[:, None]]),
     )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array(["2020-01-01", "2021-05-03"] * 10, dtype="datetime64[ns]"),
+        np.random.default_rng(0).normal(size=20).astype(str),
+    ],
+    ids=["dates", "strings"],
+)
+def test_non_numeric_items_of_a_list_are_refused(bad):
+    # One array X of dates or strings was refused, but the same array as an
+    # item of a list X was cast to floats and fitted without a word.
+    from skembed import ProcrustesAligner
+
+    good = np.random.default_rng(1).normal(size=(10, 2))
+    bad = bad.reshape(10, 2)
+    with pytest.raises(ValueError, match=r"X\[1\] holds non-numeric values"):
+        ProcrustesAligner().fit([good, bad])
+    fitted = ProcrustesAligner().fit([good, good])
+    with pytest.raises(ValueError, match=r"X\[0\] holds non-numeric values"):
+        fitted.transform([bad, good])
