@@ -70,6 +70,20 @@ def _as_dask_array(item, name):
                 "compute its chunk sizes first (X.compute_chunk_sizes())."
             )
         return item
+    from dask.delayed import Delayed
+
+    if isinstance(item, Delayed):
+        # A Delayed answers every attribute, so it must be told apart first.
+        raise TypeError(
+            f"{name} is a dask.delayed object, whose shape is unknown; compute it, "
+            "or make it a Dask array with dask.array.from_delayed(obj, shape, dtype)."
+        )
+    if hasattr(item, "to_dask_array") and getattr(item, "ndim", 2) == 1:
+        raise ValueError(
+            f"{name} is a Dask Series (one column of values); pass a Dask DataFrame "
+            "or a 2-D Dask array of shape (n_samples, n_features), e.g. "
+            "series.to_frame()."
+        )
     if hasattr(item, "to_dask_array") and hasattr(item, "dtypes"):
         bad = [c for c, d in item.dtypes.items() if not _is_numeric(d)]
         if bad:
@@ -80,8 +94,9 @@ def _as_dask_array(item, name):
             )
         return _with_numpy_dtypes(item).to_dask_array()
     raise TypeError(
-        f"{name} mixes Dask and other inputs ({type(item).__name__}); pass Dask "
-        "arrays or Dask DataFrames only."
+        f"{name} is a {type(item).__name__}, not a Dask array or Dask DataFrame; "
+        "pass Dask arrays or Dask DataFrames only (a list X cannot mix Dask and "
+        "other inputs)."
     )
 
 

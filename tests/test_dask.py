@@ -287,6 +287,16 @@ def test_dask_input_errors():
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.5, 1.5, 2.0], "c": list("xyz")})
     with pytest.raises(ValueError, match="non-numeric columns"):
         ProcrustesAligner().fit(dd.from_pandas(frame, npartitions=2))
+    # A Dask Series or delayed object failed inside the checks with an
+    # AttributeError or TypeError of its own.
+    series = dd.from_pandas(frame, npartitions=2)["a"]
+    for X_bad in (series, [series, series]):
+        with pytest.raises(ValueError, match=r"is a Dask Series .*to_frame\(\)"):
+            ProcrustesAligner().fit(X_bad)
+    with pytest.raises(TypeError, match="dask.delayed object.*from_delayed"):
+        ProcrustesAligner().fit(dask.delayed(X))
+    with pytest.raises(TypeError, match=r"X\[1\] is a ndarray, not a Dask array"):
+        ProcrustesAligner().fit([da.from_array(X), X])
     # Strings in a list of Dask arrays were cast from a stand-in row of empty
     # strings ("could not convert string to float: ''").
     words = da.from_array(X[:, :2].astype(str), chunks=(500, -1))
