@@ -123,6 +123,13 @@ def _text_cells(X, name, param="X", verb="embeds"):
         # polars DataFrame and similar tables
         X = X.to_numpy()
     array = np.asarray(X, dtype=object)
+    if array.ndim == 0:
+        # A generator or another single object: np.asarray wraps it whole.
+        raise TypeError(
+            f"{param} is a {type(X).__name__}, not a sequence of texts; pass a "
+            "list, a 1-D array or Series of texts, or a DataFrame with one column "
+            f"(for a generator, list({param}))."
+        )
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
@@ -1170,7 +1177,9 @@ class TextEmbedder(
                 batch_size=self.batch_size,
             )
         try:
-            vectors = np.asarray(output, dtype=np.float32)
+            # Values beyond float32's range are reported below, by name.
+            with np.errstate(over="ignore"):
+                vectors = np.asarray(output, dtype=np.float32)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"backend returned {type(output).__name__}, which is not an array "
@@ -1193,6 +1202,14 @@ class TextEmbedder(
         finite = np.isfinite(vectors).all(axis=1)
         if not finite.all():
             bad = int(np.flatnonzero(~finite)[0])
+            row = np.asarray(output[bad], dtype=np.float64)
+            if np.isfinite(row).all():
+                raise ValueError(
+                    f"backend returned values beyond float32's range (largest "
+                    f"magnitude {np.abs(row).max():.3g}) for the text in row "
+                    f"{rows[bad]} ({texts[bad][:60]!r}); embeddings are stored as "
+                    "float32: scale the backend's output into its range."
+                )
             raise ValueError(
                 f"backend returned NaN or infinity for the text in row {rows[bad]} "
                 f"({texts[bad][:60]!r}); fix or drop that text."
@@ -1543,11 +1560,14 @@ class EmbeddingUnion(TransformerMixin, _BaseComposition):
             if hasattr(block, "toarray"):
                 block = block.toarray()
             block = np.ascontiguousarray(block)
-            if block.ndim != 2 or block.dtype.kind not in "biuf":
+            if block.ndim != 2 or block.dtype.kind not in "biuf" or not block.shape[1]:
+                # A vector column needs at least one value per row (a column
+                # of empty vectors failed inside pyarrow).
                 raise ValueError(
                     f"transformers[{name!r}] returned an array of shape "
                     f"{block.shape} and dtype {block.dtype}; each transformer must "
-                    "return a 2-D numeric array, one row per row of X."
+                    "return a 2-D numeric array of at least one column, one row "
+                    "per row of X."
                 )
             if arrays and block.shape[0] != arrays[0].shape[0]:
                 raise ValueError(

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import threading
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -213,6 +214,13 @@ def test_backend_output_is_checked(texts):
         embedder.transform(texts[:3])
     with pytest.raises(TypeError, match="not an array of numbers"):
         TextEmbedder(lambda t: ["x"] * len(t)).fit(texts)
+    # Finite values beyond float32's range were blamed as NaN or infinity,
+    # after a RuntimeWarning of the cast.
+    huge = TextEmbedder(lambda t: np.full((len(t), 3), 1e39), normalize=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="beyond float32's range .* row 0"):
+            huge.fit_transform(texts[:2])
 
 
 def test_parameters_are_validated(texts):
@@ -788,6 +796,18 @@ def test_union_checks_transformer_outputs(texts):
     flat = EmbeddingUnion([("flat", FunctionTransformer(lambda X: np.ones(len(X))))])
     with pytest.raises(ValueError, match="2-D numeric array"):
         flat.fit_transform(texts)
+    # No columns failed inside pyarrow ("list_size needs to be a strict
+    # positive integer").
+    empty = FunctionTransformer(lambda X: np.empty((len(X), 0)))
+    union = EmbeddingUnion([("a", TextEmbedder(_hashing)), ("empty", empty)])
+    with pytest.raises(ValueError, match=r"transformers\['empty'\].*at least one"):
+        union.fit_transform(texts)
+
+
+def test_a_generator_of_texts_is_refused_by_name(texts):
+    # np.asarray wrapped it whole: "X has shape ()".
+    with pytest.raises(TypeError, match=r"X is a generator.*list\(X\)"):
+        TextEmbedder(_hashing).fit_transform(text for text in texts)
 
 
 def test_column_transformer_alternative(texts):
