@@ -482,7 +482,9 @@ class _SentenceTransformersBackend:
         try:
             with _offline():
                 self._model = SentenceTransformer(str(folder), local_files_only=True)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
+            # OSError for missing files; transformers' ValueError for a folder
+            # that is not a model ("Unrecognized model ... model_type").
             raise ValueError(
                 f"backend='sentence-transformers' could not load model={model!r} "
                 f"from {folder}: {exc}. skembed never downloads models; the folder "

@@ -225,8 +225,8 @@ def _as_frame(X):
     if isinstance(nw.from_native(X, pass_through=True), nw.LazyFrame):
         raise TypeError(
             f"X is a lazy frame ({type(X).__module__}.{type(X).__name__}); "
-            "materialise it first (e.g. X.collect() for polars) and pass the "
-            "resulting DataFrame."
+            "materialise it first (X.collect() for polars, X.compute() for "
+            "Dask) and pass the resulting DataFrame."
         )
     return None
 

@@ -639,6 +639,16 @@ def test_sentence_transformers_never_downloads(monkeypatch):
     assert after == before
 
 
+def test_sentence_transformers_folder_without_a_model(tmp_path):
+    # transformers' own ValueError ("Unrecognized model ... model_type") came
+    # through instead of skembed's message.
+    pytest.importorskip(
+        "sentence_transformers", reason="sentence-transformers is not installed"
+    )
+    with pytest.raises(ValueError, match="could not load model=.*complete model"):
+        TextEmbedder("sentence-transformers", model=str(tmp_path)).fit(["x"])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "backend, model, module",
