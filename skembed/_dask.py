@@ -185,8 +185,15 @@ def check_dask_views(estimator, X, *, reset):
     selections = None if isinstance(X, list | tuple) else view_selections(estimator)
     layout = estimator._view_layout
     if selections is not None and reset and layout.kind == "array":
+        # Only the first rows: rows spread over a Dask X would cost a pass
+        # over all of it (in-memory X is judged by rows spread over it).
         head = _first_rows(arrays[0], BLOCK_SAMPLE_ROWS)
-        check_split_follows_blocks(estimator, head.astype(dtype), layout.widths)
+        check_split_follows_blocks(
+            estimator,
+            head.astype(dtype),
+            layout.widths,
+            rows=f"the first {head.shape[0]} rows of X",
+        )
     return DaskViews(arrays, selections, dtype)
 
 

@@ -754,10 +754,10 @@ class _NormBlock:
     norm: float
     spread: float
 
-    def describe(self) -> str:
+    def describe(self, rows="the rows of X") -> str:
         """Say which columns have rows of equal norm, for an error message."""
         columns = f":{self.boundary}" if self.prefix else f"{self.boundary}:"
-        return f"the rows of X[:, {columns}] all have norm {self.norm:.4g}"
+        return f"{rows}[:, {columns}] all have norm {self.norm:.4g}"
 
 
 def _norm_sample(X: np.ndarray) -> np.ndarray:
@@ -846,11 +846,14 @@ def _common_row_norm(X: np.ndarray):
     return float(np.sqrt(mean))
 
 
-def check_split_follows_blocks(estimator, X: np.ndarray, widths) -> None:
+def check_split_follows_blocks(
+    estimator, X: np.ndarray, widths, rows="the rows of X"
+) -> None:
     """Refuse a contiguous default split that cuts through a model's embeddings.
 
-    Called at fit on a 2-D float array X (or a sample of its rows) split into
-    contiguous views of the given widths. Only ``views=None`` and ``views=K`` are
+    Called at fit on a 2-D float array X (or a sample of its rows, which
+    ``rows`` names in the errors) split into contiguous views of the given
+    widths. Only ``views=None`` and ``views=K`` are
     checked: explicit selectors say where the models are. When X shows
     boundaries between blocks of equal row norms (see :func:`_norm_blocks`) that
     are not boundaries of the split, some view would hold parts of two models.
@@ -871,8 +874,8 @@ def check_split_follows_blocks(estimator, X: np.ndarray, widths) -> None:
         if norm is not None:
             raise ValueError(
                 f"views={estimator.views!r} splits the {X.shape[1]} columns of X "
-                f"into contiguous views of widths {list(widths)}, but the rows of "
-                f"X all have norm {norm:.4g} across its columns and no block of "
+                f"into contiguous views of widths {list(widths)}, but {rows} "
+                f"all have norm {norm:.4g} across its columns and no block of "
                 "columns does, as with one model's normalised embeddings: X looks "
                 "like the embeddings of a single model, and each view would hold "
                 "a piece of it. Pass the other model's embeddings too, side by side "
@@ -892,7 +895,7 @@ def check_split_follows_blocks(estimator, X: np.ndarray, widths) -> None:
 
     raise ValueError(
         f"views={estimator.views!r} splits the {X.shape[1]} columns of X into "
-        f"contiguous views of widths {list(widths)}, but {missed[0].describe()}, "
+        f"contiguous views of widths {list(widths)}, but {missed[0].describe(rows)}, "
         "as normalised embeddings do: X looks like the embeddings of "
         f"{len(block_widths)} models side by side, of widths {block_widths}, and "
         "this split would mix models in one view. Pass the views explicitly: "

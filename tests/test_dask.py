@@ -182,8 +182,15 @@ def test_dask_default_split_refuses_to_cut_through_a_model():
     X = np.hstack([A / np.linalg.norm(A, axis=1, keepdims=True), B])
     fix = r"views=\[slice\(0, 24\), slice\(24, None\)\]"
     for estimator in (ProcrustesAligner(), EmbeddingConcatenator(views=2)):
-        with pytest.raises(ValueError, match=r"X\[:, :24\] all have norm 1.*" + fix):
+        # Judged by its first rows (rows spread over it would cost a pass),
+        # and the error says so: the numpy X is judged by rows spread over it.
+        with pytest.raises(
+            ValueError,
+            match=r"the first 256 rows of X\[:, :24\] all have norm 1.*" + fix,
+        ):
             estimator.fit(da.from_array(X, chunks=(UNEVEN_ROWS, 10)))
+        with pytest.raises(ValueError, match=r"but the rows of X\[:, :24\] all have"):
+            clone(estimator).fit(X)
     frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(40)])
     with pytest.raises(ValueError, match=fix):
         ProcrustesAligner().fit(dd.from_pandas(frame, npartitions=3))
