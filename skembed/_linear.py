@@ -10,6 +10,7 @@ statistics without another pass over the rows.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -274,6 +275,40 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
             gram_of, cross_of = stats.centered_gram, stats.centered_cross
         else:
             gram_of, cross_of = stats.uncentered_gram, stats.uncentered_cross
+
+        # With alpha = 0 the solver refuses a constant view other than the
+        # reference. Otherwise the maps are defined but zero: every row of a
+        # constant view goes to one point, and a constant reference leaves
+        # nothing to predict, so retrieval across views is at chance (an
+        # encoder that returns one vector for every text, say).
+        def is_constant(k):
+            try:
+                return not np.any(gram_of(k))
+            except ValueError:
+                # Moments out of float64's range: not constant; the solves
+                # below decide what to do with them.
+                return False
+
+        constant = [
+            self.view_names_[k]
+            for k in range(n_views)
+            if (self.alpha > 0 or k == r) and is_constant(k)
+        ]
+        if constant:
+            warnings.warn(
+                f"RidgeAligner: view(s) {constant} are constant over the "
+                "training rows (no variance about their mean), so their maps "
+                "send every row to one point"
+                + (
+                    " and every map onto the reference is zero"
+                    if self.view_names_[r] in constant
+                    else ""
+                )
+                + ": retrieval across views will be at chance. Check the "
+                "embeddings of those views.",
+                UserWarning,
+                stacklevel=5,
+            )
         try:
             reference = _pseudo_eigh(gram_of(r), self.alpha, self._fit_dtype)
         except ValueError:

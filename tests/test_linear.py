@@ -3,6 +3,8 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -404,3 +406,29 @@ def test_partial_fit_continues_with_column_selector_views():
     swapped = {"a": views["b"], "b": views["a"]}
     with pytest.raises(ValueError, match="started with views"):
         aligner.set_params(views=swapped).partial_fit(frame[20:])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("constant_view", [0, 1])
+def test_a_constant_view_is_reported(dtype, constant_view):
+    # With alpha > 0 the maps of a constant view (or onto a constant
+    # reference) are zero: every row went to one point without a word.
+    rng = np.random.default_rng(0)
+    X = [
+        rng.normal(size=(100, 5)).astype(dtype),
+        rng.normal(size=(100, 4)).astype(dtype),
+    ]
+    X[constant_view] = np.full_like(X[constant_view], 0.3)
+    with pytest.warns(UserWarning, match=rf"\['view{constant_view}'\] are constant"):
+        aligner = RidgeAligner().fit(X)
+    assert aligner.transform_view(X[1], 1).dtype == dtype
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RidgeAligner().fit([X[1 - constant_view], X[1 - constant_view][:, :3]])
+    if constant_view == 0:
+        # The reference: least squares onto it is zero too.
+        with pytest.warns(UserWarning, match="every map onto the reference is zero"):
+            RidgeAligner(alpha=0).fit(X)
+    else:
+        with pytest.raises(ValueError, match="is constant over the training rows"):
+            RidgeAligner(alpha=0).fit(X)
