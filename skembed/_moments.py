@@ -104,6 +104,24 @@ class MomentsFitMixin:
     def _statistics_request(self, widths):
         """Keyword arguments of CrossMoments for views of these widths."""
 
+    def _checking_request(self, widths):
+        """Statistics taken only to check the input, not to solve.
+
+        Boolean keyword arguments of CrossMoments. A model file saved before
+        they were taken still continues (partial_fit), without the check.
+        """
+        return {}
+
+    def _request(self, *, reset):
+        """The statistics to take of the next rows."""
+        widths = self.n_features_per_view_
+        request = self._statistics_request(widths)
+        kept = None if reset else getattr(self, "_stats", None)
+        for name, wanted in self._checking_request(widths).items():
+            if kept is None or getattr(kept, name):
+                request[name] = request.get(name, False) or wanted
+        return request
+
     @abstractmethod
     def _solve(self, stats):
         """Set the fitted maps from the accumulated statistics."""
@@ -122,10 +140,9 @@ class MomentsFitMixin:
         A Dask X is reduced block by block with a tree of merges.
         """
         views = check_rows(self, X, reset=reset)
-        widths = self.n_features_per_view_
         moments = partial(
             view_moments,
-            request=self._statistics_request(widths),
+            request=self._request(reset=reset),
             prepare=_unit_row_blocks if self._l2_rows else None,
         )
         stats = reduce_rows(views, moments, merge_moments)
@@ -204,8 +221,7 @@ class MomentsFitMixin:
                 "parameter, or call fit to start again."
             )
         expected = CrossMoments(
-            len(self.n_features_per_view_),
-            **self._statistics_request(self.n_features_per_view_),
+            len(self.n_features_per_view_), **self._request(reset=False)
         )
         if expected._layout() != self._stats._layout():
             now = self.get_params(deep=False)

@@ -329,8 +329,14 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
             "sum_of_squares": self.scale or (solved and bool(wider)),
         }
 
+    def _checking_request(self, widths):
+        # For _constant_views: a few flops a row, against d^2 for the cross
+        # moments.
+        return {"sum_of_squares": True}
+
     def _solve(self, stats):
         r = resolve_view(self, self.reference, parameter="reference")
+        _warn_constant_views(self, _constant_views(self, stats), r)
         widths = self.n_features_per_view_
         n_views = len(widths)
         if self.center:
@@ -389,6 +395,59 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         self.means_ = means
         self._projections = [s * W for s, W in zip(scales, rotations, strict=True)]
         self._offset = means[r].copy()
+
+
+def _constant_views(aligner, stats):
+    """The views constant over the rows fitted, within the rounding of their moments.
+
+    A constant view keeps rounding noise of its centring (0.1 * ones: a Gram
+    of 1e-34, not 0). The statistics are taken about a pilot mean, so that
+    noise is a few roundings of each entry, in the input's precision: the
+    spread it leaves is at most (a few eps)^2 times the view's magnitude.
+    Below that a view is what it is, constant. (A bound of eps, not eps^2,
+    times the magnitude called a float64 view at 1e6 with a spread of 0.06
+    constant.) Views of which neither the sum of squares nor the Gram
+    matrix was kept (a model file from before) are not tested.
+    """
+    noise = (8 * aligner._fit_precision) ** 2
+    constant = []
+    for k in range(len(aligner.n_features_per_view_)):
+        if stats.sum_of_squares:
+            spread = stats.centered_sum_of_squares(k)
+        elif k in stats.gram_views:
+            spread = float(np.trace(stats.centered_gram(k)))
+        else:
+            continue
+        mean = stats.mean(k)
+        if spread <= noise * (spread + stats.n_samples_ * float(mean @ mean)):
+            constant.append(k)
+    return constant
+
+
+def _warn_constant_views(aligner, constant, reference=None):
+    """Warn that the views numbered ``constant`` map every row to one point.
+
+    An encoder that returns one vector for every text gives such a view; its
+    map (a rotation onto a constant reference too) is then arbitrary, and
+    retrieval across views is at chance.
+    """
+    constant = [aligner.view_names_[k] for k in constant]
+    if not constant:
+        return
+    name = type(aligner).__name__
+    onto = (
+        " and every rotation onto the reference is arbitrary"
+        if reference is not None and aligner.view_names_[reference] in constant
+        else ""
+    )
+    warnings.warn(
+        f"{name}: view(s) {constant} are constant over the training rows (no "
+        f"variance about their mean), so every row of them maps to one point{onto}:"
+        " retrieval across views will be at chance. Check the embeddings of "
+        "those views.",
+        UserWarning,
+        stacklevel=6,
+    )
 
 
 class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
@@ -548,6 +607,7 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
         n_views = len(self.n_features_per_view_)
         widths = self.n_features_per_view_
         m = max(widths)
+        constant = _constant_views(self, stats)
         if self.center:
             means = [stats.mean(k) for k in range(n_views)]
             C = [[None] * n_views for _ in range(n_views)]
@@ -556,24 +616,13 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
                 for j in range(i + 1, n_views):
                     C[i][j] = stats.centered_cross(i, j)
                     C[j][i] = C[i][j].T
-            # A view constant over the rows keeps rounding noise of its
-            # centring (0.1 * ones: a Gram of 1e-34, not 0); its optimal
-            # scale divided by that noise (scales_ of 4e154, residual NaN).
-            # The statistics are taken about a pilot mean, so that noise is
-            # a few roundings of each entry, in the input's precision: the
-            # spread it leaves is at most (a few eps)^2 times the view's
-            # magnitude. Below that a view is what it is, constant, and its
-            # blocks are exactly 0. (A bound of eps, not eps^2, times the
-            # magnitude called a float64 view at 1e6 with a spread of 0.06
-            # constant and fitted the others to chance.)
-            noise = (8 * self._fit_precision) ** 2
-            for k in range(n_views):
-                spread = np.trace(C[k][k])
-                magnitude = spread + stats.n_samples_ * float(means[k] @ means[k])
-                if spread <= noise * magnitude:
-                    for j in range(n_views):
-                        C[k][j] = np.zeros_like(C[k][j])
-                        C[j][k] = np.zeros_like(C[j][k])
+            # A constant view's blocks keep rounding noise of its centring
+            # (see _constant_views); its optimal scale divided by that noise
+            # (scales_ of 4e154, residual NaN).
+            for k in constant:
+                for j in range(n_views):
+                    C[k][j] = np.zeros_like(C[k][j])
+                    C[j][k] = np.zeros_like(C[j][k])
         else:
             means = [np.zeros(w) for w in widths]
             C = [[None] * n_views for _ in range(n_views)]
@@ -588,6 +637,7 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
             raise ValueError(
                 "All views are constant after centring; there is nothing to align."
             )
+        _warn_constant_views(self, constant)
 
         base = int(np.argmax(widths))
         W = []

@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import tracemalloc
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -522,6 +523,25 @@ def test_partial_fit_continues_a_format_1_model():
         [np.vstack([A, A]), np.vstack([B, B])]
     )
     assert_allclose(aligner.rotations_[1], refit.rotations_[1], atol=1e-10)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_model_files_without_sums_of_squares_continue(version):
+    """Check files kept before ProcrustesAligner took sums of squares.
+
+    It takes them (for equal widths) only to warn of a constant view; a file
+    without them continues partial_fit with the statistics it kept, unchecked.
+    """
+    aligner = load_aligner(MODEL_FILES / version / "ProcrustesAligner.npz")
+    with np.load(MODEL_FILES / version / "ProcrustesAligner.expected.npz") as expected:
+        A, B = expected["A"], expected["B"]
+    assert not aligner._stats.sum_of_squares
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aligner.partial_fit([A, np.full_like(B, 0.1)])
+    assert not aligner._stats.sum_of_squares
+    with pytest.warns(UserWarning, match=r"\['view1'\] are constant"):
+        ProcrustesAligner().fit([A, np.full_like(B, 0.1)])
 
 
 def test_failed_write_keeps_the_old_model(tmp_path, monkeypatch):

@@ -365,11 +365,16 @@ def test_narrower_source_closed_form_is_the_minimiser(scale):
 
 
 def test_equal_widths_take_the_closed_form():
-    """Check that equal widths accumulate no Gram matrix and run no iteration."""
+    """Check that equal widths accumulate no Gram matrix and run no iteration.
+
+    The sums of squares (a few flops a row) are taken, for the check of
+    constant views only.
+    """
     A, B, Q = _rotated_pair(11, noise=0.1)
     aligner = ProcrustesAligner().fit([A, B])
     assert aligner._stats.gram_views == []
-    assert not aligner._stats.sum_of_squares
+    assert aligner._checking_request([6, 6]) == {"sum_of_squares": True}
+    assert aligner._statistics_request([6, 6])["sum_of_squares"] is False
     assert_array_equal(aligner.n_iter_, [0, 0])
     wider = ProcrustesAligner(reference=1).fit([A, B[:, :4]])
     assert wider._stats.gram_views == [0]
@@ -806,13 +811,16 @@ def test_constant_reference_of_a_wider_source_fits_without_warnings():
     """Check the solver's subnormal floor: 1 / floor overflowed, with a warning.
 
     A constant reference leaves nothing to correlate with; the map is any
-    orthonormal one, and no RuntimeWarning may reach the user.
+    orthonormal one, and no RuntimeWarning may reach the user (only the
+    warning that the reference is constant).
     """
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(50, 6)), np.ones((50, 3))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        aligner = ProcrustesAligner(reference=1).fit([X, Y])
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(UserWarning, match=r"\['view1'\] are constant") as record:
+            aligner = ProcrustesAligner(reference=1).fit([X, Y])
+    assert len(record) == 1
     rotation = aligner.rotations_[0]
     assert_allclose(rotation.T @ rotation, np.eye(3), atol=1e-10)
 
@@ -827,12 +835,82 @@ def test_gpa_scales_a_constant_view_to_zero(value, normalize):
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(20, 4)), np.full((20, 3), value)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", RuntimeWarning)
         gpa = GeneralizedProcrustesAligner(scale=True, normalize=normalize)
-        gpa.fit([X, Y])
+        with pytest.warns(UserWarning, match=r"\['view1'\] are constant") as record:
+            gpa.fit([X, Y])
+    assert len(record) == 1
     assert gpa.scales_[1] == 0
     assert gpa.residual_ == pytest.approx(0.5)
     assert_array_equal(gpa.transform_view(Y, 1), 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("value", [0.1, 1e6 + 0.1])
+@pytest.mark.parametrize("constant_view", [0, 1])
+@pytest.mark.parametrize(
+    "aligner",
+    [
+        ProcrustesAligner(),
+        ProcrustesAligner(center=False, scale=True),
+        ProcrustesAligner(reference=1),
+        GeneralizedProcrustesAligner(),
+    ],
+    ids=["procrustes", "uncentred", "wider-source", "gpa"],
+)
+def test_a_constant_view_is_reported(aligner, constant_view, value, dtype):
+    """Check the warning for a view constant over the rows fitted.
+
+    Every row of it maps to one point, and a rotation onto a constant
+    reference is arbitrary, so retrieval across the views is at chance; the
+    fit said nothing. 0.1 * ones centres with rounding noise in float64
+    (its cross moments are 1e-33, not 0).
+    """
+    rng = np.random.default_rng(0)
+    X = [
+        rng.normal(size=(100, 5)).astype(dtype),
+        rng.normal(size=(100, 4)).astype(dtype),
+    ]
+    X[constant_view] = np.full_like(X[constant_view], value)
+    reference_is_constant = constant_view == aligner.get_params().get("reference")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(UserWarning) as record:
+            fitted = clone(aligner).fit(X)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1, messages
+    said = f"['view{constant_view}'] are constant over the training rows"
+    assert said in messages[0]
+    assert ("every rotation onto the reference is arbitrary" in messages[0]) is (
+        reference_is_constant and not isinstance(fitted, GeneralizedProcrustesAligner)
+    )
+    assert record[0].filename == __file__
+    assert fitted.transform(X).dtype == dtype
+    # A small spread far from the origin is no constant view.
+    X[constant_view] = (value + 1e-3 * rng.normal(size=X[constant_view].shape)).astype(
+        np.float64
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clone(aligner).fit(X)
+
+
+def test_a_constant_view_is_reported_by_partial_fit():
+    """Check that the warning follows the rows so far, not the last chunk."""
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(50, 4)), np.full((50, 4), 0.1)
+    aligner = ProcrustesAligner()
+    with pytest.warns(UserWarning, match=r"\['view1'\] are constant"):
+        aligner.partial_fit([A, B])
+    with pytest.warns(UserWarning, match=r"\['view1'\] are constant"):
+        aligner.partial_fit([A, B])
+    # Constant over the first chunk only: the rows so far are not.
+    aligner = ProcrustesAligner()
+    with pytest.warns(UserWarning, match="constant"):
+        aligner.partial_fit([A, B])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aligner.partial_fit([A, rng.normal(size=(50, 4))])
 
 
 def _descended(W, G, C, scale, steps=3000):
