@@ -17,13 +17,16 @@ affine.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from functools import partial
+
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
+from skembed._dask import map_dask_view
 from skembed._parallel import map_row_groups, row_groups
 from skembed._stats import divide_by_row_norms, far_from_mean
-from skembed._views import check_view_block, resolve_view
+from skembed._views import check_view_block, is_dask_collection, resolve_view
 
 __all__ = ["AffineMapMixin"]
 
@@ -241,11 +244,20 @@ class AffineMapMixin:
         -------
         X_target : ndarray of shape (n_samples, n_features_of_target)
             The rows expressed in the target view's space (a copy of
-            ``X_view`` when ``target`` is ``source``).
+            ``X_view`` when ``target`` is ``source``). A lazy Dask array for
+            a Dask array or DataFrame ``X_view``.
         """
         check_is_fitted(self, "means_")
         k = resolve_view(self, source, parameter="source")
         t = resolve_view(self, target, parameter="target")
+        if is_dask_collection(X_view):
+            return map_dask_view(
+                self,
+                X_view,
+                k,
+                partial(self.translate, source=k, target=t),
+                self.n_features_per_view_[t],
+            )
         block = check_view_block(self, X_view, k)
         if t == k:
             # A view's rows are already in its own space. Through the shared

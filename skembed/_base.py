@@ -33,6 +33,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
+from skembed._dask import map_dask_view
 from skembed._neighbors import alignment_score
 from skembed._parallel import map_row_groups, row_groups
 from skembed._params import NumbersAreNotFlagsMixin
@@ -46,6 +47,7 @@ from skembed._stats import (
 from skembed._views import (
     check_view_block,
     check_views,
+    is_dask_collection,
     keep_list_index,
     non_finite_error,
     resolve_view,
@@ -294,9 +296,18 @@ class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
             centred (the training rows' image has mean zero), so that cosine
             search between views works as it is; with
             ``output_frame="reference"``, in the reference view's raw frame.
+            A lazy Dask array for a Dask array or DataFrame ``X_view``.
         """
         check_is_fitted(self, "means_")
         k = resolve_view(self, view)
+        if is_dask_collection(X_view):
+            return map_dask_view(
+                self,
+                X_view,
+                k,
+                partial(self.transform_view, view=k),
+                self.n_components_,
+            )
         block = check_view_block(self, X_view, k)
         return self._map(block, k)
 

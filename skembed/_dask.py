@@ -23,14 +23,16 @@ from functools import partial
 import numpy as np
 from sklearn import config_context
 
+from skembed._parallel import single_threaded_blas
 from skembed._views import (
     BLOCK_SAMPLE_ROWS,
     check_split_follows_blocks,
+    check_view_block,
     check_views,
     view_selections,
 )
 
-__all__ = ["check_dask_views", "map_views", "reduce_views"]
+__all__ = ["check_dask_views", "map_dask_view", "map_views", "reduce_views"]
 
 
 @dataclass(eq=False)
@@ -336,3 +338,36 @@ def map_views(views, function, width):
 
 def _apply_shared(selections, dtype, function, *arrays):
     return function(_split(selections, dtype, arrays))
+
+
+def map_dask_view(estimator, X_view, view, function, width):
+    """``function(block)`` of every row block of one view's Dask rows, lazily.
+
+    For the one-view methods (``transform_view``, ``translate``): the layout
+    is checked now, on a one-row stand-in of ``X_view``, as
+    :func:`check_dask_views` checks X; ``function`` (the method itself, for
+    numpy blocks) then checks each block's values when it runs. Each task
+    runs single-threaded, as ``transform``'s do.
+
+    Returns
+    -------
+    Z : dask array of shape (n_samples, width)
+        Lazy; its row chunks are those of ``X_view``.
+    """
+    array = _as_dask_array(X_view, "X_view")
+    with config_context(assume_finite=True):
+        dtype = check_view_block(estimator, _proxy(X_view, array), view).dtype
+    if array.numblocks[1] != 1:
+        array = array.rechunk({1: -1})
+    views = DaskViews([array], None, dtype)
+    return map_views(views, partial(_one_view, function, width), width)
+
+
+def _one_view(function, width, blocks):
+    (block,) = blocks
+    if block.shape[0] == 0:
+        # An empty row block (a filtered collection has them) is no input
+        # error, as it would be on its own.
+        return np.empty((0, width), dtype=block.dtype)
+    with single_threaded_blas():
+        return function(block)

@@ -18,6 +18,7 @@ the fitting pairs near it, averaged by a kernel on their cosines.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,12 +36,14 @@ from skembed._contrastive import (
     unit_rows_backward,
     unit_rows_with_norms,
 )
+from skembed._dask import map_dask_view
 from skembed._linear import RidgeAligner
 from skembed._stats import centred_rows, chunk_rows
 from skembed._views import (
     check_training_views,
     check_view_block,
     check_y_is_not_a_view,
+    is_dask_collection,
     resolve_view,
 )
 
@@ -152,15 +155,13 @@ class _ReferenceMapAligner(BaseAligner):
         Returns
         -------
         X_target : ndarray of shape (n_samples, n_features_of_target)
-            The rows in the target view's raw frame, its mean included.
+            The rows in the target view's raw frame, its mean included. A
+            lazy Dask array for a Dask array or DataFrame ``X_view``.
         """
         check_is_fitted(self, "means_")
         k = resolve_view(self, source, parameter="source")
         t = resolve_view(self, target, parameter="target")
-        block = check_view_block(self, X_view, k)
-        if t == k:
-            return np.array(block, copy=True)
-        if t != self.reference_:
+        if t not in (k, self.reference_):
             name = type(self).__name__
             raise ValueError(
                 f"{name} translates only into its reference view "
@@ -169,6 +170,17 @@ class _ReferenceMapAligner(BaseAligner):
                 f"inverse. Fit another {name} with reference={target!r} to "
                 "translate into that view."
             )
+        if is_dask_collection(X_view):
+            return map_dask_view(
+                self,
+                X_view,
+                k,
+                partial(self.translate, source=k, target=t),
+                self.n_features_per_view_[t],
+            )
+        block = check_view_block(self, X_view, k)
+        if t == k:
+            return np.array(block, copy=True)
         return self._map(block, k, offset=True)
 
 

@@ -456,3 +456,86 @@ def test_dask_fit_checks_y_without_computing_it():
     B = da.from_array(X[:, 4:], chunks=(UNEVEN_ROWS, -1))
     with pytest.raises(ValueError, match=r"like a second embedding.*fit\(\[A, B\]\)"):
         ProcrustesAligner().fit(A, B)
+
+
+ONE_VIEW = [
+    *CLOSED_FORM,
+    skembed.RelativeProjector(n_anchors=5, random_state=0),
+    skembed.ContrastiveAligner(n_components=3, max_iter=2, random_state=0),
+    skembed.ResidualMLPAligner(hidden=3, max_iter=2, random_state=0),
+    skembed.KernelResidualAligner(),
+]
+
+
+@pytest.mark.parametrize("estimator", ONE_VIEW, ids=lambda e: repr(e))
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_one_view_methods_are_lazy_and_equal_numpy(estimator):
+    """Check transform_view and translate of a Dask view: lazy, as numpy's.
+
+    They computed the whole view into memory first (transform was lazy):
+    a Dask array of 100M rows was read into one numpy array.
+    """
+    X = _paired(n=300, d=4, dtype=np.float32)
+    A, B = X[:, :4], X[:, 4:]
+    chunks = (100, 0, 7, 193)
+    fitted = clone(estimator).fit([A, B])
+    for name, view in ((0, A), ("view1", B)):
+        lazy = fitted.transform_view(da.from_array(view, chunks=(chunks, 2)), name)
+        assert isinstance(lazy, da.Array)
+        assert lazy.chunks[0] == chunks
+        assert lazy.dtype == np.float32
+        want = fitted.transform_view(view, name)
+        assert lazy.shape == want.shape
+        assert_allclose(lazy.compute(), want, rtol=1e-5, atol=1e-5)
+    if not hasattr(fitted, "translate"):
+        return
+    for source, target in ((0, 1), (1, 0), (1, 1)):
+        if hasattr(fitted, "reference_") and target not in (source, fitted.reference_):
+            continue
+        view = (A, B)[source]
+        lazy = fitted.translate(
+            da.from_array(view, chunks=(chunks, -1)), source, target
+        )
+        assert isinstance(lazy, da.Array)
+        want = fitted.translate(view, source, target)
+        assert lazy.dtype == want.dtype
+        assert_allclose(lazy.compute(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_one_view_methods_check_dask_input():
+    """Check a Dask view's layout now, its values when computed, its state kept."""
+    X = _paired(n=300, d=4)
+    A, B = X[:, :4], X[:, 4:]
+    frame = pd.DataFrame(B, columns=[f"b{i}" for i in range(4)])
+    fitted = ProcrustesAligner().fit(
+        pd.concat([pd.DataFrame(A, columns=[f"a{i}" for i in range(4)]), frame], axis=1)
+    )
+    ddf = dd.from_pandas(frame, npartitions=3)
+    assert_allclose(
+        fitted.transform_view(ddf, 1).compute(), fitted.transform_view(frame, 1)
+    )
+    with pytest.raises(ValueError, match="X has 3 features, but view 'view1'"):
+        fitted.transform_view(da.from_array(B[:, :3]), 1)
+    with pytest.raises(
+        ValueError, match="view 'view0' of ProcrustesAligner was fitted on the columns"
+    ):
+        fitted.translate(ddf, 0, 1)
+    with pytest.raises(ValueError, match="source=2 is not a view"):
+        fitted.translate(da.from_array(A), 2, 1)
+    # Integers come out as float64, as from numpy.
+    ints = da.from_array(np.arange(40).reshape(10, 4), chunks=5)
+    assert fitted.transform_view(ints, 0).dtype == np.float64
+    assert_allclose(
+        fitted.transform_view(ints, 0).compute(),
+        fitted.transform_view(np.arange(40).reshape(10, 4), 0),
+    )
+    bad = A.copy()
+    bad[250, 1] = np.nan
+    lazy = fitted.transform_view(da.from_array(bad, chunks=100), 0)
+    with pytest.raises(ValueError, match="NaN"):
+        lazy.compute()
+    # The lazy result is the aligner's as it was when called.
+    lazy = fitted.translate(da.from_array(A, chunks=100), 0, 1)
+    want = fitted.translate(A, 0, 1)
+    fitted.fit(np.hstack([B, A]))
+    assert_allclose(lazy.compute(), want, rtol=1e-12, atol=1e-12)
