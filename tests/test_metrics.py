@@ -734,3 +734,91 @@ def test_a_hit_count_at_the_chance_threshold_passes_it():
     assert not retrieval_above_chance((47 / n + 52 / n) / 2, n)
     assert retrieval_above_chance(50 / n, n)
     assert not retrieval_above_chance(49 / n, n)
+
+
+def test_half_hits_are_judged_by_the_threshold_that_is_printed():
+    """Check the mean of two directions (half hits) against needed_retrieval.
+
+    5.5 hits of 10 rounded to even became 6 and passed the significance
+    test: 0.55 was called alignable under 'pairing recovered if >= 0.6000'.
+    """
+    from skembed.metrics._verdict import retrieval_above_chance
+
+    for n in range(4, 120):
+        needed = needed_retrieval(n)
+        for m in range(2 * n + 1):
+            # The mean of two directions' accuracies, as it is computed.
+            accuracy = 0.5 * ((m // 2) / n + (m - m // 2) / n)
+            accepted = retrieval_above_chance(accuracy, n)
+            assert accepted == (needed is not None and m / (2 * n) >= needed), (n, m)
+    assert not retrieval_above_chance(0.55, 10)
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(60, 4))
+    B = A @ ortho_group.rvs(4, random_state=4) + rng.uniform(0.5, 1.5) * rng.normal(
+        size=A.shape
+    )
+    result = compare_spaces(A, B, test_size=10, random_state=0)
+    aligned = max(result.procrustes_retrieval, result.cca_retrieval)
+    assert aligned == 0.55
+    assert result.verdict == "not linearly alignable"
+
+
+def test_repeated_pairs_are_counted_once():
+    """Check identical inputs whose items repeat: one space, not 'not alignable'.
+
+    A repeated item tied with its own copy, and ties go to the lower row:
+    A against itself, 200 items on 2,000 rows, retrieved 0.1 and was called
+    not linearly alignable; check_same_space said 'not one space'.
+    """
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(200, 16))[rng.integers(0, 200, size=2000)]
+    distinct = len(np.unique(A, axis=0))
+    result = compare_spaces(A, A.copy(), random_state=0)
+    assert result.verdict == "same space"
+    assert result.n_samples == distinct
+    assert result.n_repeated == 2000 - distinct
+    assert result.to_dict()["n_repeated"] == 2000 - distinct
+    assert f"({2000 - distinct} repeats left out)" in str(result)
+    assert "counted once" in result.explanation
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_same_space(A, A.copy())
+    # Only the pair repeats count: equal rows of A with different partners
+    # are kept.
+    B = rng.normal(size=(2000, 16))
+    assert compare_spaces(A, B, random_state=0).n_repeated == 0
+    few = A[:40][np.arange(400) % 4]
+    with pytest.raises(ValueError, match="396 rows repeating an earlier pair"):
+        compare_spaces(few, few, random_state=0)
+    with pytest.raises(ValueError, match="got 4 .396 rows repeating"):
+        check_same_space(few, few)
+    # Without repeats nothing changes, and the inputs are left alone.
+    C = rng.normal(size=(300, 16))
+    before = C.copy()
+    assert compare_spaces(C, C + 0.01, random_state=0).n_repeated == 0
+    assert_array_equal(C, before)
+
+
+def test_paired_cosine_stays_within_one():
+    """Check identical rows: their cosines were 1 + 2 ulp (arccos gave NaN)."""
+    A = np.random.default_rng(0).normal(size=(1000, 384))
+    cosines = paired_cosine(A, A)
+    assert cosines.max() == 1.0
+    assert not np.isnan(np.arccos(cosines)).any()
+    assert paired_cosine(A, -A).min() == -1.0
+
+
+def test_compare_spaces_of_almost_constant_rows_reports_no_debiased_cka():
+    """Check rows all equal but one: the debiased CKA's error named debiased=False.
+
+    compare_spaces has no such parameter; the debiased value, reported and
+    never used by the verdict, is left out instead.
+    """
+    A = np.random.default_rng(0).normal(size=(40, 5))
+    A[:] = A[0]
+    A[-1] += 1
+    B = np.random.default_rng(1).normal(size=(40, 5))
+    result = compare_spaces(A, B, random_state=0)
+    assert "debiased" not in result.explanation
+    with pytest.raises(ValueError, match="almost all rows equal"):
+        linear_cka(A, B, debiased=True)

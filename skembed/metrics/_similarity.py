@@ -215,7 +215,8 @@ def linear_cka(A, B, *, debiased=False):
         if not (hsic_aa > 0 and hsic_bb > 0):
             raise ValueError(
                 "The debiased self-similarity of A or B is not positive, which "
-                f"happens with very few rows (n = {n}); use debiased=False."
+                f"happens with very few rows (n = {n}) or with almost all rows "
+                "equal; use debiased=False."
             )
     # Rounding can leave an identical pair a few ulps above 1.
     return float(min(1.0, hsic_ab / math.sqrt(hsic_aa * hsic_bb)))
@@ -496,4 +497,5 @@ def paired_cosine(A, B):
         a = unit_rows(A[start : start + rows].astype(np.float64))
         b = unit_rows(B[start : start + rows].astype(np.float64))
         out[start : start + rows] = np.einsum("ij,ij->i", a, b)
-    return out
+    # Rounding leaves identical rows a few ulps above 1 (then arccos is NaN).
+    return np.clip(out, -1.0, 1.0, out=out)

@@ -21,7 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._cca import CCAAligner
-from skembed._neighbors import retrieval_accuracy
+from skembed._neighbors import first_copies, retrieval_accuracy
 from skembed._params import validate_params
 from skembed._procrustes import ProcrustesAligner
 from skembed.exceptions import OutOfSpaceWarning
@@ -60,8 +60,6 @@ def _above_chance(accuracy, n):
     """
     accuracy = float(accuracy)
     chance = 1.0 / n
-    hits = int(round(accuracy * n))
-    significant = hits > 0 and binom.sf(hits - 1, n, chance) < _CHANCE_ALPHA
     # The accuracy is usually a hit count over n, or the mean of two (over
     # 2n): read back as that exact fraction (two such fractions differ by at
     # least 1/(4 n^2), far more than its rounding), the test a >= sqrt(1/n)
@@ -71,6 +69,11 @@ def _above_chance(accuracy, n):
     exact = Fraction(accuracy).limit_denominator(2 * n)
     if not math.isclose(float(exact), accuracy, rel_tol=1e-14):
         exact = Fraction(accuracy)
+    # The hits tested are the whole ones: the mean of two directions may
+    # hold half a hit (5.5 of 10), which rounded to even counted as 6 and
+    # passed below the threshold that needed_retrieval reports.
+    hits = math.floor(exact * n)
+    significant = hits > 0 and binom.sf(hits - 1, n, chance) < _CHANCE_ALPHA
     return bool(n * exact * exact >= 1 and significant)
 
 
@@ -107,7 +110,8 @@ def needed_retrieval(n_candidates):
     """The smallest top-1 accuracy that :func:`retrieval_above_chance` accepts.
 
     Both of its rules (at least ``sqrt(1 / n)``, and significant at 1e-3) are
-    monotone in the accuracy: a bisection over the hit counts.
+    monotone in the accuracy: a bisection over the half hit counts, since
+    the mean of two directions' accuracies may hold half a hit.
 
     Parameters
     ----------
@@ -129,14 +133,14 @@ def needed_retrieval(n_candidates):
     n = int(n_candidates)
     if not _above_chance(1.0, n):
         return None
-    low, high = 0, n
+    low, high = 0, 2 * n
     while low < high:
         middle = (low + high) // 2
-        if _above_chance(middle / n, n):
+        if _above_chance(middle / (2 * n), n):
             high = middle
         else:
             low = middle + 1
-    return low / n
+    return low / (2 * n)
 
 
 def _fewest_rows():
@@ -160,6 +164,42 @@ def _check_cosine_widths(A, B, caller):
             "with one, every cosine is +1 or -1 and no row can be told from "
             f"another. A has {A.shape[1]} and B has {B.shape[1]} columns."
         )
+
+
+def _distinct_pairs(A, B):
+    """A and B without the rows that repeat an earlier pair, and how many.
+
+    A repeated item (a query logged twice, a label embedded once per row)
+    ties with its own copy in retrieval, and ties go to the lower row: its
+    later copies would count as misses even between identical inputs (an
+    identical A and B of 20 items on 2,000 rows retrieved 0.04 and were
+    called not alignable). Its copies would also fall on both sides of a
+    train/test split. Each distinct pair is counted once.
+    """
+    first = first_copies(np.hstack([A, B]))
+    keep = first == np.arange(A.shape[0])
+    if keep.all():
+        return A, B, 0
+    return A[keep], B[keep], int(A.shape[0] - keep.sum())
+
+
+def _repeats_text(n_repeated):
+    return (
+        f" ({n_repeated} rows repeating an earlier pair, both vectors identical, "
+        "were counted once)"
+        if n_repeated
+        else ""
+    )
+
+
+def _repeats_note(n_repeated):
+    if not n_repeated:
+        return ""
+    return (
+        f" {n_repeated} rows repeated an earlier pair (both vectors identical) "
+        "and were counted once: a repeated item ties with its own copy in "
+        "retrieval."
+    )
 
 
 def _two_way_retrieval(A, B):
@@ -191,6 +231,9 @@ def check_same_space(A, B, *, action="warn", n_samples=1000, random_state=0):
     3. raw top-1 retrieval (mean of A -> B and B -> A) is above chance by
        the rule of :func:`compare_spaces`: at least ``sqrt(1 / m)`` among the
        ``m`` subsampled rows and significant at level 1e-3.
+
+    Rows that repeat an earlier pair (both vectors identical) are counted
+    once: a repeated item would tie with its own copy in retrieval.
 
     Embeddings of two different models fail 2 and 3 (their raw retrieval is
     at chance level). Whether an aligner would still improve embeddings that
@@ -247,6 +290,9 @@ def check_same_space(A, B, *, action="warn", n_samples=1000, random_state=0):
     A, B = check_paired(A, B)
     _check_cosine_widths(A, B, "check_same_space")
     rng = check_random_state(random_state)
+    n_repeated = 0
+    if A.shape[1] == B.shape[1]:
+        A, B, n_repeated = _distinct_pairs(A, B)
     n, p, q = A.shape[0], A.shape[1], B.shape[1]
     fewest = _fewest_rows()
     if p == q and min(n, n_samples) < fewest:
@@ -256,7 +302,7 @@ def check_same_space(A, B, *, action="warn", n_samples=1000, random_state=0):
             raise ValueError(
                 f"check_same_space needs at least {fewest} paired rows to tell one "
                 f"space from two (among fewer, even perfect retrieval is not "
-                f"significant), got {n}."
+                f"significant), got {n}{_repeats_text(n_repeated)}."
             )
         raise ValueError(
             f"n_samples={n_samples} is too few to tell one space from two (among "
@@ -289,7 +335,7 @@ def check_same_space(A, B, *, action="warn", n_samples=1000, random_state=0):
             f"paired rows have mean cosine {paired.mean():.3f} against "
             f"{unpaired.mean():.3f} for random pairs, and raw top-1 retrieval "
             f"is {retrieval:.4f} among {m} rows (chance {1 / m:.4f}, needed "
-            f">= {_needed_text(m)})"
+            f">= {_needed_text(m)}){_repeats_text(n_repeated)}"
         )
     if not same:
         message = f"A and B do not look like embeddings of one space: {reasons}. "
@@ -335,7 +381,8 @@ class SpaceComparison:
     explanation : str
         One paragraph: why this verdict, and what to do.
     n_samples, n_train, n_test : int
-        Paired rows in all, used to fit the aligners, and held out.
+        Distinct paired rows (see ``n_repeated``), those used to fit the
+        aligners, and those held out.
     n_features : tuple of int
         Widths of A and B.
     chance : float
@@ -343,7 +390,7 @@ class SpaceComparison:
     signal_threshold : float
         The smallest held-out retrieval accuracy that counts as a recovered
         pairing: at least ``sqrt(chance)`` and significant against chance at
-        level 1e-3 (which binds below about 50 held-out rows).
+        level 1e-3 (which binds only for 30 held-out rows or fewer).
     paired_cosine, random_pair_cosine : float or None
         Mean raw cosine of paired rows and of random pairs (None when the
         widths differ).
@@ -357,6 +404,11 @@ class SpaceComparison:
         narrower width allows.
     linear_cka : float
         Linear CKA of A and B on all rows.
+    n_repeated : int
+        Rows that repeated an earlier pair (both vectors identical), left
+        out of every number: a repeated item would tie with its own copy in
+        retrieval and fall on both sides of the split. ``n_samples`` counts
+        the distinct pairs.
     """
 
     verdict: str
@@ -373,6 +425,7 @@ class SpaceComparison:
     procrustes_retrieval: float
     cca_retrieval: float
     linear_cka: float
+    n_repeated: int = 0
 
     def to_dict(self):
         """The fields as a dict of plain Python values (JSON-serialisable).
@@ -418,7 +471,8 @@ class SpaceComparison:
         rule = "-" * 72
         lines = [
             f"A: {self.n_features[0]} features, B: {self.n_features[1]} features, "
-            f"{self.n_samples} paired rows",
+            f"{self.n_samples} paired rows"
+            + (f" ({self.n_repeated} repeats left out)" if self.n_repeated else ""),
             f"aligners fit on {self.n_train} rows; retrieval on {self.n_test} "
             "held-out rows, mean of A->B and B->A",
             rule,
@@ -620,17 +674,26 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
     """
     A, B = check_paired(A, B)
     _check_cosine_widths(A, B, "compare_spaces")
+    A, B, n_repeated = _distinct_pairs(A, B)
     n = A.shape[0]
     widths = (A.shape[1], B.shape[1])
     rng = check_random_state(random_state)
-    train, test = train_test_split(
-        np.arange(n), test_size=test_size, random_state=rng.randint(2**31 - 1)
-    )
+    try:
+        train, test = train_test_split(
+            np.arange(n), test_size=test_size, random_state=rng.randint(2**31 - 1)
+        )
+    except ValueError as exc:
+        # An int test_size of at least the rows left, or a split leaving no
+        # training row: sklearn's message, with the rows counted here.
+        raise ValueError(
+            f"compare_spaces cannot split {n} paired rows"
+            f"{_repeats_text(n_repeated)} with test_size={test_size!r}: {exc}"
+        ) from exc
     if test.size < 10 or train.size < 2:
         raise ValueError(
             f"compare_spaces needs at least 10 held-out and 2 training rows; "
-            f"test_size={test_size!r} on {n} rows gives {test.size} and "
-            f"{train.size}. Pass more rows or change test_size."
+            f"test_size={test_size!r} on {n} rows{_repeats_text(n_repeated)} gives "
+            f"{test.size} and {train.size}. Pass more rows or change test_size."
         )
     train.sort()
     test.sort()
@@ -667,7 +730,12 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
     else:
         aligned, method = procrustes, "Procrustes"
     cka = linear_cka(A, B)
-    debiased_cka = linear_cka(A, B, debiased=True) if A.shape[0] >= 4 else None
+    try:
+        debiased_cka = linear_cka(A, B, debiased=True) if n >= 4 else None
+    except ValueError:
+        # Not positive: too few distinct rows for the unbiased estimate.
+        # It is reported, never used by the verdict.
+        debiased_cka = None
     verdict = _decide(raw, aligned, n_test)
     explanation = _explain(
         verdict,
@@ -683,7 +751,7 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
         unpaired=unpaired,
         cka=cka,
         debiased_cka=debiased_cka,
-    )
+    ) + _repeats_note(n_repeated)
     return SpaceComparison(
         verdict=verdict,
         explanation=explanation,
@@ -699,4 +767,5 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
         procrustes_retrieval=procrustes,
         cca_retrieval=cca,
         linear_cka=cka,
+        n_repeated=n_repeated,
     )
