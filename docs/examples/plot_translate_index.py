@@ -118,8 +118,9 @@ plt.show()
 # On this data each step adds accuracy (the scores printed above), and the
 # gaps widen with more distractors in the index.
 #
-# - Always search about a mean: translate the queries, then subtract
-#   ``aligner.means_[target]`` from the queries and (once) from the index
+# - Always search about a mean: translate the queries, then subtract the
+#   index model's mean (``aligner.means_[0]`` here: ``means_`` lists the
+#   views in order, minilm first) from the queries and (once) from the index
 #   vectors, or let ``EmbeddingIndex(center=True)`` do both. It costs nothing
 #   at query time and removes most errors.
 # - When real queries differ from the documents the aligner was fitted on
