@@ -34,6 +34,8 @@ _SUFFIXES = (".npy", ".parquet")
 # Input bytes per chunk: large enough that reading and the product run at
 # full speed, small enough to keep memory flat.
 _CHUNK_BYTES = 32 * 2**20
+# Parquet is read through a buffer of this size, a page or a few at a time.
+_READ_BUFFER_BYTES = 2**20
 
 
 class _Rate:
@@ -154,7 +156,7 @@ class _NpyReader:
         self.schema = None
         self.column = None
 
-    def chunks(self, rows):
+    def chunks(self, rows, *, other_columns=True):
         # Copies, not views of the memory map: read ahead on another thread
         # (``_ahead``), a chunk's pages are read there, and the translation
         # gets an array it may keep.
@@ -224,7 +226,14 @@ class _ParquetReader:
         self.pa = pa
         self.where = f"input {os.fspath(path)!r}"
         try:
-            self.file = pq.ParquetFile(path)
+            # Neither pre-buffered nor unbuffered: with pyarrow's defaults a
+            # pass read ahead every row group (116 MiB of Arrow memory for a
+            # 111 MiB file read in chunks of 1 MiB), or a whole column chunk
+            # at once (a file written as one row group, pandas' default up
+            # to a million rows, was read whole by the width probe below).
+            self.file = pq.ParquetFile(
+                path, pre_buffer=False, buffer_size=_READ_BUFFER_BYTES
+            )
         except Exception as exc:  # pyarrow raises several unrelated types
             raise ValueError(
                 f"{self.where} is not a readable Parquet file ({exc})."
@@ -252,9 +261,12 @@ class _ParquetReader:
             )
         self.dtype = np.dtype(value_type.to_pandas_dtype())
 
-    def chunks(self, rows):
+    def chunks(self, rows, *, other_columns=True):
+        # The other columns only for an output that keeps them: decoded,
+        # long texts beside short vectors cost more than the vectors.
+        columns = None if other_columns else [self.column]
         first_row = 0
-        for batch in self.file.iter_batches(batch_size=rows):
+        for batch in self.file.iter_batches(batch_size=rows, columns=columns):
             vectors = _vectors_of(
                 batch.column(self.column), self.width, self.pa, self.where, first_row
             )
@@ -569,7 +581,7 @@ def translate_file(
 
     def write(file):
         writer = None
-        chunks = _ahead(reader.chunks(rows))
+        chunks = _ahead(reader.chunks(rows, other_columns=out_suffix == ".parquet"))
         behind = _WriteBehind(file, copy=not _returns_new_arrays(translate))
         try:
             for vectors, batch in chunks:
