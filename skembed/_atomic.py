@@ -12,6 +12,7 @@ it as it was), and concurrent readers never see a partial file.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
+import errno
 import os
 import uuid
 
@@ -73,10 +74,11 @@ def write_together(writes, *, suffix=".part"):
             try:
                 os.replace(temporary, target)
             except OSError as exc:
-                # Name the file asked for, not the hidden temporary one.
-                exc.filename, exc.filename2 = path, None
-                exc.replaced = tuple(replaced)
-                raise
+                # Name the file asked for, not the hidden temporary one (a
+                # second name set to None still printed as "-> None").
+                error = type(exc)(exc.errno, exc.strerror, path)
+                error.replaced = tuple(replaced)
+                raise error from None
             replaced.append(path)
     finally:
         for _, temporary, _ in staged:
@@ -127,10 +129,13 @@ def _stage(path, write, suffix):
     path = os.fspath(path)
     # Through a symbolic link, the file it points to is replaced, not the link.
     target = os.path.realpath(path)
-    if os.path.exists(target) and not (os.path.isfile(target) or os.path.isdir(target)):
+    if os.path.isdir(target):
+        # The rename would refuse it, but only after the whole write (a
+        # pass over a large index, for translate_file).
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    if os.path.exists(target) and not os.path.isfile(target):
         # A rename would remove a device, a pipe or a socket and leave a
-        # regular file in its place (as root, even /dev/null). A directory
-        # is left to the rename, whose error names the path.
+        # regular file in its place (as root, even /dev/null).
         raise ValueError(
             f"{path!r} exists and is not a regular file (a device, a pipe or a "
             "socket); skembed writes a complete new file and renames it over "

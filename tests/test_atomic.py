@@ -98,11 +98,35 @@ def test_missing_folder_and_failed_rename_name_the_file_asked_for(tmp_path):
     assert caught.value.filename == os.fspath(missing)
     folder = tmp_path / "a folder"
     folder.mkdir()
-    with pytest.raises(OSError) as caught:
-        write_atomically(folder, lambda file: file.write(b"x"))
+    written = []
+    with pytest.raises(IsADirectoryError) as caught:
+        write_atomically(folder, written.append)
     assert caught.value.filename == os.fspath(folder)
     assert caught.value.filename2 is None
+    assert (
+        str(caught.value) == f"[Errno {errno.EISDIR}] Is a directory: {str(folder)!r}"
+    )
+    # Refused before writing: translate_file made a whole pass first.
+    assert written == []
     assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+
+
+def test_a_failed_rename_prints_the_file_asked_for_alone(tmp_path, monkeypatch):
+    """Check the message: the second file name set to None printed '-> None'."""
+
+    def refuse(source, target):
+        raise PermissionError(errno.EACCES, "Permission denied", source, None, target)
+
+    monkeypatch.setattr("skembed._atomic.os.replace", refuse)
+    target = tmp_path / "model.npz"
+    with pytest.raises(PermissionError) as caught:
+        write_atomically(target, lambda file: file.write(b"x"))
+    assert (
+        str(caught.value)
+        == f"[Errno {errno.EACCES}] Permission denied: {str(target)!r}"
+    )
+    assert caught.value.replaced == ()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_replaced_file_keeps_its_permissions(tmp_path):
