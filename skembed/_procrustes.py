@@ -48,7 +48,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         large common direction (as e5 embeddings do) is aligned mostly by
         that direction, and retrieval suffers badly.
     scale : bool, default=False
-        Also learn an isotropic scale ``s_k > 0`` for every non-reference
+        Also learn an isotropic scale ``s_k >= 0`` for every non-reference
         view, jointly with its map. The scale is the least-squares one for the
         returned map: ``s_k = tr(W_k^T Xc_k^T Xc_r) / ||Xc_k W_k||_F^2`` (Xc:
         centred rows), the value at which the residual's derivative in
@@ -113,9 +113,13 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     reference_ : int
         Index of the reference view.
     singular_values_ : list of ndarray
-        Singular values of each view's cross-covariance with the reference
-        (empty for the reference); their spread tells how well a rotation
-        explains the pairing.
+        Singular values of each view's centred cross-product with the
+        reference, :math:`\\tilde X_k^\\top \\tilde X_r` (empty for the
+        reference): sums over the rows, not divided by their number, so
+        they grow with it; divide by ``n_samples - 1`` for those of the
+        cross-covariance. Their spread tells how well a rotation explains
+        the pairing. With ``allow_reflection=False`` the last one is
+        negated when the closest proper rotation flips its direction.
     n_iter_ : ndarray of shape (n_views,)
         Iterations the solver ran for each view wider than the reference
         (0 for the other views, and for every view with
@@ -146,7 +150,7 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
         \\min_{W_k, s_k} \\|s_k \\tilde X_k W_k - \\tilde X_r\\|_F^2
 
     over :math:`W_k` with orthonormal columns (:math:`d_k \\ge d_r`) or
-    orthonormal rows (:math:`d_k < d_r`), and over :math:`s_k > 0` when
+    orthonormal rows (:math:`d_k < d_r`), and over :math:`s_k \\ge 0` when
     ``scale=True`` (else :math:`s_k = 1`). For any :math:`W_k` the
     least-squares scale is
     :math:`s_k = \\operatorname{tr}(W_k^\\top \\tilde X_k^\\top \\tilde X_r) /
@@ -383,9 +387,22 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                     )
             elif self.scale:
                 # W has orthonormal rows, so ||X W|| = ||X|| and tr(W^T C) is
-                # the sum of the (sign-corrected) singular values.
+                # the sum of the (sign-corrected) singular values. That sum
+                # is negative only for a single column whose sign a proper
+                # rotation may not flip: the best s >= 0 is then 0 (a
+                # negative s would be the reflection refused).
                 norm = sum_of_squares(k)
-                scales[k] = S.sum() / norm if norm > 0 else 1.0
+                scales[k] = max(S.sum(), 0.0) / norm if norm > 0 else 1.0
+                if S.sum() < 0:
+                    warnings.warn(
+                        f"ProcrustesAligner: view {self.view_names_[k]!r} "
+                        "correlates with the reference only through a "
+                        "reflection, which allow_reflection=False refuses, so "
+                        "its least-squares scale is 0 and every row of it maps "
+                        "to one point. Set allow_reflection=True.",
+                        UserWarning,
+                        stacklevel=5,
+                    )
             rotations.append(W)
         self.reference_ = r
         self.rotations_ = rotations

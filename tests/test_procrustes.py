@@ -993,3 +993,41 @@ def test_generalized_procrustes_ignores_a_large_offset_of_the_views(shifted):
     fitted = GeneralizedProcrustesAligner().fit(offset)
     assert fitted.score(offset) == expected.score(views) == 1.0
     assert_allclose(fitted.transform(offset), expected.transform(views), atol=1e-6)
+
+
+def test_no_reflection_never_gets_a_negative_scale():
+    """Check a single column that only a reflection fits, with scale=True.
+
+    The scale was -0.9987 with the rotation 1: a reflection after all, which
+    flipped the sign of every translated row under allow_reflection=False.
+    """
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 1))
+    b = -a + 0.01 * rng.normal(size=(50, 1))
+    with pytest.warns(UserWarning, match="only through a reflection"):
+        aligner = ProcrustesAligner(allow_reflection=False, scale=True).fit([a, b])
+    assert_array_equal(aligner.rotations_[1], [[1.0]])
+    assert aligner.scales_[1] == 0.0
+    assert_allclose(aligner.translate(b, 1, 0), np.tile(a.mean(axis=0), (50, 1)))
+    # Several columns: a flipped last singular value leaves a positive sum.
+    A = rng.normal(size=(50, 3))
+    B = A @ np.diag([1.0, 1.0, -1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aligner = ProcrustesAligner(allow_reflection=False, scale=True).fit([A, B])
+    assert aligner.scales_[1] > 0
+    assert aligner.singular_values_[1][-1] < 0
+    fitted = ProcrustesAligner(allow_reflection=True, scale=True).fit([a, b])
+    assert_allclose(fitted.translate(b, 1, 0), a, atol=0.05)
+
+
+def test_singular_values_are_those_of_the_centred_cross_product():
+    """Check the documented meaning: sums over the rows, growing with them."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(400, 3))
+    B = A @ ortho_group.rvs(3, random_state=0) + 0.1 * rng.normal(size=(400, 3))
+    for n in (100, 400):
+        aligner = ProcrustesAligner().fit([A[:n], B[:n]])
+        Ac, Bc = A[:n] - A[:n].mean(axis=0), B[:n] - B[:n].mean(axis=0)
+        expected = np.linalg.svd(Bc.T @ Ac, compute_uv=False)
+        assert_allclose(aligner.singular_values_[1], expected, rtol=1e-10)
