@@ -30,6 +30,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from skembed._atomic import write_atomically
+from skembed._params import validate_params
 from skembed._registry import ESTIMATORS
 from skembed._stats import CrossMoments
 from skembed._version import __version__
@@ -472,6 +473,10 @@ def _model_path(path, *, writing):
     )
 
 
+@validate_params(
+    {"aligner": "no_validation", "path": "no_validation", "statistics": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def save_aligner(aligner, path, *, statistics=True):
     """Save a fitted skembed estimator to a portable, pickle-free ``.npz`` file.
 

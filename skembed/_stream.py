@@ -113,6 +113,24 @@ def _import_parquet():
 
 
 # ------------------------------------------------------------------- readers
+def _npy_problem(path, exc):
+    """What np.load's refusal means, without its advice to unpickle.
+
+    NumPy takes any file that is not a .npy array for a pickle, and offers
+    ``allow_pickle=True``: never safe for a file of unknown origin.
+    """
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    if magic != b"\x93NUMPY":
+        return "it is not a .npy file; save the vectors with numpy.save"
+    message = str(exc)
+    # "Object arrays cannot be loaded ...", "Python objects in dtype" (a
+    # memory map), or an object header read as a pickle.
+    if "pickle" in message or "object" in message.lower():
+        return "it holds Python objects; save numeric vectors with numpy.save"
+    return message
+
+
 class _NpyReader:
     def __init__(self, path):
         try:
@@ -120,7 +138,8 @@ class _NpyReader:
         except (ValueError, EOFError) as exc:
             # EOFError: an empty file.
             raise ValueError(
-                f"input {os.fspath(path)!r} is not a numeric .npy array ({exc})."
+                f"input {os.fspath(path)!r} is not a numeric .npy array "
+                f"({_npy_problem(path, exc)})."
             ) from None
         if not isinstance(self.array, np.ndarray):
             # np.load reads a .npz archive whatever its file's name says.

@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator
 from sklearn.compose import make_column_selector
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skembed import (
     CCAAligner,
@@ -965,3 +966,13 @@ def test_views_sliced_by_numpy_integers_load_back(tmp_path):
     loaded = load_aligner(tmp_path / "m.npz")
     assert all(type(v.start) is int and type(v.stop) is int for v in loaded.views)
     assert_allclose(loaded.transform(X), model.transform(X))
+
+
+@pytest.mark.parametrize("statistics", ["False", "no", None, 0.0, 1])
+def test_save_aligner_statistics_must_be_a_bool(statistics):
+    """Check a non-bool: 'False' kept the statistics, None or 0.0 dropped them."""
+    A, B = _paired()
+    aligner = ProcrustesAligner().fit([A, B])
+    with pytest.raises(InvalidParameterError, match="'statistics' parameter"):
+        save_aligner(aligner, io.BytesIO(), statistics=statistics)
+    save_aligner(aligner, io.BytesIO(), statistics=np.bool_(False))

@@ -369,6 +369,8 @@ def test_works_with_a_procrustes_aligner_by_view_name(tmp_path):
         ("npy", {"translate": lambda X: X.astype(int)}, TypeError, "floating-point"),
         ("empty", {}, ValueError, "is not a numeric .npy array"),
         ("npz", {}, ValueError, "is a .npz archive, not a .npy array"),
+        ("csv", {}, ValueError, r"array \(it is not a .npy file; save the vectors"),
+        ("object", {}, ValueError, r"array \(it holds Python objects; save numeric"),
         ("npy", {"output": "missing/new.npy"}, FileNotFoundError, "missing.new\\.npy'"),
     ],
 )
@@ -383,6 +385,11 @@ def test_bad_input_is_refused(tmp_path, setup, kwargs, error, match):
         np.save(tmp_path / "old.npy", arrays[setup])
     elif setup == "empty":
         (tmp_path / "old.npy").write_bytes(b"")
+    elif setup == "csv":
+        # NumPy took it for a pickle and advised allow_pickle=True.
+        (tmp_path / "old.npy").write_text("1.0,2.0\n3.0,4.0\n")
+    elif setup == "object":
+        np.save(tmp_path / "old.npy", np.array([[1.0, "a"]], dtype=object))
     elif setup == "npz":
         # np.load reads an archive whatever its name: it used to fail with an
         # AttributeError on the archive's missing ndim.
@@ -391,8 +398,9 @@ def test_bad_input_is_refused(tmp_path, setup, kwargs, error, match):
     kwargs = {"translate": lambda X: X, "output": "new.npy", **kwargs}
     translate = kwargs.pop("translate")
     output = tmp_path / kwargs.pop("output")
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=match) as caught:
         translate_file(translate, tmp_path / "old.npy", output, **kwargs)
+    assert "allow_pickle" not in str(caught.value)
 
 
 def test_chunks_of_different_dtypes_are_refused(tmp_path):
