@@ -44,6 +44,7 @@ from skembed._unsupervised import (
     neighbourhood_rounds,
     pair_codes,
     run_confidence,
+    with_swapped_roles,
 )
 from skembed._views import check_views, check_y_is_not_a_view
 from skembed.exceptions import UnsupervisedAlignmentWarning
@@ -413,9 +414,15 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         warns; see Notes. NaN when a pool has fewer than 100 distinct rows,
         or when the first pool is so much smaller than the second that almost
         every held-out row finds a mutual partner under any map: too few to
-        judge (without known pairs ``fit`` warns then too). Computed with
-        known pairs as well: a few of them can lead the rounds astray, to a
-        map no better than chance.
+        judge (without known pairs ``fit`` warns then too). Distinct rows
+        are told apart by direction (positive multiples of a row count
+        once). When the second pool has fewer distinct rows than the first
+        and the map is not trusted, it is judged again with the pools'
+        roles swapped, and the higher confidence is kept: a second pool that
+        is a part of the first (an index and a re-embedded part of it)
+        leaves the first pool's other rows without a partner under any map.
+        Computed with known pairs as well: a few of them can lead the rounds
+        astray, to a map no better than chance.
     start_agreement_ : float or None
         Without known pairs, when starts were searched (``init="auto"``,
         ``"anchors"`` or ``"components"``): the largest fraction of pairs
@@ -1116,6 +1123,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             self.confidence_ = run_confidence(
                 self, blocks, pools, run, csls_k, check_random_state(self.random_state)
             )
+            self.confidence_ = with_swapped_roles(
+                self, blocks, pools, run["dictionary"], csls_k, self.confidence_
+            )
         if self.confidence_ < MIN_CONFIDENCE:
             warnings.warn(
                 f"SelfLearningAligner's map from {seeds.shape[0]} known pairs "
@@ -1235,6 +1245,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                     )
             judged = distinct_rows(pools) if not supervised else None
             too_few = not supervised and judged < MIN_JUDGED_ROWS
+            if not supervised and not too_few:
+                self.confidence_ = with_swapped_roles(
+                    self, blocks, pools, best["dictionary"], csls_k, self.confidence_
+                )
             if too_few:
                 # Shares of a few dozen held-out rows are noise (see
                 # MIN_JUDGED_ROWS): no verdict rather than a lucky one.

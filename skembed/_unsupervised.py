@@ -32,6 +32,7 @@ from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 
 from skembed._linalg import orthogonal_factor
 from skembed._neighbors import (
@@ -55,6 +56,7 @@ __all__ = [
     "is_pairwise_start",
     "pair_codes",
     "run_confidence",
+    "with_swapped_roles",
 ]
 
 # Rows of each pool used to cluster it and to fit each run's anchor map: the
@@ -926,19 +928,37 @@ def _without_repeats(Z):
 
 
 def has_room(pools, control):
-    """Whether the confidence against ``control`` can be judged (``MIN_ROOM``)."""
-    n_rows = pools[0].shape[0]
-    held = _repeats(n_rows) * first_distinct(pools[0]).shape[0] / 2
+    """Whether the confidence against ``control`` can be judged (``MIN_ROOM``).
+
+    False for a NaN control (one that could not be measured).
+    """
+    n_distinct = _distinct_directions(pools[0])
+    held = _repeats(n_distinct) * n_distinct / 2
     return held * (1 - control) >= MIN_ROOM
 
 
 def distinct_rows(pools):
-    """Distinct rows of the pool that has fewest (what the confidence judges)."""
-    return int(min(first_distinct(pool).shape[0] for pool in pools))
+    """Distinct rows of the pool that has fewest (what the confidence judges).
+
+    Rows are told apart by their direction: a base that normalises rows (the
+    default does) maps positive multiples of one row to one point, which
+    the confidence then counts once. Pools of 300 distinct rows along two
+    directions, or of one column (all rows +1 or -1), held two points and
+    were trusted at 1.0 against unrelated noise.
+    """
+    return int(min(_distinct_directions(pool) for pool in pools))
+
+
+def _distinct_directions(pool):
+    return first_distinct(unit_rows(np.asarray(pool, dtype=np.float64))).shape[0]
 
 
 def _repeats(n_rows):
-    """Folds (or sample splits) a share of pools of ``n_rows`` rows averages."""
+    """Folds (or sample splits) a share of pools of ``n_rows`` distinct rows averages.
+
+    Distinct rows: a pool of 300 rows repeated four times drew one fold of
+    150 held-out rows, too few to judge, instead of four.
+    """
     return max(1, int(np.ceil(2 * _HELD_OUT / n_rows)))
 
 
@@ -962,7 +982,7 @@ def cross_fitted_share(estimator, blocks, pools, dictionary, csls_k, random_stat
     n_rows = pools[0].shape[0]
     first = first_copies(pools[0])
     explained = scored = 0
-    for _ in range(_repeats(n_rows)):
+    for _ in range(_repeats(_distinct_directions(pools[0]))):
         fold = random_state.random_sample(n_rows)[first] < 0.5
         train = dictionary[fold[dictionary[:, 0]]]
         held = np.flatnonzero(~fold)
@@ -1201,7 +1221,9 @@ def sample_share(mapped, csls_k, working_memory):
             explained += pairs.shape[0]
             scored += int(held.sum())
         shares.append(explained / scored)
-    return float(np.mean(shares)) if shares else 0.0
+    # Not measurable (pools of one or two distinct rows): NaN, no verdict. A
+    # share of 0 made any map look perfect against it.
+    return float(np.mean(shares)) if shares else float("nan")
 
 
 def control_share(estimator, blocks, pools, csls_k, random_state):
@@ -1829,3 +1851,36 @@ def run_confidence(estimator, blocks, pools, run, csls_k, random_state):
         estimator, blocks, pools, run["dictionary"], csls_k, random_state
     )
     return calibrate(share, control) if has_room(pools, control) else float("nan")
+
+
+def with_swapped_roles(estimator, blocks, pools, dictionary, csls_k, confidence):
+    """``confidence``, or that of the pools' roles swapped when it judges higher.
+
+    The confidence holds out rows of the first pool. When the second has
+    fewer distinct rows it may be a part of the first (an index, and a part
+    of it re-embedded with a new model): rows of the first outside that part
+    have no partner under any map, and an exact map was untrusted (0.06 and
+    0.38 with 600 and 1,200 of 2,000 clustered rows shared). Held out from
+    the second pool, every row has its partner (1.0 in both cases). Only a
+    confidence below ``MIN_CONFIDENCE`` or NaN is replaced, and only by a
+    higher one; pools of equal sizes are judged as before. Measured once,
+    outside the test suite, on pools of unequal sizes (2,000 or 1,000 rows
+    against 300 to 1,200), the swapped confidence stayed at most 0.17 for
+    independent noise (18 pool pairs) and 0.32 for pools of different items
+    with the same cluster structure (4 pool pairs).
+    """
+    if confidence >= MIN_CONFIDENCE:
+        return confidence
+    if distinct_rows(pools[1:]) >= distinct_rows(pools[:1]):
+        return confidence
+    swapped = run_confidence(
+        estimator,
+        blocks[::-1],
+        pools[::-1],
+        {"dictionary": dictionary[:, ::-1]},
+        csls_k,
+        check_random_state(estimator.random_state),
+    )
+    if np.isnan(confidence) or swapped > confidence:
+        return swapped
+    return confidence

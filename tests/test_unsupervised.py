@@ -1321,6 +1321,53 @@ def test_repeated_rows_count_once():
     assert np.isnan(aligner.confidence_)
 
 
+def test_a_repeated_first_pool_keeps_the_verdict_of_its_distinct_rows():
+    """Check the folds of a first pool whose rows repeat: by its distinct rows.
+
+    300 rows repeated four times drew one fold (by the 1,200 rows), so 150
+    held-out rows: too few to judge, and an exact map got NaN with advice
+    to pass the larger pool first, which it was.
+    """
+    rng = np.random.default_rng(0)
+    A = _clustered(seed=0, n=300, d=16)
+    B = (A @ ortho_group.rvs(16, random_state=0))[rng.permutation(300)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        once = SelfLearningAligner(random_state=0).fit([A, B])
+        repeated = SelfLearningAligner(random_state=0).fit([np.repeat(A, 4, axis=0), B])
+    assert once.confidence_ > 0.9
+    assert repeated.confidence_ > 0.9
+
+
+@pytest.mark.parametrize("pools", ["two directions", "one column"])
+def test_rows_that_the_map_makes_equal_are_counted_once(pools):
+    """Check pools whose distinct rows share a few directions: no verdict.
+
+    The default base normalises rows, so positive multiples of one row are
+    one point to the confidence; against unrelated noise such pools (300
+    rows along two directions, or one column) were trusted at 1.0, and the
+    command line exited 0.
+    """
+    rng = np.random.default_rng(0)
+    if pools == "two directions":
+        A = np.eye(16)[rng.integers(2, size=300)] * rng.uniform(1, 3, size=(300, 1))
+        B = rng.normal(size=(300, 16))
+    else:
+        A, B = rng.normal(size=(300, 1)), rng.normal(size=(300, 1))
+    assert np.unique(A, axis=0).shape[0] == 300
+    with pytest.warns(UnsupervisedAlignmentWarning, match="2 distinct rows"):
+        aligner = SelfLearningAligner(random_state=0).fit([A, B])
+    assert np.isnan(aligner.confidence_)
+    assert unsupervised.distinct_rows([A, B]) == 2
+
+
+def test_an_unmeasurable_two_sample_share_is_nan():
+    """Check pools of one distinct row: the control was 0, so any map was 1.0."""
+    one = np.ones((50, 4))
+    assert np.isnan(unsupervised.sample_share([one, one], 10, 256.0))
+    assert not unsupervised.has_room([one, one], float("nan"))
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.slow
@@ -1753,3 +1800,42 @@ def test_fit_on_pairs_in_chunks_equals_one_fit(aligner, monkeypatch):
             rtol=1e-9,
             atol=1e-12,
         )
+
+
+@pytest.mark.parametrize("shared", [600, 1200])
+def test_a_pool_holding_part_of_the_other(shared):
+    """Check a second pool that is an exact rotation of part of the first.
+
+    The confidence holds out rows of the first pool, and its rows outside
+    the shared part have no partner under any map: the exact map was
+    untrusted (0.06 and 0.38), warned about, and then refined by the
+    neighbourhood rounds. Judged with the roles swapped it is trusted.
+    """
+    rng = np.random.default_rng(0)
+    A = _clustered(seed=0, n=2000, d=16)
+    order = rng.permutation(2000)
+    B = (A @ ortho_group.rvs(16, random_state=0))[order][:shared]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        aligner = SelfLearningAligner(random_state=0).fit([A, B])
+        known = SelfLearningAligner(random_state=0).fit(
+            [A, B], pairs=np.column_stack([order[:30], np.arange(30)])
+        )
+    for fitted in (aligner, known):
+        assert fitted.confidence_ > 0.9
+        top1 = retrieval_accuracy(
+            fitted.transform_view(B, 1), fitted.transform_view(A[order[:shared]], 0)
+        )
+        assert top1 == 1.0
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("seed", [0, 1])
+def test_swapped_roles_still_flag_unrelated_pools_of_unequal_sizes(seed):
+    """Check the second look at unequal pools: independent noise stays untrusted."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(2000, 16))
+    B = rng.normal(size=(600, 16)) * np.geomspace(2, 0.5, 16)
+    with pytest.warns(UnsupervisedAlignmentWarning, match="no pairs-free map"):
+        aligner = SelfLearningAligner(random_state=seed).fit([A, B])
+    assert aligner.confidence_ < MIN_CONFIDENCE
