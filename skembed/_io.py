@@ -746,6 +746,23 @@ def _check_consistency(estimator, source, where=None):
         "view_means_": "d",
         "view_scales_": "d",
         "weights_": "dm",
+        "coefs_": "dm",
+        "hidden_weights_": "dn",
+        "hidden_intercepts_": "n",
+        "hidden_projections_": "nm",
+        "hidden_offsets_": "n",
+        "keys_": "nd",
+        "residuals_": "nm",
+    }
+    # Per-view attributes whose entry is None for a view without that part
+    # (the reference view of a residual map, a linear head).
+    optional_entries = {
+        "hidden_weights_",
+        "hidden_intercepts_",
+        "hidden_projections_",
+        "hidden_offsets_",
+        "keys_",
+        "residuals_",
     }
     # Attributes every file of the class holds: None there is an edit, and
     # would fail later inside transform.
@@ -753,7 +770,8 @@ def _check_consistency(estimator, source, where=None):
     for name, axes in rules.items():
         value = getattr(estimator, name, None)
         if value is None:
-            if name in required:
+            # A model without that part (linear heads) holds None for all.
+            if name in required and name not in optional_entries:
                 fail(f"{name} is missing")
             continue
         if name == "weights_" and not isinstance(value, list):
@@ -761,6 +779,8 @@ def _check_consistency(estimator, source, where=None):
         if not isinstance(value, list) or len(value) != n_views:
             fail(f"{name} does not hold one array per view")
         for k, array in enumerate(value):
+            if array is None and name in optional_entries:
+                continue
             array = np.asarray(array)
             if array.ndim != len(axes) or array.dtype.kind != "f":
                 fail(f"{name}[{k}] is not a {len(axes)}-D float array")
@@ -773,6 +793,40 @@ def _check_consistency(estimator, source, where=None):
                     shared = size if shared is None else shared
                     if size != shared:
                         fail(f"{name}[{k}] disagrees on the shared space's width")
+    # Parts of one view's map that must agree with each other: the hidden
+    # layer's width, and the rows of a kernel's keys and residuals.
+    for names_, axis_of in (
+        (("hidden_weights_", "hidden_intercepts_", "hidden_projections_"), (1, 0, 0)),
+        (("keys_", "residuals_"), (0, 0)),
+    ):
+        values = [getattr(estimator, name, None) for name in names_]
+        if any(v is None for v in values):
+            continue
+        for k in range(n_views):
+            parts = [v[k] for v in values]
+            if all(part is None for part in parts):
+                continue
+            if (
+                any(part is None for part in parts)
+                or len(
+                    {
+                        np.shape(part)[axis]
+                        for part, axis in zip(parts, axis_of, strict=True)
+                    }
+                )
+                != 1
+            ):
+                fail(f"{', '.join(names_)} of view {k} do not fit together")
+    anchors = getattr(estimator, "anchor_indices_", None)
+    if anchors is not None or "anchor_indices_" in required:
+        anchors = np.asarray(anchors)
+        n_anchors = np.shape(estimator.anchor_embeddings_[0])[0]
+        if (
+            anchors.dtype.kind not in "iu"
+            or anchors.shape != (n_anchors,)
+            or (anchors.size and anchors.min() < 0)
+        ):
+            fail("anchor_indices_ are not one row index per anchor")
     offset = getattr(estimator, "_offset", None)
     if offset is None and "_offset" in required:
         fail("_offset is missing")
@@ -793,7 +847,11 @@ def _check_consistency(estimator, source, where=None):
             fail(f"{name} does not hold one finite value per view")
     if "reference_" in required:
         reference = getattr(estimator, "reference_", None)
-        if not isinstance(reference, int) or not 0 <= reference < n_views:
+        if (
+            not isinstance(reference, int)
+            or isinstance(reference, bool)
+            or not 0 <= reference < n_views
+        ):
             fail(f"reference_ {str(reference)[:30]} is not a view index")
     if "aligner_" in required and not isinstance(
         getattr(estimator, "aligner_", None), BaseEstimator

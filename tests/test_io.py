@@ -26,7 +26,10 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from skembed import (
     CCAAligner,
+    ContrastiveAligner,
     EmbeddingConcatenator,
+    KernelResidualAligner,
+    RelativeProjector,
     ResidualMLPAligner,
     SelfLearningAligner,
 )
@@ -976,3 +979,113 @@ def test_save_aligner_statistics_must_be_a_bool(statistics):
     with pytest.raises(InvalidParameterError, match="'statistics' parameter"):
         save_aligner(aligner, io.BytesIO(), statistics=statistics)
     save_aligner(aligner, io.BytesIO(), statistics=np.bool_(False))
+
+
+def _edited_entries(tmp_path, estimator, X, edit):
+    """A model file of ``estimator`` fitted on X, its header state edited in place."""
+    path = tmp_path / "model.npz"
+    save_aligner(_fit(estimator, X), path)
+    with np.load(path) as stored:
+        header = json.loads(stored[HEADER_KEY].tobytes())
+    edit(header["estimator"]["state"])
+    edited = tmp_path / "edited.npz"
+    _rewrite(
+        path, edited, lambda n, d: _header_bytes(header) if n.startswith("__") else d
+    )
+    return edited
+
+
+def _point(name, k, to, j):
+    """Make entry k of ``name`` (all of it if k is None) refer to entry j of ``to``."""
+
+    def edit(state):
+        if k is None:
+            state[name] = state[to][j]
+        else:
+            state[name][k] = state[to][j]
+
+    return edit
+
+
+def _set(name, k, value):
+    def edit(state):
+        if k is None:
+            state[name] = value
+        else:
+            state[name][k] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "estimator, edit, match",
+    [
+        (KernelResidualAligner(), _point("coefs_", 1, "means_", 1), "coefs_.1. is not"),
+        (KernelResidualAligner(), _point("keys_", 1, "residuals_", 1), "keys_.1. has"),
+        (KernelResidualAligner(), _set("residuals_", 1, None), "keys_, residuals_"),
+        (
+            ResidualMLPAligner(hidden=3, max_iter=2, random_state=0),
+            _set("hidden_intercepts_", 1, None),
+            "hidden_weights_, hidden_intercepts_",
+        ),
+        (
+            ResidualMLPAligner(hidden=3, max_iter=2, random_state=0),
+            _point("hidden_weights_", 1, "coefs_", 1),
+            "hidden_weights_, hidden_intercepts_",
+        ),
+        (
+            ContrastiveAligner(hidden=3, n_components=2, max_iter=2, random_state=0),
+            _point("hidden_weights_", 0, "means_", 0),
+            "hidden_weights_.0. is not",
+        ),
+        (
+            RelativeProjector(n_anchors=5, random_state=0),
+            _point("anchor_indices_", None, "means_", 0),
+            "anchor_indices_",
+        ),
+        (KernelResidualAligner(), _set("reference_", None, True), "reference_ True"),
+    ],
+    ids=[
+        "coefs_1d",
+        "keys_width",
+        "residuals_missing",
+        "hidden_intercepts_missing",
+        "hidden_width",
+        "contrastive_hidden_1d",
+        "anchor_indices_float",
+        "reference_bool",
+    ],
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_edited_map_parts_are_a_damaged_file(tmp_path, estimator, edit, match):
+    """Check parts of the residual, contrastive and relative maps at load.
+
+    Edited so, files loaded and then failed in transform with an IndexError
+    or TypeError, or blamed the user's data for a NaN of the file.
+    """
+    edited = _edited_entries(tmp_path, estimator, list(_paired()), edit)
+    with pytest.raises(ValueError, match=f"damaged skembed model file.*{match}"):
+        load_aligner(edited)
+
+
+def test_a_nan_in_a_residual_map_is_a_damaged_file(tmp_path):
+    """Check a NaN written into coefs_: it was blamed on the user's X."""
+    path = tmp_path / "model.npz"
+    save_aligner(_fit(KernelResidualAligner(), list(_paired())), path)
+    with np.load(path) as stored:
+        header = json.loads(stored[HEADER_KEY].tobytes())
+    member = header["estimator"]["state"]["coefs_"][1]["__array__"][0] + ".npy"
+
+    def poisoned(name, data):
+        if name != member:
+            return data
+        array = np.load(io.BytesIO(data))
+        array.flat[0] = np.nan
+        out = io.BytesIO()
+        np.save(out, array)
+        return out.getvalue()
+
+    edited = tmp_path / "edited.npz"
+    _rewrite(path, edited, poisoned)
+    with pytest.raises(ValueError, match=r"damaged.*coefs_\[1\] holds NaN"):
+        load_aligner(edited)
