@@ -356,6 +356,7 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         self.mean_ = self._column_mean(X) if self._centres() else None
         self.n_index_ = n_index
         self._dtype = X.dtype if self.backend == "numpy" else np.dtype(np.float32)
+        self._fitted_backend = self.backend
         # Estimated against the previous index rows: they do not apply.
         for name in ("penalties_", "query_mean_"):
             if hasattr(self, name):
@@ -490,6 +491,14 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         self : EmbeddingIndex
             The index, with ``query_mean_`` and ``penalties_`` set as needed.
         """
+        with state_kept_on_error(self):
+            # Interrupted between the query mean and the penalties, the
+            # index would search with the one of a sample and the other of
+            # the sample before.
+            return self._fit_queries(queries)
+
+    def _fit_queries(self, queries):
+        self._check_search_parameters()
         queries = self._check_queries(queries, "queries")
         csls = self.method == "csls"
         if csls and queries.shape[0] < self.csls_k:
@@ -508,12 +517,14 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 )
             self.query_mean_ = self._column_mean(queries)
         if csls:
-            pool = self._prepare(queries, self._dtype, self._query_mean())
+            mean = self._query_mean()
+            pool = self._prepare(queries, self._dtype, mean)
             penalties = np.empty(self.n_index_)
             for start, stop, rows in self._index_rows():
                 penalties[start:stop] = unit_index_penalties(pool, rows, self.csls_k)
             self.penalties_ = penalties
             self._penalties_csls_k = self.csls_k
+            self._penalties_query_mean = None if mean is None else mean.copy()
             # Index rows by increasing penalty: those CSLS favours most, for
             # the FAISS search's check of rows outside a query's shortlist.
             self._penalty_order = np.argsort(penalties, kind="stable")
@@ -557,10 +568,27 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 f"of index rows ({self.n_index_})."
             )
         k = int(k)
+        self._check_search_parameters()
         self._check_csls()
         return self._search_prepared(
             self._prepare(queries, self._dtype, self._query_mean()), k
         )
+
+    def _check_search_parameters(self, name=None):
+        """Refuse parameters set after fit that the search cannot follow.
+
+        ``set_params`` validates nothing: a typo (``method="CSLS"``) was
+        searched by cosine, ``batch_size=0`` failed inside ``range``, and
+        another backend was ignored or failed on the index built.
+        """
+        self._validate_params()
+        fitted = getattr(self, "_fitted_backend", None)
+        if fitted is not None and fitted != self.backend:
+            where = "" if name is None else f"{name}: "
+            raise ValueError(
+                f"{where}backend={self.backend!r}, but fit built a {fitted!r} "
+                "index; call fit again after changing backend, or set it back."
+            )
 
     def _check_csls(self, name=None):
         """CSLS needs the rows' penalties and at most ``n_index_`` neighbours."""
@@ -587,6 +615,21 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 f"{where}csls_k={self.csls_k} exceeds the number of index rows "
                 f"({self.n_index_}); lower csls_k."
             )
+        if hasattr(self, "_penalties_query_mean"):
+            # Penalties of queries centred one way, queries centred another
+            # (center changed, or the query mean refreshed by fit_queries
+            # while method="nn"): every score off, with no error.
+            used, now = self._penalties_query_mean, self._query_mean()
+            if (used is None) != (now is None) or (
+                used is not None and not np.array_equal(used, now)
+            ):
+                raise ValueError(
+                    f"{where}penalties_ were estimated on queries centred "
+                    f"otherwise than queries are now (center={self.center!r}; "
+                    "a change of center, or a query mean refreshed by "
+                    'fit_queries while method="nn"); call fit_queries(queries) '
+                    'again with method="csls".'
+                )
 
     def _search_prepared(self, prepared, k):
         """:meth:`kneighbors` of queries already prepared like the index rows."""
@@ -1047,6 +1090,7 @@ def fused_kneighbors(searches, n_neighbors=10, *, weights=None, shortlist=100):
                 f"{type(index).__name__}."
             )
         queries = index._check_queries(queries, f"searches[{position}] queries")
+        index._check_search_parameters(f"searches[{position}]")
         index._check_csls(f"searches[{position}]")
         prepared.append(index._prepare(queries, index._dtype, index._query_mean()))
     indexes = [index for index, _ in searches]

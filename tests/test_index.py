@@ -639,3 +639,98 @@ def test_parameters_changed_after_fit_are_refused_not_mixed():
         index.kneighbors(Q)
     expected = EmbeddingIndex(5, method="csls", csls_k=20).fit(X).fit_queries(Q)
     assert_array_equal(index.fit_queries(Q).kneighbors(Q)[0], expected.kneighbors(Q)[0])
+
+
+def _index_data(seed=0):
+    rng = np.random.default_rng(seed)
+    docs = rng.normal(size=(200, 8)) + 1.0
+    sample = rng.normal(size=(100, 8)) + 2.0
+    queries = rng.normal(size=(20, 8)) + 2.0
+    return docs, sample, queries
+
+
+def test_penalties_follow_the_centring_of_their_queries():
+    """Check penalties estimated under one centring and used under another.
+
+    center changed from "separate" to True after fit_queries, or the query
+    mean refreshed by fit_queries under method="nn": the old penalties were
+    used with queries centred otherwise, and 20 of 20 queries got other
+    neighbours than a refitted index, without an error.
+    """
+    docs, sample, queries = _index_data()
+    index = EmbeddingIndex(5, method="csls", center="separate").fit(docs)
+    index.fit_queries(sample)
+    index.set_params(center=True)
+    with pytest.raises(ValueError, match="penalties_ were estimated on queries"):
+        index.kneighbors(queries)
+    index.fit_queries(sample)
+    refit = EmbeddingIndex(5, method="csls", center=True).fit(docs).fit_queries(sample)
+    for got, want in zip(
+        index.kneighbors(queries), refit.kneighbors(queries), strict=True
+    ):
+        assert_array_equal(got, want)
+
+    index = EmbeddingIndex(5, method="csls", center="separate").fit(docs)
+    index.fit_queries(sample)
+    index.set_params(method="nn").fit_queries(sample + 1.0)
+    index.set_params(method="csls")
+    with pytest.raises(ValueError, match='again with method="csls"'):
+        index.kneighbors(queries)
+
+
+def test_an_interrupted_fit_queries_keeps_the_state_before_it(monkeypatch):
+    """Check fit_queries failing between the query mean and the penalties.
+
+    The new sample's query mean was kept with the old sample's penalties,
+    and every query was searched with that mix.
+    """
+    import skembed._index as index_module
+
+    docs, sample, queries = _index_data()
+    index = EmbeddingIndex(5, method="csls", center="separate").fit(docs)
+    index.fit_queries(sample)
+    before = index.kneighbors(queries)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(index_module, "unit_index_penalties", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        index.fit_queries(sample + 1.0)
+    monkeypatch.undo()
+    for got, want in zip(index.kneighbors(queries), before, strict=True):
+        assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"method": "CSLS"}, "'method' parameter"),
+        ({"batch_size": 0}, "'batch_size' parameter"),
+        ({"n_neighbors": 0}, "'n_neighbors' parameter"),
+    ],
+)
+def test_parameters_set_after_fit_are_validated(params, match):
+    """Check set_params values the search would misread: 'CSLS' meant cosine."""
+    docs, sample, queries = _index_data()
+    index = EmbeddingIndex(5).fit(docs)
+    index.set_params(**params)
+    with pytest.raises(InvalidParameterError, match=match):
+        index.kneighbors(queries, n_neighbors=3)
+    with pytest.raises(InvalidParameterError, match=match):
+        index.fit_queries(sample)
+
+
+def test_another_backend_after_fit_is_refused():
+    """Check a backend changed after fit: the numpy rows were searched anyway."""
+    docs, sample, queries = _index_data()
+    index = EmbeddingIndex(5).fit(docs)
+    index.set_params(backend="faiss-flat")
+    with pytest.raises(ValueError, match="fit built a 'numpy' index"):
+        index.kneighbors(queries)
+    faiss = pytest.importorskip("faiss")
+    assert faiss is not None
+    index = EmbeddingIndex(5, backend="faiss-flat").fit(docs)
+    index.set_params(backend="faiss-hnsw")
+    with pytest.raises(ValueError, match="fit built a 'faiss-flat' index"):
+        index.kneighbors(queries)
