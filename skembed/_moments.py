@@ -69,6 +69,17 @@ def _same_value(a, b):
         )
     if isinstance(a, dict) and isinstance(b, dict):
         return list(a) == list(b) and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, partial) and isinstance(b, partial):
+        # The kept copy of a partial is a new object, and a partial of a
+        # lambda or a local function does not pickle: the unchanged
+        # parameter was refused. Its parts are compared instead (the copy of
+        # a function is the function itself).
+        return (
+            type(a) is type(b)
+            and _same_value(a.func, b.func)
+            and _same_value(a.args, b.args)
+            and _same_value(a.keywords, b.keywords)
+        )
     if type(a) is type(b) and type(a).__eq__ is object.__eq__:
         # An object without its own equality (scikit-learn's
         # make_column_selector) is compared by content, as pickled: the copy

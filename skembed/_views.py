@@ -219,8 +219,8 @@ def _as_frame(X):
                 f"({_short_list([str(name) for name in repeated])}), as "
                 "pd.concat([A, B], axis=1) makes of two unnamed frames; columns "
                 "are selected by name, so give each its own, e.g. "
-                "pd.concat([A, B], axis=1, keys=['a', 'b']), or pass the "
-                "embeddings as a list [A, B]."
+                "pd.concat([A.add_prefix('a_'), B.add_prefix('b_')], axis=1), "
+                "or pass the embeddings as a list [A, B]."
             ) from None
     if isinstance(nw.from_native(X, pass_through=True), nw.LazyFrame):
         raise TypeError(
@@ -343,8 +343,11 @@ def _is_list_of_views(X) -> bool:
         series = _as_series(first)
         if series is not None and _is_vector_series(series):
             return True
+        _refuse_plain_arrow_vectors(first, 0)
         ndim = getattr(first, "ndim", None)
-        if ndim == 1:
+        # A polars Series or a pyarrow Array has no ndim, and was read as a
+        # row: two Series of 50 values became two rows of one 50-column X.
+        if ndim == 1 or series is not None or _is_arrow_array(first):
             raise _ambiguous_list_error(X, 0)
         # A list of 3-D arrays is a list of views of the wrong shape, which
         # check_views reports by item (as one array it would be 4-D).
@@ -355,9 +358,39 @@ def _is_list_of_views(X) -> bool:
     except ValueError:
         return False  # a ragged first row: check_array reports it
     for k, item in enumerate(X):
-        if not isinstance(item, list | tuple) and getattr(item, "ndim", None) == 1:
+        if not isinstance(item, list | tuple) and (
+            getattr(item, "ndim", None) == 1
+            or _as_series(item) is not None
+            or _is_arrow_array(item)
+        ):
             raise _ambiguous_list_error(X, k)
     return False
+
+
+def _is_arrow_array(item) -> bool:
+    """Whether ``item`` is a 1-D pyarrow array (plain or chunked)."""
+    pa = sys.modules.get("pyarrow")
+    return pa is not None and isinstance(item, pa.Array | pa.ChunkedArray)
+
+
+def _refuse_plain_arrow_vectors(item, k):
+    """Refuse a plain pyarrow Array of vectors, which is read as no view.
+
+    A ChunkedArray of lists is a column of vectors (a view); a plain Array
+    failed with "setting an array element with a sequence".
+    """
+    pa = sys.modules.get("pyarrow")
+    if pa is None or not isinstance(item, pa.Array):
+        return
+    if (
+        pa.types.is_list(item.type)
+        or pa.types.is_fixed_size_list(item.type)
+        or (pa.types.is_large_list(item.type))
+    ):
+        raise TypeError(
+            f"X[{k}] is a pyarrow Array of vectors; pass it as a column, "
+            "pyarrow.chunked_array([X[k]]), or as a 2-D numpy array."
+        )
 
 
 def _is_vector_cell(cell) -> bool:
@@ -940,6 +973,11 @@ def _resolve_selector(selector, X, n_columns: int, names, label) -> np.ndarray:
                 "return a slice, an int array, a boolean mask or column names."
             )
     if isinstance(selector, slice):
+        if selector.step == 0:
+            raise ValueError(
+                f"views[{label}] is the slice {selector!r}, whose step is 0; "
+                "use a step of None or 1 (or another nonzero step)."
+            )
         bounds = (selector.start, selector.stop)
         if any(isinstance(bound, str) for bound in bounds):
             if not all(bound is None or isinstance(bound, str) for bound in bounds):
@@ -1337,7 +1375,22 @@ def _check_list_names(
             continue
         if vector_items_only and (vectors is None or not vectors[k]):
             # A view fitted on scalar columns takes a vector column of its
-            # width under any name (see _check_view_vector_names).
+            # width under any name (see _check_view_vector_names), except the
+            # names of another view: columns "b", "a" expanded to b0..b2 and
+            # a0..a2 were mapped as views a and b, swapped.
+            others = [
+                j
+                for j in range(len(estimator.view_names_))
+                if j != k and list(item_names) == list(view_feature_names(estimator, j))
+            ]
+            if others:
+                raise ValueError(
+                    f"The feature names of {what.format(k=k)} are those of view "
+                    f"{estimator.view_names_[others[0]]!r}, not of view "
+                    f"{estimator.view_names_[k]!r}: {name} was fitted with "
+                    f"{_short_list(list(view_feature_names(estimator, k)))} for "
+                    "it. Pass the views in the same order as in fit."
+                )
             continue
         # The view's own names, whatever X was at fit: a frame's columns in
         # the order the view selects them, or a vector column's entries.
@@ -1737,6 +1790,16 @@ def check_views(
         import dask
 
         (X,) = dask.compute(X)
+    if isinstance(X, dict):
+        # The views parameter takes a dict; X does not (its keys would be
+        # read as the values of one float).
+        names = ", ".join(repr(name) for name in list(X)[:3])
+        raise TypeError(
+            f"X is a dict ({names}{', ...' if len(X) > 3 else ''}); pass the views "
+            "as a list of arrays, list(X.values()), or as a DataFrame with one "
+            "vector column per model, pandas.DataFrame({name: list(array) for "
+            "name, array in X.items()}), which names the views."
+        )
     if _is_list_of_views(X):
         return _split_list(
             estimator, X, allowed, reset=reset, allow_unequal_rows=allow_unequal_rows
@@ -1999,6 +2062,10 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
     else:
         if frame is not None and hasattr(estimator, "feature_names_in_"):
             _check_view_columns(estimator, index, frame)
+        if frame is not None:
+            # As in _split_array: scikit-learn reads the dtypes of pandas
+            # frames only, and made a float32 polars or pyarrow view float64.
+            allowed = [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
         block = _checked_array(X_k, dtype=allowed, estimator=estimator, input_name="X")
     if block.shape[1] != expected:
         raise ValueError(
@@ -2026,13 +2093,26 @@ def _check_view_vector_names(estimator, index, columns):
     given = _expanded_names(columns.labels, columns.widths, columns.is_vector)
     if given is None:
         return
+    expected = list(view_feature_names(estimator, index))
     if layout.kind == "frame":
         positions = _positions(layout.selections[index], len(layout.column_widths))
         if not layout.vector_columns[positions].all():
+            # A view of scalar columns (or of scalar and vector ones) takes
+            # columns of other names, but not the view's own, or another
+            # view's, in another arrangement: those reordered were mapped
+            # (outputs off by up to 5), while transform refused them.
+            fitted = {str(name) for name in estimator.feature_names_in_}
+            if given != expected and {str(label) for label in columns.labels} & fitted:
+                raise ValueError(
+                    f"X's columns {_short_list(columns.labels)} are not those "
+                    f"view {estimator.view_names_[index]!r} of "
+                    f"{_estimator_name(estimator)} was fitted on, in that order "
+                    f"(features {_short_list(expected)}); select that view's "
+                    "columns in their order."
+                )
             return
     elif layout.vector_columns is None or not layout.vector_columns[index]:
         return
-    expected = list(view_feature_names(estimator, index))
     if given == expected:
         return
     raise ValueError(

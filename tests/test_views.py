@@ -1676,12 +1676,25 @@ def test_a_slice_beyond_the_columns_is_refused():
 
 
 def test_duplicate_column_names_say_how_to_name_them():
+    """Check the advice, and that following it keeps the column checks.
+
+    It advised pd.concat(..., keys=[...]), whose tuple column names are no
+    feature names: every check of the columns was off, and reordered
+    columns were mapped without a word.
+    """
     A, B = _data(n_samples=10, n_features=3), _data(n_samples=10, n_features=3, seed=1)
     frame = pd.concat([pd.DataFrame(A), pd.DataFrame(B)], axis=1)
     with pytest.raises(
-        ValueError, match=r"^X has 3 column names used more than once.*keys="
+        ValueError, match=r"^X has 3 column names used more than once.*add_prefix"
     ):
         _fitted(None, frame)
+    named = pd.concat(
+        [pd.DataFrame(A).add_prefix("a_"), pd.DataFrame(B).add_prefix("b_")], axis=1
+    )
+    estimator, _ = _fitted(None, named)
+    assert list(estimator.feature_names_in_) == list(named.columns)
+    with pytest.raises(ValueError, match="feature names"):
+        check_views(estimator, named[named.columns[::-1]], reset=False)
 
 
 def test_pandas_items_with_the_same_labels_in_another_order_are_refused():
@@ -1748,3 +1761,134 @@ def test_non_numeric_items_of_a_list_are_refused(bad):
     fitted = ProcrustesAligner().fit([good, good])
     with pytest.raises(ValueError, match=r"X\[0\] holds non-numeric values"):
         fitted.transform([bad, good])
+
+
+@pytest.mark.parametrize("kind", ["polars", "pyarrow"])
+def test_a_list_of_one_dimensional_columns_is_ambiguous(kind):
+    """Check 1-D polars Series or pyarrow Arrays: read as rows, not views.
+
+    Two Series of 50 values became two rows of one 50-column X (views of 25
+    columns each); numpy arrays and pandas Series raise the ambiguity error.
+    """
+    module = pytest.importorskip(kind)
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=50), rng.normal(size=50)
+    make = module.Series if kind == "polars" else module.array
+    with pytest.raises(ValueError, match=r"X\[0\] is a 1-D array"):
+        ProcrustesAligner().fit([make(a), make(b)])
+    if kind == "pyarrow":
+        vectors = [module.array(list(rng.normal(size=(50, 3)))) for _ in range(2)]
+        with pytest.raises(TypeError, match="pyarrow Array of vectors"):
+            ProcrustesAligner().fit(vectors)
+        chunked = [module.chunked_array([v]) for v in vectors]
+        assert ProcrustesAligner().fit(chunked).n_features_per_view_ == [3, 3]
+
+
+@pytest.mark.parametrize("kind", ["polars", "pyarrow"])
+def test_one_view_of_a_float32_frame_stays_float32(kind):
+    """Check transform_view and translate of polars and pyarrow float32 frames.
+
+    transform kept float32; the one-view methods returned float64.
+    """
+    pl = pytest.importorskip("polars")
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 6)).astype(np.float32)
+    columns = [f"c{j}" for j in range(6)]
+    frame = pl.DataFrame(X, schema=columns)
+    aligner = ProcrustesAligner(views={"a": columns[:3], "b": columns[3:]}).fit(frame)
+    part_a, part_b = frame.select(columns[:3]), frame.select(columns[3:])
+    if kind == "pyarrow":
+        pytest.importorskip("pyarrow")
+        part_a, part_b = part_a.to_arrow(), part_b.to_arrow()
+    out = aligner.transform_view(part_a, "a")
+    assert out.dtype == np.float32
+    assert_allclose(out, aligner.transform_view(X[:, :3], "a"))
+    assert aligner.translate(part_b, "b", "a").dtype == np.float32
+
+
+def test_one_view_of_mixed_columns_is_checked_by_name():
+    """Check a view of a vector column and scalar columns, given reordered.
+
+    transform_view mapped the columns in another order (outputs off by up
+    to 5) while transform refused the same reordering.
+    """
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    V, S = rng.normal(size=(100, 3)), rng.normal(size=(100, 2))
+    W = np.hstack([V, S]) @ rng.normal(size=(5, 5))
+    frame = pd.DataFrame({"v": list(V), "s0": S[:, 0], "s1": S[:, 1], "w": list(W)})
+    aligner = ProcrustesAligner(views={"x": ["v", "s0", "s1"], "y": "w"}).fit(frame)
+    right = aligner.transform_view(frame[["v", "s0", "s1"]], "x")
+    assert_allclose(right, aligner.transform(frame)[:, :5])
+    for order in (["s0", "s1", "v"], ["v", "s1", "s0"]):
+        with pytest.raises(ValueError, match="select that view's columns"):
+            aligner.transform_view(frame[order], "x")
+    renamed = frame[["v", "s0", "s1"]].rename(
+        columns={"v": "u", "s0": "t0", "s1": "t1"}
+    )
+    assert_allclose(aligner.transform_view(renamed, "x"), right)
+
+
+def test_vector_columns_named_as_another_view_are_refused():
+    """Check vector columns whose entries take another view's fitted names.
+
+    Fitted on [a0..a2] and [b0..b2], a frame of vector columns "b", "a"
+    (entries b0..b2, a0..a2) was mapped as views a and b, swapped.
+    """
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(100, 3)), rng.normal(size=(100, 3))
+    frames = [
+        pd.DataFrame(A, columns=["a0", "a1", "a2"]),
+        pd.DataFrame(B, columns=["b0", "b1", "b2"]),
+    ]
+    aligner = ProcrustesAligner().fit(frames)
+    with pytest.raises(ValueError, match="are those of view 'view1'"):
+        aligner.transform(pd.DataFrame({"b": list(B), "a": list(A)}))
+    right = aligner.transform(pd.DataFrame({"a": list(A), "b": list(B)}))
+    assert_allclose(right, aligner.transform(frames))
+
+
+def test_inputs_that_name_no_parameter_now_do():
+    """Check a dict X and a slice of step 0: errors that named nothing."""
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
+    with pytest.raises(TypeError, match=r"X is a dict \('minilm', 'e5'\)"):
+        ProcrustesAligner().fit({"minilm": A, "e5": B})
+    with pytest.raises(ValueError, match=r"views\[0\] is the slice .* step is 0"):
+        ProcrustesAligner(views=[slice(0, 3, 0), slice(3, 6)]).fit(np.hstack([A, B]))
+
+
+def test_partial_fit_continues_with_a_partial_of_a_local_function():
+    """Check views=functools.partial(lambda ...): unchanged, yet refused.
+
+    The kept copy is a new partial, compared by pickling, which a lambda
+    or a local function does not survive: "partial_fit started with views=".
+    """
+    from functools import partial
+
+    from skembed import ProcrustesAligner
+
+    def starting(X, prefix):
+        return [c for c in X.columns if c.startswith(prefix)]
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        rng.normal(size=(60, 6)), columns=["a0", "a1", "a2", "b0", "b1", "b2"]
+    )
+    for select in (starting, lambda X, prefix: starting(X, prefix)):
+        views = [partial(select, prefix="a"), partial(select, prefix="b")]
+        aligner = ProcrustesAligner(views=views)
+        aligner.partial_fit(X[:30]).partial_fit(X[30:])
+        assert aligner._stats.n_samples_ == 60
+        aligner.set_params(views=[views[0], partial(select, prefix="b1")])
+        with pytest.raises(ValueError, match="partial_fit started with views="):
+            aligner.partial_fit(X)
