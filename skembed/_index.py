@@ -515,6 +515,16 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                     "mean needs a sample of several (a few thousand are usually "
                     "enough)."
                 )
+            if not np.any(queries != queries[:1]):
+                # Every query minus their mean is the zero vector: all index
+                # rows would tie at score 0 and come back in row order.
+                raise ValueError(
+                    'center="separate" subtracts the mean of the query sample '
+                    f"from queries, but the {queries.shape[0]} queries of the "
+                    "sample are all equal: such queries would become zero "
+                    "vectors. Pass a sample of different queries, or use "
+                    "center=True."
+                )
             self.query_mean_ = self._column_mean(queries)
         if csls:
             mean = self._query_mean()

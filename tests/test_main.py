@@ -182,7 +182,7 @@ _CASES = {
     ),
     "missing_file": _cli("report", "missing.npy", "b.npy"),
     "unequal_rows": _cli("report", "a.npy", "short.npy"),
-    "non_numeric": _cli("report", "words.npy", "words.npy"),
+    "non_numeric": _cli("report", "words.npy", "b.npy"),
     "non_finite": _cli("align", "a.npy", "nan.npy", "-o", "x.npz"),
     "not_a_model_file": _cli(
         "translate",
@@ -2817,3 +2817,85 @@ def test_a_structured_npy_without_rows_names_the_file(paired, capsys, monkeypatc
     assert code == 2
     assert "A none.npy has no rows" in err
     assert "reshape" not in err
+
+
+def test_copies_of_one_query_with_center_separate_are_a_user_error(
+    cli, capsys, monkeypatch, tmp_path
+):
+    """Check two equal queries: each minus their mean was zero, exit 0."""
+    folder, (A, B), _ = cli
+    np.save(tmp_path / "same.npy", np.vstack([B[7:8], B[7:8]]))
+    code, _, err = _run(
+        folder, capsys, monkeypatch, "search", str(folder / "model.npz"),
+        str(tmp_path / "same.npy"), "a.npy", "--center", "separate",
+        "--source", "new", "--target", "old", "-o", str(tmp_path / "n.npy"),
+    )  # fmt: skip
+    assert code == 2
+    assert "several different queries (2 here, all equal)" in err
+    assert not (tmp_path / "n.npy").exists()
+
+
+def test_report_exits_3_when_nothing_relates_the_files(tmp_path, capsys, monkeypatch):
+    """Check report's exit code: 0 with the verdict 'not linearly alignable'."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(400, 16)))
+    np.save(tmp_path / "y.npy", rng.normal(size=(400, 12)))
+    code, out, err = _run(tmp_path, capsys, monkeypatch, "report", "x.npy", "y.npy")
+    assert code == 3
+    assert "verdict: not linearly alignable" in out
+    assert err.count("skembed report: not usable: ") == 1
+    assert "Traceback" not in err
+    code, out, err = _run(
+        tmp_path, capsys, monkeypatch, "report", "x.npy", "y.npy", "--json", "-q"
+    )
+    assert code == 3
+    assert json.loads(out)["verdict"] == "not linearly alignable"
+
+
+@pytest.mark.parametrize("command", ["report", "align"])
+def test_one_input_given_as_a_and_b_is_a_user_error(
+    paired, capsys, monkeypatch, command
+):
+    """Check A and B the same file: align wrote an identity map, exit 0."""
+    folder, A, B = paired
+    extra = ["-o", "model.npz"] if command == "align" else []
+    code, _, err = _run(folder, capsys, monkeypatch, command, "a.npy", "a.npy", *extra)
+    assert code == 2
+    assert "A and B are the same input (a.npy)" in err
+    assert not (folder / "model.npz").exists()
+    np.savez(folder / "both.npz", first=A, second=B)
+    code, _, err = _run(
+        folder, capsys, monkeypatch, command, "both.npz:first", "both.npz:second",
+        *extra, "-q",
+    )  # fmt: skip
+    assert code == 0, err
+
+
+def test_align_keeps_copies_of_a_pair_on_one_side_of_the_split(
+    tmp_path, capsys, monkeypatch
+):
+    """Check unrelated files whose rows repeat: judged usable (exit 0).
+
+    100 random items repeated four times: every held-out pair had a copy
+    among the fitted ones, and top-1 0.325 passed a bar of 0.1.
+    """
+    rng = np.random.default_rng(0)
+    order = rng.permutation(400)
+    np.save(tmp_path / "x.npy", np.repeat(rng.normal(size=(100, 32)), 4, axis=0)[order])
+    np.save(tmp_path / "y.npy", np.repeat(rng.normal(size=(100, 24)), 4, axis=0)[order])
+    code, out, err = _run(
+        tmp_path, capsys, monkeypatch, "align", "x.npy", "y.npy", "-o", "m.npz", "-q"
+    )
+    assert code == 3, (out, err)
+    assert "on 25 pairs not used in the fit" in out
+
+
+def test_align_quotes_the_names_of_its_suggestion(paired, capsys, monkeypatch):
+    """Check the suggested translate command with a space in a view name."""
+    folder, A, B = paired
+    np.save(folder / "a b.npy", A)
+    code, out, _ = _run(
+        folder, capsys, monkeypatch, "align", "a b.npy", "b.npy", "-o", "w.npz", "-q"
+    )
+    assert code == 0
+    assert "--source b --target 'a b' -o OUT.npy" in out

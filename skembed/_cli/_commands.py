@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from skembed._cli._files import (
 from skembed._cli._quality import fit_quality
 from skembed._index import EmbeddingIndex, fused_kneighbors
 from skembed._io import load_aligner, save_aligner
+from skembed._neighbors import first_copies
 from skembed._registry import CLI_METHODS
 from skembed._stream import translate_file
 from skembed.metrics import compare_spaces
@@ -100,10 +102,29 @@ def _finite_or_none(value):
     return value
 
 
+def _check_two_inputs(args, command):
+    """Refuse A and B that are one input: the same file, member and columns.
+
+    align wrote an identity map and suggested translating with it; report
+    called the file one space with itself. Two members of one .npz, or two
+    column sets of one table, are two inputs.
+    """
+    (path_a, member_a), (path_b, member_b) = split_member(args.a), split_member(args.b)
+    if member_a != member_b or _columns(args, "a") != _columns(args, "b"):
+        return
+    if input_at(path_b, [os.fspath(path_a)]) is not None:
+        raise UserError(
+            f"A and B are the same input ({args.a}): {command} needs the "
+            "embeddings of two models (two files, two .npz members, or two "
+            "column sets of one table with --columns-a and --columns-b)."
+        )
+
+
 def run_report(args, progress):
     # Both files first: a missing B found after A was read came after its
     # progress lines, and the error was not the only line.
     _check_inputs_exist(args.a, args.b)
+    _check_two_inputs(args, "report")
     A = _read(progress, args.a, "A", args, "a")
     B = _read(progress, args.b, "B", args, "b")
     check_paired(A, B, f"A ({args.a})", f"B ({args.b})")
@@ -121,6 +142,13 @@ def run_report(args, progress):
     else:
         print(f"A = {args.a}\nB = {args.b}")
         print(result)
+    if result.verdict == "not linearly alignable":
+        # As align's map no better than chance: a script must not have to
+        # parse the verdict to learn that nothing relates the two files.
+        raise NotUsable(
+            "no linear map relates A and B on held-out rows (verdict 'not "
+            "linearly alignable'); check that their rows are paired"
+        )
     return EXIT_OK
 
 
@@ -153,20 +181,39 @@ def _n_held_out(test_size, n):
     return test_size
 
 
-def _split(args, n, what):
-    """(train, test) positions of ``n`` pairs; test is empty without a check."""
-    n_test = _n_held_out(args.test_size, n)
+def _split(args, first, what):
+    """(train, test) positions of pairs; test is empty without a check.
+
+    ``first`` holds, for every pair, the position of the first pair equal
+    to it (both rows identical). Copies of a pair stay on one side: a
+    held-out pair whose copy the map was fitted on is not "not used in the
+    fit" (unrelated files of 100 items repeated four times were judged
+    usable, 0.325 against a bar of 0.1). Each distinct held-out pair is
+    scored once, as compare_spaces counts it.
+    """
+    n = first.shape[0]
+    distinct = np.flatnonzero(first == np.arange(n))
+    n_test = _n_held_out(args.test_size, distinct.size)
     if n_test == 0:
         return np.arange(n), np.arange(0)
-    if n_test < MIN_HELD_OUT or n - n_test < 2:
-        raise UserError(
-            f"--test-size {args.test_size} on {n} {what} holds out {n_test} and "
-            f"leaves {n - n_test} to fit; the held-out check needs at least "
-            f"{MIN_HELD_OUT} held-out pairs and 2 to fit. Pass more pairs, "
-            "another --test-size, or --test-size 0 to skip the check."
+    if n_test < MIN_HELD_OUT or distinct.size - n_test < 2:
+        repeats = (
+            f" ({distinct.size} distinct, the others repeat a pair)"
+            if distinct.size < n
+            else ""
         )
-    order = np.random.default_rng(args.random_state).permutation(n)
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
+        raise UserError(
+            f"--test-size {args.test_size} on {n} {what}{repeats} holds out "
+            f"{n_test} and leaves {distinct.size - n_test} to fit; the held-out "
+            f"check needs at least {MIN_HELD_OUT} held-out pairs and 2 to fit. "
+            "Pass more pairs, another --test-size, or --test-size 0 to skip the "
+            "check."
+        )
+    order = np.random.default_rng(args.random_state).permutation(distinct.size)
+    test = np.sort(distinct[order[:n_test]])
+    held = np.zeros(n, dtype=bool)
+    held[test] = True
+    return np.flatnonzero(~held[first]), test
 
 
 class _RoundReporter(io.TextIOBase):
@@ -237,7 +284,7 @@ def _align_paired(args, progress, A, B, pairs, names, widths):
         A, B = A.astype(np.float64), B.astype(np.float64)
     n = A.shape[0]
     views = {names[0]: slice(0, widths[0]), names[1]: slice(widths[0], None)}
-    train, test = _split(args, n, "pairs")
+    train, test = _split(args, first_copies(np.hstack([A, B])), "pairs")
     label = type(_make_aligner(args, views)).__name__
     quality = None
     if test.size:
@@ -280,7 +327,8 @@ def _align_self_learning(args, progress, A, B, pairs):
         fit_label = f"{label} on {described}"
         _fit(aligner, progress, fit_label, args, ([A, B],), {}, n_values)
         return aligner, fit_quality(aligner), described
-    train, test = _split(args, pairs.shape[0], "known pairs")
+    known = np.hstack([A[pairs[:, 0]], B[pairs[:, 1]]])
+    train, test = _split(args, first_copies(known), "known pairs")
     described = (
         f"{train.size} seed pairs and unpaired pools of {A.shape[0]} and "
         f"{B.shape[0]} rows"
@@ -343,6 +391,7 @@ def run_align(args, progress):
                 f"written beside it, but {one_line(exc)}"
             ) from None
     _check_inputs_exist(args.a, args.b, args.pairs)
+    _check_two_inputs(args, "align")
     A = _read(progress, args.a, "A", args, "a")
     B = _read(progress, args.b, "B", args, "b")
     pairs = None
@@ -397,9 +446,11 @@ def run_align(args, progress):
             f"{quality.reason}. The model was written to {written} for inspection"
             f"{kept}."
         )
+    quote = shlex.quote
     print(
-        f"Model written to {args.output}; use: skembed translate {args.output} "
-        f"FILE --source {aligner.view_names_[1]} --target {aligner.view_names_[0]} "
+        f"Model written to {args.output}; use: skembed translate "
+        f"{quote(os.fspath(args.output))} FILE --source "
+        f"{quote(aligner.view_names_[1])} --target {quote(aligner.view_names_[0])} "
         "-o OUT.npy"
     )
     return EXIT_OK
@@ -619,11 +670,13 @@ def run_search(args, progress):
             f"rows ({queries.shape[0]} and {n_index} here); lower it or use "
             "--method nn."
         )
-    if args.center == "separate" and queries.shape[0] < 2:
+    if args.center == "separate" and not np.any(queries != queries[:1]):
+        # One query, or copies of one: each minus their mean is zero, and
+        # every index row ties at score 0.
         raise UserError(
             "--center separate subtracts the mean of the queries themselves, "
-            f"which needs several queries ({queries.shape[0]} here); use "
-            "--center index or none."
+            f"which needs several different queries ({queries.shape[0]} here, "
+            "all equal); use --center index or none."
         )
     other = None
     if args.translated_index is not None:
