@@ -734,3 +734,13 @@ def test_another_backend_after_fit_is_refused():
     index.set_params(backend="faiss-hnsw")
     with pytest.raises(ValueError, match="fit built a 'faiss-flat' index"):
         index.kneighbors(queries)
+
+
+def test_separate_centring_refuses_a_sample_of_equal_queries():
+    """Check copies of one query as the sample: every query became zero."""
+    docs, _, queries = _index_data()
+    index = EmbeddingIndex(3, center="separate").fit(docs)
+    with pytest.raises(ValueError, match="are all equal"):
+        index.fit_queries(np.vstack([queries[:1]] * 5))
+    index.fit_queries(queries)
+    assert index.kneighbors(queries[:1])[0][0, 0] > 0
