@@ -17,13 +17,10 @@ affine.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-from functools import partial
-
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from skembed._dask import map_dask_view
 from skembed._parallel import map_row_groups, row_groups
 from skembed._stats import divide_by_row_norms, far_from_mean
 from skembed._views import check_view_block, is_dask_collection, resolve_view
@@ -251,13 +248,7 @@ class AffineMapMixin:
         k = resolve_view(self, source, parameter="source")
         t = resolve_view(self, target, parameter="target")
         if is_dask_collection(X_view):
-            return map_dask_view(
-                self,
-                X_view,
-                k,
-                partial(self.translate, source=k, target=t),
-                self.n_features_per_view_[t],
-            )
+            return self._translated_lazily(X_view, k, t)
         block = check_view_block(self, X_view, k)
         if t == k:
             # A view's rows are already in its own space. Through the shared

@@ -311,6 +311,16 @@ class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
         block = check_view_block(self, X_view, k)
         return self._map(block, k)
 
+    def _translated_lazily(self, X_view, k, t):
+        """``translate`` of one view's Dask rows from view k to view t, lazily."""
+        return map_dask_view(
+            self,
+            X_view,
+            k,
+            partial(self.translate, source=k, target=t),
+            self.n_features_per_view_[t],
+        )
+
     def score(self, X, y=None):
         """Held-out alignment quality: mean top-1 cross-view retrieval accuracy.
 

@@ -18,7 +18,6 @@ the fitting pairs near it, averaged by a kernel on their cosines.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import warnings
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -36,7 +35,6 @@ from skembed._contrastive import (
     unit_rows_backward,
     unit_rows_with_norms,
 )
-from skembed._dask import map_dask_view
 from skembed._linear import RidgeAligner
 from skembed._stats import centred_rows, chunk_rows
 from skembed._views import (
@@ -171,13 +169,7 @@ class _ReferenceMapAligner(BaseAligner):
                 "translate into that view."
             )
         if is_dask_collection(X_view):
-            return map_dask_view(
-                self,
-                X_view,
-                k,
-                partial(self.translate, source=k, target=t),
-                self.n_features_per_view_[t],
-            )
+            return self._translated_lazily(X_view, k, t)
         block = check_view_block(self, X_view, k)
         if t == k:
             return np.array(block, copy=True)

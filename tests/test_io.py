@@ -883,16 +883,7 @@ def test_paths_of_every_kind_and_clear_errors_for_the_rest(tmp_path):
 
 def _edited_state(tmp_path, estimator, X, name, value):
     """A model file of ``estimator`` fitted on X with state ``name`` edited."""
-    path = tmp_path / "model.npz"
-    save_aligner(_fit(estimator, X), path)
-    with np.load(path) as stored:
-        header = json.loads(stored[HEADER_KEY].tobytes())
-    header["estimator"]["state"][name] = value
-    edited = tmp_path / "edited.npz"
-    _rewrite(
-        path, edited, lambda n, d: _header_bytes(header) if n.startswith("__") else d
-    )
-    return edited
+    return _edited_entries(tmp_path, estimator, X, _set(name, None, value))
 
 
 @pytest.mark.parametrize(
