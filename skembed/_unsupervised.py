@@ -950,7 +950,7 @@ def distinct_rows(pools):
 
 
 def _distinct_directions(pool):
-    return first_distinct(unit_rows(np.asarray(pool, dtype=np.float64))).shape[0]
+    return first_distinct(unit_rows(np.asarray(pool))).shape[0]
 
 
 def _repeats(n_rows):
@@ -982,7 +982,9 @@ def cross_fitted_share(estimator, blocks, pools, dictionary, csls_k, random_stat
     n_rows = pools[0].shape[0]
     first = first_copies(pools[0])
     explained = scored = 0
-    for _ in range(_repeats(_distinct_directions(pools[0]))):
+    # Folds by the distinct rows (has_room counts them by direction, once a
+    # fit; here the copies already found serve, at no extra pass).
+    for _ in range(_repeats(np.count_nonzero(first == np.arange(n_rows)))):
         fold = random_state.random_sample(n_rows)[first] < 0.5
         train = dictionary[fold[dictionary[:, 0]]]
         held = np.flatnonzero(~fold)
