@@ -52,6 +52,7 @@ __all__ = [
     "check_vectors",
     "csls_penalties",
     "first_copies",
+    "first_pair_copies",
     "kneighbors",
     "mutual_matches",
     "neighbourhood_mean_operator",
@@ -1084,6 +1085,15 @@ def first_copies(X):
     keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))
     _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
     return first[inverse.ravel()]
+
+
+def first_pair_copies(A, B):
+    """For every row pair (A[i], B[i]), the index of the first pair equal to it.
+
+    Each side is hashed on its own and the pairs of first-copy indices then,
+    so no copy of the two sides side by side is made.
+    """
+    return first_copies(np.column_stack([first_copies(A), first_copies(B)]))
 
 
 # Query blocks per budget of neighbourhood_mean_operator: up to this many

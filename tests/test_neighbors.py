@@ -889,3 +889,15 @@ def test_first_copies_among_rows_and_penalties(dtype, width, monkeypatch):
     first = rows[0]
     equal = np.all(keys[rows] == keys[first], axis=1)
     assert_array_equal(got, np.where(equal, first, rows))
+
+
+def test_first_pair_copies_equal_those_of_the_joined_rows():
+    """Check pairs hashed side by side: the same groups as the joined rows."""
+    from skembed._neighbors import first_copies, first_pair_copies
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(6, 3))[rng.integers(6, size=200)]
+    B = rng.normal(size=(5, 2)).astype(np.float32)[rng.integers(5, size=200)]
+    expected = first_copies(np.hstack([A, B.astype(np.float64)]))
+    assert_array_equal(first_pair_copies(A, B), expected)
+    assert len(np.unique(expected)) <= 6 * 5  # repeats, grouped

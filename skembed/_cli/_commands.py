@@ -42,7 +42,7 @@ from skembed._cli._files import (
 from skembed._cli._quality import fit_quality
 from skembed._index import EmbeddingIndex, fused_kneighbors
 from skembed._io import load_aligner, save_aligner
-from skembed._neighbors import first_copies
+from skembed._neighbors import first_pair_copies
 from skembed._registry import CLI_METHODS
 from skembed._stream import translate_file
 from skembed.metrics import compare_spaces
@@ -284,7 +284,7 @@ def _align_paired(args, progress, A, B, pairs, names, widths):
         A, B = A.astype(np.float64), B.astype(np.float64)
     n = A.shape[0]
     views = {names[0]: slice(0, widths[0]), names[1]: slice(widths[0], None)}
-    train, test = _split(args, first_copies(np.hstack([A, B])), "pairs")
+    train, test = _split(args, first_pair_copies(A, B), "pairs")
     label = type(_make_aligner(args, views)).__name__
     quality = None
     if test.size:
@@ -327,8 +327,8 @@ def _align_self_learning(args, progress, A, B, pairs):
         fit_label = f"{label} on {described}"
         _fit(aligner, progress, fit_label, args, ([A, B],), {}, n_values)
         return aligner, fit_quality(aligner), described
-    known = np.hstack([A[pairs[:, 0]], B[pairs[:, 1]]])
-    train, test = _split(args, first_copies(known), "known pairs")
+    known = first_pair_copies(A[pairs[:, 0]], B[pairs[:, 1]])
+    train, test = _split(args, known, "known pairs")
     described = (
         f"{train.size} seed pairs and unpaired pools of {A.shape[0]} and "
         f"{B.shape[0]} rows"

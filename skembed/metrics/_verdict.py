@@ -21,7 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from skembed._cca import CCAAligner
-from skembed._neighbors import first_copies, retrieval_accuracy
+from skembed._neighbors import first_pair_copies, retrieval_accuracy
 from skembed._params import validate_params
 from skembed._procrustes import ProcrustesAligner
 from skembed.exceptions import OutOfSpaceWarning
@@ -176,7 +176,7 @@ def _distinct_pairs(A, B):
     called not alignable). Its copies would also fall on both sides of a
     train/test split. Each distinct pair is counted once.
     """
-    first = first_copies(np.hstack([A, B]))
+    first = first_pair_copies(A, B)
     keep = first == np.arange(A.shape[0])
     if keep.all():
         return A, B, 0
