@@ -74,7 +74,12 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
     regularised least squares. The shared space is the reference view's own
     space, so the reference passes through unchanged. Each map equals
     :class:`sklearn.linear_model.Ridge` fitted with view k as X and the
-    reference view as the (multi-output) target.
+    reference view as the (multi-output) target. For float32 views the Gram
+    matrices are summed in float64 from float32 products of row chunks: a
+    direction of a view whose variance is below about 1e-6 of the largest
+    (near-duplicate columns, with a small ``alpha``) is resolved only to
+    that precision, and the map along it can differ from Ridge's. Pass
+    float64 views for such data.
 
     Parameters
     ----------

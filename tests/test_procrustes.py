@@ -13,6 +13,7 @@ from _corpora import available_corpus, missing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import linalg
 from scipy.stats import ortho_group
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -70,7 +71,9 @@ def _stiefel_descent(X, Y, W, *, scale, rows=False, n_iter=3000):
         return E - V @ ((V.T @ E + E.T @ V) / 2)
 
     def retract(V):
-        U, _, Vt = np.linalg.svd(V, full_matrices=False)
+        # LAPACK's gesdd (numpy's svd) fails to converge on some matrices, as
+        # a step of this descent met on one BLAS thread; gesvd does not.
+        U, _, Vt = linalg.svd(V, full_matrices=False, lapack_driver="gesvd")
         return U @ Vt
 
     V = retract(W.T if rows else W)
