@@ -16,11 +16,13 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
+from skembed._affine import _in_dtype
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, state_kept_on_error
 from skembed._parallel import map_row_groups, row_groups
 from skembed._params import NumbersAreNotFlagsMixin
 from skembed._stats import (
     all_finite,
+    centred_rows,
     check_rows,
     chunk_rows,
     map_rows,
@@ -386,25 +388,40 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
         stops = np.cumsum(widths)
         step = chunk_rows(2 * sum(widths) * dtype.itemsize, "transform")
         if self.normalize == "standard":
-            shifts = [mean.astype(dtype) for mean in self.view_means_]
-            scales = [
-                (w / scale).astype(dtype)
+            means = [np.asarray(mean, dtype=np.float64) for mean in self.view_means_]
+            factors = [
+                _in_dtype(np.asarray(w / scale), dtype)
                 for w, scale in zip(self.weights_, self.view_scales_, strict=True)
             ]
+        elif self.normalize is None:
+            factors = [_in_dtype(np.asarray(w), dtype) for w in self.weights_]
 
         def write(chunk, k, out):
-            weight = self.weights_[k]
             if self.normalize == "l2":
                 # Norms safe at any magnitude (zero rows get 1 and stay zero);
                 # a division, as a reciprocal of a tiny norm may not exist in
                 # the dtype.
                 unit_rows(chunk, out=out)
-                out *= dtype.type(weight)
+                out *= dtype.type(self.weights_[k])
             elif self.normalize == "standard":
-                np.subtract(chunk, shifts[k], out=out)
-                out *= scales[k]
+                if factors[k].dtype == dtype:
+                    # The float64 mean subtracted in two parts (its rounding
+                    # to the dtype, then the rest): rows far from the origin
+                    # next to their spread kept an error of half the mean's
+                    # last float32 digit, 1% of a standard deviation.
+                    centred_rows(chunk, means[k], out=out)
+                    out *= factors[k]
+                else:
+                    # The factor of a view of tiny (or huge) spread is beyond
+                    # the dtype's range: the chunk goes through float64 and is
+                    # rounded once.
+                    wide = chunk.astype(np.float64)
+                    wide -= means[k]
+                    wide *= factors[k]
+                    out[...] = wide
             else:
-                np.multiply(chunk, dtype.type(weight), out=out)
+                # A float64 factor makes the product run in float64.
+                np.multiply(chunk, factors[k], out=out)
 
         def fill(start, stop):
             for first in range(start, stop, step):

@@ -650,6 +650,43 @@ def test_l2_rows_whose_squares_leave_float64(scale, dtype):
     assert_array_equal(Z[:5, :6], 0)
 
 
+@pytest.mark.parametrize("normalize", ["standard", None])
+@pytest.mark.parametrize("scale", [1e-39, 1e-42])
+def test_float32_views_of_subnormal_spread_are_normalised(normalize, scale):
+    """Check float32 views below float32's normal range: the float64 output.
+
+    The factor of such a view (its weight over its spread, or a balanced
+    weight of 1e38) was cast to float32, became infinite, and transform said
+    the output overflowed and blamed the weights.
+    """
+    rng = np.random.default_rng(0)
+    A = (rng.normal(size=(40, 4)) * scale).astype(np.float32)
+    B = rng.normal(size=(40, 3)).astype(np.float32)
+    concat = EmbeddingConcatenator(normalize=normalize).fit([A, B])
+    expected = concat.transform([A.astype(np.float64), B.astype(np.float64)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Z = concat.transform([A, B])
+    assert Z.dtype == np.float32
+    assert_allclose(Z, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+
+
+def test_standard_float32_rows_far_from_the_origin_are_centred():
+    """Check float32 columns at 1e4 with a spread of 1e-2 come out centred.
+
+    The float64 mean was rounded to float32 before it was subtracted: every
+    such column was off by up to 1% of a standard deviation.
+    """
+    rng = np.random.default_rng(0)
+    A = 1e4 + 1e-2 * rng.normal(size=(5000, 3))
+    X = np.hstack([A, rng.normal(size=(5000, 2))]).astype(np.float32)
+    concat = EmbeddingConcatenator(normalize="standard", weights=None).fit(X)
+    Z = concat.transform(X)
+    assert Z.dtype == np.float32
+    assert_allclose(Z, concat.transform(X.astype(np.float64)), rtol=0, atol=1e-5)
+    assert_allclose(Z.mean(axis=0, dtype=np.float64), 0, atol=1e-6)
+
+
 def test_a_failed_refit_keeps_the_fitted_concatenator():
     """Check a refit that fails after reading the new layout changes nothing."""
     rng = np.random.default_rng(0)
