@@ -60,6 +60,7 @@ from sklearn.utils.validation import _check_feature_names, check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from skembed._atomic import write_atomically
+from skembed._base import state_kept_on_error
 from skembed._params import NumbersAreNotFlagsMixin, validate_params
 from skembed._stats import unit_rows
 
@@ -1045,6 +1046,14 @@ class TextEmbedder(
         self : TextEmbedder
             The fitted embedder.
         """
+        # A fit that fails after storing the identity (a callable that
+        # raises, or returns NaN, on its probe text) left an embedder that
+        # looked fitted without a width, or a refit's identity beside the
+        # last fit's width; it now leaves the embedder as it was.
+        with state_kept_on_error(self):
+            return self._fit(X)
+
+    def _fit(self, X):
         texts = self._check_texts(X, reset=True)
         self._check_cache()
         backend = _load_backend(self.backend, self.model)
@@ -1204,7 +1213,9 @@ class TextEmbedder(
         finite = np.isfinite(vectors).all(axis=1)
         if not finite.all():
             bad = int(np.flatnonzero(~finite)[0])
-            row = np.asarray(output[bad], dtype=np.float64)
+            # Row ``bad`` of the output as an array: indexing a DataFrame by
+            # it picked a column.
+            row = np.asarray(output, dtype=np.float64)[bad]
             if np.isfinite(row).all():
                 raise ValueError(
                     f"backend returned values beyond float32's range (largest "

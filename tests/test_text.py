@@ -223,6 +223,53 @@ def test_backend_output_is_checked(texts):
             huge.fit_transform(texts[:2])
 
 
+@pytest.mark.parametrize("columns", [None, ["x", "y", "z"]])
+def test_a_dataframe_output_with_nan_names_the_row(texts, columns):
+    """Check a callable returning a DataFrame with a NaN: the NaN's error.
+
+    Row ``bad`` of the output was read as ``output[bad]``, a column of a
+    DataFrame: a KeyError for named columns, and for numbered ones the
+    message of values beyond float32's range, about a finite column.
+    """
+
+    def frame(batch):
+        values = np.ones((len(batch), 3))
+        values[[t == texts[1] for t in batch], 0] = np.nan
+        return pd.DataFrame(values, columns=columns)
+
+    embedder = TextEmbedder(frame).fit(texts[:1])
+    with pytest.raises(ValueError, match="NaN or infinity for the text in row 1"):
+        embedder.transform(texts[:3])
+
+
+def test_a_failed_fit_leaves_the_embedder_as_it_was(texts):
+    """Check a callable failing on its probe text: unfitted, or the last fit.
+
+    The identity was stored before the probe: the embedder then looked
+    fitted, and transform failed with an AttributeError about its width.
+    """
+    state = {"fail": True, "width": 4}
+
+    def flaky(batch):
+        if state["fail"]:
+            raise RuntimeError("model server not reachable")
+        return np.ones((len(batch), state["width"]))
+
+    embedder = TextEmbedder(flaky)
+    with pytest.raises(RuntimeError, match="not reachable"):
+        embedder.fit(texts[:2])
+    with pytest.raises(NotFittedError):
+        embedder.transform(texts[:1])
+    state["fail"] = False
+    assert embedder.fit(texts[:2]).transform(texts[:2]).shape == (2, 4)
+    identity = embedder.model_identity_
+    state["fail"] = True
+    with pytest.raises(RuntimeError, match="not reachable"):
+        embedder.set_params(prefix="query: ").fit(texts[:2])
+    assert embedder.model_identity_ == identity
+    assert embedder.embedding_dim_ == 4
+
+
 def test_parameters_are_validated(texts):
     """Check scikit-learn's parameter validation of the options."""
     with pytest.raises(ValueError, match="backend"):
