@@ -578,3 +578,29 @@ def test_the_loss_value_alone_equals_the_loss_with_its_gradient():
         assert _info_nce_value(params, blocks, 0.1) == pytest.approx(
             expected, rel=1e-12
         )
+
+
+@pytest.mark.parametrize("offset", [1e2, 1e4])
+def test_hidden_heads_of_float32_rows_far_from_the_origin_keep_their_precision(offset):
+    """Check float32 rows at 1e4 with a spread of 0.01 through hidden heads.
+
+    The hidden layer computed x W1 + (b1 - m W1) on the raw rows, in the
+    input dtype: the two large terms cancelled and float32 outputs were off
+    by 2e-4 (mean 100) to 1e-2 (mean 1e4) of their size.
+    """
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(1000, 4))
+    A = latent @ rng.normal(size=(4, 8)) * 0.01 + offset
+    B = np.tanh(2 * latent @ rng.normal(size=(4, 6))) * 0.01 + offset
+    A32, B32 = A.astype(np.float32), B.astype(np.float32)
+    aligner = ContrastiveAligner(
+        n_components=4, hidden=32, max_iter=40, learning_rate=1e-2, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        aligner.fit([A32.astype(np.float64), B32.astype(np.float64)])
+    for k, view in enumerate((A32, B32)):
+        got = aligner.transform_view(view, k)
+        expected = aligner.transform_view(view.astype(np.float64), k)
+        assert got.dtype == np.float32
+        assert np.abs(got - expected).max() < 1e-5 * np.abs(expected).max()
