@@ -36,7 +36,7 @@ from skembed._contrastive import (
     unit_rows_with_norms,
 )
 from skembed._linear import RidgeAligner
-from skembed._stats import centred_rows, chunk_rows
+from skembed._stats import centred_rows, chunk_rows, search_chunk_rows
 from skembed._views import (
     check_training_views,
     check_view_block,
@@ -75,6 +75,46 @@ def _residual_backward(params, X, H, dZ):
 
 def _root_mean_square_norm(Z):
     value = np.sqrt(np.mean(np.einsum("ij,ij->i", Z, Z, dtype=np.float64)))
+    return value if value > 0 else 1.0
+
+
+def _head_chunks(params, X):
+    """Outputs of a head on the rows of X, by row chunks: (rows, Z) pairs.
+
+    The hidden activations of every training row at once take n x hidden
+    values (1 GB at a million float32 rows and hidden=256, twice that once
+    the weights are float64), where an epoch needs only a batch's.
+    """
+    hidden = params[1].shape[1] if len(params) > 1 else 0
+    step = chunk_rows(
+        (X.shape[1] + hidden + params[0].shape[1]) * 8, "summary", minimum=1
+    )
+    for start in range(0, X.shape[0], step):
+        rows = slice(start, start + step)
+        yield rows, head_forward(params, X[rows])[0]
+
+
+def _head_loss(params, X, Y, loss):
+    """The value of :func:`_regression_loss` of the head on X, by row chunks."""
+    total = 0.0
+    for rows, Z in _head_chunks(params, X):
+        if loss == "mse":
+            Z -= Y[rows]
+            total += float(np.einsum("ij,ij->", Z, Z, dtype=np.float64))
+        else:
+            U, _ = unit_rows_with_norms(Z)
+            total += float(np.einsum("ij,ij->i", U, Y[rows], dtype=np.float64).sum())
+    if loss == "mse":
+        return total / Y.size
+    return 1.0 - total / Y.shape[0]
+
+
+def _head_root_mean_square_norm(params, X):
+    """:func:`_root_mean_square_norm` of the head's outputs on X, by chunks."""
+    total = 0.0
+    for _, Z in _head_chunks(params, X):
+        total += float(np.einsum("ij,ij->", Z, Z, dtype=np.float64))
+    value = np.sqrt(total / X.shape[0])
     return value if value > 0 else 1.0
 
 
@@ -121,6 +161,10 @@ class _ReferenceMapAligner(BaseAligner):
         step = chunk_rows(
             (2 * block.shape[1] + A.shape[1] + width) * dtype.itemsize, "transform"
         )
+        # The kernel's rows x pairs score block is bounded like a neighbour
+        # search's (and by scikit-learn's working_memory): at the minimum
+        # chunk of 256 rows, a million pairs took 1 GB per thread.
+        step = min(step, search_chunk_rows(width, dtype)) if width else step
         for start in range(0, block.shape[0], step):
             rows = slice(start, start + step)
             target = out[rows]
@@ -304,7 +348,8 @@ class ResidualMLPAligner(_ReferenceMapAligner):
     (:math:`W_1, b_1, W_2`) is trained by minibatch Adam with analytic
     gradients on what it leaves. The weights are stored in raw units
     (:math:`A_k = P s_r / s_k`, :math:`W_1 / s_k`, :math:`W_2 s_r`). The
-    maps of several non-reference views are trained independently.
+    maps of several non-reference views are trained one after the other,
+    from one random stream: a view's map depends on the views before it.
 
     A residual MLP is a new estimator rather than an option of
     :class:`RidgeAligner`: its maps are not a function of mergeable sums (no
@@ -487,7 +532,7 @@ class ResidualMLPAligner(_ReferenceMapAligner):
                 # the reference rows' root-mean-square norm.
                 rms = 1.0
                 if self.loss == "cosine":
-                    rms = _root_mean_square_norm(head_forward(params, X_k)[0])
+                    rms = _head_root_mean_square_norm(params, X_k)
                     rms /= _root_mean_square_norm(Y)
                 self.means_.append(mean_k)
                 self.coefs_.append(params[0] * (scale_r / (scale_k * rms)))
@@ -546,12 +591,10 @@ class ResidualMLPAligner(_ReferenceMapAligner):
         validation = X_validation is not None
 
         def held_out_loss():
-            Z = head_forward(params, X_validation)[0]
-            return _regression_loss(Z, Y_validation, self.loss)[0]
+            return _head_loss(params, X_validation, Y_validation, self.loss)
 
         def training_loss():
-            Z = head_forward(params, X)[0]
-            return _regression_loss(Z, Y, self.loss)[0]
+            return _head_loss(params, X, Y, self.loss)
 
         curve = []
         held_out = [held_out_loss()] if validation else None
@@ -895,6 +938,24 @@ def _check_correction_rows(rows, n_samples):
             f"row indices, got the string {rows!r}."
         )
     array = np.asarray(rows)
+    if array.size == 0:
+        raise ValueError(
+            "correction_rows selects no row; select at least one pair, or use "
+            "RidgeAligner for the map without correction."
+        )
+    if (
+        array.dtype.kind in "iu"
+        and array.shape == (n_samples,)
+        and n_samples > 2
+        and np.isin(array, (0, 1)).all()
+    ):
+        # One 0/1 flag per row (df.is_query.astype(int)) read as the indices
+        # {0, 1} kept two pairs without a word.
+        raise ValueError(
+            f"correction_rows holds only 0 and 1, one entry per row of X "
+            f"({n_samples}): flags, not row indices. Pass them as a boolean mask "
+            "(for example flags.astype(bool)), or pass the indices of the rows."
+        )
     if array.dtype == bool:
         if array.shape != (n_samples,):
             raise ValueError(

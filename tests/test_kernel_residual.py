@@ -211,6 +211,8 @@ def test_correction_rows_make_the_correction_and_ridge_uses_all():
         ([-1], ValueError, "outside"),
         (np.zeros(50, dtype=bool), ValueError, "selects no row"),
         ([0.5], TypeError, "dtype float64"),
+        ([], ValueError, "selects no row"),
+        (np.arange(50) % 2, ValueError, "only 0 and 1.*boolean mask"),
     ],
 )
 def test_bad_correction_rows_are_named(rows, error, match):
@@ -244,3 +246,29 @@ def test_residuals_of_a_dead_dimension_are_zero_and_the_map_unchanged():
     aligner = KernelResidualAligner().fit([old, new])
     expected = _dense(old, new, queries, 0.05, 0.5)
     assert_allclose(aligner.translate(queries, 1, 0), expected, rtol=1e-10, atol=1e-30)
+
+
+def test_the_kernel_score_block_follows_working_memory():
+    """Check the queries x pairs scores of translate stay within working_memory.
+
+    At least 256 query rows were scored at once, whatever the number of
+    pairs kept: 39 MB per chunk for 20,000 float64 pairs (1 GB per thread
+    at a million float32 ones).
+    """
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    new = rng.normal(size=(20000, 4))
+    old = np.sin(new) + 0.01 * rng.normal(size=new.shape)
+    aligner = KernelResidualAligner().fit([old, new])
+    queries = rng.normal(size=(600, 4))
+    expected = aligner.translate(queries, 1, 0)
+    with config_context(working_memory=2):
+        tracemalloc.start()
+        try:
+            got = aligner.translate(queries, 1, 0)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert peak < 8 * 2**20

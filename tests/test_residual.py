@@ -207,3 +207,32 @@ def test_float32_rows_far_from_the_origin_keep_their_precision(aligner, offset):
         expected = aligner.transform_view(X32[k].astype(np.float64), k)
         assert got.dtype == np.float32
         assert np.abs(got - expected).max() < 1e-5 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("loss", ["mse", "cosine"])
+def test_training_losses_are_taken_by_row_chunks(loss):
+    """Check the whole-set losses of training cost a chunk, not n x hidden.
+
+    The training loss of every epoch (without held-out rows) and the norm
+    of the cosine loss's outputs ran the hidden layer on every training row
+    at once: 40 MB of activations here (80 MB in float64), 1 GB at a
+    million rows and hidden=256.
+    """
+    import tracemalloc
+    import warnings
+
+    rng = np.random.default_rng(0)
+    new = rng.normal(size=(20000, 8)).astype(np.float32)
+    old = np.tanh(new[:, :6])
+    aligner = ResidualMLPAligner(
+        hidden=512, max_iter=1, early_stopping=False, loss=loss, random_state=0
+    )
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            aligner.fit([old, new])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 * 2**20
