@@ -11,7 +11,7 @@ Optional packages (cca-zoo, mvlearn) are measured when they import and run.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import sys
+import argparse
 import time
 import warnings
 
@@ -106,5 +106,12 @@ def main(n_samples=N_SAMPLES):
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "rows", nargs="?", type=int, default=N_SAMPLES, help="rows of each view"
+    )
+    args = parser.parse_args()
+    if args.rows < 2:
+        parser.error("rows must be at least 2")
     with threadpool_limits(limits=1, user_api="blas"):
-        main(*(int(arg) for arg in sys.argv[1:2]))
+        main(args.rows)

@@ -21,12 +21,13 @@ and one ``.rst`` fragment per table into OUTPUT_DIRECTORY (default:
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import argparse
 import io
-import sys
 import tempfile
+import textwrap
 import time
 import warnings
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -229,6 +230,35 @@ def report_output(data):
     return ".. code-block:: text\n\n" + "".join(f"   {line}\n" for line in lines)
 
 
+def align_unusable_output(data):
+    """What ``skembed align`` says of a map no better than chance (command_line.rst).
+
+    ``old.npy`` holds the first 600 minilm rows, ``unrelated.npy`` 600
+    random unit rows: nothing pairs them.
+    """
+    from skembed.__main__ import main
+
+    rng = np.random.default_rng(SEED)
+    unrelated = rng.normal(size=(600, data.views["minilm"].shape[1]))
+    unrelated /= np.linalg.norm(unrelated, axis=1, keepdims=True)
+    with tempfile.TemporaryDirectory() as folder:
+        np.save(Path(folder) / "old.npy", data.views["minilm"][:600])
+        np.save(Path(folder) / "unrelated.npy", unrelated.astype(np.float32))
+        out, err = io.StringIO(), io.StringIO()
+        paths = [str(Path(folder) / name) for name in ("old.npy", "unrelated.npy")]
+        with redirect_stdout(out), redirect_stderr(err):
+            status = main(["align", *paths, "-o", str(Path(folder) / "model.npz")])
+    if status != 3:
+        raise RuntimeError(f"skembed align exited with {status}, not 3")
+    reason = err.getvalue().strip().splitlines()[-1].replace(folder + "/", "")
+    lines = [
+        "$ skembed align old.npy unrelated.npy -o model.npz",
+        "...",
+        *textwrap.wrap(reason, width=76, break_on_hyphens=False),
+    ]
+    return ".. code-block:: text\n\n" + "".join(f"   {line}\n" for line in lines)
+
+
 def _list_table(header, rows):
     out = [".. list-table::", "   :header-rows: 1", ""]
     for row in [header, *rows]:
@@ -248,7 +278,11 @@ def compute():
     substitutions.update(few)
     classes, class_values = classification(data)
     substitutions.update(classes)
-    fragments = {"aligners_table": table, "report_output": report_output(data)}
+    fragments = {
+        "aligners_table": table,
+        "report_output": report_output(data),
+        "align_unusable_output": align_unusable_output(data),
+    }
     values = {"aligners": table_values, "few_pairs": few_values, **class_values}
     return substitutions, fragments, values
 
@@ -270,7 +304,15 @@ if __name__ == "__main__":
     from threadpoolctl import threadpool_limits
 
     default = Path(__file__).resolve().parents[1] / "_generated"
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        default=default,
+        help="where numbers.rst and the fragments are written (default: %(default)s)",
+    )
+    target = parser.parse_args().directory
     # One BLAS thread, as the docs build (docs/conf.py) and the test that
     # checks these numbers run it: the fit times are quoted for one thread.
     with threadpool_limits(limits=1, user_api="blas"):
