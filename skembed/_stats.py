@@ -594,7 +594,12 @@ class CrossMoments:
 
         groups = row_groups(n, chunk_size)
         for part in map_row_groups(group_moments, groups, n_threads=n_threads):
-            self.merge(part)
+            # The part is ours alone: the first one is adopted, not copied,
+            # and none outlives its merge while the next group is computed
+            # (each holds d x d blocks: at d = 4,096, 128 MB apiece).
+            with np.errstate(invalid="ignore", over="ignore"):
+                self._merge(part, adopt=True)
+            del part
         return self
 
     def _moments_zero(self, k):
@@ -712,11 +717,13 @@ class CrossMoments:
         with np.errstate(invalid="ignore", over="ignore"):
             return self._merge(other)
 
-    def _merge(self, other):
+    def _merge(self, other, *, adopt=False):
         if other.n_samples_ == 0:
             return self
         if self.n_samples_ == 0:
-            self.__dict__.update(_copy_state(other))
+            # ``adopt``: other is discarded after the merge, so its arrays
+            # can become ours without a copy.
+            self.__dict__.update(dict(other.__dict__) if adopt else _copy_state(other))
             return self
         if other._layout() != self._layout():
             raise ValueError("Cannot merge moments of different layouts.")

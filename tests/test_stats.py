@@ -413,3 +413,25 @@ def test_subnormal_float32_rows_are_made_unit_rows():
     assert_allclose(
         unit_rows(X), [[2**-0.5, 2**-0.5, 0], [1 / 3, 2 / 3, 2 / 3]], rtol=1e-6
     )
+
+
+def test_moments_of_a_pass_hold_few_d_by_d_blocks():
+    """Check one pass holds about its result and one group's part, no more.
+
+    The first group's moments were copied into the (empty) total while both
+    were alive, and each merged part stayed alive while the next group was
+    computed: 11.3 d x d float64 blocks at the peak here, for a result of 3.
+    """
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    d = 768
+    A = rng.standard_normal((4000, d), dtype=np.float32) + 3
+    B = rng.standard_normal((4000, d), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        CrossMoments(2, cross=[(1, 0)], gram=[0, 1]).update([A, B], n_threads=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 9.5 * d * d * 8
