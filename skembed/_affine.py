@@ -17,13 +17,20 @@ affine.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from functools import partial
+
 import numpy as np
-from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
+from skembed._dask import map_dask_view
 from skembed._parallel import map_row_groups, row_groups
 from skembed._stats import divide_by_row_norms, far_from_mean
-from skembed._views import check_view_block, is_dask_collection, resolve_view
+from skembed._views import (
+    check_float_array,
+    check_view_block,
+    is_dask_collection,
+    resolve_view,
+)
 
 __all__ = ["AffineMapMixin"]
 
@@ -192,10 +199,23 @@ class AffineMapMixin:
         -------
         X_view : ndarray of shape (n_samples, n_features_of_view)
             Rows in the view's raw space (with ``normalize="l2"``: in the
-            space of its unit-length rows).
+            space of its unit-length rows). A lazy Dask array for a Dask
+            array or DataFrame ``Z``.
         """
         check_is_fitted(self, "means_")
         k = resolve_view(self, view)
+        if is_dask_collection(Z):
+            # Lazily, as transform_view and translate: check_array computed
+            # the whole collection into memory.
+            return map_dask_view(
+                self,
+                Z,
+                k,
+                partial(self.inverse_transform_view, view=k),
+                self.n_features_per_view_[k],
+                check=self._check_shared,
+                name="Z",
+            )
         Z = self._check_shared(Z)
         return self._unmap(Z, k, offset=self._reference_frame)
 
@@ -208,7 +228,7 @@ class AffineMapMixin:
         return out
 
     def _check_shared(self, Z):
-        Z = check_array(Z, dtype=[np.float64, np.float32], input_name="Z")
+        Z = check_float_array(Z, "Z")
         if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"Z has {Z.shape[1]} columns, but the shared space of this "

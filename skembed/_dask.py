@@ -340,23 +340,29 @@ def _apply_shared(selections, dtype, function, *arrays):
     return function(_split(selections, dtype, arrays))
 
 
-def map_dask_view(estimator, X_view, view, function, width):
+def map_dask_view(
+    estimator, X_view, view, function, width, *, check=None, name="X_view"
+):
     """``function(block)`` of every row block of one view's Dask rows, lazily.
 
-    For the one-view methods (``transform_view``, ``translate``): the layout
-    is checked now, on a one-row stand-in of ``X_view``, as
-    :func:`check_dask_views` checks X; ``function`` (the method itself, for
-    numpy blocks) then checks each block's values when it runs. Each task
-    runs single-threaded, as ``transform``'s do.
+    For the one-view methods (``transform_view``, ``translate``,
+    ``inverse_transform_view``): the layout is checked now, on a one-row
+    stand-in of ``X_view``, as :func:`check_dask_views` checks X (by
+    ``check(stand_in)`` when given, for rows that are not of the view);
+    ``function`` (the method itself, for numpy blocks) then checks each
+    block's values when it runs. Each task runs single-threaded, as
+    ``transform``'s do.
 
     Returns
     -------
     Z : dask array of shape (n_samples, width)
         Lazy; its row chunks are those of ``X_view``.
     """
-    array = _as_dask_array(X_view, "X_view")
+    array = _as_dask_array(X_view, name)
+    if check is None:
+        check = partial(check_view_block, estimator, view=view)
     with config_context(assume_finite=True):
-        dtype = check_view_block(estimator, _proxy(X_view, array), view).dtype
+        dtype = check(_proxy(X_view, array)).dtype
     if array.numblocks[1] != 1:
         array = array.rechunk({1: -1})
     views = DaskViews([array], None, dtype)

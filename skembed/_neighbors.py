@@ -46,6 +46,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from skembed._parallel import map_row_groups, row_groups
 from skembed._params import validate_params
 from skembed._stats import product_safe_rows, row_norms, search_chunk_rows, unit_rows
+from skembed._views import check_float_array
 
 __all__ = [
     "alignment_score",
@@ -75,10 +76,10 @@ def check_vectors(X, name, **check_params):
     translates it, not widened to float64 at four times its memory.
     """
     half = getattr(X, "dtype", None) == np.float16
-    array = check_array(
+    array = check_float_array(
         X,
-        dtype=np.float32 if half else [np.float64, np.float32],
-        input_name=name,
+        name,
+        dtype=(np.float32,) if half else (np.float64, np.float32),
         ensure_min_samples=0,
         **check_params,
     )

@@ -1439,6 +1439,24 @@ def _check_numeric(X, input_name="X", *, frame=None, schema=None) -> None:
         )
 
 
+def check_float_array(X, input_name, *, dtype=(np.float64, np.float32), **params):
+    """``check_array`` of one matrix of embeddings, as the views are checked.
+
+    Dates, durations and strings are refused (check_array would cast them to
+    floats without a word, as ``fit`` refuses them), and a float32 frame of
+    any library (a nullable pandas ``Float32``, polars, pyarrow) stays
+    float32: scikit-learn reads the dtypes of plain pandas frames only.
+    """
+    allowed = list(dtype)
+    frame = _as_frame(X)
+    schema = None
+    if frame is not None:
+        schema = _frame_schema(frame)
+        allowed = [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
+    _check_numeric(X, input_name, frame=frame, schema=schema)
+    return check_array(X, dtype=allowed, input_name=input_name, **params)
+
+
 def _one_view_hint(estimator, X, error, reset):
     """``error``, with a pointer to the per-view methods when X is as wide as
     one view of a fitted estimator: one model's rows, where all were
@@ -2066,6 +2084,9 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
             # As in _split_array: scikit-learn reads the dtypes of pandas
             # frames only, and made a float32 polars or pyarrow view float64.
             allowed = [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
+        # Dates and strings, refused by fit and transform, were cast to floats
+        # by the one-view methods.
+        _check_numeric(X_k, "X", frame=frame, schema=schema)
         block = _checked_array(X_k, dtype=allowed, estimator=estimator, input_name="X")
     if block.shape[1] != expected:
         raise ValueError(

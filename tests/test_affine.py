@@ -184,3 +184,71 @@ def test_translate_into_its_own_view_is_the_identity(aligner, dtype):
         assert got.dtype == dtype
         assert_array_equal(got, X)
         assert not np.shares_memory(got, X)
+
+
+def _dates_and_strings(width):
+    rng = np.random.default_rng(0)
+    seconds = (rng.normal(size=(20, width)) * 1e6).astype("timedelta64[s]")
+    return [
+        np.datetime64("2024-01-01") + seconds,
+        seconds,
+        rng.normal(size=(20, width)).astype(str),
+    ]
+
+
+@pytest.mark.parametrize("bad", range(3), ids=["datetime", "timedelta", "strings"])
+def test_one_view_methods_refuse_dates_and_strings(bad):
+    """Check transform_view, translate and inverse_transform_view refuse them.
+
+    fit and transform refused dates, durations and strings, but the one-view
+    methods cast them to floats and returned a map of nonsense.
+    """
+    A, B = _views()
+    aligner = ProcrustesAligner().fit([A, B])
+    X = _dates_and_strings(A.shape[1])[bad]
+    with pytest.raises(ValueError, match="X holds non-numeric values"):
+        aligner.transform_view(X, 0)
+    with pytest.raises(ValueError, match="X holds non-numeric values"):
+        aligner.translate(X, 0, 1)
+    Z = _dates_and_strings(aligner.n_components_)[bad]
+    with pytest.raises(ValueError, match="Z holds non-numeric values"):
+        aligner.inverse_transform_view(Z, 0)
+
+
+@pytest.mark.parametrize("library", ["pandas-nullable", "polars"])
+def test_inverse_transform_view_keeps_float32_frames_float32(library):
+    """Check a float32 frame of any library comes back float32.
+
+    scikit-learn reads the dtypes of plain pandas frames only: a nullable
+    Float32 or a polars Float32 frame came back float64, unlike transform_view.
+    """
+    A, B = (v.astype(np.float32) for v in _views())
+    aligner = ProcrustesAligner().fit([A, B])
+    Z = aligner.transform_view(A, 0)
+    if library == "polars":
+        pl = pytest.importorskip("polars")
+        frame = pl.DataFrame(Z)
+    else:
+        import pandas as pd
+
+        frame = pd.DataFrame(Z).astype("Float32")
+    back = aligner.inverse_transform_view(frame, 0)
+    assert back.dtype == np.float32
+    assert_allclose(back, aligner.inverse_transform_view(Z, 0), rtol=1e-6)
+
+
+def test_inverse_transform_view_of_dask_rows_is_lazy():
+    """Check inverse_transform_view of a Dask array returns a lazy Dask array.
+
+    It computed the whole collection into memory, unlike transform_view and
+    translate.
+    """
+    da = pytest.importorskip("dask.array")
+    A, B = _views()
+    aligner = ProcrustesAligner().fit([A, B])
+    Z = aligner.transform_view(A, 0)
+    lazy = aligner.inverse_transform_view(da.from_array(Z, chunks=(64, -1)), 0)
+    assert isinstance(lazy, da.Array)
+    assert_allclose(lazy.compute(), aligner.inverse_transform_view(Z, 0))
+    with pytest.raises(ValueError, match="Z has 3 columns"):
+        aligner.inverse_transform_view(da.zeros((10, 3), chunks=5), 0)

@@ -822,3 +822,33 @@ def test_compare_spaces_of_almost_constant_rows_reports_no_debiased_cka():
     assert "debiased" not in result.explanation
     with pytest.raises(ValueError, match="almost all rows equal"):
         linear_cka(A, B, debiased=True)
+
+
+@pytest.mark.parametrize(
+    "metric", [linear_cka, procrustes_distance, cca_similarity, paired_cosine]
+)
+def test_metrics_refuse_dates_and_read_mixed_dtypes_in_chunks(metric):
+    """Check dates are refused, and a float32 side is not copied whole.
+
+    Dates were cast to floats without a word. A float32 side next to a
+    float64 one was cast whole to float64 before the chunked pass (200 MB
+    for 100,000 x 256), though every chunk is read in float64 anyway.
+    """
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(100_000, 64)).astype(np.float32)
+    B = rng.normal(size=(100_000, 64))
+    dates = np.datetime64("2024-01-01") + (B[:50] * 1e6).astype("timedelta64[s]")
+    with pytest.raises(ValueError, match="A holds non-numeric values"):
+        metric(dates, B[:50])
+    expected = metric(A.astype(np.float64), B)
+    tracemalloc.start()
+    try:
+        got = metric(A, B)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+    # A float64 copy of A alone is 51 MB; paired_cosine's output is 0.8 MB.
+    assert peak < 20 * 2**20

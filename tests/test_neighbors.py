@@ -901,3 +901,21 @@ def test_first_pair_copies_equal_those_of_the_joined_rows():
     expected = first_copies(np.hstack([A, B.astype(np.float64)]))
     assert_array_equal(first_pair_copies(A, B), expected)
     assert len(np.unique(expected)) <= 6 * 5  # repeats, grouped
+
+
+def test_searches_refuse_dates_and_strings():
+    """Check kneighbors and EmbeddingIndex refuse what fit refuses.
+
+    Dates and numeric strings were cast to floats and searched.
+    """
+    from skembed import EmbeddingIndex
+
+    rng = np.random.default_rng(0)
+    index = rng.normal(size=(30, 4))
+    dates = np.datetime64("2024-01-01") + (index * 1e6).astype("timedelta64[s]")
+    with pytest.raises(ValueError, match="queries holds non-numeric values"):
+        kneighbors(dates, index, k=2)
+    with pytest.raises(ValueError, match="index holds non-numeric values"):
+        kneighbors(index, index.astype(str), k=2)
+    with pytest.raises(ValueError, match="X holds non-numeric values"):
+        EmbeddingIndex().fit(dates)

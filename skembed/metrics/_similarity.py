@@ -14,12 +14,12 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 
 from skembed._linalg import canonical_correlations
 from skembed._params import validate_params
 from skembed._stats import CrossMoments, chunk_rows, unit_rows
+from skembed._views import check_float_array
 
 __all__ = [
     "cca_similarity",
@@ -30,10 +30,17 @@ __all__ = [
 ]
 
 
-def check_paired(A, B, names=("A", "B"), *, same_width=False, paired=True):
-    """Validate two embedding matrices and cast them to one float dtype."""
-    A = check_array(A, dtype=[np.float64, np.float32], input_name=names[0])
-    B = check_array(B, dtype=[np.float64, np.float32], input_name=names[1])
+def check_paired(
+    A, B, names=("A", "B"), *, same_width=False, paired=True, one_dtype=True
+):
+    """Validate two embedding matrices and cast them to one float dtype.
+
+    ``one_dtype=False`` leaves each in its own float dtype, for passes that
+    convert every chunk to float64 anyway: a float32 side next to a float64
+    one was copied whole to float64 first (200 MB for 100,000 x 256).
+    """
+    A = check_float_array(A, names[0])
+    B = check_float_array(B, names[1])
     if paired and A.shape[0] != B.shape[0]:
         raise ValueError(
             f"{names[0]} and {names[1]} must be row-paired (row i of both embeds "
@@ -47,6 +54,8 @@ def check_paired(A, B, names=("A", "B"), *, same_width=False, paired=True):
             "shared space first, for example with "
             "skembed.ProcrustesAligner().fit([A, B]).transform_view."
         )
+    if not one_dtype:
+        return A, B
     dtype = np.result_type(A.dtype, B.dtype)
     return A.astype(dtype, copy=False), B.astype(dtype, copy=False)
 
@@ -190,7 +199,7 @@ def linear_cka(A, B, *, debiased=False):
     >>> bool(linear_cka(A, B) > 0.7), bool(abs(linear_cka(A, B, debiased=True)) < 0.1)
     (True, True)
     """
-    A, B = check_paired(A, B)
+    A, B = check_paired(A, B, one_dtype=False)
     n = A.shape[0]
     if debiased and n < 4:
         raise ValueError(
@@ -287,7 +296,7 @@ def procrustes_distance(A, B):
     >>> round(procrustes_distance(A, A + rng.normal(size=A.shape)), 2)
     0.79
     """
-    A, B = check_paired(A, B)
+    A, B = check_paired(A, B, one_dtype=False)
     m = _moments(A, B)
     # Invariant to a scale of either side: read in representable units.
     cross = m.centered_cross(0, 1, scaled=True)
@@ -414,7 +423,7 @@ def cca_similarity(A, B, *, n_components=None, svcca_variance=None, reg=0.0):
     >>> bool(cca_similarity(A, B, reg=0.1) > 0.9)
     True
     """
-    A, B = check_paired(A, B)
+    A, B = check_paired(A, B, one_dtype=False)
     n = A.shape[0]
     if n < 2:
         raise ValueError(f"cca_similarity needs at least 2 rows, got {n}.")
@@ -488,7 +497,7 @@ def paired_cosine(A, B):
     >>> round(float(paired_cosine(A, B).mean()), 6)
     0.0
     """
-    A, B = check_paired(A, B, same_width=True)
+    A, B = check_paired(A, B, same_width=True, one_dtype=False)
     out = np.empty(A.shape[0])
     rows = _moment_rows(2 * A.shape[1])
     for start in range(0, A.shape[0], rows):
