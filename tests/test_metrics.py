@@ -852,3 +852,22 @@ def test_metrics_refuse_dates_and_read_mixed_dtypes_in_chunks(metric):
     assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
     # A float64 copy of A alone is 51 MB; paired_cosine's output is 0.8 MB.
     assert peak < 20 * 2**20
+
+
+def test_cca_similarity_is_invariant_to_linear_maps_only_without_reg():
+    """Check the invariance the docstring claims, and where it ends.
+
+    With reg=0 any invertible map of one side leaves the value; the ridge of
+    reg > 0 is a multiple of the identity, which an anisotropic map changes.
+    """
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(2000, 12))
+    B = A[:, :8] @ rng.normal(size=(8, 10)) + rng.normal(size=(2000, 10))
+    M = ortho_group.rvs(12, random_state=1) @ np.diag(np.logspace(-1, 1, 12))
+    exact = cca_similarity(A, B)
+    assert cca_similarity(A @ M, B) == pytest.approx(exact, rel=1e-9)
+    rotated = A @ ortho_group.rvs(12, random_state=2) * 3.0 + 5.0
+    assert cca_similarity(rotated, B, reg=0.1) == pytest.approx(
+        cca_similarity(A, B, reg=0.1), rel=1e-9
+    )
+    assert abs(cca_similarity(A @ M, B, reg=0.1) - cca_similarity(A, B, reg=0.1)) > 0.01

@@ -143,7 +143,7 @@ def linear_cka(A, B, *, debiased=False):
     See Also
     --------
     procrustes_distance : A metric that is invariant to the same maps.
-    cca_similarity : Invariant to all invertible linear maps.
+    cca_similarity : With reg=0, invariant to all invertible linear maps.
 
     Notes
     -----
@@ -333,10 +333,14 @@ def cca_similarity(A, B, *, n_components=None, svcca_variance=None, reg=0.0):
     """Mean canonical correlation between two row-paired representations.
 
     Canonical correlation analysis finds the pairs of directions (one per side)
-    whose projections are most correlated. The mean of the leading canonical
-    correlations is invariant to every invertible linear map of either side,
-    so it asks whether B is *some* linear transform of A, not whether it is a
-    rotation of it.
+    whose projections are most correlated. With ``reg=0`` and no
+    ``svcca_variance``, the mean of the leading canonical correlations is
+    invariant to every invertible linear map of either side, so it asks
+    whether B is *some* linear transform of A, not whether it is a rotation
+    of it. The ridge of ``reg > 0`` (a multiple of the identity) and SVCCA's
+    principal directions keep only the invariance to rotations, isotropic
+    scaling and translation; an anisotropic rescaling of one side changes
+    them.
 
     Parameters
     ----------
@@ -358,8 +362,11 @@ def cca_similarity(A, B, *, n_components=None, svcca_variance=None, reg=0.0):
         Ridge regularisation of each covariance relative to its mean
         eigenvalue, exactly as in :class:`skembed.CCAAligner`. The default,
         0, is exact CCA; it needs both covariances to be of full rank
-        (otherwise use ``svcca_variance`` or ``reg > 0``). Regularised
-        correlations shrink as ``reg`` grows.
+        (otherwise use ``svcca_variance`` or ``reg > 0``), judged at the
+        precision of the input: float32 rows of a nearly rank-deficient model
+        can be refused where their float64 copy is not, since directions of
+        variance at float32's rounding level may be rounding alone.
+        Regularised correlations shrink as ``reg`` grows.
 
     Returns
     -------
@@ -368,7 +375,7 @@ def cca_similarity(A, B, *, n_components=None, svcca_variance=None, reg=0.0):
 
     See Also
     --------
-    linear_cka : Sensitive to anisotropic rescaling, unlike CCA.
+    linear_cka : Sensitive to anisotropic rescaling, unlike CCA with reg=0.
     skembed.CCAAligner : Fit the canonical directions themselves.
 
     Notes

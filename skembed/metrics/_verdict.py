@@ -626,7 +626,9 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
       training rows, and after a :class:`CCAAligner` with ``min(widths)``
       components when that aligner is available, both measured in the
       aligner's shared space about its common offset; ``aligned`` is the
-      better of the two;
+      better of the two. A is the Procrustes aligner's reference: for
+      views of different widths, swapping A and B fits another map and can
+      move this number a little;
     - linear CKA on all rows (reported, not used by the verdict).
 
     Rules, all relative to chance or to the other numbers, none tuned to a
