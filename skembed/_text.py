@@ -1745,7 +1745,7 @@ def pseudo_queries(
                 f"documents[{row}] holds no word ({text[:40]!r}); a span needs at "
                 "least one. Drop such documents first."
             )
-        cutters.append(_SpanCutter(words, min_words, max_words, stop))
+        cutters.append(_SpanCutter(text, words, min_words, max_words, stop))
     # The j-th spans of all documents are drawn before any (j+1)-th one, so
     # that the first j spans of each document do not depend on n_spans.
     spans = np.empty((len(cutters), n_spans), dtype=object)
@@ -1767,11 +1767,20 @@ def _stop_word_set(stop_words):
 
 
 class _SpanCutter:
-    """The spans of one document, cut one at a time (see :func:`pseudo_queries`)."""
+    """The spans of one document, cut one at a time (see :func:`pseudo_queries`).
 
-    def __init__(self, words, min_words, max_words, stop):
+    Every document's cutter exists before the first span is cut, so its
+    state is kept small until it is used: the starts of each length as an
+    int32 array, the list of those not cut yet only once a span of that
+    length is cut, and the text rather than its words, which are found again
+    for each cut (Python lists of every word and start, the starts twice,
+    took 160 bytes a word: 3 GB for the fitting documents of 20 million
+    words).
+    """
+
+    def __init__(self, text, words, min_words, max_words, stop):
         n_words = len(words)
-        self.words = words
+        self.text = text
         self.lengths = range(min(min_words, n_words), min(max_words, n_words) + 1)
         content = np.array([word.lower() not in stop for word in words])
         if content.any():
@@ -1780,32 +1789,45 @@ class _SpanCutter:
             self.starts = {
                 length: np.flatnonzero(
                     np.convolve(content, np.ones(length), mode="valid")
-                ).tolist()
+                ).astype(np.int32)
                 for length in self.lengths
             }
         else:
             self.starts = {
-                length: list(range(n_words - length + 1)) for length in self.lengths
+                length: np.arange(n_words - length + 1, dtype=np.int32)
+                for length in self.lengths
             }
-        self.left = {length: list(found) for length, found in self.starts.items()}
+        self._refill()
+
+    def _refill(self):
+        # None: every start of that length is left (read from self.starts).
+        self.left = dict.fromkeys(self.lengths)
+
+    def _left(self, length):
+        if self.left[length] is None:
+            self.left[length] = self.starts[length].tolist()
+        return self.left[length]
+
+    def _any_left(self, length):
+        left = self.left[length]
+        return self.starts[length].size > 0 if left is None else bool(left)
 
     def cut(self, position, rng):
         """A span whose text is not cut yet (all again once every one has been)."""
-        lengths = [length for length in self.lengths if self.left[length]]
+        lengths = [length for length in self.lengths if self._any_left(length)]
         if not lengths:
-            self.left = {length: list(found) for length, found in self.starts.items()}
+            self._refill()
             lengths = list(self.lengths)
         if len(lengths) == len(self.lengths):
             # Every length still open: the draw a first span has always had.
             length = int(rng.randint(self.lengths.start, self.lengths.stop))
         else:
             length = lengths[rng.randint(len(lengths))]
-        free = self.left[length]
+        free = self._left(length)
         start = free.pop(0 if position == "start" else rng.randint(len(free)))
-        span = self.words[start : start + length]
+        words = _WORD.findall(self.text)
+        span = words[start : start + length]
         # A repeated word or phrase is one text at several starts: once cut,
         # its other starts are used up too, so the spans differ as texts.
-        free[:] = [
-            other for other in free if self.words[other : other + length] != span
-        ]
+        free[:] = [other for other in free if words[other : other + length] != span]
         return span

@@ -239,3 +239,25 @@ def test_bad_parameters(kwargs, error, match):
 def test_bad_documents(documents, error, match):
     with pytest.raises(error, match=match):
         pseudo_queries(documents)
+
+
+def test_the_state_kept_between_rounds_is_small():
+    """Check cutting one span of long documents holds little besides the text.
+
+    Every document kept a Python list of its words and two lists of every
+    start of every length: about 160 bytes a word before the first span.
+    """
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    vocabulary = [f"w{i}" for i in range(5000)]
+    documents = [" ".join(rng.choice(vocabulary, 500)) for _ in range(400)]
+    tracemalloc.start()
+    try:
+        spans = pseudo_queries(documents, random_state=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(spans) == 400
+    # 200,000 words: 32 MB at 160 bytes a word.
+    assert peak < 12 * 2**20
