@@ -13,7 +13,6 @@ Procrustes) solution so that training only has to improve on it.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
 from itertools import combinations
 from numbers import Integral, Real
 
@@ -29,6 +28,7 @@ from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, state_kept_on_
 from skembed._neighbors import alignment_score
 from skembed._stats import centred_rows, chunk_rows
 from skembed._views import check_training_views, check_y_is_not_a_view
+from skembed._warnings import warn
 
 __all__ = ["ContrastiveAligner"]
 
@@ -745,11 +745,10 @@ class ContrastiveAligner(AffineMapMixin, BaseAligner):
                 break
         self.n_iter_ = epoch
         if not converged:
-            warnings.warn(
+            warn(
                 f"ContrastiveAligner stopped at max_iter={self.max_iter} epochs "
                 "while still improving; increase max_iter.",
                 ConvergenceWarning,
-                stacklevel=4,
             )
         if validation is not None:
             self.best_validation_score_ = best

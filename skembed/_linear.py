@@ -10,7 +10,6 @@ statistics without another pass over the rows.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,6 +21,7 @@ from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
 from skembed._linalg import null_tolerance, regularized_eigh
 from skembed._moments import MOMENTS_OPTIONAL, MOMENTS_STATE, MomentsFitMixin
 from skembed._views import resolve_view
+from skembed._warnings import warn
 
 __all__ = ["RidgeAligner"]
 
@@ -64,6 +64,27 @@ def _pseudo_eigh(gram, alpha, dtype):
     tolerance = null_tolerance(gram.shape[0], precision) * max(eigenvalues[-1], 0.0)
     eigenvalues[eigenvalues <= tolerance] = 0.0
     return eigenvalues, eigenvectors
+
+
+def warn_constant_maps(aligner, constant, reference):
+    """Warn that the views numbered ``constant`` map every row to one point.
+
+    Their regressions are zero maps (of a constant reference, every map onto
+    it is): retrieval across views is at chance, as with an encoder that
+    returns one vector for every text.
+    """
+    names = [aligner.view_names_[k] for k in constant]
+    if not names:
+        return
+    warn(
+        f"{type(aligner).__name__}: view(s) {names} are constant over the "
+        "training rows (no variance about their mean), so their maps send "
+        "every row to one point"
+        + (" and every map onto the reference is zero" if reference in constant else "")
+        + ": retrieval across views will be at chance. Check the embeddings of "
+        "those views.",
+        UserWarning,
+    )
 
 
 class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
@@ -295,25 +316,11 @@ class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                 return False
 
         constant = [
-            self.view_names_[k]
-            for k in range(n_views)
-            if (self.alpha > 0 or k == r) and is_constant(k)
+            k for k in range(n_views) if (self.alpha > 0 or k == r) and is_constant(k)
         ]
-        if constant:
-            warnings.warn(
-                f"RidgeAligner: view(s) {constant} are constant over the "
-                "training rows (no variance about their mean), so their maps "
-                "send every row to one point"
-                + (
-                    " and every map onto the reference is zero"
-                    if self.view_names_[r] in constant
-                    else ""
-                )
-                + ": retrieval across views will be at chance. Check the "
-                "embeddings of those views.",
-                UserWarning,
-                stacklevel=5,
-            )
+        # An aligner built on this one (KernelResidualAligner) names itself
+        # and its own views in the warning, not an inner RidgeAligner's.
+        warn_constant_maps(getattr(self, "_warn_as", self), constant, r)
         try:
             reference = _pseudo_eigh(gram_of(r), self.alpha, self._fit_dtype)
         except ValueError:

@@ -11,7 +11,6 @@ consensus (Gower, 1975).
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,6 +22,7 @@ from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner
 from skembed._linalg import orthogonal_factor, unbalanced_procrustes
 from skembed._moments import MOMENTS_OPTIONAL, MOMENTS_STATE, MomentsFitMixin
 from skembed._views import resolve_view
+from skembed._warnings import warn
 
 __all__ = ["GeneralizedProcrustesAligner", "ProcrustesAligner"]
 
@@ -377,13 +377,12 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                     precision=self._fit_precision,
                 )
                 if not converged:
-                    warnings.warn(
+                    warn(
                         f"ProcrustesAligner did not converge for view "
                         f"{self.view_names_[k]!r} (wider than the reference) in "
                         f"max_iter={self.max_iter} iterations; increase max_iter "
                         "or tol.",
                         ConvergenceWarning,
-                        stacklevel=5,
                     )
             elif self.scale:
                 # W has orthonormal rows, so ||X W|| = ||X|| and tr(W^T C) is
@@ -394,14 +393,13 @@ class ProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):
                 norm = sum_of_squares(k)
                 scales[k] = max(S.sum(), 0.0) / norm if norm > 0 else 1.0
                 if S.sum() < 0:
-                    warnings.warn(
+                    warn(
                         f"ProcrustesAligner: view {self.view_names_[k]!r} "
                         "correlates with the reference only through a "
                         "reflection, which allow_reflection=False refuses, so "
                         "its least-squares scale is 0 and every row of it maps "
                         "to one point. Set allow_reflection=True.",
                         UserWarning,
-                        stacklevel=5,
                     )
             rotations.append(W)
         self.reference_ = r
@@ -457,13 +455,12 @@ def _warn_constant_views(aligner, constant, reference=None):
         if reference is not None and aligner.view_names_[reference] in constant
         else ""
     )
-    warnings.warn(
+    warn(
         f"{name}: view(s) {constant} are constant over the training rows (no "
         f"variance about their mean), so every row of them maps to one point{onto}:"
         " retrieval across views will be at chance. Check the embeddings of "
         "those views.",
         UserWarning,
-        stacklevel=6,
     )
 
 
@@ -697,12 +694,11 @@ class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner)
                 break
             previous = current
         if not converged:
-            warnings.warn(
+            warn(
                 f"GeneralizedProcrustesAligner did not converge in max_iter="
                 f"{self.max_iter} rounds (relative residual {current:.3g}); increase "
                 "max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=5,
             )
         self.n_iter_ = iteration
         self.residual_ = float(current)

@@ -10,7 +10,6 @@ without any map being learnt (Moschella et al., ICLR 2023).
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
 from numbers import Integral
 
 import numpy as np
@@ -22,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, BaseAligner, state_kept_on_error
 from skembed._stats import centred_rows, divide_by_row_norms, unit_rows
 from skembed._views import check_views, check_y_is_not_a_view
+from skembed._warnings import warn
 
 __all__ = ["RelativeProjector"]
 
@@ -216,13 +216,12 @@ class RelativeProjector(BaseAligner):
         if isinstance(self.anchors, str):
             n_anchors = self.n_anchors
             if n_anchors > n_samples:
-                warnings.warn(
+                warn(
                     f"n_anchors={self.n_anchors} exceeds the number of training "
                     f"rows (n_samples = {n_samples}); anchors are distinct "
                     f"training rows, so all {n_samples} are used. Pass "
                     f"n_anchors <= {n_samples} to silence this warning.",
                     UserWarning,
-                    stacklevel=4,
                 )
                 n_anchors = n_samples
             rng = check_random_state(self.random_state)

@@ -17,7 +17,6 @@ the fitting pairs near it, averaged by a kernel on their cosines.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,7 +34,7 @@ from skembed._contrastive import (
     unit_rows_backward,
     unit_rows_with_norms,
 )
-from skembed._linear import RidgeAligner
+from skembed._linear import RidgeAligner, warn_constant_maps
 from skembed._stats import centred_rows, chunk_rows, search_chunk_rows
 from skembed._views import (
     check_training_views,
@@ -44,6 +43,7 @@ from skembed._views import (
     is_dask_collection,
     resolve_view,
 )
+from skembed._warnings import warn
 
 __all__ = ["KernelResidualAligner", "ResidualMLPAligner"]
 
@@ -76,6 +76,20 @@ def _residual_backward(params, X, H, dZ):
 def _root_mean_square_norm(Z):
     value = np.sqrt(np.mean(np.einsum("ij,ij->i", Z, Z, dtype=np.float64)))
     return value if value > 0 else 1.0
+
+
+def _constant(standardised, mean, scale):
+    """Whether rows (standardised: centred, at unit RMS by ``scale``) were constant.
+
+    Rows all equal are exactly zero once centred, or keep the rounding of
+    their mean (0.3 in every row: a mean 1e-17 off), a spread of a few
+    roundings of their magnitude (the test of ``_constant_views``).
+    """
+    if not np.any(standardised):
+        return True
+    eps = float(np.finfo(standardised.dtype).eps)
+    spread = scale**2 * standardised.shape[1]
+    return bool(spread <= (8 * eps) ** 2 * (spread + float(mean @ mean)))
 
 
 def _head_chunks(params, X):
@@ -506,6 +520,10 @@ class ResidualMLPAligner(_ReferenceMapAligner):
             self.hidden_projections_ = []
             self.loss_curves_, self.validation_losses_ = [], []
             self.n_iter_ = 0
+            # Views constant over the training rows (the reference first):
+            # their maps send every row to one point, which went without a
+            # word, while RidgeAligner warns.
+            constant = [r] if _constant(Y, mean_r, scale_r) else []
             for k, block in enumerate(blocks):
                 if k == r:
                     self.means_.append(mean_r)
@@ -520,6 +538,8 @@ class ResidualMLPAligner(_ReferenceMapAligner):
                         getattr(self, name).append(None)
                     continue
                 X_k, mean_k, scale_k = self._standardised(block, train_rows)
+                if _constant(X_k, mean_k, scale_k):
+                    constant.append(k)
                 X_validation = None
                 if validation_rows is not None:
                     X_validation = self._scaled(block, validation_rows, mean_k, scale_k)
@@ -541,6 +561,7 @@ class ResidualMLPAligner(_ReferenceMapAligner):
                 self.hidden_projections_.append(params[3] * (scale_r / rms))
                 self.loss_curves_.append(curve)
                 self.validation_losses_.append(held_out)
+            warn_constant_maps(self, sorted(constant), r)
             return self
 
     @staticmethod
@@ -638,11 +659,10 @@ class ResidualMLPAligner(_ReferenceMapAligner):
                 break
         self.n_iter_ = max(self.n_iter_, epoch)
         if not converged:
-            warnings.warn(
+            warn(
                 f"ResidualMLPAligner stopped at max_iter={self.max_iter} epochs "
                 "while still improving; increase max_iter.",
                 ConvergenceWarning,
-                stacklevel=4,
             )
         return best_params, curve, held_out
 
@@ -866,7 +886,9 @@ class KernelResidualAligner(_ReferenceMapAligner):
             blocks = check_training_views(self, X)
             kept = _check_correction_rows(correction_rows, blocks[0].shape[0])
             r = resolve_view(self, self.reference, parameter="reference")
-            ridge = RidgeAligner(alpha=self.alpha, reference=r).fit(blocks)
+            ridge = RidgeAligner(alpha=self.alpha, reference=r)
+            ridge._warn_as = self
+            ridge.fit(blocks)
             dtype = blocks[0].dtype
             self.reference_ = r
             self.means_ = [np.asarray(m, dtype=np.float64) for m in ridge.means_]

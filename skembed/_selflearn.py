@@ -15,7 +15,6 @@ space.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -47,6 +46,7 @@ from skembed._unsupervised import (
     with_swapped_roles,
 )
 from skembed._views import check_views, check_y_is_not_a_view
+from skembed._warnings import warn
 from skembed.exceptions import UnsupervisedAlignmentWarning
 
 __all__ = ["SelfLearningAligner"]
@@ -1127,7 +1127,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 self, blocks, pools, run["dictionary"], csls_k, self.confidence_
             )
         if self.confidence_ < MIN_CONFIDENCE:
-            warnings.warn(
+            warn(
                 f"SelfLearningAligner's map from {seeds.shape[0]} known pairs "
                 "explains the pools' other rows poorly (confidence_="
                 f"{self.confidence_:.3f} < {MIN_CONFIDENCE}). If both pools "
@@ -1136,7 +1136,6 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 "dozen). Pools of different items keep the confidence low "
                 "even for a right map: check it on known pairs left out of fit.",
                 UnsupervisedAlignmentWarning,
-                stacklevel=4,
             )
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -1170,11 +1169,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         if pairs is None and _looks_like_pairs(y):
             # fit(X, pairs) puts the pairs in y, which is ignored (class labels
             # travel there in a Pipeline).
-            warnings.warn(
+            warn(
                 "SelfLearningAligner.fit ignores y, which has 2 columns like "
                 "pairs; pass known pairs by keyword, fit(X, pairs=...).",
                 UserWarning,
-                stacklevel=3,
             )
         with state_kept_on_error(self):
             blocks = check_views(self, X, reset=True, allow_unequal_rows=True)
@@ -1222,14 +1220,13 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                     blocks, dictionary, csls_k, random_state
                 )
                 if self.isomorphism_score_ < _MIN_ISOMORPHISM_SCORE:
-                    warnings.warn(
+                    warn(
                         "SelfLearningAligner found no structure shared by the two "
                         "views (isomorphism_score_="
                         f"{self.isomorphism_score_:.3f} < {_MIN_ISOMORPHISM_SCORE}): "
                         "the unsupervised start is unlikely to align them. Pass a "
                         "few dozen known pairs with fit(X, pairs=...).",
                         UnsupervisedAlignmentWarning,
-                        stacklevel=3,
                     )
             if dictionary is None:
                 best, self.confidence_, self.start_agreement_ = fit_without_pairs(
@@ -1300,22 +1297,20 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                         "two pools may lack shared structure, be too small, or hold "
                         "different items"
                     )
-                warnings.warn(
+                warn(
                     f"SelfLearningAligner found no pairs-free map it can trust "
                     f"({reason}). Pass a few dozen known pairs with "
                     "fit(X, pairs=...), or a map fitted for the same two models "
                     f"as init.{paired_hint}",
                     UnsupervisedAlignmentWarning,
-                    stacklevel=3,
                 )
             if not best["converged"]:
-                warnings.warn(
+                warn(
                     "SelfLearningAligner did not converge in "
                     f"n_iter={self.n_iter} rounds (last change of the dictionary "
                     f"{best['change']:.3g} > tol={self.tol}); increase n_iter or "
                     "tol.",
                     ConvergenceWarning,
-                    stacklevel=3,
                 )
             aligner = best["aligner"]
             self.final_map_scores_ = None
@@ -1349,12 +1344,11 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 )
                 n_iter += rounds
                 if change > self.tol:
-                    warnings.warn(
+                    warn(
                         "SelfLearningAligner's neighbourhood rounds did not settle "
                         f"in n_iter={self.n_iter} rounds (last change {change:.3g} > "
                         f"tol={self.tol}); increase n_iter or tol.",
                         ConvergenceWarning,
-                        stacklevel=3,
                     )
             if supervised:
                 # Known pairs too: a few of them (10 among pools of 2,000

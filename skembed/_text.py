@@ -36,7 +36,6 @@ import sys
 import threading
 import time
 import uuid
-import warnings
 from collections import OrderedDict, namedtuple
 from contextlib import contextmanager
 from numbers import Integral
@@ -63,6 +62,7 @@ from skembed._atomic import write_atomically
 from skembed._base import state_kept_on_error
 from skembed._params import NumbersAreNotFlagsMixin, validate_params
 from skembed._stats import unit_rows
+from skembed._warnings import warn
 
 __all__ = ["EmbeddingUnion", "TextEmbedder", "pseudo_queries"]
 
@@ -705,12 +705,11 @@ class _DiskCache:
         except OSError as exc:
             self.unwritable = True
             reason = exc.strerror or str(exc)
-            warnings.warn(
+            warn(
                 f"could not store embeddings in the cache folder {self.folder} "
                 f"({reason}: {exc.filename}); the vectors are returned but not "
                 "cached. Check the folder, or pass another cache.",
                 RuntimeWarning,
-                stacklevel=2,
             )
             return
         # Merging only speeds up later lookups: the rows are stored already.

@@ -220,3 +220,38 @@ def test_one_models_rows_where_all_views_are_expected_point_to_transform_view():
     # Other widths keep scikit-learn's message alone.
     with pytest.raises(ValueError, match=r"expecting 14 features as input\.$"):
         aligner.transform(rng.normal(size=(5, 5)))
+
+
+@pytest.mark.parametrize("way", ["fit", "fit_transform", "pipeline"])
+def test_fit_warnings_point_at_the_users_line(way):
+    """Check a warning of fit names the caller, however fit is reached.
+
+    The stacklevels counted the frames of a direct fit: through
+    scikit-learn's fit_transform (or a Pipeline) the warnings pointed into
+    scikit-learn's base.py.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import make_pipeline
+
+    from skembed import ContrastiveAligner, ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(120, 8)), rng.normal(size=(120, 6))
+    cases = [
+        (ContrastiveAligner(max_iter=2, random_state=0), [A, B], ConvergenceWarning),
+        (ProcrustesAligner(), [np.ones((120, 8)), B], UserWarning),
+    ]
+    for aligner, X, category in cases:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            if way == "fit":
+                aligner.fit(X)
+            elif way == "fit_transform":
+                aligner.fit_transform(X)
+            else:
+                make_pipeline(aligner).fit_transform(X)
+        found = [w for w in record if issubclass(w.category, category)]
+        assert found, [str(w.message) for w in record]
+        assert all(w.filename == __file__ for w in found), [w.filename for w in found]

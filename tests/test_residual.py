@@ -236,3 +236,32 @@ def test_training_losses_are_taken_by_row_chunks(loss):
     finally:
         tracemalloc.stop()
     assert peak < 24 * 2**20
+
+
+@pytest.mark.parametrize(
+    "aligner",
+    [skembed.KernelResidualAligner(), ResidualMLPAligner(max_iter=3, random_state=0)],
+    ids=["kernel", "mlp"],
+)
+@pytest.mark.parametrize("constant_view", [0, 1])
+def test_constant_views_are_warned_by_name(aligner, constant_view):
+    """Check a constant view is named, by this aligner, at the user's line.
+
+    The kernel's warning came from its inner RidgeAligner ("RidgeAligner:
+    view(s) ['view0']", pointing into skembed); the residual MLP's map of a
+    constant view went to one point without a word.
+    """
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(size=(120, 6)), rng.normal(size=(120, 4))]
+    blocks[constant_view] = np.full_like(blocks[constant_view], 0.3)
+    X = np.hstack(blocks)
+    aligner = aligner.set_params(views={"old": slice(0, 6), "new": slice(6, 10)})
+    with pytest.warns(UserWarning, match="are constant") as record:
+        aligner.fit_transform(X)
+    messages = [w for w in record if "are constant" in str(w.message)]
+    assert len(messages) == 1
+    name = ["old", "new"][constant_view]
+    assert str(messages[0].message).startswith(
+        f"{type(aligner).__name__}: view(s) ['{name}']"
+    )
+    assert messages[0].filename == __file__

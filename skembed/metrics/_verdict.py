@@ -9,7 +9,6 @@ imports them from above, never the other way round.
 
 import math
 import textwrap
-import warnings
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from numbers import Integral, Real
@@ -24,6 +23,7 @@ from skembed._cca import CCAAligner
 from skembed._neighbors import first_pair_copies, retrieval_accuracy
 from skembed._params import validate_params
 from skembed._procrustes import ProcrustesAligner
+from skembed._warnings import warn
 from skembed.exceptions import OutOfSpaceWarning
 from skembed.metrics._similarity import check_paired, linear_cka, paired_cosine
 
@@ -342,8 +342,7 @@ def check_same_space(A, B, *, action="warn", n_samples=1000, random_state=0):
         message += advice
         if action == "raise":
             raise ValueError(message)
-        # stacklevel 4: past the two wrappers of validate_params, to the caller.
-        warnings.warn(message, OutOfSpaceWarning, stacklevel=4)
+        warn(message, OutOfSpaceWarning)
     return same
 
 

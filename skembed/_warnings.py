@@ -1,0 +1,39 @@
+"""Warnings that point at the user's line.
+
+A warning of ``fit`` names the line that called it only when its stacklevel
+counts the frames in between, and that count depends on the way in:
+``fit_transform`` is scikit-learn's, and so are ``Pipeline`` and the
+parameter-validation wrapper of ``fit``. With a fixed stacklevel, a
+warning of ``fit_transform`` pointed into scikit-learn's ``base.py``.
+:func:`warn` walks up to the first frame outside skembed and
+scikit-learn instead (Python 3.12's ``skip_file_prefixes``, by hand).
+"""
+
+# Authors: The skembed developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import os
+import sys
+import warnings
+
+import sklearn
+
+__all__ = ["warn"]
+
+_INTERNAL = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    for module in (sys.modules[__package__], sklearn)
+)
+
+
+def _internal(frame):
+    return os.path.abspath(frame.f_code.co_filename).startswith(_INTERNAL)
+
+
+def warn(message, category=UserWarning):
+    """``warnings.warn`` attributed to the first frame outside the packages."""
+    level, frame = 1, sys._getframe(0)
+    while frame.f_back is not None and _internal(frame):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
