@@ -171,6 +171,13 @@ class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
         return map_chunk
 
     def _n_combined_features(self):
+        if self.combine not in ("concat", "mean", "similarity"):
+            # combine is read at transform, after any set_params: a bare
+            # KeyError came out of the chunk loop.
+            raise ValueError(
+                "The 'combine' parameter must be 'concat', 'mean' or "
+                f"'similarity'; got {self.combine!r}. Set it with set_params."
+            )
         n_views = len(self.n_features_per_view_)
         if self.combine == "similarity":
             return n_views * (n_views - 1) // 2
@@ -364,6 +371,7 @@ class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "means_")
         _check_feature_names_in(self, input_features)
+        self._n_combined_features()  # refuses an unknown combine
         prefix = type(self).__name__.lower()
         m = self.n_components_
         if self.combine == "similarity":

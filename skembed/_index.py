@@ -18,12 +18,12 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skembed._base import state_kept_on_error
 from skembed._neighbors import (
+    _numbers,
     check_vectors,
     score_margin,
     search_unit_index,
@@ -1122,9 +1122,7 @@ def fused_kneighbors(searches, n_neighbors=10, *, weights=None, shortlist=100):
     if weights is None:
         weights = np.ones(len(searches))
     else:
-        weights = check_array(
-            weights, ensure_2d=False, dtype=np.float64, input_name="weights"
-        )
+        weights = _numbers(weights, "weights")
         if weights.shape != (len(searches),) or not (weights > 0).all():
             raise ValueError(
                 f"weights must hold one positive weight per search "

@@ -88,6 +88,16 @@ def check_vectors(X, name, **check_params):
     return array
 
 
+def _numbers(values, name):
+    """``values`` as a 1-d float64 array; an error naming ``name`` otherwise."""
+    try:
+        return check_array(values, ensure_2d=False, dtype=np.float64, input_name=name)
+    except (TypeError, ValueError) as exc:
+        if name in str(exc):
+            raise
+        raise ValueError(f"{name} must be an array of numbers: {exc}") from None
+
+
 def _check_pair(queries, index, names):
     """Two float matrices of one space and one dtype."""
     queries = check_vectors(queries, names[0])
@@ -1327,17 +1337,18 @@ def kneighbors(
         raise ValueError(
             f"k={k} must be at most the number of index rows ({n_index}); lower k."
         )
+    if method != "csls" and index_penalties is not None:
+        # Ignored, they made a search that looked like CSLS without a word.
+        raise ValueError(
+            f"index_penalties are CSLS penalties, but method={method!r}; pass "
+            "method='csls', or leave index_penalties out."
+        )
     if method == "csls":
         _check_csls_k(csls_k, n_index, "index")
         if index_penalties is None:
             _check_csls_k(csls_k, queries.shape[0], "queries")
         else:
-            index_penalties = check_array(
-                index_penalties,
-                ensure_2d=False,
-                dtype=np.float64,
-                input_name="index_penalties",
-            )
+            index_penalties = _numbers(index_penalties, "index_penalties")
             if index_penalties.shape != (n_index,):
                 raise ValueError(
                     f"index_penalties has shape {index_penalties.shape}, but the "

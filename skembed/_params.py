@@ -106,8 +106,20 @@ def validate_params(parameter_constraints, *, prefer_skip_nested_validation):
             parameter_constraints,
             prefer_skip_nested_validation=prefer_skip_nested_validation,
         )(refuse_flags)
+
+        @functools.wraps(func)
+        def named(*args, **kwargs):
+            # scikit-learn's wrapper binds the arguments first, and a typo
+            # (as_fram=True) or a missing argument raised Python's TypeError
+            # without the function's name.
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{func.__qualname__}(): {exc}") from None
+            return validated(*args, **kwargs)
+
         # As estimators do: what the function accepts, for introspection.
-        validated._parameter_constraints = parameter_constraints
-        return validated
+        named._parameter_constraints = parameter_constraints
+        return named
 
     return decorator

@@ -1165,7 +1165,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         self : object
             The fitted aligner.
         """
-        check_y_is_not_a_view(self, X, y, paired_rows=False)
+        check_y_is_not_a_view(self, X, y)
         if pairs is None and _looks_like_pairs(y):
             # fit(X, pairs) puts the pairs in y, which is ignored (class labels
             # travel there in a Pipeline).

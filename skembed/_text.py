@@ -582,6 +582,9 @@ def _thread_limit(n_threads):
     if n_threads is None:
         yield
         return
+    # A Python int (threadpoolctl refuses numpy's), at most one per CPU: a
+    # million threads made OpenMP crash the interpreter.
+    n_threads = min(int(n_threads), os.cpu_count() or 1)
     torch = sys.modules.get("torch")
     previous = torch.get_num_threads() if torch is not None else None
     with threadpool_limits(limits=n_threads):
@@ -915,7 +918,8 @@ class TextEmbedder(
     n_threads : int or None, default=None
         Number of threads for the backend (OpenMP, BLAS and torch thread
         pools) while embedding; None leaves the libraries' own settings
-        (e.g. ``OMP_NUM_THREADS``). The Rust tokenizers of wordllama and
+        (e.g. ``OMP_NUM_THREADS``). More threads than the machine's CPUs
+        are capped at their number. The Rust tokenizers of wordllama and
         sentence-transformers keep their own pool (``RAYON_NUM_THREADS``).
 
     progress : "auto" or bool, default="auto"

@@ -1439,6 +1439,22 @@ def _check_numeric(X, input_name="X", *, frame=None, schema=None) -> None:
         )
 
 
+def _refuse_list_of_blocks(X, input_name):
+    """Refuse a list of 2-D arrays where one matrix is expected.
+
+    numpy would read it as one 3-D array, or fail on its widths with
+    "inhomogeneous shape": views passed where one view's rows go.
+    """
+    if not isinstance(X, list | tuple) or not X:
+        return
+    if all(getattr(item, "ndim", None) == 2 for item in X):
+        raise ValueError(
+            f"{input_name} is a list of {len(X)} 2-D arrays, but one matrix of "
+            "rows is expected here (one view's rows); pass the array of one "
+            "view, or for several views use transform (or fit) on the list."
+        )
+
+
 def check_float_array(X, input_name, *, dtype=(np.float64, np.float32), **params):
     """``check_array`` of one matrix of embeddings, as the views are checked.
 
@@ -1454,6 +1470,7 @@ def check_float_array(X, input_name, *, dtype=(np.float64, np.float32), **params
         schema = _frame_schema(frame)
         allowed = [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
     _check_numeric(X, input_name, frame=frame, schema=schema)
+    _refuse_list_of_blocks(X, input_name)
     return check_array(X, dtype=allowed, input_name=input_name, **params)
 
 
@@ -1864,31 +1881,19 @@ def _is_vector_cell_array(X):
     )
 
 
-def _rows_of(X):
-    """Number of rows of a single 2-D X, or None when it is not known cheaply."""
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) == 2:
-        rows = shape[0]
-        # A Dask array of unknown chunk sizes has NaN rows.
-        return int(rows) if isinstance(rows, Integral) else None
-    if isinstance(X, list | tuple):
-        return len(X)
-    return None
-
-
-def check_y_is_not_a_view(estimator, X, y, *, paired_rows=True):
+def check_y_is_not_a_view(estimator, X, y):
     """Refuse ``fit(A, B)``: a second embedding passed as ``y``.
 
     scikit-learn's CCA and PLS take the second block as ``Y``, so someone used
     to them writes ``fit(A, B)``. Here ``y`` is ignored (class labels travel
     there in a Pipeline) and the default ``views=None`` would split ``A`` alone
     into two halves: a fitted model of the wrong thing, with no error. A float
-    ``y`` of several columns with non-integer values and the rows of a single
-    array ``X`` is taken for that mistake. Multi-output regression targets for
-    a later Pipeline step look the same, so giving ``views`` explicitly, or ``X``
-    as a list of views, says the layout is meant and skips the check.
-    ``paired_rows=False`` drops the row-count condition, for estimators whose
-    views are unpaired pools.
+    ``y`` of several columns with non-integer values next to a single array
+    ``X`` is taken for that mistake, whatever its rows (a ``y`` of other rows
+    than ``X`` is never a target: ``fit(A, B[:100])`` fitted A's halves).
+    Multi-output regression targets for a later Pipeline step look the same,
+    so giving ``views`` explicitly, or ``X`` as a list of views, says the
+    layout is meant and skips the check.
     """
     if y is None or getattr(estimator, "views", None) is not None:
         return
@@ -1926,10 +1931,6 @@ def check_y_is_not_a_view(estimator, X, y, *, paired_rows=True):
             return
     elif not np.issubdtype(np.dtype(getattr(y, "dtype", object)), np.floating):
         return
-    rows = _rows_of(X)
-    if paired_rows and rows is not None and isinstance(shape[0], Integral):
-        if shape[0] != rows:
-            return
     if not is_dask_collection(y):
         # Integer-valued floats are labels (a multilabel indicator, say); an
         # embedding has fractional entries in its first rows already.
@@ -2087,6 +2088,7 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
         # Dates and strings, refused by fit and transform, were cast to floats
         # by the one-view methods.
         _check_numeric(X_k, "X", frame=frame, schema=schema)
+        _refuse_list_of_blocks(X_k, "X")
         block = _checked_array(X_k, dtype=allowed, estimator=estimator, input_name="X")
     if block.shape[1] != expected:
         raise ValueError(

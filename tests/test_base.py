@@ -255,3 +255,18 @@ def test_fit_warnings_point_at_the_users_line(way):
         found = [w for w in record if issubclass(w.category, category)]
         assert found, [str(w.message) for w in record]
         assert all(w.filename == __file__ for w in found), [w.filename for w in found]
+
+
+def test_an_unknown_combine_set_after_fit_is_named():
+    """Check set_params(combine=...) to an unknown value, then transform.
+
+    combine is read at transform; an unknown value gave a bare KeyError.
+    """
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(30, 4)), rng.normal(size=(30, 3))]
+    aligner = ProcrustesAligner().fit(X).set_params(combine="sum")
+    for call in (lambda: aligner.transform(X), aligner.get_feature_names_out):
+        with pytest.raises(ValueError, match="'combine' parameter.*got 'sum'"):
+            call()

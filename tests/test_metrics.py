@@ -871,3 +871,16 @@ def test_cca_similarity_is_invariant_to_linear_maps_only_without_reg():
         cca_similarity(A, B, reg=0.1), rel=1e-9
     )
     assert abs(cca_similarity(A @ M, B, reg=0.1) - cca_similarity(A, B, reg=0.1)) > 0.01
+
+
+def test_argument_slips_name_the_function():
+    """Check a keyword typo or a missing argument names the function.
+
+    scikit-learn's validation wrapper raised Python's TypeError without it.
+    """
+    from skembed.datasets import load_fortunes
+
+    with pytest.raises(TypeError, match=r"load_fortunes\(\): .*'as_fram'"):
+        load_fortunes(as_fram=True)
+    with pytest.raises(TypeError, match=r"linear_cka\(\): missing .*'B'"):
+        linear_cka(np.ones((5, 2)))

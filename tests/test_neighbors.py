@@ -919,3 +919,44 @@ def test_searches_refuse_dates_and_strings():
         kneighbors(index, index.astype(str), k=2)
     with pytest.raises(ValueError, match="X holds non-numeric values"):
         EmbeddingIndex().fit(dates)
+
+
+def test_penalties_and_weights_are_checked_by_name():
+    """Check CSLS penalties without CSLS, and non-numbers, are refused by name.
+
+    kneighbors ignored index_penalties under method="nn" (even of the wrong
+    length); strings or a dict of penalties or weights gave numpy's "could
+    not convert string to float" without naming them.
+    """
+    from skembed import EmbeddingIndex, fused_kneighbors
+
+    rng = np.random.default_rng(0)
+    index = rng.normal(size=(20, 4))
+    with pytest.raises(ValueError, match="index_penalties are CSLS penalties.*nn"):
+        kneighbors(index[:5], index, k=3, index_penalties=np.ones(20))
+    for bad in (["x"] * 20, {"a": 1}):
+        with pytest.raises(ValueError, match="index_penalties must be an array"):
+            kneighbors(index[:5], index, k=3, method="csls", index_penalties=bad)
+    searches = [(EmbeddingIndex().fit(index), index[:2])]
+    with pytest.raises(ValueError, match="weights must be an array of numbers"):
+        fused_kneighbors(searches, 3, weights=["x"])
+
+
+def test_a_list_of_views_where_one_matrix_goes_is_refused():
+    """Check a list of 2-D arrays given for one matrix names the slip.
+
+    numpy read it as one 3-D array or failed with "inhomogeneous shape".
+    """
+    from skembed import EmbeddingIndex, ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(20, 4)), rng.normal(size=(20, 3))
+    aligner = ProcrustesAligner().fit([A, B])
+    for call in (
+        lambda: aligner.transform_view([A, B], 0),
+        lambda: aligner.translate([A, A], 0, 1),
+        lambda: EmbeddingIndex().fit([A, B]),
+        lambda: kneighbors([A, A], A, k=2),
+    ):
+        with pytest.raises(ValueError, match="list of 2 2-D arrays.*one view"):
+            call()

@@ -204,3 +204,17 @@ def test_row_numbers_near_the_int64_limit():
     with pytest.raises(ValueError, match=r"relevant\[0\] holds a row number above"):
         # Ragged: read query by query.
         recall_at_k([too_big[0], np.array([4, 5])], [[3], [4]], k=1)
+
+
+def test_the_pair_kneighbors_returns_is_named():
+    """Check (scores, indices) given as retrieved says to pass the indices.
+
+    It was read as one 3-D array: "Found array with dim 3".
+    """
+    from skembed import kneighbors
+
+    rng = np.random.default_rng(0)
+    index = rng.normal(size=(20, 4))
+    for metric in (recall_at_k, mrr_at_k, ndcg_at_k):
+        with pytest.raises(ValueError, match=r"kneighbors\(\.\.\.\)\[1\]"):
+            metric(np.arange(5), kneighbors(index[:5], index, k=3), k=3)

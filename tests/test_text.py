@@ -1262,3 +1262,15 @@ def test_a_transformer_name_that_is_not_a_string_is_named():
     union = EmbeddingUnion([(1, TextEmbedder(_hashing, model="hash"))])
     with pytest.raises(TypeError, match=r"transformers names must be strings; got 1"):
         union.fit_transform(["a", "b"])
+
+
+def test_n_threads_takes_numpy_integers_and_is_capped(texts):
+    """Check n_threads=np.int64(2) embeds, and a huge count is capped.
+
+    threadpoolctl refused numpy's integers (a TypeError at transform naming
+    no parameter), and a million threads crashed the interpreter in OpenMP.
+    """
+    expected = TextEmbedder(_words).fit_transform(texts[:3])
+    for n_threads in (np.int64(2), 10**6):
+        got = TextEmbedder(_words, n_threads=n_threads).fit_transform(texts[:3])
+        assert_array_equal(got, expected)

@@ -45,6 +45,17 @@ def _check_int64_range(ids, name):
 
 
 def _check_retrieved(retrieved, k):
+    if (
+        isinstance(retrieved, tuple)
+        and len(retrieved) == 2
+        and all(np.ndim(part) == 2 for part in retrieved)
+    ):
+        # kneighbors' whole (scores, indices) pair, an easy slip, read as one
+        # 3-D array: "Found array with dim 3".
+        raise ValueError(
+            "retrieved is a pair of 2-D arrays, like the (scores, indices) that "
+            "kneighbors returns; pass the indices alone, kneighbors(...)[1]."
+        )
     retrieved = check_array(
         retrieved, dtype=None, ensure_all_finite=True, input_name="retrieved"
     )
