@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import HasMethods, Hidden, Interval
 
 from skembed._atomic import start_writeback, write_atomically
 from skembed._params import validate_params
-from skembed._stats import chunk_rows
+from skembed._stats import all_finite, chunk_rows
 
 __all__ = ["translate_file"]
 
@@ -621,6 +621,16 @@ def translate_file(
                     raise TypeError(
                         f"translate returned {out.dtype} values; it must return "
                         "floating-point vectors."
+                    )
+                if not all_finite(out) and not np.isfinite(out).all():
+                    # Written as they came, NaN rows went into the new index.
+                    # (The row sums can overflow for finite rows: then every
+                    # entry is read.)
+                    raise ValueError(
+                        f"translate returned NaN or infinity for a chunk of "
+                        f"{vectors.shape[0]} rows (starting at row "
+                        f"{rate.done}); the output would hold them. Check the "
+                        "input rows, or the translate function."
                     )
                 if writer is None:
                     shape["width"], dtype = out.shape[1], out.dtype

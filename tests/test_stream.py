@@ -623,3 +623,22 @@ def test_an_aligners_translate_is_written_without_a_copy(tmp_path, monkeypatch):
         assert_allclose(np.load(tmp_path / "new.npy"), translate(stored), atol=1e-6)
     assert stream._returns_new_arrays(aligner.translate)
     assert not stream._returns_new_arrays(aligner.transform_view)
+
+
+def test_a_translation_with_nan_writes_nothing(tmp_path):
+    """Check NaN or infinity from translate stops the pass, and no file is left.
+
+    The shape and dtype of each chunk were checked, not its values: NaN rows
+    went into the new index.
+    """
+    source = tmp_path / "old.npy"
+    np.save(source, np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32))
+
+    def broken(rows):
+        out = rows.copy()
+        out[3, 1] = np.nan
+        return out
+
+    with pytest.raises(ValueError, match="translate returned NaN or infinity"):
+        translate_file(broken, source, tmp_path / "new.npy", chunk_size=20)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npy"]
