@@ -16,7 +16,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from skembed._affine import _in_dtype
+from skembed._affine import in_dtype
 from skembed._base import VIEW_OPTIONAL, VIEW_STATE, state_kept_on_error
 from skembed._parallel import map_row_groups, row_groups
 from skembed._params import NumbersAreNotFlagsMixin
@@ -390,11 +390,11 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
         if self.normalize == "standard":
             means = [np.asarray(mean, dtype=np.float64) for mean in self.view_means_]
             factors = [
-                _in_dtype(np.asarray(w / scale), dtype)
+                in_dtype(np.asarray(w / scale), dtype)
                 for w, scale in zip(self.weights_, self.view_scales_, strict=True)
             ]
         elif self.normalize is None:
-            factors = [_in_dtype(np.asarray(w), dtype) for w in self.weights_]
+            factors = [in_dtype(np.asarray(w), dtype) for w in self.weights_]
 
         def write(chunk, k, out):
             if self.normalize == "l2":

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skembed._base import state_kept_on_error
 from skembed._neighbors import (
-    _numbers,
+    check_numbers,
     check_vectors,
     score_margin,
     search_unit_index,
@@ -1122,7 +1122,7 @@ def fused_kneighbors(searches, n_neighbors=10, *, weights=None, shortlist=100):
     if weights is None:
         weights = np.ones(len(searches))
     else:
-        weights = _numbers(weights, "weights")
+        weights = check_numbers(weights, "weights")
         if weights.shape != (len(searches),) or not (weights > 0).all():
             raise ValueError(
                 f"weights must hold one positive weight per search "

@@ -50,6 +50,7 @@ from skembed._views import check_float_array
 
 __all__ = [
     "alignment_score",
+    "check_numbers",
     "check_vectors",
     "csls_penalties",
     "first_copies",
@@ -88,7 +89,7 @@ def check_vectors(X, name, **check_params):
     return array
 
 
-def _numbers(values, name):
+def check_numbers(values, name):
     """``values`` as a 1-d float64 array; an error naming ``name`` otherwise."""
     try:
         return check_array(values, ensure_2d=False, dtype=np.float64, input_name=name)
@@ -1348,7 +1349,7 @@ def kneighbors(
         if index_penalties is None:
             _check_csls_k(csls_k, queries.shape[0], "queries")
         else:
-            index_penalties = _numbers(index_penalties, "index_penalties")
+            index_penalties = check_numbers(index_penalties, "index_penalties")
             if index_penalties.shape != (n_index,):
                 raise ValueError(
                     f"index_penalties has shape {index_penalties.shape}, but the "
