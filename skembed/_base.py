@@ -34,7 +34,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from skembed._dask import map_dask_view
-from skembed._neighbors import alignment_score
+from skembed._neighbors import alignment_score, warn_trivial_k
 from skembed._parallel import map_row_groups, row_groups
 from skembed._params import NumbersAreNotFlagsMixin
 from skembed._stats import (
@@ -349,7 +349,9 @@ class BaseAligner(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstimator):
         score : float
             Mean top-1 retrieval accuracy over ordered view pairs, in [0, 1].
         """
-        return alignment_score(self._transform_views(X))
+        views = self._transform_views(X)
+        warn_trivial_k(1, views[0].shape[0])
+        return alignment_score(views)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features.

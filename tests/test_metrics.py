@@ -884,3 +884,23 @@ def test_argument_slips_name_the_function():
         load_fortunes(as_fram=True)
     with pytest.raises(TypeError, match=r"linear_cka\(\): missing .*'B'"):
         linear_cka(np.ones((5, 2)))
+
+
+def test_a_score_over_no_more_rows_than_k_warns():
+    """Check a retrieval score that cannot be below 1 says so.
+
+    make_alignment_scorer(k=50) on a fold of 40 rows, or score on one row,
+    returned 1.0 for any map without a word.
+    """
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(120, 8)), rng.normal(size=(120, 6))
+    aligner = ProcrustesAligner().fit([A, B])
+    with pytest.warns(UserWarning, match="score is 1 whatever the map") as record:
+        assert make_alignment_scorer(k=50)(aligner, [A[:40], B[:40]]) == 1.0
+    assert record[0].filename == __file__
+    with pytest.warns(UserWarning, match="k=1 is taken over 1 row"):
+        aligner.score([A[:1], B[:1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_alignment_scorer(k=5)(aligner, [A[:40], B[:40]])
+        aligner.score([A[:2], B[:2]])

@@ -8,7 +8,7 @@ from numbers import Integral
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from skembed._neighbors import alignment_score
+from skembed._neighbors import alignment_score, warn_trivial_k
 from skembed._params import validate_params
 
 __all__ = ["make_alignment_scorer"]
@@ -33,7 +33,9 @@ def _alignment_score(estimator, X, *, k, method, csls_k):
             f"{type(final).__name__}; score other estimators with a scoring of "
             "scikit-learn's."
         )
-    return alignment_score(final._transform_views(X), k=k, method=method, csls_k=csls_k)
+    views = final._transform_views(X)
+    warn_trivial_k(k, views[0].shape[0])
+    return alignment_score(views, k=k, method=method, csls_k=csls_k)
 
 
 class _AlignmentScorer:
