@@ -1159,6 +1159,17 @@ class TextEmbedder(
                 f"cache={os.fspath(self.cache)!r} is a file, not a folder; "
                 "name a folder (it is created if missing), or cache=None."
             )
+        # A file among the folders above it: the folder can never be made,
+        # and the vectors were embedded, then not cached, with a warning.
+        parent = os.path.dirname(os.path.abspath(self.cache))
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise ValueError(
+                f"cache={os.fspath(self.cache)!r} lies under {parent!r}, which "
+                "is a file, not a folder; name a folder whose parents are "
+                "folders, or cache=None."
+            )
 
     def _store(self):
         if self.cache is None:

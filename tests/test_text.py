@@ -1274,3 +1274,15 @@ def test_n_threads_takes_numpy_integers_and_is_capped(texts):
     for n_threads in (np.int64(2), 10**6):
         got = TextEmbedder(_words, n_threads=n_threads).fit_transform(texts[:3])
         assert_array_equal(got, expected)
+
+
+def test_a_cache_under_a_file_is_refused_at_fit(tmp_path):
+    """Check cache="file/sub" (a file among its parents) is refused by fit.
+
+    Such a folder can never be made: the texts were embedded, then not
+    cached, with a RuntimeWarning pointing into skembed.
+    """
+    (tmp_path / "file").write_text("not a folder")
+    embedder = TextEmbedder(_words, model="words", cache=tmp_path / "file" / "sub")
+    with pytest.raises(ValueError, match="which is a file, not a folder"):
+        embedder.fit(["a b"])
