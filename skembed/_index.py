@@ -749,10 +749,16 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
     def _faiss_call(self, index, block, fetch):
         # Plain ints: FAISS's bindings refuse numpy integers.
         fetch = int(fetch)
+        params = None
         if self.backend == "faiss-hnsw":
             # The graph walk keeps ef candidates and returns the best `fetch`.
-            index.hnsw.efSearch = int(max(self.ef_search, fetch))
-        cosines, rows = index.search(np.ascontiguousarray(block), fetch)
+            # Passed with this call, not set on the shared index: a search of
+            # another thread changed it between the setting and the walk
+            # (k=1 beside a k=300 search: other answers in 54 of 100 runs).
+            params = import_faiss(self.backend).SearchParametersHNSW(
+                efSearch=int(max(self.ef_search, fetch))
+            )
+        cosines, rows = index.search(np.ascontiguousarray(block), fetch, params=params)
         return cosines.astype(np.float64), rows
 
     def _faiss_search(self, prepared, k):
