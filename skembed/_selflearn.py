@@ -857,7 +857,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     def _back_projection(self, k):
         # The fitted base's own back-map (CCA's is fitted by least squares),
         # not the pseudo-inverse of its projection that AffineMapMixin uses.
-        return self.aligner_._back_projection(k)
+        return self.aligner_._kept_back_projection(k)
 
     def _budget(self):
         if self.working_memory is not None:

@@ -252,3 +252,33 @@ def test_inverse_transform_view_of_dask_rows_is_lazy():
     assert_allclose(lazy.compute(), aligner.inverse_transform_view(Z, 0))
     with pytest.raises(ValueError, match="Z has 3 columns"):
         aligner.inverse_transform_view(da.zeros((10, 3), chunks=5), 0)
+
+
+def test_back_maps_are_formed_once_per_fit_and_left_out_of_pickles(monkeypatch):
+    """Check inverse_transform_view forms a pseudo-inverse once per fitted map.
+
+    It formed one on every call (14 ms for 384 x 384, against 0.1 ms for
+    mapping a row), and the kept translation plans doubled a pickle's size.
+    """
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(300, 40)), rng.normal(size=(300, 40))
+    aligner = ProcrustesAligner().fit([A, B])
+    empty = len(pickle.dumps(aligner))
+    calls = []
+    original = np.linalg.pinv
+    monkeypatch.setattr(
+        np.linalg, "pinv", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    Z = aligner.transform_view(A[:5], 0)
+    first = aligner.inverse_transform_view(Z, 1)
+    assert_array_equal(aligner.inverse_transform_view(Z, 1), first)
+    aligner.translate(A[:5], 0, 1)
+    assert len(calls) == 1
+    # A refit replaces the maps, and with them the kept back-map.
+    aligner.fit([A, B @ np.linalg.qr(rng.normal(size=(40, 40)))[0]])
+    refitted = aligner.inverse_transform_view(Z, 1)
+    assert len(calls) == 2
+    assert not np.allclose(refitted, first)
+    assert len(pickle.dumps(aligner)) < empty + 1000
+    restored = pickle.loads(pickle.dumps(aligner))
+    assert_array_equal(restored.inverse_transform_view(Z, 1), refitted)
