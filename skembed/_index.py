@@ -444,8 +444,12 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         validate_data(self, queries, skip_check_array=True, reset=False)
         return array
 
-    def _query_mean(self):
-        """The mean subtracted from queries (None: no centring)."""
+    def _query_mean(self, sample_mean=None):
+        """The mean subtracted from queries (None: no centring).
+
+        ``sample_mean``: the mean of a query sample fit_queries is reading,
+        used in place of ``query_mean_`` before it is stored.
+        """
         # The rows were stored centred exactly when fit kept their mean.
         fitted = self.mean_ is not None
         if self._centres() != fitted:
@@ -459,6 +463,8 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             )
         if self.center != "separate":
             return self.mean_
+        if sample_mean is not None:
+            return sample_mean
         if not hasattr(self, "query_mean_"):
             raise ValueError(
                 'center="separate" centres queries on the mean of a query sample: '
@@ -506,6 +512,7 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 f"fit_queries needs at least csls_k={self.csls_k} queries, got "
                 f"{queries.shape[0]}; pass a larger sample or lower csls_k."
             )
+        sample_mean = None
         if self.center == "separate":
             if queries.shape[0] < 2:
                 # A query minus the mean of itself alone is the zero vector.
@@ -525,22 +532,33 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                     "vectors. Pass a sample of different queries, or use "
                     "center=True."
                 )
-            self.query_mean_ = self._column_mean(queries)
+            sample_mean = self._column_mean(queries)
+        # Everything is computed first and stored at once: a search of
+        # another thread during a refresh from a query log saw the new query
+        # mean beside the old penalties, and every search failed.
+        fitted = {}
+        if sample_mean is not None:
+            fitted["query_mean_"] = sample_mean
         if csls:
-            mean = self._query_mean()
+            mean = self._query_mean(sample_mean)
             pool = self._prepare(queries, self._dtype, mean)
             penalties = np.empty(self.n_index_)
             for start, stop, rows in self._index_rows():
                 penalties[start:stop] = unit_index_penalties(pool, rows, self.csls_k)
-            self.penalties_ = penalties
-            self._penalties_csls_k = self.csls_k
-            self._penalties_query_mean = None if mean is None else mean.copy()
             # Index rows by increasing penalty: those CSLS favours most, for
             # the FAISS search's check of rows outside a query's shortlist.
-            self._penalty_order = np.argsort(penalties, kind="stable")
-            self._sorted_penalties = penalties[self._penalty_order]
-            self._penalty_rank = np.empty(self.n_index_, dtype=np.int64)
-            self._penalty_rank[self._penalty_order] = np.arange(self.n_index_)
+            order = np.argsort(penalties, kind="stable")
+            rank = np.empty(self.n_index_, dtype=np.int64)
+            rank[order] = np.arange(self.n_index_)
+            fitted.update(
+                penalties_=penalties,
+                _penalties_csls_k=self.csls_k,
+                _penalties_query_mean=None if mean is None else mean.copy(),
+                _penalty_order=order,
+                _sorted_penalties=penalties[order],
+                _penalty_rank=rank,
+            )
+        vars(self).update(fitted)
         return self
 
     # ---------------------------------------------------------------- search

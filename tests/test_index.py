@@ -762,3 +762,32 @@ def test_an_hnsw_search_leaves_the_shared_graph_as_it_was():
     assert hnsw.faiss_index_.hnsw.efSearch == before
     again = hnsw.kneighbors(queries[:20])
     assert_array_equal(again[1], alone[1])
+
+
+def test_a_refresh_of_fit_queries_serves_the_old_state_until_it_ends(monkeypatch):
+    """Check searches during fit_queries see the previous state, whole.
+
+    The new query mean was stored before the penalties were computed: a
+    search of another thread during a refresh from a query log failed
+    ("penalties_ were estimated on queries centred otherwise").
+    """
+    import skembed._index
+
+    index, queries, _, sample = _data(n_index=400)
+    searcher = EmbeddingIndex(5, method="csls", center="separate").fit(index)
+    searcher.fit_queries(sample[: len(sample) // 2])
+    expected = searcher.kneighbors(queries[:10])
+    seen = []
+    original = skembed._index.unit_index_penalties
+
+    def searching(*args, **kwargs):
+        # A search in the middle of the refresh, as another thread's would be.
+        seen.append(searcher.kneighbors(queries[:10]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skembed._index, "unit_index_penalties", searching)
+    searcher.fit_queries(sample[len(sample) // 2 :])
+    assert seen
+    for scores, rows in seen:
+        assert_array_equal(rows, expected[1])
+        assert_allclose(scores, expected[0])
