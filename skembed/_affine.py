@@ -197,7 +197,7 @@ class AffineMapMixin:
         if type(self)._back_projection is not AffineMapMixin._back_projection:
             return self._back_projection(k)
         projection = self._projections[k]
-        kept = self.__dict__.setdefault("_back_projections", {})
+        kept = self.__dict__.setdefault("_kept_back_maps", {})
         entry = kept.get(k)
         if entry is None or entry[0] is not projection:
             entry = (projection, self._back_projection(k))
@@ -209,10 +209,10 @@ class AffineMapMixin:
         # doubled the size of a pickle (8 -> 17 MB for a Procrustes model
         # whose every translation had run).
         state = super().__getstate__()
-        if "_translation_plans" in state or "_back_projections" in state:
+        if "_translation_plans" in state or "_kept_back_maps" in state:
             state = dict(state)
             state.pop("_translation_plans", None)
-            state.pop("_back_projections", None)
+            state.pop("_kept_back_maps", None)
         return state
 
     def inverse_transform_view(self, Z, view):

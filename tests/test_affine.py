@@ -282,3 +282,20 @@ def test_back_maps_are_formed_once_per_fit_and_left_out_of_pickles(monkeypatch):
     assert len(pickle.dumps(aligner)) < empty + 1000
     restored = pickle.loads(pickle.dumps(aligner))
     assert_array_equal(restored.inverse_transform_view(Z, 1), refitted)
+
+
+@pytest.mark.parametrize("aligner", [RidgeAligner(), CCAAligner(n_components=4)])
+def test_pickles_keep_the_back_maps_a_model_stores(aligner):
+    """Check leaving the kept caches out of a pickle keeps stored back-maps.
+
+    Ridge and CCA store their back-maps as fitted state; a cache of the same
+    name dropped from pickles would have dropped them.
+    """
+    A, B = _views()
+    aligner.fit([A, B])
+    Z = aligner.transform_view(A[:5], 0)
+    expected = aligner.inverse_transform_view(Z, 1)
+    aligner.translate(A[:5], 0, 1)
+    restored = pickle.loads(pickle.dumps(aligner))
+    assert_array_equal(restored.inverse_transform_view(Z, 1), expected)
+    assert_array_equal(restored.translate(A[:5], 0, 1), aligner.translate(A[:5], 0, 1))
