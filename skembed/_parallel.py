@@ -76,21 +76,53 @@ _limit_users = 0
 _limiter = None
 
 
+def _release_blas_control():
+    """Let any thread set OpenBLAS's limit again, unless a ``with`` holds it.
+
+    threadpoolctl (3.6 and later) lets only one thread set the limit of a
+    pthreads OpenBLAS: the first that sets it, until that thread leaves a
+    ``with threadpool_limits`` block or dies; other threads' settings are
+    ignored without a word. The limit set here is not a ``with`` block, so
+    the thread that set it kept control for good: a limit set later from
+    another thread was ignored (two workers of two BLAS threads each), a
+    restore from another thread was too (the process left at one BLAS
+    thread, in 1 of 20 thread-pool runs and 5 of 10 threaded Dask
+    computes), and so was the user's own ``threadpool_limits``.
+    """
+    import threadpoolctl
+
+    ownership = getattr(threadpoolctl, "CONTROLLING_THREAD_OWNERSHIP", None)
+    if ownership is not None and getattr(ownership, "count", 0) > 0:
+        return  # this thread's own `with threadpool_limits` holds it
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    clear = getattr(controller, "clear_controlling_thread", None)
+    if clear is not None:
+        clear()  # only if this thread holds it
+
+
 @contextmanager
 def single_threaded_blas():
-    """Context in which BLAS and LAPACK calls of this process use one thread."""
+    """Context in which BLAS and LAPACK calls of this process use one thread.
+
+    Yields whether they do: not when another thread holds the control of a
+    process-wide BLAS limit (see :func:`_release_blas_control`), whose
+    setting then stands.
+    """
     global _limit_users, _limiter
     with _limit_lock:
         if _limit_users == 0:
             _limiter = _blas_controller().limit(limits=1)
+            _release_blas_control()
         _limit_users += 1
+        single = blas_threads() == 1
     try:
-        yield
+        yield single
     finally:
         with _limit_lock:
             _limit_users -= 1
             if _limit_users == 0:
                 _limiter.restore_original_limits()
+                _release_blas_control()
                 _limiter = None
 
 
@@ -133,7 +165,13 @@ def map_row_groups(function, groups, *, n_threads=None):
         for start, stop in groups:
             yield function(start, stop)
         return
-    with single_threaded_blas():
+    with single_threaded_blas() as single:
+        if not single:
+            # The BLAS keeps several threads (another thread controls its
+            # limit): workers would each run that many.
+            for start, stop in groups:
+                yield function(start, stop)
+            return
         pool = ThreadPoolExecutor(max_workers=n_threads)
         # A window of submitted groups, two per thread, keeps every worker busy
         # while at most that many results (d x d moments for fit) are held.

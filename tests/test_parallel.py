@@ -302,3 +302,85 @@ def test_non_finite_rows_raise_one_clear_error(n_rows, estimator, value, request
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="NaN or infinity"):
             fitted.transform(X)
+
+
+_LONG_LIVED_THREADS = """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy  # noqa: F401
+import scipy.linalg  # noqa: F401
+from threadpoolctl import threadpool_limits
+
+from skembed._parallel import blas_threads, single_threaded_blas
+
+start = blas_threads()
+if start < 2:
+    print("skip")
+    raise SystemExit
+
+
+def inside():
+    with single_threaded_blas():
+        return blas_threads()
+
+
+first, second = ThreadPoolExecutor(1), ThreadPoolExecutor(1)
+seen = [first.submit(inside).result(), second.submit(inside).result()]
+entered, both, left = threading.Event(), threading.Event(), threading.Event()
+
+
+def leaves_first():
+    with single_threaded_blas():
+        entered.set()
+        both.wait()
+    left.set()
+
+
+def leaves_last():
+    entered.wait()
+    with single_threaded_blas():
+        both.set()
+        left.wait()
+
+
+for job in [first.submit(leaves_first), second.submit(leaves_last)]:
+    job.result()
+seen.append(blas_threads())
+with threadpool_limits(limits=1, user_api="blas"):
+    seen.append(blas_threads())
+seen.append(blas_threads())
+print(start, *seen)
+"""
+
+
+def test_calls_from_long_lived_threads_leave_the_blas_limit_to_anyone():
+    """Check calls from two pool threads, alone and overlapping, then the user's.
+
+    threadpoolctl lets only the thread that first set a pthreads OpenBLAS
+    limit change it, until it leaves a ``with`` block: the first worker
+    thread to enter kept control, another thread's limit was ignored (its
+    workers ran a multi-threaded BLAS each), a restore from it left the
+    process at one BLAS thread, and the user's own threadpool_limits did
+    nothing. Run in a fresh interpreter, whose BLAS no thread controls yet
+    (this one's is limited by the test configuration).
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", _LONG_LIVED_THREADS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    if done.stdout.strip() == "skip":
+        pytest.skip("the BLAS cannot run two threads here")
+    start, *seen = map(int, done.stdout.split())
+    # Each worker's call single-threaded, the start restored after the
+    # overlapping calls, and the user's limit applied and then lifted.
+    assert seen == [1, 1, start, 1, start]
