@@ -284,7 +284,9 @@ def test_back_maps_are_formed_once_per_fit_and_left_out_of_pickles(monkeypatch):
     assert_array_equal(restored.inverse_transform_view(Z, 1), refitted)
 
 
-@pytest.mark.parametrize("aligner", [RidgeAligner(), CCAAligner(n_components=4)])
+@pytest.mark.parametrize(
+    "aligner", [RidgeAligner(), CCAAligner(n_components=4)], ids=["ridge", "cca"]
+)
 def test_pickles_keep_the_back_maps_a_model_stores(aligner):
     """Check leaving the kept caches out of a pickle keeps stored back-maps.
 
