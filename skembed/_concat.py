@@ -547,6 +547,16 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
                     f"weights has {len(values)} entries but X has {n_views} views "
                     f"{self.view_names_}; give one weight per view."
                 )
+        if any(isinstance(value, bool | np.bool_) for value in values) or (
+            getattr(weights_by_view, "dtype", None) == np.bool_
+        ):
+            # Flags read as 0 and 1 dropped the views marked False without a
+            # word: a mask meant for another parameter, or for views=.
+            raise TypeError(
+                f"weights must hold numbers, got the flags {self.weights!r}; to "
+                "drop a view give it the weight 0, or select the views with "
+                "views=."
+            )
         try:
             weights = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError) as exc:

@@ -750,3 +750,16 @@ def test_transform_refuses_a_normalize_changed_after_fit(fitted, now, tmp_path):
     concat.set_params(normalize=now)
     refitted = EmbeddingConcatenator(normalize=now).fit_transform(X)
     assert_allclose(concat.fit(X).transform(X), refitted)
+
+
+@pytest.mark.parametrize(
+    "weights", [[True, False], np.array([True, True]), {"view0": True, "view1": 1.0}]
+)
+def test_flags_as_weights_are_refused(weights):
+    """Check booleans given as weights: refused, not read as 0 and 1.
+
+    weights=[True, False] dropped the second view without a word.
+    """
+    X = _two_views()
+    with pytest.raises(TypeError, match="weights must hold numbers, got the flags"):
+        EmbeddingConcatenator(weights=weights).fit(X)
