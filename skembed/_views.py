@@ -311,6 +311,15 @@ def _target_dtype(natives, allowed):
     return allowed[0]
 
 
+def _frame_allowed(schema, allowed):
+    """The one dtype a frame of this schema is read in, as a dtype list.
+
+    scikit-learn reads the dtypes of plain pandas frames only: a float32
+    polars, pyarrow or nullable pandas frame would become float64.
+    """
+    return [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
+
+
 def _ambiguous_list_error(X, k) -> ValueError:
     """Return the error for a list/tuple X holding a 1-D array at position ``k``."""
     return ValueError(
@@ -1468,7 +1477,7 @@ def check_float_array(X, input_name, *, dtype=(np.float64, np.float32), **params
     schema = None
     if frame is not None:
         schema = _frame_schema(frame)
-        allowed = [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
+        allowed = _frame_allowed(schema, allowed)
     _check_numeric(X, input_name, frame=frame, schema=schema)
     _refuse_list_of_blocks(X, input_name)
     return check_array(X, dtype=allowed, input_name=input_name, **params)
@@ -1512,9 +1521,7 @@ def _split_array(estimator, X, allowed: list, *, reset, frame=None, schema=None)
     """
     _check_numeric(X, frame=frame, schema=schema)
     if frame is not None:
-        # scikit-learn reads the dtypes of pandas frames only: others (polars,
-        # pyarrow) would be converted to the first allowed dtype even if float32
-        allowed = [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
+        allowed = _frame_allowed(schema, allowed)
     try:
         X_checked = validate_data(
             estimator,
@@ -2082,9 +2089,7 @@ def check_view_block(estimator, X_k, view, *, dtype=("float64", "float32")):
         if frame is not None and hasattr(estimator, "feature_names_in_"):
             _check_view_columns(estimator, index, frame)
         if frame is not None:
-            # As in _split_array: scikit-learn reads the dtypes of pandas
-            # frames only, and made a float32 polars or pyarrow view float64.
-            allowed = [_target_dtype([_frame_float_dtype(schema.values())], allowed)]
+            allowed = _frame_allowed(schema, allowed)
         # Dates and strings, refused by fit and transform, were cast to floats
         # by the one-view methods.
         _check_numeric(X_k, "X", frame=frame, schema=schema)
