@@ -27,6 +27,12 @@ pools alone. Reported per case:
   true pairs, so there ``with pairs`` is centred Procrustes fitted on the
   true pairs of as many other texts (in no pool, not held out, in no
   further set; ``-`` when the corpus has too few left);
+- ``ridge on dictionary``: held-out top-1 (further-set mean in brackets) of
+  ``RidgeAligner(reference=0)`` fitted on the pairs of the fitted aligner's
+  ``dictionary_`` alone: where the fit returned the ridge map of a trusted
+  search, it refitted that map on every pool-0 row and its best match
+  instead (``SelfLearningAligner._completed_ridge``), and this column is the
+  map it would have returned without that step;
 - ``kernel on dictionary``: held-out top-1 (further-set mean in brackets) of
   that kernel-corrected map refitted on the pairs of the fitted aligner's
   ``dictionary_``, still without a known pair: a map that
@@ -254,6 +260,10 @@ def run_case(
         [X0[dictionary[:, 0]], X1[dictionary[:, 1]]]
     )
     refit_nn = nn_top1(refit, views, source, target, [test, *further])
+    on_dictionary = RidgeAligner(reference=0).fit(
+        [X0[dictionary[:, 0]], X1[dictionary[:, 1]]]
+    )
+    dictionary_nn = nn_top1(on_dictionary, views, source, target, [test, *further])
     pool_nn = paired_nn = ridge_nn = kernel_nn = paired = None
     if setting == "disjoint":
         # No true pairs in the pools: the reference is fitted on as many
@@ -309,6 +319,7 @@ def run_case(
         "paired_nn": paired_nn,
         "ridge_nn": ridge_nn,
         "kernel_nn": kernel_nn,
+        "dictionary_nn": dictionary_nn,
         "refit_nn": refit_nn,
         "fit_csls": fit_csls,
         "paired_csls": paired_csls,
@@ -331,7 +342,8 @@ def run_case(
 HEADER = (
     "| pair | pools | setting | seed | start | start alone | held-out top-1 | "
     "held-out CSLS | further sets top-1, mean (range) | pool top-1 | with pairs | "
-    "ridge with pairs | kernel with pairs | kernel on dictionary | "
+    "ridge with pairs | kernel with pairs | ridge on dictionary | "
+    "kernel on dictionary | "
     "pool CSLS, fitted / with pairs | fresh CSLS, fitted / with pairs | "
     f"leading-{N_LEADING} CSLS, fitted / with pairs | map | "
     "confidence | agreement | warned | "
@@ -353,9 +365,15 @@ def _or_dash(value, template):
 
 def format_row(r):
     pool = "-" if r["pool_nn"] is None else f"{r['pool_nn']:.3f}"
-    paired, ridge, kernel, refit = (
+    paired, ridge, kernel, on_dictionary, refit = (
         "-" if scores is None else _with_further(scores)
-        for scores in (r["paired_nn"], r["ridge_nn"], r["kernel_nn"], r["refit_nn"])
+        for scores in (
+            r["paired_nn"],
+            r["ridge_nn"],
+            r["kernel_nn"],
+            r["dictionary_nn"],
+            r["refit_nn"],
+        )
     )
     alone = "-" if r["start_nn"] is None else f"{r['start_nn']:.3f}"
     fit_csls, fresh_csls, lead_csls = (
@@ -372,7 +390,8 @@ def format_row(r):
         f"| {r['pair']} | {r['size']} | {r['setting']} | {r['seed']} | {r['start']} "
         f"| {alone} | {r['held_nn']:.3f} | {r['held_csls']:.3f} | {further} | {pool} | "
         f"{paired} | "
-        f"{ridge} | {kernel} | {refit} | {fit_csls} | {fresh_csls} | {lead_csls} | "
+        f"{ridge} | {kernel} | {on_dictionary} | {refit} | "
+        f"{fit_csls} | {fresh_csls} | {lead_csls} | "
         f"{r['final']} | "
         f"{r['confidence']:.3f} | {r['agreement']:.3f} | "
         f"{'yes' if r['warned'] else 'no'} | "

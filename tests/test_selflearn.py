@@ -24,6 +24,7 @@ from skembed import (
     RidgeAligner,
     SelfLearningAligner,
     UnsupervisedAlignmentWarning,
+    kneighbors,
     load_aligner,
     save_aligner,
 )
@@ -746,6 +747,43 @@ def test_default_map_is_the_ridge_regression_where_it_retrieves_better(seed):
     assert retrieval_accuracy(*Z) == 1.0
     orthogonal = ProcrustesAligner(center=True, normalize="l2").fit([A[order], B])
     assert retrieval_accuracy(*orthogonal._transform_views([A[order], B])) < 0.8
+
+
+def test_trusted_ridge_map_without_pairs_learns_from_every_row():
+    """Check that a trusted pairs-free ridge map is fitted on all of pool 0.
+
+    The dictionary holds mutual best matches only, the rows both views place
+    unambiguously; a regression fitted on them alone never sees the other
+    rows as targets. The returned ridge map is refitted on every row of pool
+    0 and its best CSLS match in pool 1, found under the map fitted on the
+    dictionary. A mild stretch (scales 0.7 to 1.4) lets the orthogonal search
+    find the pairs and the trial prefer the ridge map.
+    """
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(1000, 8))
+    M = ortho_group.rvs(8, random_state=0) * np.geomspace(0.7, 1.4, 8)
+    order = rng.permutation(1000)
+    B = (A @ M + 0.05 * rng.normal(size=(1000, 8)))[order]
+    warm = RidgeAligner(reference=0).fit([A[order[:300]], B[:300]])
+    aligner = SelfLearningAligner(init=warm, random_state=0).fit([A, B])
+    assert aligner.confidence_ >= 0.5
+    assert isinstance(aligner.aligner_, RidgeAligner)
+    dictionary = aligner.dictionary_
+    # Some rows of pool 0 are in no mutual pair: the completion has work.
+    assert np.unique(dictionary[:, 0]).size < A.shape[0]
+
+    on_dictionary = RidgeAligner(reference=0).fit(
+        [A[dictionary[:, 0]], B[dictionary[:, 1]]]
+    )
+    Z = [on_dictionary.transform_view(X, k) for k, X in enumerate((A, B))]
+    _, best = kneighbors(*(z - z.mean(axis=0) for z in Z), 1, method="csls")
+    expected = RidgeAligner(reference=0).fit([A, B[best[:, 0]]])
+    assert_allclose(aligner.transform_view(B, 1), expected.transform_view(B, 1))
+    assert not np.allclose(
+        aligner.transform_view(B, 1), on_dictionary.transform_view(B, 1)
+    )
+    # The dictionary stays the search's: mutual pairs, one-to-one.
+    assert np.unique(dictionary[:, 1]).size == dictionary.shape[0]
 
 
 def test_default_map_stays_orthogonal_for_rotated_copies():
