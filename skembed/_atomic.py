@@ -127,6 +127,15 @@ def _within_name_limit(name, folder, added):
 def _stage(path, write, suffix):
     """``write`` into a new hidden file beside ``path``: (path, it, target)."""
     path = os.fspath(path)
+    if isinstance(path, bytes):
+        separators = tuple(os.fsencode(s) for s in (os.sep, os.altsep) if s)
+    else:
+        separators = tuple(s for s in (os.sep, os.altsep) if s)
+    if path.endswith(separators):
+        # A name ending in a separator names a folder, as open() reads it;
+        # realpath would drop the separator, and a file would be written (or
+        # replaced) where the folder was meant.
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     # Through a symbolic link, the file it points to is replaced, not the link.
     target = os.path.realpath(path)
     if os.path.isdir(target):

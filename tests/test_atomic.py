@@ -157,6 +157,28 @@ def test_a_pipe_at_the_path_is_refused_not_replaced(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
 
 
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_name_ending_in_a_separator_is_a_folder(tmp_path, existing):
+    """Check ``NAME/``: refused like open() refuses it, nothing written.
+
+    ``realpath`` drops the separator: ``save_aligner(m, "models/")`` created
+    a file ``models``, and ``"notes.txt/"`` replaced the file ``notes.txt``.
+    """
+    target = tmp_path / "notes.txt"
+    if existing:
+        target.write_bytes(b"keep")
+    called = []
+    for path in (f"{target}{os.sep}", os.fsencode(f"{target}{os.sep}")):
+        with pytest.raises(IsADirectoryError):
+            write_atomically(path, called.append)
+    assert not called
+    assert sorted(p.name for p in tmp_path.iterdir()) == (
+        ["notes.txt"] if existing else []
+    )
+    if existing:
+        assert target.read_bytes() == b"keep"
+
+
 def test_a_name_near_the_length_limit_is_written(tmp_path):
     """Check a legal name of 250 bytes: its temporary name (the name plus 40
     characters) exceeded the limit, so the write failed after all the work."""

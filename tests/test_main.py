@@ -322,6 +322,66 @@ def _run(folder, capsys, monkeypatch, *argv):
     return code, captured.out, captured.err
 
 
+def test_a_model_name_with_a_colon_is_the_file_of_that_name(
+    tmp_path, capsys, monkeypatch
+):
+    """Check that a model path is never read as ``FILE.npz:KEY``.
+
+    ``m.npz:v2`` was cut back to ``m.npz``: translate ran on another model
+    when both files existed, and said "file not found" for an existing
+    ``m.npz:v2`` when ``m.npz`` did not.
+    """
+    A, B = _write_inputs(tmp_path)
+    other = ProcrustesAligner(views={"old": slice(0, 12), "new": slice(12, 24)})
+    save_aligner(other.fit(np.hstack([A, -B])), tmp_path / "model.npz:v2")
+    argv = ["b.npy", "--source", "new", "--target", "old", "-q", "-o"]
+    code, _, err = _run(
+        tmp_path, capsys, monkeypatch, "translate", "model.npz:v2", *argv, "v2.npy"
+    )
+    assert code == 0, err
+    expected = load_aligner(tmp_path / "model.npz:v2").translate(B, "new", "old")
+    assert_allclose(np.load(tmp_path / "v2.npy"), expected)
+    # A member of an existing model file: refused, not read as the file.
+    code, _, err = _run(
+        tmp_path, capsys, monkeypatch, "translate", "model.npz:x", *argv, "x.npy"
+    )
+    assert code == 2
+    assert "model model.npz:x: a model file is read whole" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "x.npy").exists()
+    (tmp_path / "model.npz").unlink()
+    code, _, err = _run(
+        tmp_path, capsys, monkeypatch, "translate", "model.npz:v2", *argv, "v3.npy"
+    )
+    assert code == 0, err
+    assert_allclose(np.load(tmp_path / "v3.npy"), expected)
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_an_output_name_ending_in_a_separator_is_refused(
+    tmp_path, capsys, monkeypatch, existing
+):
+    """Check ``-o NAME/``: a folder is named, no file is written.
+
+    ``Path`` drops the separator: ``-o out.npz/`` wrote the file ``out.npz``,
+    over an existing one too.
+    """
+    _write_inputs(tmp_path)
+    if existing:
+        (tmp_path / "out.npz").write_bytes(b"keep")
+    code, _, err = _run(
+        tmp_path, capsys, monkeypatch, "align", "a.npy", "b.npy", "-o", "out.npz/"
+    )
+    assert code == 2
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1
+    assert "-o out.npz/ names a directory" in lines[0]
+    if existing:
+        assert (tmp_path / "out.npz").read_bytes() == b"keep"
+    else:
+        assert not (tmp_path / "out.npz").exists()
+
+
 def test_report_reads_npz_members(cli, capsys, monkeypatch):
     """Check that FILE.npz:NAME selects one array of an archive."""
     folder = cli[0]

@@ -470,7 +470,16 @@ def _resolve_name(names, name, option):
 
 
 def _load_model(text, progress):
-    path = split_member(text)[0]
+    # A model is a whole file: FILE.npz:KEY names a member only for
+    # embeddings. Read as a member, a file named "m.npz:v2" would be taken
+    # for m.npz, another model.
+    path = Path(text)
+    archive, member = split_member(text)
+    if member is not None and not path.exists() and archive.exists():
+        raise UserError(
+            f"model {text}: a model file is read whole, not as a member of an "
+            f"archive; give the model file's name alone ({archive})."
+        )
     # A named pipe would block the loader forever.
     check_input_file(path, f"model {text}")
     with progress.step(f"loading {text}"):

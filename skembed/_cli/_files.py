@@ -1186,6 +1186,13 @@ def check_output(text, suffixes, inputs, *, what, option="-o"):
 
     ``inputs`` are the command's input file names (``FILE.npz:NAME`` allowed).
     """
+    if text.endswith(tuple(s for s in (os.sep, os.altsep) if s)):
+        # Path() drops the separator, and a file would be written where a
+        # folder was named.
+        raise UserError(
+            f"{option} {text} names a directory (it ends in {text[-1]}); give a "
+            "file name."
+        )
     path = Path(text)
     source = input_at(path, inputs)
     if source is not None:
