@@ -125,9 +125,14 @@ def _is_numeric(dtype) -> bool:
 
 
 def _proxy(item, array):
-    """A tiny in-memory stand-in with the columns, names and dtype of ``item``."""
+    """A one-row in-memory stand-in with the columns, names and dtype of ``item``.
+
+    One row for every kind of item: a list of stand-ins is checked like a
+    list of views, and stand-ins of different lengths (a Dask DataFrame's
+    sample has two rows) were refused as views of different numbers of rows.
+    """
     if hasattr(item, "_meta_nonempty"):
-        return item._meta_nonempty
+        return item._meta_nonempty.iloc[:1]
     return np.zeros((1, array.shape[1]), dtype=array.dtype)
 
 
@@ -331,6 +336,11 @@ def map_views(views, function, width):
         *pairs,
         new_axes={"j": width},
         concatenate=True,
+        # The views' row blocks are paired already (check_dask_views): equal
+        # known chunks, or the same number of unknown ones, whose sizes
+        # _split compares when they are computed. Aligning would fail on
+        # known chunks beside unknown ones.
+        align_arrays=False,
         dtype=views.dtype,
         meta=np.empty((0, 0), dtype=views.dtype),
     )

@@ -149,6 +149,36 @@ def test_dask_dataframe_and_list_inputs():
 
 @pytest.mark.parametrize(
     "estimator",
+    [ProcrustesAligner(), skembed.EmbeddingConcatenator()],
+    ids=lambda e: type(e).__name__,
+)
+@pytest.mark.parametrize("lengths", [True, False], ids=["known", "unknown"])
+def test_a_list_of_a_dask_dataframe_and_a_dask_array(estimator, lengths):
+    """Check a list mixing a Dask DataFrame with a Dask array.
+
+    The DataFrame's stand-in had two rows, the array's one, and fit said the
+    views had different numbers of rows; a DataFrame's unknown row chunks
+    beside the array's known ones then failed in Dask's chunk alignment at
+    transform.
+    """
+    X = _paired()
+    frame = pd.DataFrame(X[:, :6], columns=[f"a{i}" for i in range(6)])
+    lazy = dd.from_pandas(frame, npartitions=3)
+    if not lengths:
+        lazy = lazy.to_dask_array()
+        assert np.isnan(lazy.chunks[0]).all()
+    # Row blocks of the DataFrame's partitions: the pairing needs as many.
+    rows = tuple(dd.from_pandas(frame, npartitions=3).map_partitions(len).compute())
+    items = [lazy, da.from_array(X[:, 6:], chunks=(rows, 6))]
+    want = clone(estimator).fit([frame, X[:, 6:]])
+    got = clone(estimator).fit(items)
+    expected = want.transform([frame, X[:, 6:]])
+    assert_allclose(got.transform(items).compute(), expected, rtol=1e-10, atol=1e-12)
+    assert_allclose(want.transform(items).compute(), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "estimator",
     [
         skembed.RelativeProjector(n_anchors=5, random_state=0),
         skembed.ContrastiveAligner(n_components=2, max_iter=2, random_state=0),
