@@ -382,7 +382,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     aligner_ : aligner
         The base aligner fitted on the final dictionary; its maps are the
         aligner's maps. With ``base=None``, a :class:`ProcrustesAligner` or a
-        :class:`RidgeAligner`, whichever the trial on the dictionary chose.
+        :class:`RidgeAligner`, whichever the trial on the dictionary chose; a
+        ridge map of a trusted fit without pairs is fitted on every row of
+        pool 0 and its best match instead (see Notes).
     final_map_scores_ : dict or None
         With ``base=None``: the top-1 retrieval of held-out dictionary pairs
         by the orthogonal map and by the ridge map, ``{"orthogonal": ...,
@@ -509,7 +511,13 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     top-1 for minilm -> e5 and wordllama256 -> minilm and the orthogonal
     map was as good or better for e5 -> minilm (the user guide gives the
     figures). The dictionary was found by orthogonal maps, so where many of
-    its pairs are wrong the trial leans towards the orthogonal map.
+    its pairs are wrong the trial leans towards the orthogonal map. When the
+    ridge map is kept for a fit without pairs that the confidence trusts, it
+    is refitted on every row of pool 0 paired with its best CSLS match in
+    pool 1 under that map: the dictionary's mutual matches are the rows that
+    both models place unambiguously, and a regression fitted on them alone
+    has never had the other rows of view 0 as targets. ``dictionary_`` stays
+    the search's.
 
     **Few pairs.** m pairs determine a map only on the span of their
     centred rows, at most m - 1 directions: five pairs of 16-dimensional
