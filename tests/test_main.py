@@ -1512,6 +1512,28 @@ def test_damaged_and_misnamed_files_exit_2_in_one_line(paired, capsys, monkeypat
         _one_error(err, name, fragment)
 
 
+def test_translate_of_an_archive_named_npy_exits_2(paired, capsys, monkeypatch):
+    """Check translate's streaming probe on a .npz archive named .npy.
+
+    np.load gave the probe an NpzFile, which has no ``offset``: exit 1 and
+    "a bug in skembed", where report says what the file is.
+    """
+    folder, A, B = paired
+    np.savez(folder / "archive.npz", B[:20])
+    (folder / "archive.npz").rename(folder / "fake.npy")
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "model.npz")
+    code, _, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        *("translate", "model.npz", "fake.npy", "--source", "1", "--target", "0"),
+        *("-o", "out.npy"),
+    )
+    assert code == 2, err
+    _one_error(err, "fake.npy", "rename it to fake.npz")
+    assert not (folder / "out.npy").exists()
+
+
 def test_damaged_model_files_exit_2_in_one_line(paired, capsys, monkeypatch):
     """Check exit code 2 and one line for model files that cannot be loaded."""
     import io

@@ -767,6 +767,12 @@ def _streamable(args, width):
         stored = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError):
         return False
+    if not isinstance(stored, np.memmap):
+        # A zip archive (.npz) named .npy loads as an NpzFile; the reader
+        # then says what the file is and how to rename it.
+        if hasattr(stored, "close"):
+            stored.close()
+        return False
     return (
         # A file longer than its header says is refused by the reader.
         path.stat().st_size == stored.offset + stored.nbytes
