@@ -1534,6 +1534,29 @@ def test_translate_of_an_archive_named_npy_exits_2(paired, capsys, monkeypatch):
     assert not (folder / "out.npy").exists()
 
 
+def test_search_advice_on_centring_names_the_center_values(
+    paired, capsys, monkeypatch
+):
+    """Check that search's errors say --center none/index, not center=False.
+
+    The library's advice "center=False" was spelled "--center False", a value
+    the option refuses.
+    """
+    folder, A, B = paired
+    np.save(folder / "same.npy", np.repeat(A[:1], 30, axis=0))
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "model.npz")
+    code, _, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        *("search", "model.npz", "b.npy", "same.npy", "--source", "1"),
+        *("--target", "0", "--center", "index", "-o", "ids.npy"),
+    )
+    assert code == 2, err
+    line = _one_error(err, "(--center index)", "or --center none to search")
+    assert "False" not in line and "True" not in line
+
+
 def test_damaged_model_files_exit_2_in_one_line(paired, capsys, monkeypatch):
     """Check exit code 2 and one line for model files that cannot be loaded."""
     import io

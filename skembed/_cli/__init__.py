@@ -780,6 +780,11 @@ _COMMAND_TERMS = (
         "--pairs",
         "no known pairs for the unsupervised start",
     ),
+    # EmbeddingIndex's center, which search spells --center none/index/separate.
+    ("center=False", "--center none", "--center", "center=False"),
+    ("center=True", "--center index", "--center", "center=True"),
+    ('center="separate"', "--center separate", "--center", 'center="separate"'),
+    ("center='separate'", "--center separate", "--center", "center='separate'"),
     (
         "check it on known pairs left out of fit",
         "check it on held-out pairs (--test-size)",
