@@ -1534,9 +1534,7 @@ def test_translate_of_an_archive_named_npy_exits_2(paired, capsys, monkeypatch):
     assert not (folder / "out.npy").exists()
 
 
-def test_search_advice_on_centring_names_the_center_values(
-    paired, capsys, monkeypatch
-):
+def test_search_advice_on_centring_names_the_center_values(paired, capsys, monkeypatch):
     """Check that search's errors say --center none/index, not center=False.
 
     The library's advice "center=False" was spelled "--center False", a value
@@ -1555,6 +1553,36 @@ def test_search_advice_on_centring_names_the_center_values(
     assert code == 2, err
     line = _one_error(err, "(--center index)", "or --center none to search")
     assert "False" not in line and "True" not in line
+
+
+@pytest.mark.parametrize("usable", [True, False])
+def test_align_over_a_model_of_a_long_name(paired, capsys, monkeypatch, usable):
+    """Check align -o NAME.npz again when NAME is near the name limit.
+
+    The name a map not worth using would take beside it (NAME.not-usable.npz)
+    was too long, and the check of that name stopped a usable run with
+    "File name too long".
+    """
+    folder, A, B = paired
+    if not usable:
+        np.save(folder / "b.npy", np.random.default_rng(1).normal(size=B.shape))
+    name = "y" * 250 + ".npz"
+    (folder / name).write_bytes(b"old model")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "b.npy", "-o", name
+    )
+    assert "Traceback" not in err
+    assert "too long" not in err
+    if usable:
+        assert code == 0, err
+        assert load_aligner(folder / name).score([A, B]) > 0.9
+    else:
+        assert code == 3, err
+        assert (folder / name).read_bytes() == b"old model"
+        beside = [p.name for p in folder.iterdir() if ".not-usable" in p.name]
+        assert len(beside) == 1
+        assert len(beside[0].encode()) <= 255
+        load_aligner(folder / beside[0])
 
 
 def test_damaged_model_files_exit_2_in_one_line(paired, capsys, monkeypatch):

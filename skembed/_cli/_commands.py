@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skembed._atomic import _within_name_limit
 from skembed._cli._common import (
     EXIT_OK,
     NotUsable,
@@ -363,9 +364,15 @@ def _check_inputs_exist(*texts):
 
 
 def _not_usable_path(output):
-    """Where a map not worth using goes when ``output`` already exists."""
+    """Where a map not worth using goes when ``output`` already exists.
+
+    The stem is cut short if the added ".not-usable" would make the name too
+    long for the folder: a legal -o must not fail for the name beside it.
+    """
     output = Path(output)
-    return output.with_name(f"{output.stem}.not-usable{output.suffix}")
+    added = len(".not-usable") + len(output.suffix.encode("utf-8", "surrogateescape"))
+    stem = _within_name_limit(output.stem, os.fspath(output.parent), added)
+    return output.with_name(f"{stem}.not-usable{output.suffix}")
 
 
 def run_align(args, progress):

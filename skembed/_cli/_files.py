@@ -1186,7 +1186,10 @@ def check_output(text, suffixes, inputs, *, what, option="-o"):
 
     ``inputs`` are the command's input file names (``FILE.npz:NAME`` allowed).
     """
-    if text.endswith(tuple(s for s in (os.sep, os.altsep) if s)):
+    # A Path has lost its trailing separator already; only text can hold one.
+    if isinstance(text, str) and text.endswith(
+        tuple(s for s in (os.sep, os.altsep) if s)
+    ):
         # Path() drops the separator, and a file would be written where a
         # folder was named.
         raise UserError(
