@@ -8,6 +8,7 @@ import importlib.util
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -1490,7 +1491,9 @@ def _damaged_files(folder, A, B):
         archive.writestr("emb.npy", header.getvalue() + bytes(32))
     (folder / "text.parquet").write_text("id,embedding\n")
     (folder / "binary.csv").write_bytes((folder / "a.npy").read_bytes())
+    np.savez(folder / "empty.npz")
     return {
+        "empty.npz": "empty.npz holds no arrays",
         "npy_named.npz": "rename it to npy_named.npy",
         "bad_crc.npz": "damaged",
         "bad_deflate.npz": "damaged",
@@ -1583,6 +1586,32 @@ def test_align_over_a_model_of_a_long_name(paired, capsys, monkeypatch, usable):
         assert len(beside) == 1
         assert len(beside[0].encode()) <= 255
         load_aligner(folder / beside[0])
+
+
+@pytest.mark.parametrize("stem", ["-old", "old one", "old"])
+def test_the_translate_command_align_suggests_runs(paired, capsys, monkeypatch, stem):
+    """Check that the command align prints after a model runs as printed.
+
+    A view named after a file starting with "-" was printed as "--target
+    -old", which argparse reads as an option without its value.
+    """
+    folder, A, B = paired
+    np.save(folder / f"{stem}.npy", A)
+    code, out, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        *("align", f"./{stem}.npy", "b.npy", f"--output={stem}.npz"),
+    )
+    assert code == 0, err
+    suggested = out.split("use: ")[1].splitlines()[0]
+    np.save(folder / "queries.npy", B[:5])
+    argv = shlex.split(suggested.replace("FILE", "queries.npy").replace("OUT", "q"))
+    assert argv[:2] == ["skembed", "translate"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv[1:])
+    assert code == 0, err
+    expected = load_aligner(folder / f"{stem}.npz").translate(B[:5], 1, 0)
+    assert_allclose(np.load(folder / "q.npy"), expected)
 
 
 def test_damaged_model_files_exit_2_in_one_line(paired, capsys, monkeypatch):

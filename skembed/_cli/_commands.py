@@ -454,11 +454,20 @@ def run_align(args, progress):
             f"{kept}."
         )
     quote = shlex.quote
+
+    def option(flag, value):
+        # "--target -old" is read as two options; "--target=-old" is not.
+        text = quote(value)
+        return f"{flag}={text}" if text.startswith("-") else f"{flag} {text}"
+
+    model = os.fspath(args.output)
+    if model.startswith("-"):
+        model = os.path.join(os.curdir, model)
     print(
         f"Model written to {args.output}; use: skembed translate "
-        f"{quote(os.fspath(args.output))} FILE --source "
-        f"{quote(aligner.view_names_[1])} --target {quote(aligner.view_names_[0])} "
-        "-o OUT.npy"
+        f"{quote(model)} FILE "
+        f"{option('--source', aligner.view_names_[1])} "
+        f"{option('--target', aligner.view_names_[0])} -o OUT.npy"
     )
     return EXIT_OK
 

@@ -254,8 +254,10 @@ def _read_npz(path, key, where, step):
                 "`skembed translate`."
             )
         if key is None:
+            if not names:
+                raise UserError(f"{where} holds no arrays; pass a file of embeddings.")
             if len(names) != 1:
-                listed = ", ".join(names[:8]) or "nothing"
+                listed = ", ".join(names[:8])
                 raise UserError(
                     f"{where} holds {len(names)} arrays ({listed}); name one as "
                     f"{path}:NAME."
