@@ -464,6 +464,23 @@ def test_compare_spaces_needs_held_out_rows():
         compare_spaces(A, B, test_size=0.25)
 
 
+@pytest.mark.parametrize(
+    ("n", "test_size", "sizes"),
+    [(1, 0.25, "1 and 0"), (40, 0.999999, "40 and 0"), (40, 10**30, "40 and 0")],
+)
+def test_compare_spaces_split_errors_name_its_own_parameters(n, test_size, sizes):
+    """Check splits that leave no training row: test_size named, no train_size.
+
+    scikit-learn's message for them named train_size, a parameter
+    compare_spaces does not have (and the command line has no such option).
+    """
+    A, B = _paired_data(n=40, widths=(4, 4))
+    with pytest.raises(ValueError, match="at least 10 held-out") as caught:
+        compare_spaces(A[:n], B[:n], test_size=test_size)
+    assert f"gives {sizes}." in str(caught.value)
+    assert "train_size" not in str(caught.value)
+
+
 # --------------------------------------------------------------------------
 # Scorers
 # --------------------------------------------------------------------------

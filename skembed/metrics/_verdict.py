@@ -679,6 +679,21 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
     n = A.shape[0]
     widths = (A.shape[1], B.shape[1])
     rng = check_random_state(random_state)
+    # The sizes train_test_split would draw (test rounded up, train down):
+    # checked first, since its own message names train_size, which
+    # compare_spaces does not take.
+    if isinstance(test_size, Integral):
+        n_test, n_train = int(test_size), n - int(test_size)
+    else:
+        n_test = math.ceil(test_size * n)
+        n_train = math.floor((1 - test_size) * n)
+    if n_test < 10 or n_train < 2:
+        raise ValueError(
+            f"compare_spaces needs at least 10 held-out and 2 training rows; "
+            f"test_size={test_size!r} on {n} rows{_repeats_text(n_repeated)} gives "
+            f"{min(n_test, n)} and {max(n_train, 0)}. Pass more rows or change "
+            "test_size."
+        )
     try:
         train, test = train_test_split(
             np.arange(n), test_size=test_size, random_state=rng.randint(2**31 - 1)
