@@ -8,6 +8,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -748,6 +749,27 @@ def test_csv_written_with_its_index_is_refused(paired, capsys, monkeypatch):
     assert json.loads(out)["n_features"] == [8, 8]
 
 
+def test_a_suggested_column_selection_can_be_pasted(paired, capsys, monkeypatch):
+    """Check the --columns fix for a table whose names hold spaces.
+
+    ``--columns-a dim 0..dim 7`` was printed unquoted; pasted into a shell it
+    gave two arguments, and argparse refused the second.
+    """
+    folder, A, _ = paired
+    frame = pd.DataFrame(A, columns=[f"dim {j}" for j in range(8)])
+    frame.insert(0, "id", np.arange(A.shape[0]))
+    frame.to_csv(folder / "spaced.csv", index=False)
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "spaced.csv", "b.npy")
+    assert code == 2
+    line = _one_error(err, "--columns-a 'dim 0..dim 7'")
+    suggested = shlex.split(line.split("select the embedding columns with ")[1])
+    suggested[-1] = suggested[-1].rstrip(".")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "report", "spaced.csv", "b.npy", *suggested
+    )
+    assert code == 0, err
+
+
 @pytest.mark.parametrize(
     "extra, reason",
     [
@@ -788,18 +810,29 @@ def test_integer_column_of_an_array_is_refused(
         ("e0..", "not a range"),
     ],
 )
-def test_columns_errors_name_the_problem(paired, capsys, monkeypatch, spec, fragment):
-    """Check one-line errors for --columns values that select nothing sensible."""
+@pytest.mark.parametrize("option", ["--columns-a", "--columns"])
+def test_columns_errors_name_the_problem(
+    paired, capsys, monkeypatch, spec, fragment, option
+):
+    """Check one-line errors for --columns values that select nothing sensible.
+
+    The option named is the one given: messages said --columns after
+    --columns-a.
+    """
     folder, A, _ = paired
     pd.DataFrame(A, columns=[f"e{j}" for j in range(8)]).to_csv(
         folder / "named.csv", index=False
     )
     code, _, err = _main(
-        folder, capsys, monkeypatch, "report", "named.csv", "b.npy", "--columns-a", spec
+        folder, capsys, monkeypatch, "report", "named.csv", "b.npy", option, spec
     )
     assert code == 2
-    assert fragment in err
+    line = _one_error(err, fragment)
     assert "too many values" not in err
+    named = set(re.findall(r"--columns[-\w]*", line))
+    # --columns applies to both inputs: its message may name their own options.
+    shared = {"--columns", "--columns-a", "--columns-b"}
+    assert named <= ({option} if option == "--columns-a" else shared), line
 
 
 def test_report_names_a_missing_file_in_one_line(paired, capsys, monkeypatch):

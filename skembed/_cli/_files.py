@@ -14,6 +14,7 @@ allocated.
 import csv
 import math
 import os
+import shlex
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -475,27 +476,30 @@ def _first_non_finite_row(frame, arrow):
 
 
 def parse_columns(spec):
-    """``--columns`` text -> list of items: a name, or (first, last) of a range."""
+    """``--columns`` text -> list of items: a name, or (first, last) of a range.
+
+    Its messages do not name the option: argparse puts the one given
+    (--columns, --columns-a, ...) before them.
+    """
     items = []
     for item in spec.split(","):
         item = item.strip()
         if not item:
             raise ValueError(
-                f"--columns {spec!r} has an empty name; separate names with commas "
-                "and write ranges as FIRST..LAST (e.g. --columns embedding or "
-                "--columns e0..e383)."
+                f"{spec!r} has an empty name; separate names with commas and write "
+                "ranges as FIRST..LAST (e.g. embedding, or e0..e383)."
             )
         first, sep, last = item.partition("..")
         if sep and (not first or not last):
             raise ValueError(
-                f"--columns: {item!r} is not a range; write FIRST..LAST "
+                f"{item!r} is not a range; write FIRST..LAST "
                 "(e.g. e0..e383, or 1..384 for columns by position)."
             )
         items.append((first, last) if sep else item)
     return items
 
 
-def _select(columns, items, where, own_options=None):
+def _select(columns, items, where, own_options=None, option="--columns"):
     labels = [column.label for column in columns]
     position = {label: j for j, label in enumerate(labels)}
     chosen = []
@@ -522,14 +526,14 @@ def _select(columns, items, where, own_options=None):
         first, last = (position[end] for end in ends)
         if last < first:
             raise UserError(
-                f"--columns {item[0]}..{item[1]}: {item[1]!r} comes before "
+                f"{option} {item[0]}..{item[1]}: {item[1]!r} comes before "
                 f"{item[0]!r} in {where}."
             )
         chosen.extend(range(first, last + 1))
     seen = set()
     for j in chosen:
         if j in seen:
-            raise UserError(f"--columns selects column {labels[j]!r} twice.")
+            raise UserError(f"{option} selects column {labels[j]!r} twice.")
         seen.add(j)
     return [columns[j] for j in chosen]
 
@@ -640,7 +644,8 @@ def _refuse_metadata(columns, where, *, plain, typed, option="--columns"):
     others = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
     spec = _spec(labels, keep)
     if spec is not None:
-        fix = f"select the embedding columns with {option} {spec}"
+        # Quoted: a suggestion pasted into a shell must select what it says.
+        fix = f"select the embedding columns with {option} {shlex.quote(spec)}"
     elif keep:
         fix = f"select the embedding columns with {option}"
     else:
@@ -1076,7 +1081,9 @@ def read_embeddings(
     if not found:
         raise UserError(f"{where} has no columns.")
     if columns is not None:
-        found = _select(found, columns, where, own_options)
+        # The option given: --columns itself when it applies to every input.
+        given = "--columns" if own_options else option
+        found = _select(found, columns, where, own_options, given)
     elif integer:
         text = [column.label for column in found if column.kind in ("text", "bool")]
         if text:
