@@ -3064,6 +3064,27 @@ def test_one_input_given_as_a_and_b_is_a_user_error(
         *extra, "-q",
     )  # fmt: skip
     assert code == 0, err
+    # One input in other words: a selection of every column, or the one
+    # member of an archive named and not named.
+    np.savez(folder / "one.npz", A)
+    width = A.shape[1]
+    for argv in (
+        ["a.npy", "a.npy", "--columns-a", f"0..{width - 1}"],
+        [
+            "a.npy",
+            "a.npy",
+            "--columns-a",
+            f"0,1..{width - 1}",
+            "--columns-b",
+            f"0..{width - 1}",
+        ],
+        ["one.npz", "one.npz:arr_0"],
+    ):
+        (folder / "model.npz").unlink(missing_ok=True)
+        code, _, err = _run(folder, capsys, monkeypatch, command, *argv, *extra)
+        assert code == 2, (argv, err)
+        _one_error(err, "are the same values of one file")
+        assert not (folder / "model.npz").exists()
 
 
 def test_align_keeps_copies_of_a_pair_on_one_side_of_the_split(

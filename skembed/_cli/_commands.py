@@ -121,6 +121,25 @@ def _check_two_inputs(args, command):
         )
 
 
+def _check_two_arrays(args, command, A, B):
+    """Refuse A and B read from one file as the same values.
+
+    Two selections of one input can name the same columns in different
+    words (``--columns-a 0..383`` against none, a one-array .npz with and
+    without its member's name), which _check_two_inputs cannot see.
+    """
+    path_a, path_b = split_member(args.a)[0], split_member(args.b)[0]
+    if input_at(path_b, [os.fspath(path_a)]) is None:
+        return
+    if A.shape == B.shape and np.array_equal(A, B):
+        raise UserError(
+            f"A ({args.a}) and B ({args.b}) are the same values of one file: "
+            f"{command} needs the embeddings of two models (two files, two .npz "
+            "members, or two column sets of one table with --columns-a and "
+            "--columns-b)."
+        )
+
+
 def run_report(args, progress):
     # Both files first: a missing B found after A was read came after its
     # progress lines, and the error was not the only line.
@@ -128,6 +147,7 @@ def run_report(args, progress):
     _check_two_inputs(args, "report")
     A = _read(progress, args.a, "A", args, "a")
     B = _read(progress, args.b, "B", args, "b")
+    _check_two_arrays(args, "report", A, B)
     check_paired(A, B, f"A ({args.a})", f"B ({args.b})")
     with (
         progress.step(f"comparing {A.shape[0]} paired rows"),
@@ -401,6 +421,7 @@ def run_align(args, progress):
     _check_two_inputs(args, "align")
     A = _read(progress, args.a, "A", args, "a")
     B = _read(progress, args.b, "B", args, "b")
+    _check_two_arrays(args, "align", A, B)
     pairs = None
     if args.pairs is not None:
         pairs = read_pairs(args.pairs, A.shape[0], B.shape[0], header=args.header)
