@@ -623,8 +623,10 @@ def test_align_without_pairs_exits_3_on_an_untrusted_map(tmp_path, capsys, monke
     assert len(reasons) == 1
     assert "confidence_" in reasons[0] and "--pairs" in reasons[0]
     assert "not worth using" in out
-    # Written for inspection, as every map no better than chance.
-    assert (tmp_path / "model.npz").exists()
+    # Written for inspection, as every map no better than chance, beside the
+    # name asked for.
+    assert (tmp_path / "model.not-usable.npz").exists()
+    assert not (tmp_path / "model.npz").exists()
 
 
 def test_align_defaults_are_the_estimators_defaults():
@@ -1135,8 +1137,9 @@ def test_align_exits_3_when_the_map_is_no_better_than_chance(
     line = _one_error(err, "no better than chance", "chance 0.0133", kind="not usable")
     assert line.startswith("skembed align: not usable: ")
     assert "not worth using (exit 3)" in out
-    # The model is written, for inspection.
-    assert load_aligner(folder / "m.npz").view_names_ == ["a", "unrelated"]
+    # The model is written, for inspection, beside the name asked for.
+    assert not (folder / "m.npz").exists()
+    assert load_aligner(folder / "m.not-usable.npz").view_names_ == ["a", "unrelated"]
 
 
 def test_fit_quality_follows_the_rule_of_compare_spaces():
@@ -1254,7 +1257,9 @@ def test_self_learning_without_pairs_is_judged_by_a_label_free_score(
         )
         assert code == expected, err
         assert f"label-free {score.rstrip('_')}" in out
-        assert (tmp_path / output).exists()
+        # A map not worth using is written beside the name asked for.
+        written = output if expected == 0 else output.replace(".npz", ".not-usable.npz")
+        assert (tmp_path / written).exists()
     _one_error(err, f"{score} is", "--pairs", kind="not usable")
 
 
@@ -2243,7 +2248,7 @@ def test_self_learning_on_too_few_rows_cannot_be_judged(tmp_path, capsys, monkey
         err, "cannot be judged", f"under {MIN_JUDGED_ROWS} distinct rows", "--pairs",
         kind="not usable",
     )  # fmt: skip
-    assert (tmp_path / "m.npz").exists()
+    assert (tmp_path / "m.not-usable.npz").exists()
 
 
 @pytest.mark.parametrize(
@@ -2281,12 +2286,24 @@ def test_an_unusable_fit_never_replaces_an_existing_model(paired, capsys, monkey
     )
     assert (folder / "m.npz").read_bytes() == good
     assert load_aligner(folder / "m.not-usable.npz").view_names_ == ["a", "noise"]
-    # With no model there yet, the map is written where asked, as before.
+    # With no model there yet, the map still goes beside the name asked for:
+    # a script that misses the exit code finds no model there, and translate
+    # says why.
     code, _, err = _main(
         folder, capsys, monkeypatch, "align", "a.npy", "noise.npy", "-q", "-o", "n.npz"
     )
-    assert code == 3 and (folder / "n.npz").exists()
-    assert not (folder / "n.not-usable.npz").exists()
+    assert code == 3
+    _one_error(err, "nothing was written to n.npz", kind="not usable")
+    assert not (folder / "n.npz").exists()
+    assert load_aligner(folder / "n.not-usable.npz").view_names_ == ["a", "noise"]
+    argv = ["n.npz", "b.npy", "--source", "1", "--target", "0", "-o", "t.npy"]
+    code, _, err = _main(folder, capsys, monkeypatch, "translate", *argv)
+    assert code == 2
+    _one_error(err, "model n.npz: file not found; n.not-usable.npz beside it")
+    assert not (folder / "t.npy").exists()
+    argv[0] = "n.not-usable.npz"
+    code, _, err = _main(folder, capsys, monkeypatch, "translate", *argv)
+    assert code == 0, err
 
 
 @pytest.mark.parametrize("output", ["out.npy", "out.csv"])
@@ -2390,7 +2407,7 @@ def test_align_never_writes_a_failed_map_over_an_input(paired, capsys, monkeypat
     argv = ["align", "m.not-usable.npz", "noise.npy", "-q", "-o", "m.npz"]
     code, _, err = _main(folder, capsys, monkeypatch, *argv)
     assert code == 2
-    _one_error(err, "m.not-usable.npz, which is also an input")
+    _one_error(err, "m.not-usable.npz (beside -o m.npz), which is also an input")
     assert (folder / "m.not-usable.npz").read_bytes() == kept
     # Any other problem with that name is named as it is, not as an input.
     (folder / "m.not-usable.npz").unlink()
@@ -2482,7 +2499,7 @@ def test_a_reader_gone_from_stdout_keeps_the_exit_code(paired, capsys, monkeypat
     code = main(["align", "a.npy", "shuffled.npy", "-o", "m.npz", "-q"])
     assert code == 3
     assert "Broken pipe" not in capsys.readouterr().err
-    assert (folder / "m.npz").exists()
+    assert (folder / "m.not-usable.npz").exists()
 
 
 def test_a_reader_gone_from_stderr_keeps_the_result(paired, capsys, monkeypatch):

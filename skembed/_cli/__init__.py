@@ -400,9 +400,9 @@ def build_parser():
             "gives the known pairs. A share of the pairs (--test-size) is held "
             "out, the map is fitted on the others and judged on them by top-1 "
             "retrieval against chance; closed-form methods are then refitted on "
-            "all pairs. Exit code 3 (the model is still written) says the map is "
-            "no better than chance. Self-learning without pairs is judged by a "
-            "label-free score instead."
+            "all pairs. Exit code 3 (the model is still written, beside -o as "
+            "NAME.not-usable.npz) says the map is no better than chance. "
+            "Self-learning without pairs is judged by a label-free score instead."
         ),
         examples=[
             "skembed align old.npy new.npy -o model.npz",

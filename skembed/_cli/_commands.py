@@ -400,23 +400,22 @@ def run_align(args, progress):
     check_output(
         args.output, MODEL_SUFFIXES, inputs, what="a model (models are .npz files)"
     )
-    if Path(args.output).exists():
-        # A failed map would go beside the existing model: that name must not
-        # be an input either.
-        beside = _not_usable_path(args.output)
-        if input_at(beside, inputs) is not None:
-            raise UserError(
-                f"-o {args.output} exists, so a map not worth using would be "
-                f"written to {beside}, which is also an input of this command; "
-                "choose another output name."
-            )
-        try:
-            check_output(beside, MODEL_SUFFIXES, inputs, what="a model", option="")
-        except UserError as exc:
-            raise UserError(
-                f"-o {args.output} exists, so a map not worth using would be "
-                f"written beside it, but {one_line(exc)}"
-            ) from None
+    # A failed map goes beside -o, never to it: that name must not be an
+    # input either.
+    beside = _not_usable_path(args.output)
+    if input_at(beside, inputs) is not None:
+        raise UserError(
+            f"a map not worth using would be written to {beside} (beside -o "
+            f"{args.output}), which is also an input of this command; choose "
+            "another output name."
+        )
+    try:
+        check_output(beside, MODEL_SUFFIXES, inputs, what="a model", option="")
+    except UserError as exc:
+        raise UserError(
+            f"a map not worth using would be written beside -o {args.output}, "
+            f"but {one_line(exc)}"
+        ) from None
     _check_inputs_exist(args.a, args.b, args.pairs)
     _check_two_inputs(args, "align")
     A = _read(progress, args.a, "A", args, "a")
@@ -441,9 +440,11 @@ def run_align(args, progress):
         )
     usable = quality is None or quality.usable
     written = Path(args.output)
-    if not usable and written.exists():
-        # A map not worth using never replaces a model already there (perhaps
-        # the good one of an earlier run): it goes beside it, for inspection.
+    if not usable:
+        # A map not worth using never takes the name asked for: it would
+        # replace a model already there (perhaps the good one of an earlier
+        # run), and a script that missed the exit code would use it from
+        # there. It goes beside it, for inspection.
         written = _not_usable_path(written)
     with progress.step(f"writing {written}"):
         try:
@@ -466,9 +467,10 @@ def run_align(args, progress):
         f"{aligner.n_components_} dimensions.\nQuality: {figure}."
     )
     if not usable:
-        kept = ""
-        if written != Path(args.output):
+        if Path(args.output).exists():
             kept = f"; {args.output} was left as it was"
+        else:
+            kept = f"; nothing was written to {args.output}"
         print(f"Model written to {written}, but it is not worth using (exit 3){kept}.")
         raise NotUsable(
             f"{quality.reason}. The model was written to {written} for inspection"
@@ -512,6 +514,13 @@ def _load_model(text, progress):
     # for m.npz, another model.
     path = Path(text)
     archive, member = split_member(text)
+    failed = _not_usable_path(path)
+    if not path.exists() and failed.is_file():
+        raise UserError(
+            f"model {text}: file not found; {failed} beside it holds a map that "
+            "align found not worth using (exit 3). Fit a usable map first (more "
+            "or known pairs), or pass that file by its name to use it anyway."
+        )
     if member is not None and not path.exists() and archive.exists():
         raise UserError(
             f"model {text}: a model file is read whole, not as a member of an "
