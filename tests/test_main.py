@@ -1892,6 +1892,63 @@ def test_csv_of_text_ids_without_header_says_how_to_read_it(
     assert_allclose(np.load(folder / "out.npy"), expected, atol=1e-5)
 
 
+def test_csv_columns_left_out_by_the_selection_are_not_read(
+    paired, capsys, monkeypatch
+):
+    """Check that only the selected columns of a CSV must hold finite numbers.
+
+    Every column was checked before the selection: a label column mixing
+    words and numbers, a note empty on every line or the empty last column a
+    comma ending every line adds made the file unreadable, whatever the
+    selection (a Parquet file was read).
+    """
+    folder, A, B = paired
+    names = [f"e{j}" for j in range(8)]
+    frame = pd.DataFrame(A, columns=names)
+    labelled = frame.copy()
+    labelled.insert(0, "label", ["cat" if i % 2 else "7" for i in range(len(A))])
+    labelled.to_csv(folder / "label.csv", index=False)
+    noted = frame.assign(note=np.nan)
+    noted.to_csv(folder / "note.csv", index=False)
+    rows = "".join(",".join(f"{v:.9g}" for v in row) + ",\n" for row in A)
+    (folder / "trail.csv").write_text(rows)
+    (folder / "trail_named.csv").write_text(",".join(names) + ",\n" + rows)
+    plain = rows.replace(",\n", "\n")
+    (folder / "trail_header.csv").write_text(",".join(names) + ",\n" + plain)
+
+    def report(*argv):
+        return _main(folder, capsys, monkeypatch, "report", *argv, "b.npy", "--json")
+
+    for argv in (
+        ["label.csv", "--columns-a", "e0..e7"],
+        ["note.csv", "--columns-a", "e0..e7"],
+        ["trail.csv", "--no-header", "--columns-a", "0..7"],
+        ["trail.csv"],
+        ["trail_named.csv"],
+        ["trail_named.csv", "--header", "--columns-a", "e0..e7"],
+        ["trail_header.csv"],
+    ):
+        code, out, err = report(*argv)
+        assert code == 0, (argv, err)
+        assert json.loads(out)["n_samples"] == len(A), argv
+    # A selected column is checked as before; all of them without --columns.
+    for argv in (["label.csv", "--columns-a", "label,e0..e6"], ["label.csv"]):
+        code, _, err = report(*argv)
+        assert code == 2
+        _one_error(err, "label.csv, line 3, column 'label': 'cat' is not a number")
+    code, _, err = report("note.csv", "--columns-a", "e1..note")
+    assert code == 2
+    _one_error(err, "note.csv, line 2, column 'note': the value is missing")
+    # Without --columns, the empty column is named with a selection that works.
+    code, _, err = report("note.csv")
+    assert code == 2
+    line = _one_error(err, "'note'", "empty or NaN on every line", "--columns-a e0..e7")
+    fix = line.split("with ")[-1].rstrip(".").split()
+    code, out, err = report("note.csv", *fix)
+    assert code == 0, err
+    assert json.loads(out)["n_samples"] == len(A)
+
+
 @pytest.mark.parametrize("output", ["out.npy", "out.csv"])
 def test_npy_longer_than_its_header_says_is_refused(
     paired, capsys, monkeypatch, output

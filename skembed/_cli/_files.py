@@ -296,7 +296,7 @@ class _Column:
     """One column of a table: its label, kind and (scalar columns) values."""
 
     label: str
-    kind: str  # "float", "int", "bool", "vector", "text"
+    kind: str  # "float", "int", "bool", "vector", "text", "empty" (no value)
     values: object = None  # callable returning the 1-D values of a scalar column
 
 
@@ -304,9 +304,21 @@ class _Table:
     """An input's columns (``columns()``) and their data (``assemble(labels)``)."""
 
     plain = False
+    # Messages about cells that are not numbers, then about cells that are
+    # missing or not finite, by column label in file order: raised by
+    # check_cells for the columns read, so that others never matter.
+    problems = ()
 
     def __init__(self, where):
         self.where = where
+
+    def check_cells(self, labels):
+        """Raise the first problem found in a cell of the columns ``labels``."""
+        labels = set(labels)
+        for problems in self.problems:
+            for label, message in problems.items():
+                if label in labels:
+                    raise UserError(message)
 
 
 class _Plain(_Table):
@@ -380,10 +392,12 @@ class _Structured(_Table):
 class _Frame(_Table):
     """A pandas DataFrame (from CSV) or a pyarrow Table (from Parquet)."""
 
-    def __init__(self, frame, where, arrow):
+    def __init__(self, frame, where, arrow, *, problems=(), empty=()):
         super().__init__(where)
         self.frame = frame
         self.arrow = arrow
+        self.problems = problems
+        self.empty = set(empty)  # CSV columns without a value on any line
 
     def columns(self):
         if self.arrow:
@@ -394,7 +408,9 @@ class _Frame(_Table):
         for label in self.frame.columns:
             series = self.frame[label]
             dtype = series.dtype
-            if pd.api.types.is_bool_dtype(dtype):
+            if label in self.empty:
+                kind = "empty"
+            elif pd.api.types.is_bool_dtype(dtype):
                 kind = "bool"
             elif pd.api.types.is_integer_dtype(dtype):
                 kind = "int"
@@ -575,8 +591,9 @@ def _whole(values):
 def _refuse_metadata(columns, where, *, plain, typed, option="--columns"):
     """Refuse id, index and other non-embedding columns (no --columns given).
 
-    A column is refused when it is not numeric, when its name says it is an
-    id or an index, when it counts 0, 1, 2, ... like a row number, or when it
+    A column is refused when it is not numeric, when it has no value (a CSV
+    column empty or NaN on every line), when its name says it is an id or an
+    index, when it counts 0, 1, 2, ... like a row number, or when it
     holds integers (or only whole numbers, not all equal) next to columns of
     fractional values; in a file that stores column types (Parquet, a
     structured array) an integer column next to float columns is refused even
@@ -602,6 +619,8 @@ def _refuse_metadata(columns, where, *, plain, typed, option="--columns"):
         if column.kind in ("text", "bool"):
             what = "text" if column.kind == "text" else "true/false values"
             reasons[j] = f"holds non-numeric values ({what})"
+        elif column.kind == "empty":
+            reasons[j] = "is empty or NaN on every line"
         elif not plain and (
             name in _ID_NAMES
             or name == ""
@@ -709,6 +728,9 @@ def _has_header(cells, header, where, *, integer=False, option="--columns"):
     """
     if not any(cells):
         raise UserError(f"{where}, line 1 is empty.")
+    # A comma ending the line adds an empty cell: no column (see _read_csv).
+    while cells[-1] == "":
+        cells = cells[:-1]
     numeric = [_is_number(cell) for cell in cells]
     if not any(numeric):
         return True
@@ -874,8 +896,22 @@ def _read_csv(path, where, header, step, *, integer=False, option="--columns"):
         )
     if frame.shape[0] == 0:
         raise UserError(f"{where} has no data rows.")
+    # A comma ending every line reads as a last column without a name (or
+    # beyond the header) and without a value on any line: no column at all.
+    width = read = frame.shape[1]
+    while (
+        width > 1
+        and (width > len(cells) or cells[width - 1] == "")
+        and frame.iloc[:, width - 1].isna().all()
+    ):
+        width -= 1
+    if width < read:
+        frame = frame.iloc[:, :width]
+        cells = cells[:width] + cells[read:]
     if skip:
         names = cells
+        while len(names) > frame.shape[1] and names[-1] == "":
+            names = names[:-1]  # a comma ending the header line alone
         if len(names) != frame.shape[1]:
             raise UserError(
                 f"{where}: the header (line 1) names {len(names)} columns but the "
@@ -887,7 +923,11 @@ def _read_csv(path, where, header, step, *, integer=False, option="--columns"):
     else:
         names = [str(j) for j in range(frame.shape[1])]
     frame.columns = names
-    text_columns = set()
+    # Cells that are not numbers, or missing or not finite, are an error only
+    # in a column that is read (see check_cells): one that --columns leaves
+    # out may hold anything, as in Parquet.
+    not_numbers, not_finite = {}, {}
+    text_columns, empty = set(), set()
     for position, name in enumerate(names):
         column = frame[name]
         if pd.api.types.is_numeric_dtype(column.dtype):
@@ -903,23 +943,29 @@ def _read_csv(path, where, header, step, *, integer=False, option="--columns"):
         if bad.size:
             row = bad[0]
             label = f"{name!r}" if skip else f"{position}"
-            raise UserError(
+            not_numbers[name] = (
                 f"{where}, line {row + first_line}, column {label}: "
                 f"{column.iloc[row]!r} is not a number."
             )
+            continue
         frame[name] = numbers
     for position, name in enumerate(names):
-        if name in text_columns:
+        if name in text_columns or name in not_numbers:
             continue
         missing = np.flatnonzero(~np.isfinite(frame[name].to_numpy(dtype=float)))
         if missing.size:
             label = f"{name!r}" if skip else f"{position}"
-            raise UserError(
+            not_finite[name] = (
                 f"{where}, line {missing[0] + first_line}, column {label}: the value "
                 "is missing or not finite (NaN or inf)."
             )
+            if len(frame) > 1 and frame[name].isna().all():
+                empty.add(name)
     frame = frame.reset_index(drop=True)
-    return _Frame(frame, where, arrow=False), not skip
+    table = _Frame(
+        frame, where, arrow=False, problems=(not_numbers, not_finite), empty=empty
+    )
+    return table, not skip
 
 
 # ------------------------------------------------------------------ Parquet
@@ -1084,13 +1130,19 @@ def read_embeddings(
         # The option given: --columns itself when it applies to every input.
         given = "--columns" if own_options else option
         found = _select(found, columns, where, own_options, given)
+        # Only the selected columns must hold finite numbers.
+        table.check_cells(column.label for column in found)
     elif integer:
+        table.check_cells(column.label for column in found)
         text = [column.label for column in found if column.kind in ("text", "bool")]
         if text:
             raise UserError(
                 f"{where}: column {text[0]!r} does not hold numbers; {_PAIRS_LAYOUT}."
             )
     else:
+        # A column without any value is refused below, with a --columns value
+        # that leaves it out.
+        table.check_cells(column.label for column in found if column.kind != "empty")
         _refuse_metadata(
             found,
             where,
