@@ -1949,6 +1949,36 @@ def test_csv_columns_left_out_by_the_selection_are_not_read(
     assert json.loads(out)["n_samples"] == len(A)
 
 
+@pytest.mark.parametrize("word", ["nan", "inf", "-Infinity", "1_0"])
+def test_csv_header_of_words_python_reads_as_numbers_is_a_header(
+    paired, capsys, monkeypatch, word
+):
+    """Check a header whose last name is a word float() takes for a number.
+
+    It was judged a data row with text ids, and the advice given (read the
+    last column alone) was wrong. Such a word among numbers written with
+    digits is still a cell of a data row.
+    """
+    folder, A, B = paired
+    names = list("abcdefg") + [word]
+    pd.DataFrame(A, columns=names).to_csv(folder / "words.csv", index=False)
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "report", "words.csv", "b.npy", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["n_samples"] == len(A)
+    # NaN in a data row is still a value of that row, refused as one.
+    rows = [",".join(f"{v:.9g}" for v in row) for row in A]
+    rows[0] = rows[0].rsplit(",", 1)[0] + f",{word}"
+    (folder / "data.csv").write_text("\n".join(rows) + "\n")
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "data.csv", "b.npy")
+    assert code == 2
+    if word == "1_0":
+        _one_error(err, "line 1, column 7: '1_0' is not a number")
+    else:
+        _one_error(err, "line 1, column 7: the value is missing or not finite")
+
+
 @pytest.mark.parametrize("output", ["out.npy", "out.csv"])
 def test_npy_longer_than_its_header_says_is_refused(
     paired, capsys, monkeypatch, output

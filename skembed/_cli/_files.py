@@ -14,6 +14,7 @@ allocated.
 import csv
 import math
 import os
+import re
 import shlex
 import zipfile
 import zlib
@@ -677,12 +678,21 @@ def _refuse_metadata(columns, where, *, plain, typed, option="--columns"):
 
 
 # ---------------------------------------------------------------------- CSV
+# A number written with digits, as pandas reads one from a cell; float()
+# also takes 1_0, non-ASCII digits, nan and inf, which may be words of a
+# header.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NOT_FINITE = ("nan", "inf", "infinity")
+
+
 def _is_number(cell):
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+    """Whether a cell holds a number written with digits."""
+    return _NUMBER.fullmatch(cell) is not None
+
+
+def _is_not_finite(cell):
+    """Whether a cell is NaN or an infinity (a number to pandas and float())."""
+    return cell.lower().lstrip("+-") in _NOT_FINITE
 
 
 def _first_row(path, where):
@@ -713,14 +723,15 @@ def _first_row(path, where):
 def _has_header(cells, header, where, *, integer=False, option="--columns"):
     """Whether line 1 is a header, by the rule of ``--header``/``--no-header``.
 
-    ``header`` is "yes", "no" or "auto". A line without any number is always a
-    header. Otherwise "no" reads it as data, "yes" drops it unless it is
-    numbers only that do not count 0,1,...,d-1, or names among numbers that
-    do not count columns (a data row, perhaps with text ids: an error, for
-    --header holds for every CSV input and one saved without a header would
-    lose a row), and "auto" decides only when the line is unambiguous: numbers
-    only are data, except 0,1,...,d-1 or 1,2,...,d (the header pandas writes
-    for unnamed columns, or one numbered from 1, or a data row?), an error;
+    ``header`` is "yes", "no" or "auto". A line without any number written
+    with digits is always a header (nan or inf there are names). Otherwise
+    "no" reads it as data, "yes" drops it unless it is numbers only that do
+    not count 0,1,...,d-1, or names among numbers that do not count columns
+    (a data row, perhaps with text ids: an error, for --header holds for
+    every CSV input and one saved without a header would lose a row), and
+    "auto" decides only when the line is unambiguous: numbers only are data,
+    except 0,1,...,d-1 or 1,2,...,d (the header pandas writes for unnamed
+    columns, or one numbered from 1, or a data row?), an error;
     text among numbers that count 0,1,2,... is pandas's header of named and
     unnamed columns; text cells followed by numbers are ids of a data row
     (an error saying how to read them); other text among numbers is a typo
@@ -731,11 +742,14 @@ def _has_header(cells, header, where, *, integer=False, option="--columns"):
     # A comma ending the line adds an empty cell: no column (see _read_csv).
     while cells[-1] == "":
         cells = cells[:-1]
-    numeric = [_is_number(cell) for cell in cells]
-    if not any(numeric):
+    # Without a number written with digits, the line is names, such as a
+    # column called nan or inf.
+    if not any(_is_number(cell) for cell in cells):
         return True
     if header == "no":
         return False
+    # Among numbers, NaN and infinities are values of a data row.
+    numeric = [_is_number(cell) or _is_not_finite(cell) for cell in cells]
     # 1, 2, 3, ... too for embeddings, not for a pairs file, whose first pair
     # may well be 1,2 (pandas writes 0,1 for unnamed columns).
     counts = all(numeric) and _column_numbers(
