@@ -29,6 +29,7 @@ from skembed._views import (
     check_split_follows_blocks,
     check_view_block,
     check_views,
+    row_order_message,
     view_selections,
 )
 
@@ -49,11 +50,16 @@ class DaskViews:
         Column positions of each view in ``arrays[0]``.
     dtype : numpy dtype
         Float dtype of every view block handed to the numpy code.
+    row_check : dask.delayed object or None
+        A task that raises when the Dask DataFrames of a list X hold the same
+        row labels in different orders (see :func:`_row_order_check`); every
+        pass over the rows depends on it. None when there is nothing to check.
     """
 
     arrays: list
     selections: tuple | None
     dtype: np.dtype
+    row_check: object = None
 
 
 def _as_dask_array(item, name):
@@ -142,7 +148,10 @@ def check_dask_views(estimator, X, *, reset):
     The layout rules, names and error messages are those of
     :func:`~skembed._views.check_views`, which runs on a one-row stand-in of X
     with the same columns and dtype. Columns are rechunked into one chunk
-    (rows keep their chunks), so that every task sees whole rows.
+    (rows keep their chunks), so that every task sees whole rows. The row
+    labels of a list of Dask DataFrames, which a stand-in does not hold, are
+    checked by a task that the passes over the rows depend on
+    (:func:`_row_order_check`).
 
     Parameters
     ----------
@@ -166,6 +175,9 @@ def check_dask_views(estimator, X, *, reset):
     with config_context(assume_finite=True):
         blocks = check_views(estimator, proxies, reset=reset)
     dtype = blocks[0].dtype
+    row_check = None
+    if isinstance(X, list | tuple):
+        row_check, arrays = _row_order_check(X, arrays)
     rows = arrays[0].chunks[0]
     for k, array in enumerate(arrays[1:], start=1):
         # Unknown sizes first: tuples of the same nan object compare equal.
@@ -201,7 +213,183 @@ def check_dask_views(estimator, X, *, reset):
             layout.widths,
             rows=f"the first {head.shape[0]} rows of X",
         )
-    return DaskViews(arrays, selections, dtype)
+    return DaskViews(arrays, selections, dtype, row_check)
+
+
+@dataclass(frozen=True)
+class _IndexSummary:
+    """Order-independent summary of the row labels of Dask DataFrames.
+
+    One entry per DataFrame of X (``equal`` and ``sized``: per DataFrame
+    after the first), over the partitions summarised so far.
+    """
+
+    counts: tuple  # rows
+    hashes: tuple  # sum of the labels' 64-bit hashes, modulo 2**64
+    unique: tuple  # labels unique within every partition
+    heads: tuple  # first labels, for the message
+    equal: tuple  # every partition equal, label by label, to the first's
+    sized: tuple  # every partition as long as the first's
+
+
+_HEAD_LABELS = 3
+
+
+def _index_summary(*indexes):
+    """The :class:`_IndexSummary` of one partition of every DataFrame."""
+    import pandas as pd
+
+    first = indexes[0]
+    return _IndexSummary(
+        counts=tuple(len(index) for index in indexes),
+        hashes=tuple(
+            int(
+                pd.util.hash_pandas_object(index, index=False)
+                .to_numpy()
+                .sum(dtype=np.uint64)
+            )
+            for index in indexes
+        ),
+        unique=tuple(index.is_unique for index in indexes),
+        heads=tuple(list(index[:_HEAD_LABELS]) for index in indexes),
+        equal=tuple(index.equals(first) for index in indexes[1:]),
+        sized=tuple(len(index) == len(first) for index in indexes[1:]),
+    )
+
+
+def _merge_index_summaries(a, b):
+    """The summary of the partitions of ``a`` followed by those of ``b``."""
+    return _IndexSummary(
+        counts=tuple(x + y for x, y in zip(a.counts, b.counts, strict=True)),
+        hashes=tuple((x + y) % 2**64 for x, y in zip(a.hashes, b.hashes, strict=True)),
+        unique=tuple(x and y for x, y in zip(a.unique, b.unique, strict=True)),
+        heads=tuple(
+            (x + y)[:_HEAD_LABELS] for x, y in zip(a.heads, b.heads, strict=True)
+        ),
+        equal=tuple(x and y for x, y in zip(a.equal, b.equal, strict=True)),
+        sized=tuple(x and y for x, y in zip(a.sized, b.sized, strict=True)),
+    )
+
+
+def _check_row_order(positions, summary):
+    """Raise if a DataFrame holds the first one's row labels in another order.
+
+    The rule of a list of pandas items: unique labels, the same set, another
+    order. Here the sets are compared by their counts and hash sums, and
+    uniqueness is that within each partition (labels repeated across
+    partitions, as a RangeIndex restarting in each, are not looked for). A
+    DataFrame whose partitions are not as long as the first one's is left to
+    the row count check of its blocks.
+    """
+    for j in range(1, len(positions)):
+        if summary.equal[j - 1] or not summary.sized[j - 1]:
+            continue
+        if (
+            summary.hashes[j] == summary.hashes[0]
+            and summary.unique[0]
+            and summary.unique[j]
+        ):
+            raise ValueError(
+                row_order_message(
+                    "Dask DataFrames",
+                    (f"X[{positions[j]}]", summary.heads[j]),
+                    (f"X[{positions[0]}]", summary.heads[0]),
+                    "give them one order first, e.g. build them from one table "
+                    "(one DataFrame split by the views parameter), or sort each "
+                    "on one shared key (set_index).",
+                )
+            )
+
+
+def _row_order_check(X, arrays, *, split_every=8):
+    """A task refusing Dask DataFrames of X with their labels in other orders.
+
+    A list of pandas items is refused when two hold the same unique row
+    labels in different orders (views are paired by position); the one-row
+    stand-ins of :func:`check_dask_views` cannot tell. DataFrames that all
+    have known divisions are sorted on their index, so equal label sets are
+    in one order: nothing is checked. Otherwise every partition's index is
+    summarised by one task (:func:`_index_summary`) and the summaries are
+    merged by a tree of tasks, the last of which raises. The DataFrames'
+    arrays are rebuilt from the same partition tasks as their indexes, so
+    that a pass over the rows that depends on the check reads every
+    partition once, not once for its values and once for its index.
+
+    Parameters
+    ----------
+    X : list or tuple
+        The items of X.
+    arrays : list of dask arrays
+        Their arrays, from :func:`_as_dask_array`.
+
+    Returns
+    -------
+    check : dask.delayed object or None
+        Computes to None, or raises ValueError. None when there is nothing to
+        check.
+    arrays : list of dask arrays
+        ``arrays``, those of the checked DataFrames rebuilt.
+    """
+    frames = [k for k, item in enumerate(X) if hasattr(item, "known_divisions")]
+    if len(frames) < 2 or all(X[k].known_divisions for k in frames):
+        return None, arrays
+    if len({X[k].npartitions for k in frames}) > 1:
+        return None, arrays  # refused already: the blocks cannot be paired
+    import dask
+
+    arrays = list(arrays)
+    indexes = []
+    for k in frames:
+        arrays[k], index = _values_and_index(X[k], arrays[k])
+        indexes.append(index)
+    parts = [
+        dask.delayed(_index_summary, pure=True)(*blocks)
+        for blocks in zip(*indexes, strict=True)
+    ]
+    summary = _tree(parts, partial(_merge_task, _merge_index_summaries), split_every)
+    return dask.delayed(_check_row_order, pure=True)(frames, summary), arrays
+
+
+def _values_and_index(frame, array):
+    """``array`` (``frame``'s values) and ``frame``'s index blocks, both read
+    from one task per partition of ``frame``."""
+    import dask
+    import dask.array as da
+
+    partitions = _with_numpy_dtypes(frame).to_delayed()
+    width, dtype = array.shape[1], array.dtype
+    values = da.concatenate(
+        [
+            da.from_delayed(
+                dask.delayed(_partition_values, pure=True)(part),
+                (np.nan, width),
+                dtype=dtype,
+            )
+            for part in partitions
+        ]
+    )
+    index = [dask.delayed(_partition_index, pure=True)(part) for part in partitions]
+    return values, index
+
+
+def _partition_values(partition):
+    return partition.to_numpy()
+
+
+def _partition_index(partition):
+    return partition.index
+
+
+def _tree(parts, merge_task, split_every):
+    """One delayed object merging ``parts`` by a tree of ``merge_task`` tasks."""
+    import dask
+
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(merge_task, pure=True)(*parts[i : i + split_every])
+            for i in range(0, len(parts), split_every)
+        ]
+    return parts[0]
 
 
 def _first_rows(array, n_rows):
@@ -287,22 +475,25 @@ def reduce_views(views, function, merge, *, split_every=8):
     -------
     summary : object
         The merged summary of all rows, computed with the current Dask
-        scheduler (a distributed ``Client`` when one is active).
+        scheduler (a distributed ``Client`` when one is active), together
+        with ``views.row_check`` (which raises if it fails).
     """
     import dask
 
     block_task = partial(_block_task, function, views.selections, views.dtype)
     merge_task = partial(_merge_task, merge)
-    columns = [array.to_delayed().ravel() for array in views.arrays]
+    # Unoptimised beside a row check: fusing would rename the partition
+    # tasks the check shares with the blocks, and read every partition twice.
+    optimize = views.row_check is None
+    columns = [
+        array.to_delayed(optimize_graph=optimize).ravel() for array in views.arrays
+    ]
     parts = [
         dask.delayed(block_task, pure=True)(*row) for row in zip(*columns, strict=True)
     ]
-    while len(parts) > 1:
-        parts = [
-            dask.delayed(merge_task, pure=True)(*parts[i : i + split_every])
-            for i in range(0, len(parts), split_every)
-        ]
-    (summary,) = dask.compute(parts[0])
+    # One compute: the partitions the data and the row check both read are
+    # read once when the two graphs share them.
+    summary, _ = dask.compute(_tree(parts, merge_task, split_every), views.row_check)
     return summary
 
 
@@ -313,6 +504,9 @@ def map_views(views, function, width):
     graph once, as a shared dependency, rather than once per task. It enters
     as a deep copy: the lazy result is the estimator's as it is now, even if
     it is refitted or its parameters are set before ``compute``.
+
+    Every output block depends on ``views.row_check`` (when not None), so
+    computing any part of Z runs it, and fails if it fails.
 
     Returns
     -------
@@ -333,6 +527,8 @@ def map_views(views, function, width):
         ("i", "j"),
         shared,
         None,
+        views.row_check,
+        None,
         *pairs,
         new_axes={"j": width},
         concatenate=True,
@@ -346,7 +542,8 @@ def map_views(views, function, width):
     )
 
 
-def _apply_shared(selections, dtype, function, *arrays):
+def _apply_shared(selections, dtype, function, row_check, *arrays):
+    # row_check: None once computed (it raises otherwise)
     return function(_split(selections, dtype, arrays))
 
 

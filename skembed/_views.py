@@ -83,6 +83,7 @@ __all__ = [
     "frame_to_array",
     "is_dask_collection",
     "resolve_view",
+    "row_order_message",
     "view_feature_names",
     "view_selections",
 ]
@@ -1304,13 +1305,29 @@ def _check_same_row_labels(X):
             continue
         if first.is_unique and index.is_unique and first.isin(index).all():
             raise ValueError(
-                f"The pandas items of X hold the same row labels in different "
-                f"orders (item {position}'s first rows are "
-                f"{_short_list([str(v) for v in index[:3]])}, item 0's "
-                f"{_short_list([str(v) for v in first[:3]])}), but views are "
-                "paired by position; reorder them alike first, e.g. "
-                "[a, b.loc[a.index]]."
+                row_order_message(
+                    "pandas items",
+                    (f"item {position}", index[:3]),
+                    ("item 0", first[:3]),
+                    "reorder them alike first, e.g. [a, b.loc[a.index]].",
+                )
             )
+
+
+def row_order_message(items, item, first, fix) -> str:
+    """The message refusing items of a list X that hold the same row labels
+    in different orders (pandas items here, Dask DataFrames in ``_dask``).
+
+    ``item`` and ``first`` are ``(name, first labels)`` of the two items,
+    ``fix`` the sentence saying how to give them one order.
+    """
+    (name, labels), (first_name, first_labels) = item, first
+    return (
+        f"The {items} of X hold the same row labels in different orders "
+        f"({name}'s first rows are {_short_list([str(v) for v in labels])}, "
+        f"{first_name}'s {_short_list([str(v) for v in first_labels])}), but "
+        f"views are paired by position; {fix}"
+    )
 
 
 def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> list:

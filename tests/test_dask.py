@@ -569,3 +569,188 @@ def test_one_view_methods_check_dask_input():
     want = fitted.translate(A, 0, 1)
     fitted.fit(np.hstack([B, A]))
     assert_allclose(lazy.compute(), want, rtol=1e-12, atol=1e-12)
+
+
+class _CountingScheduler:
+    """A Dask scheduler counting its calls, or refusing any (``allow=False``)."""
+
+    def __init__(self, allow=True):
+        self.allow, self.calls = allow, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if not self.allow:
+            raise AssertionError("computed")
+        return dask.get(*args, **kwargs)
+
+
+def _labelled_views(n=300, d=4, seed=0):
+    """Two pandas views of rows labelled t0, t1, ... in one order."""
+    X = _paired(n=n, d=d, seed=seed)
+    labels = [f"t{i}" for i in range(n)]
+    a = pd.DataFrame(X[:, :d], index=labels, columns=[f"a{i}" for i in range(d)])
+    b = pd.DataFrame(X[:, d:], index=labels, columns=[f"b{i}" for i in range(d)])
+    return a, b
+
+
+def _lazy(*frames, npartitions=3):
+    """Dask DataFrames of the frames, in their row order (unsorted)."""
+    return [dd.from_pandas(f, npartitions=npartitions, sort=False) for f in frames]
+
+
+ROW_ORDER = r"Dask DataFrames of X hold the same row labels in different orders"
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [ProcrustesAligner(), EmbeddingConcatenator()],
+    ids=lambda e: type(e).__name__,
+)
+@pytest.mark.parametrize("reorder", ["reversed", "shuffled", "sorted_first"])
+def test_dask_dataframes_with_labels_in_other_orders_are_refused(estimator, reorder):
+    """Check a list of Dask DataFrames holding one label set in two orders.
+
+    A list of pandas frames is refused then (views are paired by position),
+    but the check ran on one-row stand-ins of the Dask frames only: the fit
+    paired the rows of different items silently.
+    """
+    a, b = _labelled_views()
+    if reorder == "reversed":
+        other = b.iloc[::-1]
+    elif reorder == "shuffled":
+        other = b.sample(frac=1, random_state=0)
+    else:  # the first frame sorted (known divisions), the other not
+        a = a.set_axis(np.arange(len(a)))
+        other = b.set_axis(np.arange(len(b))).iloc[::-1]
+    with pytest.raises(ValueError, match="pandas items of X hold the same row labels"):
+        clone(estimator).fit([a, other])
+    lazy = _lazy(a, other)
+    assert lazy[0].known_divisions == (reorder == "sorted_first")
+    assert not lazy[1].known_divisions
+    with pytest.raises(ValueError, match=rf"{ROW_ORDER}.*X\[1\].*set_index"):
+        clone(estimator).fit(lazy)
+    # The views of a list may be Dask arrays too: X[2] is named as given.
+    rows = tuple(lazy[0].map_partitions(len).compute())
+    mixed = [lazy[0], da.from_array(a.to_numpy(), chunks=(rows, -1)), lazy[1]]
+    with pytest.raises(ValueError, match=rf"{ROW_ORDER} \(X\[2\]'s first rows"):
+        clone(estimator).fit(mixed)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [ProcrustesAligner(), EmbeddingConcatenator()],
+    ids=lambda e: type(e).__name__,
+)
+def test_transform_of_dask_dataframes_in_other_orders_fails_when_computed(estimator):
+    """Check transform stays lazy and its result refuses labels in other orders."""
+    a, b = _labelled_views()
+    fitted = clone(estimator).fit([a, b])
+    lazy = _lazy(a, b.iloc[::-1])
+    with dask.config.set(scheduler=_CountingScheduler(allow=False)):
+        Z = fitted.transform(lazy)
+    assert isinstance(Z, da.Array)
+    with pytest.raises(ValueError, match=ROW_ORDER):
+        Z.compute()
+    with pytest.raises(ValueError, match=ROW_ORDER):
+        Z.blocks[0].compute()  # every block depends on the check
+    # The lazy result of correctly paired frames computes as before.
+    paired = _lazy(a, b)
+    with dask.config.set(scheduler=_CountingScheduler(allow=False)):
+        Z = fitted.transform(paired)
+    assert_allclose(Z.compute(), fitted.transform([a, b]), rtol=1e-10, atol=1e-12)
+
+
+def _restarting(frame, sizes):
+    """A Dask DataFrame of ``frame`` whose index restarts at 0 in every
+    partition (as frames read from files without an index)."""
+    bounds = np.cumsum([0, *sizes])
+    pieces = [
+        dd.from_pandas(frame.iloc[i:j].reset_index(drop=True), npartitions=1)
+        for i, j in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    return dd.concat(pieces)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [ProcrustesAligner(), EmbeddingConcatenator()],
+    ids=lambda e: type(e).__name__,
+)
+@pytest.mark.parametrize("layout", ["unsorted", "restarting", "repeated"])
+def test_paired_dask_dataframes_of_unknown_divisions_fit_as_numpy(estimator, layout):
+    """Check Dask DataFrames paired by position, divisions unknown, are not
+    refused: one unsorted order, an index restarting in every partition, or
+    repeated labels (not refused in pandas frames either)."""
+    a, b = _labelled_views()
+    order = np.random.default_rng(0).permutation(len(a))
+    a, b = a.iloc[order], b.iloc[order]
+    if layout == "repeated":
+        # each label twice, in one partition (uniqueness across partitions
+        # is not checked)
+        labels = np.repeat(order[: len(a) // 2], 2)
+        a, b = a.set_axis(labels), b.set_axis(labels[::-1])
+    if layout == "restarting":
+        sizes = (100, 120, 80)
+        lazy = [_restarting(a, sizes), _restarting(b, sizes)]
+        assert not lazy[0].index.compute().is_unique
+    else:
+        lazy = _lazy(a, b)
+    assert not any(item.known_divisions for item in lazy)
+    want = clone(estimator).fit([a, b])
+    counting = _CountingScheduler()
+    with dask.config.set(scheduler=counting):
+        got = clone(estimator).fit(lazy)
+    assert counting.calls == 1  # the label check is computed with the fit
+    for x, y in zip(_fitted_arrays(got), _fitted_arrays(want), strict=True):
+        assert _relative_error(x, y) < 1e-10
+    expected = want.transform([a.to_numpy(), b.to_numpy()])
+    assert_allclose(got.transform(lazy).compute(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_dask_dataframes_of_known_divisions_are_paired_by_their_sorted_index():
+    """Check frames of known divisions (sorted on their index) fit as numpy,
+    with no pass over their index besides the fit's."""
+    a, b = _labelled_views()
+    shuffled = b.sample(frac=1, random_state=0)
+    lazy = [dd.from_pandas(a, npartitions=3), dd.from_pandas(shuffled, npartitions=3)]
+    assert all(item.known_divisions for item in lazy)
+    sorted_a, sorted_b = a.sort_index(), b.sort_index()
+    want = ProcrustesAligner().fit([sorted_a, sorted_b])
+    got = ProcrustesAligner().fit(lazy)
+    assert _relative_error(got.rotations_[1], want.rotations_[1]) < 1e-10
+    assert_allclose(
+        got.transform(lazy).compute(),
+        want.transform([sorted_a, sorted_b]),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    assert "_index_summary" not in str(dict(got.transform(lazy).dask))
+
+
+def test_label_check_reads_every_partition_once():
+    """Check the label check shares the reads of the rows: a fit, and each
+    compute of a transform, load every partition once (not once more for the
+    index), and transform loads none."""
+    a, b = _labelled_views()
+    loads = []
+
+    def load(frame, i):
+        loads.append((frame.columns[0], i))
+        return frame.iloc[100 * i : 100 * (i + 1)]
+
+    def lazy(frame):
+        parts = [dask.delayed(load, pure=False)(frame, i) for i in range(3)]
+        return dd.from_delayed(parts, meta=frame.iloc[:0])
+
+    items = [lazy(a), lazy(b)]
+    assert not any(item.known_divisions for item in items)
+    with dask.config.set(scheduler="sync"):
+        fitted = ProcrustesAligner().fit(items)
+        assert sorted(loads) == [(c, i) for c in ("a0", "b0") for i in range(3)]
+        loads.clear()
+        Z = fitted.transform(items)
+        assert loads == []
+        assert_allclose(Z.compute(), fitted.transform([a, b]), rtol=1e-10)
+        assert sorted(loads) == [(c, i) for c in ("a0", "b0") for i in range(3)]
+    want = ProcrustesAligner().fit([a, b])
+    assert _relative_error(fitted.rotations_[1], want.rotations_[1]) < 1e-10
