@@ -1273,10 +1273,31 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                     )
             judged = distinct_rows(pools) if not supervised else None
             too_few = not supervised and judged < MIN_JUDGED_ROWS
+            # Whether every row of pool 0 may have a partner in pool 1: not
+            # when the map is trusted only with the roles swapped.
+            swapped = False
             if not supervised and not too_few:
+                searched = self.confidence_
                 self.confidence_ = with_swapped_roles(
                     self, blocks, pools, best["dictionary"], csls_k, self.confidence_
                 )
+                if (
+                    not searched >= MIN_CONFIDENCE
+                    and self.confidence_ >= MIN_CONFIDENCE
+                ):
+                    # Trusted only with the roles swapped (pool 1 a part of
+                    # pool 0): the search ended as for an untrusted map, on
+                    # rounds that keep every row's best match, so most rows of
+                    # pool 0 outside the part hold a wrong pair. Deterministic
+                    # mutual rounds from its map give the dictionary of a
+                    # trusted fit, which the final map is chosen on.
+                    swapped = True
+                    rounds = best["n_iter"]
+                    best = self._self_learn(
+                        blocks, pools, seeds, best["dictionary"], 1.0, csls_k,
+                        random_state,
+                    )  # fmt: skip
+                    best["n_iter"] += rounds
             if too_few:
                 # Shares of a few dozen held-out rows are noise (see
                 # MIN_JUDGED_ROWS): no verdict rather than a lucky one.
@@ -1357,10 +1378,13 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 self.base is None
                 and not supervised
                 and not untrusted
+                and not swapped
                 and isinstance(aligner, RidgeAligner)
             ):
                 # A trusted map found without pairs: the regression learns
-                # from every row of pool 0, not only the mutual matches.
+                # from every row of pool 0, not only the mutual matches (not
+                # when pool 1 is judged a part of pool 0: rows of pool 0
+                # outside it have no partner to be paired with).
                 aligner = self._completed_ridge(aligner, blocks, pools, csls_k)
             cold = isinstance(self.init, str)
             # Views of different widths are left alone: on the one such pair

@@ -1829,6 +1829,33 @@ def test_a_pool_holding_part_of_the_other(shared):
         assert top1 == 1.0
 
 
+def test_a_map_trusted_with_swapped_roles_keeps_mutual_pairs():
+    """Check a stretched second pool holding part of the first.
+
+    The search judged its map untrusted and ended on rounds that keep every
+    row's best match; trusted once the roles were swapped, the fit returned
+    that dictionary (604 pairs for 250 rows of pool 1, 41% right) and a map
+    that retrieved 0.91 of the true pairs. Mutual rounds from that map now
+    give a dictionary of mutual pairs, nearly all right.
+    """
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(12, 16)) * 3
+    A = centres[rng.integers(0, 12, 600)] + rng.normal(size=(600, 16))
+    rotation = np.linalg.qr(rng.normal(size=(16, 16)))[0]
+    rows = rng.permutation(600)[:250]
+    stretched = A @ (rotation * np.linspace(0.4, 2.5, 16))
+    B = (stretched + 0.3 * rng.normal(size=A.shape))[rows]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupervisedAlignmentWarning)
+        aligner = SelfLearningAligner(random_state=0).fit([A, B])
+    assert aligner.confidence_ > 0.9
+    d = aligner.dictionary_
+    assert np.unique(d[:, 1]).size == d.shape[0]  # one pair per row of pool 1
+    assert np.mean(rows[d[:, 1]] == d[:, 0]) > 0.95
+    Z = aligner._transform_views([A[rows], B])
+    assert retrieval_accuracy(Z[1], Z[0]) > 0.98
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_swapped_roles_still_flag_unrelated_pools_of_unequal_sizes(seed):
