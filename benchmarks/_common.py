@@ -30,6 +30,7 @@ For transform, the output array itself is subtracted as well.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import argparse
 import gc
 import json
 import os
@@ -44,6 +45,8 @@ import numpy as np
 
 WIDTH = 384
 MB = 2**20
+# The components of the CCAAligner that run.py times.
+CCA_COMPONENTS = 64
 
 
 # ---------------------------------------------------------------------- data
@@ -63,6 +66,60 @@ def corpus_dir(name, argument=None):
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[2] / "shared" / "data" / name
+
+
+CORPUS_LABELS = {"fortunes": "fortunes", "wordnet": "WordNet"}
+
+
+def require_corpus(name, folder, files, option):
+    """``folder`` as a Path when it holds all ``files``; else exit with one line.
+
+    The line names the folder, the missing files, the command-line ``option``
+    that passes another folder and the environment variable of corpus
+    ``name``, instead of the traceback of the first file that fails to open.
+    """
+    folder = Path(folder)
+    missing = [file for file in files if not (folder / file).exists()]
+    if missing:
+        sys.exit(
+            f"The {CORPUS_LABELS[name]} data set was not found in {folder} "
+            f"(missing {', '.join(missing)}). Pass {option} DIR or set "
+            f"{CORPUS_VARIABLES[name]} to the folder holding it."
+        )
+    return folder
+
+
+def corpus_help(name, holding="<model>.npy"):
+    """The help text of a command-line option giving the folder of corpus ``name``."""
+    return (
+        f"folder of the {CORPUS_LABELS[name]} corpus ({holding}); default: "
+        f"${CORPUS_VARIABLES[name]}, else ../shared/data/{name} next to the "
+        "repository"
+    )
+
+
+# ----------------------------------------------------------------- arguments
+def _integer(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def positive_int(text):
+    """argparse type: an integer of at least 1 (a size, a count, a repeat)."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text):
+    """argparse type: an integer of at least 0 (a random seed)."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
 
 
 def make_views(n, dtype, *, width=WIDTH, seed=0, chunk=16384):
@@ -291,7 +348,7 @@ def _estimators():
             {"grams": (0, 1), "decompositions": ("svd",)},
         ),
         "CCAAligner": (
-            lambda: skembed.CCAAligner(n_components=64),
+            lambda: skembed.CCAAligner(n_components=CCA_COMPONENTS),
             {"grams": (0, 1), "decompositions": ("eigh", "eigh", "svd")},
         ),
         # The fit accumulates every view's Gram matrix (the reference's serves

@@ -28,11 +28,12 @@ memory < 64 MB at 1M x 384.
 
 Usage::
 
-    python benchmarks/bench_cca.py [--quick] [--k 16] [--repeat 3] [--hstack]
-                                   [--threads N] [--no-sklearn]
+    python benchmarks/bench_cca.py [--quick] [--rows N] [--k 16] [--repeat 3]
+                                   [--hstack] [--threads N] [--no-sklearn]
 
-``--quick`` skips the 1M-row size; ``--hstack`` also times ``fit`` on one
-(n, 768) array holding both views, the layout a Pipeline passes.
+``--quick`` skips the 1M-row size; ``--rows`` runs one size instead of both
+(a quick check); ``--hstack`` also times ``fit`` on one (n, 768) array
+holding both views, the layout a Pipeline passes.
 """
 
 # Authors: The skembed developers
@@ -45,6 +46,7 @@ import tracemalloc
 import warnings
 
 import numpy as np
+from _common import positive_int
 from scipy import linalg
 from sklearn.cross_decomposition import CCA, PLSSVD
 from sklearn.exceptions import ConvergenceWarning
@@ -53,6 +55,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from skembed import CCAAligner
 
 WIDTH = 384
+MIN_ROWS = 500
 N_LATENT = 32
 
 
@@ -265,20 +268,38 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip 1M rows")
     parser.add_argument(
-        "--rows", type=int, default=None, help="one size instead (a quick check)"
+        "--rows",
+        type=positive_int,
+        default=None,
+        help="one size instead (a quick check)",
     )
-    parser.add_argument("--k", type=int, default=16, help="number of components")
-    parser.add_argument("--repeat", type=int, default=3, help="timing repeats")
+    parser.add_argument(
+        "--k", type=positive_int, default=16, help="number of components"
+    )
+    parser.add_argument("--repeat", type=positive_int, default=3, help="timing repeats")
     parser.add_argument(
         "--hstack", action="store_true", help="also time fit on one (n, 768) array"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="limit BLAS threads (threadpoolctl)"
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="limit BLAS threads (threadpoolctl)",
     )
     parser.add_argument(
         "--no-sklearn", action="store_true", help="skip scikit-learn's CCA and PLSSVD"
     )
     args = parser.parse_args(argv)
+    if args.k > WIDTH:
+        parser.error(f"--k {args.k}: the views have {WIDTH} features")
+    # reg=0 needs full-rank covariances: more rows than features, with a
+    # margin (at 400 rows of these views one is still numerically
+    # rank-deficient; 410 and more fit).
+    if args.rows is not None and args.rows < MIN_ROWS:
+        parser.error(
+            f"--rows {args.rows}: CCAAligner(reg=0) needs full-rank covariances, "
+            f"at least {MIN_ROWS} rows of these {WIDTH}-wide views"
+        )
     with threadpool_limits(limits=args.threads, user_api="blas"):
         threads = max(
             (

@@ -17,10 +17,11 @@ memory < 64 MB at 1M x 384 float32.
 
 Usage::
 
-    python benchmarks/bench_procrustes.py [--quick] [--repeat 3] [--no-memory]
-                                          [--cold-pages]
+    python benchmarks/bench_procrustes.py [--quick] [--rows N] [--repeat 3]
+                                          [--no-memory] [--cold-pages]
 
-``--quick`` runs the 100,000-row size only.
+``--quick`` runs the 100,000-row size only; ``--rows`` one size of its own
+instead (a quick check).
 """
 
 # Authors: The skembed developers
@@ -40,6 +41,7 @@ from _common import (
     load_average,
     make_views,
     memory_in_subprocess,
+    positive_int,
     release_freed_memory,
     reuse_freed_memory,
 )
@@ -61,9 +63,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k rows only")
     parser.add_argument(
-        "--rows", type=int, default=None, help="one size instead (a quick check)"
+        "--rows",
+        type=positive_int,
+        default=None,
+        help="one size instead (a quick check)",
     )
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=positive_int, default=3)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument(
         "--cold-pages",

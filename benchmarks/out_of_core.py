@@ -25,7 +25,8 @@ network, so the fit scales with the number of cores reading the data.
 Usage::
 
     python benchmarks/out_of_core.py [--rows 30000000] [--chunk-rows 32768]
-                                     [--workers 2] [--estimators procrustes cca]
+                                     [--workers 2] [--threads-per-worker 1]
+                                     [--estimators procrustes cca]
 """
 
 # Authors: The skembed developers
@@ -37,6 +38,7 @@ import threading
 import time
 
 import numpy as np
+from _common import positive_int
 
 WIDTH = 384
 SEED = 0
@@ -119,10 +121,12 @@ class ResidentPeak:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=30_000_000)
-    parser.add_argument("--chunk-rows", type=int, default=32_768)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads-per-worker", type=int, default=1)
+    # A cluster of no worker never runs a task (the fit waits forever), and
+    # no rows or empty blocks leave nothing to fit: refused here.
+    parser.add_argument("--rows", type=positive_int, default=30_000_000)
+    parser.add_argument("--chunk-rows", type=positive_int, default=32_768)
+    parser.add_argument("--workers", type=positive_int, default=2)
+    parser.add_argument("--threads-per-worker", type=positive_int, default=1)
     parser.add_argument(
         "--estimators",
         nargs="+",

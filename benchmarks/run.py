@@ -17,12 +17,12 @@ CCA fit <= 1.15 x floor, transform >= 0.9 x the floor's throughput
 
 Usage::
 
-    python benchmarks/run.py [--quick] [--repeat 3] [--no-memory] [--cold-pages]
-                             [--only ProcrustesAligner ...]
+    python benchmarks/run.py [--quick] [--rows N] [--repeat 3] [--no-memory]
+                             [--cold-pages] [--only ProcrustesAligner ...]
 
-``--quick`` uses 100,000 rows instead of 1,000,000. Ratios are meaningful
-only on an otherwise idle machine: the load average is printed with the
-table.
+``--quick`` uses 100,000 rows instead of 1,000,000, ``--rows`` any number.
+Ratios are meaningful only on an otherwise idle machine: the load average is
+printed with the table.
 """
 
 # Authors: The skembed developers
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import (
+    CCA_COMPONENTS,
     MB,
     Table,
     _competitors,
@@ -43,6 +44,7 @@ from _common import (
     load_average,
     make_views,
     memory_in_subprocess,
+    positive_int,
     release_freed_memory,
     reuse_freed_memory,
     time_estimator,
@@ -95,9 +97,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k rows, not 1M")
     parser.add_argument(
-        "--rows", type=int, default=None, help="rows per view (overrides --quick)"
+        "--rows",
+        type=positive_int,
+        default=None,
+        help="rows per view (overrides --quick)",
     )
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=positive_int, default=3)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument(
@@ -112,11 +117,16 @@ def main(argv=None):
             f"--only {' '.join(unknown)}: not benchmarked here; choose among "
             f"{', '.join(ALL)}"
         )
-    warm = False if args.cold_pages else reuse_freed_memory()
     n = 100_000 if args.quick else 1_000_000
     if args.rows is not None:
         n = args.rows
     names = args.only or ALL
+    if "CCAAligner" in names and n <= CCA_COMPONENTS:
+        parser.error(
+            f"--rows {n}: CCAAligner keeps {CCA_COMPONENTS} components, which "
+            f"needs more rows than that (or leave it out with --only)"
+        )
+    warm = False if args.cold_pages else reuse_freed_memory()
     estimators, missing = available_estimators(names)
     print(
         f"{n:,} x 384 per view, best of {args.repeat}; load {load_average():.2f}; "

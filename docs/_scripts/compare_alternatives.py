@@ -6,6 +6,9 @@ machine); prints a Markdown table.
 Optional packages (cca-zoo, mvlearn) are measured when they import and run.
 
     python docs/_scripts/compare_alternatives.py [ROWS]
+
+ROWS (default 10,000) must be at least 400: the width plus the number of
+components, so that CCA without regularisation sees full-rank covariances.
 """
 
 # Authors: The skembed developers
@@ -23,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from skembed import CCAAligner, ProcrustesAligner
 
 N_SAMPLES, N_FEATURES, N_COMPONENTS = 10_000, 384, 16
+MIN_SAMPLES = N_FEATURES + N_COMPONENTS
 
 
 def best_time(fit, repeats):
@@ -111,7 +115,14 @@ if __name__ == "__main__":
         "rows", nargs="?", type=int, default=N_SAMPLES, help="rows of each view"
     )
     args = parser.parse_args()
-    if args.rows < 2:
-        parser.error("rows must be at least 2")
+    # CCAAligner(reg=0) needs each view's covariance of full rank: more rows
+    # than features, with a margin (at 392 rows of this data a view is still
+    # numerically rank-deficient), and the width plus n_components is enough.
+    if args.rows < MIN_SAMPLES:
+        parser.error(
+            f"rows must be at least {MIN_SAMPLES} ({N_FEATURES} features + "
+            f"{N_COMPONENTS} components, so that CCA without regularisation "
+            f"has full-rank covariances), got {args.rows}"
+        )
     with threadpool_limits(limits=1, user_api="blas"):
         main(args.rows)
