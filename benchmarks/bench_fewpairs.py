@@ -28,7 +28,7 @@ The held-out rows are never used by any fit or for any choice of defaults.
 Usage::
 
     python benchmarks/bench_fewpairs.py [--data DIR] [--seed 20240607]
-                                        [--only NAME ...]
+                                        [--only NAME ...] [--blas-threads N]
 
 The data folder defaults to ``../shared/data/fortunes`` next to the repository,
 or the environment variable ``SKEMBED_FORTUNES_DIR``.
@@ -39,13 +39,11 @@ or the environment variable ``SKEMBED_FORTUNES_DIR``.
 
 import argparse
 import os
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-from _common import corpus_dir
+from _common import corpus_dir, corpus_help, positive_int, require_corpus
 from threadpoolctl import threadpool_limits
 
 from skembed import ProcrustesAligner, SelfLearningAligner
@@ -73,14 +71,8 @@ def default_data_dir():
 
 
 def load(data_dir):
-    data_dir = Path(data_dir)
-    missing = [m for m in MODELS if not (data_dir / f"{m}.npy").exists()]
-    if missing:
-        sys.exit(
-            f"The fortunes data set was not found in {data_dir} (missing "
-            f"{[f'{m}.npy' for m in missing]}). Pass --data DIR or set "
-            "SKEMBED_FORTUNES_DIR to the folder holding <model>.npy."
-        )
+    files = [f"{m}.npy" for m in MODELS]
+    data_dir = require_corpus("fortunes", data_dir, files, "--data")
     return {m: np.load(data_dir / f"{m}.npy") for m in MODELS}
 
 
@@ -181,26 +173,31 @@ def format_row(r):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="folder holding <model>.npy")
+    parser.add_argument("--data", default=None, help=corpus_help("fortunes"))
     parser.add_argument("--seed", type=int, default=20240607)
     parser.add_argument(
         "--only", nargs="*", default=None, help="run the cases whose name contains"
     )
     parser.add_argument(
         "--blas-threads",
-        type=int,
+        type=positive_int,
         default=None,
         help="BLAS threads during fit (default: all cores); 1 avoids the "
         "thread contention that inflates wall-clock times on a busy machine",
     )
     args = parser.parse_args(argv)
+    cases = [
+        c for c in CASES if not args.only or any(word in c[0] for word in args.only)
+    ]
+    if not cases:
+        parser.error(
+            f"--only {' '.join(args.only)}: no case name contains any of these; "
+            f"the cases are {', '.join(c[0] for c in CASES)}"
+        )
     views = load(args.data or default_data_dir())
     n = views["minilm"].shape[0]
     order = np.random.default_rng(args.seed).permutation(n)
     test, pool_items = order[:N_TEST], order[N_TEST:]
-    cases = [
-        c for c in CASES if not args.only or any(word in c[0] for word in args.only)
-    ]
     print(
         f"fortunes: {n} texts, {N_TEST} held out, pools from the other "
         f"{pool_items.shape[0]}; {os.cpu_count()} cores, BLAS threads in fit: "

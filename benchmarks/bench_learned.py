@@ -27,6 +27,7 @@ used for any choice.
 Usage::
 
     python benchmarks/bench_learned.py [--data DIR] [--seed 20240607] [--tune]
+                                       [--tune-rows 4000]
 
 The data folder defaults to ``../shared/data/fortunes`` next to the repository,
 or the environment variable ``SKEMBED_FORTUNES_DIR``.
@@ -38,13 +39,11 @@ or the environment variable ``SKEMBED_FORTUNES_DIR``.
 import argparse
 import json
 import os
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-from _common import corpus_dir
+from _common import corpus_dir, corpus_help, positive_int, require_corpus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -68,15 +67,9 @@ def default_data_dir():
 
 
 def load(data_dir):
-    data_dir = Path(data_dir)
     names = sorted({name for pair in PAIRS for name in pair})
-    missing = [n for n in names if not (data_dir / f"{n}.npy").exists()]
-    if missing or not (data_dir / "texts.jsonl").exists():
-        sys.exit(
-            f"The fortunes data set was not found in {data_dir} (missing "
-            f"{missing or ['texts.jsonl']}). Pass --data DIR or set "
-            "SKEMBED_FORTUNES_DIR to the folder holding <model>.npy and texts.jsonl."
-        )
+    files = [f"{n}.npy" for n in names] + ["texts.jsonl"]
+    data_dir = require_corpus("fortunes", data_dir, files, "--data")
     views = {n: np.load(data_dir / f"{n}.npy") for n in names}
     with open(data_dir / "texts.jsonl", encoding="utf-8") as f:
         labels = np.array([json.loads(line)["label"] for line in f])
@@ -246,11 +239,16 @@ def tune(views, labels, seed, n_fit=4000):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="folder of the fortunes data")
+    parser.add_argument(
+        "--data", default=None, help=corpus_help("fortunes", "<model>.npy, texts.jsonl")
+    )
     parser.add_argument("--seed", type=int, default=20240607)
     parser.add_argument("--tune", action="store_true", help="run the default search")
     parser.add_argument(
-        "--tune-rows", type=int, default=4000, help="rows to fit on when tuning"
+        "--tune-rows",
+        type=positive_int,
+        default=4000,
+        help="rows to fit on when tuning",
     )
     args = parser.parse_args(argv)
     views, labels = load(args.data or default_data_dir())

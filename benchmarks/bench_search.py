@@ -22,7 +22,14 @@ rows of equal score either way, so it is close to, not exactly, 1.
 
 Data: rows of the WordNet glosses of the shared corpus embedded by minilm
 (index: the first ``--rows`` rows, queries: the next ``--queries``), or,
-without the corpus, clustered random unit vectors of width 384.
+without the corpus, clustered random unit vectors of width 384. Without
+``--corpus`` the corpus is looked for in the folder named by
+``SKEMBED_WORDNET_DIR``, else ``../shared/data/wordnet`` next to the
+repository, and the synthetic rows stand in when it is not there or holds
+fewer rows than asked (the first line of the output says which data ran); a
+folder given by ``--corpus`` must hold ``minilm.npy`` with enough rows.
+``--rows`` is at least 100 (the largest k) and ``--queries`` at least 10
+(the CSLS neighbourhood).
 
 Usage::
 
@@ -37,23 +44,45 @@ printed with the table.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import sys
 
 import numpy as np
-from _common import Table, corpus_dir, interleaved_best, load_average
+from _common import (
+    Table,
+    corpus_dir,
+    corpus_help,
+    interleaved_best,
+    load_average,
+    positive_int,
+    require_corpus,
+)
 
 from skembed import EmbeddingIndex, csls_penalties, kneighbors
 
 BLOCK = 1024
+# The largest k searched, and the CSLS neighbourhood (csls_k) of every case.
+MAX_K, CSLS_K = 100, 10
 
 
 def load_rows(n_rows, n_queries, corpus):
-    """Index and query rows (float32): WordNet minilm glosses, else synthetic."""
+    """Index and query rows (float32): WordNet minilm glosses, else synthetic.
+
+    Synthetic rows stand in only when no ``corpus`` folder was given; a given
+    one must hold ``n_rows + n_queries`` rows, or the script exits saying so.
+    """
+    if corpus is not None:
+        require_corpus("wordnet", corpus, ["minilm.npy"], "--corpus")
     path = corpus_dir("wordnet", corpus) / "minilm.npy"
     if path.exists():
         data = np.load(path, mmap_mode="r")
         if data.shape[0] >= n_rows + n_queries:
             rows = np.asarray(data[: n_rows + n_queries], dtype=np.float32)
             return rows[:n_rows], rows[n_rows:], "WordNet glosses, minilm"
+        if corpus is not None:
+            sys.exit(
+                f"{path} holds {data.shape[0]:,} rows, fewer than --rows + "
+                f"--queries = {n_rows + n_queries:,}."
+            )
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(64, 384))
     labels = rng.integers(64, size=n_rows + n_queries)
@@ -109,11 +138,23 @@ def same_lists(first, second):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=12000)
-    parser.add_argument("--queries", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--corpus", default=None, help="WordNet corpus folder")
+    parser.add_argument("--rows", type=positive_int, default=12000)
+    parser.add_argument("--queries", type=positive_int, default=2000)
+    parser.add_argument("--repeat", type=positive_int, default=3)
+    parser.add_argument(
+        "--corpus",
+        default=None,
+        help=corpus_help("wordnet", "minilm.npy")
+        + "; without it, synthetic rows when the corpus is not there",
+    )
     args = parser.parse_args(argv)
+    if args.rows < MAX_K:
+        parser.error(f"--rows {args.rows} is fewer than {MAX_K}, the largest k")
+    if args.queries < CSLS_K:
+        parser.error(
+            f"--queries {args.queries} is fewer than {CSLS_K}, the CSLS "
+            "neighbourhood (csls_k)"
+        )
     T, Q, source = load_rows(args.rows, args.queries, args.corpus)
     print(
         f"{source}: index {T.shape[0]:,} x {T.shape[1]}, queries {Q.shape[0]:,}, "

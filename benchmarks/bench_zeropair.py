@@ -96,11 +96,12 @@ Usage::
         [--sizes 2000 5000 10000 20000] [--settings shuffled disjoint]
         [--pairs minilm:e5 e5:minilm wordllama256:minilm] [--seeds 0 1 2]
         [--warm | --starts auto components warm] [--unbalanced max_covariance]
-        [--blas-threads N] [--n-restarts N]
+        [--blas-threads N] [--n-restarts N] [--no-fortunes]
 
 ``--n-restarts`` sets ``SelfLearningAligner(n_restarts=...)``: more reruns
 while the confidence says a run failed (for ``init="auto"``, more component
-starts after the others).
+starts after the others). ``--no-fortunes`` skips the fortunes case (the
+fortunes data is still read for warm starts).
 
 The data folders default to ``../shared/data/wordnet`` and
 ``../shared/data/fortunes`` next to the repository, or the environment
@@ -114,12 +115,17 @@ a contention-free single-core time.
 
 import argparse
 import os
-import sys
 import time
 import warnings
 
 import numpy as np
-from _common import corpus_dir
+from _common import (
+    corpus_dir,
+    corpus_help,
+    non_negative_int,
+    positive_int,
+    require_corpus,
+)
 from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
@@ -141,14 +147,10 @@ N_LEADING = 32
 MODELS = ("minilm", "e5", "wordllama256")
 
 
-def load(folder, models, label):
-    missing = [m for m in models if not (folder / f"{m}.npy").exists()]
-    if missing:
-        sys.exit(
-            f"The {label} data set was not found in {folder} (missing "
-            f"{[f'{m}.npy' for m in missing]}). Pass the folder as an argument or "
-            "set the environment variable named in --help."
-        )
+def load(name, folder, models):
+    """The corpus's vectors of ``models``; one line and exit when missing."""
+    files = [f"{m}.npy" for m in models]
+    folder = require_corpus(name, folder, files, f"--{name}")
     return {m: np.load(folder / f"{m}.npy").astype(np.float32) for m in models}
 
 
@@ -401,10 +403,14 @@ def format_row(r):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--wordnet", default=None, help="folder of <model>.npy")
-    parser.add_argument("--fortunes", default=None, help="folder of <model>.npy")
+    for name in ("wordnet", "fortunes"):
+        parser.add_argument(f"--{name}", default=None, help=corpus_help(name))
     parser.add_argument(
-        "--sizes", type=int, nargs="*", default=[2000, 5000, 10000, 20000]
+        "--sizes",
+        type=positive_int,
+        nargs="*",
+        default=[2000, 5000, 10000, 20000],
+        help="pool sizes of the WordNet cases (none: the fortunes case only)",
     )
     parser.add_argument(
         "--settings",
@@ -418,7 +424,7 @@ def main(argv=None):
         default=["minilm:e5", "e5:minilm", "wordllama256:minilm"],
         help="source:target model pairs",
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--warm",
         action="store_true",
@@ -431,7 +437,11 @@ def main(argv=None):
         default=None,
         help="the starts to fit (default: auto, and warm with --warm)",
     )
-    parser.add_argument("--no-fortunes", action="store_true")
+    parser.add_argument(
+        "--no-fortunes",
+        action="store_true",
+        help="skip the fortunes case (warm starts still read the fortunes data)",
+    )
     parser.add_argument(
         "--unbalanced",
         choices=["least_squares", "max_covariance"],
@@ -439,16 +449,14 @@ def main(argv=None):
         help="fit with base=ProcrustesAligner(center=True, normalize='l2', "
         "unbalanced=...) instead of the default base",
     )
-    parser.add_argument("--blas-threads", type=int, default=None)
+    parser.add_argument("--blas-threads", type=positive_int, default=None)
     parser.add_argument(
         "--n-restarts",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="SelfLearningAligner's n_restarts (default: the estimator's)",
     )
     args = parser.parse_args(argv)
-    if args.n_restarts is not None and args.n_restarts < 0:
-        sys.exit(f"--n-restarts takes a count of 0 or more, got {args.n_restarts}")
     base = None
     if args.unbalanced is not None:
         base = ProcrustesAligner(
@@ -463,18 +471,17 @@ def main(argv=None):
     }
     pairs = [tuple(p.split(":")) for p in args.pairs]
     for pair in pairs:
-        if len(pair) != 2 or not set(pair) <= set(MODELS):
-            sys.exit(f"--pairs takes source:target with models from {MODELS}")
+        if len(pair) != 2 or not set(pair) <= set(MODELS) or pair[0] == pair[1]:
+            parser.error(
+                f"--pairs {':'.join(pair)}: a pair is source:target, two "
+                f"different models of {', '.join(MODELS)}"
+            )
     models = sorted({m for pair in pairs for m in pair})
-    wordnet = load(corpus_dir("wordnet", args.wordnet), models, "WordNet")
+    wordnet = load("wordnet", corpus_dir("wordnet", args.wordnet), models)
     need_fortunes = "warm" in starts or not args.no_fortunes
     fortunes = None
     if need_fortunes:
-        fortunes = load(
-            corpus_dir("fortunes", args.fortunes),
-            models,
-            "fortunes",
-        )
+        fortunes = load("fortunes", corpus_dir("fortunes", args.fortunes), models)
     print(
         f"{os.cpu_count()} cores, BLAS threads in fit: {args.blas_threads or 'all'}; "
         f"load average {os.getloadavg()[0]:.1f} at start"

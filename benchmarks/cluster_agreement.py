@@ -17,7 +17,11 @@ Usage::
 
 Corpora: the shared WordNet glosses (40,000 texts) and fortune-cookie texts
 (8,004), each embedded by minilm, e5 and wordllama256 (row-paired); a size
-above a corpus's rows uses all of them.
+above a corpus's rows uses all of them. Without ``--wordnet`` and
+``--fortunes``, the folders are those named by the environment variables
+``SKEMBED_WORDNET_DIR`` and ``SKEMBED_FORTUNES_DIR``, else
+``../shared/data/wordnet`` and ``../shared/data/fortunes`` next to the
+repository.
 """
 
 # Authors: The skembed developers
@@ -26,11 +30,19 @@ above a corpus's rows uses all of them.
 import argparse
 
 import numpy as np
-from _common import Table, corpus_dir
+from _common import (
+    Table,
+    corpus_dir,
+    corpus_help,
+    non_negative_int,
+    positive_int,
+    require_corpus,
+)
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 PAIRS = [("minilm", "e5"), ("wordllama256", "minilm")]
+MODELS = ("minilm", "e5", "wordllama256")
 
 
 def prepared(X):
@@ -49,17 +61,27 @@ def partition(X, n_clusters, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 10000, 20000])
-    parser.add_argument("--clusters", type=int, default=20)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--wordnet", default=None)
-    parser.add_argument("--fortunes", default=None)
+    parser.add_argument(
+        "--sizes", type=positive_int, nargs="+", default=[5000, 10000, 20000]
+    )
+    parser.add_argument("--clusters", type=positive_int, default=20)
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2])
+    for name in ("wordnet", "fortunes"):
+        parser.add_argument(f"--{name}", default=None, help=corpus_help(name))
     args = parser.parse_args(argv)
+    if args.clusters > min(args.sizes):
+        parser.error(
+            f"--clusters {args.clusters} is more than the smallest of --sizes "
+            f"({min(args.sizes)}): k-means needs at least one text per cluster"
+        )
+    files = [f"{m}.npy" for m in MODELS]
+    folders = {
+        corpus: require_corpus(corpus, corpus_dir(corpus, folder), files, f"--{corpus}")
+        for corpus, folder in (("wordnet", args.wordnet), ("fortunes", args.fortunes))
+    }
     table = Table(["corpus", "models", "texts", "ARI (mean)", "min", "max"])
-    for corpus, folder in (("wordnet", args.wordnet), ("fortunes", args.fortunes)):
-        folder = corpus_dir(corpus, folder)
-        views = {m: np.load(folder / f"{m}.npy", mmap_mode="r") for m in PAIRS[0]}
-        views["wordllama256"] = np.load(folder / "wordllama256.npy", mmap_mode="r")
+    for corpus, folder in folders.items():
+        views = {m: np.load(folder / f"{m}.npy", mmap_mode="r") for m in MODELS}
         n_rows = views["minilm"].shape[0]
         sizes = sorted({min(size, n_rows) for size in args.sizes})
         for first, second in PAIRS:
