@@ -274,3 +274,128 @@ def test_migration_benchmark_runs(tmp_path):
     assert "wordllama256 -> e5" in search and "fused / two" in search
     # The vectors of both models are cached for the next run.
     assert len(list(tmp_path.glob("wordnet-*.npz"))) == 2
+
+
+# Arguments a script must refuse before any work: (script, arguments), each
+# exiting with argparse's code 2 and its one error line. None needs a corpus.
+BAD_ARGUMENTS = {
+    "out_of_core rows": ("benchmarks/out_of_core.py", ["--rows", "0"]),
+    "out_of_core chunk rows": ("benchmarks/out_of_core.py", ["--chunk-rows", "0"]),
+    "out_of_core workers": ("benchmarks/out_of_core.py", ["--workers", "0"]),
+    "alternatives rows": ("docs/_scripts/compare_alternatives.py", ["10"]),
+    "search rows below k": ("benchmarks/bench_search.py", ["--rows", "50"]),
+    "fewpairs only": ("benchmarks/bench_fewpairs.py", ["--only", "nosuch"]),
+    "text backends": ("benchmarks/bench_text.py", ["--backends", "e5"]),
+    "text texts": ("benchmarks/bench_text.py", ["--texts", "0"]),
+    "migration adapters": ("benchmarks/bench_migration.py", ["--adapters", "kernel"]),
+    "zeropair sizes": ("benchmarks/bench_zeropair.py", ["--sizes", "-5"]),
+    "zeropair seeds": ("benchmarks/bench_zeropair.py", ["--seeds", "-1"]),
+    "zeropair pairs": ("benchmarks/bench_zeropair.py", ["--pairs", "e5:e5"]),
+    "clusters": ("benchmarks/cluster_agreement.py", ["--clusters", "0"]),
+    "clusters above sizes": (
+        "benchmarks/cluster_agreement.py",
+        ["--sizes", "10", "--clusters", "20"],
+    ),
+    "procrustes rows": ("benchmarks/bench_procrustes.py", ["--rows", "0"]),
+    "procrustes repeat": ("benchmarks/bench_procrustes.py", ["--repeat", "0"]),
+    "cca k": ("benchmarks/bench_cca.py", ["--k", "0"]),
+    "run repeat": ("benchmarks/run.py", ["--repeat", "0"]),
+    "run rows below components": ("benchmarks/run.py", ["--rows", "64"]),
+    "cca rows": ("benchmarks/bench_cca.py", ["--rows", "100"]),
+    "search queries": ("benchmarks/bench_search.py", ["--queries", "5"]),
+}
+
+
+def _run_failing(argv, **variables):
+    """Run a script expected to stop early: its exit code and standard error."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **variables}
+    completed = subprocess.run(
+        [sys.executable, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in completed.stderr, completed.stderr[-2000:]
+    return completed.returncode, completed.stderr
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ARGUMENTS))
+def test_benchmark_script_refuses_bad_arguments(case):
+    """Check that a bad argument ends in argparse's error line, not a traceback."""
+    script, arguments = BAD_ARGUMENTS[case]
+    code, stderr = _run_failing([script, *arguments])
+    assert code == 2, stderr
+    assert sum(": error: " in line for line in stderr.splitlines()) == 1, stderr
+
+
+# Scripts given a corpus folder that lacks the corpus: one line naming the
+# folder and the variable to set: (script, arguments), FOLDER standing for an
+# empty folder.
+FOLDER = "{folder}"
+MISSING_DATA = {
+    "cluster_agreement": ("benchmarks/cluster_agreement.py", ["--wordnet", FOLDER]),
+    "wordnet queries": (
+        "benchmarks/_wordnet_queries.py",
+        ["--data", FOLDER, "--cache", FOLDER],
+    ),
+    "zeropair": ("benchmarks/bench_zeropair.py", ["--wordnet", FOLDER]),
+    "fewpairs": ("benchmarks/bench_fewpairs.py", ["--data", FOLDER]),
+    "learned": ("benchmarks/bench_learned.py", ["--data", FOLDER]),
+    "migration": ("benchmarks/bench_migration.py", ["--data", FOLDER]),
+    "search": (
+        "benchmarks/bench_search.py",
+        ["--rows", "100", "--queries", "10", "--repeat", "1", "--corpus", FOLDER],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISSING_DATA))
+def test_benchmark_script_reports_missing_data(case, tmp_path):
+    """Check that a missing corpus is one line naming its folder and variable."""
+    script, arguments = MISSING_DATA[case]
+    arguments = [argument.format(folder=tmp_path) for argument in arguments]
+    code, stderr = _run_failing([script, *arguments])
+    assert code == 1, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert str(tmp_path) in lines[0]
+    assert any(variable in lines[0] for variable in VARIABLES.values())
+
+
+def test_search_benchmark_refuses_a_small_corpus(tmp_path):
+    """Check that a --corpus with too few rows is refused, not replaced.
+
+    Without --corpus, synthetic rows stand in for a missing corpus; a folder
+    given explicitly must hold the rows asked for.
+    """
+    import numpy as np
+
+    np.save(tmp_path / "minilm.npy", np.zeros((50, 384), dtype=np.float32))
+    argv = ["benchmarks/bench_search.py", "--rows", "100", "--queries", "10"]
+    code, stderr = _run_failing([*argv, "--corpus", str(tmp_path)])
+    assert code == 1, stderr
+    assert stderr.strip().count("\n") == 0 and "50 rows" in stderr, stderr
+
+
+@pytest.mark.skipif(
+    available_corpus("wordnet", probe="texts.jsonl") is None,
+    reason=missing("wordnet", probe="texts.jsonl"),
+)
+def test_migration_benchmark_reports_a_missing_encoder(tmp_path):
+    """Check that a model without its encoder is refused before any embedding."""
+    from importlib.util import find_spec
+
+    if find_spec("sentence_transformers") is not None:
+        pytest.skip("the encoder of minilm is installed")
+    argv = ["benchmarks/bench_migration.py", "--pairs", "wordllama256-minilm"]
+    small = ["--documents", "600", "--fit-sizes", "100", "--queries", "100"]
+    code, stderr = _run_failing(
+        [*argv, *small, "--cache", str(tmp_path)],
+        SKEMBED_WORDNET_DIR=str(corpus_dir("wordnet")),
+    )
+    assert code == 1, stderr
+    assert stderr.strip().count("\n") == 0, stderr
+    assert "sentence_transformers" in stderr and "minilm" in stderr
+    assert not list(tmp_path.iterdir())
