@@ -897,9 +897,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         that made it the candidate, on disjoint WordNet pools of 5,000
         glosses (wordllama256 -> minilm, seeds 0 and 1 of
         benchmarks/bench_zeropair.py), it won the trial, and held-out top-1
-        fell from 0.726 and 0.701 (ridge) to 0.694 and 0.674. The
-        dictionary is what the search found, mostly right pairs on pools of
-        shared items and neighbouring items on pools of
+        fell from 0.726 and 0.701 (ridge) to 0.694 and 0.674. The dictionary is what the search found, mostly right
+        pairs on pools of shared items and neighbouring items on pools of
         different ones, so the trial judges the maps on the pools' own
         correspondence, with no pair given.
 
