@@ -882,22 +882,13 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         """The fitted map of ``base=None`` and the trial's scores (or None).
 
         Two maps are candidates: the orthogonal default, ``ProcrustesAligner(
-        center=True, normalize="l2")``, and ``RidgeAligner(alpha=1.0,
+        center=True, normalize="l2")`` with the wider view as reference, the
+        search's own map (``searched``), and ``RidgeAligner(alpha=1.0,
         reference=0)``, which regresses view 1 onto view 0 and may stretch
         directions. Each is fitted on one random half of the final
         dictionary and scored by the top-1 retrieval of the other half's
         pairs, both ways round; the ridge map is returned only if its mean
-        is higher, and otherwise the search's own orthogonal map
-        (``searched``, fitted on the same dictionary). For views of
-        different widths the two orthogonal maps differ: the search maps
-        the narrower view into the wider, the candidate maps into view 0.
-        The candidate is kept as it is because the dictionary is the fixed
-        point of the search's map, whose mutual pairs it is: judged on
-        them, that map would be favoured: measured once, with a version
-        that made it the candidate, on disjoint WordNet pools of 5,000
-        glosses (wordllama256 -> minilm, seeds 0 and 1 of
-        benchmarks/bench_zeropair.py), it won the trial, and held-out top-1
-        fell from 0.726 and 0.701 (ridge) to 0.694 and 0.674. The dictionary is what the search found, mostly right
+        is higher. The dictionary is what the search found, mostly right
         pairs on pools of shared items and neighbouring items on pools of
         different ones, so the trial judges the maps on the pools' own
         correspondence, with no pair given.
@@ -910,7 +901,11 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         against 0.931. Regressing the retrieved view onto the queries' one
         (``reference=0``) beat the other way round in every case there.
         """
-        orthogonal = ProcrustesAligner(center=True, normalize="l2")
+        # The search's own orthogonal map: for views of different widths the
+        # narrower one mapped into the wider (see _make_base), not the
+        # default reference, whose iterative solver is slower and retrieves
+        # less.
+        orthogonal = self._make_base([block.shape[1] for block in blocks])
         candidates = {"orthogonal": orthogonal, "ridge": RidgeAligner(reference=0)}
         halves = np.array_split(random_state.permutation(dictionary.shape[0]), 2)
         scores = {name: 0.0 for name in candidates}
@@ -926,14 +921,15 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             for name, candidate in candidates.items():
                 Z = clone(candidate).fit(train)._transform_views(test)
                 scores[name] += retrieval_accuracy(Z[0], Z[1]) / 2
-        if scores is None or scores["ridge"] <= scores["orthogonal"]:
-            # The orthogonal map kept is the search's own, fitted on this
-            # dictionary: for views of different widths, the narrower one
-            # mapped into the wider (see _make_base), not the trial's
-            # candidate, whose iterative solver is slower and retrieves less.
+        if scores is not None and scores["ridge"] > scores["orthogonal"]:
+            chosen = candidates["ridge"]
+        elif searched.get_params() == orthogonal.get_params():
+            # The search ran on the orthogonal default: its map is that one.
             return searched, scores
+        else:
+            chosen = orthogonal
         pairs = [blocks[0][dictionary[:, 0]], blocks[1][dictionary[:, 1]]]
-        return candidates["ridge"].fit(pairs), scores
+        return chosen.fit(pairs), scores
 
     def _completed_ridge(self, aligner, blocks, pools, csls_k):
         """The ridge map refitted on every row of pool 0 and its best match.

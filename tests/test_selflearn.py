@@ -788,11 +788,11 @@ def test_trusted_ridge_map_without_pairs_learns_from_every_row():
 
 def test_kept_orthogonal_map_is_the_search_map_for_a_narrower_first_view():
     """Check views of different widths, the narrower first: the orthogonal
-    map kept is the search's map, the narrower view mapped into the wider.
+    candidate is the search's map, the narrower view mapped into the wider.
 
-    The trial's orthogonal candidate, refitted with the default reference
-    (the first, narrower view), was returned when it won: it needs an
-    iterative solver and is another map than the one the search ran on.
+    The trial refitted the orthogonal map with the default reference (the
+    first, narrower view), which needs an iterative solver and is another
+    map than the one the search ran on.
     """
     rng = np.random.default_rng(0)
     A = rng.normal(size=(400, 6))
