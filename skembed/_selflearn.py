@@ -882,8 +882,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         """The fitted map of ``base=None`` and the trial's scores (or None).
 
         Two maps are candidates: the orthogonal default, ``ProcrustesAligner(
-        center=True, normalize="l2")`` with the wider view as reference, the
-        search's own map (``searched``), and ``RidgeAligner(alpha=1.0,
+        center=True, normalize="l2")`` (``searched`` when the search ran on
+        it, views of equal widths), and ``RidgeAligner(alpha=1.0,
         reference=0)``, which regresses view 1 onto view 0 and may stretch
         directions. Each is fitted on one random half of the final
         dictionary and scored by the top-1 retrieval of the other half's
@@ -901,11 +901,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         against 0.931. Regressing the retrieved view onto the queries' one
         (``reference=0``) beat the other way round in every case there.
         """
-        # The search's own orthogonal map: for views of different widths the
-        # narrower one mapped into the wider (see _make_base), not the
-        # default reference, whose iterative solver is slower and retrieves
-        # less.
-        orthogonal = self._make_base([block.shape[1] for block in blocks])
+        orthogonal = ProcrustesAligner(center=True, normalize="l2")
         candidates = {"orthogonal": orthogonal, "ridge": RidgeAligner(reference=0)}
         halves = np.array_split(random_state.permutation(dictionary.shape[0]), 2)
         scores = {name: 0.0 for name in candidates}

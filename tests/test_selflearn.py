@@ -786,31 +786,6 @@ def test_trusted_ridge_map_without_pairs_learns_from_every_row():
     assert np.unique(dictionary[:, 1]).size == dictionary.shape[0]
 
 
-def test_kept_orthogonal_map_is_the_search_map_for_a_narrower_first_view():
-    """Check views of different widths, the narrower first: the orthogonal
-    candidate is the search's map, the narrower view mapped into the wider.
-
-    The trial refitted the orthogonal map with the default reference (the
-    first, narrower view), which needs an iterative solver and is another
-    map than the one the search ran on.
-    """
-    rng = np.random.default_rng(0)
-    A = rng.normal(size=(400, 6))
-    embed = ortho_group.rvs(8, random_state=0)[:6]  # an isometry of 6 into 8
-    order = rng.permutation(400)
-    B = (A @ embed + 0.01 * rng.normal(size=(400, 8)))[order]
-    pairs = _seed_pairs(order, 20)
-    aligner = SelfLearningAligner(random_state=0).fit([A, B], pairs=pairs)
-    assert aligner.final_map_scores_ is not None
-    assert isinstance(aligner.aligner_, ProcrustesAligner)
-    assert aligner.aligner_.reference == 1
-    d = aligner.dictionary_
-    expected = ProcrustesAligner(center=True, normalize="l2", reference=1).fit(
-        [A[d[:, 0]], B[d[:, 1]]]
-    )
-    assert_allclose(aligner.transform_view(A, 0), expected.transform_view(A, 0))
-
-
 def test_default_map_stays_orthogonal_for_rotated_copies():
     """Check that a tie in the trial keeps the orthogonal map of the search."""
     A, B, order, Q = _rotated_pools(seed=3, n=300)
