@@ -16,7 +16,7 @@ import errno
 import os
 import uuid
 
-__all__ = ["start_writeback", "write_atomically", "write_together"]
+__all__ = ["start_writeback", "within_name_limit", "write_atomically", "write_together"]
 
 
 def write_atomically(path, write, *, suffix=".part"):
@@ -110,7 +110,7 @@ def start_writeback(file, start):
     return end
 
 
-def _within_name_limit(name, folder, added):
+def within_name_limit(name, folder, added):
     """``name``, cut short enough that ``added`` more characters still make a
     legal file name in ``folder``: a legal output name near the limit (255
     bytes on most file systems) must not fail only for its temporary file."""
@@ -151,7 +151,7 @@ def _stage(path, write, suffix):
             "the old one, which would remove it. Give the name of a file."
         )
     folder = os.path.dirname(target)
-    name = _within_name_limit(os.path.basename(target), folder, 34 + len(suffix))
+    name = within_name_limit(os.path.basename(target), folder, 34 + len(suffix))
     temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex}{suffix}")
     # Created exclusively: two writers never share a temporary file.
     try:

@@ -283,7 +283,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         different widths the narrower view mapped into the wider one, a
         closed form, where the default reference needs an iterative solver
         every round), and that the fitted map is chosen on the final
-        dictionary: that orthogonal map, or ``RidgeAligner(reference=0)``
+        dictionary: that orthogonal map (for views of different widths
+        refitted with its default reference, view 0, so that the shared
+        space is view 0's as for the documented base), or
+        ``RidgeAligner(reference=0)``
         (view 1 regressed onto view 0, which may stretch directions) when it
         retrieves the dictionary's held-out pairs better (see Notes and
         ``final_map_scores_``). A base passed here is used throughout.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skembed._atomic import _within_name_limit
+from skembed._atomic import within_name_limit
 from skembed._cli._common import (
     EXIT_OK,
     NotUsable,
@@ -391,7 +391,7 @@ def _not_usable_path(output):
     """
     output = Path(output)
     added = len(".not-usable") + len(output.suffix.encode("utf-8", "surrogateescape"))
-    stem = _within_name_limit(output.stem, os.fspath(output.parent), added)
+    stem = within_name_limit(output.stem, os.fspath(output.parent), added)
     return output.with_name(f"{stem}.not-usable{output.suffix}")
 
 
