@@ -79,17 +79,22 @@ CASES = {
 }
 
 
-def _run_script(argv, **variables):
-    """Run a script of the repository; its standard output, after a clean exit."""
+def _run(argv, timeout, **variables):
+    """Run a script of the repository from its root, with the package importable."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **variables}
-    completed = subprocess.run(
+    return subprocess.run(
         [sys.executable, *argv],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
+
+
+def _run_script(argv, **variables):
+    """Run a script of the repository; its standard output, after a clean exit."""
+    completed = _run(argv, 600, **variables)
     assert completed.returncode == 0, completed.stderr[-2000:]
     return completed.stdout
 
@@ -308,15 +313,7 @@ BAD_ARGUMENTS = {
 
 def _run_failing(argv, **variables):
     """Run a script expected to stop early: its exit code and standard error."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **variables}
-    completed = subprocess.run(
-        [sys.executable, *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    completed = _run(argv, 120, **variables)
     assert "Traceback" not in completed.stderr, completed.stderr[-2000:]
     return completed.returncode, completed.stderr
 
