@@ -396,3 +396,46 @@ def test_migration_benchmark_reports_a_missing_encoder(tmp_path):
     assert stderr.strip().count("\n") == 0, stderr
     assert "sentence_transformers" in stderr and "minilm" in stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_zeropair_thread_limit_covers_every_fit(tmp_path, monkeypatch):
+    """Check that --blas-threads limits the warm starts too, not only the timed fits.
+
+    A warm start fitted on all rows with every BLAS thread, beside timed fits
+    on one, skews their times on a shared machine.
+    """
+    import numpy as np
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_zeropair
+
+    rng = np.random.default_rng(0)
+    for name in ("wordnet", "fortunes"):
+        (tmp_path / name).mkdir()
+        for model in ("minilm", "e5"):
+            rows = rng.normal(size=(bench_zeropair.N_TEST + 100, 8))
+            np.save(tmp_path / name / f"{model}.npy", rows.astype(np.float32))
+    seen = []
+
+    class Recorded(bench_zeropair.ProcrustesAligner):
+        def fit(self, X, y=None):
+            blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+            seen.append(max(pool["num_threads"] for pool in blas))
+            return super().fit(X, y)
+
+    monkeypatch.setattr(bench_zeropair, "ProcrustesAligner", Recorded)
+    monkeypatch.setattr(bench_zeropair, "run_case", lambda *a, **k: {"pair": ""})
+    monkeypatch.setattr(bench_zeropair, "format_row", lambda row: "")
+    # Two threads outside the script's limit, whatever the machine's cores.
+    with threadpool_limits(2):
+        bench_zeropair.main(
+            [
+                *("--wordnet", str(tmp_path / "wordnet")),
+                *("--fortunes", str(tmp_path / "fortunes")),
+                *("--pairs", "minilm:e5", "--sizes", "100", "--seeds", "0"),
+                *("--starts", "warm", "--blas-threads", "1"),
+            ]
+        )
+    # One warm start for the WordNet cases, one for the fortunes case.
+    assert seen == [1, 1]
