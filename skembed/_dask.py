@@ -22,6 +22,7 @@ from functools import partial
 
 import numpy as np
 from sklearn import config_context
+from sklearn.base import BaseEstimator
 
 from skembed._parallel import single_threaded_blas
 from skembed._views import (
@@ -518,7 +519,7 @@ def map_views(views, function, width):
 
     # pure=False: the copy's token would not tell two states of one estimator
     # apart, and equal keys would share one result.
-    shared = dask.delayed(copy.deepcopy(function), pure=False)
+    shared = dask.delayed(_copy_for_graph(function), pure=False)
     pairs = []
     for k, array in enumerate(views.arrays):
         pairs.extend([array, ("i", f"c{k}")])
@@ -540,6 +541,48 @@ def map_views(views, function, width):
         dtype=views.dtype,
         meta=np.empty((0, 0), dtype=views.dtype),
     )
+
+
+def _fit_statistics(item, found, seen):
+    """Collect the partial_fit statistics (``_stats``) reachable from ``item``.
+
+    Followed: partials, bound methods, estimators' attributes (fitted
+    sub-estimators included) and the lists, tuples and dicts among them.
+    """
+    if id(item) in seen:
+        return
+    seen.add(id(item))
+    if isinstance(item, partial):
+        children = [item.func, *item.args, *item.keywords.values()]
+    elif hasattr(item, "__self__") and hasattr(item, "__func__"):
+        children = [item.__self__]
+    elif isinstance(item, (list, tuple)):
+        children = list(item)
+    elif isinstance(item, dict):
+        children = list(item.values())
+    elif isinstance(item, BaseEstimator):
+        stats = getattr(item, "_stats", None)
+        if stats is not None:
+            found.append(stats)
+        children = list(vars(item).values())
+    else:
+        return
+    for child in children:
+        _fit_statistics(child, found, seen)
+
+
+def _copy_for_graph(function):
+    """A deep copy of ``function`` without the statistics partial_fit keeps.
+
+    Mapping rows needs only the fitted maps. The statistics (``_stats``, the
+    views' sums and their d x d Gram and cross products, 32 MB for two views
+    of 1,024 columns) serve only a later partial_fit; they are left out of
+    the copy that the graph carries to every worker.
+    """
+    found = []
+    _fit_statistics(function, found, set())
+    # deepcopy returns memo[id(x)] for an object already in the memo.
+    return copy.deepcopy(function, {id(stats): None for stats in found})
 
 
 def _apply_shared(selections, dtype, function, row_check, *arrays):

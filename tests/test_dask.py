@@ -3,6 +3,7 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import copy
 import pickle
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from skembed import (
     EmbeddingConcatenator,
     GeneralizedProcrustesAligner,
     ProcrustesAligner,
+    SelfLearningAligner,
 )
 from skembed._stats import CrossMoments, merge_moments
 
@@ -417,6 +419,51 @@ def test_lazy_transform_keeps_the_state_of_its_call():
     assert_allclose(got_first, want_first, rtol=1e-10, atol=1e-12)
     assert_allclose(got_second, want_second, rtol=1e-10, atol=1e-12)
     assert got_first.shape == first.shape
+
+
+def test_lazy_results_carry_the_maps_without_the_partial_fit_statistics():
+    """Check the graph's copy of the estimator leaves its partial_fit statistics.
+
+    Mapping rows needs the maps only; the statistics (d x d products) would
+    travel to every worker. The estimator itself keeps them and can go on.
+    """
+    rng = np.random.default_rng(0)
+    first = rng.normal(size=(600, 128))
+    X = np.hstack([first, first @ ortho_group.rvs(128, random_state=0)])
+    estimator = SelfLearningAligner(base=ProcrustesAligner(), random_state=0)
+    estimator.fit(X, pairs=np.c_[np.arange(600), np.arange(600)])
+    D = da.from_array(X, chunks=(200, -1))
+
+    def lazy_results(fitted):
+        return [fitted.transform(D), fitted.transform_view(D[:, :128], 0)]
+
+    def added_bytes(Z):
+        # The pickled tasks of the graph besides the input's.
+        tasks = dict(Z.__dask_graph__())
+        return len(pickle.dumps({key: tasks[key] for key in tasks.keys() - D.dask}))
+
+    for fitted in (ProcrustesAligner().partial_fit(X), estimator):
+        holders = [fitted, getattr(fitted, "aligner_", None)]
+        holders = [h for h in holders if getattr(h, "_stats", None) is not None]
+        assert holders
+        # The same maps with no statistics at all: what a lazy result needs.
+        bare = copy.deepcopy(fitted)
+        for holder in [bare, getattr(bare, "aligner_", None)]:
+            if getattr(holder, "_stats", None) is not None:
+                holder._stats = None
+        lazy = lazy_results(fitted)
+        for Z, without in zip(lazy, lazy_results(bare), strict=True):
+            assert added_bytes(Z) <= added_bytes(without) + 1000
+        got = dask.compute(*lazy)
+        assert_allclose(got[0], fitted.transform(X), rtol=1e-10, atol=1e-12)
+        assert_allclose(got[1], fitted.transform_view(X[:, :128], 0), rtol=1e-10)
+        assert all(h._stats is not None for h in holders)
+    continued = ProcrustesAligner().partial_fit(X[:300])
+    continued.transform(da.from_array(X, chunks=(200, -1))).compute()
+    continued.partial_fit(X[300:])
+    assert_allclose(
+        continued.transform(X), ProcrustesAligner().fit(X).transform(X), atol=1e-8
+    )
 
 
 def test_views_of_unknown_row_chunks_are_paired_or_refused():
