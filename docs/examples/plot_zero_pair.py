@@ -5,7 +5,8 @@ Aligning two models with no pairs, and knowing it
 
 :class:`~skembed.SelfLearningAligner` can be fitted on two pools of
 embeddings without a single known pair (``fit([A, B])``): it looks for
-structure the two spaces share (matched cluster centroids), refines the map by
+structure the two spaces share (matched cluster centroids, or matched
+independent components when those fail), refines the map by
 self-learning, and reports a label-free ``confidence_``. Whether a map found
 without pairs is right cannot be read from the pools' labels, because there
 are none; the confidence is what tells. This example puts the confidence next
