@@ -695,6 +695,40 @@ def test_parquet_without_rows_is_named(paired, capsys, monkeypatch):
 
 
 @pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
+def test_float16_parquet_is_read_in_float32_as_a_npy_file_is(
+    paired, capsys, monkeypatch
+):
+    """Check float16 Parquet columns: float32 rows, as from a float16 .npy file.
+
+    A float16 vector column (or float16 scalar columns) came back as float64:
+    twice the memory of float32 for ``search``'s index, and ``translate``
+    wrote float64 where the same rows in a .npy file gave float32.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from skembed._cli._files import read_embeddings
+
+    folder, A, B = paired
+    half = A.astype(np.float16)
+    vectors = pa.array(list(half), type=pa.list_(pa.float16()))
+    pq.write_table(pa.table({"embedding": vectors}), folder / "vectors.parquet")
+    scalars = {f"e{j}": pa.array(half[:, j]) for j in range(half.shape[1])}
+    pq.write_table(pa.table(scalars), folder / "scalars.parquet")
+    np.save(folder / "half.npy", half)
+    for name in ("vectors.parquet", "scalars.parquet", "half.npy"):
+        read = read_embeddings(str(folder / name))
+        assert read.dtype == np.float32, name
+        assert_array_equal(read, half.astype(np.float32))
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    argv = ["translate", "m.npz", "--source", "0", "--target", "1", "-q", "-o"]
+    for name in ("vectors.parquet", "half.npy"):
+        code, _, err = _main(folder, capsys, monkeypatch, *argv, "out.npy", name)
+        assert code == 0, err
+        assert np.load(folder / "out.npy").dtype == np.float32, name
+
+
+@pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
 def test_parquet_id_column_is_refused_and_columns_selects(paired, capsys, monkeypatch):
     """Check that an id column is never read as a dimension; --columns picks."""
     folder, A, B = paired

@@ -462,8 +462,13 @@ class _Frame(_Table):
         )
         if (frame.num_rows if self.arrow else len(frame)) == 0:
             raise UserError(f"{self.where} has no data rows.")
+        # float16 columns are read in float32, as from a .npy file: the
+        # dataframe reader keeps float32 and float64 only, and widened the
+        # rest (float16 included) to float64.
+        single = self.arrow and _single_precision(frame)
+        dtype = ("float32",) if single else ("float64", "float32")
         try:
-            return frame_to_array(frame, input_name=self.where)
+            return frame_to_array(frame, dtype=dtype, input_name=self.where)
         except (ValueError, TypeError) as exc:
             row = _first_non_finite_row(frame, self.arrow)
             if row is not None:
@@ -472,6 +477,24 @@ class _Frame(_Table):
                     f"row {row[0]} (column {row[1]!r}); remove or repair them."
                 ) from None
             raise UserError(" ".join(str(exc).split())) from None
+
+
+def _single_precision(table):
+    """Whether every column of an Arrow table holds floats of at most 32 bits,
+    as scalars or in lists (float16 or float32, which float32 holds exactly)."""
+    import pyarrow as pa
+
+    for field in table.schema:
+        kind = field.type
+        if (
+            pa.types.is_list(kind)
+            or pa.types.is_large_list(kind)
+            or pa.types.is_fixed_size_list(kind)
+        ):
+            kind = kind.value_type
+        if not (pa.types.is_floating(kind) and kind.bit_width <= 32):
+            return False
+    return True
 
 
 def _first_non_finite_row(frame, arrow):
