@@ -78,6 +78,7 @@ def check_vectors(X, name, **check_params):
     embeddings in it) is searched in float32, as :func:`translate_file`
     translates it, not widened to float64 at four times its memory.
     """
+    _check_matrix(X, name)
     half = getattr(X, "dtype", None) == np.float16
     array = check_float_array(
         X,
@@ -89,6 +90,36 @@ def check_vectors(X, name, **check_params):
     if array.shape[0] == 0:
         raise ValueError(f"{name} has no rows; pass at least one vector.")
     return array
+
+
+def _check_matrix(X, name):
+    """Refuse an array, or a flat list of numbers, that is not a matrix.
+
+    scikit-learn's message names neither the input nor the search, and
+    offers ``reshape(-1, 1)``, which makes one vector into rows of one
+    feature each.
+    """
+    if sp.issparse(X):
+        return
+    if isinstance(X, list | tuple):
+        # A list of numbers is one vector; a list of rows is read by check_array.
+        ndim = 1 if X and all(np.ndim(item) == 0 for item in X) else None
+        shape = (len(X),)
+    else:
+        ndim, shape = getattr(X, "ndim", None), getattr(X, "shape", None)
+    if not isinstance(ndim, Integral) or ndim == 2:
+        return
+    if ndim == 1:
+        raise ValueError(
+            f"{name} is a 1-D array of shape {tuple(shape)}, but it must be a "
+            "matrix of shape (n_rows, n_features), one vector per row; pass a "
+            "single vector as one row: vector.reshape(1, -1), or [vector]."
+        )
+    raise ValueError(
+        f"{name} is a {ndim}-D array of shape {tuple(shape)}, but it must be a "
+        "matrix of shape (n_rows, n_features), one vector per row; stack the "
+        "vectors into one 2-D array."
+    )
 
 
 def check_numbers(values, name):

@@ -523,6 +523,36 @@ def test_empty_inputs_name_their_parameter():
         searcher.kneighbors(queries[:0])
 
 
+def test_a_vector_that_is_not_a_matrix_is_named_with_the_fix():
+    """Check a 1-D query (one vector) and a 3-D array: errors naming the input.
+
+    scikit-learn's "Expected 2D array" named neither the input nor the
+    search, and offered ``reshape(-1, 1)``, which makes a vector into rows of
+    one feature each.
+    """
+    index, queries, _, _ = _data(n_index=500, n_queries=20)
+    searcher = EmbeddingIndex(3).fit(index)
+    for call, name in [
+        (lambda q: searcher.kneighbors(q), "queries"),
+        (lambda q: searcher.fit_queries(q), "queries"),
+        (lambda q: EmbeddingIndex().fit(q), "X"),
+        (lambda q: kneighbors(q, index), "queries"),
+        (lambda q: kneighbors(queries, q), "index"),
+        (lambda q: csls_penalties(q, index), "queries"),
+    ]:
+        with pytest.raises(
+            ValueError, match=rf"^{name} is a 1-D array .*reshape\(1, -1\)"
+        ):
+            call(queries[0])
+        with pytest.raises(ValueError, match=rf"^{name} is a 3-D array"):
+            call(queries[None])
+        with pytest.raises(ValueError, match=rf"^{name} is a 1-D array"):
+            call(list(queries[0]))
+    # One query as a row: the neighbours of that query in the batch.
+    one = searcher.kneighbors(queries[0].reshape(1, -1))[1]
+    assert_array_equal(one, searcher.kneighbors(queries)[1][:1])
+
+
 def test_float64_rows_whose_norm_overflows_are_not_zeroed():
     # A finite float64 row whose norm exceeds 1.8e308 is a direction like
     # any other, not a zero row.
