@@ -155,6 +155,25 @@ def test_bad_input_is_refused(relevant, retrieved, k, error, match):
         recall_at_k(relevant, retrieved, k=k)
 
 
+@pytest.mark.parametrize("metric", [recall_at_k, mrr_at_k, ndcg_at_k])
+def test_retrieved_that_is_not_a_matrix_is_named(metric):
+    """Check one query's results (1-D), a 3-D array and rows of unequal length.
+
+    scikit-learn's "Expected 2D array" and numpy's "inhomogeneous shape"
+    named neither ``retrieved`` nor the -1 that pads a short row.
+    """
+    with pytest.raises(ValueError, match=r"^retrieved is a 1-D array .*\[rows\]"):
+        metric([2], np.array([4, 2, 7]), k=3)
+    with pytest.raises(ValueError, match=r"^retrieved is a 1-D array"):
+        metric([2], [4, 2, 7], k=3)
+    with pytest.raises(ValueError, match=r"^retrieved is a 3-D array"):
+        metric([2], np.array([[[4, 2, 7]]]), k=3)
+    with pytest.raises(ValueError, match=r"^retrieved has rows of 3 and 2 .*-1"):
+        metric([2, 0], [[4, 2, 7], [0, 1]], k=2)
+    # The same results as a matrix, a short row padded with -1, are scored.
+    assert metric([2, 0], [[4, 2, 7], [0, 1, -1]], k=2) > 0
+
+
 def test_bad_grades_are_refused():
     """Check that negative grades and a wrong number of rows are refused."""
     with pytest.raises(ValueError, match="negative or non-finite grades"):

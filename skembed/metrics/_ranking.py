@@ -44,6 +44,46 @@ def _check_int64_range(ids, name):
         )
 
 
+def _check_retrieved_matrix(retrieved):
+    """Refuse results that are not one row per query of equal length.
+
+    scikit-learn's "Expected 2D array" and numpy's "inhomogeneous shape" name
+    neither ``retrieved`` nor the -1 that pads a query with fewer results.
+    """
+    if isinstance(retrieved, list | tuple):
+        if retrieved and all(np.ndim(row) == 0 for row in retrieved):
+            ndim, shape = 1, (len(retrieved),)
+        else:
+            lengths = sorted(
+                {len(row) for row in retrieved if hasattr(row, "__len__")},
+                reverse=True,
+            )
+            if len(lengths) > 1:
+                raise ValueError(
+                    f"retrieved has rows of {lengths[0]} and {lengths[1]} "
+                    "results; every query needs the same number: pad a query "
+                    "with fewer results with -1, the mark of a missing result."
+                )
+            return
+    else:
+        ndim, shape = (
+            getattr(retrieved, "ndim", None),
+            getattr(retrieved, "shape", None),
+        )
+    if ndim == 1:
+        raise ValueError(
+            f"retrieved is a 1-D array of shape {tuple(shape)}, but it holds the "
+            "results of every query, of shape (n_queries, n_retrieved); for "
+            "one query pass its results as one row, [rows]."
+        )
+    if isinstance(ndim, Integral) and ndim > 2:
+        raise ValueError(
+            f"retrieved is a {ndim}-D array of shape {tuple(shape)}, but it must "
+            "be of shape (n_queries, n_retrieved), the indices kneighbors "
+            "returns."
+        )
+
+
 def _check_retrieved(retrieved, k):
     if (
         isinstance(retrieved, tuple)
@@ -56,6 +96,7 @@ def _check_retrieved(retrieved, k):
             "retrieved is a pair of 2-D arrays, like the (scores, indices) that "
             "kneighbors returns; pass the indices alone, kneighbors(...)[1]."
         )
+    _check_retrieved_matrix(retrieved)
     retrieved = check_array(
         retrieved, dtype=None, ensure_all_finite=True, input_name="retrieved"
     )
