@@ -209,6 +209,30 @@ def test_repeated_sparse_entries_add_up():
     assert repeated.nnz == 3
 
 
+@pytest.mark.parametrize(
+    "dtype, first, second",
+    [(np.uint8, 200, 100), (np.int8, 100, 100), (np.uint16, 60000, 10000)],
+)
+def test_repeated_sparse_entries_add_up_beyond_their_dtype(dtype, first, second):
+    """Check repeated COO grades of a narrow dtype: summed as numbers, not wrapped.
+
+    uint8 grades 200 and 100 for one row summed to 44 in uint8, and NDCG
+    ranked with that grade without a word (an int8 sum beyond 127 was
+    refused as a negative grade).
+    """
+    retrieved = np.array([[5, 2]])
+    data = np.array([first, second, 1]).astype(dtype)
+    repeated = sp.coo_array(
+        (data, (np.array([0, 0, 0]), np.array([2, 2, 5]))), shape=(1, 8)
+    )
+    total = float(first + second)
+    summed = sp.csr_array((np.array([total, 1.0]), ([0, 0], [2, 5])), shape=(1, 8))
+    assert ndcg_at_k(repeated, retrieved, k=2) == pytest.approx(
+        ndcg_at_k(summed, retrieved, k=2)
+    )
+    np.testing.assert_array_equal(repeated.data, data)
+
+
 def test_row_numbers_near_the_int64_limit():
     """Check ids far beyond the number of queries, and unsigned ids past int64."""
     big = 2**62

@@ -137,6 +137,9 @@ def _labels(relevant, n_queries):
     """(query, row, grade) triples of the labels, sorted by query and row."""
     if sp.issparse(relevant):
         labels = sp.coo_array(relevant, copy=True)
+        if labels.dtype.kind in "iuf":
+            # Summed in their own dtype, uint8 grades 200 and 100 made 44.
+            labels = labels.astype(np.float64)
         # Repeated (row, column) entries of a COO input add up, as in SciPy.
         labels.sum_duplicates()
         if labels.shape[0] != n_queries:
