@@ -270,7 +270,8 @@ class _ParquetReader:
         self.width = len(first.column(0)[0])
         if self.width == 0:
             raise ValueError(
-                f"{self.where}: the vectors of column {self.column!r} are empty."
+                f"{self.where}: row 0 of column {self.column!r} holds no values; "
+                "every row needs one vector of the embeddings' width."
             )
         value_type = self.schema.field(self.column).type.value_type
         if not pa.types.is_floating(value_type):

@@ -495,6 +495,21 @@ def test_bad_parquet_columns_are_refused(tmp_path):
     assert not (tmp_path / "o.npy").exists()
 
 
+def test_an_empty_first_vector_is_named_by_its_row(tmp_path):
+    """Check a Parquet file whose first vector alone is empty.
+
+    The width is read from row 0: an empty vector there was reported as
+    "the vectors of column 'v' are empty", though every other row had two.
+    """
+    pa = pytest.importorskip("pyarrow", reason="Parquet files need pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet files need pyarrow")
+    first = pa.table({"v": pa.array([[], [1.0, 2.0]], type=pa.list_(pa.float32()))})
+    pq.write_table(first, tmp_path / "first.parquet")
+    with pytest.raises(ValueError, match=r"row 0 of column 'v' holds no values"):
+        translate_file(lambda X: X, tmp_path / "first.parquet", tmp_path / "o.npy")
+    assert not (tmp_path / "o.npy").exists()
+
+
 def test_progress_to_a_callable_and_a_line_ended_on_failure(tmp_path, capsys):
     """Check progress(done, total) per chunk, and that a failure ends the line."""
     np.save(tmp_path / "in.npy", np.ones((50, 3), dtype=np.float32))
