@@ -596,6 +596,8 @@ def translate_file(
         raise ValueError("output_column names a Parquet column; the output is .npy.")
     work_dtype = np.float32 if reader.dtype.itemsize <= 4 else np.float64
     rows = chunk_size or chunk_rows(reader.width * reader.dtype.itemsize, _CHUNK_BYTES)
+    # No more than the file holds: pyarrow takes a batch size below 2**63 only.
+    rows = min(rows, reader.n_rows)
     rate = _Rate(reader.n_rows, progress, f"translating {input.name}")
     shape = {}
 

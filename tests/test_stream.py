@@ -510,6 +510,31 @@ def test_an_empty_first_vector_is_named_by_its_row(tmp_path):
     assert not (tmp_path / "o.npy").exists()
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".parquet"])
+def test_a_chunk_size_beyond_the_file_reads_it_whole(tmp_path, suffix):
+    """Check a chunk_size above 2**63: one chunk, not pyarrow's OverflowError."""
+    if suffix == ".parquet":
+        pa = pytest.importorskip("pyarrow", reason="Parquet files need pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet", reason="Parquet files need pyarrow")
+    rows = np.arange(12, dtype=np.float32).reshape(4, 3)
+    if suffix == ".npy":
+        np.save(tmp_path / "in.npy", rows)
+    else:
+        vectors = pa.array(list(rows), type=pa.list_(pa.float32()))
+        pq.write_table(pa.table({"v": vectors}), tmp_path / "in.parquet")
+    seen = []
+
+    def double(X):
+        seen.append(len(X))
+        return 2 * X
+
+    translate_file(
+        double, tmp_path / f"in{suffix}", tmp_path / "o.npy", chunk_size=2**64
+    )
+    assert seen == [4]
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npy"), 2 * rows)
+
+
 def test_progress_to_a_callable_and_a_line_ended_on_failure(tmp_path, capsys):
     """Check progress(done, total) per chunk, and that a failure ends the line."""
     np.save(tmp_path / "in.npy", np.ones((50, 3), dtype=np.float32))
