@@ -39,6 +39,7 @@ from above :mod:`skembed._stats`.
 from numbers import Integral
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -79,17 +80,28 @@ def check_vectors(X, name, **check_params):
     translates it, not widened to float64 at four times its memory.
     """
     _check_matrix(X, name)
-    half = getattr(X, "dtype", None) == np.float16
     array = check_float_array(
         X,
         name,
-        dtype=(np.float32,) if half else (np.float64, np.float32),
+        dtype=(np.float32,) if _half_precision(X) else (np.float64, np.float32),
         ensure_min_samples=0,
         **check_params,
     )
     if array.shape[0] == 0:
         raise ValueError(f"{name} has no rows; pass at least one vector.")
     return array
+
+
+def _half_precision(X):
+    """Whether X holds float16 values only: an array, or a frame's columns."""
+    if getattr(X, "dtype", None) == np.float16:
+        return True
+    # A pandas DataFrame: one dtype per column (check_array widens a frame
+    # of float16 columns to float64, as it does a float16 array).
+    dtypes = getattr(X, "dtypes", None)
+    if isinstance(dtypes, pd.Series) and len(dtypes):
+        return all(dtype == np.float16 for dtype in dtypes)
+    return False
 
 
 def _check_matrix(X, name):

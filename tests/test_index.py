@@ -8,6 +8,7 @@ import sys
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
@@ -512,6 +513,23 @@ def test_float16_rows_are_searched_in_float32():
         strict=True,
     ):
         assert_array_equal(got, want)
+
+
+def test_float16_frames_are_searched_in_float32():
+    """Check a DataFrame of float16 columns is held as a float16 array is."""
+    index, queries, _, _ = _data()
+    half = pd.DataFrame(index.astype(np.float16))
+    searcher = EmbeddingIndex(center=True).fit(half)
+    assert searcher._rows.dtype == np.float32
+    expected = EmbeddingIndex(center=True).fit(index.astype(np.float16))
+    scores, _ = searcher.kneighbors(pd.DataFrame(queries.astype(np.float16)))
+    # A frame's values can be laid out by column: products summed in another
+    # order, scores equal to rounding (and rows of tied scores in any order).
+    want, _ = expected.kneighbors(queries.astype(np.float16))
+    assert_allclose(scores, want, rtol=1e-5, atol=1e-6)
+    # A frame mixing float16 with wider columns is widened as before.
+    mixed = half.astype({0: np.float64})
+    assert EmbeddingIndex().fit(mixed)._rows.dtype == np.float64
 
 
 def test_empty_inputs_name_their_parameter():
