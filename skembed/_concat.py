@@ -468,7 +468,11 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
         Returns
         -------
         feature_names_out : ndarray of str objects
-            One name per output column, view by view.
+            One name per output column, view by view. When input feature names
+            would give two output columns one name (entry 10 of a vector
+            column ``"a"`` and entry 0 of a column ``"a1"`` are both
+            ``"a10"``), every name is ``"<view name>__x<i>"`` instead, ``i``
+            the feature's position in `X`.
         """
         check_is_fitted(self)
         input_features = _check_feature_names_in(self, input_features)
@@ -484,6 +488,17 @@ class EmbeddingConcatenator(NumbersAreNotFlagsMixin, TransformerMixin, BaseEstim
             for k, view in enumerate(self.view_names_)
             for feature in view_feature_names(self, k)
         ]
+        if len(set(names)) < len(names):
+            # Column names can name two features alike: entry 10 of vector
+            # column "a" and entry 0 of "a1" are both "a10", and view "a" with
+            # column "b__c" meets view "a__b" with column "c". Repeated names
+            # broke set_output and every step after; the features' positions
+            # in X cannot repeat.
+            names = [
+                f"{view}__{feature}"
+                for k, view in enumerate(self.view_names_)
+                for feature in view_feature_names(self, k, positional=True)
+            ]
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):

@@ -57,7 +57,7 @@ pyarrow, pandas Arrow dtypes) are read in place: nothing is copied.
 
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 
 import narwhals.stable.v2 as nw
@@ -2196,7 +2196,7 @@ def _check_view_columns(estimator, index, frame):
     )
 
 
-def view_feature_names(estimator, k):
+def view_feature_names(estimator, k, *, positional=False):
     """Return the input feature names of view ``k``.
 
     Names are the DataFrame column names for scalar columns, ``f"{column}{j}"`` for
@@ -2210,6 +2210,11 @@ def view_feature_names(estimator, k):
 
     k : int or str
         The view, by index or name.
+
+    positional : bool, default=False
+        Return the ``f"x{i}"`` names whatever the column names: unlike those,
+        they never repeat (vector column ``"a"`` of 12 entries and column
+        ``"a1"`` both give ``"a10"``).
 
     Returns
     -------
@@ -2233,6 +2238,8 @@ def view_feature_names(estimator, k):
     """
     index = resolve_view(estimator, k)
     layout = estimator._view_layout
+    if positional:
+        layout = replace(layout, feature_names=None)
     if layout.kind == "list":
         start = int(sum(layout.widths[:index]))
         stop = start + layout.widths[index]

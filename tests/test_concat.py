@@ -763,3 +763,35 @@ def test_flags_as_weights_are_refused(weights):
     X = _two_views()
     with pytest.raises(TypeError, match="weights must hold numbers, got the flags"):
         EmbeddingConcatenator(weights=weights).fit(X)
+
+
+def test_feature_names_out_never_repeat():
+    """Check names when column names would name two features alike.
+
+    Entry 10 of vector column "a" and entry 0 of column "a1" were both
+    "u__a10", and view "a" with column "b__c" met view "a__b" with column
+    "c": set_output(transform="pandas") then failed on repeated columns.
+    """
+    rng = np.random.default_rng(0)
+    vectors = pd.DataFrame(
+        {
+            "a": list(rng.normal(size=(30, 12))),
+            "a1": list(rng.normal(size=(30, 3))),
+            "b": list(rng.normal(size=(30, 4))),
+        }
+    )
+    scalars = pd.DataFrame(rng.normal(size=(30, 2)), columns=["b__c", "c"])
+    for X, views, first in [
+        (vectors, {"u": ["a", "a1"], "v": ["b"]}, "u__x0"),
+        (scalars, {"a": ["b__c"], "a__b": ["c"]}, "a__x0"),
+    ]:
+        concat = EmbeddingConcatenator(views=views).fit(X)
+        names = concat.get_feature_names_out()
+        assert len(set(names)) == len(names) == concat.transform(X).shape[1]
+        assert names[0] == first
+        model = make_pipeline(EmbeddingConcatenator(views=views), StandardScaler())
+        Z = model.set_output(transform="pandas").fit_transform(X)
+        assert_array_equal(Z.columns, names)
+    # Names that do not repeat are kept.
+    concat = EmbeddingConcatenator(views=["a", "b"]).fit(vectors[["a", "b"]])
+    assert concat.get_feature_names_out()[-1] == "b__b3"
