@@ -808,6 +808,46 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         self.random_state = random_state
         self.combine = combine
 
+    def set_params(self, **params):
+        """Set the parameters of this aligner and of its ``base`` or ``init``.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameters, with ``base__<name>`` or ``init__<name>`` for those of
+            an aligner given as ``base`` or ``init``.
+
+        Returns
+        -------
+        self : object
+            This aligner.
+        """
+        for key in params:
+            name, nested, _ = key.partition("__")
+            value = params.get(name, getattr(self, name, None))
+            if nested and name in ("base", "init") and not hasattr(value, "set_params"):
+                # BaseEstimator's own error was "'NoneType' object has no
+                # attribute 'set_params'", from a grid over base__scale.
+                if name == "base":
+                    now = "None (the orthogonal map, chosen at fit)"
+                    fix = (
+                        "Pass the aligner itself, e.g. base=ProcrustesAligner("
+                        "scale=True), or in a grid search over it: {'base': "
+                        "[ProcrustesAligner(scale=False), ProcrustesAligner("
+                        "scale=True)]} (prefixed by the step name in a Pipeline)."
+                    )
+                else:
+                    now = repr(value)
+                    fix = (
+                        "Only a fitted aligner given as init (a warm start, "
+                        "e.g. init=FrozenEstimator(model)) has parameters."
+                    )
+                raise ValueError(
+                    f"SelfLearningAligner cannot set {key!r}: {name} is {now}, "
+                    f"not an aligner with parameters. {fix}"
+                )
+        return super().set_params(**params)
+
     @property
     def _l2_rows(self):
         # Row normalisation follows the (fitted) base aligner.

@@ -902,3 +902,23 @@ def test_known_pairs_that_lead_astray_are_flagged():
     aligner, warned, top1 = fitted(wrong)
     assert top1 < 0.1
     assert warned and aligner.confidence_ < 0.5
+
+
+def test_nested_params_of_a_default_base_name_the_fix():
+    """Check base__<name> and init__<name> while base and init are no aligner.
+
+    A grid over "aligner__base__scale" with the default base=None failed
+    with "'NoneType' object has no attribute 'set_params'".
+    """
+    model = make_pipeline(SelfLearningAligner(), LogisticRegression())
+    with pytest.raises(ValueError, match=r"'base__scale': base is None.*base="):
+        clone(model).set_params(selflearningaligner__base__scale=True)
+    with pytest.raises(ValueError, match=r"'init__scale': init is 'auto'"):
+        clone(model).set_params(selflearningaligner__init__scale=True)
+    # An aligner set in the same call takes its nested parameters.
+    model = clone(model).set_params(
+        selflearningaligner__base=ProcrustesAligner(),
+        selflearningaligner__base__scale=True,
+    )
+    assert model[0].base.scale is True
+    assert model[0].get_params()["base__scale"] is True
