@@ -5,8 +5,10 @@ counts the frames in between, and that count depends on the way in:
 ``fit_transform`` is scikit-learn's, and so are ``Pipeline`` and the
 parameter-validation wrapper of ``fit``. With a fixed stacklevel, a
 warning of ``fit_transform`` pointed into scikit-learn's ``base.py``.
-:func:`warn` walks up to the first frame outside skembed and
-scikit-learn instead (Python 3.12's ``skip_file_prefixes``, by hand).
+:func:`warn` walks up to the first frame outside skembed, scikit-learn
+and joblib instead (Python 3.12's ``skip_file_prefixes``, by hand):
+scikit-learn runs the steps of a Pipeline and the fits of
+``cross_validate`` through joblib, where the warnings pointed before.
 """
 
 # Authors: The skembed developers
@@ -16,13 +18,14 @@ import os
 import sys
 import warnings
 
+import joblib
 import sklearn
 
 __all__ = ["warn"]
 
 _INTERNAL = tuple(
     os.path.dirname(os.path.abspath(module.__file__)) + os.sep
-    for module in (sys.modules[__package__], sklearn)
+    for module in (sys.modules[__package__], sklearn, joblib)
 )
 
 

@@ -257,6 +257,35 @@ def test_fit_warnings_point_at_the_users_line(way):
         assert all(w.filename == __file__ for w in found), [w.filename for w in found]
 
 
+def test_fit_warnings_in_pipelines_and_cross_validation_point_at_the_caller():
+    """Check a warning of fit under a Pipeline of two steps or cross_validate.
+
+    Both run fit through joblib (the Pipeline's memory, the folds' loop),
+    where the warnings pointed: joblib's memory.py or parallel.py.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_validate
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(60, 4)), rng.normal(size=(60, 3))
+    y = rng.integers(0, 2, 60)
+    for run in (
+        lambda: make_pipeline(
+            RelativeProjector(n_anchors=100), LogisticRegression()
+        ).fit([A, B], y),
+        lambda: cross_validate(
+            RelativeProjector(n_anchors=100), np.hstack([A, B]), cv=2
+        ),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run()
+        found = [w for w in caught if "n_anchors" in str(w.message)]
+        assert found, [str(w.message) for w in caught]
+        assert {w.filename for w in found} == {__file__}
+
+
 def test_an_unknown_combine_set_after_fit_is_named():
     """Check set_params(combine=...) to an unknown value, then transform.
 
