@@ -1341,8 +1341,15 @@ def _split_list(estimator, X, allowed: list, *, reset, allow_unequal_rows) -> li
                 "2-D array or DataFrame for `views` to split."
             )
         if len(X) < 2:
+            # cross_validate, GridSearchCV and train_test_split take a list
+            # for rows and index its items: a fold of [A, B] is [A] or [B].
             raise ValueError(
-                f"X is a list of {len(X)} array; pass at least 2 arrays, one per view."
+                f"X is a list of {len(X)} array; pass at least 2 arrays, one per "
+                "view. scikit-learn's splitters (cross_validate, GridSearchCV, "
+                "train_test_split) take a list for rows and give each fold some of "
+                "its arrays: under them pass the views side by side as one array "
+                "or DataFrame, e.g. X=np.hstack([A, B]) with "
+                "views=[slice(0, d), slice(d, None)] where d = A.shape[1]."
             )
     elif len(X) != len(estimator._view_layout.widths):
         raise ValueError(

@@ -1895,3 +1895,21 @@ def test_partial_fit_continues_with_a_partial_of_a_local_function():
         aligner.set_params(views=[views[0], partial(select, prefix="b1")])
         with pytest.raises(ValueError, match="partial_fit started with views="):
             aligner.partial_fit(X)
+
+
+def test_a_list_of_views_cut_by_cross_validation_names_the_cause():
+    """Check cross_validate over a list [A, B]: each fold fitted [A] or [B].
+
+    scikit-learn's splitters take a list for rows; the error said only
+    "X is a list of 1 array", which did not tell why or what to pass.
+    """
+    from sklearn.model_selection import cross_validate
+
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    with pytest.raises(ValueError, match=r"scikit-learn's splitters .*np\.hstack"):
+        cross_validate(ProcrustesAligner(), [A, B], cv=2, error_score="raise")
+    scores = cross_validate(ProcrustesAligner(), np.hstack([A, B]), cv=2)
+    assert scores["test_score"].shape == (2,)
