@@ -898,7 +898,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             )
         if not isinstance(base, AffineMapMixin):
             raise TypeError(
-                f"base={type(base).__name__}() does not map views by affine maps; "
+                f"base={base!r} does not map views by affine maps; "
                 "SelfLearningAligner needs a base that does: ProcrustesAligner, "
                 "GeneralizedProcrustesAligner, RidgeAligner, CCAAligner or "
                 "ContrastiveAligner (hidden=None)."

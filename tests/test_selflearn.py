@@ -692,6 +692,9 @@ def test_a_base_without_affine_maps_is_refused_before_any_fit():
             aligner.fit([A, A], pairs=pairs)
         assert "_projections" not in str(caught.value)
         assert not hasattr(aligner, "aligner_")
+    # The base as the user passed it, with its parameters.
+    with pytest.raises(TypeError, match=r"base=RelativeProjector\(n_anchors=10\)"):
+        SelfLearningAligner(RelativeProjector(n_anchors=10)).fit([A, A], pairs=pairs)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 2.5])
