@@ -128,9 +128,19 @@ def _check_pairs(pairs, n_rows):
         column = array[:, k]
         outside = (column < 0) | (column >= n_rows[k])
         if outside.any():
+            # As many pairs as rows: the mark of pairs routed through a
+            # splitter, which cuts them as if they were one per row of X.
+            hint = (
+                " pairs has one row per row of X, as pairs cut by a splitter "
+                "would: cross_validate and GridSearchCV fit on some rows of X "
+                "and hand fit the pairs of those positions, whose indices still "
+                "count all rows; fit on the whole pools instead."
+                if array.shape[0] == n_rows[0]
+                else ""
+            )
             raise ValueError(
                 f"pairs[:, {k}] must index rows of view {k}, which has {n_rows[k]} "
-                f"rows (0 to {n_rows[k] - 1}); got {column[outside][0].item()}."
+                f"rows (0 to {n_rows[k] - 1}); got {column[outside][0].item()}." + hint
             )
     array = array.astype(np.int64)
     for k in range(2):

@@ -127,6 +127,31 @@ def test_unequal_pools_with_partial_overlap():
     assert retrieval_accuracy(Z0, Z1, method="csls") == 1.0
 
 
+def test_pairs_cut_by_a_splitter_are_explained():
+    """Check pairs routed through cross_validate get an error that says why.
+
+    With metadata routing, a splitter cuts pairs of one row per row of X as
+    it cuts X; the indices of the pairs kept still count all the rows.
+    """
+    from sklearn import config_context
+    from sklearn.model_selection import cross_validate
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(60, 4))
+    X = np.hstack([A, A @ ortho_group.rvs(4, random_state=0)])
+    pairs = np.column_stack([np.arange(60), np.arange(60)])
+    with config_context(enable_metadata_routing=True):
+        aligner = SelfLearningAligner(views=2).set_fit_request(pairs=True)
+        with pytest.raises(ValueError, match="cut by a splitter"):
+            cross_validate(
+                aligner, X, cv=2, params={"pairs": pairs}, error_score="raise"
+            )
+    # Pairs of other lengths that miss the rows are not told about splitters.
+    with pytest.raises(ValueError, match="must index rows") as caught:
+        SelfLearningAligner(views=2).fit(X, pairs=pairs[:2] + 59)
+    assert "splitter" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     "pairs, match",
     [
