@@ -580,6 +580,9 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             nearer).
         indices : ndarray of shape (n_queries, n_neighbors), int64
             Index rows, best first; equal scores in the order of their rows.
+            A query of zero length once prepared (all zeros, or equal to the
+            mean it is centred on) ties with every row: its neighbours are
+            the first rows (under CSLS, those of lowest penalty).
             An approximate graph walk (``"faiss-hnsw"``) can return fewer
             rows than asked for a query: the missing places hold index -1
             and score ``-inf``.

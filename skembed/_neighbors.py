@@ -1335,7 +1335,12 @@ def kneighbors(
         (float32 for a float32 index, float64 queries included), so they may
         differ in their last bits from batch to batch; the neighbours do not.
     indices : ndarray of shape (n_queries, k), int64
-        Index rows, best first; equal scores are ordered by index row.
+        Index rows, best first; equal scores are ordered by index row. A
+        query of zero length (all zeros, or equal to the mean it is centred
+        on) has no direction and ties with every row: its neighbours are the
+        first ``k`` rows (under CSLS, those of lowest penalty). Such queries,
+        an encoder's output for an empty text for example, are worth
+        finding before their results are used.
 
     See Also
     --------
