@@ -26,6 +26,7 @@ Cross-validation and grid search then embed each text once per model.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import json
@@ -35,6 +36,7 @@ import re
 import sys
 import threading
 import time
+import unicodedata
 import uuid
 from collections import OrderedDict, namedtuple
 from contextlib import contextmanager
@@ -1632,9 +1634,28 @@ def _is_drop(transformer):
 
 
 # ------------------------------------------------------------ pseudo-queries
-# A word: letters or digits, with inner apostrophes or hyphens ("don't",
-# "x-ray"); punctuation between words is dropped from the spans.
-_WORD = re.compile(r"\w+(?:['\u2019-]\w+)*")
+@functools.cache
+def _word_pattern():
+    """The pattern of a word, compiled on first use.
+
+    A word is letters or digits with the combining marks that follow them,
+    and inner apostrophes or hyphens ("don't", "x-ray"); punctuation between
+    words is dropped from the spans. ``\\w`` alone does not match combining
+    marks (categories Mn, Mc, Me: the vowel signs and viramas of Devanagari,
+    Thai tone marks, the accents of decomposed Latin text), which split
+    words into fragments: spans were cut from inside Hindi words, and
+    ``"cafe\\u0301"`` gave the span ``"cafe"``, its accent dropped.
+    """
+    marks, start = [], None
+    for code in range(sys.maxunicode + 2):
+        is_mark = code <= sys.maxunicode and unicodedata.category(chr(code))[0] == "M"
+        if is_mark and start is None:
+            start = code
+        elif not is_mark and start is not None:
+            marks.append(f"{chr(start)}-{chr(code - 1)}")
+            start = None
+    part = rf"\w[\w{''.join(marks)}]*"
+    return re.compile(rf"{part}(?:['\u2019-]{part})*")
 
 
 @validate_params(
@@ -1753,7 +1774,7 @@ def pseudo_queries(
     rng = check_random_state(random_state)
     cutters = []
     for row, text in enumerate(texts):
-        words = _WORD.findall(text)
+        words = _word_pattern().findall(text)
         if not words:
             raise ValueError(
                 f"documents[{row}] holds no word ({text[:40]!r}); a span needs at "
@@ -1839,7 +1860,7 @@ class _SpanCutter:
             length = lengths[rng.randint(len(lengths))]
         free = self._left(length)
         start = free.pop(0 if position == "start" else rng.randint(len(free)))
-        words = _WORD.findall(self.text)
+        words = _word_pattern().findall(self.text)
         span = words[start : start + length]
         # A repeated word or phrase is one text at several starts: once cut,
         # its other starts are used up too, so the spans differ as texts.

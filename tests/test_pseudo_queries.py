@@ -261,3 +261,36 @@ def test_the_state_kept_between_rounds_is_small():
     assert len(spans) == 400
     # 200,000 words: 32 MB at 160 bytes a word.
     assert peak < 12 * 2**20
+
+
+@pytest.mark.parametrize(
+    "document, words",
+    [
+        # Hindi: viramas and vowel signs are marks inside the words.
+        (
+            "\u0928\u092e\u0938\u094d\u0924\u0947 \u0926\u0941\u0928\u093f\u092f\u093e",
+            [
+                "\u0928\u092e\u0938\u094d\u0924\u0947",
+                "\u0926\u0941\u0928\u093f\u092f\u093e",
+            ],
+        ),
+        # Decomposed accents stay on their letters.
+        ("cafe\u0301 au lait", ["cafe\u0301", "au", "lait"]),
+        # Thai tone marks.
+        (
+            "\u0e07\u0e48\u0e32\u0e22 \u0e21\u0e32\u0e01",
+            ["\u0e07\u0e48\u0e32\u0e22", "\u0e21\u0e32\u0e01"],
+        ),
+    ],
+)
+def test_combining_marks_belong_to_their_words(document, words):
+    """Check spans are whole words of texts whose letters carry combining marks.
+
+    Combining marks are not ``\\w``: they split a word into fragments, so
+    single letters of a Hindi word were cut as spans, and accents of
+    decomposed text were dropped.
+    """
+    spans = pseudo_queries(
+        [document], min_words=1, max_words=1, n_spans=len(words), random_state=0
+    )
+    assert sorted(spans) == sorted(words)
