@@ -2180,16 +2180,26 @@ def _check_view_columns(estimator, index, frame):
 
     Fitted on named scalar columns, a view's maps weigh each column by its name's
     place: the same columns in another order, or another view's columns of
-    the same width, would be mapped without any error.
+    the same width, would be mapped without any error. Fitted on a vector
+    column ``"a"``, scalar columns named after its entries (``a0``, ``a1``,
+    ...) or another view's are held to the same rule.
     """
     expected = list(view_feature_names(estimator, index))
-    if not set(expected) <= set(estimator.feature_names_in_):
-        # Fitted on a column of vectors: any block of scalars of its width
-        # is its entries, whatever their names.
-        return
     columns = [str(c) for c in frame.columns]
     if columns == expected:
         return
+    if not set(expected) <= set(estimator.feature_names_in_):
+        # Fitted on a column of vectors: any block of scalars of its width
+        # is its entries, under other names, but not under the names of the
+        # entries of this view or another one in another arrangement (a0..a2
+        # reversed, or b0..b2, were mapped as a0..a2 without a word).
+        entries = {
+            str(name)
+            for k in range(len(estimator.view_names_))
+            for name in view_feature_names(estimator, k)
+        }
+        if not set(columns) & entries:
+            return
     name = estimator.view_names_[index]
     if sorted(columns) == sorted(expected):
         problem = "in another order"

@@ -1485,6 +1485,32 @@ def test_a_view_block_of_vector_columns_must_be_the_views_own():
     assert plain.transform_view(frame[["b"]], "a").shape == (30, 4)
 
 
+def test_scalar_columns_named_as_vector_entries_must_be_the_views_in_order():
+    """Check transform_view and translate on scalars named as vector entries.
+
+    Fitted on vector columns "a" and "b", a frame of scalar columns a3..a0
+    (the view's entries reversed) or b0..b3 (another view's) was mapped as
+    a0..a3 without a word, while other names are taken as the entries.
+    """
+    from skembed import ProcrustesAligner
+
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(30, 4)), rng.normal(size=(30, 4))
+    frame = pd.DataFrame({"a": list(A), "b": list(B)})
+    aligner = ProcrustesAligner(views=["a", "b"]).fit(frame)
+    expected = aligner.transform_view(A, "a")
+    entries = pd.DataFrame(A, columns=[f"a{j}" for j in range(4)])
+    assert_allclose(aligner.transform_view(entries, "a"), expected)
+    assert_allclose(aligner.transform_view(entries.add_prefix("s"), "a"), expected)
+    with pytest.raises(ValueError, match=r"in another order: view 'a'"):
+        aligner.transform_view(entries[entries.columns[::-1]], "a")
+    with pytest.raises(ValueError, match=r"in another order: view 'a'"):
+        aligner.translate(entries[entries.columns[::-1]], "a", "b")
+    other = pd.DataFrame(A, columns=[f"b{j}" for j in range(4)])
+    with pytest.raises(ValueError, match=r"\['b0', 'b1', 'b2', 'b3'\], not"):
+        aligner.transform_view(other, "a")
+
+
 def test_bad_slice_selectors_name_the_view():
     """Check slices with a missing label, mixed bounds or a float bound.
 
