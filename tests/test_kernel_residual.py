@@ -272,3 +272,26 @@ def test_the_kernel_score_block_follows_working_memory():
             tracemalloc.stop()
     assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
     assert peak < 8 * 2**20
+
+
+def test_fit_holds_no_float64_copy_of_the_pairs():
+    """Check the keys and residuals computed a chunk of rows at a time.
+
+    Whole, the float64 rows, keys and residuals held about seven times one
+    view's float32 rows beyond the keys and residuals kept: 9.1 times one
+    view here, against 4.6 in chunks (the two kept are twice a view).
+    """
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    new = rng.normal(size=(20000, 128)).astype(np.float32)
+    old = np.tanh(new @ rng.normal(size=(128, 128)).astype(np.float32))
+    KernelResidualAligner().fit([old[:500], new[:500]])  # imports and caches
+    tracemalloc.start()
+    try:
+        aligner = KernelResidualAligner().fit([old, new])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert aligner.keys_[1].dtype == aligner.residuals_[1].dtype == np.float32
+    assert peak < 6.5 * new.nbytes, peak / new.nbytes
