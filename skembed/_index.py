@@ -17,6 +17,7 @@ import importlib
 from numbers import Integral
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -987,8 +988,11 @@ def _union_rows(shortlists):
     return np.where(repeated, -1, rows)
 
 
-# Shortlisted rows per block of queries in fused_kneighbors.
+# Shortlisted rows per block of queries in fused_kneighbors, at most, and the
+# bytes each holds while the block is fused (its row, scores in every search,
+# the fused sum, sort keys and masks): a block of 2**22 held about 250 MiB.
 _FUSED_BLOCK = 1 << 22
+_FUSED_BYTES_PER_ROW = 64
 
 
 def _fuse_block(indexes, prepared, weights, block, fetch, k, out):
@@ -1173,9 +1177,12 @@ def fused_kneighbors(searches, n_neighbors=10, *, weights=None, shortlist=100):
     pending = np.arange(n_queries)
     fetch = min(max(k, shortlist), n_index)
     while pending.size:
-        # Queries in blocks whose shortlists hold about 4 million rows, so
-        # that memory stays bounded when shortlists widen to the whole index.
-        step = max(1, _FUSED_BLOCK // (len(indexes) * fetch))
+        # Queries in blocks whose shortlists hold at most about 4 million
+        # rows, fewer when scikit-learn's working_memory (MiB) asks for less,
+        # so that memory stays bounded when shortlists widen to the whole
+        # index.
+        budget = get_config()["working_memory"] * 2**20 // _FUSED_BYTES_PER_ROW
+        step = max(1, min(_FUSED_BLOCK, int(budget)) // (len(indexes) * fetch))
         widen = []
         for start in range(0, pending.size, step):
             block = pending[start : start + step]
