@@ -1457,10 +1457,13 @@ def _check_numeric_columns(columns, n_rows: int, input_name) -> None:
 def _check_numeric(X, input_name="X", *, frame=None, schema=None) -> None:
     """Reject string, date and categorical data before check_array tries to cast it.
 
-    Object arrays and complex data are left to check_array and its usual messages.
+    Object arrays are left to check_array and its usual messages. Complex
+    data is refused here: check_array's message names neither the input nor
+    the fix, and prints the values.
     ``frame`` and ``schema``, X as a narwhals DataFrame and its schema, save
     computing them again.
     """
+    _refuse_complex(X, input_name)
     frame = _as_frame(X) if frame is None else frame
     if frame is not None:
         schema = _frame_schema(frame) if schema is None else schema
@@ -1469,6 +1472,27 @@ def _check_numeric(X, input_name="X", *, frame=None, schema=None) -> None:
         raise ValueError(
             f"{input_name} holds non-numeric values (dtype {X.dtype}); embeddings "
             f"must be numeric. Convert {input_name} to floats before passing it."
+        )
+
+
+def _refuse_complex(X, input_name) -> None:
+    """Refuse complex arrays and pandas frames with complex columns.
+
+    The message keeps check_array's opening words, which scikit-learn's
+    estimator checks look for.
+    """
+    if isinstance(X, np.ndarray):
+        complex_data = X.dtype.kind == "c"
+    else:
+        dtypes = getattr(X, "dtypes", None)
+        complex_data = isinstance(dtypes, pd.Series) and any(
+            getattr(dtype, "kind", None) == "c" for dtype in dtypes
+        )
+    if complex_data:
+        raise ValueError(
+            f"Complex data not supported: {input_name} holds complex values, "
+            "and embeddings must be real. Pass the real part "
+            f"({input_name}.real) if the imaginary parts are zero."
         )
 
 

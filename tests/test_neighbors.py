@@ -6,6 +6,7 @@
 import tracemalloc
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -993,3 +994,29 @@ def test_first_copies_hold_no_copy_of_the_rows(monkeypatch):
     # Every hash equal: the rows are grouped by their bytes all the same.
     monkeypatch.setattr(_neighbors, "_HASH_WORDS", np.zeros(64, dtype=np.uint64))
     assert_array_equal(first_copies(X[:3000]), expected[:3000])
+
+
+def test_complex_input_is_refused_by_name():
+    """Check complex embeddings get a message that names the input and the fix.
+
+    scikit-learn's message named neither and printed the values (all of
+    them, for a small array).
+    """
+    from skembed import EmbeddingIndex, ProcrustesAligner
+    from skembed.metrics import linear_cka
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4)) + 0j
+    cases = [
+        (lambda: kneighbors(X, X.real, k=2), "queries"),
+        (lambda: kneighbors(X.real, X, k=2), "index"),
+        (lambda: EmbeddingIndex().fit(X), "X"),
+        (lambda: ProcrustesAligner().fit([X[:, :2], X[:, 2:].real]), r"X\[0\]"),
+        (lambda: ProcrustesAligner().fit(pd.DataFrame(X)), "X"),
+        (lambda: linear_cka(X.real, X), "B"),
+    ]
+    for call, name in cases:
+        with pytest.raises(ValueError, match=rf"{name} holds complex values") as err:
+            call()
+        assert ".real)" in str(err.value)
+        assert "[[" not in str(err.value)  # no values printed
