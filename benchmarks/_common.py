@@ -122,6 +122,19 @@ def non_negative_int(text):
     return value
 
 
+def non_negative_float(text):
+    """argparse type: a finite number of at least 0 (a scale)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of at least 0, got {text}"
+        )
+    return value
+
+
 def make_views(n, dtype, *, width=WIDTH, seed=0, chunk=16384):
     """Two paired (n, width) views, ``Y = X Q + noise + shift``, built in place.
 

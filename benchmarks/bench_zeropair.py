@@ -97,11 +97,23 @@ Usage::
         [--pairs minilm:e5 e5:minilm wordllama256:minilm] [--seeds 0 1 2]
         [--warm | --starts auto components warm] [--unbalanced max_covariance]
         [--blas-threads N] [--n-restarts N] [--no-fortunes]
+        [--jitter SCALE [--jitter-draws N]]
 
 ``--n-restarts`` sets ``SelfLearningAligner(n_restarts=...)``: more reruns
 while the confidence says a run failed (for ``init="auto"``, more component
 starts after the others). ``--no-fortunes`` skips the fortunes case (the
 fortunes data is still read for warm starts).
+
+``--jitter SCALE`` asks how much a result owes to one machine's rounding:
+every case is fitted as usual, then ``--jitter-draws`` more times (default
+2) on the same pools with every entry multiplied by ``1 + SCALE * e``, ``e``
+standard normal (drawn from the draw number and the seed; the pools keep
+their dtype). With ``SCALE`` of about 1e-6, a few float32 units in the last
+place, the changes are of the size of another BLAS's or CPU's rounding of
+the same products, and a search that turns them into another map shows it
+here. Only the fit sees them: the held-out rows, the references and every
+score are computed from the data as it is. The setting column names the
+draw (``shuffled, jitter 1``).
 
 The data folders default to ``../shared/data/wordnet`` and
 ``../shared/data/fortunes`` next to the repository, or the environment
@@ -123,6 +135,7 @@ import numpy as np
 from _common import (
     corpus_dir,
     corpus_help,
+    non_negative_float,
     non_negative_int,
     positive_int,
     require_corpus,
@@ -183,6 +196,12 @@ def further_sets(n_items, test, items_0, items_1, seed):
     return sets, unused[n_sets * N_TEST :]
 
 
+def jittered(X, scale, key):
+    """X, each entry times 1 + scale * (a normal draw from key), in its dtype."""
+    noise = np.random.default_rng(key).standard_normal(X.shape)
+    return (X * (1.0 + scale * noise)).astype(X.dtype)
+
+
 def shared(aligner, source, target):
     """Source rows (view 0) and target rows (view 1) in the centred shared space."""
     return aligner.transform_view(source, 0), aligner.transform_view(target, 1)
@@ -233,11 +252,29 @@ def nn_top1(aligner, views, source, target, sets):
 
 
 def run_case(
-    views, source, target, size, setting, seed, init, *, blas_threads, base, n_restarts
+    views,
+    source,
+    target,
+    size,
+    setting,
+    seed,
+    init,
+    *,
+    blas_threads,
+    base,
+    n_restarts,
+    jitter=(0.0, 0),
 ):
+    """One fit and its scores; ``jitter`` = (scale, draw), draw 0 unperturbed."""
     rng = np.random.default_rng([seed, size, setting == "disjoint"])
     test, items_0, items_1 = pools(views[source].shape[0], size, setting, rng)
     X0, X1 = views[source][items_0], views[target][items_1]
+    scale, draw = jitter
+    fit_on = [X0, X1]
+    if draw:
+        # Pools 0 and 1 get different draws: another machine's rounding is
+        # not the same on both models' rows.
+        fit_on = [jittered(X, scale, [draw, seed, k]) for k, X in enumerate(fit_on)]
     aligner = SelfLearningAligner(base=base, init=init, random_state=seed)
     if n_restarts is not None:
         aligner.set_params(n_restarts=n_restarts)
@@ -247,7 +284,7 @@ def run_case(
         threadpool_limits(blas_threads),
     ):
         warnings.simplefilter("always")
-        aligner.fit([X0, X1])
+        aligner.fit(fit_on)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     held_nn, held_csls = top1(aligner, views[source][test], views[target][test])
     further, rest = further_sets(views[source].shape[0], test, items_0, items_1, seed)
@@ -311,7 +348,7 @@ def run_case(
     return {
         "pair": f"{source}->{target}",
         "size": size,
-        "setting": setting,
+        "setting": setting if not draw else f"{setting}, jitter {draw}",
         "seed": seed,
         "start": "warm" if not isinstance(init, str) else init,
         "start_nn": start_nn,
@@ -452,6 +489,18 @@ def main(argv=None):
     )
     parser.add_argument("--blas-threads", type=positive_int, default=None)
     parser.add_argument(
+        "--jitter",
+        type=non_negative_float,
+        default=0.0,
+        help="also fit every case on pools perturbed at this relative scale",
+    )
+    parser.add_argument(
+        "--jitter-draws",
+        type=positive_int,
+        default=2,
+        help="perturbed fits per case with --jitter (default 2)",
+    )
+    parser.add_argument(
         "--n-restarts",
         type=non_negative_int,
         default=None,
@@ -470,6 +519,7 @@ def main(argv=None):
         "base": base,
         "n_restarts": args.n_restarts,
     }
+    draws = range(1 + (args.jitter_draws if args.jitter > 0 else 0))
     pairs = [tuple(p.split(":")) for p in args.pairs]
     for pair in pairs:
         if len(pair) != 2 or not set(pair) <= set(MODELS) or pair[0] == pair[1]:
@@ -517,17 +567,19 @@ def main(argv=None):
                         continue
                     for seed in args.seeds:
                         for init in inits:
-                            row = run_case(
-                                wordnet,
-                                source,
-                                target,
-                                size,
-                                setting,
-                                seed,
-                                init,
-                                **fit,
-                            )
-                            print(format_row(row), flush=True)
+                            for draw in draws:
+                                row = run_case(
+                                    wordnet,
+                                    source,
+                                    target,
+                                    size,
+                                    setting,
+                                    seed,
+                                    init,
+                                    jitter=(args.jitter, draw),
+                                    **fit,
+                                )
+                                print(format_row(row), flush=True)
             if not args.no_fortunes:
                 fortune_starts = [start for start in starts if start != "warm"]
                 if "warm" in starts:
@@ -537,18 +589,20 @@ def main(argv=None):
                     fortune_starts.append(warm.fit([wordnet[source], wordnet[target]]))
                 for seed in args.seeds:
                     for init in fortune_starts:
-                        row = run_case(
-                            fortunes,
-                            source,
-                            target,
-                            3000,
-                            "shuffled",
-                            seed,
-                            init,
-                            **fit,
-                        )
-                        row["pair"] += " (fortunes)"
-                        print(format_row(row), flush=True)
+                        for draw in draws:
+                            row = run_case(
+                                fortunes,
+                                source,
+                                target,
+                                3000,
+                                "shuffled",
+                                seed,
+                                init,
+                                jitter=(args.jitter, draw),
+                                **fit,
+                            )
+                            row["pair"] += " (fortunes)"
+                            print(format_row(row), flush=True)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
 

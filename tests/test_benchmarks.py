@@ -296,6 +296,9 @@ BAD_ARGUMENTS = {
     "zeropair sizes": ("benchmarks/bench_zeropair.py", ["--sizes", "-5"]),
     "zeropair seeds": ("benchmarks/bench_zeropair.py", ["--seeds", "-1"]),
     "zeropair pairs": ("benchmarks/bench_zeropair.py", ["--pairs", "e5:e5"]),
+    "zeropair jitter": ("benchmarks/bench_zeropair.py", ["--jitter", "-1e-6"]),
+    "zeropair jitter nan": ("benchmarks/bench_zeropair.py", ["--jitter", "nan"]),
+    "zeropair draws": ("benchmarks/bench_zeropair.py", ["--jitter-draws", "0"]),
     "clusters": ("benchmarks/cluster_agreement.py", ["--clusters", "0"]),
     "clusters above sizes": (
         "benchmarks/cluster_agreement.py",
@@ -439,3 +442,69 @@ def test_zeropair_thread_limit_covers_every_fit(tmp_path, monkeypatch):
         )
     # One warm start for the WordNet cases, one for the fortunes case.
     assert seen == [1, 1]
+
+
+def test_zeropair_jitter_perturbs_the_fit_only(tmp_path, monkeypatch):
+    """Check --jitter: extra fits per case on pools perturbed at its scale.
+
+    Each draw perturbs the pools the fit sees, differently for each pool and
+    draw, at the given relative scale and in the pools' dtype; draw 0 is the
+    case as it is, and without --jitter only draw 0 runs.
+    """
+    import numpy as np
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_zeropair
+
+    rng = np.random.default_rng(0)
+    views = {
+        model: rng.normal(size=(bench_zeropair.N_TEST + 100, 8)).astype(np.float32)
+        for model in ("minilm", "e5")
+    }
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    class Recorded(bench_zeropair.SelfLearningAligner):
+        def fit(self, X, y=None, **params):
+            seen.append([block.copy() for block in X])
+            raise Stop
+
+    monkeypatch.setattr(bench_zeropair, "SelfLearningAligner", Recorded)
+    for draw in (0, 1, 2, 1):
+        with pytest.raises(Stop):
+            bench_zeropair.run_case(
+                *(views, "minilm", "e5", 100, "shuffled", 0, "auto"),
+                **dict(blas_threads=1, base=None, n_restarts=None),
+                jitter=(1e-6, draw),
+            )
+    plain, first, second, again = seen
+    for k in (0, 1):
+        assert first[k].dtype == np.float32
+        change = np.abs(first[k] / plain[k] - 1)
+        assert 1e-7 < change.mean() < 1e-5
+        assert not np.array_equal(first[k], second[k])
+        np.testing.assert_array_equal(first[k], again[k])
+    assert not np.allclose(first[0] / plain[0], first[1] / plain[1], atol=0, rtol=0)
+
+    for name in ("wordnet", "fortunes"):
+        (tmp_path / name).mkdir()
+        for model in ("minilm", "e5"):
+            np.save(tmp_path / name / f"{model}.npy", views[model])
+    runs = []
+    monkeypatch.setattr(
+        bench_zeropair, "run_case", lambda *a, **k: runs.append(k["jitter"]) or {}
+    )
+    monkeypatch.setattr(bench_zeropair, "format_row", lambda row: "")
+    common = [
+        *("--wordnet", str(tmp_path / "wordnet")),
+        *("--fortunes", str(tmp_path / "fortunes")),
+        *("--pairs", "minilm:e5", "--sizes", "100", "--seeds", "0"),
+        *("--settings", "shuffled", "--no-fortunes"),
+    ]
+    bench_zeropair.main(common)
+    assert runs == [(0.0, 0)]
+    runs.clear()
+    bench_zeropair.main([*common, "--jitter", "1e-6", "--jitter-draws", "3"])
+    assert runs == [(1e-6, 0), (1e-6, 1), (1e-6, 2), (1e-6, 3)]
