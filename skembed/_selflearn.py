@@ -635,6 +635,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     confident. The objective chooses it because a start with part of its
     pairs right keeps its wrong pairs under deterministic rounds, and its
     confidence can stay among the failures' while its objective does not.
+    The objective ranks such starts first on average only, so while no map
+    is trusted the starts of the second and third highest objectives are
+    annealed too.
     Pools that hold different items (disjoint corpora) leave many rows
     without a partner, which lowers :math:`h` even for a right map: there
     the confidence errs on the side of a warning, and ``start_agreement_``

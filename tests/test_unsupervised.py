@@ -1120,6 +1120,71 @@ def test_failed_search_anneals_the_start_with_the_highest_objective():
     assert_array_equal(run["dictionary"], initials[1])
 
 
+@pytest.mark.parametrize("trusted", [None, 3, 1, 4])
+def test_failed_search_anneals_starts_by_objective_until_one_is_trusted(trusted):
+    """Check the starts annealed when the first annealed map is not trusted.
+
+    Four starts, none trusted by its probe, with objectives ranking them
+    2, 3, 1, 4. Starts are annealed in that order until one gives a trusted
+    map (``trusted``, its number; None: none does), three at most; the last
+    start is never annealed. Between untrusted maps the higher objective
+    wins. Only the highest objective was annealed before, so a second-ranked
+    start with some pairs right was never tried.
+    """
+    A, B, _, _ = _isometric_pools(seed=3, n=200)
+    rows = np.arange(40)
+    initials = [np.column_stack([rows, (rows + k) % 200]) for k in (1, 2, 3, 4)]
+    objectives = {1: 0.25, 2: 0.35, 3: 0.30, 4: 0.20}
+    # The annealed maps' objectives, untrusted: start 1's the highest.
+    annealed_objectives = {1: 0.33, 2: 0.31, 3: 0.32, 4: 0.5}
+    annealed_from = []
+
+    def probe(estimator, blocks, pools, initial, *args, **kwargs):
+        return initial, 1, objectives[int(initial[0, 1])]
+
+    def anneal(estimator, blocks, pools, start, csls_k, random_state):
+        annealed_from.append(int(start[0, 1]))
+        return start
+
+    def converged(estimator, blocks, pools, dictionary, *args):
+        k = int(dictionary[0, 1])
+        if not annealed_from:  # the most confident probe, run on
+            return {"dictionary": dictionary, "objective": 0.0}, -0.3
+        value = 0.8 if k == trusted else -0.1
+        return {"dictionary": dictionary, "objective": annealed_objectives[k]}, value
+
+    estimator = SelfLearningAligner(random_state=0, keep_prob="auto")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            unsupervised,
+            "_starts",
+            lambda *args: (lambda d=d: d for d in initials),
+        )
+        patch.setattr(unsupervised, "_rounds", probe)
+        patch.setattr(unsupervised, "cross_fitted_share", lambda *a: 0.0)
+        confidences = iter([-0.2, -0.3, -0.25, -0.4])
+        patch.setattr(unsupervised, "calibrate", lambda *a: next(confidences, -0.3))
+        patch.setattr(unsupervised, "anneal_rounds", anneal)
+        patch.setattr(unsupervised, "_converged_run", converged)
+        patch.setattr(estimator, "_fit_base", lambda blocks, dictionary: None)
+        patch.setattr(estimator, "_induce", lambda *a, **k: (initials[0], 0.0))
+        probes = []
+        run, value, kept = unsupervised.search_starts(
+            estimator, [A, B], [A, B], 10, np.random.RandomState(0), 0.5, probes
+        )
+    assert len(probes) == 4
+    order = [2, 3, 1]
+    if trusted in order:
+        assert annealed_from == order[: order.index(trusted) + 1]
+        assert value == 0.8
+        assert kept == trusted - 1
+    else:
+        # No annealed map trusted: all three tried, the highest objective kept.
+        assert annealed_from == order
+        assert kept == 0 and value == -0.1
+    assert_array_equal(run["dictionary"], initials[kept])
+
+
 def test_agreeing_untrusted_starts_are_ranked_by_leading_score():
     """Check which of the agreeing starts a search that trusted none runs on.
 
