@@ -602,9 +602,7 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
         k = int(k)
         self._check_search_parameters()
         self._check_csls()
-        return self._search_prepared(
-            self._prepare(queries, self._dtype, self._query_mean()), k
-        )
+        return self._search_queries(queries, k)
 
     def _check_search_parameters(self, name=None):
         """Refuse parameters set after fit that the search cannot follow.
@@ -676,6 +674,84 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 index_penalties=self.penalties_ if csls else None,
             )
         return self._faiss_search(prepared, k)
+
+    def _prepared_slices(self, queries, mean, step, start=0, stop=None):
+        """Queries ``start:stop`` prepared ``step`` rows at a time: ``(first,
+        rows)`` with ``rows`` the prepared queries ``first, first + 1, ...``.
+
+        Each row is what preparing every query at once gives it, to the bit.
+        A slice keeps the memory layout of ``queries``, and its row norms are
+        summed in that layout's order. A single row is summed in another
+        order, so a slice is never one row of several: a last row is joined
+        to the slice before it, and a range of one row is prepared with a
+        neighbour (which ``rows`` then holds too).
+        """
+        n_queries = queries.shape[0]
+        stop = n_queries if stop is None else stop
+        if stop - start == 1 and n_queries > 1:
+            start, stop = (start - 1, stop) if stop == n_queries else (start, stop + 1)
+        bounds = list(range(start, stop, step)) + [stop]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+            del bounds[-2]
+        for first, last in zip(bounds[:-1], bounds[1:], strict=True):
+            yield first, self._prepare(queries[first:last], self._dtype, mean)
+
+    def _search_queries(self, queries, k):
+        """:meth:`kneighbors` of checked queries, prepared a block at a time.
+
+        Memory holds one block of prepared (centred, unit-length) queries,
+        not a prepared copy of them all. The blocks are those the search
+        cuts from the whole prepared matrix, with the same rows in the same
+        layout, so the blocking changes no bit of the result: the rounding
+        of a matrix product may depend on the rows of its block, and the
+        exact re-ranking and the copies looked for are a block's own. FAISS
+        gets ``batch_size`` queries at a time. The numpy engine answers
+        queries of zero length apart (they tie with every row) and cuts the
+        others into blocks of :func:`search_chunk_rows` rows (two at least,
+        see :meth:`_prepared_slices`), gathered row-major when zero queries
+        lie between them; a first pass prepares every block to find the
+        zero queries.
+        """
+        mean = self._query_mean()
+        n_queries = queries.shape[0]
+        scores = np.empty((n_queries, k))
+        indices = np.empty((n_queries, k), dtype=np.int64)
+        if self.faiss_index_ is not None:
+            step, zero = self.batch_size, None
+        else:
+            step = max(2, search_chunk_rows(self.n_index_, self._dtype))
+            zero = np.empty(n_queries, dtype=bool)
+            for first, rows in self._prepared_slices(queries, mean, step):
+                zero[first : first + rows.shape[0]] = ~rows.any(axis=1)
+        if zero is None or not zero.any():
+            for first, rows in self._prepared_slices(queries, mean, step):
+                places = slice(first, first + rows.shape[0])
+                scores[places], indices[places] = self._search_prepared(rows, k)
+            return scores, indices
+        # Every zero query has the neighbours of the zero vector.
+        origin = np.zeros((1, self.n_features_in_), dtype=self._dtype)
+        scores[zero], indices[zero] = self._search_prepared(origin, k)
+        kept = np.flatnonzero(~zero)
+        for start in range(0, kept.size, step):
+            places = kept[start : start + step]
+            rows = self._prepared_rows(queries, mean, places)
+            scores[places], indices[places] = self._search_prepared(rows, k)
+        return scores, indices
+
+    def _prepared_rows(self, queries, mean, rows):
+        """The prepared queries ``rows`` (increasing row numbers), gathered into
+        one array as from the whole prepared matrix; the rows between them
+        are prepared too, a slice at a time."""
+        out = np.empty((rows.size, self.n_features_in_), dtype=self._dtype)
+        if not rows.size:
+            return out
+        slices = self._prepared_slices(
+            queries, mean, self._row_step(), rows[0], rows[-1] + 1
+        )
+        for first, prepared in slices:
+            start, stop = np.searchsorted(rows, [first, first + prepared.shape[0]])
+            out[start:stop] = prepared[rows[start:stop] - first]
+        return out
 
     def _faiss_fetched(self, block, fetch):
         """The ``fetch`` best rows of every query, ties at the cut included,
@@ -995,15 +1071,21 @@ _FUSED_BLOCK = 1 << 22
 _FUSED_BYTES_PER_ROW = 64
 
 
-def _fuse_block(indexes, prepared, weights, block, fetch, k, out):
+def _fuse_block(indexes, searched, weights, block, fetch, k, out):
     """Fused top-k of the queries ``block`` from shortlists of ``fetch`` rows.
 
-    Writes them into ``out`` (scores, indices) and returns, per query, how far
-    its k-th sum lies above the sum of the shortlists' last scores: the bound
-    of any row in no shortlist.
+    ``searched`` holds each index's queries and the mean they are centred
+    on; the block's are prepared here, so that prepared copies cost one
+    block, not every query. Writes the fused top-k into ``out`` (scores,
+    indices) and returns, per query, how far its k-th sum lies above the sum
+    of the shortlists' last scores: the bound of any row in no shortlist.
     """
+    prepared = [
+        index._prepared_rows(queries, mean, block)
+        for index, (queries, mean) in zip(indexes, searched, strict=True)
+    ]
     lists = [
-        index._search_prepared(rows[block], fetch)[1]
+        index._search_prepared(rows, fetch)[1]
         for index, rows in zip(indexes, prepared, strict=True)
     ]
     union = _union_rows(lists)
@@ -1012,8 +1094,8 @@ def _fuse_block(indexes, prepared, weights, block, fetch, k, out):
     for weight, index, rows, found in zip(
         weights, indexes, prepared, lists, strict=True
     ):
-        fused += weight * _row_scores(index, rows[block], union)
-        floor += weight * _row_scores(index, rows[block], found[:, -1:])[:, 0]
+        fused += weight * _row_scores(index, rows, union)
+        floor += weight * _row_scores(index, rows, found[:, -1:])[:, 0]
     # Best first, equal sums by row; padding (-1, -inf) last.
     order = np.lexsort((np.where(union >= 0, union, np.iinfo(np.int64).max), -fused))
     order = order[:, :k]
@@ -1117,7 +1199,7 @@ def fused_kneighbors(searches, n_neighbors=10, *, weights=None, shortlist=100):
     searches = list(searches)
     if not searches:
         raise ValueError("searches is empty: pass at least one (index, queries) pair.")
-    prepared = []
+    searched = []
     for position, search in enumerate(searches):
         if not (isinstance(search, (tuple, list)) and len(search) == 2):
             raise TypeError(
@@ -1133,11 +1215,11 @@ def fused_kneighbors(searches, n_neighbors=10, *, weights=None, shortlist=100):
         queries = index._check_queries(queries, f"searches[{position}] queries")
         index._check_search_parameters(f"searches[{position}]")
         index._check_csls(f"searches[{position}]")
-        prepared.append(index._prepare(queries, index._dtype, index._query_mean()))
+        searched.append((queries, index._query_mean()))
     indexes = [index for index, _ in searches]
     n_index = indexes[0].n_index_
-    n_queries = prepared[0].shape[0]
-    for position, (index, rows) in enumerate(zip(indexes, prepared, strict=True)):
+    n_queries = searched[0][0].shape[0]
+    for position, (index, (rows, _)) in enumerate(zip(indexes, searched, strict=True)):
         if index.n_index_ != n_index:
             raise ValueError(
                 f"searches[{position}]'s index has {index.n_index_} rows and "
@@ -1187,7 +1269,7 @@ def fused_kneighbors(searches, n_neighbors=10, *, weights=None, shortlist=100):
         for start in range(0, pending.size, step):
             block = pending[start : start + step]
             clearance = _fuse_block(
-                indexes, prepared, weights, block, fetch, k, out=(scores, indices)
+                indexes, searched, weights, block, fetch, k, out=(scores, indices)
             )
             if exact and fetch < n_index:
                 widen.append(block[~(clearance > margin)])

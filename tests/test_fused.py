@@ -246,3 +246,41 @@ def test_blocks_of_queries_follow_working_memory():
     # The output, the prepared queries (1 MiB) and a 16 MiB budget, with
     # room: the 8,000 queries in one block peaked at about 80 MiB.
     assert peak < 40 * 2**20, peak / 2**20
+
+
+def test_queries_are_prepared_a_block_at_a_time():
+    """Check that fused_kneighbors prepares only the block of queries it fuses.
+
+    Every search's queries were prepared at once (centred, unit-length
+    copies, float64 here): 20 MiB for two searches of 20,000 queries, with
+    blocks of a few MiB under working_memory=1. Rows prepared a block at a
+    time are the rows of the whole prepared matrix, column-major queries
+    included, so nothing changes.
+    """
+    import tracemalloc
+
+    from sklearn import config_context
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(1000, 64)) + 1.0
+    queries = rng.normal(size=(20_000, 64)) + 1.0
+    indexes = [EmbeddingIndex(center=True).fit(rows) for _ in range(2)]
+    searches = [(indexes[0], queries), (indexes[1], np.asfortranarray(queries))]
+    with config_context(working_memory=1):
+        fused_kneighbors([(index, queries[:2]) for index in indexes], 5)
+        tracemalloc.start()
+        try:
+            scores, found = fused_kneighbors(searches, 5, shortlist=10)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    # Each index ranks the same cosines: the fused sum is twice one search's.
+    prepared = [
+        index._prepare(part, index._dtype, index._query_mean())
+        for index, part in searches
+    ]
+    single_scores, single = indexes[0]._search_prepared(prepared[0], 5)
+    assert_array_equal(found, single)
+    assert_allclose(scores, 2 * single_scores, rtol=1e-12)
+    # The results (1.5 MiB) and a block's shortlists and prepared rows.
+    assert peak < 8 * 2**20, peak / 2**20

@@ -839,3 +839,81 @@ def test_a_refresh_of_fit_queries_serves_the_old_state_until_it_ends(monkeypatch
     for scores, rows in seen:
         assert_array_equal(rows, expected[1])
         assert_allclose(scores, expected[0])
+
+
+def _prepared_whole(searcher, queries):
+    """kneighbors as the queries prepared all at once give it: the reference."""
+    prepared = searcher._prepare(queries, searcher._dtype, searcher._query_mean())
+    return searcher._search_prepared(prepared, searcher.n_neighbors)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss-flat"])
+@pytest.mark.parametrize("method", ["nn", "csls"])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("n_queries", [1, 2, 301])
+def test_queries_prepared_in_blocks_give_the_whole_search_bit_for_bit(
+    backend, method, order, n_queries
+):
+    """Check that queries prepared a block at a time change no bit of the result.
+
+    The blocks are cut where the search cuts its own (the rounding of a
+    block's product may depend on its rows), in the layout of the query
+    matrix (column-major rows sum their norms in another order), never of a
+    single row of several, with zero queries (one equal to the index mean,
+    one of zeros) between them. Blocks of 3 rows (and FAISS batches of 50),
+    with 301 queries, leave one row last.
+    """
+    if backend != "numpy":
+        pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    index, queries, _, sample = _data(n_index=500, n_queries=n_queries)
+    queries = np.asarray(queries, order=order)
+    if n_queries > 2:
+        queries[[10, 11, 12]] = queries[9]
+        queries[40] = index.mean(axis=0)
+        queries[41] = 0.0
+    searcher = EmbeddingIndex(
+        4, method=method, center=True, backend=backend, batch_size=50
+    ).fit(index.astype(np.float32))
+    if method == "csls":
+        searcher.fit_queries(sample)
+    # 0.015 MiB: blocks of 3 queries against 500 float32 rows.
+    with sklearn.config_context(working_memory=0.015):
+        scores, indices = searcher.kneighbors(queries)
+        expected_scores, expected = _prepared_whole(searcher, queries)
+    assert_array_equal(indices, expected)
+    assert_array_equal(scores, expected_scores)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "faiss-flat"])
+def test_kneighbors_prepares_the_queries_a_block_at_a_time(backend):
+    """Check that kneighbors does not copy every query at once.
+
+    Each query was centred and scaled in a copy of the whole query matrix,
+    and float64 queries of a float32 index in a float64 one first: 15 MiB
+    here (20 MiB with the copy of the queries left once the zero ones were
+    set apart), with a search of a few MiB.
+    """
+    if backend != "numpy":
+        pytest.importorskip("faiss", reason="the FAISS backends need faiss-cpu")
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    index = rng.normal(size=(1000, 64)) + 1.5
+    queries = rng.normal(size=(20_000, 64)) + 1.5
+    queries[::1000] = 0.0
+    searcher = EmbeddingIndex(5, center=True, backend=backend, batch_size=1024)
+    searcher.fit(index.astype(np.float32))
+    with sklearn.config_context(working_memory=1):
+        searcher.kneighbors(queries[:2])  # imports and caches
+        tracemalloc.start()
+        try:
+            scores, indices = searcher.kneighbors(queries)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        expected_scores, expected = _prepared_whole(searcher, queries)
+    assert_array_equal(indices, expected)
+    assert_array_equal(scores, expected_scores)
+    # The results (1.5 MiB), a block of prepared queries and the search's
+    # 1 MiB (FAISS: its batch's exact scores), with room.
+    assert peak < 8 * 2**20, peak / 2**20
