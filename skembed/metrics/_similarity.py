@@ -505,13 +505,22 @@ def paired_cosine(A, B):
     0.0
     """
     A, B = check_paired(A, B, same_width=True, one_dtype=False)
+    return partner_cosines(A, B)
+
+
+def partner_cosines(A, B, partners=None):
+    """:func:`paired_cosine` of checked inputs; with ``partners``, row i of A
+    is paired with row ``partners[i]`` of B, gathered a chunk at a time
+    rather than as a reordered copy of B."""
     out = np.empty(A.shape[0])
     rows = _moment_rows(2 * A.shape[1])
     for start in range(0, A.shape[0], rows):
+        chunk = slice(start, start + rows)
         # Unit rows first: the dot products of raw rows may leave even
         # float64 (entries near 1e200 or 1e-200), their cosines never do.
-        a = unit_rows(A[start : start + rows].astype(np.float64))
-        b = unit_rows(B[start : start + rows].astype(np.float64))
-        out[start : start + rows] = np.einsum("ij,ij->i", a, b)
+        a = unit_rows(A[chunk].astype(np.float64))
+        b = B[chunk] if partners is None else B[partners[chunk]]
+        b = unit_rows(b.astype(np.float64))
+        out[chunk] = np.einsum("ij,ij->i", a, b)
     # Rounding leaves identical rows a few ulps above 1 (then arccos is NaN).
     return np.clip(out, -1.0, 1.0, out=out)

@@ -23,9 +23,15 @@ from skembed._cca import CCAAligner
 from skembed._neighbors import first_pair_copies, retrieval_accuracy
 from skembed._params import validate_params
 from skembed._procrustes import ProcrustesAligner
+from skembed._stats import chunk_rows
 from skembed._warnings import warn
 from skembed.exceptions import OutOfSpaceWarning
-from skembed.metrics._similarity import check_paired, linear_cka, paired_cosine
+from skembed.metrics._similarity import (
+    check_paired,
+    linear_cka,
+    paired_cosine,
+    partner_cosines,
+)
 
 __all__ = [
     "SpaceComparison",
@@ -483,13 +489,39 @@ class SpaceComparison:
         return "\n".join(lines)
 
 
-def _aligned_retrieval(aligner, A_train, B_train, A_test, B_test):
-    """Held-out two-way top-1 retrieval in an aligner's centred shared space."""
-    aligner.fit([A_train, B_train])
+def _rows(X, rows, dtype):
+    """Rows ``rows`` of X in ``dtype``, cast a chunk at a time (floats only
+    widen, so the cast is exact)."""
+    if X.dtype == dtype:
+        return X[rows]
+    out = np.empty((rows.size, X.shape[1]), dtype=dtype)
+    step = chunk_rows(8 * X.shape[1], "summary")
+    for start in range(0, rows.size, step):
+        out[start : start + step] = X[rows[start : start + step]]
+    return out
+
+
+def _constant_rows(X, rows):
+    """Whether the rows ``rows`` of X are all the same vector, read in chunks."""
+    first = X[rows[0]]
+    step = chunk_rows((X.itemsize + 1) * X.shape[1], "summary")
+    return not any(
+        np.any(X[rows[start : start + step]] != first)
+        for start in range(0, rows.size, step)
+    )
+
+
+def _aligned_retrieval(aligner, A, B, train, test, dtype):
+    """Held-out two-way top-1 retrieval in an aligner's centred shared space.
+
+    The training rows are gathered for the fit and freed before the
+    held-out ones are: one copy of the rows at a time, not four.
+    """
+    aligner.fit([_rows(A, train, dtype), _rows(B, train, dtype)])
     # transform_view returns the centred shared space, where cosines compare
     # directions about the shared mean.
-    Z_a = aligner.transform_view(A_test, 0)
-    Z_b = aligner.transform_view(B_test, 1)
+    Z_a = aligner.transform_view(_rows(A, test, dtype), 0)
+    Z_b = aligner.transform_view(_rows(B, test, dtype), 1)
     return _two_way_retrieval(Z_a, Z_b)
 
 
@@ -673,7 +705,12 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
     verdict: different spaces, alignable
     A and B are different embedding spaces: ...
     """
-    A, B = check_paired(A, B)
+    # Each side in its own dtype: the rows an aligner or a search reads are
+    # gathered and cast to the common one when needed (exactly: floats only
+    # widen), not both sides whole. The cosines and CKA cast every chunk to
+    # float64 themselves.
+    A, B = check_paired(A, B, one_dtype=False)
+    dtype = np.result_type(A.dtype, B.dtype)
     _check_cosine_widths(A, B, "compare_spaces")
     A, B, n_repeated = _distinct_pairs(A, B)
     n = A.shape[0]
@@ -713,9 +750,8 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
         )
     train.sort()
     test.sort()
-    A_train, B_train, A_test, B_test = A[train], B[train], A[test], B[test]
-    for name, rows in (("A", A_train), ("B", B_train)):
-        if not np.any(rows != rows[0]):
+    for name, X in (("A", A), ("B", B)):
+        if _constant_rows(X, train):
             raise ValueError(
                 f"{name} is constant over the {train.size} training rows (every "
                 "row the same vector): no aligner can learn from it. Check that "
@@ -726,20 +762,19 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
 
     paired = unpaired = raw = None
     if widths[0] == widths[1]:
-        paired = float(paired_cosine(A, B).mean())
-        unpaired = float(paired_cosine(A, B[_random_partners(n, rng)]).mean())
-        raw = _two_way_retrieval(A_test, B_test)
+        paired = float(partner_cosines(A, B).mean())
+        unpaired = float(partner_cosines(A, B, _random_partners(n, rng)).mean())
+        raw = _two_way_retrieval(_rows(A, test, dtype), _rows(B, test, dtype))
 
-    procrustes = _aligned_retrieval(
-        ProcrustesAligner(), A_train, B_train, A_test, B_test
-    )
+    procrustes = _aligned_retrieval(ProcrustesAligner(), A, B, train, test, dtype)
     # CCA has at most min(widths, n_train - 1) canonical directions.
     cca = _aligned_retrieval(
         CCAAligner(n_components=min(*widths, train.size - 1)),
-        A_train,
-        B_train,
-        A_test,
-        B_test,
+        A,
+        B,
+        train,
+        test,
+        dtype,
     )
     if cca > procrustes:
         aligned, method = cca, "CCA"
