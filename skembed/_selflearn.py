@@ -1020,12 +1020,18 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         between LAPACK builds and CPU kernels. The projection onto their span
         is unique even when the basis is not. None when they span the space.
         """
-        mapped = []
+        # Summed one view at a time, so that only one view's float64 rows
+        # are held: they are freed before the other's are mapped. Each view
+        # is centred in place and multiplied whole, in one product: summed
+        # over chunks of rows, the Gram matrix (and the basis cut by
+        # _DETERMINED_TOL) would round otherwise.
+        gram = None
         for k in range(2):
             Z = aligner._map(blocks[k][dictionary[:, k]], k, offset=False)
             Z = np.asarray(Z, dtype=np.float64)
-            mapped.append(Z - Z.mean(axis=0))
-        gram = mapped[0].T @ mapped[0] + mapped[1].T @ mapped[1]
+            Z -= Z.mean(axis=0)
+            gram = Z.T @ Z if gram is None else gram + Z.T @ Z
+            del Z
         eigenvalues, eigenvectors = np.linalg.eigh(gram)
         keep = eigenvalues > eigenvalues.max(initial=0.0) * _DETERMINED_TOL
         if keep.all():

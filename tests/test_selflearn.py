@@ -996,3 +996,43 @@ def test_zero_pair_search_sees_the_same_bytes_whatever_the_layout(monkeypatch):
             np.isnan(fitted.confidence_) and np.isnan(reference.confidence_)
         )
         assert_array_equal(fitted.transform_view(A, 0), reference.transform_view(A, 0))
+
+
+def test_determined_basis_holds_one_view_in_float64_at_a_time():
+    """Check the memory of the directions a dictionary determines.
+
+    Both views' mapped dictionary rows were kept in float64, centred in a
+    second copy, until their Gram matrix was formed: 29 MiB for 20,000
+    pairs of 64 float32 columns (5 MiB a view). Each view is now centred in
+    place and multiplied before the other is mapped, with the same products,
+    so the basis is the same to the bit.
+    """
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    # Rank 24 of 64: the dictionary determines 24 directions.
+    A = (rng.normal(size=(20_000, 24)) @ rng.normal(size=(24, 64))).astype(np.float32)
+    B = A @ ortho_group.rvs(64, random_state=0).astype(np.float32)
+    blocks = [A, B]
+    dictionary = np.column_stack([np.arange(20_000)] * 2)
+    aligner = ProcrustesAligner(center=True, normalize="l2").fit(blocks)
+    searcher = SelfLearningAligner()
+    searcher._determined_basis(aligner, blocks, dictionary[:10])  # caches
+    tracemalloc.start()
+    try:
+        basis = searcher._determined_basis(aligner, blocks, dictionary)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    mapped = [
+        aligner._map(X, k, offset=False).astype(np.float64)
+        for k, X in enumerate(blocks)
+    ]
+    centred = [Z - Z.mean(axis=0) for Z in mapped]
+    gram = centred[0].T @ centred[0] + centred[1].T @ centred[1]
+    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    expected = eigenvectors[:, eigenvalues > eigenvalues.max() * 1e-10]
+    assert basis.shape == (64, 24)
+    assert_array_equal(basis, expected)
+    # One view's mapped rows in float64 (10 MiB) beside its float32 ones.
+    assert peak < 4 * A.nbytes, peak / 2**20
