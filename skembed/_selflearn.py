@@ -637,7 +637,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     confidence can stay among the failures' while its objective does not.
     The objective ranks such starts first on average only, so while no map
     is trusted the starts of the second and third highest objectives are
-    annealed too.
+    annealed too, and their maps kept if trusted.
     Pools that hold different items (disjoint corpora) leave many rows
     without a partner, which lowers :math:`h` even for a right map: there
     the confidence errs on the side of a warning, and ``start_agreement_``

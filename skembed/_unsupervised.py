@@ -23,6 +23,7 @@ matches through :func:`skembed._neighbors.mutual_matches`.
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import copy
 import itertools
 import warnings
 
@@ -1635,7 +1636,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
     convergence, and kept if :func:`_preferred` (more confident, or, when
     neither map is trusted, a higher objective); while no map is trusted, so
     are the starts of the next highest objectives, up to
-    ``_ANNEALED_STARTS`` in all.
+    ``_ANNEALED_STARTS`` in all, whose maps are kept only if trusted.
 
     Returns the run (a dict from ``estimator._self_learn``), the confidence
     of its final map and the index in ``probes`` of the start it was run
@@ -1818,21 +1819,33 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
             # trusted (_ANNEALED_STARTS): objectives a few thousandths apart
             # do not tell a start with some right pairs from one with none,
             # and which of two such starts ranks first can turn on rounding.
+            # A later start's map is kept only if trusted: between untrusted
+            # maps the objective is no reliable judge (on disjoint WordNet
+            # pools of 5,000 glosses, e5 -> minilm, with the three annealed
+            # maps judged by it, held-out top-1 moved from 0.782 to 0.786 in
+            # seed 0 and from 0.562 to 0.550 in seed 1).
+            # The later starts draw from a copy of the random state, so that
+            # a fit whose later starts give no trusted map goes on from the
+            # same state, and ends at the same map, as with one start.
             order = np.argsort(-np.asarray(objectives), kind="stable")
-            found = None
-            for chosen in map(int, order[:_ANNEALED_STARTS]):
+            found, stream = None, random_state
+            for rank, chosen in enumerate(map(int, order[:_ANNEALED_STARTS])):
                 annealed = anneal_rounds(
-                    estimator, blocks, pools, probes[chosen][1], csls_k, random_state
+                    estimator, blocks, pools, probes[chosen][1], csls_k, stream
                 )
                 candidate, value = _converged_run(
-                    estimator, blocks, pools, annealed, csls_k, random_state, control
+                    estimator, blocks, pools, annealed, csls_k, stream, control
                 )
+                if rank == 0:
+                    stream = copy.deepcopy(random_state)
                 if estimator.verbose:
                     print(
                         f"[SelfLearningAligner] annealed start {chosen + 1}: "
                         f"confidence {value:.3f}"
                     )
-                if _preferred(candidate, value, run, best_confidence):
+                if value >= MIN_CONFIDENCE or (
+                    rank == 0 and _preferred(candidate, value, run, best_confidence)
+                ):
                     run, best_confidence, found = candidate, value, chosen
                     if value >= MIN_CONFIDENCE:
                         break
