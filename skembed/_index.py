@@ -513,6 +513,14 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                 f"fit_queries needs at least csls_k={self.csls_k} queries, got "
                 f"{queries.shape[0]}; pass a larger sample or lower csls_k."
             )
+        if csls and self.csls_k > self.n_index_:
+            # Each query's penalty is its mean cosine to its csls_k nearest
+            # index rows: with fewer rows no search could use these
+            # penalties, so say so here rather than at the first search.
+            raise ValueError(
+                f"csls_k={self.csls_k} exceeds the number of index rows "
+                f"({self.n_index_}); lower csls_k."
+            )
         sample_mean = None
         if self.center == "separate":
             if queries.shape[0] < 2:

@@ -94,6 +94,21 @@ def test_csls_needs_penalties():
     assert not hasattr(searcher, "penalties_")
 
 
+def test_fit_queries_refuses_csls_k_above_the_index_size():
+    """Check that fit_queries says at once that csls_k exceeds the index.
+
+    It used to estimate penalties that no search could use, and the error
+    came at the first kneighbors.
+    """
+    index, _, _, sample = _data()
+    searcher = EmbeddingIndex(3, method="csls", csls_k=10).fit(index[:6])
+    with pytest.raises(
+        ValueError, match=r"csls_k=10 exceeds the number of index rows \(6\)"
+    ):
+        searcher.fit_queries(sample)
+    assert not hasattr(searcher, "penalties_")
+
+
 def _shifted_queries(seed=0, shift=10.0, noise=1.2):
     """Index rows, and queries and a sample displaced along one direction.
 
