@@ -562,12 +562,14 @@ def translate_file(
     >>> from pathlib import Path
     >>> import numpy as np
     >>> from skembed import translate_file
-    >>> folder = Path(tempfile.mkdtemp())
+    >>> temporary = tempfile.TemporaryDirectory()
+    >>> folder = Path(temporary.name)
     >>> np.save(folder / "old.npy", np.eye(3, dtype=np.float32))
     >>> double = lambda X: 2 * X
     >>> summary = translate_file(double, folder / "old.npy", folder / "new.npy")
     >>> summary["rows"], np.load(folder / "new.npy")[1]
     (3, array([0., 2., 0.], dtype=float32))
+    >>> temporary.cleanup()
     """
     if not callable(translate):
         names = getattr(translate, "view_names_", None) or ["SOURCE", "TARGET"]

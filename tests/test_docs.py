@@ -88,3 +88,6 @@ def test_migration_guide_runs(tmp_path, monkeypatch):
     assert namespace["recall_both"] > 0.9
     assert 0 < namespace["mrr"] <= namespace["recall"]
     assert namespace["summary"]["rows"] == len(namespace["old"])
+    # The page writes into a folder of the working directory, which the test
+    # removes; a temporary folder of its own was left behind at every run.
+    assert (tmp_path / "migration" / "index_e5.npy").is_file()
