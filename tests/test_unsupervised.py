@@ -696,6 +696,58 @@ def test_refinement_ends_at_a_fixed_point():
     assert_allclose(refined, capped, atol=1e-10)
 
 
+def test_refinement_stops_in_the_round_that_gives_its_map_back():
+    """Check the exact fixed point of a refinement of pools used whole.
+
+    Such a round is a fixed function of the map: one that returns the map it
+    was given ends the rounds, with the map and the random state that more
+    rounds would leave. The previous code ran on to its next settling check,
+    at least 30 rounds, or to the cap of 150 (see the next test).
+    """
+    A, B, _, Q = _isometric_pools(seed=4)
+    Z = [_standardize(A), _standardize(B)]
+    rng = np.random.default_rng(4)
+    skew = rng.normal(size=(16, 16)) * 0.12
+    start = scipy.linalg.expm(skew - skew.T) @ Q
+    calls = []
+    search = unsupervised._neighbourhood_means
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return search(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(unsupervised, "_neighbourhood_means", counted)
+        refined = refine_rotation(Z, start, np.random.RandomState(0))
+        calls.clear()
+        state = np.random.RandomState(0)
+        again = refine_rotation(Z, refined, state)
+    assert len(calls) == 1
+    assert_array_equal(again, refined)
+    # No rows were drawn: the state is where it started.
+    assert state.randint(2**31) == np.random.RandomState(0).randint(2**31)
+
+
+def test_a_map_that_no_longer_moves_is_settled_whatever_the_rounding():
+    """Check _settled when an image's mean cosine with itself rounds above 1.
+
+    The distances are then both about -7e-16, and the previous code, which
+    compared them as they were, never called such a map settled: on 200
+    shuffled WordNet glosses 8 of 12 refinements ran from a fixed point
+    reached in 5-14 rounds to the cap of 150.
+    """
+    rng = np.random.default_rng(0)
+    for _ in range(1000):
+        row = rng.normal(size=(1, 384))
+        row /= np.linalg.norm(row)
+        image = np.repeat(row, 8, axis=0)
+        if unsupervised._mean_cosine(image, image) > 1.0:
+            break
+    else:
+        pytest.fail("no unit row whose mean cosine with itself exceeds 1")
+    assert unsupervised._settled([image] * 4)
+
+
 def test_shared_pairs_and_agreeing_probes():
     """Check the overlap of two dictionaries and the grouping of probes."""
     a = np.array([[0, 1], [1, 2], [2, 0], [3, 3]])
