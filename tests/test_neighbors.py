@@ -53,6 +53,26 @@ def _dense_csls(Q, T, csls_k):
     return 2 * S - r_T[:, None] - r_Q[None, :]
 
 
+def _assert_best_matches(found, M, atol):
+    """Check that ``found[i]`` is a best column of row i of M, up to ``atol``.
+
+    Where the best score leads the second by more than 2 * atol, the match
+    must be the dense argmax itself; closer than that, any column within
+    atol of the best is one: which of two such near-ties comes first is a
+    matter of one machine's rounding (float32 rows whose two best CSLS
+    scores differ by 1.5e-6 occur below).
+    """
+    rows = np.arange(M.shape[0])
+    best = M.max(axis=1)
+    assert np.all(M[rows, found] >= best - atol)
+    second = (
+        np.sort(M, axis=1)[:, -2] if M.shape[1] > 1 else np.full_like(best, -np.inf)
+    )
+    clear = best - second > 2 * atol
+    assert clear.mean() > 0.9
+    assert_array_equal(found[clear], M.argmax(axis=1)[clear])
+
+
 def _dense_retrieval(M, k):
     order = np.argsort(-M, axis=1, kind="stable")[:, :k]
     return np.mean([i in order[i] for i in range(M.shape[0])])
@@ -114,8 +134,8 @@ def test_mutual_matches_equal_two_csls_searches(dtype, shape):
         assert forward_score.dtype == backward_score.dtype == np.float64
         assert_array_equal(forward, i_ab[:, 0])
         assert_array_equal(backward, i_ba[:, 0])
-        assert_array_equal(forward, M.argmax(axis=1))
-        assert_array_equal(backward, M.argmax(axis=0))
+        _assert_best_matches(forward, M, atol)
+        _assert_best_matches(backward, M.T, atol)
         assert_allclose(forward_score, s_ab[:, 0], atol=atol)
         assert_allclose(backward_score, s_ba[:, 0], atol=atol)
         assert_allclose(forward_score, M.max(axis=1), atol=atol)
@@ -686,8 +706,8 @@ def test_mutual_matches_search_again_the_rows_their_shortlist_cannot_decide(
         forward, backward, forward_score, backward_score = mutual_matches(
             A, B, 1, chunk_size=chunk_size
         )
-        assert_array_equal(forward, M.argmax(axis=1))
-        assert_array_equal(backward, M.argmax(axis=0))
+        _assert_best_matches(forward, M, atol)
+        _assert_best_matches(backward, M.T, atol)
         assert_allclose(forward_score, M.max(axis=1), atol=atol)
         assert_allclose(backward_score, M.max(axis=0), atol=atol)
 
