@@ -144,17 +144,29 @@ def _text_cells(X, name, param="X", verb="embeds"):
     return array.tolist()
 
 
-def _check_text_cells(cells, name, param="X", verb="embeds"):
-    """Check that every cell is a string; name the first offending row."""
+def _check_text_cells(cells, name, param="X", verb="embeds", *, empty_ok=True):
+    """Check that every cell is a string; name the first offending row.
+
+    ``empty_ok`` says whether the caller takes empty strings: the advice for
+    a missing text is then to fill it with ``''``, otherwise to drop its row
+    (``pseudo_queries`` refuses a document without words, so the fill it
+    was told to make failed on the next call).
+    """
     if len(cells) == 0:
         raise ValueError(f"{param} holds 0 texts, but {name} needs at least one.")
     for row, cell in enumerate(cells):
         if isinstance(cell, str):
             continue
         if _is_missing(cell):
+            fix = (
+                f"Drop those rows or fill them, e.g. {param}.fillna('')."
+                if empty_ok
+                else f"Drop those rows, e.g. {param}.dropna(): {name} needs at "
+                "least one word per text, so an empty fill is refused too."
+            )
             raise ValueError(
                 f"{param} has a missing text in row {row} ({cell!r}); {name} {verb} "
-                f"strings only. Drop those rows or fill them, e.g. {param}.fillna('')."
+                f"strings only. {fix}"
             )
         if isinstance(cell, bytes):
             raise TypeError(
@@ -1763,7 +1775,10 @@ def pseudo_queries(
         )
     where = {"param": "documents", "verb": "cuts"}
     texts = _check_text_cells(
-        _text_cells(documents, "pseudo_queries", **where), "pseudo_queries", **where
+        _text_cells(documents, "pseudo_queries", **where),
+        "pseudo_queries",
+        **where,
+        empty_ok=False,
     )
     if stop_words is None:
         stop = frozenset()

@@ -241,6 +241,20 @@ def test_bad_documents(documents, error, match):
         pseudo_queries(documents)
 
 
+def test_the_advice_for_a_missing_document_is_one_that_works():
+    """Check that a missing document is to be dropped, not filled with ''.
+
+    The message advised ``documents.fillna('')``, and the filled documents
+    were then refused as holding no word.
+    """
+    documents = pd.Series(["the act of running", None])
+    with pytest.raises(ValueError, match="missing text in row 1") as missing:
+        pseudo_queries(documents)
+    assert "fillna" not in str(missing.value)
+    assert "dropna()" in str(missing.value)
+    assert pseudo_queries(documents.dropna(), random_state=0)
+
+
 def test_the_state_kept_between_rounds_is_small():
     """Check cutting one span of long documents holds little besides the text.
 
