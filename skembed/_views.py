@@ -1890,6 +1890,13 @@ def check_views(
             "vector column per model, pandas.DataFrame({name: list(array) for "
             "name, array in X.items()}), which names the views."
         )
+    if isinstance(X, list | tuple) and len(X) == 0:
+        # scikit-learn read it as a 1-D array and suggested a reshape.
+        raise ValueError(
+            f"X is an empty {type(X).__name__}; pass the views as a list of 2-D "
+            "arrays, one per view (row i of each embedding the same item), or as "
+            "one 2-D array or DataFrame split by the views parameter."
+        )
     if _is_list_of_views(X):
         return _split_list(
             estimator, X, allowed, reset=reset, allow_unequal_rows=allow_unequal_rows

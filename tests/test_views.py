@@ -375,6 +375,20 @@ def test_list_of_arrays_and_nested_lists():
     assert_array_equal(np.hstack(blocks), X)
 
 
+@pytest.mark.parametrize("container", [list, tuple])
+def test_an_empty_list_of_views_names_the_layout(container):
+    """Check that X = [] says what a list of views holds.
+
+    scikit-learn read it as a 1-D array and suggested a reshape.
+    """
+    from skembed import ProcrustesAligner
+
+    fitted = ProcrustesAligner().fit([_data()[:, :2], _data(seed=1)[:, :2]])
+    for call in (ProcrustesAligner().fit, fitted.transform):
+        with pytest.raises(ValueError, match=r"X is an empty \w+; pass the views"):
+            call(container())
+
+
 def test_list_of_1d_arrays_is_refused_as_ambiguous():
     """Check a list of 1-D arrays raises instead of being read as rows of one X."""
     rng = np.random.default_rng(0)
