@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from hypothesis import given
@@ -143,6 +144,15 @@ def test_perfect_and_empty_rankings():
         ([1], [[0, -5]], 2, ValueError, "retrieved holds -5 for query 0"),
         ([1.5], [[0]], 1, TypeError, "relevance labels are index row"),
         ([["a"]], [[0]], 1, TypeError, "relevance labels are index row"),
+        # A missing label turned the column to float: say it is missing.
+        (
+            pd.array([0, None], dtype="Int64"),
+            [[0], [1]],
+            1,
+            ValueError,
+            "missing label .* for query 1",
+        ),
+        ([[0, 1], [np.nan, 1]], [[0], [1]], 1, ValueError, "missing.*query 1"),
         # list(dict) is its keys: every query scored its own number (0.0 here)
         ({0: [1], 1: [0]}, [[1], [0]], 1, TypeError, "relevant is a mapping"),
         (np.zeros((1, 1, 1), int), [[0]], 1, ValueError, "has 3 dimensions"),

@@ -183,6 +183,16 @@ def _labels(relevant, n_queries):
             if array.size == 0:
                 # numpy reads lists of empty lists as float: no label at all.
                 array = array.astype(np.int64)
+            if np.issubdtype(array.dtype, np.floating) and np.isnan(array).any():
+                # Missing labels (pandas' NA in a nullable integer column turns
+                # the whole column to float): the dtype alone hid the cause.
+                missing = np.isnan(array.reshape(len(array), -1)).any(axis=1)
+                raise ValueError(
+                    f"relevant has a missing label (NaN or NA) for query "
+                    f"{int(np.argmax(missing))}; every entry must be an index row "
+                    "number. Drop the queries without a label from both relevant "
+                    "and retrieved."
+                )
             if not np.issubdtype(array.dtype, np.integer):
                 raise TypeError(
                     f"relevant has dtype {array.dtype}; relevance labels are index "
