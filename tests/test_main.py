@@ -836,6 +836,36 @@ def test_integer_column_of_an_array_is_refused(
     assert code == 0, err
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("suffix", [".npy", ".parquet"])
+def test_a_non_finite_value_in_a_constant_column_is_named_as_such(
+    paired, capsys, monkeypatch, bad, suffix
+):
+    """Check that a NaN or an infinity in a column of zeros is the error.
+
+    The column (a dead dimension, as real models have) was called an id
+    column for holding two distinct values, zero and the NaN, and the
+    message sent the user to --columns instead of the damaged row.
+    """
+    if suffix == ".parquet" and not HAS_PYARROW:
+        pytest.skip("pyarrow is not installed")
+    folder, A, _ = paired
+    A = A.copy()
+    A[:, 2] = 0.0
+    A[5, 2] = bad
+    if suffix == ".npy":
+        np.save(folder / "dead.npy", A)
+    else:
+        columns = [f"e{j}" for j in range(A.shape[1])]
+        pd.DataFrame(A, columns=columns).to_parquet(folder / "dead.parquet")
+    argv = ["report", f"dead{suffix}", "b.npy", "-q"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv)
+    assert code == 2
+    line = _one_error(err, "non-finite", "row 5")
+    assert "an id" not in line
+    assert "--columns" not in line
+
+
 @pytest.mark.parametrize(
     "spec, fragment",
     [

@@ -660,6 +660,10 @@ def _refuse_metadata(columns, where, *, plain, typed, option="--columns"):
         if column.kind == "float" and not _whole(sample):
             continue
         values = np.asarray(column.values(), dtype=float)
+        # A NaN or an infinity is a damaged cell, not a second value: a column
+        # of zeros (a dead dimension) holding one was called an id column, a
+        # message that hid the value the read refuses once it is selected.
+        head = values[: _SAMPLE_ROWS * 4]
         if _index_like(values):
             reasons[j] = (
                 f"counts {values[0]:g}, {values[1]:g}, {values[2]:g}, ... like a "
@@ -669,7 +673,7 @@ def _refuse_metadata(columns, where, *, plain, typed, option="--columns"):
             _whole(values)
             and (
                 (typed and column.kind == "int")
-                or np.unique(values[: _SAMPLE_ROWS * 4]).size > 1
+                or np.unique(head[np.isfinite(head)]).size > 1
             )
             and has_fraction()
         ):
