@@ -3182,6 +3182,39 @@ def test_a_structured_npy_without_rows_names_the_file(paired, capsys, monkeypatc
     assert "reshape" not in err
 
 
+@pytest.mark.parametrize("name", ["wide.npy", "wide.npz"])
+def test_an_array_of_no_rows_is_refused_before_its_columns_are_listed(
+    paired, capsys, monkeypatch, name
+):
+    """Check a header of no rows and a billion columns: empty, at once.
+
+    No rows cost no data bytes, so a file of a hundred bytes announced
+    10**9 columns, and the reader built an object per column (minutes, or
+    all the memory) before it found the array empty.
+    """
+    from skembed._cli import _files
+
+    folder, _, _ = paired
+    empty = np.empty((0, 10**9), dtype=np.float32)
+    if name.endswith(".npy"):
+        np.save(folder / name, empty)
+    else:
+        np.savez(folder / name, x=empty)
+    assert (folder / name).stat().st_size < 1000
+    listed, original = [], _files._Column
+
+    def column(*args, **kwargs):
+        listed.append(args)
+        if len(listed) > 10_000:
+            raise AssertionError("the columns of an empty array were listed")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_files, "_Column", column)
+    code, _, err = _main(folder, capsys, monkeypatch, "report", name, "b.npy", "-q")
+    assert code == 2
+    _one_error(err, f"A {name} is empty (shape (0, 1000000000))")
+
+
 def test_copies_of_one_query_with_center_separate_are_a_user_error(
     cli, capsys, monkeypatch, tmp_path
 ):

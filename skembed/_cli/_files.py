@@ -1164,6 +1164,11 @@ def read_embeddings(
                 f"{where} must hold a 2-D array (rows x features), got shape "
                 f"{data.shape}."
             )
+        if data.shape[0] == 0:
+            # Before the columns are listed: a header of no rows costs no
+            # data bytes, so a file of a hundred bytes can announce billions
+            # of columns, and listing them took minutes or all the memory.
+            raise UserError(f"{where} is empty (shape {data.shape}).")
     found = table.columns()
     if not found:
         raise UserError(f"{where} has no columns.")
