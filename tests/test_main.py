@@ -3316,3 +3316,24 @@ def test_align_quotes_the_names_of_its_suggestion(paired, capsys, monkeypatch):
     )
     assert code == 0
     assert "--source b --target 'a b' -o OUT.npy" in out
+
+
+@pytest.mark.parametrize("method", ["procrustes", "ridge", "cca"])
+@pytest.mark.parametrize("test_size", ["0", "0.25"])
+def test_align_refuses_a_constant_file_as_report_does(
+    paired, capsys, monkeypatch, method, test_size
+):
+    """Check that align names a file whose rows are all one vector.
+
+    Any map of it is arbitrary; with --test-size 0 align used to write the
+    model and exit 0 after a library warning, while report refused the file.
+    """
+    folder, _, B = paired
+    np.save(folder / "same.npy", np.tile(B[:1], (B.shape[0], 1)))
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "same.npy", "--method",
+        method, "--test-size", test_size, "-q", "-o", "m.npz",
+    )  # fmt: skip
+    assert code == 2
+    _one_error(err, "B (same.npy) is constant over the", "every row the same vector")
+    assert not list(folder.glob("m*.npz"))
