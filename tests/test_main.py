@@ -3337,3 +3337,15 @@ def test_align_refuses_a_constant_file_as_report_does(
     assert code == 2
     _one_error(err, "B (same.npy) is constant over the", "every row the same vector")
     assert not list(folder.glob("m*.npz"))
+
+
+def test_an_output_name_too_long_says_to_shorten_it(paired, capsys, monkeypatch):
+    """Check that a name past the file system's limit gets a fix, not just a cause."""
+    folder, _, _ = paired
+    name = "x" * 300 + ".npz"
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "b.npy", "-q", "-o", name
+    )
+    assert code == 2
+    _one_error(err, "File name too long.", "Choose a shorter name")
+    assert not list(folder.glob("x*"))

@@ -22,6 +22,7 @@ commands use skembed's public API only.
 
 import argparse
 import contextlib
+import errno
 import math
 import os
 import re
@@ -857,8 +858,16 @@ def _message(exc):
         return f"a file is damaged ({type(exc).__name__}: {one_line(exc)})."
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror or one_line(exc)}."
+        return f"{where}{exc.strerror or one_line(exc)}.{_OS_ADVICE.get(exc.errno, '')}"
     return one_line(exc)
+
+
+# The fix for the system's errors that name no fix themselves.
+_OS_ADVICE = {
+    errno.ENAMETOOLONG: (
+        " Choose a shorter name: most file systems allow 255 bytes per name."
+    ),
+}
 
 
 class _PipeTolerantStream:
