@@ -3349,3 +3349,22 @@ def test_an_output_name_too_long_says_to_shorten_it(paired, capsys, monkeypatch)
     assert code == 2
     _one_error(err, "File name too long.", "Choose a shorter name")
     assert not list(folder.glob("x*"))
+
+
+def test_search_refuses_one_file_as_queries_and_index(paired, capsys, monkeypatch):
+    """Check that queries and index read as the same values are refused.
+
+    They must come from the two models of the map; search ran and exited 0.
+    """
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    argv = ["search", "m.npz", "b.npy", "b.npy", "--source", "1", "--target", "0"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "-q", "-o", "n.npy")
+    assert code == 2
+    _one_error(err, "same values of one file", "source model ('1')")
+    assert not (folder / "n.npy").exists()
+    # Another file of the same values is two inputs that happen to agree.
+    np.save(folder / "copy.npy", B)
+    argv[3] = "copy.npy"
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "-q", "-o", "n.npy")
+    assert code == 0, err

@@ -726,6 +726,18 @@ def run_search(args, progress):
             f"{args.target!r} of the model has {widths[target_k]}: the index must "
             "hold the target model's embeddings."
         )
+    same_file = input_at(
+        split_member(args.index)[0], [os.fspath(split_member(args.queries)[0])]
+    )
+    if same_file is not None and np.array_equal(queries, rows):
+        # One model's vectors as both: the translated queries would be
+        # searched among rows of their own model, in the other's space.
+        raise UserError(
+            f"the queries ({args.queries}) and the index ({args.index}) are the "
+            "same values of one file: search needs queries embedded by the "
+            f"source model ({args.source!r}) and an index embedded by the target "
+            f"model ({args.target!r})."
+        )
     n_index = rows.shape[0]
     if args.k > n_index:
         raise UserError(f"-k {args.k} exceeds the {n_index} rows of the index.")
