@@ -565,8 +565,6 @@ def refine_rotation(Z, rotation, random_state, working_memory=256.0):
         The refined semi-orthogonal map.
     """
     Z0, Z1 = Z
-    n_candidates = min(Z1.shape[0], _SAMPLE_ROWS)
-    k = int(np.clip(n_candidates // 100, min(10, n_candidates), _REFINE_NEIGHBOURS))
     # Pools no larger than the samples are used whole in every round, and no
     # rows are drawn: each round is then one fixed function of the map, and
     # once a round gives back the map it was given, so would every later one.
@@ -582,29 +580,35 @@ def refine_rotation(Z, rotation, random_state, working_memory=256.0):
             images.append(unit_rows(watched @ rotation))
             if _settled(images):
                 break
-        source = _sample_rows(Z0, _REFINE_ROWS, random_state)
-        # Candidates: a fresh sample of pool 1, so that a round costs the same
-        # on pools of any size (50 of 5,000 rows is still a neighbourhood).
-        candidates = _sample_rows(Z1, _SAMPLE_ROWS, random_state)
-        # The small products of a round run on one BLAS thread, the
-        # neighbour search on all of them through Python threads. After a
-        # multi-threaded BLAS call OpenBLAS's idle threads keep spinning for
-        # a while, and a thread-parallel search started then shares its
-        # cores with them (measured once, outside the benchmarks: 1,000
-        # queries against 5,000 rows took 96 ms after a multi-threaded
-        # product, 51 ms after a single-threaded one; a round of 10,000
-        # glosses took 78 ms before the search ran on both threads).
-        with single_threaded_blas():
-            mapped = unit_rows((source @ rotation).astype(Z0.dtype))
-        targets = _neighbourhood_means(
-            mapped, candidates, k, candidates, working_memory
-        )
-        with single_threaded_blas():
-            refined = _polar(source.T.astype(np.float64) @ targets)
+        refined = _refinement_round(Z, rotation, random_state, working_memory)
         if deterministic and np.array_equal(refined, rotation):
             break
         rotation = refined
     return rotation
+
+
+def _refinement_round(Z, rotation, random_state, working_memory):
+    """One round of :func:`refine_rotation`: the map refitted on sampled rows."""
+    Z0, Z1 = Z
+    n_candidates = min(Z1.shape[0], _SAMPLE_ROWS)
+    k = int(np.clip(n_candidates // 100, min(10, n_candidates), _REFINE_NEIGHBOURS))
+    source = _sample_rows(Z0, _REFINE_ROWS, random_state)
+    # Candidates: a fresh sample of pool 1, so that a round costs the same
+    # on pools of any size (50 of 5,000 rows is still a neighbourhood).
+    candidates = _sample_rows(Z1, _SAMPLE_ROWS, random_state)
+    # The small products of a round run on one BLAS thread, the
+    # neighbour search on all of them through Python threads. After a
+    # multi-threaded BLAS call OpenBLAS's idle threads keep spinning for
+    # a while, and a thread-parallel search started then shares its
+    # cores with them (measured once, outside the benchmarks: 1,000
+    # queries against 5,000 rows took 96 ms after a multi-threaded
+    # product, 51 ms after a single-threaded one; a round of 10,000
+    # glosses took 78 ms before the search ran on both threads).
+    with single_threaded_blas():
+        mapped = unit_rows((source @ rotation).astype(Z0.dtype))
+    targets = _neighbourhood_means(mapped, candidates, k, candidates, working_memory)
+    with single_threaded_blas():
+        return _polar(source.T.astype(np.float64) @ targets)
 
 
 def _mean_cosine(first, second):

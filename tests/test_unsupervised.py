@@ -638,8 +638,8 @@ def test_swap_search_repairs_a_matching_a_few_swaps_wrong():
     assert_array_equal(_swap_search(G0, G1, start), truth)
 
 
-def test_refinement_moves_a_rough_map_towards_the_true_one():
-    """Check that mean-of-neighbours rounds turn a rough map into the right one.
+def _rough_refinement_start():
+    """Standardised isometric pools, a rough start and the true rotation.
 
     The start is the true rotation composed with a rotation by a large angle
     (about 0.5 rad in every plane): under it few rows find their partner,
@@ -648,16 +648,35 @@ def test_refinement_moves_a_rough_map_towards_the_true_one():
     A, B, order, Q = _isometric_pools(seed=4)
     rng = np.random.default_rng(4)
     skew = rng.normal(size=(16, 16)) * 0.12
-    perturbation = scipy.linalg.expm(skew - skew.T)
-    start = perturbation @ Q
-    Z = [_standardize(A), _standardize(B)]
+    start = scipy.linalg.expm(skew - skew.T) @ Q
+    return [_standardize(A), _standardize(B)], start, Q, order
+
+
+@contextlib.contextmanager
+def _counted_rounds():
+    """A list that gets an item at every neighbour search of a refinement."""
+    calls = []
+    search = unsupervised._neighbourhood_means
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return search(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(unsupervised, "_neighbourhood_means", counted)
+        yield calls
+
+
+def test_refinement_moves_a_rough_map_towards_the_true_one():
+    """Check that mean-of-neighbours rounds turn a rough map into the right one."""
+    Z, start, Q, order = _rough_refinement_start()
 
     def pairs_found(rotation):
         # Row i of A is row inverse[i] of B; count rows whose nearest mapped
         # neighbour is their partner.
         mapped = Z[0] @ rotation
         nearest = np.argmax(mapped @ Z[1].T, axis=1)
-        return float(np.mean(order[nearest] == np.arange(A.shape[0])))
+        return float(np.mean(order[nearest] == np.arange(Z[0].shape[0])))
 
     refined = refine_rotation(Z, start, np.random.RandomState(0))
     assert_allclose(refined.T @ refined, np.eye(16), atol=1e-8)
@@ -675,24 +694,13 @@ def test_refinement_ends_at_a_fixed_point():
     same rows, so the refinement reaches a fixed point; it must stop there
     well before the cap, with the map the cap would give.
     """
-    A, B, _, Q = _isometric_pools(seed=4)
-    Z = [_standardize(A), _standardize(B)]
-    rng = np.random.default_rng(4)
-    skew = rng.normal(size=(16, 16)) * 0.12
-    start = scipy.linalg.expm(skew - skew.T) @ Q
-    calls = []
-    search = unsupervised._neighbourhood_means
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return search(*args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(unsupervised, "_neighbourhood_means", counted)
+    Z, start, _, _ = _rough_refinement_start()
+    with _counted_rounds() as calls:
         refined = refine_rotation(Z, start, np.random.RandomState(0))
-        assert len(calls) < unsupervised._REFINE_ROUNDS // 2
-        patch.setattr(unsupervised, "_REFINE_SETTLED", 0.0)
-        capped = refine_rotation(Z, start, np.random.RandomState(0))
+    assert len(calls) < unsupervised._REFINE_ROUNDS // 2
+    capped, state = start, np.random.RandomState(0)
+    for _ in range(unsupervised._REFINE_ROUNDS):
+        capped = unsupervised._refinement_round(Z, capped, state, 256.0)
     assert_allclose(refined, capped, atol=1e-10)
 
 
@@ -704,23 +712,10 @@ def test_refinement_stops_in_the_round_that_gives_its_map_back():
     rounds would leave. The previous code ran on to its next settling check,
     at least 30 rounds, or to the cap of 150 (see the next test).
     """
-    A, B, _, Q = _isometric_pools(seed=4)
-    Z = [_standardize(A), _standardize(B)]
-    rng = np.random.default_rng(4)
-    skew = rng.normal(size=(16, 16)) * 0.12
-    start = scipy.linalg.expm(skew - skew.T) @ Q
-    calls = []
-    search = unsupervised._neighbourhood_means
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return search(*args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(unsupervised, "_neighbourhood_means", counted)
-        refined = refine_rotation(Z, start, np.random.RandomState(0))
-        calls.clear()
-        state = np.random.RandomState(0)
+    Z, start, _, _ = _rough_refinement_start()
+    refined = refine_rotation(Z, start, np.random.RandomState(0))
+    state = np.random.RandomState(0)
+    with _counted_rounds() as calls:
         again = refine_rotation(Z, refined, state)
     assert len(calls) == 1
     assert_array_equal(again, refined)
