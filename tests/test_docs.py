@@ -19,11 +19,24 @@ import sklearn  # noqa: F401
 from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((ROOT / "docs" / "examples").glob("plot_*.py"))
+DOCS = ROOT / "docs"
+EXAMPLES = sorted((DOCS / "examples").glob("plot_*.py"))
 
 
 def _python_blocks(markdown):
     return re.findall(r"```python\n(.*?)```", markdown, flags=re.DOTALL)
+
+
+def _rst_python_blocks(path):
+    """The Python code of an .rst page, block by block, dedented.
+
+    A block is a ``.. code-block:: python`` directive or a literal block after
+    a paragraph ending in ``::`` (which Sphinx highlights as Python).
+    """
+    page = path.read_text(encoding="utf-8")
+    pattern = r"^(?:\.\. code-block:: python|(?!\.\.)\S.*::)\n\n((?:   .*\n|\n)+)"
+    blocks = re.findall(pattern, page, flags=re.MULTILINE)
+    return [textwrap.dedent(block) for block in blocks]
 
 
 @pytest.mark.slow
@@ -73,12 +86,9 @@ def test_migration_guide_runs(tmp_path, monkeypatch):
     the old index, both ways and by the two searches summed (chance is 1 in
     300 here).
     """
-    page = (ROOT / "docs" / "user_guide" / "migration.rst").read_text(encoding="utf-8")
-    blocks = re.findall(
-        r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", page, flags=re.MULTILINE
-    )
+    blocks = _rst_python_blocks(DOCS / "user_guide" / "migration.rst")
     assert len(blocks) == 4
-    code = "\n".join(textwrap.dedent(block) for block in blocks)
+    code = "\n".join(blocks)
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__migration__"}
     with threadpool_limits(limits=1, user_api="blas"):
