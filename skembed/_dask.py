@@ -31,6 +31,7 @@ from skembed._views import (
     check_view_block,
     check_views,
     row_order_message,
+    split_is_checked,
     view_selections,
 )
 
@@ -204,9 +205,16 @@ def check_dask_views(estimator, X, *, reset):
     arrays = [a if a.numblocks[1] == 1 else a.rechunk({1: -1}) for a in arrays]
     selections = None if isinstance(X, list | tuple) else view_selections(estimator)
     layout = estimator._view_layout
-    if selections is not None and reset and layout.kind == "array":
+    if (
+        selections is not None
+        and reset
+        and layout.kind == "array"
+        and split_is_checked(estimator)
+    ):
         # Only the first rows: rows spread over a Dask X would cost a pass
         # over all of it (in-memory X is judged by rows spread over it).
+        # Explicit views are not checked, and their first rows not read: a
+        # compute of its own, which read the first block twice per fit.
         head = _first_rows(arrays[0], BLOCK_SAMPLE_ROWS)
         check_split_follows_blocks(
             estimator,

@@ -84,6 +84,7 @@ __all__ = [
     "is_dask_collection",
     "resolve_view",
     "row_order_message",
+    "split_is_checked",
     "view_feature_names",
     "view_selections",
 ]
@@ -889,6 +890,17 @@ def _common_row_norm(X: np.ndarray):
     return float(np.sqrt(mean))
 
 
+def split_is_checked(estimator) -> bool:
+    """Whether :func:`check_split_follows_blocks` looks at the rows for the
+    estimator's ``views``: only for ``views=None`` and ``views=K`` (explicit
+    selectors say where the models are), so callers that must read rows
+    for it (a Dask X) read them only then."""
+    views = estimator.views
+    return views is None or (
+        isinstance(views, Integral) and not isinstance(views, bool | np.bool_)
+    )
+
+
 def check_split_follows_blocks(
     estimator, X: np.ndarray, widths, rows="the rows of X"
 ) -> None:
@@ -901,12 +913,9 @@ def check_split_follows_blocks(
     boundaries between blocks of equal row norms (see :func:`_norm_blocks`) that
     are not boundaries of the split, some view would hold parts of two models.
     """
-    views = estimator.views
-    if not (
-        views is None
-        or (isinstance(views, Integral) and not isinstance(views, bool | np.bool_))
-    ):
+    if not split_is_checked(estimator):
         return
+    views = estimator.views
     blocks = _norm_blocks(X)
     cuts = set(np.cumsum(widths)[:-1].tolist())
     missed = [block for block in blocks if block.boundary not in cuts]
