@@ -35,7 +35,13 @@ from skembed._views import (
     view_selections,
 )
 
-__all__ = ["check_dask_views", "map_dask_view", "map_views", "reduce_views"]
+__all__ = [
+    "check_dask_views",
+    "compute_with_index",
+    "map_dask_view",
+    "map_views",
+    "reduce_views",
+]
 
 
 @dataclass(eq=False)
@@ -102,7 +108,12 @@ def _as_dask_array(item, name):
                 "scalar numeric columns are supported with Dask (array-valued "
                 "columns are not). Convert or drop those columns."
             )
-        return _with_numpy_dtypes(item).to_dask_array()
+        frame = _with_numpy_dtypes(item)
+        # Built from the frame's partition tasks, which the index of a
+        # pandas output shares (compute_with_index): to_dask_array's tasks
+        # are its own, and the index read every partition a second time.
+        values, _ = _values_and_index(frame, frame.to_dask_array())
+        return values
     raise TypeError(
         f"{name} is a {type(item).__name__}, not a Dask array or Dask DataFrame; "
         "pass Dask arrays or Dask DataFrames only (a list X cannot mix Dask and "
@@ -379,6 +390,25 @@ def _values_and_index(frame, array):
     )
     index = [dask.delayed(_partition_index, pure=True)(part) for part in partitions]
     return values, index
+
+
+def compute_with_index(out, frame):
+    """A pandas DataFrame of the lazy ``out`` on the row labels of ``frame``.
+
+    ``out`` is an output computed from the rows of the Dask DataFrame
+    ``frame`` (whose array :func:`_as_dask_array` built from its partition
+    tasks): its values and the index are computed together, from the same
+    partition tasks, so every partition is read once for both. Unoptimised:
+    optimising would fuse the partition tasks into the array's and into the
+    index's tasks separately, and read every partition twice.
+    """
+    import dask
+    import pandas as pd
+
+    parts = _with_numpy_dtypes(frame).to_delayed()
+    index = [dask.delayed(_partition_index, pure=True)(part) for part in parts]
+    values, index = dask.compute(out, index, optimize_graph=False)
+    return pd.DataFrame(values, index=index[0].append(index[1:]), copy=False)
 
 
 def _partition_values(partition):

@@ -56,7 +56,6 @@ pyarrow, pandas Arrow dtypes) are read in place: nothing is copied.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import sys
-import warnings
 from dataclasses import dataclass, replace
 from numbers import Integral
 
@@ -1761,17 +1760,10 @@ def keep_list_index(estimator, X, out):
     if is_dask_collection(out):
         for item in items:
             if is_dask_collection(item) and hasattr(item, "divisions"):
-                import dask
+                # Imported here: _dask imports this module.
+                from skembed._dask import compute_with_index
 
-                with warnings.catch_warnings():
-                    # The array's graph and the frame's expression are
-                    # merged into one graph, which is the point: X is read
-                    # once for both.
-                    warnings.filterwarnings(
-                        "ignore", "Computing mixed collections", UserWarning
-                    )
-                    values, index = dask.compute(out, item.index)
-                return pd.DataFrame(values, index=index, copy=False)
+                return compute_with_index(out, item)
         return out
     if not isinstance(X, list | tuple) or not isinstance(out, np.ndarray):
         return out

@@ -853,3 +853,46 @@ def test_fit_with_explicit_views_reads_every_block_once(estimator, views):
     want = clone(estimator).set_params(views=views).fit(X)
     for a, b in zip(_fitted_arrays(got), _fitted_arrays(want), strict=True):
         assert _relative_error(a, b) < 1e-10
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [ProcrustesAligner(), EmbeddingConcatenator()],
+    ids=lambda e: type(e).__name__,
+)
+@pytest.mark.parametrize("known", [True, False], ids=["divisions", "no_divisions"])
+def test_pandas_output_of_a_dask_dataframe_reads_every_partition_once(estimator, known):
+    """Check transform under pandas output reads each partition of a Dask
+    DataFrame X once, for its values and its index together.
+
+    The values came from the frame's array and the index from the frame's
+    own graph, each optimised apart: every partition was read twice.
+    """
+    a, b = (view.set_axis(np.arange(1000, 1300)) for view in _labelled_views())
+    loads = []
+
+    def load(frame, i):
+        loads.append((frame.columns[0], i))
+        return frame.iloc[100 * i : 100 * (i + 1)]
+
+    def lazy(frame):
+        parts = [dask.delayed(load, pure=False)(frame, i) for i in range(3)]
+        divisions = (1000, 1100, 1200, 1299) if known else None
+        return dd.from_delayed(parts, meta=frame.iloc[:0], divisions=divisions)
+
+    whole = pd.concat([a, b], axis=1)
+    single = clone(estimator).set_output(transform="pandas").fit(whole)
+    paired = clone(estimator).set_output(transform="pandas").fit([a, b])
+    for fitted, X, want in (
+        (single, lazy(whole), single.transform(whole)),
+        (paired, [lazy(a), lazy(b)], paired.transform([a, b])),
+    ):
+        loads.clear()
+        with dask.config.set(scheduler="sync"):
+            got = fitted.transform(X)
+        first_columns = ["a0"] if fitted is single else ["a0", "b0"]
+        assert sorted(loads) == [(c, i) for c in first_columns for i in range(3)]
+        assert isinstance(got, pd.DataFrame)
+        assert_array_equal(got.index, want.index)
+        assert list(got.columns) == list(want.columns)
+        assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12)
