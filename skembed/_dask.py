@@ -30,18 +30,14 @@ from skembed._views import (
     check_split_follows_blocks,
     check_view_block,
     check_views,
+    partition_index,
     row_order_message,
     split_is_checked,
     view_selections,
+    with_numpy_dtypes,
 )
 
-__all__ = [
-    "check_dask_views",
-    "compute_with_index",
-    "map_dask_view",
-    "map_views",
-    "reduce_views",
-]
+__all__ = ["check_dask_views", "map_dask_view", "map_views", "reduce_views"]
 
 
 @dataclass(eq=False)
@@ -108,10 +104,10 @@ def _as_dask_array(item, name):
                 "scalar numeric columns are supported with Dask (array-valued "
                 "columns are not). Convert or drop those columns."
             )
-        frame = _with_numpy_dtypes(item)
+        frame = with_numpy_dtypes(item)
         # Built from the frame's partition tasks, which the index of a
-        # pandas output shares (compute_with_index): to_dask_array's tasks
-        # are its own, and the index read every partition a second time.
+        # pandas output shares (keep_list_index of _views): to_dask_array's
+        # tasks are its own, and the index read every partition a second time.
         values, _ = _values_and_index(frame, frame.to_dask_array())
         return values
     raise TypeError(
@@ -119,22 +115,6 @@ def _as_dask_array(item, name):
         "pass Dask arrays or Dask DataFrames only (a list X cannot mix Dask and "
         "other inputs)."
     )
-
-
-def _with_numpy_dtypes(frame):
-    """``frame`` with its pandas extension columns (nullable, Arrow) as NumPy floats.
-
-    Their missing values become NaN, which the usual finiteness check then
-    reports; converted as they are, they would fail inside a task.
-    """
-    import pandas as pd
-
-    changes = {}
-    for column, dtype in frame.dtypes.items():
-        if isinstance(dtype, pd.api.extensions.ExtensionDtype):
-            numpy = np.dtype(getattr(dtype, "numpy_dtype", np.float64))
-            changes[column] = numpy if numpy.kind == "f" else np.dtype(np.float64)
-    return frame.astype(changes) if changes else frame
 
 
 def _is_numeric(dtype) -> bool:
@@ -376,7 +356,7 @@ def _values_and_index(frame, array):
     import dask
     import dask.array as da
 
-    partitions = _with_numpy_dtypes(frame).to_delayed()
+    partitions = with_numpy_dtypes(frame).to_delayed()
     width, dtype = array.shape[1], array.dtype
     values = da.concatenate(
         [
@@ -388,35 +368,12 @@ def _values_and_index(frame, array):
             for part in partitions
         ]
     )
-    index = [dask.delayed(_partition_index, pure=True)(part) for part in partitions]
+    index = [dask.delayed(partition_index, pure=True)(part) for part in partitions]
     return values, index
-
-
-def compute_with_index(out, frame):
-    """A pandas DataFrame of the lazy ``out`` on the row labels of ``frame``.
-
-    ``out`` is an output computed from the rows of the Dask DataFrame
-    ``frame`` (whose array :func:`_as_dask_array` built from its partition
-    tasks): its values and the index are computed together, from the same
-    partition tasks, so every partition is read once for both. Unoptimised:
-    optimising would fuse the partition tasks into the array's and into the
-    index's tasks separately, and read every partition twice.
-    """
-    import dask
-    import pandas as pd
-
-    parts = _with_numpy_dtypes(frame).to_delayed()
-    index = [dask.delayed(_partition_index, pure=True)(part) for part in parts]
-    values, index = dask.compute(out, index, optimize_graph=False)
-    return pd.DataFrame(values, index=index[0].append(index[1:]), copy=False)
 
 
 def _partition_values(partition):
     return partition.to_numpy()
-
-
-def _partition_index(partition):
-    return partition.index
 
 
 def _tree(parts, merge_task, split_every):

@@ -82,10 +82,12 @@ __all__ = [
     "frame_to_array",
     "is_dask_collection",
     "resolve_view",
+    "partition_index",
     "row_order_message",
     "split_is_checked",
     "view_feature_names",
     "view_selections",
+    "with_numpy_dtypes",
 ]
 
 
@@ -1734,6 +1736,46 @@ def _split_frame(estimator, X, frame, schema, allowed: list, *, reset) -> list:
     return [columns.take(selection) for selection in layout.selections]
 
 
+def with_numpy_dtypes(frame):
+    """``frame`` with its pandas extension columns (nullable, Arrow) as NumPy floats.
+
+    Their missing values become NaN, which the usual finiteness check then
+    reports; converted as they are, they would fail inside a task.
+    """
+    import pandas as pd
+
+    changes = {}
+    for column, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            numpy = np.dtype(getattr(dtype, "numpy_dtype", np.float64))
+            changes[column] = numpy if numpy.kind == "f" else np.dtype(np.float64)
+    return frame.astype(changes) if changes else frame
+
+
+def partition_index(partition):
+    """The row labels of a pandas partition (a task of a Dask DataFrame)."""
+    return partition.index
+
+
+def _compute_with_index(out, frame):
+    """A pandas DataFrame of the lazy ``out`` on the row labels of ``frame``.
+
+    ``out`` is an output computed from the rows of the Dask DataFrame
+    ``frame``, whose array ``skembed._dask`` built from its partition tasks:
+    its values and the index are computed together, from the same partition
+    tasks, so every partition is read once for both. Unoptimised:
+    optimising would fuse the partition tasks into the array's and into the
+    index's tasks separately, and read every partition twice.
+    """
+    import dask
+    import pandas as pd
+
+    parts = with_numpy_dtypes(frame).to_delayed()
+    index = [dask.delayed(partition_index, pure=True)(part) for part in parts]
+    values, index = dask.compute(out, index, optimize_graph=False)
+    return pd.DataFrame(values, index=index[0].append(index[1:]), copy=False)
+
+
 def keep_list_index(estimator, X, out):
     """``out`` on the index of X's rows, under pandas output.
 
@@ -1760,10 +1802,7 @@ def keep_list_index(estimator, X, out):
     if is_dask_collection(out):
         for item in items:
             if is_dask_collection(item) and hasattr(item, "divisions"):
-                # Imported here: _dask imports this module.
-                from skembed._dask import compute_with_index
-
-                return compute_with_index(out, item)
+                return _compute_with_index(out, item)
         return out
     if not isinstance(X, list | tuple) or not isinstance(out, np.ndarray):
         return out

@@ -47,7 +47,7 @@ from skembed._neighbors import first_pair_copies
 from skembed._registry import CLI_METHODS
 from skembed._stream import translate_file
 from skembed.metrics import compare_spaces
-from skembed.metrics._verdict import _constant_rows
+from skembed.metrics._verdict import constant_rows
 
 __all__ = ["run_align", "run_report", "run_search", "run_translate"]
 
@@ -308,7 +308,7 @@ def _align_paired(args, progress, A, B, pairs, names, widths):
     views = {names[0]: slice(0, widths[0]), names[1]: slice(widths[0], None)}
     train, test = _split(args, first_pair_copies(A, B), "pairs")
     for name, path, X in (("A", args.a, A), ("B", args.b, B)):
-        if _constant_rows(X, train):
+        if constant_rows(X, train):
             # As report refuses it: any map of such a file is arbitrary, and
             # with --test-size 0 nothing else would have said so (exit 0).
             raise UserError(

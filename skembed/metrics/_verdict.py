@@ -501,7 +501,7 @@ def _rows(X, rows, dtype):
     return out
 
 
-def _constant_rows(X, rows):
+def constant_rows(X, rows):
     """Whether the rows ``rows`` of X are all the same vector, read in chunks."""
     first = X[rows[0]]
     step = chunk_rows((X.itemsize + 1) * X.shape[1], "summary")
@@ -751,7 +751,7 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
     train.sort()
     test.sort()
     for name, X in (("A", A), ("B", B)):
-        if _constant_rows(X, train):
+        if constant_rows(X, train):
             raise ValueError(
                 f"{name} is constant over the {train.size} training rows (every "
                 "row the same vector): no aligner can learn from it. Check that "
