@@ -774,22 +774,25 @@ def test_dask_dataframes_of_known_divisions_are_paired_by_their_sorted_index():
     assert "_index_summary" not in str(dict(got.transform(lazy).dask))
 
 
+def _counted_partitions(frame, loads, divisions=None):
+    """A Dask DataFrame of three 100-row partitions of ``frame`` whose every
+    read appends (first column name, partition number) to ``loads``."""
+
+    def load(frame, i):
+        loads.append((frame.columns[0], i))
+        return frame.iloc[100 * i : 100 * (i + 1)]
+
+    parts = [dask.delayed(load, pure=False)(frame, i) for i in range(3)]
+    return dd.from_delayed(parts, meta=frame.iloc[:0], divisions=divisions)
+
+
 def test_label_check_reads_every_partition_once():
     """Check the label check shares the reads of the rows: a fit, and each
     compute of a transform, load every partition once (not once more for the
     index), and transform loads none."""
     a, b = _labelled_views()
     loads = []
-
-    def load(frame, i):
-        loads.append((frame.columns[0], i))
-        return frame.iloc[100 * i : 100 * (i + 1)]
-
-    def lazy(frame):
-        parts = [dask.delayed(load, pure=False)(frame, i) for i in range(3)]
-        return dd.from_delayed(parts, meta=frame.iloc[:0])
-
-    items = [lazy(a), lazy(b)]
+    items = [_counted_partitions(a, loads), _counted_partitions(b, loads)]
     assert not any(item.known_divisions for item in items)
     with dask.config.set(scheduler="sync"):
         fitted = ProcrustesAligner().fit(items)
@@ -870,15 +873,10 @@ def test_pandas_output_of_a_dask_dataframe_reads_every_partition_once(estimator,
     """
     a, b = (view.set_axis(np.arange(1000, 1300)) for view in _labelled_views())
     loads = []
-
-    def load(frame, i):
-        loads.append((frame.columns[0], i))
-        return frame.iloc[100 * i : 100 * (i + 1)]
+    divisions = (1000, 1100, 1200, 1299) if known else None
 
     def lazy(frame):
-        parts = [dask.delayed(load, pure=False)(frame, i) for i in range(3)]
-        divisions = (1000, 1100, 1200, 1299) if known else None
-        return dd.from_delayed(parts, meta=frame.iloc[:0], divisions=divisions)
+        return _counted_partitions(frame, loads, divisions)
 
     whole = pd.concat([a, b], axis=1)
     single = clone(estimator).set_output(transform="pandas").fit(whole)
