@@ -122,17 +122,23 @@ def _check_two_inputs(args, command):
         )
 
 
-def _check_two_arrays(args, command, A, B):
-    """Refuse A and B read from one file as the same values.
+def _same_values_of_one_file(first, second, A, B):
+    """Whether A and B, read from inputs ``first`` and ``second``, are the
+    same values of one file.
 
     Two selections of one input can name the same columns in different
     words (``--columns-a 0..383`` against none, a one-array .npz with and
     without its member's name), which _check_two_inputs cannot see.
     """
-    path_a, path_b = split_member(args.a)[0], split_member(args.b)[0]
+    path_a, path_b = split_member(first)[0], split_member(second)[0]
     if input_at(path_b, [os.fspath(path_a)]) is None:
-        return
-    if A.shape == B.shape and np.array_equal(A, B):
+        return False
+    return A.shape == B.shape and np.array_equal(A, B)
+
+
+def _check_two_arrays(args, command, A, B):
+    """Refuse A and B read from one file as the same values."""
+    if _same_values_of_one_file(args.a, args.b, A, B):
         raise UserError(
             f"A ({args.a}) and B ({args.b}) are the same values of one file: "
             f"{command} needs the embeddings of two models (two files, two .npz "
@@ -726,10 +732,7 @@ def run_search(args, progress):
             f"{args.target!r} of the model has {widths[target_k]}: the index must "
             "hold the target model's embeddings."
         )
-    same_file = input_at(
-        split_member(args.index)[0], [os.fspath(split_member(args.queries)[0])]
-    )
-    if same_file is not None and np.array_equal(queries, rows):
+    if _same_values_of_one_file(args.queries, args.index, queries, rows):
         # One model's vectors as both: the translated queries would be
         # searched among rows of their own model, in the other's space.
         raise UserError(
