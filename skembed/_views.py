@@ -986,7 +986,18 @@ def _resolve_selector(selector, X, n_columns: int, names, label) -> np.ndarray:
     always positions, strings always names, as in ColumnTransformer.
     """
     if callable(selector):
-        selector = selector(X)
+        try:
+            selector = selector(X)
+        except Exception as exc:
+            # The user's own error would not say that it came from a view
+            # selector, nor which one; keep TypeError a TypeError so that code
+            # catching it still does, and report the rest as bad values.
+            error = TypeError if isinstance(exc, TypeError) else ValueError
+            raise error(
+                f"views[{label}] is a callable that raised {type(exc).__name__} "
+                f"({exc}) when called on X (a {type(X).__name__}); it must accept X "
+                "and return a slice, an int array, a boolean mask or column names."
+            ) from exc
         if callable(selector):
             raise TypeError(
                 f"views[{label}] is a callable that returned another callable; it must "

@@ -656,6 +656,42 @@ def test_dataframe_selector_errors_name_the_columns():
         _fitted([["a"], ["c"]], duplicated)
 
 
+def test_failing_callable_selector_names_the_view():
+    """Check an error raised by a callable selector names `views`, the view and
+    what the callable must return, and chains the original error."""
+    X = _data(n_features=4)
+    # make_column_selector refuses a numpy X with a bare ValueError of its own.
+    with pytest.raises(
+        ValueError, match=r"views\[1\] is a callable that raised"
+    ) as info:
+        _fitted([[0, 1], make_column_selector(dtype_include=float)], X)
+    message = str(info.value)
+    assert "can only be applied to pandas dataframes" in message
+    assert "when called on X (a ndarray)" in message
+    assert "return a slice, an int array, a boolean mask or column names" in message
+    assert isinstance(info.value.__cause__, ValueError)
+
+    def missing_column(X):
+        return X["q"]
+
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    with pytest.raises(ValueError, match=r"views\['v'\] .* raised KeyError") as info:
+        _fitted({"u": ["a", "b"], "v": missing_column}, frame)
+    assert isinstance(info.value.__cause__, KeyError)
+
+    def wrong_call(X):
+        return X.columns.startswith("c")
+
+    with pytest.raises(ValueError, match=r"views\[0\] .* raised AttributeError"):
+        _fitted([wrong_call, ["d"]], frame)
+
+    def bad_argument(X):
+        return len(X, 1)
+
+    with pytest.raises(TypeError, match=r"views\[0\] .* raised TypeError"):
+        _fitted([bad_argument, ["d"]], frame)
+
+
 def test_list_x_errors():
     """Check list X needs views=None, two items, 2-D items and equal row counts."""
     X = _data(n_features=4)
