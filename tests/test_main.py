@@ -763,6 +763,86 @@ def test_parquet_id_column_is_refused_and_columns_selects(paired, capsys, monkey
     assert json.loads(out)["n_features"] == [8, 8]
 
 
+@pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed")
+def test_columns_refuses_booleans_decimals_and_text(paired, capsys, monkeypatch):
+    """Check a column of booleans (scalars or lists), decimals or text that
+    --columns selects: one line naming it and the fix, exit 2.
+
+    Booleans were read as 0/1 embedding values and decimals widened to
+    float64, silently; text got a library message about a ColumnTransformer.
+    """
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder, A, _ = paired
+    signs = (A > 0).tolist()
+    table = pa.table(
+        {
+            "embedding": pa.array(A.tolist(), pa.list_(pa.float64())),
+            "flag": pa.array(A[:, 0] > 0),
+            "signs": pa.array(signs, pa.list_(pa.bool_())),
+            "fixed_signs": pa.array(signs, pa.list_(pa.bool_(), A.shape[1])),
+            "amount": pa.array(
+                [decimal.Decimal(f"{x:.3f}") for x in A[:, 0]], pa.decimal128(10, 3)
+            ),
+            "amounts": pa.array(
+                [[decimal.Decimal(f"{x:.3f}") for x in row] for row in A],
+                pa.list_(pa.decimal128(10, 3)),
+            ),
+            "name": pa.array([f"row{i}" for i in range(A.shape[0])]),
+        }
+    )
+    pq.write_table(table, folder / "a.parquet")
+    expected = {
+        "signs": ("holds booleans (Arrow type list<element: bool>)", "(0 and 1)"),
+        "fixed_signs": ("holds booleans (Arrow type fixed_size_list",),
+        "amount": ("holds decimals (Arrow type decimal128(10, 3))", "cast it to"),
+        "amounts": ("holds decimals (Arrow type list<element: decimal128",),
+        "flag": ("holds booleans (Arrow type bool), not embedding vectors",),
+        "name": ("holds non-numeric values (Arrow type string)",),
+    }
+    argv = ["report", "a.parquet", "b.npy", "-q", "--columns-a"]
+    for column, fragments in expected.items():
+        code, _, err = _main(folder, capsys, monkeypatch, *argv, column)
+        assert code == 2, column
+        line = _one_error(
+            err, f"A a.parquet: column {column!r}", *fragments, "--columns-a"
+        )
+        assert "ColumnTransformer" not in line
+    # Without --columns the decimal column is refused as a non-embedding one.
+    pq.write_table(table.select(["embedding", "amount"]), folder / "d.parquet")
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "d.parquet", "b.npy")
+    assert code == 2
+    _one_error(err, "column 1 ('amount') holds decimals", "--columns-a embedding")
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "embedding")
+    assert code == 0, err
+
+
+def test_structured_boolean_field_is_not_taken_for_a_vector(
+    paired, capsys, monkeypatch
+):
+    """Check a structured array's field of booleans: refused, and never in the
+    --columns value suggested (it was taken for a vector and suggested)."""
+    folder, A, _ = paired
+    records = np.zeros(
+        A.shape[0], dtype=[("embedding", "f8", A.shape[1:]), ("signs", "?", (4,))]
+    )
+    records["embedding"] = A
+    records["signs"] = A[:, :4] > 0
+    np.save(folder / "records.npy", records)
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "records.npy", "b.npy")
+    assert code == 2
+    _one_error(err, "('signs') holds non-numeric values", "--columns-a embedding.")
+    argv = ["report", "records.npy", "b.npy", "-q", "--columns-a"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "signs")
+    assert code == 2
+    _one_error(err, "column 'signs' holds booleans, not embedding vectors")
+    code, _, err = _main(folder, capsys, monkeypatch, *argv, "embedding")
+    assert code == 0, err
+
+
 def test_csv_written_with_its_index_is_refused(paired, capsys, monkeypatch):
     """Check that the index column of DataFrame.to_csv is not a dimension."""
     folder, A, _ = paired

@@ -297,8 +297,11 @@ class _Column:
     """One column of a table: its label, kind and (scalar columns) values."""
 
     label: str
-    kind: str  # "float", "int", "bool", "vector", "text", "empty" (no value)
+    # "float", "int", "bool", "decimal", "vector", "text", "empty" (no value);
+    # "bool" and "decimal" also stand for lists of them
+    kind: str
     values: object = None  # callable returning the 1-D values of a scalar column
+    type: str = ""  # the Arrow type of a Parquet column, for messages
 
 
 class _Table:
@@ -371,7 +374,9 @@ class _Structured(_Table):
             kind = {"f": "float", "i": "int", "u": "int", "b": "bool"}.get(
                 field.base.kind, "text"
             )
-            if field.shape and kind != "text":
+            # A field of booleans is refused as a scalar one is, whatever its
+            # shape: it was taken for a vector and suggested for --columns.
+            if field.shape and kind not in ("text", "bool"):
                 kind = "vector"
             out.append(_Column(name, kind, lambda name=name: self.array[name]))
         return out
@@ -438,6 +443,8 @@ class _Frame(_Table):
                 kind = "int"
             elif pa.types.is_boolean(field.type):
                 kind = "bool"
+            elif pa.types.is_decimal(field.type):
+                kind = "decimal"
             elif (
                 pa.types.is_list(field.type)
                 or pa.types.is_large_list(field.type)
@@ -446,12 +453,17 @@ class _Frame(_Table):
                 value = field.type.value_type
                 if pa.types.is_floating(value) or pa.types.is_integer(value):
                     kind = "vector"
+                elif pa.types.is_boolean(value):
+                    kind = "bool"
+                elif pa.types.is_decimal(value):
+                    kind = "decimal"
             column = self.frame.column(field.name)
             out.append(
                 _Column(
                     field.name,
                     kind,
                     lambda c=column: c.to_numpy().astype(float, copy=False),
+                    type=str(field.type),
                 )
             )
         return out
@@ -578,6 +590,39 @@ def _select(columns, items, where, own_options=None, option="--columns"):
     return [columns[j] for j in chosen]
 
 
+def _refuse_non_numbers(columns, where, option):
+    """Refuse selected columns of booleans, decimals or text.
+
+    Without this the dataframe reader took true/false values (scalars or
+    lists) for 0/1 embedding values and widened decimals to float64 unasked.
+    Decimals are refused rather than converted: decimal128 keeps up to 38
+    digits, float64 about 16, so the conversion may round, and a decimal
+    column is far more often an amount or a score than an embedding. Casting
+    the column is one line for whoever knows it is safe.
+    """
+    for column in columns:
+        name = f"column {column.label!r}"
+        typed = f" (Arrow type {column.type})" if column.type else ""
+        if column.kind == "bool":
+            raise UserError(
+                f"{where}: {name} holds booleans{typed}, not embedding vectors; "
+                f"leave it out of {option}, or store it as numbers (0 and 1) if "
+                "its true/false values are embedding values."
+            )
+        if column.kind == "decimal":
+            raise UserError(
+                f"{where}: {name} holds decimals{typed}, which are not read as "
+                "embedding values because float64 may round them; cast it to "
+                f"float64 (or float32) and write the file again, or leave it out "
+                f"of {option}."
+            )
+        if column.kind == "text":
+            raise UserError(
+                f"{where}: {name} holds non-numeric values{typed or ' (text)'}, "
+                f"not embedding vectors; leave it out of {option}."
+            )
+
+
 def _short(labels, limit=8):
     labels = [repr(label) for label in labels]
     if len(labels) > limit:
@@ -643,6 +688,8 @@ def _refuse_metadata(columns, where, *, plain, typed, option="--columns"):
         if column.kind in ("text", "bool"):
             what = "text" if column.kind == "text" else "true/false values"
             reasons[j] = f"holds non-numeric values ({what})"
+        elif column.kind == "decimal":
+            reasons[j] = f"holds decimals ({column.type})"
         elif column.kind == "empty":
             reasons[j] = "is empty or NaN on every line"
         elif not plain and (
@@ -1178,9 +1225,14 @@ def read_embeddings(
         found = _select(found, columns, where, own_options, given)
         # Only the selected columns must hold finite numbers.
         table.check_cells(column.label for column in found)
+        _refuse_non_numbers(found, where, given)
     elif integer:
         table.check_cells(column.label for column in found)
-        text = [column.label for column in found if column.kind in ("text", "bool")]
+        text = [
+            column.label
+            for column in found
+            if column.kind in ("text", "bool", "decimal")
+        ]
         if text:
             raise UserError(
                 f"{where}: column {text[0]!r} does not hold numbers; {_PAIRS_LAYOUT}."
