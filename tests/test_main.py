@@ -1019,6 +1019,57 @@ def test_library_errors_name_the_commands_flags(paired, capsys, monkeypatch):
     assert "n_components=" not in line
 
 
+def test_library_errors_name_the_command_not_the_function(paired, capsys, monkeypatch):
+    """Check report's errors from compare_spaces: they name the command the
+    user ran ("report needs at least 10 held-out rows"), not the Python
+    function it calls."""
+    folder, A, B = paired
+    np.save(folder / "a12.npy", A[:12])
+    np.save(folder / "b12.npy", B[:12])
+    np.save(folder / "a1.npy", A[:, :1])
+    for argv, fragment in (
+        (["a12.npy", "b12.npy"], "report needs at least 10 held-out"),
+        (["a1.npy", "b.npy"], "report ranks rows by cosine"),
+    ):
+        code, _, err = _main(folder, capsys, monkeypatch, "report", *argv, "-q")
+        assert code == 2
+        line = _one_error(err, fragment)
+        assert "compare_spaces" not in line
+
+
+def test_search_errors_name_the_index_not_x(paired, capsys, monkeypatch):
+    """Check an index the search cannot use: the message names the input (the
+    index, or --translated-index) instead of EmbeddingIndex.fit's X."""
+    folder, A, B = paired
+    save_aligner(ProcrustesAligner().fit([A, B]), folder / "m.npz")
+    np.save(folder / "zero.npy", np.zeros_like(B))
+    np.save(folder / "same.npy", np.ones_like(A))
+    argv = ["search", "m.npz", "a.npy", "--source", "0", "--target", "1"]
+    argv += ["-q", "-o", "n.npy"]
+    code, _, err = _main(folder, capsys, monkeypatch, *argv[:3], "zero.npy", *argv[3:])
+    assert code == 2
+    line = _one_error(err, "Every row of index zero.npy is zero")
+    assert " X " not in line
+    code, _, err = _main(
+        folder,
+        capsys,
+        monkeypatch,
+        *argv[:3],
+        "b.npy",
+        *argv[3:],
+        "--translated-index",
+        "same.npy",
+        "--center",
+        "index",
+    )
+    assert code == 2
+    line = _one_error(
+        err, "Every row of --translated-index same.npy is zero once centred"
+    )
+    assert "(--center index)" in line
+    assert " X " not in line
+
+
 def test_missing_output_folder_fails_before_any_work(paired, capsys, monkeypatch):
     """Check that -o into a missing folder fails first, naming the folder."""
     folder, _, _ = paired

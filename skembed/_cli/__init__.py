@@ -795,6 +795,12 @@ _COMMAND_TERMS = (
 )
 
 
+# The library functions a command calls, whose messages name them
+# ("compare_spaces needs at least 10 held-out ... rows"): the command line
+# names the command the user ran instead.
+_LIBRARY_CALLS = ("compare_spaces",)
+
+
 def _flags(subparser):
     return {
         option
@@ -806,11 +812,16 @@ def _flags(subparser):
 
 def _in_command_terms(message, subparser):
     """``message`` with the library's calls replaced by the command's options,
-    where the command has them."""
+    where the command has them, and the library's functions by the command."""
     flags = _flags(subparser)
     for library, command, option, otherwise in _COMMAND_TERMS:
         words = command if option is None or option in flags else otherwise
         message = message.replace(library, words)
+    command = subparser.prog.split()[-1]
+    for name in _LIBRARY_CALLS:
+        # Not a qualified name (skembed.metrics.compare_spaces), which is
+        # advice to call it from Python.
+        message = re.sub(rf"(?<![\w.]){name}(?!\w)", command, message)
     return message
 
 

@@ -783,9 +783,15 @@ def run_search(args, progress):
         progress,
         f"queries {args.queries}",
     )
-    searches = [(_fitted_index(args, rows, translated, progress), translated)]
+    searches = [
+        (
+            _fitted_index(args, rows, translated, progress, f"index {args.index}"),
+            translated,
+        )
+    ]
     if other is not None:
-        searches.append((_fitted_index(args, other, queries, progress), queries))
+        where = f"--translated-index {args.translated_index}"
+        searches.append((_fitted_index(args, other, queries, progress, where), queries))
     n = translated.shape[0]
     with progress.step(f"searching {n} queries"), blas_threads(rows.size):
         if other is None:
@@ -800,8 +806,9 @@ def run_search(args, progress):
     return EXIT_OK
 
 
-def _fitted_index(args, rows, queries, progress):
-    """An EmbeddingIndex of ``rows`` as the search options say, fitted on them."""
+def _fitted_index(args, rows, queries, progress, where):
+    """An EmbeddingIndex of ``rows`` as the search options say, fitted on them;
+    ``where`` names the rows' input in messages."""
     index = EmbeddingIndex(
         n_neighbors=args.k,
         method=args.method,
@@ -817,6 +824,13 @@ def _fitted_index(args, rows, queries, progress):
             index.fit(rows)
         except ImportError as exc:
             raise UserError(f"--backend {args.backend}: {one_line(exc)}") from None
+        except ValueError as exc:
+            # fit's message names its parameter X ("Every row of X is zero");
+            # search fits two indexes with --translated-index: say which.
+            # Still a ValueError, whose center=... the caller spells as
+            # --center.
+            message = re.sub(r"\bX\b", lambda _: where, one_line(exc))
+            raise ValueError(message) from None
         # MUSE's protocol: the penalties of the index rows (and, centred
         # separately, the queries' mean) come from the searched query set.
         index.fit_queries(queries)
