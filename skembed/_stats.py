@@ -42,6 +42,7 @@ from skembed._views import check_views, is_dask_collection
 
 __all__ = [
     "BUDGETS",
+    "MAGNITUDE_ERROR",
     "CrossMoments",
     "all_finite",
     "check_rows",
@@ -930,6 +931,14 @@ class CrossMoments:
         return float(_unscaled(total, *factors))
 
 
+# The start of the error for moments float64 cannot hold; the command line
+# looks for it to name the input file at fault.
+MAGNITUDE_ERROR = (
+    "The embeddings' magnitude puts their second moments outside the range of "
+    "float64 (entries far below 1e-150 or above 1e150)"
+)
+
+
 def _unscaled(value, *factors):
     """``value`` divided by every factor, refusing a result float64 cannot hold.
 
@@ -949,9 +958,8 @@ def _unscaled(value, *factors):
         )
         if lost:
             raise ValueError(
-                "The embeddings' magnitude puts their second moments outside the "
-                "range of float64 (entries far below 1e-150 or above 1e150); "
-                "rescale them, for example to unit-length rows, before fitting."
+                f"{MAGNITUDE_ERROR}; rescale them, for example to unit-length "
+                "rows, before fitting."
             )
     return result
 

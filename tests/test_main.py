@@ -1070,6 +1070,28 @@ def test_search_errors_name_the_index_not_x(paired, capsys, monkeypatch):
     assert " X " not in line
 
 
+def test_moments_beyond_float64_name_the_input(paired, capsys, monkeypatch):
+    """Check embeddings whose second moments float64 cannot hold: the error
+    names the input file (and whether it is A or B), not "the embeddings"."""
+    folder, A, B = paired
+    np.save(folder / "huge.npy", A.astype(np.float64) * 1e155)
+    np.save(folder / "tiny.npy", B.astype(np.float64) * 1e-160)
+    cases = (
+        (["report", "huge.npy", "b.npy"], "A (huge.npy) holds values"),
+        (["report", "a.npy", "tiny.npy"], "B (tiny.npy) holds values"),
+        (["align", "a.npy", "tiny.npy", "-o", "m.npz"], "B (tiny.npy) holds"),
+        (
+            ["align", "huge.npy", "tiny.npy", "-o", "m.npz"],
+            "A (huge.npy) and B (tiny.npy) hold values",
+        ),
+    )
+    for argv, fragment in cases:
+        code, _, err = _main(folder, capsys, monkeypatch, *argv, "-q")
+        assert code == 2, argv
+        _one_error(err, fragment, "outside the range of float64", "rescale")
+    assert not (folder / "m.npz").exists()
+
+
 def test_missing_output_folder_fails_before_any_work(paired, capsys, monkeypatch):
     """Check that -o into a missing folder fails first, naming the folder."""
     folder, _, _ = paired

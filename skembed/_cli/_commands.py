@@ -45,6 +45,7 @@ from skembed._index import EmbeddingIndex, fused_kneighbors
 from skembed._io import load_aligner, save_aligner
 from skembed._neighbors import first_pair_copies
 from skembed._registry import CLI_METHODS
+from skembed._stats import MAGNITUDE_ERROR
 from skembed._stream import translate_file
 from skembed.metrics import compare_spaces
 from skembed.metrics._verdict import constant_rows
@@ -147,6 +148,65 @@ def _check_two_arrays(args, command, A, B):
         )
 
 
+def _moments_out_of_range(X):
+    """Whether the column sums of squares of ``X`` about its mean leave
+    float64's range as the library's moments refuse them: beyond its largest
+    value, or (the largest variance) below 2**-970, where a subnormal keeps
+    only a few digits.
+
+    ``X`` is finite (the reader refused the rest). The rows are brought near
+    unit scale by a power of two, which ``ldexp`` applies exactly, so the
+    sums are computed in range and compared in log2 units.
+    """
+    # In chunks: a float64 copy of the whole input could take more memory
+    # than the input itself.
+    n, step = X.shape[0], 1 << 14
+    starts = range(0, n, step)
+    peak = max(float(np.max(np.abs(X[i : i + step]), initial=0.0)) for i in starts)
+    if peak == 0:
+        return False
+    exponent = int(np.frexp(peak)[1])
+
+    def chunks():
+        for i in starts:
+            yield np.ldexp(X[i : i + step].astype(np.float64), -exponent)
+
+    mean = sum(chunk.sum(axis=0) for chunk in chunks()) / n
+    squares = sum(((chunk - mean) ** 2).sum(axis=0) for chunk in chunks())
+    largest = float(np.max(squares))
+    if largest == 0:
+        return False
+    log2 = math.log2(largest) + 2 * exponent
+    return log2 >= 1024 or log2 - math.log2(n) < -970
+
+
+@contextlib.contextmanager
+def _naming_out_of_range(inputs):
+    """Name the input whose magnitude the library refuses.
+
+    The library's message says the embeddings' second moments leave float64,
+    not which of the command's files holds them. ``inputs`` holds (name,
+    file, array) of each input.
+    """
+    try:
+        yield
+    except ValueError as exc:
+        if MAGNITUDE_ERROR not in str(exc):
+            raise
+        named = [
+            f"{name} ({text})" for name, text, X in inputs if _moments_out_of_range(X)
+        ]
+        if not named:
+            raise
+        one = len(named) == 1
+        raise UserError(
+            f"{' and '.join(named)} {'holds' if one else 'hold'} values of a "
+            "magnitude that puts their second moments outside the range of "
+            "float64 (entries far below 1e-150 or above 1e150); rescale "
+            f"{'it' if one else 'them'}, for example to unit-length rows."
+        ) from None
+
+
 def run_report(args, progress):
     # Both files first: a missing B found after A was read came after its
     # progress lines, and the error was not the only line.
@@ -159,6 +219,7 @@ def run_report(args, progress):
     with (
         progress.step(f"comparing {A.shape[0]} paired rows"),
         blas_threads(A.size + B.size),
+        _naming_out_of_range([("A", args.a, A), ("B", args.b, B)]),
     ):
         result = compare_spaces(
             A, B, test_size=args.test_size, random_state=args.random_state
@@ -448,12 +509,15 @@ def run_align(args, progress):
                 f"file has columns ({min(widths)})."
             )
     names = _view_names(args)
-    if args.method == "self-learning":
-        aligner, quality, described = _align_self_learning(args, progress, A, B, pairs)
-    else:
-        aligner, quality, described = _align_paired(
-            args, progress, A, B, pairs, names, widths
-        )
+    with _naming_out_of_range([("A", args.a, A), ("B", args.b, B)]):
+        if args.method == "self-learning":
+            aligner, quality, described = _align_self_learning(
+                args, progress, A, B, pairs
+            )
+        else:
+            aligner, quality, described = _align_paired(
+                args, progress, A, B, pairs, names, widths
+            )
     usable = quality is None or quality.usable
     written = Path(args.output)
     if not usable:
