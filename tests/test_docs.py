@@ -334,6 +334,33 @@ def test_dask_page_runs(tmp_path, monkeypatch):
     assert_allclose(Z.compute(), fitted.transform(X), rtol=1e-6, atol=1e-6)
 
 
+# Calls in the pages' code that need a package no skembed extra installs
+# (Dask's readers and writers of other formats): the page must say so.
+_NEEDS_PACKAGE = {"from_zarr": "zarr", "to_zarr": "zarr"}
+
+
+def test_pages_name_the_packages_their_code_needs():
+    """Check a page whose code calls ``da.from_zarr`` (or another call of
+    _NEEDS_PACKAGE) tells to install the package it needs, unless one of
+    skembed's extras installs it: ``skembed[dask]`` brings no zarr."""
+    setup = (ROOT / "setup.cfg").read_text(encoding="utf-8")
+    extras = setup.split("[options.extras_require]")[1].split("\n[")[0]
+    pages = [p for p in sorted(DOCS.rglob("*.rst")) if "_build" not in p.parts]
+    checked = 0
+    for path in pages:
+        code = "\n".join(_rst_python_blocks(path))
+        # Words as they read, whatever the line breaks of the source.
+        page = " ".join(path.read_text(encoding="utf-8").split())
+        for call, package in _NEEDS_PACKAGE.items():
+            if not re.search(rf"\b{call}\(", code):
+                continue
+            checked += 1
+            if re.search(rf"^\s+{package}\b", extras, flags=re.MULTILINE):
+                continue
+            assert f"pip install {package}" in page, (path.name, call, package)
+    assert checked  # the Dask page reads a Zarr store
+
+
 def test_zero_pairs_page_runs(tmp_path, monkeypatch):
     """Check the zero-pair page's two blocks on pools that share structure.
 
