@@ -3401,6 +3401,64 @@ def test_report_exits_3_when_nothing_relates_the_files(tmp_path, capsys, monkeyp
     assert json.loads(out)["verdict"] == "not linearly alignable"
 
 
+def test_report_advises_commands_not_python_calls(paired, capsys, monkeypatch):
+    """Check report's advice for files a map aligns: the commands, as given.
+
+    It said to fit skembed.ProcrustesAligner and compare in its shared space
+    (transform_view), advice for a Python caller. Every command it names now
+    runs as it is written, with the reading options report was given.
+    """
+    folder, A, B = paired
+    width = B.shape[1]
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "report", "a.npy", "b.npy",
+        "--columns-b", f"0..{width - 1}", "--json", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    explanation = json.loads(out)["explanation"]
+    assert "skembed.ProcrustesAligner" not in explanation
+    assert "transform_view" not in explanation
+    align, translate, search = (
+        shlex.split(command)[1:]
+        for command in re.findall(r"`(skembed [^`]+)`", explanation)
+    )
+    assert align == [
+        "align", "a.npy", "b.npy", "--columns-b", f"0..{width - 1}", "-o", "model.npz"
+    ]  # fmt: skip
+    code, _, err = _main(folder, capsys, monkeypatch, *align, "-q")
+    assert code == 0, err
+    translate = ["b.npy" if word == "FILE" else word for word in translate]
+    code, _, err = _main(folder, capsys, monkeypatch, *translate, "-q")
+    assert code == 0, err
+    assert_allclose(np.load(folder / "OUT.npy"), A, atol=0.5)
+    search = [{"QUERIES": "b.npy", "INDEX": "a.npy"}.get(w, w) for w in search]
+    code, _, err = _main(folder, capsys, monkeypatch, *search, "-q")
+    assert code == 0, err
+    assert_array_equal(np.load(folder / "OUT.npy")[:, 0], np.arange(A.shape[0]))
+    # The table advises the same; the library still advises Python calls.
+    code, out, _ = _main(folder, capsys, monkeypatch, "report", "a.npy", "b.npy", "-q")
+    assert "`skembed align a.npy b.npy -o model.npz`" in " ".join(out.split())
+    assert "transform_view" not in out
+    library = skembed.metrics.compare_spaces(A, B, random_state=0).explanation
+    assert "skembed.ProcrustesAligner on paired rows" in library
+    # Where CCA retrieves better, align is told to fit it.
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=(800, 8))
+    C = np.hstack([shared, rng.normal(size=(800, 8))]) @ rng.normal(size=(16, 16))
+    D = np.hstack([shared @ rng.normal(size=(8, 8)), rng.normal(size=(800, 4))])
+    np.save(folder / "c.npy", C)
+    np.save(folder / "d.npy", D @ rng.normal(size=(12, 12)))
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "report", "c.npy", "d.npy", "--json", "-q"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["cca_retrieval"] > result["procrustes_retrieval"], result
+    explanation = result["explanation"]
+    assert "`skembed align c.npy d.npy --method cca -o model.npz`" in explanation
+    assert "skembed.CCAAligner" not in explanation
+
+
 @pytest.mark.parametrize("command", ["report", "align"])
 def test_one_input_given_as_a_and_b_is_a_user_error(
     paired, capsys, monkeypatch, command

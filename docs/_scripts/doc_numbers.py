@@ -23,6 +23,7 @@ and one ``.rst`` fragment per table into OUTPUT_DIRECTORY (default:
 
 import argparse
 import io
+import os
 import tempfile
 import textwrap
 import time
@@ -243,19 +244,27 @@ def report_output(data):
     """What ``skembed report minilm.npy e5.npy`` prints (measuring.rst)."""
     from skembed.__main__ import main
 
+    names = ["minilm.npy", "e5.npy"]
+    out = io.StringIO()
     with tempfile.TemporaryDirectory() as folder:
-        paths = []
-        for name in ("minilm", "e5"):
-            path = Path(folder) / f"{name}.npy"
-            np.save(path, data.views[name])
-            paths.append(str(path))
-        out = io.StringIO()
-        with redirect_stdout(out):
-            status = main(["report", *paths, "--random-state", "0", "--quiet"])
+        for name in names:
+            np.save(Path(folder) / name, data.views[name.removesuffix(".npy")])
+        # Run in the folder, with the names the page shows: the explanation
+        # names the files in the commands it advises, and is wrapped as
+        # printed.
+        here = os.getcwd()
+        os.chdir(folder)
+        try:
+            with redirect_stdout(out):
+                status = main(["report", *names, "--random-state", "0", "--quiet"])
+        finally:
+            os.chdir(here)
     if status != 0:
         raise RuntimeError(f"skembed report exited with {status}")
-    text = out.getvalue().replace(folder + "/", "")
-    lines = ["$ skembed report minilm.npy e5.npy --random-state 0", *text.splitlines()]
+    lines = [
+        "$ skembed report minilm.npy e5.npy --random-state 0",
+        *out.getvalue().splitlines(),
+    ]
     return ".. code-block:: text\n\n" + "".join(f"   {line}\n" for line in lines)
 
 

@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import contextlib
+import dataclasses
 import functools
 import io
 import json
@@ -48,7 +49,7 @@ from skembed._registry import CLI_METHODS
 from skembed._stats import MAGNITUDE_ERROR
 from skembed._stream import translate_file
 from skembed.metrics import compare_spaces
-from skembed.metrics._verdict import constant_rows
+from skembed.metrics._verdict import alignable_advice, constant_rows
 
 __all__ = ["run_align", "run_report", "run_search", "run_translate"]
 
@@ -224,6 +225,9 @@ def run_report(args, progress):
         result = compare_spaces(
             A, B, test_size=args.test_size, random_state=args.random_state
         )
+    result = dataclasses.replace(
+        result, explanation=_advising_commands(result.explanation, args)
+    )
     if args.json:
         out = {"a": args.a, "b": args.b, **result.to_dict()}
         out = {key: _finite_or_none(value) for key, value in out.items()}
@@ -241,14 +245,97 @@ def run_report(args, progress):
     return EXIT_OK
 
 
+def _advising_commands(explanation, args):
+    """``explanation`` with the commands that fit and use a map where the
+    library advises Python calls (skembed.ProcrustesAligner, transform_view).
+
+    The map is the one align would fit by default from the same files (CCA
+    when compare_spaces found it the better one), read as report read them.
+    """
+    names = _default_view_names(args.a, args.b)
+    for method, option in (("Procrustes", None), ("CCA", "cca")):
+        advice = alignable_advice(method)
+        if advice not in explanation:
+            continue
+        align = [
+            "skembed align",
+            _shell_word(args.a),
+            _shell_word(args.b),
+            *([_shell_option("--method", option)] if option else []),
+            *_reading_options(args),
+            "-o model.npz",
+        ]
+        commands = (
+            f"fit a map on the paired rows with `{' '.join(align)}`, then translate "
+            "vectors of B's model into A's space with "
+            f"`{_use_line('translate', 'model.npz', names, 'FILE')}`, or search an "
+            "index of A's model with queries of B's model with "
+            f"`{_use_line('search', 'model.npz', names, 'QUERIES', 'INDEX')}`"
+        )
+        return explanation.replace(advice, commands)
+    return explanation
+
+
+def _reading_options(args):
+    """The options with which this command read its inputs, as another
+    command takes them."""
+    options = []
+    for flag, items in (
+        ("--columns", args.columns),
+        ("--columns-a", args.columns_a),
+        ("--columns-b", args.columns_b),
+    ):
+        if items is not None:
+            spec = ",".join(
+                item if isinstance(item, str) else "..".join(item) for item in items
+            )
+            options.append(_shell_option(flag, spec))
+    if args.header != "auto":
+        options.append("--header" if args.header == "yes" else "--no-header")
+    return options
+
+
+def _shell_word(text):
+    """``text`` as a shell word that is never read as an option."""
+    if text.startswith("-"):
+        text = os.path.join(os.curdir, text)
+    return shlex.quote(text)
+
+
+def _shell_option(flag, value):
+    # "--target -old" is read as two options; "--target=-old" is not.
+    text = shlex.quote(value)
+    return f"{flag}={text}" if text.startswith("-") else f"{flag} {text}"
+
+
+def _use_line(command, model, names, *inputs):
+    """The ``command`` (translate or search) from the second view of a model
+    that align fitted to its first, the reference; ``inputs`` are its files."""
+    words = [
+        f"skembed {command}",
+        _shell_word(model),
+        *inputs,
+        _shell_option("--source", names[1]),
+        _shell_option("--target", names[0]),
+        "-o OUT.npy",
+    ]
+    return " ".join(words)
+
+
 # ----------------------------------------------------------------------- align
-def _view_names(args):
-    if args.names is not None:
-        return list(args.names)
-    names = [split_member(args.a)[0].stem, split_member(args.b)[0].stem]
+def _default_view_names(a, b):
+    """The view names of a model of inputs ``a`` and ``b`` without --names:
+    the files' stems, or A and B when those do not tell them apart."""
+    names = [split_member(a)[0].stem, split_member(b)[0].stem]
     if names[0] == names[1] or not all(names):
         names = ["A", "B"]
     return names
+
+
+def _view_names(args):
+    if args.names is not None:
+        return list(args.names)
+    return _default_view_names(args.a, args.b)
 
 
 def _make_aligner(args, views):
@@ -556,22 +643,8 @@ def run_align(args, progress):
             f"{quality.reason}. The model was written to {written} for inspection"
             f"{kept}."
         )
-    quote = shlex.quote
-
-    def option(flag, value):
-        # "--target -old" is read as two options; "--target=-old" is not.
-        text = quote(value)
-        return f"{flag}={text}" if text.startswith("-") else f"{flag} {text}"
-
-    model = os.fspath(args.output)
-    if model.startswith("-"):
-        model = os.path.join(os.curdir, model)
-    print(
-        f"Model written to {args.output}; use: skembed translate "
-        f"{quote(model)} FILE "
-        f"{option('--source', aligner.view_names_[1])} "
-        f"{option('--target', aligner.view_names_[0])} -o OUT.npy"
-    )
+    use = _use_line("translate", os.fspath(args.output), aligner.view_names_, "FILE")
+    print(f"Model written to {args.output}; use: {use}")
     return EXIT_OK
 
 

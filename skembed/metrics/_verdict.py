@@ -525,6 +525,19 @@ def _aligned_retrieval(aligner, A, B, train, test, dtype):
     return _two_way_retrieval(Z_a, Z_b)
 
 
+def alignable_advice(method):
+    """What the explanation of an alignable verdict advises doing: fit an
+    aligner of ``method`` ("Procrustes" or "CCA") and compare through it.
+
+    Python calls; the command line puts its own commands in their place.
+    """
+    return (
+        f"fit an aligner such as skembed.{method}Aligner on paired rows and "
+        "compare in its shared space (transform_view, or translate one model's "
+        "vectors into the other's space)"
+    )
+
+
 def _explain(
     verdict,
     *,
@@ -574,10 +587,8 @@ def _explain(
         text = (
             f"A and B are different embedding spaces: {raw_clause}. But {fit_clause} "
             f"(chance {chance:.4f}), so a linear alignment recovers the pairing. Do "
-            "not compare raw vectors across the two models: fit an aligner such as "
-            f"skembed.{method}Aligner on paired rows and compare in its shared "
-            "space (transform_view, or translate one model's vectors into the "
-            f"other's space); {cka_clause}."
+            f"not compare raw vectors across the two models: {alignable_advice(method)}"
+            f"; {cka_clause}."
         )
         if aligned < 0.5:
             text += (
