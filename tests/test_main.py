@@ -3550,6 +3550,42 @@ def test_align_refuses_a_constant_file_as_report_does(
     assert not list(folder.glob("m*.npz"))
 
 
+def test_align_self_learning_names_constant_files_as_inputs(
+    paired, capsys, monkeypatch
+):
+    """Check the warning of constant pools: it names A and B and their files.
+
+    It said "ProcrustesAligner: view(s) ['view0', 'view1'] are constant",
+    naming an aligner the user did not choose and views the files are not
+    called; the map is still judged not usable (exit 3).
+    """
+    folder, A, B = paired
+    np.save(folder / "one_a.npy", np.tile(A[:1], (A.shape[0], 1)))
+    np.save(folder / "one_b.npy", np.tile(B[:1], (B.shape[0], 1)))
+    for inputs, named, check in (
+        (
+            ("one_a.npy", "one_b.npy"),
+            "A (one_a.npy) and B (one_b.npy) are constant",
+            "Check that A and B hold the embeddings.",
+        ),
+        (
+            ("a.npy", "one_b.npy"),
+            "B (one_b.npy) is constant",
+            "Check that B holds the embeddings.",
+        ),
+    ):
+        code, _, err = _main(
+            folder, capsys, monkeypatch, "align", *inputs, "--method",
+            "self-learning", "-q", "-o", "m.npz",
+        )  # fmt: skip
+        assert code == 3, err
+        assert "Traceback" not in err
+        assert "view0" not in err and "view1" not in err
+        (warning,) = [line for line in err.splitlines() if " constant " in line]
+        assert warning.startswith(f"skembed align: warning: {named} over the"), err
+        assert warning.endswith(check), err
+
+
 def test_an_output_name_too_long_says_to_shorten_it(paired, capsys, monkeypatch):
     """Check that a name past the file system's limit gets a fix, not just a cause."""
     folder, _, _ = paired

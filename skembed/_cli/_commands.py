@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +207,59 @@ def _naming_out_of_range(inputs):
             "float64 (entries far below 1e-150 or above 1e150); rescale "
             f"{'it' if one else 'them'}, for example to unit-length rows."
         ) from None
+
+
+def _constant_views_named(message, views):
+    """The library's warning of constant views, ``message``, naming the
+    inputs of ``views`` ((view name, input name, file) of each); None for
+    another message."""
+    for subset in ([0], [1], [0, 1]):
+        # The start of the warnings that ProcrustesAligner and RidgeAligner
+        # give, after the aligner's name: "view(s) ['view0', 'view1'] are
+        # constant over the training rows".
+        listed = [views[k][0] for k in subset]
+        aligner, found, _ = message.partition(
+            f": view(s) {listed} are constant over the training rows"
+        )
+        if not found or not aligner.isidentifier():
+            continue
+        inputs = " and ".join(f"{views[k][1]} ({views[k][2]})" for k in subset)
+        checked = " and ".join(views[k][1] for k in subset)
+        one = len(subset) == 1
+        return (
+            f"{inputs} {'is' if one else 'are'} constant over the training rows "
+            f"(no variance about {'its' if one else 'their'} mean): every row of "
+            f"{'it' if one else 'them'} maps to one point, so retrieval between A "
+            f"and B will be at chance. Check that {checked} "
+            f"{'holds' if one else 'hold'} the embeddings."
+        )
+    return None
+
+
+@contextlib.contextmanager
+def _naming_constant_views(views):
+    """Name the inputs whose views the library warns are constant.
+
+    Its warning names the aligner and the views ("ProcrustesAligner: view(s)
+    ['view0', 'view1'] are constant ..."): not the method the user chose,
+    and, with self-learning, not even the files. ``views`` holds (view name,
+    input name, file) of each input. The warnings are given again when the
+    block ends, those renamed or not, for the command to report.
+    """
+    caught = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for warning in caught:
+            text = _constant_views_named(str(warning.message), views)
+            warnings.warn_explicit(
+                warning.message if text is None else text,
+                warning.category,
+                warning.filename,
+                warning.lineno,
+            )
 
 
 def run_report(args, progress):
@@ -596,7 +650,13 @@ def run_align(args, progress):
                 f"file has columns ({min(widths)})."
             )
     names = _view_names(args)
-    with _naming_out_of_range([("A", args.a, A), ("B", args.b, B)]):
+    # Self-learning takes no view names: the library calls its views view0
+    # and view1.
+    fitted = ["view0", "view1"] if args.method == "self-learning" else names
+    with (
+        _naming_out_of_range([("A", args.a, A), ("B", args.b, B)]),
+        _naming_constant_views([(fitted[0], "A", args.a), (fitted[1], "B", args.b)]),
+    ):
         if args.method == "self-learning":
             aligner, quality, described = _align_self_learning(
                 args, progress, A, B, pairs
