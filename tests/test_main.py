@@ -3586,6 +3586,31 @@ def test_align_self_learning_names_constant_files_as_inputs(
         assert warning.endswith(check), err
 
 
+@pytest.mark.parametrize("constant", ["a", "b"])
+def test_report_names_a_constant_file_as_align_does(
+    paired, capsys, monkeypatch, constant
+):
+    """Check report's refusal of a file whose rows are all one vector.
+
+    It said "B is constant over the 225 training rows" where align's says
+    "B (same.npy) is ...": which file, with two inputs, was left to guess.
+    """
+    folder, A, B = paired
+    X = {"a": A, "b": B}[constant]
+    np.save(folder / "same.npy", np.tile(X[:1], (X.shape[0], 1)))
+    inputs = ["same.npy", "b.npy"] if constant == "a" else ["a.npy", "same.npy"]
+    name = constant.upper()
+    code, _, err = _main(folder, capsys, monkeypatch, "report", *inputs, "-q")
+    assert code == 2
+    reported = _one_error(err, f"{name} (same.npy) is constant over the")
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "align", *inputs, "-q", "-o", "m.npz"
+    )
+    assert code == 2
+    aligned = _one_error(err, f"{name} (same.npy) is constant over the")
+    assert reported.partition(": error: ")[2] == aligned.partition(": error: ")[2]
+
+
 def test_an_output_name_too_long_says_to_shorten_it(paired, capsys, monkeypatch):
     """Check that a name past the file system's limit gets a fix, not just a cause."""
     folder, _, _ = paired

@@ -262,6 +262,16 @@ def _naming_constant_views(views):
             )
 
 
+def _constant_input(name, path, n_rows):
+    """The error for input ``name``, read from ``path``, whose ``n_rows``
+    training rows are all one vector."""
+    return UserError(
+        f"{name} ({path}) is constant over the {n_rows} training rows (every row "
+        "the same vector): no aligner can learn from it. Check that "
+        f"{name} holds the embeddings."
+    )
+
+
 def run_report(args, progress):
     # Both files first: a missing B found after A was read came after its
     # progress lines, and the error was not the only line.
@@ -276,9 +286,22 @@ def run_report(args, progress):
         blas_threads(A.size + B.size),
         _naming_out_of_range([("A", args.a, A), ("B", args.b, B)]),
     ):
-        result = compare_spaces(
-            A, B, test_size=args.test_size, random_state=args.random_state
-        )
+        try:
+            result = compare_spaces(
+                A, B, test_size=args.test_size, random_state=args.random_state
+            )
+        except ValueError as exc:
+            # compare_spaces says "B is constant over the 450 training rows";
+            # its training rows are its own draw, so the command can only
+            # learn there which input it refused, and names its file.
+            match = re.match(
+                r"([AB]) is constant over the (\d+) training rows", str(exc)
+            )
+            if match is None:
+                raise
+            name, n_rows = match.groups()
+            path = args.a if name == "A" else args.b
+            raise _constant_input(name, path, int(n_rows)) from None
     result = dataclasses.replace(
         result, explanation=_advising_commands(result.explanation, args)
     )
@@ -519,11 +542,7 @@ def _align_paired(args, progress, A, B, pairs, names, widths):
         if constant_rows(X, train):
             # As report refuses it: any map of such a file is arbitrary, and
             # with --test-size 0 nothing else would have said so (exit 0).
-            raise UserError(
-                f"{name} ({path}) is constant over the {train.size} training rows "
-                "(every row the same vector): no aligner can learn from it. Check "
-                f"that {name} holds the embeddings."
-            )
+            raise _constant_input(name, path, train.size)
     label = type(_make_aligner(args, views)).__name__
     quality = None
     if test.size:
