@@ -28,7 +28,7 @@ from skembed import (
     load_aligner,
     save_aligner,
 )
-from skembed._selflearn import _determined_coordinates
+from skembed._selflearn import _determined_coordinates, _orthogonal_wins
 from skembed.datasets import load_fortunes
 from skembed.metrics import retrieval_accuracy
 
@@ -823,6 +823,71 @@ def test_default_map_stays_orthogonal_for_rotated_copies():
     assert aligner.final_map_scores_ == {"orthogonal": 1.0, "ridge": 1.0}
     assert isinstance(aligner.aligner_, ProcrustesAligner)
     assert_allclose(aligner.aligner_.rotations_[1], Q.T, atol=1e-8)
+
+
+def _trial_of(A, B, dictionary, refined):
+    """``_final_map`` of a pairs-free fit on the views, as fit calls it."""
+    searched = ProcrustesAligner(center=True, normalize="l2").fit(
+        [A[dictionary[:, 0]], B[dictionary[:, 1]]]
+    )
+    return SelfLearningAligner(random_state=0)._final_map(
+        [A, B], dictionary, searched, np.random.RandomState(0), refined=refined
+    )
+
+
+def test_trial_before_neighbourhood_rounds_gives_a_tie_to_the_ridge_map():
+    """Check that the trial of an untrusted map keeps the ridge map on a tie.
+
+    On rotated copies both maps retrieve every held-out pair in every
+    halving: the trial of a trusted map keeps the orthogonal one, that of an
+    untrusted map to be refined by neighbourhood rounds the ridge one, and
+    its scores are the means over its halvings.
+    """
+    A, B, order, _ = _rotated_pools(seed=5, n=300)
+    dictionary = np.column_stack([order, np.arange(order.shape[0])])
+    trusted, scores = _trial_of(A, B, dictionary, refined=False)
+    assert isinstance(trusted, ProcrustesAligner)
+    assert scores == {"orthogonal": 1.0, "ridge": 1.0}
+    untrusted, scores = _trial_of(A, B, dictionary, refined=True)
+    assert isinstance(untrusted, RidgeAligner)
+    assert untrusted.reference == 0
+    assert scores == {"orthogonal": 1.0, "ridge": 1.0}
+    Z = untrusted._transform_views([A[order], B])
+    assert retrieval_accuracy(*Z) == 1.0
+
+
+def test_trial_before_neighbourhood_rounds_keeps_a_clearly_better_orthogonal_map():
+    """Check that an orthogonal map that wins every halving is kept.
+
+    200 noisy pairs in 64 dimensions: the ridge regression, fitted on 100 of
+    them at a time, overfits the noise and retrieves about a fifth fewer of
+    the other half's pairs than the orthogonal map.
+    """
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(200, 64)) * np.geomspace(3, 0.5, 64)
+    B = A @ ortho_group.rvs(64, random_state=0) + 3.0 * rng.normal(size=(200, 64))
+    dictionary = np.column_stack([np.arange(200)] * 2)
+    aligner, scores = _trial_of(A, B, dictionary, refined=True)
+    assert isinstance(aligner, ProcrustesAligner)
+    assert scores["orthogonal"] > scores["ridge"] + 0.1
+
+
+@pytest.mark.parametrize(
+    "gaps, wins",
+    [
+        ([0.0] * 5, False),
+        ([0.01] * 5, False),
+        ([0.03] * 5, True),
+        ([0.0, 0.01, 0.005, 0.02, 0.01], False),
+        ([0.09, 0.07, 0.08, 0.1, 0.07], True),
+        ([-0.03, -0.02, -0.04, -0.03, -0.02], False),
+        ([0.05], True),
+    ],
+)
+def test_orthogonal_map_wins_by_a_margin(gaps, wins):
+    """Check the rule that decides the trial of an untrusted map: the mean
+    gap must exceed 0.02 of the held-out dictionary pairs."""
+    assert _orthogonal_wins(gaps) is wins
 
 
 def test_no_map_trial_for_a_given_base_or_a_small_dictionary():

@@ -1842,25 +1842,35 @@ def test_neighbourhood_rounds_refit_the_aligners_kind_until_settled():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys):
+def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys, monkeypatch):
     """Check that fit refines an untrusted cold map by neighbourhood rounds.
 
     Disjoint pools of one clustered distribution: the cold map is not
     trusted, so fit ends on neighbourhood rounds; the fitted map is the trial's
     kind refitted on their pairs (every row with its best matches, both
-    ways), and the rounds count in n_iter_. The fit still warns. Pools of
-    different widths keep the search's mutual pairs.
+    ways), and the rounds count in n_iter_. The trial before them is the one
+    of an untrusted map (a tie goes to the ridge map). The fit still warns.
+    Pools of different widths keep the search's mutual pairs.
     """
     d = 16
     Q = ortho_group.rvs(d, random_state=12)
     A = _clustered(seed=12, n=500, d=d)
     B = _clustered(seed=12, n=1000, d=d)[500:] @ Q
+    trials = []
+    final_map = SelfLearningAligner._final_map
+
+    def recorded(self, *args, refined=False):
+        trials.append(refined)
+        return final_map(self, *args, refined=refined)
+
+    monkeypatch.setattr(SelfLearningAligner, "_final_map", recorded)
     with pytest.warns(UnsupervisedAlignmentWarning):
         fitted = SelfLearningAligner(
             init="components", n_restarts=0, random_state=0, verbose=1
         ).fit([A, B])
     out = capsys.readouterr().out
     assert fitted.confidence_ < MIN_CONFIDENCE
+    assert trials == [True]
     rounds = out.count("neighbourhood round")
     assert rounds >= 1
     k = unsupervised._NEIGHBOURHOOD
@@ -1884,6 +1894,7 @@ def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys):
         ).fit([A, wider])
     assert rectangular.confidence_ < MIN_CONFIDENCE
     assert "neighbourhood round" not in capsys.readouterr().out
+    assert trials == [True, False]
     assert rectangular.dictionary_.shape[0] <= 500
 
 
