@@ -840,10 +840,12 @@ class CrossMoments:
             return self.centered_cross(j, i, scaled=scaled).T
         else:
             raise KeyError(f"The cross block ({i}, {j}) was not accumulated.")
-        out = raw - np.outer(self._sums[i], self._sums[j]) / self.n_samples_
+        subtracted = np.outer(self._sums[i], self._sums[j]) / self.n_samples_
+        out = raw - subtracted
         if scaled:
             return out
-        return _unscaled(out, self._scale[i], self._scale[j])
+        noise = _cancellation_noise(self.n_samples_, raw, subtracted)
+        return _unscaled(out, self._scale[i], self._scale[j], noise=noise)
 
     def uncentered_cross(self, i, j):
         """:math:`X_i^\\top X_j` about the origin, not divided by n."""
@@ -857,8 +859,12 @@ class CrossMoments:
         if k not in self._gram:
             raise KeyError(f"The Gram block of view {k} was not accumulated.")
         sums = self._sums[k]
-        out = self._gram[k] - np.outer(sums, sums) / self.n_samples_
-        return out if scaled else _unscaled(out, self._scale[k], self._scale[k])
+        subtracted = np.outer(sums, sums) / self.n_samples_
+        out = self._gram[k] - subtracted
+        if scaled:
+            return out
+        noise = _cancellation_noise(self.n_samples_, self._gram[k], subtracted)
+        return _unscaled(out, self._scale[k], self._scale[k], noise=noise)
 
     def uncentered_gram(self, k):
         """:math:`X_k^\\top X_k` about the origin, not divided by n."""
@@ -872,10 +878,12 @@ class CrossMoments:
         if not self.sum_of_squares:
             raise KeyError("Sums of squares were not accumulated.")
         sums = self._sums[k]
-        out = float(self._squares[k] - sums @ sums / self.n_samples_)
+        subtracted = sums @ sums / self.n_samples_
+        out = float(self._squares[k] - subtracted)
         if scaled:
             return out
-        return float(_unscaled(out, self._scale[k], self._scale[k]))
+        noise = _cancellation_noise(self.n_samples_, self._squares[k], subtracted)
+        return float(_unscaled(out, self._scale[k], self._scale[k], noise=noise))
 
     def uncentered_sum_of_squares(self, k):
         """:math:`\\|X_k\\|_F^2`."""
@@ -888,8 +896,12 @@ class CrossMoments:
         if not self.column_squares:
             raise KeyError("Column squares were not accumulated.")
         n = self.n_samples_
-        centred = self._column_squares[k] - self._sums[k] ** 2 / n
-        return _unscaled(np.maximum(centred, 0.0) / n, self._scale[k], self._scale[k])
+        subtracted = self._sums[k] ** 2 / n
+        centred = self._column_squares[k] - subtracted
+        noise = _cancellation_noise(n, self._column_squares[k], subtracted) / n
+        return _unscaled(
+            np.maximum(centred, 0.0) / n, self._scale[k], self._scale[k], noise=noise
+        )
 
     def nonzero_row_count(self, k):
         """Rows of view k whose norm is not zero."""
@@ -939,12 +951,29 @@ MAGNITUDE_ERROR = (
 )
 
 
-def _unscaled(value, *factors):
+def _cancellation_noise(n_samples, *terms):
+    """The rounding left by subtracting ``terms`` accumulated over
+    ``n_samples`` rows: about n machine epsilons of the largest of them.
+
+    A centred moment of a constant column is exactly 0, but computed as
+    accumulated products minus the sums' outer product it keeps a residue of
+    this size (1e-14 of unit-scale rows, 20 of them), which carries no
+    information about the data.
+    """
+    largest = max(float(np.max(np.abs(term), initial=0.0)) for term in terms)
+    return np.finfo(np.float64).eps * max(n_samples, 1) * largest
+
+
+def _unscaled(value, *factors, noise=0.0):
     """``value`` divided by every factor, refusing a result float64 cannot hold.
 
     ``value`` is a moment of rows brought near unit scale; in the input's own
     units it may overflow, or sink into the subnormal range where it keeps
     only a few digits (products of float64 entries near 1e-170 or 1e200).
+    Entries of ``value`` at most ``noise`` (:func:`_cancellation_noise`) are
+    rounding residue of zero: that they underflow loses nothing. Without
+    this, a constant column of entries near 1e-178 was refused although all
+    its centred moments are 0.
     """
     result = np.asarray(value, dtype=np.float64)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
@@ -952,9 +981,10 @@ def _unscaled(value, *factors):
         for factor in factors:
             result = result / factor
     if np.all(np.isfinite(value)):
-        largest = np.max(np.abs(result), initial=0.0)
+        significant = np.abs(np.asarray(value, dtype=np.float64)) > noise
+        largest = np.max(np.abs(result[significant]), initial=0.0)
         lost = not np.all(np.isfinite(result)) or (
-            np.any(value) and largest < np.finfo(np.float64).tiny * 2**52
+            np.any(significant) and largest < np.finfo(np.float64).tiny * 2**52
         )
         if lost:
             raise ValueError(
