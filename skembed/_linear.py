@@ -22,6 +22,7 @@ from skembed._linalg import null_tolerance, regularized_eigh
 from skembed._moments import MOMENTS_OPTIONAL, MOMENTS_STATE, MomentsFitMixin
 from skembed._views import resolve_view
 from skembed._warnings import warn
+from skembed.exceptions import ConstantViewWarning
 
 __all__ = ["RidgeAligner"]
 
@@ -76,15 +77,15 @@ def warn_constant_maps(aligner, constant, reference):
     names = [aligner.view_names_[k] for k in constant]
     if not names:
         return
-    warn(
+    message = (
         f"{type(aligner).__name__}: view(s) {names} are constant over the "
         "training rows (no variance about their mean), so their maps send "
         "every row to one point"
         + (" and every map onto the reference is zero" if reference in constant else "")
         + ": retrieval across views will be at chance. Check the embeddings of "
-        "those views.",
-        UserWarning,
+        "those views."
     )
+    warn(ConstantViewWarning(message, names))
 
 
 class RidgeAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):

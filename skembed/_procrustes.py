@@ -23,6 +23,7 @@ from skembed._linalg import orthogonal_factor, unbalanced_procrustes
 from skembed._moments import MOMENTS_OPTIONAL, MOMENTS_STATE, MomentsFitMixin
 from skembed._views import resolve_view
 from skembed._warnings import warn
+from skembed.exceptions import ConstantViewWarning
 
 __all__ = ["GeneralizedProcrustesAligner", "ProcrustesAligner"]
 
@@ -455,13 +456,13 @@ def _warn_constant_views(aligner, constant, reference=None):
         if reference is not None and aligner.view_names_[reference] in constant
         else ""
     )
-    warn(
+    message = (
         f"{name}: view(s) {constant} are constant over the training rows (no "
         f"variance about their mean), so every row of them maps to one point{onto}:"
         " retrieval across views will be at chance. Check the embeddings of "
-        "those views.",
-        UserWarning,
+        "those views."
     )
+    warn(ConstantViewWarning(message, constant))
 
 
 class GeneralizedProcrustesAligner(MomentsFitMixin, AffineMapMixin, BaseAligner):

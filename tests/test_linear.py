@@ -16,6 +16,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skembed import RidgeAligner
 from skembed.datasets import load_fortunes
+from skembed.exceptions import ConstantViewWarning
 
 
 def _paired_views(seed, n=300, widths=(6, 4), noise=0.3, dtype=float):
@@ -471,8 +472,12 @@ def test_a_constant_view_is_reported(dtype, constant_view):
         rng.normal(size=(100, 4)).astype(dtype),
     ]
     X[constant_view] = np.full_like(X[constant_view], 0.3)
-    with pytest.warns(UserWarning, match=rf"\['view{constant_view}'\] are constant"):
+    with pytest.warns(
+        UserWarning, match=rf"\['view{constant_view}'\] are constant"
+    ) as record:
         aligner = RidgeAligner().fit(X)
+    constant = [w.message for w in record if w.category is ConstantViewWarning]
+    assert [w.views for w in constant] == [(f"view{constant_view}",)]
     assert aligner.transform_view(X[1], 1).dtype == dtype
     with warnings.catch_warnings():
         warnings.simplefilter("error")

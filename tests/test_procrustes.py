@@ -31,6 +31,7 @@ from skembed import (
     save_aligner,
 )
 from skembed.datasets import load_fortunes
+from skembed.exceptions import ConstantViewWarning
 from skembed.metrics import retrieval_accuracy
 
 
@@ -884,6 +885,9 @@ def test_a_constant_view_is_reported(aligner, constant_view, value, dtype):
     assert len(messages) == 1, messages
     said = f"['view{constant_view}'] are constant over the training rows"
     assert said in messages[0]
+    # A caller can name the view without reading the text.
+    assert record[0].category is ConstantViewWarning
+    assert record[0].message.views == (f"view{constant_view}",)
     assert ("every rotation onto the reference is arbitrary" in messages[0]) is (
         reference_is_constant and not isinstance(fitted, GeneralizedProcrustesAligner)
     )

@@ -15,6 +15,7 @@ import skembed
 import skembed._residual
 from skembed import ResidualMLPAligner, RidgeAligner, load_aligner, save_aligner
 from skembed._contrastive import split_validation_rows
+from skembed.exceptions import ConstantViewWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -265,3 +266,5 @@ def test_constant_views_are_warned_by_name(aligner, constant_view):
         f"{type(aligner).__name__}: view(s) ['{name}']"
     )
     assert messages[0].filename == __file__
+    assert messages[0].category is ConstantViewWarning
+    assert messages[0].message.views == (name,)
