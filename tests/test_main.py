@@ -1546,6 +1546,76 @@ def test_self_learning_from_pairs_that_lead_astray_warns(tmp_path, capsys, monke
     assert "no --pairs for the unsupervised start" in err
 
 
+def _python_terms(line):
+    """The Python names of the self-learning fit's parameters, attributes or
+    calls in ``line``, but the pointer to the Python class that the command
+    line gives where it has no option of that parameter."""
+    line = line.replace("in Python, skembed.SelfLearningAligner's n_iter does", "")
+    pattern = r"SelfLearningAligner|\w+_=|\w+_ |n_iter|\btol\b|fit\(|\binit\b"
+    return re.findall(pattern, line)
+
+
+def test_self_learning_warnings_name_options_of_align(tmp_path, capsys, monkeypatch):
+    """Check the self-learning fit's warnings in the terms of skembed align.
+
+    They named the Python class, its attributes and its parameters
+    ("SelfLearningAligner found no pairs-free map it can trust
+    (confidence_=0.065 < 0.5 ...)", "increase n_iter or tol"), which
+    align has no option for. The map is still judged not usable (exit 3).
+    """
+    import functools
+
+    from skembed._selflearn import SelfLearningAligner
+
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "a.npy", rng.normal(size=(300, 8)) * np.linspace(3, 1, 8))
+    np.save(tmp_path / "noise.npy", rng.normal(size=(300, 8)))
+    np.save(tmp_path / "small.npy", rng.normal(size=(150, 8)))
+    np.save(tmp_path / "large.npy", rng.normal(size=(600, 8)))
+    argv = ["--method", "self-learning", "-q", "-o", "m.npz"]
+    code, _, err = _main(
+        tmp_path, capsys, monkeypatch, "align", "a.npy", "noise.npy", *argv
+    )
+    assert code == 3, err
+    warned = [line for line in err.splitlines() if ": warning: " in line]
+    (untrusted,) = [line for line in warned if "no pairs-free map" in line]
+    assert "(label-free confidence 0." in untrusted
+    # Rows of A and B may be paired by position: align can fit them as pairs.
+    assert untrusted.endswith(
+        "Pass a few dozen known pairs with --pairs, or, if row i of A and row i "
+        "of B embed the same item, align them as pairs: leave out --method "
+        "self-learning."
+    ), untrusted
+    (rounds,) = [line for line in warned if "did not settle in 50 rounds" in line]
+    assert "skembed align sets no number of rounds" in rounds
+    code, _, err = _main(
+        tmp_path, capsys, monkeypatch, "align", "small.npy", "large.npy", *argv
+    )
+    assert code == 3, err
+    (untrusted,) = [line for line in err.splitlines() if "no pairs-free map" in line]
+    assert "the pool of A is too small beside that of B" in untrusted
+    assert "give the larger file as A, or files of similar sizes" in untrusted
+    assert untrusted.endswith("Pass a few dozen known pairs with --pairs."), untrusted
+    warned += [line for line in err.splitlines() if ": warning: " in line]
+    # The fit's own rounds, from known pairs: one round cannot settle.
+    pairs = np.column_stack([np.arange(40), np.arange(40)])
+    np.savetxt(tmp_path / "pairs.csv", pairs, fmt="%d", delimiter=",")
+    monkeypatch.setitem(
+        CLI_METHODS, "self-learning", functools.partial(SelfLearningAligner, n_iter=1)
+    )
+    code, _, err = _main(
+        tmp_path, capsys, monkeypatch, "align", "a.npy", "noise.npy", "--pairs",
+        "pairs.csv", "--test-size", "0", *argv,
+    )  # fmt: skip
+    assert code == 3, err
+    lines = [line for line in err.splitlines() if ": warning: " in line]
+    assert any("did not converge in 1 rounds" in line for line in lines), err
+    assert any("map from 40 known pairs" in line for line in lines), err
+    warned += lines
+    for line in warned:
+        assert not _python_terms(line), line
+
+
 def test_progress_line_has_elapsed_time_and_estimate():
     """Check the progress line of a long step: elapsed, rate, time left."""
     import io

@@ -236,15 +236,72 @@ def _constant_views_named(message, views):
     return None
 
 
-@contextlib.contextmanager
-def _naming_constant_views(views):
-    """Name the inputs whose views the library warns are constant.
+# What skembed align's options cannot do, said where the self-learning fit
+# advises a parameter the command line does not have.
+_NO_MORE_ROUNDS = (
+    "; the map of the last round is kept, and judged as any other in the "
+    "Quality line. skembed align sets no number of rounds; in Python, "
+    "skembed.SelfLearningAligner's n_iter does."
+)
 
-    Its warning names the aligner and the views ("ProcrustesAligner: view(s)
-    ['view0', 'view1'] are constant ..."): not the method the user chose,
-    and, with self-learning, not even the files. ``views`` holds (view name,
-    input name, file) of each input. The warnings are given again when the
-    block ends, those renamed or not, for the command to report.
+# The self-learning fit's warnings name its class, its attributes and its
+# parameters: (pattern, words of the command line), applied in turn.
+_SELF_LEARNING_TERMS = (
+    (r"\bSelfLearningAligner\b", "self-learning"),
+    (r"\bconfidence_=", "label-free confidence "),
+    # The agreement is given in words just before: "agree on 45% of their
+    # pairs (start_agreement_ >= 0.1)".
+    (r" \(start_agreement_ >= [0-9.]+\)", ""),
+    (
+        r"the first pool is too small beside the second",
+        "the pool of A is too small beside that of B",
+    ),
+    (
+        r"pass the larger pool first, or pools of similar sizes",
+        "give the larger file as A, or files of similar sizes",
+    ),
+    (r"\bn_iter=(\d+) rounds\b", r"\1 rounds"),
+    (r"> tol=", "> the tolerance "),
+    # Last: its words name the class on purpose.
+    (r"; increase n_iter or tol\.$", _NO_MORE_ROUNDS),
+)
+
+
+def _self_learning_in_command_terms(message, *, paired_rows):
+    """The self-learning fit's warning ``message`` in the terms of skembed
+    align; None for another message.
+
+    The library advises known pairs, or a fitted map as its ``init``, which
+    align cannot pass; ``paired_rows`` (A and B have as many rows, and no
+    --pairs was given) adds what align can do instead when the rows are
+    paired by position: fit them as pairs with a closed-form method.
+    """
+    if "SelfLearningAligner" not in message:
+        return None
+    pairs_instead = "Pass a few dozen known pairs with --pairs"
+    if paired_rows:
+        pairs_instead += (
+            ", or, if row i of A and row i of B embed the same item, align them "
+            "as pairs: leave out --method self-learning"
+        )
+    text = message.replace(
+        "Pass a few dozen known pairs with fit(X, pairs=...), or a map fitted "
+        "for the same two models as init",
+        pairs_instead,
+    )
+    for pattern, words in _SELF_LEARNING_TERMS:
+        text = re.sub(pattern, words, text)
+    return text
+
+
+@contextlib.contextmanager
+def _reworded_warnings(*rewordings):
+    """Give the warnings of the block again, in the command's words.
+
+    Each of ``rewordings`` takes a warning's message and returns its new
+    text, or None for a message it does not reword; the first that rewords
+    a message wins. The warnings are given again when the block ends,
+    reworded or not, for the command to report.
     """
     caught = []
     try:
@@ -253,7 +310,9 @@ def _naming_constant_views(views):
             yield
     finally:
         for warning in caught:
-            text = _constant_views_named(str(warning.message), views)
+            message = str(warning.message)
+            texts = (reword(message) for reword in rewordings)
+            text = next((text for text in texts if text is not None), None)
             warnings.warn_explicit(
                 warning.message if text is None else text,
                 warning.category,
@@ -674,7 +733,18 @@ def run_align(args, progress):
     fitted = ["view0", "view1"] if args.method == "self-learning" else names
     with (
         _naming_out_of_range([("A", args.a, A), ("B", args.b, B)]),
-        _naming_constant_views([(fitted[0], "A", args.a), (fitted[1], "B", args.b)]),
+        # The constant views' warning names the aligner and the views, not
+        # the method chosen and, with self-learning, not even the files.
+        _reworded_warnings(
+            functools.partial(
+                _constant_views_named,
+                views=[(fitted[0], "A", args.a), (fitted[1], "B", args.b)],
+            ),
+            functools.partial(
+                _self_learning_in_command_terms,
+                paired_rows=pairs is None and A.shape[0] == B.shape[0],
+            ),
+        ),
     ):
         if args.method == "self-learning":
             aligner, quality, described = _align_self_learning(
