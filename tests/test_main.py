@@ -3529,6 +3529,39 @@ def test_report_advises_commands_not_python_calls(paired, capsys, monkeypatch):
     assert "skembed.CCAAligner" not in explanation
 
 
+def test_report_says_align_has_no_non_linear_aligner(tmp_path, capsys, monkeypatch):
+    """Check report's advice of a non-linear aligner, which align lacks.
+
+    A modest or failed linear map advised "more training pairs or a
+    non-linear aligner", and skembed align offers none: the command line
+    says so and names the library's, which keeps its own words.
+    """
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(1000, 16))
+    B = A @ ortho_group.rvs(16, random_state=0) + 1.6 * rng.normal(size=A.shape)
+    np.save(tmp_path / "a.npy", A)
+    np.save(tmp_path / "b.npy", B)
+    np.save(tmp_path / "noise.npy", rng.normal(size=(1000, 16)))
+    for other, expected, advice in (
+        ("b.npy", 0, "more paired rows may help, and so may a non-linear aligner"),
+        ("noise.npy", 3, "more paired rows may still help, or a non-linear aligner"),
+    ):
+        code, out, err = _main(
+            tmp_path, capsys, monkeypatch, "report", "a.npy", other, "--json", "-q"
+        )
+        assert code == expected, err
+        explanation = json.loads(out)["explanation"]
+        assert f"{advice}, which skembed align does not fit (in Python: " in (
+            explanation
+        )
+        named = re.findall(r"skembed\.(\w+)", explanation)
+        assert named, explanation
+        for name in named:
+            assert getattr(skembed, name) not in CLI_METHODS.values()
+    library = skembed.metrics.compare_spaces(A, B, random_state=0).explanation
+    assert "more training pairs or a non-linear aligner may help." in library
+
+
 @pytest.mark.parametrize("command", ["report", "align"])
 def test_one_input_given_as_a_and_b_is_a_user_error(
     paired, capsys, monkeypatch, command

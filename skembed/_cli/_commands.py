@@ -50,7 +50,12 @@ from skembed._registry import CLI_METHODS
 from skembed._stats import MAGNITUDE_ERROR
 from skembed._stream import translate_file
 from skembed.metrics import compare_spaces
-from skembed.metrics._verdict import alignable_advice, constant_rows
+from skembed.metrics._verdict import (
+    MODEST_ADVICE,
+    NOT_ALIGNABLE_ADVICE,
+    alignable_advice,
+    constant_rows,
+)
 
 __all__ = ["run_align", "run_report", "run_search", "run_translate"]
 
@@ -381,13 +386,28 @@ def run_report(args, progress):
     return EXIT_OK
 
 
+# The library's non-linear aligners, which skembed align does not fit.
+_NON_LINEAR_ALIGNERS = ("KernelResidualAligner", "ResidualMLPAligner")
+_NON_LINEAR = (
+    "a non-linear aligner, which skembed align does not fit (in Python: "
+    + ", ".join(f"skembed.{name}" for name in _NON_LINEAR_ALIGNERS)
+    + ")"
+)
+
+
 def _advising_commands(explanation, args):
     """``explanation`` with the commands that fit and use a map where the
     library advises Python calls (skembed.ProcrustesAligner, transform_view).
 
     The map is the one align would fit by default from the same files (CCA
     when compare_spaces found it the better one), read as report read them.
+    The library's advice of a non-linear aligner says that align has none.
     """
+    explanation = explanation.replace(
+        MODEST_ADVICE, f"more paired rows may help, and so may {_NON_LINEAR}"
+    ).replace(
+        NOT_ALIGNABLE_ADVICE, f"more paired rows may still help, or {_NON_LINEAR}"
+    )
     names = _default_view_names(args.a, args.b)
     for method, option in (("Procrustes", None), ("CCA", "cca")):
         advice = alignable_advice(method)

@@ -538,6 +538,13 @@ def alignable_advice(method):
     )
 
 
+# What the explanation advises when a linear map recovers the pairing only
+# modestly, or not at all. The command line, which fits linear maps only,
+# says it in its own words.
+MODEST_ADVICE = "more training pairs or a non-linear aligner may help"
+NOT_ALIGNABLE_ADVICE = "a non-linear aligner or more pairs may still help"
+
+
 def _explain(
     verdict,
     *,
@@ -591,10 +598,7 @@ def _explain(
             f"; {cka_clause}."
         )
         if aligned < 0.5:
-            text += (
-                " The held-out accuracy is still modest: more training pairs or a "
-                "non-linear aligner may help."
-            )
+            text += f" The held-out accuracy is still modest: {MODEST_ADVICE}."
         return text
     return (
         f"No linear relation between A and B was found: {raw_clause}, and {fit_clause}"
@@ -603,8 +607,7 @@ def _explain(
         f"{_CHANCE_ALPHA:g}); {cka_clause}. Check that the rows are paired "
         "(row i of A and of B embed the "
         "same item). If they are, the two models disagree beyond any linear map, "
-        "and their vectors cannot be compared; a non-linear aligner or more pairs "
-        "may still help."
+        f"and their vectors cannot be compared; {NOT_ALIGNABLE_ADVICE}."
     )
 
 
