@@ -3529,6 +3529,58 @@ def test_report_advises_commands_not_python_calls(paired, capsys, monkeypatch):
     assert "skembed.CCAAligner" not in explanation
 
 
+def test_advised_commands_never_write_over_an_input(paired, capsys, monkeypatch):
+    """Check the output names of the commands report and align advise.
+
+    With A saved as model.npz and B as OUT.npy, report advised `skembed
+    align model.npz OUT.npy -o model.npz` (refused: the output is an input)
+    and `skembed translate model.npz FILE ... -o OUT.npy`, which wrote over
+    B; align's advice wrote over it too. Each advised name is now the first
+    of NAME, NAME-1, ... that no input takes, the same in every line.
+    """
+    folder, A, B = paired
+    np.savez(folder / "model.npz", A)
+    np.save(folder / "OUT.npy", B)
+    inputs = {name: (folder / name).read_bytes() for name in ("model.npz", "OUT.npy")}
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "report", "model.npz", "OUT.npy", "--json", "-q"
+    )
+    assert code == 0, err
+    explanation = json.loads(out)["explanation"]
+    align, translate, search = (
+        shlex.split(command)[1:]
+        for command in re.findall(r"`(skembed [^`]+)`", explanation)
+    )
+    assert align[-2:] == ["-o", "model-1.npz"], align
+    assert translate[1] == search[1] == "model-1.npz"
+    assert translate[-2:] == search[-2:] == ["-o", "OUT-1.npy"]
+    code, _, err = _main(folder, capsys, monkeypatch, *align, "-q")
+    assert code == 0, err
+    translate = ["OUT.npy" if word == "FILE" else word for word in translate]
+    code, _, err = _main(folder, capsys, monkeypatch, *translate, "-q")
+    assert code == 0, err
+    search = [{"QUERIES": "OUT.npy", "INDEX": "model.npz"}.get(w, w) for w in search]
+    code, _, err = _main(folder, capsys, monkeypatch, *search, "-q")
+    assert code == 0, err
+    for name, content in inputs.items():
+        assert (folder / name).read_bytes() == content, name
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "align", "model.npz", "OUT.npy", "-q", "-o",
+        "m.npz",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.rstrip().endswith("--source OUT --target model -o OUT-1.npy"), out
+    # Where align puts a map not worth using must not be an input either:
+    # align refuses to run then.
+    np.savez(folder / "model-1.not-usable.npz", B)
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "report", "model.npz", "model-1.not-usable.npz",
+        "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "-o model-2.npz`" in " ".join(out.split())
+
+
 def test_report_says_align_has_no_non_linear_aligner(tmp_path, capsys, monkeypatch):
     """Check report's advice of a non-linear aligner, which align lacks.
 

@@ -409,6 +409,9 @@ def _advising_commands(explanation, args):
         NOT_ALIGNABLE_ADVICE, f"more paired rows may still help, or {_NON_LINEAR}"
     )
     names = _default_view_names(args.a, args.b)
+    inputs = [args.a, args.b]
+    model = _free_name("model", ".npz", inputs, beside=True)
+    out = _free_name("OUT", ".npy", inputs)
     for method, option in (("Procrustes", None), ("CCA", "cca")):
         advice = alignable_advice(method)
         if advice not in explanation:
@@ -419,14 +422,15 @@ def _advising_commands(explanation, args):
             _shell_word(args.b),
             *([_shell_option("--method", option)] if option else []),
             *_reading_options(args),
-            "-o model.npz",
+            "-o",
+            _shell_word(model),
         ]
         commands = (
             f"fit a map on the paired rows with `{' '.join(align)}`, then translate "
             "vectors of B's model into A's space with "
-            f"`{_use_line('translate', 'model.npz', names, 'FILE')}`, or search an "
+            f"`{_use_line('translate', model, out, names, 'FILE')}`, or search an "
             "index of A's model with queries of B's model with "
-            f"`{_use_line('search', 'model.npz', names, 'QUERIES', 'INDEX')}`"
+            f"`{_use_line('search', model, out, names, 'QUERIES', 'INDEX')}`"
         )
         return explanation.replace(advice, commands)
     return explanation
@@ -464,18 +468,39 @@ def _shell_option(flag, value):
     return f"{flag}={text}" if text.startswith("-") else f"{flag} {text}"
 
 
-def _use_line(command, model, names, *inputs):
+def _use_line(command, model, output, names, *inputs):
     """The ``command`` (translate or search) from the second view of a model
-    that align fitted to its first, the reference; ``inputs`` are its files."""
+    that align fitted to its first, the reference; ``inputs`` are its files
+    and ``output`` the file it writes."""
     words = [
         f"skembed {command}",
         _shell_word(model),
         *inputs,
         _shell_option("--source", names[1]),
         _shell_option("--target", names[0]),
-        "-o OUT.npy",
+        "-o",
+        _shell_word(output),
     ]
     return " ".join(words)
+
+
+def _free_name(stem, suffix, inputs, *, beside=False):
+    """``stem + suffix``, else ``stem-1 + suffix``, ...: the first name that
+    is none of the files ``inputs``, for the output of an advised command.
+
+    Followed as printed, the advice would otherwise write over an input
+    (``skembed translate ... -o OUT.npy`` when A is OUT.npy). With
+    ``beside``, the name is a model's, and the name align gives a map not
+    worth using (NAME.not-usable.npz) must not be an input either, since
+    align refuses to run then.
+    """
+    number = 0
+    while True:
+        name = f"{stem}-{number}{suffix}" if number else f"{stem}{suffix}"
+        names = [name, _not_usable_path(name)] if beside else [name]
+        if all(input_at(candidate, inputs) is None for candidate in names):
+            return name
+        number += 1
 
 
 # ----------------------------------------------------------------------- align
@@ -812,7 +837,10 @@ def run_align(args, progress):
             f"{quality.reason}. The model was written to {written} for inspection"
             f"{kept}."
         )
-    use = _use_line("translate", os.fspath(args.output), aligner.view_names_, "FILE")
+    out = _free_name("OUT", ".npy", [args.a, args.b, args.pairs])
+    use = _use_line(
+        "translate", os.fspath(args.output), out, aligner.view_names_, "FILE"
+    )
     print(f"Model written to {args.output}; use: {use}")
     return EXIT_OK
 
