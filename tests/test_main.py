@@ -3705,6 +3705,49 @@ def test_align_refuses_a_constant_file_as_report_does(
     assert not list(folder.glob("m*.npz"))
 
 
+def _rounding_apart(row, n, seed=0):
+    """``n`` float32 copies of ``row``, each entry a few roundings off it."""
+    rng = np.random.default_rng(seed)
+    steps = rng.integers(-2, 3, size=(n, row.size)) * np.finfo(np.float32).eps
+    rows = (row.astype(np.float32) * (1 + steps)).astype(np.float32)
+    assert np.unique(rows, axis=0).shape[0] > 1
+    return rows
+
+
+@pytest.mark.parametrize("method", ["procrustes", "ridge", "cca"])
+@pytest.mark.parametrize("test_size", ["0", "0.25"])
+def test_a_file_constant_up_to_rounding_is_refused_as_a_constant_one(
+    paired, capsys, monkeypatch, method, test_size
+):
+    """Check a file whose rows are one vector but for a few roundings.
+
+    Only rows all equal were refused. With --test-size 0 align wrote a map
+    of rounding noise and exited 0 (after a warning with procrustes, none
+    with ridge or cca); with a held-out check it exited 3; report gave a
+    verdict. It is now the user error of a constant file, exit 2, for both.
+    A tiny spread that is data is not refused: it aligns.
+    """
+    folder, A, B = paired
+    np.save(folder / "near.npy", _rounding_apart(B[0], B.shape[0]))
+    code, _, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "near.npy", "--method",
+        method, "--test-size", test_size, "-q", "-o", "m.npz",
+    )  # fmt: skip
+    assert code == 2, err
+    _one_error(err, "B (near.npy) is constant over the", "up to rounding")
+    assert not list(folder.glob("m*.npz"))
+    code, _, err = _main(folder, capsys, monkeypatch, "report", "near.npy", "b.npy")
+    assert code == 2, err
+    _one_error(err, "A (near.npy) is constant over the", "up to rounding")
+    np.save(folder / "tiny.npy", B[:1].astype(np.float64) + 1e-9 * B)
+    code, out, err = _main(
+        folder, capsys, monkeypatch, "align", "a.npy", "tiny.npy", "--method",
+        method, "--test-size", "0.25", "-q", "-o", "m.npz",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "held-out top-1 retrieval 1.000" in out
+
+
 def test_align_self_learning_names_constant_files_as_inputs(
     paired, capsys, monkeypatch
 ):

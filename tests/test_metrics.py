@@ -836,6 +836,23 @@ def test_paired_cosine_stays_within_one():
     assert paired_cosine(A, -A).min() == -1.0
 
 
+def test_compare_spaces_refuses_rows_a_few_roundings_apart():
+    """Check rows of one vector but for a few roundings: refused as constant.
+
+    Only rows all equal were refused; these got a verdict on a map of
+    rounding noise, after ProcrustesAligner's warning that the view is
+    constant. A small spread that is data is kept.
+    """
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(80, 8)).astype(np.float32)
+    steps = rng.integers(-2, 3, size=A.shape) * np.finfo(np.float32).eps
+    B = (A[0] * (1 + steps)).astype(np.float32)
+    with pytest.raises(ValueError, match="^B is constant over the 60 training rows"):
+        compare_spaces(A, B, random_state=0)
+    tiny = A[:1].astype(np.float64) + 1e-9 * A
+    assert compare_spaces(A, tiny, random_state=0).verdict != "not linearly alignable"
+
+
 def test_compare_spaces_of_almost_constant_rows_reports_no_debiased_cka():
     """Check rows all equal but one: the debiased CKA's error named debiased=False.
 

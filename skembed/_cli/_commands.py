@@ -328,11 +328,11 @@ def _reworded_warnings(*rewordings):
 
 def _constant_input(name, path, n_rows):
     """The error for input ``name``, read from ``path``, whose ``n_rows``
-    training rows are all one vector."""
+    training rows are all one vector, up to rounding."""
     return UserError(
         f"{name} ({path}) is constant over the {n_rows} training rows (every row "
-        "the same vector): no aligner can learn from it. Check that "
-        f"{name} holds the embeddings."
+        "the same vector, up to rounding): no aligner can learn from it. Check "
+        f"that {name} holds the embeddings."
     )
 
 
@@ -637,16 +637,20 @@ def _align_paired(args, progress, A, B, pairs, names, widths):
         A, B = A[pairs[:, 0]], B[pairs[:, 1]]
     else:
         check_paired(A, B, f"A ({args.a})", f"B ({args.b})")
-    if A.dtype != B.dtype:
-        A, B = A.astype(np.float64), B.astype(np.float64)
     n = A.shape[0]
     views = {names[0]: slice(0, widths[0]), names[1]: slice(widths[0], None)}
     train, test = _split(args, first_pair_copies(A, B), "pairs")
     for name, path, X in (("A", args.a, A), ("B", args.b, B)):
+        # In the file's own dtype, before the cast below: a float32 file's
+        # roundings are float32's.
         if constant_rows(X, train):
             # As report refuses it: any map of such a file is arbitrary, and
             # with --test-size 0 nothing else would have said so (exit 0).
+            # Rows a few roundings apart too: ProcrustesAligner only warned,
+            # RidgeAligner and CCAAligner said nothing.
             raise _constant_input(name, path, train.size)
+    if A.dtype != B.dtype:
+        A, B = A.astype(np.float64), B.astype(np.float64)
     label = type(_make_aligner(args, views)).__name__
     quality = None
     if test.size:

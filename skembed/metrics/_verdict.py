@@ -502,13 +502,42 @@ def _rows(X, rows, dtype):
 
 
 def constant_rows(X, rows):
-    """Whether the rows ``rows`` of X are all the same vector, read in chunks."""
-    first = X[rows[0]]
-    step = chunk_rows((X.itemsize + 1) * X.shape[1], "summary")
-    return not any(
-        np.any(X[rows[start : start + step]] != first)
-        for start in range(0, rows.size, step)
-    )
+    """Whether the rows ``rows`` of X are all one vector, up to the rounding
+    of X's dtype; read in chunks.
+
+    Rows a few roundings apart (one vector, rounded differently by whatever
+    stored it) tell no more than equal ones, and any map of them is as
+    arbitrary: their spread about their mean is at most (8 eps)^2 times
+    their sum of squares, the bound under which ProcrustesAligner calls a
+    view constant. A spread above it is data, however small: rows of one
+    vector plus 1e-9 times real embeddings align perfectly. The rows are
+    scaled near 1 by a power of two, which is exact, so that squares of tiny
+    or huge entries stay in float64's range.
+    """
+    eps = float(np.finfo(X.dtype if X.dtype.kind == "f" else np.float64).eps)
+    # A gathered chunk and its float64 copy, worked on in place.
+    step = chunk_rows((X.itemsize + 8) * X.shape[1], "summary")
+    chunks = [rows[start : start + step] for start in range(0, rows.size, step)]
+    peak = 0.0
+    for part in chunks:
+        gathered = X[part]
+        peak = max(peak, float(gathered.max()), -float(gathered.min()))
+    if peak == 0:
+        return True
+    exponent = int(np.frexp(peak)[1])
+
+    def scaled(part):
+        chunk = X[part].astype(np.float64, copy=False)
+        return np.ldexp(chunk, -exponent, out=chunk)
+
+    mean = sum(scaled(part).sum(axis=0) for part in chunks) / rows.size
+    spread = squares = 0.0
+    for part in chunks:
+        chunk = scaled(part)
+        squares += float(np.einsum("ij,ij->", chunk, chunk))
+        chunk -= mean
+        spread += float(np.einsum("ij,ij->", chunk, chunk))
+    return spread <= (8 * eps) ** 2 * squares
 
 
 def _aligned_retrieval(aligner, A, B, train, test, dtype):
@@ -768,7 +797,8 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
         if constant_rows(X, train):
             raise ValueError(
                 f"{name} is constant over the {train.size} training rows (every "
-                "row the same vector): no aligner can learn from it. Check that "
+                "row the same vector, up to rounding): no aligner can learn from "
+                "it. Check that "
                 f"{name} holds the embeddings."
             )
     n_test = test.size
