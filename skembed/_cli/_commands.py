@@ -276,10 +276,11 @@ def _self_learning_in_command_terms(message, *, paired_rows):
     """The self-learning fit's warning ``message`` in the terms of skembed
     align; None for another message.
 
-    The library advises known pairs, or a fitted map as its ``init``, which
-    align cannot pass; ``paired_rows`` (A and B have as many rows, and no
-    --pairs was given) adds what align can do instead when the rows are
-    paired by position: fit them as pairs with a closed-form method.
+    The library advises known pairs (align's --pairs) or a fitted map as
+    its ``init``, which align cannot pass; ``paired_rows`` (A and B have as
+    many rows, and no --pairs was given) adds what align can do instead when
+    the rows are paired by position: fit them as pairs with a closed-form
+    method.
     """
     if "SelfLearningAligner" not in message:
         return None
