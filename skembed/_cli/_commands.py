@@ -49,6 +49,7 @@ from skembed._neighbors import first_pair_copies
 from skembed._registry import CLI_METHODS
 from skembed._stats import MAGNITUDE_ERROR
 from skembed._stream import translate_file
+from skembed.exceptions import ConstantViewWarning
 from skembed.metrics import compare_spaces
 from skembed.metrics._verdict import (
     MODEST_ADVICE,
@@ -214,20 +215,14 @@ def _naming_out_of_range(inputs):
         ) from None
 
 
-def _constant_views_named(message, views):
-    """The library's warning of constant views, ``message``, naming the
+def _constant_views_named(warning, views):
+    """The library's warning of constant views, ``warning``, naming the
     inputs of ``views`` ((view name, input name, file) of each); None for
-    another message."""
-    for subset in ([0], [1], [0, 1]):
-        # The start of the warnings that ProcrustesAligner and RidgeAligner
-        # give, after the aligner's name: "view(s) ['view0', 'view1'] are
-        # constant over the training rows".
-        listed = [views[k][0] for k in subset]
-        aligner, found, _ = message.partition(
-            f": view(s) {listed} are constant over the training rows"
-        )
-        if not found or not aligner.isidentifier():
-            continue
+    another warning."""
+    if not isinstance(warning, ConstantViewWarning):
+        return None
+    subset = [k for k in range(len(views)) if views[k][0] in warning.views]
+    if subset:
         inputs = " and ".join(f"{views[k][1]} ({views[k][2]})" for k in subset)
         checked = " and ".join(views[k][1] for k in subset)
         one = len(subset) == 1
@@ -272,9 +267,9 @@ _SELF_LEARNING_TERMS = (
 )
 
 
-def _self_learning_in_command_terms(message, *, paired_rows):
-    """The self-learning fit's warning ``message`` in the terms of skembed
-    align; None for another message.
+def _self_learning_in_command_terms(warning, *, paired_rows):
+    """The self-learning fit's warning ``warning`` in the terms of skembed
+    align; None for another warning.
 
     The library advises known pairs (align's --pairs) or a fitted map as
     its ``init``, which align cannot pass; ``paired_rows`` (A and B have as
@@ -282,6 +277,7 @@ def _self_learning_in_command_terms(message, *, paired_rows):
     the rows are paired by position: fit them as pairs with a closed-form
     method.
     """
+    message = str(warning)
     if "SelfLearningAligner" not in message:
         return None
     pairs_instead = "Pass a few dozen known pairs with --pairs"
@@ -304,10 +300,11 @@ def _self_learning_in_command_terms(message, *, paired_rows):
 def _reworded_warnings(*rewordings):
     """Give the warnings of the block again, in the command's words.
 
-    Each of ``rewordings`` takes a warning's message and returns its new
-    text, or None for a message it does not reword; the first that rewords
-    a message wins. The warnings are given again when the block ends,
-    reworded or not, for the command to report.
+    Each of ``rewordings`` takes a warning (the Warning instance, whose
+    class and attributes it may read) and returns its new text, or None for
+    a warning it does not reword; the first that rewords a warning wins.
+    The warnings are given again when the block ends, reworded or not, for
+    the command to report.
     """
     caught = []
     try:
@@ -316,8 +313,7 @@ def _reworded_warnings(*rewordings):
             yield
     finally:
         for warning in caught:
-            message = str(warning.message)
-            texts = (reword(message) for reword in rewordings)
+            texts = (reword(warning.message) for reword in rewordings)
             text = next((text for text in texts if text is not None), None)
             warnings.warn_explicit(
                 warning.message if text is None else text,
