@@ -621,7 +621,9 @@ def test_align_without_pairs_exits_3_on_an_untrusted_map(tmp_path, capsys, monke
     assert "Traceback" not in err
     reasons = [line for line in err.splitlines() if ": not usable: " in line]
     assert len(reasons) == 1
-    assert "confidence_" in reasons[0] and "--pairs" in reasons[0]
+    # In the command's words, not the attribute's name.
+    assert "label-free confidence is" in reasons[0] and "--pairs" in reasons[0]
+    assert "confidence_" not in reasons[0]
     assert "not worth using" in out
     # Written for inspection, as every map no better than chance, beside the
     # name asked for.
@@ -1477,7 +1479,7 @@ def test_self_learning_without_pairs_is_judged_by_a_label_free_score(
         # A map not worth using is written beside the name asked for.
         written = output if expected == 0 else output.replace(".npz", ".not-usable.npz")
         assert (tmp_path / written).exists()
-    _one_error(err, f"{score} is", "--pairs", kind="not usable")
+    _one_error(err, f"label-free {score.rstrip('_')} is", "--pairs", kind="not usable")
 
 
 def test_self_learning_with_pairs_holds_some_out(tmp_path, capsys, monkeypatch):

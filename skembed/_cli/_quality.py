@@ -139,8 +139,10 @@ def fit_quality(aligner, held_out=None, *, known_pairs=None):
         )
     if known_pairs is not None:
         return _known_pairs_quality(score, threshold, known_pairs)
+    # In the command's words: the attribute's name is Python's.
+    named = f"label-free {attribute.rstrip('_')}"
     figure = (
-        f"label-free {attribute.rstrip('_')} {score:.3f} (no known pairs to hold "
+        f"{named} {score:.3f} (no known pairs to hold "
         f"out; a usable map needs >= {threshold:g})"
     )
     if score >= threshold:
@@ -149,7 +151,7 @@ def fit_quality(aligner, held_out=None, *, known_pairs=None):
         return Quality(
             False,
             figure,
-            f"the fitted map cannot be judged: without known pairs, {attribute} "
+            f"the fitted map cannot be judged: without known pairs, {named} "
             f"is nan (pools under {MIN_JUDGED_ROWS} distinct rows, or a first "
             "pool much smaller than the second, are too few to tell a map from "
             "noise); pass a few dozen known pairs with --pairs",
@@ -164,7 +166,7 @@ def fit_quality(aligner, held_out=None, *, known_pairs=None):
             False,
             figure,
             f"the fitted map could not be verified: without known pairs, "
-            f"{attribute} is {score:.3f} < {threshold:g}, but its start and "
+            f"{named} is {score:.3f} < {threshold:g}, but its start and "
             f"another independent start agree on {agreement:.0%} of their pairs, "
             "so it may be partly right "
             "(as on files of different items), or the starts only lined up the "
@@ -175,6 +177,6 @@ def fit_quality(aligner, held_out=None, *, known_pairs=None):
         False,
         figure,
         f"the fitted map is likely no better than chance: without known pairs, "
-        f"{attribute} is {score:.3f} < {threshold:g} (the two files show no "
+        f"{named} is {score:.3f} < {threshold:g} (the two files show no "
         "structure a map could align); pass a few dozen known pairs with --pairs",
     )
