@@ -531,7 +531,11 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
                     "mean needs a sample of several (a few thousand are usually "
                     "enough)."
                 )
-            if not np.any(queries != queries[:1]):
+            step = self._row_step()
+            if not any(
+                np.any(queries[start : start + step] != queries[:1])
+                for start in range(0, queries.shape[0], step)
+            ):
                 # Every query minus their mean is the zero vector: all index
                 # rows would tie at score 0 and come back in row order.
                 raise ValueError(
@@ -550,7 +554,7 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             fitted["query_mean_"] = sample_mean
         if csls:
             mean = self._query_mean(sample_mean)
-            pool = self._prepare(queries, self._dtype, mean)
+            pool = self._prepared_pool(queries, mean)
             penalties = np.empty(self.n_index_)
             for start, stop, rows in self._index_rows():
                 penalties[start:stop] = unit_index_penalties(pool, rows, self.csls_k)
@@ -569,6 +573,23 @@ class EmbeddingIndex(NumbersAreNotFlagsMixin, BaseEstimator):
             )
         vars(self).update(fitted)
         return self
+
+    def _prepared_pool(self, queries, mean):
+        """The query sample prepared as queries are searched, in the index dtype.
+
+        The penalties are a search of the index rows against this pool, and
+        the engine searches against all of its rows at once: the pool is held
+        whole, once, in the index's dtype. It is filled a block of
+        :meth:`_row_step` rows at a time, so that preparing it costs one
+        block more, not a centred copy of the whole sample in its own dtype
+        (a float64 one for float64 queries, before the cast to a float32
+        index). Each row is what preparing the whole sample gives it (see
+        :meth:`_prepared_slices`).
+        """
+        pool = np.empty(queries.shape, dtype=self._dtype)
+        for first, rows in self._prepared_slices(queries, mean, self._row_step()):
+            pool[first : first + rows.shape[0]] = rows
+        return pool
 
     # ---------------------------------------------------------------- search
     def kneighbors(self, queries, n_neighbors=None):

@@ -932,3 +932,36 @@ def test_kneighbors_prepares_the_queries_a_block_at_a_time(backend):
     # The results (1.5 MiB), a block of prepared queries and the search's
     # 1 MiB (FAISS: its batch's exact scores), with room.
     assert peak < 8 * 2**20, peak / 2**20
+
+
+@pytest.mark.parametrize("center", [False, True, "separate"])
+def test_fit_queries_prepares_the_sample_a_block_at_a_time(center):
+    """Check that fit_queries holds the prepared sample once, in the index dtype.
+
+    The whole sample was centred (or copied) in its own dtype, then cast to
+    the index's: float64 queries of a float32 index held 1.5 times their
+    size (73 MiB here) before the search began. The pool is now filled a
+    block at a time, each row as preparing the whole sample gives it.
+    """
+    import tracemalloc
+
+    from skembed._neighbors import unit_index_penalties
+
+    rng = np.random.default_rng(0)
+    index = (rng.normal(size=(300, 64)) + 1.5).astype(np.float32)
+    queries = rng.normal(size=(100_000, 64)) + 1.0
+    searcher = EmbeddingIndex(5, method="csls", center=center).fit(index)
+    with sklearn.config_context(working_memory=1):
+        searcher.fit_queries(queries[:100])  # imports and caches
+        tracemalloc.start()
+        try:
+            searcher.fit_queries(queries)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    pool = searcher._prepare(queries, searcher._dtype, searcher._query_mean())
+    expected = unit_index_penalties(pool, searcher._rows, searcher.csls_k)
+    assert_array_equal(searcher.penalties_, expected)
+    # The float32 pool (24 MiB), a block of float64 rows being prepared (4
+    # MiB) and the search's 1 MiB, with room; the queries are 49 MiB.
+    assert peak < queries.nbytes, peak / 2**20
