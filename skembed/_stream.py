@@ -14,6 +14,7 @@ the output name.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import functools
+import json
 import os
 import sys
 import time
@@ -295,6 +296,29 @@ class _ParquetReader:
 
 
 # ------------------------------------------------------------------- writers
+def _pandas_metadata(metadata, source, name, dtype):
+    """The input's schema ``metadata`` for the output, whose vector column
+    ``source`` is now ``name`` and holds ``dtype`` values.
+
+    A file written by pandas describes its columns (and its index, which
+    the output keeps) in a "pandas" entry; left as it was, that entry named
+    a column the output no longer has, or the input's value type. Metadata
+    that is not pandas', or that cannot be read, is kept as it is.
+    """
+    if not metadata or b"pandas" not in metadata:
+        return metadata
+    try:
+        described = json.loads(metadata[b"pandas"])
+        columns = described["columns"]
+        for column in columns:
+            if column.get("field_name", column.get("name")) == source:
+                column["name"] = column["field_name"] = name
+                column["pandas_type"] = f"list[{np.dtype(dtype).name}]"
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return metadata
+    return {**metadata, b"pandas": json.dumps(described).encode()}
+
+
 class _NpyWriter:
     """A .npy file written row chunk by row chunk (header first)."""
 
@@ -338,7 +362,10 @@ class _ParquetWriter:
                     fields.append(pa.field(self.name, vector_type))
                 else:
                     fields.append(field)
-            schema = pa.schema(fields, metadata=reader.schema.metadata)
+            metadata = _pandas_metadata(
+                reader.schema.metadata, reader.column, self.name, dtype
+            )
+            schema = pa.schema(fields, metadata=metadata)
         self.source = reader.column
         self.schema = schema
         # A file object: the writer leaves it open for the caller.

@@ -218,6 +218,44 @@ def test_parquet_in_chunks_keeps_other_columns(tmp_path):
     assert_allclose(got, aligner.translate(stored, 0, 1), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("output_column", [None, "vec"])
+def test_parquet_output_describes_its_columns_to_pandas(tmp_path, output_column):
+    """Check the pandas description that a Parquet output keeps.
+
+    A file written by pandas describes its columns and index in its schema
+    metadata. The output kept the input's description as it was: with
+    output_column it named the vector column the output no longer has, and
+    the input's value type. The index it describes is kept either way.
+    """
+    pytest.importorskip("pyarrow", reason="Parquet files need pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet files need pyarrow")
+    import json
+
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"id": [10, 11, 12], "embedding": list(np.eye(3, dtype=np.float32))},
+        index=pd.Index(["a", "b", "c"], name="key"),
+    )
+    frame.to_parquet(tmp_path / "old.parquet")
+    translate_file(
+        lambda X: np.hstack([X, X]).astype(np.float64),
+        tmp_path / "old.parquet",
+        tmp_path / "new.parquet",
+        output_column=output_column,
+    )
+    name = output_column or "embedding"
+    metadata = pq.read_schema(tmp_path / "new.parquet").metadata
+    described = json.loads(metadata[b"pandas"])["columns"]
+    assert [c["name"] for c in described] == ["id", name, "key"]
+    assert [c["field_name"] for c in described] == ["id", name, "key"]
+    assert described[1]["pandas_type"] == "list[float64]"
+    read = pd.read_parquet(tmp_path / "new.parquet")
+    assert list(read.columns) == ["id", name]
+    assert read.index.name == "key" and list(read.index) == ["a", "b", "c"]
+    assert_array_equal(np.stack(read[name]), np.hstack([np.eye(3), np.eye(3)]))
+
+
 def test_npy_to_parquet_and_parquet_to_npy(tmp_path):
     """Check the two mixed directions give the same rows."""
     pytest.importorskip("pyarrow", reason="Parquet files need pyarrow")
