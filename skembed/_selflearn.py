@@ -16,12 +16,12 @@ space.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import copy
+import dataclasses
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn import get_config
 from sklearn.base import _fit_context, clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
@@ -48,7 +48,10 @@ from skembed._unsupervised import (
 )
 from skembed._views import check_views, check_y_is_not_a_view
 from skembed._warnings import warn
-from skembed.exceptions import UnsupervisedAlignmentWarning
+from skembed.exceptions import (
+    SelfLearningConvergenceWarning,
+    UnsupervisedAlignmentWarning,
+)
 
 __all__ = ["SelfLearningAligner"]
 
@@ -95,6 +98,136 @@ _MIN_ISOMORPHISM_SCORE = 0.1
 # ... judged only when a single map explains at most this share of a random
 # dictionary.
 _UNINFORMATIVE_CHANCE = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class WarningTerms:
+    """How the self-learning warnings name the fit, its scores and remedies.
+
+    The warnings carry their findings as fields
+    (:class:`~skembed.exceptions.UnsupervisedAlignmentWarning`,
+    :class:`~skembed.exceptions.SelfLearningConvergenceWarning`);
+    :func:`untrusted_text` and :func:`unsettled_text` put them in words, in
+    Python's terms here (``PYTHON_TERMS``) and in a command's terms there.
+    The ``{}`` of a field is filled with the number it names.
+    """
+
+    who: str
+    confidence: str
+    agreement: str
+    isomorphism: str
+    first_pool_small: str
+    larger_first: str
+    known_pairs: str
+    warm_start: str
+    rounds: str
+    tol: str
+    more_rounds: str
+
+
+PYTHON_TERMS = WarningTerms(
+    who="SelfLearningAligner",
+    confidence="confidence_={:.3f}",
+    agreement=" (start_agreement_ >= {})",
+    isomorphism="isomorphism_score_={:.3f}",
+    first_pool_small="the first pool is too small beside the second",
+    larger_first="pass the larger pool first, or pools of similar sizes",
+    known_pairs="Pass a few dozen known pairs with fit(X, pairs=...)",
+    warm_start=", or a map fitted for the same two models as init",
+    rounds="n_iter={} rounds",
+    tol="tol={}",
+    more_rounds="; increase n_iter or tol.",
+)
+
+
+def untrusted_text(
+    terms,
+    reason,
+    *,
+    confidence=None,
+    start_agreement=None,
+    isomorphism_score=None,
+    n_known_pairs=None,
+    n_distinct_rows=None,
+):
+    """The words of an :class:`UnsupervisedAlignmentWarning` with these fields."""
+    if reason == "no_shared_structure":
+        return (
+            f"{terms.who} found no structure shared by the two views ("
+            f"{terms.isomorphism.format(isomorphism_score)} < "
+            f"{_MIN_ISOMORPHISM_SCORE}): the unsupervised start is unlikely to "
+            f"align them. {terms.known_pairs}."
+        )
+    score = terms.confidence.format(confidence)
+    if reason == "known_pairs_disagree":
+        return (
+            f"{terms.who}'s map from {n_known_pairs} known pairs explains the "
+            f"pools' other rows poorly ({score} < {MIN_CONFIDENCE}). If both "
+            "pools hold the same items, in any order, the map is at best partly "
+            "right: check the known pairs, or pass more of them (a few dozen). "
+            "Pools of different items keep the confidence low even for a right "
+            "map: check it on known pairs left out of fit."
+        )
+    if reason == "too_few_rows":
+        found = (
+            f"pools of {n_distinct_rows} distinct rows are too few to judge a map "
+            f"found without pairs: {score}, it needs {MIN_JUDGED_ROWS} distinct "
+            "rows in each pool"
+        )
+    elif reason == "first_pool_too_small":
+        found = (
+            f"{terms.first_pool_small} to judge a map found without pairs: "
+            f"{score}, since almost every held-out row finds a mutual partner "
+            f"under any map; {terms.larger_first}"
+        )
+    elif reason == "starts_agree":
+        found = (
+            f"{score} < {MIN_CONFIDENCE}, but its start and another independent "
+            f"start agree on {start_agreement:.0%} of their pairs"
+            f"{terms.agreement.format(MIN_AGREEMENT)}, as starts that found "
+            "shared structure do, so the map may be partly right (on pools of "
+            "different items the confidence stays low even then), or the starts "
+            "only lined up the pools' principal axes (unrelated pools whose "
+            "variance lies in a few directions do that too); check it on a few "
+            "known pairs before use"
+        )
+    elif reason == "low_confidence":
+        found = (
+            f"{score} < {MIN_CONFIDENCE}: the two pools may lack shared "
+            "structure, be too small, or hold different items"
+        )
+    else:
+        raise ValueError(f"no words for the reason {reason!r}")
+    return (
+        f"{terms.who} found no pairs-free map it can trust ({found}). "
+        f"{terms.known_pairs}{terms.warm_start}."
+    )
+
+
+def unsettled_text(terms, stage, *, n_iter, change, tol):
+    """The words of a :class:`SelfLearningConvergenceWarning` with these fields."""
+    if stage == "dictionary":
+        head = f"{terms.who} did not converge in"
+        last = "last change of the dictionary"
+    else:
+        head = f"{terms.who}'s neighbourhood rounds did not settle in"
+        last = "last change"
+    return (
+        f"{head} {terms.rounds.format(n_iter)} ({last} {change:.3g} > "
+        f"{terms.tol.format(tol)}){terms.more_rounds}"
+    )
+
+
+def _warn_untrusted(reason, *, tail="", **fields):
+    """Warn of an untrusted map, its findings as the warning's fields."""
+    text = untrusted_text(PYTHON_TERMS, reason, **fields) + tail
+    warn(UnsupervisedAlignmentWarning(text, reason, **fields))
+
+
+def _warn_unsettled(stage, **fields):
+    """Warn of rounds that did not settle, their numbers as the warning's fields."""
+    text = unsettled_text(PYTHON_TERMS, stage, **fields)
+    warn(SelfLearningConvergenceWarning(text, stage, **fields))
 
 
 def _check_pairs(pairs, n_rows):
@@ -1314,15 +1447,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 self, blocks, pools, run["dictionary"], csls_k, self.confidence_
             )
         if self.confidence_ < MIN_CONFIDENCE:
-            warn(
-                f"SelfLearningAligner's map from {seeds.shape[0]} known pairs "
-                "explains the pools' other rows poorly (confidence_="
-                f"{self.confidence_:.3f} < {MIN_CONFIDENCE}). If both pools "
-                "hold the same items, in any order, the map is at best partly "
-                "right: check the known pairs, or pass more of them (a few "
-                "dozen). Pools of different items keep the confidence low "
-                "even for a right map: check it on known pairs left out of fit.",
-                UnsupervisedAlignmentWarning,
+            _warn_untrusted(
+                "known_pairs_disagree",
+                confidence=self.confidence_,
+                n_known_pairs=seeds.shape[0],
             )
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -1415,13 +1543,9 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                     blocks, dictionary, csls_k, random_state
                 )
                 if self.isomorphism_score_ < _MIN_ISOMORPHISM_SCORE:
-                    warn(
-                        "SelfLearningAligner found no structure shared by the two "
-                        "views (isomorphism_score_="
-                        f"{self.isomorphism_score_:.3f} < {_MIN_ISOMORPHISM_SCORE}): "
-                        "the unsupervised start is unlikely to align them. Pass a "
-                        "few dozen known pairs with fit(X, pairs=...).",
-                        UnsupervisedAlignmentWarning,
+                    _warn_untrusted(
+                        "no_shared_structure",
+                        isomorphism_score=self.isomorphism_score_,
                     )
             if dictionary is None:
                 best, self.confidence_, self.start_agreement_ = fit_without_pairs(
@@ -1480,53 +1604,28 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                         "or fit ProcrustesAligner on X."
                     )
                 if too_few:
-                    reason = (
-                        f"pools of {judged} distinct rows are too few to judge a map "
-                        "found without pairs: confidence_=nan, it needs "
-                        f"{MIN_JUDGED_ROWS} distinct rows in each pool"
-                    )
+                    reason = "too_few_rows"
                 elif np.isnan(self.confidence_):
-                    reason = (
-                        "the first pool is too small beside the second to judge a "
-                        "map found without pairs: confidence_=nan, since almost "
-                        "every held-out row finds a mutual partner under any map; "
-                        "pass the larger pool first, or pools of similar sizes"
-                    )
+                    reason = "first_pool_too_small"
                 elif self.start_agreement_ is not None and (
                     self.start_agreement_ >= MIN_AGREEMENT
                 ):
-                    reason = (
-                        f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}, but "
-                        "its start and another independent start agree on "
-                        f"{self.start_agreement_:.0%} of their pairs "
-                        f"(start_agreement_ >= {MIN_AGREEMENT}), as starts that "
-                        "found shared structure do, so the map may be partly right "
-                        "(on pools of different items the confidence stays low even "
-                        "then), or the starts only lined up the pools' principal "
-                        "axes (unrelated pools whose variance lies in a few "
-                        "directions do that too); check it on a few known pairs "
-                        "before use"
-                    )
+                    reason = "starts_agree"
                 else:
-                    reason = (
-                        f"confidence_={self.confidence_:.3f} < {MIN_CONFIDENCE}: the "
-                        "two pools may lack shared structure, be too small, or hold "
-                        "different items"
-                    )
-                warn(
-                    f"SelfLearningAligner found no pairs-free map it can trust "
-                    f"({reason}). Pass a few dozen known pairs with "
-                    "fit(X, pairs=...), or a map fitted for the same two models "
-                    f"as init.{paired_hint}",
-                    UnsupervisedAlignmentWarning,
+                    reason = "low_confidence"
+                _warn_untrusted(
+                    reason,
+                    tail=paired_hint,
+                    confidence=self.confidence_,
+                    start_agreement=self.start_agreement_,
+                    n_distinct_rows=judged,
                 )
             if not best["converged"]:
-                warn(
-                    "SelfLearningAligner did not converge in "
-                    f"n_iter={self.n_iter} rounds (last change of the dictionary "
-                    f"{best['change']:.3g} > tol={self.tol}); increase n_iter or "
-                    "tol.",
-                    ConvergenceWarning,
+                _warn_unsettled(
+                    "dictionary",
+                    n_iter=self.n_iter,
+                    change=best["change"],
+                    tol=self.tol,
                 )
             aligner = best["aligner"]
             untrusted = not supervised and not self.confidence_ >= MIN_CONFIDENCE
@@ -1575,11 +1674,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 )
                 n_iter += rounds
                 if change > self.tol:
-                    warn(
-                        "SelfLearningAligner's neighbourhood rounds did not settle "
-                        f"in n_iter={self.n_iter} rounds (last change {change:.3g} > "
-                        f"tol={self.tol}); increase n_iter or tol.",
-                        ConvergenceWarning,
+                    _warn_unsettled(
+                        "neighbourhood", n_iter=self.n_iter, change=change, tol=self.tol
                     )
             if supervised:
                 # Known pairs too: a few of them (10 among pools of 2,000

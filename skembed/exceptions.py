@@ -7,7 +7,14 @@ Filter them like any Python warning, for example
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-__all__ = ["ConstantViewWarning", "OutOfSpaceWarning", "UnsupervisedAlignmentWarning"]
+from sklearn.exceptions import ConvergenceWarning
+
+__all__ = [
+    "ConstantViewWarning",
+    "OutOfSpaceWarning",
+    "SelfLearningConvergenceWarning",
+    "UnsupervisedAlignmentWarning",
+]
 
 
 class ConstantViewWarning(UserWarning):
@@ -52,6 +59,11 @@ class ConstantViewWarning(UserWarning):
         super().__init__(message)
         self.views = tuple(views)
 
+    def __reduce__(self):
+        # Exceptions pickle their args only (the message): keep the views
+        # through joblib workers and copies.
+        return (_rebuilt, (type(self), str(self), vars(self)))
+
 
 class OutOfSpaceWarning(UserWarning):
     """Two sets of embeddings that should share a space do not seem to.
@@ -74,4 +86,141 @@ class UnsupervisedAlignmentWarning(UserWarning):
     map it found (with or without known pairs) explains the pools' unseen
     rows poorly (``confidence_`` below 0.5). Provide a few dozen known pairs
     with ``fit(X, pairs=...)``.
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    reason : str or None, default=None
+        What the fit found, for a caller that reports it in its own terms:
+
+        - ``"no_shared_structure"``: the pre-flight check failed
+          (``isomorphism_score`` is set);
+        - ``"too_few_rows"``: the pools hold too few distinct rows to judge
+          a map found without pairs (``n_distinct_rows``; the confidence is
+          NaN);
+        - ``"first_pool_too_small"``: the first pool is too small beside the
+          second for the confidence to tell (NaN);
+        - ``"starts_agree"``: the confidence is low, but independent starts
+          agree (``start_agreement``), so the map may be partly right;
+        - ``"low_confidence"``: the confidence is low and no starts agree;
+        - ``"known_pairs_disagree"``: the map fitted from ``n_known_pairs``
+          known pairs explains the pools' other rows poorly.
+    confidence, start_agreement, isomorphism_score : float or None, \
+            default=None
+        The fit's ``confidence_``, ``start_agreement_`` and
+        ``isomorphism_score_`` when it warned (None where it had none).
+    n_known_pairs : int or None, default=None
+        The number of known pairs the map came from (reason
+        ``"known_pairs_disagree"``).
+    n_distinct_rows : int or None, default=None
+        Distinct rows in the pool that has fewest, which the confidence
+        judges (the fits without known pairs).
+
+    Attributes
+    ----------
+    reason : str or None
+        What the fit found, as given.
+    confidence : float or None
+        The fit's ``confidence_``, as given.
+    start_agreement : float or None
+        The fit's ``start_agreement_``, as given.
+    isomorphism_score : float or None
+        The fit's ``isomorphism_score_``, as given.
+    n_known_pairs : int or None
+        The number of known pairs, as given.
+    n_distinct_rows : int or None
+        Distinct rows of the pool that has fewest, as given.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skembed import SelfLearningAligner
+    >>> from skembed.exceptions import UnsupervisedAlignmentWarning
+    >>> rng = np.random.default_rng(0)
+    >>> A, B = rng.normal(size=(300, 8)), rng.normal(size=(300, 8))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     aligner = SelfLearningAligner(random_state=0).fit([A, B])
+    >>> [w.message.reason for w in caught
+    ...  if w.category is UnsupervisedAlignmentWarning]
+    ['low_confidence']
     """
+
+    def __init__(
+        self,
+        message="",
+        reason=None,
+        *,
+        confidence=None,
+        start_agreement=None,
+        isomorphism_score=None,
+        n_known_pairs=None,
+        n_distinct_rows=None,
+    ):
+        super().__init__(message)
+        self.reason = reason
+        self.confidence = confidence
+        self.start_agreement = start_agreement
+        self.isomorphism_score = isomorphism_score
+        self.n_known_pairs = n_known_pairs
+        self.n_distinct_rows = n_distinct_rows
+
+    def __reduce__(self):
+        # Exceptions pickle their args only (the message): keep the fields
+        # through joblib workers and copies.
+        return (_rebuilt, (type(self), str(self), vars(self)))
+
+
+class SelfLearningConvergenceWarning(ConvergenceWarning):
+    """Self-learning rounds stopped before the dictionary settled.
+
+    Raised by :class:`skembed.SelfLearningAligner` when its rounds reach
+    ``n_iter`` with the dictionary still changing by more than ``tol``. The
+    map of the last round is kept. A
+    :class:`sklearn.exceptions.ConvergenceWarning`: filters on that class
+    catch it too.
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    stage : {"dictionary", "neighbourhood"} or None, default=None
+        Which rounds: those that induce the dictionary from mutual matches,
+        or the neighbourhood rounds that refine an untrusted map.
+    n_iter : int or None, default=None
+        The number of rounds allowed (the ``n_iter`` parameter).
+    change : float or None, default=None
+        The share of the dictionary that changed in the last round.
+    tol : float or None, default=None
+        The ``tol`` parameter.
+
+    Attributes
+    ----------
+    stage : str or None
+        Which rounds, as given.
+    n_iter : int or None
+        The number of rounds allowed, as given.
+    change : float or None
+        The last round's change, as given.
+    tol : float or None
+        The tolerance, as given.
+    """
+
+    def __init__(self, message="", stage=None, *, n_iter=None, change=None, tol=None):
+        super().__init__(message)
+        self.stage = stage
+        self.n_iter = n_iter
+        self.change = change
+        self.tol = tol
+
+    def __reduce__(self):
+        return (_rebuilt, (type(self), str(self), vars(self)))
+
+
+def _rebuilt(cls, message, fields):
+    """A warning of class ``cls`` with its text and fields, as pickled."""
+    warning = cls(message)
+    vars(warning).update(fields)
+    return warning

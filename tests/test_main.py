@@ -1557,6 +1557,52 @@ def _python_terms(line):
     return re.findall(pattern, line)
 
 
+@pytest.mark.parametrize(
+    "reason, fields",
+    [
+        ("low_confidence", {"confidence": 0.12}),
+        ("starts_agree", {"confidence": 0.2, "start_agreement": 0.31}),
+        ("first_pool_too_small", {"confidence": float("nan")}),
+        ("too_few_rows", {"confidence": float("nan"), "n_distinct_rows": 60}),
+        ("known_pairs_disagree", {"confidence": 0.1, "n_known_pairs": 40}),
+        ("no_shared_structure", {"isomorphism_score": 0.01}),
+    ],
+)
+def test_self_learning_findings_are_worded_from_their_fields(reason, fields):
+    """Check that align words the self-learning findings from the warning's
+    fields: every finding, whatever the library's text says, in align's
+    terms and with its numbers."""
+    from skembed._cli._commands import _self_learning_in_command_terms
+    from skembed.exceptions import (
+        SelfLearningConvergenceWarning,
+        UnsupervisedAlignmentWarning,
+    )
+
+    warning = UnsupervisedAlignmentWarning("library words", reason, **fields)
+    text = _self_learning_in_command_terms(warning, paired_rows=True)
+    assert text.startswith("self-learning"), text
+    assert not _python_terms(text), text
+    if reason != "known_pairs_disagree":
+        # Without --pairs: what align can do instead.
+        assert text.endswith("leave out --method self-learning."), text
+    for name, value in fields.items():
+        shown = {
+            "start_agreement": f"{value:.0%}",
+            "n_distinct_rows": str(value),
+            "n_known_pairs": str(value),
+        }.get(name, f"{value:.3f}")
+        assert shown in text, (name, text)
+    unsettled = SelfLearningConvergenceWarning(
+        "library words", "dictionary", n_iter=7, change=0.25, tol=0.01
+    )
+    text = _self_learning_in_command_terms(unsettled, paired_rows=False)
+    assert text.startswith("self-learning did not converge in 7 rounds"), text
+    assert "0.25 > the tolerance 0.01" in text and not _python_terms(text), text
+    # A warning without a finding is not the fit's: left as it is.
+    plain = UnsupervisedAlignmentWarning("SelfLearningAligner said something")
+    assert _self_learning_in_command_terms(plain, paired_rows=True) is None
+
+
 def test_self_learning_warnings_name_options_of_align(tmp_path, capsys, monkeypatch):
     """Check the self-learning fit's warnings in the terms of skembed align.
 

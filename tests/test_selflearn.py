@@ -3,6 +3,7 @@
 # Authors: The skembed developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import pickle
 import warnings
 
 import numpy as np
@@ -30,6 +31,7 @@ from skembed import (
 )
 from skembed._selflearn import _determined_coordinates, _orthogonal_wins
 from skembed.datasets import load_fortunes
+from skembed.exceptions import SelfLearningConvergenceWarning
 from skembed.metrics import retrieval_accuracy
 
 
@@ -246,6 +248,73 @@ def test_no_preflight_warning_with_pairs():
     assert not any("found no structure" in message for message in messages)
     assert len(messages) == 1 and "map from 3 known pairs" in messages[0]
     assert aligner.confidence_ < 0.5
+
+
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("unrelated", "low_confidence"),
+        ("first_small", "first_pool_too_small"),
+        ("few_rows", "too_few_rows"),
+        ("known_pairs", "known_pairs_disagree"),
+        ("preflight", "no_shared_structure"),
+    ],
+)
+def test_warnings_carry_their_findings_as_fields(case, reason):
+    """Check that each untrusted fit says what it found in fields, not text alone.
+
+    A caller that reports the finding in its own terms (the command line
+    names files and options, not attributes) reads the reason and the
+    numbers there; they survive pickling, as through joblib workers.
+    """
+    rng = np.random.default_rng(1)
+    X0 = rng.normal(size=(300, 8)) * np.linspace(3, 1, 8)
+    X1 = rng.normal(size=(300, 8))
+    params, pairs = {}, None
+    if case == "first_small":
+        X0, X1 = rng.normal(size=(150, 8)), rng.normal(size=(600, 8))
+    elif case == "few_rows":
+        X0, X1 = X0[:60], X1[:70]
+    elif case == "known_pairs":
+        params, pairs = {"n_iter": 1}, np.column_stack([np.arange(40)] * 2)
+    elif case == "preflight":
+        params = {"init": "sorted_similarity"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        aligner = SelfLearningAligner(random_state=0, **params).fit(
+            [X0, X1], pairs=pairs
+        )
+    untrusted = [
+        w.message for w in caught if w.category is UnsupervisedAlignmentWarning
+    ]
+    assert reason in [w.reason for w in untrusted]
+    (warning,) = [w for w in untrusted if w.reason == reason]
+    if reason == "no_shared_structure":
+        assert warning.isomorphism_score == aligner.isomorphism_score_
+        assert warning.confidence is None
+    else:
+        assert_array_equal(warning.confidence, aligner.confidence_)
+        assert_array_equal(warning.start_agreement, aligner.start_agreement_)
+    if reason == "known_pairs_disagree":
+        assert warning.n_known_pairs == 40
+        assert warning.n_distinct_rows is None
+    if reason == "too_few_rows":
+        assert warning.n_distinct_rows == 60
+    copy = pickle.loads(pickle.dumps(warning))
+    assert (type(copy), str(copy)) == (type(warning), str(warning))
+    assert vars(copy) == pytest.approx(vars(warning), nan_ok=True)
+    unsettled = [
+        w.message for w in caught if issubclass(w.category, ConvergenceWarning)
+    ]
+    for warning in unsettled:
+        # Still a scikit-learn ConvergenceWarning, for filters on that class.
+        assert isinstance(warning, SelfLearningConvergenceWarning)
+        assert warning.stage in ("dictionary", "neighbourhood")
+        assert warning.n_iter == aligner.n_iter and warning.tol == aligner.tol
+        assert warning.change > warning.tol
+        assert vars(pickle.loads(pickle.dumps(warning))) == vars(warning)
+    if case == "known_pairs":
+        assert [w.stage for w in unsettled] == ["dictionary"]
 
 
 def test_identity_init_for_views_sharing_a_space():

@@ -47,9 +47,14 @@ from skembed._index import EmbeddingIndex, fused_kneighbors
 from skembed._io import load_aligner, save_aligner
 from skembed._neighbors import first_pair_copies
 from skembed._registry import CLI_METHODS
+from skembed._selflearn import WarningTerms, unsettled_text, untrusted_text
 from skembed._stats import MAGNITUDE_ERROR
 from skembed._stream import translate_file
-from skembed.exceptions import ConstantViewWarning
+from skembed.exceptions import (
+    ConstantViewWarning,
+    SelfLearningConvergenceWarning,
+    UnsupervisedAlignmentWarning,
+)
 from skembed.metrics import compare_spaces
 from skembed.metrics._verdict import (
     MODEST_ADVICE,
@@ -244,26 +249,22 @@ _NO_MORE_ROUNDS = (
     "skembed.SelfLearningAligner's n_iter does."
 )
 
-# The self-learning fit's warnings name its class, its attributes and its
-# parameters: (pattern, words of the command line), applied in turn.
-_SELF_LEARNING_TERMS = (
-    (r"\bSelfLearningAligner\b", "self-learning"),
-    (r"\bconfidence_=", "label-free confidence "),
+# The self-learning fit's findings in the words of skembed align, which
+# names no class, attribute or parameter of the library.
+_SELF_LEARNING_TERMS = WarningTerms(
+    who="self-learning",
+    confidence="label-free confidence {:.3f}",
     # The agreement is given in words just before: "agree on 45% of their
-    # pairs (start_agreement_ >= 0.1)".
-    (r" \(start_agreement_ >= [0-9.]+\)", ""),
-    (
-        r"the first pool is too small beside the second",
-        "the pool of A is too small beside that of B",
-    ),
-    (
-        r"pass the larger pool first, or pools of similar sizes",
-        "give the larger file as A, or files of similar sizes",
-    ),
-    (r"\bn_iter=(\d+) rounds\b", r"\1 rounds"),
-    (r"> tol=", "> the tolerance "),
-    # Last: its words name the class on purpose.
-    (r"; increase n_iter or tol\.$", _NO_MORE_ROUNDS),
+    # pairs".
+    agreement="",
+    isomorphism="isomorphism score {:.3f}",
+    first_pool_small="the pool of A is too small beside that of B",
+    larger_first="give the larger file as A, or files of similar sizes",
+    known_pairs="Pass a few dozen known pairs with --pairs",
+    warm_start="",
+    rounds="{} rounds",
+    tol="the tolerance {}",
+    more_rounds=_NO_MORE_ROUNDS,
 )
 
 
@@ -271,29 +272,41 @@ def _self_learning_in_command_terms(warning, *, paired_rows):
     """The self-learning fit's warning ``warning`` in the terms of skembed
     align; None for another warning.
 
-    The library advises known pairs (align's --pairs) or a fitted map as
-    its ``init``, which align cannot pass; ``paired_rows`` (A and B have as
-    many rows, and no --pairs was given) adds what align can do instead when
-    the rows are paired by position: fit them as pairs with a closed-form
-    method.
+    The words come from the warning's fields, not its text. The library
+    advises known pairs (align's --pairs) or a fitted map as its ``init``,
+    which align cannot pass; ``paired_rows`` (A and B have as many rows, and
+    no --pairs was given) adds what align can do instead when the rows are
+    paired by position: fit them as pairs with a closed-form method.
     """
-    message = str(warning)
-    if "SelfLearningAligner" not in message:
-        return None
-    pairs_instead = "Pass a few dozen known pairs with --pairs"
-    if paired_rows:
-        pairs_instead += (
-            ", or, if row i of A and row i of B embed the same item, align them "
-            "as pairs: leave out --method self-learning"
+    if isinstance(warning, SelfLearningConvergenceWarning):
+        return unsettled_text(
+            _SELF_LEARNING_TERMS,
+            warning.stage,
+            n_iter=warning.n_iter,
+            change=warning.change,
+            tol=warning.tol,
         )
-    text = message.replace(
-        "Pass a few dozen known pairs with fit(X, pairs=...), or a map fitted "
-        "for the same two models as init",
-        pairs_instead,
+    if not isinstance(warning, UnsupervisedAlignmentWarning) or warning.reason is None:
+        return None
+    terms = _SELF_LEARNING_TERMS
+    if paired_rows:
+        terms = dataclasses.replace(
+            terms,
+            known_pairs=terms.known_pairs
+            + (
+                ", or, if row i of A and row i of B embed the same item, align "
+                "them as pairs: leave out --method self-learning"
+            ),
+        )
+    return untrusted_text(
+        terms,
+        warning.reason,
+        confidence=warning.confidence,
+        start_agreement=warning.start_agreement,
+        isomorphism_score=warning.isomorphism_score,
+        n_known_pairs=warning.n_known_pairs,
+        n_distinct_rows=warning.n_distinct_rows,
     )
-    for pattern, words in _SELF_LEARNING_TERMS:
-        text = re.sub(pattern, words, text)
-    return text
 
 
 @contextlib.contextmanager
