@@ -43,6 +43,7 @@ from skembed._views import check_views, is_dask_collection
 __all__ = [
     "BUDGETS",
     "MAGNITUDE_ERROR",
+    "MagnitudeError",
     "CrossMoments",
     "all_finite",
     "check_rows",
@@ -951,6 +952,15 @@ MAGNITUDE_ERROR = (
 )
 
 
+class MagnitudeError(ValueError):
+    """Moments of the embeddings that float64 cannot hold (``MAGNITUDE_ERROR``).
+
+    A ValueError, as for any bad input; its own class lets a caller that
+    names the offending input in its own terms (the command line names the
+    file) tell it from other errors without reading the text.
+    """
+
+
 def _cancellation_noise(n_samples, *terms):
     """The rounding left by subtracting ``terms`` accumulated over
     ``n_samples`` rows: about n machine epsilons of the largest of them.
@@ -987,7 +997,7 @@ def _unscaled(value, *factors, noise=0.0):
             np.any(significant) and largest < np.finfo(np.float64).tiny * 2**52
         )
         if lost:
-            raise ValueError(
+            raise MagnitudeError(
                 f"{MAGNITUDE_ERROR}; rescale them, for example to unit-length "
                 "rows, before fitting."
             )

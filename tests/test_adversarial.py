@@ -25,6 +25,7 @@ from skembed import (
     RidgeAligner,
     kneighbors,
 )
+from skembed._stats import MagnitudeError
 from skembed.metrics import (
     linear_cka,
     paired_cosine,
@@ -79,9 +80,14 @@ def test_float32_fits_are_exact_at_any_magnitude(exponent, seed):
 @pytest.mark.parametrize("Aligner", [ProcrustesAligner, CCAAligner, RidgeAligner])
 @pytest.mark.parametrize("magnitude", [1e-170, 1e170])
 def test_float64_beyond_its_range_is_refused(Aligner, magnitude):
-    """Check that moments float64 cannot hold give an error, not a random map."""
+    """Check that moments float64 cannot hold give an error, not a random map.
+
+    A ValueError of its own class, which the command line tells from other
+    errors to name the file that holds the values.
+    """
     A, B, _ = _rotated()
-    with pytest.raises(ValueError, match="outside the range of float64.*rescale"):
+    assert issubclass(MagnitudeError, ValueError)
+    with pytest.raises(MagnitudeError, match="outside the range of float64.*rescale"):
         Aligner().fit([A * magnitude, B * magnitude])
 
 

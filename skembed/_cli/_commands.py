@@ -48,7 +48,7 @@ from skembed._io import load_aligner, save_aligner
 from skembed._neighbors import first_pair_copies
 from skembed._registry import CLI_METHODS
 from skembed._selflearn import WarningTerms, unsettled_text, untrusted_text
-from skembed._stats import MAGNITUDE_ERROR
+from skembed._stats import MagnitudeError
 from skembed._stream import translate_file
 from skembed.exceptions import (
     ConstantViewWarning,
@@ -203,9 +203,7 @@ def _naming_out_of_range(inputs):
     """
     try:
         yield
-    except ValueError as exc:
-        if MAGNITUDE_ERROR not in str(exc):
-            raise
+    except MagnitudeError:
         named = [
             f"{name} ({text})" for name, text, X in inputs if _moments_out_of_range(X)
         ]
