@@ -888,6 +888,9 @@ def test_a_constant_view_is_reported(aligner, constant_view, value, dtype):
     # A caller can name the view without reading the text.
     assert record[0].category is ConstantViewWarning
     assert record[0].message.views == (f"view{constant_view}",)
+    # And after a copy or a trip through a worker process.
+    copied = pickle.loads(pickle.dumps(record[0].message))
+    assert (copied.views, str(copied)) == (record[0].message.views, messages[0])
     assert ("every rotation onto the reference is arbitrary" in messages[0]) is (
         reference_is_constant and not isinstance(fitted, GeneralizedProcrustesAligner)
     )
