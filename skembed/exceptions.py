@@ -17,7 +17,29 @@ __all__ = [
 ]
 
 
-class ConstantViewWarning(UserWarning):
+class _FieldsKept:
+    """Keeps a warning's fields (its instance attributes) when it is pickled.
+
+    Exceptions pickle their message only, so a copy, or a warning carried
+    back from a worker process, would come back with the defaults.
+    """
+
+    def _fields(self):
+        """The warning's fields by name (not Python's own, such as notes)."""
+        return {name: value for name, value in vars(self).items() if name[0] != "_"}
+
+    def __reduce__(self):
+        return (_rebuilt, (type(self), str(self), self._fields()))
+
+
+def _rebuilt(cls, message, fields):
+    """A warning of class ``cls`` with its text and fields, as pickled."""
+    warning = cls(message)
+    vars(warning).update(fields)
+    return warning
+
+
+class ConstantViewWarning(_FieldsKept, UserWarning):
     """Views of the training rows do not vary: each maps every row to one point.
 
     Raised by the aligners fitted on paired views (for example
@@ -59,11 +81,6 @@ class ConstantViewWarning(UserWarning):
         super().__init__(message)
         self.views = tuple(views)
 
-    def __reduce__(self):
-        # Exceptions pickle their args only (the message): keep the views
-        # through joblib workers and copies.
-        return (_rebuilt, (type(self), str(self), vars(self)))
-
 
 class OutOfSpaceWarning(UserWarning):
     """Two sets of embeddings that should share a space do not seem to.
@@ -77,7 +94,7 @@ class OutOfSpaceWarning(UserWarning):
     """
 
 
-class UnsupervisedAlignmentWarning(UserWarning):
+class UnsupervisedAlignmentWarning(_FieldsKept, UserWarning):
     """Unsupervised alignment of two pools is unlikely to succeed.
 
     Raised by :class:`skembed.SelfLearningAligner` when it is fitted without known
@@ -167,13 +184,8 @@ class UnsupervisedAlignmentWarning(UserWarning):
         self.n_known_pairs = n_known_pairs
         self.n_distinct_rows = n_distinct_rows
 
-    def __reduce__(self):
-        # Exceptions pickle their args only (the message): keep the fields
-        # through joblib workers and copies.
-        return (_rebuilt, (type(self), str(self), vars(self)))
 
-
-class SelfLearningConvergenceWarning(ConvergenceWarning):
+class SelfLearningConvergenceWarning(_FieldsKept, ConvergenceWarning):
     """Self-learning rounds stopped before the dictionary settled.
 
     Raised by :class:`skembed.SelfLearningAligner` when its rounds reach
@@ -214,13 +226,3 @@ class SelfLearningConvergenceWarning(ConvergenceWarning):
         self.n_iter = n_iter
         self.change = change
         self.tol = tol
-
-    def __reduce__(self):
-        return (_rebuilt, (type(self), str(self), vars(self)))
-
-
-def _rebuilt(cls, message, fields):
-    """A warning of class ``cls`` with its text and fields, as pickled."""
-    warning = cls(message)
-    vars(warning).update(fields)
-    return warning

@@ -277,13 +277,7 @@ def _self_learning_in_command_terms(warning, *, paired_rows):
     paired by position: fit them as pairs with a closed-form method.
     """
     if isinstance(warning, SelfLearningConvergenceWarning):
-        return unsettled_text(
-            _SELF_LEARNING_TERMS,
-            warning.stage,
-            n_iter=warning.n_iter,
-            change=warning.change,
-            tol=warning.tol,
-        )
+        return unsettled_text(_SELF_LEARNING_TERMS, **warning._fields())
     if not isinstance(warning, UnsupervisedAlignmentWarning) or warning.reason is None:
         return None
     terms = _SELF_LEARNING_TERMS
@@ -296,15 +290,7 @@ def _self_learning_in_command_terms(warning, *, paired_rows):
                 "them as pairs: leave out --method self-learning"
             ),
         )
-    return untrusted_text(
-        terms,
-        warning.reason,
-        confidence=warning.confidence,
-        start_agreement=warning.start_agreement,
-        isomorphism_score=warning.isomorphism_score,
-        n_known_pairs=warning.n_known_pairs,
-        n_distinct_rows=warning.n_distinct_rows,
-    )
+    return untrusted_text(terms, **warning._fields())
 
 
 @contextlib.contextmanager
