@@ -1599,8 +1599,11 @@ def test_self_learning_findings_are_worded_from_their_fields(reason, fields):
     assert text.startswith("self-learning did not converge in 7 rounds"), text
     assert "0.25 > the tolerance 0.01" in text and not _python_terms(text), text
     # A warning without a finding is not the fit's: left as it is.
-    plain = UnsupervisedAlignmentWarning("SelfLearningAligner said something")
-    assert _self_learning_in_command_terms(plain, paired_rows=True) is None
+    for plain in (
+        UnsupervisedAlignmentWarning("SelfLearningAligner said something"),
+        SelfLearningConvergenceWarning("SelfLearningAligner did not converge"),
+    ):
+        assert _self_learning_in_command_terms(plain, paired_rows=True) is None
 
 
 def test_self_learning_warnings_name_options_of_align(tmp_path, capsys, monkeypatch):

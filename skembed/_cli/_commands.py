@@ -277,6 +277,8 @@ def _self_learning_in_command_terms(warning, *, paired_rows):
     paired by position: fit them as pairs with a closed-form method.
     """
     if isinstance(warning, SelfLearningConvergenceWarning):
+        if warning.stage is None:
+            return None
         return unsettled_text(_SELF_LEARNING_TERMS, **warning._fields())
     if not isinstance(warning, UnsupervisedAlignmentWarning) or warning.reason is None:
         return None
