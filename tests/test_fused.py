@@ -217,6 +217,7 @@ def test_bad_searches_are_named():
         fused_kneighbors([(a, qa), (no_penalties, qb)])
 
 
+@pytest.mark.slow
 def test_blocks_of_queries_follow_working_memory():
     """Check the shortlists of a block of queries fit in working_memory.
 

@@ -1031,6 +1031,7 @@ def test_warm_start_with_other_widths_raises():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.slow
 def test_confidence_flags_a_shuffled_control():
     """Check low confidence and a warning when pool 1 has lost all shared structure.
 
@@ -1935,6 +1936,7 @@ def test_fit_on_pairs_in_chunks_equals_one_fit(aligner, monkeypatch):
 
 
 @pytest.mark.parametrize("shared", [600, 1200])
+@pytest.mark.slow
 def test_a_pool_holding_part_of_the_other(shared):
     """Check a second pool that is an exact rotation of part of the first.
 
@@ -1990,6 +1992,7 @@ def test_a_map_trusted_with_swapped_roles_keeps_mutual_pairs():
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.slow
 def test_swapped_roles_still_flag_unrelated_pools_of_unequal_sizes(seed):
     """Check the second look at unequal pools: independent noise stays untrusted."""
     rng = np.random.default_rng(seed)
