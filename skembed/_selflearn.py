@@ -46,6 +46,7 @@ from skembed._unsupervised import (
     run_confidence,
     with_swapped_roles,
 )
+from skembed._verbose import say
 from skembed._views import check_views, check_y_is_not_a_view
 from skembed._warnings import warn
 from skembed.exceptions import (
@@ -1381,12 +1382,19 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                 induced = dictionary
             new_codes = pair_codes(induced, n_rows[1])
             change = changed_share(codes, new_codes)
-            if self.verbose:
-                print(
-                    f"[SelfLearningAligner] start keep_prob={start:g}, round "
-                    f"{iteration}: {new_codes.size} pairs, change {change:.4f}, "
-                    f"keep_prob {keep_prob:.3g}, objective {objective:.4f}"
-                )
+            say(
+                self,
+                f"start keep_prob={start:g}, round {iteration}: {new_codes.size} "
+                f"pairs, change {change:.4f}, keep_prob {keep_prob:.3g}, "
+                f"objective {objective:.4f}",
+                "round",
+                start=start,
+                round=iteration,
+                pairs=new_codes.size,
+                change=change,
+                keep_prob=keep_prob,
+                objective=objective,
+            )
             dictionary = np.column_stack(np.divmod(new_codes, n_rows[1]))
             codes = new_codes
             if keep_prob < 1:

@@ -44,6 +44,7 @@ from skembed._neighbors import (
 )
 from skembed._parallel import single_threaded_blas
 from skembed._stats import chunk_rows, search_chunk_rows, unit_rows, view_moments
+from skembed._verbose import say
 
 __all__ = [
     "MIN_AGREEMENT",
@@ -1171,11 +1172,11 @@ def neighbourhood_rounds(estimator, blocks, pools, aligner, csls_k):
         new_codes = pair_codes(dictionary, n1)
         change = changed_share(codes, new_codes)
         codes = new_codes
-        if estimator.verbose:
-            print(
-                f"[SelfLearningAligner] neighbourhood round {iteration}: "
-                f"{dictionary.shape[0]} pairs, change {change:.4f}"
-            )
+        say(
+            estimator,
+            f"neighbourhood round {iteration}: "
+            f"{dictionary.shape[0]} pairs, change {change:.4f}",
+        )
         if change <= estimator.tol:
             break
     return aligner, dictionary, iteration, change
@@ -1494,12 +1495,12 @@ def anneal_rounds(estimator, blocks, pools, dictionary, csls_k, random_state):
         )
         if induced.shape[0] >= 2:
             dictionary = induced
-        if estimator.verbose:
-            print(
-                f"[SelfLearningAligner] annealed round {iteration}: keep_prob "
-                f"{keep_prob:.3g}, {dictionary.shape[0]} pairs, objective "
-                f"{objective:.4f}"
-            )
+        say(
+            estimator,
+            f"annealed round {iteration}: keep_prob "
+            f"{keep_prob:.3g}, {dictionary.shape[0]} pairs, objective "
+            f"{objective:.4f}",
+        )
         if objective > best + _MIN_GAIN:
             best, stall = objective, 0
         else:
@@ -1694,12 +1695,12 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
             estimator, blocks, pools, dictionary, csls_k, random_state
         )
         value = calibrate(share, control)
-        if estimator.verbose:
-            print(
-                f"[SelfLearningAligner] start {attempt + 1}: confidence {value:.3f} "
-                f"(cross-fitted share {share:.3f}, control {control:.3f}), "
-                f"objective {objective:.4f}"
-            )
+        say(
+            estimator,
+            f"start {attempt + 1}: confidence {value:.3f} "
+            f"(cross-fitted share {share:.3f}, control {control:.3f}), "
+            f"objective {objective:.4f}",
+        )
         probes.append((dictionary, initial, value))
         if value > best_confidence:
             best, best_confidence = dictionary, value
@@ -1711,11 +1712,11 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
             # This start has found a trusted start's fixed point again (often
             # within a round or two), or one that holds it; the more
             # confident of the two is run on.
-            if estimator.verbose:
-                print(
-                    f"[SelfLearningAligner] start {attempt + 1} shares {shared:.3f} "
-                    "of the pairs of an earlier trusted start"
-                )
+            say(
+                estimator,
+                f"start {attempt + 1} shares {shared:.3f} "
+                "of the pairs of an earlier trusted start",
+            )
             confirmed = True
             break
         if value >= MIN_CONFIDENCE:
@@ -1747,12 +1748,12 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
             kept = max(group, key=leading.__getitem__)
             best, _, best_confidence = probes[kept]
             agreed = True
-            if estimator.verbose:
-                print(
-                    f"[SelfLearningAligner] {len(group)} untrusted starts agree; "
-                    f"keeping the one of highest leading score "
-                    f"({leading[kept]:.4f}, confidence {best_confidence:.3f})"
-                )
+            say(
+                estimator,
+                f"{len(group)} untrusted starts agree; "
+                f"keeping the one of highest leading score "
+                f"({leading[kept]:.4f}, confidence {best_confidence:.3f})",
+            )
     # The most confident probe's fixed point is run to convergence as a seeded
     # start is (with keep_prob="auto", also by the stochastic loop, which can
     # leave a near-right fixed point for the right one).
@@ -1786,8 +1787,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
             longer, value = _converged_run(
                 estimator, blocks, pools, best, csls_k, random_state, control
             )
-            if estimator.verbose:
-                print(f"[SelfLearningAligner] converged probe: confidence {value:.3f}")
+            say(estimator, f"converged probe: confidence {value:.3f}")
             if agreed and value < MIN_CONFIDENCE:
                 # Starts met on a map the confidence still cannot trust:
                 # pools of different items, most likely, where mutual rounds
@@ -1805,11 +1805,10 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
                     estimator, blocks, pools, run["dictionary"], csls_k, random_state
                 )
                 value = calibrate(share, control)
-                if estimator.verbose:
-                    print(
-                        f"[SelfLearningAligner] union rounds from the agreed start: "
-                        f"confidence {value:.3f}"
-                    )
+                say(
+                    estimator,
+                    f"union rounds from the agreed start: confidence {value:.3f}",
+                )
                 return run, value, kept
             if agreed or value > best_confidence:
                 run, best_confidence = longer, value
@@ -1854,11 +1853,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
                 )
                 if rank == 0:
                     stream = copy.deepcopy(random_state)
-                if estimator.verbose:
-                    print(
-                        f"[SelfLearningAligner] annealed start {chosen + 1}: "
-                        f"confidence {value:.3f}"
-                    )
+                say(estimator, f"annealed start {chosen + 1}: confidence {value:.3f}")
                 if value >= MIN_CONFIDENCE or (
                     rank == 0 and _preferred(candidate, value, run, best_confidence)
                 ):

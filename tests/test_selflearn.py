@@ -616,6 +616,35 @@ def test_deterministic_keep_prob_and_verbose(capsys):
     assert _precision(aligner.dictionary_, order) == 1.0
 
 
+def test_a_listener_gets_each_round_as_fields_and_nothing_is_printed(capsys):
+    """Check that a listener receives the verbose lines' texts with their fields.
+
+    The command line shows self-learning's progress this way, so it never
+    reads printed lines back.
+    """
+    from skembed._verbose import listening
+
+    A, B, order, _ = _rotated_pools(seed=12, n=200)
+    pairs = _seed_pairs(order, 5)
+    SelfLearningAligner(keep_prob=1.0, verbose=1).fit([A, B], pairs=pairs)
+    printed = capsys.readouterr().out.strip().splitlines()
+    heard = []
+    with listening(lambda *event: heard.append(event)):
+        aligner = SelfLearningAligner(keep_prob=1.0, verbose=1).fit([A, B], pairs=pairs)
+    assert capsys.readouterr().out == ""
+    assert [f"[SelfLearningAligner] {text}" for text, _, _ in heard] == printed
+    rounds = [fields for _, event, fields in heard if event == "round"]
+    assert len(rounds) == aligner.n_iter_
+    assert [fields["round"] for fields in rounds] == list(range(1, len(rounds) + 1))
+    assert rounds[-1]["pairs"] == aligner.dictionary_.shape[0]
+    assert {fields["start"] for fields in rounds} == {1.0}
+    # Outside the block the fit prints again, and says nothing when quiet.
+    SelfLearningAligner(keep_prob=1.0, verbose=1).fit([A, B], pairs=pairs)
+    assert capsys.readouterr().out.strip().splitlines() == printed
+    SelfLearningAligner(keep_prob=1.0).fit([A, B], pairs=pairs)
+    assert capsys.readouterr().out == ""
+
+
 def test_auto_keeps_the_run_with_the_higher_objective(capsys):
     """Check that keep_prob='auto' runs both starts and keeps the better one."""
     A, B, order, _ = _rotated_pools(seed=14, n=300)

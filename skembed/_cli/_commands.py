@@ -6,7 +6,6 @@
 import contextlib
 import dataclasses
 import functools
-import io
 import json
 import math
 import os
@@ -50,6 +49,7 @@ from skembed._registry import CLI_METHODS
 from skembed._selflearn import WarningTerms, unsettled_text, untrusted_text
 from skembed._stats import MagnitudeError
 from skembed._stream import translate_file
+from skembed._verbose import listening
 from skembed.exceptions import (
     ConstantViewWarning,
     SelfLearningConvergenceWarning,
@@ -569,45 +569,29 @@ def _split(args, first, what):
     return np.flatnonzero(~held[first]), test
 
 
-class _RoundReporter(io.TextIOBase):
-    """Turns the lines of a verbose SelfLearningAligner into progress notes.
+class _RoundReporter:
+    """Turns the progress of a SelfLearningAligner fit into progress notes.
 
-    The number of rounds is not known in advance (the loop stops when the
-    dictionary settles), so the progress line reports the last round and
-    the rounds so far, not an estimate.
+    It listens to the fit (``skembed._verbose.listening``), so it reads each
+    round's fields, not a printed line. The number of rounds is not known in
+    advance (the loop stops when the dictionary settles), so the progress
+    line reports the last round and the rounds so far, not an estimate.
     """
-
-    _ROUND = re.compile(r"start keep_prob=(\S+), round (\d+): (\d+) pairs")
-    _PREFIX = "[SelfLearningAligner] "
 
     def __init__(self, step, n_iter):
         self.step = step
         self.n_iter = n_iter
         self.rounds = 0
-        self.buffer = ""
 
-    def writable(self):
-        return True
-
-    def write(self, text):
-        self.buffer += text
-        while "\n" in self.buffer:
-            line, self.buffer = self.buffer.split("\n", 1)
-            self._line(line.strip())
-        return len(text)
-
-    def _line(self, line):
-        if not line:
-            return
-        match = self._ROUND.search(line)
-        if match is None:
-            self.step.note(line.removeprefix(self._PREFIX))
+    def __call__(self, text, event, fields):
+        if event != "round":
+            self.step.note(text)
             return
         self.rounds += 1
-        start, round_, pairs = match.groups()
         self.step.note(
-            f"{self.rounds} rounds so far; round {round_} (at most {self.n_iter}) "
-            f"of the run from keep_prob={start}: {pairs} pairs in the dictionary"
+            f"{self.rounds} rounds so far; round {fields['round']} (at most "
+            f"{self.n_iter}) of the run from keep_prob={fields['start']:g}: "
+            f"{fields['pairs']} pairs in the dictionary"
         )
 
 
@@ -616,14 +600,11 @@ def _fit(aligner, progress, label, args, fit_args, fit_kwargs, n_values):
     with progress.step(f"fitting {label}") as step:
         sink = contextlib.nullcontext()
         if self_learning and not args.quiet:
-            aligner.set_params(verbose=1)
-            sink = contextlib.redirect_stdout(_RoundReporter(step, aligner.n_iter))
+            sink = listening(_RoundReporter(step, aligner.n_iter))
         elif "verbose" not in aligner.get_params():
             sink = contextlib.redirect_stdout(sys.stderr)
         with sink, blas_threads(n_values):
             aligner.fit(*fit_args, **fit_kwargs)
-        if self_learning:
-            aligner.set_params(verbose=0)
     return aligner
 
 
