@@ -5,6 +5,7 @@
 
 import json
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -33,7 +34,7 @@ from skembed.metrics import (
     procrustes_distance,
     retrieval_accuracy,
 )
-from skembed.metrics._verdict import _decide, needed_retrieval
+from skembed.metrics._verdict import ConstantInputError, _decide, needed_retrieval
 
 # --------------------------------------------------------------------------
 # Dense reference formulas (n x n where convenient; small data only)
@@ -684,8 +685,14 @@ def test_compare_spaces_names_a_constant_input(constant):
     rng = np.random.default_rng(0)
     inputs = {"A": rng.normal(size=(80, 8)), "B": rng.normal(size=(80, 8))}
     inputs[constant] = np.ones((80, 8))
-    with pytest.raises(ValueError, match=f"^{constant} is constant over the 60"):
+    with pytest.raises(ValueError, match=f"^{constant} is constant over the 60") as e:
         compare_spaces(inputs["A"], inputs["B"], random_state=0)
+    # Its class and fields name the input for a caller that words it its own
+    # way (the command line names the file), also through pickling.
+    for error in (e.value, pickle.loads(pickle.dumps(e.value))):
+        assert isinstance(error, ConstantInputError)
+        assert (error.name, error.n_rows) == (constant, 60)
+        assert str(error) == str(e.value)
 
 
 def test_the_printed_threshold_is_the_one_the_verdict_uses():

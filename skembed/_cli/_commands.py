@@ -59,6 +59,7 @@ from skembed.metrics import compare_spaces
 from skembed.metrics._verdict import (
     MODEST_ADVICE,
     NOT_ALIGNABLE_ADVICE,
+    ConstantInputError,
     alignable_advice,
     constant_rows,
 )
@@ -350,18 +351,11 @@ def run_report(args, progress):
             result = compare_spaces(
                 A, B, test_size=args.test_size, random_state=args.random_state
             )
-        except ValueError as exc:
-            # compare_spaces says "B is constant over the 450 training rows";
-            # its training rows are its own draw, so the command can only
-            # learn there which input it refused, and names its file.
-            match = re.match(
-                r"([AB]) is constant over the (\d+) training rows", str(exc)
-            )
-            if match is None:
-                raise
-            name, n_rows = match.groups()
-            path = args.a if name == "A" else args.b
-            raise _constant_input(name, path, int(n_rows)) from None
+        except ConstantInputError as exc:
+            # The training rows are compare_spaces's own draw, so only its
+            # error tells which input it refused; the command names the file.
+            path = args.a if exc.name == "A" else args.b
+            raise _constant_input(exc.name, path, exc.n_rows) from None
     result = dataclasses.replace(
         result, explanation=_advising_commands(result.explanation, args)
     )

@@ -47,6 +47,28 @@ _CHANCE_ALPHA = 1e-3
 _SAME_SPACE_SHARE = 0.9
 
 
+class ConstantInputError(ValueError):
+    """One of ``compare_spaces``'s inputs is constant over its training rows.
+
+    A ValueError, as for any bad input. Its fields, ``name`` ("A" or "B")
+    and ``n_rows`` (the training rows drawn), let a caller name the input in
+    its own terms (the command line names the file) without reading the
+    text.
+    """
+
+    def __init__(self, name, n_rows):
+        super().__init__(
+            f"{name} is constant over the {n_rows} training rows (every row the "
+            "same vector, up to rounding): no aligner can learn from it. Check "
+            f"that {name} holds the embeddings."
+        )
+        self.name = name
+        self.n_rows = n_rows
+
+    def __reduce__(self):
+        return (type(self), (self.name, self.n_rows))
+
+
 def _random_partners(n, rng):
     """A random derangement: row i is paired with partner[i] != i (n >= 2)."""
     order = rng.permutation(n)
@@ -795,12 +817,7 @@ def compare_spaces(A, B, *, test_size=0.25, random_state=None):
     test.sort()
     for name, X in (("A", A), ("B", B)):
         if constant_rows(X, train):
-            raise ValueError(
-                f"{name} is constant over the {train.size} training rows (every "
-                "row the same vector, up to rounding): no aligner can learn from "
-                "it. Check that "
-                f"{name} holds the embeddings."
-            )
+            raise ConstantInputError(name, train.size)
     n_test = test.size
     chance = 1.0 / n_test
 
