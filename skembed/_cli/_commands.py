@@ -61,6 +61,7 @@ from skembed.metrics._verdict import (
     NOT_ALIGNABLE_ADVICE,
     ConstantInputError,
     alignable_advice,
+    constant_input_text,
     constant_rows,
 )
 
@@ -326,11 +327,7 @@ def _reworded_warnings(*rewordings):
 def _constant_input(name, path, n_rows):
     """The error for input ``name``, read from ``path``, whose ``n_rows``
     training rows are all one vector, up to rounding."""
-    return UserError(
-        f"{name} ({path}) is constant over the {n_rows} training rows (every row "
-        "the same vector, up to rounding): no aligner can learn from it. Check "
-        f"that {name} holds the embeddings."
-    )
+    return UserError(constant_input_text(name, n_rows, path))
 
 
 def run_report(args, progress):

@@ -47,6 +47,17 @@ _CHANCE_ALPHA = 1e-3
 _SAME_SPACE_SHARE = 0.9
 
 
+def constant_input_text(name, n_rows, source=None):
+    """Why input ``name`` (read from ``source``, if given) cannot be aligned:
+    its ``n_rows`` training rows are one vector, up to rounding."""
+    shown = name if source is None else f"{name} ({source})"
+    return (
+        f"{shown} is constant over the {n_rows} training rows (every row the "
+        "same vector, up to rounding): no aligner can learn from it. Check "
+        f"that {name} holds the embeddings."
+    )
+
+
 class ConstantInputError(ValueError):
     """One of ``compare_spaces``'s inputs is constant over its training rows.
 
@@ -57,11 +68,7 @@ class ConstantInputError(ValueError):
     """
 
     def __init__(self, name, n_rows):
-        super().__init__(
-            f"{name} is constant over the {n_rows} training rows (every row the "
-            "same vector, up to rounding): no aligner can learn from it. Check "
-            f"that {name} holds the embeddings."
-        )
+        super().__init__(constant_input_text(name, n_rows))
         self.name = name
         self.n_rows = n_rows
 
