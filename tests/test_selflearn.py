@@ -1199,3 +1199,71 @@ def test_determined_basis_holds_one_view_in_float64_at_a_time():
     assert_array_equal(basis, expected)
     # One view's mapped rows in float64 (10 MiB) beside its float32 ones.
     assert peak < 4 * A.nbytes, peak / 2**20
+
+
+class _ScriptedFits:
+    """Stands in for SelfLearningAligner._fit_once: each fit's outcome by its init.
+
+    A cold fit (``init`` a string) ends on an untrusted map that went through
+    the neighbourhood rounds; a warm one ends with ``warm_confidence``. Each
+    warns as the real fit does when its map is not trusted.
+    """
+
+    def __init__(self, warm_confidence):
+        self.warm_confidence = warm_confidence
+        self.inits = []
+
+    def __call__(self, estimator, X, pairs):
+        cold = isinstance(estimator.init, str)
+        self.inits.append(estimator.init)
+        estimator.confidence_ = -0.2 if cold else self.warm_confidence
+        estimator.dictionary_ = np.array([[0, 0]]) if cold else np.array([[1, 1]])
+        if estimator.confidence_ < 0.5:
+            warnings.warn(
+                UnsupervisedAlignmentWarning(
+                    f"untrusted {'cold' if cold else 'warm'}", "low_confidence"
+                ),
+                stacklevel=2,
+            )
+        return cold
+
+
+@pytest.mark.parametrize("warm_confidence", [0.9, 0.1])
+def test_an_untrusted_cold_map_is_refitted_warm_and_kept_only_if_trusted(
+    monkeypatch, warm_confidence
+):
+    """Check the second fit from an untrusted cold map, and what fit keeps.
+
+    The warm fit starts from the first fit's model; its result replaces the
+    first one's, warnings included, only when it is trusted. A fit that is
+    warm already, or given pairs, is not refitted.
+    """
+    scripted = _ScriptedFits(warm_confidence)
+    monkeypatch.setattr(
+        SelfLearningAligner, "_fit_once", lambda est, X, pairs: scripted(est, X, pairs)
+    )
+    aligner = SelfLearningAligner(random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        aligner.fit([np.zeros((4, 2)), np.zeros((4, 2))])
+    assert aligner.init == "auto"
+    assert len(scripted.inits) == 2
+    assert scripted.inits[1] is not aligner
+    assert isinstance(scripted.inits[1], SelfLearningAligner)
+    texts = [str(w.message) for w in caught]
+    if warm_confidence >= 0.5:
+        assert aligner.confidence_ == warm_confidence
+        assert_array_equal(aligner.dictionary_, [[1, 1]])
+        assert texts == []
+    else:
+        assert aligner.confidence_ == -0.2
+        assert_array_equal(aligner.dictionary_, [[0, 0]])
+        assert texts == ["untrusted cold"]
+        assert all(w.category is UnsupervisedAlignmentWarning for w in caught)
+    # A warm fit is the refit itself: one fit, its own warnings.
+    scripted.inits.clear()
+    warm = SelfLearningAligner(init=aligner, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warm.fit([np.zeros((4, 2)), np.zeros((4, 2))])
+    assert scripted.inits == [aligner]
