@@ -17,7 +17,6 @@ space.
 
 import copy
 import dataclasses
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -49,7 +48,7 @@ from skembed._unsupervised import (
 )
 from skembed._verbose import say
 from skembed._views import check_views, check_y_is_not_a_view
-from skembed._warnings import warn
+from skembed._warnings import held_warnings, issue_again, warn
 from skembed.exceptions import (
     SelfLearningConvergenceWarning,
     UnsupervisedAlignmentWarning,
@@ -1520,13 +1519,11 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             # on a partly right map that self-learning from it completes.
             # Only a trusted result replaces the first; the warnings are
             # those of the fit kept.
-            with warnings.catch_warnings(record=True) as said:
-                warnings.simplefilter("always")
+            with held_warnings() as said:
                 refined = self._fit_once(X, pairs)
             if refined:
                 again = clone(self).set_params(init=copy.copy(self))
-                with warnings.catch_warnings(record=True) as said_again:
-                    warnings.simplefilter("always")
+                with held_warnings() as said_again:
                     again._fit_once(X, None)
                 if again.confidence_ >= MIN_CONFIDENCE:
                     fitted = {
@@ -1536,10 +1533,7 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
                     }
                     vars(self).update(fitted)
                     said = said_again
-            for message in said:
-                warnings.warn_explicit(
-                    message.message, message.category, message.filename, message.lineno
-                )
+            issue_again(said)
         return self
 
     def _fit_once(self, X, pairs):

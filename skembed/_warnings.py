@@ -17,11 +17,12 @@ scikit-learn runs the steps of a Pipeline and the fits of
 import os
 import sys
 import warnings
+from contextlib import contextmanager
 
 import joblib
 import sklearn
 
-__all__ = ["warn"]
+__all__ = ["held_warnings", "issue_again", "warn"]
 
 _INTERNAL = tuple(
     os.path.dirname(os.path.abspath(module.__file__)) + os.sep
@@ -40,3 +41,40 @@ def warn(message, category=UserWarning):
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+
+
+@contextmanager
+def held_warnings():
+    """Record the warnings of the block, every one, instead of issuing them.
+
+    The list it yields is filled as the block runs; :func:`issue_again`
+    gives them out later, once the caller knows which to give.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+
+
+def issue_again(caught, reword=None):
+    """Issue recorded warnings again where they were first issued.
+
+    ``reword`` may return a new text for a warning (None keeps its own).
+    Each keeps its category, file, line and module, so that filters on any
+    of them apply as they would have; a text repeated at one place is
+    issued once, as the default action shows it.
+    """
+    modules = {
+        getattr(module, "__file__", None): name
+        for name, module in list(sys.modules.items())
+    }
+    registry = {}
+    for warning in caught:
+        text = None if reword is None else reword(warning.message)
+        warnings.warn_explicit(
+            warning.message if text is None else text,
+            warning.category,
+            warning.filename,
+            warning.lineno,
+            module=modules.get(warning.filename),
+            registry=registry,
+        )

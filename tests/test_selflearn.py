@@ -1267,3 +1267,40 @@ def test_an_untrusted_cold_map_is_refitted_warm_and_kept_only_if_trusted(
         warnings.simplefilter("always")
         warm.fit([np.zeros((4, 2)), np.zeros((4, 2))])
     assert scripted.inits == [aligner]
+
+
+def test_warnings_held_during_a_fit_are_issued_again_as_first_issued():
+    """Check that held warnings keep their file, line and module for filters.
+
+    fit holds the warnings of an untrusted cold fit until it knows whether
+    its warm refit replaces them. Given out again, each must match the
+    filters it would have matched (by module too) and show as the default
+    action shows it: a text repeated at one line once.
+    """
+    from skembed._warnings import held_warnings, issue_again
+
+    def issue():
+        for _ in range(3):
+            warnings.warn("held", UserWarning, stacklevel=1)
+
+    with held_warnings() as caught:
+        issue()
+    assert len(caught) == 3
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        issue_again(caught)
+    assert [str(w.message) for w in shown] == ["held"]
+    assert (shown[0].filename, shown[0].lineno) == (
+        caught[0].filename,
+        caught[0].lineno,
+    )
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", module=__name__)
+        issue_again(caught)
+    assert shown == []
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        issue_again(caught, lambda message: f"again: {message}")
+    assert [str(w.message) for w in shown] == ["again: held"] * 3

@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +49,7 @@ from skembed._selflearn import WarningTerms, unsettled_text, untrusted_text
 from skembed._stats import MagnitudeError
 from skembed._stream import translate_file
 from skembed._verbose import listening
+from skembed._warnings import held_warnings, issue_again
 from skembed.exceptions import (
     ConstantViewWarning,
     SelfLearningConvergenceWarning,
@@ -309,19 +309,15 @@ def _reworded_warnings(*rewordings):
     """
     caught = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with held_warnings() as caught:
             yield
     finally:
-        for warning in caught:
-            texts = (reword(warning.message) for reword in rewordings)
-            text = next((text for text in texts if text is not None), None)
-            warnings.warn_explicit(
-                warning.message if text is None else text,
-                warning.category,
-                warning.filename,
-                warning.lineno,
-            )
+
+        def reworded(message):
+            texts = (reword(message) for reword in rewordings)
+            return next((text for text in texts if text is not None), None)
+
+        issue_again(caught, reworded)
 
 
 def _constant_input(name, path, n_rows):
