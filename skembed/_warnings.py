@@ -70,11 +70,15 @@ def issue_again(caught, reword=None):
     registry = {}
     for warning in caught:
         text = None if reword is None else reword(warning.message)
+        # A file of no module (a doctest, code given to exec) leaves the
+        # module to warn_explicit, which names it after the file: passed as
+        # None, the module matched no filter and the warning was dropped.
+        module = modules.get(warning.filename)
         warnings.warn_explicit(
             warning.message if text is None else text,
             warning.category,
             warning.filename,
             warning.lineno,
-            module=modules.get(warning.filename),
             registry=registry,
+            **({} if module is None else {"module": module}),
         )

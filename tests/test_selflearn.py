@@ -1304,3 +1304,11 @@ def test_warnings_held_during_a_fit_are_issued_again_as_first_issued():
         warnings.simplefilter("always")
         issue_again(caught, lambda message: f"again: {message}")
     assert [str(w.message) for w in shown] == ["again: held"] * 3
+    # Issued from a file of no module (a doctest, code given to exec).
+    code = compile('warnings.warn("no module", UserWarning)', "<held>", "exec")
+    with held_warnings() as caught:
+        exec(code, {"warnings": warnings})
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        issue_again(caught)
+    assert [(str(w.message), w.filename) for w in shown] == [("no module", "<held>")]
