@@ -63,6 +63,9 @@ def issue_again(caught, reword=None):
     of them apply as they would have; a text repeated at one place is
     issued once, as the default action shows it.
     """
+    if not caught:
+        # Most fits warn of nothing: no walk over the loaded modules then.
+        return
     modules = {
         getattr(module, "__file__", None): name
         for name, module in list(sys.modules.items())
