@@ -179,7 +179,7 @@ _HELD_OUT = 500
 # and still stop at a fixed point with a share of wrong pairs: rotated copies
 # of 600 clustered rows in 16 dimensions, probed at 0.78, converge with 95%
 # of their pairs right, where the next start recovers all of them).
-_ENOUGH_CONFIDENCE = 0.9
+ENOUGH_CONFIDENCE = 0.9
 
 # A start whose probe dictionary holds this fraction of the pairs of a
 # trusted start's probe (of the smaller of the two) has landed on the same
@@ -1640,7 +1640,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
     while its dictionary still creeps, see ``_CREEP_RATIO``) and
     scored by its confidence against the control (:func:`control_share`,
     computed once for the pools); the search ends at the first start reaching
-    ``_ENOUGH_CONFIDENCE``, or at the first start whose probe and that of an
+    ``ENOUGH_CONFIDENCE``, or at the first start whose probe and that of an
     earlier trusted start (at least ``MIN_CONFIDENCE``) have ``_SAME_MAP`` of
     the smaller one's pairs in common (the probe stops as soon as they do),
     and the most confident start is run to convergence. When no probe reaches
@@ -1705,7 +1705,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
         if value > best_confidence:
             best, best_confidence = dictionary, value
             kept = len(probes) - 1
-        if value >= _ENOUGH_CONFIDENCE:
+        if value >= ENOUGH_CONFIDENCE:
             break
         shared = shared_with_trusted(dictionary)
         if shared >= _SAME_MAP:
@@ -1869,7 +1869,7 @@ def search_starts(estimator, blocks, pools, csls_k, random_state, control, probe
                 estimator, blocks, pools, run["dictionary"], csls_k, random_state
             )
             run["confidence"] = calibrate(share, control)
-            return confirmed or run["confidence"] >= _ENOUGH_CONFIDENCE
+            return confirmed or run["confidence"] >= ENOUGH_CONFIDENCE
 
         # A deterministic run that ends confident, or from a start that two
         # starts confirmed, is kept without trying the stochastic start: at

@@ -876,12 +876,50 @@ def test_search_ends_when_a_second_start_confirms_a_trusted_one(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnsupervisedAlignmentWarning)
         aligner = SelfLearningAligner(random_state=0, verbose=1).fit([A, B])
-    out = capsys.readouterr().out
+    out, _, refit = capsys.readouterr().out.partition("warm refit")
+    assert refit  # the trusted map is refitted warm last (see fit)
     assert "of the pairs of an earlier trusted start" in out
     assert "start 4" not in out
     assert "start keep_prob=0.1" not in out
     assert MIN_CONFIDENCE <= aligner.confidence_ < 0.9
     assert _precision(aligner.dictionary_, order) > 0.8
+
+
+@pytest.mark.parametrize(
+    "noise, d_out, refitted",
+    [(0.9, None, True), (0.5, None, False), (0.9, 24, False)],
+    ids=["trusted-below-0.9", "trusted-at-0.9", "different-widths"],
+)
+def test_which_cold_fits_are_refitted_warm(capsys, noise, d_out, refitted):
+    """Check that a cold map trusted below 0.9 is refitted warm, and others not.
+
+    Pools of 600 clustered rows and a shuffled, noisy (semi-)orthogonal image
+    of them: with noise 0.9 the map is trusted at about 0.7 and refitted;
+    with noise 0.5 at about 0.99, where the search itself stops looking, and
+    left alone; a 24-wide image with noise 0.9 is left alone for its widths.
+    A refit that is kept leaves start_agreement_ as the search set it (a
+    warm fit alone has none), and a fit with known pairs is never refitted.
+    """
+    A = _clustered(0, 600, 16)
+    d_out = 16 if d_out is None else d_out
+    Q = ortho_group.rvs(d_out, random_state=0)[:16]
+    order = np.random.default_rng(100).permutation(600)
+    noisy = A @ Q + noise * np.random.default_rng(7).normal(size=(600, d_out))
+    B = noisy[order]
+    aligner = SelfLearningAligner(random_state=0, verbose=1).fit([A, B])
+    out = capsys.readouterr().out
+    assert ("warm refit" in out) is refitted
+    assert aligner.confidence_ >= MIN_CONFIDENCE
+    assert _precision(aligner.dictionary_, order) > 0.5
+    if refitted:
+        assert "warm refit: confidence" in out
+        assert not np.isnan(aligner.start_agreement_)
+    pairs = np.column_stack([order[:20], np.arange(20)])
+    with warnings.catch_warnings():
+        # Whether 20 pairs are trusted here is beside the point.
+        warnings.simplefilter("ignore", UnsupervisedAlignmentWarning)
+        SelfLearningAligner(random_state=0, verbose=1).fit([A, B], pairs=pairs)
+    assert "warm refit" not in capsys.readouterr().out
 
 
 def test_rectangular_pools():
