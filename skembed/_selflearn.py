@@ -900,12 +900,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     fit's); otherwise ``fit`` keeps
     the first map and its warning. It costs one warm fit: seconds at a few
     thousand rows. A map trusted at 0.9 or more, where the search itself
-    stops looking, is not refitted (at 10,000 glosses the refit moved such
-    maps by 0.0005 at most, for a quarter of the fit's time), nor one of
-    pools trusted only with their roles swapped (one a part of the other),
-    nor one of views of different widths, where on the one pair of models
-    measured the refit changed held-out top-1 by at most 0.0015 and cost as
-    much as the fit.
+    stops looking, is not refitted, nor one of views of different widths:
+    where tried, the refit moved them by less than the noise of one
+    held-out set, and cost up to as much as the fit. Nor is one of pools
+    trusted only with their roles swapped (one a part of the other).
 
     **Sorted-similarity start** (``init="sorted_similarity"``, Artetxe et
     al., 2018). For the
