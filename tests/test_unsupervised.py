@@ -922,6 +922,21 @@ def test_which_cold_fits_are_refitted_warm(capsys, noise, d_out, refitted):
     assert "warm refit" not in capsys.readouterr().out
 
 
+def test_a_fit_without_a_verdict_is_not_refitted_warm(capsys):
+    """Check that a cold fit whose confidence is NaN is not refitted warm.
+
+    A first pool of 150 rows searched among 600 leaves no room to judge any
+    map (confidence_ NaN, fit warns): a refit on the same pools could not be
+    judged either, so it could never be kept.
+    """
+    rng = np.random.default_rng(2)
+    X0, X1 = rng.normal(size=(150, 8)), rng.normal(size=(600, 8))
+    with pytest.warns(UnsupervisedAlignmentWarning, match="too small"):
+        aligner = SelfLearningAligner(random_state=0, verbose=1).fit([X0, X1])
+    assert np.isnan(aligner.confidence_)
+    assert "warm refit" not in capsys.readouterr().out
+
+
 def test_rectangular_pools():
     """Check zero-pair alignment of a 16-wide view with a 24-wide view."""
     A, B, order, Q = _isometric_pools(seed=2, d_out=24)
