@@ -181,6 +181,13 @@ def untrusted_text(
             f"{score}, since almost every held-out row finds a mutual partner "
             f"under any map; {terms.larger_first}"
         )
+    elif reason == "little_room":
+        found = (
+            f"pools of {n_distinct_rows} distinct rows leave too little room to "
+            f"judge a map found without pairs: {score}, since most held-out rows "
+            "find a mutual partner under any map (pools of few rows, or of rows "
+            "that vary in few directions); more rows leave more room"
+        )
     elif reason == "starts_agree":
         found = (
             f"{score} < {MIN_CONFIDENCE}, but its start and another independent "
@@ -1683,7 +1690,10 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
             if too_few:
                 reason = "too_few_rows"
             elif np.isnan(self.confidence_):
-                reason = "first_pool_too_small"
+                # No room (MAX_SPREAD): passing the larger pool first helps
+                # only when the first is the smaller one.
+                smaller_first = distinct_rows(pools[:1]) < distinct_rows(pools[1:])
+                reason = "first_pool_too_small" if smaller_first else "little_room"
             elif self.start_agreement_ is not None and (
                 self.start_agreement_ >= MIN_AGREEMENT
             ):

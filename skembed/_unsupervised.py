@@ -156,16 +156,29 @@ MIN_CONFIDENCE = 0.5
 # the control has no held-out rows at all.
 MIN_JUDGED_ROWS = 100
 
-# Held-out rows left without a mutual partner under the control, below which
-# no map is judged either (its confidence is NaN, and fit warns). The
-# confidence divides by 1 - h0, and for n held-out rows its binomial spread
-# is about sqrt(h0 / (n (1 - h0))): a pool much smaller than the other leaves
-# it no room. 100 held-out rows of 200 against 1,000 rows find a mutual
-# partner 95% of the time under any map, and independent noise pools so
-# shaped (16 columns) scored from -0.13 to 0.52 in three seeds, and from
-# -0.38 to 0.59 with the smaller pool's rows repeated five times. With
-# n (1 - h0) >= 50 the spread stays under 0.15.
-MIN_ROOM = 50
+# The largest spread of the confidence under a map that pairs nothing at
+# which a map is judged at all (above it, its confidence is NaN, and fit
+# warns). The confidence divides by 1 - h0, and for n distinct held-out rows
+# its binomial spread is about sqrt(h0 / (n (1 - h0))): a pool much smaller
+# than the other, or a small pool whose rows mostly find a mutual partner
+# under any map, leaves it no room. 100 held-out rows of 200 against 1,000
+# rows find a mutual partner 95% of the time under any map, and independent
+# noise pools so shaped (16 columns) scored from -0.13 to 0.52 in three
+# seeds, and from -0.38 to 0.59 with the smaller pool's rows repeated five
+# times. The search keeps the best of many such values, so noise must reach
+# MIN_CONFIDENCE only at three spreads. Measured once, outside the test
+# suite, on independent Gaussian pools (150, 200 or 300 rows against 600 or
+# 1,200, 300 against 600, and 200 or 400 against as many; 8 and 16 columns;
+# ten seeds each, 120 fits), with n counted as here: 61 fits had no room
+# (spreads from 0.171: every one of 150 or 200 rows against 600 and of 300
+# against 1,200, one of 300 against 600), and the 59 judged scored at most
+# 0.40, none trusted. When each repeated fold's held-out rows counted anew,
+# two of those without room now had trusted noise (0.53 and 0.50). The best
+# of the judged noise fits reached 3.0 spreads (0.35 at 0.114), so a fit at
+# the limit of the room can come near MIN_CONFIDENCE: the limit cannot be
+# looser, and a tighter one would take the verdict from right maps of small
+# pools (identical pools of 120 rows are judged at a spread of 0.16).
+MAX_SPREAD = MIN_CONFIDENCE / 3
 
 # Held-out rows that every share of the confidence scores at least: a share of
 # n held-out rows has a binomial spread of about 0.5 / sqrt(n), which the
@@ -956,13 +969,17 @@ def _without_repeats(Z):
 
 
 def has_room(pools, control):
-    """Whether the confidence against ``control`` can be judged (``MIN_ROOM``).
+    """Whether the confidence against ``control`` can be judged (``MAX_SPREAD``).
 
-    False for a NaN control (one that could not be measured).
+    Its spread is computed for the distinct rows of pool 0 that the folds
+    hold out: repeated folds of a small pool average over splits, not over
+    more rows, so a row held out again counts once. False for a NaN control
+    (one that could not be measured).
     """
     n_distinct = _distinct_directions(pools[0])
-    held = _repeats(n_distinct) * n_distinct / 2
-    return held * (1 - control) >= MIN_ROOM
+    held = min(_repeats(n_distinct) * n_distinct / 2, n_distinct)
+    # sqrt(h0 / (n (1 - h0))) <= MAX_SPREAD, without dividing by 1 - h0.
+    return held * (1 - control) * MAX_SPREAD**2 >= control
 
 
 def distinct_rows(pools):
@@ -1597,7 +1614,7 @@ def _converged_run(estimator, blocks, pools, dictionary, csls_k, random_state, c
 def fit_without_pairs(estimator, blocks, pools, csls_k, random_state):
     """:func:`search_starts`: the run, its confidence and the starts' agreement.
 
-    The confidence is NaN without room (``MIN_ROOM``); the agreement is
+    The confidence is NaN without room (``MAX_SPREAD``); the agreement is
     :func:`start_agreement` of the start the run came from with the others
     tried (NaN when one start was).
     """

@@ -118,6 +118,9 @@ class UnsupervisedAlignmentWarning(_FieldsKept, UserWarning):
           NaN);
         - ``"first_pool_too_small"``: the first pool is too small beside the
           second for the confidence to tell (NaN);
+        - ``"little_room"``: most held-out rows find a mutual partner under
+          any map in pools this small (``n_distinct_rows``), so the
+          confidence cannot tell a map from noise (NaN);
         - ``"starts_agree"``: the confidence is low, but independent starts
           agree (``start_agreement``), so the map may be partly right;
         - ``"low_confidence"``: the confidence is low and no starts agree;

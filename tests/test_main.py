@@ -1563,6 +1563,7 @@ def _python_terms(line):
         ("low_confidence", {"confidence": 0.12}),
         ("starts_agree", {"confidence": 0.2, "start_agreement": 0.31}),
         ("first_pool_too_small", {"confidence": float("nan")}),
+        ("little_room", {"confidence": float("nan"), "n_distinct_rows": 150}),
         ("too_few_rows", {"confidence": float("nan"), "n_distinct_rows": 60}),
         ("known_pairs_disagree", {"confidence": 0.1, "n_known_pairs": 40}),
         ("no_shared_structure", {"isomorphism_score": 0.01}),

@@ -1569,6 +1569,68 @@ def test_a_first_pool_much_smaller_than_the_second_is_not_judged(seed):
     assert large_first.confidence_ < MIN_CONFIDENCE
 
 
+def test_repeated_folds_count_each_held_out_row_once():
+    """Check that the room to judge counts distinct held-out rows, not folds.
+
+    A pool of 150 rows is judged over seven folds of 75 held-out rows: 525
+    scores, but of 150 rows, and a share of 150 rows is as noisy as 150
+    rows make it. With a control of 0.9 the confidence's spread is then
+    sqrt(0.9 / (150 * 0.1)) = 0.24, half of MIN_CONFIDENCE: no room. 1,000
+    held-out rows of a pool of 2,000 leave room at the same control.
+    """
+    small = np.random.default_rng(0).normal(size=(150, 8))
+    large = np.random.default_rng(1).normal(size=(2000, 8))
+    assert not unsupervised.has_room([small, large], 0.9)
+    assert unsupervised.has_room([large, small], 0.9)
+    # At the bound, sqrt(h0 / (150 (1 - h0))) = MAX_SPREAD.
+    room = 150 * unsupervised.MAX_SPREAD**2
+    control = room / (1 + room)
+    assert unsupervised.has_room([small, large], control - 1e-9)
+    assert not unsupervised.has_room([small, large], control + 1e-9)
+
+
+def test_noise_in_small_unequal_pools_gets_no_verdict():
+    """Check unrelated pools of 150 and 600 rows: no trust, and a warning.
+
+    The search trusted these (confidence above 0.5) when the room to judge
+    counted each of the seven folds' held-out rows anew (525 rows, not
+    150). Counted once, the confidence's spread is too large to tell a map
+    from noise.
+    """
+    rng = np.random.default_rng(1)
+    X0, X1 = rng.normal(size=(150, 8)), rng.normal(size=(600, 8))
+    with pytest.warns(UnsupervisedAlignmentWarning, match="too small beside"):
+        aligner = SelfLearningAligner(random_state=0).fit([X0, X1])
+    assert np.isnan(aligner.confidence_)
+
+
+def test_no_room_with_the_larger_pool_first_is_not_blamed_on_the_order(
+    monkeypatch,
+):
+    """Check the reason of a fit without room whose first pool is the larger.
+
+    Passing the larger pool first cannot help there, so the warning says
+    that the pools leave too little room ("little_room"), not that the
+    first pool is too small beside the second.
+    """
+    A, B, _, _ = _isometric_pools(seed=1, n=300, d=8)
+    monkeypatch.setattr(unsupervised, "has_room", lambda pools, control: False)
+    cases = (
+        ([A, B[:200]], "little_room", "too little room"),
+        ([B[:200], A], "first_pool_too_small", "too small beside"),
+    )
+    for X, reason, words in cases:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnsupervisedAlignmentWarning)
+            aligner = SelfLearningAligner(random_state=0).fit(X)
+        assert np.isnan(aligner.confidence_)
+        (warning,) = [
+            w.message for w in caught if w.category is UnsupervisedAlignmentWarning
+        ]
+        assert warning.reason == reason
+        assert words in str(warning)
+
+
 def test_copies_count_once_in_the_two_sample_share_and_share_a_fold():
     """Check that repeats change neither the two-sample share nor the folds."""
     rng = np.random.default_rng(4)

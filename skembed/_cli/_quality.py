@@ -152,9 +152,10 @@ def fit_quality(aligner, held_out=None, *, known_pairs=None):
             False,
             figure,
             f"the fitted map cannot be judged: without known pairs, {named} "
-            f"is nan (pools under {MIN_JUDGED_ROWS} distinct rows, or a first "
-            "pool much smaller than the second, are too few to tell a map from "
-            "noise); pass a few dozen known pairs with --pairs",
+            f"is nan (pools under {MIN_JUDGED_ROWS} distinct rows, a first pool "
+            "much smaller than the second, or small pools whose rows mostly find "
+            "a partner under any map, cannot tell a map from noise); pass a few "
+            "dozen known pairs with --pairs",
         )
     agreement = getattr(aligner, "start_agreement_", None)
     if agreement is not None and agreement >= MIN_AGREEMENT:
