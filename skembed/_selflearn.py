@@ -526,8 +526,8 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         one is trusted, to confirm it), ``"sorted_similarity"``, then the
         other ``n_restarts - 1`` reruns as component starts; when none of
         them is trusted and no two agree (see ``start_agreement_``), up to
-        ``4 * n_restarts`` further component starts, until one is trusted or
-        agrees with an earlier one (the last ``3 * n_restarts`` of them
+        ``5 * n_restarts`` further component starts, until one is trusted or
+        agrees with an earlier one (the last ``4 * n_restarts`` of them
         alternate between 70 and 100 independent components, the others
         unmix 100).
         ``"sorted_similarity"`` is VecMap's unsupervised initialisation (see

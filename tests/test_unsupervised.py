@@ -349,8 +349,8 @@ def test_auto_orders_its_starts_by_the_first_probe(
     [
         # No start is trusted and none meet: n_restarts further draws, then
         # _VARIED_DRAWS times as many.
-        (2, None, 2 + 3 * 2),
-        (1, None, 1 + 3 * 1),
+        (2, None, 2 + 4 * 2),
+        (1, None, 1 + 4 * 1),
         (0, None, 0),
         # A further draw that lands on an earlier start's map ends them.
         (3, 1, 1),
@@ -491,8 +491,8 @@ def test_untrusted_runs_are_ranked_by_objective():
     "init, expected",
     [
         # One first draw, n_restarts - 1 planned and n_restarts further ones
-        # of 100 components; then 3 * n_restarts alternating from 70.
-        ("auto", [100] * 8 + [70, 100] * 6),
+        # of 100 components; then 4 * n_restarts alternating from 70.
+        ("auto", [100] * 8 + [70, 100] * 8),
         # 1 + n_restarts draws, alternating from 100.
         ("components", [100, 70, 100, 70, 100]),
     ],
@@ -513,7 +513,7 @@ def test_component_draws_alternate_their_number_of_components(init, expected):
         counts.append(n_components)
         return np.eye(16)
 
-    assert unsupervised._VARIED_DRAWS == 3
+    assert unsupervised._VARIED_DRAWS == 4
     estimator = SelfLearningAligner(init=init, random_state=0, n_restarts=4)
     empty = np.empty((0, 2), dtype=int)
     with pytest.MonkeyPatch.context() as patch:
