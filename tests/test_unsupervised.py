@@ -2021,6 +2021,66 @@ def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys, monkeypatch)
     assert rectangular.dictionary_.shape[0] <= 500
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("preferred", [0, 1])
+def test_neighbourhood_rounds_run_the_ridge_map_both_ways(preferred, monkeypatch):
+    """Check the rounds of an untrusted cold map without a base.
+
+    They run twice from the search's dictionary, the ridge map into view 0
+    and into view 1; the run whose pairs have the higher leading score is
+    kept (here the score is fixed to prefer one run, to check the choice
+    itself), the trial's kind is fitted on its pairs, and n_iter_ counts the
+    rounds of both. With a base, the rounds run once, on the base's kind.
+    """
+    import skembed._selflearn as selflearn
+
+    d = 16
+    Q = ortho_group.rvs(d, random_state=12)
+    A = _clustered(seed=12, n=500, d=d)
+    B = _clustered(seed=12, n=1000, d=d)[500:] @ Q
+    runs = []
+    rounds_of = selflearn.neighbourhood_rounds
+
+    def recorded_rounds(estimator, blocks, pools, aligner, csls_k):
+        result = rounds_of(estimator, blocks, pools, aligner, csls_k)
+        runs.append((clone(aligner), result[1], result[2]))
+        return result
+
+    def fixed_score(estimator, blocks, pools, dictionary, csls_k):
+        assert dictionary is runs[-1][1]
+        return 1.0 if len(runs) - 1 == preferred else 0.0
+
+    monkeypatch.setattr(selflearn, "neighbourhood_rounds", recorded_rounds)
+    monkeypatch.setattr(selflearn, "leading_score", fixed_score)
+    with pytest.warns(UnsupervisedAlignmentWarning):
+        fitted = SelfLearningAligner(
+            init="components", n_restarts=0, random_state=0
+        ).fit([A, B])
+    assert fitted.confidence_ < MIN_CONFIDENCE
+    assert [type(start) for start, _, _ in runs] == [RidgeAligner, RidgeAligner]
+    assert [start.reference for start, _, _ in runs] == [0, 1]
+    kept = runs[preferred][1]
+    assert_array_equal(fitted.dictionary_, kept)
+    assert not np.array_equal(runs[0][1], runs[1][1])
+    # The kind the trial chose, fitted on the kept run's pairs.
+    refit = clone(fitted.aligner_).fit([A[kept[:, 0]], B[kept[:, 1]]])
+    for view in range(2):
+        assert_allclose(
+            refit.transform_view(A, view=view),
+            fitted.aligner_.transform_view(A, view=view),
+        )
+    assert fitted.n_iter_ > runs[0][2] + runs[1][2]
+
+    runs.clear()
+    base = ProcrustesAligner(center=True, normalize="l2")
+    with pytest.warns(UnsupervisedAlignmentWarning):
+        SelfLearningAligner(
+            base=base, init="components", n_restarts=0, random_state=0
+        ).fit([A, B])
+    assert len(runs) == 1
+    assert isinstance(runs[0][0], ProcrustesAligner)
+
+
 @pytest.mark.parametrize(
     "aligner",
     [ProcrustesAligner(center=True, normalize="l2"), RidgeAligner(reference=0)],
