@@ -25,6 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from threadpoolctl import threadpool_limits
 
+import skembed._selflearn as selflearn
 import skembed._unsupervised as unsupervised
 from skembed import (
     KernelResidualAligner,
@@ -1016,6 +1017,16 @@ def _one_to_one(pairs):
     return all(np.unique(pairs[:, k]).size == pairs.shape[0] for k in range(2))
 
 
+def _disjoint_clustered_pools(d):
+    """Pools of 500 different rows each of one clustered distribution, the
+    second seen through the rotation Q (returned too): no map of them can
+    be trusted without pairs."""
+    Q = ortho_group.rvs(d, random_state=12)
+    A = _clustered(seed=12, n=500, d=d)
+    B = _clustered(seed=12, n=1000, d=d)[500:] @ Q
+    return A, B, Q
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_warm_start_probe_keeps_best_matches_of_both_directions():
     """Check the dictionaries of a warm start: union while probing, then mutual.
@@ -1031,9 +1042,7 @@ def test_warm_start_probe_keeps_best_matches_of_both_directions():
     fitted to noise, and fit warns.
     """
     d = 16
-    Q = ortho_group.rvs(d, random_state=12)
-    A = _clustered(seed=12, n=500, d=d)
-    B = _clustered(seed=12, n=1000, d=d)[500:] @ Q
+    A, B, Q = _disjoint_clustered_pools(d)
     other = _clustered(seed=12, n=1500, d=d)[1000:]
     warm = ProcrustesAligner(center=True, normalize="l2").fit([other, other @ Q])
     pools = [A, B]
@@ -1973,9 +1982,7 @@ def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys, monkeypatch)
     Pools of different widths keep the search's mutual pairs.
     """
     d = 16
-    Q = ortho_group.rvs(d, random_state=12)
-    A = _clustered(seed=12, n=500, d=d)
-    B = _clustered(seed=12, n=1000, d=d)[500:] @ Q
+    A, B, _ = _disjoint_clustered_pools(d)
     trials = []
     final_map = SelfLearningAligner._final_map
 
@@ -2032,12 +2039,7 @@ def test_neighbourhood_rounds_run_the_ridge_map_both_ways(preferred, monkeypatch
     itself), the trial's kind is fitted on its pairs, and n_iter_ counts the
     rounds of both. With a base, the rounds run once, on the base's kind.
     """
-    import skembed._selflearn as selflearn
-
-    d = 16
-    Q = ortho_group.rvs(d, random_state=12)
-    A = _clustered(seed=12, n=500, d=d)
-    B = _clustered(seed=12, n=1000, d=d)[500:] @ Q
+    A, B, _ = _disjoint_clustered_pools(16)
     runs = []
     rounds_of = selflearn.neighbourhood_rounds
 
