@@ -901,13 +901,14 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
     maps of different items above wrong ones) is kept, and the kind of map
     the trial chose is fitted on its pairs. The
     rounds have a fixed point of their own, which from a near-right map
-    lies lower, so a warm start is not refined so; nor are views of
-    different widths, where on the one pair of models measured the fixed
-    point lay below the map found. On disjoint WordNet pools the rounds
-    raised held-out retrieval of partly right minilm <-> e5 maps by 0.07
-    to 0.20, and the regression run both ways raised the e5 -> minilm
-    maps by a further 0.02-0.15 (the user guide gives the figures). ``confidence_`` and
-    ``start_agreement_`` stay those of the search, and ``fit`` still warns.
+    lies lower, so a warm start is not refined so. Views of different
+    widths are. On disjoint WordNet pools the rounds raised held-out
+    retrieval of partly right minilm <-> e5 maps by 0.07 to 0.20, the
+    regression run both ways raised the e5 -> minilm maps by a further
+    0.02-0.15, and wordllama256 -> minilm maps, which the rounds of one
+    regression had lowered, by 0.03-0.06 (the user guide gives the
+    figures). ``confidence_`` and ``start_agreement_`` stay those of the
+    search, and ``fit`` still warns.
 
     **Warm refit** (no pairs, views of equal widths). Last, ``fit`` fits
     once more from the map found, as with that map passed as ``init`` (a
@@ -1293,7 +1294,12 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         0.640, 0.391 and 0.447; for minilm -> e5 the same regression (there
         ``reference=0``) is the one that reached 0.858, 0.855 and 0.866, and
         the other 0.504, 0.517 and 0.587. In all six the leading score
-        ranked the two runs so (by 0.0017 to 0.0109).
+        ranked the two runs so (by 0.0017 to 0.0109). Between views of
+        different widths, wordllama256 -> minilm on the same pools, the
+        ridge map reached 0.756, 0.759 and 0.737 after rounds of the
+        regression of minilm on wordllama256 and 0.660-0.690 after those of
+        the other, and the leading score ranked them so in all three (by
+        0.0016 to 0.0022).
 
         Returns the fitted map, its pairs, the rounds of both runs and the
         last change of the run kept.
@@ -1785,16 +1791,12 @@ class SelfLearningAligner(AffineMapMixin, BaseAligner):
         aligner = best["aligner"]
         untrusted = not supervised and not self.confidence_ >= MIN_CONFIDENCE
         cold = isinstance(self.init, str)
-        # Views of different widths are left alone: on the one such pair
-        # measured (disjoint WordNet pools of 5,000 glosses, wordllama256
-        # -> minilm, seeds 0-2 of benchmarks/bench_zeropair.py, with two
-        # restarts) the rounds lowered held-out top-1 from 0.659, 0.707
-        # and 0.731 to 0.629, 0.682 and 0.686. Whether the widths or that
-        # pair of models is the cause, one pair cannot tell.
         square = blocks[0].shape[1] == blocks[1].shape[1]
         # An untrusted cold map, most often a partly right one of pools of
-        # different items, is refined by the neighbourhood rounds below.
-        refined = untrusted and cold and square and not too_few
+        # different items, is refined by the neighbourhood rounds below,
+        # views of different widths too now that the rounds run the ridge
+        # map both ways (see _refined_rounds).
+        refined = untrusted and cold and not too_few
         self.final_map_scores_ = None
         if self.base is None:
             # The search ran on orthogonal maps (into the wider view, see

@@ -1979,7 +1979,7 @@ def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys, monkeypatch)
     of an untrusted map (a tie goes to the ridge map). The fit still warns.
     The warm fit from the refined map (see fit) is not trusted either, so
     the refined map is kept.
-    Pools of different widths keep the search's mutual pairs.
+    Pools of different widths are refined so too, with no warm fit after.
     """
     d = 16
     A, B, _ = _disjoint_clustered_pools(d)
@@ -2015,17 +2015,24 @@ def test_an_untrusted_cold_map_ends_on_neighbourhood_rounds(capsys, monkeypatch)
         )
     # The search's own rounds come first.
     assert fitted.n_iter_ > rounds
-    # Not between views of different widths (see fit).
+    # Between views of different widths too, but no warm refit follows
+    # (see fit): one trial, of an untrusted map.
     wider = B @ ortho_group.rvs(24, random_state=12)[:d]
     with pytest.warns(UnsupervisedAlignmentWarning):
         rectangular = SelfLearningAligner(
             init="components", n_restarts=0, random_state=0, verbose=1
         ).fit([A, wider])
     assert rectangular.confidence_ < MIN_CONFIDENCE
-    assert "neighbourhood round" not in capsys.readouterr().out
-    # Its one trial is not refined, and no warm refit follows (no rounds).
-    assert trials == [True, False, False]
-    assert rectangular.dictionary_.shape[0] <= 500
+    assert "neighbourhood round" in capsys.readouterr().out
+    assert trials == [True, False, True]
+    pairs = rectangular.dictionary_
+    assert pairs.shape == (2 * 500 * k, 2)
+    assert_array_equal(pairs[: 500 * k, 0], np.repeat(np.arange(500), k))
+    refit = clone(rectangular.aligner_).fit([A[pairs[:, 0]], wider[pairs[:, 1]]])
+    assert_allclose(
+        refit.transform_view(wider, view=1),
+        rectangular.aligner_.transform_view(wider, view=1),
+    )
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
