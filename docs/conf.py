@@ -23,6 +23,7 @@ threadpool_limits(limits=1, user_api="blas")
 
 # Every number the user guide quotes is computed now, through the public API,
 # by the script the test suite also runs; the pages include what it writes.
+# The gallery's sort key (gallery_order.py) is imported from there too.
 sys.path.insert(0, str(Path(__file__).parent / "_scripts"))
 import doc_numbers  # noqa: E402
 
@@ -61,7 +62,8 @@ sphinx_gallery_conf = {
     "examples_dirs": "examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "within_subsection_order": "FileNameSortKey",
+    # The longest example first (see the module).
+    "within_subsection_order": "gallery_order.LongestFirst",
     "doc_module": ("skembed",),
     "backreferences_dir": "generated/backreferences",
     "reference_url": {"skembed": None},

@@ -108,6 +108,20 @@ def test_readme_names_the_docs_command():
     assert (ROOT / "docs" / "conf.py").exists()
 
 
+def test_gallery_order_lists_every_example():
+    """Check that the gallery's sort key knows every example, and only those.
+
+    The docs build runs the examples in this order; one missing from it
+    fails the build, one listed that no longer exists is stale.
+    """
+    module = runpy.run_path(str(DOCS / "_scripts" / "gallery_order.py"))
+    assert sorted(module["ORDER"]) == sorted(path.name for path in EXAMPLES)
+    key = module["LongestFirst"](str(DOCS / "examples"))
+    assert sorted((path.name for path in EXAMPLES), key=key)[0] == "plot_zero_pair.py"
+    with pytest.raises(ValueError, match="ORDER of docs/_scripts/gallery_order.py"):
+        key("plot_new.py")
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 @pytest.mark.slow
 def test_gallery_example_runs(path, monkeypatch):
