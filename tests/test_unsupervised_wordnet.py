@@ -15,6 +15,7 @@ import pytest
 from _corpora import available_corpus, missing
 from sklearn.base import clone
 
+import skembed._selflearn as selflearn_module
 from skembed import (
     ProcrustesAligner,
     RidgeAligner,
@@ -198,6 +199,27 @@ def test_cold_start_aligns_real_pools_of_different_widths():
     assert aligner.confidence_ >= 0.5
 
 
+def _disjoint_glosses(first_model, second_model):
+    """Disjoint pools of 2,000 WordNet glosses, 100 pairs of others, a scorer.
+
+    Returns the two pools (first_model's embeddings of 2,000 glosses,
+    second_model's of 2,000 others), both models' embeddings of 100 further
+    glosses (pairs for a start), and a function giving an aligner's top-1
+    retrieval of 2,000 held-out glosses in no pool.
+    """
+    folder = available_corpus("wordnet")
+    A = np.load(folder / f"{first_model}.npy").astype(np.float32)
+    B = np.load(folder / f"{second_model}.npy").astype(np.float32)
+    rows = np.random.default_rng(0).permutation(A.shape[0])
+    held, first, second, other = np.split(rows[:6100], [2000, 4000, 6000])
+
+    def held_out(aligner):
+        Z = aligner._transform_views([A[held], B[held]])
+        return retrieval_accuracy(Z[0], Z[1])
+
+    return [A[first], B[second]], [A[other], B[other]], held_out
+
+
 @pytest.mark.slow
 @needs_wordnet
 def test_neighbourhood_rounds_lift_a_partly_right_map_of_different_texts():
@@ -208,18 +230,8 @@ def test_neighbourhood_rounds_lift_a_partly_right_map_of_different_texts():
     held-out top-1 when written). Neighbourhood rounds from it reached 0.72,
     as many mutual rounds from it 0.53 (chance is 1 in 2,000).
     """
-    folder = available_corpus("wordnet")
-    minilm = np.load(folder / "minilm.npy").astype(np.float32)
-    e5 = np.load(folder / "e5.npy").astype(np.float32)
-    rows = np.random.default_rng(0).permutation(minilm.shape[0])
-    held, first, second, other = np.split(rows[:6100], [2000, 4000, 6000])
-    pools = [minilm[first], e5[second]]
-
-    def held_out(aligner):
-        Z = aligner._transform_views([minilm[held], e5[held]])
-        return retrieval_accuracy(Z[0], Z[1])
-
-    start = RidgeAligner(reference=0).fit([minilm[other], e5[other]])
+    pools, other, held_out = _disjoint_glosses("minilm", "e5")
+    start = RidgeAligner(reference=0).fit(other)
     estimator = SelfLearningAligner()
     lifted, _, rounds, change = neighbourhood_rounds(
         estimator, pools, pools, start, csls_k=10
@@ -231,3 +243,52 @@ def test_neighbourhood_rounds_lift_a_partly_right_map_of_different_texts():
         mutual = clone(start).fit([pools[0][pairs[:, 0]], pools[1][pairs[:, 1]]])
     assert held_out(lifted) > held_out(start) + 0.1
     assert held_out(lifted) > held_out(mutual) + 0.1
+
+
+@needs_wordnet
+@pytest.mark.slow
+def test_refined_rounds_between_real_views_of_different_widths(monkeypatch):
+    """Check the rounds of an untrusted cold map between views of different widths.
+
+    Disjoint pools of 2,000 WordNet glosses each (wordllama256, 256 columns,
+    and minilm, 384) and the dictionary of a partly right map: the mutual
+    matches of the ridge map fitted on 100 pairs of other glosses (0.30
+    held-out top-1 when written). ``_refined_rounds`` runs the ridge map
+    both ways and keeps the pairs of the run whose leading score is higher:
+    there the one whose refit retrieves more (0.43 against 0.35 when
+    written, the start's 0.30). Through ``fit``, the rounds run on real pools
+    of different widths in ``benchmarks/bench_zeropair.py`` only:
+    ``test_disjoint_real_pools_keep_the_map_the_starts_agree_on`` replaces
+    them by a stub, for time.
+    """
+    pools, other, held_out = _disjoint_glosses("wordllama256", "minilm")
+
+    def refit(pairs):
+        return RidgeAligner(reference=0).fit(
+            [pools[0][pairs[:, 0]], pools[1][pairs[:, 1]]]
+        )
+
+    start = RidgeAligner(reference=0).fit(other)
+    estimator = SelfLearningAligner()
+    dictionary, _ = induced_pairs(estimator._centred_maps(start, pools), 10, None)
+    runs = []
+    leading = selflearn_module.leading_score
+
+    def recorded(*args):
+        score = leading(*args)
+        runs.append((score, args[3]))
+        return score
+
+    monkeypatch.setattr(selflearn_module, "leading_score", recorded)
+    fitted, pairs, _, change = estimator._refined_rounds(
+        pools, pools, RidgeAligner(reference=0), dictionary, csls_k=10
+    )
+    assert change <= estimator.tol
+    # Every row's 10 best matches in the other pool, both ways.
+    assert pairs.shape == (2 * 2000 * 10, 2)
+    assert len(runs) == 2
+    (_, kept), (_, dropped) = sorted(runs, key=lambda run: -run[0])
+    assert np.array_equal(pairs, kept)
+    assert held_out(fitted) == pytest.approx(held_out(refit(kept)))
+    assert held_out(fitted) > held_out(start) + 0.08
+    assert held_out(fitted) > held_out(refit(dropped)) + 0.04
