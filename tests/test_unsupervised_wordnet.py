@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 from _corpora import available_corpus, missing
+from numpy.testing import assert_allclose
 from sklearn.base import clone
 
 import skembed._selflearn as selflearn_module
@@ -289,6 +290,14 @@ def test_refined_rounds_between_real_views_of_different_widths(monkeypatch):
     assert len(runs) == 2
     (_, kept), (_, dropped) = sorted(runs, key=lambda run: -run[0])
     assert np.array_equal(pairs, kept)
-    assert held_out(fitted) == pytest.approx(held_out(refit(kept)))
+    # The map kept is the trial's kind refitted on those pairs (fitted in
+    # chunks when the working memory is small, hence a tolerance).
+    sample = [pool[:100] for pool in pools]
+    got, expected = (
+        fitted._transform_views(sample),
+        refit(kept)._transform_views(sample),
+    )
+    for k in range(2):
+        assert_allclose(got[k], expected[k], rtol=1e-4, atol=1e-5)
     assert held_out(fitted) > held_out(start) + 0.08
     assert held_out(fitted) > held_out(refit(dropped)) + 0.04
