@@ -25,7 +25,7 @@ class LongestFirst:
     """Sort key of Sphinx-Gallery's ``within_subsection_order``."""
 
     def __init__(self, src_dir):
-        self.src_dir = src_dir
+        """Sphinx-Gallery passes the examples' folder; the order is fixed."""
 
     def __call__(self, filename):
         if filename not in ORDER:
