@@ -148,8 +148,10 @@ def test_disjoint_real_pools_keep_the_map_the_starts_agree_on(monkeypatch):
 
     Such a map is then refined by neighbourhood rounds, which must be asked
     for here; they are left out (the map is checked as the search kept it)
-    because they cost more than the search itself, and the benchmark
-    measures what they add.
+    because they cost more than the search itself. The benchmark measures
+    what they add, and
+    ``test_refined_rounds_between_real_views_of_different_widths`` tests
+    them on real pools of these two models.
     """
     refined = []
 
